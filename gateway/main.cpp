@@ -1,0 +1,52 @@
+// `custodian`: one binary, one table of subcommands.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "gateway/cli/commands.hpp"
+
+namespace custodian::cli {
+// Declarations of the subcommands (defined in gateway/cli/*.cpp).
+} // namespace custodian::cli
+
+namespace {
+
+using custodian::cli::Command;
+
+constexpr Command kCommands[] = {
+    // {"name", "summary", &custodian::cli::runName},
+};
+
+void printUsage(std::FILE* out) {
+    std::fprintf(out,
+                 "usage: custodian <command> [options]\n\n"
+                 "Custodian is a privacy-preserving data-sharing gateway: every release goes through a\n"
+                 "versioned policy, is anonymized, proven, encrypted for one recipient and audited.\n\n"
+                 "commands:\n");
+    for (const auto& c : kCommands) std::fprintf(out, "  %-11s %s\n", c.name, c.summary);
+    std::fprintf(out, "\nRun `custodian <command> --help` for the options of one command.\n");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        printUsage(stderr);
+        return 2;
+    }
+    const std::string_view name = argv[1];
+    if (name == "--help" || name == "-h" || name == "help") {
+        printUsage(stdout);
+        return 0;
+    }
+    if (name == "--version") {
+        std::printf("custodian %s\n", CUSTODIAN_VERSION);
+        return 0;
+    }
+    for (const auto& c : kCommands) {
+        if (name == c.name) return c.run(argc - 2, argv + 2);
+    }
+    std::fprintf(stderr, "custodian: unknown command '%s'\n\n", argv[1]);
+    printUsage(stderr);
+    return 2;
+}
