@@ -7,6 +7,10 @@
 
 namespace custodian::cli {
 // Declarations of the subcommands (defined in gateway/cli/*.cpp).
+int runKeygen(int argc, char** argv);
+int runDecrypt(int argc, char** argv);
+int runAudit(int argc, char** argv);
+int runPolicy(int argc, char** argv);
 } // namespace custodian::cli
 
 namespace {
@@ -15,6 +19,10 @@ using custodian::cli::Command;
 
 constexpr Command kCommands[] = {
     // {"name", "summary", &custodian::cli::runName},
+    {"policy", "validate a release policy (policy validate FILE.json [--dataset D.json])", &custodian::cli::runPolicy},
+    {"keygen", "create a partner X25519 key pair (PREFIX.pub, PREFIX.key)", &custodian::cli::runKeygen},
+    {"decrypt", "decrypt an extract file with a partner key", &custodian::cli::runDecrypt},
+    {"audit", "verify the audit log (audit verify --export FILE --gateway-key FILE)", &custodian::cli::runAudit},
 };
 
 void printUsage(std::FILE* out) {

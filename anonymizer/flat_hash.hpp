@@ -1,0 +1,108 @@
+#pragma once
+// Internal open-addressing hash tables for the search hot paths (class counting, frequency tables).
+// Linear probing, power-of-two capacity, no deletion. Not thread-safe; one per thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace custodian::anon::detail {
+
+__extension__ typedef unsigned __int128 Uint128;
+
+inline uint64_t mixHash(uint64_t x) noexcept {
+    // splitmix64 finalizer: cheap and spreads packed small codes over all bits.
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+inline uint64_t mixHash(Uint128 x) noexcept {
+    const uint64_t high = static_cast<uint64_t>(x >> 64) + uint64_t{0x9e3779b97f4a7c15ULL};
+    return mixHash(static_cast<uint64_t>(static_cast<uint64_t>(x) ^ mixHash(high)));
+}
+
+inline size_t capacityFor(size_t expected) noexcept {
+    size_t cap = 16;
+    while (cap < expected * 2) cap <<= 1;
+    return cap;
+}
+
+// Maps keys to dense indexes 0,1,2,... in order of first insertion. reset() reuses the allocation,
+// clearing only the slots used (generation stamps), so repeated small groupings stay cheap.
+template <typename Key>
+class DenseIndexer {
+public:
+    // Prepares for up to `expected` distinct keys.
+    void reset(size_t expected) {
+        const size_t cap = capacityFor(expected);
+        if (cap > slots_.size() || cap * 8 < slots_.size()) {
+            slots_.assign(cap, Slot{});
+            generation_ = 1;
+        } else {
+            ++generation_;
+            if (generation_ == 0) {
+                for (auto& s : slots_) s.generation = 0;
+                generation_ = 1;
+            }
+        }
+        mask_ = slots_.size() - 1;
+        size_ = 0;
+    }
+    // Returns the dense index of key, inserting it with index size() if new.
+    uint32_t indexOf(Key key) {
+        if ((size_ + 1) * 2 > slots_.size()) grow();
+        size_t i = static_cast<size_t>(mixHash(key)) & mask_;
+        for (;;) {
+            Slot& s = slots_[i];
+            if (s.generation != generation_) {
+                s.generation = generation_;
+                s.key = key;
+                s.index = static_cast<uint32_t>(size_++);
+                return s.index;
+            }
+            if (s.key == key) return s.index;
+            i = (i + 1) & mask_;
+        }
+    }
+    // Index of key or UINT32_MAX.
+    uint32_t find(Key key) const noexcept {
+        size_t i = static_cast<size_t>(mixHash(key)) & mask_;
+        for (;;) {
+            const Slot& s = slots_[i];
+            if (s.generation != generation_) return UINT32_MAX;
+            if (s.key == key) return s.index;
+            i = (i + 1) & mask_;
+        }
+    }
+    size_t size() const noexcept { return size_; }
+    size_t memoryBytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
+
+private:
+    void grow() {
+        std::vector<Slot> old;
+        old.swap(slots_);
+        slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
+        mask_ = slots_.size() - 1;
+        for (const Slot& o : old) {
+            if (o.generation != generation_) continue;
+            size_t i = static_cast<size_t>(mixHash(o.key)) & mask_;
+            while (slots_[i].generation == generation_) i = (i + 1) & mask_;
+            slots_[i] = o;
+        }
+    }
+
+    struct Slot {
+        Key key{};
+        uint32_t index = 0;
+        uint32_t generation = 0;
+    };
+    std::vector<Slot> slots_;
+    size_t mask_ = 0;
+    size_t size_ = 0;
+    uint32_t generation_ = 1;
+};
+
+} // namespace custodian::anon::detail

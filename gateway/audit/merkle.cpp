@@ -1,0 +1,134 @@
+#include "gateway/audit/merkle.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace custodian::audit {
+
+Hash leafHash(ByteView entryBytes) {
+    crypto::Sha256 h;
+    const uint8_t prefix = 0x00;
+    h.update({&prefix, 1});
+    h.update(entryBytes);
+    return h.finish();
+}
+
+Hash nodeHash(const Hash& left, const Hash& right) {
+    uint8_t buf[65];
+    buf[0] = 0x01;
+    std::memcpy(buf + 1, left.data(), 32);
+    std::memcpy(buf + 33, right.data(), 32);
+    return crypto::sha256({buf, sizeof buf});
+}
+
+Hash emptyTreeHash() { return crypto::sha256({}); }
+
+uint64_t largestPowerOfTwoBelow(uint64_t n) { return std::bit_floor(n - 1); }
+
+MerkleTree::MerkleTree(const std::vector<Hash>& leafHashes) {
+    if (leafHashes.empty()) return;
+    levels_.push_back(leafHashes);
+    for (size_t j = 0; levels_[j].size() >= 2; ++j) {
+        const auto& below = levels_[j];
+        std::vector<Hash> above(below.size() / 2);
+        for (size_t i = 0; i < above.size(); ++i) above[i] = nodeHash(below[2 * i], below[2 * i + 1]);
+        levels_.push_back(std::move(above));
+    }
+}
+
+void MerkleTree::append(const Hash& leaf) {
+    if (levels_.empty()) levels_.emplace_back();
+    levels_[0].push_back(leaf);
+    // Complete every subtree that this leaf closes.
+    for (size_t j = 0; levels_[j].size() % 2 == 0; ++j) {
+        if (levels_.size() == j + 1) levels_.emplace_back();
+        const auto& below = levels_[j];
+        levels_[j + 1].push_back(nodeHash(below[below.size() - 2], below[below.size() - 1]));
+    }
+}
+
+Hash MerkleTree::rangeHash(uint64_t begin, uint64_t end) const {
+    const uint64_t n = end - begin;
+    if (std::has_single_bit(n) && begin % n == 0) {
+        return levels_[static_cast<size_t>(std::countr_zero(n))][begin / n];
+    }
+    const uint64_t k = largestPowerOfTwoBelow(n);
+    return nodeHash(rangeHash(begin, begin + k), rangeHash(begin + k, end));
+}
+
+Result<Hash> MerkleTree::rootAt(uint64_t treeSize) const {
+    if (treeSize > size()) {
+        return invalidArgument("tree size " + std::to_string(treeSize) + " is larger than the log (" +
+                               std::to_string(size()) + " entries)");
+    }
+    if (treeSize == 0) return emptyTreeHash();
+    return rangeHash(0, treeSize);
+}
+
+Hash MerkleTree::root() const { return size() == 0 ? emptyTreeHash() : rangeHash(0, size()); }
+
+void MerkleTree::path(uint64_t index, uint64_t begin, uint64_t end, std::vector<Hash>& out) const {
+    const uint64_t n = end - begin;
+    if (n == 1) return;
+    const uint64_t k = largestPowerOfTwoBelow(n);
+    if (index < begin + k) {
+        path(index, begin, begin + k, out);
+        out.push_back(rangeHash(begin + k, end));
+    } else {
+        path(index, begin + k, end, out);
+        out.push_back(rangeHash(begin, begin + k));
+    }
+}
+
+Result<std::vector<Hash>> MerkleTree::inclusionProof(uint64_t index, uint64_t treeSize) const {
+    if (treeSize > size()) {
+        return invalidArgument("tree_size " + std::to_string(treeSize) + " is larger than the log (" +
+                               std::to_string(size()) + " entries)");
+    }
+    if (index >= treeSize) {
+        return invalidArgument("index " + std::to_string(index) + " is not below tree_size " +
+                               std::to_string(treeSize));
+    }
+    std::vector<Hash> out;
+    path(index, 0, treeSize, out);
+    return out;
+}
+
+void MerkleTree::subproof(uint64_t first, uint64_t begin, uint64_t end, bool complete,
+                          std::vector<Hash>& out) const {
+    const uint64_t n = end - begin;
+    if (first == n) {
+        if (!complete) out.push_back(rangeHash(begin, end));
+        return;
+    }
+    const uint64_t k = largestPowerOfTwoBelow(n);
+    if (first <= k) {
+        subproof(first, begin, begin + k, complete, out);
+        out.push_back(rangeHash(begin + k, end));
+    } else {
+        subproof(first - k, begin + k, end, false, out);
+        out.push_back(rangeHash(begin, begin + k));
+    }
+}
+
+Result<std::vector<Hash>> MerkleTree::consistencyProof(uint64_t first, uint64_t second) const {
+    if (second > size()) {
+        return invalidArgument("second " + std::to_string(second) + " is larger than the log (" +
+                               std::to_string(size()) + " entries)");
+    }
+    if (first == 0 || first > second) {
+        return invalidArgument("a consistency proof needs 0 < first <= second, got first=" +
+                               std::to_string(first) + " second=" + std::to_string(second));
+    }
+    std::vector<Hash> out;
+    if (first < second) subproof(first, 0, second, true, out);
+    return out;
+}
+
+size_t MerkleTree::memoryBytes() const {
+    size_t total = 0;
+    for (const auto& level : levels_) total += level.capacity() * sizeof(Hash);
+    return total;
+}
+
+} // namespace custodian::audit

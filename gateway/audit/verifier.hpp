@@ -1,0 +1,99 @@
+#pragma once
+// Offline verification of an audit export (NDJSON, docs/formats/audit.md). One line per record:
+//   {"type":"entry","entry":{...entry object...},"leaf_hash":"<hex>"}      ("leaf_hash" optional)
+//   {"type":"tree_head","tree_size":N,"root_hash":"<hex>","timestamp_ms":T,"signature":"<b64>"}
+// Entries appear in index order starting at 0. A tree head may appear anywhere; it is checked as
+// soon as the entries it covers have been read.
+//
+// The verifier recomputes every leaf hash from the canonical entry bytes and the Merkle root at
+// every signed head's size, checks each head's Ed25519 signature with the trusted gateway key,
+// checks consistency proofs and timestamps between successive heads, and reports the FIRST index
+// where the export departs from what was signed:
+// - an entry whose index is not the next one (deleted, inserted, duplicated, reordered): exact;
+// - an entry whose bytes no longer match its recorded leaf_hash (modified): exact;
+// - a tail missing below a signed head's size (truncated): exact (the first missing index);
+// - an entry modified together with its recorded leaf hash: only the signed roots catch it, so the
+//   index is bounded by the heads: at or after the last head that still verifies, before the size
+//   of the first head that fails (exactIndex = false, range in [firstBadIndex, badRangeEnd)).
+// Memory: the Merkle tree of the export (≈ 64 bytes per entry).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "anonymizer/status.hpp"
+#include "gateway/audit/merkle.hpp"
+#include "gateway/audit/tree_head.hpp"
+#include "gateway/crypto/keys.hpp"
+
+namespace custodian::audit {
+
+struct AuditVerifyOptions {
+    // A head obtained separately (e.g. GET /v1/audit/tree-head): the export must cover it, which
+    // catches a tail truncated together with the heads that covered it.
+    std::optional<SignedTreeHead> latestHead;
+};
+
+struct AuditVerification {
+    bool ok = false;
+    uint64_t entries = 0;            // entry lines read before verification stopped
+    uint64_t treeHeads = 0;          // heads that verified
+    uint64_t verifiedSize = 0;       // largest tree size covered by a verified head
+    Hash root{};                     // root over all entries read (when ok)
+    // Failure details.
+    std::optional<uint64_t> firstBadIndex;
+    bool exactIndex = false;
+    uint64_t badRangeEnd = 0;        // when !exactIndex: the bad entry is in [firstBadIndex, badRangeEnd)
+    uint64_t line = 0;               // 1-based line where the problem was found (0: end of input)
+    std::string problem;
+};
+
+// Incremental verifier: feed lines in order, then finish(). Stops at the first problem.
+class AuditExportVerifier {
+public:
+    explicit AuditExportVerifier(const crypto::Ed25519PublicKey& gatewayKey, AuditVerifyOptions options = {});
+
+    // One line without its newline. `line` may be modified in place (parsed in situ).
+    void addLine(std::string& line);
+    bool failed() const { return failed_; }
+    AuditVerification finish();
+
+    const MerkleTree& tree() const { return tree_; }
+
+private:
+    void fail(std::string problem, std::optional<uint64_t> index, bool exact, uint64_t rangeEnd = 0);
+    void addEntry(uint64_t index, const Hash& computed, const std::optional<Hash>& recorded);
+    void addTreeHead(const SignedTreeHead& head, uint64_t line);
+    void checkReadyHeads();
+    void checkHead(const SignedTreeHead& head, uint64_t line);
+
+    crypto::Ed25519PublicKey key_;
+    AuditVerifyOptions options_;
+    MerkleTree tree_;
+    struct PendingHead {
+        SignedTreeHead head;
+        uint64_t line;
+    };
+    std::vector<PendingHead> pending_;
+    std::optional<SignedTreeHead> lastVerified_;
+    uint64_t lineNumber_ = 0;
+    std::string canonical_;
+    AuditVerification result_;
+    bool failed_ = false;
+};
+
+AuditVerification verifyAuditExport(std::string_view ndjson, const crypto::Ed25519PublicKey& gatewayKey,
+                                    const AuditVerifyOptions& options = {});
+// Streams the file in large blocks; Status only for IO errors (verification failures are in the
+// returned report).
+Result<AuditVerification> verifyAuditExportFile(const std::string& path,
+                                                const crypto::Ed25519PublicKey& gatewayKey,
+                                                const AuditVerifyOptions& options = {});
+
+// One export line for an entry / a tree head (what the gateway's export writes).
+std::string exportEntryLine(const std::string& canonicalEntryBytes, bool withLeafHash = true);
+std::string exportTreeHeadLine(const SignedTreeHead& head);
+
+} // namespace custodian::audit

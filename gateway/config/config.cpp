@@ -1,0 +1,241 @@
+#include "gateway/config/config.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace custodian::config {
+namespace {
+
+namespace fs = std::filesystem;
+using Value = rapidjson::Value;
+
+// Reads the members of one JSON object, remembering which were consumed so that unknown members
+// can be reported by name at the end.
+class ObjectReader {
+public:
+    ObjectReader(const Value& object, std::string path) : object_(object), path_(std::move(path)) {}
+
+    std::string field(std::string_view name) const {
+        return path_.empty() ? std::string(name) : path_ + "." + std::string(name);
+    }
+
+    const Value* find(std::string_view name) {
+        known_.insert(std::string(name));
+        auto it = object_.FindMember(Value(name.data(), static_cast<rapidjson::SizeType>(name.size())));
+        return it == object_.MemberEnd() ? nullptr : &it->value;
+    }
+
+    Status string(std::string_view name, std::string& out, bool required) {
+        const Value* v = find(name);
+        if (!v) return required ? invalidArgument(field(name) + ": is required") : Status::ok();
+        if (!v->IsString()) return invalidArgument(field(name) + ": must be a string");
+        out.assign(v->GetString(), v->GetStringLength());
+        if (out.empty()) return invalidArgument(field(name) + ": must not be empty");
+        return Status::ok();
+    }
+
+    Status integer(std::string_view name, int64_t& out, int64_t min, int64_t max) {
+        const Value* v = find(name);
+        if (!v) return Status::ok();
+        if (!v->IsInt64()) return invalidArgument(field(name) + ": must be an integer");
+        int64_t n = v->GetInt64();
+        if (n < min || n > max)
+            return invalidArgument(field(name) + ": must be between " + std::to_string(min) + " and " +
+                                   std::to_string(max) + " (got " + std::to_string(n) + ")");
+        out = n;
+        return Status::ok();
+    }
+
+    template <typename Duration>
+    Status duration(std::string_view name, Duration& out, int64_t min, int64_t max) {
+        int64_t n = out.count();
+        if (Status s = integer(name, n, min, max); !s) return s;
+        out = Duration(n);
+        return Status::ok();
+    }
+
+    Status boolean(std::string_view name, bool& out) {
+        const Value* v = find(name);
+        if (!v) return Status::ok();
+        if (!v->IsBool()) return invalidArgument(field(name) + ": must be true or false");
+        out = v->GetBool();
+        return Status::ok();
+    }
+
+    Status rejectUnknown() const {
+        for (auto it = object_.MemberBegin(); it != object_.MemberEnd(); ++it) {
+            std::string name(it->name.GetString(), it->name.GetStringLength());
+            if (!known_.count(name)) return invalidArgument(field(name) + ": unknown field");
+        }
+        return Status::ok();
+    }
+
+private:
+    const Value& object_;
+    std::string path_;
+    std::set<std::string> known_;
+};
+
+std::string resolvePath(const std::string& path, const std::string& baseDir) {
+    if (path.empty() || fs::path(path).is_absolute() || baseDir.empty()) return path;
+    return (fs::path(baseDir) / path).lexically_normal().string();
+}
+
+Status readListen(const Value& v, const std::string& path, ListenAddress& out) {
+    if (!v.IsObject()) return invalidArgument(path + ": must be an object");
+    ObjectReader r(v, path);
+    if (Status s = r.string("address", out.address, true); !s) return s;
+    int64_t port = out.port;
+    if (Status s = r.integer("port", port, 0, 65535); !s) return s;
+    if (!r.find("port")) return invalidArgument(path + ".port: is required");
+    out.port = static_cast<uint16_t>(port);
+    return r.rejectUnknown();
+}
+
+}  // namespace
+
+Result<GatewayConfig> parseConfig(std::string_view json, const std::string& baseDir) {
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError())
+        return invalidArgument("invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
+                               rapidjson::GetParseError_En(doc.GetParseError()));
+    if (!doc.IsObject()) return invalidArgument("the configuration must be a JSON object");
+
+    GatewayConfig c;
+    ObjectReader root(doc, "");
+
+    const Value* listen = root.find("listen");
+    if (!listen) return invalidArgument("listen: is required");
+    if (Status s = readListen(*listen, "listen", c.listen); !s) return s;
+
+    int64_t threads = c.threads;
+    if (Status s = root.integer("threads", threads, 1, 256); !s) return s;
+    c.threads = static_cast<int>(threads);
+
+    if (const Value* tls = root.find("tls"); tls && !tls->IsNull()) {
+        if (!tls->IsObject()) return invalidArgument("tls: must be an object or null");
+        ObjectReader r(*tls, "tls");
+        TlsConfig t;
+        if (Status s = r.string("cert_file", t.certFile, true); !s) return s;
+        if (Status s = r.string("key_file", t.keyFile, true); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+        t.certFile = resolvePath(t.certFile, baseDir);
+        t.keyFile = resolvePath(t.keyFile, baseDir);
+        c.tls = t;
+    }
+
+    const Value* db = root.find("database");
+    if (!db) return invalidArgument("database: is required");
+    if (!db->IsObject()) return invalidArgument("database: must be an object");
+    {
+        ObjectReader r(*db, "database");
+        if (Status s = r.string("conninfo", c.database.conninfo, true); !s) return s;
+        int64_t pool = c.database.poolSize;
+        if (Status s = r.integer("pool_size", pool, 1, 256); !s) return s;
+        c.database.poolSize = static_cast<int>(pool);
+        if (Status s = r.duration("connect_timeout_s", c.database.connectTimeout, 1, 300); !s) return s;
+        if (Status s = r.duration("acquire_timeout_ms", c.database.acquireTimeout, 1, 600000); !s) return s;
+        if (Status s = r.string("migrations_dir", c.database.migrationsDir, false); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+        c.database.migrationsDir = c.database.migrationsDir.empty()
+                                       ? std::string(CUSTODIAN_MIGRATIONS_DIR)
+                                       : resolvePath(c.database.migrationsDir, baseDir);
+    }
+
+    const Value* keys = root.find("keys");
+    if (!keys) return invalidArgument("keys: is required");
+    if (!keys->IsObject()) return invalidArgument("keys: must be an object");
+    {
+        ObjectReader r(*keys, "keys");
+        if (Status s = r.string("signing_key_file", c.signingKeyFile, true); !s) return s;
+        if (Status s = r.string("master_key_file", c.masterKeyFile, true); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+        c.signingKeyFile = resolvePath(c.signingKeyFile, baseDir);
+        c.masterKeyFile = resolvePath(c.masterKeyFile, baseDir);
+        if (c.signingKeyFile == c.masterKeyFile)
+            return invalidArgument("keys.master_key_file: must differ from keys.signing_key_file");
+    }
+
+    if (const Value* t = root.find("timeouts")) {
+        if (!t->IsObject()) return invalidArgument("timeouts: must be an object");
+        ObjectReader r(*t, "timeouts");
+        constexpr int64_t kHour = 3600 * 1000;
+        if (Status s = r.duration("header_ms", c.timeouts.header, 1, kHour); !s) return s;
+        if (Status s = r.duration("body_ms", c.timeouts.body, 1, kHour); !s) return s;
+        if (Status s = r.duration("idle_ms", c.timeouts.idle, 1, kHour); !s) return s;
+        if (Status s = r.duration("write_ms", c.timeouts.write, 1, kHour); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
+    if (const Value* l = root.find("limits")) {
+        if (!l->IsObject()) return invalidArgument("limits: must be an object");
+        ObjectReader r(*l, "limits");
+        int64_t body = static_cast<int64_t>(c.maxBodyBytes);
+        if (Status s = r.integer("max_body_bytes", body, 0, int64_t{1} << 40); !s) return s;
+        c.maxBodyBytes = static_cast<uint64_t>(body);
+        int64_t header = c.maxHeaderBytes;
+        if (Status s = r.integer("max_header_bytes", header, 1024, 1024 * 1024); !s) return s;
+        c.maxHeaderBytes = static_cast<uint32_t>(header);
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
+    if (const Value* sd = root.find("shutdown")) {
+        if (!sd->IsObject()) return invalidArgument("shutdown: must be an object");
+        ObjectReader r(*sd, "shutdown");
+        if (Status s = r.duration("deadline_ms", c.shutdownDeadline, 0, 3600 * 1000); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
+    if (const Value* m = root.find("metrics"); m && !m->IsNull()) {
+        if (!m->IsObject()) return invalidArgument("metrics: must be an object or null");
+        ObjectReader r(*m, "metrics");
+        const Value* ml = r.find("listen");
+        if (ml && !ml->IsNull()) {
+            ListenAddress a;
+            if (Status s = readListen(*ml, "metrics.listen", a); !s) return s;
+            c.metricsListen = a;
+        }
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
+    if (const Value* rd = root.find("readiness")) {
+        if (!rd->IsObject()) return invalidArgument("readiness: must be an object");
+        ObjectReader r(*rd, "readiness");
+        if (Status s = r.duration("probe_interval_ms", c.readinessInterval, 50, 600000); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
+    if (const Value* lg = root.find("log")) {
+        if (!lg->IsObject()) return invalidArgument("log: must be an object");
+        ObjectReader r(*lg, "log");
+        if (Status s = r.boolean("access_log", c.accessLog); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
+    if (Status s = root.rejectUnknown(); !s) return s;
+
+    if (c.metricsListen && c.metricsListen->port != 0 && c.metricsListen->port == c.listen.port &&
+        c.metricsListen->address == c.listen.address)
+        return invalidArgument("metrics.listen.port: must differ from listen.port");
+    return c;
+}
+
+Result<GatewayConfig> loadConfig(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return invalidArgument(path + ": cannot open the configuration file");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::error_code ec;
+    std::string baseDir = fs::absolute(fs::path(path), ec).parent_path().string();
+    auto parsed = parseConfig(text.str(), baseDir);
+    if (!parsed) return parsed.status().withContext(path);
+    return parsed;
+}
+
+}  // namespace custodian::config

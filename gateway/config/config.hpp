@@ -1,0 +1,65 @@
+#pragma once
+// The gateway's configuration: one JSON file, parsed and validated once at start into an immutable
+// GatewayConfig. Every validation error names the offending field by its JSON path
+// ("database.pool_size: must be between 1 and 256"), and unknown fields are errors so that a typo
+// never silently falls back to a default. docs/configuration.md describes every field.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "anonymizer/status.hpp"
+
+namespace custodian::config {
+
+struct ListenAddress {
+    std::string address = "127.0.0.1";
+    uint16_t port = 8080;  // 0 = any free port (tests)
+};
+
+struct TlsConfig {
+    std::string certFile;  // PEM certificate chain
+    std::string keyFile;   // PEM private key
+};
+
+struct DatabaseConfig {
+    std::string conninfo;  // libpq conninfo (keyword=value or postgresql:// URI)
+    int poolSize = 4;      // connections, and worker threads that run database work
+    std::chrono::seconds connectTimeout{5};
+    std::chrono::milliseconds acquireTimeout{5000};  // wait for a free connection before 503
+    std::string migrationsDir;                       // default: the source tree's migrations/
+};
+
+struct TimeoutConfig {
+    std::chrono::milliseconds header{10000};  // first byte to end of the request header
+    std::chrono::milliseconds body{30000};    // end of header to end of the body
+    std::chrono::milliseconds idle{60000};    // keep-alive: wait for the next request
+    std::chrono::milliseconds write{30000};   // each write to the client
+};
+
+struct GatewayConfig {
+    ListenAddress listen;
+    int threads = 2;  // network threads
+    std::optional<TlsConfig> tls;
+    DatabaseConfig database;
+    std::string signingKeyFile;  // Ed25519 gateway key, created on first start, mode 0600
+    std::string masterKeyFile;   // 32-byte key for token hashing, created on first use, mode 0600
+    TimeoutConfig timeouts;
+    uint64_t maxBodyBytes = 1024 * 1024;
+    uint32_t maxHeaderBytes = 16 * 1024;
+    std::chrono::milliseconds shutdownDeadline{30000};
+    std::optional<ListenAddress> metricsListen;  // absent: /metrics on the main listener
+    std::chrono::milliseconds readinessInterval{1000};
+    bool accessLog = true;
+};
+
+// Parses and validates `json`. Relative file paths are resolved against `baseDir` (the directory
+// of the config file) so a config works regardless of the working directory.
+Result<GatewayConfig> parseConfig(std::string_view json, const std::string& baseDir);
+
+// Reads and parses the file at `path`; errors are prefixed with the path.
+Result<GatewayConfig> loadConfig(const std::string& path);
+
+}  // namespace custodian::config

@@ -1,0 +1,228 @@
+#include "gateway/crypto/canonical_json.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <charconv>
+#include <limits>
+
+namespace custodian::crypto {
+
+bool JsonValue::fitsUint64() const { return std::holds_alternative<uint64_t>(v_); }
+bool JsonValue::fitsInt64() const {
+    if (std::holds_alternative<int64_t>(v_)) return true;
+    return std::holds_alternative<uint64_t>(v_) &&
+           std::get<uint64_t>(v_) <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+}
+uint64_t JsonValue::asUint64() const { return std::get<uint64_t>(v_); }
+int64_t JsonValue::asInt64() const {
+    if (std::holds_alternative<int64_t>(v_)) return std::get<int64_t>(v_);
+    return static_cast<int64_t>(std::get<uint64_t>(v_));
+}
+
+const JsonValue* JsonValue::find(const std::string& name) const {
+    if (!isObject()) return nullptr;
+    const auto& o = asObject();
+    auto it = o.find(name);
+    return it == o.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid (RFC 3629: no overlongs,
+// no surrogates, nothing above U+10FFFF).
+size_t utf8SequenceLength(std::string_view s, size_t i) {
+    const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char c = b(i);
+    if (c < 0x80) return 1;
+    size_t n = 0;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c == 0xE0) { n = 3; lo = 0xA0; }
+    else if (c >= 0xE1 && c <= 0xEC) n = 3;
+    else if (c == 0xED) { n = 3; hi = 0x9F; }
+    else if (c >= 0xEE && c <= 0xEF) n = 3;
+    else if (c == 0xF0) { n = 4; lo = 0x90; }
+    else if (c >= 0xF1 && c <= 0xF3) n = 4;
+    else if (c == 0xF4) { n = 4; hi = 0x8F; }
+    else return 0;
+    if (i + n > s.size()) return 0;
+    if (b(i + 1) < lo || b(i + 1) > hi) return 0;
+    for (size_t k = 2; k < n; ++k) {
+        if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+    }
+    return n;
+}
+
+} // namespace
+
+bool isValidUtf8(std::string_view s) {
+    for (size_t i = 0; i < s.size();) {
+        const size_t n = utf8SequenceLength(s, i);
+        if (n == 0) return false;
+        i += n;
+    }
+    return true;
+}
+
+std::string sanitizeUtf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        const size_t n = utf8SequenceLength(s, i);
+        if (n == 0) {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        } else {
+            out.append(s.substr(i, n));
+            i += n;
+        }
+    }
+    return out;
+}
+
+bool appendCanonicalString(std::string_view s, std::string& out) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (size_t i = 0; i < s.size();) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            const size_t n = utf8SequenceLength(s, i);
+            if (n == 0) return false;
+            out.append(s.substr(i, n));
+            i += n;
+            continue;
+        }
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\t': out += "\\t"; break;
+        case '\n': out += "\\n"; break;
+        case '\f': out += "\\f"; break;
+        case '\r': out += "\\r"; break;
+        default:
+            if (c < 0x20) {
+                out += "\\u00";
+                out.push_back(kHex[c >> 4]);
+                out.push_back(kHex[c & 0xF]);
+            } else {
+                out.push_back(static_cast<char>(c));
+            }
+        }
+        ++i;
+    }
+    out.push_back('"');
+    return true;
+}
+
+void appendCanonical(const JsonValue& value, std::string& out, Status& status) {
+    if (!status) return;
+    const auto& v = value.v_;
+    if (std::holds_alternative<std::nullptr_t>(v)) {
+        out += "null";
+    } else if (std::holds_alternative<bool>(v)) {
+        out += std::get<bool>(v) ? "true" : "false";
+    } else if (std::holds_alternative<int64_t>(v) || std::holds_alternative<uint64_t>(v)) {
+        char buf[24];
+        const auto r = std::holds_alternative<int64_t>(v)
+                           ? std::to_chars(buf, buf + sizeof buf, std::get<int64_t>(v))
+                           : std::to_chars(buf, buf + sizeof buf, std::get<uint64_t>(v));
+        out.append(buf, r.ptr);
+    } else if (std::holds_alternative<std::string>(v)) {
+        if (!appendCanonicalString(std::get<std::string>(v), out)) {
+            status = invalidArgument("a string is not valid UTF-8");
+        }
+    } else if (std::holds_alternative<JsonValue::Array>(v)) {
+        out.push_back('[');
+        bool first = true;
+        for (const auto& item : std::get<JsonValue::Array>(v)) {
+            if (!first) out.push_back(',');
+            first = false;
+            appendCanonical(item, out, status);
+        }
+        out.push_back(']');
+    } else {
+        out.push_back('{');
+        bool first = true;
+        for (const auto& [name, item] : std::get<JsonValue::Object>(v)) {
+            if (!first) out.push_back(',');
+            first = false;
+            if (!appendCanonicalString(name, out)) {
+                status = invalidArgument("a member name is not valid UTF-8");
+                return;
+            }
+            out.push_back(':');
+            appendCanonical(item, out, status);
+        }
+        out.push_back('}');
+    }
+}
+
+Result<std::string> canonicalJson(const JsonValue& value) {
+    std::string out;
+    Status status;
+    appendCanonical(value, out, status);
+    if (!status) return status;
+    return out;
+}
+
+namespace {
+
+constexpr int kMaxDepth = 64;
+
+Result<JsonValue> convert(const rapidjson::Value& v, const std::string& path, int depth) {
+    const auto where = [&](const std::string& msg) {
+        return invalidArgument((path.empty() ? std::string("(root)") : path) + ": " + msg);
+    };
+    if (depth > kMaxDepth) return where("nested deeper than 64 levels");
+    switch (v.GetType()) {
+    case rapidjson::kNullType: return JsonValue();
+    case rapidjson::kFalseType: return JsonValue(false);
+    case rapidjson::kTrueType: return JsonValue(true);
+    case rapidjson::kNumberType:
+        if (v.IsUint64()) return JsonValue(v.GetUint64());
+        if (v.IsInt64()) return JsonValue(v.GetInt64());
+        return where("only integers are allowed (fractions travel as decimal strings)");
+    case rapidjson::kStringType: return JsonValue(std::string(v.GetString(), v.GetStringLength()));
+    case rapidjson::kArrayType: {
+        JsonValue::Array out;
+        out.reserve(v.Size());
+        for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+            auto item = convert(v[i], path + "[" + std::to_string(i) + "]", depth + 1);
+            if (!item) return item.status();
+            out.push_back(std::move(item).value());
+        }
+        return JsonValue(std::move(out));
+    }
+    case rapidjson::kObjectType: {
+        JsonValue::Object out;
+        for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+            std::string name(it->name.GetString(), it->name.GetStringLength());
+            const std::string childPath = path.empty() ? name : path + "." + name;
+            auto item = convert(it->value, childPath, depth + 1);
+            if (!item) return item.status();
+            if (!out.emplace(std::move(name), std::move(item).value()).second) {
+                return invalidArgument(childPath + ": duplicate member name");
+            }
+        }
+        return JsonValue(std::move(out));
+    }
+    }
+    return where("unknown JSON type");
+}
+
+} // namespace
+
+Result<JsonValue> parseJson(std::string_view text) {
+    rapidjson::Document doc;
+    constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+    doc.Parse<kFlags>(text.data(), text.size());
+    if (doc.HasParseError()) {
+        return invalidArgument(std::string("invalid JSON at byte ") + std::to_string(doc.GetErrorOffset()) +
+                               ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+    }
+    return convert(doc, "", 0);
+}
+
+} // namespace custodian::crypto

@@ -1,0 +1,99 @@
+#pragma once
+// A libpqxx connection pool with its own worker threads.
+//
+// Network threads never touch the database: they post a job (post()) and resume when it finishes
+// (gateway/http does this with a coroutine). Jobs run on the pool's worker threads, where blocking
+// is allowed; a job takes a connection with withConnection() for as long as it needs it.
+//
+// Connections are created lazily and re-created after a failure: when the database goes away, the
+// affected call returns Unavailable and the next call reconnects, so the gateway recovers on its
+// own when the database comes back.
+//
+// Thread-safety: every member function may be called from any thread.
+
+#include <pqxx/connection>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "anonymizer/status.hpp"
+
+namespace custodian::db {
+
+struct PoolOptions {
+    std::string conninfo;
+    size_t size = 4;  // connections and worker threads
+    std::chrono::seconds connectTimeout{5};
+    std::chrono::milliseconds acquireTimeout{5000};
+};
+
+struct PoolStats {
+    size_t size = 0;         // maximum connections
+    size_t inUse = 0;        // connections checked out
+    size_t open = 0;         // connections currently established
+    size_t waiting = 0;      // callers waiting for a connection
+    size_t queuedJobs = 0;   // jobs posted and not yet started
+    size_t busyWorkers = 0;  // worker threads running a job
+    uint64_t connectFailures = 0;
+};
+
+// Adds connect_timeout to a conninfo string (keyword=value or URI form) unless it sets one.
+std::string withConnectTimeout(const std::string& conninfo, std::chrono::seconds timeout);
+
+// Turns an exception thrown by libpqxx (or anything else) into a Status. Broken connections map to
+// Unavailable; SQL errors to Internal with the server's message.
+Status statusFromException(std::exception_ptr error, const std::string& context);
+
+class ConnectionPool {
+public:
+    explicit ConnectionPool(PoolOptions options);
+    ~ConnectionPool();  // finishes queued jobs, then joins the workers
+    ConnectionPool(const ConnectionPool&) = delete;
+    ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+    // Runs `work` with an exclusive, open connection; blocks the calling thread (call it from a
+    // worker job or from the command line, never from a network thread). Exceptions thrown by
+    // `work` become a Status; after a broken connection the connection is discarded.
+    Status withConnection(const std::function<Status(pqxx::connection&)>& work);
+
+    // Queues `job` for a worker thread and returns at once. Jobs run in FIFO order on `size`
+    // workers. A job must not throw.
+    void post(std::function<void()> job);
+
+    PoolStats stats() const;
+    const PoolOptions& options() const { return options_; }
+
+private:
+    struct Slot {
+        std::unique_ptr<pqxx::connection> connection;
+        bool inUse = false;
+    };
+    void workerLoop();
+
+    PoolOptions options_;
+    std::string conninfo_;
+
+    mutable std::mutex slotsMutex_;
+    std::condition_variable slotFreed_;
+    std::vector<Slot> slots_;
+    size_t waiting_ = 0;
+    std::atomic<uint64_t> connectFailures_{0};
+
+    mutable std::mutex jobsMutex_;
+    std::condition_variable jobReady_;
+    std::deque<std::function<void()>> jobs_;
+    size_t busyWorkers_ = 0;
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+};
+
+}  // namespace custodian::db

@@ -1,0 +1,52 @@
+#pragma once
+// Readiness: a background thread that probes the database on its own connection (so a busy pool
+// never delays the answer) and checks that the schema is current. GET /readyz reads the last
+// result without blocking. When the database comes back the next probe reconnects, and pending
+// migrations are applied if `applyPending` is set, so the gateway recovers without a restart.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/db/migrations.hpp"
+
+namespace custodian::db {
+
+struct ReadinessOptions {
+    std::string conninfo;  // with connect_timeout already applied
+    std::chrono::milliseconds interval{1000};
+    std::vector<Migration> migrations;
+    bool applyPending = true;
+};
+
+class ReadinessMonitor {
+public:
+    explicit ReadinessMonitor(ReadinessOptions options);  // probes once, then starts the thread
+    ~ReadinessMonitor();
+    ReadinessMonitor(const ReadinessMonitor&) = delete;
+    ReadinessMonitor& operator=(const ReadinessMonitor&) = delete;
+
+    bool ready() const { return ready_.load(std::memory_order_acquire); }
+    std::string reason() const;  // why not ready; empty when ready
+    void probeNow();             // runs one probe on the calling thread (tests, start-up)
+
+private:
+    void loop();
+    void setState(bool ready, std::string reason);
+
+    ReadinessOptions options_;
+    std::atomic<bool> ready_{false};
+    mutable std::mutex mutex_;
+    std::string reason_ = "not probed yet";
+    std::mutex probeMutex_;  // serialises probes (thread and probeNow)
+    std::unique_ptr<pqxx::connection> connection_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace custodian::db

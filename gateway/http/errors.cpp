@@ -1,0 +1,32 @@
+#include "gateway/http/errors.hpp"
+
+namespace custodian::http {
+
+int httpStatusFor(StatusCode code) noexcept {
+    switch (code) {
+    case StatusCode::Ok: return 200;
+    case StatusCode::InvalidArgument: return 400;
+    case StatusCode::NotFound: return 404;
+    case StatusCode::PermissionDenied: return 403;
+    case StatusCode::Unauthenticated: return 401;
+    case StatusCode::FailedPrecondition: return 422;
+    case StatusCode::ResourceExhausted: return 429;
+    case StatusCode::Unavailable: return 503;
+    case StatusCode::Aborted: return 409;
+    case StatusCode::Internal: return 500;
+    }
+    return 500;
+}
+
+HttpResponse errorResponse(int httpStatus, std::string_view code, std::string_view message) {
+    return HttpResponse::json(httpStatus, "{\"error\":{\"code\":" + jsonQuote(code) +
+                                              ",\"message\":" + jsonQuote(message) + "}}");
+}
+
+HttpResponse errorResponse(const Status& status) {
+    HttpResponse r = errorResponse(httpStatusFor(status.code()), statusCodeName(status.code()), status.message());
+    if (status.code() == StatusCode::Unauthenticated) r.setHeader("WWW-Authenticate", "Bearer");
+    return r;
+}
+
+}  // namespace custodian::http

@@ -1,0 +1,108 @@
+#include "gateway/http/handler.hpp"
+
+#include <sodium.h>
+
+#include "gateway/http/errors.hpp"
+#include "gateway/services.hpp"
+
+namespace custodian::http {
+namespace {
+
+std::string joinMethods(const std::vector<std::string>& methods) {
+    std::string out;
+    for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
+    return out;
+}
+
+// Authenticates the bearer token and checks the route's roles. Runs on a worker thread.
+Result<auth::Principal> authorize(const HttpRequest& request, Services& services, const Route& route) {
+    auto token = auth::bearerToken(request.header("Authorization"));
+    if (!token) return token.status();
+    if (!services.db || !services.tokens) return unavailable("authentication is not configured");
+    Result<auth::Principal> principal = unavailable("database unavailable");
+    Status s = services.db->withConnection([&](pqxx::connection& conn) {
+        principal = auth::authenticate(conn, *services.tokens, *token);
+        return Status::ok();
+    });
+    if (!s) return s;
+    if (!principal) return principal.status();
+    if (!route.access.roles.contains(principal->role))
+        return permissionDenied("role '" + std::string(auth::roleName(principal->role)) + "' may not call " +
+                                route.method + " " + route.pattern + " (allowed: " + route.access.roles.describe() +
+                                ")");
+    return principal;
+}
+
+}  // namespace
+
+std::string newRequestId() {
+    unsigned char bytes[16];
+    randombytes_buf(bytes, sizeof bytes);
+    char hex[sizeof bytes * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
+    return hex;
+}
+
+bool acceptableRequestId(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id) {
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+bool runsInline(const HttpRequest& request, const Router& router) {
+    RouteMatch m = router.match(request.method, request.path);
+    return !m.route || m.route->inlineSafe;
+}
+
+HandledRequest handleRequest(const HttpRequest& request, Services& services, const Router& router) {
+    HandledRequest out;
+    RouteMatch m = router.match(request.method, request.path);
+    if (!m.error.isOk()) {
+        out.response = errorResponse(m.error);
+    } else if (!m.route && !m.allowed.empty()) {
+        out.route = "method_not_allowed";
+        out.response = errorResponse(405, "method_not_allowed",
+                                     request.method + " is not allowed on " + request.path + " (allowed: " +
+                                         joinMethods(m.allowed) + ")");
+        out.response.setHeader("Allow", joinMethods(m.allowed));
+    } else if (!m.route) {
+        out.response = errorResponse(404, "not_found", "no route for " + request.path);
+    } else {
+        out.route = m.route->pattern;
+        std::optional<auth::Principal> principal;
+        Status denied;
+        if (m.route->access.requiresToken) {
+            auto p = authorize(request, services, *m.route);
+            if (p) {
+                principal = std::move(p).value();
+                out.principal = principal->name;
+            } else {
+                denied = p.status();
+            }
+        }
+        if (!denied.isOk()) {
+            out.response = errorResponse(denied);
+        } else {
+            RequestContext ctx{request, services, m.params, principal ? &*principal : nullptr};
+            try {
+                Result<HttpResponse> r = m.route->handler(ctx);
+                out.response = r ? std::move(r).value() : errorResponse(r.status());
+            } catch (const std::exception& e) {
+                out.response = errorResponse(internalError(std::string("unexpected error: ") + e.what()));
+            }
+        }
+    }
+    out.response.setHeader("X-Request-Id", request.requestId.empty() ? newRequestId() : request.requestId);
+    return out;
+}
+
+HandledRequest handleRequest(const HttpRequest& request, Services& services) {
+    static const Router kEmpty;
+    return handleRequest(request, services, services.router ? *services.router : kEmpty);
+}
+
+}  // namespace custodian::http

@@ -1,0 +1,47 @@
+#pragma once
+// Prometheus metrics of the HTTP server, rendered in the text exposition format (version 0.0.4):
+//   custodian_http_requests_total{route,method,status}        counter
+//   custodian_http_request_duration_seconds{route}            histogram
+//   custodian_http_requests_in_flight                         gauge
+//   custodian_db_pool_connections{state="in_use"|"open"|"max"} gauge
+//   custodian_db_pool_waiting, custodian_db_pool_queued_jobs  gauges
+//   custodian_db_connect_failures_total                       counter
+//   custodian_ready                                           gauge (1 ready, 0 not)
+// Thread-safe. Route labels are route patterns (bounded cardinality), "unmatched" otherwise.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "gateway/db/pool.hpp"
+
+namespace custodian::http {
+
+class Metrics {
+public:
+    static constexpr std::array<double, 12> kBuckets{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                     0.25,  0.5,   1.0,  2.5,   5.0,  10.0};
+
+    void requestStarted() { inFlight_.fetch_add(1, std::memory_order_relaxed); }
+    void requestFinished(const std::string& route, const std::string& method, int status, double seconds);
+    int64_t inFlight() const { return inFlight_.load(std::memory_order_relaxed); }
+
+    std::string render(const db::PoolStats& pool, bool ready) const;
+
+private:
+    struct Histogram {
+        std::array<uint64_t, kBuckets.size()> buckets{};
+        uint64_t count = 0;
+        double sum = 0;
+    };
+    std::atomic<int64_t> inFlight_{0};
+    mutable std::mutex mutex_;
+    std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
+    std::map<std::string, Histogram> latency_;
+};
+
+}  // namespace custodian::http

@@ -1,0 +1,62 @@
+#include "gateway/http/routes.hpp"
+
+#include <sodium.h>
+
+#include "gateway/crypto/keys.hpp"
+#include "gateway/services.hpp"
+
+namespace custodian::http {
+
+using auth::Role;
+
+std::vector<Route> operationalRoutes() {
+    return {
+        {"GET", "/healthz", Access::publicRoute(), handleHealthz, true},
+        {"GET", "/readyz", Access::publicRoute(), handleReadyz, true},
+        {"GET", "/metrics", Access::publicRoute(), handleMetrics, true},
+    };
+}
+
+std::vector<Route> builtinRoutes() {
+    std::vector<Route> routes = operationalRoutes();
+    std::vector<Route> api = {
+        // method  pattern     who may call                handler     inline
+        {"GET", "/v1/keys", Access::publicRoute(), handleKeys, true},
+    };
+    routes.insert(routes.end(), api.begin(), api.end());
+    return routes;
+}
+
+Result<HttpResponse> handleHealthz(RequestContext&) {
+    return HttpResponse::json(200, R"({"status":"ok"})");
+}
+
+Result<HttpResponse> handleReadyz(RequestContext& ctx) {
+    auto* readiness = ctx.services.readiness;
+    if (readiness && readiness->ready()) return HttpResponse::json(200, R"({"status":"ready"})");
+    std::string reason = readiness ? readiness->reason() : "readiness monitor not running";
+    return Status(StatusCode::Unavailable, "not ready: " + reason);
+}
+
+Result<HttpResponse> handleMetrics(RequestContext& ctx) {
+    if (!ctx.services.metrics) return internalError("metrics are not configured");
+    db::PoolStats pool = ctx.services.db ? ctx.services.db->stats() : db::PoolStats{};
+    bool ready = ctx.services.readiness && ctx.services.readiness->ready();
+    return HttpResponse::text(200, ctx.services.metrics->render(pool, ready), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+Result<HttpResponse> handleKeys(RequestContext& ctx) {
+    const crypto::SigningKey* key = ctx.services.signingKey;
+    if (!key) return unavailable("the gateway signing key is not loaded");
+    const auto& pk = key->publicKey();
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, pk.data(), pk.size());
+    std::string keyId = crypto::toHex(crypto::ByteView(digest, 8));
+    HttpResponse r = HttpResponse::json(
+        200, "{\"keys\":[{\"key_id\":" + jsonQuote(keyId) + ",\"algorithm\":\"Ed25519\",\"use\":" +
+                 "\"manifest and tree-head signatures\",\"public_key\":" + jsonQuote(crypto::toBase64(pk)) + "}]}");
+    r.setHeader("Cache-Control", "max-age=300");
+    return r;
+}
+
+}  // namespace custodian::http

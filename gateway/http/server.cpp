@@ -1,0 +1,565 @@
+// The only translation unit of the gateway that includes Beast and Asio (they cost seconds each).
+#include <utility>  // before any Asio header (g++ 12 + Boost 1.74)
+
+// Asio's scheduler, once inlined into this file, trips g++ 12's -Wnull-dereference on its own
+// thread-info pointer (a false positive inside Boost); the warning stays on everywhere else.
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
+#include "gateway/http/server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/http/errors.hpp"
+#include "gateway/http/handler.hpp"
+#include "gateway/http/metrics.hpp"
+#include "gateway/services.hpp"
+
+namespace custodian::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+auto withError(error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
+
+std::string utcTimestamp() {
+    auto now = std::chrono::system_clock::now();
+    std::time_t secs = std::chrono::system_clock::to_time_t(now);
+    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+    return buf;
+}
+
+struct LogRecord {
+    std::string requestId;
+    std::string remote;
+    std::string method;
+    std::string path;
+    std::string route = "unmatched";
+    int status = 0;
+    double seconds = 0;
+    uint64_t bytes = 0;
+    std::string principal;
+    std::string note;  // e.g. "client gone", "stream error: ..."
+};
+
+void writeAccessLog(const LogRecord& r) {
+    std::string line = "{\"time\":" + jsonQuote(utcTimestamp()) + ",\"request_id\":" + jsonQuote(r.requestId) +
+                       ",\"remote\":" + jsonQuote(r.remote) + ",\"method\":" + jsonQuote(r.method) +
+                       ",\"path\":" + jsonQuote(r.path) + ",\"route\":" + jsonQuote(r.route) +
+                       ",\"status\":" + std::to_string(r.status) + ",\"duration_ms\":" +
+                       std::to_string(static_cast<int64_t>(r.seconds * 1e6) / 1000.0) +
+                       ",\"bytes\":" + std::to_string(r.bytes) + ",\"principal\":" +
+                       (r.principal.empty() ? std::string("null") : jsonQuote(r.principal));
+    if (!r.note.empty()) line += ",\"note\":" + jsonQuote(r.note);
+    line += "}\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines never interleave
+}
+
+// What the server needs from a session at shutdown, independent of the stream type.
+class SessionControl {
+public:
+    virtual ~SessionControl() = default;
+    virtual void cancelIfIdle() = 0;  // close if waiting for a request (not while handling one)
+    virtual void forceClose() = 0;
+};
+
+}  // namespace
+
+struct Server::Impl {
+    Impl(Services& s, const Router* metrics)
+        : services(s), config(*s.config), apiRouter(*s.router), metricsRouter(metrics) {}
+    ~Impl();
+
+    Services& services;
+    const config::GatewayConfig& config;
+    const Router& apiRouter;
+    const Router* metricsRouter;
+
+    // Declared before the io_context so they outlive the handlers it destroys.
+    std::mutex sessionsMutex;
+    std::unordered_map<uint64_t, std::weak_ptr<SessionControl>> sessions;
+    uint64_t nextSessionId = 0;
+    std::atomic<bool> shuttingDown{false};
+    std::mutex jobsMutex;
+    std::condition_variable jobsDone;
+    int poolJobs = 0;
+    std::optional<net::ssl::context> ssl;
+
+    net::io_context ioc{1};
+    std::optional<tcp::acceptor> acceptor;
+    std::optional<tcp::acceptor> metricsAcceptor;
+    std::optional<net::signal_set> signals;
+    std::optional<net::steady_timer> deadline;
+
+    Status start();
+    net::awaitable<void> acceptLoop(tcp::acceptor& acc, const Router& router, bool tls);
+    void beginShutdown();
+    void sessionEnded(uint64_t id);
+    void registerSession(uint64_t id, std::shared_ptr<SessionControl> session) {
+        std::lock_guard lock(sessionsMutex);
+        sessions[id] = std::move(session);
+    }
+
+    // Runs fn() on a database worker thread and resumes the calling coroutine on its own executor
+    // with the result. fn must not throw.
+    template <typename T, typename Fn>
+    net::awaitable<T> onPool(Fn fn) {
+        auto executor = co_await net::this_coro::executor;
+        {
+            std::lock_guard lock(jobsMutex);
+            ++poolJobs;
+        }
+        co_return co_await net::async_initiate<decltype(net::use_awaitable), void(T)>(
+            [this, executor, fn = std::move(fn)](auto handler) mutable {
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                services.db->post([this, executor, shared, fn]() mutable {
+                    T result = fn();
+                    net::post(executor, [shared, result = std::move(result)]() mutable {
+                        (*shared)(std::move(result));
+                    });
+                    std::lock_guard lock(jobsMutex);
+                    if (--poolJobs == 0) jobsDone.notify_all();
+                });
+            },
+            net::use_awaitable);
+    }
+};
+
+namespace {
+
+template <typename Stream>
+constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+template <typename Stream>
+class Session : public SessionControl, public std::enable_shared_from_this<Session<Stream>> {
+public:
+    Session(Server::Impl& server, Stream stream, const Router& router, uint64_t id, std::string remote)
+        : server_(server), stream_(std::move(stream)), router_(router), id_(id), remote_(std::move(remote)) {}
+
+    void cancelIfIdle() override {
+        net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+            if (!self->busy_) beast::get_lowest_layer(self->stream_).cancel();
+        });
+    }
+    void forceClose() override {
+        net::post(stream_.get_executor(),
+                  [self = this->shared_from_this()] { beast::get_lowest_layer(self->stream_).close(); });
+    }
+
+    net::awaitable<void> run() {
+        auto self = this->shared_from_this();  // keeps the session alive while the coroutine runs
+        co_await serve();
+        co_await closeGracefully();
+        server_.sessionEnded(id_);
+    }
+
+private:
+    auto& lowest() { return beast::get_lowest_layer(stream_); }
+    const config::GatewayConfig& cfg() const { return server_.config; }
+
+    net::awaitable<void> serve() {
+        error_code ec;
+        if constexpr (kIsTls<Stream>) {
+            lowest().expires_after(cfg().timeouts.header);
+            co_await stream_.async_handshake(net::ssl::stream_base::server, withError(ec));
+            if (ec) co_return;
+        }
+        bool first = true;
+        for (;;) {
+            if (server_.shuttingDown.load()) co_return;
+            busy_ = false;
+            bhttp::request_parser<bhttp::string_body> parser;
+            parser.header_limit(cfg().maxHeaderBytes);
+            parser.body_limit(cfg().maxBodyBytes);
+            lowest().expires_after(first ? cfg().timeouts.header : cfg().timeouts.idle);
+            co_await bhttp::async_read_header(stream_, buffer_, parser, withError(ec));
+            busy_ = true;
+            auto started = Clock::now();
+            if (ec) {
+                // Timeouts, disconnects and shutdown cancellation end the connection silently; a
+                // malformed or oversized request gets an error response first.
+                if (ec == bhttp::error::body_limit)
+                    co_await rejectAndClose(parser, 413, "payload_too_large",
+                                            "the request body exceeds " + std::to_string(cfg().maxBodyBytes) + " bytes",
+                                            started);
+                else if (ec == bhttp::error::header_limit)
+                    co_await rejectAndClose(parser, 431, "header_too_large", "the request header is too large",
+                                            started);
+                else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() && ec != bhttp::error::end_of_stream &&
+                         ec != bhttp::error::partial_message)
+                    co_await rejectAndClose(parser, 400, "bad_request", "malformed HTTP request: " + ec.message(),
+                                            started);
+                co_return;
+            }
+            if (bhttp::header<true>& h = parser.get(); h[bhttp::field::expect] == "100-continue") {
+                lowest().expires_after(cfg().timeouts.write);
+                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                co_await net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()), withError(ec));
+                if (ec) co_return;
+            }
+            lowest().expires_after(cfg().timeouts.body);
+            co_await bhttp::async_read(stream_, buffer_, parser, withError(ec));
+            if (ec) {
+                if (ec == bhttp::error::body_limit)
+                    co_await rejectAndClose(parser, 413, "payload_too_large",
+                                            "the request body exceeds " + std::to_string(cfg().maxBodyBytes) + " bytes",
+                                            started);
+                co_return;
+            }
+            bool keepAlive = parser.get().keep_alive();
+            if (!co_await handle(parser.release(), keepAlive, started)) co_return;
+            if (!keepAlive) co_return;
+            first = false;
+        }
+    }
+
+    static HttpRequest toRequest(bhttp::request<bhttp::string_body>&& req, const std::string& remote) {
+        HttpRequest r;
+        r.method = std::string(req.method_string());
+        r.target = std::string(req.target());
+        size_t q = r.target.find('?');
+        r.path = r.target.substr(0, q);
+        if (q != std::string::npos) r.query = r.target.substr(q + 1);
+        for (const auto& field : req) r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        r.body = std::move(req.body());
+        r.remoteAddress = remote;
+        std::string incoming = r.header("X-Request-Id");
+        r.requestId = acceptableRequestId(incoming) ? incoming : newRequestId();
+        return r;
+    }
+
+    // Returns false if the connection must end.
+    net::awaitable<bool> handle(bhttp::request<bhttp::string_body> msg, bool& keepAlive, Clock::time_point started) {
+        Metrics* metrics = server_.services.metrics;
+        if (metrics) metrics->requestStarted();
+        unsigned version = msg.version();
+        HttpRequest request = toRequest(std::move(msg), remote_);
+        LogRecord log;
+        log.requestId = request.requestId;
+        log.remote = remote_;
+        log.method = request.method;
+        log.path = request.path;
+
+        HandledRequest handled;
+        if (runsInline(request, router_)) {
+            handled = handleRequest(request, server_.services, router_);
+        } else {
+            Services* services = &server_.services;
+            const Router* router = &router_;
+            handled = co_await server_.onPool<HandledRequest>([services, router, request]() {
+                try {
+                    return handleRequest(request, *services, *router);
+                } catch (const std::exception& e) {
+                    HandledRequest failed;
+                    failed.response = errorResponse(internalError(e.what()));
+                    failed.response.setHeader("X-Request-Id", request.requestId);
+                    return failed;
+                }
+            });
+        }
+        keepAlive = keepAlive && !server_.shuttingDown.load();
+        log.route = handled.route;
+        log.principal = handled.principal;
+        log.status = handled.response.status;
+        bool ok = co_await write(handled.response, keepAlive, version, log);
+        log.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        if (metrics) metrics->requestFinished(log.route, log.method, log.status, log.seconds);
+        if (cfg().accessLog) writeAccessLog(log);
+        co_return ok;
+    }
+
+    net::awaitable<bool> write(HttpResponse& response, bool keepAlive, unsigned version, LogRecord& log) {
+        error_code ec;
+        auto setCommon = [&](auto& msg) {
+            for (const auto& [name, value] : response.headers) msg.set(name, value);
+            msg.set(bhttp::field::server, "custodian/" CUSTODIAN_VERSION);
+            msg.keep_alive(keepAlive);
+        };
+        if (!response.stream) {
+            bhttp::response<bhttp::string_body> msg{static_cast<bhttp::status>(response.status), version};
+            setCommon(msg);
+            msg.body() = std::move(response.body);
+            msg.prepare_payload();
+            log.bytes = msg.body().size();
+            lowest().expires_after(cfg().timeouts.write);
+            co_await bhttp::async_write(stream_, msg, withError(ec));
+            co_return !ec;
+        }
+
+        std::shared_ptr<BodyProducer> producer = response.stream;
+        bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(response.status), version};
+        setCommon(head);
+        head.chunked(true);
+        bhttp::response_serializer<bhttp::empty_body> serializer{head};
+        lowest().expires_after(cfg().timeouts.write);
+        co_await bhttp::async_write_header(stream_, serializer, withError(ec));
+        if (ec) {
+            producer->clientGone(ec.message());
+            log.note = "client gone: " + ec.message();
+            co_return false;
+        }
+        for (;;) {
+            using Chunk = Result<std::optional<std::string>>;
+            Chunk next = co_await server_.onPool<Chunk>([producer]() -> Chunk {
+                try {
+                    return producer->nextChunk();
+                } catch (const std::exception& e) {
+                    return internalError(e.what());
+                }
+            });
+            if (!next) {
+                // The status line is gone; closing without the last chunk tells the client the
+                // body is incomplete.
+                log.note = "stream error: " + next.status().message();
+                co_return false;
+            }
+            lowest().expires_after(cfg().timeouts.write);
+            if (!next->has_value()) {
+                co_await net::async_write(stream_, bhttp::make_chunk_last(), withError(ec));
+                if (ec) log.note = "client gone: " + ec.message();
+                co_return !ec;
+            }
+            const std::string& chunk = **next;
+            if (chunk.empty()) continue;  // an empty chunk would end the body
+            co_await net::async_write(stream_, bhttp::make_chunk(net::buffer(chunk)), withError(ec));
+            if (ec) {
+                producer->clientGone(ec.message());
+                log.note = "client gone: " + ec.message();
+                co_return false;
+            }
+            log.bytes += chunk.size();
+        }
+    }
+
+    net::awaitable<void> rejectAndClose(bhttp::request_parser<bhttp::string_body>& parser, int status,
+                                        std::string_view code, const std::string& message, Clock::time_point started) {
+        Metrics* metrics = server_.services.metrics;
+        if (metrics) metrics->requestStarted();
+        HttpResponse response = errorResponse(status, code, message);
+        LogRecord log;
+        log.requestId = newRequestId();
+        log.remote = remote_;
+        if (parser.is_header_done()) {
+            log.method = std::string(parser.get().method_string());
+            log.path = std::string(parser.get().target().substr(0, parser.get().target().find('?')));
+        }
+        log.status = status;
+        response.setHeader("X-Request-Id", log.requestId);
+        co_await write(response, false, 11, log);
+        log.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        if (metrics) metrics->requestFinished(log.route, log.method, status, log.seconds);
+        if (cfg().accessLog) writeAccessLog(log);
+    }
+
+    net::awaitable<void> closeGracefully() {
+        error_code ec;
+        if constexpr (kIsTls<Stream>) {
+            if (lowest().socket().is_open()) {
+                lowest().expires_after(std::chrono::seconds(2));
+                co_await stream_.async_shutdown(withError(ec));
+            }
+        }
+        if (lowest().socket().is_open()) {
+            lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+            lowest().socket().close(ec);
+        }
+    }
+
+    Server::Impl& server_;
+    Stream stream_;
+    beast::flat_buffer buffer_;
+    const Router& router_;
+    uint64_t id_;
+    std::string remote_;
+    bool busy_ = false;  // handling a request (touched on the session's strand only)
+};
+
+}  // namespace
+
+Server::Impl::~Impl() {
+    std::unique_lock lock(jobsMutex);
+    jobsDone.wait(lock, [&] { return poolJobs == 0; });
+}
+
+Status Server::Impl::start() {
+    try {
+        if (config.tls) {
+            ssl.emplace(net::ssl::context::tls_server);
+            ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                             net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                             net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+            ssl->use_certificate_chain_file(config.tls->certFile);
+            ssl->use_private_key_file(config.tls->keyFile, net::ssl::context::pem);
+        }
+    } catch (const std::exception& e) {
+        return invalidArgument(std::string("tls: cannot load the certificate or key: ") + e.what());
+    }
+    auto bind = [&](const config::ListenAddress& where, std::optional<tcp::acceptor>& acc,
+                    const std::string& field) -> Status {
+        error_code ec;
+        auto address = net::ip::make_address(where.address, ec);
+        if (ec) return invalidArgument(field + ".address: not an IP address: " + where.address);
+        tcp::endpoint endpoint(address, where.port);
+        acc.emplace(ioc);
+        acc->open(endpoint.protocol(), ec);
+        if (!ec) acc->set_option(net::socket_base::reuse_address(true), ec);
+        if (!ec) acc->bind(endpoint, ec);
+        if (!ec) acc->listen(net::socket_base::max_listen_connections, ec);
+        if (ec)
+            return Status(StatusCode::Unavailable, field + ": cannot listen on " + where.address + ":" +
+                                                       std::to_string(where.port) + ": " + ec.message());
+        return Status::ok();
+    };
+    if (Status s = bind(config.listen, acceptor, "listen"); !s) return s;
+    if (config.metricsListen) {
+        if (!metricsRouter) return internalError("a metrics listener needs a metrics router");
+        if (Status s = bind(*config.metricsListen, metricsAcceptor, "metrics.listen"); !s) return s;
+    }
+    net::co_spawn(ioc, acceptLoop(*acceptor, apiRouter, config.tls.has_value()), net::detached);
+    if (metricsAcceptor) net::co_spawn(ioc, acceptLoop(*metricsAcceptor, *metricsRouter, false), net::detached);
+    return Status::ok();
+}
+
+net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, const Router& router, bool tls) {
+    for (;;) {
+        error_code ec;
+        tcp::socket socket = co_await acc.async_accept(net::make_strand(ioc), withError(ec));
+        if (shuttingDown.load() || !acc.is_open() || ec == net::error::operation_aborted) co_return;
+        if (ec) {
+            // Out of file descriptors or similar: back off briefly instead of spinning.
+            net::steady_timer pause(ioc, std::chrono::milliseconds(50));
+            co_await pause.async_wait(withError(ec));
+            continue;
+        }
+        error_code endpointError;
+        auto peer = socket.remote_endpoint(endpointError);
+        std::string remote = endpointError ? "" : peer.address().to_string() + ":" + std::to_string(peer.port());
+        socket.set_option(tcp::no_delay(true), endpointError);
+        auto executor = socket.get_executor();
+        uint64_t id = 0;
+        {
+            std::lock_guard lock(sessionsMutex);
+            id = nextSessionId++;
+        }
+        if (tls) {
+            using TlsStream = net::ssl::stream<beast::tcp_stream>;
+            auto session = std::make_shared<Session<TlsStream>>(
+                *this, TlsStream(beast::tcp_stream(std::move(socket)), *ssl), router, id, std::move(remote));
+            registerSession(id, session);
+            net::co_spawn(executor, session->run(), net::detached);
+        } else {
+            auto session = std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)),
+                                                                         router, id, std::move(remote));
+            registerSession(id, session);
+            net::co_spawn(executor, session->run(), net::detached);
+        }
+    }
+}
+
+void Server::Impl::beginShutdown() {
+    if (shuttingDown.exchange(true)) return;
+    error_code ec;
+    if (acceptor) acceptor->close(ec);
+    if (metricsAcceptor) metricsAcceptor->close(ec);
+    if (signals) signals->cancel(ec);
+    std::vector<std::shared_ptr<SessionControl>> live;
+    {
+        std::lock_guard lock(sessionsMutex);
+        for (auto& [id, weak] : sessions)
+            if (auto s = weak.lock()) live.push_back(std::move(s));
+        if (sessions.empty()) {
+            ioc.stop();
+            return;
+        }
+    }
+    for (auto& s : live) s->cancelIfIdle();
+    deadline.emplace(ioc, config.shutdownDeadline);
+    deadline->async_wait([this](error_code waitError) {
+        if (waitError) return;
+        std::fprintf(stderr, "custodian: shutdown deadline reached; closing the remaining connections\n");
+        std::lock_guard lock(sessionsMutex);
+        for (auto& [id, weak] : sessions)
+            if (auto s = weak.lock()) s->forceClose();
+        ioc.stop();
+    });
+}
+
+void Server::Impl::sessionEnded(uint64_t id) {
+    std::lock_guard lock(sessionsMutex);
+    sessions.erase(id);
+    if (shuttingDown.load() && sessions.empty()) ioc.stop();
+}
+
+Server::Server(Services& services, const Router* metricsRouter)
+    : impl_(std::make_unique<Impl>(services, metricsRouter)) {}
+
+Server::~Server() = default;
+
+Status Server::start() { return impl_->start(); }
+
+uint16_t Server::port() const {
+    error_code ec;
+    return impl_->acceptor ? impl_->acceptor->local_endpoint(ec).port() : 0;
+}
+
+uint16_t Server::metricsPort() const {
+    error_code ec;
+    return impl_->metricsAcceptor ? impl_->metricsAcceptor->local_endpoint(ec).port() : 0;
+}
+
+void Server::installSignalHandlers() {
+    impl_->signals.emplace(impl_->ioc, SIGINT, SIGTERM);
+    impl_->signals->async_wait([this](error_code ec, int signal) {
+        if (ec) return;
+        std::fprintf(stderr, "custodian: received signal %d; shutting down (deadline %lld ms)\n", signal,
+                     static_cast<long long>(impl_->config.shutdownDeadline.count()));
+        impl_->beginShutdown();
+    });
+}
+
+void Server::run() {
+    std::vector<std::thread> threads;
+    for (int i = 1; i < impl_->config.threads; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->ioc.run();
+    for (auto& t : threads) t.join();
+}
+
+void Server::requestShutdown() {
+    net::post(impl_->ioc, [impl = impl_.get()] { impl->beginShutdown(); });
+}
+
+}  // namespace custodian::http

@@ -1,0 +1,55 @@
+#pragma once
+// The HTTP/1.1 server: Boost.Beast on C++20 coroutines, `threads` network threads, keep-alive,
+// per-connection timeouts, a request body limit, optional TLS and graceful shutdown. Each session
+// coroutine only reads a request, hands it to handleRequest (on a database worker thread unless
+// the route runs inline) and writes the response — streaming BodyProducer bodies chunk by chunk.
+//
+// Shutdown (requestShutdown, or SIGTERM/SIGINT when installSignalHandlers was called): the
+// listeners close at once, idle keep-alive connections and connections still reading a header are
+// closed, requests in flight run to completion and are answered with "Connection: close". After
+// config.shutdownDeadline whatever is left is closed and run() returns.
+//
+// Beast and Asio stay inside server.cpp; this header is cheap to include.
+
+#include <cstdint>
+#include <memory>
+
+#include "anonymizer/status.hpp"
+
+namespace custodian {
+struct Services;
+}
+
+namespace custodian::http {
+
+class Router;
+
+class Server {
+public:
+    // `metricsRouter` (optional) is served on config.metricsListen. Both must outlive the server.
+    Server(Services& services, const Router* metricsRouter = nullptr);
+    ~Server();  // stops, waits for jobs it posted to the pool, closes everything
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds the listeners (and loads the TLS certificate). After it, port() is the bound port.
+    Status start();
+    uint16_t port() const;
+    uint16_t metricsPort() const;  // 0 without a metrics listener
+
+    // Stop on SIGTERM and SIGINT. Call after start(), before run().
+    void installSignalHandlers();
+
+    // Runs the network threads; returns when shutdown has completed.
+    void run();
+
+    // Thread-safe; may be called before or during run().
+    void requestShutdown();
+
+    struct Impl;  // opaque; public only so that server.cpp's session types can name it
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace custodian::http

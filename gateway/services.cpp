@@ -1,0 +1,74 @@
+#include "gateway/services.hpp"
+
+#include <cstdio>
+
+#include "gateway/db/migrations.hpp"
+#include "gateway/http/routes.hpp"
+
+namespace custodian {
+
+Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayConfig config, RuntimeOptions options) {
+    std::unique_ptr<GatewayRuntime> rt(new GatewayRuntime());
+    rt->config_ = std::move(config);
+    const auto& c = rt->config_;
+
+    auto tokens = auth::TokenHasher::loadOrCreate(c.masterKeyFile);
+    if (!tokens) return tokens.status().withContext("keys.master_key_file");
+    rt->tokens_ = std::make_unique<auth::TokenHasher>(std::move(tokens).value());
+
+    auto signingKey = crypto::SigningKey::loadOrCreate(c.signingKeyFile);
+    if (!signingKey) return signingKey.status().withContext("keys.signing_key_file");
+    rt->signingKey_ = std::make_unique<crypto::SigningKey>(std::move(signingKey).value());
+
+    auto migrations = db::loadMigrations(c.database.migrationsDir);
+    if (!migrations) return migrations.status().withContext("database.migrations_dir");
+
+    db::PoolOptions pool;
+    pool.conninfo = c.database.conninfo;
+    pool.size = static_cast<size_t>(c.database.poolSize);
+    pool.connectTimeout = c.database.connectTimeout;
+    pool.acquireTimeout = c.database.acquireTimeout;
+    rt->pool_ = std::make_unique<db::ConnectionPool>(pool);
+
+    if (options.applyMigrationsAtStart) {
+        Status s = rt->pool_->withConnection([&](pqxx::connection& conn) {
+            auto applied = db::applyMigrations(conn, *migrations);
+            if (!applied) return applied.status();
+            for (int v : *applied) std::fprintf(stderr, "custodian: applied migration %04d\n", v);
+            return Status::ok();
+        });
+        if (s.code() == StatusCode::Unavailable) {
+            std::fprintf(stderr, "custodian: database unreachable at start (%s); not ready until it is\n",
+                         s.message().c_str());
+        } else if (!s) {
+            return s;
+        }
+    }
+
+    db::ReadinessOptions readiness;
+    readiness.conninfo = db::withConnectTimeout(c.database.conninfo, c.database.connectTimeout);
+    readiness.interval = c.readinessInterval;
+    readiness.migrations = std::move(migrations).value();
+    readiness.applyPending = options.applyMigrationsAtStart;
+    rt->readiness_ = std::make_unique<db::ReadinessMonitor>(std::move(readiness));
+
+    std::vector<http::Route> routes = http::builtinRoutes();
+    if (c.metricsListen) {
+        std::erase_if(routes, [](const http::Route& r) { return r.pattern == "/metrics"; });
+        rt->metricsRouter_ = std::make_unique<http::Router>(http::operationalRoutes());
+    }
+    for (auto& r : options.extraRoutes) routes.push_back(std::move(r));
+    rt->router_ = std::make_unique<http::Router>(std::move(routes));
+    if (Status s = rt->router_->validate(); !s) return s;
+
+    rt->services_.config = &rt->config_;
+    rt->services_.db = rt->pool_.get();
+    rt->services_.tokens = rt->tokens_.get();
+    rt->services_.signingKey = rt->signingKey_.get();
+    rt->services_.readiness = rt->readiness_.get();
+    rt->services_.metrics = &rt->metrics_;
+    rt->services_.router = rt->router_.get();
+    return rt;
+}
+
+}  // namespace custodian

@@ -1,0 +1,62 @@
+#pragma once
+// The services a request handler may use, and the assembly of a running gateway from its
+// configuration. Services is a plain bundle of non-owning pointers so that tests can assemble one
+// from parts and later features add a member without touching every handler; GatewayRuntime owns
+// the real objects for `custodian serve` and the integration tests.
+
+#include <memory>
+#include <vector>
+
+#include "anonymizer/status.hpp"
+#include "gateway/auth/principals.hpp"
+#include "gateway/config/config.hpp"
+#include "gateway/crypto/keys.hpp"
+#include "gateway/db/pool.hpp"
+#include "gateway/db/readiness.hpp"
+#include "gateway/http/metrics.hpp"
+#include "gateway/http/router.hpp"
+
+namespace custodian {
+
+struct Services {
+    const config::GatewayConfig* config = nullptr;
+    db::ConnectionPool* db = nullptr;
+    const auth::TokenHasher* tokens = nullptr;
+    const crypto::SigningKey* signingKey = nullptr;  // the gateway's Ed25519 key
+    db::ReadinessMonitor* readiness = nullptr;       // null: never ready
+    http::Metrics* metrics = nullptr;
+    const http::Router* router = nullptr;            // the API listener's routes
+};
+
+struct RuntimeOptions {
+    bool applyMigrationsAtStart = true;   // serve: yes; a failure other than "unreachable" is fatal
+    std::vector<http::Route> extraRoutes;  // tests register their own routes here
+};
+
+class GatewayRuntime {
+public:
+    // Loads the keys (creating them on first start), opens the pool, applies pending migrations
+    // (when the database is reachable; otherwise the readiness monitor applies them once it is),
+    // starts the readiness monitor and builds the routers.
+    static Result<std::unique_ptr<GatewayRuntime>> create(config::GatewayConfig config, RuntimeOptions options = {});
+
+    Services& services() { return services_; }
+    const config::GatewayConfig& config() const { return config_; }
+    // The routes served on the metrics listener (healthz, readyz, metrics), or null when /metrics
+    // is served on the API listener.
+    const http::Router* metricsRouter() const { return metricsRouter_.get(); }
+
+private:
+    GatewayRuntime() = default;
+    config::GatewayConfig config_;
+    std::unique_ptr<auth::TokenHasher> tokens_;
+    std::unique_ptr<crypto::SigningKey> signingKey_;
+    std::unique_ptr<db::ConnectionPool> pool_;
+    std::unique_ptr<db::ReadinessMonitor> readiness_;
+    http::Metrics metrics_;
+    std::unique_ptr<http::Router> router_;
+    std::unique_ptr<http::Router> metricsRouter_;
+    Services services_;
+};
+
+}  // namespace custodian

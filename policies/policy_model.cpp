@@ -1,0 +1,83 @@
+#include "policies/policy_model.hpp"
+
+#include <algorithm>
+
+namespace custodian::policies {
+
+const char* columnRoleName(ColumnRole role) noexcept {
+    switch (role) {
+    case ColumnRole::Identifier: return "identifier";
+    case ColumnRole::QuasiIdentifier: return "quasi_identifier";
+    case ColumnRole::Sensitive: return "sensitive";
+    case ColumnRole::Insensitive: return "insensitive";
+    }
+    return "?";
+}
+
+std::optional<ColumnRole> columnRoleFromName(std::string_view name) noexcept {
+    for (ColumnRole r : {ColumnRole::Identifier, ColumnRole::QuasiIdentifier, ColumnRole::Sensitive,
+                         ColumnRole::Insensitive})
+        if (name == columnRoleName(r)) return r;
+    return std::nullopt;
+}
+
+const char* dateLevelName(DateLevel level) noexcept {
+    switch (level) {
+    case DateLevel::Month: return "month";
+    case DateLevel::Quarter: return "quarter";
+    case DateLevel::Year: return "year";
+    case DateLevel::Decade: return "decade";
+    }
+    return "?";
+}
+
+const char* hierarchyKindName(HierarchySpec::Kind kind) noexcept {
+    switch (kind) {
+    case HierarchySpec::Kind::File: return "file";
+    case HierarchySpec::Kind::Intervals: return "intervals";
+    case HierarchySpec::Kind::Dates: return "dates";
+    case HierarchySpec::Kind::Prefix: return "prefix";
+    case HierarchySpec::Kind::Groups: return "groups";
+    }
+    return "?";
+}
+
+const char* policyMetricName(anon::Metric metric) noexcept {
+    switch (metric) {
+    case anon::Metric::Discernibility: return "discernibility";
+    case anon::Metric::AverageClassSize: return "aecs";
+    case anon::Metric::NonUniformEntropy: return "nonuniform_entropy";
+    case anon::Metric::Loss: return "loss";
+    case anon::Metric::Height: return "height";
+    }
+    return "?";
+}
+
+std::optional<anon::Metric> policyMetricFromName(std::string_view name) noexcept {
+    for (anon::Metric m : {anon::Metric::Discernibility, anon::Metric::AverageClassSize,
+                           anon::Metric::NonUniformEntropy, anon::Metric::Loss, anon::Metric::Height})
+        if (name == policyMetricName(m)) return m;
+    return std::nullopt;
+}
+
+const ColumnPolicy* PolicyModel::column(std::string_view name) const {
+    auto it = std::find_if(columns.begin(), columns.end(), [&](const ColumnPolicy& c) { return c.name == name; });
+    return it == columns.end() ? nullptr : &*it;
+}
+
+bool PolicyModel::allowsRecipient(std::string_view principal, const std::vector<std::string>& principalGroups) const {
+    for (const auto& r : recipients) {
+        if (r == principal && r.rfind("group:", 0) != 0) return true;
+        if (r.rfind("group:", 0) == 0) {
+            const std::string_view group = std::string_view(r).substr(6);
+            if (std::find(principalGroups.begin(), principalGroups.end(), group) != principalGroups.end()) return true;
+        }
+    }
+    return false;
+}
+
+bool PolicyModel::allowsPurpose(std::string_view purpose) const {
+    return std::find(purposes.begin(), purposes.end(), purpose) != purposes.end();
+}
+
+} // namespace custodian::policies

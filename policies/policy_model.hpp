@@ -1,0 +1,125 @@
+#pragma once
+// The plain data model of a release policy, as parsed from the policy language (see
+// docs/policies.md and policies/schema/policy.schema.json). Values here have passed schema and
+// semantic validation when they come from loadPolicy(); defaults are filled in.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "anonymizer/metrics.hpp"
+#include "anonymizer/privacy_model.hpp"
+#include "anonymizer/transform.hpp"
+#include "anonymizer/value.hpp"
+#include "policies/row_filter.hpp"
+
+namespace custodian::policies {
+
+enum class ColumnRole { Identifier, QuasiIdentifier, Sensitive, Insensitive };
+const char* columnRoleName(ColumnRole role) noexcept;
+std::optional<ColumnRole> columnRoleFromName(std::string_view name) noexcept;
+
+// A column transform as written in the policy: a name of the anonymizer's TransformRegistry and
+// its parameters (true/false, a whole number, a number, a text or a list of texts).
+struct TransformSpec {
+    std::string name;
+    anon::Params params;
+    bool operator==(const TransformSpec&) const = default;
+};
+
+enum class DateLevel { Month, Quarter, Year, Decade };
+const char* dateLevelName(DateLevel level) noexcept;
+
+struct HierarchySpec {
+    enum class Kind { File, Intervals, Dates, Prefix, Groups };
+    Kind kind = Kind::File;
+    // File: the path as written and resolved against the policy file's folder.
+    std::string file;
+    std::filesystem::path resolvedFile;
+    char delimiter = ';';
+    // Intervals: widths per level (each a multiple of the previous) aligned to `origin`.
+    std::vector<double> widths;
+    double origin = 0;
+    // Dates: the levels above the day, ascending.
+    std::vector<DateLevel> dateLevels;
+    // Prefix: the masking character (one code point, UTF-8).
+    std::string maskChar = "*";
+    // Groups: per level, (group name, members) in the order written; members of level 0 groups are
+    // column values, members of level i > 0 groups are group names of level i-1.
+    std::vector<std::vector<std::pair<std::string, std::vector<std::string>>>> groups;
+};
+const char* hierarchyKindName(HierarchySpec::Kind kind) noexcept;
+
+struct ColumnPolicy {
+    std::string name;
+    anon::ColumnType type = anon::ColumnType::Text;
+    ColumnRole role = ColumnRole::Insensitive;
+    std::string description;
+    // The transform applied. When the policy names none: identifiers are dropped, quasi-identifiers
+    // are generalized by the search, other columns are kept.
+    TransformSpec transform;
+    bool transformDeclared = false;
+    std::optional<HierarchySpec> hierarchy;
+};
+
+enum class SearchAlgorithm { Optimal, Mondrian };
+enum class MondrianMode { Strict, Relaxed };
+// The policy language's metric names: discernibility, aecs, nonuniform_entropy, loss, height.
+const char* policyMetricName(anon::Metric metric) noexcept;
+std::optional<anon::Metric> policyMetricFromName(std::string_view name) noexcept;
+
+struct PrivacySpec {
+    std::optional<uint64_t> k;
+    std::optional<anon::LDiversity> lDiversity;
+    std::optional<anon::TCloseness> tCloseness;
+    // Unset: equal distance for text columns without hierarchy, ordered otherwise.
+    std::optional<anon::TClosenessDistance> tClosenessDistance;
+    double suppressionLimit = 0;
+};
+
+enum class OutputFormat { Csv, Ndjson };
+
+struct OutputSpec {
+    std::vector<OutputFormat> formats{OutputFormat::Csv, OutputFormat::Ndjson};
+    bool encryptionRequired = true;
+    std::optional<uint64_t> maxRows;
+};
+
+struct ValiditySpec {
+    // Microseconds since the Unix epoch, UTC; unset = unbounded on that side.
+    std::optional<int64_t> notBefore;
+    std::optional<int64_t> expires;
+    // Whether `atMicros` is inside [notBefore, expires).
+    bool contains(int64_t atMicros) const noexcept {
+        return (!notBefore || atMicros >= *notBefore) && (!expires || atMicros < *expires);
+    }
+};
+
+struct PolicyModel {
+    std::string dataset;
+    std::string description;
+    std::vector<std::string> recipients; // principal names and "group:NAME"
+    std::vector<std::string> purposes;
+    ValiditySpec validity;
+    char inputDelimiter = ',';
+    std::vector<ColumnPolicy> columns; // in the order written
+    PrivacySpec privacy;
+    SearchAlgorithm algorithm = SearchAlgorithm::Optimal;
+    MondrianMode mondrianMode = MondrianMode::Strict;
+    anon::Metric metric = anon::Metric::Loss;
+    OutputSpec output;
+    std::optional<uint32_t> extractsPerDayPerRecipient;
+    std::optional<RowFilter> rowFilter;
+
+    const ColumnPolicy* column(std::string_view name) const;
+    bool allowsRecipient(std::string_view principal, const std::vector<std::string>& principalGroups) const;
+    bool allowsPurpose(std::string_view purpose) const;
+};
+
+} // namespace custodian::policies
