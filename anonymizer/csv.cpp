@@ -145,13 +145,11 @@ Status CsvReader::fill() {
         end_ -= pos_;
         pos_ = 0;
     }
-    if (end_ == buffer_.size()) {
-        // One record fills the whole buffer: grow it, up to the record limit.
-        if (buffer_.size() >= dialect_.maxRecordBytes)
-            return Status(StatusCode::ResourceExhausted, "line " + std::to_string(line_) + ": record longer than " +
-                                                             std::to_string(dialect_.maxRecordBytes) + " bytes");
-        buffer_.resize(std::min(buffer_.size() * 2, dialect_.maxRecordBytes));
-    }
+    // What is left in the buffer is the start of one incomplete record.
+    if (end_ >= dialect_.maxRecordBytes)
+        return Status(StatusCode::ResourceExhausted, "line " + std::to_string(line_) + ": record longer than " +
+                                                         std::to_string(dialect_.maxRecordBytes) + " bytes");
+    if (end_ == buffer_.size()) buffer_.resize(std::min(buffer_.size() * 2, dialect_.maxRecordBytes + 1));
     auto n = source_->read(buffer_.data() + end_, buffer_.size() - end_);
     if (!n) return n.status();
     if (*n == 0)

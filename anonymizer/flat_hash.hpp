@@ -35,25 +35,18 @@ inline size_t capacityFor(size_t expected) noexcept {
 template <typename Key>
 class DenseIndexer {
 public:
-    // Prepares for up to `expected` distinct keys.
+    // Prepares for up to `expected` distinct keys (more are accepted: the table grows). Only the
+    // first capacityFor(expected) slots are probed, so small groupings stay in cache.
     void reset(size_t expected) {
         const size_t cap = capacityFor(expected);
-        if (cap > slots_.size() || cap * 8 < slots_.size()) {
-            slots_.assign(cap, Slot{});
-            generation_ = 1;
-        } else {
-            ++generation_;
-            if (generation_ == 0) {
-                for (auto& s : slots_) s.generation = 0;
-                generation_ = 1;
-            }
-        }
-        mask_ = slots_.size() - 1;
+        if (cap > slots_.size()) slots_.resize(cap);
+        nextGeneration();
+        mask_ = cap - 1;
         size_ = 0;
     }
     // Returns the dense index of key, inserting it with index size() if new.
     uint32_t indexOf(Key key) {
-        if ((size_ + 1) * 2 > slots_.size()) grow();
+        if ((size_ + 1) * 2 > mask_ + 1) grow();
         size_t i = static_cast<size_t>(mixHash(key)) & mask_;
         for (;;) {
             Slot& s = slots_[i];
@@ -69,6 +62,7 @@ public:
     }
     // Index of key or UINT32_MAX.
     uint32_t find(Key key) const noexcept {
+        if (slots_.empty()) return UINT32_MAX;
         size_t i = static_cast<size_t>(mixHash(key)) & mask_;
         for (;;) {
             const Slot& s = slots_[i];
@@ -81,16 +75,29 @@ public:
     size_t memoryBytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
 
 private:
+    void nextGeneration() {
+        if (++generation_ == 0) {
+            for (auto& s : slots_) s.generation = 0;
+            generation_ = 1;
+        }
+    }
     void grow() {
-        std::vector<Slot> old;
-        old.swap(slots_);
-        slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
-        mask_ = slots_.size() - 1;
-        for (const Slot& o : old) {
-            if (o.generation != generation_) continue;
+        std::vector<Slot> live;
+        live.reserve(size_);
+        if (!slots_.empty()) {
+            for (size_t i = 0; i <= mask_; ++i) {
+                if (slots_[i].generation == generation_) live.push_back(slots_[i]);
+            }
+        }
+        const size_t cap = slots_.empty() ? 16 : (mask_ + 1) * 2;
+        if (cap > slots_.size()) slots_.resize(cap);
+        nextGeneration();
+        mask_ = cap - 1;
+        for (const Slot& o : live) {
             size_t i = static_cast<size_t>(mixHash(o.key)) & mask_;
             while (slots_[i].generation == generation_) i = (i + 1) & mask_;
             slots_[i] = o;
+            slots_[i].generation = generation_;
         }
     }
 

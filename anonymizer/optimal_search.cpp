@@ -1,6 +1,8 @@
 #include "anonymizer/optimal_search.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
@@ -49,6 +51,7 @@ struct Prepared {
     // up[d][a][b - a - 1][code at level a] = code at level b, for a < b.
     std::vector<std::vector<std::vector<std::vector<uint32_t>>>> up;
     std::vector<double> pathScore; // per node: separable entropy, a heuristic for Flash paths
+    std::vector<std::vector<uint32_t>> columns; // frequency table codes, column-major
 
     const uint32_t* upMap(size_t d, int from, int to) const {
         return up[d][static_cast<size_t>(from)][static_cast<size_t>(to - from - 1)].data();
@@ -145,6 +148,11 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
             }
         }
     }
+    p.columns.assign(q, std::vector<uint32_t>(table.size()));
+    for (size_t c = 0; c < table.size(); ++c) {
+        const uint32_t* codes = table.codes(c);
+        for (size_t d = 0; d < q; ++d) p.columns[d][c] = codes[d];
+    }
     const auto& lat = *p.lattice;
     p.pathScore.resize(lat.size());
     for (size_t node = 0; node < lat.size(); ++node) {
@@ -196,6 +204,9 @@ public:
         : p_(p), withSensitive_(withSensitive && p.table->sensitiveCount() > 0) {}
 
     size_t evaluations() const noexcept { return evaluations_; }
+    // Classes read while rolling up, and evaluations that started from the frequency table.
+    size_t rolledClasses() const noexcept { return rolledClasses_; }
+    size_t fromTable() const noexcept { return fromTable_; }
 
     // Class table of `node`, rolled up from the cheapest cached specialization (or the frequency
     // table). The reference stays valid until the next call.
@@ -209,8 +220,15 @@ public:
         const ClassTable<Key>* source = findSource(node);
         auto table = std::make_unique<ClassTable<Key>>();
         table->node = node;
-        if (source) rollUp(*source, *table);
-        else fromFrequencyTable(*table);
+        if (source) {
+            rolledClasses_ += source->size();
+            rollUp(*source, *table);
+        } else {
+            ++fromTable_;
+            if (std::getenv("CUSTODIAN_DEBUG_SEARCH")) std::fprintf(stderr, "from table: node %zu height %d\n", node, p_.lattice->height(node));
+            rolledClasses_ += p_.table->size();
+            fromFrequencyTable(*table);
+        }
         table->lastUse = tick_;
         return insert(std::move(table));
     }
@@ -383,7 +401,13 @@ private:
 
     template <typename KeyOf, typename CountOf, typename HistOf>
     void group(size_t sources, KeyOf keyOf, CountOf countOf, HistOf histOf, ClassTable<Key>& out) {
-        indexer_.reset(sources);
+        // Size the hash table for the classes the node can have, not for its sources: high nodes
+        // have few classes, and a small table stays in the L1/L2 cache.
+        size_t bound = 1;
+        for (size_t d = 0; d < p_.lattice->dimensions() && bound < sources; ++d) {
+            bound *= p_.config->hierarchies[d]->nodeCount(p_.lattice->level(out.node, d));
+        }
+        indexer_.reset(std::min(bound, sources));
         targetOf_.resize(sources);
         out.keys.clear();
         out.counts.clear();
@@ -436,23 +460,33 @@ private:
         const auto& lat = *p_.lattice;
         const FrequencyTable& ft = *p_.table;
         const size_t q = lat.dimensions();
-        maps_.assign(q, nullptr);
+        if (contribution_.empty()) {
+            // contribution_[d][level][leaf] = the leaf's node code at that level, shifted into place.
+            contribution_.resize(q);
+            for (size_t d = 0; d < q; ++d) {
+                const Hierarchy& h = *p_.config->hierarchies[d];
+                contribution_[d].resize(static_cast<size_t>(h.levels()));
+                for (int level = 0; level < h.levels(); ++level) {
+                    auto& c = contribution_[d][static_cast<size_t>(level)];
+                    c.resize(h.leafCount());
+                    for (uint32_t leaf = 0; leaf < h.leafCount(); ++leaf) {
+                        c[leaf] = static_cast<Key>(h.generalize(leaf, level)) << p_.layout.shift[d];
+                    }
+                }
+            }
+        }
+        // Column at a time: streams through one code column and one small lookup table per pass.
+        baseKeys_.assign(ft.size(), 0);
+        const auto& columns = p_.columns;
         for (size_t d = 0; d < q; ++d) {
-            const int level = lat.level(out.node, d);
-            maps_[d] = level == 0 ? nullptr : p_.upMap(d, 0, level);
+            const Key* c = contribution_[d][static_cast<size_t>(lat.level(out.node, d))].data();
+            const uint32_t* col = columns[d].data();
+            Key* keys = baseKeys_.data();
+            for (size_t i = 0, n = ft.size(); i < n; ++i) keys[i] |= c[col[i]];
         }
         group(
-            ft.size(),
-            [&](size_t c) {
-                const uint32_t* codes = ft.codes(c);
-                Key key = 0;
-                for (size_t d = 0; d < q; ++d) {
-                    const uint32_t v = maps_[d] ? maps_[d][codes[d]] : codes[d];
-                    key |= static_cast<Key>(v) << p_.layout.shift[d];
-                }
-                return key;
-            },
-            [&](size_t c) { return ft.count(c); }, [&](size_t s, size_t c) { return ft.sensitive(s, c); }, out);
+            ft.size(), [&](size_t c) { return baseKeys_[c]; }, [&](size_t c) { return ft.count(c); },
+            [&](size_t s, size_t c) { return ft.sensitive(s, c); }, out);
     }
 
     void rollUp(const ClassTable<Key>& src, ClassTable<Key>& out) {
@@ -484,6 +518,8 @@ private:
     const Prepared& p_;
     bool withSensitive_;
     size_t evaluations_ = 0;
+    size_t rolledClasses_ = 0;
+    size_t fromTable_ = 0;
     uint64_t tick_ = 0;
     size_t cacheBytes_ = 0;
     std::vector<std::unique_ptr<ClassTable<Key>>> cache_;
@@ -494,6 +530,8 @@ private:
     std::vector<size_t> changed_;
     std::vector<const uint32_t*> maps_;
     std::vector<uint64_t> scratch_;
+    std::vector<std::vector<std::vector<Key>>> contribution_;
+    std::vector<Key> baseKeys_;
 };
 
 struct Candidate {
@@ -714,6 +752,8 @@ Result<OptimalSolution> search(const Prepared& p) {
     OptimalSolution sol;
     sol.latticeSize = lat.size();
     sol.nodesEvaluated = ev.evaluations();
+    sol.classesRolledUp = ev.rolledClasses();
+    sol.evaluationsFromTable = ev.fromTable();
     sol.candidates = candidates.size();
     sol.searchSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     sol.best = describeNode<Key>(p, best.node);

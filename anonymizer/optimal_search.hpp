@@ -78,6 +78,8 @@ struct OptimalSolution {
     size_t latticeSize = 0;
     size_t nodesEvaluated = 0;     // class tables computed during the search
     size_t candidates = 0;         // nodes considered in the selection phase
+    size_t classesRolledUp = 0;    // source classes read by all roll-ups (the search's work)
+    size_t evaluationsFromTable = 0; // evaluations that had to start from the frequency table
     double searchSeconds = 0;
 };
 

@@ -7,6 +7,9 @@
 
 namespace custodian::cli {
 // Declarations of the subcommands (defined in gateway/cli/*.cpp).
+int runServe(int argc, char** argv);
+int runMigrate(int argc, char** argv);
+int runPrincipal(int argc, char** argv);
 int runKeygen(int argc, char** argv);
 int runDecrypt(int argc, char** argv);
 int runAudit(int argc, char** argv);
@@ -19,6 +22,9 @@ using custodian::cli::Command;
 
 constexpr Command kCommands[] = {
     // {"name", "summary", &custodian::cli::runName},
+    {"serve", "run the gateway (serve --config FILE)", &custodian::cli::runServe},
+    {"migrate", "apply database migrations (migrate --config FILE)", &custodian::cli::runMigrate},
+    {"principal", "add, disable or list principals and their API tokens", &custodian::cli::runPrincipal},
     {"policy", "validate a release policy (policy validate FILE.json [--dataset D.json])", &custodian::cli::runPolicy},
     {"keygen", "create a partner X25519 key pair (PREFIX.pub, PREFIX.key)", &custodian::cli::runKeygen},
     {"decrypt", "decrypt an extract file with a partner key", &custodian::cli::runDecrypt},

@@ -16,6 +16,10 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     if (!tokens) return tokens.status().withContext("keys.master_key_file");
     rt->tokens_ = std::make_unique<auth::TokenHasher>(std::move(tokens).value());
 
+    auto sourceKey = catalog::SourceSecretKey::derive(*rt->tokens_);
+    if (!sourceKey) return sourceKey.status().withContext("source secret key");
+    rt->catalog_ = std::make_unique<catalog::Catalog>(std::move(sourceKey).value());
+
     auto signingKey = crypto::SigningKey::loadOrCreate(c.signingKeyFile);
     if (!signingKey) return signingKey.status().withContext("keys.signing_key_file");
     rt->signingKey_ = std::make_unique<crypto::SigningKey>(std::move(signingKey).value());
@@ -52,6 +56,13 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     readiness.applyPending = options.applyMigrationsAtStart;
     rt->readiness_ = std::make_unique<db::ReadinessMonitor>(std::move(readiness));
 
+    audit::AuditLogOptions auditOptions;
+    auditOptions.conninfo = db::withConnectTimeout(c.database.conninfo, c.database.connectTimeout);
+    auditOptions.treeHeadEveryEntries = c.audit.treeHeadEveryEntries;
+    auditOptions.treeHeadInterval = c.audit.treeHeadInterval;
+    auditOptions.maxBatch = static_cast<size_t>(c.audit.maxBatch);
+    rt->audit_ = std::make_unique<audit::AuditLog>(std::move(auditOptions), *rt->signingKey_);
+
     std::vector<http::Route> routes = http::builtinRoutes();
     if (c.metricsListen) {
         std::erase_if(routes, [](const http::Route& r) { return r.pattern == "/metrics"; });
@@ -68,6 +79,8 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     rt->services_.readiness = rt->readiness_.get();
     rt->services_.metrics = &rt->metrics_;
     rt->services_.router = rt->router_.get();
+    rt->services_.catalog = rt->catalog_.get();
+    rt->services_.audit = rt->audit_.get();
     return rt;
 }
 

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "anonymizer/status.hpp"
+#include "gateway/audit/log.hpp"
 #include "gateway/auth/principals.hpp"
+#include "gateway/catalog/catalog.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/db/pool.hpp"
@@ -26,6 +28,8 @@ struct Services {
     db::ReadinessMonitor* readiness = nullptr;       // null: never ready
     http::Metrics* metrics = nullptr;
     const http::Router* router = nullptr;            // the API listener's routes
+    const catalog::Catalog* catalog = nullptr;       // sources, datasets, versioned policies
+    audit::AuditLog* audit = nullptr;                // the audit log; null: audited requests fail with 503
 };
 
 struct RuntimeOptions {
@@ -52,7 +56,9 @@ private:
     std::unique_ptr<auth::TokenHasher> tokens_;
     std::unique_ptr<crypto::SigningKey> signingKey_;
     std::unique_ptr<db::ConnectionPool> pool_;
+    std::unique_ptr<catalog::Catalog> catalog_;
     std::unique_ptr<db::ReadinessMonitor> readiness_;
+    std::unique_ptr<audit::AuditLog> audit_;
     http::Metrics metrics_;
     std::unique_ptr<http::Router> router_;
     std::unique_ptr<http::Router> metricsRouter_;

@@ -118,6 +118,10 @@ std::string aType(anon::ColumnType t) {
     return "a value";
 }
 
+std::string aColumnOfType(anon::ColumnType t) {
+    return std::string(t == anon::ColumnType::Integer ? "an " : "a ") + typeName(t) + " column";
+}
+
 std::string joined(const std::vector<std::string>& items, const char* separator = ", ") {
     std::string out;
     for (size_t i = 0; i < items.size(); ++i) {
@@ -376,7 +380,7 @@ private:
         const std::string quoted = "\"" + printableForMessage(column.name) + "\"";
         switch (column.role) {
         case ColumnRole::Identifier:
-            if (!deidentifiesIdentifier(column.transform.name))
+            if (registry_.find(column.transform.name) && !deidentifiesIdentifier(column.transform.name))
                 add(transformAt, "the identifier column " + quoted + " would be released through " +
                                      column.transform.name +
                                      "; identifiers must be dropped, pseudonymized, masked, set to null or "
@@ -447,8 +451,8 @@ private:
         for (size_t r = 0; r < rows.size(); ++r) {
             if (rows[r].empty() || valueFitsType(rows[r][0], column.type)) continue;
             add(at, "the value \"" + printableForMessage(rows[r][0]) + "\" (" + rowWord + " " + std::to_string(r + 1) +
-                        ") is not " + aType(column.type) + ", but \"" + printableForMessage(column.name) + "\" is a " +
-                        typeName(column.type) + " column");
+                        ") is not " + aType(column.type) + ", but \"" + printableForMessage(column.name) + "\" is " +
+                        aColumnOfType(column.type));
             return false;
         }
         return true;
@@ -511,7 +515,11 @@ private:
             if (!spec.widths.empty()) {
                 const double previous = spec.widths.back();
                 const double ratio = w / previous;
-                if (w <= previous || std::fabs(ratio - std::round(ratio)) > 1e-9 * ratio)
+                if (w <= previous)
+                    add(appendPointer(at + "/widths", i),
+                        compactJson(widths[i]) + " must be larger than the width before it (" +
+                            compactJson(widths[i - 1]) + "); each level must be coarser than the one below");
+                else if (std::fabs(ratio - std::round(ratio)) > 1e-9 * ratio)
                     add(appendPointer(at + "/widths", i),
                         compactJson(widths[i]) + " is not a multiple of the width before it (" +
                             compactJson(widths[i - 1]) +
@@ -765,7 +773,7 @@ private:
                                                 : v.IsString() && valueFitsType(text, column->type);
                 if (!fits)
                     add(vp, quotedForMessage(v) + " is not " + aType(column->type) + ", but \"" +
-                                printableForMessage(column->name) + "\" is a " + typeName(column->type) + " column");
+                                printableForMessage(column->name) + "\" is " + aColumnOfType(column->type));
             }
             f.values.push_back(std::move(text));
         };

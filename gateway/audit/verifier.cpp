@@ -112,7 +112,8 @@ void AuditExportVerifier::fail(std::string problem, std::optional<uint64_t> inde
     result_.ok = false;
     result_.problem = std::move(problem);
     result_.firstBadIndex = index;
-    result_.exactIndex = exact;
+    // A range of one entry is an exact answer (e.g. a signed head after every entry).
+    result_.exactIndex = exact || (index && rangeEnd == *index + 1);
     result_.badRangeEnd = exact && index ? *index + 1 : rangeEnd;
     result_.line = lineNumber_;
 }
@@ -202,7 +203,7 @@ void AuditExportVerifier::addEntry(uint64_t index, const Hash& computed, const s
     const uint64_t expected = tree_.size();
     if (index != expected) {
         std::string what = index > expected ? "entries " + std::to_string(expected) + ".." +
-                                                  std::to_string(index - 1) + " are missing (deleted)"
+                                                  std::to_string(index - 1) + " are missing here (deleted or moved)"
                                             : "entry " + std::to_string(index) +
                                                   " appears again here (inserted, duplicated or reordered)";
         fail("line " + std::to_string(lineNumber_) + ": expected entry " + std::to_string(expected) +
@@ -366,6 +367,15 @@ std::string exportEntryLine(const std::string& canonicalEntryBytes, bool withLea
     std::string line = "{\"entry\":" + canonicalEntryBytes;
     if (withLeafHash) line += ",\"leaf_hash\":\"" + hex(leafHash(crypto::asBytes(canonicalEntryBytes))) + "\"";
     line += ",\"type\":\"entry\"}";
+    return line;
+}
+
+std::string exportEntryLine(std::string_view storedEntryBytes, const Hash& recordedLeafHash) {
+    std::string line;
+    line.reserve(storedEntryBytes.size() + 110);
+    line += "{\"entry\":";
+    line += storedEntryBytes;
+    line += ",\"leaf_hash\":\"" + hex(recordedLeafHash) + "\",\"type\":\"entry\"}";
     return line;
 }
 

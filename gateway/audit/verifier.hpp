@@ -94,6 +94,9 @@ Result<AuditVerification> verifyAuditExportFile(const std::string& path,
 
 // One export line for an entry / a tree head (what the gateway's export writes).
 std::string exportEntryLine(const std::string& canonicalEntryBytes, bool withLeafHash = true);
+// The line for an entry as stored by the gateway: the stored bytes with the RECORDED leaf hash (not
+// one recomputed from the bytes), so a modified entry shows up as a mismatch.
+std::string exportEntryLine(std::string_view storedEntryBytes, const Hash& recordedLeafHash);
 std::string exportTreeHeadLine(const SignedTreeHead& head);
 
 } // namespace custodian::audit

@@ -189,6 +189,21 @@ TokenHash TokenHasher::hash(std::string_view token) const {
     return out;
 }
 
+Result<crypto::SecureBytes> TokenHasher::deriveSubkey(uint64_t subkeyId, std::string_view context) const {
+    if (context.size() != crypto_kdf_CONTEXTBYTES) {
+        return invalidArgument("a key derivation context must be exactly 8 bytes");
+    }
+    static_assert(crypto_kdf_KEYBYTES == kMasterKeyBytes, "the master key is a crypto_kdf key");
+    auto subkey = crypto::SecureBytes::allocate(32);
+    if (!subkey) return subkey.status();
+    char ctx[crypto_kdf_CONTEXTBYTES];
+    std::memcpy(ctx, context.data(), sizeof ctx);
+    if (crypto_kdf_derive_from_key(subkey->data(), subkey->size(), subkeyId, ctx, key_.data()) != 0) {
+        return Status(StatusCode::Internal, "key derivation failed");
+    }
+    return subkey;
+}
+
 std::string generateToken() {
     (void)crypto::ensureSodium();
     unsigned char random[kTokenRandomBytes];

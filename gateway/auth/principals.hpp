@@ -58,6 +58,11 @@ public:
 
     TokenHash hash(std::string_view token) const;
 
+    // A 32-byte key for another purpose derived from the master key with crypto_kdf_derive_from_key
+    // (`context` is exactly 8 bytes, crypto_kdf_CONTEXTBYTES), so the master key itself never
+    // leaves this object. InvalidArgument for a context of another length.
+    Result<crypto::SecureBytes> deriveSubkey(uint64_t subkeyId, std::string_view context) const;
+
 private:
     explicit TokenHasher(crypto::SecureBytes key) : key_(std::move(key)) {}
     crypto::SecureBytes key_;

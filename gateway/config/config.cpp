@@ -218,6 +218,20 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         if (Status s = r.rejectUnknown(); !s) return s;
     }
 
+    if (const Value* au = root.find("audit")) {
+        if (!au->IsObject()) return invalidArgument("audit: must be an object");
+        ObjectReader r(*au, "audit");
+        int64_t every = static_cast<int64_t>(c.audit.treeHeadEveryEntries);
+        if (Status s = r.integer("tree_head_every_entries", every, 1, 100000000); !s) return s;
+        c.audit.treeHeadEveryEntries = static_cast<uint64_t>(every);
+        if (Status s = r.duration("tree_head_interval_ms", c.audit.treeHeadInterval, 100, 24 * 3600 * 1000); !s)
+            return s;
+        int64_t batch = static_cast<int64_t>(c.audit.maxBatch);
+        if (Status s = r.integer("max_batch", batch, 1, 10000); !s) return s;
+        c.audit.maxBatch = static_cast<uint64_t>(batch);
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
     if (Status s = root.rejectUnknown(); !s) return s;
 
     if (c.metricsListen && c.metricsListen->port != 0 && c.metricsListen->port == c.listen.port &&

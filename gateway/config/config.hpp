@@ -39,6 +39,15 @@ struct TimeoutConfig {
     std::chrono::milliseconds write{30000};   // each write to the client
 };
 
+// The audit log (docs/audit.md): signed tree heads at least every `treeHeadEveryEntries` entries
+// and every `treeHeadInterval` while there are unsigned entries; at most `maxBatch` entries per
+// group-commit transaction.
+struct AuditConfig {
+    uint64_t treeHeadEveryEntries = 1000;
+    std::chrono::milliseconds treeHeadInterval{10000};
+    uint64_t maxBatch = 1000;
+};
+
 struct GatewayConfig {
     ListenAddress listen;
     int threads = 2;  // network threads
@@ -53,6 +62,7 @@ struct GatewayConfig {
     std::optional<ListenAddress> metricsListen;  // absent: /metrics on the main listener
     std::chrono::milliseconds readinessInterval{1000};
     bool accessLog = true;
+    AuditConfig audit;
 };
 
 // Parses and validates `json`. Relative file paths are resolved against `baseDir` (the directory

@@ -42,6 +42,19 @@ void ReadinessMonitor::loop() {
     }
 }
 
+namespace {
+
+// Whether the connected role may append to the audit log (migration 0002 creates both tables).
+bool auditLogWritable(pqxx::connection& conn) {
+    pqxx::nontransaction txn(conn);
+    pqxx::result r = txn.exec(
+        "SELECT to_regclass('audit_entries') IS NOT NULL AND to_regclass('audit_log_head') IS NOT NULL "
+        "AND has_table_privilege('audit_entries', 'INSERT') AND has_table_privilege('audit_log_head', 'UPDATE')");
+    return !r.empty() && r[0][0].as<bool>();
+}
+
+}  // namespace
+
 void ReadinessMonitor::probeNow() {
     std::lock_guard probe(probeMutex_);
     try {
@@ -67,6 +80,10 @@ void ReadinessMonitor::probeNow() {
             setState(false, state.status().message());
         } else if (!state->current()) {
             setState(false, std::to_string(state->pending.size()) + " migration(s) pending (run custodian migrate)");
+        } else if (!auditLogWritable(*connection_)) {
+            // Audited requests would fail closed with 503; say so before a load balancer sends any.
+            setState(false, "the audit log is not writable: the gateway's role lacks INSERT on audit_entries or "
+                            "UPDATE on audit_log_head");
         } else {
             setState(true, "");
         }

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "gateway/audit/record.hpp"
 #include "gateway/http/errors.hpp"
 #include "gateway/services.hpp"
 
@@ -15,7 +16,9 @@ std::string joinMethods(const std::vector<std::string>& methods) {
 }
 
 // Authenticates the bearer token and checks the route's roles. Runs on a worker thread.
-Result<auth::Principal> authorize(const HttpRequest& request, Services& services, const Route& route) {
+// `authenticated` receives the principal even when its role is refused (for the audit entry).
+Result<auth::Principal> authorize(const HttpRequest& request, Services& services, const Route& route,
+                                  std::optional<auth::Principal>& authenticated) {
     auto token = auth::bearerToken(request.header("Authorization"));
     if (!token) return token.status();
     if (!services.db || !services.tokens) return unavailable("authentication is not configured");
@@ -26,6 +29,7 @@ Result<auth::Principal> authorize(const HttpRequest& request, Services& services
     });
     if (!s) return s;
     if (!principal) return principal.status();
+    authenticated = *principal;
     if (!route.access.roles.contains(principal->role))
         return permissionDenied("role '" + std::string(auth::roleName(principal->role)) + "' may not call " +
                                 route.method + " " + route.pattern + " (allowed: " + route.access.roles.describe() +
@@ -76,12 +80,24 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
         std::optional<auth::Principal> principal;
         Status denied;
         if (m.route->access.requiresToken) {
-            auto p = authorize(request, services, *m.route);
+            std::optional<auth::Principal> authenticated;
+            auto p = authorize(request, services, *m.route, authenticated);
             if (p) {
                 principal = std::move(p).value();
                 out.principal = principal->name;
             } else {
                 denied = p.status();
+                if (authenticated) out.principal = authenticated->name;
+                // Refusals on routes that touch data or configuration are accesses too: record
+                // them, and fail closed (503) if the log cannot be written.
+                const bool refusal = denied.code() == StatusCode::Unauthenticated ||
+                                     denied.code() == StatusCode::PermissionDenied;
+                if (refusal && m.route->audited) {
+                    auto recorded = audit::record(
+                        services, audit::entryForDenial(request, *m.route,
+                                                        authenticated ? &*authenticated : nullptr, denied));
+                    if (!recorded) denied = recorded.status();
+                }
             }
         }
         if (!denied.isOk()) {

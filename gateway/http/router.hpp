@@ -56,6 +56,9 @@ struct Route {
     // True if the handler never blocks (no database, no file I/O): it may run on the network
     // thread. Only public routes can be inline (authentication needs the database).
     bool inlineSafe = false;
+    // True if the route touches data or configuration: every call is written to the audit log.
+    // handleRequest records authentication and role denials; the handler records what it allows.
+    bool audited = false;
 };
 
 struct RouteMatch {

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "gateway/audit/routes.hpp"
+#include "gateway/catalog/routes.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/services.hpp"
 
@@ -24,6 +26,8 @@ std::vector<Route> builtinRoutes() {
         {"GET", "/v1/keys", Access::publicRoute(), handleKeys, true},
     };
     routes.insert(routes.end(), api.begin(), api.end());
+    for (auto& r : audit::auditRoutes()) routes.push_back(std::move(r));
+    for (auto& r : catalog::catalogRoutes()) routes.push_back(std::move(r));
     return routes;
 }
 

@@ -140,10 +140,10 @@ FrequencyTable adultTable() {
     for (const auto& row : a.rows) {
         for (size_t c = 0; c < codes.size(); ++c) {
             auto code = a.hierarchies[c]->leafCode(row[c]);
-            REQUIRE(code.has_value());
+            if (!code) FAIL("value '" << row[c] << "' is missing from hierarchy " << a.columns[c]);
             codes[c] = *code;
         }
-        REQUIRE(b->add(codes).isOk());
+        if (!b->add(codes).isOk()) FAIL("frequency table rejected a row");
     }
     return std::move(b.value()).finish();
 }

@@ -1,0 +1,519 @@
+#include "gateway/audit/log.hpp"
+
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <cstring>
+
+#include "gateway/crypto/canonical_json.hpp"
+#include "gateway/db/pool.hpp"
+
+namespace custodian::audit {
+
+namespace {
+
+// pg_advisory_xact_lock key that serialises tree-head signers across processes ("custodia").
+constexpr int64_t kTreeHeadLockKey = 0x637573746f646961;
+constexpr size_t kCatchUpRows = 50000;
+
+int64_t systemNowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// Text for the filter projections: valid UTF-8 without NUL (which PostgreSQL text cannot hold).
+std::string projectionText(std::string_view s) {
+    std::string out = crypto::sanitizeUtf8(s);
+    size_t pos = 0;
+    while ((pos = out.find('\0', pos)) != std::string::npos) out.replace(pos, 1, "\xEF\xBF\xBD");
+    return out;
+}
+
+std::string byteaLiteral(crypto::ByteView bytes) { return "'\\x" + crypto::toHex(bytes) + "'::bytea"; }
+
+Hash hashFromField(const pqxx::field& f) {
+    pqxx::binarystring b(f);
+    Hash h{};
+    if (b.size() == h.size()) std::memcpy(h.data(), b.data(), h.size());
+    return h;
+}
+
+// Every failure to write the log is Unavailable: the caller fails closed with 503 whatever the
+// cause (database down, privilege revoked, disk full, ...), and the message says which it was.
+Status appendFailure(std::exception_ptr error) {
+    Status s = db::statusFromException(error, "audit log");
+    if (s.code() == StatusCode::Unavailable) return s;
+    return unavailable("the audit log cannot be written: " + s.message());
+}
+
+SignedTreeHead headFromRow(const pqxx::row& row) {
+    SignedTreeHead h;
+    h.head.treeSize = row[0].as<uint64_t>();
+    h.head.rootHash = hashFromField(row[1]);
+    h.head.timestampMs = row[2].as<uint64_t>();
+    pqxx::binarystring sig(row[3]);
+    if (sig.size() == h.signature.size()) std::memcpy(h.signature.data(), sig.data(), sig.size());
+    return h;
+}
+
+} // namespace
+
+AuditLog::AuditLog(AuditLogOptions options, const crypto::SigningKey& signingKey)
+    : options_(std::move(options)), signingKey_(signingKey) {
+    if (options_.maxBatch == 0) options_.maxBatch = 1;
+    if (options_.treeHeadEveryEntries == 0) options_.treeHeadEveryEntries = 1;
+    appender_ = std::thread([this] { appenderLoop(); });
+    headThread_ = std::thread([this] { headLoop(); });
+}
+
+AuditLog::~AuditLog() {
+    {
+        std::lock_guard lock(queueMutex_);
+        stopping_ = true;
+    }
+    queueReady_.notify_all();
+    {
+        std::lock_guard lock(headMutex_);
+        headStopping_ = true;
+    }
+    headWake_.notify_all();
+    appender_.join();
+    headThread_.join();
+}
+
+int64_t AuditLog::nowMs() const { return options_.clock ? options_.clock() : systemNowMs(); }
+
+Result<uint64_t> AuditLog::append(AuditEntry entry) {
+    // Reject entries whose details cannot be canonicalised here, on the caller's thread, so one bad
+    // entry never fails the batch it would have shared with others.
+    entry.index = 0;
+    entry.timeMs = 0;
+    if (auto bytes = canonicalEntryBytes(entry); !bytes) return bytes.status();
+    std::future<Result<uint64_t>> done;
+    {
+        std::lock_guard lock(queueMutex_);
+        if (stopping_) return unavailable("the audit log is shutting down");
+        Pending p{std::move(entry), {}};
+        done = p.done.get_future();
+        queue_.push_back(std::move(p));
+    }
+    queueReady_.notify_one();
+    return done.get();
+}
+
+void AuditLog::appenderLoop() {
+    for (;;) {
+        std::vector<Pending> batch;
+        {
+            std::unique_lock lock(queueMutex_);
+            queueReady_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping and drained
+            const size_t n = std::min(queue_.size(), options_.maxBatch);
+            batch.reserve(n);
+            for (size_t i = 0; i < n; ++i) {
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
+        std::vector<Hash> leaves;
+        uint64_t first = 0;
+        Status s = commitBatch(batch, leaves, first);
+        if (!s) {
+            for (auto& p : batch) p.done.set_value(s);
+            continue;
+        }
+        {
+            // Our batch extends the in-memory tree directly when nothing from another process came
+            // in between; otherwise the next catch-up reads it from the table.
+            std::unique_lock tree(treeMutex_);
+            if (tree_.size() == first)
+                for (const Hash& h : leaves) tree_.append(h);
+        }
+        for (size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(first + i);
+        bool wake = false;
+        {
+            std::lock_guard lock(headMutex_);
+            unsignedEntries_ += batch.size();
+            if (unsignedEntries_ >= options_.treeHeadEveryEntries && !headRequested_) {
+                headRequested_ = true;
+                wake = true;
+            }
+        }
+        if (wake) headWake_.notify_one();
+    }
+}
+
+Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& leafHashes, uint64_t& firstIndex) {
+    try {
+        if (!appenderConnection_ || !appenderConnection_->is_open()) {
+            appenderConnection_.reset();
+            appenderConnection_ = std::make_unique<pqxx::connection>(options_.conninfo);
+        }
+    } catch (...) {
+        appenderConnection_.reset();
+        return appendFailure(std::current_exception());
+    }
+    pqxx::connection& conn = *appenderConnection_;
+    bool inTransaction = false;
+    try {
+        // Two round trips per batch: reserve the indices (row lock on the counter, held until
+        // COMMIT), then insert every entry and commit. synchronous_commit is forced on for this
+        // transaction whatever the server default is.
+        pqxx::nontransaction tx(conn);
+        inTransaction = true;
+        pqxx::result reserved =
+            tx.exec("BEGIN; SET LOCAL synchronous_commit TO on; "
+                    "UPDATE audit_log_head SET next_index = next_index + " +
+                    std::to_string(batch.size()) + " RETURNING next_index");
+        if (reserved.size() != 1) {
+            tx.exec("ROLLBACK");
+            inTransaction = false;
+            return unavailable("the audit log cannot be written: audit_log_head has no row (migration 0002 not applied?)");
+        }
+        const int64_t next = reserved[0][0].as<int64_t>();
+        firstIndex = static_cast<uint64_t>(next) - batch.size();
+        const int64_t now = nowMs();
+        leafHashes.clear();
+        leafHashes.reserve(batch.size());
+        std::string sql =
+            "INSERT INTO audit_entries (entry_index, entry, leaf_hash, recorded_at, actor, role, action, dataset, "
+            "decision) VALUES ";
+        for (size_t i = 0; i < batch.size(); ++i) {
+            AuditEntry& e = batch[i].entry;
+            e.index = firstIndex + i;
+            e.timeMs = now;
+            auto bytes = canonicalEntryBytes(e);
+            if (!bytes) {
+                tx.exec("ROLLBACK");
+                inTransaction = false;
+                return internalError("audit entry could not be encoded: " + bytes.status().message());
+            }
+            const Hash leaf = leafHash(crypto::asBytes(*bytes));
+            leafHashes.push_back(leaf);
+            if (i > 0) sql += ',';
+            sql += '(' + std::to_string(e.index) + ',' + byteaLiteral(crypto::asBytes(*bytes)) + ',' +
+                   byteaLiteral(leaf) + ",to_timestamp(" + std::to_string(now) + "::double precision / 1000)," +
+                   tx.quote(projectionText(e.actor)) + ',' + tx.quote(projectionText(e.role)) + ',' +
+                   tx.quote(projectionText(e.action)) + ',' +
+                   (e.target.dataset ? tx.quote(projectionText(*e.target.dataset)) : std::string("NULL")) + ',' +
+                   tx.quote(projectionText(e.decision)) + ')';
+        }
+        sql += "; COMMIT";
+        tx.exec(sql);
+        inTransaction = false;
+        return Status::ok();
+    } catch (...) {
+        Status s = appendFailure(std::current_exception());
+        if (inTransaction && conn.is_open()) {
+            try {
+                pqxx::nontransaction rollback(conn);
+                rollback.exec("ROLLBACK");
+            } catch (...) {
+                appenderConnection_.reset();
+            }
+        }
+        if (appenderConnection_ && !appenderConnection_->is_open()) appenderConnection_.reset();
+        return s;
+    }
+}
+
+Status AuditLog::withReader(const std::function<Status(pqxx::connection&)>& work) {
+    // Callers hold readerMutex_.
+    try {
+        if (!readerConnection_ || !readerConnection_->is_open()) {
+            readerConnection_.reset();
+            readerConnection_ = std::make_unique<pqxx::connection>(options_.conninfo);
+        }
+        return work(*readerConnection_);
+    } catch (...) {
+        Status s = db::statusFromException(std::current_exception(), "audit log");
+        if (s.code() == StatusCode::Unavailable || !readerConnection_ || !readerConnection_->is_open())
+            readerConnection_.reset();
+        return s;
+    }
+}
+
+Status AuditLog::catchUpLocked(pqxx::connection& conn) {
+    for (;;) {
+        uint64_t from = 0;
+        {
+            std::shared_lock tree(treeMutex_);
+            from = tree_.size();
+        }
+        std::vector<std::pair<uint64_t, Hash>> rows;
+        {
+            pqxx::read_transaction tx(conn);
+            pqxx::result r = tx.exec_params(
+                "SELECT entry_index, leaf_hash FROM audit_entries WHERE entry_index >= $1 ORDER BY entry_index "
+                "LIMIT $2",
+                static_cast<int64_t>(from), static_cast<int64_t>(kCatchUpRows));
+            rows.reserve(r.size());
+            for (const auto& row : r) rows.emplace_back(row[0].as<uint64_t>(), hashFromField(row[1]));
+        }
+        bool gap = false;
+        {
+            std::unique_lock tree(treeMutex_);
+            for (const auto& [index, hash] : rows) {
+                if (index < tree_.size()) continue;  // the appender added it meanwhile
+                if (index != tree_.size()) {
+                    // Committed indices are contiguous; a hole means rows were removed. The tree
+                    // stops before it, so no head is ever signed over a damaged log.
+                    gap = true;
+                    break;
+                }
+                tree_.append(hash);
+            }
+        }
+        if (gap || rows.size() < kCatchUpRows) return Status::ok();
+    }
+}
+
+Result<uint64_t> AuditLog::treeSize() {
+    std::lock_guard reader(readerMutex_);
+    Status s = withReader([&](pqxx::connection& conn) { return catchUpLocked(conn); });
+    if (!s) return s;
+    std::shared_lock tree(treeMutex_);
+    return tree_.size();
+}
+
+Result<SignedTreeHead> AuditLog::latestTreeHead() {
+    std::lock_guard reader(readerMutex_);
+    Result<SignedTreeHead> out = notFound("no tree head has been signed yet");
+    Status s = withReader([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        pqxx::result r = tx.exec(
+            "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_tree_heads ORDER BY tree_size DESC "
+            "LIMIT 1");
+        if (!r.empty()) out = headFromRow(r[0]);
+        return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+}
+
+Result<SignedTreeHead> AuditLog::signTreeHead() {
+    std::lock_guard reader(readerMutex_);
+    Result<SignedTreeHead> out = notFound("the audit log is empty");
+    Status s = withReader([&](pqxx::connection& conn) {
+        if (Status c = catchUpLocked(conn); !c) return c;
+        out = signLocked(conn);
+        return Status::ok();
+    });
+    if (!s) return s;
+    if (out) {
+        std::lock_guard lock(headMutex_);
+        unsignedEntries_ = 0;
+    }
+    return out;
+}
+
+Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    tx.exec("SET LOCAL synchronous_commit TO on");
+    tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kTreeHeadLockKey) + ")");
+    pqxx::result r = tx.exec(
+        "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_tree_heads ORDER BY tree_size DESC LIMIT 1");
+    std::optional<SignedTreeHead> latest;
+    if (!r.empty()) latest = headFromRow(r[0]);
+
+    std::shared_lock tree(treeMutex_);
+    const uint64_t size = tree_.size();
+    if (latest && latest->head.treeSize >= size) {
+        tx.commit();
+        return *latest;
+    }
+    if (size == 0) {
+        tx.commit();
+        return notFound("the audit log is empty");
+    }
+    if (latest) {
+        // Never sign a tree that does not extend what was signed before: if the stored leaves no
+        // longer give the signed root, the table was tampered with.
+        auto signedPrefix = tree_.rootAt(latest->head.treeSize);
+        if (!signedPrefix || *signedPrefix != latest->head.rootHash) {
+            return internalError("the audit log does not match the signed tree head of size " +
+                                 std::to_string(latest->head.treeSize) +
+                                 ": refusing to sign (run custodian audit verify)");
+        }
+    }
+    TreeHead head;
+    head.treeSize = size;
+    head.rootHash = *tree_.rootAt(size);
+    tree.unlock();
+    const int64_t now = nowMs();
+    head.timestampMs = static_cast<uint64_t>(std::max<int64_t>(now, 0));
+    if (latest) head.timestampMs = std::max(head.timestampMs, latest->head.timestampMs);
+    SignedTreeHead sth = audit::signTreeHead(head, signingKey_);
+    tx.exec("INSERT INTO audit_tree_heads (tree_size, root_hash, timestamp_ms, signature) VALUES (" +
+            std::to_string(head.treeSize) + ',' + byteaLiteral(head.rootHash) + ',' +
+            std::to_string(head.timestampMs) + ',' + byteaLiteral(sth.signature) +
+            ") ON CONFLICT (tree_size) DO NOTHING");
+    tx.commit();
+    return sth;
+}
+
+void AuditLog::headLoop() {
+    std::unique_lock lock(headMutex_);
+    for (;;) {
+        headWake_.wait_for(lock, options_.treeHeadInterval, [&] { return headStopping_ || headRequested_; });
+        if (headStopping_) return;
+        headRequested_ = false;
+        lock.unlock();
+        // On the timer this also signs entries appended by other processes; when the database is
+        // down it fails and is retried on the next tick.
+        (void)signTreeHead();
+        lock.lock();
+    }
+}
+
+Result<std::vector<SignedTreeHead>> AuditLog::treeHeads(uint64_t maxSize) {
+    std::lock_guard reader(readerMutex_);
+    std::vector<SignedTreeHead> heads;
+    Status s = withReader([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        pqxx::result r = tx.exec_params(
+            "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_tree_heads WHERE tree_size <= $1 "
+            "ORDER BY tree_size",
+            static_cast<int64_t>(std::min<uint64_t>(maxSize, INT64_MAX)));
+        heads.reserve(r.size());
+        for (const auto& row : r) heads.push_back(headFromRow(row));
+        return Status::ok();
+    });
+    if (!s) return s;
+    return heads;
+}
+
+Result<InclusionProof> AuditLog::inclusionProof(uint64_t index, uint64_t treeSize) {
+    if (treeSize == 0) return invalidArgument("tree_size must be at least 1");
+    if (index >= treeSize)
+        return invalidArgument("index " + std::to_string(index) + " is not in a tree of size " +
+                               std::to_string(treeSize) + " (need index < tree_size)");
+    auto size = this->treeSize();
+    if (!size) return size.status();
+    if (treeSize > *size)
+        return notFound("tree_size " + std::to_string(treeSize) + " is beyond the log, which has " +
+                        std::to_string(*size) + " entries");
+    std::shared_lock tree(treeMutex_);
+    InclusionProof p;
+    p.index = index;
+    p.treeSize = treeSize;
+    p.leafHash = tree_.leaf(index);
+    auto root = tree_.rootAt(treeSize);
+    auto path = tree_.inclusionProof(index, treeSize);
+    if (!root) return root.status();
+    if (!path) return path.status();
+    p.rootHash = *root;
+    p.path = std::move(path).value();
+    return p;
+}
+
+Result<ConsistencyProof> AuditLog::consistencyProof(uint64_t first, uint64_t second) {
+    if (first == 0) return invalidArgument("first must be at least 1 (every tree is consistent with the empty tree)");
+    if (first > second)
+        return invalidArgument("first (" + std::to_string(first) + ") must not be larger than second (" +
+                               std::to_string(second) + ")");
+    auto size = treeSize();
+    if (!size) return size.status();
+    if (second > *size)
+        return notFound("second " + std::to_string(second) + " is beyond the log, which has " +
+                        std::to_string(*size) + " entries");
+    std::shared_lock tree(treeMutex_);
+    ConsistencyProof p;
+    p.first = first;
+    p.second = second;
+    auto r1 = tree_.rootAt(first);
+    auto r2 = tree_.rootAt(second);
+    auto path = tree_.consistencyProof(first, second);
+    if (!r1) return r1.status();
+    if (!r2) return r2.status();
+    if (!path) return path.status();
+    p.firstRoot = *r1;
+    p.secondRoot = *r2;
+    p.path = std::move(path).value();
+    return p;
+}
+
+Result<AuditPage> AuditLog::query(const AuditQuery& q) {
+    std::lock_guard reader(readerMutex_);
+    AuditPage page;
+    Status s = withReader([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        std::string sql = "SELECT entry_index, entry, leaf_hash FROM audit_entries WHERE true";
+        const auto text = [&](const char* column, const std::optional<std::string>& v) {
+            if (v) sql += std::string(" AND ") + column + " = " + tx.quote(projectionText(*v));
+        };
+        text("actor", q.actor);
+        text("role", q.role);
+        text("dataset", q.dataset);
+        text("action", q.action);
+        text("decision", q.decision);
+        if (q.fromMs) sql += " AND recorded_at >= to_timestamp(" + std::to_string(*q.fromMs) + "::double precision / 1000)";
+        if (q.toMs) sql += " AND recorded_at <= to_timestamp(" + std::to_string(*q.toMs) + "::double precision / 1000)";
+        if (q.after) sql += " AND entry_index > " + std::to_string(*q.after);
+        const size_t limit = std::max<size_t>(q.limit, 1);
+        // One row more than asked tells whether there is a next page.
+        sql += " ORDER BY entry_index LIMIT " + std::to_string(limit + 1);
+        pqxx::result r = tx.exec(sql);
+        for (const auto& row : r) {
+            if (page.entries.size() == limit) {
+                page.nextCursor = page.entries.back().index;
+                break;
+            }
+            pqxx::binarystring bytes(row[1]);
+            page.entries.push_back({row[0].as<uint64_t>(), bytes.str(), hashFromField(row[2])});
+        }
+        return Status::ok();
+    });
+    if (!s) return s;
+    return page;
+}
+
+Result<std::vector<StoredEntry>> AuditLog::entriesInRange(uint64_t from, uint64_t to) {
+    std::lock_guard reader(readerMutex_);
+    std::vector<StoredEntry> out;
+    if (to <= from) return out;
+    Status s = withReader([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        pqxx::result r = tx.exec_params(
+            "SELECT entry_index, entry, leaf_hash FROM audit_entries WHERE entry_index >= $1 AND entry_index < $2 "
+            "ORDER BY entry_index",
+            static_cast<int64_t>(from), static_cast<int64_t>(std::min<uint64_t>(to, INT64_MAX)));
+        out.reserve(r.size());
+        for (const auto& row : r) {
+            pqxx::binarystring bytes(row[1]);
+            out.push_back({row[0].as<uint64_t>(), bytes.str(), hashFromField(row[2])});
+        }
+        return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+}
+
+Result<uint64_t> AuditLog::storedBound() {
+    std::lock_guard reader(readerMutex_);
+    uint64_t bound = 0;
+    Status s = withReader([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        pqxx::result r = tx.exec("SELECT coalesce(max(entry_index) + 1, 0) FROM audit_entries");
+        bound = r[0][0].as<uint64_t>();
+        return Status::ok();
+    });
+    if (!s) return s;
+    return bound;
+}
+
+Result<bool> AuditLog::writable() {
+    std::lock_guard reader(readerMutex_);
+    bool ok = false;
+    Status s = withReader([&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        pqxx::result r = tx.exec(
+            "SELECT has_table_privilege('audit_entries', 'INSERT') AND has_table_privilege('audit_log_head', 'UPDATE')");
+        ok = !r.empty() && r[0][0].as<bool>();
+        return Status::ok();
+    });
+    if (!s) return s;
+    return ok;
+}
+
+} // namespace custodian::audit

@@ -1,0 +1,179 @@
+#pragma once
+// The database-backed, tamper-evident audit log (docs/audit.md, docs/formats/audit.md).
+//
+// Appending: AuditLog::append() hands the entry to one appender thread per process, which batches
+// every append waiting at that moment into ONE PostgreSQL transaction (group commit):
+//   UPDATE audit_log_head SET next_index = next_index + n RETURNING next_index   -- row lock
+//   INSERT INTO audit_entries ... (n rows, canonical bytes + leaf hash per entry)
+//   COMMIT                                                  -- synchronous_commit = on
+// The row lock on audit_log_head serialises appenders across every gateway process; a failed or
+// rolled-back transaction rolls the counter back with it, so indices are 0, 1, 2, … without gaps
+// or forks. The index and the time are assigned inside the transaction, then the canonical entry
+// bytes and the leaf hash are computed (both are part of the entry). append() returns only after
+// COMMIT succeeded; if it did not (database down, INSERT privilege revoked, …) every entry of the
+// batch gets Unavailable and the caller must fail closed (503, nothing released).
+//
+// The Merkle tree: each process keeps the tree of all leaf hashes in memory and catches up from
+// audit_entries (leaf hashes by index) before it computes a root or a proof, so entries appended by
+// other processes are included. Signed tree heads are made at least every `treeHeadEveryEntries`
+// entries and every `treeHeadInterval` while there are unsigned entries, and stored in
+// audit_tree_heads. Several processes may sign: a head is only inserted if it is larger than every
+// stored head (under an advisory lock), with a timestamp no earlier than theirs, so the sequence
+// of heads is increasing in size and non-decreasing in time; the same size always has the same
+// root because every process computes it from the same committed leaves.
+//
+// Thread-safety: every member function may be called from any thread. append() blocks until the
+// batch containing the entry is committed (or failed); the other functions block on the database.
+// The log uses its own connections (never the request pool), so a handler may call append() while
+// it holds a pool connection.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "anonymizer/status.hpp"
+#include "gateway/audit/entry.hpp"
+#include "gateway/audit/merkle.hpp"
+#include "gateway/audit/tree_head.hpp"
+#include "gateway/crypto/keys.hpp"
+
+#include <pqxx/connection>  // pqxx::connection is an alias in libpqxx 6.4: cannot be forward-declared
+
+namespace custodian::audit {
+
+struct AuditLogOptions {
+    std::string conninfo;                                  // the gateway database (connect_timeout applied)
+    uint64_t treeHeadEveryEntries = 1000;                  // sign a head after this many new entries
+    std::chrono::milliseconds treeHeadInterval{10000};     // … and at least this often while unsigned entries exist
+    size_t maxBatch = 1000;                                // entries per group-commit transaction
+    std::function<int64_t()> clock;                        // Unix ms; default: system clock (tests inject one)
+};
+
+// One stored audit entry: the canonical bytes exactly as stored (they are JSON; parse them with
+// crypto::parseJson + entryFromJson when needed) and the recorded leaf hash. Nothing is re-derived,
+// so an export shows tampering instead of hiding it.
+struct StoredEntry {
+    uint64_t index = 0;  // the row's entry_index
+    std::string canonicalBytes;
+    Hash leafHash{};
+};
+
+// Filters of GET /v1/audit; every set member must match. `after` is the cursor: entries with a
+// larger index only.
+struct AuditQuery {
+    std::optional<std::string> actor, role, dataset, action, decision;
+    std::optional<int64_t> fromMs, toMs;  // time_ms in [fromMs, toMs]
+    std::optional<uint64_t> after;
+    size_t limit = 100;
+};
+
+struct AuditPage {
+    std::vector<StoredEntry> entries;
+    std::optional<uint64_t> nextCursor;  // set when more entries may match
+};
+
+struct InclusionProof {
+    uint64_t index = 0;
+    uint64_t treeSize = 0;
+    Hash leafHash{};
+    Hash rootHash{};
+    std::vector<Hash> path;
+};
+
+struct ConsistencyProof {
+    uint64_t first = 0;
+    uint64_t second = 0;
+    Hash firstRoot{};
+    Hash secondRoot{};
+    std::vector<Hash> path;
+};
+
+class AuditLog {
+public:
+    // Starts the appender and the tree-head threads. Does not need the database to be up: appends
+    // fail with Unavailable until it is, and the tree is caught up on first use.
+    AuditLog(AuditLogOptions options, const crypto::SigningKey& signingKey);
+    ~AuditLog();  // fails queued appends with Unavailable, joins the threads
+    AuditLog(const AuditLog&) = delete;
+    AuditLog& operator=(const AuditLog&) = delete;
+
+    // Assigns index and time (entry.index and entry.timeMs are overwritten), commits durably and
+    // returns the index. Unavailable if the entry could not be committed.
+    Result<uint64_t> append(AuditEntry entry);
+
+    // Catches the in-memory tree up with every committed entry and returns its size.
+    Result<uint64_t> treeSize();
+    // The latest stored signed tree head (NotFound when none was signed yet).
+    Result<SignedTreeHead> latestTreeHead();
+    // Signs and stores a head over every committed entry if it is larger than the latest stored
+    // head; returns the latest stored head afterwards (which covers at least every entry committed
+    // before the call, unless another process stored an even larger one).
+    Result<SignedTreeHead> signTreeHead();
+    // Signed heads with treeSize ≤ maxSize, in increasing size.
+    Result<std::vector<SignedTreeHead>> treeHeads(uint64_t maxSize);
+
+    // Proofs over the committed log. InvalidArgument for indices/sizes that do not fit together,
+    // NotFound when a size is beyond the committed log.
+    Result<InclusionProof> inclusionProof(uint64_t index, uint64_t treeSize);
+    Result<ConsistencyProof> consistencyProof(uint64_t first, uint64_t second);
+
+    Result<AuditPage> query(const AuditQuery& query);
+    // Entries with index in [from, to) in index order (at most `to - from`), for the export.
+    Result<std::vector<StoredEntry>> entriesInRange(uint64_t from, uint64_t to);
+    // One more than the largest stored entry_index (0 when the table is empty).
+    Result<uint64_t> storedBound();
+
+    // Whether the gateway's database role may insert into audit_entries (readiness).
+    Result<bool> writable();
+
+private:
+    struct Pending {
+        AuditEntry entry;
+        std::promise<Result<uint64_t>> done;
+    };
+    void appenderLoop();
+    void headLoop();
+    Status commitBatch(std::vector<Pending>& batch, std::vector<Hash>& leafHashes, uint64_t& firstIndex);
+    // Runs `work` on the reader connection (reconnecting after failures); serialised by readerMutex_.
+    Status withReader(const std::function<Status(pqxx::connection&)>& work);
+    // With readerMutex_ held.
+    Status catchUpLocked(pqxx::connection& conn);
+    Result<SignedTreeHead> signLocked(pqxx::connection& conn);
+    int64_t nowMs() const;
+
+    AuditLogOptions options_;
+    const crypto::SigningKey& signingKey_;
+
+    std::mutex queueMutex_;
+    std::condition_variable queueReady_;
+    std::deque<Pending> queue_;
+    bool stopping_ = false;
+
+    std::unique_ptr<pqxx::connection> appenderConnection_;  // appender thread only
+
+    std::mutex readerMutex_;
+    std::unique_ptr<pqxx::connection> readerConnection_;  // with readerMutex_
+    std::shared_mutex treeMutex_;
+    MerkleTree tree_;  // with treeMutex_; grown by the appender thread and by catch-up (under readerMutex_)
+
+    std::mutex headMutex_;
+    std::condition_variable headWake_;
+    uint64_t unsignedEntries_ = 0;  // entries this process appended since it last signed
+    bool headRequested_ = false;
+    bool headStopping_ = false;
+
+    std::thread appender_;
+    std::thread headThread_;
+};
+
+}  // namespace custodian::audit

@@ -1,0 +1,132 @@
+#pragma once
+// Changes to the catalog (sources, datasets, policy versions, retirement), each one transaction on
+// the gateway database, with publisher scoping checked INSIDE the transaction against the locked
+// rows (a concurrent change of a row's agency cannot slip between check and write).
+//
+// Audit before commit: every change calls `beforeCommit` with the facts of the change after the
+// rows are written and before COMMIT. The routes append the audit entry there; if that fails the
+// transaction is rolled back, so no change is ever visible without its audit entry.
+//
+// Scoping: admin may act on any agency; a publisher only on sources and datasets whose agency is
+// principal.agency (a publisher without an agency can act on nothing). Violations are
+// PermissionDenied with a message naming the agencies involved.
+//
+// Probing agency databases (testConnection, inspectTable) opens a separate, short-lived libpq
+// connection with a connect timeout; error messages never contain the password.
+
+#include <pqxx/connection>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "anonymizer/status.hpp"
+#include "gateway/auth/principals.hpp"
+#include "gateway/catalog/catalog.hpp"
+#include "gateway/crypto/canonical_json.hpp"
+#include "policies/validation.hpp"
+
+namespace custodian::catalog {
+
+// What was changed, for the audit entry.
+struct ChangeFacts {
+    std::string action;  // "source.put", "dataset.put", "policy.put", "policy.retire"
+    std::optional<std::string> source, dataset, policy;
+    std::optional<int64_t> policyVersion;
+    crypto::JsonValue::Object details;
+};
+using BeforeCommit = std::function<Status(const ChangeFacts&)>;
+
+// PermissionDenied unless `principal` may manage objects of `agency`.
+Status checkAgencyScope(const auth::Principal& principal, const std::string& agency);
+
+// ---- agency databases ---------------------------------------------------------------------------
+
+// Connects and runs SELECT 1. FailedPrecondition "cannot connect to the source database: ..." with
+// the server's message (password values removed) when it fails.
+Status testConnection(const std::string& conninfo, std::chrono::seconds timeout);
+
+struct SourceColumnInfo {
+    std::string name;
+    std::string dataType;  // information_schema.columns.data_type, e.g. "integer", "character varying"
+};
+
+// The columns of schema.table as the source user sees them (information_schema, parameterized).
+// NotFound if the table or view does not exist or is not visible; PermissionDenied if the source
+// user may not SELECT from it.
+Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, std::chrono::seconds timeout,
+                                                   const std::string& schema, const std::string& table);
+
+// Whether a PostgreSQL column of `dataType` can be read as `declared`.
+bool typeCompatible(anon::ColumnType declared, const std::string& dataType);
+
+// ---- changes ------------------------------------------------------------------------------------
+
+struct SourcePutResult {
+    bool created = false;
+};
+// Creates or replaces the source (conninfo sealed with `key`). Also refuses (FailedPrecondition)
+// to move a source to another agency while datasets use it.
+Result<SourcePutResult> putSource(pqxx::connection& conn, const SourceSecretKey& key, const auth::Principal& principal,
+                                  const std::string& name, const std::string& agency, const std::string& conninfo,
+                                  const BeforeCommit& beforeCommit);
+
+// The agency of an existing source (nullopt if absent), without decrypting anything.
+Result<std::optional<std::string>> sourceAgency(pqxx::connection& conn, const std::string& name);
+
+Result<std::vector<SourceSummary>> listSources(pqxx::connection& conn, const std::optional<std::string>& agency);
+
+struct DatasetPutResult {
+    bool created = false;
+};
+// Creates or replaces the dataset. `dataset.agency` must equal the source's agency (set by the
+// caller from the source). When it replaces a dataset, every policy that is not retired must still
+// load against the new columns; otherwise FailedPrecondition with `policyErrors` filled in.
+Result<DatasetPutResult> putDataset(pqxx::connection& conn, const auth::Principal& principal, const Dataset& dataset,
+                                    const BeforeCommit& beforeCommit,
+                                    std::vector<std::pair<std::string, policies::ValidationErrors>>* policyErrors);
+
+struct PolicyPutResult {
+    int32_t version = 0;
+    std::string contentHash;
+    bool created = false;             // false: identical to the current version, nothing stored
+    std::optional<int32_t> previous;  // the version that was current before
+};
+// Stores `document` (already validated; its content hash is `contentHash`) as the next version of
+// dataset/policy unless it equals the current version. Serialised per policy by a row lock;
+// retried on serialization failures and unique violations, so concurrent PUTs get distinct,
+// consecutive versions. Aborted (409) if the policy is retired.
+Result<PolicyPutResult> putPolicyVersion(pqxx::connection& conn, const auth::Principal& principal,
+                                         const std::string& dataset, const std::string& policy,
+                                         const std::string& document, const std::string& contentHash,
+                                         const BeforeCommit& beforeCommit);
+
+struct PolicyRetireResult {
+    int32_t version = 0;
+    std::string contentHash;
+    bool alreadyRetired = false;
+    std::string retiredAt;
+};
+Result<PolicyRetireResult> retirePolicy(pqxx::connection& conn, const auth::Principal& principal,
+                                        const std::string& dataset, const std::string& policy,
+                                        const BeforeCommit& beforeCommit);
+
+// Version history, oldest first.
+Result<std::vector<PolicyVersionInfo>> policyHistory(pqxx::connection& conn, const std::string& dataset,
+                                                     const std::string& policy);
+
+// Names of enabled partner principals (the recipients a policy may name).
+Result<std::set<std::string, std::less<>>> partnerNames(pqxx::connection& conn);
+
+// One entry per policy that is not retired, with its current version, for the catalog listing.
+struct ActivePolicyRef {
+    std::string dataset;
+    std::string policy;
+};
+Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::connection& conn);
+
+}  // namespace custodian::catalog

@@ -1,0 +1,503 @@
+#include "gateway/release/plan.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdio>
+
+#include "anonymizer/value.hpp"
+
+namespace custodian::release {
+
+namespace {
+
+using policies::ColumnRole;
+
+const anon::TransformRegistry& builtinRegistry() {
+    // Built once; a filled registry is only read afterwards, so sharing it is safe.
+    static const anon::TransformRegistry registry = [] {
+        anon::TransformRegistry r;
+        anon::registerBuiltinTransforms(r);
+        return r;
+    }();
+    return registry;
+}
+
+std::string fixed(double value, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+    return buf;
+}
+
+std::string percent(double share) { return fixed(share * 100.0, 2) + "%"; }
+
+std::string lVariantName(anon::LDiversityVariant v) {
+    switch (v) {
+    case anon::LDiversityVariant::Distinct: return "distinct";
+    case anon::LDiversityVariant::Entropy: return "entropy";
+    case anon::LDiversityVariant::Recursive: return "recursive";
+    }
+    return "distinct";
+}
+
+std::string lRequirement(const anon::LDiversity& l) {
+    std::string s = lVariantName(l.variant) + " l-diversity with l = " + fixed(l.l, 2);
+    if (l.variant == anon::LDiversityVariant::Recursive) s += " and c = " + fixed(l.c, 2);
+    return s;
+}
+
+}  // namespace
+
+// ---- ReleasePlan -------------------------------------------------------------------------------
+
+Result<ReleasePlan> ReleasePlan::make(std::shared_ptr<const policies::Policy> policy) {
+    if (!policy) return internalError("release without a policy");
+    const auto& m = policy->model();
+    if (m.algorithm == policies::SearchAlgorithm::Mondrian)
+        return failedPrecondition(
+            "this policy uses the Mondrian algorithm, which the gateway does not run on database sources; "
+            "use the optimal search (\"algorithm\": {\"name\": \"optimal\"}) for extracts");
+    ReleasePlan plan;
+    plan.policy_ = policy;
+    std::vector<anon::ColumnSpec> specs;
+    for (size_t i = 0; i < m.columns.size(); ++i) {
+        const auto& c = m.columns[i];
+        plan.input_.push_back({c.name, c.type});
+        specs.push_back({c.name, c.type});
+        if (c.role == ColumnRole::QuasiIdentifier) {
+            plan.qis_.push_back(i);
+        } else {
+            if (c.role == ColumnRole::Sensitive && (m.privacy.lDiversity || m.privacy.tCloseness))
+                plan.sensitive_.push_back(i);
+            if (c.transform.name == "generalize" && !policy->hierarchy(c.name)) plan.builtGeneralized_.push_back(i);
+        }
+    }
+    if (plan.qis_.empty() && (m.privacy.lDiversity || m.privacy.tCloseness))
+        return failedPrecondition("l-diversity and t-closeness need at least one quasi-identifier in the policy");
+    auto schema = anon::Schema::make(std::move(specs));
+    if (!schema) return schema.status().withContext("policy columns");
+    plan.inputSchema_ = std::make_shared<const anon::Schema>(std::move(schema).value());
+    plan.models_.k = m.privacy.k.value_or(1);
+    plan.models_.lDiversity = m.privacy.lDiversity;
+    plan.models_.tCloseness = m.privacy.tCloseness;
+    plan.models_.suppressionLimit = m.privacy.suppressionLimit;
+    if (Status s = plan.models_.validate(plan.sensitive_.size()); !s) return s.withContext("privacy");
+    return plan;
+}
+
+std::vector<size_t> ReleasePlan::groupColumns() const {
+    std::vector<size_t> columns = qis_;
+    columns.insert(columns.end(), sensitive_.begin(), sensitive_.end());
+    return columns;
+}
+
+bool ReleasePlan::orderedDistance(size_t column) const {
+    const auto& m = policy_->model();
+    if (m.privacy.tClosenessDistance) return *m.privacy.tClosenessDistance == anon::TClosenessDistance::Ordered;
+    const auto& c = m.columns[column];
+    return !(c.type == anon::ColumnType::Text && !c.hierarchy);
+}
+
+// ---- PrivacyDecision ---------------------------------------------------------------------------
+
+void PrivacyDecision::indexSuppressedClasses() {
+    const size_t q = levels.size();
+    keyBits_.assign(q, 0);
+    unsigned total = 0;
+    for (size_t d = 0; d < q; ++d) {
+        const size_t nodes = hierarchies[d]->nodeCount(levels[d]);
+        keyBits_[d] = std::max(1u, static_cast<unsigned>(std::bit_width(nodes > 0 ? nodes - 1 : 0)));
+        total += keyBits_[d];
+    }
+    packed_ = total <= 64;
+    packedKeys_.clear();
+    wideKeys_.clear();
+    if (q == 0) return;
+    for (size_t c = 0; c * q < suppressedClassCodes.size(); ++c) {
+        const uint32_t* codes = suppressedClassCodes.data() + c * q;
+        if (packed_) {
+            uint64_t key = 0;
+            for (size_t d = 0; d < q; ++d) key = (key << keyBits_[d]) | codes[d];
+            packedKeys_.insert(key);
+        } else {
+            wideKeys_.insert(wideKey(codes));
+        }
+    }
+}
+
+std::string PrivacyDecision::wideKey(const uint32_t* nodeCodes) const {
+    return std::string(reinterpret_cast<const char*>(nodeCodes), levels.size() * sizeof(uint32_t));
+}
+
+bool PrivacyDecision::suppresses(const uint32_t* nodeCodes) const {
+    if (suppressedClassCodes.empty()) return false;
+    if (packed_) {
+        uint64_t key = 0;
+        for (size_t d = 0; d < levels.size(); ++d) key = (key << keyBits_[d]) | nodeCodes[d];
+        return packedKeys_.count(key) != 0;
+    }
+    return wideKeys_.count(wideKey(nodeCodes)) != 0;
+}
+
+// ---- FrequencySink -----------------------------------------------------------------------------
+
+uint32_t FrequencySink::Dictionary::intern(std::string_view value) {
+    auto it = index.find(std::string(value));
+    if (it != index.end()) return it->second;
+    const auto id = static_cast<uint32_t>(values.size());
+    values.emplace_back(value);
+    index.emplace(values.back(), id);
+    return id;
+}
+
+FrequencySink::FrequencySink(const ReleasePlan& plan)
+    : plan_(plan), columns_(plan.groupColumns()), dictionaries_(columns_.size()) {}
+
+Status FrequencySink::add(std::span<const SourceValue> values, uint64_t count) {
+    if (values.size() != columns_.size()) return internalError("group row has the wrong number of values");
+    if (count == 0) return Status::ok();
+    // NULL is the empty string, as the anonymizer's LeafEncoder looks it up.
+    for (size_t i = 0; i < values.size(); ++i) ids_.push_back(dictionaries_[i].intern(values[i].value_or("")));
+    counts_.push_back(count);
+    records_ += count;
+    return Status::ok();
+}
+
+Status FrequencySink::addFixedDomainValue(size_t column, const SourceValue& value) {
+    fixedDomains_[column].intern(value.value_or(""));
+    return Status::ok();
+}
+
+Result<FrequencySink::Finalized> FrequencySink::finalize() && {
+    const auto& policy = plan_.policy();
+    const auto& model = policy.model();
+    const auto& qis = plan_.quasiIdentifiers();
+    const auto& sensitive = plan_.sensitiveAttributes();
+    const size_t q = qis.size();
+    const size_t width = columns_.size();
+    Finalized out;
+    PrivacyDecision decision;
+    decision.records = records_;
+
+    // Hierarchies of fixed-level generalized columns, from their domains.
+    for (size_t column : plan_.builtGeneralizedColumns()) {
+        const auto& name = model.columns[column].name;
+        auto it = fixedDomains_.find(column);
+        if (it == fixedDomains_.end()) continue;  // no rows: the column is never transformed
+        auto h = policy.buildHierarchy(name, it->second.values);
+        if (!h) return failedPrecondition("the hierarchy of the generalized column '" + name +
+                                          "' cannot be built from the source values: " + h.status().message());
+        decision.fixedHierarchies.emplace(name, std::move(h).value());
+    }
+
+    if (records_ == 0) {
+        // Nothing selected: an empty release is trivially anonymous and nothing is searched.
+        decision.levels.assign(q, 0);
+        decision.hierarchies.assign(q, nullptr);
+        decision.sensitiveTotals.resize(sensitive.size());
+        out.decision = std::move(decision);
+        return out;
+    }
+    if (q == 0) {
+        // No quasi-identifier: every row is in one class.
+        if (records_ < plan_.models().k) {
+            ModelUnreachable u;
+            u.requirement = "k-anonymity with k = " + std::to_string(plan_.models().k);
+            u.message = u.requirement + " cannot be met: the policy selects only " + std::to_string(records_) + " rows";
+            crypto::JsonValue::Object best;
+            best["k"] = records_;
+            best["rows"] = records_;
+            u.bestAchievable = std::move(best);
+            out.unreachable = std::move(u);
+            return out;
+        }
+        decision.stats.records = records_;
+        decision.stats.classes = 1;
+        decision.stats.achievedK = records_;
+        decision.stats.satisfies = true;
+        out.decision = std::move(decision);
+        return out;
+    }
+
+    // Quasi-identifier hierarchies from the domains seen, and leaf codes for the local ids.
+    std::vector<std::vector<uint32_t>> leafOf(width);
+    std::vector<uint32_t> qiCardinalities, sensitiveCardinalities;
+    for (size_t d = 0; d < q; ++d) {
+        const auto& name = model.columns[qis[d]].name;
+        auto h = policy.buildHierarchy(name, dictionaries_[d].values);
+        if (!h)
+            return failedPrecondition("the hierarchy of the quasi-identifier '" + name +
+                                      "' does not fit the source values (" + h.status().message() +
+                                      "); the publisher must extend it");
+        std::shared_ptr<const anon::Hierarchy> hierarchy = std::move(h).value();
+        for (const auto& value : dictionaries_[d].values) {
+            auto code = hierarchy->leafCode(value);
+            if (!code)
+                return failedPrecondition("the hierarchy of the quasi-identifier '" + name +
+                                          "' does not cover every source value; the publisher must extend it");
+            leafOf[d].push_back(*code);
+        }
+        qiCardinalities.push_back(static_cast<uint32_t>(hierarchy->leafCount()));
+        decision.hierarchies.push_back(std::move(hierarchy));
+    }
+    std::vector<anon::TClosenessDistance> distances;
+    for (size_t s = 0; s < sensitive.size(); ++s) {
+        const size_t d = q + s;
+        const bool ordered = plan_.orderedDistance(sensitive[s]);
+        auto dictionary = anon::SensitiveDictionary::build(dictionaries_[d].values, ordered);
+        for (const auto& value : dictionaries_[d].values) leafOf[d].push_back(dictionary.codeOf(value));
+        sensitiveCardinalities.push_back(static_cast<uint32_t>(dictionary.values.size()));
+        distances.push_back(ordered ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal);
+    }
+
+    auto builder = anon::FrequencyTableBuilder::create(qiCardinalities, sensitiveCardinalities);
+    if (!builder) return builder.status();
+    decision.sensitiveTotals.resize(sensitive.size());
+    std::vector<uint32_t> qiCodes(q), sensitiveCodes(sensitive.size());
+    for (size_t g = 0; g < counts_.size(); ++g) {
+        const uint32_t* ids = ids_.data() + g * width;
+        for (size_t d = 0; d < q; ++d) qiCodes[d] = leafOf[d][ids[d]];
+        for (size_t s = 0; s < sensitive.size(); ++s) {
+            sensitiveCodes[s] = leafOf[q + s][ids[q + s]];
+            decision.sensitiveTotals[s][dictionaries_[q + s].values[ids[q + s]]] += counts_[g];
+        }
+        if (Status st = builder->add(qiCodes, sensitiveCodes, counts_[g]); !st) return st;
+    }
+    // The group rows are no longer needed; free them before the search allocates.
+    ids_ = {};
+    counts_ = {};
+    auto table = std::make_shared<const anon::FrequencyTable>(std::move(builder).value().finish());
+
+    anon::OptimalSearchConfig config;
+    config.hierarchies = decision.hierarchies;
+    for (const auto& h : decision.hierarchies) config.numeric.push_back(h->numericLeaves().has_value());
+    config.models = plan_.models();
+    config.sensitiveDistances = distances;
+    config.metric = model.metric;
+    out.table = table;
+    out.config = config;
+
+    auto solution = anon::findOptimalGeneralization(*table, config);
+    if (!solution) {
+        if (solution.status().code() != StatusCode::FailedPrecondition) return solution.status();
+        // Name the requirement that fails even at the most general node, and what that node reaches.
+        std::vector<int> top;
+        for (const auto& h : decision.hierarchies) top.push_back(h->levels() - 1);
+        auto evaluateWith = [&](anon::PrivacyModels models) -> Result<anon::GeneralizationStats> {
+            anon::OptimalSearchConfig c = config;
+            c.models = models;
+            return anon::evaluateGeneralization(*table, c, top);
+        };
+        anon::PrivacyModels none;
+        auto open = evaluateWith(none);
+        if (!open) return open.status();
+        const auto& m = plan_.models();
+        ModelUnreachable u;
+        crypto::JsonValue::Object best;
+        best["rows"] = records_;
+        best["k"] = open->achievedK;
+        if (open->distinctL) best["distinct_l"] = fixed(*open->distinctL, 0);
+        if (open->entropyL) best["entropy_l"] = fixed(*open->entropyL, 2);
+        if (open->achievedT) best["t"] = fixed(*open->achievedT, 3);
+        // The share of rows k-anonymity alone would have to suppress at the top node.
+        uint64_t small = 0;
+        for (size_t c = 0; c < open->classSizes.size(); ++c)
+            if (open->classSizes[c] < m.k) small += open->classSizes[c];
+        best["suppression_needed_for_k"] = fixed(static_cast<double>(small) / static_cast<double>(records_), 4);
+        u.bestAchievable = std::move(best);
+
+        anon::PrivacyModels only;
+        only.suppressionLimit = m.suppressionLimit;
+        only.k = m.k;
+        auto kOnly = evaluateWith(only);
+        if (!kOnly) return kOnly.status();
+        const std::string limit = "within the suppression limit of " + percent(m.suppressionLimit);
+        if (!kOnly->satisfies) {
+            u.requirement = "k-anonymity with k = " + std::to_string(m.k);
+            u.message = u.requirement + " cannot be met " + limit + ": the most generalized release has a smallest "
+                        "group of " + std::to_string(open->achievedK) + " rows (" + std::to_string(records_) +
+                        " rows selected)";
+        } else if (m.lDiversity) {
+            only.lDiversity = m.lDiversity;
+            auto lOnly = evaluateWith(only);
+            if (!lOnly) return lOnly.status();
+            if (!lOnly->satisfies) {
+                u.requirement = lRequirement(*m.lDiversity);
+                const bool distinct = m.lDiversity->variant == anon::LDiversityVariant::Distinct;
+                const auto reached = distinct ? open->distinctL : open->entropyL;
+                u.message = u.requirement + " cannot be met " + limit + ": the most generalized release reaches " +
+                            (distinct ? "distinct l = " : "entropy l = ") +
+                            (reached ? fixed(*reached, distinct ? 0 : 2) : std::string("n/a"));
+            }
+        }
+        if (u.requirement.empty() && m.tCloseness) {
+            u.requirement = "t-closeness with t = " + fixed(m.tCloseness->t, 3);
+            u.message = u.requirement + " cannot be met " + limit + " together with the other models";
+            if (open->achievedT) u.message += "; the most generalized release reaches t = " + fixed(*open->achievedT, 3);
+        }
+        if (u.requirement.empty()) {
+            u.requirement = m.describe();
+            u.message = "the privacy models (" + m.describe() + ") cannot be met together " + limit;
+        }
+        out.unreachable = std::move(u);
+        return out;
+    }
+
+    decision.levels = solution->best.levels;
+    decision.latticeSize = solution->latticeSize;
+    decision.searchSeconds = solution->searchSeconds;
+    decision.stats = std::move(solution->best);
+    for (size_t c = 0; c < decision.stats.classSuppressed.size(); ++c) {
+        if (!decision.stats.classSuppressed[c]) continue;
+        const uint32_t* codes = decision.stats.classCodes.data() + c * q;
+        decision.suppressedClassCodes.insert(decision.suppressedClassCodes.end(), codes, codes + q);
+    }
+    // The per-class tables are large and only the suppressed ones matter from here on.
+    decision.stats.classCodes = {};
+    decision.stats.classSizes = {};
+    decision.stats.classSuppressed = {};
+    decision.indexSuppressedClasses();
+    out.decision = std::move(decision);
+    return out;
+}
+
+// ---- RowReleaser -------------------------------------------------------------------------------
+
+std::string describeTransform(const policies::TransformSpec& spec) {
+    std::string out = spec.name;
+    bool first = true;
+    for (const auto& [name, value] : spec.params) {  // std::map: sorted by name
+        if (spec.name == "generalize" && name == "hierarchy") continue;  // always the column's own
+        out += first ? ":" : ",";
+        first = false;
+        out += name + "=";
+        if (const bool* b = std::get_if<bool>(&value)) out += *b ? "true" : "false";
+        else if (const int64_t* i = std::get_if<int64_t>(&value)) out += std::to_string(*i);
+        else if (const double* d = std::get_if<double>(&value)) anon::appendDecimal(out, *d);
+        else if (const std::string* s = std::get_if<std::string>(&value)) out += *s;
+        else {
+            const auto& list = std::get<std::vector<std::string>>(value);
+            for (size_t k = 0; k < list.size(); ++k) out += (k ? "|" : "") + list[k];
+        }
+    }
+    return out;
+}
+
+Result<RowReleaser> RowReleaser::make(const ReleasePlan& plan, const PrivacyDecision& decision,
+                                      const ReleaseContext& context) {
+    RowReleaser r;
+    r.plan_ = &plan;
+    r.decision_ = &decision;
+    const auto& policy = plan.policy();
+    const auto& model = policy.model();
+    anon::TransformContext tc;
+    tc.dataset = context.dataset;
+    tc.recipient = context.recipient;
+    tc.masterKey = context.keyedTransformKey;
+    tc.random = context.random;
+    tc.hierarchies = [&policy, &decision](std::string_view name) -> std::shared_ptr<const anon::Hierarchy> {
+        if (auto loaded = policy.hierarchy(name)) return loaded;
+        auto it = decision.fixedHierarchies.find(name);
+        return it == decision.fixedHierarchies.end() ? nullptr : it->second;
+    };
+    const auto& registry = builtinRegistry();
+    std::vector<anon::ColumnSpec> outputs;
+    r.qiSlot_.assign(model.columns.size(), -1);
+    r.transforms_.resize(model.columns.size());
+    const auto& qis = plan.quasiIdentifiers();
+    for (size_t d = 0; d < qis.size(); ++d) r.qiSlot_[qis[d]] = static_cast<int>(d);
+    r.qiOutputs_.resize(qis.size());
+    for (size_t i = 0; i < model.columns.size(); ++i) {
+        const auto& c = model.columns[i];
+        if (r.qiSlot_[i] >= 0) {
+            const auto d = static_cast<size_t>(r.qiSlot_[i]);
+            r.qiOutputs_[d] = outputs.size();
+            outputs.push_back({c.name, anon::ColumnType::Text});
+            r.columns_.push_back({c.name, "generalize:level=" + std::to_string(decision.levels[d]), true});
+            continue;
+        }
+        const bool hierarchyMissing = c.transform.name == "generalize" && !tc.hierarchies(c.name);
+        if (hierarchyMissing) {
+            // Only possible when nothing was selected: the column's domain is empty.
+            if (decision.records != 0)
+                return internalError("no hierarchy for the generalized column '" + c.name + "'");
+            outputs.push_back({c.name, anon::ColumnType::Text});
+            r.columns_.push_back({c.name, describeTransform(c.transform), true});
+            continue;
+        }
+        auto transform = registry.create(c.transform.name, c.transform.params, tc, c.type);
+        if (!transform) return transform.status().withContext("column '" + c.name + "'");
+        const auto type = (*transform)->outputType();
+        if (!type) {
+            r.columns_.push_back({c.name, describeTransform(c.transform), false});
+            continue;
+        }
+        outputs.push_back({c.name, *type});
+        r.columns_.push_back({c.name, describeTransform(c.transform), true});
+        r.transforms_[i] = std::move(transform).value();
+    }
+    auto schema = anon::Schema::make(std::move(outputs));
+    if (!schema) return schema.status().withContext("released columns");
+    r.output_ = std::make_shared<const anon::Schema>(std::move(schema).value());
+    for (size_t d = 0; d < qis.size(); ++d) r.encoders_.emplace_back(decision.hierarchies[d]);
+    return r;
+}
+
+Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
+    const auto& qis = plan_->quasiIdentifiers();
+    const size_t q = qis.size();
+    const size_t rows = input.rows();
+    if (rows > 0 && decision_->records == 0)
+        return internalError("the source returned rows the privacy search did not count");
+    anon::Batch working = input;  // shares the columns; only the suppression mask is its own
+
+    // Leaf codes, then node codes at the chosen levels; rows of suppressed classes are marked.
+    std::vector<std::vector<uint32_t>> nodes(q);
+    for (size_t d = 0; d < q; ++d) {
+        codes_.clear();
+        if (Status s = encoders_[d].encode(input, qis[d], codes_); !s)
+            return internalError("a value of the quasi-identifier '" + (*plan_->inputSchema())[qis[d]].name +
+                                 "' is not in the hierarchy the search used (the source changed during the release)");
+        const auto& map = decision_->hierarchies[d]->levelMap(decision_->levels[d]);
+        nodes[d].resize(rows);
+        for (size_t r = 0; r < rows; ++r) nodes[d][r] = map[codes_[r]];
+    }
+    if (q > 0 && !decision_->suppressedClassCodes.empty()) {
+        std::vector<uint32_t> key(q);
+        for (size_t r = 0; r < rows; ++r) {
+            for (size_t d = 0; d < q; ++d) key[d] = nodes[d][r];
+            if (decision_->suppresses(key.data())) working.suppress(r);
+        }
+    }
+
+    std::vector<anon::ColumnPtr> out;
+    out.reserve(output_->size());
+    for (size_t i = 0; i < input.columnCount(); ++i) {
+        if (qiSlot_[i] >= 0) {
+            const auto d = static_cast<size_t>(qiSlot_[i]);
+            const auto& h = *decision_->hierarchies[d];
+            const int level = decision_->levels[d];
+            auto column = std::make_shared<anon::Column>(anon::ColumnType::Text);
+            column->reserve(rows, rows * 8);
+            for (size_t r = 0; r < rows; ++r) {
+                if (working.isSuppressed(r)) column->appendNull();  // never written
+                else column->appendText(h.label(level, nodes[d][r]));
+            }
+            out.push_back(std::move(column));
+        } else if (transforms_[i]) {
+            auto column = transforms_[i]->apply(working, i);
+            if (!column) return column.status().withContext("column '" + (*plan_->inputSchema())[i].name + "'");
+            out.push_back(std::move(column).value());
+        } else if (columns_.size() > i && columns_[i].released) {
+            // A generalized column without hierarchy exists only in an empty release.
+            if (rows > 0) return internalError("column '" + (*plan_->inputSchema())[i].name + "' has no transform");
+            out.push_back(std::make_shared<anon::Column>(anon::ColumnType::Text));
+        }
+    }
+    auto batch = anon::Batch::make(output_, std::move(out));
+    if (!batch) return batch.status();
+    if (Status s = batch->copySuppression(working); !s) return s;
+    return std::move(batch).value();
+}
+
+}  // namespace custodian::release

@@ -1,0 +1,193 @@
+#pragma once
+// A release seen as a pipeline (DuckDB's Sink → Finalize → Source):
+//
+//   ReleasePlan      the policy's columns as a release: what is read, which columns are
+//                    quasi-identifiers, which sensitive attributes the models need. Built once per
+//                    extract from the shared, immutable Policy.
+//   FrequencySink    Sink: the GROUP BY rows of the quasi-identifiers (and sensitive attributes)
+//                    pushed down to PostgreSQL. finalize() builds the hierarchies from the domains
+//                    seen, the frequency table, and runs the optimal search.
+//   PrivacyDecision  Finalize's result: the chosen generalization and the classes to suppress. It is
+//                    the only way to build a RowReleaser, so no row can leave before the search has
+//                    seen every combination.
+//   RowReleaser      Source side: turns each streamed source batch into the released batch (column
+//                    transforms, the chosen generalization, suppression marks). Memory per batch;
+//                    nothing grows with the number of rows.
+//
+// The pipeline has no network code and no database code: the caller feeds it (gateway/release/
+// source.hpp reads PostgreSQL).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "anonymizer/frequency_table.hpp"
+#include "anonymizer/hierarchy.hpp"
+#include "anonymizer/optimal_search.hpp"
+#include "anonymizer/privacy_model.hpp"
+#include "anonymizer/table.hpp"
+#include "anonymizer/transform.hpp"
+#include "gateway/crypto/canonical_json.hpp"
+#include "gateway/release/source.hpp"
+#include "policies/policy.hpp"
+
+namespace custodian::release {
+
+// What a release supplies besides the policy.
+struct ReleaseContext {
+    std::string dataset;
+    std::string recipient;                       // keys pseudonyms and date shifts per recipient
+    const anon::MasterKey* keyedTransformKey = nullptr;  // must outlive the RowReleaser
+    std::shared_ptr<anon::RandomSource> random;  // noise; null = libsodium
+};
+
+class ReleasePlan {
+public:
+    // Mondrian is refused (FailedPrecondition): database releases use the optimal search, whose
+    // frequency table PostgreSQL computes.
+    static Result<ReleasePlan> make(std::shared_ptr<const policies::Policy> policy);
+
+    const policies::Policy& policy() const noexcept { return *policy_; }
+    const std::shared_ptr<const policies::Policy>& policyPtr() const noexcept { return policy_; }
+    // Every column of the policy, in the order written: what the source query reads.
+    const std::vector<SourceColumn>& inputColumns() const noexcept { return input_; }
+    const anon::SchemaPtr& inputSchema() const noexcept { return inputSchema_; }
+    // Indexes into inputColumns().
+    const std::vector<size_t>& quasiIdentifiers() const noexcept { return qis_; }
+    // Sensitive attributes the models need (only when l-diversity or t-closeness is declared).
+    const std::vector<size_t>& sensitiveAttributes() const noexcept { return sensitive_; }
+    // Non-quasi-identifier columns generalized at a fixed level whose hierarchy is built from the data.
+    const std::vector<size_t>& builtGeneralizedColumns() const noexcept { return builtGeneralized_; }
+    // The GROUP BY columns: quasi-identifiers, then sensitive attributes.
+    std::vector<size_t> groupColumns() const;
+    const anon::PrivacyModels& models() const noexcept { return models_; }
+    // Whether column i's t-closeness distance is ordered.
+    bool orderedDistance(size_t column) const;
+
+private:
+    std::shared_ptr<const policies::Policy> policy_;
+    std::vector<SourceColumn> input_;
+    anon::SchemaPtr inputSchema_;
+    std::vector<size_t> qis_, sensitive_, builtGeneralized_;
+    anon::PrivacyModels models_;
+};
+
+// The models could not be met within the suppression limit: nothing may be released.
+struct ModelUnreachable {
+    std::string requirement;        // e.g. "k-anonymity with k = 10"
+    std::string message;            // one sentence for the caller
+    crypto::JsonValue bestAchievable;  // {"k":7,"l":"1.00","t":"0.000","suppression_needed":"0.3000"}
+};
+
+struct PrivacyDecision {
+    uint64_t records = 0;                    // rows selected by the policy's row filter
+    std::vector<std::shared_ptr<const anon::Hierarchy>> hierarchies;  // per quasi-identifier
+    std::vector<int> levels;                 // chosen level per quasi-identifier
+    anon::GeneralizationStats stats;         // of the chosen node (achieved k/l/t, metrics)
+    size_t latticeSize = 0;
+    double searchSeconds = 0;
+    // Hierarchies of builtGeneralizedColumns(), by column name.
+    std::map<std::string, std::shared_ptr<const anon::Hierarchy>, std::less<>> fixedHierarchies;
+    // Global distribution of every sensitive attribute of the plan over all selected rows
+    // (canonical value → count), for the final check's t-closeness.
+    std::vector<std::unordered_map<std::string, uint64_t>> sensitiveTotals;
+    // Suppressed classes as node-code tuples at `levels` (qi count per class, row-major).
+    std::vector<uint32_t> suppressedClassCodes;
+
+    // Whether the class with these node codes (one per quasi-identifier, at `levels`) is suppressed.
+    bool suppresses(const uint32_t* nodeCodes) const;
+    // Indexes suppressedClassCodes for suppresses(); called by finalize().
+    void indexSuppressedClasses();
+
+private:
+    std::vector<unsigned> keyBits_;            // bits per quasi-identifier when the key fits 64 bits
+    bool packed_ = true;
+    std::unordered_set<uint64_t> packedKeys_;
+    std::unordered_set<std::string> wideKeys_;
+    std::string wideKey(const uint32_t* nodeCodes) const;
+};
+
+class FrequencySink {
+public:
+    explicit FrequencySink(const ReleasePlan& plan);
+
+    // One GROUP BY row: values of plan.groupColumns() in order (nullopt = NULL) and its count.
+    Status add(std::span<const SourceValue> values, uint64_t count);
+    // The domain of a built-generalized column (one row per distinct value).
+    Status addFixedDomainValue(size_t column, const SourceValue& value);
+
+    uint64_t records() const noexcept { return records_; }
+    size_t groups() const noexcept { return counts_.size(); }
+
+    // Hierarchies, frequency table and search. Exactly one of `decision` and `unreachable` is
+    // set; `table` and `config` are what the search ran on (previews evaluate other nodes with them).
+    // With no selected rows there is nothing to search: `decision` is set, `table` is null.
+    struct Finalized {
+        std::optional<PrivacyDecision> decision;
+        std::optional<ModelUnreachable> unreachable;
+        std::shared_ptr<const anon::FrequencyTable> table;
+        anon::OptimalSearchConfig config;
+    };
+    Result<Finalized> finalize() &&;
+
+private:
+    struct Dictionary {
+        std::unordered_map<std::string, uint32_t> index;
+        std::vector<std::string> values;
+        uint32_t intern(std::string_view value);
+    };
+    const ReleasePlan& plan_;
+    std::vector<size_t> columns_;
+    std::vector<Dictionary> dictionaries_;  // per group column
+    std::vector<uint32_t> ids_;             // groups × columns
+    std::vector<uint64_t> counts_;
+    uint64_t records_ = 0;
+    std::map<size_t, Dictionary> fixedDomains_;
+};
+
+// How one policy column is released (for manifests and previews).
+struct ReleasedColumn {
+    std::string name;
+    std::string transform;   // "keep", "drop", "pseudonymize", "generalize:level=2", "round:base=100"
+    bool released = true;    // false when dropped
+};
+
+class RowReleaser {
+public:
+    static Result<RowReleaser> make(const ReleasePlan& plan, const PrivacyDecision& decision,
+                                    const ReleaseContext& context);
+
+    const anon::SchemaPtr& outputSchema() const noexcept { return output_; }
+    const std::vector<ReleasedColumn>& columns() const noexcept { return columns_; }
+    // Output column index of each quasi-identifier (in plan order) and of each sensitive attribute
+    // (nullopt when the sensitive column is not released).
+    const std::vector<size_t>& quasiIdentifierOutputs() const noexcept { return qiOutputs_; }
+
+    // The released batch for one source batch: suppressed rows are marked (never copied).
+    // Internal if a row's class is not in the decision (the source changed under the snapshot).
+    Result<anon::Batch> release(const anon::Batch& input);
+
+private:
+    RowReleaser() = default;
+    const ReleasePlan* plan_ = nullptr;
+    const PrivacyDecision* decision_ = nullptr;
+    anon::SchemaPtr output_;
+    std::vector<ReleasedColumn> columns_;
+    // Per input column: the transform (null for quasi-identifiers and dropped columns).
+    std::vector<anon::TransformPtr> transforms_;
+    std::vector<int> qiSlot_;       // per input column: index into plan.quasiIdentifiers() or -1
+    std::vector<size_t> qiOutputs_;
+    std::vector<anon::LeafEncoder> encoders_;  // per quasi-identifier (keeps its cache across batches)
+    std::vector<uint32_t> codes_;              // scratch
+};
+
+// "name" or "name:param=value,param=value" (parameters sorted by name).
+std::string describeTransform(const policies::TransformSpec& spec);
+
+}  // namespace custodian::release

@@ -1,0 +1,108 @@
+#pragma once
+// Reading an agency table for one release.
+//
+// SourceQuery builds the SQL: every name is validated and quoted (policies/sql_identifier.hpp),
+// the policy's row filter arrives as a parameterized fragment and its values only ever travel as
+// bind parameters. Every column is selected through an expression that makes PostgreSQL print the
+// value in the anonymizer's canonical text for the column's declared type (dates as YYYY-MM-DD,
+// timestamps in UTC with a 'Z', decimals as float8 shortest round-trip), so what the gateway parses
+// is exactly what hierarchies and keyed transforms see.
+//
+// SourceSnapshot is one read-only REPEATABLE READ transaction on a short-lived connection: the
+// GROUP BY that feeds the privacy search and the cursor that streams the rows see the same
+// snapshot, so the rows released are the rows the search reasoned about.
+//
+// Error messages never quote values from the source: they may reach the partner.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "anonymizer/status.hpp"
+#include "anonymizer/table.hpp"
+#include "anonymizer/value.hpp"
+#include "policies/row_filter.hpp"
+
+namespace custodian::release {
+
+struct SourceColumn {
+    std::string name;
+    anon::ColumnType type = anon::ColumnType::Text;
+};
+
+class SourceQuery {
+public:
+    // `schema` and `table` unquoted (validated here); `filter` is the compiled row filter (its
+    // parameters numbered from $1), or nullopt.
+    static Result<SourceQuery> make(std::string_view schema, std::string_view table, std::vector<SourceColumn> columns,
+                                    std::optional<policies::SqlFragment> filter);
+
+    const std::vector<SourceColumn>& columns() const noexcept { return columns_; }
+    const std::vector<std::string>& parameters() const noexcept { return parameters_; }
+    const std::string& qualifiedTable() const noexcept { return table_; }
+
+    // SELECT <every column> FROM t [WHERE filter]
+    std::string selectSql() const;
+    // SELECT <the given columns>, count(*) FROM t [WHERE filter] GROUP BY 1..n
+    std::string groupCountSql(const std::vector<size_t>& columns) const;
+    // SELECT count(*) FROM t [WHERE filter]
+    std::string countSql() const;
+
+    // The SELECT-list expression of column i (canonical text for its type).
+    std::string expression(size_t column) const;
+
+private:
+    std::string table_;  // quoted
+    std::vector<SourceColumn> columns_;
+    std::vector<std::string> quoted_;
+    std::string where_;  // "" or " WHERE (...)"
+    std::vector<std::string> parameters_;
+};
+
+// The canonical text of `text` read from PostgreSQL as a value of `type`, or nullopt when it does
+// not parse (e.g. 'infinity' for a date).
+std::optional<std::string> canonicalSourceValue(anon::ColumnType type, std::string_view text);
+
+// A value of a GROUP BY row: nullopt for SQL NULL.
+using SourceValue = std::optional<std::string_view>;
+
+class SourceSnapshot {
+public:
+    // Connects with `conninfo` (connect_timeout added when absent) and begins the transaction.
+    // Unavailable when the database cannot be reached.
+    static Result<std::unique_ptr<SourceSnapshot>> open(const std::string& conninfo,
+                                                        std::chrono::seconds connectTimeout);
+    ~SourceSnapshot();
+    SourceSnapshot(const SourceSnapshot&) = delete;
+    SourceSnapshot& operator=(const SourceSnapshot&) = delete;
+
+    // Runs the GROUP BY over `columns` through a cursor, calling `onGroup` for each group row with
+    // the values (canonical text for the column type; nullopt for NULL) and the row count. Memory
+    // is one page of groups at a time.
+    using GroupVisitor = std::function<Status(std::span<const SourceValue> values, uint64_t count)>;
+    Status forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns, const GroupVisitor& onGroup);
+
+    // Number of rows the query selects.
+    Result<uint64_t> countRows(const SourceQuery& query);
+
+    // Declares the row cursor over query.selectSql(); then nextRows() pages through it.
+    Status openRows(const SourceQuery& query, anon::SchemaPtr schema);
+    // The next batch of at most `maxRows` typed rows, or nullopt after the last one.
+    Result<std::optional<anon::Batch>> nextRows(size_t maxRows);
+
+    // Ends the transaction and closes the connection (also done by the destructor).
+    void close() noexcept;
+
+private:
+    SourceSnapshot() = default;
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace custodian::release

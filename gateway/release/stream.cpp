@@ -1,0 +1,112 @@
+#include "gateway/release/stream.hpp"
+
+namespace custodian::release {
+
+Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocation& source,
+                                                              std::shared_ptr<const policies::Policy> policy,
+                                                              ReleaseContext context, ExtractFormat format,
+                                                              StreamOptions options) {
+    std::unique_ptr<ReleaseStream> stream(new ReleaseStream());
+    stream->context_ = std::move(context);
+    stream->format_ = format;
+    stream->options_ = options;
+    if (stream->options_.fetchRows == 0) stream->options_.fetchRows = 8192;
+
+    auto plan = ReleasePlan::make(std::move(policy));
+    if (!plan) return plan.status();
+    stream->plan_ = std::make_unique<ReleasePlan>(std::move(plan).value());
+    const ReleasePlan& p = *stream->plan_;
+
+    auto filter = p.policy().rowFilterSql(1);
+    if (!filter) return filter.status().withContext("row filter");
+    auto query = SourceQuery::make(source.schema, source.table, p.inputColumns(), std::move(filter).value());
+    if (!query) return query.status();
+    stream->query_ = std::make_unique<SourceQuery>(std::move(query).value());
+
+    auto snapshot = SourceSnapshot::open(source.conninfo, source.connectTimeout);
+    if (!snapshot) return snapshot.status();
+    stream->snapshot_ = std::move(snapshot).value();
+
+    // Sink: the aggregation runs in PostgreSQL; only distinct combinations come back.
+    FrequencySink sink(p);
+    const std::vector<size_t> groupColumns = p.groupColumns();
+    Status s = stream->snapshot_->forEachGroup(*stream->query_, groupColumns,
+                                               [&](std::span<const SourceValue> values, uint64_t count) {
+                                                   return sink.add(values, count);
+                                               });
+    if (!s) return s;
+    for (size_t column : p.builtGeneralizedColumns()) {
+        s = stream->snapshot_->forEachGroup(*stream->query_, {column}, [&](std::span<const SourceValue> values, uint64_t) {
+            return sink.addFixedDomainValue(column, values[0]);
+        });
+        if (!s) return s;
+    }
+    // Finalize: hierarchies, frequency table, search.
+    auto privacy = std::move(sink).finalize();
+    if (!privacy) return privacy.status();
+    stream->privacy_ = std::move(privacy).value();
+    return stream;
+}
+
+ReleaseStream::~ReleaseStream() { close(); }
+
+void ReleaseStream::close() noexcept {
+    if (snapshot_) snapshot_->close();
+}
+
+Status ReleaseStream::start() {
+    if (!privacy_.decision) return failedPrecondition("the privacy models cannot be met; nothing may be released");
+    if (releaser_) return internalError("the release was already started");
+    auto releaser = RowReleaser::make(*plan_, *privacy_.decision, context_);
+    if (!releaser) return releaser.status();
+    releaser_.emplace(std::move(releaser).value());
+    encoder_.emplace(format_, releaser_->outputSchema());
+
+    std::vector<SensitiveCheckInput> sensitive;
+    for (size_t s = 0; s < plan_->sensitiveAttributes().size(); ++s) {
+        const size_t column = plan_->sensitiveAttributes()[s];
+        SensitiveCheckInput in;
+        in.name = plan_->inputColumns()[column].name;
+        in.ordered = plan_->orderedDistance(column);
+        if (s < privacy_.decision->sensitiveTotals.size()) in.globalCounts = privacy_.decision->sensitiveTotals[s];
+        sensitive.push_back(std::move(in));
+    }
+    check_.emplace(plan_->models(), std::move(sensitive));
+    return snapshot_->openRows(*query_, plan_->inputSchema());
+}
+
+const std::vector<ReleasedColumn>& ReleaseStream::columns() const {
+    static const std::vector<ReleasedColumn> none;
+    return releaser_ ? releaser_->columns() : none;
+}
+
+Result<std::optional<std::string>> ReleaseStream::nextPage() {
+    if (!releaser_) return internalError("the release was not started");
+    if (finished_) return std::optional<std::string>();
+    std::string page;
+    page.reserve(options_.pageBytes + options_.pageBytes / 4);
+    if (!preambleSent_) {
+        encoder_->appendPreamble(page);
+        preambleSent_ = true;
+    }
+    while (page.size() < options_.pageBytes) {
+        auto batch = snapshot_->nextRows(options_.fetchRows);
+        if (!batch) return batch.status();
+        if (!*batch) {
+            finished_ = true;
+            final_ = check_->finish();
+            snapshot_->close();  // the snapshot is no longer needed; free the source connection now
+            break;
+        }
+        const anon::Batch& input = **batch;
+        auto released = releaser_->release(input);
+        if (!released) return released.status();
+        rowsRead_ += input.rows();
+        rowsReleased_ += encoder_->appendRows(*released, page);
+        check_->add(*released, releaser_->quasiIdentifierOutputs(), input, plan_->sensitiveAttributes());
+    }
+    if (page.empty() && finished_) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(page));
+}
+
+}  // namespace custodian::release

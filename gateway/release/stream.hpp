@@ -1,0 +1,102 @@
+#pragma once
+// One release from an agency table, start to finish, without HTTP, audit or encryption (those wrap
+// it: gateway/release/extract_producer.hpp). Used by POST /v1/extracts, the policy preview and the
+// benchmark.
+//
+//   auto stream = ReleaseStream::prepare(source, policy, context, format);  // blocking step
+//   if ((*stream)->unreachable()) ... 422, nothing was read but the aggregates
+//   (*stream)->start();
+//   while (auto page = (*stream)->nextPage()) ... encoded plaintext, page by page
+//   (*stream)->finalCheck()  — after the last page: the models re-checked on what was emitted
+//
+// Thread-compatibility: one thread at a time (the HTTP server calls a producer serially).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "anonymizer/status.hpp"
+#include "gateway/release/encoder.hpp"
+#include "gateway/release/final_check.hpp"
+#include "gateway/release/plan.hpp"
+#include "gateway/release/source.hpp"
+#include "policies/policy.hpp"
+
+namespace custodian::release {
+
+struct SourceLocation {
+    std::string conninfo;  // a secret: never logged
+    std::string schema;    // unquoted
+    std::string table;     // unquoted
+    std::chrono::seconds connectTimeout{5};
+};
+
+struct StreamOptions {
+    size_t fetchRows = 8192;         // rows per FETCH (and per released batch)
+    size_t pageBytes = 1u << 20;     // encode at least this much plaintext before handing a page out
+};
+
+class ReleaseStream {
+public:
+    // Opens the snapshot, pushes the aggregation down (GROUP BY), builds the hierarchies and runs
+    // the search. Errors: Unavailable (source down), FailedPrecondition (policy cannot run on this
+    // source, e.g. a hierarchy misses values), Internal. An unreachable model is not an error:
+    // unreachable() is then set and start() refuses.
+    static Result<std::unique_ptr<ReleaseStream>> prepare(const SourceLocation& source,
+                                                          std::shared_ptr<const policies::Policy> policy,
+                                                          ReleaseContext context, ExtractFormat format,
+                                                          StreamOptions options = {});
+    ~ReleaseStream();
+    ReleaseStream(const ReleaseStream&) = delete;
+    ReleaseStream& operator=(const ReleaseStream&) = delete;
+
+    const ReleasePlan& plan() const noexcept { return *plan_; }
+    const ModelUnreachable* unreachable() const noexcept {
+        return privacy_.unreachable ? &*privacy_.unreachable : nullptr;
+    }
+    // Set unless unreachable().
+    const PrivacyDecision* decision() const noexcept { return privacy_.decision ? &*privacy_.decision : nullptr; }
+    // The frequency table and search configuration (null table when no row was selected).
+    const FrequencySink::Finalized& privacy() const noexcept { return privacy_; }
+
+    // Opens the row cursor and builds the column transforms. FailedPrecondition when unreachable().
+    Status start();
+    // Columns as released (after start()).
+    const std::vector<ReleasedColumn>& columns() const;
+
+    // The next page of encoded plaintext (the first starts with the CSV header), or nullopt after
+    // the last row. After nullopt, finalCheck() holds the re-check of the emitted rows.
+    Result<std::optional<std::string>> nextPage();
+    bool finished() const noexcept { return finished_; }
+    const FinalCheckResult& finalCheck() const noexcept { return final_; }
+
+    uint64_t rowsRead() const noexcept { return rowsRead_; }
+    uint64_t rowsReleased() const noexcept { return rowsReleased_; }
+    uint64_t rowsSuppressed() const noexcept { return rowsRead_ - rowsReleased_; }
+
+    // Closes the source connection early (client gone); nextPage() fails afterwards.
+    void close() noexcept;
+
+private:
+    ReleaseStream() = default;
+    std::unique_ptr<ReleasePlan> plan_;
+    std::unique_ptr<SourceQuery> query_;
+    std::unique_ptr<SourceSnapshot> snapshot_;
+    FrequencySink::Finalized privacy_;
+    ReleaseContext context_;
+    ExtractFormat format_ = ExtractFormat::Csv;
+    StreamOptions options_;
+    std::optional<RowReleaser> releaser_;
+    std::optional<RowEncoder> encoder_;
+    std::optional<FinalCheck> check_;
+    FinalCheckResult final_;
+    bool preambleSent_ = false;
+    bool finished_ = false;
+    uint64_t rowsRead_ = 0;
+    uint64_t rowsReleased_ = 0;
+};
+
+}  // namespace custodian::release

@@ -1,0 +1,172 @@
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "gateway/http/errors.hpp"
+#include "gateway/http/handler.hpp"
+#include "gateway/http/router.hpp"
+#include "gateway/http/routes.hpp"
+#include "gateway/services.hpp"
+
+using namespace custodian;
+using namespace custodian::http;
+using auth::Role;
+
+namespace {
+
+Result<HttpResponse> echoParams(RequestContext& ctx) {
+    std::string body;
+    for (const auto& [k, v] : ctx.params) body += k + "=" + v + ";";
+    return HttpResponse::text(200, body);
+}
+
+Router sampleRouter() {
+    return Router({
+        {"GET", "/v1/datasets/{name}", Access::only({Role::Publisher, Role::Partner}), echoParams},
+        {"PUT", "/v1/datasets/{name}", Access::only({Role::Publisher}), echoParams},
+        {"GET", "/v1/datasets/{name}/policies/{policy}", Access::publicRoute(), echoParams, true},
+        {"GET", "/open", Access::publicRoute(), echoParams, true},
+    });
+}
+
+HttpRequest get(std::string path, std::string method = "GET") {
+    HttpRequest r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    r.target = r.path;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("the router matches literal segments and decodes parameters", "[routes]") {
+    Router router = sampleRouter();
+    REQUIRE(router.validate().isOk());
+    auto m = router.match("GET", "/v1/datasets/census%202020/policies/p1");
+    REQUIRE(m.route != nullptr);
+    CHECK(m.route->pattern == "/v1/datasets/{name}/policies/{policy}");
+    CHECK(m.params.at("name") == "census 2020");
+    CHECK(m.params.at("policy") == "p1");
+
+    // An encoded slash stays inside its segment.
+    auto slash = router.match("GET", "/v1/datasets/a%2Fb");
+    REQUIRE(slash.route != nullptr);
+    CHECK(slash.params.at("name") == "a/b");
+
+    CHECK(router.match("GET", "/v1/datasets/").route == nullptr);
+    CHECK(router.match("GET", "/v1/datasets").route == nullptr);
+    CHECK(router.match("GET", "/v1/datasets/x/y").route == nullptr);
+    CHECK_FALSE(router.match("GET", "/v1/datasets/%zz").error.isOk());
+}
+
+TEST_CASE("a known path with another method lists the allowed methods", "[routes]") {
+    Router router = sampleRouter();
+    auto m = router.match("DELETE", "/v1/datasets/x");
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed == std::vector<std::string>{"GET", "PUT"});
+    CHECK(router.match("DELETE", "/nowhere").allowed.empty());
+}
+
+TEST_CASE("route table validation rejects unsafe or ambiguous entries", "[routes]") {
+    auto handler = echoParams;
+    CHECK_FALSE(Router({{"GET", "/a", Access::publicRoute(), handler}, {"GET", "/a", Access::publicRoute(), handler}})
+                    .validate()
+                    .isOk());
+    CHECK_FALSE(Router({{"GET", "a", Access::publicRoute(), handler}}).validate().isOk());
+    CHECK_FALSE(Router({{"GET", "/a/{x}/{x}", Access::publicRoute(), handler}}).validate().isOk());
+    CHECK_FALSE(Router({{"GET", "/a/x{y}", Access::publicRoute(), handler}}).validate().isOk());
+    CHECK_FALSE(Router({{"GET", "/a", Access::only({}), handler}}).validate().isOk());
+    CHECK_FALSE(Router({{"GET", "/a", Access::only({Role::Admin}), handler, true}}).validate().isOk());
+    CHECK_FALSE(Router({{"GET", "/a", Access::publicRoute(), nullptr}}).validate().isOk());
+}
+
+TEST_CASE("the built-in route table is valid and declares who may call each route", "[routes]") {
+    Router router(builtinRoutes());
+    REQUIRE(router.validate().isOk());
+    std::set<std::string> publicRoutes;
+    for (const auto& r : router.routes()) {
+        if (!r.access.requiresToken) publicRoutes.insert(r.method + " " + r.pattern);
+        else CHECK_FALSE(r.access.roles.empty());
+    }
+    CHECK(publicRoutes.count("GET /healthz") == 1);
+    CHECK(publicRoutes.count("GET /readyz") == 1);
+    CHECK(publicRoutes.count("GET /metrics") == 1);
+    CHECK(publicRoutes.count("GET /v1/keys") == 1);
+    // Operational routes never block the network thread.
+    for (const auto& r : operationalRoutes()) CHECK(r.inlineSafe);
+}
+
+TEST_CASE("handleRequest answers 404, 405 and 401 with JSON errors and a request id", "[routes]") {
+    Router router = sampleRouter();
+    Services services;  // no database: protected routes must fail before reaching it
+
+    auto notFound = handleRequest(get("/nowhere"), services, router);
+    CHECK(notFound.response.status == 404);
+    CHECK(notFound.response.body.find(R"({"error":{"code":"not_found","message":)") == 0);
+    CHECK(notFound.response.header("X-Request-Id").size() == 32);
+
+    auto wrongMethod = handleRequest(get("/v1/datasets/x", "POST"), services, router);
+    CHECK(wrongMethod.response.status == 405);
+    CHECK(wrongMethod.response.header("Allow") == "GET, PUT");
+    CHECK(wrongMethod.response.body.find("method_not_allowed") != std::string::npos);
+
+    auto noToken = handleRequest(get("/v1/datasets/x"), services, router);
+    CHECK(noToken.response.status == 401);
+    CHECK(noToken.response.header("WWW-Authenticate") == "Bearer");
+    CHECK(noToken.response.body.find("unauthenticated") != std::string::npos);
+
+    HttpRequest basic = get("/v1/datasets/x");
+    basic.headers.emplace_back("authorization", "Basic dXNlcjpwYXNz");
+    CHECK(handleRequest(basic, services, router).response.status == 401);
+
+    HttpRequest withId = get("/open");
+    withId.requestId = "abc-123";
+    auto open = handleRequest(withId, services, router);
+    CHECK(open.response.status == 200);
+    CHECK(open.route == "/open");
+    CHECK(open.response.header("x-request-id") == "abc-123");
+}
+
+TEST_CASE("public routes report health without a database", "[routes]") {
+    Router router(builtinRoutes());
+    Services services;
+    services.router = &router;
+    CHECK(handleRequest(get("/healthz"), services).response.status == 200);
+    auto ready = handleRequest(get("/readyz"), services);
+    CHECK(ready.response.status == 503);
+    CHECK(ready.response.body.find("unavailable") != std::string::npos);
+    CHECK(handleRequest(get("/v1/keys"), services).response.status == 503);  // no key loaded
+}
+
+TEST_CASE("status codes map to HTTP statuses in one table", "[routes]") {
+    CHECK(httpStatusFor(StatusCode::InvalidArgument) == 400);
+    CHECK(httpStatusFor(StatusCode::Unauthenticated) == 401);
+    CHECK(httpStatusFor(StatusCode::PermissionDenied) == 403);
+    CHECK(httpStatusFor(StatusCode::NotFound) == 404);
+    CHECK(httpStatusFor(StatusCode::Aborted) == 409);
+    CHECK(httpStatusFor(StatusCode::FailedPrecondition) == 422);
+    CHECK(httpStatusFor(StatusCode::ResourceExhausted) == 429);
+    CHECK(httpStatusFor(StatusCode::Internal) == 500);
+    CHECK(httpStatusFor(StatusCode::Unavailable) == 503);
+    auto r = errorResponse(Status(StatusCode::NotFound, "no \"x\"\n"));
+    CHECK(r.body == R"({"error":{"code":"not_found","message":"no \"x\"\n"}})");
+    CHECK(r.header("content-type") == "application/json");
+}
+
+TEST_CASE("JSON quoting escapes control characters and replaces invalid UTF-8", "[routes]") {
+    CHECK(jsonQuote("a\x01" "b") == "\"a\\u0001b\"");
+    CHECK(jsonQuote("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
+    CHECK(jsonQuote("bad\xff") == "\"bad\xEF\xBF\xBD\"");
+    CHECK(acceptableRequestId("req-1.A_b"));
+    CHECK_FALSE(acceptableRequestId("has space"));
+    CHECK_FALSE(acceptableRequestId(std::string(65, 'a')));
+}
+
+TEST_CASE("query parameters are percent-decoded", "[routes]") {
+    HttpRequest r;
+    r.query = "actor=alice%40agency&from=2026-01-01&flag&q=a+b";
+    CHECK(r.queryParam("actor") == std::optional<std::string>("alice@agency"));
+    CHECK(r.queryParam("flag") == std::optional<std::string>(""));
+    CHECK(r.queryParam("q") == std::optional<std::string>("a b"));
+    CHECK_FALSE(r.queryParam("missing").has_value());
+}
