@@ -26,6 +26,7 @@ public:
         offset_ += n;
         return n;
     }
+    std::optional<size_t> sizeHint() const override { return bytes_.size() - offset_; }
 
 private:
     std::string bytes_;
@@ -102,7 +103,10 @@ void CsvRecords::clear() noexcept {
 }
 
 CsvReader::CsvReader(std::unique_ptr<ByteSource> source, CsvDialect dialect)
-    : source_(std::move(source)), dialect_(dialect), buffer_(kInitialBuffer) {
+    : source_(std::move(source)), dialect_(dialect) {
+    // Small inputs get a small buffer (one more byte than the input, so a single read sees the end).
+    const auto hint = source_->sizeHint();
+    buffer_.resize(hint && *hint < kInitialBuffer ? std::max<size_t>(*hint + 1, 64) : kInitialBuffer);
     special_[static_cast<unsigned char>(dialect_.delimiter)] = 1;
     special_[static_cast<unsigned char>(dialect_.quote)] = 1;
     special_[static_cast<unsigned char>('\n')] = 1;

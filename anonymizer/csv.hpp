@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +37,8 @@ class ByteSource {
 public:
     virtual ~ByteSource() = default;
     virtual Result<size_t> read(char* buffer, size_t capacity) = 0;
+    // Bytes left to read, when known: lets the reader size its buffer for small inputs.
+    virtual std::optional<size_t> sizeHint() const { return std::nullopt; }
 };
 
 std::unique_ptr<ByteSource> stringSource(std::string bytes);

@@ -1,8 +1,6 @@
 #include "anonymizer/optimal_search.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
@@ -225,7 +223,6 @@ public:
             rollUp(*source, *table);
         } else {
             ++fromTable_;
-            if (std::getenv("CUSTODIAN_DEBUG_SEARCH")) std::fprintf(stderr, "from table: node %zu height %d\n", node, p_.lattice->height(node));
             rolledClasses_ += p_.table->size();
             fromFrequencyTable(*table);
         }

@@ -50,5 +50,21 @@ CREATE TRIGGER audit_tree_heads_append_only BEFORE UPDATE OR DELETE ON audit_tre
 CREATE TRIGGER audit_tree_heads_no_truncate BEFORE TRUNCATE ON audit_tree_heads
     FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
 
+-- The counter only moves forwards: moving it back would make the next append reuse an index.
+CREATE FUNCTION audit_head_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.next_index < OLD.next_index THEN
+        RAISE EXCEPTION 'audit_log_head.next_index may only grow (% -> %)', OLD.next_index, NEW.next_index
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER audit_log_head_forward_only BEFORE UPDATE ON audit_log_head
+    FOR EACH ROW EXECUTE FUNCTION audit_head_forward_only();
+CREATE TRIGGER audit_log_head_no_delete BEFORE DELETE ON audit_log_head
+    FOR EACH ROW EXECUTE FUNCTION audit_reject_change();
+CREATE TRIGGER audit_log_head_no_truncate BEFORE TRUNCATE ON audit_log_head
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
+
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_entries, audit_tree_heads FROM PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_entries, audit_tree_heads FROM CURRENT_USER;

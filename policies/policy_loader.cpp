@@ -681,11 +681,10 @@ private:
                     str(*d) == "ordered" ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal;
                 if (*p.tClosenessDistance == anon::TClosenessDistance::Ordered) {
                     for (const ColumnPolicy* c : sensitive)
-                        if (!isNumericType(c->type) && !c->hierarchy)
+                        if (!isNumericType(c->type))
                             add("/privacy/t_closeness/distance",
                                 "the ordered distance needs values with an order, but the sensitive column \"" +
-                                    printableForMessage(c->name) +
-                                    "\" is text without a hierarchy; use the equal distance");
+                                    printableForMessage(c->name) + "\" is text; use the equal distance");
                 }
             }
             if (sensitive.empty())

@@ -78,7 +78,7 @@ struct PrivacySpec {
     std::optional<uint64_t> k;
     std::optional<anon::LDiversity> lDiversity;
     std::optional<anon::TCloseness> tCloseness;
-    // Unset: equal distance for text columns without hierarchy, ordered otherwise.
+    // Unset: equal distance for text columns, ordered for numbers, dates and timestamps.
     std::optional<anon::TClosenessDistance> tClosenessDistance;
     double suppressionLimit = 0;
 };

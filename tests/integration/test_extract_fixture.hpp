@@ -1,0 +1,109 @@
+#pragma once
+// Shared fixtures of the extract tests: an agency database with a deterministic table of visits,
+// policies over it, and an independent reader of released CSV.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "anonymizer/csv.hpp"
+#include "policies/policy.hpp"
+#include "support/pg_cluster.hpp"
+
+namespace custodian::testing {
+
+// agency.visits: `rows` deterministic rows (id, full_name, age, sex, zip, diagnosis, cost,
+// visit_date). Ages 18..87, 2 sexes, 40 zips, 5 diagnoses.
+inline void createVisitsTable(const std::string& conninfo, int rows) {
+    runPsql(conninfo,
+            "CREATE SCHEMA agency;"
+            "CREATE TABLE agency.visits (id bigint PRIMARY KEY, full_name text NOT NULL, age integer, sex text,"
+            "  zip text, diagnosis text, cost numeric(10,2), visit_date date);"
+            "INSERT INTO agency.visits SELECT g, 'Person ' || g, 18 + (g * 7919) % 70,"
+            "  CASE WHEN g % 2 = 0 THEN 'F' ELSE 'M' END, (10000 + (g * 31) % 40)::text,"
+            "  (ARRAY['I10','E11','J45','M54','F32'])[1 + (g * 13) % 5], ((g % 1000) * 10.5)::numeric(10,2),"
+            "  DATE '2024-01-01' + (g % 365)"
+            "  FROM generate_series(1, " + std::to_string(rows) + ") AS g;"
+            "ANALYZE agency.visits;");
+}
+
+// A policy over agency.visits. `privacy` is the JSON of the "privacy" member; `extra` is added at the
+// top level (e.g. ",\"row_filter\": {...}").
+inline std::string visitsPolicyJson(const std::string& privacy, const std::string& extra = "",
+                                    const std::string& recipients = "[\"partner-a\"]") {
+    return R"({
+  "dataset": "visits",
+  "recipients": )" + recipients + R"(,
+  "purposes": ["research"],
+  "columns": [
+    {"name": "id", "type": "integer", "role": "identifier", "transform": {"name": "pseudonymize"}},
+    {"name": "full_name", "type": "text", "role": "identifier", "transform": {"name": "drop"}},
+    {"name": "age", "type": "integer", "role": "quasi_identifier",
+     "hierarchy": {"builder": "intervals", "widths": [5, 10, 20, 40]}},
+    {"name": "sex", "type": "text", "role": "quasi_identifier",
+     "hierarchy": {"builder": "groups", "levels": [{"*": ["F", "M"]}]}},
+    {"name": "zip", "type": "text", "role": "quasi_identifier", "hierarchy": {"builder": "prefix"}},
+    {"name": "diagnosis", "type": "text", "role": "sensitive"},
+    {"name": "cost", "type": "decimal", "role": "insensitive", "transform": {"name": "round", "params": {"base": 100}}},
+    {"name": "visit_date", "type": "date", "role": "insensitive"}
+  ],
+  "privacy": )" + privacy + R"(,
+  "algorithm": {"name": "optimal"},
+  "metric": "loss")" + extra + "\n}";
+}
+
+inline std::shared_ptr<const policies::Policy> loadTestPolicy(const std::string& json) {
+    auto loaded = policies::loadPolicy(json);
+    if (!loaded.ok()) {
+        std::string all;
+        for (const auto& e : loaded.errors) all += e.pointer + ": " + e.message + "\n";
+        throw std::runtime_error("test policy does not load:\n" + all);
+    }
+    return loaded.policy;
+}
+
+struct ParsedCsv {
+    std::vector<std::string> header;
+    std::vector<std::vector<std::string>> rows;
+    size_t column(const std::string& name) const {
+        for (size_t i = 0; i < header.size(); ++i)
+            if (header[i] == name) return i;
+        throw std::runtime_error("no column " + name);
+    }
+};
+
+inline ParsedCsv parseCsv(const std::string& text) {
+    auto reader = anon::CsvReader::fromString(text, anon::CsvDialect{});
+    if (!reader) throw std::runtime_error(reader.status().message());
+    ParsedCsv out;
+    out.header = reader->header();
+    anon::CsvRecords records;
+    for (;;) {
+        auto n = reader->read(records);
+        if (!n) throw std::runtime_error(n.status().message());
+        if (*n == 0) break;
+        for (size_t r = 0; r < records.rows(); ++r) {
+            std::vector<std::string> row;
+            for (size_t c = 0; c < records.columns(); ++c) row.emplace_back(records.field(r, c));
+            out.rows.push_back(std::move(row));
+        }
+    }
+    return out;
+}
+
+// Size of the smallest group of rows sharing the values of `columns` (0 for no rows).
+inline size_t smallestGroup(const ParsedCsv& csv, const std::vector<std::string>& columns) {
+    std::map<std::vector<std::string>, size_t> groups;
+    std::vector<size_t> idx;
+    for (const auto& c : columns) idx.push_back(csv.column(c));
+    for (const auto& row : csv.rows) {
+        std::vector<std::string> key;
+        for (size_t i : idx) key.push_back(row[i]);
+        ++groups[key];
+    }
+    size_t smallest = 0;
+    for (const auto& [k, n] : groups) smallest = smallest == 0 ? n : std::min(smallest, n);
+    return smallest;
+}
+
+}  // namespace custodian::testing

@@ -1,0 +1,177 @@
+// The release pipeline on a real agency table: aggregate pushdown, search, streaming, final check.
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "anonymizer/transform.hpp"
+#include "gateway/release/stream.hpp"
+#include "test_extract_fixture.hpp"
+
+using namespace custodian;
+using namespace custodian::testing;
+
+namespace {
+
+struct Agency {
+    TestDatabase db = TestDatabase::create("custodian_agency");
+    explicit Agency(int rows) { createVisitsTable(db.conninfo(), rows); }
+    release::SourceLocation source() const { return {db.conninfo(), "agency", "visits", std::chrono::seconds(5)}; }
+};
+
+anon::MasterKey testKey() {
+    std::vector<uint8_t> bytes(32, 7);
+    return std::move(anon::MasterKey::fromBytes(bytes)).value();
+}
+
+std::string runToEnd(release::ReleaseStream& stream) {
+    REQUIRE(stream.start());
+    std::string out;
+    for (;;) {
+        auto page = stream.nextPage();
+        REQUIRE(page);
+        if (!*page) break;
+        out += **page;
+    }
+    REQUIRE(stream.finished());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("an extract of a table is k-anonymous, transformed and complete", "[extract][pipeline]") {
+    Agency agency(3000);
+    auto key = testKey();
+    auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 10, "suppression_limit": 0.05})"));
+    release::ReleaseContext context{"visits", "partner-a", &key, nullptr};
+    release::StreamOptions options;
+    options.fetchRows = 500;  // several pages
+    options.pageBytes = 16 * 1024;
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, std::move(context),
+                                                  release::ExtractFormat::Csv, options);
+    REQUIRE(stream);
+    REQUIRE((*stream)->unreachable() == nullptr);
+    REQUIRE((*stream)->decision()->records == 3000);
+    const std::string text = runToEnd(**stream);
+
+    ParsedCsv csv = parseCsv(text);
+    CHECK(csv.header == std::vector<std::string>{"id", "age", "sex", "zip", "diagnosis", "cost", "visit_date"});
+    CHECK(csv.rows.size() == (*stream)->rowsReleased());
+    CHECK((*stream)->rowsRead() == 3000);
+    CHECK((*stream)->rowsSuppressed() <= 150);
+    // Independent k-anonymity check on the plaintext.
+    CHECK(smallestGroup(csv, {"age", "sex", "zip"}) >= 10);
+    CHECK((*stream)->finalCheck().satisfied);
+    CHECK((*stream)->finalCheck().k >= 10);
+    CHECK((*stream)->finalCheck().rows == csv.rows.size());
+    // Identifiers never leave in clear: pseudonyms are 32 hex digits and never a source id.
+    std::set<std::string> pseudonyms;
+    for (const auto& row : csv.rows) {
+        const auto& id = row[csv.column("id")];
+        CHECK(id.size() == 32);
+        pseudonyms.insert(id);
+        CHECK(row[csv.column("cost")].find('.') == std::string::npos);  // rounded to 100
+    }
+    CHECK(pseudonyms.size() == csv.rows.size());
+    CHECK(text.find("Person ") == std::string::npos);
+}
+
+TEST_CASE("pseudonyms are stable for a recipient and differ between recipients", "[extract][pipeline]") {
+    Agency agency(200);
+    auto key = testKey();
+    auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"));
+    auto extract = [&](const std::string& recipient) {
+        auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", recipient, &key, nullptr},
+                                                      release::ExtractFormat::Csv);
+        REQUIRE(stream);
+        ParsedCsv csv = parseCsv(runToEnd(**stream));
+        std::set<std::string> ids;
+        for (const auto& row : csv.rows) ids.insert(row[csv.column("id")]);
+        return ids;
+    };
+    auto a1 = extract("partner-a"), a2 = extract("partner-a"), b = extract("partner-b");
+    CHECK(a1 == a2);
+    std::vector<std::string> common;
+    std::set_intersection(a1.begin(), a1.end(), b.begin(), b.end(), std::back_inserter(common));
+    CHECK(common.empty());
+}
+
+TEST_CASE("the row filter is applied in the database", "[extract][pipeline]") {
+    Agency agency(1000);
+    auto key = testKey();
+    auto policy = loadTestPolicy(visitsPolicyJson(
+        R"({"k": 2, "suppression_limit": 0.2})",
+        R"(, "row_filter": {"and": [{"column": "sex", "op": "=", "value": "F"}, {"column": "diagnosis", "op": "in", "value": ["I10", "E11"]}]})"));
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+                                                  release::ExtractFormat::Csv);
+    REQUIRE(stream);
+    const std::string expected =
+        runPsql(agency.db.conninfo(), "\\pset tuples_only on\nSELECT count(*) FROM agency.visits WHERE sex = 'F' AND diagnosis IN ('I10','E11')");
+    ParsedCsv csv = parseCsv(runToEnd(**stream));
+    CHECK(std::to_string((*stream)->rowsRead()) == expected.substr(expected.find_first_not_of(" \n"), expected.find_last_not_of(" \n") - expected.find_first_not_of(" \n") + 1));
+    for (const auto& row : csv.rows) {
+        const auto& d = row[csv.column("diagnosis")];
+        CHECK((d == "I10" || d == "E11"));
+    }
+}
+
+TEST_CASE("l-diversity holds in every released group", "[extract][pipeline]") {
+    Agency agency(2000);
+    auto key = testKey();
+    auto policy = loadTestPolicy(
+        visitsPolicyJson(R"({"k": 5, "l_diversity": {"variant": "distinct", "l": 3}, "suppression_limit": 0.05})"));
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+                                                  release::ExtractFormat::Csv);
+    REQUIRE(stream);
+    ParsedCsv csv = parseCsv(runToEnd(**stream));
+    std::map<std::vector<std::string>, std::set<std::string>> diagnoses;
+    for (const auto& row : csv.rows)
+        diagnoses[{row[csv.column("age")], row[csv.column("sex")], row[csv.column("zip")]}].insert(row[csv.column("diagnosis")]);
+    REQUIRE(!diagnoses.empty());
+    for (const auto& [group, values] : diagnoses) CHECK(values.size() >= 3);
+    CHECK((*stream)->finalCheck().satisfied);
+    CHECK(*(*stream)->finalCheck().distinctL >= 3);
+}
+
+TEST_CASE("an unreachable model names the requirement and the best achievable value", "[extract][pipeline]") {
+    Agency agency(300);
+    auto key = testKey();
+    auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 1000, "suppression_limit": 0.01})"));
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+                                                  release::ExtractFormat::Csv);
+    REQUIRE(stream);
+    const auto* u = (*stream)->unreachable();
+    REQUIRE(u != nullptr);
+    CHECK(u->requirement == "k-anonymity with k = 1000");
+    CHECK(u->bestAchievable.find("k")->asUint64() == 300);
+    CHECK(u->message.find("300") != std::string::npos);
+    CHECK((*stream)->start().code() == StatusCode::FailedPrecondition);
+}
+
+TEST_CASE("NDJSON output types numbers and quotes text", "[extract][pipeline]") {
+    Agency agency(100);
+    auto key = testKey();
+    auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"));
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+                                                  release::ExtractFormat::Ndjson);
+    REQUIRE(stream);
+    const std::string text = runToEnd(**stream);
+    REQUIRE(!text.empty());
+    const std::string first = text.substr(0, text.find('\n'));
+    CHECK(first.rfind("{\"id\":\"", 0) == 0);
+    CHECK(first.find("\"cost\":") != std::string::npos);
+    CHECK(first.find("\"cost\":\"") == std::string::npos);  // a number
+    CHECK(first.find("\"visit_date\":\"2024-") != std::string::npos);
+    CHECK(std::count(text.begin(), text.end(), '\n') == static_cast<long>((*stream)->rowsReleased()));
+}
+
+TEST_CASE("a source that cannot be reached is Unavailable", "[extract][pipeline]") {
+    auto key = testKey();
+    auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 2})"));
+    const int port = freeTcpPort();
+    release::SourceLocation nowhere{"host=127.0.0.1 port=" + std::to_string(port) + " dbname=nothing user=nobody",
+                                    "agency", "visits", std::chrono::seconds(2)};
+    auto stream = release::ReleaseStream::prepare(nowhere, policy, {"visits", "partner-a", &key, nullptr},
+                                                  release::ExtractFormat::Csv);
+    REQUIRE(!stream);
+    CHECK(stream.status().code() == StatusCode::Unavailable);
+}

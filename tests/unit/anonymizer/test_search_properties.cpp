@@ -1,0 +1,287 @@
+// Property tests on random small tables, random hierarchies and random models: the optimal search
+// equals an exhaustive search written here (own grouping, own model checks, own metrics), and every
+// release passes the final check with suppressed <= limit * n and released + suppressed = input.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "anonymizer/engine.hpp"
+
+using namespace custodian::anon;
+
+namespace {
+
+struct Instance {
+    std::vector<std::vector<std::vector<std::string>>> hierarchyRows; // per QI
+    std::vector<std::vector<std::vector<uint32_t>>> gen;              // [qi][level][leaf] -> group id
+    std::vector<std::vector<uint32_t>> rows;                          // leaf codes
+    std::vector<uint32_t> sensitive;                                  // value code per row
+    uint32_t sensitiveValues = 0;
+    AnonymizationConfig config;
+};
+
+Instance randomInstance(std::mt19937& rng) {
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    Instance in;
+    const int q = pick(1, 4);
+    for (int d = 0; d < q; ++d) {
+        const int leaves = pick(2, 6);
+        const int depth = pick(2, 4);
+        std::vector<std::vector<uint32_t>> gen(static_cast<size_t>(depth));
+        for (int leaf = 0; leaf < leaves; ++leaf) gen[0].push_back(static_cast<uint32_t>(leaf));
+        uint32_t prevCount = static_cast<uint32_t>(leaves);
+        for (int level = 1; level < depth; ++level) {
+            const uint32_t count = std::max<uint32_t>(1, prevCount - static_cast<uint32_t>(pick(0, static_cast<int>(prevCount))));
+            std::vector<uint32_t> groupOfPrev(prevCount);
+            for (auto& g : groupOfPrev) g = static_cast<uint32_t>(pick(0, static_cast<int>(count) - 1));
+            for (int leaf = 0; leaf < leaves; ++leaf) gen[static_cast<size_t>(level)].push_back(groupOfPrev[gen[static_cast<size_t>(level) - 1][static_cast<size_t>(leaf)]]);
+            // Renumber used groups densely so the next level's assignment is well defined.
+            std::map<uint32_t, uint32_t> dense;
+            for (auto& g : gen[static_cast<size_t>(level)]) g = dense.emplace(g, static_cast<uint32_t>(dense.size())).first->second;
+            prevCount = static_cast<uint32_t>(dense.size());
+        }
+        std::vector<std::vector<std::string>> rows;
+        for (int leaf = 0; leaf < leaves; ++leaf) {
+            std::vector<std::string> r;
+            for (int level = 0; level < depth; ++level) {
+                r.push_back(level == 0 ? "v" + std::to_string(leaf)
+                                       : "L" + std::to_string(level) + "g" +
+                                             std::to_string(gen[static_cast<size_t>(level)][static_cast<size_t>(leaf)]));
+            }
+            rows.push_back(std::move(r));
+        }
+        auto h = Hierarchy::fromRows("q" + std::to_string(d), rows);
+        REQUIRE(h.isOk());
+        in.config.quasiIdentifiers.push_back({"q" + std::to_string(d), std::make_shared<const Hierarchy>(std::move(h.value())), false, 0, -1});
+        in.hierarchyRows.push_back(std::move(rows));
+        in.gen.push_back(std::move(gen));
+    }
+    in.sensitiveValues = static_cast<uint32_t>(pick(2, 5));
+    std::vector<std::string> values;
+    for (uint32_t v = 0; v < in.sensitiveValues; ++v) values.push_back(std::to_string(10 * (v + 1)));
+    const bool ordered = pick(0, 1) == 1;
+    auto dict = std::make_shared<const SensitiveDictionary>(SensitiveDictionary::build(values, ordered));
+    in.config.sensitive.push_back({"s", dict, ordered ? TClosenessDistance::Ordered : TClosenessDistance::Equal});
+    const int n = pick(10, 120);
+    for (int i = 0; i < n; ++i) {
+        std::vector<uint32_t> r;
+        for (int d = 0; d < q; ++d) {
+            const int leaves = static_cast<int>(in.hierarchyRows[static_cast<size_t>(d)].size());
+            // Skewed: low codes are more frequent, so some classes are rare.
+            r.push_back(static_cast<uint32_t>(std::min(pick(0, leaves - 1), pick(0, leaves - 1))));
+        }
+        in.rows.push_back(std::move(r));
+        in.sensitive.push_back(static_cast<uint32_t>(pick(0, static_cast<int>(in.sensitiveValues) - 1)));
+    }
+    PrivacyModels& m = in.config.models;
+    m.k = static_cast<uint64_t>(pick(1, 5));
+    switch (pick(0, 3)) {
+    case 1: m.lDiversity = LDiversity{LDiversityVariant::Distinct, static_cast<double>(pick(2, 3)), 1}; break;
+    case 2: m.lDiversity = LDiversity{LDiversityVariant::Entropy, 1.5 + 0.5 * pick(0, 2), 1}; break;
+    case 3: m.lDiversity = LDiversity{LDiversityVariant::Recursive, static_cast<double>(pick(2, 3)), static_cast<double>(pick(1, 3))}; break;
+    default: break;
+    }
+    if (pick(0, 2) == 0) m.tCloseness = TCloseness{0.2 + 0.1 * pick(0, 4)};
+    const double limits[] = {0, 0.05, 0.1, 0.3};
+    m.suppressionLimit = limits[pick(0, 3)];
+    const Metric metrics[] = {Metric::NonUniformEntropy, Metric::Discernibility, Metric::AverageClassSize, Metric::Loss,
+                              Metric::Height};
+    in.config.metric = metrics[pick(0, 4)];
+    return in;
+}
+
+// --- the independent exhaustive search ---
+
+bool classPasses(const PrivacyModels& m, const std::vector<uint32_t>& values, const std::vector<double>& global,
+                 bool ordered, uint32_t domain) {
+    const double n = static_cast<double>(values.size());
+    if (values.size() < m.k) return false;
+    std::vector<double> count(domain, 0);
+    for (uint32_t v : values) count[v] += 1;
+    if (m.lDiversity) {
+        std::vector<double> sorted;
+        for (double c : count) {
+            if (c > 0) sorted.push_back(c);
+        }
+        std::sort(sorted.rbegin(), sorted.rend());
+        const auto l = static_cast<size_t>(m.lDiversity->l);
+        if (m.lDiversity->variant == LDiversityVariant::Distinct && sorted.size() < l) return false;
+        if (m.lDiversity->variant == LDiversityVariant::Entropy) {
+            double h = 0;
+            for (double c : sorted) h -= c / n * std::log(c / n);
+            if (h < std::log(m.lDiversity->l) - 1e-10) return false;
+        }
+        if (m.lDiversity->variant == LDiversityVariant::Recursive) {
+            if (sorted.size() < l) return false;
+            double tail = 0;
+            for (size_t i = l - 1; i < sorted.size(); ++i) tail += sorted[i];
+            if (!(sorted[0] < m.lDiversity->c * tail)) return false;
+        }
+    }
+    if (m.tCloseness) {
+        double d = 0;
+        if (!ordered) {
+            for (uint32_t v = 0; v < domain; ++v) d += std::fabs(count[v] / n - global[v]) / 2;
+        } else {
+            double carry = 0;
+            for (uint32_t v = 0; v + 1 < domain; ++v) {
+                carry += count[v] / n - global[v];
+                d += std::fabs(carry);
+            }
+            d /= domain - 1;
+        }
+        if (d > m.tCloseness->t + 1e-10) return false;
+    }
+    return true;
+}
+
+struct Exhaustive {
+    bool found = false;
+    std::vector<int> levels;
+    double loss = 0;
+};
+
+Exhaustive exhaustive(const Instance& in) {
+    const auto& m = in.config.models;
+    const size_t q = in.gen.size();
+    const double n = static_cast<double>(in.rows.size());
+    const auto maxSuppressed = static_cast<uint64_t>(std::floor(m.suppressionLimit * n + 1e-9));
+    std::vector<double> global(in.sensitiveValues, 0);
+    for (uint32_t v : in.sensitive) global[v] += 1 / n;
+    std::vector<std::map<uint32_t, double>> leafFreq(q);
+    for (const auto& r : in.rows) {
+        for (size_t d = 0; d < q; ++d) leafFreq[d][r[d]] += 1;
+    }
+    Exhaustive best;
+    int bestHeight = 0;
+    std::vector<int> levels(q, 0);
+    for (;;) {
+        std::map<std::vector<uint32_t>, std::vector<size_t>> classes;
+        for (size_t i = 0; i < in.rows.size(); ++i) {
+            std::vector<uint32_t> key;
+            for (size_t d = 0; d < q; ++d) key.push_back(in.gen[d][static_cast<size_t>(levels[d])][in.rows[i][d]]);
+            classes[key].push_back(i);
+        }
+        std::vector<char> suppressedRow(in.rows.size(), 0);
+        uint64_t suppressed = 0;
+        size_t keptClasses = 0;
+        double dm = 0;
+        for (const auto& [key, members] : classes) {
+            std::vector<uint32_t> values;
+            for (size_t i : members) values.push_back(in.sensitive[i]);
+            if (classPasses(m, values, global, in.config.sensitive[0].distance == TClosenessDistance::Ordered, in.sensitiveValues)) {
+                ++keptClasses;
+                dm += static_cast<double>(members.size()) * static_cast<double>(members.size());
+            } else {
+                suppressed += members.size();
+                for (size_t i : members) suppressedRow[i] = 1;
+            }
+        }
+        if (suppressed <= maxSuppressed) {
+            double loss = 0;
+            int height = 0;
+            for (int l : levels) height += l;
+            switch (in.config.metric) {
+            case Metric::Discernibility: loss = dm + static_cast<double>(suppressed) * n; break;
+            case Metric::AverageClassSize: loss = n / static_cast<double>(keptClasses + (suppressed > 0 ? 1 : 0)); break;
+            case Metric::Height: loss = height; break;
+            case Metric::NonUniformEntropy:
+            case Metric::Loss:
+                for (size_t i = 0; i < in.rows.size(); ++i) {
+                    for (size_t d = 0; d < q; ++d) {
+                        const auto& g = in.gen[d][static_cast<size_t>(levels[d])];
+                        const uint32_t node = g[in.rows[i][d]];
+                        double genFreq = 0, leavesUnder = 0;
+                        for (uint32_t leaf = 0; leaf < g.size(); ++leaf) {
+                            if (g[leaf] != node) continue;
+                            leavesUnder += 1;
+                            auto f = leafFreq[d].find(leaf);
+                            if (f != leafFreq[d].end()) genFreq += f->second;
+                        }
+                        const double leaves = static_cast<double>(g.size());
+                        if (in.config.metric == Metric::NonUniformEntropy) {
+                            loss += std::log2((suppressedRow[i] ? n : genFreq) / leafFreq[d][in.rows[i][d]]);
+                        } else {
+                            loss += suppressedRow[i] ? 1.0 : (leaves > 1 ? (leavesUnder - 1) / (leaves - 1) : 0);
+                        }
+                    }
+                }
+                if (in.config.metric == Metric::Loss) loss /= n * static_cast<double>(q);
+                break;
+            }
+            const bool tie = best.found && std::fabs(loss - best.loss) <= 1e-9 * std::max(1.0, std::fabs(best.loss));
+            if (!best.found || (!tie && loss < best.loss) || (tie && height < bestHeight)) {
+                best = {true, levels, loss};
+                bestHeight = height;
+            }
+        }
+        size_t d = q;
+        bool done = true;
+        while (d > 0) {
+            --d;
+            if (++levels[d] < static_cast<int>(in.gen[d].size())) {
+                done = false;
+                break;
+            }
+            levels[d] = 0;
+        }
+        if (done) return best;
+    }
+}
+
+} // namespace
+
+TEST_CASE("optimal search equals exhaustive search on random instances and passes the final check",
+          "[search][property]") {
+    std::mt19937 rng(20261127);
+    int solved = 0, unsatisfiable = 0;
+    for (int iteration = 0; iteration < 400; ++iteration) {
+        const Instance in = randomInstance(rng);
+        INFO("iteration " << iteration << ": " << in.config.models.describe() << ", suppression "
+                          << in.config.models.suppressionLimit << ", metric " << metricName(in.config.metric)
+                          << ", rows " << in.rows.size());
+        auto builder = newFrequencyTable(in.config);
+        REQUIRE(builder.isOk());
+        for (size_t i = 0; i < in.rows.size(); ++i) {
+            const uint32_t s[] = {in.sensitive[i]};
+            REQUIRE(builder->add(in.rows[i], s).isOk());
+        }
+        const FrequencyTable table = std::move(builder.value()).finish();
+        auto result = anonymizeGlobal(in.config, table);
+        const Exhaustive expected = exhaustive(in);
+        if (!expected.found) {
+            ++unsatisfiable;
+            REQUIRE_FALSE(result.isOk());
+            CHECK(result.status().code() == custodian::StatusCode::FailedPrecondition);
+            continue;
+        }
+        ++solved;
+        REQUIRE(result.isOk());
+        CHECK(result->solution.best.levels == expected.levels);
+        CHECK(result->solution.objective == Approx(expected.loss).epsilon(1e-9).margin(1e-9));
+
+        // Stream the rows through the plan and the final check.
+        auto check = makeFinalCheck(in.config, in.rows.size(), &table);
+        std::vector<std::string_view> labels;
+        uint64_t released = 0, suppressed = 0;
+        for (size_t i = 0; i < in.rows.size(); ++i) {
+            if (!result->plan->release(in.rows[i], labels)) {
+                ++suppressed;
+                continue;
+            }
+            ++released;
+            const std::string_view s[] = {in.config.sensitive[0].dictionary->values[in.sensitive[i]]};
+            REQUIRE(check.addRow(std::span<const std::string_view>(labels), std::span<const std::string_view>(s)).isOk());
+        }
+        CHECK(released + suppressed == in.rows.size());
+        CHECK(suppressed == result->solution.best.suppressedRecords);
+        CHECK(static_cast<double>(suppressed) <= in.config.models.suppressionLimit * static_cast<double>(in.rows.size()) + 1e-9);
+        auto report = check.finish();
+        INFO((report.isOk() ? std::string("ok") : report.status().message()));
+        CHECK(report.isOk());
+    }
+    CHECK(solved > 100);
+    CHECK(unsatisfiable > 0);
+}
