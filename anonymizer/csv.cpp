@@ -1,6 +1,7 @@
 #include "anonymizer/csv.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,22 +36,31 @@ private:
 
 class FileSource final : public ByteSource {
 public:
-    FileSource(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+    FileSource(int fd, std::string path) : fd_(fd), path_(std::move(path)) {
+        struct stat st {};
+        if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) size_ = static_cast<size_t>(st.st_size);
+    }
     FileSource(const FileSource&) = delete;
     FileSource& operator=(const FileSource&) = delete;
     ~FileSource() override { ::close(fd_); }
     Result<size_t> read(char* buffer, size_t capacity) override {
         while (true) {
             const ssize_t n = ::read(fd_, buffer, capacity);
-            if (n >= 0) return static_cast<size_t>(n);
+            if (n >= 0) {
+                if (size_) *size_ -= std::min(*size_, static_cast<size_t>(n));
+                return static_cast<size_t>(n);
+            }
             if (errno == EINTR) continue;
             return Status(StatusCode::Unavailable, "cannot read '" + path_ + "': " + std::strerror(errno));
         }
     }
 
+    std::optional<size_t> sizeHint() const override { return size_; }
+
 private:
     int fd_;
     std::string path_;
+    std::optional<size_t> size_; // bytes left, for regular files
 };
 
 class StreamSource final : public ByteSource {
@@ -341,7 +351,8 @@ Result<size_t> CsvReader::read(CsvRecords& out, size_t maxRows) {
 }
 
 void appendCsvField(std::string& out, std::string_view value, const CsvDialect& dialect, bool quoteIfEmpty) {
-    bool needsQuotes = quoteIfEmpty && value.empty();
+    // A leading U+FEFF would be taken for a byte-order mark at the start of a file and dropped.
+    bool needsQuotes = (quoteIfEmpty && value.empty()) || value.starts_with("\xEF\xBB\xBF");
     for (const char c : value) {
         if (c == dialect.delimiter || c == dialect.quote || c == '\n' || c == '\r') {
             needsQuotes = true;

@@ -116,8 +116,9 @@ private:
     uint8_t special_[256] = {};  // bytes that end an unquoted field
 };
 
-// Appends one field, quoted only when it contains the delimiter, the quote character, CR or LF, or
-// when `quoteIfEmpty` (to write an empty string as opposed to a missing value).
+// Appends one field, quoted only when it contains the delimiter, the quote character, CR or LF, starts
+// with U+FEFF (which would read back as a byte-order mark), or when `quoteIfEmpty` (to write an empty
+// string as opposed to a missing value).
 void appendCsvField(std::string& out, std::string_view value, const CsvDialect& dialect, bool quoteIfEmpty = false);
 void appendCsvLineEnd(std::string& out, const CsvDialect& dialect);
 

@@ -16,16 +16,24 @@ struct Dimension {
     std::vector<uint32_t> leafOfRank;
     double width = 1;                   // normalizer: domain range (numeric) or leaves - 1
     std::vector<double> valueOfRank;    // numeric only
-    std::vector<uint32_t> rank;         // per row
 };
 
+// Records are stored row-major and physically reordered while partitioning, so every pass over a
+// partition reads contiguous memory: [rank per QI..., sensitive code per attribute..., row id].
 class Partitioner {
 public:
-    Partitioner(const MondrianConfig& c, const EncodedColumns& cols, std::vector<Dimension>& dims)
-        : config_(c), cols_(cols), dims_(dims) {
-        domains_.resize(cols.sensitive.size());
-        const size_t n = rows();
-        for (size_t s = 0; s < cols.sensitive.size(); ++s) {
+    Partitioner(const MondrianConfig& c, const EncodedColumns& cols, const std::vector<Dimension>& dims)
+        : config_(c), dims_(dims), q_(dims.size()), sensitive_(cols.sensitive.size()), width_(q_ + sensitive_ + 1) {
+        const size_t n = cols.qi[0].size();
+        records_.resize(n * width_);
+        for (size_t i = 0; i < n; ++i) {
+            uint32_t* r = records_.data() + i * width_;
+            for (size_t d = 0; d < q_; ++d) r[d] = dims[d].rankOfLeaf[cols.qi[d][i]];
+            for (size_t s = 0; s < sensitive_; ++s) r[q_ + s] = cols.sensitive[s][i];
+            r[width_ - 1] = static_cast<uint32_t>(i);
+        }
+        domains_.resize(sensitive_);
+        for (size_t s = 0; s < sensitive_; ++s) {
             std::vector<uint64_t> freq(c.sensitiveCardinalities[s], 0);
             for (size_t r = 0; r < n; ++r) ++freq[cols.sensitive[s][r]];
             domains_[s].distance = c.sensitiveDistances.empty() ? TClosenessDistance::Equal : c.sensitiveDistances[s];
@@ -34,23 +42,26 @@ public:
                 domains_[s].globalShare[v] = n ? static_cast<double>(freq[v]) / static_cast<double>(n) : 0;
             }
         }
-        histogram_.resize(cols.sensitive.size());
-        for (size_t s = 0; s < cols.sensitive.size(); ++s) histogram_[s].assign(c.sensitiveCardinalities[s], 0);
+        histogram_.resize(sensitive_);
+        for (size_t s = 0; s < sensitive_; ++s) histogram_[s].assign(c.sensitiveCardinalities[s], 0);
     }
+
+    size_t rows() const { return records_.size() / width_; }
+    const uint32_t* record(size_t i) const { return records_.data() + i * width_; }
+    uint32_t rowId(size_t i) const { return record(i)[width_ - 1]; }
+    uint32_t rank(size_t i, size_t d) const { return record(i)[d]; }
+    bool needSensitive() const { return config_.models.lDiversity || config_.models.tCloseness; }
 
     double distance(size_t s, std::span<const SensitiveCount> hist, uint64_t size) const {
         return model::earthMoversDistance(hist, size, domains_[s]);
     }
 
-    size_t rows() const { return cols_.qi.empty() ? 0 : cols_.qi[0].size(); }
-    bool needSensitive() const { return config_.models.lDiversity || config_.models.tCloseness; }
-
-    // Whether the rows ids[b, e) form a partition that satisfies the models.
-    bool satisfies(const uint32_t* ids, size_t count) {
+    // Whether records [begin, begin + count) form a partition that satisfies the models.
+    bool satisfies(size_t begin, size_t count) {
         if (count < config_.models.k) return false;
         if (!needSensitive()) return true;
-        for (size_t s = 0; s < cols_.sensitive.size(); ++s) {
-            const auto hist = sensitiveHistogram(s, ids, count);
+        for (size_t s = 0; s < sensitive_; ++s) {
+            const auto hist = sensitiveHistogram(s, begin, count);
             if (config_.models.lDiversity && !model::lDiverse(*config_.models.lDiversity, hist, count, scratch_)) return false;
             if (config_.models.tCloseness &&
                 model::earthMoversDistance(hist, count, domains_[s]) > config_.models.tCloseness->t + 1e-12) {
@@ -60,11 +71,11 @@ public:
         return true;
     }
 
-    std::span<const SensitiveCount> sensitiveHistogram(size_t s, const uint32_t* ids, size_t count) {
+    std::span<const SensitiveCount> sensitiveHistogram(size_t s, size_t begin, size_t count) {
         auto& h = histogram_[s];
         touched_.clear();
-        for (size_t i = 0; i < count; ++i) {
-            const uint32_t v = cols_.sensitive[s][ids[i]];
+        for (size_t i = begin; i < begin + count; ++i) {
+            const uint32_t v = record(i)[q_ + s];
             if (h[v]++ == 0) touched_.push_back(v);
         }
         std::sort(touched_.begin(), touched_.end());
@@ -76,45 +87,42 @@ public:
         return entries_;
     }
 
-    // Splits ids[0, count) recursively; appends finished partitions as [begin, end) into `out`.
-    void run(uint32_t* ids, size_t count, std::vector<std::pair<size_t, size_t>>& out) {
+    // Splits all records recursively; appends finished partitions as [begin, end) into `out`.
+    void run(std::vector<std::pair<size_t, size_t>>& out) {
         struct Range {
             size_t begin, end;
         };
-        std::vector<Range> stack{{0, count}};
-        const size_t q = dims_.size();
-        std::vector<uint32_t> lo(q), hi(q);
-        std::vector<size_t> order(q);
+        std::vector<Range> stack{{0, rows()}};
+        std::vector<uint32_t> lo(q_), hi(q_);
+        std::vector<size_t> order(q_);
+        std::vector<double> spread(q_);
         while (!stack.empty()) {
             const Range r = stack.back();
             stack.pop_back();
-            uint32_t* part = ids + r.begin;
             const size_t n = r.end - r.begin;
-            for (size_t d = 0; d < q; ++d) {
-                const uint32_t* rank = dims_[d].rank.data();
-                uint32_t mn = UINT32_MAX, mx = 0;
-                for (size_t i = 0; i < n; ++i) {
-                    const uint32_t v = rank[part[i]];
-                    mn = std::min(mn, v);
-                    mx = std::max(mx, v);
-                }
-                lo[d] = mn;
-                hi[d] = mx;
-            }
-            std::iota(order.begin(), order.end(), size_t{0});
-            auto spread = [&](size_t d) {
-                const Dimension& dim = dims_[d];
-                if (dim.numeric) return (dim.valueOfRank[hi[d]] - dim.valueOfRank[lo[d]]) / dim.width;
-                return static_cast<double>(hi[d] - lo[d]) / dim.width;
-            };
-            std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return spread(a) > spread(b); });
             bool split = false;
             if (n >= 2 * config_.models.k) {
+                std::fill(lo.begin(), lo.end(), UINT32_MAX);
+                std::fill(hi.begin(), hi.end(), 0);
+                for (size_t i = r.begin; i < r.end; ++i) {
+                    const uint32_t* rec = record(i);
+                    for (size_t d = 0; d < q_; ++d) {
+                        lo[d] = std::min(lo[d], rec[d]);
+                        hi[d] = std::max(hi[d], rec[d]);
+                    }
+                }
+                for (size_t d = 0; d < q_; ++d) {
+                    const Dimension& dim = dims_[d];
+                    spread[d] = dim.numeric ? (dim.valueOfRank[hi[d]] - dim.valueOfRank[lo[d]]) / dim.width
+                                            : static_cast<double>(hi[d] - lo[d]) / dim.width;
+                }
+                std::iota(order.begin(), order.end(), size_t{0});
+                std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return spread[a] > spread[b]; });
                 for (size_t d : order) {
                     if (hi[d] == lo[d]) break;
-                    const size_t mid = cut(part, n, d, lo[d], hi[d]);
+                    const size_t mid = cut(r.begin, n, d, lo[d], hi[d]);
                     if (mid == 0 || mid == n) continue;
-                    if (satisfies(part, mid) && satisfies(part + mid, n - mid)) {
+                    if (satisfies(r.begin, mid) && satisfies(r.begin + mid, n - mid)) {
                         stack.push_back({r.begin + mid, r.end});
                         stack.push_back({r.begin, r.begin + mid});
                         split = true;
@@ -127,12 +135,31 @@ public:
     }
 
 private:
-    // Reorders part[0, n) around the median of dimension d; returns the size of the left side (0 when
-    // no cut exists).
-    size_t cut(uint32_t* part, size_t n, size_t d, uint32_t lo, uint32_t hi) {
-        const uint32_t* rank = dims_[d].rank.data();
+    void swapRecords(size_t a, size_t b) {
+        uint32_t* x = records_.data() + a * width_;
+        uint32_t* y = records_.data() + b * width_;
+        std::swap_ranges(x, x + width_, y);
+    }
+
+    // Moves the records satisfying pred to the front of [begin, end); returns the boundary.
+    template <typename Pred>
+    size_t partition(size_t begin, size_t end, Pred pred) {
+        size_t i = begin, j = end;
+        for (;;) {
+            while (i < j && pred(record(i))) ++i;
+            while (i < j && !pred(record(j - 1))) --j;
+            if (i + 1 >= j) return i;
+            swapRecords(i, j - 1);
+            ++i;
+            --j;
+        }
+    }
+
+    // Reorders records [begin, begin + n) around the median of dimension d; returns the size of the
+    // left side (0 when no cut exists).
+    size_t cut(size_t begin, size_t n, size_t d, uint32_t lo, uint32_t hi) {
         counts_.assign(hi - lo + 1, 0);
-        for (size_t i = 0; i < n; ++i) ++counts_[rank[part[i]] - lo];
+        for (size_t i = begin; i < begin + n; ++i) ++counts_[record(i)[d] - lo];
         // Median value: smallest v with at least half the records at or below it.
         size_t below = 0;
         uint32_t median = lo;
@@ -144,27 +171,33 @@ private:
             below += counts_[v];
         }
         const size_t atMedian = counts_[median - lo];
-        if (config_.mode == MondrianMode::Strict) {
-            size_t left = below + atMedian;
-            if (left == n) {
-                // The median is the largest value: cut just below it instead.
-                if (below == 0) return 0;
-                left = below;
-                std::partition(part, part + n, [&](uint32_t id) { return rank[id] < median; });
-                return left;
-            }
-            std::partition(part, part + n, [&](uint32_t id) { return rank[id] <= median; });
+        // Strict cut: every record with the median value goes left (or, when the median is the largest
+        // value, right).
+        size_t left = below + atMedian;
+        bool lessOrEqual = true;
+        if (left == n) {
+            left = below;
+            lessOrEqual = false;
+        }
+        const bool strictPossible = left > 0 && left < n;
+        if (config_.mode == MondrianMode::Strict ||
+            (strictPossible && left >= config_.models.k && n - left >= config_.models.k && !needSensitive())) {
+            if (!strictPossible) return 0;
+            if (lessOrEqual) partition(begin, begin + n, [&](const uint32_t* r) { return r[d] <= median; });
+            else partition(begin, begin + n, [&](const uint32_t* r) { return r[d] < median; });
             return left;
         }
-        // Relaxed: less | equal | greater, then the left half takes exactly n/2 records.
-        uint32_t* lessEnd = std::partition(part, part + n, [&](uint32_t id) { return rank[id] < median; });
-        std::partition(lessEnd, part + n, [&](uint32_t id) { return rank[id] == median; });
+        // Relaxed: less | equal | greater, and the left side takes exactly n/2 records, splitting the
+        // records with the median value between both sides.
+        const size_t lessEnd = partition(begin, begin + n, [&](const uint32_t* r) { return r[d] < median; });
+        partition(lessEnd, begin + n, [&](const uint32_t* r) { return r[d] == median; });
         return n / 2;
     }
 
     const MondrianConfig& config_;
-    const EncodedColumns& cols_;
-    std::vector<Dimension>& dims_;
+    const std::vector<Dimension>& dims_;
+    size_t q_, sensitive_, width_;
+    std::vector<uint32_t> records_;
     std::vector<SensitiveDomain> domains_;
     std::vector<std::vector<uint64_t>> histogram_;
     std::vector<uint32_t> touched_;
@@ -233,28 +266,24 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         if (!(dim.width > 0)) dim.width = 1;
         dim.rankOfLeaf.resize(leaves);
         for (uint32_t r = 0; r < leaves; ++r) dim.rankOfLeaf[dim.leafOfRank[r]] = r;
-        dim.rank.resize(n);
-        for (size_t i = 0; i < n; ++i) dim.rank[i] = dim.rankOfLeaf[columns.qi[d][i]];
     }
 
     MondrianConfig effective = config;
     effective.models = models;
     Partitioner partitioner(effective, columns, dims);
-    std::vector<uint32_t> ids(n);
-    std::iota(ids.begin(), ids.end(), 0U);
-    if (!partitioner.satisfies(ids.data(), n)) {
+    if (!partitioner.satisfies(0, n)) {
         return failedPrecondition("mondrian: the whole input (" + std::to_string(n) + " records) does not satisfy " +
                                   models.describe());
     }
     std::vector<std::pair<size_t, size_t>> parts;
-    partitioner.run(ids.data(), n, parts);
+    partitioner.run(parts);
     // Deterministic partition numbering: by first row id.
     {
         std::vector<std::pair<uint32_t, size_t>> firstRow(parts.size());
         for (size_t p = 0; p < parts.size(); ++p) {
-            firstRow[p] = {*std::min_element(ids.begin() + static_cast<std::ptrdiff_t>(parts[p].first),
-                                             ids.begin() + static_cast<std::ptrdiff_t>(parts[p].second)),
-                           p};
+            uint32_t first = UINT32_MAX;
+            for (size_t i = parts[p].first; i < parts[p].second; ++i) first = std::min(first, partitioner.rowId(i));
+            firstRow[p] = {first, p};
         }
         std::sort(firstRow.begin(), firstRow.end());
         std::vector<std::pair<size_t, size_t>> sorted;
@@ -269,9 +298,9 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     result.labels.resize(parts.size());
     double loss = 0;
     for (size_t p = 0; p < parts.size(); ++p) {
-        const uint32_t* part = ids.data() + parts[p].first;
+        const size_t begin = parts[p].first;
         const size_t size = parts[p].second - parts[p].first;
-        for (size_t i = 0; i < size; ++i) result.partitionOfRow[part[i]] = static_cast<uint32_t>(p);
+        for (size_t i = begin; i < begin + size; ++i) result.partitionOfRow[partitioner.rowId(i)] = static_cast<uint32_t>(p);
         result.partitionSizes.push_back(size);
         result.achievedK = result.achievedK == 0 ? size : std::min<uint64_t>(result.achievedK, size);
         result.discernibility += static_cast<double>(size) * static_cast<double>(size);
@@ -281,26 +310,27 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
             const Hierarchy& h = *dim.hierarchy;
             if (dim.numeric) {
                 uint32_t mn = UINT32_MAX, mx = 0;
-                for (size_t i = 0; i < size; ++i) {
-                    mn = std::min(mn, dim.rank[part[i]]);
-                    mx = std::max(mx, dim.rank[part[i]]);
+                for (size_t i = begin; i < begin + size; ++i) {
+                    mn = std::min(mn, partitioner.rank(i, d));
+                    mx = std::max(mx, partitioner.rank(i, d));
                 }
                 const std::string& a = h.label(0, dim.leafOfRank[mn]);
                 const std::string& b = h.label(0, dim.leafOfRank[mx]);
                 labels.push_back(mn == mx ? a : "[" + a + "-" + b + "]");
                 loss += static_cast<double>(size) * (dim.valueOfRank[mx] - dim.valueOfRank[mn]) / dim.width;
             } else {
-                const uint32_t first = columns.qi[d][part[0]];
+                // Categorical ranks are leaf codes.
+                const uint32_t first = partitioner.rank(begin, d);
                 int level = 0;
-                for (size_t i = 1; i < size; ++i) {
-                    const uint32_t leaf = columns.qi[d][part[i]];
+                for (size_t i = begin + 1; i < begin + size; ++i) {
+                    const uint32_t leaf = partitioner.rank(i, d);
                     while (level + 1 < h.levels() && h.generalize(leaf, level) != h.generalize(first, level)) ++level;
                 }
                 bool common = true;
                 if (level + 1 == h.levels()) {
                     // A hierarchy without a single root: the values may still differ at the top level.
-                    for (size_t i = 1; i < size && common; ++i) {
-                        common = h.generalize(columns.qi[d][part[i]], level) == h.generalize(first, level);
+                    for (size_t i = begin + 1; i < begin + size && common; ++i) {
+                        common = h.generalize(partitioner.rank(i, d), level) == h.generalize(first, level);
                     }
                 }
                 const uint32_t node = h.generalize(first, level);
@@ -315,7 +345,7 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
             }
         }
         for (size_t s = 0; s < columns.sensitive.size(); ++s) {
-            const auto hist = partitioner.sensitiveHistogram(s, part, size);
+            const auto hist = partitioner.sensitiveHistogram(s, begin, size);
             const double distinct = static_cast<double>(hist.size());
             const double entropyL = std::exp(model::entropy(hist, size));
             result.distinctL = result.distinctL ? std::min(*result.distinctL, distinct) : distinct;

@@ -14,6 +14,7 @@ int runKeygen(int argc, char** argv);
 int runDecrypt(int argc, char** argv);
 int runAudit(int argc, char** argv);
 int runPolicy(int argc, char** argv);
+int runExtract(int argc, char** argv);
 } // namespace custodian::cli
 
 namespace {
@@ -27,6 +28,7 @@ constexpr Command kCommands[] = {
     {"principal", "add, disable or list principals and their API tokens", &custodian::cli::runPrincipal},
     {"policy", "validate a release policy (policy validate FILE.json [--dataset D.json])", &custodian::cli::runPolicy},
     {"keygen", "create a partner X25519 key pair (PREFIX.pub, PREFIX.key)", &custodian::cli::runKeygen},
+    {"extract", "request, download, decrypt and verify an extract (partner client)", &custodian::cli::runExtract},
     {"decrypt", "decrypt an extract file with a partner key", &custodian::cli::runDecrypt},
     {"audit", "verify the audit log (audit verify --export FILE --gateway-key FILE)", &custodian::cli::runAudit},
 };

@@ -57,28 +57,38 @@ bool appendCanonicalRapid(const rapidjson::Value& v, std::string& out, std::stri
         return true;
     }
     case rapidjson::kObjectType: {
-        std::vector<const rapidjson::Value::Member*> members;
-        members.reserve(v.MemberCount());
-        for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) members.push_back(&*it);
-        const auto name = [](const rapidjson::Value::Member* m) {
-            return std::string_view(m->name.GetString(), m->name.GetStringLength());
+        const auto name = [](const rapidjson::Value::Member& m) {
+            return std::string_view(m.name.GetString(), m.name.GetStringLength());
         };
-        std::sort(members.begin(), members.end(), [&](auto* a, auto* b) { return name(a) < name(b); });
+        // Exports written by the gateway are already canonical: members sorted, so no copy is
+        // needed. Anything else is sorted through a pointer array.
+        const bool sorted = std::is_sorted(v.MemberBegin(), v.MemberEnd(),
+                                           [&](const auto& a, const auto& b) { return name(a) < name(b); });
+        std::vector<const rapidjson::Value::Member*> members;
+        if (!sorted) {
+            members.reserve(v.MemberCount());
+            for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) members.push_back(&*it);
+            std::sort(members.begin(), members.end(), [&](auto* a, auto* b) { return name(*a) < name(*b); });
+        }
+        const size_t count = v.MemberCount();
+        const auto member = [&](size_t i) -> const rapidjson::Value::Member& {
+            return sorted ? *(v.MemberBegin() + static_cast<std::ptrdiff_t>(i)) : *members[i];
+        };
         out.push_back('{');
-        for (size_t i = 0; i < members.size(); ++i) {
+        for (size_t i = 0; i < count; ++i) {
             if (i > 0) {
-                if (name(members[i]) == name(members[i - 1])) {
-                    error = "duplicate member name \"" + std::string(name(members[i])) + "\"";
+                if (name(member(i)) == name(member(i - 1))) {
+                    error = "duplicate member name \"" + std::string(name(member(i))) + "\"";
                     return false;
                 }
                 out.push_back(',');
             }
-            if (!crypto::appendCanonicalString(name(members[i]), out)) {
+            if (!crypto::appendCanonicalString(name(member(i)), out)) {
                 error = "a member name is not valid UTF-8";
                 return false;
             }
             out.push_back(':');
-            if (!appendCanonicalRapid(members[i]->value, out, error, depth + 1)) return false;
+            if (!appendCanonicalRapid(member(i).value, out, error, depth + 1)) return false;
         }
         out.push_back('}');
         return true;
@@ -88,11 +98,21 @@ bool appendCanonicalRapid(const rapidjson::Value& v, std::string& out, std::stri
     return false;
 }
 
-std::optional<Hash> hashFromHex(std::string_view hex) {
-    auto bytes = crypto::fromHex(hex);
-    if (!bytes || bytes->size() != 32) return std::nullopt;
+std::optional<Hash> hashFromHex(std::string_view text) {
+    if (text.size() != 64) return std::nullopt;
+    const auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
     Hash h{};
-    std::memcpy(h.data(), bytes->data(), 32);
+    for (size_t i = 0; i < 32; ++i) {
+        const int hi = nibble(text[2 * i]);
+        const int lo = nibble(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        h[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
     return h;
 }
 
@@ -122,7 +142,10 @@ void AuditExportVerifier::addLine(std::string& line) {
     if (failed_) return;
     ++lineNumber_;
     if (line.find_first_not_of(" \t\r") == std::string::npos) return;  // blank lines carry nothing
-    rapidjson::Document doc;
+    // Values of one line live in a reused buffer (no heap allocation per line for typical entries).
+    if (parseArena_.empty()) parseArena_.resize(64 * 1024);
+    rapidjson::MemoryPoolAllocator<> arena(parseArena_.data(), parseArena_.size());
+    rapidjson::Document doc(&arena);
     doc.ParseInsitu<kParseFlags>(line.data());
     if (doc.HasParseError()) {
         fail("line " + std::to_string(lineNumber_) + ": invalid JSON at byte " + std::to_string(doc.GetErrorOffset()) +
@@ -130,26 +153,26 @@ void AuditExportVerifier::addLine(std::string& line) {
              tree_.size(), false, tree_.size() + 1);
         return;
     }
-    const auto where = "line " + std::to_string(lineNumber_) + ": ";
+    const auto where = [this] { return "line " + std::to_string(lineNumber_) + ": "; };
     if (!doc.IsObject()) {
-        fail(where + "not a JSON object", tree_.size(), false, tree_.size() + 1);
+        fail(where() + "not a JSON object", tree_.size(), false, tree_.size() + 1);
         return;
     }
     auto type = doc.FindMember("type");
     if (type == doc.MemberEnd() || !type->value.IsString()) {
-        fail(where + "missing \"type\"", tree_.size(), false, tree_.size() + 1);
+        fail(where() + "missing \"type\"", tree_.size(), false, tree_.size() + 1);
         return;
     }
     const std::string_view kind(type->value.GetString(), type->value.GetStringLength());
     if (kind == "entry") {
         auto entry = doc.FindMember("entry");
         if (entry == doc.MemberEnd() || !entry->value.IsObject()) {
-            fail(where + "an entry line needs an \"entry\" object", tree_.size(), true);
+            fail(where() + "an entry line needs an \"entry\" object", tree_.size(), true);
             return;
         }
         auto index = entry->value.FindMember("index");
         if (index == entry->value.MemberEnd() || !index->value.IsUint64()) {
-            fail(where + "entry.index must be a non-negative integer", tree_.size(), true);
+            fail(where() + "entry.index must be a non-negative integer", tree_.size(), true);
             return;
         }
         std::optional<Hash> recorded;
@@ -157,14 +180,14 @@ void AuditExportVerifier::addLine(std::string& line) {
         if (leaf != doc.MemberEnd()) {
             if (leaf->value.IsString()) recorded = hashFromHex({leaf->value.GetString(), leaf->value.GetStringLength()});
             if (!recorded) {
-                fail(where + "leaf_hash must be 64 hex digits", tree_.size(), true);
+                fail(where() + "leaf_hash must be 64 hex digits", tree_.size(), true);
                 return;
             }
         }
         canonical_.clear();
         std::string error;
         if (!appendCanonicalRapid(entry->value, canonical_, error, 0)) {
-            fail(where + "entry " + std::to_string(index->value.GetUint64()) + ": " + error, tree_.size(), true);
+            fail(where() + "entry " + std::to_string(index->value.GetUint64()) + ": " + error, tree_.size(), true);
             return;
         }
         addEntry(index->value.GetUint64(), leafHash(crypto::asBytes(canonical_)), recorded);
@@ -184,7 +207,7 @@ void AuditExportVerifier::addLine(std::string& line) {
         }
         if (size == doc.MemberEnd() || !size->value.IsUint64() || time == doc.MemberEnd() ||
             !time->value.IsUint64() || !rootHash || !sigBytes || sigBytes->size() != 64) {
-            fail(where + "a tree_head line needs tree_size, timestamp_ms (integers), root_hash (64 hex digits) "
+            fail(where() + "a tree_head line needs tree_size, timestamp_ms (integers), root_hash (64 hex digits) "
                          "and signature (base64 of 64 bytes)",
                  std::nullopt, false);
             return;
@@ -195,7 +218,7 @@ void AuditExportVerifier::addLine(std::string& line) {
         std::memcpy(head.signature.data(), sigBytes->data(), 64);
         addTreeHead(head, lineNumber_);
     } else {
-        fail(where + "unknown line type \"" + std::string(kind) + "\"", tree_.size(), false, tree_.size() + 1);
+        fail(where() + "unknown line type \"" + std::string(kind) + "\"", tree_.size(), false, tree_.size() + 1);
     }
 }
 

@@ -80,6 +80,7 @@ private:
     std::optional<SignedTreeHead> lastVerified_;
     uint64_t lineNumber_ = 0;
     std::string canonical_;
+    std::vector<char> parseArena_;
     AuditVerification result_;
     bool failed_ = false;
 };

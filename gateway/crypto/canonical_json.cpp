@@ -84,15 +84,20 @@ std::string sanitizeUtf8(std::string_view s) {
 bool appendCanonicalString(std::string_view s, std::string& out) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
+    size_t run = 0;  // start of the current run of bytes copied verbatim
     for (size_t i = 0; i < s.size();) {
         const unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            ++i;
+            continue;
+        }
         if (c >= 0x80) {
             const size_t n = utf8SequenceLength(s, i);
             if (n == 0) return false;
-            out.append(s.substr(i, n));
             i += n;
             continue;
         }
+        out.append(s.data() + run, i - run);
         switch (c) {
         case '"': out += "\\\""; break;
         case '\\': out += "\\\\"; break;
@@ -102,16 +107,13 @@ bool appendCanonicalString(std::string_view s, std::string& out) {
         case '\f': out += "\\f"; break;
         case '\r': out += "\\r"; break;
         default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out.push_back(kHex[c >> 4]);
-                out.push_back(kHex[c & 0xF]);
-            } else {
-                out.push_back(static_cast<char>(c));
-            }
+            out += "\\u00";
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xF]);
         }
-        ++i;
+        run = ++i;
     }
+    out.append(s.data() + run, s.size() - run);
     out.push_back('"');
     return true;
 }

@@ -5,6 +5,7 @@
 #include "gateway/audit/routes.hpp"
 #include "gateway/catalog/routes.hpp"
 #include "gateway/crypto/keys.hpp"
+#include "gateway/release/routes.hpp"
 #include "gateway/services.hpp"
 
 namespace custodian::http {
@@ -28,6 +29,7 @@ std::vector<Route> builtinRoutes() {
     routes.insert(routes.end(), api.begin(), api.end());
     for (auto& r : audit::auditRoutes()) routes.push_back(std::move(r));
     for (auto& r : catalog::catalogRoutes()) routes.push_back(std::move(r));
+    for (auto& r : release::releaseRoutes()) routes.push_back(std::move(r));
     return routes;
 }
 

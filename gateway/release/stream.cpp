@@ -62,16 +62,20 @@ Status ReleaseStream::start() {
     releaser_.emplace(std::move(releaser).value());
     encoder_.emplace(format_, releaser_->outputSchema());
 
-    std::vector<SensitiveCheckInput> sensitive;
+    std::vector<std::string> qiNames;
+    for (size_t column : plan_->quasiIdentifiers()) qiNames.push_back(plan_->inputColumns()[column].name);
+    std::vector<anon::FinalCheckSensitive> sensitive;
     for (size_t s = 0; s < plan_->sensitiveAttributes().size(); ++s) {
         const size_t column = plan_->sensitiveAttributes()[s];
-        SensitiveCheckInput in;
+        anon::FinalCheckSensitive in;
         in.name = plan_->inputColumns()[column].name;
-        in.ordered = plan_->orderedDistance(column);
-        if (s < privacy_.decision->sensitiveTotals.size()) in.globalCounts = privacy_.decision->sensitiveTotals[s];
+        in.distance = plan_->orderedDistance(column) ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal;
+        if (s < privacy_.decision->sensitiveTotals.size())
+            in.inputDistribution.insert(privacy_.decision->sensitiveTotals[s].begin(),
+                                        privacy_.decision->sensitiveTotals[s].end());
         sensitive.push_back(std::move(in));
     }
-    check_.emplace(plan_->models(), std::move(sensitive));
+    check_.emplace(plan_->models(), std::move(qiNames), std::move(sensitive), privacy_.decision->records);
     return snapshot_->openRows(*query_, plan_->inputSchema());
 }
 
@@ -103,10 +107,30 @@ Result<std::optional<std::string>> ReleaseStream::nextPage() {
         if (!released) return released.status();
         rowsRead_ += input.rows();
         rowsReleased_ += encoder_->appendRows(*released, page);
-        check_->add(*released, releaser_->quasiIdentifierOutputs(), input, plan_->sensitiveAttributes());
+        if (Status s = checkRows(*released, input); !s) return s;
     }
     if (page.empty() && finished_) return std::optional<std::string>();
     return std::optional<std::string>(std::move(page));
+}
+
+Status ReleaseStream::checkRows(const anon::Batch& released, const anon::Batch& input) {
+    const auto& qiOutputs = releaser_->quasiIdentifierOutputs();
+    const auto& sensitive = plan_->sensitiveAttributes();
+    qiLabels_.resize(qiOutputs.size());
+    sensitiveValues_.resize(sensitive.size());
+    for (size_t r = 0; r < released.rows(); ++r) {
+        if (released.isSuppressed(r)) continue;
+        for (size_t i = 0; i < qiOutputs.size(); ++i) qiLabels_[i] = released.column(qiOutputs[i]).text(r);
+        for (size_t s = 0; s < sensitive.size(); ++s) {
+            // The true value the models protect; NULL is "" as in the frequency table.
+            const anon::Column& column = input.column(sensitive[s]);
+            sensitiveValues_[s].clear();
+            if (!column.isNull(r)) column.appendCanonical(sensitiveValues_[s], r);
+        }
+        std::vector<std::string_view> values(sensitiveValues_.begin(), sensitiveValues_.end());
+        if (Status s = check_->addRow(qiLabels_, values); !s) return s;
+    }
+    return Status::ok();
 }
 
 }  // namespace custodian::release

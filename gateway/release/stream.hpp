@@ -7,7 +7,10 @@
 //   if ((*stream)->unreachable()) ... 422, nothing was read but the aggregates
 //   (*stream)->start();
 //   while (auto page = (*stream)->nextPage()) ... encoded plaintext, page by page
-//   (*stream)->finalCheck()  — after the last page: the models re-checked on what was emitted
+//   (*stream)->finalCheck()  — after the last page: the models re-checked on what was emitted, by
+//                              the anonymizer's independent final check (anonymizer/final_check.hpp):
+//                              classes from the released quasi-identifier text, l-diversity and
+//                              t-closeness over the true (canonical input) sensitive values
 //
 // Thread-compatibility: one thread at a time (the HTTP server calls a producer serially).
 
@@ -20,7 +23,7 @@
 
 #include "anonymizer/status.hpp"
 #include "gateway/release/encoder.hpp"
-#include "gateway/release/final_check.hpp"
+#include "anonymizer/final_check.hpp"
 #include "gateway/release/plan.hpp"
 #include "gateway/release/source.hpp"
 #include "policies/policy.hpp"
@@ -68,10 +71,12 @@ public:
     const std::vector<ReleasedColumn>& columns() const;
 
     // The next page of encoded plaintext (the first starts with the CSV header), or nullopt after
-    // the last row. After nullopt, finalCheck() holds the re-check of the emitted rows.
+    // the last row. Once finished() (set by the call that returns the last page), finalCheck()
+    // holds the re-check of the emitted rows: the report, or FailedPrecondition naming the model
+    // that does not hold.
     Result<std::optional<std::string>> nextPage();
     bool finished() const noexcept { return finished_; }
-    const FinalCheckResult& finalCheck() const noexcept { return final_; }
+    const Result<anon::FinalCheckReport>& finalCheck() const noexcept { return final_; }
 
     uint64_t rowsRead() const noexcept { return rowsRead_; }
     uint64_t rowsReleased() const noexcept { return rowsReleased_; }
@@ -82,6 +87,9 @@ public:
 
 private:
     ReleaseStream() = default;
+    // Feeds the emitted rows of one batch to the final check.
+    Status checkRows(const anon::Batch& released, const anon::Batch& input);
+
     std::unique_ptr<ReleasePlan> plan_;
     std::unique_ptr<SourceQuery> query_;
     std::unique_ptr<SourceSnapshot> snapshot_;
@@ -91,8 +99,10 @@ private:
     StreamOptions options_;
     std::optional<RowReleaser> releaser_;
     std::optional<RowEncoder> encoder_;
-    std::optional<FinalCheck> check_;
-    FinalCheckResult final_;
+    std::optional<anon::FinalCheck> check_;
+    Result<anon::FinalCheckReport> final_ = Status(StatusCode::FailedPrecondition, "the release has not finished");
+    std::vector<std::string_view> qiLabels_;     // scratch, per row
+    std::vector<std::string> sensitiveValues_;   // scratch, per row
     bool preambleSent_ = false;
     bool finished_ = false;
     uint64_t rowsRead_ = 0;

@@ -14,9 +14,12 @@ using namespace custodian::anon;
 
 namespace {
 
+// A field with whether it was a quoted empty field (`""`, the empty string rather than null).
+using Field = std::pair<std::string, bool>;
+
 struct Parsed {
     std::vector<std::string> header;
-    std::vector<std::vector<std::string>> rows;
+    std::vector<std::vector<Field>> rows;
 };
 
 bool readAll(const std::string& text, const CsvDialect& dialect, size_t batchRows, Parsed& out) {
@@ -29,12 +32,9 @@ bool readAll(const std::string& text, const CsvDialect& dialect, size_t batchRow
         if (!n) return false;
         if (*n == 0) return true;
         for (size_t r = 0; r < records.rows(); ++r) {
-            std::vector<std::string> row;
-            for (size_t c = 0; c < records.columns(); ++c) {
-                // Mark quoted empties so that the round trip must preserve them.
-                row.emplace_back(records.field(r, c).empty() && records.quoted(r, c) ? std::string("\"\"")
-                                                                                     : std::string(records.field(r, c)));
-            }
+            std::vector<Field> row;
+            for (size_t c = 0; c < records.columns(); ++c)
+                row.emplace_back(std::string(records.field(r, c)), records.field(r, c).empty() && records.quoted(r, c));
             out.rows.push_back(std::move(row));
         }
     }
@@ -65,27 +65,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
 
     std::string written;
-    const auto writeRow = [&](const std::vector<std::string>& row) {
+    const auto writeRow = [&](const std::vector<Field>& row) {
         for (size_t i = 0; i < row.size(); ++i) {
             if (i > 0) written.push_back(dialect.delimiter);
-            if (row[i] == "\"\"")
-                appendCsvField(written, "", dialect, /*quoteIfEmpty=*/true);
-            else
-                appendCsvField(written, row[i], dialect, /*quoteIfEmpty=*/row.size() == 1 && row[i].empty());
+            // Quoted empties stay quoted; a lone empty field is quoted too (see normalise below).
+            appendCsvField(written, row[i].first, dialect, /*quoteIfEmpty=*/row[i].second || row.size() == 1);
         }
         appendCsvLineEnd(written, dialect);
     };
-    if (dialect.header) writeRow(first.header);
+    if (dialect.header) {
+        std::vector<Field> header;
+        for (const auto& name : first.header) header.emplace_back(name, false);
+        writeRow(header);
+    }
     for (const auto& row : first.rows) writeRow(row);
 
-    // A lone empty unquoted field reads as an empty line; the writer quotes it, so compare leniently
-    // by normalising that one case in the first read.
-    for (auto& row : first.rows)
-        if (row.size() == 1 && row[0].empty()) row[0] = "\"\"";
+    // A lone empty field is written quoted; count it as quoted on both sides.
+    const auto normalise = [](Parsed& parsed) {
+        for (auto& row : parsed.rows)
+            if (row.size() == 1 && row[0].first.empty()) row[0].second = true;
+    };
+    normalise(first);
     Parsed second;
     if (!readAll(written, dialect, batchRows, second)) __builtin_trap();
-    for (auto& row : second.rows)
-        if (row.size() == 1 && row[0].empty()) row[0] = "\"\"";
+    normalise(second);
     if (second.rows != first.rows || second.header != first.header) __builtin_trap();
     return 0;
 }

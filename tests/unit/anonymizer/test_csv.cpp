@@ -247,6 +247,14 @@ TEST_CASE("CSV writer quotes only when needed and round-trips through the reader
     std::string empty;
     appendCsvField(empty, "", d, /*quoteIfEmpty=*/true);
     CHECK(empty == "\"\"");
+    // A value starting with U+FEFF is quoted, or it would be dropped as a byte-order mark on reading.
+    std::string bom;
+    appendCsvField(bom, "\xEF\xBB\xBFx", noHeader());
+    appendCsvLineEnd(bom, noHeader());
+    CHECK(bom == "\"\xEF\xBB\xBFx\"\n");
+    auto bomBack = parse(bom);
+    REQUIRE(bomBack.isOk());
+    CHECK((*bomBack)[0][0] == "\xEF\xBB\xBFx");
 }
 
 TEST_CASE("CSV reader loads Adult: 30,162 rows of 9 columns, as a plain splitter sees them", "[csv][adult]") {

@@ -237,7 +237,7 @@ TEST_CASE("optimal search equals exhaustive search on random instances and passe
           "[search][property]") {
     std::mt19937 rng(20261127);
     int solved = 0, unsatisfiable = 0;
-    for (int iteration = 0; iteration < 400; ++iteration) {
+    for (int iteration = 0; iteration < 1500; ++iteration) {
         const Instance in = randomInstance(rng);
         INFO("iteration " << iteration << ": " << in.config.models.describe() << ", suppression "
                           << in.config.models.suppressionLimit << ", metric " << metricName(in.config.metric)

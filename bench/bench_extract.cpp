@@ -1,0 +1,201 @@
+// Extract throughput against a raw COPY of the same rows, in the same run.
+//
+//   bench_extract CONNINFO [ROWS]      (or CUSTODIAN_BENCH_PG=CONNINFO bench_extract)
+//
+// CONNINFO is a libpq keyword=value string of a PostgreSQL superuser (e.g. from `ops/pg start DIR`).
+// The benchmark (re)creates the database custodian_bench_extract with a deterministic table of ROWS
+// (default 1,000,000) rows and 10 columns, then measures:
+//   baseline  psql -c "\copy (SELECT <the 10 columns> FROM bench.people) TO STDOUT" > /dev/null
+//   extract   the gateway's release pipeline on the same table: aggregate pushdown (GROUP BY),
+//             optimal search, cursor streaming, pseudonymization, three generalized
+//             quasi-identifiers, k = 10, CSV encoding, the final check, and libsodium sealing —
+//             everything POST /v1/extracts does except the socket write.
+// It prints rows/s of both, the ratio (target >= 0.5), and this process's peak RSS.
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "anonymizer/transform.hpp"
+#include "gateway/crypto/extract.hpp"
+#include "gateway/crypto/keys.hpp"
+#include "gateway/release/stream.hpp"
+#include "policies/policy.hpp"
+
+using namespace custodian;
+
+namespace {
+
+constexpr const char* kDatabase = "custodian_bench_extract";
+constexpr const char* kColumns = "id, full_name, birth_year, sex, zip, income, diagnosis, visit_date, cost, notes";
+
+const char* kPolicy = R"({
+  "dataset": "people",
+  "recipients": ["bench-partner"],
+  "purposes": ["benchmark"],
+  "columns": [
+    {"name": "id", "type": "integer", "role": "identifier", "transform": {"name": "pseudonymize"}},
+    {"name": "full_name", "type": "text", "role": "identifier", "transform": {"name": "drop"}},
+    {"name": "birth_year", "type": "integer", "role": "quasi_identifier",
+     "hierarchy": {"builder": "intervals", "widths": [5, 10, 20, 40]}},
+    {"name": "sex", "type": "text", "role": "quasi_identifier",
+     "hierarchy": {"builder": "groups", "levels": [{"*": ["F", "M"]}]}},
+    {"name": "zip", "type": "text", "role": "quasi_identifier", "hierarchy": {"builder": "prefix"}},
+    {"name": "income", "type": "integer", "role": "insensitive"},
+    {"name": "diagnosis", "type": "text", "role": "sensitive"},
+    {"name": "visit_date", "type": "date", "role": "insensitive"},
+    {"name": "cost", "type": "decimal", "role": "insensitive", "transform": {"name": "round", "params": {"base": 100}}},
+    {"name": "notes", "type": "text", "role": "insensitive"}
+  ],
+  "privacy": {"k": 10, "suppression_limit": 0.02},
+  "algorithm": {"name": "optimal"},
+  "metric": "loss"
+})";
+
+double seconds(std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+std::string shellQuote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) {
+        if (c == '\'') out += "'\\''";
+        else out += c;
+    }
+    return out + "'";
+}
+
+long peakRssKiB() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const char* env = std::getenv("CUSTODIAN_BENCH_PG");
+    if (argc < 2 && (!env || !*env)) {
+        std::fprintf(stderr, "usage: bench_extract CONNINFO [ROWS]   (or set CUSTODIAN_BENCH_PG)\n"
+                             "CONNINFO: a superuser conninfo, e.g. the output of `ops/pg start /tmp/pg`\n");
+        return 2;
+    }
+    const std::string admin = argc >= 2 ? argv[1] : env;
+    const long rows = argc >= 3 ? std::atol(argv[2]) : 1000000;
+    const std::string conninfo = admin + " dbname=" + kDatabase;
+
+    try {
+        pqxx::connection adminConn(admin);
+        pqxx::nontransaction nt(adminConn);
+        nt.exec(std::string("DROP DATABASE IF EXISTS ") + kDatabase);
+        nt.exec(std::string("CREATE DATABASE ") + kDatabase);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_extract: cannot create the database: %s\n", e.what());
+        return 1;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+        pqxx::connection conn(conninfo);
+        pqxx::work tx(conn);
+        tx.exec("CREATE SCHEMA bench");
+        tx.exec("CREATE TABLE bench.people (id bigint, full_name text, birth_year integer, sex text, zip text, "
+                "income integer, diagnosis text, visit_date date, cost numeric(10,2), notes text)");
+        tx.exec("INSERT INTO bench.people SELECT g, 'Person ' || g, 1930 + (g * 7919) % 80, "
+                "CASE WHEN g % 2 = 0 THEN 'F' ELSE 'M' END, (10000 + (g * 31) % 900)::text, 20000 + (g * 37) % 90000, "
+                "(ARRAY['I10','E11','J45','M54','F32','K21','I25','J18'])[1 + (g * 13) % 8], DATE '2024-01-01' + (g % 730), "
+                "((g % 5000) * 9.75)::numeric(10,2), 'visit note ' || (g % 97) "
+                "FROM generate_series(1, " + std::to_string(rows) + ") AS g");
+        tx.commit();
+        pqxx::nontransaction nt(conn);
+        nt.exec("VACUUM ANALYZE bench.people");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_extract: cannot load the table: %s\n", e.what());
+        return 1;
+    }
+    std::printf("table bench.people: %ld rows, 10 columns (loaded in %.1f s)\n", rows, seconds(t0));
+
+    // Baseline: psql \copy of the same rows to /dev/null.
+    const std::string command = "psql " + shellQuote(conninfo) + " -X -q -c " +
+                                shellQuote(std::string("\\copy (SELECT ") + kColumns + " FROM bench.people) TO STDOUT") +
+                                " > /dev/null";
+    t0 = std::chrono::steady_clock::now();
+    const int rc = std::system(command.c_str());
+    const double copySeconds = seconds(t0);
+    if (rc != 0) {
+        std::fprintf(stderr, "bench_extract: psql failed (%d): %s\n", rc, command.c_str());
+        return 1;
+    }
+
+    // The extract pipeline with encryption.
+    auto loaded = policies::loadPolicy(kPolicy);
+    if (!loaded.ok()) {
+        std::fprintf(stderr, "bench_extract: policy: %s\n", loaded.errors[0].message.c_str());
+        return 1;
+    }
+    std::vector<uint8_t> keyBytes(32, 42);
+    auto transformKey = anon::MasterKey::fromBytes(keyBytes);
+    auto recipient = crypto::BoxSecretKey::generate();
+    if (!transformKey || !recipient) return 1;
+    t0 = std::chrono::steady_clock::now();
+    release::SourceLocation source{conninfo, "bench", "people", std::chrono::seconds(5)};
+    auto stream = release::ReleaseStream::prepare(source, loaded.policy,
+                                                  {"people", "bench-partner", &*transformKey, nullptr},
+                                                  release::ExtractFormat::Csv);
+    if (!stream) {
+        std::fprintf(stderr, "bench_extract: %s\n", stream.status().message().c_str());
+        return 1;
+    }
+    const double searchSeconds = seconds(t0);
+    if ((*stream)->unreachable()) {
+        std::fprintf(stderr, "bench_extract: %s\n", (*stream)->unreachable()->message.c_str());
+        return 1;
+    }
+    auto sealer = crypto::ExtractSealer::create(recipient->publicKey());
+    if (!sealer) return 1;
+    if (Status s = (*stream)->start(); !s) {
+        std::fprintf(stderr, "bench_extract: %s\n", s.message().c_str());
+        return 1;
+    }
+    uint64_t cipherBytes = sealer->header().size();
+    for (;;) {
+        auto page = (*stream)->nextPage();
+        if (!page) {
+            std::fprintf(stderr, "bench_extract: %s\n", page.status().message().c_str());
+            return 1;
+        }
+        const bool last = (*stream)->finished();
+        const std::string text = page->value_or(std::string());
+        if (!*page && !last) break;
+        auto sealed = sealer->seal(crypto::asBytes(text), last);
+        if (!sealed) return 1;
+        cipherBytes += sealed->size();
+        if (last) break;
+    }
+    const double extractSeconds = seconds(t0);
+    if (!(*stream)->finalCheck()) {
+        std::fprintf(stderr, "bench_extract: final check: %s\n", (*stream)->finalCheck().status().message().c_str());
+        return 1;
+    }
+    const auto& decision = *(*stream)->decision();
+    std::string levels;
+    for (size_t i = 0; i < decision.levels.size(); ++i) levels += (i ? "," : "") + std::to_string(decision.levels[i]);
+
+    const double copyRate = static_cast<double>(rows) / copySeconds;
+    const double extractRate = static_cast<double>(rows) / extractSeconds;
+    std::printf("baseline psql \\copy        : %8.2f s  %10.0f rows/s\n", copySeconds, copyRate);
+    std::printf("extract (k=10, 3 QIs, pseudonyms, sealed): %8.2f s  %10.0f rows/s  (search phase %.2f s, levels %s)\n",
+                extractSeconds, extractRate, searchSeconds, levels.c_str());
+    std::printf("rows released %llu, suppressed %llu, smallest class %llu, ciphertext %.1f MiB\n",
+                static_cast<unsigned long long>((*stream)->rowsReleased()),
+                static_cast<unsigned long long>((*stream)->rowsSuppressed()),
+                static_cast<unsigned long long>((*stream)->finalCheck()->minClassSize),
+                static_cast<double>(cipherBytes) / (1024.0 * 1024.0));
+    std::printf("ratio extract / copy      : %.2f (target >= 0.5)\n", extractRate / copyRate);
+    std::printf("peak RSS of the pipeline process: %.1f MiB\n", static_cast<double>(peakRssKiB()) / 1024.0);
+    return 0;
+}

@@ -1,0 +1,110 @@
+#include "gateway/release/extract_store.hpp"
+
+#include <sodium.h>
+
+#include <pqxx/pqxx>
+
+#include "gateway/crypto/keys.hpp"
+#include "gateway/db/pool.hpp"
+
+namespace custodian::release {
+
+std::string newExtractId() {
+    (void)crypto::ensureSodium();
+    uint8_t bytes[16];
+    randombytes_buf(bytes, sizeof bytes);
+    return "ext_" + crypto::toHex(crypto::ByteView(bytes, sizeof bytes));
+}
+
+Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& recipient, const std::string& dataset,
+                                    const std::string& policy) {
+    try {
+        pqxx::work tx(conn);
+        pqxx::row r = tx.exec_params1(
+            "SELECT count(*) FROM extracts WHERE recipient = $1 AND dataset = $2 AND policy = $3 "
+            "AND requested_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
+            recipient, dataset, policy);
+        tx.commit();
+        return static_cast<uint64_t>(r[0].as<int64_t>());
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "counting today's extracts");
+    }
+}
+
+Status insertExtract(pqxx::connection& conn, const ExtractRecord& r) {
+    try {
+        pqxx::work tx(conn);
+        tx.exec_params0(
+            "INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, "
+            "status, requested_entry_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9)",
+            r.id, r.dataset, r.policy, r.policyVersion, r.policyHash, r.recipient, r.purpose, r.format,
+            static_cast<int64_t>(r.requestedEntryIndex));
+        tx.commit();
+        return Status::ok();
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "recording the extract");
+    }
+}
+
+Status completeExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex,
+                       const std::string& manifestDocument, const std::string& signatureBase64) {
+    try {
+        pqxx::work tx(conn);
+        pqxx::result r = tx.exec_params(
+            "UPDATE extracts SET status = 'completed', finished_at = now(), finished_entry_index = $2, "
+            "manifest = $3, manifest_signature = $4 WHERE id = $1 AND status = 'requested'",
+            id, static_cast<int64_t>(finishedEntryIndex), manifestDocument, signatureBase64);
+        if (r.affected_rows() != 1) return internalError("extract " + id + " is not in progress");
+        tx.commit();
+        return Status::ok();
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "completing the extract");
+    }
+}
+
+Status abortExtract(pqxx::connection& conn, const std::string& id, std::optional<uint64_t> finishedEntryIndex) {
+    try {
+        pqxx::work tx(conn);
+        if (finishedEntryIndex)
+            tx.exec_params("UPDATE extracts SET status = 'aborted', finished_at = now(), finished_entry_index = $2 "
+                           "WHERE id = $1 AND status = 'requested'",
+                           id, static_cast<int64_t>(*finishedEntryIndex));
+        else
+            tx.exec_params("UPDATE extracts SET status = 'aborted', finished_at = now() WHERE id = $1 AND status = 'requested'",
+                           id);
+        tx.commit();
+        return Status::ok();
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "marking the extract aborted");
+    }
+}
+
+Result<StoredExtract> loadExtract(pqxx::connection& conn, const std::string& id) {
+    try {
+        pqxx::work tx(conn);
+        pqxx::result r = tx.exec_params(
+            "SELECT id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, status, "
+            "requested_entry_index, manifest FROM extracts WHERE id = $1",
+            id);
+        tx.commit();
+        if (r.empty()) return notFound("no extract " + id);
+        StoredExtract e;
+        const pqxx::row row = r[0];
+        e.record.id = row[0].c_str();
+        e.record.dataset = row[1].c_str();
+        e.record.policy = row[2].c_str();
+        e.record.policyVersion = row[3].as<int32_t>();
+        e.record.policyHash = row[4].c_str();
+        e.record.recipient = row[5].c_str();
+        e.record.purpose = row[6].c_str();
+        e.record.format = row[7].c_str();
+        e.status = row[8].c_str();
+        e.record.requestedEntryIndex = static_cast<uint64_t>(row[9].as<int64_t>());
+        if (!row[10].is_null()) e.manifest = std::string(row[10].c_str());
+        return e;
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "loading the extract");
+    }
+}
+
+}  // namespace custodian::release

@@ -1,0 +1,422 @@
+#include "gateway/release/routes.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cmath>
+
+#include "anonymizer/risk.hpp"
+#include "gateway/audit/log.hpp"
+#include "gateway/audit/record.hpp"
+#include "gateway/catalog/catalog.hpp"
+#include "gateway/catalog/store.hpp"
+#include "gateway/http/errors.hpp"
+#include "gateway/release/authorization.hpp"
+#include "gateway/release/extract_producer.hpp"
+#include "gateway/release/extract_store.hpp"
+#include "gateway/services.hpp"
+
+namespace custodian::release {
+
+using auth::Role;
+using http::HttpResponse;
+using http::RequestContext;
+
+namespace {
+
+int64_t nowMicros() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// {"error":{"code":..,"message":..,"details":{...}}} — `details` is canonical JSON of an object.
+HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonValue& details) {
+    auto detailsJson = crypto::canonicalJson(details);
+    std::string body = "{\"error\":{\"code\":" + http::jsonQuote(statusCodeName(s.code())) +
+                       ",\"message\":" + http::jsonQuote(s.message());
+    if (detailsJson) body += ",\"details\":" + *detailsJson;
+    body += "}}";
+    return HttpResponse::json(status, std::move(body));
+}
+
+std::chrono::seconds sourceTimeout(const Services& services) {
+    return services.config ? services.config->database.connectTimeout : std::chrono::seconds(5);
+}
+
+Result<std::unique_ptr<anon::MasterKey>> keyedTransformKey(const Services& services) {
+    if (!services.tokens) return unavailable("the gateway master key is not loaded");
+    auto bytes = services.tokens->deriveSubkey(kKeyedTransformSubkeyId, kKeyedTransformContext);
+    if (!bytes) return bytes.status();
+    auto key = anon::MasterKey::fromBytes(bytes->view());
+    if (!key) return key.status();
+    return std::make_unique<anon::MasterKey>(std::move(key).value());
+}
+
+// The catalog objects of one request, read in one connection checkout.
+struct Lookup {
+    catalog::Dataset dataset;
+    catalog::LoadedPolicy policy;
+    catalog::Source source;
+    uint64_t extractsToday = 0;
+};
+
+Result<Lookup> lookup(Services& services, const std::string& dataset, const std::string& policy,
+                      const std::optional<std::string>& recipient) {
+    if (!services.db || !services.catalog) return unavailable("the catalog is not available");
+    Lookup out;
+    Status s = services.db->withConnection([&](pqxx::connection& conn) -> Status {
+        auto d = services.catalog->loadDataset(conn, dataset);
+        if (!d) return d.status();
+        out.dataset = std::move(d).value();
+        auto p = services.catalog->loadCurrentPolicy(conn, dataset, policy);
+        if (!p) return p.status();
+        out.policy = std::move(p).value();
+        auto src = services.catalog->loadSource(conn, out.dataset.source);
+        if (!src) return src.status();
+        out.source = std::move(src).value();
+        if (recipient) {
+            auto n = countExtractsToday(conn, *recipient, dataset, policy);
+            if (!n) return n.status();
+            out.extractsToday = *n;
+        }
+        return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+}
+
+// Records a refusal of an extract request and returns the response for it (503 if the refusal
+// itself cannot be recorded: every access is audited, or the request fails).
+Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& facts, const std::string& action,
+                                   const std::string& decision, const Status& why, int httpStatus,
+                                   crypto::JsonValue details) {
+    audit::AuditEntry e = extractEntry(facts, action, decision);
+    e.reason = crypto::sanitizeUtf8(why.message());
+    for (const auto& [k, v] : details.asObject()) e.details.asObject()[k] = v;
+    e.actor = ctx.principal ? ctx.principal->name : "anonymous";
+    auto recorded = audit::record(ctx.services, std::move(e));
+    if (!recorded) return recorded.status();
+    if (details.asObject().empty()) return http::errorResponse(httpStatus, statusCodeName(why.code()), why.message());
+    return errorWithDetails(httpStatus, why, details);
+}
+
+int httpStatusOf(const Status& s) { return http::httpStatusFor(s.code()); }
+
+}  // namespace
+
+std::vector<http::Route> releaseRoutes() {
+    return {
+        {"POST", "/v1/extracts", http::Access::only({Role::Partner}), handleCreateExtract, false, true},
+        {"GET", "/v1/extracts/{id}/manifest", http::Access::only({Role::Partner, Role::Auditor}), handleGetManifest,
+         false, true},
+        {"POST", "/v1/datasets/{dataset}/policies/{policy}/preview", http::Access::only({Role::Publisher}),
+         handlePreview, false, true},
+    };
+}
+
+Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
+    Services& services = ctx.services;
+    const auth::Principal& who = *ctx.principal;
+    auto request = parseExtractRequest(ctx.request.body);
+    if (!request) return request.status();
+
+    ExtractFacts facts;
+    facts.extractId = newExtractId();
+    facts.dataset = request->dataset;
+    facts.policy = request->policy;
+    facts.purpose = request->purpose;
+    facts.recipient = who.name;
+    facts.role = auth::roleName(who.role);
+    facts.requestId = ctx.request.requestId;
+    facts.clientAddress = ctx.request.remoteAddress;
+    facts.format = request->format;
+    facts.encrypted = request->encrypted;
+
+    auto found = lookup(services, request->dataset, request->policy, who.name);
+    if (!found) {
+        const Status& s = found.status();
+        if (s.code() == StatusCode::NotFound || s.code() == StatusCode::FailedPrecondition)
+            return refuseExtract(ctx, facts, "extract.requested", "denied", s, httpStatusOf(s), crypto::JsonValue::Object{});
+        return s;
+    }
+    facts.policyVersion = found->policy.version;
+    facts.policyHash = found->policy.contentHash;
+    const policies::PolicyModel& model = found->policy.policy->model();
+
+    // 1. Authorization, before anything is read.
+    AuthorizationFacts af;
+    af.principal = who.name;
+    af.hasPublicKey = who.publicKey.has_value();
+    af.policyRetired = found->policy.retired;
+    af.nowMicros = nowMicros();
+    af.extractsToday = found->extractsToday;
+    if (auto refusal = authorizeExtract(model, *request, af)) {
+        crypto::JsonValue::Object details{{"rule", refusal->rule}};
+        return refuseExtract(ctx, facts, "extract.requested", "denied", permissionDenied(refusal->message), 403,
+                             std::move(details));
+    }
+
+    // 2. The durable "requested" entry, before the source is queried. No entry, no data.
+    facts.createdMs = af.nowMicros / 1000;
+    audit::AuditEntry requested = extractEntry(facts, "extract.requested", "allowed");
+    auto requestedIndex = audit::record(services, std::move(requested));
+    if (!requestedIndex) return requestedIndex.status();
+    facts.requestedEntryIndex = *requestedIndex;
+
+    auto failed = [&](const Status& s) -> Result<HttpResponse> {
+        crypto::JsonValue::Object details{{"requested_entry", facts.requestedEntryIndex}};
+        auto response = refuseExtract(ctx, facts, "extract.aborted", "failed", s, httpStatusOf(s), std::move(details));
+        if (!response) return response.status();
+        return response;
+    };
+
+    // 3. Aggregate pushdown and search.
+    auto transformKey = keyedTransformKey(services);
+    if (!transformKey) return failed(transformKey.status());
+    SourceLocation location{found->source.conninfo, found->dataset.schema, found->dataset.table, sourceTimeout(services)};
+    ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
+    auto stream = ReleaseStream::prepare(location, found->policy.policy, context, request->format);
+    if (!stream) return failed(stream.status());
+    if (const ModelUnreachable* u = (*stream)->unreachable()) {
+        crypto::JsonValue::Object details{{"requirement", u->requirement},
+                                          {"best_achievable", u->bestAchievable},
+                                          {"requested_entry", facts.requestedEntryIndex}};
+        return refuseExtract(ctx, facts, "extract.aborted", "failed", failedPrecondition(u->message), 422,
+                             std::move(details));
+    }
+    if (auto refusal = refuseRowCount(model, (*stream)->decision()->records)) {
+        crypto::JsonValue::Object details{{"rule", refusal->rule}, {"requested_entry", facts.requestedEntryIndex}};
+        return refuseExtract(ctx, facts, "extract.aborted", "denied", permissionDenied(refusal->message), 403,
+                             std::move(details));
+    }
+    if (Status s = (*stream)->start(); !s) return failed(s);
+
+    // 4. The extract row, then the stream.
+    ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
+                         facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex};
+    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return insertExtract(conn, record); }); !s)
+        return failed(s);
+    auto producer = ExtractProducer::create(services, facts, std::move(transformKey).value(), std::move(stream).value(),
+                                            who.publicKey);
+    if (!producer) return failed(producer.status());
+
+    const std::string contentType = facts.encrypted ? "application/vnd.custodian.extract" : formatMediaType(facts.format);
+    HttpResponse response = HttpResponse::streaming(200, contentType, std::move(producer).value());
+    response.setHeader("X-Extract-Id", facts.extractId);
+    response.setHeader("X-Policy-Version", std::to_string(facts.policyVersion));
+    response.setHeader("X-Policy-Sha256", facts.policyHash);
+    const std::string fileName = facts.extractId + "." + formatName(facts.format) + (facts.encrypted ? ".enc" : "");
+    response.setHeader("Content-Disposition", "attachment; filename=\"" + fileName + "\"");
+    response.setHeader("Cache-Control", "no-store");
+    return response;
+}
+
+Result<HttpResponse> handleGetManifest(RequestContext& ctx) {
+    const std::string& id = ctx.param("id");
+    if (!ctx.services.db) return unavailable("the database is not available");
+    std::optional<StoredExtract> extract;
+    Status s = ctx.services.db->withConnection([&](pqxx::connection& conn) -> Status {
+        auto e = loadExtract(conn, id);
+        if (!e) return e.status();
+        extract = std::move(e).value();
+        return Status::ok();
+    });
+    // A partner learns nothing about other partners' extracts: not found either way.
+    if (s.code() == StatusCode::NotFound ||
+        (s && ctx.principal->role == Role::Partner && extract->record.recipient != ctx.principal->name))
+        return notFound("no extract " + id);
+    if (!s) return s;
+    audit::AuditEntry e = audit::entryFor(ctx, "extract.manifest", "allowed");
+    e.target.dataset = extract->record.dataset;
+    e.target.policy = extract->record.policy;
+    e.target.policyVersion = extract->record.policyVersion;
+    e.details = crypto::JsonValue::Object{{"extract_id", id}};
+    if (auto recorded = audit::record(ctx.services, std::move(e)); !recorded) return recorded.status();
+    if (!extract->manifest) {
+        if (extract->status == "aborted")
+            return Status(StatusCode::NotFound, "extract " + id + " was aborted; it has no manifest");
+        return Status(StatusCode::Aborted, "extract " + id + " is still in progress; its manifest is signed when it completes");
+    }
+    HttpResponse r = HttpResponse::json(200, *extract->manifest);
+    r.setHeader("Cache-Control", "no-store");
+    return r;
+}
+
+// ---- preview ------------------------------------------------------------------------------------
+
+namespace {
+
+class Json {
+public:
+    Json() : w_(buffer_) {}
+    rapidjson::Writer<rapidjson::StringBuffer>& w() { return w_; }
+    Json& key(std::string_view k) {
+        w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+        return *this;
+    }
+    Json& str(std::string_view v) {
+        const std::string clean = crypto::sanitizeUtf8(v);
+        w_.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
+        return *this;
+    }
+    Json& num(double v) {
+        if (std::isfinite(v)) w_.Double(v); else w_.Null();
+        return *this;
+    }
+    Json& uint(uint64_t v) {
+        w_.Uint64(v);
+        return *this;
+    }
+    std::string text() const { return buffer_.GetString(); }
+
+private:
+    rapidjson::StringBuffer buffer_;
+    rapidjson::Writer<rapidjson::StringBuffer> w_;
+};
+
+// Re-identification risk of a generalization under the prosecutor model (anonymizer/risk.hpp), over
+// the classes that would be released; suppressed records are not released.
+void writeRisk(Json& j, const anon::GeneralizationStats& stats, uint64_t k) {
+    std::vector<uint64_t> sizes;
+    sizes.reserve(stats.classSizes.size());
+    uint64_t smallest = 0;
+    for (size_t c = 0; c < stats.classSizes.size(); ++c) {
+        if (stats.classSuppressed[c]) continue;
+        sizes.push_back(stats.classSizes[c]);
+        smallest = smallest == 0 ? stats.classSizes[c] : std::min(smallest, stats.classSizes[c]);
+    }
+    const anon::RiskSummary risk = anon::prosecutorRisk(sizes, k);
+    auto& w = j.w();
+    w.StartObject();
+    j.key("records_released").uint(risk.records);
+    j.key("records_suppressed").uint(stats.suppressedRecords);
+    j.key("classes").uint(risk.classes);
+    j.key("smallest_class").uint(smallest);
+    j.key("prosecutor_risk_max").num(risk.prosecutorMax);
+    j.key("prosecutor_risk_average").num(risk.prosecutorAverage);
+    j.key("risk_threshold").uint(risk.threshold);
+    j.key("share_below_threshold").num(risk.shareBelowThreshold);
+    j.key("sample_uniques").uint(risk.sampleUniques);
+    j.key("sample_unique_share").num(risk.sampleUniqueShare);
+    if (stats.distinctL) j.key("distinct_l").num(*stats.distinctL);
+    if (stats.entropyL) j.key("entropy_l").num(*stats.entropyL);
+    if (stats.achievedT) j.key("t").num(*stats.achievedT);
+    w.EndObject();
+}
+
+void writeLoss(Json& j, const anon::MetricValues& m) {
+    j.w().StartObject();
+    j.key("loss").num(m.loss);
+    j.key("discernibility").num(m.discernibility);
+    j.key("average_class_size").num(m.averageClassSize);
+    j.key("nonuniform_entropy").num(m.nonUniformEntropy);
+    j.key("height").num(m.height);
+    j.w().EndObject();
+}
+
+}  // namespace
+
+Result<HttpResponse> handlePreview(RequestContext& ctx) {
+    Services& services = ctx.services;
+    const auth::Principal& who = *ctx.principal;
+    const std::string& datasetName = ctx.param("dataset");
+    const std::string& policyName = ctx.param("policy");
+    auto denied = [&](const Status& s) -> Result<HttpResponse> {
+        audit::AuditEntry e = audit::entryFor(ctx, "policy.preview", "denied");
+        e.target.dataset = datasetName;
+        e.target.policy = policyName;
+        e.reason = crypto::sanitizeUtf8(s.message());
+        if (auto recorded = audit::record(services, std::move(e)); !recorded) return recorded.status();
+        return s;
+    };
+    auto found = lookup(services, datasetName, policyName, std::nullopt);
+    if (!found) {
+        if (found.status().code() == StatusCode::NotFound) return denied(found.status());
+        return found.status();
+    }
+    if (Status s = catalog::checkAgencyScope(who, found->dataset.agency); !s) return denied(s);
+
+    audit::AuditEntry e = audit::entryFor(ctx, "policy.preview", "allowed");
+    e.target.source = found->dataset.source;
+    e.target.dataset = datasetName;
+    e.target.policy = policyName;
+    e.target.policyVersion = found->policy.version;
+    e.details = crypto::JsonValue::Object{{"policy_sha256", found->policy.contentHash}};
+    if (auto recorded = audit::record(services, std::move(e)); !recorded) return recorded.status();
+
+    // Keyed transforms are not applied in a preview (no rows leave); the key is still required
+    // because the release context is the same as an extract's.
+    auto transformKey = keyedTransformKey(services);
+    if (!transformKey) return transformKey.status();
+    SourceLocation location{found->source.conninfo, found->dataset.schema, found->dataset.table, sourceTimeout(services)};
+    ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
+    auto stream = ReleaseStream::prepare(location, found->policy.policy, context, ExtractFormat::Csv);
+    if (!stream) return stream.status();
+    const auto& privacy = (*stream)->privacy();
+    const ReleasePlan& plan = (*stream)->plan();
+    const uint64_t k = plan.models().k;
+
+    Json j;
+    auto& w = j.w();
+    w.StartObject();
+    j.key("dataset").str(datasetName);
+    j.key("policy").str(policyName);
+    j.key("policy_version").uint(static_cast<uint64_t>(found->policy.version));
+    j.key("policy_sha256").str(found->policy.contentHash);
+    j.key("models").str(plan.models().describe());
+    j.key("suppression_limit").num(plan.models().suppressionLimit);
+    uint64_t records = 0;
+    if (privacy.decision) records = privacy.decision->records;
+    else if (privacy.table) records = privacy.table->totalRecords();
+    j.key("records_selected").uint(records);
+    j.key("releasable").w().Bool(privacy.decision.has_value());
+    if (privacy.unreachable) {
+        j.key("unreachable").w().StartObject();
+        j.key("requirement").str(privacy.unreachable->requirement);
+        j.key("message").str(privacy.unreachable->message);
+        auto best = crypto::canonicalJson(privacy.unreachable->bestAchievable);
+        if (best) {
+            j.key("best_achievable");
+            w.RawValue(best->data(), best->size(), rapidjson::kObjectType);
+        }
+        w.EndObject();
+    }
+    if (privacy.table) {
+        // Before: the quasi-identifiers as they are in the source.
+        anon::OptimalSearchConfig open = privacy.config;
+        open.models = anon::PrivacyModels{};
+        std::vector<int> bottom(open.hierarchies.size(), 0);
+        auto before = anon::evaluateGeneralization(*privacy.table, open, bottom);
+        if (!before) return before.status();
+        j.key("risk_before");
+        writeRisk(j, *before, k);
+        j.key("information_loss_before");
+        writeLoss(j, before->metrics);
+        if (privacy.decision) {
+            auto after = anon::evaluateGeneralization(*privacy.table, privacy.config, privacy.decision->levels);
+            if (!after) return after.status();
+            j.key("risk_after");
+            writeRisk(j, *after, k);
+            j.key("information_loss_after");
+            writeLoss(j, after->metrics);
+            j.key("generalization").w().StartObject();
+            const auto& qis = plan.quasiIdentifiers();
+            for (size_t i = 0; i < qis.size(); ++i) {
+                j.key(plan.inputColumns()[qis[i]].name).w().StartObject();
+                j.key("level").uint(static_cast<uint64_t>(privacy.decision->levels[i]));
+                j.key("levels").uint(static_cast<uint64_t>(privacy.decision->hierarchies[i]->levels()));
+                w.EndObject();
+            }
+            w.EndObject();
+            j.key("lattice_size").uint(privacy.decision->latticeSize);
+            j.key("search_seconds").num(privacy.decision->searchSeconds);
+        }
+    }
+    w.EndObject();
+    return HttpResponse::json(200, j.text());
+}
+
+}  // namespace custodian::release

@@ -1,0 +1,27 @@
+#pragma once
+// The release endpoints:
+//   POST /v1/extracts                                   partner   streamed, encrypted extract
+//   GET  /v1/extracts/{id}/manifest                     partner (its own), auditor   signed manifest
+//   POST /v1/datasets/{dataset}/policies/{policy}/preview  publisher (own agency)   risk report
+// docs/extracts.md is the partner's guide; docs/openapi.yaml the reference.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "gateway/http/router.hpp"
+
+namespace custodian::release {
+
+std::vector<http::Route> releaseRoutes();
+
+Result<http::HttpResponse> handleCreateExtract(http::RequestContext& ctx);
+Result<http::HttpResponse> handleGetManifest(http::RequestContext& ctx);
+Result<http::HttpResponse> handlePreview(http::RequestContext& ctx);
+
+// crypto_kdf parameters of the key for keyed transforms (pseudonymize, date_shift), derived from
+// the gateway master key; the anonymizer derives per-dataset, per-recipient keys from it.
+inline constexpr std::string_view kKeyedTransformContext = "custpsdn";
+inline constexpr uint64_t kKeyedTransformSubkeyId = 1;
+
+}  // namespace custodian::release

@@ -1,0 +1,624 @@
+// The catalog API against a real gateway (GatewayRuntime + http::Server on port 0) and real agency
+// databases created by the tests: sources with sealed secrets, datasets checked on the source,
+// versioned policies (also under concurrency), retirement, publisher scoping, injection attempts in
+// every name and in row filters, and the partner catalog.
+
+#include <catch2/catch.hpp>
+
+#include <pqxx/pqxx>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/audit/log.hpp"
+#include "gateway/catalog/catalog.hpp"
+#include "gateway_fixture.hpp"
+#include "support/http_client.hpp"
+#include "support/pg_cluster.hpp"
+
+using namespace custodian;
+using custodian::testing::HttpResult;
+
+namespace {
+
+const std::string kPassword = "Tr0ub4dor-and-3-sekret";
+
+// Two agencies with one database each, and a gateway with principals of every kind.
+struct CatalogWorld {
+    testing::TestDatabase gatewayDb = testing::TestDatabase::create("catalog_gw");
+    testing::TestDatabase agencyA = testing::TestDatabase::create("catalog_agency_a");
+    testing::TestDatabase agencyB = testing::TestDatabase::create("catalog_agency_b");
+    std::unique_ptr<testing::RunningGateway> gw;
+    std::string admin, pubA, pubB, pubNoAgency, partner1, partner2, auditor;
+
+    CatalogWorld() {
+        const char* visits = R"SQL(
+            CREATE SCHEMA health;
+            CREATE TABLE health.visits (
+                patient_id text, patient_name text, birth_date date, postal_code text, sex text,
+                diagnosis text, length_of_stay integer, cost numeric(10,2), admitted_at timestamptz,
+                "ward; DROP TABLE health.visits" text);
+            INSERT INTO health.visits VALUES
+                ('p1', 'Ann', '1980-02-03', '12345', 'F', 'J10', 3, 1200.50, now(), 'a'),
+                ('p2', 'Bob', '1975-07-09', '12399', 'M', 'K35', 5, 2100.00, now(), 'b');
+            CREATE VIEW health.visits_view AS SELECT patient_id, sex FROM health.visits;
+            CREATE TABLE public.secret_stuff (x integer);
+        )SQL";
+        testing::runPsql(agencyA.conninfo(), visits);
+        testing::runPsql(agencyB.conninfo(), "CREATE TABLE public.trips (trip_id text, fare integer);");
+        gw = std::make_unique<testing::RunningGateway>(gatewayDb.conninfo());
+        admin = add("root", auth::Role::Admin, "");
+        pubA = add("pub-a", auth::Role::Publisher, "agency-a");
+        pubB = add("pub-b", auth::Role::Publisher, "agency-b");
+        pubNoAgency = add("pub-none", auth::Role::Publisher, "");
+        partner1 = add("partner-one", auth::Role::Partner, "");
+        partner2 = add("partner-two", auth::Role::Partner, "");
+        auditor = add("auditor", auth::Role::Auditor, "");
+    }
+
+    std::string add(const std::string& name, auth::Role role, const std::string& agency) {
+        auth::NewPrincipal p;
+        p.name = name;
+        p.role = role;
+        p.agency = agency;
+        if (role == auth::Role::Partner) {
+            crypto::BoxPublicKey key;
+            key.bytes.fill(9);
+            p.publicKey = key;
+        }
+        std::string token;
+        Status s = gw->services().db->withConnection([&](pqxx::connection& conn) -> Status {
+            auto t = auth::addPrincipal(conn, *gw->services().tokens, p);
+            if (!t) return t.status();
+            token = *t;
+            return Status::ok();
+        });
+        if (!s) throw std::runtime_error("addPrincipal: " + s.message());
+        return token;
+    }
+
+    HttpResult call(const std::string& method, const std::string& target, const std::string& token,
+                    const std::string& body = {}) {
+        std::vector<std::pair<std::string, std::string>> headers = {{"Authorization", "Bearer " + token}};
+        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+        return testing::httpRequest(gw->port(), method, target, headers, body);
+    }
+
+    std::string sourceBody(const testing::TestDatabase& db, const std::string& agencyField = "") {
+        std::string conninfo = db.conninfo() + " password=" + kPassword;
+        std::string body = "{\"conninfo\": \"" + conninfo + "\"";
+        if (!agencyField.empty()) body += ", \"agency\": \"" + agencyField + "\"";
+        return body + "}";
+    }
+
+    // Runs SQL on the gateway database and returns the first column of the first row.
+    std::string gatewayScalar(const std::string& sql) {
+        pqxx::connection conn(gatewayDb.conninfo());
+        pqxx::work tx(conn);
+        pqxx::result r = tx.exec(sql);
+        return r.empty() || r[0][0].is_null() ? std::string() : r[0][0].as<std::string>();
+    }
+
+    size_t auditCount(const std::string& action, const std::string& decision, const std::string& dataset = "") {
+        audit::AuditQuery q;
+        q.action = action;
+        q.decision = decision;
+        if (!dataset.empty()) q.dataset = dataset;
+        q.limit = 1000;
+        auto page = gw->services().audit->query(q);
+        REQUIRE(page);
+        return page->entries.size();
+    }
+};
+
+CatalogWorld& world() {
+    static std::unique_ptr<CatalogWorld> w = std::make_unique<CatalogWorld>();
+    return *w;
+}
+
+rapidjson::Document json(const HttpResult& r) {
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    INFO(r.body);
+    REQUIRE_FALSE(d.HasParseError());
+    return d;
+}
+
+const char* kVisitColumns = R"([
+    {"name": "patient_id", "type": "text", "role": "identifier"},
+    {"name": "patient_name", "type": "text", "role": "identifier"},
+    {"name": "birth_date", "type": "date", "role": "quasi_identifier"},
+    {"name": "postal_code", "type": "text", "role": "quasi_identifier"},
+    {"name": "sex", "type": "text", "role": "quasi_identifier"},
+    {"name": "diagnosis", "type": "text", "role": "sensitive"},
+    {"name": "length_of_stay", "type": "integer", "role": "insensitive"},
+    {"name": "cost", "type": "decimal", "role": "insensitive"},
+    {"name": "ward; DROP TABLE health.visits", "type": "text", "role": "insensitive"}
+])";
+
+std::string datasetBody(const std::string& source, const std::string& table = "health.visits",
+                        const std::string& columns = kVisitColumns) {
+    return "{\"source\": \"" + source + "\", \"table\": \"" + table + "\", \"columns\": " + columns + "}";
+}
+
+// A valid policy for a dataset registered with kVisitColumns.
+std::string policyFor(const std::string& dataset, const std::string& recipients, const std::string& extra = "",
+                      const std::string& description = "Visits for research.") {
+    return R"({
+  "dataset": ")" + dataset + R"(",
+  "description": ")" + description + R"(",
+  "recipients": )" + recipients + R"(,
+  "purposes": ["public-health-research"],)" + extra + R"(
+  "columns": [
+    {"name": "patient_id", "type": "text", "role": "identifier", "transform": {"name": "pseudonymize"}},
+    {"name": "patient_name", "type": "text", "role": "identifier"},
+    {"name": "birth_date", "type": "date", "role": "quasi_identifier", "hierarchy": {"builder": "dates", "levels": ["year", "decade"]}},
+    {"name": "postal_code", "type": "text", "role": "quasi_identifier", "hierarchy": {"builder": "prefix"}},
+    {"name": "sex", "type": "text", "role": "quasi_identifier", "hierarchy": {"builder": "groups", "levels": [{"*": ["F", "M"]}]}},
+    {"name": "diagnosis", "type": "text", "role": "sensitive"},
+    {"name": "length_of_stay", "type": "integer", "role": "insensitive"},
+    {"name": "cost", "type": "decimal", "role": "insensitive"},
+    {"name": "ward; DROP TABLE health.visits", "type": "text", "role": "insensitive"}
+  ],
+  "privacy": {"k": 2, "suppression_limit": 0.05}
+})";
+}
+
+// Registers source + dataset for agency A under fresh names.
+void registerVisits(CatalogWorld& w, const std::string& source, const std::string& dataset) {
+    auto s = w.call("PUT", "/v1/sources/" + source, w.pubA, w.sourceBody(w.agencyA));
+    INFO(s.body);
+    REQUIRE((s.status == 201 || s.status == 200));
+    auto d = w.call("PUT", "/v1/datasets/" + dataset, w.pubA, datasetBody(source));
+    INFO(d.body);
+    REQUIRE((d.status == 201 || d.status == 200));
+}
+
+bool hasPointer(const rapidjson::Document& d, const std::string& pointer) {
+    if (!d.HasMember("error") || !d["error"].HasMember("details")) return false;
+    for (const auto& e : d["error"]["details"].GetArray())
+        if (pointer == e["pointer"].GetString()) return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("a source's conninfo is sealed at rest and never returned", "[integration][catalog]") {
+    auto& w = world();
+    auto put = w.call("PUT", "/v1/sources/visits-db", w.pubA, w.sourceBody(w.agencyA));
+    INFO(put.body);
+    REQUIRE(put.status == 201);
+    CHECK(put.body.find(kPassword) == std::string::npos);
+    auto doc = json(put);
+    CHECK(std::string(doc["agency"].GetString()) == "agency-a");  // from the publisher
+    CHECK(doc["created"].GetBool());
+
+    auto get = w.call("GET", "/v1/sources/visits-db", w.pubA);
+    REQUIRE(get.status == 200);
+    CHECK(get.body.find(kPassword) == std::string::npos);
+    CHECK(get.body.find("password") == std::string::npos);
+    auto g = json(get);
+    CHECK(std::string(g["connection"]["dbname"].GetString()) == w.agencyA.name());
+    auto list = w.call("GET", "/v1/sources", w.pubA);
+    REQUIRE(list.status == 200);
+    CHECK(list.body.find("visits-db") != std::string::npos);
+    CHECK(list.body.find(kPassword) == std::string::npos);
+
+    // At rest: only nonce + ciphertext; neither the password nor any conninfo text is visible.
+    std::string raw = w.gatewayScalar("SELECT encode(conninfo_sealed, 'escape') || encode(conninfo_nonce, 'hex') "
+                                      "FROM sources WHERE name = 'visits-db'");
+    REQUIRE_FALSE(raw.empty());
+    CHECK(raw.find(kPassword) == std::string::npos);
+    CHECK(raw.find("dbname") == std::string::npos);
+    CHECK(w.gatewayScalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'sources' AND "
+                          "column_name LIKE '%conninfo%' AND data_type <> 'bytea'") == "0");
+
+    // The release side gets the decrypted conninfo back.
+    Status s = w.gw->services().db->withConnection([&](pqxx::connection& conn) -> Status {
+        auto source = w.gw->services().catalog->loadSource(conn, "visits-db");
+        REQUIRE(source);
+        CHECK(source->agency == "agency-a");
+        CHECK(source->conninfo.find("password='" + kPassword + "'") != std::string::npos);
+        pqxx::connection agency(source->conninfo);
+        CHECK(agency.is_open());
+        return Status::ok();
+    });
+    REQUIRE(s);
+
+    // Replacing keeps one row; the change and the creation are both on the audit log.
+    auto again = w.call("PUT", "/v1/sources/visits-db", w.pubA, w.sourceBody(w.agencyA, "agency-a"));
+    REQUIRE(again.status == 200);
+    CHECK_FALSE(json(again)["created"].GetBool());
+    CHECK(w.auditCount("source.put", "allowed") >= 2);
+}
+
+TEST_CASE("an unreachable or malformed source is refused without echoing the password", "[integration][catalog]") {
+    auto& w = world();
+    int port = testing::freeTcpPort();
+    std::string body = R"({"host": "127.0.0.1", "port": )" + std::to_string(port) +
+                       R"(, "dbname": "nowhere", "user": "nobody", "password": ")" + kPassword + R"("})";
+    auto r = w.call("PUT", "/v1/sources/dead-db", w.pubA, body);
+    INFO(r.body);
+    CHECK(r.status == 422);
+    CHECK(r.body.find("source_unreachable") != std::string::npos);
+    CHECK(r.body.find(kPassword) == std::string::npos);
+    CHECK(w.gatewayScalar("SELECT count(*) FROM sources WHERE name = 'dead-db'") == "0");
+
+    // Keywords that would make the gateway read its own files or change settings.
+    auto passfile = w.call("PUT", "/v1/sources/evil-db", w.pubA, R"({"conninfo": "dbname=x passfile=/etc/shadow"})");
+    CHECK(passfile.status == 400);
+    auto both = w.call("PUT", "/v1/sources/evil-db", w.pubA, R"({"conninfo": "dbname=x", "host": "h"})");
+    CHECK(both.status == 400);
+    CHECK(w.call("PUT", "/v1/sources/evil-db", w.pubA, "not json").status == 400);
+    // Names with quotes or semicolons never reach SQL.
+    CHECK(w.call("PUT", "/v1/sources/a'%3BDROP%20TABLE%20sources", w.pubA, w.sourceBody(w.agencyA)).status == 400);
+    CHECK(w.call("PUT", "/v1/sources/a%22b", w.pubA, w.sourceBody(w.agencyA)).status == 400);
+    CHECK(w.gatewayScalar("SELECT count(*) FROM sources WHERE name LIKE '%DROP%' OR name LIKE '%\"%'") == "0");
+}
+
+TEST_CASE("publishers cannot touch another agency's sources, datasets or policies", "[integration][catalog]") {
+    auto& w = world();
+    registerVisits(w, "scope-src", "scope_visits");
+    REQUIRE(w.call("PUT", "/v1/datasets/scope_visits/policies/research", w.pubA,
+                   policyFor("scope_visits", R"(["partner-one"])")).status == 201);
+    size_t deniedBefore = w.auditCount("source.put", "denied") + w.auditCount("dataset.put", "denied") +
+                          w.auditCount("policy.put", "denied") + w.auditCount("policy.retire", "denied");
+
+    // Sources: replace A's, or create one claiming agency A.
+    CHECK(w.call("PUT", "/v1/sources/scope-src", w.pubB, w.sourceBody(w.agencyB)).status == 403);
+    CHECK(w.call("PUT", "/v1/sources/b-claims-a", w.pubB, w.sourceBody(w.agencyB, "agency-a")).status == 403);
+    CHECK(w.call("PUT", "/v1/sources/no-agency", w.pubNoAgency, w.sourceBody(w.agencyB)).status == 403);
+    CHECK(w.call("GET", "/v1/sources/scope-src", w.pubB).status == 403);
+    auto listB = w.call("GET", "/v1/sources", w.pubB);
+    CHECK(listB.body.find("scope-src") == std::string::npos);
+    // Datasets: on A's source, or replacing A's dataset.
+    CHECK(w.call("PUT", "/v1/datasets/b_on_a", w.pubB, datasetBody("scope-src")).status == 403);
+    REQUIRE(w.call("PUT", "/v1/sources/b-src", w.pubB, w.sourceBody(w.agencyB)).status == 201);
+    CHECK(w.call("PUT", "/v1/datasets/scope_visits", w.pubB,
+                 datasetBody("b-src", "public.trips", R"([{"name":"fare","type":"integer","role":"insensitive"}])"))
+              .status == 403);
+    CHECK(w.call("GET", "/v1/datasets/scope_visits", w.pubB).status == 403);
+    // Policies.
+    CHECK(w.call("PUT", "/v1/datasets/scope_visits/policies/research", w.pubB,
+                 policyFor("scope_visits", R"(["partner-one"])", "", "B was here")).status == 403);
+    CHECK(w.call("GET", "/v1/datasets/scope_visits/policies/research", w.pubB).status == 403);
+    CHECK(w.call("DELETE", "/v1/datasets/scope_visits/policies/research", w.pubB).status == 403);
+    // Roles: partners and auditors cannot publish.
+    CHECK(w.call("PUT", "/v1/sources/p-src", w.partner1, w.sourceBody(w.agencyA)).status == 403);
+    CHECK(w.call("PUT", "/v1/datasets/scope_visits/policies/x", w.auditor, "{}").status == 403);
+
+    // Nothing changed, and every scoping refusal is on the audit log as denied.
+    auto policy = json(w.call("GET", "/v1/datasets/scope_visits/policies/research", w.pubA));
+    CHECK(policy["version"].GetInt() == 1);
+    CHECK_FALSE(policy["retired"].GetBool());
+    CHECK(w.gatewayScalar("SELECT agency FROM sources WHERE name = 'scope-src'") == "agency-a");
+    CHECK(w.gatewayScalar("SELECT source FROM datasets WHERE name = 'scope_visits'") == "scope-src");
+    size_t deniedAfter = w.auditCount("source.put", "denied") + w.auditCount("dataset.put", "denied") +
+                         w.auditCount("policy.put", "denied") + w.auditCount("policy.retire", "denied");
+    CHECK(deniedAfter - deniedBefore == 7);
+
+    // Admins act for any agency, but must name it for a new source.
+    CHECK(w.call("PUT", "/v1/sources/admin-src", w.admin, w.sourceBody(w.agencyB)).status == 400);
+    CHECK(w.call("PUT", "/v1/sources/admin-src", w.admin, w.sourceBody(w.agencyB, "agency-b")).status == 201);
+    CHECK(w.call("GET", "/v1/sources/scope-src", w.admin).status == 200);
+}
+
+TEST_CASE("datasets are checked on the source; names cannot inject SQL", "[integration][catalog]") {
+    auto& w = world();
+    REQUIRE(w.call("PUT", "/v1/sources/check-src", w.pubA, w.sourceBody(w.agencyA)).status == 201);
+
+    auto ok = w.call("PUT", "/v1/datasets/checked_visits", w.pubA, datasetBody("check-src"));
+    INFO(ok.body);
+    REQUIRE(ok.status == 201);
+    auto got = json(w.call("GET", "/v1/datasets/checked_visits", w.pubA));
+    CHECK(std::string(got["table"].GetString()) == "health.visits");
+    CHECK(std::string(got["agency"].GetString()) == "agency-a");
+    CHECK(got["columns"].Size() == 9);
+    CHECK(std::string(got["columns"][8]["name"].GetString()) == "ward; DROP TABLE health.visits");
+    Status s = w.gw->services().db->withConnection([&](pqxx::connection& conn) -> Status {
+        auto d = w.gw->services().catalog->loadDataset(conn, "checked_visits");
+        REQUIRE(d);
+        CHECK(d->quotedTable() == R"("health"."visits")");
+        CHECK(d->column("cost")->type == anon::ColumnType::Decimal);
+        return Status::ok();
+    });
+    REQUIRE(s);
+    // Views are fine too.
+    CHECK(w.call("PUT", "/v1/datasets/visit_view", w.pubA,
+                 datasetBody("check-src", "health.visits_view",
+                             R"([{"name":"patient_id","type":"text","role":"identifier"},{"name":"sex","type":"text","role":"quasi_identifier"}])"))
+              .status == 201);
+
+    auto missingTable = json(w.call("PUT", "/v1/datasets/bad1", w.pubA, datasetBody("check-src", "health.nope")));
+    CHECK(hasPointer(missingTable, "/table"));
+    auto injectedTable = w.call("PUT", "/v1/datasets/bad2", w.pubA,
+                                datasetBody("check-src", "health.visits; DROP TABLE health.visits; --"));
+    CHECK(injectedTable.status == 422);
+    auto quotedTable = w.call("PUT", "/v1/datasets/bad3", w.pubA, datasetBody("check-src", "health.vis\\\"its"));
+    CHECK(quotedTable.status == 422);
+    CHECK(hasPointer(json(quotedTable), "/table"));
+    auto wrongColumn = json(w.call("PUT", "/v1/datasets/bad4", w.pubA,
+                                   datasetBody("check-src", "health.visits",
+                                               R"([{"name":"sex","type":"text","role":"quasi_identifier"},
+                                                   {"name":"sex' OR '1'='1","type":"text","role":"insensitive"}])")));
+    CHECK(hasPointer(wrongColumn, "/columns/1/name"));
+    auto quoteColumn = json(w.call("PUT", "/v1/datasets/bad5", w.pubA,
+                                   datasetBody("check-src", "health.visits",
+                                               R"([{"name":"sex\"; DROP TABLE health.visits; --","type":"text","role":"insensitive"}])")));
+    CHECK(hasPointer(quoteColumn, "/columns/0/name"));
+    auto wrongType = json(w.call("PUT", "/v1/datasets/bad6", w.pubA,
+                                 datasetBody("check-src", "health.visits",
+                                             R"([{"name":"sex","type":"integer","role":"quasi_identifier"},
+                                                 {"name":"cost","type":"date","role":"insensitive"}])")));
+    CHECK(hasPointer(wrongType, "/columns/0/type"));
+    CHECK(hasPointer(wrongType, "/columns/1/type"));
+    auto badRole = json(w.call("PUT", "/v1/datasets/bad7", w.pubA,
+                               datasetBody("check-src", "health.visits", R"([{"name":"sex","type":"text","role":"boss"}])")));
+    CHECK(hasPointer(badRole, "/columns/0/role"));
+    auto badSource = json(w.call("PUT", "/v1/datasets/bad8", w.pubA, datasetBody("x'; DROP TABLE sources; --")));
+    CHECK(hasPointer(badSource, "/source"));
+    CHECK(w.call("PUT", "/v1/datasets/bad'name", w.pubA, datasetBody("check-src")).status == 400);
+
+    // None of it touched anything: the agency table and the gateway tables are intact.
+    pqxx::connection agency(w.agencyA.conninfo());
+    pqxx::work tx(agency);
+    CHECK(tx.exec("SELECT count(*) FROM health.visits")[0][0].as<int>() == 2);
+    CHECK(w.gatewayScalar("SELECT count(*) FROM datasets WHERE name LIKE 'bad%'") == "0");
+    CHECK(w.gatewayScalar("SELECT count(*) FROM sources") != "0");
+}
+
+TEST_CASE("policy versions: new version per change, identical documents, history, validation, retirement",
+          "[integration][catalog]") {
+    auto& w = world();
+    registerVisits(w, "ver-src", "ver_visits");
+    const std::string path = "/v1/datasets/ver_visits/policies/research";
+
+    auto v1 = w.call("PUT", path, w.pubA, policyFor("ver_visits", R"(["partner-one"])"));
+    INFO(v1.body);
+    REQUIRE(v1.status == 201);
+    auto d1 = json(v1);
+    CHECK(d1["version"].GetInt() == 1);
+    const std::string hash1 = d1["content_hash"].GetString();
+    CHECK(hash1.size() == 64);
+
+    // Same content, other whitespace: no new version, and the response says so.
+    std::string reformatted = policyFor("ver_visits", R"([ "partner-one" ])");
+    reformatted.insert(1, "\n\n   ");
+    auto same = w.call("PUT", path, w.pubA, reformatted);
+    REQUIRE(same.status == 200);
+    auto ds = json(same);
+    CHECK_FALSE(ds["created"].GetBool());
+    CHECK(ds["version"].GetInt() == 1);
+    CHECK(std::string(ds["message"].GetString()).find("no new version") != std::string::npos);
+
+    auto v2 = w.call("PUT", path, w.pubA, policyFor("ver_visits", R"(["partner-one", "partner-two"])"));
+    REQUIRE(v2.status == 201);
+    const std::string hash2 = json(v2)["content_hash"].GetString();
+    CHECK(hash2 != hash1);
+
+    auto get = json(w.call("GET", path, w.pubA));
+    CHECK(get["version"].GetInt() == 2);
+    CHECK(std::string(get["content_hash"].GetString()) == hash2);
+    CHECK(get["document"]["recipients"].Size() == 2);
+    REQUIRE(get["history"].Size() == 2);
+    CHECK(get["history"][0]["version"].GetInt() == 1);
+    CHECK(std::string(get["history"][0]["content_hash"].GetString()) == hash1);
+    CHECK(std::string(get["history"][1]["created_by"].GetString()) == "pub-a");
+    CHECK(std::string(get["history"][1]["created_at"].GetString()).size() >= 20);
+
+    // Both changes are audited with their version and content hash.
+    audit::AuditQuery q;
+    q.action = "policy.put";
+    q.dataset = "ver_visits";
+    auto page = w.gw->services().audit->query(q);
+    REQUIRE(page);
+    std::set<std::string> hashes;
+    for (const auto& e : page->entries) {
+        if (const auto* h = e.entry.details.find("content_hash")) hashes.insert(h->asString());
+        CHECK(e.entry.target.policyVersion.has_value());
+    }
+    CHECK(hashes.count(hash1) == 1);
+    CHECK(hashes.count(hash2) == 1);
+
+    // Invalid documents: every error with its JSON pointer, and nothing stored.
+    std::string invalid = policyFor("ver_visits", R"(["partner-one", "nobody-known"])");
+    invalid.replace(invalid.find("\"k\": 2"), 6, "\"k\": 0");
+    invalid.replace(invalid.find("\"name\": \"cost\""), 14, "\"name\": \"costs\"");
+    auto bad = w.call("PUT", path, w.pubA, invalid);
+    INFO(bad.body);
+    REQUIRE(bad.status == 422);
+    auto badDoc = json(bad);
+    CHECK(std::string(badDoc["error"]["code"].GetString()) == "invalid_policy");
+    CHECK(badDoc["error"]["details"].Size() >= 2);
+    CHECK(hasPointer(badDoc, "/privacy/k"));
+    CHECK(w.call("PUT", path, w.pubA, "{not json").status == 422);
+    CHECK(json(w.call("GET", path, w.pubA))["version"].GetInt() == 2);
+    CHECK(w.call("PUT", "/v1/datasets/no_such_dataset/policies/p", w.pubA, policyFor("no_such_dataset", "[]")).status ==
+          404);
+
+    // Retire: no extract can use it (the release side sees retired), and it cannot be revived.
+    auto retired = w.call("DELETE", path, w.pubA);
+    REQUIRE(retired.status == 200);
+    CHECK(json(retired)["retired"].GetBool());
+    CHECK_FALSE(json(retired)["already_retired"].GetBool());
+    CHECK(json(w.call("DELETE", path, w.pubA))["already_retired"].GetBool());
+    CHECK(json(w.call("GET", path, w.pubA))["retired"].GetBool());
+    Status s = w.gw->services().db->withConnection([&](pqxx::connection& conn) -> Status {
+        auto p = w.gw->services().catalog->loadCurrentPolicy(conn, "ver_visits", "research");
+        REQUIRE(p);
+        CHECK(p->retired);
+        CHECK(p->version == 2);
+        return Status::ok();
+    });
+    REQUIRE(s);
+    CHECK(w.call("PUT", path, w.pubA, policyFor("ver_visits", R"(["partner-one"])", "", "revived")).status == 409);
+    CHECK(w.auditCount("policy.retire", "allowed", "ver_visits") == 1);
+}
+
+TEST_CASE("row filter values stay parameters, whatever they contain", "[integration][catalog]") {
+    auto& w = world();
+    registerVisits(w, "filter-src", "filter_visits");
+    const std::string evil = "x'); DROP TABLE health.visits; --";
+    std::string filter = R"(
+  "row_filter": {"or": [
+    {"column": "sex", "op": "=", "value": "x'); DROP TABLE health.visits; --"},
+    {"column": "ward; DROP TABLE health.visits", "op": "in", "value": ["a", "b\"; DELETE FROM x"]}
+  ]},)";
+    auto put = w.call("PUT", "/v1/datasets/filter_visits/policies/filtered", w.pubA,
+                      policyFor("filter_visits", R"(["partner-one"])", filter));
+    INFO(put.body);
+    REQUIRE(put.status == 201);
+
+    Status s = w.gw->services().db->withConnection([&](pqxx::connection& conn) -> Status {
+        auto p = w.gw->services().catalog->loadCurrentPolicy(conn, "filter_visits", "filtered");
+        REQUIRE(p);
+        auto sql = p->policy->rowFilterSql(1);
+        REQUIRE(sql);
+        REQUIRE(sql->has_value());
+        const auto& fragment = **sql;
+        CHECK(fragment.sql.find("DROP") == fragment.sql.rfind("DROP"));  // only inside the quoted column name
+        CHECK(fragment.sql.find("\"ward; DROP TABLE health.visits\"") != std::string::npos);
+        CHECK(fragment.sql.find("x')") == std::string::npos);
+        CHECK(fragment.sql.find("DELETE") == std::string::npos);
+        REQUIRE(fragment.parameters.size() == 3);
+        CHECK(fragment.parameters[0] == evil);
+
+        // Run the fragment on the agency database: it filters, it does not execute anything.
+        pqxx::connection agency(w.agencyA.conninfo());
+        pqxx::work tx(agency);
+        pqxx::result r = tx.exec_params("SELECT count(*) FROM health.visits WHERE " + fragment.sql,
+                                        fragment.parameters[0], fragment.parameters[1], fragment.parameters[2]);
+        CHECK(r[0][0].as<int>() == 1);  // ward 'a' only: the quoted values match nothing
+        CHECK(tx.exec("SELECT count(*) FROM health.visits")[0][0].as<int>() == 2);
+        return Status::ok();
+    });
+    REQUIRE(s);
+}
+
+TEST_CASE("concurrent updates of one policy never lose or duplicate versions", "[integration][catalog]") {
+    auto& w = world();
+    registerVisits(w, "conc-src", "conc_visits");
+    const std::string path = "/v1/datasets/conc_visits/policies/busy";
+    constexpr int kWriters = 8;
+    std::vector<std::thread> threads;
+    std::vector<int> status(kWriters, 0);
+    std::vector<int> versions(kWriters, 0);
+    for (int i = 0; i < kWriters; ++i) {
+        threads.emplace_back([&, i] {
+            auto r = w.call("PUT", path, w.pubA,
+                            policyFor("conc_visits", R"(["partner-one"])", "", "writer " + std::to_string(i)));
+            status[i] = r.status;
+            rapidjson::Document d;
+            d.Parse(r.body.c_str());
+            if (!d.HasParseError() && d.HasMember("version")) versions[i] = d["version"].GetInt();
+        });
+    }
+    for (auto& t : threads) t.join();
+    std::set<int> seen(versions.begin(), versions.end());
+    for (int i = 0; i < kWriters; ++i) CHECK(status[i] == 201);
+    CHECK(seen.size() == kWriters);
+    CHECK(*seen.begin() == 1);
+    CHECK(*seen.rbegin() == kWriters);
+    auto get = json(w.call("GET", path, w.pubA));
+    CHECK(get["version"].GetInt() == kWriters);
+    REQUIRE(get["history"].Size() == kWriters);
+    for (int i = 0; i < kWriters; ++i) CHECK(get["history"][i]["version"].GetInt() == i + 1);
+
+    // The same document from several writers at once: exactly one new version.
+    const std::string same = policyFor("conc_visits", R"(["partner-one"])", "", "everyone agrees");
+    std::atomic<int> created{0};
+    threads.clear();
+    for (int i = 0; i < 4; ++i) {
+        threads.emplace_back([&] {
+            auto r = w.call("PUT", path, w.pubA, same);
+            if (r.status == 201) ++created;
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(created.load() == 1);
+    CHECK(w.gatewayScalar("SELECT count(*) FROM policy_versions WHERE dataset = 'conc_visits'") ==
+          std::to_string(kWriters + 1));
+}
+
+TEST_CASE("a dataset change that would break a policy in force is refused", "[integration][catalog]") {
+    auto& w = world();
+    registerVisits(w, "chg-src", "chg_visits");
+    REQUIRE(w.call("PUT", "/v1/datasets/chg_visits/policies/p", w.pubA, policyFor("chg_visits", R"(["partner-one"])"))
+                .status == 201);
+    auto r = w.call("PUT", "/v1/datasets/chg_visits", w.pubA,
+                    datasetBody("chg-src", "health.visits", R"([{"name":"sex","type":"text","role":"quasi_identifier"}])"));
+    INFO(r.body);
+    CHECK(r.status == 422);
+    CHECK(r.body.find("policies_in_force") != std::string::npos);
+    CHECK(json(w.call("GET", "/v1/datasets/chg_visits", w.pubA))["columns"].Size() == 9);
+}
+
+TEST_CASE("the catalog shows a partner exactly what it may request now", "[integration][catalog]") {
+    auto& w = world();
+    registerVisits(w, "cat-src", "cat_visits");
+    auto put = [&](const std::string& policy, const std::string& recipients, const std::string& extra = "") {
+        auto r = w.call("PUT", "/v1/datasets/cat_visits/policies/" + policy, w.pubA,
+                        policyFor("cat_visits", recipients, extra));
+        INFO(r.body);
+        REQUIRE(r.status == 201);
+    };
+    put("open", R"(["partner-one"])",
+        R"( "validity": {"not_before": "2020-01-01T00:00:00Z", "expires": "2099-01-01T00:00:00Z"},
+            "output": {"formats": ["csv"], "max_rows": 1000},)");
+    put("both", R"(["partner-one", "partner-two"])");
+    put("expired", R"(["partner-one"])", R"( "validity": {"expires": "2021-01-01T00:00:00Z"},)");
+    put("future", R"(["partner-one"])", R"( "validity": {"not_before": "2098-01-01T00:00:00Z"},)");
+    put("retired", R"(["partner-one"])");
+    REQUIRE(w.call("DELETE", "/v1/datasets/cat_visits/policies/retired", w.pubA).status == 200);
+    put("other", R"(["partner-two"])");
+
+    auto policiesFor = [&](const std::string& token) {
+        auto r = w.call("GET", "/v1/catalog", token);
+        INFO(r.body);
+        REQUIRE(r.status == 200);
+        auto d = json(r);
+        std::map<std::string, rapidjson::Document> out;
+        for (const auto& ds : d["datasets"].GetArray()) {
+            if (std::string(ds["name"].GetString()) != "cat_visits") continue;
+            for (const auto& p : ds["policies"].GetArray()) {
+                rapidjson::Document copy;
+                copy.CopyFrom(p, copy.GetAllocator());
+                out.emplace(p["name"].GetString(), std::move(copy));
+            }
+        }
+        return out;
+    };
+    auto one = policiesFor(w.partner1);
+    CHECK(one.size() == 2);
+    CHECK(one.count("open") == 1);
+    CHECK(one.count("both") == 1);
+    auto two = policiesFor(w.partner2);
+    CHECK(two.size() == 2);
+    CHECK(two.count("both") == 1);
+    CHECK(two.count("other") == 1);
+
+    // What the entry says: purposes, validity, formats, and the columns as released.
+    const auto& open = one.at("open");
+    CHECK(std::string(open["purposes"][0].GetString()) == "public-health-research");
+    CHECK(std::string(open["validity"]["not_before"].GetString()) == "2020-01-01T00:00:00Z");
+    CHECK(std::string(open["validity"]["expires"].GetString()) == "2099-01-01T00:00:00Z");
+    CHECK(open["output"]["formats"].Size() == 1);
+    CHECK(open["output"]["max_rows"].GetUint64() == 1000);
+    CHECK(open["version"].GetInt() == 1);
+    std::map<std::string, std::string> released;
+    for (const auto& c : open["columns"].GetArray()) released[c["name"].GetString()] = c["transform"].GetString();
+    CHECK(released.count("patient_name") == 0);  // dropped identifier
+    CHECK(released.at("patient_id") == "pseudonymize");
+    CHECK(released.at("birth_date") == "generalize");
+    CHECK(released.at("diagnosis") == "keep");
+    CHECK(one.at("both")["validity"]["expires"].IsNull());
+
+    // Only partners call it.
+    CHECK(w.call("GET", "/v1/catalog", w.pubA).status == 403);
+}

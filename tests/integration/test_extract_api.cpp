@@ -1,0 +1,381 @@
+// POST /v1/extracts and GET /v1/extracts/{id}/manifest end to end: a real gateway (in process, port
+// 0), a real agency database, principals with real X25519 keys, the catalog API, decryption and
+// an independent k-anonymity check of the plaintext, the audit entries, and the faults.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <pqxx/pqxx>
+
+#include <thread>
+
+#include "gateway/auth/principals.hpp"
+#include "gateway/crypto/canonical_json.hpp"
+#include "gateway/crypto/extract.hpp"
+#include "gateway/crypto/keys.hpp"
+#include "gateway/crypto/manifest.hpp"
+#include "gateway_fixture.hpp"
+#include "support/http_client.hpp"
+#include "test_extract_fixture.hpp"
+
+using namespace custodian;
+using namespace custodian::testing;
+
+namespace {
+
+struct ExtractWorld {
+    TestDatabase gatewayDb = TestDatabase::create("extract_gateway");
+    TestDatabase agency = TestDatabase::create("extract_agency");
+    std::unique_ptr<RunningGateway> gw;
+    std::string publisher, partnerA, partnerB, auditor;
+    std::optional<crypto::BoxSecretKey> keyA;
+
+    explicit ExtractWorld(int rows = 2000) {
+        createVisitsTable(agency.conninfo(), rows);
+        gw = std::make_unique<RunningGateway>(gatewayDb.conninfo());
+        publisher = add("pub-health", auth::Role::Publisher, "health", std::nullopt);
+        keyA.emplace(std::move(crypto::BoxSecretKey::generate()).value());
+        partnerA = add("partner-a", auth::Role::Partner, "", keyA->publicKey());
+        auto keyB = crypto::BoxSecretKey::generate();
+        partnerB = add("partner-b", auth::Role::Partner, "", keyB->publicKey());
+        auditor = add("auditor-1", auth::Role::Auditor, "", std::nullopt);
+        REQUIRE(call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}").status < 300);
+        REQUIRE(call("PUT", "/v1/datasets/visits", publisher, R"({"source": "health-db", "table": "agency.visits", "columns": [
+            {"name": "id", "type": "integer", "role": "identifier"},
+            {"name": "full_name", "type": "text", "role": "identifier"},
+            {"name": "age", "type": "integer", "role": "quasi_identifier"},
+            {"name": "sex", "type": "text", "role": "quasi_identifier"},
+            {"name": "zip", "type": "text", "role": "quasi_identifier"},
+            {"name": "diagnosis", "type": "text", "role": "sensitive"},
+            {"name": "cost", "type": "decimal", "role": "insensitive"},
+            {"name": "visit_date", "type": "date", "role": "insensitive"}]})").status < 300);
+        putPolicy("research", visitsPolicyJson(R"({"k": 10, "suppression_limit": 0.05})"));
+    }
+
+    std::string add(const std::string& name, auth::Role role, const std::string& agencyName,
+                    std::optional<crypto::BoxPublicKey> key) {
+        auth::NewPrincipal p;
+        p.name = name;
+        p.role = role;
+        p.agency = agencyName;
+        p.publicKey = key;
+        std::string token;
+        Status s = gw->services().db->withConnection([&](pqxx::connection& conn) -> Status {
+            auto t = auth::addPrincipal(conn, *gw->services().tokens, p);
+            if (!t) return t.status();
+            token = *t;
+            return Status::ok();
+        });
+        if (!s) throw std::runtime_error(s.message());
+        return token;
+    }
+
+    HttpResult call(const std::string& method, const std::string& target, const std::string& token,
+                    const std::string& body = "") {
+        std::vector<std::pair<std::string, std::string>> headers{{"Authorization", "Bearer " + token}};
+        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+        return httpRequest(gw->port(), method, target, headers, body);
+    }
+
+    void putPolicy(const std::string& name, const std::string& json) {
+        auto r = call("PUT", "/v1/datasets/visits/policies/" + name, publisher, json);
+        INFO(r.body);
+        REQUIRE(r.status < 300);
+    }
+
+    HttpResult extract(const std::string& token, const std::string& policy, const std::string& purpose = "research",
+                       const std::string& dataset = "visits", const std::string& extra = "") {
+        return call("POST", "/v1/extracts", token,
+                    "{\"dataset\":\"" + dataset + "\",\"policy\":\"" + policy + "\",\"purpose\":\"" + purpose + "\"" +
+                        extra + "}");
+    }
+
+    std::string gatewayScalar(const std::string& sql) {
+        pqxx::connection conn(gatewayDb.conninfo());
+        pqxx::work tx(conn);
+        auto r = tx.exec(sql);
+        return r.empty() || r[0][0].is_null() ? "" : r[0][0].c_str();
+    }
+
+    // action:decision of every audit entry mentioning the extract, in order.
+    std::vector<std::string> auditTrail(const std::string& extractId) {
+        pqxx::connection conn(gatewayDb.conninfo());
+        pqxx::work tx(conn);
+        auto r = tx.exec_params("SELECT action || ':' || decision FROM audit_entries WHERE convert_from(entry, 'UTF8') LIKE $1 "
+                                "ORDER BY entry_index",
+                                "%" + extractId + "%");
+        std::vector<std::string> out;
+        for (const auto& row : r) out.emplace_back(row[0].c_str());
+        return out;
+    }
+
+    std::string lastAudit(const std::string& action) {
+        return gatewayScalar("SELECT decision || ' ' || convert_from(entry, 'UTF8') FROM audit_entries WHERE action = '" +
+                             action + "' ORDER BY entry_index DESC LIMIT 1");
+    }
+};
+
+std::string ruleOf(const HttpResult& r) {
+    auto json = crypto::parseJson(r.body);
+    if (!json) return "";
+    const auto* details = json->find("error")->find("details");
+    if (!details || !details->find("rule")) return "";
+    return details->find("rule")->asString();
+}
+
+}  // namespace
+
+TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manifest and a full audit trail",
+          "[integration][extract]") {
+    ExtractWorld w;
+    auto r = w.extract(w.partnerA, "research");
+    INFO(r.body.substr(0, 500));
+    REQUIRE(r.status == 200);
+    REQUIRE(r.complete);
+    const std::string id = r.header("x-extract-id");
+    REQUIRE(id.rfind("ext_", 0) == 0);
+    CHECK(r.header("content-type") == "application/vnd.custodian.extract");
+
+    auto plaintext = crypto::openExtract(*w.keyA, crypto::asBytes(r.body));
+    REQUIRE(plaintext);
+    const std::string text(plaintext->begin(), plaintext->end());
+    ParsedCsv csv = parseCsv(text);
+    CHECK(csv.header == std::vector<std::string>{"id", "age", "sex", "zip", "diagnosis", "cost", "visit_date"});
+    CHECK(csv.rows.size() >= 1900);
+    CHECK(smallestGroup(csv, {"age", "sex", "zip"}) >= 10);
+    CHECK(text.find("Person ") == std::string::npos);
+
+    // The manifest: signed by the gateway key, digests match what was decrypted.
+    auto m = w.call("GET", "/v1/extracts/" + id + "/manifest", w.partnerA);
+    REQUIRE(m.status == 200);
+    auto manifest = crypto::verifyManifest(m.body, w.gw->services().signingKey->publicKey());
+    REQUIRE(manifest);
+    CHECK(manifest->extractId == id);
+    CHECK(manifest->dataset == "visits");
+    CHECK(manifest->policy == "research");
+    CHECK(manifest->policyVersion == 1);
+    CHECK(manifest->recipient == "partner-a");
+    CHECK(manifest->purpose == "research");
+    CHECK(manifest->rowsReleased == csv.rows.size());
+    CHECK(manifest->rowsReleased + manifest->rowsSuppressed == 2000);
+    CHECK(manifest->models.find("k")->asUint64() >= 10);
+    REQUIRE(manifest->columns.size() == 8);
+    CHECK(manifest->columns[0].transform == "pseudonymize");
+    CHECK(manifest->columns[1].transform == "drop");
+    CHECK(manifest->columns[2].transform.rfind("generalize:level=", 0) == 0);
+    auto opened = crypto::ExtractOpener::create(*w.keyA);
+    crypto::Bytes ignored;
+    REQUIRE(opened->feed(crypto::asBytes(r.body), ignored));
+    REQUIRE(opened->finish());
+    CHECK(crypto::checkExtractAgainstManifest(*manifest, opened->digests()));
+
+    // Audit: requested (before any data) then completed, the completed index in the manifest.
+    auto trail = w.auditTrail(id);
+    REQUIRE(trail.size() >= 2);
+    CHECK(trail[0] == "extract.requested:allowed");
+    CHECK(trail[1] == "extract.completed:completed");
+    CHECK(w.gatewayScalar("SELECT action FROM audit_entries WHERE entry_index = " + std::to_string(manifest->auditIndex)) ==
+          "extract.completed");
+    CHECK(w.gatewayScalar("SELECT status FROM extracts WHERE id = '" + id + "'") == "completed");
+
+    // Another partner cannot see the manifest; an auditor can.
+    CHECK(w.call("GET", "/v1/extracts/" + id + "/manifest", w.partnerB).status == 404);
+    CHECK(w.call("GET", "/v1/extracts/" + id + "/manifest", w.auditor).status == 200);
+
+    // Tampered, truncated and wrongly keyed ciphertexts fail with a clear error.
+    std::string tampered = r.body;
+    tampered[tampered.size() / 2] ^= 0x01;
+    auto t = crypto::openExtract(*w.keyA, crypto::asBytes(tampered));
+    REQUIRE(!t);
+    CHECK(!t.status().message().empty());
+    auto truncated = crypto::openExtract(*w.keyA, crypto::asBytes(std::string_view(r.body).substr(0, r.body.size() - 40)));
+    REQUIRE(!truncated);
+    auto other = crypto::BoxSecretKey::generate();
+    auto wrong = crypto::openExtract(*other, crypto::asBytes(r.body));
+    REQUIRE(!wrong);
+}
+
+TEST_CASE("extract requests that break the policy are refused with the rule and audited", "[integration][extract]") {
+    ExtractWorld w(300);
+    w.putPolicy("expired", visitsPolicyJson(R"({"k": 2})", R"(, "validity": {"expires": "2020-01-01T00:00:00Z"})"));
+    w.putPolicy("future", visitsPolicyJson(R"({"k": 2})", R"(, "validity": {"not_before": "2999-01-01T00:00:00Z"})"));
+    w.putPolicy("strict", visitsPolicyJson(R"({"k": 5000, "suppression_limit": 0.01})"));
+    w.putPolicy("small", visitsPolicyJson(R"({"k": 2})", R"(, "output": {"max_rows": 100})"));
+    w.putPolicy("daily", visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})", R"(, "limits": {"extracts_per_day_per_recipient": 1})"));
+
+    SECTION("unknown dataset or policy: 404") {
+        CHECK(w.extract(w.partnerA, "research", "research", "nothing").status == 404);
+        CHECK(w.extract(w.partnerA, "nothing").status == 404);
+    }
+    SECTION("purpose not allowed: 403 purpose") {
+        auto r = w.extract(w.partnerA, "research", "marketing");
+        CHECK(r.status == 403);
+        CHECK(ruleOf(r) == "purpose");
+        CHECK(w.lastAudit("extract.requested").rfind("denied", 0) == 0);
+    }
+    SECTION("recipient not listed: 403 recipient") {
+        auto r = w.extract(w.partnerB, "research");
+        CHECK(r.status == 403);
+        CHECK(ruleOf(r) == "recipient");
+    }
+    SECTION("expired and not yet valid policies: 403") {
+        auto r = w.extract(w.partnerA, "expired");
+        CHECK(r.status == 403);
+        CHECK(ruleOf(r) == "validity.expires");
+        r = w.extract(w.partnerA, "future");
+        CHECK(r.status == 403);
+        CHECK(ruleOf(r) == "validity.not_before");
+    }
+    SECTION("plain output when the policy requires encryption: 403") {
+        auto r = w.extract(w.partnerA, "research", "research", "visits", R"(,"encryption":"none")");
+        CHECK(r.status == 403);
+        CHECK(ruleOf(r) == "output.encryption_required");
+    }
+    SECTION("too many rows: 403 output.max_rows, after the requested entry") {
+        auto r = w.extract(w.partnerA, "small");
+        CHECK(r.status == 403);
+        CHECK(ruleOf(r) == "output.max_rows");
+        CHECK(w.lastAudit("extract.aborted").rfind("denied", 0) == 0);
+    }
+    SECTION("daily limit: the second extract of the day is refused") {
+        auto first = w.extract(w.partnerA, "daily");
+        REQUIRE(first.status == 200);
+        auto second = w.extract(w.partnerA, "daily");
+        CHECK(second.status == 403);
+        CHECK(ruleOf(second) == "limits.extracts_per_day_per_recipient");
+    }
+    SECTION("an unreachable model: 422 with the requirement and the best achievable value, nothing released") {
+        auto r = w.extract(w.partnerA, "strict");
+        INFO(r.body);
+        REQUIRE(r.status == 422);
+        auto json = crypto::parseJson(r.body);
+        REQUIRE(json);
+        const auto* details = json->find("error")->find("details");
+        REQUIRE(details);
+        CHECK(details->find("requirement")->asString() == "k-anonymity with k = 5000");
+        CHECK(details->find("best_achievable")->find("k")->asUint64() == 300);
+        CHECK(w.lastAudit("extract.aborted").rfind("failed", 0) == 0);
+        CHECK(w.gatewayScalar("SELECT count(*) FROM extracts") == "0");
+    }
+    SECTION("malformed requests: 400") {
+        CHECK(w.call("POST", "/v1/extracts", w.partnerA, "{").status == 400);
+        CHECK(w.call("POST", "/v1/extracts", w.partnerA, R"({"dataset":"visits"})").status == 400);
+        CHECK(w.extract(w.partnerA, "research", "research", "visits", R"(,"format":"xml")").status == 400);
+        CHECK(w.extract(w.partnerA, "research", "research", "visits", R"(,"sql":"DROP TABLE x")").status == 400);
+    }
+    SECTION("only partners may request extracts") {
+        CHECK(w.extract(w.publisher, "research").status == 403);
+        CHECK(w.extract(w.auditor, "research").status == 403);
+    }
+}
+
+TEST_CASE("a source database that is down gives 503 and an aborted entry", "[integration][extract]") {
+    ExtractWorld w(100);
+    auto cluster = PgCluster::create();
+    runPsql(cluster->conninfo(), "CREATE DATABASE agency2");
+    createVisitsTable(cluster->conninfo("agency2"), 100);
+    REQUIRE(w.call("PUT", "/v1/sources/other-db", w.publisher,
+                   "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(cluster->conninfo("agency2"))).value() + "}")
+                .status < 300);
+    REQUIRE(w.call("PUT", "/v1/datasets/visits2", w.publisher, R"({"source": "other-db", "table": "agency.visits", "columns": [
+            {"name": "id", "type": "integer", "role": "identifier"},
+            {"name": "full_name", "type": "text", "role": "identifier"},
+            {"name": "age", "type": "integer", "role": "quasi_identifier"},
+            {"name": "sex", "type": "text", "role": "quasi_identifier"},
+            {"name": "zip", "type": "text", "role": "quasi_identifier"},
+            {"name": "diagnosis", "type": "text", "role": "sensitive"},
+            {"name": "cost", "type": "decimal", "role": "insensitive"},
+            {"name": "visit_date", "type": "date", "role": "insensitive"}]})").status < 300);
+    std::string policy = visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})");
+    policy.replace(policy.find("\"visits\""), 8, "\"visits2\"");
+    REQUIRE(w.call("PUT", "/v1/datasets/visits2/policies/research", w.publisher, policy).status < 300);
+    REQUIRE(w.extract(w.partnerA, "research", "research", "visits2").status == 200);
+
+    cluster->stop();
+    auto r = w.extract(w.partnerA, "research", "research", "visits2");
+    INFO(r.body);
+    CHECK(r.status == 503);
+    CHECK(w.lastAudit("extract.aborted").find("unavailable") != std::string::npos);
+}
+
+TEST_CASE("a client that disconnects mid-stream leaves an aborted entry and no completed one",
+          "[integration][extract]") {
+    ExtractWorld w(200000);
+    w.putPolicy("bulk", visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"));
+    // A raw socket: send the request, read a little of the body, then go away.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(w.gw->port());
+    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    const std::string body = R"({"dataset":"visits","policy":"bulk","purpose":"research"})";
+    const std::string request = "POST /v1/extracts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + w.partnerA +
+                                "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                                "\r\n\r\n" + body;
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    std::string received;
+    char buf[4096];
+    while (received.size() < 20000) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        REQUIRE(n > 0);
+        received.append(buf, static_cast<size_t>(n));
+    }
+    CHECK(received.rfind("HTTP/1.1 200", 0) == 0);
+    const size_t idAt = received.find("X-Extract-Id: ");
+    REQUIRE(idAt != std::string::npos);
+    const std::string id = received.substr(idAt + 14, 36);
+    ::close(fd);
+
+    std::vector<std::string> trail;
+    for (int i = 0; i < 100; ++i) {
+        trail = w.auditTrail(id);
+        if (trail.size() >= 2) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    REQUIRE(trail.size() == 2);
+    CHECK(trail[0] == "extract.requested:allowed");
+    CHECK(trail[1] == "extract.aborted:aborted");
+    CHECK(w.gatewayScalar("SELECT status FROM extracts WHERE id = '" + id + "'") == "aborted");
+    CHECK(w.call("GET", "/v1/extracts/" + id + "/manifest", w.partnerA).status == 404);
+}
+
+TEST_CASE("the audit log being unavailable means no extract", "[integration][extract]") {
+    ExtractWorld w(100);
+    // Revoke the gateway's INSERT on the audit log: the requested entry cannot be written.
+    w.gatewayScalar("SELECT 1");
+    {
+        pqxx::connection conn(w.gatewayDb.conninfo());
+        pqxx::work tx(conn);
+        tx.exec("ALTER TABLE audit_entries ADD CONSTRAINT no_more_entries CHECK (entry_index < 0) NOT VALID");
+        tx.commit();
+    }
+    auto r = w.extract(w.partnerA, "research");
+    CHECK(r.status == 503);
+    CHECK(w.gatewayScalar("SELECT count(*) FROM extracts") == "0");
+}
+
+TEST_CASE("the policy preview reports risk and information loss without releasing data", "[integration][extract][preview]") {
+    ExtractWorld w(1000);
+    auto r = w.call("POST", "/v1/datasets/visits/policies/research/preview", w.publisher);
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    auto json = crypto::parseJson(r.body);
+    // The report has fractional numbers, which the strict canonical parser refuses; check the text.
+    CHECK(r.body.find("\"records_selected\":1000") != std::string::npos);
+    CHECK(r.body.find("\"releasable\":true") != std::string::npos);
+    CHECK(r.body.find("\"risk_before\"") != std::string::npos);
+    CHECK(r.body.find("\"risk_after\"") != std::string::npos);
+    CHECK(r.body.find("\"information_loss_after\"") != std::string::npos);
+    CHECK(r.body.find("Person") == std::string::npos);
+    CHECK(w.lastAudit("policy.preview").rfind("allowed", 0) == 0);
+    // Partners and other agencies' publishers may not preview.
+    CHECK(w.call("POST", "/v1/datasets/visits/policies/research/preview", w.partnerA).status == 403);
+    auto other = w.add("pub-transit", auth::Role::Publisher, "transit", std::nullopt);
+    CHECK(w.call("POST", "/v1/datasets/visits/policies/research/preview", other).status == 403);
+    CHECK(w.call("POST", "/v1/datasets/visits/policies/nothing/preview", w.publisher).status == 404);
+}
