@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <istream>
@@ -87,6 +88,35 @@ std::string describeByte(char c) {
     return std::string("byte 0x") + kHex[u >> 4] + kHex[u & 15];
 }
 
+uint64_t broadcast(char c) { return 0x0101010101010101ULL * static_cast<unsigned char>(c); }
+
+// Non-zero iff some byte of v is zero; the lowest set bit marks the first zero byte exactly (borrows
+// only disturb the bits above it).
+uint64_t zeroBytes(uint64_t v) { return (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL; }
+
+// The four bytes that end an unquoted field, broadcast to every byte of a word.
+struct FieldEnds {
+    uint64_t delimiter, quote, lf, cr;
+    const uint8_t* table; // 1 for the same four bytes
+};
+
+// Index of the first delimiter, quote, CR or LF in buf[i, end), or end. Eight bytes at a time
+// (little-endian load, so the first match is the lowest flagged byte), then byte by byte.
+[[gnu::always_inline]] inline size_t scanUnquoted(const FieldEnds& ends, const char* buf, size_t i, size_t end) {
+    if constexpr (std::endian::native == std::endian::little) {
+        while (i + 8 <= end) {
+            uint64_t w;
+            std::memcpy(&w, buf + i, 8);
+            const uint64_t hits =
+                zeroBytes(w ^ ends.delimiter) | zeroBytes(w ^ ends.quote) | zeroBytes(w ^ ends.lf) | zeroBytes(w ^ ends.cr);
+            if (hits != 0) return i + static_cast<size_t>(std::countr_zero(hits) >> 3);
+            i += 8;
+        }
+    }
+    while (i < end && ends.table[static_cast<unsigned char>(buf[i])] == 0) ++i;
+    return i;
+}
+
 } // namespace
 
 std::unique_ptr<ByteSource> stringSource(std::string bytes) { return std::make_unique<StringSource>(std::move(bytes)); }
@@ -164,12 +194,16 @@ Status CsvReader::fill() {
         return Status(StatusCode::ResourceExhausted, "line " + std::to_string(line_) + ": record longer than " +
                                                          std::to_string(dialect_.maxRecordBytes) + " bytes");
     if (end_ == buffer_.size()) buffer_.resize(std::min(buffer_.size() * 2, dialect_.maxRecordBytes + 1));
-    auto n = source_->read(buffer_.data() + end_, buffer_.size() - end_);
-    if (!n) return n.status();
-    if (*n == 0)
-        eof_ = true;
-    else
-        end_ += *n;
+    // Fill the buffer completely (or reach the end), so that a record is re-parsed from its start only
+    // after the buffer doubled: parsing stays linear even when the source hands out small chunks.
+    while (end_ < buffer_.size() && !eof_) {
+        auto n = source_->read(buffer_.data() + end_, buffer_.size() - end_);
+        if (!n) return n.status();
+        if (*n == 0)
+            eof_ = true;
+        else
+            end_ += *n;
+    }
     return Status::ok();
 }
 
@@ -209,6 +243,7 @@ CsvReader::Step CsvReader::parseRecord(CsvRecords& out, Status& error) {
     const char delimiter = dialect_.delimiter;
     uint64_t line = line_;
     size_t column = 0;
+    const FieldEnds fieldEnds{broadcast(delimiter), broadcast(quote), broadcast('\n'), broadcast('\r'), special_};
 
     const auto rollback = [&] {
         out.ends_.resize(fieldBegin);
@@ -224,7 +259,7 @@ CsvReader::Step CsvReader::parseRecord(CsvRecords& out, Status& error) {
         rollback();
         return Step::NeedMore;
     };
-    const auto endField = [&](bool quoted) {
+    const auto endField = [&](bool quoted) __attribute__((always_inline)) {
         out.ends_.push_back(out.data_.size());
         out.quoted_.push_back(quoted ? 1 : 0);
     };
@@ -283,8 +318,7 @@ CsvReader::Step CsvReader::parseRecord(CsvRecords& out, Status& error) {
                                         " after the closing quote of a quoted field"));
         }
 
-        size_t i = p;
-        while (i < end && special_[static_cast<unsigned char>(buf[i])] == 0) ++i;
+        const size_t i = scanUnquoted(fieldEnds, buf, p, end);
         if (i == end && !eof_) return needMore();
         out.data_.append(buf + p, i - p);
         endField(false);
@@ -316,6 +350,9 @@ CsvReader::Step CsvReader::parseRecord(CsvRecords& out, Status& error) {
                                     "the quote)"));
     }
 
+    if (p - pos_ > dialect_.maxRecordBytes)
+        return fail(Status(StatusCode::ResourceExhausted, "line " + std::to_string(line_) + ": record longer than " +
+                                                              std::to_string(dialect_.maxRecordBytes) + " bytes"));
     if (Status status = checkRecord(out, fieldBegin, dataBegin, line_); !status) return fail(std::move(status));
     out.lines_.push_back(line_);
     pos_ = p;

@@ -171,6 +171,9 @@ Result<HierarchyRows> maskingHierarchyRows(std::span<const std::string> domain, 
     for (auto& v : distinct(domain)) {
         if (!isValidUtf8(v)) return invalidArgument("masking hierarchy: value " + quoted(v) + " is not valid UTF-8");
         const size_t n = codePoints(v);
+        if (n > kMaxMaskingLength)
+            return invalidArgument("masking hierarchy: value " + quoted(v) + " has " + std::to_string(n) +
+                                   " characters, more than the " + std::to_string(kMaxMaskingLength) + " supported");
         longest = std::max(longest, n);
         values.emplace_back(n, std::move(v));
     }

@@ -45,6 +45,9 @@ struct DateHierarchySpec {
 // "12***" → "1****" → "*". The number of levels above the leaves is the longest value's length; a
 // shorter value stays fully masked ("12" → "1*" → "**" → ... → "*"). The top level is always the
 // single mask character.
+// Values may have at most kMaxMaskingLength characters: the hierarchy has one level per character,
+// so its size grows with the square of the length.
+inline constexpr size_t kMaxMaskingLength = 64;
 struct MaskingHierarchySpec {
     std::string maskChar = "*"; // one code point
 };

@@ -36,11 +36,8 @@ public:
         for (size_t s = 0; s < sensitive_; ++s) {
             std::vector<uint64_t> freq(c.sensitiveCardinalities[s], 0);
             for (size_t r = 0; r < n; ++r) ++freq[cols.sensitive[s][r]];
-            domains_[s].distance = c.sensitiveDistances.empty() ? TClosenessDistance::Equal : c.sensitiveDistances[s];
-            domains_[s].globalShare.resize(freq.size());
-            for (size_t v = 0; v < freq.size(); ++v) {
-                domains_[s].globalShare[v] = n ? static_cast<double>(freq[v]) / static_cast<double>(n) : 0;
-            }
+            domains_[s] = SensitiveDomain::fromFrequencies(
+                freq, c.sensitiveDistances.empty() ? TClosenessDistance::Equal : c.sensitiveDistances[s]);
         }
         histogram_.resize(sensitive_);
         for (size_t s = 0; s < sensitive_; ++s) histogram_[s].assign(c.sensitiveCardinalities[s], 0);

@@ -122,12 +122,8 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
         }
     }
     for (size_t s = 0; s < table.sensitiveCount(); ++s) {
-        auto& dom = p.domains[s];
-        dom.distance = config.sensitiveDistances.empty() ? TClosenessDistance::Equal : config.sensitiveDistances[s];
-        dom.globalShare.resize(sensFreq[s].size());
-        for (size_t v = 0; v < sensFreq[s].size(); ++v) {
-            dom.globalShare[v] = static_cast<double>(sensFreq[s][v]) / static_cast<double>(p.records);
-        }
+        p.domains[s] = SensitiveDomain::fromFrequencies(
+            sensFreq[s], config.sensitiveDistances.empty() ? TClosenessDistance::Equal : config.sensitiveDistances[s]);
     }
     p.costs.emplace(CellCosts::build(config.hierarchies, config.numeric, leafFreq));
 

@@ -54,6 +54,22 @@ std::string PrivacyModels::describe() const {
     return s;
 }
 
+SensitiveDomain SensitiveDomain::fromFrequencies(const std::vector<uint64_t>& frequency, TClosenessDistance distance) {
+    SensitiveDomain d;
+    d.distance = distance;
+    uint64_t total = 0;
+    for (uint64_t f : frequency) total += f;
+    d.globalShare.resize(frequency.size(), 0);
+    d.rankOf.assign(frequency.size(), UINT32_MAX);
+    for (size_t v = 0; v < frequency.size(); ++v) {
+        d.globalShare[v] = total ? static_cast<double>(frequency[v]) / static_cast<double>(total) : 0;
+        if (frequency[v] == 0) continue;
+        d.rankOf[v] = static_cast<uint32_t>(d.rankedShare.size());
+        d.rankedShare.push_back(d.globalShare[v]);
+    }
+    return d;
+}
+
 namespace model {
 
 size_t distinctValues(std::span<const SensitiveCount> hist) {
@@ -100,17 +116,20 @@ double earthMoversDistance(std::span<const SensitiveCount> hist, uint64_t classS
         }
         return std::max(0.0, sum / 2);
     }
-    if (m <= 1) return 0;
-    // Ordered distance: 1/(m-1) sum_i |sum_{j<=i} (p_j - q_j)|.
+    // Ordered distance over the m values present in the input: 1/(m-1) sum_i |sum_{j<=i} (p_j - q_j)|.
+    // Class values are sorted by code, hence by rank.
+    (void)m;
+    const size_t present = domain.rankedShare.size();
+    if (present <= 1) return 0;
     double cumulative = 0, total = 0;
     size_t next = 0;
-    for (size_t v = 0; v + 1 < m; ++v) {
+    for (size_t r = 0; r + 1 < present; ++r) {
         double p = 0;
-        if (next < hist.size() && hist[next].value == v) p = static_cast<double>(hist[next++].count) / n;
-        cumulative += p - domain.globalShare[v];
+        if (next < hist.size() && domain.rankOf[hist[next].value] == r) p = static_cast<double>(hist[next++].count) / n;
+        cumulative += p - domain.rankedShare[r];
         total += std::fabs(cumulative);
     }
-    return total / static_cast<double>(m - 1);
+    return total / static_cast<double>(present - 1);
 }
 
 bool lDiverse(const LDiversity& l, std::span<const SensitiveCount> hist, uint64_t classSize,

@@ -51,10 +51,16 @@ struct PrivacyModels {
 };
 
 // A sensitive attribute's global distribution (over the whole input) and the distance used for
-// t-closeness (Ordered: codes are in value order, EMD with ordered distance; Equal: equal distance).
+// t-closeness (Ordered: codes are in value order, EMD with ordered distance over the m values that
+// occur in the input, as Li et al.; Equal: equal distance).
 struct SensitiveDomain {
-    std::vector<double> globalShare; // per value code, sums to 1
+    std::vector<double> globalShare;  // per value code, sums to 1
+    std::vector<uint32_t> rankOf;     // per value code: position among the values present (Ordered)
+    std::vector<double> rankedShare;  // globalShare of the present values, in value order
     TClosenessDistance distance = TClosenessDistance::Equal;
+
+    // frequency[code] = records with that value in the whole input.
+    static SensitiveDomain fromFrequencies(const std::vector<uint64_t>& frequency, TClosenessDistance distance);
 };
 
 namespace model {

@@ -15,6 +15,7 @@ int runDecrypt(int argc, char** argv);
 int runAudit(int argc, char** argv);
 int runPolicy(int argc, char** argv);
 int runExtract(int argc, char** argv);
+int runAnonymize(int argc, char** argv);
 } // namespace custodian::cli
 
 namespace {
@@ -26,6 +27,8 @@ constexpr Command kCommands[] = {
     {"serve", "run the gateway (serve --config FILE)", &custodian::cli::runServe},
     {"migrate", "apply database migrations (migrate --config FILE)", &custodian::cli::runMigrate},
     {"principal", "add, disable or list principals and their API tokens", &custodian::cli::runPrincipal},
+    {"anonymize", "anonymize a CSV file offline with a policy (anonymize --policy P --in X --out Y)",
+     &custodian::cli::runAnonymize},
     {"policy", "validate a release policy (policy validate FILE.json [--dataset D.json])", &custodian::cli::runPolicy},
     {"keygen", "create a partner X25519 key pair (PREFIX.pub, PREFIX.key)", &custodian::cli::runKeygen},
     {"extract", "request, download, decrypt and verify an extract (partner client)", &custodian::cli::runExtract},

@@ -427,7 +427,6 @@ private:
 
     void readHierarchy(const Value& h, const std::string& at, ColumnPolicy& column, HierarchyMap& hierarchies) {
         HierarchySpec spec;
-        const size_t before = errors_.size();
         if (const Value* file = find(h, "file")) {
             spec.kind = HierarchySpec::Kind::File;
             spec.file = str(*file);
@@ -440,7 +439,6 @@ private:
             else if (builder == "prefix") readPrefix(h, at, column, spec);
             else readGroups(h, at, column, spec, hierarchies);
         }
-        (void)before;
         column.hierarchy = std::move(spec);
     }
 
@@ -584,7 +582,7 @@ private:
                 for (rapidjson::SizeType j = 0; j < g->value.Size(); ++j) {
                     const std::string member = str(g->value[j]);
                     const std::string memberAt = appendPointer(groupAt, j);
-                    if (l > 0 && !parentOf[l - 1].empty() && !groupExists(spec.groups[l - 1], member)) {
+                    if (l > 0 && !groupExists(spec.groups[l - 1], member)) {
                         add(memberAt, "\"" + printableForMessage(member) + "\" is not a group of level " +
                                           std::to_string(l) + " (the level below)");
                         continue;
@@ -830,7 +828,30 @@ private:
 
 } // namespace
 
+namespace {
+
+// A huge broken document must not produce an unbounded report.
+void capErrors(ValidationErrors& errors) {
+    constexpr size_t kMaxReported = 1000;
+    if (errors.size() <= kMaxReported) return;
+    const size_t more = errors.size() - kMaxReported;
+    errors.resize(kMaxReported);
+    errors.push_back({"", "and " + std::to_string(more) + " more errors"});
+}
+
+PolicyLoadResult loadPolicyUncapped(std::string_view json, const PolicyLoadOptions& options);
+
+} // namespace
+
 PolicyLoadResult loadPolicy(std::string_view json, const PolicyLoadOptions& options) {
+    PolicyLoadResult result = loadPolicyUncapped(json, options);
+    capErrors(result.errors);
+    return result;
+}
+
+namespace {
+
+PolicyLoadResult loadPolicyUncapped(std::string_view json, const PolicyLoadOptions& options) {
     PolicyLoadResult result;
     auto& errors = result.errors;
     try {
@@ -876,6 +897,8 @@ PolicyLoadResult loadPolicy(std::string_view json, const PolicyLoadOptions& opti
     }
     return result;
 }
+
+} // namespace
 
 PolicyLoadResult loadPolicyFile(const std::filesystem::path& path, PolicyLoadOptions options) {
     std::error_code ec;

@@ -50,13 +50,40 @@ struct AuditVerification {
     std::string problem;
 };
 
+// One export line, parsed, canonicalised and leaf-hashed; independent of every other line.
+struct ParsedLine {
+    enum class Kind { Blank, Entry, TreeHead, Error } kind = Kind::Blank;
+    uint64_t index = 0;              // Entry
+    Hash computed{};                 // Entry: leaf hash of the canonical entry bytes
+    std::optional<Hash> recorded;    // Entry: the "leaf_hash" the log recorded, if present
+    SignedTreeHead head;             // TreeHead
+    std::string error;               // Error
+    bool errorAtNextIndex = false;   // Error: the line stands where the next entry should be
+};
+
+// Parses lines with reusable buffers. One per thread.
+class LineParser {
+public:
+    LineParser();
+    // `line` is parsed in place (modified).
+    ParsedLine parse(std::string& line);
+
+private:
+    std::string canonical_;
+    std::string copy_;
+    std::vector<char> arena_;
+};
+
 // Incremental verifier: feed lines in order, then finish(). Stops at the first problem.
+// Not thread-safe; addLines() uses one helper thread internally.
 class AuditExportVerifier {
 public:
     explicit AuditExportVerifier(const crypto::Ed25519PublicKey& gatewayKey, AuditVerifyOptions options = {});
 
     // One line without its newline. `line` may be modified in place (parsed in situ).
     void addLine(std::string& line);
+    // The first `count` lines of `lines`, in order; parsed on two threads (lines are modified).
+    void addLines(std::vector<std::string>& lines, size_t count);
     bool failed() const { return failed_; }
     AuditVerification finish();
 
@@ -64,6 +91,7 @@ public:
 
 private:
     void fail(std::string problem, std::optional<uint64_t> index, bool exact, uint64_t rangeEnd = 0);
+    void apply(const ParsedLine& parsed);
     void addEntry(uint64_t index, const Hash& computed, const std::optional<Hash>& recorded);
     void addTreeHead(const SignedTreeHead& head, uint64_t line);
     void checkReadyHeads();
@@ -77,10 +105,11 @@ private:
         uint64_t line;
     };
     std::vector<PendingHead> pending_;
+    uint64_t pendingMinSize_ = UINT64_MAX;
     std::optional<SignedTreeHead> lastVerified_;
     uint64_t lineNumber_ = 0;
-    std::string canonical_;
-    std::vector<char> parseArena_;
+    LineParser parsers_[2];
+    std::vector<ParsedLine> results_;
     AuditVerification result_;
     bool failed_ = false;
 };

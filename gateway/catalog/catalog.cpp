@@ -287,11 +287,19 @@ Result<LoadedPolicy> Catalog::loadPolicyVersion(pqxx::transaction_base& tx, std:
         out.version = v[0][0].as<int32_t>();
         out.contentHash = v[0][1].as<std::string>();
         out.document = v[0][2].as<std::string>();
-        auto ds = loadDataset(tx, dataset);
-        if (!ds) return ds.status();
-        auto parsed = parsedPolicy(out.dataset, out.name, out.version, out.document, ds->description());
-        if (!parsed) return parsed.status();
-        out.policy = std::move(parsed).value();
+        {
+            std::lock_guard lock(cacheMutex_);
+            if (auto it = cache_.find(CacheKey{out.dataset, out.name, out.version}); it != cache_.end()) {
+                out.policy = it->second;
+            }
+        }
+        if (!out.policy) {  // first use of this version in this process: parse it once
+            auto ds = loadDataset(tx, dataset);
+            if (!ds) return ds.status();
+            auto parsed = parsedPolicy(out.dataset, out.name, out.version, out.document, ds->description());
+            if (!parsed) return parsed.status();
+            out.policy = std::move(parsed).value();
+        }
         if (out.policy->contentHash() != out.contentHash) {
             return internalError("policy " + out.dataset + "/" + out.name + " version " + std::to_string(out.version) +
                                  ": stored content hash does not match the document");

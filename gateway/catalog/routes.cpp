@@ -318,7 +318,7 @@ Result<HttpResponse> handlePutSource(RequestContext& ctx) {
         return r;
     });
     if (!stored) {
-        if (!scopeRefusal.ok()) return denied(ctx, "source.put", scopeRefusal, name, {}, {});
+        if (!scopeRefusal.isOk()) return denied(ctx, "source.put", scopeRefusal, name, {}, {});
         return stored.status();
     }
     JsonOut out;
@@ -564,7 +564,7 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
         return r;
     });
     if (!stored) {
-        if (!scopeRefusal.ok()) return denied(ctx, "dataset.put", scopeRefusal, dataset.source, name, {});
+        if (!scopeRefusal.isOk()) return denied(ctx, "dataset.put", scopeRefusal, dataset.source, name, {});
         if (!broken.empty()) {
             policies::ValidationErrors details;
             for (const auto& [policy, errs] : broken)
@@ -636,6 +636,10 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
     policies::PolicyLoadOptions options;
     options.dataset = &description;
     options.knownRecipients = &context->partners;
+    if (!crypto::isValidUtf8(ctx.request.body)) {
+        return validationFailure("invalid_policy", "the policy has 1 error(s)",
+                                 {{"", "the document is not valid UTF-8 text"}});
+    }
     policies::PolicyLoadResult loaded = policies::loadPolicy(ctx.request.body, options);
     if (!loaded.ok()) {
         return validationFailure("invalid_policy",
@@ -650,7 +654,7 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
         return r;
     });
     if (!stored) {
-        if (!scopeRefusal.ok()) return denied(ctx, "policy.put", scopeRefusal, context->dataset.source, datasetName, policyName);
+        if (!scopeRefusal.isOk()) return denied(ctx, "policy.put", scopeRefusal, context->dataset.source, datasetName, policyName);
         return stored.status();
     }
     if (!stored->created) {
@@ -696,7 +700,7 @@ Result<HttpResponse> handleGetPolicy(RequestContext& ctx) {
         auto d = catalog.loadDataset(conn, datasetName);
         if (!d) return d.status();
         View v{std::move(d).value(), std::nullopt, {}};
-        if (!checkAgencyScope(**principal, v.dataset.agency).ok()) return v;  // refused below, nothing read
+        if (!checkAgencyScope(**principal, v.dataset.agency).isOk()) return v;  // refused below, nothing read
         auto p = catalog.loadCurrentPolicy(conn, datasetName, policyName);
         if (!p) return p.status();
         v.current = std::move(p).value();
@@ -745,7 +749,7 @@ Result<HttpResponse> handleRetirePolicy(RequestContext& ctx) {
         return r;
     });
     if (!retired) {
-        if (!scopeRefusal.ok()) return denied(ctx, "policy.retire", scopeRefusal, {}, datasetName, policyName);
+        if (!scopeRefusal.isOk()) return denied(ctx, "policy.retire", scopeRefusal, {}, datasetName, policyName);
         return retired.status();
     }
     JsonOut out;

@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "gateway/crypto/canonical_json.hpp"
 #include "gateway/crypto/secure_file.hpp"
 
 namespace custodian::crypto {
@@ -219,9 +220,44 @@ Result<SigningKey> SigningKey::loadOrCreate(const std::string& path) {
     return written;
 }
 
+namespace {
+
+// The JSON that GET /v1/keys returns: {"keys":[{"algorithm":"Ed25519","public_key":"<b64>",...}]}.
+Result<std::string> keyFromKeysDocument(std::string_view text) {
+    auto doc = parseJson(text);
+    if (!doc) return doc.status();
+    const JsonValue* keys = doc->find("keys");
+    if (keys == nullptr || !keys->isArray()) return invalidArgument("expected {\"keys\": [...]} as served by GET /v1/keys");
+    std::string found;
+    size_t count = 0;
+    for (const auto& k : keys->asArray()) {
+        const JsonValue* algorithm = k.find("algorithm");
+        const JsonValue* publicKey = k.find("public_key");
+        if (algorithm == nullptr || !algorithm->isString() || algorithm->asString() != "Ed25519") continue;
+        if (publicKey == nullptr || !publicKey->isString()) continue;
+        found = publicKey->asString();
+        ++count;
+    }
+    if (count == 0) return invalidArgument("the keys document has no Ed25519 key");
+    if (count > 1) {
+        return invalidArgument("the keys document lists several Ed25519 keys; put the one you trust in the file "
+                               "(its base64 public_key)");
+    }
+    return found;
+}
+
+} // namespace
+
 Result<Ed25519PublicKey> parseGatewayPublicKey(std::string_view text) {
     if (auto st = ensureSodium(); !st) return st;
     std::string_view body = trim(text);
+    std::string fromDocument;
+    if (!body.empty() && body.front() == '{') {
+        auto key = keyFromKeysDocument(body);
+        if (!key) return key.status();
+        fromDocument = std::move(key).value();
+        body = fromDocument;
+    }
     if (body.substr(0, kGatewayPublicPrefix.size()) == kGatewayPublicPrefix) {
         body.remove_prefix(kGatewayPublicPrefix.size());
     }

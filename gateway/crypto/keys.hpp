@@ -111,8 +111,8 @@ private:
 [[nodiscard]] bool verifySignature(const Ed25519PublicKey& publicKey, ByteView message,
                                    ByteView signature);
 
-// Parses a gateway public key file's text: bare base64 or "custodian-ed25519-public:<base64>",
-// surrounding whitespace ignored.
+// Parses a gateway public key file's text: bare base64, "custodian-ed25519-public:<base64>", or
+// the JSON document of GET /v1/keys holding exactly one Ed25519 key; surrounding whitespace ignored.
 Result<Ed25519PublicKey> parseGatewayPublicKey(std::string_view text);
 Result<Ed25519PublicKey> readGatewayPublicKeyFile(const std::string& path);
 // "custodian-ed25519-public:<base64>\n"

@@ -395,6 +395,14 @@ private:
         }
         if (lowest().socket().is_open()) {
             lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+            // Lingering close: closing with unread request bytes in the kernel would send a reset
+            // that can destroy the response (e.g. a 413) before the client reads it. Drain what
+            // the client still sends, briefly, until it closes its side.
+            if constexpr (!kIsTls<Stream>) {
+                char sink[4096];
+                lowest().expires_after(std::chrono::milliseconds(500));
+                while (!ec) co_await lowest().async_read_some(net::buffer(sink), withError(ec));
+            }
             lowest().socket().close(ec);
         }
     }

@@ -412,6 +412,29 @@ TEST_CASE("policy versions: new version per change, identical documents, history
     CHECK(std::string(get["history"][1]["created_by"].GetString()) == "pub-a");
     CHECK(std::string(get["history"][1]["created_at"].GetString()).size() >= 20);
 
+    // The release side gets the parsed policy, built once per version and shared.
+    Status loaded = w.gw->services().db->withConnection([&](pqxx::connection& conn) -> Status {
+        const auto& catalog = *w.gw->services().catalog;
+        auto first = catalog.loadCurrentPolicy(conn, "ver_visits", "research");
+        auto second = catalog.loadCurrentPolicy(conn, "ver_visits", "research");
+        REQUIRE(first);
+        REQUIRE(second);
+        CHECK(first->version == 2);
+        CHECK(first->contentHash == hash2);
+        CHECK_FALSE(first->retired);
+        CHECK(first->policy.get() == second->policy.get());
+        CHECK(first->policy->contentHash() == hash2);
+        pqxx::read_transaction tx(conn);
+        auto old = catalog.loadPolicyVersion(tx, "ver_visits", "research", 1);
+        REQUIRE(old);
+        CHECK(old->contentHash == hash1);
+        CHECK(old->currentVersion == 2);
+        CHECK(old->policy->model().recipients.size() == 1);
+        CHECK(catalog.loadPolicyVersion(tx, "ver_visits", "research", 3).status().code() == StatusCode::NotFound);
+        return Status::ok();
+    });
+    REQUIRE(loaded);
+
     // Both changes are audited with their version and content hash.
     audit::AuditQuery q;
     q.action = "policy.put";

@@ -191,6 +191,15 @@ TEST_CASE("CSV reader refuses records longer than the limit", "[csv]") {
     REQUIRE_FALSE(rows.isOk());
     CHECK(rows.status().code() == StatusCode::ResourceExhausted);
     CHECK(rows.status().message() == "line 2: record longer than 1024 bytes");
+
+    // A record longer than the read buffer: refused while buffering, before it is held whole.
+    CsvDialect large = noHeader();
+    large.maxRecordBytes = 3u << 19; // 1.5 MiB
+    auto huge = CsvReader::open(std::make_unique<TrickleSource>("a\n" + std::string(2u << 20, 'y') + "\n", 1u << 16), large);
+    REQUIRE(huge.isOk());
+    auto hugeRows = readAll(*huge);
+    REQUIRE_FALSE(hugeRows.isOk());
+    CHECK(hugeRows.status().message() == "line 2: record longer than 1572864 bytes");
 }
 
 TEST_CASE("CSV reader streams a large input in bounded batches", "[csv]") {

@@ -107,6 +107,10 @@ TEST_CASE("masking builder: one more character masked per level, code points not
     CHECK((*rows)[0] == std::vector<std::string>{"ab", "a#", "#"});
     hash.maskChar = "##";
     CHECK_FALSE(maskingHierarchyRows(one, hash).isOk());
+    const std::vector<std::string> tooLong = {std::string(65, 'x')};
+    auto refused = maskingHierarchyRows(tooLong, MaskingHierarchySpec{});
+    REQUIRE_FALSE(refused.isOk());
+    CHECK(refused.status().message().find("has 65 characters, more than the 64 supported") != std::string::npos);
 }
 
 TEST_CASE("grouping builder: explicit groups per level, contiguous leaves, precise errors", "[builders]") {

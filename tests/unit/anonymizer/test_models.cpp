@@ -152,13 +152,16 @@ TEST_CASE("t-closeness with equal distance", "[models]") {
 
 TEST_CASE("ordered distance EMD matches Li et al.'s salary example", "[models]") {
     // Salaries 3k..11k, one record each; P1 = {3k,4k,5k} is at 0.375, P2 = {6k,8k,11k} at 0.167.
-    SensitiveDomain domain;
-    domain.distance = TClosenessDistance::Ordered;
-    domain.globalShare.assign(9, 1.0 / 9);
+    SensitiveDomain domain = SensitiveDomain::fromFrequencies(std::vector<uint64_t>(9, 1), TClosenessDistance::Ordered);
     std::vector<SensitiveCount> p1 = {{0, 1}, {1, 1}, {2, 1}};
     std::vector<SensitiveCount> p2 = {{3, 1}, {5, 1}, {8, 1}};
     CHECK(model::earthMoversDistance(p1, 3, domain) == Approx(0.375));
     CHECK(model::earthMoversDistance(p2, 3, domain) == Approx(0.1667).epsilon(1e-3));
+    // Values absent from the input do not count in m: a tenth, never-seen code changes nothing.
+    std::vector<uint64_t> withAbsent(9, 1);
+    withAbsent.push_back(0);
+    const auto sparse = SensitiveDomain::fromFrequencies(withAbsent, TClosenessDistance::Ordered);
+    CHECK(model::earthMoversDistance(p1, 3, sparse) == Approx(0.375));
     domain.distance = TClosenessDistance::Equal;
     CHECK(model::earthMoversDistance(p1, 3, domain) == Approx(2.0 / 3));
 

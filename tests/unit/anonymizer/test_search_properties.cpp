@@ -54,7 +54,14 @@ Instance randomInstance(std::mt19937& rng) {
         }
         auto h = Hierarchy::fromRows("q" + std::to_string(d), rows);
         REQUIRE(h.isOk());
-        in.config.quasiIdentifiers.push_back({"q" + std::to_string(d), std::make_shared<const Hierarchy>(std::move(h.value())), false, 0, -1});
+        // Sometimes restrict the allowed levels (policies may pin a minimum or maximum level).
+        int minLevel = 0, maxLevel = -1;
+        if (pick(0, 3) == 0) {
+            minLevel = pick(0, depth - 1);
+            maxLevel = pick(minLevel, depth - 1);
+        }
+        in.config.quasiIdentifiers.push_back(
+            {"q" + std::to_string(d), std::make_shared<const Hierarchy>(std::move(h.value())), false, minLevel, maxLevel});
         in.hierarchyRows.push_back(std::move(rows));
         in.gen.push_back(std::move(gen));
     }
@@ -125,12 +132,17 @@ bool classPasses(const PrivacyModels& m, const std::vector<uint32_t>& values, co
         if (!ordered) {
             for (uint32_t v = 0; v < domain; ++v) d += std::fabs(count[v] / n - global[v]) / 2;
         } else {
+            // Over the values present in the input (Li et al.): absent codes are skipped.
+            std::vector<uint32_t> present;
+            for (uint32_t v = 0; v < domain; ++v) {
+                if (global[v] > 0) present.push_back(v);
+            }
             double carry = 0;
-            for (uint32_t v = 0; v + 1 < domain; ++v) {
-                carry += count[v] / n - global[v];
+            for (size_t i = 0; i + 1 < present.size(); ++i) {
+                carry += count[present[i]] / n - global[present[i]];
                 d += std::fabs(carry);
             }
-            d /= domain - 1;
+            d = present.size() > 1 ? d / static_cast<double>(present.size() - 1) : 0;
         }
         if (d > m.tCloseness->t + 1e-10) return false;
     }
@@ -156,7 +168,13 @@ Exhaustive exhaustive(const Instance& in) {
     }
     Exhaustive best;
     int bestHeight = 0;
-    std::vector<int> levels(q, 0);
+    std::vector<int> lowest(q), highest(q);
+    for (size_t d = 0; d < q; ++d) {
+        lowest[d] = in.config.quasiIdentifiers[d].minLevel;
+        const int top = static_cast<int>(in.gen[d].size()) - 1;
+        highest[d] = in.config.quasiIdentifiers[d].maxLevel < 0 ? top : in.config.quasiIdentifiers[d].maxLevel;
+    }
+    std::vector<int> levels = lowest;
     for (;;) {
         std::map<std::vector<uint32_t>, std::vector<size_t>> classes;
         for (size_t i = 0; i < in.rows.size(); ++i) {
@@ -221,11 +239,11 @@ Exhaustive exhaustive(const Instance& in) {
         bool done = true;
         while (d > 0) {
             --d;
-            if (++levels[d] < static_cast<int>(in.gen[d].size())) {
+            if (++levels[d] <= highest[d]) {
                 done = false;
                 break;
             }
-            levels[d] = 0;
+            levels[d] = lowest[d];
         }
         if (done) return best;
     }

@@ -376,5 +376,51 @@ TEST_CASE("the verifier reads files in blocks with lines across block boundaries
     CHECK(report->ok);
     CHECK(report->entries == 20000);
     CHECK(report->root == log.tree.root());
+
+    // The batched two-thread path names the same first index as the line-by-line one.
+    auto lines = log.lines;
+    lines[log.entryLine[15000]] = modifiedEntryLine(15000, false);
+    lines.erase(lines.begin() + static_cast<long>(log.entryLine[17000]));
+    std::ofstream(dir / "bad.ndjson") << join(lines);
+    auto bad = verifyAuditExportFile((dir / "bad.ndjson").string(), gatewayKey().publicKey());
+    REQUIRE(bad.isOk());
+    REQUIRE_FALSE(bad->ok);
+    CHECK(*bad->firstBadIndex == 15000);
+    CHECK(bad->line == verify(lines).line);
     fs::remove_all(dir);
+}
+
+TEST_CASE("the verifier's canonical encoding equals canonicalJson for any JSON entry", "[audit][verifier][json]") {
+    const char* entries[] = {
+        R"({"index":0})",
+        R"({"z":1,"index":0,"a":{"y":[3,2,{"b":null,"a":false}],"x":"\u00e9\n\u0001\/"}})",
+        R"({"index":0,"s":"\ud83d\udd12 tab\t quote\" backslash\\ del)" "\x7f" R"(","n":-9223372036854775808,"u":18446744073709551615})",
+        R"(  { "index" : 0 , "é" : "x" , "e" : [ ] , "E" : { } }  )",
+        // Already canonical (the gateway's own output): the verifier's streaming fast path.
+        R"({"a":[[],[1,[2,{}]],{"b":[null,true,false,-1,"\u0000"]}],"index":12,"z":{"y":{"x":{}}}})",
+        R"({"index":3,"s":"\ud83d\udd12","t":[{"a":1},{"a":2}]})",
+        R"({"a":{"index":99},"index":4})",
+    };
+    for (const char* text : entries) {
+        auto parsed = crypto::parseJson(text);
+        REQUIRE(parsed.isOk());
+        const Hash expected = leafHash(crypto::asBytes(crypto::canonicalJson(*parsed).value()));
+        for (const std::string& line : {std::string("{\"type\":\"entry\",\"entry\":") + text + "}",
+                                        std::string("{\"entry\":") + text + ",\"other\":[{\"index\":7}],\"type\":\"entry\"}"}) {
+            std::string copy = line;
+            LineParser parser;
+            const ParsedLine result = parser.parse(copy);
+            INFO(line << " -> " << result.error);
+            REQUIRE(result.kind == ParsedLine::Kind::Entry);
+            CHECK(result.computed == expected);
+            CHECK(result.index == parsed->find("index")->asUint64());
+        }
+    }
+    // Inputs that have no canonical form are errors in both.
+    for (const char* text : {R"({"index":0,"a":1.5})", R"({"index":0,"a":1,"a":1})", "{\"index\":0,\"a\":\"\xff\"}",
+                             R"({"a":1,"index":-1})"}) {
+        std::string line = std::string("{\"type\":\"entry\",\"entry\":") + text + "}";
+        LineParser parser;
+        CHECK(parser.parse(line).kind == ParsedLine::Kind::Error);
+    }
 }

@@ -163,6 +163,10 @@ TEST_CASE("gateway public key files accept bare base64 and the prefixed form", "
     CHECK(parseGatewayPublicKey(toBase64(pk) + "\n").value() == pk);
     CHECK(parseGatewayPublicKey(formatGatewayPublicKey(pk)).value() == pk);
     CHECK(formatGatewayPublicKey(pk) == "custodian-ed25519-public:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n");
+    const std::string keysDocument = "{\"keys\":[{\"key_id\":\"x\",\"algorithm\":\"Ed25519\",\"public_key\":\"" +
+                                     toBase64(pk) + "\"}]}";
+    CHECK(parseGatewayPublicKey(keysDocument).value() == pk);
+    CHECK_FALSE(parseGatewayPublicKey("{\"keys\":[]}").isOk());
     CHECK_FALSE(parseGatewayPublicKey("AAAA").isOk());
     CHECK_FALSE(parseGatewayPublicKey("").isOk());
 }

@@ -193,3 +193,12 @@ TEST_CASE("a dataset description is parsed with pointers to its problems", "[pol
     CHECK(bad.status().message().find("/columns/0/type") != std::string::npos);
     CHECK_FALSE(parseDatasetDescription("[").isOk());
 }
+
+TEST_CASE("a document with thousands of errors reports a bounded list", "[policies][loader][robustness]") {
+    std::string columns;
+    for (int i = 0; i < 1500; ++i) columns += std::string(i ? "," : "") + R"({"name": "c", "type": "blob", "role": "x"})";
+    const auto r = loadPolicy(R"({"dataset": "v", "recipients": ["b"], "purposes": ["p"], "columns": [)" + columns + "]}");
+    REQUIRE(r.errors.size() == 1001);
+    CHECK(r.errors[0].pointer == "/columns/0/type");
+    CHECK(r.errors.back().message == "and 2000 more errors");
+}

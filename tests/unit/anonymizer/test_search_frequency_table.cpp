@@ -1,0 +1,84 @@
+#include <catch2/catch.hpp>
+
+#include "anonymizer/frequency_table.hpp"
+#include "anonymizer/lattice.hpp"
+
+using namespace custodian::anon;
+using custodian::StatusCode;
+
+TEST_CASE("frequency table counts distinct combinations and sensitive distributions", "[search][frequency-table]") {
+    auto b = FrequencyTableBuilder::create({3, 2}, {4});
+    REQUIRE(b.isOk());
+    const uint32_t a[] = {0, 1}, c[] = {2, 0};
+    const uint32_t s1[] = {3}, s2[] = {1};
+    REQUIRE(b->add(a, s1).isOk());
+    REQUIRE(b->add(c, s2).isOk());
+    REQUIRE(b->add(a, s2).isOk());
+    REQUIRE(b->add(a, s1, 5).isOk()); // a GROUP BY row carrying 5 records
+    CHECK(b->distinctCombinations() == 2);
+    const FrequencyTable t = std::move(b.value()).finish();
+    CHECK(t.size() == 2);
+    CHECK(t.totalRecords() == 8);
+    CHECK(t.codes(0)[0] == 0);
+    CHECK(t.codes(0)[1] == 1);
+    CHECK(t.count(0) == 7);
+    CHECK(t.count(1) == 1);
+    const auto dist = t.sensitive(0, 0);
+    REQUIRE(dist.size() == 2);
+    CHECK(dist[0].value == 1); // sorted by value
+    CHECK(dist[0].count == 1);
+    CHECK(dist[1].value == 3);
+    CHECK(dist[1].count == 6);
+    CHECK(t.sensitive(0, 1).size() == 1);
+}
+
+TEST_CASE("frequency table rejects codes out of range and malformed rows", "[search][frequency-table]") {
+    CHECK(FrequencyTableBuilder::create({}).status().code() == StatusCode::InvalidArgument);
+    CHECK(FrequencyTableBuilder::create({0}).status().code() == StatusCode::InvalidArgument);
+    auto b = FrequencyTableBuilder::create({3, 2}, {2});
+    REQUIRE(b.isOk());
+    const uint32_t outOfRange[] = {3, 0}, ok[] = {1, 1}, one[] = {1};
+    const uint32_t s[] = {0}, badS[] = {2};
+    CHECK_THAT(b->add(outOfRange, s).message(), Catch::Contains("code 3 out of range"));
+    CHECK(b->add(one, s).code() == StatusCode::InvalidArgument);
+    CHECK(b->add(ok, badS).code() == StatusCode::InvalidArgument);
+    CHECK(b->add(ok, {}).code() == StatusCode::InvalidArgument);
+    CHECK(b->add(ok, s, 0).code() == StatusCode::InvalidArgument);
+    CHECK(b->totalRecords() == 0);
+}
+
+TEST_CASE("frequency table grows past its initial hash capacity", "[search][frequency-table]") {
+    auto b = FrequencyTableBuilder::create({1000, 1000});
+    REQUIRE(b.isOk());
+    for (uint32_t i = 0; i < 1000; ++i) {
+        for (uint32_t j = 0; j < 20; ++j) {
+            const uint32_t codes[] = {i, (i * 7 + j) % 1000};
+            b->addUnchecked(codes, nullptr);
+            b->addUnchecked(codes, nullptr);
+        }
+    }
+    const FrequencyTable t = std::move(b.value()).finish();
+    CHECK(t.size() == 20000);
+    CHECK(t.totalRecords() == 40000);
+    for (size_t c = 0; c < t.size(); ++c) REQUIRE(t.count(c) == 2);
+}
+
+TEST_CASE("generalization lattice indexes nodes mixed-radix with the first dimension slowest", "[search][lattice]") {
+    auto l = GeneralizationLattice::create({0, 1, 0}, {2, 2, 1});
+    REQUIRE(l.isOk());
+    CHECK(l->size() == 3 * 2 * 2);
+    CHECK(l->maxHeight() == 2 + 1 + 1);
+    const int levels[] = {1, 2, 0};
+    const size_t node = l->index(levels);
+    CHECK(l->level(node, 0) == 1);
+    CHECK(l->level(node, 1) == 2);
+    CHECK(l->level(node, 2) == 0);
+    CHECK(l->height(node) == 2);
+    CHECK(l->generalizes(node, l->bottom()));
+    CHECK(l->generalizes(l->top(), node));
+    CHECK_FALSE(l->generalizes(l->bottom(), node));
+    CHECK(l->level(node + l->stride(2), 2) == 1);
+    CHECK(GeneralizationLattice::create({0}, {-1}).status().code() == StatusCode::InvalidArgument);
+    CHECK(GeneralizationLattice::create(std::vector<int>(30, 0), std::vector<int>(30, 3)).status().code() ==
+          StatusCode::ResourceExhausted);
+}
