@@ -165,6 +165,8 @@ Result<Dataset> parseDefinition(Dataset d, const std::string& definition) {
 
 }  // namespace
 
+Catalog::Catalog(SourceSecretKey key) : key_(std::move(key)) {}
+
 Result<Source> Catalog::loadSource(pqxx::transaction_base& tx, std::string_view name) const {
     return guarded<Source>("loading source", [&]() -> Result<Source> {
         pqxx::result r = tx.exec_params(
