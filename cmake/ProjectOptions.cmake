@@ -13,3 +13,10 @@ if(CUSTODIAN_SANITIZE)
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(custodian_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(CUSTODIAN_FUZZ)
+  # Coverage instrumentation (without libFuzzer's main) and sanitizers for every library, so the
+  # fuzz targets see and check the code they drive, not only their own file.
+  target_compile_options(custodian_options INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  target_link_options(custodian_options INTERFACE -fsanitize=address,undefined)
+endif()

@@ -460,7 +460,17 @@ Result<AuditPage> AuditLog::query(const AuditQuery& q) {
                 break;
             }
             pqxx::binarystring bytes(row[1]);
-            page.entries.push_back({row[0].as<uint64_t>(), bytes.str(), hashFromField(row[2])});
+            StoredEntry e;
+            e.index = row[0].as<uint64_t>();
+            e.canonicalBytes = bytes.str();
+            e.leafHash = hashFromField(row[2]);
+            if (auto json = crypto::parseJson(e.canonicalBytes)) {
+                if (auto entry = entryFromJson(*json)) {
+                    e.entry = std::move(entry).value();
+                    e.parsed = true;
+                }
+            }
+            page.entries.push_back(std::move(e));
         }
         return Status::ok();
     });
@@ -481,7 +491,11 @@ Result<std::vector<StoredEntry>> AuditLog::entriesInRange(uint64_t from, uint64_
         out.reserve(r.size());
         for (const auto& row : r) {
             pqxx::binarystring bytes(row[1]);
-            out.push_back({row[0].as<uint64_t>(), bytes.str(), hashFromField(row[2])});
+            StoredEntry e;
+            e.index = row[0].as<uint64_t>();
+            e.canonicalBytes = bytes.str();
+            e.leafHash = hashFromField(row[2]);
+            out.push_back(std::move(e));
         }
         return Status::ok();
     });

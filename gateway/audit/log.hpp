@@ -59,13 +59,14 @@ struct AuditLogOptions {
     std::function<int64_t()> clock;                        // Unix ms; default: system clock (tests inject one)
 };
 
-// One stored audit entry: the canonical bytes exactly as stored (they are JSON; parse them with
-// crypto::parseJson + entryFromJson when needed) and the recorded leaf hash. Nothing is re-derived,
-// so an export shows tampering instead of hiding it.
+// One stored audit entry: the canonical bytes exactly as stored and the recorded leaf hash (nothing
+// is re-derived, so an export shows tampering instead of hiding it), plus the parsed entry.
 struct StoredEntry {
     uint64_t index = 0;  // the row's entry_index
     std::string canonicalBytes;
     Hash leafHash{};
+    AuditEntry entry;     // parsed from canonicalBytes by query(); entriesInRange() leaves it empty
+    bool parsed = false;  // false when not parsed, or the stored bytes no longer parse (tampering)
 };
 
 // Filters of GET /v1/audit; every set member must match. `after` is the cursor: entries with a

@@ -130,7 +130,7 @@ Result<HttpResponse> handleQuery(RequestContext& ctx) {
         if (i) body += ',';
         // The stored canonical bytes are JSON; they are returned verbatim so the auditor can hash
         // them. A row that is no longer JSON (tampering) is returned as a string instead.
-        const bool json = crypto::parseJson(e.canonicalBytes).isOk();
+        const bool json = e.parsed || crypto::parseJson(e.canonicalBytes).isOk();
         body += "{\"entry\":" + (json ? e.canonicalBytes : jsonQuote(e.canonicalBytes)) +
                 ",\"index\":" + std::to_string(e.index) + ",\"leaf_hash\":" + hashHex(e.leafHash) + "}";
     }

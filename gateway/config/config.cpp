@@ -182,6 +182,9 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         int64_t header = c.maxHeaderBytes;
         if (Status s = r.integer("max_header_bytes", header, 1024, 1024 * 1024); !s) return s;
         c.maxHeaderBytes = static_cast<uint32_t>(header);
+        int64_t connections = c.maxConnections;
+        if (Status s = r.integer("max_connections", connections, 1, 1000000); !s) return s;
+        c.maxConnections = static_cast<uint32_t>(connections);
         if (Status s = r.rejectUnknown(); !s) return s;
     }
 

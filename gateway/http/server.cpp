@@ -127,6 +127,7 @@ struct Server::Impl {
 
     Status start();
     net::awaitable<void> acceptLoop(tcp::acceptor& acc, const Router& router, bool tls);
+    net::awaitable<void> refuseOverloaded(tcp::socket socket);
     void beginShutdown();
     void sessionEnded(uint64_t id);
     void registerSession(uint64_t id, std::shared_ptr<SessionControl> session) {
@@ -479,9 +480,16 @@ net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, const Router& 
         socket.set_option(tcp::no_delay(true), endpointError);
         auto executor = socket.get_executor();
         uint64_t id = 0;
+        bool overloaded = false;
         {
             std::lock_guard lock(sessionsMutex);
-            id = nextSessionId++;
+            // The metrics listener is exempt so that monitoring still sees an overloaded gateway.
+            overloaded = &acc == &*acceptor && sessions.size() >= config.maxConnections;
+            if (!overloaded) id = nextSessionId++;
+        }
+        if (overloaded) {
+            net::co_spawn(executor, refuseOverloaded(std::move(socket)), net::detached);
+            continue;
         }
         if (tls) {
             using TlsStream = net::ssl::stream<beast::tcp_stream>;
@@ -496,6 +504,30 @@ net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, const Router& 
             net::co_spawn(executor, session->run(), net::detached);
         }
     }
+}
+
+// Answers a connection over limits.max_connections with a fixed 503 and closes it, without
+// reading the request (TLS included: the refusal is plain text, which a TLS client sees as a
+// failed handshake — it is closed either way). The refusal is bounded by the write timeout and a
+// 500 ms lingering close, so refused connections cannot pile up either.
+net::awaitable<void> Server::Impl::refuseOverloaded(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    const HttpResponse refusal = errorResponse(
+        503, "overloaded", "the gateway has reached its connection limit; retry shortly");
+    const std::string bytes = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                              "Retry-After: 1\r\nConnection: close\r\nServer: custodian/" CUSTODIAN_VERSION
+                              "\r\nContent-Length: " +
+                              std::to_string(refusal.body.size()) + "\r\n\r\n" + refusal.body;
+    error_code ec;
+    stream.expires_after(config.timeouts.write);
+    co_await net::async_write(stream, net::buffer(bytes), withError(ec));
+    if (!ec) {
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        char sink[4096];
+        stream.expires_after(std::chrono::milliseconds(500));
+        while (!ec) co_await stream.async_read_some(net::buffer(sink), withError(ec));
+    }
+    stream.socket().close(ec);
 }
 
 void Server::Impl::beginShutdown() {

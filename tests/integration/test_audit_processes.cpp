@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <fstream>
+#include <cstdio>
 #include <thread>
 
 #include "gateway/audit/verifier.hpp"
@@ -45,8 +45,21 @@ private:
 };
 
 std::string readFile(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    std::string out;
+    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+        char buf[4096];
+        size_t n = 0;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        std::fclose(f);
+    }
+    return out;
+}
+
+void writeFile(const std::string& path, const std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
 }
 
 bool waitReady(uint16_t port, std::chrono::seconds limit) {
@@ -90,12 +103,12 @@ TEST_CASE("three gateway processes appending concurrently produce one audit log 
         const uint16_t port = static_cast<uint16_t>(freeTcpPort());
         ports.push_back(port);
         const std::string config = (dir / ("gateway" + std::to_string(i) + ".json")).string();
-        std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" << port
-                              << "},\"database\":{\"conninfo\":" << http::jsonQuote(db.gatewayConninfo())
-                              << ",\"pool_size\":8},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
-                              << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile)
-                              << "},\"log\":{\"access_log\":false},"
-                                 "\"audit\":{\"tree_head_every_entries\":25,\"tree_head_interval_ms\":200}}";
+        writeFile(config, "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" + std::to_string(port) +
+                              "},\"database\":{\"conninfo\":" + http::jsonQuote(db.gatewayConninfo()) +
+                              ",\"pool_size\":8},\"keys\":{\"signing_key_file\":" + http::jsonQuote(signingKeyFile) +
+                              ",\"master_key_file\":" + http::jsonQuote(masterKeyFile) +
+                              "},\"log\":{\"access_log\":false},"
+                              "\"audit\":{\"tree_head_every_entries\":25,\"tree_head_interval_ms\":200}}");
         processes.push_back(
             std::make_unique<ServeProcess>(config, (dir / ("gateway" + std::to_string(i) + ".log")).string()));
     }
