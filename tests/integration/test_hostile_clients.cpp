@@ -276,3 +276,38 @@ TEST_CASE("hundreds of idle connections are closed by the timeouts while others 
 
     CHECK(httpRequest(gw.port(), "GET", "/healthz").status == 200);
 }
+
+TEST_CASE("connections beyond max_connections are answered 503 with Retry-After", "[integration][hostile]") {
+    auto db = TestDatabase::create();
+    constexpr uint32_t kLimit = 20;
+    RunningGateway gw(db.conninfo(), {{}, [](config::GatewayConfig& c) {
+                                          c.maxConnections = kLimit;
+                                          c.timeouts.header = milliseconds(30000);
+                                      }});
+    std::vector<std::unique_ptr<RawConnection>> held;
+    for (uint32_t i = 0; i < kLimit; ++i) held.push_back(std::make_unique<RawConnection>(gw.port()));
+
+    // Once the server has accepted all of them (it may take a moment on a loaded machine), the
+    // next connection is refused at once, before its request is even read.
+    HttpResult refused;
+    const auto deadline = Clock::now() + milliseconds(15000);
+    do {
+        refused = httpRequest(gw.port(), "GET", "/healthz");
+        if (refused.status == 503) break;
+        std::this_thread::sleep_for(milliseconds(100));
+    } while (Clock::now() < deadline);
+    REQUIRE(refused.status == 503);
+    CHECK(refused.header("retry-after") == "1");
+    CHECK(refused.body.find(R"("code":"overloaded")") != std::string::npos);
+    for (auto& c : held) CHECK(c->pump(milliseconds(1)));  // the held connections are untouched
+
+    // Freeing connections makes room again.
+    held.resize(kLimit / 2);
+    int status = 0;
+    do {
+        status = httpRequest(gw.port(), "GET", "/healthz").status;
+        if (status == 200) break;
+        std::this_thread::sleep_for(milliseconds(100));
+    } while (Clock::now() < deadline + milliseconds(15000));
+    CHECK(status == 200);
+}
