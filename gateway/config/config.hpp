@@ -58,14 +58,15 @@ struct GatewayConfig {
     TimeoutConfig timeouts;
     uint64_t maxBodyBytes = 1024 * 1024;
     uint32_t maxHeaderBytes = 16 * 1024;
-    // Open API connections beyond this are answered 503 with Retry-After and closed at once, so a
-    // flood of connections cannot exhaust file descriptors (the metrics listener is exempt).
-    uint32_t maxConnections = 1000;
     std::chrono::milliseconds shutdownDeadline{30000};
     std::optional<ListenAddress> metricsListen;  // absent: /metrics on the main listener
     std::chrono::milliseconds readinessInterval{1000};
     bool accessLog = true;
     AuditConfig audit;
+    // limits.max_connections: open API connections beyond this are answered 503 with Retry-After
+    // and closed at once, so a flood of connections cannot exhaust file descriptors (the metrics
+    // listener is exempt).
+    uint32_t maxConnections = 1000;
 };
 
 // Parses and validates `json`. Relative file paths are resolved against `baseDir` (the directory

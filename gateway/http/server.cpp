@@ -181,11 +181,12 @@ public:
                   [self = this->shared_from_this()] { beast::get_lowest_layer(self->stream_).close(); });
     }
 
-    net::awaitable<void> run() {
-        auto self = this->shared_from_this();  // keeps the session alive while the coroutine runs
-        co_await serve();
-        co_await closeGracefully();
-        server_.sessionEnded(id_);
+    // `self` is a coroutine parameter, so it is copied into the frame when the coroutine is
+    // created: the session stays alive from co_spawn until the coroutine ends.
+    static net::awaitable<void> run(std::shared_ptr<Session> self) {
+        co_await self->serve();
+        co_await self->closeGracefully();
+        self->server_.sessionEnded(self->id_);
     }
 
 private:
@@ -496,12 +497,12 @@ net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, const Router& 
             auto session = std::make_shared<Session<TlsStream>>(
                 *this, TlsStream(beast::tcp_stream(std::move(socket)), *ssl), router, id, std::move(remote));
             registerSession(id, session);
-            net::co_spawn(executor, session->run(), net::detached);
+            net::co_spawn(executor, decltype(session)::element_type::run(session), net::detached);
         } else {
             auto session = std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)),
                                                                          router, id, std::move(remote));
             registerSession(id, session);
-            net::co_spawn(executor, session->run(), net::detached);
+            net::co_spawn(executor, decltype(session)::element_type::run(session), net::detached);
         }
     }
 }
@@ -541,7 +542,7 @@ void Server::Impl::beginShutdown() {
         std::lock_guard lock(sessionsMutex);
         for (auto& [id, weak] : sessions)
             if (auto s = weak.lock()) live.push_back(std::move(s));
-        if (sessions.empty()) {
+        if (live.empty()) {
             ioc.stop();
             return;
         }
@@ -561,6 +562,7 @@ void Server::Impl::beginShutdown() {
 void Server::Impl::sessionEnded(uint64_t id) {
     std::lock_guard lock(sessionsMutex);
     sessions.erase(id);
+    std::erase_if(sessions, [](const auto& entry) { return entry.second.expired(); });
     if (shuttingDown.load() && sessions.empty()) ioc.stop();
 }
 

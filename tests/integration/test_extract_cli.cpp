@@ -104,7 +104,8 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
     std::string publisher, partner;
     {
         const std::string config = (dir / "migrate.json").string();
-        std::ofstream(config) << "{\"database\":{\"conninfo\":" << http::jsonQuote(gatewayDb.conninfo())
+        std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},\"database\":{\"conninfo\":"
+                              << http::jsonQuote(gatewayDb.conninfo())
                               << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
                               << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile) << "}}";
         REQUIRE(runCommand({CUSTODIAN_BINARY, "migrate", "--config", config}, (dir / "migrate.log").string()) == 0);
