@@ -252,7 +252,11 @@ TEST_CASE("audited requests fail closed with 503 and /readyz says so when the au
           "[integration][audit]") {
     AuditDatabase db;
     AuditGateway gw(db);
-    REQUIRE(gw.get("/v1/audit/tree-head", gw.auditorToken).status == 200);
+    {
+        auto first = gw.get("/v1/audit/tree-head", gw.auditorToken);
+        INFO(first.body);
+        REQUIRE(first.status == 200);
+    }
     gw.services().readiness->probeNow();
     REQUIRE(gw.get("/readyz", "").status == 200);
 
