@@ -3,7 +3,7 @@
 add_library(custodian_warnings INTERFACE)
 target_compile_options(custodian_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
-  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  -Woverloaded-virtual -Wimplicit-fallthrough
   $<$<BOOL:${CUSTODIAN_WERROR}>:-Werror>)
 
 add_library(custodian_options INTERFACE)
@@ -19,4 +19,9 @@ if(CUSTODIAN_FUZZ)
   target_compile_options(custodian_options INTERFACE
     -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
   target_link_options(custodian_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  # Boost 1.74 enables co_await for clang only with <experimental/coroutine>, which libstdc++ 12
+  # lacks; clang 14 handles libstdc++'s <coroutine>, so tell Asio to use it (gateway/http/server.cpp).
+  target_compile_definitions(custodian_options INTERFACE BOOST_ASIO_HAS_CO_AWAIT=1 BOOST_ASIO_HAS_STD_COROUTINE=1)
 endif()

@@ -130,7 +130,7 @@ crypto::ByteView byteView(const pqxx::binarystring& b) { return {b.data(), b.siz
 
 Result<Dataset> parseDefinition(Dataset d, const std::string& definition) {
     rapidjson::Document doc;
-    doc.Parse(definition.c_str(), definition.size());
+    doc.Parse<rapidjson::kParseIterativeFlag>(definition.c_str(), definition.size());
     auto corrupt = [&](const char* what) {
         return internalError("dataset " + d.name + ": stored definition is corrupt (" + what + ")");
     };

@@ -161,7 +161,7 @@ std::chrono::seconds probeTimeout(const RequestContext& ctx) {
 
 Result<rapidjson::Document> parseBody(const RequestContext& ctx) {
     rapidjson::Document doc;
-    doc.Parse(ctx.request.body.c_str(), ctx.request.body.size());
+    doc.Parse<rapidjson::kParseIterativeFlag>(ctx.request.body.c_str(), ctx.request.body.size());
     if (doc.HasParseError()) {
         return invalidArgument(std::string("the body is not valid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()) +
                                " (offset " + std::to_string(doc.GetErrorOffset()) + ")");

@@ -101,7 +101,7 @@ Status readListen(const Value& v, const std::string& path, ListenAddress& out) {
 
 Result<GatewayConfig> parseConfig(std::string_view json, const std::string& baseDir) {
     rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
+    doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
     if (doc.HasParseError())
         return invalidArgument("invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
                                rapidjson::GetParseError_En(doc.GetParseError()));

@@ -144,19 +144,30 @@ struct Server::Impl {
             std::lock_guard lock(jobsMutex);
             ++poolJobs;
         }
-        co_return co_await net::async_initiate<decltype(net::use_awaitable), void(T)>(
-            [this, executor, fn = std::move(fn)](auto handler) mutable {
-                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-                services.db->post([this, executor, shared, fn]() mutable {
-                    T result = fn();
-                    net::post(executor, [shared, result = std::move(result)]() mutable {
-                        (*shared)(std::move(result));
-                    });
-                    std::lock_guard lock(jobsMutex);
-                    if (--poolJobs == 0) jobsDone.notify_all();
-                });
-            },
-            net::use_awaitable);
+        // g++ 12 destroys the initiation object that Boost 1.74's use_awaitable passes into its
+        // initiating coroutine twice. So the initiation holds nothing but a raw pointer (trivially
+        // destructible) to this frame's state, which lives until the handler resumes us.
+        struct PoolCall {
+            Impl* self;
+            decltype(executor) resumeExecutor;
+            Fn fn;
+        };
+        PoolCall call{this, executor, std::move(fn)};
+        PoolCall* callPtr = &call;
+        auto initiation = [callPtr](auto handler) {
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            callPtr->self->services.db->post([callPtr, shared]() mutable {
+                T result = callPtr->fn();
+                // Read everything needed before posting: once the handler runs, *callPtr is gone.
+                Impl* self = callPtr->self;
+                auto resumeOn = callPtr->resumeExecutor;
+                net::post(resumeOn, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+                std::lock_guard lock(self->jobsMutex);
+                if (--self->poolJobs == 0) self->jobsDone.notify_all();
+            });
+        };
+        T result = co_await net::async_initiate<decltype(net::use_awaitable), void(T)>(initiation, net::use_awaitable);
+        co_return result;
     }
 };
 
@@ -282,7 +293,7 @@ private:
         } else {
             Services* services = &server_.services;
             const Router* router = &router_;
-            handled = co_await server_.onPool<HandledRequest>([services, router, request]() {
+            auto job = [services, router, request]() {  // named: see onPool
                 try {
                     return handleRequest(request, *services, *router);
                 } catch (const std::exception& e) {
@@ -291,7 +302,8 @@ private:
                     failed.response.setHeader("X-Request-Id", request.requestId);
                     return failed;
                 }
-            });
+            };
+            handled = co_await server_.onPool<HandledRequest>(std::move(job));
         }
         keepAlive = keepAlive && !server_.shuttingDown.load();
         log.route = handled.route;
@@ -336,13 +348,14 @@ private:
         }
         for (;;) {
             using Chunk = Result<std::optional<std::string>>;
-            Chunk next = co_await server_.onPool<Chunk>([producer]() -> Chunk {
+            auto produce = [producer]() -> Chunk {  // named: see onPool
                 try {
                     return producer->nextChunk();
                 } catch (const std::exception& e) {
                     return internalError(e.what());
                 }
-            });
+            };
+            Chunk next = co_await server_.onPool<Chunk>(std::move(produce));
             if (!next) {
                 // The status line is gone; closing without the last chunk tells the client the
                 // body is incomplete.
