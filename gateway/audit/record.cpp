@@ -11,7 +11,11 @@ void fillRequester(AuditEntry& e, const http::HttpRequest& request, const auth::
     e.actor = principal ? principal->name : "anonymous";
     e.role = principal ? auth::roleName(principal->role) : "none";
     e.requestId = request.requestId;
+    // The server reports "address:port"; the log records the address (the port identifies nothing).
     e.clientAddress = request.remoteAddress;
+    if (auto colon = e.clientAddress.rfind(':'); colon != std::string::npos && colon + 1 < e.clientAddress.size() &&
+        e.clientAddress.find_first_not_of("0123456789", colon + 1) == std::string::npos)
+        e.clientAddress.resize(colon);
 }
 
 } // namespace

@@ -176,8 +176,13 @@ TestDatabase TestDatabase::create(const std::string& prefix) {
     std::string name = prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter.fetch_add(1)) + "_" +
                        std::to_string(rng() % 100000);
     runPsql(admin, "CREATE DATABASE " + name);
-    // libpq uses the last value of a repeated keyword, so appending dbname selects the new database.
-    return TestDatabase(name, admin, admin + " dbname=" + name);
+    // The admin conninfo (e.g. CUSTODIAN_TEST_PG from ops/pg) names a database of its own: replace it,
+    // since strict conninfo parsers (the catalog's) refuse a repeated keyword.
+    std::string conninfo;
+    std::istringstream words(admin);
+    for (std::string word; words >> word;)
+        if (word.rfind("dbname=", 0) != 0) conninfo += word + " ";
+    return TestDatabase(name, admin, conninfo + "dbname=" + name);
 }
 
 TestDatabase::TestDatabase(TestDatabase&& other) noexcept
