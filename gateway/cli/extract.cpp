@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -139,7 +140,7 @@ Status runExchange(Stream& stream, const std::string& host, const std::string& m
 
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::buffer_body> parser;
-    parser.body_limit(boost::none);
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // Boost 1.74 has no optional overload
     bhttp::read_header(stream, buffer, parser, ec);
     if (ec) return unavailable("reading the gateway's response: " + ec.message());
     out.status = static_cast<int>(parser.get().result_int());
