@@ -11,14 +11,19 @@ void fillRequester(AuditEntry& e, const http::HttpRequest& request, const auth::
     e.actor = principal ? principal->name : "anonymous";
     e.role = principal ? auth::roleName(principal->role) : "none";
     e.requestId = request.requestId;
-    // The server reports "address:port"; the log records the address (the port identifies nothing).
-    e.clientAddress = request.remoteAddress;
-    if (auto colon = e.clientAddress.rfind(':'); colon != std::string::npos && colon + 1 < e.clientAddress.size() &&
-        e.clientAddress.find_first_not_of("0123456789", colon + 1) == std::string::npos)
-        e.clientAddress.resize(colon);
+    e.clientAddress = clientAddressOf(request);
 }
 
 } // namespace
+
+std::string clientAddressOf(const http::HttpRequest& request) {
+    // The server reports "address:port"; the log records the address (the port identifies nothing).
+    std::string address = request.remoteAddress;
+    if (auto colon = address.rfind(':'); colon != std::string::npos && colon + 1 < address.size() &&
+        address.find_first_not_of("0123456789", colon + 1) == std::string::npos)
+        address.resize(colon);
+    return address;
+}
 
 std::string routeAction(const http::Route& route) { return route.method + " " + route.pattern; }
 

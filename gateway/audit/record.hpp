@@ -40,6 +40,9 @@ AuditEntry entryForDenial(const http::HttpRequest& request, const http::Route& r
 Result<uint64_t> record(Services& services, AuditEntry entry);
 
 // The action name recorded for a route: "METHOD pattern", e.g. "GET /v1/audit/export".
+// The client address of a request as the audit log records it (without the port).
+std::string clientAddressOf(const http::HttpRequest& request);
+
 std::string routeAction(const http::Route& route);
 
 } // namespace custodian::audit

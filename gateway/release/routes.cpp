@@ -131,7 +131,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     facts.recipient = who.name;
     facts.role = auth::roleName(who.role);
     facts.requestId = ctx.request.requestId;
-    facts.clientAddress = ctx.request.remoteAddress;
+    facts.clientAddress = audit::clientAddressOf(ctx.request);
     facts.format = request->format;
     facts.encrypted = request->encrypted;
 
