@@ -391,7 +391,7 @@ Status LeafEncoder::encode(const Batch& batch, size_t column, std::vector<uint32
         std::string value = null ? std::string() : col.canonical(r);
         // Keys distinguish null ("n") from every value ("v...").
         if (missed.insert((null ? "n" : "v") + value).second) misses.push_back({std::move(value), null, batch.sourceLine(r)});
-        codes.push_back(0); // placeholder; the call fails below
+        codes.push_back(0); // filler so indices stay aligned; the call fails below
     }
     if (misses.empty()) return Status::ok();
     codes.resize(codes.size() - col.size());
