@@ -210,11 +210,14 @@ public:
                 if (col.isNull(row)) {
                     key.push_back('\0');
                 } else {
+                    // '\1', a 4-byte length, then the canonical text, appended in place (no
+                    // temporary string per cell: this loop runs once per row and column).
                     key.push_back('\1');
-                    std::string v = col.canonical(row);
-                    uint32_t n = static_cast<uint32_t>(v.size());
-                    key.append(reinterpret_cast<const char*>(&n), sizeof n);
-                    key.append(v);
+                    const size_t lengthAt = key.size();
+                    key.append(sizeof(uint32_t), '\0');
+                    col.appendCanonical(key, row);
+                    const auto n = static_cast<uint32_t>(key.size() - lengthAt - sizeof(uint32_t));
+                    std::memcpy(key.data() + lengthAt, &n, sizeof n);
                 }
             }
             ++counts_[key];
