@@ -12,7 +12,7 @@ struct Compiler {
     size_t nextParameter;
     SqlFragment out;
 
-    std::string placeholder(const std::string& value) {
+    std::string bindParameter(const std::string& value) {
         out.parameters.push_back(value);
         return "$" + std::to_string(nextParameter++);
     }
@@ -68,7 +68,7 @@ struct Compiler {
             sql += "(" + column + (f.op == FilterOp::In ? " IN (" : " NOT IN (");
             for (size_t i = 0; i < f.values.size(); ++i) {
                 if (i > 0) sql += ", ";
-                sql += placeholder(f.values[i]);
+                sql += bindParameter(f.values[i]);
             }
             sql += "))";
             return Status::ok();
@@ -81,7 +81,7 @@ struct Compiler {
         }
         if (!binary) return internalError("unknown row filter operator");
         if (auto s = needValues(1, 1); !s) return s;
-        sql += "(" + column + binary + placeholder(f.values[0]) + ")";
+        sql += "(" + column + binary + bindParameter(f.values[0]) + ")";
         return Status::ok();
     }
 };
