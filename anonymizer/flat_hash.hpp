@@ -4,6 +4,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace custodian::anon::detail {
@@ -110,6 +114,113 @@ private:
     size_t mask_ = 0;
     size_t size_ = 0;
     uint32_t generation_ = 1;
+};
+
+// Interns byte strings: each distinct string gets a dense id 0,1,2,... in order of first
+// insertion; the bytes live in one arena (no allocation per string).
+class StringInterner {
+public:
+    // The id of `value` and whether it was new.
+    std::pair<uint32_t, bool> intern(std::string_view value) {
+        if ((ends_.size() + 1) * 2 > slots_.size()) grow();
+        const uint64_t hash = std::hash<std::string_view>{}(value);
+        for (size_t i = static_cast<size_t>(hash) & mask_;; i = (i + 1) & mask_) {
+            Slot& s = slots_[i];
+            if (s.id == kEmpty) {
+                s = {hash, static_cast<uint32_t>(ends_.size())};
+                bytes_.append(value);
+                ends_.push_back(bytes_.size());
+                return {s.id, true};
+            }
+            if (s.hash == hash && this->value(s.id) == value) return {s.id, false};
+        }
+    }
+    std::string_view value(uint32_t id) const noexcept {
+        const size_t begin = id == 0 ? 0 : ends_[id - 1];
+        return {bytes_.data() + begin, ends_[id] - begin};
+    }
+    size_t size() const noexcept { return ends_.size(); }
+
+private:
+    static constexpr uint32_t kEmpty = UINT32_MAX;
+    struct Slot {
+        uint64_t hash = 0;
+        uint32_t id = kEmpty;
+    };
+    void grow() {
+        const size_t cap = slots_.empty() ? 64 : slots_.size() * 2;
+        std::vector<Slot> old(cap);
+        old.swap(slots_);
+        mask_ = cap - 1;
+        for (const Slot& o : old) {
+            if (o.id == kEmpty) continue;
+            size_t i = static_cast<size_t>(o.hash) & mask_;
+            while (slots_[i].id != kEmpty) i = (i + 1) & mask_;
+            slots_[i] = o;
+        }
+    }
+    std::vector<Slot> slots_;
+    size_t mask_ = 0;
+    std::string bytes_;
+    std::vector<size_t> ends_;
+};
+
+// Maps fixed-width tuples of uint32 codes to dense indexes 0,1,2,... in order of first insertion;
+// the tuples are stored back to back (index i at tuple(i)).
+class TupleIndexer {
+public:
+    explicit TupleIndexer(size_t width) : width_(width) {}
+
+    uint32_t indexOf(const uint32_t* tuple) {
+        if ((size_ + 1) * 2 > slots_.size()) grow();
+        const uint64_t hash = hashOf(tuple);
+        for (size_t i = static_cast<size_t>(hash) & mask_;; i = (i + 1) & mask_) {
+            Slot& s = slots_[i];
+            if (s.index == kEmpty) {
+                s = {hash, static_cast<uint32_t>(size_++)};
+                tuples_.insert(tuples_.end(), tuple, tuple + width_);
+                return s.index;
+            }
+            if (s.hash == hash && equal(this->tuple(s.index), tuple)) return s.index;
+        }
+    }
+    const uint32_t* tuple(uint32_t index) const noexcept { return tuples_.data() + size_t{index} * width_; }
+    size_t size() const noexcept { return size_; }
+    size_t width() const noexcept { return width_; }
+
+private:
+    static constexpr uint32_t kEmpty = UINT32_MAX;
+    struct Slot {
+        uint64_t hash = 0;
+        uint32_t index = kEmpty;
+    };
+    uint64_t hashOf(const uint32_t* tuple) const noexcept {
+        uint64_t h = 0x9e3779b97f4a7c15ULL;
+        for (size_t i = 0; i < width_; ++i) h = mixHash(h ^ tuple[i]);
+        return h;
+    }
+    bool equal(const uint32_t* a, const uint32_t* b) const noexcept {
+        for (size_t i = 0; i < width_; ++i)
+            if (a[i] != b[i]) return false;
+        return true;
+    }
+    void grow() {
+        const size_t cap = slots_.empty() ? 64 : slots_.size() * 2;
+        std::vector<Slot> old(cap);
+        old.swap(slots_);
+        mask_ = cap - 1;
+        for (const Slot& o : old) {
+            if (o.index == kEmpty) continue;
+            size_t i = static_cast<size_t>(o.hash) & mask_;
+            while (slots_[i].index != kEmpty) i = (i + 1) & mask_;
+            slots_[i] = o;
+        }
+    }
+    size_t width_;
+    std::vector<Slot> slots_;
+    size_t mask_ = 0;
+    std::vector<uint32_t> tuples_;
+    size_t size_ = 0;
 };
 
 } // namespace custodian::anon::detail

@@ -227,12 +227,10 @@ Result<Batch> parseRecords(const CsvRecords& records, const SchemaPtr& schema, c
         column->reserve(rows, spec.type == ColumnType::Text ? rows * 16 : 0);
         for (size_t r = 0; r < rows; ++r) {
             const std::string_view value = records.field(r, field);
-            if (value.empty() && (spec.type != ColumnType::Text || !records.quoted(r, field))) {
+            if (isCsvNull(value, records.quoted(r, field), spec.type)) {
                 column->appendNull();
             } else if (!column->appendParsed(value)) {
-                return invalidArgument("line " + std::to_string(records.line(r)) + ", column " +
-                                       std::to_string(field + 1) + " (" + spec.name + "): " + quoteValue(value) +
-                                       " is not " + typeNoun(spec.type));
+                return csvValueError(records.line(r), field, spec, value);
             }
         }
         columns.push_back(std::move(column));
@@ -242,27 +240,37 @@ Result<Batch> parseRecords(const CsvRecords& records, const SchemaPtr& schema, c
     return Batch::make(schema, std::move(columns), std::move(lines));
 }
 
+Status csvValueError(uint64_t line, size_t field, const ColumnSpec& spec, std::string_view value) {
+    return invalidArgument("line " + std::to_string(line) + ", column " + std::to_string(field + 1) + " (" + spec.name +
+                           "): " + quoteValue(value) + " is not " + typeNoun(spec.type));
+}
+
+Result<std::vector<size_t>> csvSourceColumns(const CsvReader& reader, const Schema& schema) {
+    std::vector<size_t> sourceColumn(schema.size());
+    if (!reader.dialect().header) {
+        for (size_t c = 0; c < schema.size(); ++c) sourceColumn[c] = c;
+        return sourceColumn;
+    }
+    const auto& header = reader.header();
+    for (size_t c = 0; c < schema.size(); ++c) {
+        const std::string& name = schema[c].name;
+        size_t found = header.size();
+        for (size_t h = 0; h < header.size(); ++h) {
+            if (header[h] != name) continue;
+            if (found != header.size()) return invalidArgument("line 1: column '" + name + "' appears twice in the header");
+            found = h;
+        }
+        if (found == header.size()) return invalidArgument("line 1: the header has no column '" + name + "'");
+        sourceColumn[c] = found;
+    }
+    return sourceColumn;
+}
+
 Result<CsvTableReader> CsvTableReader::open(CsvReader reader, SchemaPtr schema) {
     if (!schema) return invalidArgument("CSV table reader without a schema");
-    std::vector<size_t> sourceColumn(schema->size());
-    if (reader.dialect().header) {
-        const auto& header = reader.header();
-        for (size_t c = 0; c < schema->size(); ++c) {
-            const std::string& name = (*schema)[c].name;
-            size_t found = header.size();
-            for (size_t h = 0; h < header.size(); ++h) {
-                if (header[h] != name) continue;
-                if (found != header.size())
-                    return invalidArgument("line 1: column '" + name + "' appears twice in the header");
-                found = h;
-            }
-            if (found == header.size()) return invalidArgument("line 1: the header has no column '" + name + "'");
-            sourceColumn[c] = found;
-        }
-    } else {
-        for (size_t c = 0; c < schema->size(); ++c) sourceColumn[c] = c;
-    }
-    return CsvTableReader(std::move(reader), std::move(schema), std::move(sourceColumn));
+    auto sourceColumn = csvSourceColumns(reader, *schema);
+    if (!sourceColumn) return sourceColumn.status();
+    return CsvTableReader(std::move(reader), std::move(schema), std::move(sourceColumn).value());
 }
 
 Result<CsvTableReader> CsvTableReader::openFile(const std::string& path, const CsvDialect& dialect, SchemaPtr schema) {

@@ -154,6 +154,17 @@ private:
     CsvRecords records_;
 };
 
+// Whether a CSV field is null in a column of `type` (the null convention at the top of this file).
+inline bool isCsvNull(std::string_view value, bool quoted, ColumnType type) noexcept {
+    return value.empty() && (type != ColumnType::Text || !quoted);
+}
+// The error for a field that is not a value of its column's type (`field` is 0-based):
+//   "line 17, column 3 (age): 'abc' is not an integer"
+Status csvValueError(uint64_t line, size_t field, const ColumnSpec& spec, std::string_view value);
+// The CSV field index of each schema column: matched by header name when the dialect has a header
+// (a missing or repeated name is an error), in file order otherwise.
+Result<std::vector<size_t>> csvSourceColumns(const CsvReader& reader, const Schema& schema);
+
 // Converts raw CSV records to a typed batch; sourceColumn[i] is the field index of schema column i.
 Result<Batch> parseRecords(const CsvRecords& records, const SchemaPtr& schema, const std::vector<size_t>& sourceColumn);
 

@@ -262,4 +262,23 @@ bool isValidUtf8(std::string_view bytes, size_t* badOffset) noexcept {
     return true;
 }
 
+bool appendCanonicalText(std::string& out, ColumnType type, std::string_view text) {
+    switch (type) {
+    case ColumnType::Text: out.append(text); return true;
+    case ColumnType::Integer:
+        if (auto v = parseInteger(text)) return appendInteger(out, *v), true;
+        return false;
+    case ColumnType::Decimal:
+        if (auto v = parseDecimal(text)) return appendDecimal(out, *v), true;
+        return false;
+    case ColumnType::Date:
+        if (auto v = parseDate(text)) return appendDate(out, *v), true;
+        return false;
+    case ColumnType::Timestamp:
+        if (auto v = parseTimestamp(text)) return appendTimestamp(out, *v), true;
+        return false;
+    }
+    return false;
+}
+
 } // namespace custodian::anon

@@ -34,6 +34,10 @@ void appendTimestamp(std::string& out, int64_t microsSinceEpoch);
 
 std::string formatDate(int32_t daysSinceEpoch);
 
+// Parses `text` strictly as `type` and appends the value's canonical text to `out`; returns false
+// and leaves `out` unchanged if `text` is not a value of that type.
+bool appendCanonicalText(std::string& out, ColumnType type, std::string_view text);
+
 // Civil calendar conversions (proleptic Gregorian), exact for every int32 day count.
 struct CivilDate {
     int32_t year;

@@ -32,6 +32,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include "anonymizer/csv.hpp"
+#include "anonymizer/csv_group_by.hpp"
 #include "anonymizer/engine.hpp"
 #include "anonymizer/table.hpp"
 #include "anonymizer/transform.hpp"
@@ -196,59 +197,6 @@ Status forEachBatch(const Inputs& in, const anon::SchemaPtr& schema, Consume&& c
     }
 }
 
-// The GROUP BY of the gateway, over a CSV file: distinct combinations of the group columns.
-class CsvGroupBy {
-public:
-    explicit CsvGroupBy(std::vector<size_t> columns) : columns_(std::move(columns)) {}
-
-    void add(const anon::Batch& batch) {
-        std::string key;
-        for (size_t row = 0; row < batch.rows(); ++row) {
-            key.clear();
-            for (size_t c : columns_) {
-                const anon::Column& col = batch.column(c);
-                if (col.isNull(row)) {
-                    key.push_back('\0');
-                } else {
-                    // '\1', a 4-byte length, then the canonical text, appended in place (no
-                    // temporary string per cell: this loop runs once per row and column).
-                    key.push_back('\1');
-                    const size_t lengthAt = key.size();
-                    key.append(sizeof(uint32_t), '\0');
-                    col.appendCanonical(key, row);
-                    const auto n = static_cast<uint32_t>(key.size() - lengthAt - sizeof(uint32_t));
-                    std::memcpy(key.data() + lengthAt, &n, sizeof n);
-                }
-            }
-            ++counts_[key];
-        }
-    }
-
-    Status feed(release::FrequencySink& sink) const {
-        std::vector<release::SourceValue> values(columns_.size());
-        for (const auto& [key, count] : counts_) {
-            size_t pos = 0;
-            for (size_t i = 0; i < columns_.size(); ++i) {
-                if (key[pos++] == '\0') {
-                    values[i] = std::nullopt;
-                    continue;
-                }
-                uint32_t n = 0;
-                std::memcpy(&n, key.data() + pos, sizeof n);
-                pos += sizeof n;
-                values[i] = std::string_view(key.data() + pos, n);
-                pos += n;
-            }
-            if (Status s = sink.add(values, count); !s) return s;
-        }
-        return Status::ok();
-    }
-
-private:
-    std::vector<size_t> columns_;
-    std::unordered_map<std::string, uint64_t> counts_;
-};
-
 int failWith(const Status& s, int code = 1) {
     std::fprintf(stderr, "custodian anonymize: %s\n", s.message().c_str());
     return code;
@@ -263,22 +211,28 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
 
     // Pass 1: the frequency table (and the domains of columns generalized at a fixed level).
     release::FrequencySink sink(*plan);
-    CsvGroupBy groups(plan->groupColumns());
-    std::map<size_t, std::set<std::string>> fixedDomains;
-    Status pass1 = forEachBatch(in, schema, [&](const anon::Batch& batch) {
-        groups.add(batch);
-        for (size_t c : plan->builtGeneralizedColumns()) {
-            auto& domain = fixedDomains[c];
-            for (size_t row = 0; row < batch.rows(); ++row)
-                if (!batch.column(c).isNull(row)) domain.insert(batch.column(c).canonical(row));
+    {
+        auto reader = anon::CsvReader::openFile(in.in, in.dialect);
+        if (!reader) return failWith(reader.status().withContext(in.in));
+        auto sourceColumns = anon::csvSourceColumns(*reader, *schema);
+        if (!sourceColumns) return failWith(sourceColumns.status().withContext(in.in));
+        anon::CsvGroupCounter groups(schema, std::move(sourceColumns).value(), plan->groupColumns(),
+                                     plan->builtGeneralizedColumns());
+        anon::CsvRecords records;
+        while (true) {
+            auto n = reader->read(records);
+            if (!n) return failWith(n.status().withContext(in.in));
+            if (*n == 0) break;
+            if (Status s = groups.add(records); !s) return failWith(s.withContext(in.in));
         }
-        return Status::ok();
-    });
-    if (!pass1) return failWith(pass1);
-    if (Status s = groups.feed(sink); !s) return failWith(s);
-    for (const auto& [column, values] : fixedDomains)
-        for (const auto& v : values)
-            if (Status s = sink.addFixedDomainValue(column, std::string_view(v)); !s) return failWith(s);
+        Status fed = groups.forEachGroup([&](std::span<const std::optional<std::string_view>> values, uint64_t count) {
+            return sink.add(values, count);
+        });
+        if (!fed) return failWith(fed);
+        for (size_t i = 0; i < plan->builtGeneralizedColumns().size(); ++i)
+            for (std::string_view v : groups.domain(i))
+                if (Status s = sink.addFixedDomainValue(plan->builtGeneralizedColumns()[i], v); !s) return failWith(s);
+    }
     const uint64_t records = sink.records();
 
     auto finalized = std::move(sink).finalize();

@@ -1,0 +1,78 @@
+#pragma once
+// `SELECT <columns>, count(*) ... GROUP BY <columns>` over a CSV file: the frequency table of
+// quasi-identifier combinations that a database computes for the optimal search, for offline
+// releases (`custodian anonymize`).
+//
+// Values are grouped by their canonical text (value.hpp), so `034` and `34` in an integer column
+// are one value, exactly as PostgreSQL's GROUP BY on a typed column would see them. Each column is
+// dictionary-encoded as the file streams by: a field's bytes are hashed once per row, but parsed,
+// validated and canonicalized only on their first occurrence, and a row is counted through a tuple
+// of small integer codes. Memory is proportional to the distinct values per column and the
+// distinct combinations, never to the number of rows.
+//
+// Type errors name the first line on which the malformed value occurs (csvValueError). Not
+// thread-safe; one counter per input.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "anonymizer/csv.hpp"
+#include "anonymizer/flat_hash.hpp"
+#include "anonymizer/status.hpp"
+#include "anonymizer/table.hpp"
+
+namespace custodian::anon {
+
+class CsvGroupCounter {
+public:
+    // `groupColumns` (the GROUP BY list) and `domainColumns` (columns whose distinct values are
+    // wanted on their own) index `schema`; sourceColumn[i] is the CSV field of schema column i
+    // (csvSourceColumns).
+    CsvGroupCounter(SchemaPtr schema, std::vector<size_t> sourceColumn, std::vector<size_t> groupColumns,
+                    std::vector<size_t> domainColumns);
+
+    // Counts one batch of records. After an error the counter must not be used again.
+    Status add(const CsvRecords& records);
+
+    uint64_t records() const noexcept { return records_; }
+    size_t groups() const noexcept { return counts_.size(); }
+
+    // A group's values in groupColumns order (nullopt = null) and its count, in order of first
+    // occurrence; stops at the first error `visit` returns.
+    using GroupVisitor = std::function<Status(std::span<const std::optional<std::string_view>>, uint64_t)>;
+    Status forEachGroup(const GroupVisitor& visit) const;
+
+    // The distinct non-null canonical values of domainColumns[i], in order of first occurrence.
+    std::vector<std::string_view> domain(size_t i) const;
+
+private:
+    static constexpr uint32_t kNull = UINT32_MAX;
+    // One per distinct schema column among the group and domain columns.
+    struct ColumnDictionary {
+        size_t schemaColumn = 0;
+        size_t field = 0;
+        detail::StringInterner raw;             // field bytes as written
+        std::vector<uint32_t> canonicalOfRaw;   // raw id -> canonical id
+        detail::StringInterner canonical;       // canonical text
+        std::string scratch;
+    };
+    // Code of row `row`'s value in `d`: kNull or a canonical id.
+    Result<uint32_t> codeOf(ColumnDictionary& d, const CsvRecords& records, size_t row);
+
+    SchemaPtr schema_;
+    std::vector<ColumnDictionary> dictionaries_;
+    std::vector<size_t> groupDictionary_;   // per group column: index into dictionaries_
+    std::vector<size_t> domainDictionary_;  // per domain column
+    std::vector<size_t> domainOnly_;        // dictionaries not in the GROUP BY
+    detail::TupleIndexer groups_;
+    std::vector<uint64_t> counts_;
+    std::vector<uint32_t> tuple_;
+    uint64_t records_ = 0;
+};
+
+} // namespace custodian::anon
