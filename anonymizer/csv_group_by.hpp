@@ -10,7 +10,7 @@
 // of small integer codes. Memory is proportional to the distinct values per column and the
 // distinct combinations, never to the number of rows.
 //
-// Type errors name the first line on which the malformed value occurs (csvValueError). Not
+// Type errors name the first line on which a malformed value occurs (csvValueError). Not
 // thread-safe; one counter per input.
 
 #include <cstddef>
@@ -18,7 +18,9 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "anonymizer/csv.hpp"
@@ -28,12 +30,39 @@
 
 namespace custodian::anon {
 
+// One CSV column dictionary-encoded as the file streams by: each row's field is hashed, but a
+// distinct spelling is parsed, validated and canonicalized only once, and equal canonical values
+// share one dense code (0, 1, 2, ... in order of first occurrence).
+class CsvColumnDictionary {
+public:
+    static constexpr uint32_t kNull = UINT32_MAX;
+
+    // `field` is the CSV field index of the column described by `spec`.
+    CsvColumnDictionary(ColumnSpec spec, size_t field) : spec_(std::move(spec)), field_(field) {}
+
+    // kNull, or the code of the row's canonical value; a malformed value fails with csvValueError.
+    Result<uint32_t> code(const CsvRecords& records, size_t row);
+
+    const ColumnSpec& spec() const noexcept { return spec_; }
+    size_t field() const noexcept { return field_; }
+    size_t size() const noexcept { return canonical_.size(); }  // distinct non-null values
+    std::string_view value(uint32_t code) const noexcept { return canonical_.value(code); }
+
+private:
+    ColumnSpec spec_;
+    size_t field_;
+    detail::StringInterner raw_;            // field bytes as written
+    std::vector<uint32_t> canonicalOfRaw_;  // raw id -> code
+    detail::StringInterner canonical_;      // canonical text -> code
+    std::string scratch_;
+};
+
 class CsvGroupCounter {
 public:
     // `groupColumns` (the GROUP BY list) and `domainColumns` (columns whose distinct values are
     // wanted on their own) index `schema`; sourceColumn[i] is the CSV field of schema column i
     // (csvSourceColumns).
-    CsvGroupCounter(SchemaPtr schema, std::vector<size_t> sourceColumn, std::vector<size_t> groupColumns,
+    CsvGroupCounter(const SchemaPtr& schema, const std::vector<size_t>& sourceColumn, std::vector<size_t> groupColumns,
                     std::vector<size_t> domainColumns);
 
     // Counts one batch of records. After an error the counter must not be used again.
@@ -51,27 +80,15 @@ public:
     std::vector<std::string_view> domain(size_t i) const;
 
 private:
-    static constexpr uint32_t kNull = UINT32_MAX;
-    // One per distinct schema column among the group and domain columns.
-    struct ColumnDictionary {
-        size_t schemaColumn = 0;
-        size_t field = 0;
-        detail::StringInterner raw;             // field bytes as written
-        std::vector<uint32_t> canonicalOfRaw;   // raw id -> canonical id
-        detail::StringInterner canonical;       // canonical text
-        std::string scratch;
-    };
-    // Code of row `row`'s value in `d`: kNull or a canonical id.
-    Result<uint32_t> codeOf(ColumnDictionary& d, const CsvRecords& records, size_t row);
-
-    SchemaPtr schema_;
-    std::vector<ColumnDictionary> dictionaries_;
+    std::vector<CsvColumnDictionary> dictionaries_;  // one per distinct schema column
+    std::vector<size_t> schemaColumn_;               // per dictionary
     std::vector<size_t> groupDictionary_;   // per group column: index into dictionaries_
     std::vector<size_t> domainDictionary_;  // per domain column
     std::vector<size_t> domainOnly_;        // dictionaries not in the GROUP BY
     detail::TupleIndexer groups_;
     std::vector<uint64_t> counts_;
-    std::vector<uint32_t> tuple_;
+    std::vector<uint32_t> codes_;   // per batch: rows x group columns
+    std::vector<uint64_t> hashes_;  // per batch: hash of each row's tuple
     uint64_t records_ = 0;
 };
 

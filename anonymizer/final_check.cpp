@@ -1,5 +1,7 @@
 #include "anonymizer/final_check.hpp"
 
+#include <cstring>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -36,15 +38,24 @@ std::vector<std::string> orderedDomain(const std::map<std::string, uint64_t>& re
     return values;
 }
 
-std::string describeClass(const std::vector<std::string>& names, const std::string& key) {
-    // key = len:label repeated; render as name=label pairs.
+// A class key: each label as a 4-byte length and its bytes (no separator can make two different
+// label tuples collide).
+void appendKeyPart(std::string& key, std::string_view label) {
+    const auto n = static_cast<uint32_t>(label.size());
+    key.append(reinterpret_cast<const char*>(&n), sizeof n);
+    key.append(label);
+}
+
+std::string describeClass(const std::vector<std::string>& names, std::string_view key) {
+    // Rendered as name=label pairs.
     std::string out = "{";
     size_t pos = 0;
-    for (size_t i = 0; i < names.size() && pos < key.size(); ++i) {
-        const size_t colon = key.find(':', pos);
-        const size_t len = std::stoul(key.substr(pos, colon - pos));
-        out += (i ? ", " : "") + names[i] + "=" + key.substr(colon + 1, len);
-        pos = colon + 1 + len;
+    for (size_t i = 0; i < names.size() && pos + sizeof(uint32_t) <= key.size(); ++i) {
+        uint32_t n = 0;
+        std::memcpy(&n, key.data() + pos, sizeof n);
+        pos += sizeof n;
+        out += (i ? ", " : "") + names[i] + "=" + std::string(key.substr(pos, n));
+        pos += n;
     }
     return out + "}";
 }
@@ -63,6 +74,11 @@ Status FinalCheck::addRow(std::span<const std::string> qiLabels, std::span<const
 }
 
 Status FinalCheck::addRow(std::span<const std::string_view> qiLabels, std::span<const std::string_view> sensitiveValues) {
+    return addRows(qiLabels, sensitiveValues, 1);
+}
+
+Status FinalCheck::addRows(std::span<const std::string_view> qiLabels, std::span<const std::string_view> sensitiveValues,
+                           uint64_t count) {
     if (qiLabels.size() != qiNames_.size()) {
         return invalidArgument("final check: row has " + std::to_string(qiLabels.size()) + " quasi-identifiers, expected " +
                                std::to_string(qiNames_.size()));
@@ -71,22 +87,20 @@ Status FinalCheck::addRow(std::span<const std::string_view> qiLabels, std::span<
         return invalidArgument("final check: row has " + std::to_string(sensitiveValues.size()) +
                                " sensitive values, expected " + std::to_string(sensitive_.size()));
     }
-    // Length-prefixed labels: no separator can make two different label tuples collide.
+    if (count == 0) return Status::ok();
     key_.clear();
-    for (std::string_view label : qiLabels) {
-        key_ += std::to_string(label.size());
-        key_ += ':';
-        key_.append(label);
+    for (std::string_view label : qiLabels) appendKeyPart(key_, label);
+    const auto [id, inserted] = classKeys_.intern(key_);
+    if (inserted) classes_.emplace_back().values.resize(sensitive_.size());
+    ReleasedClass& c = classes_[id];
+    c.size += count;
+    for (size_t s = 0; s < sensitiveValues.size(); ++s) {
+        auto& values = c.values[s];
+        auto v = values.find(sensitiveValues[s]);
+        if (v == values.end()) v = values.emplace(std::string(sensitiveValues[s]), 0).first;
+        v->second += count;
     }
-    auto [it, inserted] = classes_.try_emplace(key_);
-    ReleasedClass& c = it->second;
-    if (inserted) {
-        c.values.resize(sensitive_.size());
-        c.firstKey = key_;
-    }
-    ++c.size;
-    for (size_t s = 0; s < sensitiveValues.size(); ++s) ++c.values[s][std::string(sensitiveValues[s])];
-    ++released_;
+    released_ += count;
     return Status::ok();
 }
 
@@ -114,7 +128,7 @@ Result<FinalCheckReport> FinalCheck::finish() const {
         for (size_t s = 0; s < sensitive_.size(); ++s) {
             std::map<std::string, uint64_t> ref = sensitive_[s].inputDistribution;
             if (ref.empty()) {
-                for (const auto& [key, c] : classes_) {
+                for (const ReleasedClass& c : classes_) {
                     for (const auto& [v, n] : c.values[s]) ref[v] += n;
                 }
             }
@@ -133,8 +147,9 @@ Result<FinalCheckReport> FinalCheck::finish() const {
         }
     }
 
-    for (const auto& [key, c] : classes_) {
-        const std::string where = "final check: class " + describeClass(qiNames_, key) + " (" + std::to_string(c.size) +
+    for (uint32_t id = 0; id < classes_.size(); ++id) {
+        const ReleasedClass& c = classes_[id];
+        const std::string where = "final check: class " + describeClass(qiNames_, classKeys_.value(id)) + " (" + std::to_string(c.size) +
                                   " records)";
         report.minClassSize = report.minClassSize == 0 ? c.size : std::min(report.minClassSize, c.size);
         if (c.size < models_.k) {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "anonymizer/flat_hash.hpp"
 #include "anonymizer/privacy_model.hpp"
 #include "anonymizer/status.hpp"
 
@@ -46,23 +47,31 @@ public:
     // qiLabels: one released label per quasi-identifier; sensitiveValues: one per sensitive attribute.
     Status addRow(std::span<const std::string_view> qiLabels, std::span<const std::string_view> sensitiveValues);
     Status addRow(std::span<const std::string> qiLabels, std::span<const std::string> sensitiveValues);
+    // The same as `count` calls of addRow with these values, for callers that count equal rows first.
+    Status addRows(std::span<const std::string_view> qiLabels, std::span<const std::string_view> sensitiveValues,
+                   uint64_t count);
 
     // Ok with the report when every model holds on every released class and the number of suppressed
     // records is within the limit; FailedPrecondition naming the first violation otherwise.
     Result<FinalCheckReport> finish() const;
 
 private:
+    struct TextHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    using TextCounts = std::unordered_map<std::string, uint64_t, TextHash, std::equal_to<>>;
     struct ReleasedClass {
         uint64_t size = 0;
-        std::vector<std::unordered_map<std::string, uint64_t>> values; // per sensitive attribute
-        std::string firstKey;
+        std::vector<TextCounts> values; // per sensitive attribute
     };
     PrivacyModels models_;
     std::vector<std::string> qiNames_;
     std::vector<FinalCheckSensitive> sensitive_;
     uint64_t inputRecords_;
     uint64_t released_ = 0;
-    std::unordered_map<std::string, ReleasedClass> classes_;
+    detail::StringInterner classKeys_;     // class key -> class id, in order of first release
+    std::vector<ReleasedClass> classes_;  // by class id
     std::string key_;
 };
 

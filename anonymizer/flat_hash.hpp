@@ -135,6 +135,16 @@ public:
             if (s.hash == hash && this->value(s.id) == value) return {s.id, false};
         }
     }
+    // The id of `value`, or UINT32_MAX if it was never interned.
+    uint32_t find(std::string_view value) const noexcept {
+        if (slots_.empty()) return UINT32_MAX;
+        const uint64_t hash = std::hash<std::string_view>{}(value);
+        for (size_t i = static_cast<size_t>(hash) & mask_;; i = (i + 1) & mask_) {
+            const Slot& s = slots_[i];
+            if (s.id == kEmpty) return UINT32_MAX;
+            if (s.hash == hash && this->value(s.id) == value) return s.id;
+        }
+    }
     std::string_view value(uint32_t id) const noexcept {
         const size_t begin = id == 0 ? 0 : ends_[id - 1];
         return {bytes_.data() + begin, ends_[id] - begin};
@@ -171,9 +181,20 @@ class TupleIndexer {
 public:
     explicit TupleIndexer(size_t width) : width_(width) {}
 
-    uint32_t indexOf(const uint32_t* tuple) {
+    uint64_t hashOf(const uint32_t* tuple) const noexcept {
+        uint64_t h = 0x9e3779b97f4a7c15ULL;
+        for (size_t i = 0; i < width_; ++i) h = mixHash(h ^ tuple[i]);
+        return h;
+    }
+    // Starts loading the slot a later indexOf(…, hash) probes first: callers that know the hashes
+    // of upcoming rows hide the cache miss of a large table.
+    void prefetch(uint64_t hash) const noexcept {
+        if (!slots_.empty()) __builtin_prefetch(&slots_[static_cast<size_t>(hash) & mask_]);
+    }
+    uint32_t indexOf(const uint32_t* tuple) { return indexOf(tuple, hashOf(tuple)); }
+    // `hash` must be hashOf(tuple).
+    uint32_t indexOf(const uint32_t* tuple, uint64_t hash) {
         if ((size_ + 1) * 2 > slots_.size()) grow();
-        const uint64_t hash = hashOf(tuple);
         for (size_t i = static_cast<size_t>(hash) & mask_;; i = (i + 1) & mask_) {
             Slot& s = slots_[i];
             if (s.index == kEmpty) {
@@ -194,11 +215,6 @@ private:
         uint64_t hash = 0;
         uint32_t index = kEmpty;
     };
-    uint64_t hashOf(const uint32_t* tuple) const noexcept {
-        uint64_t h = 0x9e3779b97f4a7c15ULL;
-        for (size_t i = 0; i < width_; ++i) h = mixHash(h ^ tuple[i]);
-        return h;
-    }
     bool equal(const uint32_t* a, const uint32_t* b) const noexcept {
         for (size_t i = 0; i < width_; ++i)
             if (a[i] != b[i]) return false;

@@ -45,13 +45,12 @@ Result<Hierarchy> Hierarchy::fromRows(std::string name, const std::vector<std::v
     h.minLeaf_.resize(depth);
     h.maxLeaf_.resize(depth);
     h.parent_.resize(depth > 0 ? depth - 1 : 0);
-    h.leafIndex_.reserve(leaves);
-
     for (size_t i = 0; i < leaves; ++i) {
-        auto [it, inserted] = h.leafIndex_.emplace(rows[i][0], static_cast<uint32_t>(i));
+        // Leaf codes are row numbers: interned in order, each new leaf gets id i.
+        auto [id, inserted] = h.leafIndex_.intern(rows[i][0]);
         if (!inserted) {
-            return invalidArgument(where + ": leaf '" + rows[i][0] + "' appears twice (rows " +
-                                   std::to_string(it->second + 1) + " and " + std::to_string(i + 1) + ")");
+            return invalidArgument(where + ": leaf '" + rows[i][0] + "' appears twice (rows " + std::to_string(id + 1) +
+                                   " and " + std::to_string(i + 1) + ")");
         }
     }
 
@@ -107,9 +106,9 @@ Result<Hierarchy> Hierarchy::fromRows(std::string name, const std::vector<std::v
 }
 
 std::optional<uint32_t> Hierarchy::leafCode(std::string_view value) const {
-    auto it = leafIndex_.find(value);
-    if (it == leafIndex_.end()) return std::nullopt;
-    return it->second;
+    const uint32_t code = leafIndex_.find(value);
+    if (code == UINT32_MAX) return std::nullopt;
+    return code;
 }
 
 int Hierarchy::lowestCommonLevel(const uint32_t* leafCodes, size_t count) const {

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "anonymizer/flat_hash.hpp"
 #include "anonymizer/status.hpp"
 
 namespace custodian::anon {
@@ -69,18 +70,13 @@ public:
     int lowestCommonLevel(const uint32_t* leafCodes, size_t count) const;
 
 private:
-    struct StringHash {
-        using is_transparent = void;
-        size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
-
     std::string name_;
     std::vector<std::vector<std::string>> labels_;        // [level][node]
     std::vector<std::vector<uint32_t>> leafToNode_;       // [level][leaf]
     std::vector<std::vector<uint32_t>> leavesUnder_;      // [level][node]
     std::vector<std::vector<uint32_t>> parent_;           // [level][node] -> node at level+1
     std::vector<std::vector<uint32_t>> minLeaf_, maxLeaf_; // [level][node]
-    std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> leafIndex_;
+    detail::StringInterner leafIndex_;  // leaf label -> leaf code
     std::optional<std::vector<double>> numericLeaves_;
 };
 

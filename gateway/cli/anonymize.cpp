@@ -389,37 +389,42 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     std::vector<size_t> encoded = qis;
     encoded.insert(encoded.end(), sens.begin(), sens.end());
 
-    // Pass 1: per encoded column, a dictionary of the values and one code per row.
-    struct Dictionary {
-        std::unordered_map<std::string, uint32_t> index;
-        std::vector<std::string> values;
-        std::vector<uint32_t> rows;
-    };
-    std::vector<Dictionary> dictionaries(encoded.size());
+    // Pass 1: per encoded column, a dictionary of the canonical values and one code per row.
+    std::vector<anon::CsvColumnDictionary> dictionaries;
+    std::vector<std::vector<uint32_t>> rowCodes(encoded.size());
     uint64_t records = 0;
-    Status pass1 = forEachBatch(in, schema, [&](const anon::Batch& batch) {
-        for (size_t e = 0; e < encoded.size(); ++e) {
-            const anon::Column& col = batch.column(encoded[e]);
-            Dictionary& d = dictionaries[e];
-            for (size_t row = 0; row < batch.rows(); ++row) {
-                if (col.isNull(row))
-                    return invalidArgument("line " + std::to_string(batch.sourceLine(row)) + ": column '" +
-                                           (*schema)[encoded[e]].name +
-                                           "' is empty; Mondrian needs a value in every quasi-identifier and "
-                                           "sensitive column");
-                auto [it, inserted] = d.index.try_emplace(col.canonical(row), static_cast<uint32_t>(d.values.size()));
-                if (inserted) d.values.push_back(it->first);
-                d.rows.push_back(it->second);
+    {
+        auto reader = anon::CsvReader::openFile(in.in, in.dialect);
+        if (!reader) return failWith(reader.status().withContext(in.in));
+        auto sourceColumns = anon::csvSourceColumns(*reader, *schema);
+        if (!sourceColumns) return failWith(sourceColumns.status().withContext(in.in));
+        for (size_t column : encoded) dictionaries.emplace_back((*schema)[column], (*sourceColumns)[column]);
+        anon::CsvRecords batch;
+        while (true) {
+            auto n = reader->read(batch);
+            if (!n) return failWith(n.status().withContext(in.in));
+            if (*n == 0) break;
+            for (size_t e = 0; e < encoded.size(); ++e) {
+                for (size_t row = 0; row < batch.rows(); ++row) {
+                    auto code = dictionaries[e].code(batch, row);
+                    if (!code) return failWith(code.status().withContext(in.in));
+                    if (*code == anon::CsvColumnDictionary::kNull)
+                        return failWith(invalidArgument(in.in + ": line " + std::to_string(batch.line(row)) + ": column '" +
+                                                        (*schema)[encoded[e]].name +
+                                                        "' is empty; Mondrian needs a value in every quasi-identifier "
+                                                        "and sensitive column"));
+                    rowCodes[e].push_back(*code);
+                }
             }
+            records += batch.rows();
         }
-        records += batch.rows();
-        return Status::ok();
-    });
-    if (!pass1) return failWith(pass1);
+    }
 
     policies::ColumnDomains domains;
-    for (size_t e = 0; e < encoded.size(); ++e)
-        domains[(*schema)[encoded[e]].name] = dictionaries[e].values;
+    for (size_t e = 0; e < encoded.size(); ++e) {
+        auto& values = domains[(*schema)[encoded[e]].name];
+        for (uint32_t code = 0; code < dictionaries[e].size(); ++code) values.emplace_back(dictionaries[e].value(code));
+    }
     auto config = policies::makeEngineConfig(*in.policy, domains);
     if (!config) return failWith(config.status());
 
@@ -427,20 +432,20 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     std::vector<std::vector<uint32_t>> codes(encoded.size());
     anon::EncodedColumns columns;
     for (size_t e = 0; e < encoded.size(); ++e) {
-        std::vector<uint32_t> translate(dictionaries[e].values.size());
-        for (size_t v = 0; v < translate.size(); ++v) {
-            const std::string& value = dictionaries[e].values[v];
+        std::vector<uint32_t> translate(dictionaries[e].size());
+        for (uint32_t v = 0; v < translate.size(); ++v) {
+            const std::string_view value = dictionaries[e].value(v);
             if (e < qis.size()) {
                 auto leaf = config->quasiIdentifiers[e].hierarchy->leafCode(value);
                 if (!leaf) return failWith(internalError("no leaf for a value of '" + config->quasiIdentifiers[e].name + "'"));
                 translate[v] = *leaf;
             } else {
-                translate[v] = config->sensitive[e - qis.size()].dictionary->codeOf(value);
+                translate[v] = config->sensitive[e - qis.size()].dictionary->codeOf(std::string(value));
             }
         }
-        codes[e].reserve(dictionaries[e].rows.size());
-        for (uint32_t c : dictionaries[e].rows) codes[e].push_back(translate[c]);
-        std::vector<uint32_t>().swap(dictionaries[e].rows);
+        // Translated in place: the dictionary codes are not needed afterwards.
+        for (uint32_t& c : rowCodes[e]) c = translate[c];
+        codes[e] = std::move(rowCodes[e]);
         if (e < qis.size()) columns.qi.emplace_back(codes[e]);
         else columns.sensitive.emplace_back(codes[e]);
     }
@@ -502,6 +507,8 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     uint64_t row0 = 0;
     std::vector<std::string_view> labels(qis.size()), sensitiveValues(sens.size());
     std::vector<std::string> sensitiveText(sens.size());
+    std::vector<uint64_t> rowsInPartition(mondrian.partitionSizes.size());
+    std::vector<uint32_t> batchPartitions;
     Status pass2 = forEachBatch(in, schema, [&](const anon::Batch& batch) {
         if (row0 + batch.rows() > records) return internalError("the input grew between the two passes");
         auto transformed = transforms->apply(batch);
@@ -519,7 +526,21 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
         }
         auto outBatch = anon::Batch::make(outSchema, std::move(outColumns));
         if (!outBatch) return outBatch.status();
-        for (size_t row = 0; row < batch.rows(); ++row) {
+        if (sens.empty()) {
+            // Every row of a partition is written with the same labels: count them per batch and
+            // hand the check each distinct label tuple once.
+            batchPartitions.clear();
+            for (size_t row = 0; row < batch.rows(); ++row) {
+                const uint32_t p = mondrian.partitionOfRow[row0 + row];
+                if (rowsInPartition[p]++ == 0) batchPartitions.push_back(p);
+            }
+            for (uint32_t p : batchPartitions) {
+                for (size_t q = 0; q < qis.size(); ++q) labels[q] = mondrian.labels[p][q];
+                if (Status st = check.addRows(labels, sensitiveValues, rowsInPartition[p]); !st) return st;
+                rowsInPartition[p] = 0;
+            }
+        }
+        for (size_t row = 0; row < batch.rows() && !sens.empty(); ++row) {
             const auto& partition = mondrian.labels[mondrian.partitionOfRow[row0 + row]];
             for (size_t q = 0; q < qis.size(); ++q) labels[q] = partition[q];
             for (size_t v = 0; v < sens.size(); ++v) {
