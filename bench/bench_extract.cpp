@@ -7,7 +7,7 @@
 // (default 1,000,000) rows and 10 columns, then measures:
 //   baseline  psql -c "\copy (SELECT <the 10 columns> FROM bench.people) TO STDOUT" > /dev/null
 //   extract   the gateway's release pipeline on the same table: aggregate pushdown (GROUP BY),
-//             optimal search, cursor streaming, pseudonymization, three generalized
+//             optimal search, COPY streaming, pseudonymization, three generalized
 //             quasi-identifiers, k = 10, CSV encoding, the final check, and libsodium sealing —
 //             everything POST /v1/extracts does except the socket write.
 // It prints rows/s of both, the ratio (target >= 0.5), and this process's peak RSS.
@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "anonymizer/transform.hpp"
 #include "gateway/crypto/extract.hpp"
@@ -175,8 +176,8 @@ int main(int argc, char** argv) {
             return 1;
         }
         const bool last = (*stream)->finished();
-        const std::string text = page->value_or(std::string());
         if (!*page && !last) break;
+        const std::string_view text = *page ? std::string_view(**page) : std::string_view();
         auto sealed = sealer->seal(crypto::asBytes(text), last);
         if (!sealed) return 1;
         cipherBytes += sealed->size();

@@ -63,6 +63,8 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     auditOptions.maxBatch = static_cast<size_t>(c.audit.maxBatch);
     rt->audit_ = std::make_unique<audit::AuditLog>(std::move(auditOptions), *rt->signingKey_);
 
+    rt->overload_ = std::make_unique<http::OverloadGuard>(c.overload);
+
     std::vector<http::Route> routes = http::builtinRoutes();
     if (c.metricsListen) {
         std::erase_if(routes, [](const http::Route& r) { return r.pattern == "/metrics"; });
@@ -81,6 +83,7 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     rt->services_.router = rt->router_.get();
     rt->services_.catalog = rt->catalog_.get();
     rt->services_.audit = rt->audit_.get();
+    rt->services_.overload = rt->overload_.get();
     return rt;
 }
 

@@ -16,6 +16,7 @@
 #include "gateway/db/pool.hpp"
 #include "gateway/db/readiness.hpp"
 #include "gateway/http/metrics.hpp"
+#include "gateway/http/overload.hpp"
 #include "gateway/http/router.hpp"
 
 namespace custodian {
@@ -30,6 +31,7 @@ struct Services {
     const http::Router* router = nullptr;            // the API listener's routes
     const catalog::Catalog* catalog = nullptr;       // sources, datasets, versioned policies
     audit::AuditLog* audit = nullptr;                // the audit log; null: audited requests fail with 503
+    http::OverloadGuard* overload = nullptr;         // rate limits and in-flight extracts; null: no limits
 };
 
 struct RuntimeOptions {
@@ -59,6 +61,7 @@ private:
     std::unique_ptr<catalog::Catalog> catalog_;
     std::unique_ptr<db::ReadinessMonitor> readiness_;
     std::unique_ptr<audit::AuditLog> audit_;
+    std::unique_ptr<http::OverloadGuard> overload_;
     http::Metrics metrics_;
     std::unique_ptr<http::Router> router_;
     std::unique_ptr<http::Router> metricsRouter_;

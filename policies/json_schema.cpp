@@ -142,11 +142,16 @@ struct JsonSchemaChecker::Impl {
     struct Compiled {
         rapidjson::Document document;
         std::unique_ptr<rapidjson::SchemaDocument> schema;
+        // RapidJSON 1.1's GenericRegex keeps its matching state in the compiled pattern (mutable
+        // stacks), so two validators running "pattern" keywords of one SchemaDocument at once
+        // corrupt each other (seen as a crash with concurrent policy PUTs). Validation of one
+        // sub-schema is serialized; it takes microseconds.
+        std::mutex validating;
     };
     mutable std::mutex mutex;
     mutable std::map<std::string, std::unique_ptr<Compiled>> compiled;
 
-    const Compiled& compiledAt(const std::string& schemaPointer, const Value& schema) const {
+    Compiled& compiledAt(const std::string& schemaPointer, const Value& schema) const {
         std::lock_guard lock(mutex);
         auto& slot = compiled[schemaPointer];
         if (!slot) {
@@ -188,7 +193,8 @@ struct JsonSchemaChecker::Impl {
     };
 
     Verdict validate(const Value& value, const std::string& schemaPointer, const Value& schema) const {
-        const Compiled& c = compiledAt(schemaPointer, schema);
+        Compiled& c = compiledAt(schemaPointer, schema);
+        std::lock_guard lock(c.validating);
         rapidjson::SchemaValidator validator(*c.schema);
         value.Accept(validator);
         Verdict verdict;
@@ -497,6 +503,19 @@ Result<std::shared_ptr<const JsonSchemaChecker>> JsonSchemaChecker::fromText(std
 ValidationErrors JsonSchemaChecker::check(const rapidjson::Value& document) const {
     ValidationErrors errors;
     impl_->walk(document, impl_->root, "", "", errors, 0);
+    return errors;
+}
+
+ValidationErrors JsonSchemaChecker::checkAt(const rapidjson::Value& value, const std::string& schemaPointer,
+                                            const std::string& documentPointer) const {
+    ValidationErrors errors;
+    const rapidjson::Pointer pointer(schemaPointer.c_str(), schemaPointer.size());
+    const Value* schema = pointer.IsValid() ? pointer.Get(impl_->root) : nullptr;
+    if (!schema) {
+        errors.push_back({documentPointer, "cannot be checked: the schema has no part " + schemaPointer});
+        return errors;
+    }
+    impl_->walk(value, *schema, schemaPointer, documentPointer, errors, 0);
     return errors;
 }
 

@@ -9,6 +9,7 @@
 // validator's own report (keyword, schema and document pointers) is turned into the message.
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include <rapidjson/document.h>
@@ -27,6 +28,12 @@ public:
     // compiled sub-schemas are cached under a mutex and never change once built. The document
     // must not nest deeper than a few hundred levels (callers bound it; see policy_loader).
     ValidationErrors check(const rapidjson::Value& document) const;
+
+    // Every violation of the sub-schema at `schemaPointer` (e.g. "/definitions/hierarchy") by
+    // `value`, with error pointers prefixed by `documentPointer` (where `value` sits in its
+    // document). One error with pointer `documentPointer` if the schema has no such sub-schema.
+    ValidationErrors checkAt(const rapidjson::Value& value, const std::string& schemaPointer,
+                             const std::string& documentPointer) const;
 
     ~JsonSchemaChecker();
     JsonSchemaChecker(const JsonSchemaChecker&) = delete;

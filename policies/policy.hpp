@@ -8,9 +8,12 @@
 // bytes of their names, no whitespace; see json_text.hpp). Whitespace and member order therefore do
 // not change the version; any change of a value, a description or a "$comment" does.
 
+#include <rapidjson/fwd.h>
+
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -81,6 +84,23 @@ struct PolicyLoadResult {
 
 // Parses and validates a policy document. Never throws; every problem is an error with a pointer.
 PolicyLoadResult loadPolicy(std::string_view json, const PolicyLoadOptions& options = {});
+
+// One hierarchy declaration of the policy language (what a column's "hierarchy" holds), checked
+// for a column of the given name and type exactly as loadPolicy checks it: nesting and duplicate
+// members, the schema, then the semantic rules (the builder fits the column type, widths and date
+// levels coarsen level by level, groups form a hierarchy whose leaves are values of the type; files
+// only with options.hierarchyBaseDirectory). The gateway validates a dataset's default hierarchies
+// with it. Error pointers start with `pointer` (where the declaration sits in its document).
+struct HierarchyDeclarationCheck {
+    ValidationErrors errors;
+    std::optional<HierarchySpec> spec;  // set iff errors is empty
+    // Set for declarations whose leaves are known without data (files, explicit groups): callers
+    // that can see the column's values check that each one is a leaf.
+    std::shared_ptr<const anon::Hierarchy> hierarchy;
+};
+HierarchyDeclarationCheck checkHierarchyDeclaration(const rapidjson::Value& declaration, const std::string& pointer,
+                                                    const std::string& column, anon::ColumnType type,
+                                                    const PolicyLoadOptions& options = {});
 
 // Reads `path` and loads it; hierarchy files resolve against the file's folder unless
 // options.hierarchyBaseDirectory is set. A file that cannot be read is one error with pointer "".

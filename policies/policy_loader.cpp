@@ -178,6 +178,12 @@ public:
         checkAgainstDataset(model);
     }
 
+    // A lone hierarchy declaration (checkHierarchyDeclaration): the column's own checks apply.
+    void checkDeclaration(const Value& declaration, const std::string& at, ColumnPolicy& column,
+                          HierarchyMap& hierarchies) {
+        readHierarchy(declaration, at, column, hierarchies);
+    }
+
 private:
     void add(std::string pointer, std::string message) { errors_.push_back({std::move(pointer), std::move(message)}); }
 
@@ -899,6 +905,55 @@ PolicyLoadResult loadPolicyUncapped(std::string_view json, const PolicyLoadOptio
 }
 
 } // namespace
+
+namespace {
+
+// Whether `v` nests arrays/objects deeper than `limit` (recursion stops at the limit).
+bool nestsDeeperThan(const Value& v, size_t limit) {
+    if (!v.IsObject() && !v.IsArray()) return false;
+    if (limit == 0) return true;
+    if (v.IsObject()) {
+        for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m)
+            if (nestsDeeperThan(m->value, limit - 1)) return true;
+        return false;
+    }
+    for (const auto& item : v.GetArray())
+        if (nestsDeeperThan(item, limit - 1)) return true;
+    return false;
+}
+
+} // namespace
+
+HierarchyDeclarationCheck checkHierarchyDeclaration(const rapidjson::Value& declaration, const std::string& pointer,
+                                                    const std::string& column, anon::ColumnType type,
+                                                    const PolicyLoadOptions& options) {
+    HierarchyDeclarationCheck out;
+    try {
+        if (nestsDeeperThan(declaration, kMaxNesting)) {
+            out.errors.push_back({pointer, "the hierarchy nests lists and objects deeper than " +
+                                               std::to_string(kMaxNesting) + " levels"});
+            return out;
+        }
+        findDuplicateMembers(declaration, pointer, out.errors);
+        if (!out.errors.empty()) return out;
+        out.errors = policySchemaChecker().checkAt(declaration, "/definitions/hierarchy", pointer);
+        if (!out.errors.empty()) return out;
+        ColumnPolicy c;
+        c.name = column;
+        c.type = type;
+        c.role = ColumnRole::QuasiIdentifier;
+        HierarchyMap hierarchies;
+        SemanticChecker(declaration, options, out.errors).checkDeclaration(declaration, pointer, c, hierarchies);
+        if (!out.errors.empty()) return out;
+        out.spec = std::move(c.hierarchy);
+        if (auto h = hierarchies.find(column); h != hierarchies.end()) out.hierarchy = h->second;
+    } catch (const std::bad_alloc&) {
+        out.errors.push_back({pointer, "the hierarchy is too large to process"});
+    } catch (const std::exception& e) {
+        out.errors.push_back({pointer, std::string("the hierarchy could not be processed: ") + e.what()});
+    }
+    return out;
+}
 
 PolicyLoadResult loadPolicyFile(const std::filesystem::path& path, PolicyLoadOptions options) {
     std::error_code ec;

@@ -65,15 +65,19 @@ const ColumnPolicy* PolicyModel::column(std::string_view name) const {
     return it == columns.end() ? nullptr : &*it;
 }
 
-bool PolicyModel::allowsRecipient(std::string_view principal, const std::vector<std::string>& principalGroups) const {
+std::optional<std::string> PolicyModel::admittingRecipient(std::string_view principal,
+                                                           const std::vector<std::string>& principalGroups) const {
+    constexpr std::string_view kGroup = "group:";
+    auto isGroup = [&](const std::string& r) { return r.compare(0, kGroup.size(), kGroup) == 0; };
+    // A principal named "group:x" cannot exist (names have no ':'), but never let one match a group.
+    for (const auto& r : recipients)
+        if (!isGroup(r) && r == principal) return r;
     for (const auto& r : recipients) {
-        if (r == principal && r.rfind("group:", 0) != 0) return true;
-        if (r.rfind("group:", 0) == 0) {
-            const std::string_view group = std::string_view(r).substr(6);
-            if (std::find(principalGroups.begin(), principalGroups.end(), group) != principalGroups.end()) return true;
-        }
+        if (!isGroup(r)) continue;
+        const std::string_view group = std::string_view(r).substr(kGroup.size());
+        if (std::find(principalGroups.begin(), principalGroups.end(), group) != principalGroups.end()) return r;
     }
-    return false;
+    return std::nullopt;
 }
 
 bool PolicyModel::allowsPurpose(std::string_view purpose) const {

@@ -118,7 +118,13 @@ struct PolicyModel {
     std::optional<RowFilter> rowFilter;
 
     const ColumnPolicy* column(std::string_view name) const;
-    bool allowsRecipient(std::string_view principal, const std::vector<std::string>& principalGroups) const;
+    // The recipient entry that admits `principal` (its own name, else the first "group:NAME" among
+    // `principalGroups`, the groups it belongs to), or nullopt if none does.
+    std::optional<std::string> admittingRecipient(std::string_view principal,
+                                                  const std::vector<std::string>& principalGroups) const;
+    bool allowsRecipient(std::string_view principal, const std::vector<std::string>& principalGroups) const {
+        return admittingRecipient(principal, principalGroups).has_value();
+    }
     bool allowsPurpose(std::string_view purpose) const;
 };
 

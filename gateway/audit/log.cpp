@@ -46,15 +46,19 @@ Status appendFailure(std::exception_ptr error) {
     return unavailable("the audit log cannot be written: " + s.message());
 }
 
-SignedTreeHead headFromRow(const pqxx::row& row) {
+// The head in columns first … first + 3 of `row` (tree_size, root_hash, timestamp_ms, signature).
+SignedTreeHead headFromRow(const pqxx::row& row, pqxx::row::size_type first = 0) {
     SignedTreeHead h;
-    h.head.treeSize = row[0].as<uint64_t>();
-    h.head.rootHash = hashFromField(row[1]);
-    h.head.timestampMs = row[2].as<uint64_t>();
-    pqxx::binarystring sig(row[3]);
+    h.head.treeSize = row[first].as<uint64_t>();
+    h.head.rootHash = hashFromField(row[first + 1]);
+    h.head.timestampMs = row[first + 2].as<uint64_t>();
+    pqxx::binarystring sig(row[first + 3]);
     if (sig.size() == h.signature.size()) std::memcpy(h.signature.data(), sig.data(), sig.size());
     return h;
 }
+
+constexpr const char* kLatestHeadQuery =
+    "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_tree_heads ORDER BY tree_size DESC LIMIT 1";
 
 } // namespace
 
@@ -119,6 +123,10 @@ void AuditLog::appenderLoop() {
         uint64_t first = 0;
         Status s = commitBatch(batch, leaves, first);
         if (!s) {
+            {
+                std::lock_guard lock(queueMutex_);
+                failedEntries_ += batch.size();
+            }
             for (auto& p : batch) p.done.set_value(s);
             continue;
         }
@@ -128,6 +136,11 @@ void AuditLog::appenderLoop() {
             std::unique_lock tree(treeMutex_);
             if (tree_.size() == first)
                 for (const Hash& h : leaves) tree_.append(h);
+        }
+        {
+            std::lock_guard lock(queueMutex_);
+            entriesCommitted_ += batch.size();
+            ++commits_;
         }
         for (size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(first + i);
         bool wake = false;
@@ -145,7 +158,8 @@ void AuditLog::appenderLoop() {
 
 Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& leafHashes, uint64_t& firstIndex) {
     try {
-        if (!appenderConnection_ || !appenderConnection_->is_open()) {
+        // A connection the server closed while idle (a restart) is replaced before it costs a batch.
+        if (!appenderConnection_ || !appenderConnection_->is_open() || db::closedByServer(*appenderConnection_)) {
             appenderConnection_.reset();
             appenderConnection_ = std::make_unique<pqxx::connection>(options_.conninfo);
         }
@@ -157,19 +171,23 @@ Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& lea
     bool inTransaction = false;
     try {
         // Two round trips per batch: reserve the indices (row lock on the counter, held until
-        // COMMIT), then insert every entry and commit. synchronous_commit is forced on for this
-        // transaction whatever the server default is.
+        // COMMIT) and read the latest stored tree head, then insert every entry and commit.
+        // synchronous_commit is forced on for this transaction whatever the server default is.
         pqxx::nontransaction tx(conn);
         inTransaction = true;
+        const auto snapshotNotBefore = std::chrono::steady_clock::now();
         pqxx::result reserved =
-            tx.exec("BEGIN; SET LOCAL synchronous_commit TO on; "
-                    "UPDATE audit_log_head SET next_index = next_index + " +
-                    std::to_string(batch.size()) + " RETURNING next_index");
+            tx.exec(std::string("BEGIN; SET LOCAL synchronous_commit TO on; WITH latest AS (") + kLatestHeadQuery +
+                    ") UPDATE audit_log_head SET next_index = next_index + " + std::to_string(batch.size()) +
+                    " RETURNING next_index, (SELECT tree_size FROM latest), (SELECT root_hash FROM latest), "
+                    "(SELECT timestamp_ms FROM latest), (SELECT signature FROM latest)");
         if (reserved.size() != 1) {
             tx.exec("ROLLBACK");
             inTransaction = false;
             return unavailable("the audit log cannot be written: audit_log_head has no row (migration 0002 not applied?)");
         }
+        observeHead(snapshotNotBefore,
+                    reserved[0][1].is_null() ? std::nullopt : std::optional(headFromRow(reserved[0], 1)));
         const int64_t next = reserved[0][0].as<int64_t>();
         firstIndex = static_cast<uint64_t>(next) - batch.size();
         const int64_t now = nowMs();
@@ -220,7 +238,7 @@ Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& lea
 Status AuditLog::withReader(const std::function<Status(pqxx::connection&)>& work) {
     // Callers hold readerMutex_.
     try {
-        if (!readerConnection_ || !readerConnection_->is_open()) {
+        if (!readerConnection_ || !readerConnection_->is_open() || db::closedByServer(*readerConnection_)) {
             readerConnection_.reset();
             readerConnection_ = std::make_unique<pqxx::connection>(options_.conninfo);
         }
@@ -280,15 +298,44 @@ Result<SignedTreeHead> AuditLog::latestTreeHead() {
     std::lock_guard reader(readerMutex_);
     Result<SignedTreeHead> out = notFound("no tree head has been signed yet");
     Status s = withReader([&](pqxx::connection& conn) {
-        pqxx::read_transaction tx(conn);
-        pqxx::result r = tx.exec(
-            "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_tree_heads ORDER BY tree_size DESC "
-            "LIMIT 1");
-        if (!r.empty()) out = headFromRow(r[0]);
+        const auto snapshotNotBefore = std::chrono::steady_clock::now();
+        pqxx::nontransaction tx(conn);  // one statement: its own snapshot, one round trip
+        pqxx::result r = tx.exec(kLatestHeadQuery);
+        std::optional<SignedTreeHead> latest;
+        if (!r.empty()) latest = headFromRow(r[0]);
+        observeHead(snapshotNotBefore, latest);
+        if (latest) out = *latest;
         return Status::ok();
     });
     if (!s) return s;
     return out;
+}
+
+Result<SignedTreeHead> AuditLog::latestTreeHeadSince(std::chrono::steady_clock::time_point notBefore) {
+    {
+        std::lock_guard lock(observedMutex_);
+        if (observedAt_ && *observedAt_ >= notBefore) {
+            if (observedHead_) return *observedHead_;
+            return notFound("no tree head has been signed yet");
+        }
+    }
+    return latestTreeHead();
+}
+
+void AuditLog::observeHead(std::chrono::steady_clock::time_point at, const std::optional<SignedTreeHead>& head) {
+    std::lock_guard lock(observedMutex_);
+    if (!observedAt_ || at > *observedAt_) observedAt_ = at;
+    if (head && (!observedHead_ || head->head.treeSize > observedHead_->head.treeSize)) observedHead_ = head;
+}
+
+AuditLogStats AuditLog::stats() const {
+    std::lock_guard lock(queueMutex_);
+    AuditLogStats s;
+    s.entriesCommitted = entriesCommitted_;
+    s.commits = commits_;
+    s.failedEntries = failedEntries_;
+    s.queued = queue_.size();
+    return s;
 }
 
 Result<SignedTreeHead> AuditLog::signTreeHead() {
@@ -311,10 +358,12 @@ Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
     pqxx::work tx(conn);
     tx.exec("SET LOCAL synchronous_commit TO on");
     tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kTreeHeadLockKey) + ")");
-    pqxx::result r = tx.exec(
-        "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_tree_heads ORDER BY tree_size DESC LIMIT 1");
+    // Read after the lock: every head stored before this point is visible to this statement.
+    const auto snapshotNotBefore = std::chrono::steady_clock::now();
+    pqxx::result r = tx.exec(kLatestHeadQuery);
     std::optional<SignedTreeHead> latest;
     if (!r.empty()) latest = headFromRow(r[0]);
+    observeHead(snapshotNotBefore, latest);
 
     std::shared_lock tree(treeMutex_);
     const uint64_t size = tree_.size();
@@ -349,6 +398,7 @@ Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
             std::to_string(head.timestampMs) + ',' + byteaLiteral(sth.signature) +
             ") ON CONFLICT (tree_size) DO NOTHING");
     tx.commit();
+    observeHead(snapshotNotBefore, sth);  // stored now, and larger than anything stored before
     return sth;
 }
 

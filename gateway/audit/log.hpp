@@ -13,6 +13,11 @@
 // COMMIT succeeded; if it did not (database down, INSERT privilege revoked, …) every entry of the
 // batch gets Unavailable and the caller must fail closed (503, nothing released).
 //
+// Every group commit also reads the latest stored tree head in the same statement that reserves
+// the indices, so a request that appended an entry can answer "the latest head" without another
+// round trip (latestTreeHeadSince): the head observed by a snapshot taken after the request began
+// is as recent as any head stored before it began.
+//
 // The Merkle tree: each process keeps the tree of all leaf hashes in memory and catches up from
 // audit_entries (leaf hashes by index) before it computes a root or a proof, so entries appended by
 // other processes are included. Signed tree heads are made at least every `treeHeadEveryEntries`
@@ -57,6 +62,14 @@ struct AuditLogOptions {
     std::chrono::milliseconds treeHeadInterval{10000};     // … and at least this often while unsigned entries exist
     size_t maxBatch = 1000;                                // entries per group-commit transaction
     std::function<int64_t()> clock;                        // Unix ms; default: system clock (tests inject one)
+};
+
+// Counters of this process's appender (for /metrics and the benchmarks). Monotonic except `queued`.
+struct AuditLogStats {
+    uint64_t entriesCommitted = 0;  // entries durably committed by this process
+    uint64_t commits = 0;           // group-commit transactions that committed
+    uint64_t failedEntries = 0;     // entries whose append returned an error (caller failed closed)
+    uint64_t queued = 0;            // appends waiting for the appender right now
 };
 
 // One stored audit entry: the canonical bytes exactly as stored and the recorded leaf hash (nothing
@@ -114,8 +127,14 @@ public:
 
     // Catches the in-memory tree up with every committed entry and returns its size.
     Result<uint64_t> treeSize();
-    // The latest stored signed tree head (NotFound when none was signed yet).
+    // The latest stored signed tree head (NotFound when none was signed yet), read now.
     Result<SignedTreeHead> latestTreeHead();
+    // The latest stored signed tree head as seen by a database snapshot taken no earlier than
+    // `notBefore` (steady clock). Group commits and signing observe the latest head as they go;
+    // when the newest such observation is recent enough it is returned without a query, otherwise
+    // the head is read as latestTreeHead() does. Take `notBefore` when a request begins, before its
+    // append(): the answer then covers every head stored before the request began.
+    Result<SignedTreeHead> latestTreeHeadSince(std::chrono::steady_clock::time_point notBefore);
     // Signs and stores a head over every committed entry if it is larger than the latest stored
     // head; returns the latest stored head afterwards (which covers at least every entry committed
     // before the call, unless another process stored an even larger one).
@@ -137,6 +156,8 @@ public:
     // Whether the gateway's database role may insert into audit_entries (readiness).
     Result<bool> writable();
 
+    AuditLogStats stats() const;
+
 private:
     struct Pending {
         AuditEntry entry;
@@ -150,17 +171,26 @@ private:
     // With readerMutex_ held.
     Status catchUpLocked(pqxx::connection& conn);
     Result<SignedTreeHead> signLocked(pqxx::connection& conn);
+    // Records what a snapshot taken at or after `at` saw as the latest head (nullopt: none).
+    void observeHead(std::chrono::steady_clock::time_point at, const std::optional<SignedTreeHead>& head);
     int64_t nowMs() const;
 
     AuditLogOptions options_;
     const crypto::SigningKey& signingKey_;
 
-    std::mutex queueMutex_;
+    mutable std::mutex queueMutex_;
     std::condition_variable queueReady_;
     std::deque<Pending> queue_;
     bool stopping_ = false;
 
     std::unique_ptr<pqxx::connection> appenderConnection_;  // appender thread only
+    uint64_t entriesCommitted_ = 0, commits_ = 0, failedEntries_ = 0;  // with queueMutex_
+
+    // The newest observation of the latest stored head: heads only grow, so the largest head seen
+    // together with the latest time any snapshot was taken is a valid observation at that time.
+    mutable std::mutex observedMutex_;
+    std::optional<std::chrono::steady_clock::time_point> observedAt_;  // none: nothing observed yet
+    std::optional<SignedTreeHead> observedHead_;                      // none: no head was stored
 
     std::mutex readerMutex_;
     std::unique_ptr<pqxx::connection> readerConnection_;  // with readerMutex_

@@ -33,7 +33,7 @@ public:
     }
 
 private:
-    // Same function through libsodium, if OpenSSL's provider cannot be loaded.
+    // The same function through crypto::Sha256 (which falls back to libsodium), if this context fails.
     static Hash fallback(uint8_t prefix, ByteView a, ByteView b) {
         crypto::Sha256 h;
         h.update({&prefix, 1});

@@ -340,10 +340,11 @@ Result<Principal> authenticate(pqxx::connection& conn, const TokenHasher& hasher
     if (!wellFormedToken(token)) return rejected;
     TokenHash hash = hasher.hash(token);
     try {
-        pqxx::read_transaction txn(conn);
+        // One statement on every authenticated request: autocommit (its own snapshot) is one
+        // round trip where BEGIN READ ONLY … COMMIT would be three.
+        pqxx::nontransaction txn(conn);
         auto r = txn.exec(std::string("SELECT ") + kPrincipalColumns + ", token_hash FROM principals WHERE token_hash = " +
                           bytesLiteral(txn, hash.data(), hash.size()));
-        txn.commit();
         if (r.empty()) return rejected;
         pqxx::binarystring stored(r[0]["token_hash"]);
         if (stored.size() != hash.size() || sodium_memcmp(stored.data(), hash.data(), hash.size()) != 0)

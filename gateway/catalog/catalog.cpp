@@ -7,11 +7,13 @@
 #include <cstring>
 
 #include "gateway/catalog/conninfo.hpp"
-#include "gateway/db/pool.hpp"
+#include "gateway/db/guarded.hpp"
 #include "policies/json_text.hpp"
 #include "policies/sql_identifier.hpp"
 
 namespace custodian::catalog {
+
+using db::guarded;
 
 namespace {
 
@@ -21,15 +23,6 @@ static_assert(sizeof(kSourceSecretContext) - 1 == crypto_kdf_CONTEXTBYTES, "kdf 
 // Cached parsed policies beyond this count are dropped all at once (they are re-parsed on demand);
 // the catalog holds few policies, so this only bounds memory against pathological churn.
 constexpr size_t kMaxCachedPolicies = 4096;
-
-template <typename T, typename F>
-Result<T> guarded(const std::string& context, F&& body) {
-    try {
-        return body();
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), context);
-    }
-}
 
 }  // namespace
 

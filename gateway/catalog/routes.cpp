@@ -9,12 +9,15 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <set>
 
 #include "gateway/audit/record.hpp"
+#include "gateway/auth/groups.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/catalog/conninfo.hpp"
 #include "gateway/catalog/store.hpp"
 #include "gateway/crypto/canonical_json.hpp"
+#include "gateway/db/guarded.hpp"
 #include "gateway/http/errors.hpp"
 #include "gateway/services.hpp"
 #include "policies/json_text.hpp"
@@ -177,13 +180,7 @@ const rapidjson::Value* member(const rapidjson::Value& object, const char* name)
 
 template <typename T>
 Result<T> withConnection(RequestContext& ctx, const std::function<Result<T>(pqxx::connection&)>& work) {
-    std::optional<Result<T>> out;
-    Status s = ctx.services.db->withConnection([&](pqxx::connection& conn) {
-        out.emplace(work(conn));
-        return Status::ok();
-    });
-    if (!s) return s;
-    return std::move(*out);
+    return db::resultOnConnection<T>(*ctx.services.db, work);
 }
 
 std::string nowIso() {
@@ -377,8 +374,13 @@ Result<HttpResponse> handleListSources(RequestContext& ctx) {
 
 namespace {
 
+// Hierarchies of the dataset whose leaves are known without data (explicit groups), by column.
+using KnownLeafHierarchies = std::map<std::string, std::shared_ptr<const anon::Hierarchy>>;
+
 // Parses and checks the dataset body (names, types, roles, hierarchies); errors with pointers.
-Dataset datasetFromBody(const std::string& name, const rapidjson::Value& body, policies::ValidationErrors& errors) {
+// Each hierarchy declaration is validated like a policy column's (policies::checkHierarchyDeclaration).
+Dataset datasetFromBody(const std::string& name, const rapidjson::Value& body, policies::ValidationErrors& errors,
+                        KnownLeafHierarchies& knownLeaves) {
     Dataset d;
     d.name = name;
     auto fail = [&](std::string pointer, std::string message) { errors.push_back({std::move(pointer), std::move(message)}); };
@@ -456,16 +458,58 @@ Dataset datasetFromBody(const std::string& name, const rapidjson::Value& body, p
         if (!h->IsObject()) {
             fail("/hierarchies", "hierarchies must be an object {column: hierarchy declaration}");
         } else {
+            std::set<std::string, std::less<>> seen;
             for (auto m = h->MemberBegin(); m != h->MemberEnd(); ++m) {
                 std::string column(m->name.GetString(), m->name.GetStringLength());
                 const std::string at = policies::appendPointer("/hierarchies", column);
-                if (!d.column(column)) fail(at, "no column of this dataset has that name");
-                if (!m->value.IsObject()) fail(at, "a hierarchy declaration is an object (see docs/policies.md)");
+                if (!seen.insert(column).second) {
+                    fail(at, "the column \"" + crypto::sanitizeUtf8(column) + "\" has more than one hierarchy");
+                    continue;
+                }
+                const DatasetColumn* c = d.column(column);
+                if (!c) {
+                    fail(at, "no column of this dataset has that name");
+                    continue;
+                }
+                // Hierarchy files are refused: the gateway never reads its own file system for a request.
+                auto checked = policies::checkHierarchyDeclaration(m->value, at, column, c->type);
+                for (auto& e : checked.errors) errors.push_back(std::move(e));
+                if (checked.errors.empty() && checked.hierarchy) knownLeaves[column] = checked.hierarchy;
             }
             if (errors.empty()) d.hierarchiesJson = policies::canonicalJson(*h);
         }
     }
     return d;
+}
+
+// Where the leaves are known and the source's text form of a value is its canonical form (text and
+// integer columns), every value of the column must be a leaf: a value outside the hierarchy could
+// not be generalized at release time. Appends one error per hierarchy with uncovered values.
+Status checkHierarchyCoverage(const Dataset& d, const KnownLeafHierarchies& knownLeaves, const std::string& conninfo,
+                              std::chrono::seconds timeout, policies::ValidationErrors& errors) {
+    constexpr size_t kShown = 5;
+    for (const auto& [column, hierarchy] : knownLeaves) {
+        const DatasetColumn* c = d.column(column);
+        if (!c || (c->type != anon::ColumnType::Text && c->type != anon::ColumnType::Integer)) continue;
+        std::vector<std::string> leaves;
+        leaves.reserve(hierarchy->leafCount());
+        for (uint32_t leaf = 0; leaf < hierarchy->leafCount(); ++leaf) leaves.push_back(hierarchy->label(0, leaf));
+        auto outside = valuesOutside(conninfo, timeout, d.schema, d.table, column, leaves, kShown + 1);
+        if (!outside) {
+            if (outside.status().code() == StatusCode::Unavailable) return outside.status();
+            errors.push_back({policies::appendPointer("/hierarchies", column), outside.status().message()});
+            continue;
+        }
+        if (outside->empty()) continue;
+        std::string shown;
+        for (size_t i = 0; i < outside->size() && i < kShown; ++i)
+            shown += (i ? ", \"" : "\"") + crypto::sanitizeUtf8((*outside)[i]) + "\"";
+        if (outside->size() > kShown) shown += " and more";
+        errors.push_back({policies::appendPointer("/hierarchies", column),
+                          "the source has values of \"" + column + "\" that the hierarchy does not list: " + shown +
+                              "; every value must be a member of a group of the first level"});
+    }
+    return Status::ok();
 }
 
 void writeDataset(JsonOut& out, const Dataset& d) {
@@ -502,7 +546,8 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
     auto body = parseBody(ctx);
     if (!body) return body.status();
     policies::ValidationErrors errors;
-    Dataset dataset = datasetFromBody(name, *body, errors);
+    KnownLeafHierarchies knownLeaves;
+    Dataset dataset = datasetFromBody(name, *body, errors, knownLeaves);
     if (!errors.empty()) return validationFailure("invalid_dataset", "the dataset definition is invalid", errors);
 
     const Catalog& catalog = *ctx.services.catalog;
@@ -555,6 +600,10 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
         }
     }
     if (!errors.empty()) return validationFailure("invalid_dataset", "the source does not match the dataset definition", errors);
+    if (Status s = checkHierarchyCoverage(dataset, knownLeaves, lookup->source.conninfo, probeTimeout(ctx), errors); !s)
+        return s;
+    if (!errors.empty())
+        return validationFailure("invalid_dataset", "the hierarchies do not cover the source's values", errors);
 
     std::vector<std::pair<std::string, policies::ValidationErrors>> broken;
     Status scopeRefusal;
@@ -619,14 +668,14 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
 
     struct Context {
         Dataset dataset;
-        std::set<std::string, std::less<>> partners;
+        std::set<std::string, std::less<>> recipients;
     };
     auto context = withConnection<Context>(ctx, [&](pqxx::connection& conn) -> Result<Context> {
         auto d = catalog.loadDataset(conn, datasetName);
         if (!d) return d.status();
-        auto partners = partnerNames(conn);
-        if (!partners) return partners.status();
-        return Context{std::move(d).value(), std::move(partners).value()};
+        auto recipients = recipientNames(conn);
+        if (!recipients) return recipients.status();
+        return Context{std::move(d).value(), std::move(recipients).value()};
     });
     if (!context) return context.status();
     if (Status s = checkAgencyScope(who, context->dataset.agency); !s)
@@ -635,7 +684,7 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
     policies::DatasetDescription description = context->dataset.description();
     policies::PolicyLoadOptions options;
     options.dataset = &description;
-    options.knownRecipients = &context->partners;
+    options.knownRecipients = &context->recipients;
     if (!crypto::isValidUtf8(ctx.request.body)) {
         return validationFailure("invalid_policy", "the policy has 1 error(s)",
                                  {{"", "the document is not valid UTF-8 text"}});
@@ -771,13 +820,15 @@ namespace {
 
 const char* formatName(policies::OutputFormat f) { return f == policies::OutputFormat::Csv ? "csv" : "ndjson"; }
 
-void writeCatalogPolicy(JsonOut& out, const LoadedPolicy& p) {
+// `admittedAs`: the recipient entry that admits the caller (its name, or "group:NAME").
+void writeCatalogPolicy(JsonOut& out, const LoadedPolicy& p, const std::string& admittedAs) {
     const policies::PolicyModel& m = p.policy->model();
     out.beginObject()
         .field("name", p.name)
         .field("version", static_cast<int64_t>(p.version))
         .field("content_hash", p.contentHash)
-        .field("description", m.description);
+        .field("description", m.description)
+        .field("recipient", admittedAs);
     out.beginArray("purposes");
     for (const auto& purpose : m.purposes) out.str(purpose);
     out.endArray();
@@ -825,9 +876,12 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
     const int64_t now = nowMicros();
     struct Entry {
         Dataset dataset;
-        std::vector<LoadedPolicy> policies;
+        std::vector<std::pair<LoadedPolicy, std::string>> policies;  // with the admitting recipient entry
     };
     auto visible = withConnection<std::vector<Entry>>(ctx, [&](pqxx::connection& conn) -> Result<std::vector<Entry>> {
+        // Memberships as of now: a partner added to a group sees the group's policies at once.
+        auto groups = auth::groupsOfPrincipal(conn, who.name);
+        if (!groups) return groups.status();
         auto refs = activePolicies(conn);
         if (!refs) return refs.status();
         std::vector<Entry> out;
@@ -840,13 +894,14 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
                 return p.status();
             }
             const auto& model = p->policy->model();
-            if (p->retired || !model.allowsRecipient(who.name, {}) || !model.validity.contains(now)) continue;
+            auto admittedAs = model.admittingRecipient(who.name, *groups);
+            if (p->retired || !admittedAs || !model.validity.contains(now)) continue;
             if (out.empty() || out.back().dataset.name != ref.dataset) {
                 auto d = catalog.loadDataset(conn, ref.dataset);
                 if (!d) return d.status();
                 out.push_back({std::move(d).value(), {}});
             }
-            out.back().policies.push_back(std::move(p).value());
+            out.back().policies.emplace_back(std::move(p).value(), std::move(*admittedAs));
         }
         return out;
     });
@@ -857,7 +912,7 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
     for (const auto& e : *visible) {
         out.beginObject().field("name", e.dataset.name).field("agency", e.dataset.agency);
         out.beginArray("policies");
-        for (const auto& p : e.policies) writeCatalogPolicy(out, p);
+        for (const auto& [p, admittedAs] : e.policies) writeCatalogPolicy(out, p, admittedAs);
         out.endArray().endObject();
     }
     out.endArray().endObject();

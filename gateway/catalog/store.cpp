@@ -4,22 +4,17 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "gateway/auth/groups.hpp"
 #include "gateway/catalog/conninfo.hpp"
-#include "gateway/db/pool.hpp"
+#include "gateway/db/guarded.hpp"
 #include "policies/policy.hpp"
+#include "policies/sql_identifier.hpp"
 
 namespace custodian::catalog {
 
-namespace {
+using db::guarded;
 
-template <typename T, typename F>
-Result<T> guarded(const std::string& context, F&& body) {
-    try {
-        return body();
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), context);
-    }
-}
+namespace {
 
 // Removes every occurrence of the conninfo's password from a server or libpq message. libpq does
 // not echo passwords, but a message about a malformed string could quote any part of it.
@@ -146,6 +141,37 @@ Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, 
         return out;
     } catch (const std::exception& e) {
         return failedPrecondition("inspecting the source table failed: " + scrubPassword(e.what(), conninfo));
+    }
+}
+
+Result<std::vector<std::string>> valuesOutside(const std::string& conninfo, std::chrono::seconds timeout,
+                                               const std::string& schema, const std::string& table,
+                                               const std::string& column, const std::vector<std::string>& leaves,
+                                               size_t limit) {
+    for (const std::string* name : {&schema, &table, &column})
+        if (Status s = policies::validateSqlIdentifier(*name); !s) return s;
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartArray();
+    for (const auto& leaf : leaves) w.String(leaf.c_str(), static_cast<rapidjson::SizeType>(leaf.size()));
+    w.EndArray();
+    Status error;
+    auto conn = connectSource(conninfo, timeout, error);
+    if (!conn) return error;
+    try {
+        pqxx::read_transaction tx(*conn);
+        const std::string c = policies::quoteSqlIdentifier(column);
+        pqxx::result r = tx.exec_params(
+            "SELECT DISTINCT " + c + "::text FROM " + policies::quoteSqlIdentifier(schema) + "." +
+                policies::quoteSqlIdentifier(table) + " WHERE " + c + " IS NOT NULL AND " + c +
+                "::text NOT IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY 1 LIMIT $2",
+            std::string(buffer.GetString(), buffer.GetSize()), static_cast<int64_t>(limit));
+        tx.commit();
+        std::vector<std::string> out;
+        for (const auto& row : r) out.push_back(row[0].as<std::string>());
+        return out;
+    } catch (const std::exception& e) {
+        return failedPrecondition("reading the values of " + column + " failed: " + scrubPassword(e.what(), conninfo));
     }
 }
 
@@ -434,10 +460,13 @@ Result<std::vector<PolicyVersionInfo>> policyHistory(pqxx::connection& conn, con
     });
 }
 
-Result<std::set<std::string, std::less<>>> partnerNames(pqxx::connection& conn) {
-    return guarded<std::set<std::string, std::less<>>>("listing partners", [&]() -> Result<std::set<std::string, std::less<>>> {
+Result<std::set<std::string, std::less<>>> recipientNames(pqxx::connection& conn) {
+    return guarded<std::set<std::string, std::less<>>>("listing recipients", [&]() -> Result<std::set<std::string, std::less<>>> {
         pqxx::read_transaction tx(conn);
-        pqxx::result r = tx.exec("SELECT name FROM principals WHERE role = 'partner' AND disabled_at IS NULL");
+        pqxx::result r = tx.exec_params(
+            "SELECT name FROM principals WHERE role = 'partner' AND disabled_at IS NULL "
+            "UNION ALL SELECT $1 || name FROM principal_groups",
+            std::string(auth::kGroupRecipientPrefix));
         tx.commit();
         std::set<std::string, std::less<>> out;
         for (const auto& row : r) out.insert(row[0].as<std::string>());

@@ -61,6 +61,15 @@ struct SourceColumnInfo {
 Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, std::chrono::seconds timeout,
                                                    const std::string& schema, const std::string& table);
 
+// Up to `limit` distinct non-null values of schema.table.column, as PostgreSQL's text form, that
+// are not among `leaves` — for the coverage of hierarchies whose leaves are known (explicit
+// groups). Reads the whole column once; names are validated and quoted, the leaves travel as one
+// parameter.
+Result<std::vector<std::string>> valuesOutside(const std::string& conninfo, std::chrono::seconds timeout,
+                                               const std::string& schema, const std::string& table,
+                                               const std::string& column, const std::vector<std::string>& leaves,
+                                               size_t limit);
+
 // Whether a PostgreSQL column of `dataType` can be read as `declared`.
 bool typeCompatible(anon::ColumnType declared, const std::string& dataType);
 
@@ -119,8 +128,9 @@ Result<PolicyRetireResult> retirePolicy(pqxx::connection& conn, const auth::Prin
 Result<std::vector<PolicyVersionInfo>> policyHistory(pqxx::connection& conn, const std::string& dataset,
                                                      const std::string& policy);
 
-// Names of enabled partner principals (the recipients a policy may name).
-Result<std::set<std::string, std::less<>>> partnerNames(pqxx::connection& conn);
+// The recipients a policy may name: enabled partner principals, and "group:NAME" for every
+// recipient group (auth/groups.hpp).
+Result<std::set<std::string, std::less<>>> recipientNames(pqxx::connection& conn);
 
 // One entry per policy that is not retired, with its current version, for the catalog listing.
 struct ActivePolicyRef {

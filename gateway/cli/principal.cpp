@@ -1,8 +1,11 @@
-// `custodian principal add|disable|list`: manage who may call the gateway.
+// `custodian principal add|disable|list`: manage who may call the gateway (recipient groups are
+// managed over HTTP, audited: gateway/auth/group_routes.hpp; `list` shows memberships).
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
+#include "gateway/auth/groups.hpp"
 #include "gateway/auth/principals.hpp"
 #include "gateway/cli/args.hpp"
 #include "gateway/config/config.hpp"
@@ -15,9 +18,11 @@ const std::string kDescription =
     "Manage principals (callers of the gateway) in the gateway database.\n\n"
     "  add      create a principal and print its API token ONCE (only a keyed hash is stored)\n"
     "  disable  disable a principal: its token stops working at once (401)\n"
-    "  list     list principals with role, agency and state\n\n"
+    "  list     list principals with role, agency, state and recipient groups\n\n"
     "Roles: admin, publisher, partner, auditor. A partner needs --public-key (the .pub file from\n"
-    "`custodian keygen`) so that extracts can be sealed to it.";
+    "`custodian keygen`) so that extracts can be sealed to it.\n\n"
+    "Partners can be gathered in recipient groups that policies name as \"group:NAME\"; admins\n"
+    "manage them over HTTP, audited (PUT/DELETE /v1/groups/NAME[/members/PARTNER]; docs/policies.md).";
 
 int fail(const Status& s) {
     std::fprintf(stderr, "custodian principal: %s\n", s.message().c_str());
@@ -114,18 +119,26 @@ int runPrincipal(int argc, char** argv) {
     if (action == "list") {
         db::ConnectionPool pool(options);
         std::vector<auth::Principal> all;
+        std::map<std::string, std::string> groupsOf;  // principal -> "g1,g2"
         Status s = pool.withConnection([&](pqxx::connection& conn) -> Status {
             auto r = auth::listPrincipals(conn);
             if (!r) return r.status();
             all = std::move(r).value();
+            auto groups = auth::listGroups(conn);
+            if (!groups) return groups.status();
+            for (const auto& g : *groups)
+                for (const auto& m : g.members) groupsOf[m.name] += (groupsOf[m.name].empty() ? "" : ",") + g.name;
             return Status::ok();
         });
         if (!s) return fail(s);
-        std::printf("%-24s %-10s %-20s %-9s %-8s %s\n", "NAME", "ROLE", "AGENCY", "STATE", "KEY", "CREATED");
-        for (const auto& p : all)
-            std::printf("%-24s %-10s %-20s %-9s %-8s %s\n", p.name.c_str(), auth::roleName(p.role),
+        std::printf("%-24s %-10s %-20s %-9s %-8s %-20s %s\n", "NAME", "ROLE", "AGENCY", "STATE", "KEY", "CREATED",
+                    "GROUPS");
+        for (const auto& p : all) {
+            auto g = groupsOf.find(p.name);
+            std::printf("%-24s %-10s %-20s %-9s %-8s %-20s %s\n", p.name.c_str(), auth::roleName(p.role),
                         p.agency.empty() ? "-" : p.agency.c_str(), p.disabled ? "disabled" : "enabled",
-                        p.publicKey ? "x25519" : "-", p.createdAt.c_str());
+                        p.publicKey ? "x25519" : "-", p.createdAt.c_str(), g == groupsOf.end() ? "-" : g->second.c_str());
+        }
         return 0;
     }
     return fail(invalidArgument("unknown action '" + action + "' (expected add, disable or list)"));

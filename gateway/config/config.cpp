@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -97,6 +98,39 @@ Status readListen(const Value& v, const std::string& path, ListenAddress& out) {
     return r.rejectUnknown();
 }
 
+// The overload members of `limits` (read by `limits`'s reader, which then rejects unknown ones).
+Status readOverload(ObjectReader& limits, OverloadConfig& out) {
+    if (const Value* rl = limits.find("rate_limit"); rl && !rl->IsNull()) {
+        if (!rl->IsObject()) return invalidArgument("limits.rate_limit: must be an object or null");
+        ObjectReader r(*rl, "limits.rate_limit");
+        int64_t rate = out.requestsPerSecond;
+        if (Status s = r.integer("requests_per_second", rate, 0, 1000000); !s) return s;
+        int64_t burst = out.burst;
+        if (Status s = r.integer("burst", burst, 1, 1000000); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+        out.requestsPerSecond = static_cast<uint32_t>(rate);
+        out.burst = static_cast<uint32_t>(burst);
+    } else if (rl) {
+        out.requestsPerSecond = 0;  // "rate_limit": null turns rate limiting off
+    }
+    int64_t extracts = out.maxInflightExtracts;
+    if (Status s = limits.integer("max_inflight_extracts", extracts, 1, 100000); !s) return s;
+    out.maxInflightExtracts = static_cast<uint32_t>(extracts);
+    int64_t perPrincipal = out.maxInflightExtractsPerPrincipal;
+    if (Status s = limits.integer("max_inflight_extracts_per_principal", perPrincipal, 0, 100000); !s) return s;
+    out.maxInflightExtractsPerPrincipal = static_cast<uint32_t>(perPrincipal);
+    const bool perPrincipalGiven = limits.find("max_inflight_extracts_per_principal") != nullptr;
+    if (!perPrincipalGiven) {
+        // The default per-principal limit follows a smaller gateway-wide one.
+        out.maxInflightExtractsPerPrincipal = std::min(out.maxInflightExtractsPerPrincipal, out.maxInflightExtracts);
+    } else if (out.maxInflightExtractsPerPrincipal > out.maxInflightExtracts) {
+        return invalidArgument("limits.max_inflight_extracts_per_principal: must not exceed limits.max_inflight_extracts (" +
+                               std::to_string(out.maxInflightExtracts) + "), got " +
+                               std::to_string(out.maxInflightExtractsPerPrincipal));
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 Result<GatewayConfig> parseConfig(std::string_view json, const std::string& baseDir) {
@@ -124,6 +158,7 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         TlsConfig t;
         if (Status s = r.string("cert_file", t.certFile, true); !s) return s;
         if (Status s = r.string("key_file", t.keyFile, true); !s) return s;
+        if (Status s = r.duration("handshake_timeout_ms", t.handshakeTimeout, 1, 3600 * 1000); !s) return s;
         if (Status s = r.rejectUnknown(); !s) return s;
         t.certFile = resolvePath(t.certFile, baseDir);
         t.keyFile = resolvePath(t.keyFile, baseDir);
@@ -185,6 +220,7 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         int64_t connections = c.maxConnections;
         if (Status s = r.integer("max_connections", connections, 1, 1000000); !s) return s;
         c.maxConnections = static_cast<uint32_t>(connections);
+        if (Status s = readOverload(r, c.overload); !s) return s;
         if (Status s = r.rejectUnknown(); !s) return s;
     }
 

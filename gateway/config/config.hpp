@@ -22,6 +22,9 @@ struct ListenAddress {
 struct TlsConfig {
     std::string certFile;  // PEM certificate chain
     std::string keyFile;   // PEM private key
+    // From accept to the end of the TLS handshake: a client that connects and never starts (or never
+    // finishes) the handshake holds a connection slot for at most this long.
+    std::chrono::milliseconds handshakeTimeout{5000};
 };
 
 struct DatabaseConfig {
@@ -48,6 +51,19 @@ struct AuditConfig {
     uint64_t maxBatch = 1000;
 };
 
+// Overload protection (docs/configuration.md, "Overload protection"). Every authenticated request
+// takes a token from its principal's bucket (`burst` tokens, refilled at `requestsPerSecond`);
+// without one it is refused with 429 and Retry-After. An extract holds an in-flight slot from
+// before its handler runs until its body has been sent; beyond `maxInflightExtracts` in the
+// gateway, or `maxInflightExtractsPerPrincipal` for one principal, it is refused with 503 and
+// Retry-After.
+struct OverloadConfig {
+    uint32_t requestsPerSecond = 100;             // per principal; 0 = no rate limit
+    uint32_t burst = 200;                         // bucket size: requests allowed at once after a pause
+    uint32_t maxInflightExtracts = 16;            // gateway-wide
+    uint32_t maxInflightExtractsPerPrincipal = 4;  // 0 = only the gateway-wide limit
+};
+
 struct GatewayConfig {
     ListenAddress listen;
     int threads = 2;  // network threads
@@ -67,6 +83,8 @@ struct GatewayConfig {
     // and closed at once, so a flood of connections cannot exhaust file descriptors (the metrics
     // listener is exempt).
     uint32_t maxConnections = 1000;
+    // limits.rate_limit, limits.max_inflight_extracts, limits.max_inflight_extracts_per_principal.
+    OverloadConfig overload;
 };
 
 // Parses and validates `json`. Relative file paths are resolved against `baseDir` (the directory

@@ -1,8 +1,97 @@
 #include "gateway/db/pool.hpp"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>  // struct tcp_info with tcpi_bytes_acked (glibc's netinet/tcp.h lacks it)
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstddef>
+
 #include <pqxx/pqxx>
 
 namespace custodian::db {
+namespace {
+
+// One TCP socket as the kernel sees it: which socket, and how many bytes the peer acknowledged.
+struct WireMark {
+    dev_t device = 0;
+    ino_t inode = 0;
+    uint64_t bytesAcked = 0;
+};
+
+// False when the kernel cannot tell (not a TCP socket, or a kernel without tcpi_bytes_acked).
+bool readWireMark(int fd, WireMark& out) {
+    if (fd < 0) return false;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return false;
+    tcp_info info{};
+    socklen_t length = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return false;  // e.g. a Unix socket
+    if (length < offsetof(tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked) return false;
+    out = WireMark{st.st_dev, st.st_ino, info.tcpi_bytes_acked};
+    return true;
+}
+
+// Watches the socket of a checked-out connection for the duration of one job. It holds its own
+// duplicate of the descriptor because libpq closes its descriptor as soon as it sees the connection
+// break, and the question "did the server acknowledge anything" is asked after that.
+class SocketWatch {
+public:
+    SocketWatch() = default;
+    ~SocketWatch() { release(); }
+    SocketWatch(const SocketWatch&) = delete;
+    SocketWatch& operator=(const SocketWatch&) = delete;
+
+    void watch(pqxx::connection& conn) {
+        release();
+        if (const int fd = conn.sock(); fd >= 0) duplicate_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        known_ = readWireMark(duplicate_, before_);
+    }
+
+    // True if no byte sent since watch() was acknowledged by the server's TCP stack: it reached no
+    // live session, so no statement sent since can have run. Reconnection inside libpqxx is
+    // inhibited on pool connections, so every statement of a job goes over this one socket.
+    bool nothingDelivered() const {
+        WireMark after;
+        return known_ && readWireMark(duplicate_, after) && after.inode == before_.inode &&
+               after.device == before_.device && after.bytesAcked == before_.bytesAcked;
+    }
+
+private:
+    void release() {
+        if (duplicate_ >= 0) ::close(duplicate_);
+        duplicate_ = -1;
+        known_ = false;
+    }
+    int duplicate_ = -1;
+    bool known_ = false;
+    WireMark before_;
+};
+
+std::unique_ptr<pqxx::connection> openPoolConnection(const std::string& conninfo) {
+    auto conn = std::make_unique<pqxx::connection>(conninfo);
+    // libpqxx 6 silently reconnects a broken connection and re-issues BEGIN on the new session;
+    // the pool replaces broken connections itself, and SocketWatch needs each job to stay on one
+    // socket. The API is deprecated only because reactivation itself is going away in libpqxx 7.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    return conn;
+}
+
+}  // namespace
+
+bool closedByServer(pqxx::connection& conn) {
+    const int fd = conn.sock();
+    if (fd < 0) return true;
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    const int ready = ::poll(&p, 1, 0);
+    return ready != 0;  // readable, hung up, in error — or poll itself failed: do not trust it
+}
 
 std::string withConnectTimeout(const std::string& conninfo, std::chrono::seconds timeout) {
     if (conninfo.find("connect_timeout") != std::string::npos) return conninfo;
@@ -18,6 +107,11 @@ Status statusFromException(std::exception_ptr error, const std::string& context)
     } catch (const pqxx::broken_connection& e) {
         return unavailable(context + ": database unreachable: " + e.what());
     } catch (const pqxx::sql_error& e) {
+        // Class 08 (connection exception) and 57P0x (the server is shutting down, restarting or
+        // ended the session): the database went away, the statement was not at fault.
+        const std::string& state = e.sqlstate();
+        if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
+            return unavailable(context + ": database unreachable: " + e.what());
         return internalError(context + ": database error: " + e.what());
     } catch (const std::exception& e) {
         return internalError(context + ": " + e.what());
@@ -92,22 +186,38 @@ Status ConnectionPool::withConnection(const std::function<Status(pqxx::connectio
     // The slot is ours: connect and run outside the lock.
     Slot& slot = slots_[index];
     Status result;
-    try {
-        if (!slot.connection || !slot.connection->is_open()) {
-            slot.connection.reset();
-            try {
-                slot.connection = std::make_unique<pqxx::connection>(conninfo_);
-            } catch (...) {
-                connectFailures_.fetch_add(1, std::memory_order_relaxed);
-                throw;
+    for (int attempt = 0;; ++attempt) {
+        bool reused = false;
+        SocketWatch watch;
+        try {
+            if (slot.connection && (!slot.connection->is_open() || closedByServer(*slot.connection))) {
+                if (slot.connection->is_open()) staleDiscarded_.fetch_add(1, std::memory_order_relaxed);
+                slot.connection.reset();
             }
+            reused = slot.connection != nullptr;
+            if (!slot.connection) {
+                try {
+                    slot.connection = openPoolConnection(conninfo_);
+                } catch (...) {
+                    connectFailures_.fetch_add(1, std::memory_order_relaxed);
+                    throw;
+                }
+            }
+            if (reused) watch.watch(*slot.connection);
+            result = work(*slot.connection);
+        } catch (...) {
+            result = statusFromException(std::current_exception(), "database");
         }
-        result = work(*slot.connection);
-    } catch (...) {
-        result = statusFromException(std::current_exception(), "database");
-        // After a broken connection (or anything unexpected) start afresh next time.
-        if (result.code() == StatusCode::Unavailable || !slot.connection || !slot.connection->is_open())
-            slot.connection.reset();
+        if (!slot.connection) break;  // could not connect
+        if (slot.connection->is_open()) {
+            // Unavailable with the connection still up (a timeout, say): start afresh next time.
+            if (result.code() == StatusCode::Unavailable) slot.connection.reset();
+            break;
+        }
+        // The connection broke during the job. Re-run it only when that is known to be harmless.
+        slot.connection.reset();
+        if (attempt > 0 || !reused || !watch.nothingDelivered()) break;
+        jobsRetried_.fetch_add(1, std::memory_order_relaxed);
     }
     {
         std::lock_guard lock(slotsMutex_);
@@ -135,6 +245,8 @@ PoolStats ConnectionPool::stats() const {
         s.busyWorkers = busyWorkers_;
     }
     s.connectFailures = connectFailures_.load(std::memory_order_relaxed);
+    s.staleDiscarded = staleDiscarded_.load(std::memory_order_relaxed);
+    s.jobsRetried = jobsRetried_.load(std::memory_order_relaxed);
     return s;
 }
 

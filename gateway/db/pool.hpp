@@ -9,6 +9,16 @@
 // affected call returns Unavailable and the next call reconnects, so the gateway recovers on its
 // own when the database comes back.
 //
+// Stale connections (the server restarted or terminated the session while the connection sat idle
+// in the pool) must not cost a request its answer:
+//   - at checkout, an idle connection whose socket is readable or hung up is discarded unused: an
+//     idle session receives nothing unless the server is closing it (we never LISTEN);
+//   - if a job fails because its connection broke and the server acknowledged none of the bytes the
+//     job sent (TCP only: the kernel's count of acknowledged bytes did not move), nothing reached a
+//     live session, so nothing can have been executed or committed: the job runs once more on a
+//     fresh connection. A job that got anything through to the server is never re-run; its failure
+//     is returned (Unavailable), since whether its statements committed is unknown.
+//
 // Thread-safety: every member function may be called from any thread.
 
 #include <pqxx/connection>
@@ -44,7 +54,13 @@ struct PoolStats {
     size_t queuedJobs = 0;   // jobs posted and not yet started
     size_t busyWorkers = 0;  // worker threads running a job
     uint64_t connectFailures = 0;
+    uint64_t staleDiscarded = 0;  // idle connections found closed by the server at checkout
+    uint64_t jobsRetried = 0;     // jobs re-run on a fresh connection (see above)
 };
+
+// True if the server has closed (or is closing) this idle connection: its socket is readable or hung
+// up while no query is outstanding. Never blocks. Also used by the audit log's own connections.
+bool closedByServer(pqxx::connection& conn);
 
 // Adds connect_timeout to a conninfo string (keyword=value or URI form) unless it sets one.
 std::string withConnectTimeout(const std::string& conninfo, std::chrono::seconds timeout);
@@ -63,6 +79,9 @@ public:
     // Runs `work` with an exclusive, open connection; blocks the calling thread (call it from a
     // worker job or from the command line, never from a network thread). Exceptions thrown by
     // `work` become a Status; after a broken connection the connection is discarded.
+    // `work` may be called a second time, on a fresh connection, when its first call broke down
+    // before the server received anything from it (see the top of this file): it must leave its
+    // outputs in a state a second call overwrites.
     Status withConnection(const std::function<Status(pqxx::connection&)>& work);
 
     // Queues `job` for a worker thread and returns at once. Jobs run in FIFO order on `size`
@@ -87,6 +106,8 @@ private:
     std::vector<Slot> slots_;
     size_t waiting_ = 0;
     std::atomic<uint64_t> connectFailures_{0};
+    std::atomic<uint64_t> staleDiscarded_{0};
+    std::atomic<uint64_t> jobsRetried_{0};
 
     mutable std::mutex jobsMutex_;
     std::condition_variable jobReady_;

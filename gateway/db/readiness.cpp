@@ -44,13 +44,36 @@ void ReadinessMonitor::loop() {
 
 namespace {
 
-// Whether the connected role may append to the audit log (migration 0002 creates both tables).
-bool auditLogWritable(pqxx::connection& conn) {
-    pqxx::nontransaction txn(conn);
-    pqxx::result r = txn.exec(
-        "SELECT to_regclass('audit_entries') IS NOT NULL AND to_regclass('audit_log_head') IS NOT NULL "
-        "AND has_table_privilege('audit_entries', 'INSERT') AND has_table_privilege('audit_log_head', 'UPDATE')");
-    return !r.empty() && r[0][0].as<bool>();
+// Why an audit append would fail right now, or "" if it would go through. Audited requests fail
+// closed with 503 when the log cannot be written; readiness says so before a load balancer sends
+// any. Two checks:
+//  - the role may UPDATE the append counter (a privilege check: a trial update would queue behind
+//    every appender for the counter's row lock);
+//  - a trial INSERT of one entry row, rolled back, meets everything a real append meets: the INSERT
+//    privilege, constraints and triggers, a read-only or failing database (disk full surfaces as an
+//    error on the write). Its index is one no append will reach (2^63 - 1 - backend pid, distinct
+//    per probing session), and it is never committed, so it leaves no entry behind.
+std::string auditAppendBlocked(pqxx::connection& conn) {
+    {
+        pqxx::nontransaction txn(conn);
+        pqxx::result r = txn.exec(
+            "SELECT to_regclass('audit_entries') IS NOT NULL AND to_regclass('audit_log_head') IS NOT NULL "
+            "AND has_table_privilege('audit_log_head', 'UPDATE')");
+        if (r.empty() || !r[0][0].as<bool>()) return "the gateway's role lacks UPDATE on audit_log_head";
+    }
+    try {
+        pqxx::work trial(conn);
+        trial.exec(
+            "INSERT INTO audit_entries (entry_index, entry, leaf_hash, recorded_at, actor, role, action, decision) "
+            "VALUES (9223372036854775807 - pg_backend_pid(), '\\x00'::bytea, decode(repeat('00', 32), 'hex'), now(), "
+            "'readiness-probe', 'system', 'readiness.probe', 'probe')");
+        trial.abort();
+        return "";
+    } catch (const pqxx::broken_connection&) {
+        throw;  // unreachable, not unwritable: the caller reports it as such
+    } catch (const pqxx::sql_error& e) {
+        return std::string("a trial append failed: ") + e.what();
+    }
 }
 
 }  // namespace
@@ -80,10 +103,8 @@ void ReadinessMonitor::probeNow() {
             setState(false, state.status().message());
         } else if (!state->current()) {
             setState(false, std::to_string(state->pending.size()) + " migration(s) pending (run custodian migrate)");
-        } else if (!auditLogWritable(*connection_)) {
-            // Audited requests would fail closed with 503; say so before a load balancer sends any.
-            setState(false, "the audit log is not writable: the gateway's role lacks INSERT on audit_entries or "
-                            "UPDATE on audit_log_head");
+        } else if (std::string blocked = auditAppendBlocked(*connection_); !blocked.empty()) {
+            setState(false, "the audit log is not writable: " + blocked);
         } else {
             setState(true, "");
         }

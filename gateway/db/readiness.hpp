@@ -1,6 +1,7 @@
 #pragma once
 // Readiness: a background thread that probes the database on its own connection (so a busy pool
-// never delays the answer) and checks that the schema is current. GET /readyz reads the last
+// never delays the answer) and checks that the schema is current and that an audit append would go
+// through (a rolled-back trial insert: see readiness.cpp). GET /readyz reads the last
 // result without blocking. When the database comes back the next probe reconnects, and pending
 // migrations are applied if `applyPending` is set, so the gateway recovers without a restart.
 

@@ -4,6 +4,7 @@
 
 #include "gateway/audit/record.hpp"
 #include "gateway/http/errors.hpp"
+#include "gateway/http/overload.hpp"
 #include "gateway/services.hpp"
 
 namespace custodian::http {
@@ -35,6 +36,32 @@ Result<auth::Principal> authorize(const HttpRequest& request, Services& services
                                 route.method + " " + route.pattern + " (allowed: " + route.access.roles.describe() +
                                 ")");
     return principal;
+}
+
+// Keeps an extract's in-flight slot until the server is done with the response body: the server
+// destroys the producer after its last call, whether the body ended, failed or the client left.
+class SlotHoldingProducer final : public BodyProducer {
+public:
+    SlotHoldingProducer(OverloadGuard::ExtractSlot slot, std::shared_ptr<BodyProducer> inner)
+        : slot_(std::move(slot)), inner_(std::move(inner)) {}
+    Result<std::optional<std::string>> nextChunk() override { return inner_->nextChunk(); }
+    void clientGone(const std::string& reason) override { inner_->clientGone(reason); }
+
+private:
+    OverloadGuard::ExtractSlot slot_;      // declared first: released after the inner producer is gone
+    std::shared_ptr<BodyProducer> inner_;
+};
+
+// Applies the rate limit and, on extract routes, takes an in-flight slot. Returns the refusal, if
+// any; `slot` receives the slot otherwise.
+std::optional<OverloadRefusal> admit(OverloadGuard& guard, const Route& route, const auth::Principal& principal,
+                                     std::optional<OverloadGuard::ExtractSlot>& slot) {
+    if (auto refused = guard.admitRequest(principal.name)) return refused;
+    if (!route.extractSlot) return std::nullopt;
+    auto acquired = guard.acquireExtractSlot(principal.name);
+    if (auto* refused = std::get_if<OverloadRefusal>(&acquired)) return std::move(*refused);
+    slot.emplace(std::move(std::get<OverloadGuard::ExtractSlot>(acquired)));
+    return std::nullopt;
 }
 
 }  // namespace
@@ -100,8 +127,29 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
                 }
             }
         }
+        std::optional<OverloadRefusal> overload;
+        std::optional<OverloadGuard::ExtractSlot> slot;
+        if (denied.isOk() && principal && services.overload) {
+            overload = admit(*services.overload, *m.route, *principal, slot);
+            if (overload && m.route->audited) {
+                // A refused data request is an access too; if even the refusal cannot be recorded,
+                // the answer is the audit log's 503.
+                const StatusCode code =
+                    overload->httpStatus == 429 ? StatusCode::ResourceExhausted : StatusCode::Unavailable;
+                audit::AuditEntry e =
+                    audit::entryForDenial(request, *m.route, &*principal, Status(code, overload->message));
+                e.details.asObject()["status"] = overload->code;
+                e.details.asObject()["limit"] = overload->limit;
+                if (auto recorded = audit::record(services, std::move(e)); !recorded) {
+                    denied = recorded.status();
+                    overload.reset();
+                }
+            }
+        }
         if (!denied.isOk()) {
             out.response = errorResponse(denied);
+        } else if (overload) {
+            out.response = overloadResponse(*overload);
         } else {
             RequestContext ctx{request, services, m.params, principal ? &*principal : nullptr};
             try {
@@ -110,6 +158,10 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
             } catch (const std::exception& e) {
                 out.response = errorResponse(internalError(std::string("unexpected error: ") + e.what()));
             }
+            // A streamed extract stays in flight until its body is sent; anything else ends here.
+            if (slot && out.response.stream)
+                out.response.stream =
+                    std::make_shared<SlotHoldingProducer>(std::move(*slot), std::move(out.response.stream));
         }
     }
     out.response.setHeader("X-Request-Id", request.requestId.empty() ? newRequestId() : request.requestId);

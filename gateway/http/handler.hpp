@@ -1,5 +1,6 @@
 #pragma once
 // handleRequest: the whole request → response logic (routing, authentication, role check,
+// overload protection — per-principal rate limit and in-flight extract slots, gateway/http/overload.hpp —
 // handler, error mapping, request id) as a plain function, testable without a socket. It may block
 // on the database for protected routes; the server runs it on a worker thread unless
 // runsInline() says the request cannot block.

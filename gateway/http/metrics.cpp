@@ -17,6 +17,13 @@ std::string number(double v) {
     return buf;
 }
 
+// One unlabelled sample with its HELP and TYPE lines.
+template <typename Number>
+void scalar(std::string& out, const char* name, const char* type, const char* help, Number value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+}
+
 }  // namespace
 
 void Metrics::requestFinished(const std::string& route, const std::string& method, int status, double seconds) {
@@ -30,7 +37,8 @@ void Metrics::requestFinished(const std::string& route, const std::string& metho
     h.sum += seconds;
 }
 
-std::string Metrics::render(const db::PoolStats& pool, bool ready) const {
+std::string Metrics::render(const db::PoolStats& pool, bool ready, const OverloadStats* overload,
+                            const audit::AuditLogStats* audit) const {
     std::string out;
     out += "# HELP custodian_http_requests_total HTTP requests by route pattern, method and status.\n"
            "# TYPE custodian_http_requests_total counter\n";
@@ -52,29 +60,47 @@ std::string Metrics::render(const db::PoolStats& pool, bool ready) const {
         out += "custodian_http_request_duration_seconds_count{route=" + label(route) + "} " +
                std::to_string(h.count) + "\n";
     }
-    out += "# HELP custodian_http_requests_in_flight Requests being handled now.\n"
-           "# TYPE custodian_http_requests_in_flight gauge\n"
-           "custodian_http_requests_in_flight " + std::to_string(inFlight()) + "\n";
+    scalar(out, "custodian_http_requests_in_flight", "gauge", "Requests being handled now.", inFlight());
     out += "# HELP custodian_db_pool_connections Database pool connections by state.\n"
            "# TYPE custodian_db_pool_connections gauge\n"
            "custodian_db_pool_connections{state=\"in_use\"} " + std::to_string(pool.inUse) + "\n"
            "custodian_db_pool_connections{state=\"open\"} " + std::to_string(pool.open) + "\n"
            "custodian_db_pool_connections{state=\"max\"} " + std::to_string(pool.size) + "\n";
-    out += "# HELP custodian_db_pool_waiting Callers waiting for a free database connection.\n"
-           "# TYPE custodian_db_pool_waiting gauge\n"
-           "custodian_db_pool_waiting " + std::to_string(pool.waiting) + "\n";
-    out += "# HELP custodian_db_pool_queued_jobs Jobs waiting for a database worker thread.\n"
-           "# TYPE custodian_db_pool_queued_jobs gauge\n"
-           "custodian_db_pool_queued_jobs " + std::to_string(pool.queuedJobs) + "\n";
-    out += "# HELP custodian_db_pool_busy_workers Database worker threads running a job.\n"
-           "# TYPE custodian_db_pool_busy_workers gauge\n"
-           "custodian_db_pool_busy_workers " + std::to_string(pool.busyWorkers) + "\n";
-    out += "# HELP custodian_db_connect_failures_total Failed attempts to open a database connection.\n"
-           "# TYPE custodian_db_connect_failures_total counter\n"
-           "custodian_db_connect_failures_total " + std::to_string(pool.connectFailures) + "\n";
-    out += "# HELP custodian_ready 1 when the gateway is ready (database reachable, migrations current).\n"
-           "# TYPE custodian_ready gauge\n"
-           "custodian_ready " + std::string(ready ? "1" : "0") + "\n";
+    scalar(out, "custodian_db_pool_waiting", "gauge", "Callers waiting for a free database connection.", pool.waiting);
+    scalar(out, "custodian_db_pool_queued_jobs", "gauge", "Jobs waiting for a database worker thread.",
+           pool.queuedJobs);
+    scalar(out, "custodian_db_pool_busy_workers", "gauge", "Database worker threads running a job.",
+           pool.busyWorkers);
+    scalar(out, "custodian_db_connect_failures_total", "counter", "Failed attempts to open a database connection.",
+           pool.connectFailures);
+    scalar(out, "custodian_ready", "gauge", "1 when the gateway is ready (database reachable, migrations current).",
+           ready ? 1 : 0);
+    if (overload) {
+        out += "# HELP custodian_overload_refusals_total Requests refused by overload protection, by the limit that "
+               "refused them.\n"
+               "# TYPE custodian_overload_refusals_total counter\n";
+        for (const auto& [limit, count] : {std::pair{"limits.rate_limit", overload->rateLimited},
+                                           {"limits.max_inflight_extracts", overload->refusedExtractsGateway},
+                                           {"limits.max_inflight_extracts_per_principal",
+                                            overload->refusedExtractsPrincipal}})
+            out += "custodian_overload_refusals_total{limit=\"" + std::string(limit) + "\"} " + std::to_string(count) +
+                   "\n";
+        scalar(out, "custodian_extracts_in_flight", "gauge", "Extracts being produced or sent now.",
+               overload->extractsInFlight);
+        scalar(out, "custodian_extracts_in_flight_max", "gauge", "The configured limits.max_inflight_extracts.",
+               overload->maxInflightExtracts);
+        scalar(out, "custodian_rate_limit_principals", "gauge", "Principals with a rate-limit bucket in memory.",
+               overload->principalsTracked);
+    }
+    if (audit) {
+        scalar(out, "custodian_audit_entries_committed_total", "counter",
+               "Audit entries this process committed durably.", audit->entriesCommitted);
+        scalar(out, "custodian_audit_commits_total", "counter", "Group-commit transactions of the audit appender.",
+               audit->commits);
+        scalar(out, "custodian_audit_failed_entries_total", "counter",
+               "Audit entries that could not be committed (their requests failed closed).", audit->failedEntries);
+        scalar(out, "custodian_audit_append_queue", "gauge", "Audit entries waiting for the appender.", audit->queued);
+    }
     return out;
 }
 

@@ -7,6 +7,13 @@
 //   custodian_db_pool_waiting, custodian_db_pool_queued_jobs  gauges
 //   custodian_db_connect_failures_total                       counter
 //   custodian_ready                                           gauge (1 ready, 0 not)
+// and, when given their stats, overload protection and the audit appender:
+//   custodian_overload_refusals_total{limit}                   counter (429/503 by the limit that refused)
+//   custodian_extracts_in_flight, custodian_extracts_in_flight_max  gauges
+//   custodian_rate_limit_principals                            gauge (buckets held in memory)
+//   custodian_audit_entries_committed_total, custodian_audit_commits_total,
+//   custodian_audit_failed_entries_total                       counters
+//   custodian_audit_append_queue                               gauge
 // Thread-safe. Route labels are route patterns (bounded cardinality), "unmatched" otherwise.
 
 #include <array>
@@ -17,7 +24,9 @@
 #include <string>
 #include <tuple>
 
+#include "gateway/audit/log.hpp"
 #include "gateway/db/pool.hpp"
+#include "gateway/http/overload.hpp"
 
 namespace custodian::http {
 
@@ -30,7 +39,8 @@ public:
     void requestFinished(const std::string& route, const std::string& method, int status, double seconds);
     int64_t inFlight() const { return inFlight_.load(std::memory_order_relaxed); }
 
-    std::string render(const db::PoolStats& pool, bool ready) const;
+    std::string render(const db::PoolStats& pool, bool ready, const OverloadStats* overload = nullptr,
+                       const audit::AuditLogStats* audit = nullptr) const;
 
 private:
     struct Histogram {

@@ -51,6 +51,8 @@ Status Router::validate() const {
         if (!r.handler) return invalidArgument(where + ": no handler");
         if (r.access.requiresToken && r.access.roles.empty())
             return invalidArgument(where + ": a protected route must allow at least one role");
+        if (r.extractSlot && !r.access.requiresToken)
+            return invalidArgument(where + ": an extract route must require a token (slots are per principal)");
         if (r.access.requiresToken && r.inlineSafe)
             return invalidArgument(where + ": a protected route cannot run inline (authentication uses the database)");
     }

@@ -59,6 +59,10 @@ struct Route {
     // True if the route touches data or configuration: every call is written to the audit log.
     // handleRequest records authentication and role denials; the handler records what it allows.
     bool audited = false;
+    // True if a call produces an extract: it holds one in-flight extract slot
+    // (limits.max_inflight_extracts, …_per_principal) from before the handler runs until its
+    // response body has been sent, and is refused with 503 and Retry-After when none is free.
+    bool extractSlot = false;
 };
 
 struct RouteMatch {

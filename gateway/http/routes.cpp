@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "gateway/audit/routes.hpp"
+#include "gateway/auth/group_routes.hpp"
 #include "gateway/catalog/routes.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/release/routes.hpp"
@@ -29,6 +30,7 @@ std::vector<Route> builtinRoutes() {
     routes.insert(routes.end(), api.begin(), api.end());
     for (auto& r : audit::auditRoutes()) routes.push_back(std::move(r));
     for (auto& r : catalog::catalogRoutes()) routes.push_back(std::move(r));
+    for (auto& r : auth::groupRoutes()) routes.push_back(std::move(r));
     for (auto& r : release::releaseRoutes()) routes.push_back(std::move(r));
     return routes;
 }
@@ -48,7 +50,14 @@ Result<HttpResponse> handleMetrics(RequestContext& ctx) {
     if (!ctx.services.metrics) return internalError("metrics are not configured");
     db::PoolStats pool = ctx.services.db ? ctx.services.db->stats() : db::PoolStats{};
     bool ready = ctx.services.readiness && ctx.services.readiness->ready();
-    return HttpResponse::text(200, ctx.services.metrics->render(pool, ready), "text/plain; version=0.0.4; charset=utf-8");
+    std::optional<OverloadStats> overload;
+    if (ctx.services.overload) overload = ctx.services.overload->stats();
+    std::optional<audit::AuditLogStats> audit;
+    if (ctx.services.audit) audit = ctx.services.audit->stats();
+    return HttpResponse::text(200,
+                              ctx.services.metrics->render(pool, ready, overload ? &*overload : nullptr,
+                                                           audit ? &*audit : nullptr),
+                              "text/plain; version=0.0.4; charset=utf-8");
 }
 
 Result<HttpResponse> handleKeys(RequestContext& ctx) {

@@ -20,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
@@ -96,6 +97,34 @@ public:
     virtual void cancelIfIdle() = 0;  // close if waiting for a request (not while handling one)
     virtual void forceClose() = 0;
 };
+
+// A complete HTTP/1.1 error response for the places that answer before (or instead of) HTTP
+// parsing: the connection limit and plain HTTP sent to the TLS port.
+std::string plainErrorResponse(int status, std::string_view reason, std::string_view code, const std::string& message,
+                               std::string_view extraHeaders = {}) {
+    const HttpResponse error = errorResponse(status, code, message);
+    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+           "\r\nContent-Type: application/json\r\n" + std::string(extraHeaders) +
+           "Connection: close\r\nServer: custodian/" CUSTODIAN_VERSION "\r\nContent-Length: " +
+           std::to_string(error.body.size()) + "\r\n\r\n" + error.body;
+}
+
+// Writes `bytes` (bounded by `writeTimeout`) and closes with a short lingering close: closing with
+// unread request bytes in the kernel would send a reset that can destroy the answer before the
+// client reads it, so what the client still sends is drained for at most 500 ms.
+net::awaitable<void> answerAndClose(beast::tcp_stream& stream, const std::string& bytes,
+                                    std::chrono::milliseconds writeTimeout) {
+    error_code ec;
+    stream.expires_after(writeTimeout);
+    co_await net::async_write(stream, net::buffer(bytes), withError(ec));
+    if (!ec) {
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        char sink[4096];
+        stream.expires_after(std::chrono::milliseconds(500));
+        while (!ec) co_await stream.async_read_some(net::buffer(sink), withError(ec));
+    }
+    stream.socket().close(ec);
+}
 
 }  // namespace
 
@@ -207,9 +236,20 @@ private:
     net::awaitable<void> serve() {
         error_code ec;
         if constexpr (kIsTls<Stream>) {
-            lowest().expires_after(cfg().timeouts.header);
-            co_await stream_.async_handshake(net::ssl::stream_base::server, withError(ec));
+            // One deadline from accept to the end of the handshake: a client that never sends a
+            // byte, or stops halfway through its ClientHello, holds its slot no longer than this.
+            lowest().expires_after(cfg().tls->handshakeTimeout);
+            const bool clientSpeaksTls = co_await beast::async_detect_ssl(lowest(), buffer_, withError(ec));
             if (ec) co_return;
+            if (!clientSpeaksTls) {
+                co_await refusePlainHttp();
+                co_return;
+            }
+            const size_t used =
+                co_await stream_.async_handshake(net::ssl::stream_base::server, buffer_.data(), withError(ec));
+            if (ec) co_return;
+            buffer_.consume(used);
+            handshakeDone_ = true;
         }
         bool first = true;
         for (;;) {
@@ -400,10 +440,28 @@ private:
         if (cfg().accessLog) writeAccessLog(log);
     }
 
+    // A plain HTTP request on the TLS port gets a plain-text 400 that says so, instead of a TLS
+    // alert the client cannot read.
+    net::awaitable<void> refusePlainHttp() {
+        const auto started = Clock::now();
+        LogRecord log;
+        log.requestId = newRequestId();
+        log.remote = remote_;
+        log.status = 400;
+        log.note = "plain HTTP on the TLS listener";
+        co_await answerAndClose(lowest(),
+                                plainErrorResponse(400, "Bad Request", "tls_required",
+                                                   "this port accepts HTTPS only; use https://",
+                                                   "X-Request-Id: " + log.requestId + "\r\n"),
+                                cfg().timeouts.write);
+        log.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        if (cfg().accessLog) writeAccessLog(log);
+    }
+
     net::awaitable<void> closeGracefully() {
         error_code ec;
         if constexpr (kIsTls<Stream>) {
-            if (lowest().socket().is_open()) {
+            if (handshakeDone_ && lowest().socket().is_open()) {
                 lowest().expires_after(std::chrono::seconds(2));
                 co_await stream_.async_shutdown(withError(ec));
             }
@@ -429,6 +487,7 @@ private:
     uint64_t id_;
     std::string remote_;
     bool busy_ = false;  // handling a request (touched on the session's strand only)
+    bool handshakeDone_ = false;  // TLS only: a close_notify is owed to the client
 };
 
 }  // namespace
@@ -526,22 +585,11 @@ net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, const Router& 
 // 500 ms lingering close, so refused connections cannot pile up either.
 net::awaitable<void> Server::Impl::refuseOverloaded(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
-    const HttpResponse refusal = errorResponse(
-        503, "overloaded", "the gateway has reached its connection limit; retry shortly");
-    const std::string bytes = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                              "Retry-After: 1\r\nConnection: close\r\nServer: custodian/" CUSTODIAN_VERSION
-                              "\r\nContent-Length: " +
-                              std::to_string(refusal.body.size()) + "\r\n\r\n" + refusal.body;
-    error_code ec;
-    stream.expires_after(config.timeouts.write);
-    co_await net::async_write(stream, net::buffer(bytes), withError(ec));
-    if (!ec) {
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-        char sink[4096];
-        stream.expires_after(std::chrono::milliseconds(500));
-        while (!ec) co_await stream.async_read_some(net::buffer(sink), withError(ec));
-    }
-    stream.socket().close(ec);
+    co_await answerAndClose(stream,
+                            plainErrorResponse(503, "Service Unavailable", "overloaded",
+                                               "the gateway has reached its connection limit; retry shortly",
+                                               "Retry-After: 1\r\n"),
+                            config.timeouts.write);
 }
 
 void Server::Impl::beginShutdown() {

@@ -4,6 +4,11 @@
 // coroutine only reads a request, hands it to handleRequest (on a database worker thread unless
 // the route runs inline) and writes the response — streaming BodyProducer bodies chunk by chunk.
 //
+// TLS: the handshake has its own deadline (tls.handshake_timeout_ms, from accept to the end of the
+// handshake), and the connection counts against limits.max_connections from accept on, so
+// half-open handshakes are bounded both in time and in number. A plain HTTP request on the TLS
+// port is answered with a plain 400 (code "tls_required") and closed.
+//
 // Shutdown (requestShutdown, or SIGTERM/SIGINT when installSignalHandlers was called): the
 // listeners close at once, idle keep-alive connections and connections still reading a header are
 // closed, requests in flight run to completion and are answered with "Connection: close". After

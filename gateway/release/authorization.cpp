@@ -50,7 +50,9 @@ std::string isoTimeMicros(int64_t micros) {
 std::optional<Refusal> authorizeExtract(const policies::PolicyModel& policy, const ExtractRequest& request,
                                         const AuthorizationFacts& facts) {
     if (!policy.allowsRecipient(facts.principal, facts.groups))
-        return Refusal{kRuleRecipient, "'" + facts.principal + "' is not a recipient of this policy"};
+        return Refusal{kRuleRecipient, "'" + facts.principal +
+                                           "' is not a recipient of this policy (neither named in it nor a member "
+                                           "of a group it names)"};
     if (facts.policyRetired) return Refusal{kRuleRetired, "the policy is retired; no extract may be made under it"};
     if (!policy.allowsPurpose(request.purpose))
         return Refusal{kRulePurpose, "the purpose '" + crypto::sanitizeUtf8(request.purpose) +

@@ -49,16 +49,18 @@ struct Refusal {
 
 struct AuthorizationFacts {
     std::string principal;               // the partner's name
-    std::vector<std::string> groups;     // groups the partner belongs to ("group:NAME" recipients)
+    // Names (without "group:") of the recipient groups the partner is a member of, read from the
+    // database for this request (auth::groupsOfPrincipal), so membership changes apply at once.
+    std::vector<std::string> groups;
     bool hasPublicKey = false;
     bool policyRetired = false;
     int64_t nowMicros = 0;               // Unix time, microseconds
     uint64_t extractsToday = 0;          // this recipient's extracts of this policy since 00:00 UTC
 };
 
-// The first rule the request breaks, in the order: recipient, retired, purpose, validity, format,
-// encryption (and the partner's key), daily limit. nullopt = allowed so far (the row limit is
-// checked once the source has counted the rows: refuseRowCount).
+// The first rule the request breaks, in the order: recipient (named, or a member of a named group),
+// retired, purpose, validity, format, encryption (and the partner's key), daily limit. nullopt =
+// allowed so far (the row limit is checked once the source has counted the rows: refuseRowCount).
 std::optional<Refusal> authorizeExtract(const policies::PolicyModel& policy, const ExtractRequest& request,
                                         const AuthorizationFacts& facts);
 

@@ -91,6 +91,9 @@ bool ExtractProducer::completed() const {
 
 Result<std::string> ExtractProducer::frame(const std::string& page, bool final) {
     std::string out;
+    // One allocation per page: the plaintext, the overhead of each chunk, the header once.
+    out.reserve(page.size() + (page.size() / crypto::kExtractMaxChunkPlaintext + 1) * crypto::kExtractChunkOverhead +
+                (headerSent_ ? 0 : sealer_ ? sealer_->header().size() : 0));
     if (!headerSent_) {
         if (sealer_) out.assign(sealer_->header().begin(), sealer_->header().end());
         headerSent_ = true;

@@ -142,7 +142,7 @@ bool PrivacyDecision::suppresses(const uint32_t* nodeCodes) const {
 // ---- FrequencySink -----------------------------------------------------------------------------
 
 uint32_t FrequencySink::Dictionary::intern(std::string_view value) {
-    auto it = index.find(std::string(value));
+    auto it = index.find(value);
     if (it != index.end()) return it->second;
     const auto id = static_cast<uint32_t>(values.size());
     values.emplace_back(value);
@@ -452,22 +452,18 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
     anon::Batch working = input;  // shares the columns; only the suppression mask is its own
 
     // Leaf codes, then node codes at the chosen levels; rows of suppressed classes are marked.
-    std::vector<std::vector<uint32_t>> nodes(q);
+    nodes_.resize(rows * q);
     for (size_t d = 0; d < q; ++d) {
         codes_.clear();
         if (Status s = encoders_[d].encode(input, qis[d], codes_); !s)
             return internalError("a value of the quasi-identifier '" + (*plan_->inputSchema())[qis[d]].name +
                                  "' is not in the hierarchy the search used (the source changed during the release)");
         const auto& map = decision_->hierarchies[d]->levelMap(decision_->levels[d]);
-        nodes[d].resize(rows);
-        for (size_t r = 0; r < rows; ++r) nodes[d][r] = map[codes_[r]];
+        for (size_t r = 0; r < rows; ++r) nodes_[r * q + d] = map[codes_[r]];
     }
     if (q > 0 && !decision_->suppressedClassCodes.empty()) {
-        std::vector<uint32_t> key(q);
-        for (size_t r = 0; r < rows; ++r) {
-            for (size_t d = 0; d < q; ++d) key[d] = nodes[d][r];
-            if (decision_->suppresses(key.data())) working.suppress(r);
-        }
+        for (size_t r = 0; r < rows; ++r)
+            if (decision_->suppresses(nodes_.data() + r * q)) working.suppress(r);
     }
 
     std::vector<anon::ColumnPtr> out;
@@ -481,7 +477,7 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
             column->reserve(rows, rows * 8);
             for (size_t r = 0; r < rows; ++r) {
                 if (working.isSuppressed(r)) column->appendNull();  // never written
-                else column->appendText(h.label(level, nodes[d][r]));
+                else column->appendText(h.label(level, nodes_[r * q + d]));
             }
             out.push_back(std::move(column));
         } else if (transforms_[i]) {

@@ -18,11 +18,13 @@
 // source.hpp reads PostgreSQL).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -38,6 +40,13 @@
 #include "policies/policy.hpp"
 
 namespace custodian::release {
+
+// Hashes std::string keys and looks them up by std::string_view without building a string
+// (use with std::equal_to<>).
+struct TransparentStringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
 
 // What a release supplies besides the policy.
 struct ReleaseContext {
@@ -138,7 +147,7 @@ public:
 
 private:
     struct Dictionary {
-        std::unordered_map<std::string, uint32_t> index;
+        std::unordered_map<std::string, uint32_t, TransparentStringHash, std::equal_to<>> index;
         std::vector<std::string> values;
         uint32_t intern(std::string_view value);
     };
@@ -172,6 +181,10 @@ public:
     // The released batch for one source batch: suppressed rows are marked (never copied).
     // Internal if a row's class is not in the decision (the source changed under the snapshot).
     Result<anon::Batch> release(const anon::Batch& input);
+    // The equivalence class of every row of the last released batch: its node codes at the chosen
+    // levels, row-major (quasiIdentifiers().size() codes per row). The released label of
+    // quasi-identifier d in row r is hierarchies[d]->label(levels[d], classCodes()[r * q + d]).
+    const std::vector<uint32_t>& classCodes() const noexcept { return nodes_; }
 
 private:
     RowReleaser() = default;
@@ -184,7 +197,8 @@ private:
     std::vector<int> qiSlot_;       // per input column: index into plan.quasiIdentifiers() or -1
     std::vector<size_t> qiOutputs_;
     std::vector<anon::LeafEncoder> encoders_;  // per quasi-identifier (keeps its cache across batches)
-    std::vector<uint32_t> codes_;              // scratch
+    std::vector<uint32_t> codes_;              // scratch: leaf codes of one quasi-identifier
+    std::vector<uint32_t> nodes_;              // classCodes()
 };
 
 // "name" or "name:param=value,param=value" (parameters sorted by name).

@@ -11,6 +11,7 @@
 #include "anonymizer/risk.hpp"
 #include "gateway/audit/log.hpp"
 #include "gateway/audit/record.hpp"
+#include "gateway/auth/groups.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/catalog/store.hpp"
 #include "gateway/http/errors.hpp"
@@ -61,6 +62,7 @@ struct Lookup {
     catalog::LoadedPolicy policy;
     catalog::Source source;
     uint64_t extractsToday = 0;
+    std::vector<std::string> recipientGroups;  // the recipient's groups, read now (no cache)
 };
 
 Result<Lookup> lookup(Services& services, const std::string& dataset, const std::string& policy,
@@ -81,6 +83,9 @@ Result<Lookup> lookup(Services& services, const std::string& dataset, const std:
             auto n = countExtractsToday(conn, *recipient, dataset, policy);
             if (!n) return n.status();
             out.extractsToday = *n;
+            auto groups = auth::groupsOfPrincipal(conn, *recipient);
+            if (!groups) return groups.status();
+            out.recipientGroups = std::move(groups).value();
         }
         return Status::ok();
     });
@@ -109,7 +114,8 @@ int httpStatusOf(const Status& s) { return http::httpStatusFor(s.code()); }
 
 std::vector<http::Route> releaseRoutes() {
     return {
-        {"POST", "/v1/extracts", http::Access::only({Role::Partner}), handleCreateExtract, false, true},
+        // audited, and holds an in-flight extract slot (limits.max_inflight_extracts) while it streams
+        {"POST", "/v1/extracts", http::Access::only({Role::Partner}), handleCreateExtract, false, true, true},
         {"GET", "/v1/extracts/{id}/manifest", http::Access::only({Role::Partner, Role::Auditor}), handleGetManifest,
          false, true},
         {"POST", "/v1/datasets/{dataset}/policies/{policy}/preview", http::Access::only({Role::Publisher}),
@@ -149,6 +155,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     // 1. Authorization, before anything is read.
     AuthorizationFacts af;
     af.principal = who.name;
+    af.groups = found->recipientGroups;
     af.hasPublicKey = who.publicKey.has_value();
     af.policyRetired = found->policy.retired;
     af.nowMicros = nowMicros();
@@ -162,6 +169,9 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     // 2. The durable "requested" entry, before the source is queried. No entry, no data.
     facts.createdMs = af.nowMicros / 1000;
     audit::AuditEntry requested = extractEntry(facts, "extract.requested", "allowed");
+    // Which recipient entry admitted the partner: its name, or the "group:NAME" it is a member of.
+    if (auto admittedAs = model.admittingRecipient(who.name, found->recipientGroups))
+        requested.details.asObject()["recipient_entry"] = *admittedAs;
     auto requestedIndex = audit::record(services, std::move(requested));
     if (!requestedIndex) return requestedIndex.status();
     facts.requestedEntryIndex = *requestedIndex;

@@ -1,19 +1,21 @@
 #include "gateway/release/source.hpp"
 
+#include <libpq-fe.h>
+
 #include <charconv>
 
 #include <pqxx/pqxx>
 
 #include "gateway/db/pool.hpp"
+#include "gateway/release/copy_text.hpp"
 #include "policies/sql_identifier.hpp"
 
 namespace custodian::release {
 
 namespace {
 
-constexpr const char* kRowCursor = "custodian_release_rows";
-constexpr const char* kGroupCursor = "custodian_release_groups";
-constexpr size_t kGroupPage = 20000;
+constexpr const char* kFilterStatement = "custodian_release_filter";
+constexpr const char* kFilterSetting = "custodian.release_filter_";
 
 const char* typeNoun(anon::ColumnType type) {
     switch (type) {
@@ -24,6 +26,11 @@ const char* typeNoun(anon::ColumnType type) {
     case anon::ColumnType::Text: return "a text";
     }
     return "a value";
+}
+
+Status notOfDeclaredType(const SourceColumn& column) {
+    return internalError("the source column '" + column.name + "' holds a value that is not " + typeNoun(column.type) +
+                         ", as the dataset declares");
 }
 
 // Turns a libpqxx exception raised while reading the source into a Status. SQL errors name the
@@ -43,6 +50,16 @@ Status sourceError(std::exception_ptr error, const std::string& during) {
     }
 }
 
+// libpqxx 6.4 streams COPY output only from a named table (stream_from, tablereader) and keeps the
+// libpq handle private, except for classes derived from pqxx::largeobject. The COPY of a SELECT is
+// read through that handle, in this file only, with nothing else done on it.
+class RawConnection : public pqxx::largeobject {
+public:
+    static PGconn* of(const pqxx::dbtransaction& tx) { return raw_connection(tx); }
+};
+
+std::string copyOf(const std::string& select) { return "COPY (" + select + ") TO STDOUT"; }
+
 }  // namespace
 
 Result<SourceQuery> SourceQuery::make(std::string_view schema, std::string_view table,
@@ -58,7 +75,7 @@ Result<SourceQuery> SourceQuery::make(std::string_view schema, std::string_view 
     }
     q.columns_ = std::move(columns);
     if (filter) {
-        q.where_ = " WHERE " + filter->sql;
+        q.filter_ = std::move(filter->sql);
         q.parameters_ = std::move(filter->parameters);
     }
     return q;
@@ -77,19 +94,67 @@ std::string SourceQuery::expression(size_t column) const {
     return c;
 }
 
-std::string SourceQuery::selectSql() const {
+Result<std::string> substituteParameters(std::string_view filterSql, const std::vector<std::string>& placeholders) {
+    std::string out;
+    out.reserve(filterSql.size());
+    char quote = 0;  // '"' inside a quoted identifier, '\'' inside a literal; a doubled quote toggles twice
+    for (size_t i = 0; i < filterSql.size();) {
+        const char c = filterSql[i];
+        if (quote) {
+            if (c == quote) quote = 0;
+            out.push_back(c);
+            ++i;
+            continue;
+        }
+        if (c == '"' || c == '\'') {
+            quote = c;
+            out.push_back(c);
+            ++i;
+            continue;
+        }
+        if (c != '$' || i + 1 >= filterSql.size() || filterSql[i + 1] < '0' || filterSql[i + 1] > '9') {
+            out.push_back(c);
+            ++i;
+            continue;
+        }
+        size_t number = 0;
+        const char* begin = filterSql.data() + i + 1;
+        auto [end, ec] = std::from_chars(begin, filterSql.data() + filterSql.size(), number);
+        if (ec != std::errc() || number == 0 || number > placeholders.size())
+            return invalidArgument("the row filter uses a parameter that has no value");
+        out += placeholders[number - 1];
+        i = static_cast<size_t>(end - filterSql.data());
+    }
+    if (quote) return invalidArgument("the row filter has an unterminated quote");
+    return out;
+}
+
+Result<std::string> SourceQuery::selectSql(const std::vector<std::string>& placeholders) const {
     std::string sql = "SELECT ";
     for (size_t i = 0; i < columns_.size(); ++i) {
         if (i) sql += ", ";
         sql += expression(i);
     }
-    return sql + " FROM " + table_ + where_;
+    auto where = whereClause(placeholders);
+    if (!where) return where.status();
+    return sql + " FROM " + table_ + *where;
 }
 
-std::string SourceQuery::groupCountSql(const std::vector<size_t>& columns) const {
+Result<std::string> SourceQuery::whereClause(const std::vector<std::string>& placeholders) const {
+    if (filter_.empty()) return std::string();
+    if (placeholders.empty()) return " WHERE " + filter_;
+    auto where = substituteParameters(filter_, placeholders);
+    if (!where) return where.status();
+    return " WHERE " + *where;
+}
+
+Result<std::string> SourceQuery::groupCountSql(const std::vector<size_t>& columns,
+                                               const std::vector<std::string>& placeholders) const {
     std::string sql = "SELECT ";
     for (size_t column : columns) sql += expression(column) + ", ";
-    sql += "count(*) FROM " + table_ + where_;
+    auto where = whereClause(placeholders);
+    if (!where) return where.status();
+    sql += "count(*) FROM " + table_ + *where;
     if (!columns.empty()) {
         sql += " GROUP BY ";
         for (size_t i = 0; i < columns.size(); ++i) sql += (i ? ", " : "") + std::to_string(i + 1);
@@ -97,35 +162,122 @@ std::string SourceQuery::groupCountSql(const std::vector<size_t>& columns) const
     return sql;
 }
 
-std::string SourceQuery::countSql() const { return "SELECT count(*) FROM " + table_ + where_; }
-
-std::optional<std::string> canonicalSourceValue(anon::ColumnType type, std::string_view text) {
-    std::string out;
-    switch (type) {
-    case anon::ColumnType::Text: return std::string(text);
-    case anon::ColumnType::Integer:
-        if (auto v = anon::parseInteger(text)) return anon::appendInteger(out, *v), out;
-        return std::nullopt;
-    case anon::ColumnType::Decimal:
-        if (auto v = anon::parseDecimal(text)) return anon::appendDecimal(out, *v), out;
-        return std::nullopt;
-    case anon::ColumnType::Date:
-        if (auto v = anon::parseDate(text)) return anon::appendDate(out, *v), out;
-        return std::nullopt;
-    case anon::ColumnType::Timestamp:
-        if (auto v = anon::parseTimestamp(text)) return anon::appendTimestamp(out, *v), out;
-        return std::nullopt;
-    }
-    return std::nullopt;
+std::string SourceQuery::countSql() const {
+    return "SELECT count(*) FROM " + table_ + (filter_.empty() ? "" : " WHERE " + filter_);
 }
 
 struct SourceSnapshot::State {
     std::unique_ptr<pqxx::connection> connection;
     std::unique_ptr<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>> tx;
+    PGconn* raw = nullptr;               // the connection's libpq handle, for reading COPY data
+    // The filter's placeholders for COPY, bound once per snapshot (set when bound).
+    std::optional<std::vector<std::string>> placeholders;
+    // The COPY in progress.
+    bool copying = false;
+    char* line = nullptr;                // the last CopyData row, owned (PQfreemem)
+    CopyTextRow row;
+    // Rows.
     const SourceQuery* rowQuery = nullptr;
     anon::SchemaPtr schema;
     bool rowsOpen = false;
     bool rowsDone = false;
+
+    ~State() { freeLine(); }
+    void freeLine() noexcept {
+        if (line) PQfreemem(line);
+        line = nullptr;
+    }
+
+    // The placeholders that carry the filter's values into a COPY (see source.hpp).
+    Result<std::vector<std::string>> bindFilter(const SourceQuery& query) {
+        if (placeholders) return *placeholders;
+        std::vector<std::string> out;
+        const auto& parameters = query.parameters();
+        if (!parameters.empty()) {
+            auto select = query.selectSql();
+            if (!select) return select.status();
+            try {
+                // The types PostgreSQL infers for untyped parameters, exactly as for a cursor.
+                tx->exec(std::string("PREPARE ") + kFilterStatement + " AS " + *select);
+                const pqxx::result types = tx->exec_params(
+                    "SELECT t::text FROM pg_prepared_statements, unnest(parameter_types) WITH ORDINALITY AS p(t, n) "
+                    "WHERE name = $1 ORDER BY n",
+                    kFilterStatement);
+                tx->exec(std::string("DEALLOCATE ") + kFilterStatement);
+                if (types.size() != parameters.size())
+                    return internalError("the source database reported " + std::to_string(types.size()) +
+                                         " row filter parameters, expected " + std::to_string(parameters.size()));
+                for (size_t i = 0; i < parameters.size(); ++i) {
+                    const std::string setting = kFilterSetting + std::to_string(i + 1);
+                    tx->exec_params("SELECT set_config($1, $2, true)", setting, parameters[i]);
+                    // A regtype's text is a quoted, re-parsable type name; the scalar subquery is
+                    // evaluated once per COPY, not per row.
+                    out.push_back("(SELECT current_setting('" + setting + "')::" + types[static_cast<pqxx::result::size_type>(i)][0].c_str() + ")");
+                }
+            } catch (...) {
+                return sourceError(std::current_exception(), "binding the row filter");
+            }
+        }
+        placeholders = out;
+        return out;
+    }
+
+    Status startCopy(const std::string& select, const std::string& during) {
+        if (copying) return internalError("a COPY from the source is already running");
+        try {
+            tx->exec(copyOf(select));  // a COPY OUT result; the rows follow on the connection
+        } catch (...) {
+            return sourceError(std::current_exception(), during);
+        }
+        copying = true;
+        return Status::ok();
+    }
+
+    // The next COPY row into `row` (`fields` fields): true, or false after the last one.
+    Result<bool> nextCopyRow(size_t fields, const std::string& during) {
+        if (!copying) return false;
+        freeLine();
+        const int length = PQgetCopyData(raw, &line, 0);
+        if (length > 0) {
+            if (Status s = row.parse(std::string_view(line, static_cast<size_t>(length)), fields); !s)
+                return internalError("the source returned a malformed row (" + during + "): " + s.message());
+            return true;
+        }
+        copying = false;
+        if (length == -1) {
+            // The COPY is over: its final result says whether it completed.
+            std::string error;
+            while (PGresult* result = PQgetResult(raw)) {
+                if (PQresultStatus(result) != PGRES_COMMAND_OK && error.empty()) error = PQresultErrorMessage(result);
+                PQclear(result);
+            }
+            if (error.empty()) return false;
+            return internalError("the source database ended the release query with an error (" + during + "): " + error);
+        }
+        const std::string message = PQerrorMessage(raw);
+        if (PQstatus(raw) == CONNECTION_BAD)
+            return unavailable("the source database is unavailable (" + during + "): " + message);
+        return internalError("reading the source (" + during + "): " + message);
+    }
+
+    // Ends a COPY that is still sending rows: asks the server to cancel it, then reads what is
+    // already on the way, so the connection can take the ROLLBACK.
+    void abandonCopy() noexcept {
+        if (!copying) return;
+        copying = false;
+        freeLine();
+        if (PGcancel* cancel = PQgetCancel(raw)) {
+            char error[256];
+            (void)PQcancel(cancel, error, sizeof error);
+            PQfreeCancel(cancel);
+        }
+        char* data = nullptr;
+        while (PQgetCopyData(raw, &data, 0) > 0) {
+            PQfreemem(data);
+            data = nullptr;
+        }
+        while (PGresult* result = PQgetResult(raw)) PQclear(result);
+    }
 };
 
 Result<std::unique_ptr<SourceSnapshot>> SourceSnapshot::open(const std::string& conninfo,
@@ -141,6 +293,11 @@ Result<std::unique_ptr<SourceSnapshot>> SourceSnapshot::open(const std::string& 
         snapshot->state_->tx->exec("SET LOCAL DateStyle = 'ISO, YMD'");
         snapshot->state_->tx->exec("SET LOCAL TimeZone = 'UTC'");
         snapshot->state_->tx->exec("SET LOCAL extra_float_digits = 1");
+        // Under PostgreSQL's default work_mem (4 MB) the GROUP BY of a large table spills to disk and
+        // takes several times longer; give this transaction 64 MB unless the server allows more.
+        snapshot->state_->tx->exec(
+            "SELECT set_config('work_mem', '64MB', true) FROM pg_settings WHERE name = 'work_mem' AND setting::bigint < 65536");
+        snapshot->state_->raw = RawConnection::of(*snapshot->state_->tx);
     } catch (...) {
         Status s = sourceError(std::current_exception(), "connecting");
         // A source that cannot be reached at all is Unavailable, whatever libpq called it.
@@ -148,6 +305,7 @@ Result<std::unique_ptr<SourceSnapshot>> SourceSnapshot::open(const std::string& 
             return Status(StatusCode::Unavailable, s.message());
         return s;
     }
+    if (!snapshot->state_->raw) return internalError("the source connection has no libpq handle");
     return snapshot;
 }
 
@@ -155,6 +313,7 @@ SourceSnapshot::~SourceSnapshot() { close(); }
 
 void SourceSnapshot::close() noexcept {
     if (!state_) return;
+    state_->abandonCopy();
     try {
         state_->tx.reset();  // aborts the read-only transaction
         if (state_->connection) state_->connection->disconnect();
@@ -167,43 +326,37 @@ void SourceSnapshot::close() noexcept {
 Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns,
                                     const GroupVisitor& onGroup) {
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
-    auto& tx = *state_->tx;
-    try {
-        tx.exec_params(std::string("DECLARE ") + kGroupCursor + " NO SCROLL CURSOR FOR " + query.groupCountSql(columns),
-                       pqxx::prepare::make_dynamic_params(query.parameters()));
-        std::vector<std::string> canonical(columns.size());
-        std::vector<SourceValue> values(columns.size());
-        const std::string fetch = "FETCH FORWARD " + std::to_string(kGroupPage) + " FROM " + kGroupCursor;
-        for (;;) {
-            pqxx::result page = tx.exec(fetch);
-            if (page.empty()) break;
-            for (const auto& row : page) {
-                for (size_t i = 0; i < columns.size(); ++i) {
-                    const pqxx::field f = row[static_cast<pqxx::row::size_type>(i)];
-                    if (f.is_null()) {
-                        values[i] = std::nullopt;
-                        continue;
-                    }
-                    const SourceColumn& column = query.columns()[columns[i]];
-                    auto text = canonicalSourceValue(column.type, std::string_view(f.c_str(), f.size()));
-                    if (!text)
-                        return internalError("the source column '" + column.name + "' holds a value that is not " +
-                                             typeNoun(column.type) + ", as the dataset declares");
-                    canonical[i] = std::move(*text);
-                    values[i] = std::string_view(canonical[i]);
-                }
-                const pqxx::field countField = row[static_cast<pqxx::row::size_type>(columns.size())];
-                uint64_t count = 0;
-                std::string_view countText(countField.c_str(), countField.size());
-                auto [end, ec] = std::from_chars(countText.data(), countText.data() + countText.size(), count);
-                if (ec != std::errc() || end != countText.data() + countText.size())
-                    return internalError("the source returned a malformed group count");
-                if (Status s = onGroup(values, count); !s) return s;
+    State& st = *state_;
+    constexpr const char* kDuring = "counting quasi-identifier combinations";
+    auto placeholders = st.bindFilter(query);
+    if (!placeholders) return placeholders.status();
+    auto sql = query.groupCountSql(columns, *placeholders);
+    if (!sql) return sql.status();
+    if (Status s = st.startCopy(*sql, kDuring); !s) return s;
+    std::vector<std::string> canonical(columns.size());
+    std::vector<SourceValue> values(columns.size());
+    for (;;) {
+        auto more = st.nextCopyRow(columns.size() + 1, kDuring);
+        if (!more) return more.status();
+        if (!*more) break;
+        for (size_t i = 0; i < columns.size(); ++i) {
+            const SourceValue& field = st.row[i];
+            const SourceColumn& column = query.columns()[columns[i]];
+            if (!field || column.type == anon::ColumnType::Text) {
+                values[i] = field;  // text is its own canonical form
+                continue;
             }
+            canonical[i].clear();
+            if (!anon::appendCanonicalText(canonical[i], column.type, *field)) return notOfDeclaredType(column);
+            values[i] = std::string_view(canonical[i]);
         }
-        tx.exec(std::string("CLOSE ") + kGroupCursor);
-    } catch (...) {
-        return sourceError(std::current_exception(), "counting quasi-identifier combinations");
+        const SourceValue& countText = st.row[columns.size()];
+        uint64_t count = 0;
+        if (!countText) return internalError("the source returned a malformed group count");
+        auto [end, ec] = std::from_chars(countText->data(), countText->data() + countText->size(), count);
+        if (ec != std::errc() || end != countText->data() + countText->size())
+            return internalError("the source returned a malformed group count");
+        if (Status s = onGroup(values, count); !s) return s;
     }
     return Status::ok();
 }
@@ -224,13 +377,12 @@ Status SourceSnapshot::openRows(const SourceQuery& query, anon::SchemaPtr schema
         return internalError("the row schema does not match the source query");
     for (size_t i = 0; i < schema->size(); ++i)
         if ((*schema)[i].type != query.columns()[i].type) return internalError("the row schema does not match the source query");
-    if (state_->rowsOpen) return internalError("the row cursor is already open");
-    try {
-        state_->tx->exec_params(std::string("DECLARE ") + kRowCursor + " NO SCROLL CURSOR FOR " + query.selectSql(),
-                                pqxx::prepare::make_dynamic_params(query.parameters()));
-    } catch (...) {
-        return sourceError(std::current_exception(), "opening the row cursor");
-    }
+    if (state_->rowsOpen) return internalError("the rows are already being read");
+    auto placeholders = state_->bindFilter(query);
+    if (!placeholders) return placeholders.status();
+    auto sql = query.selectSql(*placeholders);
+    if (!sql) return sql.status();
+    if (Status s = state_->startCopy(*sql, "starting to read rows"); !s) return s;
     state_->rowQuery = &query;
     state_->schema = std::move(schema);
     state_->rowsOpen = true;
@@ -238,38 +390,39 @@ Status SourceSnapshot::openRows(const SourceQuery& query, anon::SchemaPtr schema
 }
 
 Result<std::optional<anon::Batch>> SourceSnapshot::nextRows(size_t maxRows) {
-    if (!state_ || !state_->tx || !state_->rowsOpen) return internalError("the row cursor is not open");
-    if (state_->rowsDone) return std::optional<anon::Batch>();
-    const anon::Schema& schema = *state_->schema;
-    pqxx::result page;
-    try {
-        page = state_->tx->exec("FETCH FORWARD " + std::to_string(maxRows) + " FROM " + kRowCursor);
-    } catch (...) {
-        return sourceError(std::current_exception(), "fetching rows");
+    if (!state_ || !state_->tx || !state_->rowsOpen) return internalError("the rows are not being read");
+    State& st = *state_;
+    if (st.rowsDone) return std::optional<anon::Batch>();
+    const anon::Schema& schema = *st.schema;
+    const size_t width = schema.size();
+    // Columns are appended row by row; ColumnPtr is const, so build through these pointers.
+    std::vector<std::shared_ptr<anon::Column>> building;
+    building.reserve(width);
+    for (size_t c = 0; c < width; ++c) {
+        building.push_back(std::make_shared<anon::Column>(schema[c].type));
+        building.back()->reserve(maxRows, schema[c].type == anon::ColumnType::Text ? maxRows * 16 : 0);
     }
-    if (page.empty()) {
-        state_->rowsDone = true;
-        return std::optional<anon::Batch>();
-    }
-    const size_t rows = page.size();
-    std::vector<anon::ColumnPtr> columns;
-    columns.reserve(schema.size());
-    for (size_t c = 0; c < schema.size(); ++c) {
-        auto column = std::make_shared<anon::Column>(schema[c].type);
-        column->reserve(rows, schema[c].type == anon::ColumnType::Text ? rows * 16 : 0);
-        const auto pc = static_cast<pqxx::row::size_type>(c);
-        for (size_t r = 0; r < rows; ++r) {
-            const pqxx::field f = page[static_cast<pqxx::result::size_type>(r)][pc];
-            if (f.is_null()) {
-                column->appendNull();
-            } else if (!column->appendParsed(std::string_view(f.c_str(), f.size()))) {
-                return internalError("the source column '" + schema[c].name + "' holds a value that is not " +
-                                     typeNoun(schema[c].type) + ", as the dataset declares");
+    size_t rows = 0;
+    while (rows < maxRows) {
+        auto more = st.nextCopyRow(width, "reading rows");
+        if (!more) return more.status();
+        if (!*more) {
+            st.rowsDone = true;
+            break;
+        }
+        for (size_t c = 0; c < width; ++c) {
+            const SourceValue& field = st.row[c];
+            if (!field) {
+                building[c]->appendNull();
+            } else if (!building[c]->appendParsed(*field)) {
+                return notOfDeclaredType(st.rowQuery->columns()[c]);
             }
         }
-        columns.push_back(std::move(column));
+        ++rows;
     }
-    auto batch = anon::Batch::make(state_->schema, std::move(columns));
+    if (rows == 0) return std::optional<anon::Batch>();
+    std::vector<anon::ColumnPtr> columns(building.begin(), building.end());
+    auto batch = anon::Batch::make(st.schema, std::move(columns));
     if (!batch) return batch.status();
     return std::optional<anon::Batch>(std::move(batch).value());
 }

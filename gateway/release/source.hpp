@@ -9,8 +9,13 @@
 // is exactly what hierarchies and keyed transforms see.
 //
 // SourceSnapshot is one read-only REPEATABLE READ transaction on a short-lived connection: the
-// GROUP BY that feeds the privacy search and the cursor that streams the rows see the same
-// snapshot, so the rows released are the rows the search reasoned about.
+// GROUP BY that feeds the privacy search and the COPY that streams the rows see the same snapshot,
+// so the rows released are the rows the search reasoned about. Both results are read as
+// `COPY (SELECT …) TO STDOUT` in text format (gateway/release/copy_text.hpp), the fastest way
+// libpq can deliver rows. COPY takes no bind parameters, so the row filter's values are bound
+// first, as parameters, into transaction-local settings (set_config(…, true)); the COPY's WHERE
+// reads each one back once, cast to the type PostgreSQL inferred for the parameter when the same
+// SELECT was prepared. Filter values therefore never appear in SQL text.
 //
 // Error messages never quote values from the source: they may reach the partner.
 
@@ -47,10 +52,13 @@ public:
     const std::vector<std::string>& parameters() const noexcept { return parameters_; }
     const std::string& qualifiedTable() const noexcept { return table_; }
 
+    // `placeholders` says how the filter's parameters are written: empty for bind parameters
+    // ($1, $2, …), otherwise one SQL expression per parameter that replaces $1, $2, … (COPY).
     // SELECT <every column> FROM t [WHERE filter]
-    std::string selectSql() const;
+    Result<std::string> selectSql(const std::vector<std::string>& placeholders = {}) const;
     // SELECT <the given columns>, count(*) FROM t [WHERE filter] GROUP BY 1..n
-    std::string groupCountSql(const std::vector<size_t>& columns) const;
+    Result<std::string> groupCountSql(const std::vector<size_t>& columns,
+                                      const std::vector<std::string>& placeholders = {}) const;
     // SELECT count(*) FROM t [WHERE filter]
     std::string countSql() const;
 
@@ -58,16 +66,19 @@ public:
     std::string expression(size_t column) const;
 
 private:
+    // "" or " WHERE <filter>", its parameters written as selectSql() says.
+    Result<std::string> whereClause(const std::vector<std::string>& placeholders) const;
+
     std::string table_;  // quoted
     std::vector<SourceColumn> columns_;
     std::vector<std::string> quoted_;
-    std::string where_;  // "" or " WHERE (...)"
+    std::string filter_;  // "" or the compiled filter, with $n parameters
     std::vector<std::string> parameters_;
 };
 
-// The canonical text of `text` read from PostgreSQL as a value of `type`, or nullopt when it does
-// not parse (e.g. 'infinity' for a date).
-std::optional<std::string> canonicalSourceValue(anon::ColumnType type, std::string_view text);
+// `filterSql` with every $n outside quoted identifiers and literals replaced by placeholders[n-1].
+// InvalidArgument for a parameter number without a placeholder.
+Result<std::string> substituteParameters(std::string_view filterSql, const std::vector<std::string>& placeholders);
 
 // A value of a GROUP BY row: nullopt for SQL NULL.
 using SourceValue = std::optional<std::string_view>;
@@ -82,21 +93,23 @@ public:
     SourceSnapshot(const SourceSnapshot&) = delete;
     SourceSnapshot& operator=(const SourceSnapshot&) = delete;
 
-    // Runs the GROUP BY over `columns` through a cursor, calling `onGroup` for each group row with
-    // the values (canonical text for the column type; nullopt for NULL) and the row count. Memory
-    // is one page of groups at a time.
+    // Runs the GROUP BY over `columns` as a COPY, calling `onGroup` for each group row with the
+    // values (canonical text for the column type; nullopt for NULL) and the row count. Memory is
+    // one group row at a time.
     using GroupVisitor = std::function<Status(std::span<const SourceValue> values, uint64_t count)>;
     Status forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns, const GroupVisitor& onGroup);
 
     // Number of rows the query selects.
     Result<uint64_t> countRows(const SourceQuery& query);
 
-    // Declares the row cursor over query.selectSql(); then nextRows() pages through it.
+    // Starts the COPY of query.selectSql(); then nextRows() reads it batch by batch. `query` must
+    // outlive the reading.
     Status openRows(const SourceQuery& query, anon::SchemaPtr schema);
     // The next batch of at most `maxRows` typed rows, or nullopt after the last one.
     Result<std::optional<anon::Batch>> nextRows(size_t maxRows);
 
-    // Ends the transaction and closes the connection (also done by the destructor).
+    // Ends the transaction and closes the connection (also done by the destructor). A COPY still
+    // running is cancelled first; this blocks until the server has acknowledged the cancel.
     void close() noexcept;
 
 private:

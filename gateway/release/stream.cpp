@@ -1,5 +1,7 @@
 #include "gateway/release/stream.hpp"
 
+#include <cstring>
+
 namespace custodian::release {
 
 Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocation& source,
@@ -76,6 +78,16 @@ Status ReleaseStream::start() {
         sensitive.push_back(std::move(in));
     }
     check_.emplace(plan_->models(), std::move(qiNames), std::move(sensitive), privacy_.decision->records);
+    const PrivacyDecision& decision = *privacy_.decision;
+    if (plan_->sensitiveAttributes().empty() && decision.records > 0) {
+        uint64_t classes = 1;
+        for (size_t d = 0; d < decision.levels.size() && classes <= kDenseClasses; ++d) {
+            denseRadix_.push_back(static_cast<uint32_t>(decision.hierarchies[d]->nodeCount(decision.levels[d])));
+            classes *= denseRadix_.back();
+        }
+        if (classes <= kDenseClasses) denseEmitted_.assign(classes, 0);
+        else denseRadix_.clear();
+    }
     return snapshot_->openRows(*query_, plan_->inputSchema());
 }
 
@@ -98,8 +110,8 @@ Result<std::optional<std::string>> ReleaseStream::nextPage() {
         if (!batch) return batch.status();
         if (!*batch) {
             finished_ = true;
-            final_ = check_->finish();
             snapshot_->close();  // the snapshot is no longer needed; free the source connection now
+            final_ = runFinalCheck();
             break;
         }
         const anon::Batch& input = **batch;
@@ -107,30 +119,75 @@ Result<std::optional<std::string>> ReleaseStream::nextPage() {
         if (!released) return released.status();
         rowsRead_ += input.rows();
         rowsReleased_ += encoder_->appendRows(*released, page);
-        if (Status s = checkRows(*released, input); !s) return s;
+        countEmitted(*released, input);
     }
     if (page.empty() && finished_) return std::optional<std::string>();
     return std::optional<std::string>(std::move(page));
 }
 
-Status ReleaseStream::checkRows(const anon::Batch& released, const anon::Batch& input) {
-    const auto& qiOutputs = releaser_->quasiIdentifierOutputs();
+void ReleaseStream::countEmitted(const anon::Batch& released, const anon::Batch& input) {
+    const size_t q = plan_->quasiIdentifiers().size();
     const auto& sensitive = plan_->sensitiveAttributes();
-    qiLabels_.resize(qiOutputs.size());
-    sensitiveValues_.resize(sensitive.size());
+    const uint32_t* classes = releaser_->classCodes().data();
+    if (!denseEmitted_.empty()) {
+        for (size_t r = 0; r < released.rows(); ++r) {
+            if (released.isSuppressed(r)) continue;
+            uint64_t index = 0;
+            for (size_t d = 0; d < q; ++d) index = index * denseRadix_[d] + classes[r * q + d];
+            ++denseEmitted_[index];
+        }
+        return;
+    }
     for (size_t r = 0; r < released.rows(); ++r) {
         if (released.isSuppressed(r)) continue;
-        for (size_t i = 0; i < qiOutputs.size(); ++i) qiLabels_[i] = released.column(qiOutputs[i]).text(r);
-        for (size_t s = 0; s < sensitive.size(); ++s) {
+        key_.assign(reinterpret_cast<const char*>(classes + r * q), q * sizeof(uint32_t));
+        for (size_t column : sensitive) {
             // The true value the models protect; NULL is "" as in the frequency table.
-            const anon::Column& column = input.column(sensitive[s]);
-            sensitiveValues_[s].clear();
-            if (!column.isNull(r)) column.appendCanonical(sensitiveValues_[s], r);
+            const anon::Column& values = input.column(column);
+            const size_t lengthAt = key_.size();
+            key_.append(sizeof(uint32_t), '\0');
+            if (!values.isNull(r)) values.appendCanonical(key_, r);
+            const auto length = static_cast<uint32_t>(key_.size() - lengthAt - sizeof(uint32_t));
+            std::memcpy(key_.data() + lengthAt, &length, sizeof length);
         }
-        std::vector<std::string_view> values(sensitiveValues_.begin(), sensitiveValues_.end());
-        if (Status s = check_->addRow(qiLabels_, values); !s) return s;
+        if (auto it = emitted_.find(std::string_view(key_)); it != emitted_.end()) ++it->second;
+        else emitted_.emplace(key_, 1);
     }
-    return Status::ok();
+}
+
+Result<anon::FinalCheckReport> ReleaseStream::runFinalCheck() {
+    const size_t q = plan_->quasiIdentifiers().size();
+    const size_t sensitive = plan_->sensitiveAttributes().size();
+    const PrivacyDecision& decision = *privacy_.decision;
+    std::vector<std::string_view> labels(q), values(sensitive);
+    for (uint64_t index = 0; index < denseEmitted_.size(); ++index) {
+        if (denseEmitted_[index] == 0) continue;
+        uint64_t rest = index;
+        for (size_t d = q; d-- > 0;) {
+            labels[d] = decision.hierarchies[d]->label(decision.levels[d], static_cast<uint32_t>(rest % denseRadix_[d]));
+            rest /= denseRadix_[d];
+        }
+        if (Status s = check_->addRows(labels, values, denseEmitted_[index]); !s) return s;
+    }
+    denseEmitted_ = {};
+    for (const auto& [key, count] : emitted_) {
+        std::string_view rest(key);
+        for (size_t d = 0; d < q; ++d) {
+            uint32_t node = 0;
+            std::memcpy(&node, rest.data(), sizeof node);
+            rest.remove_prefix(sizeof node);
+            labels[d] = decision.hierarchies[d]->label(decision.levels[d], node);
+        }
+        for (size_t s = 0; s < sensitive; ++s) {
+            uint32_t length = 0;
+            std::memcpy(&length, rest.data(), sizeof length);
+            values[s] = rest.substr(sizeof length, length);
+            rest.remove_prefix(sizeof length + length);
+        }
+        if (Status s = check_->addRows(labels, values, count); !s) return s;
+    }
+    emitted_ = {};
+    return check_->finish();
 }
 
 }  // namespace custodian::release

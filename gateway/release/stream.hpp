@@ -9,8 +9,12 @@
 //   while (auto page = (*stream)->nextPage()) ... encoded plaintext, page by page
 //   (*stream)->finalCheck()  — after the last page: the models re-checked on what was emitted, by
 //                              the anonymizer's independent final check (anonymizer/final_check.hpp):
-//                              classes from the released quasi-identifier text, l-diversity and
-//                              t-closeness over the true (canonical input) sensitive values
+//                              classes from the released quasi-identifier labels, l-diversity and
+//                              t-closeness over the true (canonical input) sensitive values. The
+//                              stream counts the emitted rows per class (node codes, whose labels are
+//                              the released text) and sensitive values, then hands each distinct
+//                              combination with its count to the check: the check groups by label
+//                              text as before, at a cost per combination instead of per row.
 //
 // Thread-compatibility: one thread at a time (the HTTP server calls a producer serially).
 
@@ -19,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "anonymizer/status.hpp"
@@ -87,8 +92,10 @@ public:
 
 private:
     ReleaseStream() = default;
-    // Feeds the emitted rows of one batch to the final check.
-    Status checkRows(const anon::Batch& released, const anon::Batch& input);
+    // Counts the emitted (not suppressed) rows of one batch for the final check.
+    void countEmitted(const anon::Batch& released, const anon::Batch& input);
+    // Hands the counts to the final check and runs it.
+    Result<anon::FinalCheckReport> runFinalCheck();
 
     std::unique_ptr<ReleasePlan> plan_;
     std::unique_ptr<SourceQuery> query_;
@@ -101,8 +108,16 @@ private:
     std::optional<RowEncoder> encoder_;
     std::optional<anon::FinalCheck> check_;
     Result<anon::FinalCheckReport> final_ = Status(StatusCode::FailedPrecondition, "the release has not finished");
-    std::vector<std::string_view> qiLabels_;     // scratch, per row
-    std::vector<std::string> sensitiveValues_;   // scratch, per row
+    // Emitted rows per combination. Key: the row's class node codes (uint32 each), then per sensitive
+    // attribute a uint32 length and its canonical text (NULL as ""). Its size is bounded by the
+    // combinations the search counted, not by the number of rows.
+    std::unordered_map<std::string, uint64_t, TransparentStringHash, std::equal_to<>> emitted_;
+    std::string key_;  // scratch
+    // Instead of emitted_ when there is no sensitive attribute and the classes at the chosen levels
+    // number at most kDenseClasses: one counter per class, indexed by its node codes in mixed radix.
+    static constexpr uint64_t kDenseClasses = uint64_t{1} << 20;
+    std::vector<uint64_t> denseEmitted_;
+    std::vector<uint32_t> denseRadix_;  // node count per quasi-identifier at its chosen level
     bool preambleSent_ = false;
     bool finished_ = false;
     uint64_t rowsRead_ = 0;

@@ -24,6 +24,9 @@ config::GatewayConfig testConfig(const std::string& conninfo, const std::string&
     c.readinessInterval = std::chrono::milliseconds(100);
     c.shutdownDeadline = std::chrono::milliseconds(10000);
     c.accessLog = false;
+    // Many tests drive one principal hard on purpose; the per-principal rate limit is tested on its
+    // own (test_overload.cpp sets it), so it must not turn their requests into 429s.
+    c.overload.requestsPerSecond = 0;
     return c;
 }
 
@@ -60,12 +63,15 @@ void RunningGateway::join() {
     if (thread_.joinable()) thread_.join();
 }
 
-std::string RunningGateway::addPrincipal(auth::Role role, const std::string& name) {
+std::string RunningGateway::addPrincipal(auth::Role role, const std::string& name, const std::string& agency,
+                                         std::optional<crypto::BoxPublicKey> publicKey) {
     std::string token;
     auth::NewPrincipal p;
     p.name = name;
     p.role = role;
-    if (role == auth::Role::Partner) {
+    p.agency = agency;
+    p.publicKey = publicKey;
+    if (role == auth::Role::Partner && !p.publicKey) {
         crypto::BoxPublicKey key;
         key.bytes.fill(7);
         p.publicKey = key;

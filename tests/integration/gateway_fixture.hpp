@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,8 +41,10 @@ public:
     const config::GatewayConfig& config() const { return runtime_->config(); }
     const std::string& keyDir() const { return keyDir_; }
 
-    // Creates a principal directly in the database and returns its token.
-    std::string addPrincipal(auth::Role role, const std::string& name);
+    // Creates a principal directly in the database and returns its token. A partner without
+    // `publicKey` gets a fixed dummy key (enough for everything but decrypting its extracts).
+    std::string addPrincipal(auth::Role role, const std::string& name, const std::string& agency = "",
+                             std::optional<crypto::BoxPublicKey> publicKey = std::nullopt);
     void disablePrincipal(const std::string& name);
 
     // Polls GET /readyz until it returns `status` or `timeout` passes; returns the last status.

@@ -12,37 +12,13 @@
 
 #include "gateway/audit/verifier.hpp"
 #include "gateway/http/message.hpp"
+#include "serve_process.hpp"
 #include "test_audit_harness.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
 
 namespace {
-
-class ServeProcess {
-public:
-    ServeProcess(const std::string& configPath, const std::string& logPath) {
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            std::FILE* log = std::freopen(logPath.c_str(), "w", stdout);
-            if (log) ::dup2(::fileno(stdout), 2);
-            ::execl(CUSTODIAN_BINARY, "custodian", "serve", "--config", configPath.c_str(), static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-    }
-    ~ServeProcess() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-        }
-    }
-    bool alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-
-private:
-    pid_t pid_ = -1;
-};
 
 std::string readFile(const std::string& path) {
     std::string out;
@@ -60,19 +36,6 @@ void writeFile(const std::string& path, const std::string& text) {
     REQUIRE(f != nullptr);
     std::fwrite(text.data(), 1, text.size(), f);
     std::fclose(f);
-}
-
-bool waitReady(uint16_t port, std::chrono::seconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-        try {
-            if (httpRequest(port, "GET", "/readyz").status == 200) return true;
-        } catch (const std::exception&) {
-            // not listening yet
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
 }
 
 }  // namespace

@@ -652,3 +652,129 @@ TEST_CASE("the catalog shows a partner exactly what it may request now", "[integ
     // Only partners call it.
     CHECK(w.call("GET", "/v1/catalog", w.pubA).status == 403);
 }
+
+TEST_CASE("recipient groups: admin-managed and audited, validated in policies, effective at once",
+          "[integration][catalog][groups]") {
+    auto& w = world();
+    registerVisits(w, "grp-src", "grp_visits");
+    auto catalogPolicies = [&](const std::string& token) {
+        auto r = w.call("GET", "/v1/catalog", token);
+        REQUIRE(r.status == 200);
+        std::map<std::string, std::string> out;  // policy -> admitting recipient entry
+        auto d = json(r);
+        for (const auto& ds : d["datasets"].GetArray()) {
+            if (std::string(ds["name"].GetString()) != "grp_visits") continue;
+            for (const auto& p : ds["policies"].GetArray()) out[p["name"].GetString()] = p["recipient"].GetString();
+        }
+        return out;
+    };
+
+    // Admins only; names are checked.
+    CHECK(w.call("PUT", "/v1/groups/epi", w.pubA).status == 403);
+    CHECK(w.call("PUT", "/v1/groups/epi", w.partner1).status == 403);
+    CHECK(w.call("PUT", "/v1/groups/bad%20name", w.admin).status == 400);
+    CHECK(w.call("PUT", "/v1/groups/epi", w.admin, R"({"members": ["x"]})").status == 400);
+    auto created = w.call("PUT", "/v1/groups/epi", w.admin, R"({"description": "Epidemiology partners"})");
+    INFO(created.body);
+    CHECK(created.status == 201);
+    CHECK(w.call("PUT", "/v1/groups/epi", w.admin, R"({"description": "Epidemiology research partners"})").status == 200);
+
+    // Only existing, enabled partners become members.
+    CHECK(w.call("PUT", "/v1/groups/epi/members/pub-a", w.admin).status == 422);
+    CHECK(w.call("PUT", "/v1/groups/epi/members/nobody", w.admin).status == 404);
+    CHECK(w.call("PUT", "/v1/groups/nosuch/members/partner-two", w.admin).status == 404);
+    CHECK(w.call("PUT", "/v1/groups/epi/members/partner-two", w.admin).status == 201);
+    CHECK(w.call("PUT", "/v1/groups/epi/members/partner-two", w.admin).status == 200);  // already a member
+
+    // A policy may name existing groups only.
+    auto unknown = w.call("PUT", "/v1/datasets/grp_visits/policies/p", w.pubA,
+                          policyFor("grp_visits", R"(["group:nosuch", "partner-one"])"));
+    CHECK(unknown.status == 422);
+    CHECK(hasPointer(json(unknown), "/recipients/0"));
+    REQUIRE(w.call("PUT", "/v1/datasets/grp_visits/policies/p", w.pubA, policyFor("grp_visits", R"(["group:epi"])"))
+                .status == 201);
+
+    // The catalog follows membership as it changes, without a restart.
+    CHECK(catalogPolicies(w.partner2) == std::map<std::string, std::string>{{"p", "group:epi"}});
+    CHECK(catalogPolicies(w.partner1).empty());
+    CHECK(w.call("PUT", "/v1/groups/epi/members/partner-one", w.admin).status == 201);
+    CHECK(catalogPolicies(w.partner1) == std::map<std::string, std::string>{{"p", "group:epi"}});
+    CHECK(w.call("DELETE", "/v1/groups/epi/members/partner-two", w.admin).status == 200);
+    CHECK(w.call("DELETE", "/v1/groups/epi/members/partner-two", w.admin).status == 404);
+    CHECK(catalogPolicies(w.partner2).empty());
+
+    auto group = w.call("GET", "/v1/groups/epi", w.admin);
+    REQUIRE(group.status == 200);
+    auto g = json(group);
+    CHECK(std::string(g["description"].GetString()) == "Epidemiology research partners");
+    REQUIRE(g["members"].Size() == 1);
+    CHECK(std::string(g["members"][0]["name"].GetString()) == "partner-one");
+    CHECK(w.call("GET", "/v1/groups", w.admin).body.find("\"epi\"") != std::string::npos);
+    CHECK(w.call("GET", "/v1/groups", w.auditor).status == 403);
+
+    // A group named by a policy in force cannot go; once the policy is retired it can.
+    auto inUse = w.call("DELETE", "/v1/groups/epi", w.admin);
+    CHECK(inUse.status == 409);
+    CHECK(inUse.body.find("grp_visits/p") != std::string::npos);
+    REQUIRE(w.call("DELETE", "/v1/datasets/grp_visits/policies/p", w.pubA).status == 200);
+    CHECK(w.call("DELETE", "/v1/groups/epi", w.admin).status == 200);
+    CHECK(w.call("GET", "/v1/groups/epi", w.admin).status == 404);
+
+    // Every change is on record, with the group and member in the details.
+    CHECK(w.auditCount("group.put", "allowed") >= 2);
+    CHECK(w.auditCount("group.member.add", "allowed") >= 3);
+    CHECK(w.auditCount("group.member.remove", "allowed") >= 1);
+    CHECK(w.auditCount("group.delete", "allowed") >= 1);
+    CHECK(w.auditCount("PUT /v1/groups/{group}", "denied") >= 2);
+    const std::string removal = w.gatewayScalar(
+        "SELECT convert_from(entry, 'UTF8') FROM audit_entries WHERE action = 'group.member.remove' "
+        "ORDER BY entry_index DESC LIMIT 1");
+    CHECK(removal.find("\"group\":\"epi\"") != std::string::npos);
+    CHECK(removal.find("\"member\":\"partner-two\"") != std::string::npos);
+}
+
+TEST_CASE("dataset hierarchies are validated like policy hierarchies and checked against the source's values",
+          "[integration][catalog][hierarchies]") {
+    auto& w = world();
+    REQUIRE(w.call("PUT", "/v1/sources/hier-src", w.pubA, w.sourceBody(w.agencyA)).status == 201);
+    auto put = [&](const std::string& hierarchies) {
+        return w.call("PUT", "/v1/datasets/hier_visits", w.pubA,
+                      "{\"source\": \"hier-src\", \"table\": \"health.visits\", \"columns\": " +
+                          std::string(kVisitColumns) + ", \"hierarchies\": " + hierarchies + "}");
+    };
+    auto refused = [&](const std::string& hierarchies, const std::string& pointer, const std::string& fragment) {
+        auto r = put(hierarchies);
+        INFO(hierarchies << " -> " << r.body);
+        CHECK(r.status == 422);
+        auto d = json(r);
+        bool found = false;
+        for (const auto& e : d["error"]["details"].GetArray())
+            found = found || (pointer == e["pointer"].GetString() &&
+                              std::string(e["message"].GetString()).find(fragment) != std::string::npos);
+        CHECK(found);
+    };
+    refused(R"({"length_of_stay": {"builder": "intervals", "widths": [5, 12]}})", "/hierarchies/length_of_stay/widths/1",
+            "not a multiple");
+    refused(R"({"sex": {"builder": "intervals", "widths": [5]}})", "/hierarchies/sex/builder",
+            "intervals apply to integer and decimal columns");
+    refused(R"({"sex": {"builder": "groups", "levels": [{"a": ["F", "M"], "b": ["M"]}]}})",
+            "/hierarchies/sex/levels/0/b/0", "already in the group");
+    refused(R"({"sex": {"builder": "slices"}})", "/hierarchies/sex/builder",
+            "is not allowed here; use one of: intervals, dates, prefix, groups");
+    refused(R"({"sex": {"file": "/etc/passwd"}})", "/hierarchies/sex/file", "cannot be used here");
+    refused(R"({"nosuch": {"builder": "prefix"}})", "/hierarchies/nosuch", "no column");
+    refused(R"({"sex": "prefix"})", "/hierarchies/sex", "");
+    // Leaves are known for explicit groups: every value on the source must be one ("M" is missing).
+    refused(R"({"sex": {"builder": "groups", "levels": [{"*": ["F", "X"]}]}})", "/hierarchies/sex", "\"M\"");
+    CHECK(w.call("GET", "/v1/datasets/hier_visits", w.pubA).status == 404);  // nothing was stored
+
+    auto ok = put(R"({"sex": {"builder": "groups", "levels": [{"*": ["F", "M", "X"]}]},
+                      "postal_code": {"builder": "prefix"},
+                      "birth_date": {"builder": "dates", "levels": ["year", "decade"]},
+                      "length_of_stay": {"builder": "intervals", "widths": [5, 10]}})");
+    INFO(ok.body);
+    CHECK(ok.status == 201);
+    auto stored = json(w.call("GET", "/v1/datasets/hier_visits", w.pubA));
+    CHECK(stored["hierarchies"].MemberCount() == 4);
+    CHECK(std::string(stored["hierarchies"]["postal_code"]["builder"].GetString()) == "prefix");
+}

@@ -2,6 +2,8 @@
 // token it prints working (then not working) against a server.
 #include <catch2/catch.hpp>
 
+#include <pqxx/pqxx>
+
 #include <stdio.h>
 #include <sys/wait.h>
 
@@ -74,8 +76,18 @@ TEST_CASE("custodian migrate and principal add/disable/list", "[integration][cli
               "/partner.pub")
               .exitCode == 0);
 
+    {
+        pqxx::connection conn(db.conninfo());
+        pqxx::work tx(conn);
+        tx.exec("INSERT INTO principal_groups (name, created_by) VALUES ('epi', 'test'), ('census', 'test')");
+        tx.exec("INSERT INTO principal_group_members (group_name, principal_id, added_by) "
+                "SELECT g, id, 'test' FROM principals, unnest(ARRAY['census', 'epi']) AS g WHERE name = 'pia'");
+        tx.commit();
+    }
     auto list = run("principal list --config " + configPath);
     CHECK(list.exitCode == 0);
+    CHECK(list.out.find("GROUPS") != std::string::npos);
+    CHECK(list.out.find("census,epi") != std::string::npos);  // pia's recipient groups
     CHECK(list.out.find("carol") != std::string::npos);
     CHECK(list.out.find("Stats") != std::string::npos);
     CHECK(list.out.find("x25519") != std::string::npos);

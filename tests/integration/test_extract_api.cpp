@@ -46,15 +46,7 @@ struct ExtractWorld {
                            "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
         INFO(source.body);
         REQUIRE(source.status < 300);
-        REQUIRE(call("PUT", "/v1/datasets/visits", publisher, R"({"source": "health-db", "table": "agency.visits", "columns": [
-            {"name": "id", "type": "integer", "role": "identifier"},
-            {"name": "full_name", "type": "text", "role": "identifier"},
-            {"name": "age", "type": "integer", "role": "quasi_identifier"},
-            {"name": "sex", "type": "text", "role": "quasi_identifier"},
-            {"name": "zip", "type": "text", "role": "quasi_identifier"},
-            {"name": "diagnosis", "type": "text", "role": "sensitive"},
-            {"name": "cost", "type": "decimal", "role": "insensitive"},
-            {"name": "visit_date", "type": "date", "role": "insensitive"}]})").status < 300);
+        REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
         putPolicy("research", visitsPolicyJson(R"({"k": 10, "suppression_limit": 0.05})"));
     }
 
@@ -134,6 +126,8 @@ std::string ruleOf(const HttpResult& r) {
 TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manifest and a full audit trail",
           "[integration][extract]") {
     ExtractWorld w;
+    // Values that COPY, CSV and the encryption framing must all carry unchanged.
+    makeDiagnosesHostile(w.agency.conninfo());
     auto r = w.extract(w.partnerA, "research");
     INFO(r.body.substr(0, 500));
     REQUIRE(r.status == 200);
@@ -164,6 +158,7 @@ TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manife
     CHECK(manifest->purpose == "research");
     CHECK(manifest->rowsReleased == csv.rows.size());
     CHECK(manifest->rowsReleased + manifest->rowsSuppressed == 2000);
+    checkReleasedValuesAreSourceValues(csv, "diagnosis", diagnosisCounts(w.agency.conninfo()), manifest->rowsSuppressed);
     CHECK(manifest->models.find("k")->asUint64() >= 10);
     REQUIRE(manifest->columns.size() == 8);
     CHECK(manifest->columns[0].transform == "pseudonymize");
@@ -224,6 +219,27 @@ TEST_CASE("extract requests that break the policy are refused with the rule and 
         CHECK(r.status == 403);
         CHECK(ruleOf(r) == "recipient");
     }
+    SECTION("recipient through a group: allowed while a member, refused as soon as it is removed") {
+        const std::string admin = w.add("admin-1", auth::Role::Admin, "", std::nullopt);
+        const std::string teamPolicy = visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})", "", R"(["group:team"])");
+        auto unknown = w.call("PUT", "/v1/datasets/visits/policies/team", w.publisher, teamPolicy);
+        CHECK(unknown.status == 422);
+        CHECK(unknown.body.find(R"(no group named \"team\" exists)") != std::string::npos);  // JSON-escaped
+        REQUIRE(w.call("PUT", "/v1/groups/team", admin).status == 201);
+        w.putPolicy("team", teamPolicy);
+        CHECK(ruleOf(w.extract(w.partnerB, "team")) == "recipient");
+        REQUIRE(w.call("PUT", "/v1/groups/team/members/partner-b", admin).status == 201);
+        auto allowed = w.extract(w.partnerB, "team");
+        CHECK(allowed.status == 200);
+        CHECK(w.lastAudit("extract.completed").rfind("completed", 0) == 0);
+        CHECK(w.lastAudit("extract.requested").find(R"("recipient_entry":"group:team")") != std::string::npos);
+        REQUIRE(w.call("DELETE", "/v1/groups/team/members/partner-b", admin).status == 200);
+        auto removed = w.extract(w.partnerB, "team");
+        CHECK(removed.status == 403);
+        CHECK(ruleOf(removed) == "recipient");
+        CHECK(w.lastAudit("extract.requested").rfind("denied", 0) == 0);
+        CHECK(ruleOf(w.extract(w.partnerA, "team")) == "recipient");  // never a member
+    }
     SECTION("expired and not yet valid policies: 403") {
         auto r = w.extract(w.partnerA, "expired");
         CHECK(r.status == 403);
@@ -283,15 +299,7 @@ TEST_CASE("a source database that is down gives 503 and an aborted entry", "[int
     REQUIRE(w.call("PUT", "/v1/sources/other-db", w.publisher,
                    "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(cluster->conninfo("agency2"))).value() + "}")
                 .status < 300);
-    REQUIRE(w.call("PUT", "/v1/datasets/visits2", w.publisher, R"({"source": "other-db", "table": "agency.visits", "columns": [
-            {"name": "id", "type": "integer", "role": "identifier"},
-            {"name": "full_name", "type": "text", "role": "identifier"},
-            {"name": "age", "type": "integer", "role": "quasi_identifier"},
-            {"name": "sex", "type": "text", "role": "quasi_identifier"},
-            {"name": "zip", "type": "text", "role": "quasi_identifier"},
-            {"name": "diagnosis", "type": "text", "role": "sensitive"},
-            {"name": "cost", "type": "decimal", "role": "insensitive"},
-            {"name": "visit_date", "type": "date", "role": "insensitive"}]})").status < 300);
+    REQUIRE(w.call("PUT", "/v1/datasets/visits2", w.publisher, visitsDatasetJson("other-db")).status < 300);
     std::string policy = visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})");
     policy.replace(policy.find("\"visits\""), 8, "\"visits2\"");
     REQUIRE(w.call("PUT", "/v1/datasets/visits2/policies/research", w.publisher, policy).status < 300);

@@ -18,6 +18,7 @@
 #include "gateway/crypto/keys.hpp"
 #include "gateway/crypto/manifest.hpp"
 #include "gateway/http/message.hpp"
+#include "serve_process.hpp"
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"
 
@@ -26,45 +27,9 @@ using namespace custodian::testing;
 
 namespace {
 
-class ServeProcess {
-public:
-    ServeProcess(const std::string& configPath, const std::string& logPath) {
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            std::FILE* log = std::freopen(logPath.c_str(), "w", stdout);
-            if (log) ::dup2(::fileno(stdout), 2);
-            ::execl(CUSTODIAN_BINARY, "custodian", "serve", "--config", configPath.c_str(), static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-    }
-    ~ServeProcess() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-        }
-    }
-
-private:
-    pid_t pid_ = -1;
-};
-
 std::string readFile(const std::filesystem::path& path) {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-bool waitReady(uint16_t port) {
-    for (int i = 0; i < 600; ++i) {
-        try {
-            if (httpRequest(port, "GET", "/readyz").status == 200) return true;
-        } catch (const std::exception&) {
-            // not listening yet
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
 }
 
 // Files in `dir` whose name starts with `prefix` (the output and any temporary file next to it).
@@ -121,7 +86,7 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
                           << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile) << "},\"log\":{\"access_log\":false}}";
     ServeProcess serve(config, (dir / "gateway.log").string());
     INFO(readFile(dir / "gateway.log"));
-    REQUIRE(waitReady(port));
+    REQUIRE(waitReady(port, std::chrono::seconds(60)));
 
     auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
         return httpRequest(port, method, target, {{"Authorization", "Bearer " + publisher}, {"Content-Type", "application/json"}},
@@ -130,15 +95,7 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
     REQUIRE(call("PUT", "/v1/sources/health-db",
                   "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}")
                 .status < 300);
-    REQUIRE(call("PUT", "/v1/datasets/visits", R"({"source": "health-db", "table": "agency.visits", "columns": [
-            {"name": "id", "type": "integer", "role": "identifier"},
-            {"name": "full_name", "type": "text", "role": "identifier"},
-            {"name": "age", "type": "integer", "role": "quasi_identifier"},
-            {"name": "sex", "type": "text", "role": "quasi_identifier"},
-            {"name": "zip", "type": "text", "role": "quasi_identifier"},
-            {"name": "diagnosis", "type": "text", "role": "sensitive"},
-            {"name": "cost", "type": "decimal", "role": "insensitive"},
-            {"name": "visit_date", "type": "date", "role": "insensitive"}]})")
+    REQUIRE(call("PUT", "/v1/datasets/visits", visitsDatasetJson("health-db"))
                 .status < 300);
     REQUIRE(call("PUT", "/v1/datasets/visits/policies/research", visitsPolicyJson(R"({"k": 5, "suppression_limit": 0.05})"))
                 .status < 300);

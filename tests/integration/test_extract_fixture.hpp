@@ -3,8 +3,11 @@
 // policies over it, and an independent reader of released CSV.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <pqxx/pqxx>
 
 #include "anonymizer/csv.hpp"
 #include "policies/policy.hpp"
@@ -25,6 +28,19 @@ inline void createVisitsTable(const std::string& conninfo, int rows) {
             "  DATE '2024-01-01' + (g % 365)"
             "  FROM generate_series(1, " + std::to_string(rows) + ") AS g;"
             "ANALYZE agency.visits;");
+}
+
+// The body of PUT /v1/datasets/visits registering agency.visits from the source named `source`.
+inline std::string visitsDatasetJson(const std::string& source) {
+    return R"({"source": ")" + source + R"(", "table": "agency.visits", "columns": [
+            {"name": "id", "type": "integer", "role": "identifier"},
+            {"name": "full_name", "type": "text", "role": "identifier"},
+            {"name": "age", "type": "integer", "role": "quasi_identifier"},
+            {"name": "sex", "type": "text", "role": "quasi_identifier"},
+            {"name": "zip", "type": "text", "role": "quasi_identifier"},
+            {"name": "diagnosis", "type": "text", "role": "sensitive"},
+            {"name": "cost", "type": "decimal", "role": "insensitive"},
+            {"name": "visit_date", "type": "date", "role": "insensitive"}]})";
 }
 
 // A policy over agency.visits. `privacy` is the JSON of the "privacy" member; `extra` is added at the
@@ -62,9 +78,44 @@ inline std::shared_ptr<const policies::Policy> loadTestPolicy(const std::string&
     return loaded.policy;
 }
 
+// Text values that are hard to carry: COPY's and CSV's separators and escapes, NULL look-alikes,
+// the empty string, control characters and UTF-8. nullopt is SQL NULL.
+inline const std::vector<std::optional<std::string>>& hostileTexts() {
+    static const std::vector<std::optional<std::string>> values{
+        "tab\there", "new\nline", "cr\rlf\r\n", "back\\slash", "\\N", "\\\\N", "", std::nullopt,
+        "quote\"comma,", "Z\u00fcrich \u6771\u4eac \U0001F642", "\\t literal", "\b\f\v controls", "ends with\\",
+        "\\x41\\101"};
+    return values;
+}
+
+// Gives the diagnosis of every third visit one of hostileTexts() (each value on many rows).
+inline void makeDiagnosesHostile(const std::string& conninfo) {
+    pqxx::connection conn(conninfo);
+    pqxx::work tx(conn);
+    const auto& values = hostileTexts();
+    for (size_t i = 0; i < values.size(); ++i) {
+        const std::string where = " WHERE id % 3 = 0 AND (id / 3) % " + std::to_string(values.size()) + " = " + std::to_string(i);
+        if (values[i]) tx.exec_params("UPDATE agency.visits SET diagnosis = $1" + where, *values[i]);
+        else tx.exec("UPDATE agency.visits SET diagnosis = NULL" + where);
+    }
+    tx.commit();
+}
+
+// How many rows hold each diagnosis (nullopt: NULL) in the table.
+inline std::map<std::optional<std::string>, uint64_t> diagnosisCounts(const std::string& conninfo) {
+    pqxx::connection conn(conninfo);
+    pqxx::read_transaction tx(conn);
+    std::map<std::optional<std::string>, uint64_t> counts;
+    for (const auto& row : tx.exec("SELECT diagnosis, count(*) FROM agency.visits GROUP BY 1"))
+        counts[row[0].is_null() ? std::nullopt : std::optional<std::string>(row[0].c_str())] = row[1].as<uint64_t>();
+    return counts;
+}
+
 struct ParsedCsv {
     std::vector<std::string> header;
     std::vector<std::vector<std::string>> rows;
+    // Per row and field: written as an empty unquoted field, CSV's NULL (`""` is the empty string).
+    std::vector<std::vector<bool>> nulls;
     size_t column(const std::string& name) const {
         for (size_t i = 0; i < header.size(); ++i)
             if (header[i] == name) return i;
@@ -84,11 +135,35 @@ inline ParsedCsv parseCsv(const std::string& text) {
         if (*n == 0) break;
         for (size_t r = 0; r < records.rows(); ++r) {
             std::vector<std::string> row;
-            for (size_t c = 0; c < records.columns(); ++c) row.emplace_back(records.field(r, c));
+            std::vector<bool> nulls;
+            for (size_t c = 0; c < records.columns(); ++c) {
+                row.emplace_back(records.field(r, c));
+                nulls.push_back(records.field(r, c).empty() && !records.quoted(r, c));
+            }
             out.rows.push_back(std::move(row));
+            out.nulls.push_back(std::move(nulls));
         }
     }
     return out;
+}
+
+// Checks that the released values of `column` are exactly source values: each released value (NULL
+// included) occurs at most as often as in `source`, and the rows missing are the suppressed ones.
+inline void checkReleasedValuesAreSourceValues(const ParsedCsv& csv, const std::string& column,
+                                               const std::map<std::optional<std::string>, uint64_t>& source,
+                                               uint64_t suppressed) {
+    std::map<std::optional<std::string>, uint64_t> released;
+    const size_t c = csv.column(column);
+    for (size_t r = 0; r < csv.rows.size(); ++r)
+        ++released[csv.nulls[r][c] ? std::nullopt : std::optional<std::string>(csv.rows[r][c])];
+    uint64_t missing = 0;
+    for (const auto& [value, count] : released) {
+        INFO("released value: " << (value ? "'" + *value + "'" : std::string("NULL")));
+        REQUIRE(source.count(value) == 1);
+        REQUIRE(count <= source.at(value));
+    }
+    for (const auto& [value, count] : source) missing += count - (released.count(value) ? released.at(value) : 0);
+    CHECK(missing == suppressed);
 }
 
 // Size of the smallest group of rows sharing the values of `columns` (0 for no rows).

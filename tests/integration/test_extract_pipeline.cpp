@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 
 #include "anonymizer/transform.hpp"
+#include "gateway/crypto/canonical_json.hpp"
 #include "gateway/release/stream.hpp"
 #include "test_extract_fixture.hpp"
 
@@ -117,6 +118,73 @@ TEST_CASE("the row filter is applied in the database", "[extract][pipeline]") {
         const auto& d = row[csv.column("diagnosis")];
         CHECK((d == "I10" || d == "E11"));
     }
+
+    // Integer, date and numeric comparisons: the COPY reads each value back cast to the type
+    // PostgreSQL inferred for the parameter, so it selects exactly what the bind parameters select.
+    auto typed = loadTestPolicy(visitsPolicyJson(
+        R"({"k": 2, "suppression_limit": 0.5})",
+        R"(, "row_filter": {"and": [{"column": "age", "op": ">=", "value": 30}, {"column": "visit_date", "op": "<", "value": "2024-06-01"},
+                                    {"column": "cost", "op": ">", "value": 100.5}, {"column": "zip", "op": "not_in", "value": ["10001", "10002"]}]})"));
+    auto typedStream = release::ReleaseStream::prepare(agency.source(), typed, {"visits", "partner-a", &key, nullptr},
+                                                       release::ExtractFormat::Csv);
+    REQUIRE(typedStream);
+    const auto typedExpected =
+        tx.exec("SELECT count(*) FROM agency.visits WHERE age >= 30 AND visit_date < '2024-06-01' AND cost > 100.5 "
+                "AND zip NOT IN ('10001', '10002')")[0][0].as<uint64_t>();
+    runToEnd(**typedStream);
+    CHECK((*typedStream)->rowsRead() == typedExpected);
+    CHECK((*typedStream)->decision()->records == typedExpected);
+    CHECK(typedExpected > 0);
+}
+
+TEST_CASE("hostile text values are released exactly, through COPY, the search and the final check",
+          "[extract][pipeline]") {
+    Agency agency(3000);
+    makeDiagnosesHostile(agency.db.conninfo());
+    const auto source = diagnosisCounts(agency.db.conninfo());
+    auto key = testKey();
+    // t-closeness makes the final check look up every released diagnosis in the distribution the
+    // GROUP BY counted: the two COPY readings of a value must agree byte for byte.
+    auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 5, "t_closeness": {"t": 0.95}, "suppression_limit": 0.1})"));
+    release::StreamOptions options;
+    options.fetchRows = 700;
+    auto csvStream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+                                                     release::ExtractFormat::Csv, options);
+    REQUIRE(csvStream);
+    REQUIRE((*csvStream)->unreachable() == nullptr);
+    ParsedCsv csv = parseCsv(runToEnd(**csvStream));
+    REQUIRE((*csvStream)->finalCheck());
+    checkReleasedValuesAreSourceValues(csv, "diagnosis", source, (*csvStream)->rowsSuppressed());
+    std::set<std::optional<std::string>> seen;
+    for (size_t r = 0; r < csv.rows.size(); ++r)
+        seen.insert(csv.nulls[r][csv.column("diagnosis")] ? std::nullopt
+                                                           : std::optional<std::string>(csv.rows[r][csv.column("diagnosis")]));
+    for (const auto& value : hostileTexts()) CHECK(seen.count(value) == 1);
+
+    // NDJSON: every line is JSON and its diagnosis is the source value (null for NULL).
+    auto ndjsonStream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+                                                        release::ExtractFormat::Ndjson, options);
+    REQUIRE(ndjsonStream);
+    const std::string text = runToEnd(**ndjsonStream);
+    std::map<std::optional<std::string>, uint64_t> released;
+    size_t lineStart = 0;
+    while (lineStart < text.size()) {
+        const size_t end = text.find('\n', lineStart);
+        REQUIRE(end != std::string::npos);
+        auto object = crypto::parseJson(text.substr(lineStart, end - lineStart));
+        REQUIRE(object);
+        const crypto::JsonValue* d = object->find("diagnosis");
+        REQUIRE(d != nullptr);
+        ++released[d->isNull() ? std::nullopt : std::optional<std::string>(d->asString())];
+        lineStart = end + 1;
+    }
+    uint64_t releasedRows = 0;
+    for (const auto& [value, count] : released) {
+        REQUIRE(source.count(value) == 1);
+        CHECK(count <= source.at(value));
+        releasedRows += count;
+    }
+    CHECK(releasedRows == (*ndjsonStream)->rowsReleased());
 }
 
 TEST_CASE("l-diversity holds in every released group", "[extract][pipeline]") {

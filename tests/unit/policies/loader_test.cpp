@@ -1,5 +1,6 @@
 // Loading policies: the model with its defaults, hierarchies, options, and hostile input.
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -137,6 +138,20 @@ TEST_CASE("recipients can be checked against the known principals and groups", "
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].pointer == "/recipients/1");
     CHECK(r.errors[0].message == "no group named \"analysts\" exists");
+}
+
+TEST_CASE("the admitting recipient is the partner's own name first, then the first listed group it is in",
+          "[policies][loader][recipients]") {
+    PolicyModel m;
+    m.recipients = {"group:b", "carol", "group:a"};
+    CHECK(m.admittingRecipient("carol", {"a", "b"}) == std::optional<std::string>("carol"));
+    CHECK(m.admittingRecipient("dave", {"a", "b"}) == std::optional<std::string>("group:b"));
+    CHECK(m.admittingRecipient("dave", {"a"}) == std::optional<std::string>("group:a"));
+    CHECK_FALSE(m.admittingRecipient("dave", {"c"}));
+    CHECK_FALSE(m.admittingRecipient("dave", {}));
+    // A group entry never admits a principal by name, and a name entry never admits a group.
+    CHECK_FALSE(m.admittingRecipient("group:b", {}));
+    CHECK_FALSE(m.admittingRecipient("erin", {"carol"}));
 }
 
 TEST_CASE("validationStatus lists every error in one message", "[policies][loader]") {

@@ -1,0 +1,200 @@
+#include "gateway/auth/group_routes.hpp"
+
+#include <pqxx/pqxx>
+
+#include <utility>
+
+#include "gateway/audit/record.hpp"
+#include "gateway/auth/groups.hpp"
+#include "gateway/crypto/canonical_json.hpp"
+#include "gateway/db/guarded.hpp"
+#include "gateway/services.hpp"
+
+namespace custodian::auth {
+
+using http::HttpResponse;
+using http::RequestContext;
+
+namespace {
+
+Status needDatabase(const RequestContext& ctx) {
+    if (!ctx.services.db) return unavailable("the database is not configured");
+    if (!ctx.principal) return Status(StatusCode::Unauthenticated, "authentication required");
+    return Status::ok();
+}
+
+template <typename T, typename F>
+Result<T> onConnection(RequestContext& ctx, F&& work) {
+    return db::resultOnConnection<T>(*ctx.services.db, std::forward<F>(work));
+}
+
+// The database, and valid names in /v1/groups/{group}/members/{principal}.
+Status needMemberPath(const RequestContext& ctx) {
+    if (Status s = needDatabase(ctx); !s) return s;
+    if (Status s = validateGroupName(ctx.param("group")); !s) return s;
+    return validatePrincipalName(ctx.param("principal"));
+}
+
+// The audit hook of group changes: an "allowed" entry naming the group (and member) in its
+// details; its failure rolls the change back.
+GroupChangeHook auditChange(RequestContext& ctx) {
+    return [&ctx](const GroupChange& change) -> Status {
+        audit::AuditEntry e = audit::entryFor(ctx, change.action, "allowed");
+        // Members are assigned one by one: brace-initialised JsonValue maps trip g++ 12's
+        // -Wmaybe-uninitialized inside std::variant.
+        crypto::JsonValue::Object details;
+        details["group"] = change.group;
+        details["changed"] = change.changed;
+        if (change.member) details["member"] = *change.member;
+        if (change.action == "group.put") details["created"] = change.created;
+        e.details = crypto::JsonValue(std::move(details));
+        auto recorded = audit::record(ctx.services, std::move(e));
+        return recorded ? Status::ok() : recorded.status();
+    };
+}
+
+crypto::JsonValue groupJson(const Group& g) {
+    crypto::JsonValue::Array members;
+    for (const auto& m : g.members) {
+        crypto::JsonValue::Object member;
+        member["name"] = m.name;
+        member["disabled"] = m.disabled;
+        member["added_by"] = m.addedBy;
+        member["added_at"] = m.addedAt;
+        members.emplace_back(std::move(member));
+    }
+    crypto::JsonValue::Object out;
+    out["name"] = g.name;
+    out["description"] = g.description;
+    out["created_by"] = g.createdBy;
+    out["created_at"] = g.createdAt;
+    out["updated_at"] = g.updatedAt;
+    out["members"] = std::move(members);
+    return out;
+}
+
+Result<HttpResponse> jsonResponse(int status, const crypto::JsonValue& body) {
+    auto text = crypto::canonicalJson(body);
+    if (!text) return internalError("cannot encode the response: " + text.status().message());
+    return HttpResponse::json(status, std::move(text).value());
+}
+
+// The description from an optional body {"description": "..."}; an empty body means "".
+Result<std::string> descriptionFromBody(const std::string& body) {
+    if (body.find_first_not_of(" \t\r\n") == std::string::npos) return std::string();
+    auto json = crypto::parseJson(body);
+    if (!json) return invalidArgument("the body is not valid JSON: " + json.status().message());
+    if (!json->isObject()) return invalidArgument("the body must be a JSON object {\"description\": \"...\"}");
+    for (const auto& [name, value] : json->asObject()) {
+        (void)value;
+        if (name != "description")
+            return invalidArgument("unknown member \"" + crypto::sanitizeUtf8(name) +
+                                   "\"; a group has only a description (members are added with "
+                                   "PUT /v1/groups/{group}/members/{principal})");
+    }
+    const crypto::JsonValue* d = json->find("description");
+    if (!d) return std::string();
+    if (!d->isString()) return invalidArgument("\"description\" must be a string");
+    if (Status s = validateGroupDescription(d->asString()); !s) return s;
+    return d->asString();
+}
+
+}  // namespace
+
+std::vector<http::Route> groupRoutes() {
+    const auto admins = http::Access::only({Role::Admin});
+    // method  pattern  who may call  handler  inline  audited
+    return {
+        {"GET", "/v1/groups", admins, handleListGroups, false, false},
+        {"GET", "/v1/groups/{group}", admins, handleGetGroup, false, false},
+        {"PUT", "/v1/groups/{group}", admins, handlePutGroup, false, true},
+        {"DELETE", "/v1/groups/{group}", admins, handleDeleteGroup, false, true},
+        {"PUT", "/v1/groups/{group}/members/{principal}", admins, handlePutGroupMember, false, true},
+        {"DELETE", "/v1/groups/{group}/members/{principal}", admins, handleDeleteGroupMember, false, true},
+    };
+}
+
+Result<HttpResponse> handleListGroups(RequestContext& ctx) {
+    if (Status s = needDatabase(ctx); !s) return s;
+    auto groups = onConnection<std::vector<Group>>(ctx, [](pqxx::connection& conn) { return listGroups(conn); });
+    if (!groups) return groups.status();
+    crypto::JsonValue::Array list;
+    for (const auto& g : *groups) list.push_back(groupJson(g));
+    crypto::JsonValue::Object out;
+    out["groups"] = std::move(list);
+    return jsonResponse(200, out);
+}
+
+Result<HttpResponse> handleGetGroup(RequestContext& ctx) {
+    if (Status s = needDatabase(ctx); !s) return s;
+    const std::string name = ctx.param("group");
+    if (Status s = validateGroupName(name); !s) return s;
+    auto group = onConnection<Group>(ctx, [&](pqxx::connection& conn) { return findGroup(conn, name); });
+    if (!group) return group.status();
+    return jsonResponse(200, groupJson(*group));
+}
+
+Result<HttpResponse> handlePutGroup(RequestContext& ctx) {
+    if (Status s = needDatabase(ctx); !s) return s;
+    const std::string name = ctx.param("group");
+    if (Status s = validateGroupName(name); !s) return s;
+    auto description = descriptionFromBody(ctx.request.body);
+    if (!description) return description.status();
+    auto created = onConnection<bool>(ctx, [&](pqxx::connection& conn) {
+        return putGroup(conn, name, *description, ctx.principal->name, auditChange(ctx));
+    });
+    if (!created) return created.status();
+    crypto::JsonValue::Object out;
+    out["name"] = name;
+    out["description"] = *description;
+    out["created"] = *created;
+    return jsonResponse(*created ? 201 : 200, out);
+}
+
+Result<HttpResponse> handleDeleteGroup(RequestContext& ctx) {
+    if (Status s = needDatabase(ctx); !s) return s;
+    const std::string name = ctx.param("group");
+    if (Status s = validateGroupName(name); !s) return s;
+    auto deleted = onConnection<bool>(ctx, [&](pqxx::connection& conn) -> Result<bool> {
+        if (Status s = deleteGroup(conn, name, auditChange(ctx)); !s) return s;
+        return true;
+    });
+    if (!deleted) return deleted.status();
+    crypto::JsonValue::Object out;
+    out["name"] = name;
+    out["deleted"] = true;
+    return jsonResponse(200, out);
+}
+
+Result<HttpResponse> handlePutGroupMember(RequestContext& ctx) {
+    if (Status s = needMemberPath(ctx); !s) return s;
+    const std::string group = ctx.param("group");
+    const std::string principal = ctx.param("principal");
+    auto added = onConnection<bool>(ctx, [&](pqxx::connection& conn) {
+        return addGroupMember(conn, group, principal, ctx.principal->name, auditChange(ctx));
+    });
+    if (!added) return added.status();
+    crypto::JsonValue::Object out;
+    out["group"] = group;
+    out["member"] = principal;
+    out["added"] = *added;
+    return jsonResponse(*added ? 201 : 200, out);
+}
+
+Result<HttpResponse> handleDeleteGroupMember(RequestContext& ctx) {
+    if (Status s = needMemberPath(ctx); !s) return s;
+    const std::string group = ctx.param("group");
+    const std::string principal = ctx.param("principal");
+    auto removed = onConnection<bool>(ctx, [&](pqxx::connection& conn) -> Result<bool> {
+        if (Status s = removeGroupMember(conn, group, principal, auditChange(ctx)); !s) return s;
+        return true;
+    });
+    if (!removed) return removed.status();
+    crypto::JsonValue::Object out;
+    out["group"] = group;
+    out["member"] = principal;
+    out["removed"] = true;
+    return jsonResponse(200, out);
+}
+
+}  // namespace custodian::auth

@@ -1,0 +1,80 @@
+#pragma once
+// A real `custodian serve` process (the CUSTODIAN_BINARY executable) for the tests that need the
+// executable itself rather than the in-process fixture: several processes on one database, the
+// partner client against a server, kill -9.
+//
+//   ServeProcess serve(configPath, logPath);   // fork + exec; stdout and stderr appended to logPath
+//   REQUIRE(waitReady(port, std::chrono::seconds(60)));
+//   serve.kill9();                              // or let the destructor send SIGTERM and wait
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "support/http_client.hpp"
+
+namespace custodian::testing {
+
+class ServeProcess {
+public:
+    ServeProcess(const std::string& configPath, const std::string& logPath) {
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            std::FILE* log = std::freopen(logPath.c_str(), "a", stdout);
+            if (log) ::dup2(::fileno(stdout), 2);
+            ::execl(CUSTODIAN_BINARY, "custodian", "serve", "--config", configPath.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        if (pid_ < 0) throw std::runtime_error("fork failed");
+    }
+    ~ServeProcess() { stop(SIGTERM); }
+    ServeProcess(const ServeProcess&) = delete;
+    ServeProcess& operator=(const ServeProcess&) = delete;
+
+    pid_t pid() const { return pid_; }
+
+    // Still running (reaps it if it has exited).
+    bool alive() {
+        if (pid_ <= 0) return false;
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == 0) return true;
+        pid_ = -1;
+        return false;
+    }
+
+    // SIGKILL: no shutdown code runs, exactly as a crash or the OOM killer. Waits for the exit.
+    void kill9() { stop(SIGKILL); }
+
+private:
+    void stop(int signal) {
+        if (pid_ <= 0) return;
+        ::kill(pid_, signal);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
+    pid_t pid_ = -1;
+};
+
+// Polls GET /readyz until it answers 200 or `limit` passes.
+inline bool waitReady(uint16_t port, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        try {
+            if (httpRequest(port, "GET", "/readyz").status == 200) return true;
+        } catch (const std::exception&) {
+            // not listening yet
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+}  // namespace custodian::testing

@@ -1,0 +1,126 @@
+// The audit log unwritable (issue 6, faults) while partners ask for data: the gateway runs as a
+// NON-superuser role, so a revoked privilege bites, and a full disk is simulated by the error
+// PostgreSQL raises when it cannot extend a file (SQLSTATE 53100). Data requests must fail closed —
+// 503, no extract recorded, not one data byte sent — /readyz must say why, and both must recover
+// once the log is writable again, without restarting the gateway.
+// (test_audit_api.cpp covers the audit routes themselves under a revoked privilege.)
+#include <catch2/catch.hpp>
+
+#include <pqxx/pqxx>
+
+#include "gateway/http/message.hpp"
+#include "gateway_fixture.hpp"
+#include "support/http_client.hpp"
+#include "test_audit_harness.hpp"
+#include "test_extract_fixture.hpp"
+
+using namespace custodian;
+using namespace custodian::testing;
+using std::chrono::milliseconds;
+
+namespace {
+
+// A gateway on an AuditDatabase (non-superuser role) with the visits dataset published and a
+// partner allowed to extract it.
+struct UnwritableAuditWorld {
+    AuditDatabase db;
+    TestDatabase agency = TestDatabase::create("faults_audit_agency");
+    std::unique_ptr<RunningGateway> gw;
+    std::string publisher, partner;
+
+    UnwritableAuditWorld() {
+        createVisitsTable(agency.conninfo(), 300);
+        gw = std::make_unique<RunningGateway>(db.gatewayConninfo());
+        publisher = gw->addPrincipal(auth::Role::Publisher, "pub-health", "health");
+        partner = gw->addPrincipal(auth::Role::Partner, "partner-a");
+        REQUIRE(call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + http::jsonQuote(agency.conninfo()) + "}")
+                    .status < 300);
+        REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
+        REQUIRE(call("PUT", "/v1/datasets/visits/policies/research", publisher,
+                     visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"))
+                    .status < 300);
+    }
+
+    HttpResult call(const std::string& method, const std::string& target, const std::string& token,
+                    const std::string& body = "") {
+        return httpRequest(gw->port(), method, target,
+                           {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body);
+    }
+
+    HttpResult extract() {
+        return call("POST", "/v1/extracts", partner, R"({"dataset":"visits","policy":"research","purpose":"research"})");
+    }
+
+    int64_t count(const std::string& sql) {
+        pqxx::connection conn(db.adminConninfo());
+        pqxx::read_transaction tx(conn);
+        return tx.exec(sql)[0][0].as<int64_t>();
+    }
+
+    HttpResult readiness() {
+        gw->services().readiness->probeNow();
+        return httpRequest(gw->port(), "GET", "/readyz");
+    }
+
+    // The extract was refused before any data: a JSON error, no extract id, nothing recorded.
+    void requireFailedClosed(const HttpResult& r, int64_t extractsBefore) {
+        INFO(r.body);
+        CHECK(r.status == 503);
+        CHECK(r.header("content-type").find("application/json") != std::string::npos);
+        CHECK(r.header("x-extract-id").empty());
+        CHECK(r.body.find("audit") != std::string::npos);
+        CHECK(r.body.find("Person ") == std::string::npos);
+        CHECK(count("SELECT count(*) FROM extracts") == extractsBefore);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("with INSERT on the audit log revoked, extracts fail closed with 503 and /readyz says so",
+          "[integration][faults][audit]") {
+    UnwritableAuditWorld w;
+    REQUIRE(w.extract().status == 200);
+    REQUIRE(w.readiness().status == 200);
+    const int64_t extracts = w.count("SELECT count(*) FROM extracts");
+    const int64_t entries = w.count("SELECT count(*) FROM audit_entries");
+
+    runPsql(w.db.adminConninfo(), "REVOKE INSERT ON audit_entries FROM \"" + w.db.gatewayRole() + "\"");
+    w.requireFailedClosed(w.extract(), extracts);
+    auto ready = w.readiness();
+    CHECK(ready.status == 503);
+    CHECK(ready.body.find("audit log is not writable") != std::string::npos);
+    CHECK(w.count("SELECT count(*) FROM audit_entries") == entries);
+
+    runPsql(w.db.adminConninfo(), "GRANT INSERT ON audit_entries TO \"" + w.db.gatewayRole() + "\"");
+    CHECK(w.readiness().status == 200);
+    CHECK(w.extract().status == 200);
+    CHECK(w.count("SELECT count(*) FROM extracts") == extracts + 1);
+}
+
+TEST_CASE("with the audit table unable to grow (disk full), extracts fail closed with 503 and /readyz says so",
+          "[integration][faults][audit]") {
+    UnwritableAuditWorld w;
+    REQUIRE(w.extract().status == 200);
+    const int64_t extracts = w.count("SELECT count(*) FROM extracts");
+    const int64_t entries = w.count("SELECT count(*) FROM audit_entries");
+
+    // What an INSERT meets on a full disk: PostgreSQL cannot extend the relation's file.
+    runPsql(w.db.adminConninfo(),
+            "CREATE FUNCTION simulate_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file \"base/16384/16385\": No space left on device' "
+            "USING ERRCODE = 'disk_full', HINT = 'Check free disk space.'; END $$;"
+            "CREATE TRIGGER simulated_disk_full BEFORE INSERT ON audit_entries "
+            "FOR EACH ROW EXECUTE FUNCTION simulate_disk_full();");
+    w.requireFailedClosed(w.extract(), extracts);
+    auto ready = w.readiness();
+    CHECK(ready.status == 503);
+    CHECK(ready.body.find("audit log is not writable") != std::string::npos);
+    CHECK(ready.body.find("No space left on device") != std::string::npos);
+    CHECK(w.count("SELECT count(*) FROM audit_entries") == entries);
+
+    runPsql(w.db.adminConninfo(), "DROP TRIGGER simulated_disk_full ON audit_entries");
+    CHECK(w.readiness().status == 200);
+    CHECK(w.extract().status == 200);
+    // The counter was never advanced by a failed batch: the log continues without a gap.
+    CHECK(w.count("SELECT count(*) FROM audit_entries") == w.count("SELECT max(entry_index) + 1 FROM audit_entries"));
+}
