@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "anonymizer/flat_hash.hpp"
+
 namespace custodian::anon {
 
 namespace {
@@ -205,6 +207,59 @@ private:
 
 } // namespace
 
+// Non-uniform entropy of a local recoding (as ARX computes it for local recoding): every released
+// cell costs log2(records whose released label in that column is the cell's label / records among
+// those with the cell's original value). Partitions sharing a label share one released value, so
+// counts are per label, not per partition. Per partition, a histogram over ranks (an array reset
+// through the ranks it touched) keeps this linear in the records, without hashing each cell.
+namespace {
+
+template <typename Parts>
+double nonUniformEntropy(const MondrianResult& result, const Parts& parts, const Partitioner& partitioner,
+                         const std::vector<Dimension>& dims) {
+    double entropy = 0;
+    for (size_t d = 0; d < dims.size(); ++d) {
+        detail::StringInterner labels;
+        std::vector<uint64_t> recordsWithLabel;
+        std::vector<uint32_t> labelOfPartition(parts.size());
+        for (size_t p = 0; p < parts.size(); ++p) {
+            const auto [id, isNew] = labels.intern(result.labels[p][d]);
+            if (isNew) recordsWithLabel.push_back(0);
+            recordsWithLabel[id] += result.partitionSizes[p];
+            labelOfPartition[p] = id;
+        }
+        detail::DenseIndexer<uint64_t> pairs;  // (label, rank) -> index
+        pairs.reset(1024);
+        std::vector<uint64_t> pairRecords;
+        std::vector<uint32_t> pairLabel;
+        std::vector<uint64_t> histogram(dims[d].rankOfLeaf.size(), 0);
+        std::vector<uint32_t> touched;
+        for (size_t p = 0; p < parts.size(); ++p) {
+            for (size_t i = parts[p].first; i < parts[p].second; ++i) {
+                const uint32_t rank = partitioner.rank(i, d);
+                if (histogram[rank]++ == 0) touched.push_back(rank);
+            }
+            for (uint32_t rank : touched) {
+                const uint32_t index = pairs.indexOf((uint64_t{labelOfPartition[p]} << 32) | rank);
+                if (index == pairRecords.size()) {
+                    pairRecords.push_back(0);
+                    pairLabel.push_back(labelOfPartition[p]);
+                }
+                pairRecords[index] += histogram[rank];
+                histogram[rank] = 0;
+            }
+            touched.clear();
+        }
+        for (size_t i = 0; i < pairRecords.size(); ++i) {
+            const auto f = static_cast<double>(pairRecords[i]);
+            entropy += f * (std::log2(static_cast<double>(recordsWithLabel[pairLabel[i]])) - std::log2(f));
+        }
+    }
+    return entropy;
+}
+
+} // namespace
+
 Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const EncodedColumns& columns) {
     const auto started = std::chrono::steady_clock::now();
     const size_t q = config.hierarchies.size();
@@ -351,6 +406,7 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
             result.achievedT = result.achievedT ? std::max(*result.achievedT, emd) : emd;
         }
     }
+    result.nonUniformEntropy = nonUniformEntropy(result, parts, partitioner, dims);
     result.ncp = loss / (static_cast<double>(n) * static_cast<double>(q));
     result.averageClassSize = static_cast<double>(n) / static_cast<double>(parts.size());
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

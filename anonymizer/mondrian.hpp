@@ -48,6 +48,9 @@ struct MondrianResult {
     std::vector<std::vector<std::string>> labels;   // [partition][qi] released labels
     double ncp = 0;             // generalized information loss, averaged over cells, in [0, 1]
     double discernibility = 0;  // sum of partition sizes squared
+    // Non-uniform entropy in bits: sum over released cells of log2(records released with the
+    // cell's label in its column / those of them with the cell's original value).
+    double nonUniformEntropy = 0;
     double averageClassSize = 0;
     uint64_t achievedK = 0;
     std::optional<double> distinctL, entropyL, achievedT;

@@ -587,9 +587,10 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     w.EndObject();
     w.Key("metrics");
     w.StartObject();
-    w.Key("loss"), w.Double(mondrian.ncp);
-    w.Key("discernibility"), w.Double(mondrian.discernibility);
-    w.Key("aecs"), w.Double(mondrian.averageClassSize);
+    w.Key(policies::policyMetricName(anon::Metric::Loss)), w.Double(mondrian.ncp);
+    w.Key(policies::policyMetricName(anon::Metric::Discernibility)), w.Double(mondrian.discernibility);
+    w.Key(policies::policyMetricName(anon::Metric::AverageClassSize)), w.Double(mondrian.averageClassSize);
+    w.Key(policies::policyMetricName(anon::Metric::NonUniformEntropy)), w.Double(mondrian.nonUniformEntropy);
     w.EndObject();
     w.Key("risk");
     w.StartObject();
