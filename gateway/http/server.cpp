@@ -186,11 +186,18 @@ struct Server::Impl {
         auto initiation = [callPtr](auto handler) {
             auto shared = std::make_shared<decltype(handler)>(std::move(handler));
             callPtr->self->services.db->post([callPtr, shared]() mutable {
-                T result = callPtr->fn();
                 // Read everything needed before posting: once the handler runs, *callPtr is gone.
                 Impl* self = callPtr->self;
-                auto resumeOn = callPtr->resumeExecutor;
-                net::post(resumeOn, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+                {
+                    T result = callPtr->fn();
+                    auto resumeOn = callPtr->resumeExecutor;
+                    net::post(resumeOn, [handler = std::move(shared), result = std::move(result)]() mutable {
+                        (*handler)(std::move(result));
+                    });
+                }
+                // Nothing of the io_context (executor copies, the handler) is held past this point:
+                // the count reaching zero lets shutdown destroy the io_context while this thread
+                // is still unwinding (ASan caught a strand destroyed after its service).
                 std::lock_guard lock(self->jobsMutex);
                 if (--self->poolJobs == 0) self->jobsDone.notify_all();
             });
