@@ -97,7 +97,14 @@ TEST_CASE("health, readiness, metrics and keys over HTTP", "[integration][server
     REQUIRE(::stat(gw.config().signingKeyFile.c_str(), &info) == 0);
     CHECK((info.st_mode & 0777) == 0600);
 
+    // A request is counted once its response has been written, which can be a moment after the
+    // client has read it: wait (bounded) until the previous request has left the in-flight gauge.
     auto metrics = httpRequest(gw.port(), "GET", "/metrics");
+    for (int attempt = 0; attempt < 100 && metrics.body.find("custodian_http_requests_in_flight 1") == std::string::npos;
+         ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        metrics = httpRequest(gw.port(), "GET", "/metrics");
+    }
     CHECK(metrics.status == 200);
     CHECK(metrics.body.find(R"(custodian_http_requests_total{route="/healthz",method="GET",status="200"} 1)") !=
           std::string::npos);
