@@ -94,7 +94,7 @@ std::string SourceQuery::expression(size_t column) const {
     return c;
 }
 
-Result<std::string> substituteParameters(std::string_view filterSql, const std::vector<std::string>& placeholders) {
+Result<std::string> substituteParameters(std::string_view filterSql, const std::vector<std::string>& parameterReads) {
     std::string out;
     out.reserve(filterSql.size());
     char quote = 0;  // '"' inside a quoted identifier, '\'' inside a literal; a doubled quote toggles twice
@@ -120,39 +120,39 @@ Result<std::string> substituteParameters(std::string_view filterSql, const std::
         size_t number = 0;
         const char* begin = filterSql.data() + i + 1;
         auto [end, ec] = std::from_chars(begin, filterSql.data() + filterSql.size(), number);
-        if (ec != std::errc() || number == 0 || number > placeholders.size())
+        if (ec != std::errc() || number == 0 || number > parameterReads.size())
             return invalidArgument("the row filter uses a parameter that has no value");
-        out += placeholders[number - 1];
+        out += parameterReads[number - 1];
         i = static_cast<size_t>(end - filterSql.data());
     }
     if (quote) return invalidArgument("the row filter has an unterminated quote");
     return out;
 }
 
-Result<std::string> SourceQuery::selectSql(const std::vector<std::string>& placeholders) const {
+Result<std::string> SourceQuery::selectSql(const std::vector<std::string>& parameterReads) const {
     std::string sql = "SELECT ";
     for (size_t i = 0; i < columns_.size(); ++i) {
         if (i) sql += ", ";
         sql += expression(i);
     }
-    auto where = whereClause(placeholders);
+    auto where = whereClause(parameterReads);
     if (!where) return where.status();
     return sql + " FROM " + table_ + *where;
 }
 
-Result<std::string> SourceQuery::whereClause(const std::vector<std::string>& placeholders) const {
+Result<std::string> SourceQuery::whereClause(const std::vector<std::string>& parameterReads) const {
     if (filter_.empty()) return std::string();
-    if (placeholders.empty()) return " WHERE " + filter_;
-    auto where = substituteParameters(filter_, placeholders);
+    if (parameterReads.empty()) return " WHERE " + filter_;
+    auto where = substituteParameters(filter_, parameterReads);
     if (!where) return where.status();
     return " WHERE " + *where;
 }
 
 Result<std::string> SourceQuery::groupCountSql(const std::vector<size_t>& columns,
-                                               const std::vector<std::string>& placeholders) const {
+                                               const std::vector<std::string>& parameterReads) const {
     std::string sql = "SELECT ";
     for (size_t column : columns) sql += expression(column) + ", ";
-    auto where = whereClause(placeholders);
+    auto where = whereClause(parameterReads);
     if (!where) return where.status();
     sql += "count(*) FROM " + table_ + *where;
     if (!columns.empty()) {
@@ -170,8 +170,8 @@ struct SourceSnapshot::State {
     std::unique_ptr<pqxx::connection> connection;
     std::unique_ptr<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>> tx;
     PGconn* raw = nullptr;               // the connection's libpq handle, for reading COPY data
-    // The filter's placeholders for COPY, bound once per snapshot (set when bound).
-    std::optional<std::vector<std::string>> placeholders;
+    // The filter's parameterReads for COPY, bound once per snapshot (set when bound).
+    std::optional<std::vector<std::string>> parameterReads;
     // The COPY in progress.
     bool copying = false;
     char* line = nullptr;                // the last CopyData row, owned (PQfreemem)
@@ -188,9 +188,9 @@ struct SourceSnapshot::State {
         line = nullptr;
     }
 
-    // The placeholders that carry the filter's values into a COPY (see source.hpp).
+    // The parameterReads that carry the filter's values into a COPY (see source.hpp).
     Result<std::vector<std::string>> bindFilter(const SourceQuery& query) {
-        if (placeholders) return *placeholders;
+        if (parameterReads) return *parameterReads;
         std::vector<std::string> out;
         const auto& parameters = query.parameters();
         if (!parameters.empty()) {
@@ -218,7 +218,7 @@ struct SourceSnapshot::State {
                 return sourceError(std::current_exception(), "binding the row filter");
             }
         }
-        placeholders = out;
+        parameterReads = out;
         return out;
     }
 
@@ -328,9 +328,9 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     State& st = *state_;
     constexpr const char* kDuring = "counting quasi-identifier combinations";
-    auto placeholders = st.bindFilter(query);
-    if (!placeholders) return placeholders.status();
-    auto sql = query.groupCountSql(columns, *placeholders);
+    auto parameterReads = st.bindFilter(query);
+    if (!parameterReads) return parameterReads.status();
+    auto sql = query.groupCountSql(columns, *parameterReads);
     if (!sql) return sql.status();
     if (Status s = st.startCopy(*sql, kDuring); !s) return s;
     std::vector<std::string> canonical(columns.size());
@@ -378,9 +378,9 @@ Status SourceSnapshot::openRows(const SourceQuery& query, anon::SchemaPtr schema
     for (size_t i = 0; i < schema->size(); ++i)
         if ((*schema)[i].type != query.columns()[i].type) return internalError("the row schema does not match the source query");
     if (state_->rowsOpen) return internalError("the rows are already being read");
-    auto placeholders = state_->bindFilter(query);
-    if (!placeholders) return placeholders.status();
-    auto sql = query.selectSql(*placeholders);
+    auto parameterReads = state_->bindFilter(query);
+    if (!parameterReads) return parameterReads.status();
+    auto sql = query.selectSql(*parameterReads);
     if (!sql) return sql.status();
     if (Status s = state_->startCopy(*sql, "starting to read rows"); !s) return s;
     state_->rowQuery = &query;

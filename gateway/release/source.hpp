@@ -52,13 +52,13 @@ public:
     const std::vector<std::string>& parameters() const noexcept { return parameters_; }
     const std::string& qualifiedTable() const noexcept { return table_; }
 
-    // `placeholders` says how the filter's parameters are written: empty for bind parameters
+    // `parameterReads` says how the filter's parameters are written: empty for bind parameters
     // ($1, $2, …), otherwise one SQL expression per parameter that replaces $1, $2, … (COPY).
     // SELECT <every column> FROM t [WHERE filter]
-    Result<std::string> selectSql(const std::vector<std::string>& placeholders = {}) const;
+    Result<std::string> selectSql(const std::vector<std::string>& parameterReads = {}) const;
     // SELECT <the given columns>, count(*) FROM t [WHERE filter] GROUP BY 1..n
     Result<std::string> groupCountSql(const std::vector<size_t>& columns,
-                                      const std::vector<std::string>& placeholders = {}) const;
+                                      const std::vector<std::string>& parameterReads = {}) const;
     // SELECT count(*) FROM t [WHERE filter]
     std::string countSql() const;
 
@@ -67,7 +67,7 @@ public:
 
 private:
     // "" or " WHERE <filter>", its parameters written as selectSql() says.
-    Result<std::string> whereClause(const std::vector<std::string>& placeholders) const;
+    Result<std::string> whereClause(const std::vector<std::string>& parameterReads) const;
 
     std::string table_;  // quoted
     std::vector<SourceColumn> columns_;
@@ -76,9 +76,9 @@ private:
     std::vector<std::string> parameters_;
 };
 
-// `filterSql` with every $n outside quoted identifiers and literals replaced by placeholders[n-1].
-// InvalidArgument for a parameter number without a placeholder.
-Result<std::string> substituteParameters(std::string_view filterSql, const std::vector<std::string>& placeholders);
+// `filterSql` with every $n outside quoted identifiers and literals replaced by parameterReads[n-1].
+// InvalidArgument for a parameter number with no entry in parameterReads.
+Result<std::string> substituteParameters(std::string_view filterSql, const std::vector<std::string>& parameterReads);
 
 // A value of a GROUP BY row: nullopt for SQL NULL.
 using SourceValue = std::optional<std::string_view>;

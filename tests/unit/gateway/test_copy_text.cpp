@@ -140,13 +140,13 @@ TEST_CASE("every value PostgreSQL can write in COPY text decodes back exactly", 
     }
 }
 
-TEST_CASE("a COPY's row filter reads its values from placeholders, never from SQL text", "[copy_text]") {
-    const std::vector<std::string> placeholders{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10"};
-    auto sql = release::substituteParameters(R"(("age" >= $1 AND "region" IN ($2, $3)))", placeholders);
+TEST_CASE("a COPY's row filter reads its values from parameterReads, never from SQL text", "[copy_text]") {
+    const std::vector<std::string> parameterReads{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10"};
+    auto sql = release::substituteParameters(R"(("age" >= $1 AND "region" IN ($2, $3)))", parameterReads);
     REQUIRE(sql);
     CHECK(*sql == R"(("age" >= P1 AND "region" IN (P2, P3)))");
     // Quoted identifiers and literals are left alone; $10 is the tenth parameter, not $1 and a 0.
-    sql = release::substituteParameters(R"(("we$1rd" = $10 AND "a""$2" = '$3' AND "b" = $2))", placeholders);
+    sql = release::substituteParameters(R"(("we$1rd" = $10 AND "a""$2" = '$3' AND "b" = $2))", parameterReads);
     REQUIRE(sql);
     CHECK(*sql == R"(("we$1rd" = P10 AND "a""$2" = '$3' AND "b" = P2))");
     CHECK(release::substituteParameters("\"x\" = $4", {"P1"}).status().code() == StatusCode::InvalidArgument);
