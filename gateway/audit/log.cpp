@@ -38,9 +38,19 @@ Hash hashFromField(const pqxx::field& f) {
     return h;
 }
 
+// `SET LOCAL lock_timeout` for a transaction that must not wait on other sessions indefinitely.
+std::string setLockTimeout(std::chrono::milliseconds timeout) {
+    return "SET LOCAL lock_timeout TO " + std::to_string(std::max<int64_t>(timeout.count(), 1));
+}
+
 // Every failure to write the log is Unavailable: the caller fails closed with 503 whatever the
-// cause (database down, privilege revoked, disk full, ...), and the message says which it was.
-Status appendFailure(std::exception_ptr error) {
+// cause (database down, privilege revoked, disk full, a lock held elsewhere, ...), and the message
+// says which it was.
+Status appendFailure(std::exception_ptr error, std::chrono::milliseconds lockTimeout) {
+    if (db::isLockTimeout(error))
+        return unavailable("the audit log cannot be written: another database session holds a lock on the audit "
+                           "tables and it was not released within " + std::to_string(lockTimeout.count()) +
+                           " ms (audit.lock_timeout_ms)");
     Status s = db::statusFromException(error, "audit log");
     if (s.code() == StatusCode::Unavailable) return s;
     return unavailable("the audit log cannot be written: " + s.message());
@@ -165,19 +175,21 @@ Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& lea
         }
     } catch (...) {
         appenderConnection_.reset();
-        return appendFailure(std::current_exception());
+        return appendFailure(std::current_exception(), options_.lockTimeout);
     }
     pqxx::connection& conn = *appenderConnection_;
     bool inTransaction = false;
     try {
         // Two round trips per batch: reserve the indices (row lock on the counter, held until
         // COMMIT) and read the latest stored tree head, then insert every entry and commit.
-        // synchronous_commit is forced on for this transaction whatever the server default is.
+        // synchronous_commit is forced on for this transaction whatever the server default is, and
+        // every lock wait (the counter's row, the tables) is bounded by lock_timeout.
         pqxx::nontransaction tx(conn);
         inTransaction = true;
         const auto snapshotNotBefore = std::chrono::steady_clock::now();
         pqxx::result reserved =
-            tx.exec(std::string("BEGIN; SET LOCAL synchronous_commit TO on; WITH latest AS (") + kLatestHeadQuery +
+            tx.exec("BEGIN; SET LOCAL synchronous_commit TO on; " + setLockTimeout(options_.lockTimeout) +
+                    "; WITH latest AS (" + kLatestHeadQuery +
                     ") UPDATE audit_log_head SET next_index = next_index + " + std::to_string(batch.size()) +
                     " RETURNING next_index, (SELECT tree_size FROM latest), (SELECT root_hash FROM latest), "
                     "(SELECT timestamp_ms FROM latest), (SELECT signature FROM latest)");
@@ -221,7 +233,7 @@ Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& lea
         inTransaction = false;
         return Status::ok();
     } catch (...) {
-        Status s = appendFailure(std::current_exception());
+        Status s = appendFailure(std::current_exception(), options_.lockTimeout);
         if (inTransaction && conn.is_open()) {
             try {
                 pqxx::nontransaction rollback(conn);
@@ -356,7 +368,9 @@ Result<SignedTreeHead> AuditLog::signTreeHead() {
 
 Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
     pqxx::work tx(conn);
-    tx.exec("SET LOCAL synchronous_commit TO on");
+    // A signer holds readerMutex_: bounded lock waits keep queries and exports from stalling behind
+    // a session that holds the advisory lock or audit_tree_heads.
+    tx.exec("SET LOCAL synchronous_commit TO on; " + setLockTimeout(options_.lockTimeout));
     tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kTreeHeadLockKey) + ")");
     // Read after the lock: every head stored before this point is visible to this statement.
     const auto snapshotNotBefore = std::chrono::steady_clock::now();

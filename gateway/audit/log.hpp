@@ -8,7 +8,10 @@
 //   COMMIT                                                  -- synchronous_commit = on
 // The row lock on audit_log_head serialises appenders across every gateway process; a failed or
 // rolled-back transaction rolls the counter back with it, so indices are 0, 1, 2, … without gaps
-// or forks. The index and the time are assigned inside the transaction, then the canonical entry
+// or forks. The transaction waits at most `lockTimeout` for any lock it needs (SET LOCAL
+// lock_timeout): a session that holds audit_log_head or audit_entries (an operator's LOCK TABLE, a
+// transaction left open) makes the batch fail with Unavailable instead of stalling every audited
+// request. An append queued behind such a batch waits at most about twice `lockTimeout`. The index and the time are assigned inside the transaction, then the canonical entry
 // bytes and the leaf hash are computed (both are part of the entry). append() returns only after
 // COMMIT succeeded; if it did not (database down, INSERT privilege revoked, …) every entry of the
 // batch gets Unavailable and the caller must fail closed (503, nothing released).
@@ -61,6 +64,7 @@ struct AuditLogOptions {
     uint64_t treeHeadEveryEntries = 1000;                  // sign a head after this many new entries
     std::chrono::milliseconds treeHeadInterval{10000};     // … and at least this often while unsigned entries exist
     size_t maxBatch = 1000;                                // entries per group-commit transaction
+    std::chrono::milliseconds lockTimeout{5000};           // longest wait for a lock by a group commit or a signer (≥ 1 ms)
     std::function<int64_t()> clock;                        // Unix ms; default: system clock (tests inject one)
 };
 

@@ -268,6 +268,18 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         int64_t batch = static_cast<int64_t>(c.audit.maxBatch);
         if (Status s = r.integer("max_batch", batch, 1, 10000); !s) return s;
         c.audit.maxBatch = static_cast<uint64_t>(batch);
+        if (Status s = r.duration("lock_timeout_ms", c.audit.lockTimeout, 1, 600000); !s) return s;
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
+    if (const Value* re = root.find("release")) {
+        if (!re->IsObject()) return invalidArgument("release: must be an object");
+        ObjectReader r(*re, "release");
+        std::string where = c.release.groupCountsInDatabase ? "database" : "gateway";
+        if (Status s = r.string("group_counts", where, false); !s) return s;
+        if (where != "gateway" && where != "database")
+            return invalidArgument("release.group_counts: must be \"gateway\" or \"database\"");
+        c.release.groupCountsInDatabase = where == "database";
         if (Status s = r.rejectUnknown(); !s) return s;
     }
 

@@ -44,11 +44,13 @@ struct TimeoutConfig {
 
 // The audit log (docs/audit.md): signed tree heads at least every `treeHeadEveryEntries` entries
 // and every `treeHeadInterval` while there are unsigned entries; at most `maxBatch` entries per
-// group-commit transaction.
+// group-commit transaction; a group commit waits at most `lockTimeout` for a lock on the audit
+// tables (PostgreSQL lock_timeout) before its entries fail with Unavailable (503, fail closed).
 struct AuditConfig {
     uint64_t treeHeadEveryEntries = 1000;
     std::chrono::milliseconds treeHeadInterval{10000};
     uint64_t maxBatch = 1000;
+    std::chrono::milliseconds lockTimeout{5000};
 };
 
 // Overload protection (docs/configuration.md, "Overload protection"). Every authenticated request
@@ -62,6 +64,14 @@ struct OverloadConfig {
     uint32_t burst = 200;                         // bucket size: requests allowed at once after a pause
     uint32_t maxInflightExtracts = 16;            // gateway-wide
     uint32_t maxInflightExtractsPerPrincipal = 4;  // 0 = only the gateway-wide limit
+};
+
+// Releases (docs/configuration.md, "release"). `group_counts`: where the frequency table of
+// quasi-identifier combinations is counted — "gateway" (a COPY of the grouped columns, counted in
+// the gateway) or "database" (GROUP BY in PostgreSQL); see GroupCounting in
+// gateway/release/source.hpp for the trade-off.
+struct ReleaseConfig {
+    bool groupCountsInDatabase = false;
 };
 
 struct GatewayConfig {
@@ -85,6 +95,7 @@ struct GatewayConfig {
     uint32_t maxConnections = 1000;
     // limits.rate_limit, limits.max_inflight_extracts, limits.max_inflight_extracts_per_principal.
     OverloadConfig overload;
+    ReleaseConfig release;
 };
 
 // Parses and validates `json`. Relative file paths are resolved against `baseDir` (the directory

@@ -9,11 +9,15 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <string_view>
 
 #include <pqxx/pqxx>
 
 namespace custodian::db {
 namespace {
+
+// SQLSTATE lock_not_available: lock_timeout expired (or NOWAIT found the lock taken).
+constexpr std::string_view kLockNotAvailable = "55P03";
 
 // One TCP socket as the kernel sees it: which socket, and how many bytes the peer acknowledged.
 struct WireMark {
@@ -112,11 +116,24 @@ Status statusFromException(std::exception_ptr error, const std::string& context)
         const std::string& state = e.sqlstate();
         if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
             return unavailable(context + ": database unreachable: " + e.what());
+        if (state == kLockNotAvailable)
+            return unavailable(context + ": a lock held by another database session was not released in time: " +
+                               e.what());
         return internalError(context + ": database error: " + e.what());
     } catch (const std::exception& e) {
         return internalError(context + ": " + e.what());
     } catch (...) {
         return internalError(context + ": unknown error");
+    }
+}
+
+bool isLockTimeout(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const pqxx::sql_error& e) {
+        return e.sqlstate() == kLockNotAvailable;
+    } catch (...) {
+        return false;
     }
 }
 

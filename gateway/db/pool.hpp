@@ -65,9 +65,14 @@ bool closedByServer(pqxx::connection& conn);
 // Adds connect_timeout to a conninfo string (keyword=value or URI form) unless it sets one.
 std::string withConnectTimeout(const std::string& conninfo, std::chrono::seconds timeout);
 
-// Turns an exception thrown by libpqxx (or anything else) into a Status. Broken connections map to
-// Unavailable; SQL errors to Internal with the server's message.
+// Turns an exception thrown by libpqxx (or anything else) into a Status. Broken connections, a
+// server going away and a lock wait cut short by lock_timeout map to Unavailable (transient: the
+// statement was not at fault); other SQL errors to Internal with the server's message.
 Status statusFromException(std::exception_ptr error, const std::string& context);
+
+// True if `error` is PostgreSQL's lock_not_available (SQLSTATE 55P03): lock_timeout expired while
+// waiting for a lock another session holds (or a NOWAIT lock was taken).
+bool isLockTimeout(std::exception_ptr error);
 
 class ConnectionPool {
 public:

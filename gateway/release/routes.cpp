@@ -43,8 +43,15 @@ HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonVal
     return HttpResponse::json(status, std::move(body));
 }
 
-std::chrono::seconds sourceTimeout(const Services& services) {
-    return services.config ? services.config->database.connectTimeout : std::chrono::seconds(5);
+// Where and how a release reads its dataset's table, as the gateway is configured.
+SourceLocation sourceOf(const Services& services, const std::string& conninfo, const std::string& schema,
+                        const std::string& table) {
+    SourceLocation location{conninfo, schema, table};
+    if (services.config) {
+        location.connectTimeout = services.config->database.connectTimeout;
+        if (services.config->release.groupCountsInDatabase) location.groupCounting = GroupCounting::Database;
+    }
+    return location;
 }
 
 Result<std::unique_ptr<anon::MasterKey>> keyedTransformKey(const Services& services) {
@@ -186,7 +193,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     // 3. Aggregate pushdown and search.
     auto transformKey = keyedTransformKey(services);
     if (!transformKey) return failed(transformKey.status());
-    SourceLocation location{found->source.conninfo, found->dataset.schema, found->dataset.table, sourceTimeout(services)};
+    const SourceLocation location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
     auto stream = ReleaseStream::prepare(location, found->policy.policy, context, request->format);
     if (!stream) return failed(stream.status());
@@ -361,7 +368,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     // because the release context is the same as an extract's.
     auto transformKey = keyedTransformKey(services);
     if (!transformKey) return transformKey.status();
-    SourceLocation location{found->source.conninfo, found->dataset.schema, found->dataset.table, sourceTimeout(services)};
+    const SourceLocation location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
     auto stream = ReleaseStream::prepare(location, found->policy.policy, context, ExtractFormat::Csv);
     if (!stream) return stream.status();

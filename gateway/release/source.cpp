@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include "anonymizer/flat_hash.hpp"
 #include "gateway/db/pool.hpp"
 #include "gateway/release/copy_text.hpp"
 #include "policies/sql_identifier.hpp"
@@ -162,6 +163,16 @@ Result<std::string> SourceQuery::groupCountSql(const std::vector<size_t>& column
     return sql;
 }
 
+Result<std::string> SourceQuery::columnsSql(const std::vector<size_t>& columns,
+                                            const std::vector<std::string>& parameterReads) const {
+    if (columns.empty()) return invalidArgument("a column list selects at least one column");
+    std::string sql = "SELECT ";
+    for (size_t i = 0; i < columns.size(); ++i) sql += (i ? ", " : "") + expression(columns[i]);
+    auto where = whereClause(parameterReads);
+    if (!where) return where.status();
+    return sql + " FROM " + table_ + *where;
+}
+
 std::string SourceQuery::countSql() const {
     return "SELECT count(*) FROM " + table_ + (filter_.empty() ? "" : " WHERE " + filter_);
 }
@@ -182,7 +193,19 @@ struct SourceSnapshot::State {
     bool rowsOpen = false;
     bool rowsDone = false;
 
-    ~State() { freeLine(); }
+    // Made when the connection opens: cancel() may be called from another thread while this one
+    // waits in PQgetCopyData, and PQcancel on a prepared handle is safe to call concurrently.
+    PGcancel* cancelHandle = nullptr;
+
+    ~State() {
+        freeLine();
+        if (cancelHandle) PQfreeCancel(cancelHandle);
+    }
+    void cancelServerWork() noexcept {
+        if (!cancelHandle) return;
+        char error[256];
+        (void)PQcancel(cancelHandle, error, sizeof error);
+    }
     void freeLine() noexcept {
         if (line) PQfreemem(line);
         line = nullptr;
@@ -235,14 +258,25 @@ struct SourceSnapshot::State {
 
     // The next COPY row into `row` (`fields` fields): true, or false after the last one.
     Result<bool> nextCopyRow(size_t fields, const std::string& during) {
-        if (!copying) return false;
+        auto text = nextCopyLine(during);
+        if (!text) return text.status();
+        if (!*text) return false;
+        if (Status s = parseRow(**text, fields, during); !s) return s;
+        return true;
+    }
+
+    Status parseRow(std::string_view text, size_t fields, const std::string& during) {
+        if (Status s = row.parse(text, fields); !s)
+            return internalError("the source returned a malformed row (" + during + "): " + s.message());
+        return Status::ok();
+    }
+
+    // The next COPY row's text (valid until the next call), or nullopt after the last one.
+    Result<std::optional<std::string_view>> nextCopyLine(const std::string& during) {
+        if (!copying) return std::optional<std::string_view>();
         freeLine();
         const int length = PQgetCopyData(raw, &line, 0);
-        if (length > 0) {
-            if (Status s = row.parse(std::string_view(line, static_cast<size_t>(length)), fields); !s)
-                return internalError("the source returned a malformed row (" + during + "): " + s.message());
-            return true;
-        }
+        if (length > 0) return std::optional<std::string_view>(std::string_view(line, static_cast<size_t>(length)));
         copying = false;
         if (length == -1) {
             // The COPY is over: its final result says whether it completed.
@@ -251,7 +285,7 @@ struct SourceSnapshot::State {
                 if (PQresultStatus(result) != PGRES_COMMAND_OK && error.empty()) error = PQresultErrorMessage(result);
                 PQclear(result);
             }
-            if (error.empty()) return false;
+            if (error.empty()) return std::optional<std::string_view>();
             return internalError("the source database ended the release query with an error (" + during + "): " + error);
         }
         const std::string message = PQerrorMessage(raw);
@@ -266,11 +300,7 @@ struct SourceSnapshot::State {
         if (!copying) return;
         copying = false;
         freeLine();
-        if (PGcancel* cancel = PQgetCancel(raw)) {
-            char error[256];
-            (void)PQcancel(cancel, error, sizeof error);
-            PQfreeCancel(cancel);
-        }
+        cancelServerWork();
         char* data = nullptr;
         while (PQgetCopyData(raw, &data, 0) > 0) {
             PQfreemem(data);
@@ -306,10 +336,15 @@ Result<std::unique_ptr<SourceSnapshot>> SourceSnapshot::open(const std::string& 
         return s;
     }
     if (!snapshot->state_->raw) return internalError("the source connection has no libpq handle");
+    snapshot->state_->cancelHandle = PQgetCancel(snapshot->state_->raw);
     return snapshot;
 }
 
 SourceSnapshot::~SourceSnapshot() { close(); }
+
+void SourceSnapshot::cancel() noexcept {
+    if (state_) state_->cancelServerWork();
+}
 
 void SourceSnapshot::close() noexcept {
     if (!state_) return;
@@ -324,21 +359,21 @@ void SourceSnapshot::close() noexcept {
 }
 
 Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns,
-                                    const GroupVisitor& onGroup) {
+                                    const GroupVisitor& onGroup, GroupCounting counting) {
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     State& st = *state_;
     constexpr const char* kDuring = "counting quasi-identifier combinations";
     auto parameterReads = st.bindFilter(query);
     if (!parameterReads) return parameterReads.status();
-    auto sql = query.groupCountSql(columns, *parameterReads);
+    const bool inGateway = counting == GroupCounting::Gateway && !columns.empty();
+    auto sql = inGateway ? query.columnsSql(columns, *parameterReads) : query.groupCountSql(columns, *parameterReads);
     if (!sql) return sql.status();
     if (Status s = st.startCopy(*sql, kDuring); !s) return s;
+
+    // One combination in `st.row`: its values in canonical text, then the visitor.
     std::vector<std::string> canonical(columns.size());
     std::vector<SourceValue> values(columns.size());
-    for (;;) {
-        auto more = st.nextCopyRow(columns.size() + 1, kDuring);
-        if (!more) return more.status();
-        if (!*more) break;
+    auto visit = [&](uint64_t count) -> Status {
         for (size_t i = 0; i < columns.size(); ++i) {
             const SourceValue& field = st.row[i];
             const SourceColumn& column = query.columns()[columns[i]];
@@ -350,13 +385,39 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
             if (!anon::appendCanonicalText(canonical[i], column.type, *field)) return notOfDeclaredType(column);
             values[i] = std::string_view(canonical[i]);
         }
+        return onGroup(values, count);
+    };
+
+    if (inGateway) {
+        // Each distinct row text once, with its count: the same rows print the same text, so this
+        // is the GROUP BY, done on bytes before any parsing.
+        anon::detail::StringInterner distinct;
+        std::vector<uint64_t> counts;
+        for (;;) {
+            auto text = st.nextCopyLine(kDuring);
+            if (!text) return text.status();
+            if (!*text) break;
+            auto [id, added] = distinct.intern(**text);
+            if (added) counts.push_back(1);
+            else ++counts[id];
+        }
+        for (uint32_t id = 0; id < counts.size(); ++id) {
+            if (Status s = st.parseRow(distinct.value(id), columns.size(), kDuring); !s) return s;
+            if (Status s = visit(counts[id]); !s) return s;
+        }
+        return Status::ok();
+    }
+    for (;;) {
+        auto more = st.nextCopyRow(columns.size() + 1, kDuring);
+        if (!more) return more.status();
+        if (!*more) break;
         const SourceValue& countText = st.row[columns.size()];
         uint64_t count = 0;
         if (!countText) return internalError("the source returned a malformed group count");
         auto [end, ec] = std::from_chars(countText->data(), countText->data() + countText->size(), count);
         if (ec != std::errc() || end != countText->data() + countText->size())
             return internalError("the source returned a malformed group count");
-        if (Status s = onGroup(values, count); !s) return s;
+        if (Status s = visit(count); !s) return s;
     }
     return Status::ok();
 }

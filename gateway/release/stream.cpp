@@ -1,6 +1,7 @@
 #include "gateway/release/stream.hpp"
 
 #include <cstring>
+#include <system_error>
 
 namespace custodian::release {
 
@@ -29,13 +30,13 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
     if (!snapshot) return snapshot.status();
     stream->snapshot_ = std::move(snapshot).value();
 
-    // Sink: the aggregation runs in PostgreSQL; only distinct combinations come back.
+    // Sink: the frequency table of the search, counted where source.groupCounting says.
     FrequencySink sink(p);
     const std::vector<size_t> groupColumns = p.groupColumns();
-    Status s = stream->snapshot_->forEachGroup(*stream->query_, groupColumns,
-                                               [&](std::span<const SourceValue> values, uint64_t count) {
-                                                   return sink.add(values, count);
-                                               });
+    Status s = stream->snapshot_->forEachGroup(
+        *stream->query_, groupColumns,
+        [&](std::span<const SourceValue> values, uint64_t count) { return sink.add(values, count); },
+        source.groupCounting);
     if (!s) return s;
     for (size_t column : p.builtGeneralizedColumns()) {
         s = stream->snapshot_->forEachGroup(*stream->query_, {column}, [&](std::span<const SourceValue> values, uint64_t) {
@@ -53,7 +54,79 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
 ReleaseStream::~ReleaseStream() { close(); }
 
 void ReleaseStream::close() noexcept {
+    stopProducer();
     if (snapshot_) snapshot_->close();
+}
+
+void ReleaseStream::stopProducer() noexcept {
+    if (!producer_.joinable()) return;
+    bool reading = false;
+    {
+        std::lock_guard<std::mutex> lock(queueMutex_);
+        stopping_ = true;
+        reading = !producerDone_;
+    }
+    dequeued_.notify_all();
+    // A producer blocked in the COPY returns once the server has cancelled it.
+    if (reading && snapshot_) snapshot_->cancel();
+    producer_.join();
+}
+
+bool ReleaseStream::push(ReleasedBatch item) {
+    std::unique_lock<std::mutex> lock(queueMutex_);
+    dequeued_.wait(lock, [&] { return stopping_ || queue_.size() < kQueuedBatches; });
+    if (stopping_) return false;
+    const bool last = !item.status || !item.batch;
+    if (last) producerDone_ = true;
+    queue_.push_back(std::move(item));
+    lock.unlock();
+    queued_.notify_one();
+    return true;
+}
+
+ReleaseStream::ReleasedBatch ReleaseStream::take() {
+    std::unique_lock<std::mutex> lock(queueMutex_);
+    queued_.wait(lock, [&] { return !queue_.empty(); });
+    ReleasedBatch item = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    dequeued_.notify_one();
+    return item;
+}
+
+ReleaseStream::ReleasedBatch ReleaseStream::produceOne() {
+    ReleasedBatch item;
+    auto batch = snapshot_->nextRows(options_.fetchRows);
+    if (!batch) {
+        item.status = batch.status();
+        return item;
+    }
+    if (!*batch) return item;  // the end
+    const anon::Batch& input = **batch;
+    auto released = releaser_->release(input);
+    if (!released) {
+        item.status = released.status();
+        return item;
+    }
+    countEmitted(*released, input);
+    item.inputRows = input.rows();
+    item.batch = std::move(released).value();
+    return item;
+}
+
+void ReleaseStream::produce() noexcept {
+    for (;;) {
+        ReleasedBatch item;
+        try {
+            item = produceOne();
+        } catch (const std::exception& e) {
+            item = ReleasedBatch{internalError(std::string("releasing rows: ") + e.what()), std::nullopt, 0};
+        } catch (...) {
+            item = ReleasedBatch{internalError("releasing rows: unknown error"), std::nullopt, 0};
+        }
+        const bool last = !item.status || !item.batch;
+        if (!push(std::move(item)) || last) return;
+    }
 }
 
 Status ReleaseStream::start() {
@@ -88,7 +161,13 @@ Status ReleaseStream::start() {
         if (classes <= kDenseClasses) denseEmitted_.assign(classes, 0);
         else denseRadix_.clear();
     }
-    return snapshot_->openRows(*query_, plan_->inputSchema());
+    if (Status s = snapshot_->openRows(*query_, plan_->inputSchema()); !s) return s;
+    try {
+        producer_ = std::thread([this] { produce(); });
+    } catch (const std::system_error& e) {
+        return unavailable(std::string("cannot start the release's reading thread: ") + e.what());
+    }
+    return Status::ok();
 }
 
 const std::vector<ReleasedColumn>& ReleaseStream::columns() const {
@@ -98,7 +177,9 @@ const std::vector<ReleasedColumn>& ReleaseStream::columns() const {
 
 Result<std::optional<std::string>> ReleaseStream::nextPage() {
     if (!releaser_) return internalError("the release was not started");
+    if (!failure_) return failure_;
     if (finished_) return std::optional<std::string>();
+    if (!producer_.joinable()) return failedPrecondition("the release was closed");
     std::string page;
     page.reserve(options_.pageBytes + options_.pageBytes / 4);
     if (!preambleSent_) {
@@ -106,20 +187,21 @@ Result<std::optional<std::string>> ReleaseStream::nextPage() {
         preambleSent_ = true;
     }
     while (page.size() < options_.pageBytes) {
-        auto batch = snapshot_->nextRows(options_.fetchRows);
-        if (!batch) return batch.status();
-        if (!*batch) {
+        ReleasedBatch item = take();
+        if (!item.status) {
+            failure_ = item.status;
+            stopProducer();
+            return failure_;
+        }
+        if (!item.batch) {
             finished_ = true;
+            stopProducer();      // it has returned after the end; the emitted counts are complete
             snapshot_->close();  // the snapshot is no longer needed; free the source connection now
             final_ = runFinalCheck();
             break;
         }
-        const anon::Batch& input = **batch;
-        auto released = releaser_->release(input);
-        if (!released) return released.status();
-        rowsRead_ += input.rows();
-        rowsReleased_ += encoder_->appendRows(*released, page);
-        countEmitted(*released, input);
+        rowsRead_ += item.inputRows;
+        rowsReleased_ += encoder_->appendRows(*item.batch, page);
     }
     if (page.empty() && finished_) return std::optional<std::string>();
     return std::optional<std::string>(std::move(page));

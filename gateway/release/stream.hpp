@@ -17,12 +17,20 @@
 //                              text as before, at a cost per combination instead of per row.
 //
 // Thread-compatibility: one thread at a time (the HTTP server calls a producer serially).
+// Internally, start() launches one producer thread that reads source batches, transforms them and
+// counts the emitted rows, while nextPage() encodes on the caller's thread; at most
+// kQueuedBatches released batches wait between the two, so memory stays bounded. close() (and the
+// destructor) stops that thread, cancelling the source COPY if it is still running.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -40,6 +48,7 @@ struct SourceLocation {
     std::string schema;    // unquoted
     std::string table;     // unquoted
     std::chrono::seconds connectTimeout{5};
+    GroupCounting groupCounting = GroupCounting::Gateway;  // where the frequency table is counted
 };
 
 struct StreamOptions {
@@ -49,8 +58,8 @@ struct StreamOptions {
 
 class ReleaseStream {
 public:
-    // Opens the snapshot, pushes the aggregation down (GROUP BY), builds the hierarchies and runs
-    // the search. Errors: Unavailable (source down), FailedPrecondition (policy cannot run on this
+    // Opens the snapshot, counts the quasi-identifier combinations (source.groupCounting), builds
+    // the hierarchies and runs the search. Errors: Unavailable (source down), FailedPrecondition (policy cannot run on this
     // source, e.g. a hierarchy misses values), Internal. An unreachable model is not an error:
     // unreachable() is then set and start() refuses.
     static Result<std::unique_ptr<ReleaseStream>> prepare(const SourceLocation& source,
@@ -92,6 +101,22 @@ public:
 
 private:
     ReleaseStream() = default;
+    // One step of the producer thread: a released batch, the end of the rows, or an error.
+    struct ReleasedBatch {
+        Status status;
+        std::optional<anon::Batch> batch;  // unset at the end
+        size_t inputRows = 0;
+    };
+    static constexpr size_t kQueuedBatches = 2;
+    // The producer thread's loop (source → RowReleaser → countEmitted → queue).
+    void produce() noexcept;
+    ReleasedBatch produceOne();
+    // Queue ends: push() blocks while the queue is full and returns false once stopping; take()
+    // blocks until a batch is queued.
+    bool push(ReleasedBatch item);
+    ReleasedBatch take();
+    // Stops and joins the producer thread (cancels the COPY first if it is still reading).
+    void stopProducer() noexcept;
     // Counts the emitted (not suppressed) rows of one batch for the final check.
     void countEmitted(const anon::Batch& released, const anon::Batch& input);
     // Hands the counts to the final check and runs it.
@@ -118,6 +143,13 @@ private:
     static constexpr uint64_t kDenseClasses = uint64_t{1} << 20;
     std::vector<uint64_t> denseEmitted_;
     std::vector<uint32_t> denseRadix_;  // node count per quasi-identifier at its chosen level
+    std::thread producer_;
+    std::mutex queueMutex_;
+    std::condition_variable queued_, dequeued_;
+    std::deque<ReleasedBatch> queue_;
+    bool stopping_ = false;       // guarded by queueMutex_
+    bool producerDone_ = false;   // guarded by queueMutex_: the producer has pushed its last item
+    Status failure_;              // the first error nextPage() returned; returned again after it
     bool preambleSent_ = false;
     bool finished_ = false;
     uint64_t rowsRead_ = 0;

@@ -248,3 +248,52 @@ TEST_CASE("a source that cannot be reached is Unavailable", "[extract][pipeline]
     REQUIRE(!stream);
     CHECK(stream.status().code() == StatusCode::Unavailable);
 }
+
+TEST_CASE("counting combinations in the gateway and in PostgreSQL gives the same release",
+          "[extract][pipeline]") {
+    Agency agency(2500);
+    {
+        // NULL in the sensitive attribute is a value of its own.
+        pqxx::connection conn(agency.db.conninfo());
+        pqxx::work tx(conn);
+        tx.exec("UPDATE agency.visits SET diagnosis = NULL WHERE id % 89 = 0");
+        tx.commit();
+    }
+    auto key = testKey();
+    auto policy = loadTestPolicy(visitsPolicyJson(
+        R"({"k": 4, "l_diversity": {"variant": "distinct", "l": 2}, "suppression_limit": 0.1})",
+        R"(, "row_filter": {"column": "age", "op": ">=", "value": 25})"));
+    struct Run {
+        std::string text;
+        std::vector<int> levels;
+        uint64_t records = 0, suppressed = 0, achievedK = 0;
+    };
+    auto run = [&](release::GroupCounting counting) {
+        release::SourceLocation source = agency.source();
+        source.groupCounting = counting;
+        auto stream = release::ReleaseStream::prepare(source, policy, {"visits", "partner-a", &key, nullptr},
+                                                      release::ExtractFormat::Csv);
+        INFO((stream ? std::string() : stream.status().message()));
+        REQUIRE(stream);
+        REQUIRE((*stream)->unreachable() == nullptr);
+        Run r;
+        r.text = runToEnd(**stream);
+        r.levels = (*stream)->decision()->levels;
+        r.records = (*stream)->decision()->records;
+        r.suppressed = (*stream)->rowsSuppressed();
+        r.achievedK = (*stream)->decision()->stats.achievedK;
+        REQUIRE((*stream)->finalCheck());
+        return r;
+    };
+    const Run inDatabase = run(release::GroupCounting::Database);
+    const Run inGateway = run(release::GroupCounting::Gateway);
+    pqxx::connection conn(agency.db.conninfo());
+    pqxx::read_transaction tx(conn);
+    CHECK(inGateway.records == tx.exec("SELECT count(*) FROM agency.visits WHERE age >= 25")[0][0].as<uint64_t>());
+    CHECK(inGateway.records == inDatabase.records);
+    CHECK(inGateway.levels == inDatabase.levels);
+    CHECK(inGateway.achievedK == inDatabase.achievedK);
+    CHECK(inGateway.suppressed == inDatabase.suppressed);
+    CHECK(inGateway.text == inDatabase.text);
+    CHECK(inGateway.achievedK >= 4);
+}

@@ -2,12 +2,17 @@
 // NON-superuser role, so a revoked privilege bites, and a full disk is simulated by the error
 // PostgreSQL raises when it cannot extend a file (SQLSTATE 53100). Data requests must fail closed —
 // 503, no extract recorded, not one data byte sent — /readyz must say why, and both must recover
-// once the log is writable again, without restarting the gateway.
+// once the log is writable again, without restarting the gateway. A lock on the audit counter held
+// by another session (an operator's LOCK TABLE, a transaction left open) must not stall them either:
+// the append gives up after audit.lock_timeout_ms and the request fails closed the same way.
 // (test_audit_api.cpp covers the audit routes themselves under a revoked privilege.)
 #include <catch2/catch.hpp>
 
 #include <pqxx/pqxx>
 
+#include <chrono>
+
+#include "gateway/audit/verifier.hpp"
 #include "gateway/http/message.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
@@ -28,9 +33,9 @@ struct UnwritableAuditWorld {
     std::unique_ptr<RunningGateway> gw;
     std::string publisher, partner;
 
-    UnwritableAuditWorld() {
+    explicit UnwritableAuditWorld(GatewayOptions options = {}) {
         createVisitsTable(agency.conninfo(), 300);
-        gw = std::make_unique<RunningGateway>(db.gatewayConninfo());
+        gw = std::make_unique<RunningGateway>(db.gatewayConninfo(), std::move(options));
         publisher = gw->addPrincipal(auth::Role::Publisher, "pub-health", "health");
         partner = gw->addPrincipal(auth::Role::Partner, "partner-a");
         REQUIRE(call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + http::jsonQuote(agency.conninfo()) + "}")
@@ -123,4 +128,50 @@ TEST_CASE("with the audit table unable to grow (disk full), extracts fail closed
     CHECK(w.extract().status == 200);
     // The counter was never advanced by a failed batch: the log continues without a gap.
     CHECK(w.count("SELECT count(*) FROM audit_entries") == w.count("SELECT max(entry_index) + 1 FROM audit_entries"));
+}
+
+TEST_CASE("with audit_log_head locked by another session, extracts fail closed with 503 within audit.lock_timeout_ms",
+          "[integration][faults][audit]") {
+    const milliseconds lockTimeout(500);
+    GatewayOptions options;
+    options.adjustConfig = [&](config::GatewayConfig& c) { c.audit.lockTimeout = lockTimeout; };
+    UnwritableAuditWorld w(std::move(options));
+    const std::string auditor = w.gw->addPrincipal(auth::Role::Auditor, "auditor-a");
+    REQUIRE(w.extract().status == 200);
+    const int64_t extracts = w.count("SELECT count(*) FROM extracts");
+    const int64_t entries = w.count("SELECT count(*) FROM audit_entries");
+
+    {
+        // The lock an operator's LOCK TABLE takes; it conflicts with the appender's UPDATE of the
+        // counter exactly as a stuck transaction's row lock would.
+        pqxx::connection holder(w.db.adminConninfo());
+        pqxx::work held(holder);
+        held.exec("LOCK TABLE audit_log_head IN EXCLUSIVE MODE");
+
+        const auto start = std::chrono::steady_clock::now();
+        const HttpResult refused = w.extract();  // without a bound this hangs until the client's 30 s timeout
+        const auto waited = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+        INFO("waited " << waited.count() << " ms");
+        w.requireFailedClosed(refused, extracts);
+        CHECK(refused.body.find("\"unavailable\"") != std::string::npos);
+        CHECK(refused.body.find("audit.lock_timeout_ms") != std::string::npos);
+        CHECK(waited >= lockTimeout);              // it did wait for the lock…
+        CHECK(waited < milliseconds(10000));       // …for a bounded time
+        CHECK(w.count("SELECT count(*) FROM audit_entries") == entries);
+    }  // the holder's transaction rolls back: the lock is released
+
+    const HttpResult after = w.extract();
+    CHECK(after.status == 200);
+    CHECK(w.count("SELECT count(*) FROM extracts") == extracts + 1);
+    // The timed-out batch rolled the counter back with it: no gap, and the log verifies.
+    CHECK(w.count("SELECT count(*) FROM audit_entries") == w.count("SELECT max(entry_index) + 1 FROM audit_entries"));
+    const int64_t stored = w.count("SELECT count(*) FROM audit_entries");
+    const HttpResult exported = w.call("GET", "/v1/audit/export", auditor);
+    REQUIRE(exported.status == 200);
+    REQUIRE(exported.complete);
+    const auto report = audit::verifyAuditExport(exported.body, w.gw->services().signingKey->publicKey());
+    INFO(report.problem);
+    CHECK(report.ok);
+    CHECK(report.entries == static_cast<uint64_t>(stored) + 1);  // the export records itself
+    CHECK(report.verifiedSize == report.entries);
 }

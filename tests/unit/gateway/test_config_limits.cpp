@@ -6,15 +6,13 @@
 
 #include "gateway/config/config.hpp"
 
+#include "config_with_section.hpp"
+
 using custodian::config::parseConfig;
 
 namespace {
 
-std::string withLimits(const std::string& limits) {
-    return R"({"listen": {"address": "127.0.0.1", "port": 8080}, "database": {"conninfo": "dbname=x"},
-               "keys": {"signing_key_file": "/k/sign", "master_key_file": "/k/master"}, "limits": )" +
-           limits + "}";
-}
+std::string withLimits(const std::string& limits) { return custodian::testing::configWithSection("limits", limits); }
 
 }  // namespace
 

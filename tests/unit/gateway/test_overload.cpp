@@ -9,6 +9,8 @@
 #include "gateway/http/router.hpp"
 #include "gateway/http/routes.hpp"
 
+#include "config_with_section.hpp"
+
 using namespace custodian;
 using custodian::config::parseConfig;
 using http::OverloadGuard;
@@ -18,11 +20,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-std::string withLimits(const std::string& limits) {
-    return R"({"listen": {"address": "127.0.0.1", "port": 8080}, "database": {"conninfo": "dbname=x"},
-               "keys": {"signing_key_file": "/k/sign", "master_key_file": "/k/master"}, "limits": )" +
-           limits + "}";
-}
+std::string withLimits(const std::string& limits) { return custodian::testing::configWithSection("limits", limits); }
 
 // A clock the test moves by hand.
 struct ManualClock {
