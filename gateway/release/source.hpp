@@ -5,7 +5,8 @@
 // the policy's row filter arrives as a parameterized fragment and its values only ever travel as
 // bind parameters. Every column is selected through an expression that makes PostgreSQL print the
 // value in the anonymizer's canonical text for the column's declared type (dates as YYYY-MM-DD,
-// timestamps in UTC with a 'Z', decimals as float8 shortest round-trip), so what the gateway parses
+// timestamps in UTC with a 'Z', decimals as float8 shortest round-trip; useSourceTypes() drops
+// the casts a source type makes redundant), so what the gateway parses
 // is exactly what hierarchies and keyed transforms see.
 //
 // SourceSnapshot is one read-only REPEATABLE READ transaction on a short-lived connection: the
@@ -22,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -67,6 +69,14 @@ public:
 
     // The SELECT-list expression of column i (canonical text for its type).
     std::string expression(size_t column) const;
+    // The source table's column types (name → format of pg_attribute's type, e.g. "numeric"), as
+    // SourceSnapshot::columnTypes() reads them. A column whose source type already prints the
+    // canonical text of its declared type (an integer column as integer, a decimal column as
+    // numeric or double precision, a date as date, text as text or varchar) is then selected bare:
+    // PostgreSQL skips a cast per value, and the gateway parses the same number or date as the cast
+    // would have printed (numeric → float8 is PostgreSQL's own text round trip). Every other type —
+    // real, char(n), domains, anything unknown — keeps its cast.
+    void useSourceTypes(const std::map<std::string, std::string, std::less<>>& types);
 
 private:
     // "" or " WHERE <filter>", its parameters written as selectSql() says.
@@ -75,6 +85,7 @@ private:
     std::string table_;  // quoted
     std::vector<SourceColumn> columns_;
     std::vector<std::string> quoted_;
+    std::vector<bool> bare_;  // per column: selected without a cast (useSourceTypes)
     std::string filter_;  // "" or the compiled filter, with $n parameters
     std::vector<std::string> parameters_;
 };
@@ -91,8 +102,8 @@ using SourceValue = std::optional<std::string_view>;
 // distinct combinations, never to the number of rows.
 //   Database  GROUP BY … count(*) in PostgreSQL; only the distinct combinations travel. Best when
 //             the database server has cores to spare (parallel aggregation) or the link is slow.
-//   Gateway   COPY of just the grouped columns; the gateway counts each distinct row text in a
-//             flat hash table. PostgreSQL only scans: on a table of 1,000,000 rows its hash
+//   Gateway   COPY of just the grouped columns; the gateway counts the combinations of the
+//             columns' source texts in flat hash tables. PostgreSQL only scans: on a table of 1,000,000 rows its hash
 //             aggregation took about 3x as long as that COPY, so this is faster end to end and
 //             costs the shared database server less CPU.
 enum class GroupCounting { Database, Gateway };
@@ -111,11 +122,14 @@ public:
     // `onGroup` for each combination with the values (canonical text for the column type; nullopt
     // for NULL) and its row count. Two source texts with one canonical form (a decimal written two
     // ways) may arrive as two calls; the caller adds them up. Memory: Database holds one group row
-    // at a time, Gateway one copy of each distinct row text.
+    // at a time, Gateway each column's distinct texts and one code tuple per combination.
     using GroupVisitor = std::function<Status(std::span<const SourceValue> values, uint64_t count)>;
     Status forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns, const GroupVisitor& onGroup,
                         GroupCounting counting = GroupCounting::Database);
 
+    // The column types of the query's table (see SourceQuery::useSourceTypes); empty when the
+    // table does not exist (the release query then fails with PostgreSQL's own message).
+    Result<std::map<std::string, std::string, std::less<>>> columnTypes(const SourceQuery& query);
     // Number of rows the query selects.
     Result<uint64_t> countRows(const SourceQuery& query);
 

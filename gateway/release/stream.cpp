@@ -29,6 +29,9 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
     auto snapshot = SourceSnapshot::open(source.conninfo, source.connectTimeout);
     if (!snapshot) return snapshot.status();
     stream->snapshot_ = std::move(snapshot).value();
+    auto types = stream->snapshot_->columnTypes(*stream->query_);
+    if (!types) return types.status();
+    stream->query_->useSourceTypes(*types);
 
     // Sink: the frequency table of the search, counted where source.groupCounting says.
     FrequencySink sink(p);

@@ -297,3 +297,48 @@ TEST_CASE("counting combinations in the gateway and in PostgreSQL gives the same
     CHECK(inGateway.text == inDatabase.text);
     CHECK(inGateway.achievedK >= 4);
 }
+
+TEST_CASE("columns are read bare only where the source type already prints the declared type's text",
+          "[extract][pipeline]") {
+    Agency agency(10);
+    // Each value is one that a missing cast would print differently: real widens to
+    // 1.100000023841858 as float8, char(4) loses its padding as text, numeric drops trailing zeros
+    // only through the float8 round trip, a domain over numeric is not numeric to the check.
+    runPsql(agency.db.conninfo(),
+            "CREATE DOMAIN agency.money2 AS numeric(8,2);"
+            "CREATE TABLE agency.typed (grp text, r real, n numeric(6,2), d8 double precision, c char(4),"
+            "  v varchar(10), i2 smallint, dt date, dm agency.money2);"
+            "INSERT INTO agency.typed SELECT 'g', 1.1, 2.50, 0.1, 'ab', 'xy', 7, DATE '2024-02-29', 3.10"
+            "  FROM generate_series(1, 3);");
+    auto policy = loadTestPolicy(R"({
+  "dataset": "typed", "recipients": ["partner-a"], "purposes": ["research"],
+  "columns": [
+    {"name": "grp", "type": "text", "role": "quasi_identifier", "hierarchy": {"builder": "prefix"}},
+    {"name": "r", "type": "decimal", "role": "insensitive"},
+    {"name": "n", "type": "decimal", "role": "insensitive"},
+    {"name": "d8", "type": "decimal", "role": "insensitive"},
+    {"name": "c", "type": "text", "role": "insensitive"},
+    {"name": "v", "type": "text", "role": "insensitive"},
+    {"name": "i2", "type": "integer", "role": "insensitive"},
+    {"name": "dt", "type": "date", "role": "insensitive"},
+    {"name": "dm", "type": "decimal", "role": "insensitive"}
+  ],
+  "privacy": {"k": 2, "suppression_limit": 0}, "algorithm": {"name": "optimal"}, "metric": "loss"})");
+    auto key = testKey();
+    release::SourceLocation source{agency.db.conninfo(), "agency", "typed", std::chrono::seconds(5)};
+    auto stream = release::ReleaseStream::prepare(source, policy, {"typed", "partner-a", &key, nullptr},
+                                                  release::ExtractFormat::Csv);
+    REQUIRE(stream);
+    ParsedCsv csv = parseCsv(runToEnd(**stream));
+    REQUIRE(csv.rows.size() == 3);
+    for (const auto& row : csv.rows) {
+        CHECK(row[csv.column("r")] == "1.100000023841858");
+        CHECK(row[csv.column("n")] == "2.5");
+        CHECK(row[csv.column("d8")] == "0.1");
+        CHECK(row[csv.column("c")] == "ab");
+        CHECK(row[csv.column("v")] == "xy");
+        CHECK(row[csv.column("i2")] == "7");
+        CHECK(row[csv.column("dt")] == "2024-02-29");
+        CHECK(row[csv.column("dm")] == "3.1");
+    }
+}
