@@ -40,6 +40,7 @@
 #include "gateway/auth/principals.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/release/encoder.hpp"
+#include "gateway/release/pipeline.hpp"
 #include "gateway/release/plan.hpp"
 #include "gateway/release/routes.hpp"
 #include "policies/engine_config.hpp"
@@ -179,6 +180,9 @@ struct Inputs {
     release::ExtractFormat format = release::ExtractFormat::Csv;
 };
 
+// Output is written in pages of about this many bytes.
+constexpr size_t kOutputPageBytes = 1u << 20;
+
 // Opens the input CSV as the columns of `schema`, by header name.
 Result<anon::CsvTableReader> openInput(const Inputs& in, const anon::SchemaPtr& schema) {
     return anon::CsvTableReader::openFile(in.in, in.dialect, schema);
@@ -252,53 +256,28 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
     context.dataset = in.policy->model().dataset;
     context.recipient = in.recipient;
     context.keyedTransformKey = in.key ? &*in.key : nullptr;
-    auto releaser = release::RowReleaser::make(*plan, decision, context);
-    if (!releaser) return failWith(releaser.status());
-
-    const std::vector<size_t>& sensitiveInputs = plan->sensitiveAttributes();
-    std::vector<std::string> qiNames;
-    for (size_t column : plan->quasiIdentifiers()) qiNames.push_back(plan->inputColumns()[column].name);
-    std::vector<anon::FinalCheckSensitive> sensitive;
-    for (size_t i = 0; i < sensitiveInputs.size(); ++i) {
-        anon::FinalCheckSensitive s;
-        s.name = plan->inputColumns()[sensitiveInputs[i]].name;
-        s.distance = plan->orderedDistance(sensitiveInputs[i]) ? anon::TClosenessDistance::Ordered
-                                                                : anon::TClosenessDistance::Equal;
-        if (i < decision.sensitiveTotals.size())
-            s.inputDistribution.insert(decision.sensitiveTotals[i].begin(), decision.sensitiveTotals[i].end());
-        sensitive.push_back(std::move(s));
-    }
-    anon::FinalCheck check(plan->models(), std::move(qiNames), std::move(sensitive), records);
-    std::vector<std::string_view> labels(plan->quasiIdentifiers().size());
-    std::vector<std::string> sensitiveValues(sensitiveInputs.size());
-    release::RowEncoder encoder(in.format, releaser->outputSchema());
+    auto reader = openInput(in, schema);
+    if (!reader) return failWith(reader.status().withContext(in.in));
+    release::RowPipeline::Input input{[&reader, &in]() -> Result<std::optional<anon::Batch>> {
+                                          auto batch = reader->next();
+                                          if (!batch) return batch.status().withContext(in.in);
+                                          return batch;
+                                      },
+                                      nullptr};
+    auto rows = release::RowPipeline::start(*plan, decision, context, in.format, kOutputPageBytes, std::move(input));
+    if (!rows) return failWith(rows.status());
 
     AtomicOutput out(outPath);
     if (Status s = out.open(); !s) return failWith(s);
-    std::string buffer;
-    encoder.appendPreamble(buffer);
-    uint64_t released = 0, suppressed = 0;
-    Status pass2 = forEachBatch(in, schema, [&](const anon::Batch& batch) {
-        auto outBatch = releaser->release(batch);
-        if (!outBatch) return outBatch.status();
-        const auto& qiOutputs = releaser->quasiIdentifierOutputs();
-        for (size_t row = 0; row < outBatch->rows(); ++row) {
-            if (outBatch->isSuppressed(row)) continue;
-            for (size_t q = 0; q < qiOutputs.size(); ++q) labels[q] = outBatch->column(qiOutputs[q]).text(row);
-            for (size_t v = 0; v < sensitiveInputs.size(); ++v)
-                sensitiveValues[v] = batch.column(sensitiveInputs[v]).canonical(row);
-            std::vector<std::string_view> sv(sensitiveValues.begin(), sensitiveValues.end());
-            if (Status st = check.addRow(labels, sv); !st) return st;
-        }
-        released += encoder.appendRows(*outBatch, buffer);
-        suppressed += outBatch->suppressedCount();
-        out.stream().write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        buffer.clear();
-        return Status::ok();
-    });
-    if (!pass2) return failWith(pass2);
-    auto final = check.finish();
+    for (;;) {
+        auto page = (*rows)->nextPage();
+        if (!page) return failWith(page.status());
+        if (!*page) break;
+        out.stream().write((*page)->data(), static_cast<std::streamsize>((*page)->size()));
+    }
+    const auto& final = (*rows)->finalCheck();
     if (!final) return failWith(final.status().withContext("final check failed, nothing written"));
+    const uint64_t released = (*rows)->rowsReleased(), suppressed = (*rows)->rowsSuppressed();
     if (released + suppressed != records)
         return failWith(internalError("the input changed between the two passes (" + std::to_string(records) +
                                       " then " + std::to_string(released + suppressed) + " rows)"));

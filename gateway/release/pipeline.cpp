@@ -1,0 +1,223 @@
+#include "gateway/release/pipeline.hpp"
+
+#include <cstring>
+#include <system_error>
+
+namespace custodian::release {
+
+Result<std::unique_ptr<RowPipeline>> RowPipeline::start(const ReleasePlan& plan, const PrivacyDecision& decision,
+                                                        const ReleaseContext& context, ExtractFormat format,
+                                                        size_t pageBytes, Input input) {
+    auto releaser = RowReleaser::make(plan, decision, context);
+    if (!releaser) return releaser.status();
+    std::unique_ptr<RowPipeline> pipeline(
+        new RowPipeline(plan, decision, std::move(releaser).value(), format, pageBytes, std::move(input)));
+    try {
+        pipeline->producer_ = std::thread([p = pipeline.get()] { p->produce(); });
+    } catch (const std::system_error& e) {
+        return unavailable(std::string("cannot start the release's producer thread: ") + e.what());
+    }
+    return pipeline;
+}
+
+RowPipeline::RowPipeline(const ReleasePlan& plan, const PrivacyDecision& decision, RowReleaser releaser,
+                         ExtractFormat format, size_t pageBytes, Input input)
+    : plan_(plan),
+      decision_(decision),
+      releaser_(std::move(releaser)),
+      encoder_(format, releaser_->outputSchema()),
+      pageBytes_(pageBytes == 0 ? 1 : pageBytes),
+      input_(std::move(input)) {
+    std::vector<std::string> qiNames;
+    for (size_t column : plan_.quasiIdentifiers()) qiNames.push_back(plan_.inputColumns()[column].name);
+    std::vector<anon::FinalCheckSensitive> sensitive;
+    for (size_t s = 0; s < plan_.sensitiveAttributes().size(); ++s) {
+        const size_t column = plan_.sensitiveAttributes()[s];
+        anon::FinalCheckSensitive in;
+        in.name = plan_.inputColumns()[column].name;
+        in.distance = plan_.orderedDistance(column) ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal;
+        if (s < decision_.sensitiveTotals.size())
+            in.inputDistribution.insert(decision_.sensitiveTotals[s].begin(), decision_.sensitiveTotals[s].end());
+        sensitive.push_back(std::move(in));
+    }
+    check_.emplace(plan_.models(), std::move(qiNames), std::move(sensitive), decision_.records);
+    if (plan_.sensitiveAttributes().empty() && decision_.records > 0) {
+        uint64_t classes = 1;
+        for (size_t d = 0; d < decision_.levels.size() && classes <= kDenseClasses; ++d) {
+            denseRadix_.push_back(static_cast<uint32_t>(decision_.hierarchies[d]->nodeCount(decision_.levels[d])));
+            classes *= denseRadix_.back();
+        }
+        if (classes <= kDenseClasses) denseEmitted_.assign(classes, 0);
+        else denseRadix_.clear();
+    }
+}
+
+RowPipeline::~RowPipeline() { stop(); }
+
+void RowPipeline::stop() noexcept {
+    if (!producer_.joinable()) return;
+    bool reading = false;
+    {
+        std::lock_guard<std::mutex> lock(queueMutex_);
+        stopping_ = true;
+        reading = !producerDone_;
+    }
+    dequeued_.notify_all();
+    // A producer blocked in the input returns once the input is cancelled.
+    if (reading && input_.cancel) input_.cancel();
+    producer_.join();
+}
+
+Result<std::optional<std::string>> RowPipeline::nextPage() {
+    if (!failure_) return failure_;
+    if (finished_) return std::optional<std::string>();
+    if (!producer_.joinable()) return failedPrecondition("the release was stopped");
+    std::string page;
+    page.reserve(pageBytes_ + pageBytes_ / 4);
+    if (!preambleSent_) {
+        encoder_.appendPreamble(page);
+        preambleSent_ = true;
+    }
+    while (page.size() < pageBytes_) {
+        ReleasedBatch item = take();
+        if (!item.status) {
+            failure_ = item.status;
+            stop();
+            return failure_;
+        }
+        if (!item.batch) {
+            finished_ = true;
+            stop();  // it has returned after the end; the emitted counts are complete
+            final_ = runFinalCheck();
+            break;
+        }
+        rowsRead_ += item.inputRows;
+        rowsReleased_ += encoder_.appendRows(*item.batch, page);
+    }
+    if (page.empty() && finished_) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(page));
+}
+
+bool RowPipeline::push(ReleasedBatch item) {
+    std::unique_lock<std::mutex> lock(queueMutex_);
+    dequeued_.wait(lock, [&] { return stopping_ || queue_.size() < kQueuedBatches; });
+    if (stopping_) return false;
+    const bool last = !item.status || !item.batch;
+    if (last) producerDone_ = true;
+    queue_.push_back(std::move(item));
+    lock.unlock();
+    queued_.notify_one();
+    return true;
+}
+
+RowPipeline::ReleasedBatch RowPipeline::take() {
+    std::unique_lock<std::mutex> lock(queueMutex_);
+    queued_.wait(lock, [&] { return !queue_.empty(); });
+    ReleasedBatch item = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    dequeued_.notify_one();
+    return item;
+}
+
+RowPipeline::ReleasedBatch RowPipeline::produceOne() {
+    ReleasedBatch item;
+    auto batch = input_.next();
+    if (!batch) {
+        item.status = batch.status();
+        return item;
+    }
+    if (!*batch) return item;  // the end
+    const anon::Batch& input = **batch;
+    auto released = releaser_->release(input);
+    if (!released) {
+        item.status = released.status();
+        return item;
+    }
+    countEmitted(*released, input);
+    item.inputRows = input.rows();
+    item.batch = std::move(released).value();
+    return item;
+}
+
+void RowPipeline::produce() noexcept {
+    for (;;) {
+        ReleasedBatch item;
+        try {
+            item = produceOne();
+        } catch (const std::exception& e) {
+            item = ReleasedBatch{internalError(std::string("releasing rows: ") + e.what()), std::nullopt, 0};
+        } catch (...) {
+            item = ReleasedBatch{internalError("releasing rows: unknown error"), std::nullopt, 0};
+        }
+        const bool last = !item.status || !item.batch;
+        if (!push(std::move(item)) || last) return;
+    }
+}
+
+void RowPipeline::countEmitted(const anon::Batch& released, const anon::Batch& input) {
+    const size_t q = plan_.quasiIdentifiers().size();
+    const auto& sensitive = plan_.sensitiveAttributes();
+    const uint32_t* classes = releaser_->classCodes().data();
+    if (!denseEmitted_.empty()) {
+        for (size_t r = 0; r < released.rows(); ++r) {
+            if (released.isSuppressed(r)) continue;
+            uint64_t index = 0;
+            for (size_t d = 0; d < q; ++d) index = index * denseRadix_[d] + classes[r * q + d];
+            ++denseEmitted_[index];
+        }
+        return;
+    }
+    for (size_t r = 0; r < released.rows(); ++r) {
+        if (released.isSuppressed(r)) continue;
+        key_.assign(reinterpret_cast<const char*>(classes + r * q), q * sizeof(uint32_t));
+        for (size_t column : sensitive) {
+            // The true value the models protect; NULL is "" as in the frequency table.
+            const anon::Column& values = input.column(column);
+            const size_t lengthAt = key_.size();
+            key_.append(sizeof(uint32_t), '\0');
+            if (!values.isNull(r)) values.appendCanonical(key_, r);
+            const auto length = static_cast<uint32_t>(key_.size() - lengthAt - sizeof(uint32_t));
+            std::memcpy(key_.data() + lengthAt, &length, sizeof length);
+        }
+        if (auto it = emitted_.find(std::string_view(key_)); it != emitted_.end()) ++it->second;
+        else emitted_.emplace(key_, 1);
+    }
+}
+
+Result<anon::FinalCheckReport> RowPipeline::runFinalCheck() {
+    const size_t q = plan_.quasiIdentifiers().size();
+    const size_t sensitive = plan_.sensitiveAttributes().size();
+    const PrivacyDecision& decision = decision_;
+    std::vector<std::string_view> labels(q), values(sensitive);
+    for (uint64_t index = 0; index < denseEmitted_.size(); ++index) {
+        if (denseEmitted_[index] == 0) continue;
+        uint64_t rest = index;
+        for (size_t d = q; d-- > 0;) {
+            labels[d] = decision.hierarchies[d]->label(decision.levels[d], static_cast<uint32_t>(rest % denseRadix_[d]));
+            rest /= denseRadix_[d];
+        }
+        if (Status s = check_->addRows(labels, values, denseEmitted_[index]); !s) return s;
+    }
+    denseEmitted_ = {};
+    for (const auto& [key, count] : emitted_) {
+        std::string_view rest(key);
+        for (size_t d = 0; d < q; ++d) {
+            uint32_t node = 0;
+            std::memcpy(&node, rest.data(), sizeof node);
+            rest.remove_prefix(sizeof node);
+            labels[d] = decision.hierarchies[d]->label(decision.levels[d], node);
+        }
+        for (size_t s = 0; s < sensitive; ++s) {
+            uint32_t length = 0;
+            std::memcpy(&length, rest.data(), sizeof length);
+            values[s] = rest.substr(sizeof length, length);
+            rest.remove_prefix(sizeof length + length);
+        }
+        if (Status s = check_->addRows(labels, values, count); !s) return s;
+    }
+    emitted_ = {};
+    return check_->finish();
+}
+
+}  // namespace custodian::release
