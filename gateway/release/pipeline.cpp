@@ -13,9 +13,10 @@ Result<std::unique_ptr<RowPipeline>> RowPipeline::start(const ReleasePlan& plan,
     std::unique_ptr<RowPipeline> pipeline(
         new RowPipeline(plan, decision, std::move(releaser).value(), format, pageBytes, std::move(input)));
     try {
-        pipeline->producer_ = std::thread([p = pipeline.get()] { p->produce(); });
+        pipeline->reader_ = std::thread([p = pipeline.get()] { p->read(); });
+        pipeline->releaserThread_ = std::thread([p = pipeline.get()] { p->release(); });
     } catch (const std::system_error& e) {
-        return unavailable(std::string("cannot start the release's producer thread: ") + e.what());
+        return unavailable(std::string("cannot start the release's threads: ") + e.what());  // the destructor joins
     }
     return pipeline;
 }
@@ -55,23 +56,19 @@ RowPipeline::RowPipeline(const ReleasePlan& plan, const PrivacyDecision& decisio
 RowPipeline::~RowPipeline() { stop(); }
 
 void RowPipeline::stop() noexcept {
-    if (!producer_.joinable()) return;
-    bool reading = false;
-    {
-        std::lock_guard<std::mutex> lock(queueMutex_);
-        stopping_ = true;
-        reading = !producerDone_;
-    }
-    dequeued_.notify_all();
-    // A producer blocked in the input returns once the input is cancelled.
-    if (reading && input_.cancel) input_.cancel();
-    producer_.join();
+    if (!reader_.joinable() && !releaserThread_.joinable()) return;
+    inputs_.close();
+    outputs_.close();
+    // A reader blocked in the input returns once the input is cancelled.
+    if (reading_.load() && input_.cancel) input_.cancel();
+    if (reader_.joinable()) reader_.join();
+    if (releaserThread_.joinable()) releaserThread_.join();
 }
 
 Result<std::optional<std::string>> RowPipeline::nextPage() {
     if (!failure_) return failure_;
     if (finished_) return std::optional<std::string>();
-    if (!producer_.joinable()) return failedPrecondition("the release was stopped");
+    if (!releaserThread_.joinable()) return failedPrecondition("the release was stopped");
     std::string page;
     page.reserve(pageBytes_ + pageBytes_ / 4);
     if (!preambleSent_) {
@@ -79,7 +76,13 @@ Result<std::optional<std::string>> RowPipeline::nextPage() {
         preambleSent_ = true;
     }
     while (page.size() < pageBytes_) {
-        ReleasedBatch item = take();
+        std::optional<Step> taken = outputs_.take();
+        if (!taken) {
+            failure_ = internalError("the release's threads stopped early");
+            stop();
+            return failure_;
+        }
+        Step& item = *taken;
         if (!item.status) {
             failure_ = item.status;
             stop();
@@ -87,7 +90,7 @@ Result<std::optional<std::string>> RowPipeline::nextPage() {
         }
         if (!item.batch) {
             finished_ = true;
-            stop();  // it has returned after the end; the emitted counts are complete
+            stop();  // both have returned after the end; the emitted counts are complete
             final_ = runFinalCheck();
             break;
         }
@@ -98,60 +101,81 @@ Result<std::optional<std::string>> RowPipeline::nextPage() {
     return std::optional<std::string>(std::move(page));
 }
 
-bool RowPipeline::push(ReleasedBatch item) {
-    std::unique_lock<std::mutex> lock(queueMutex_);
-    dequeued_.wait(lock, [&] { return stopping_ || queue_.size() < kQueuedBatches; });
-    if (stopping_) return false;
-    const bool last = !item.status || !item.batch;
-    if (last) producerDone_ = true;
-    queue_.push_back(std::move(item));
+bool RowPipeline::StepQueue::push(Step step) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return closed_ || steps_.size() < capacity_; });
+    if (closed_) return false;
+    steps_.push_back(std::move(step));
     lock.unlock();
-    queued_.notify_one();
+    changed_.notify_all();
     return true;
 }
 
-RowPipeline::ReleasedBatch RowPipeline::take() {
-    std::unique_lock<std::mutex> lock(queueMutex_);
-    queued_.wait(lock, [&] { return !queue_.empty(); });
-    ReleasedBatch item = std::move(queue_.front());
-    queue_.pop_front();
+std::optional<RowPipeline::Step> RowPipeline::StepQueue::take() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return closed_ || !steps_.empty(); });
+    if (steps_.empty()) return std::nullopt;
+    Step step = std::move(steps_.front());
+    steps_.pop_front();
     lock.unlock();
-    dequeued_.notify_one();
-    return item;
+    changed_.notify_all();
+    return step;
 }
 
-RowPipeline::ReleasedBatch RowPipeline::produceOne() {
-    ReleasedBatch item;
-    auto batch = input_.next();
-    if (!batch) {
-        item.status = batch.status();
-        return item;
+void RowPipeline::StepQueue::close() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = true;
     }
-    if (!*batch) return item;  // the end
-    const anon::Batch& input = **batch;
-    auto released = releaser_->release(input);
-    if (!released) {
-        item.status = released.status();
-        return item;
-    }
-    countEmitted(*released, input);
-    item.inputRows = input.rows();
-    item.batch = std::move(released).value();
-    return item;
+    changed_.notify_all();
 }
 
-void RowPipeline::produce() noexcept {
+// Exceptions never leave a stage thread: they become the step's error.
+template <typename F>
+static auto guarded(const char* during, F&& f) noexcept -> decltype(f()) {
+    try {
+        return f();
+    } catch (const std::exception& e) {
+        return {internalError(std::string(during) + ": " + e.what()), std::nullopt, 0};
+    } catch (...) {
+        return {internalError(std::string(during) + ": unknown error"), std::nullopt, 0};
+    }
+}
+
+void RowPipeline::read() noexcept {
     for (;;) {
-        ReleasedBatch item;
-        try {
-            item = produceOne();
-        } catch (const std::exception& e) {
-            item = ReleasedBatch{internalError(std::string("releasing rows: ") + e.what()), std::nullopt, 0};
-        } catch (...) {
-            item = ReleasedBatch{internalError("releasing rows: unknown error"), std::nullopt, 0};
-        }
-        const bool last = !item.status || !item.batch;
-        if (!push(std::move(item)) || last) return;
+        Step step = guarded("reading rows", [&] {
+            Step s;
+            auto batch = input_.next();
+            if (!batch) s.status = batch.status();
+            else if (*batch) {
+                s.inputRows = (*batch)->rows();
+                s.batch = std::move(*batch);
+            }
+            return s;
+        });
+        const bool last = step.last();
+        if (last) reading_.store(false);
+        if (!inputs_.push(std::move(step)) || last) break;
+    }
+    reading_.store(false);
+}
+
+RowPipeline::Step RowPipeline::releaseOne(Step input) {
+    if (input.last()) return input;
+    auto released = releaser_->release(*input.batch);
+    if (!released) return {released.status(), std::nullopt, 0};
+    countEmitted(*released, *input.batch);
+    return {Status::ok(), std::move(released).value(), input.inputRows};
+}
+
+void RowPipeline::release() noexcept {
+    for (;;) {
+        std::optional<Step> input = inputs_.take();
+        if (!input) return;  // stopped
+        Step step = guarded("releasing rows", [&] { return releaseOne(std::move(*input)); });
+        const bool last = step.last();
+        if (!outputs_.push(std::move(step)) || last) return;
     }
 }
 

@@ -10,12 +10,15 @@
 // check, which groups by label text as it would row by row, at a cost per combination instead of
 // per row. Its memory is bounded by the combinations the search counted, not by the rows.
 //
-// Threads: start() launches one producer thread that pulls input batches, releases them and counts
-// the emitted rows, while nextPage() encodes on the caller's thread; at most kQueuedBatches
-// released batches wait between the two, so memory stays bounded by a few batches. stop() (and the
-// destructor) stops that thread, calling the input's cancel() first if it is still reading. The
+// Threads: start() launches two stage threads — a reader that pulls input batches (for the gateway:
+// COPY rows parsed into typed columns) and a releaser that transforms them and counts the emitted
+// rows — while nextPage() encodes on the caller's thread. Between stages at most kQueuedBatches
+// batches wait, so memory stays bounded by a few batches; on two cores the stages (and the
+// database server producing the rows) overlap instead of taking turns. stop() (and the destructor)
+// stops both threads, calling the input's cancel() first if the reader is still reading. The
 // object itself is thread-compatible: one caller at a time.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -37,7 +40,7 @@ namespace custodian::release {
 
 class RowPipeline {
 public:
-    // Where the rows come from, typed as the plan's inputSchema(). `next` runs on the producer
+    // Where the rows come from, typed as the plan's inputSchema(). `next` runs on the reader
     // thread only and returns nullopt after the last batch. `cancel`, if set, may be called from
     // another thread while `next` blocks, and makes it return (with an error) soon.
     struct Input {
@@ -45,7 +48,7 @@ public:
         std::function<void()> cancel;
     };
 
-    // Builds the transforms and starts the producer thread. `plan` and `decision` (and the key in
+    // Builds the transforms and starts the stage threads. `plan` and `decision` (and the key in
     // `context`) must outlive the pipeline. FailedPrecondition when the decision has no chosen
     // node; Unavailable when the thread cannot start.
     static Result<std::unique_ptr<RowPipeline>> start(const ReleasePlan& plan, const PrivacyDecision& decision,
@@ -60,7 +63,7 @@ public:
 
     // The next page of encoded plaintext (at least pageBytes unless it is the last; the first
     // starts with the CSV header), or nullopt after the last row. Once finished() (set by the call
-    // that returns the last page; the producer thread has then ended), finalCheck() holds the
+    // that returns the last page; the stage threads have then ended), finalCheck() holds the
     // re-check of the emitted rows: the report, or FailedPrecondition naming the model that does
     // not hold. After an error every later call returns the same error.
     Result<std::optional<std::string>> nextPage();
@@ -72,7 +75,7 @@ public:
     uint64_t rowsReleased() const noexcept { return rowsReleased_; }
     uint64_t rowsSuppressed() const noexcept { return rowsRead_ - rowsReleased_; }
 
-    // Stops the producer thread (cancelling the input if it is still reading); nextPage() fails
+    // Stops the stage threads (cancelling the input if it is still reading); nextPage() fails
     // afterwards unless the pipeline had finished.
     void stop() noexcept;
 
@@ -80,22 +83,36 @@ private:
     RowPipeline(const ReleasePlan& plan, const PrivacyDecision& decision, RowReleaser releaser, ExtractFormat format,
                 size_t pageBytes, Input input);
 
-    // One step of the producer thread: a released batch, the end of the rows, or an error.
-    struct ReleasedBatch {
+    // What passes between stages: a batch, the end of the rows (no batch), or an error.
+    struct Step {
         Status status;
-        std::optional<anon::Batch> batch;  // unset at the end
-        size_t inputRows = 0;
+        std::optional<anon::Batch> batch;
+        size_t inputRows = 0;  // of the input batch a released batch came from
+        bool last() const noexcept { return !status || !batch; }
+    };
+    // A queue of at most `capacity` steps between two threads. push() blocks while it is full and
+    // take() while it is empty; after close() both return at once (false / nullopt).
+    class StepQueue {
+    public:
+        explicit StepQueue(size_t capacity) : capacity_(capacity) {}
+        bool push(Step step);
+        std::optional<Step> take();
+        void close();
+
+    private:
+        size_t capacity_;
+        std::mutex mutex_;
+        std::condition_variable changed_;
+        std::deque<Step> steps_;
+        bool closed_ = false;
     };
     static constexpr size_t kQueuedBatches = 2;
-    void produce() noexcept;
-    ReleasedBatch produceOne();
-    // Queue ends: push() blocks while the queue is full and returns false once stopping; take()
-    // blocks until a batch is queued.
-    bool push(ReleasedBatch item);
-    ReleasedBatch take();
-    // Counts the emitted (not suppressed) rows of one batch for the final check (producer thread).
+    void read() noexcept;     // reader thread: input → inputs_
+    void release() noexcept;  // releaser thread: inputs_ → RowReleaser, countEmitted → outputs_
+    Step releaseOne(Step input);
+    // Counts the emitted (not suppressed) rows of one batch for the final check (releaser thread).
     void countEmitted(const anon::Batch& released, const anon::Batch& input);
-    // Hands the counts to the final check and runs it (after the producer has ended).
+    // Hands the counts to the final check and runs it (after the stage threads have ended).
     Result<anon::FinalCheckReport> runFinalCheck();
 
     const ReleasePlan& plan_;
@@ -116,12 +133,9 @@ private:
     std::vector<uint64_t> denseEmitted_;
     std::vector<uint32_t> denseRadix_;  // node count per quasi-identifier at its chosen level
 
-    std::thread producer_;
-    std::mutex queueMutex_;
-    std::condition_variable queued_, dequeued_;
-    std::deque<ReleasedBatch> queue_;
-    bool stopping_ = false;      // guarded by queueMutex_
-    bool producerDone_ = false;  // guarded by queueMutex_: the producer has pushed its last item
+    std::thread reader_, releaserThread_;
+    StepQueue inputs_{kQueuedBatches}, outputs_{kQueuedBatches};
+    std::atomic<bool> reading_{true};  // the reader has not yet taken its last step from the input
     Status failure_;             // the first error nextPage() returned
     bool preambleSent_ = false;
     bool finished_ = false;
