@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -39,6 +40,7 @@
 #include "gateway/cli/args.hpp"
 #include "gateway/auth/principals.hpp"
 #include "gateway/crypto/keys.hpp"
+#include "gateway/release/bounded_queue.hpp"
 #include "gateway/release/encoder.hpp"
 #include "gateway/release/pipeline.hpp"
 #include "gateway/release/plan.hpp"
@@ -222,13 +224,36 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
         if (!sourceColumns) return failWith(sourceColumns.status().withContext(in.in));
         anon::CsvGroupCounter groups(schema, std::move(sourceColumns).value(), plan->groupColumns(),
                                      plan->builtGeneralizedColumns());
-        anon::CsvRecords records;
-        while (true) {
-            auto n = reader->read(records);
-            if (!n) return failWith(n.status().withContext(in.in));
-            if (*n == 0) break;
-            if (Status s = groups.add(records); !s) return failWith(s.withContext(in.in));
+        // The file is parsed on a second thread: parsing a batch overlaps counting the one before.
+        struct Parsed {
+            Status status;
+            std::optional<anon::CsvRecords> records;  // unset at the end
+        };
+        release::BoundedQueue<Parsed> parsed(2);
+        std::thread parsing([&parsed, &reader, &in] {
+            for (;;) {
+                Parsed step;
+                try {
+                    step.records.emplace();
+                    auto n = reader->read(*step.records);
+                    if (!n) step.status = n.status().withContext(in.in);
+                    if (!n || *n == 0) step.records.reset();
+                } catch (const std::exception& e) {
+                    step = {internalError(std::string("reading ") + in.in + ": " + e.what()), std::nullopt};
+                }
+                const bool last = !step.records;
+                if (!parsed.push(std::move(step)) || last) return;
+            }
+        });
+        Status counted;
+        while (auto step = parsed.take()) {
+            if (!step->status) counted = step->status;
+            else if (step->records) counted = groups.add(*step->records).withContext(in.in);
+            if (!counted || !step->records) break;
         }
+        parsed.close();
+        parsing.join();
+        if (!counted) return failWith(counted);
         Status fed = groups.forEachGroup([&](std::span<const std::optional<std::string_view>> values, uint64_t count) {
             return sink.add(values, count);
         });

@@ -101,35 +101,6 @@ Result<std::optional<std::string>> RowPipeline::nextPage() {
     return std::optional<std::string>(std::move(page));
 }
 
-bool RowPipeline::StepQueue::push(Step step) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return closed_ || steps_.size() < capacity_; });
-    if (closed_) return false;
-    steps_.push_back(std::move(step));
-    lock.unlock();
-    changed_.notify_all();
-    return true;
-}
-
-std::optional<RowPipeline::Step> RowPipeline::StepQueue::take() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return closed_ || !steps_.empty(); });
-    if (steps_.empty()) return std::nullopt;
-    Step step = std::move(steps_.front());
-    steps_.pop_front();
-    lock.unlock();
-    changed_.notify_all();
-    return step;
-}
-
-void RowPipeline::StepQueue::close() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        closed_ = true;
-    }
-    changed_.notify_all();
-}
-
 // Exceptions never leave a stage thread: they become the step's error.
 template <typename F>
 static auto guarded(const char* during, F&& f) noexcept -> decltype(f()) {

@@ -19,12 +19,9 @@
 // object itself is thread-compatible: one caller at a time.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -33,6 +30,7 @@
 
 #include "anonymizer/final_check.hpp"
 #include "anonymizer/status.hpp"
+#include "gateway/release/bounded_queue.hpp"
 #include "gateway/release/encoder.hpp"
 #include "gateway/release/plan.hpp"
 
@@ -90,22 +88,6 @@ private:
         size_t inputRows = 0;  // of the input batch a released batch came from
         bool last() const noexcept { return !status || !batch; }
     };
-    // A queue of at most `capacity` steps between two threads. push() blocks while it is full and
-    // take() while it is empty; after close() both return at once (false / nullopt).
-    class StepQueue {
-    public:
-        explicit StepQueue(size_t capacity) : capacity_(capacity) {}
-        bool push(Step step);
-        std::optional<Step> take();
-        void close();
-
-    private:
-        size_t capacity_;
-        std::mutex mutex_;
-        std::condition_variable changed_;
-        std::deque<Step> steps_;
-        bool closed_ = false;
-    };
     static constexpr size_t kQueuedBatches = 2;
     void read() noexcept;     // reader thread: input → inputs_
     void release() noexcept;  // releaser thread: inputs_ → RowReleaser, countEmitted → outputs_
@@ -134,7 +116,7 @@ private:
     std::vector<uint32_t> denseRadix_;  // node count per quasi-identifier at its chosen level
 
     std::thread reader_, releaserThread_;
-    StepQueue inputs_{kQueuedBatches}, outputs_{kQueuedBatches};
+    BoundedQueue<Step> inputs_{kQueuedBatches}, outputs_{kQueuedBatches};
     std::atomic<bool> reading_{true};  // the reader has not yet taken its last step from the input
     Status failure_;             // the first error nextPage() returned
     bool preambleSent_ = false;
