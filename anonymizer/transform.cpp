@@ -127,7 +127,7 @@ Status TransformRegistry::validate(std::string_view name, const Params& params) 
     }
     for (const auto& [key, value] : params) {
         const auto it = std::find_if(spec->params.begin(), spec->params.end(),
-                                     [&](const ParamDescriptor& d) { return d.name == key; });
+                                     [&key = key](const ParamDescriptor& d) { return d.name == key; });
         if (it == spec->params.end()) {
             std::string known;
             for (const auto& d : spec->params) known += (known.empty() ? "" : ", ") + d.name;

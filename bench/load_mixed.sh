@@ -160,7 +160,7 @@ grep -E '^custodian_(overload_refusals_total|extracts_in_flight|audit_(entries_c
 # Growth by design, to read the RSS figures against: every process keeps the audit log's Merkle tree
 # in memory, about 64 bytes per entry, in vectors that double at powers of two.
 awk '/^custodian_audit_entries_committed_total / {
-       printf "in-memory Merkle tree: %d entries x 64 B = %.1f MB expected growth (the log's tree, by design)\n", $2, $2 * 64 / 1048576 }' \
+       printf "in-memory Merkle tree: %d entries x 64 B = %.1f MB expected growth (the audit log tree, by design)\n", $2, $2 * 64 / 1048576 }' \
   "$tmp/metrics.txt"
 
 status=0

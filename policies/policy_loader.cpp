@@ -327,7 +327,7 @@ private:
         for (const auto& [name, value] : column.transform.params) {
             const std::string pp = appendPointer(tp + "/params", name);
             auto d = std::find_if(spec->params.begin(), spec->params.end(),
-                                  [&](const anon::ParamDescriptor& p) { return p.name == name; });
+                                  [&name = name](const anon::ParamDescriptor& p) { return p.name == name; });
             if (d == spec->params.end()) {
                 std::vector<std::string> known;
                 for (const auto& p : spec->params) known.push_back(p.name);

@@ -24,12 +24,22 @@ void scalar(std::string& out, const char* name, const char* type, const char* he
            std::to_string(value) + "\n";
 }
 
+// The method as a label: one of the standard methods, or "other". The method is the client's text,
+// so a client inventing method names must not add a series each (unbounded memory and scrape size).
+std::string methodLabel(const std::string& method) {
+    static const char* const kKnown[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+    for (const char* known : kKnown)
+        if (method == known) return method;
+    return "other";
+}
+
 }  // namespace
 
 void Metrics::requestFinished(const std::string& route, const std::string& method, int status, double seconds) {
     inFlight_.fetch_sub(1, std::memory_order_relaxed);
+    std::string methodKey = methodLabel(method);
     std::lock_guard lock(mutex_);
-    ++requests_[{route, method, status}];
+    ++requests_[{route, std::move(methodKey), status}];
     Histogram& h = latency_[route];
     for (size_t i = 0; i < kBuckets.size(); ++i)
         if (seconds <= kBuckets[i]) ++h.buckets[i];

@@ -97,6 +97,9 @@ TEST_CASE("health, readiness, metrics and keys over HTTP", "[integration][server
     REQUIRE(::stat(gw.config().signingKeyFile.c_str(), &info) == 0);
     CHECK((info.st_mode & 0777) == 0600);
 
+    // Invented methods share one "other" series: a client cannot grow the metrics without bound.
+    for (const char* invented : {"BREW1", "BREW2", "BREW3"}) CHECK(httpRequest(gw.port(), invented, "/healthz").status >= 400);
+
     // A request is counted once its response has been written, which can be a moment after the
     // client has read it: wait (bounded) until the previous request has left the in-flight gauge.
     auto metrics = httpRequest(gw.port(), "GET", "/metrics");
@@ -111,6 +114,8 @@ TEST_CASE("health, readiness, metrics and keys over HTTP", "[integration][server
     CHECK(metrics.body.find("custodian_http_request_duration_seconds_bucket{route=\"/v1/keys\",le=\"+Inf\"} 1") !=
           std::string::npos);
     CHECK(metrics.body.find("custodian_http_requests_in_flight 1") != std::string::npos);  // this request
+    CHECK(metrics.body.find("BREW") == std::string::npos);
+    CHECK(metrics.body.find(R"(method="other")") != std::string::npos);
     CHECK(metrics.body.find("custodian_db_pool_connections{state=\"max\"} 3") != std::string::npos);
     CHECK(metrics.body.find("custodian_ready 1") != std::string::npos);
 
