@@ -172,11 +172,14 @@ TEST_CASE("stop() cancels a reader blocked in the input and returns", "[release]
     std::mutex m;
     std::condition_variable cv;
     bool cancelled = false;
+    bool blocked = false;
     std::atomic<int> served{0};
     RowPipeline::Input input{[&]() -> Result<std::optional<anon::Batch>> {
-                                 if (served < 6) return std::optional<anon::Batch>(f.batches[static_cast<size_t>(served++)]);
+                                 if (served < 3) return std::optional<anon::Batch>(f.batches[static_cast<size_t>(served++)]);
                                  // Like a COPY waiting for the server: blocks until cancelled.
                                  std::unique_lock<std::mutex> lock(m);
+                                 blocked = true;
+                                 cv.notify_all();
                                  cv.wait(lock, [&] { return cancelled; });
                                  return Status(StatusCode::Internal, "canceling statement due to user request");
                              },
@@ -190,6 +193,11 @@ TEST_CASE("stop() cancels a reader blocked in the input and returns", "[release]
     auto page = (*pipeline)->nextPage();
     REQUIRE(page);
     REQUIRE(*page);
+    {
+        // The queues hold more than the three batches, so the reader gets to the blocking call.
+        std::unique_lock<std::mutex> lock(m);
+        REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return blocked; }));
+    }
     auto stopped = std::async(std::launch::async, [&] { (*pipeline)->stop(); });
     REQUIRE(stopped.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
     CHECK(cancelled);
