@@ -246,10 +246,14 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
             }
         });
         Status counted;
-        while (auto step = parsed.take()) {
-            if (!step->status) counted = step->status;
-            else if (step->records) counted = groups.add(*step->records).withContext(in.in);
-            if (!counted || !step->records) break;
+        try {  // nothing may skip the join below
+            while (auto step = parsed.take()) {
+                if (!step->status) counted = step->status;
+                else if (step->records) counted = groups.add(*step->records).withContext(in.in);
+                if (!counted || !step->records) break;
+            }
+        } catch (const std::exception& e) {
+            counted = internalError(std::string("counting ") + in.in + ": " + e.what());
         }
         parsed.close();
         parsing.join();
