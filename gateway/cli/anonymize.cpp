@@ -516,7 +516,6 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     std::vector<std::string_view> labels(qis.size()), sensitiveValues(sens.size());
     std::vector<std::string> sensitiveText(sens.size());
     std::vector<uint64_t> rowsInPartition(mondrian.partitionSizes.size());
-    std::vector<uint32_t> batchPartitions;
     Status pass2 = forEachBatch(in, schema, [&](const anon::Batch& batch) {
         if (row0 + batch.rows() > records) return internalError("the input grew between the two passes");
         auto transformed = transforms->apply(batch);
@@ -535,18 +534,9 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
         auto outBatch = anon::Batch::make(outSchema, std::move(outColumns));
         if (!outBatch) return outBatch.status();
         if (sens.empty()) {
-            // Every row of a partition is written with the same labels: count them per batch and
-            // hand the check each distinct label tuple once.
-            batchPartitions.clear();
-            for (size_t row = 0; row < batch.rows(); ++row) {
-                const uint32_t p = mondrian.partitionOfRow[row0 + row];
-                if (rowsInPartition[p]++ == 0) batchPartitions.push_back(p);
-            }
-            for (uint32_t p : batchPartitions) {
-                for (size_t q = 0; q < qis.size(); ++q) labels[q] = mondrian.labels[p][q];
-                if (Status st = check.addRows(labels, sensitiveValues, rowsInPartition[p]); !st) return st;
-                rowsInPartition[p] = 0;
-            }
+            // Every row of a partition is written with the same labels: count the rows written per
+            // partition here and hand the check each partition's labels once, after the last batch.
+            for (size_t row = 0; row < batch.rows(); ++row) ++rowsInPartition[mondrian.partitionOfRow[row0 + row]];
         }
         for (size_t row = 0; row < batch.rows() && !sens.empty(); ++row) {
             const auto& partition = mondrian.labels[mondrian.partitionOfRow[row0 + row]];
@@ -565,6 +555,11 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     });
     if (!pass2) return failWith(pass2);
     if (row0 != records) return failWith(internalError("the input shrank between the two passes"));
+    for (size_t p = 0; p < rowsInPartition.size(); ++p) {
+        if (rowsInPartition[p] == 0) continue;
+        for (size_t q = 0; q < qis.size(); ++q) labels[q] = mondrian.labels[p][q];
+        if (Status st = check.addRows(labels, sensitiveValues, rowsInPartition[p]); !st) return failWith(st);
+    }
     auto final = check.finish();
     if (!final) return failWith(final.status().withContext("final check failed, nothing written"));
     if (Status s = out.commit(); !s) return failWith(s);
