@@ -94,7 +94,7 @@ Result<std::optional<std::string>> RowPipeline::nextPage() {
             final_ = runFinalCheck();
             break;
         }
-        rowsRead_ += item.inputRows;
+        rowsRead_ += item.batch->rows();
         rowsReleased_ += encoder_.appendRows(*item.batch, page);
     }
     if (page.empty() && finished_) return std::optional<std::string>();
@@ -107,9 +107,9 @@ static auto guarded(const char* during, F&& f) noexcept -> decltype(f()) {
     try {
         return f();
     } catch (const std::exception& e) {
-        return {internalError(std::string(during) + ": " + e.what()), std::nullopt, 0};
+        return {internalError(std::string(during) + ": " + e.what()), std::nullopt};
     } catch (...) {
-        return {internalError(std::string(during) + ": unknown error"), std::nullopt, 0};
+        return {internalError(std::string(during) + ": unknown error"), std::nullopt};
     }
 }
 
@@ -119,10 +119,7 @@ void RowPipeline::read() noexcept {
             Step s;
             auto batch = input_.next();
             if (!batch) s.status = batch.status();
-            else if (*batch) {
-                s.inputRows = (*batch)->rows();
-                s.batch = std::move(*batch);
-            }
+            else s.batch = std::move(*batch);
             return s;
         });
         const bool last = step.last();
@@ -135,9 +132,9 @@ void RowPipeline::read() noexcept {
 RowPipeline::Step RowPipeline::releaseOne(Step input) {
     if (input.last()) return input;
     auto released = releaser_->release(*input.batch);
-    if (!released) return {released.status(), std::nullopt, 0};
+    if (!released) return {released.status(), std::nullopt};
     countEmitted(*released, *input.batch);
-    return {Status::ok(), std::move(released).value(), input.inputRows};
+    return {Status::ok(), std::move(released).value()};
 }
 
 void RowPipeline::release() noexcept {

@@ -84,8 +84,7 @@ private:
     // What passes between stages: a batch, the end of the rows (no batch), or an error.
     struct Step {
         Status status;
-        std::optional<anon::Batch> batch;
-        size_t inputRows = 0;  // of the input batch a released batch came from
+        std::optional<anon::Batch> batch;  // a released batch keeps its input's rows (suppression is a mark)
         bool last() const noexcept { return !status || !batch; }
     };
     static constexpr size_t kQueuedBatches = 2;
