@@ -170,7 +170,12 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
         const auto& qis = stream_->plan().quasiIdentifiers();
         for (size_t i = 0; i < qis.size() && i < decision->levels.size(); ++i)
             levels[stream_->plan().inputColumns()[qis[i]].name] = static_cast<int64_t>(decision->levels[i]);
-        d["levels"] = std::move(levels);
+        if (decision->local) {
+            d["algorithm"] = decision->local->algorithm;
+            d["partitions"] = static_cast<uint64_t>(decision->local->partitions.partitionSizes.size());
+        } else {
+            d["levels"] = std::move(levels);
+        }
     }
     auto index = audit::record(services_, std::move(entry));
     if (!index) return abort("failed", index.status());

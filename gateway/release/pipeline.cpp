@@ -44,9 +44,10 @@ RowPipeline::RowPipeline(const ReleasePlan& plan, const PrivacyDecision& decisio
     check_.emplace(plan_.models(), std::move(qiNames), std::move(sensitive), decision_.records);
     if (plan_.sensitiveAttributes().empty() && decision_.records > 0) {
         uint64_t classes = 1;
-        for (size_t d = 0; d < decision_.levels.size() && classes <= kDenseClasses; ++d) {
-            denseRadix_.push_back(static_cast<uint32_t>(decision_.hierarchies[d]->nodeCount(decision_.levels[d])));
-            classes *= denseRadix_.back();
+        for (uint64_t radix : decision_.classRadix()) {
+            if (classes > kDenseClasses) break;
+            denseRadix_.push_back(static_cast<uint32_t>(radix));
+            classes *= radix;
         }
         if (classes <= kDenseClasses) denseEmitted_.assign(classes, 0);
         else denseRadix_.clear();
@@ -130,7 +131,10 @@ void RowPipeline::read() noexcept {
 }
 
 RowPipeline::Step RowPipeline::releaseOne(Step input) {
-    if (input.last()) return input;
+    if (input.last()) {
+        if (input.status) input.status = releaser_->finish();  // every counted row, and no other
+        return input;
+    }
     auto released = releaser_->release(*input.batch);
     if (!released) return {released.status(), std::nullopt};
     countEmitted(*released, *input.batch);
@@ -148,7 +152,7 @@ void RowPipeline::release() noexcept {
 }
 
 void RowPipeline::countEmitted(const anon::Batch& released, const anon::Batch& input) {
-    const size_t q = plan_.quasiIdentifiers().size();
+    const size_t q = decision_.classWidth();
     const auto& sensitive = plan_.sensitiveAttributes();
     const uint32_t* classes = releaser_->classCodes().data();
     if (!denseEmitted_.empty()) {
@@ -178,28 +182,26 @@ void RowPipeline::countEmitted(const anon::Batch& released, const anon::Batch& i
 }
 
 Result<anon::FinalCheckReport> RowPipeline::runFinalCheck() {
-    const size_t q = plan_.quasiIdentifiers().size();
+    const size_t q = decision_.classWidth();
     const size_t sensitive = plan_.sensitiveAttributes().size();
-    const PrivacyDecision& decision = decision_;
-    std::vector<std::string_view> labels(q), values(sensitive);
+    std::vector<std::string_view> labels, values(sensitive);
+    std::vector<uint32_t> codes(q);
     for (uint64_t index = 0; index < denseEmitted_.size(); ++index) {
         if (denseEmitted_[index] == 0) continue;
         uint64_t rest = index;
         for (size_t d = q; d-- > 0;) {
-            labels[d] = decision.hierarchies[d]->label(decision.levels[d], static_cast<uint32_t>(rest % denseRadix_[d]));
+            codes[d] = static_cast<uint32_t>(rest % denseRadix_[d]);
             rest /= denseRadix_[d];
         }
+        decision_.classLabels(codes.data(), labels);
         if (Status s = check_->addRows(labels, values, denseEmitted_[index]); !s) return s;
     }
     denseEmitted_ = {};
     for (const auto& [key, count] : emitted_) {
         std::string_view rest(key);
-        for (size_t d = 0; d < q; ++d) {
-            uint32_t node = 0;
-            std::memcpy(&node, rest.data(), sizeof node);
-            rest.remove_prefix(sizeof node);
-            labels[d] = decision.hierarchies[d]->label(decision.levels[d], node);
-        }
+        if (q > 0) std::memcpy(codes.data(), rest.data(), q * sizeof(uint32_t));
+        rest.remove_prefix(q * sizeof(uint32_t));
+        decision_.classLabels(codes.data(), labels);
         for (size_t s = 0; s < sensitive; ++s) {
             uint32_t length = 0;
             std::memcpy(&length, rest.data(), sizeof length);

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "anonymizer/engine.hpp"
 #include "anonymizer/value.hpp"
+#include "policies/engine_config.hpp"
 
 namespace custodian::release {
 
@@ -53,10 +55,6 @@ std::string lRequirement(const anon::LDiversity& l) {
 Result<ReleasePlan> ReleasePlan::make(std::shared_ptr<const policies::Policy> policy) {
     if (!policy) return internalError("release without a policy");
     const auto& m = policy->model();
-    if (m.algorithm == policies::SearchAlgorithm::Mondrian)
-        return failedPrecondition(
-            "this policy uses the Mondrian algorithm, which the gateway does not run on database sources; "
-            "use the optimal search (\"algorithm\": {\"name\": \"optimal\"}) for extracts");
     ReleasePlan plan;
     plan.policy_ = policy;
     std::vector<anon::ColumnSpec> specs;
@@ -99,6 +97,23 @@ bool ReleasePlan::orderedDistance(size_t column) const {
 }
 
 // ---- PrivacyDecision ---------------------------------------------------------------------------
+
+std::vector<uint64_t> PrivacyDecision::classRadix() const {
+    if (local) return {local->partitions.partitionSizes.size()};
+    std::vector<uint64_t> radix;
+    for (size_t d = 0; d < levels.size(); ++d) radix.push_back(hierarchies[d]->nodeCount(levels[d]));
+    return radix;
+}
+
+void PrivacyDecision::classLabels(const uint32_t* classCodes, std::vector<std::string_view>& labels) const {
+    if (local) {
+        const auto& partition = local->partitions.labels[classCodes[0]];
+        labels.assign(partition.begin(), partition.end());
+        return;
+    }
+    labels.resize(levels.size());
+    for (size_t d = 0; d < levels.size(); ++d) labels[d] = hierarchies[d]->label(levels[d], classCodes[d]);
+}
 
 void PrivacyDecision::indexSuppressedClasses() {
     const size_t q = levels.size();
@@ -156,9 +171,18 @@ FrequencySink::FrequencySink(const ReleasePlan& plan)
 Status FrequencySink::add(std::span<const SourceValue> values, uint64_t count) {
     if (values.size() != columns_.size()) return internalError("group row has the wrong number of values");
     if (count == 0) return Status::ok();
+    if (plan_.localRecoding()) {
+        if (count != 1) return internalError("Mondrian takes the source rows one by one");
+        for (size_t i = 0; i < values.size(); ++i)
+            if (!values[i])
+                return failedPrecondition("the column '" + plan_.inputColumns()[columns_[i]].name +
+                                          "' is NULL in a selected row; Mondrian needs a value in every "
+                                          "quasi-identifier and sensitive column (the policy's row filter can "
+                                          "leave such rows out)");
+    }
     // NULL is the empty string, as the anonymizer's LeafEncoder looks it up.
     for (size_t i = 0; i < values.size(); ++i) ids_.push_back(dictionaries_[i].intern(values[i].value_or("")));
-    counts_.push_back(count);
+    if (!plan_.localRecoding()) counts_.push_back(count);
     records_ += count;
     return Status::ok();
 }
@@ -216,6 +240,12 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
         decision.stats.achievedK = records_;
         decision.stats.satisfies = true;
         out.decision = std::move(decision);
+        return out;
+    }
+
+    if (plan_.localRecoding()) {
+        if (Status s = finalizeLocal(out, decision); !s) return s;
+        if (!out.unreachable) out.decision = std::move(decision);
         return out;
     }
 
@@ -361,6 +391,103 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
     return out;
 }
 
+Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
+    const auto& policy = plan_.policy();
+    const auto& model = policy.model();
+    const size_t q = plan_.quasiIdentifiers().size();
+    const size_t sensitive = plan_.sensitiveAttributes().size();
+    const size_t width = columns_.size();
+    const size_t rows = static_cast<size_t>(records_);
+
+    // Hierarchies (built from the values where the policy has none) and sensitive dictionaries,
+    // exactly as `custodian anonymize` makes them.
+    policies::ColumnDomains domains;
+    for (size_t c = 0; c < width; ++c) domains[model.columns[columns_[c]].name] = dictionaries_[c].values;
+    auto config = policies::makeEngineConfig(policy, domains);
+    if (!config)
+        return failedPrecondition("the policy's hierarchies do not fit the source values (" + config.status().message() +
+                                  "); the publisher must extend them");
+
+    // Dictionary ids → leaf codes (quasi-identifiers) and sensitive value codes, column by column.
+    auto local = std::make_shared<LocalRecoding>();
+    local->leafCodes.resize(q);
+    std::vector<std::vector<uint32_t>> sensitiveCodes(sensitive);
+    decision.sensitiveTotals.assign(sensitive, {});
+    for (size_t c = 0; c < width; ++c) {
+        const auto& values = dictionaries_[c].values;
+        std::vector<uint32_t> translate(values.size());
+        for (uint32_t v = 0; v < values.size(); ++v) {
+            if (c < q) {
+                auto leaf = config->quasiIdentifiers[c].hierarchy->leafCode(values[v]);
+                if (!leaf)
+                    return failedPrecondition("the hierarchy of the quasi-identifier '" + config->quasiIdentifiers[c].name +
+                                              "' does not cover every source value; the publisher must extend it");
+                translate[v] = *leaf;
+            } else {
+                translate[v] = config->sensitive[c - q].dictionary->codeOf(values[v]);
+            }
+        }
+        auto& column = c < q ? local->leafCodes[c] : sensitiveCodes[c - q];
+        column.resize(rows);
+        std::vector<uint64_t> perValue(c < q ? 0 : values.size());
+        for (size_t r = 0; r < rows; ++r) {
+            const uint32_t id = ids_[r * width + c];
+            column[r] = translate[id];
+            if (c >= q) ++perValue[id];
+        }
+        for (uint32_t v = 0; v < perValue.size(); ++v)
+            if (perValue[v] != 0) decision.sensitiveTotals[c - q][values[v]] += perValue[v];
+    }
+    ids_ = {};
+
+    anon::EncodedColumns columns;
+    for (const auto& c : local->leafCodes) columns.qi.emplace_back(c);
+    for (const auto& c : sensitiveCodes) columns.sensitive.emplace_back(c);
+    auto result = anon::anonymizeMondrian(*config, columns);
+    if (!result) {
+        if (result.status().code() != StatusCode::FailedPrecondition) return result.status();
+        // Mondrian cannot suppress: the whole selection as one partition is the best it can do.
+        const auto& m = plan_.models();
+        ModelUnreachable u;
+        if (records_ < m.k) u.requirement = "k-anonymity with k = " + std::to_string(m.k);
+        else if (m.lDiversity) u.requirement = lRequirement(*m.lDiversity);
+        else if (m.tCloseness) u.requirement = "t-closeness with t = " + fixed(m.tCloseness->t, 3);
+        else u.requirement = m.describe();
+        u.message = u.requirement + " cannot be met: " + result.status().message();
+        crypto::JsonValue::Object best;
+        best["rows"] = records_;
+        best["k"] = records_;
+        if (sensitive > 0) {
+            uint64_t fewest = UINT64_MAX;
+            for (const auto& totals : decision.sensitiveTotals) fewest = std::min<uint64_t>(fewest, totals.size());
+            best["distinct_l"] = fewest;
+        }
+        u.bestAchievable = std::move(best);
+        out.unreachable = std::move(u);
+        return Status::ok();
+    }
+    for (const auto& qi : config->quasiIdentifiers) decision.hierarchies.push_back(qi.hierarchy);
+    const anon::MondrianResult& m = result->mondrian;
+    decision.stats.records = records_;
+    decision.stats.classes = m.partitionSizes.size();
+    decision.stats.satisfies = true;
+    decision.stats.achievedK = m.achievedK;
+    decision.stats.distinctL = m.distinctL;
+    decision.stats.entropyL = m.entropyL;
+    decision.stats.achievedT = m.achievedT;
+    decision.stats.metrics.loss = m.ncp;
+    decision.stats.metrics.discernibility = m.discernibility;
+    decision.stats.metrics.averageClassSize = m.averageClassSize;
+    decision.stats.metrics.nonUniformEntropy = m.nonUniformEntropy;
+    decision.searchSeconds = m.seconds;
+    local->partitions = std::move(result->mondrian);
+    local->riskBefore = result->riskBefore;
+    local->riskAfter = result->riskAfter;
+    local->algorithm = model.mondrianMode == policies::MondrianMode::Relaxed ? "mondrian-relaxed" : "mondrian-strict";
+    decision.local = std::move(local);
+    return Status::ok();
+}
+
 // ---- RowReleaser -------------------------------------------------------------------------------
 
 std::string describeTransform(const policies::TransformSpec& spec) {
@@ -413,7 +540,10 @@ Result<RowReleaser> RowReleaser::make(const ReleasePlan& plan, const PrivacyDeci
             const auto d = static_cast<size_t>(r.qiSlot_[i]);
             r.qiOutputs_[d] = outputs.size();
             outputs.push_back({c.name, anon::ColumnType::Text});
-            r.columns_.push_back({c.name, "generalize:level=" + std::to_string(decision.levels[d]), true});
+            r.columns_.push_back({c.name,
+                                  decision.local ? decision.local->algorithm
+                                                 : "generalize:level=" + std::to_string(decision.levels[d]),
+                                  true});
             continue;
         }
         const bool hierarchyMissing = c.transform.name == "generalize" && !tc.hierarchies(c.name);
@@ -451,16 +581,32 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
         return internalError("the source returned rows the privacy search did not count");
     anon::Batch working = input;  // shares the columns; only the suppression mask is its own
 
-    // Leaf codes, then node codes at the chosen levels; rows of suppressed classes are marked.
-    nodes_.resize(rows * q);
+    // Leaf codes, then node codes at the chosen levels (Mondrian: the row's partition, once the row
+    // is the one partitioned at this position); rows of suppressed classes are marked.
+    const LocalRecoding* local = decision_->local.get();
+    if (local && rowsSeen_ + rows > local->partitions.partitionOfRow.size())
+        return internalError("the source returned more rows than were partitioned");
+    nodes_.resize(rows * decision_->classWidth());
     for (size_t d = 0; d < q; ++d) {
         codes_.clear();
         if (Status s = encoders_[d].encode(input, qis[d], codes_); !s)
             return internalError("a value of the quasi-identifier '" + (*plan_->inputSchema())[qis[d]].name +
                                  "' is not in the hierarchy the search used (the source changed during the release)");
+        if (local) {
+            const uint32_t* partitioned = local->leafCodes[d].data() + rowsSeen_;
+            for (size_t r = 0; r < rows; ++r)
+                if (codes_[r] != partitioned[r])
+                    return internalError("the source returned row " + std::to_string(rowsSeen_ + r + 1) +
+                                         " with other quasi-identifier values than when it was partitioned (the row "
+                                         "order changed); nothing more is released");
+            continue;
+        }
         const auto& map = decision_->hierarchies[d]->levelMap(decision_->levels[d]);
         for (size_t r = 0; r < rows; ++r) nodes_[r * q + d] = map[codes_[r]];
     }
+    if (local && q > 0)
+        std::copy_n(local->partitions.partitionOfRow.begin() + static_cast<ptrdiff_t>(rowsSeen_), rows, nodes_.begin());
+    rowsSeen_ += rows;
     if (q > 0 && !decision_->suppressedClassCodes.empty()) {
         for (size_t r = 0; r < rows; ++r)
             if (decision_->suppresses(nodes_.data() + r * q)) working.suppress(r);
@@ -471,13 +617,17 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
     for (size_t i = 0; i < input.columnCount(); ++i) {
         if (qiSlot_[i] >= 0) {
             const auto d = static_cast<size_t>(qiSlot_[i]);
-            const auto& h = *decision_->hierarchies[d];
-            const int level = decision_->levels[d];
             auto column = std::make_shared<anon::Column>(anon::ColumnType::Text);
             column->reserve(rows, rows * 8);
-            for (size_t r = 0; r < rows; ++r) {
-                if (working.isSuppressed(r)) column->appendNull();  // never written
-                else column->appendText(h.label(level, nodes_[r * q + d]));
+            if (local) {
+                for (size_t r = 0; r < rows; ++r) column->appendText(local->partitions.labels[nodes_[r]][d]);
+            } else {
+                const auto& h = *decision_->hierarchies[d];
+                const int level = decision_->levels[d];
+                for (size_t r = 0; r < rows; ++r) {
+                    if (working.isSuppressed(r)) column->appendNull();  // never written
+                    else column->appendText(h.label(level, nodes_[r * q + d]));
+                }
             }
             out.push_back(std::move(column));
         } else if (transforms_[i]) {
@@ -494,6 +644,13 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
     if (!batch) return batch.status();
     if (Status s = batch->copySuppression(working); !s) return s;
     return std::move(batch).value();
+}
+
+Status RowReleaser::finish() const {
+    if (rowsSeen_ != decision_->records)
+        return internalError("the source returned " + std::to_string(rowsSeen_) + " rows, but the privacy search counted " +
+                             std::to_string(decision_->records));
+    return Status::ok();
 }
 
 }  // namespace custodian::release

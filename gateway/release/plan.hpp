@@ -6,13 +6,20 @@
 //                    extract from the shared, immutable Policy.
 //   FrequencySink    Sink: the GROUP BY rows of the quasi-identifiers (and sensitive attributes)
 //                    pushed down to PostgreSQL. finalize() builds the hierarchies from the domains
-//                    seen, the frequency table, and runs the optimal search.
-//   PrivacyDecision  Finalize's result: the chosen generalization and the classes to suppress. It is
-//                    the only way to build a RowReleaser, so no row can leave before the search has
+//                    seen, the frequency table, and runs the optimal search. Under Mondrian (local
+//                    recoding) the sink takes every row instead, in source order, and holds the
+//                    quasi-identifier and sensitive columns dictionary-encoded (4 bytes per value):
+//                    partitioning needs the rows, not just their combinations.
+//   PrivacyDecision  Finalize's result: the chosen generalization and the classes to suppress (or,
+//                    under Mondrian, every row's partition and the partitions' labels). It is the
+//                    only way to build a RowReleaser, so no row can leave before the search has
 //                    seen every combination.
 //   RowReleaser      Source side: turns each streamed source batch into the released batch (column
 //                    transforms, the chosen generalization, suppression marks). Memory per batch;
-//                    nothing grows with the number of rows.
+//                    nothing grows with the number of rows. Under Mondrian the rows must arrive in
+//                    the order the sink saw them: each row's quasi-identifiers are compared with
+//                    what the sink read for that position, and a row that differs stops the release
+//                    before it is written.
 //
 // The pipeline has no network code and no database code: the caller feeds it (gateway/release/
 // source.hpp reads PostgreSQL).
@@ -31,8 +38,10 @@
 
 #include "anonymizer/frequency_table.hpp"
 #include "anonymizer/hierarchy.hpp"
+#include "anonymizer/mondrian.hpp"
 #include "anonymizer/optimal_search.hpp"
 #include "anonymizer/privacy_model.hpp"
+#include "anonymizer/risk.hpp"
 #include "anonymizer/table.hpp"
 #include "anonymizer/transform.hpp"
 #include "gateway/crypto/canonical_json.hpp"
@@ -58,8 +67,6 @@ struct ReleaseContext {
 
 class ReleasePlan {
 public:
-    // Mondrian is refused (FailedPrecondition): database releases use the optimal search, whose
-    // frequency table PostgreSQL computes.
     static Result<ReleasePlan> make(std::shared_ptr<const policies::Policy> policy);
 
     const policies::Policy& policy() const noexcept { return *policy_; }
@@ -76,6 +83,8 @@ public:
     // The GROUP BY columns: quasi-identifiers, then sensitive attributes.
     std::vector<size_t> groupColumns() const;
     const anon::PrivacyModels& models() const noexcept { return models_; }
+    // Mondrian (local recoding) instead of the optimal full-domain search.
+    bool localRecoding() const noexcept { return policy_->model().algorithm == policies::SearchAlgorithm::Mondrian; }
     // Whether column i's t-closeness distance is ordered.
     bool orderedDistance(size_t column) const;
 
@@ -94,6 +103,14 @@ struct ModelUnreachable {
     crypto::JsonValue bestAchievable;  // {"k":7,"l":"1.00","t":"0.000","suppression_needed":"0.3000"}
 };
 
+// Mondrian's result: the partition of every selected row, in the order the sink received them.
+struct LocalRecoding {
+    std::vector<std::vector<uint32_t>> leafCodes;  // per quasi-identifier, per row: what was partitioned
+    anon::MondrianResult partitions;               // partitionOfRow, labels, sizes, metrics
+    anon::RiskSummary riskBefore, riskAfter;
+    std::string algorithm;                         // "mondrian-strict" or "mondrian-relaxed"
+};
+
 struct PrivacyDecision {
     uint64_t records = 0;                    // rows selected by the policy's row filter
     std::vector<std::shared_ptr<const anon::Hierarchy>> hierarchies;  // per quasi-identifier
@@ -108,6 +125,16 @@ struct PrivacyDecision {
     std::vector<std::unordered_map<std::string, uint64_t>> sensitiveTotals;
     // Suppressed classes as node-code tuples at `levels` (qi count per class, row-major).
     std::vector<uint32_t> suppressedClassCodes;
+    // Set under Mondrian: `levels` is then empty and nothing is suppressed.
+    std::shared_ptr<const LocalRecoding> local;
+
+    // A released row's class, as RowReleaser::classCodes() gives it: classWidth() codes — the node
+    // code per quasi-identifier at `levels`, or (Mondrian) the partition number.
+    size_t classWidth() const noexcept { return local ? 1 : levels.size(); }
+    // Number of distinct values of each class code (nodes at the level; partitions).
+    std::vector<uint64_t> classRadix() const;
+    // The released labels of a class, one per quasi-identifier.
+    void classLabels(const uint32_t* classCodes, std::vector<std::string_view>& labels) const;
 
     // Whether the class with these node codes (one per quasi-identifier, at `levels`) is suppressed.
     bool suppresses(const uint32_t* nodeCodes) const;
@@ -127,12 +154,12 @@ public:
     explicit FrequencySink(const ReleasePlan& plan);
 
     // One GROUP BY row: values of plan.groupColumns() in order (nullopt = NULL) and its count.
+    // Under Mondrian: one source row (count 1), in source order; NULL is refused.
     Status add(std::span<const SourceValue> values, uint64_t count);
     // The domain of a built-generalized column (one row per distinct value).
     Status addFixedDomainValue(size_t column, const SourceValue& value);
 
     uint64_t records() const noexcept { return records_; }
-    size_t groups() const noexcept { return counts_.size(); }
 
     // Hierarchies, frequency table and search. Exactly one of `decision` and `unreachable` is
     // set; `table` and `config` are what the search ran on (previews evaluate other nodes with them).
@@ -146,6 +173,9 @@ public:
     Result<Finalized> finalize() &&;
 
 private:
+    // Mondrian's half of finalize(): partitions the rows held by the sink.
+    Status finalizeLocal(Finalized& out, PrivacyDecision& decision);
+
     struct Dictionary {
         std::unordered_map<std::string, uint32_t, TransparentStringHash, std::equal_to<>> index;
         std::vector<std::string> values;
@@ -155,7 +185,7 @@ private:
     std::vector<size_t> columns_;
     std::vector<Dictionary> dictionaries_;  // per group column
     std::vector<uint32_t> ids_;             // groups × columns
-    std::vector<uint64_t> counts_;
+    std::vector<uint64_t> counts_;          // per group (empty under Mondrian: every row counts 1)
     uint64_t records_ = 0;
     std::map<size_t, Dictionary> fixedDomains_;
 };
@@ -179,11 +209,14 @@ public:
     const std::vector<size_t>& quasiIdentifierOutputs() const noexcept { return qiOutputs_; }
 
     // The released batch for one source batch: suppressed rows are marked (never copied).
-    // Internal if a row's class is not in the decision (the source changed under the snapshot).
+    // Internal if a row's class is not in the decision (the source changed under the snapshot), or
+    // under Mondrian if a row is not the one the sink saw at its position.
     Result<anon::Batch> release(const anon::Batch& input);
-    // The equivalence class of every row of the last released batch: its node codes at the chosen
-    // levels, row-major (quasiIdentifiers().size() codes per row). The released label of
-    // quasi-identifier d in row r is hierarchies[d]->label(levels[d], classCodes()[r * q + d]).
+    // After the last batch: Internal unless exactly decision.records rows went through release().
+    Status finish() const;
+    // The equivalence class of every row of the last released batch, row-major, decision.classWidth()
+    // codes per row: node codes at the chosen levels (the released label of quasi-identifier d in row
+    // r is hierarchies[d]->label(levels[d], classCodes()[r * q + d])), or the Mondrian partition.
     const std::vector<uint32_t>& classCodes() const noexcept { return nodes_; }
 
 private:
@@ -199,6 +232,7 @@ private:
     std::vector<anon::LeafEncoder> encoders_;  // per quasi-identifier (keeps its cache across batches)
     std::vector<uint32_t> codes_;              // scratch: leaf codes of one quasi-identifier
     std::vector<uint32_t> nodes_;              // classCodes()
+    uint64_t rowsSeen_ = 0;                    // rows through release() so far
 };
 
 // "name" or "name:param=value,param=value" (parameters sorted by name).

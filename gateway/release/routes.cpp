@@ -296,20 +296,14 @@ private:
 
 // Re-identification risk of a generalization under the prosecutor model (anonymizer/risk.hpp), over
 // the classes that would be released; suppressed records are not released.
-void writeRisk(Json& j, const anon::GeneralizationStats& stats, uint64_t k) {
-    std::vector<uint64_t> sizes;
-    sizes.reserve(stats.classSizes.size());
-    uint64_t smallest = 0;
-    for (size_t c = 0; c < stats.classSizes.size(); ++c) {
-        if (stats.classSuppressed[c]) continue;
-        sizes.push_back(stats.classSizes[c]);
-        smallest = smallest == 0 ? stats.classSizes[c] : std::min(smallest, stats.classSizes[c]);
-    }
-    const anon::RiskSummary risk = anon::prosecutorRisk(sizes, k);
+// `models` supplies the achieved l and t, when the policy declares them.
+void writeRiskSummary(Json& j, const anon::RiskSummary& risk, uint64_t suppressed, const anon::GeneralizationStats& models) {
+    const uint64_t smallest = risk.prosecutorMax > 0 ? static_cast<uint64_t>(std::llround(1.0 / risk.prosecutorMax)) : 0;
+    const anon::GeneralizationStats& stats = models;
     auto& w = j.w();
     w.StartObject();
     j.key("records_released").uint(risk.records);
-    j.key("records_suppressed").uint(stats.suppressedRecords);
+    j.key("records_suppressed").uint(suppressed);
     j.key("classes").uint(risk.classes);
     j.key("smallest_class").uint(smallest);
     j.key("prosecutor_risk_max").num(risk.prosecutorMax);
@@ -322,6 +316,14 @@ void writeRisk(Json& j, const anon::GeneralizationStats& stats, uint64_t k) {
     if (stats.entropyL) j.key("entropy_l").num(*stats.entropyL);
     if (stats.achievedT) j.key("t").num(*stats.achievedT);
     w.EndObject();
+}
+
+void writeRisk(Json& j, const anon::GeneralizationStats& stats, uint64_t k) {
+    std::vector<uint64_t> sizes;
+    sizes.reserve(stats.classSizes.size());
+    for (size_t c = 0; c < stats.classSizes.size(); ++c)
+        if (!stats.classSuppressed[c]) sizes.push_back(stats.classSizes[c]);
+    writeRiskSummary(j, anon::prosecutorRisk(sizes, k), stats.suppressedRecords, stats);
 }
 
 void writeLoss(Json& j, const anon::MetricValues& m) {
@@ -431,6 +433,21 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
             j.key("lattice_size").uint(privacy.decision->latticeSize);
             j.key("search_seconds").num(privacy.decision->searchSeconds);
         }
+    }
+    if (privacy.decision && privacy.decision->local) {
+        // Mondrian: risk from the partitions (it never suppresses).
+        const LocalRecoding& local = *privacy.decision->local;
+        j.key("risk_before");
+        writeRiskSummary(j, local.riskBefore, 0, anon::GeneralizationStats{});
+        j.key("risk_after");
+        writeRiskSummary(j, local.riskAfter, 0, privacy.decision->stats);
+        j.key("information_loss_after");
+        writeLoss(j, privacy.decision->stats.metrics);
+        j.key("partitioning").w().StartObject();
+        j.key("algorithm").str(local.algorithm);
+        j.key("partitions").uint(local.partitions.partitionSizes.size());
+        j.key("search_seconds").num(privacy.decision->searchSeconds);
+        w.EndObject();
     }
     w.EndObject();
     return HttpResponse::json(200, j.text());

@@ -229,6 +229,28 @@ struct SourceSnapshot::State {
         line = nullptr;
     }
 
+    // One row's values of `columns` (field(i) is the source text of column i) in canonical text,
+    // into `values` (valid until the next call).
+    std::vector<std::string> canonical;
+    std::vector<SourceValue> values;
+    template <typename Field>
+    Status canonicalize(const SourceQuery& query, const std::vector<size_t>& columns, Field&& field) {
+        canonical.resize(columns.size());
+        values.resize(columns.size());
+        for (size_t i = 0; i < columns.size(); ++i) {
+            const SourceValue text = field(i);
+            const SourceColumn& column = query.columns()[columns[i]];
+            if (!text || column.type == anon::ColumnType::Text) {
+                values[i] = text;  // text is its own canonical form
+                continue;
+            }
+            canonical[i].clear();
+            if (!anon::appendCanonicalText(canonical[i], column.type, *text)) return notOfDeclaredType(column);
+            values[i] = std::string_view(canonical[i]);
+        }
+        return Status::ok();
+    }
+
     // The parameterReads that carry the filter's values into a COPY (see source.hpp).
     Result<std::vector<std::string>> bindFilter(const SourceQuery& query) {
         if (parameterReads) return *parameterReads;
@@ -389,21 +411,9 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
     if (Status s = st.startCopy(*sql, kDuring); !s) return s;
 
     // One combination (source text per column): its values in canonical text, then the visitor.
-    std::vector<std::string> canonical(columns.size());
-    std::vector<SourceValue> values(columns.size());
     auto visit = [&](auto&& field, uint64_t count) -> Status {
-        for (size_t i = 0; i < columns.size(); ++i) {
-            const SourceValue raw = field(i);
-            const SourceColumn& column = query.columns()[columns[i]];
-            if (!raw || column.type == anon::ColumnType::Text) {
-                values[i] = raw;  // text is its own canonical form
-                continue;
-            }
-            canonical[i].clear();
-            if (!anon::appendCanonicalText(canonical[i], column.type, *raw)) return notOfDeclaredType(column);
-            values[i] = std::string_view(canonical[i]);
-        }
-        return onGroup(values, count);
+        if (Status s = st.canonicalize(query, columns, field); !s) return s;
+        return onGroup(st.values, count);
     };
 
     if (inGateway) {
@@ -466,6 +476,39 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
         if (Status s = visit([&](size_t i) { return st.row[i]; }, count); !s) return s;
     }
     return Status::ok();
+}
+
+Status SourceSnapshot::fixRowOrder() {
+    if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
+    try {
+        // Sequential scans only, from the table's first block, by this process alone: the physical
+        // order of the tuples this snapshot sees, whichever columns a query reads.
+        for (const char* setting : {"enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan", "enable_tidscan",
+                                    "synchronize_seqscans"})
+            state_->tx->exec(std::string("SET LOCAL ") + setting + " = off");
+        state_->tx->exec("SET LOCAL max_parallel_workers_per_gather = 0");
+    } catch (...) {
+        return sourceError(std::current_exception(), "fixing the row order");
+    }
+    return Status::ok();
+}
+
+Status SourceSnapshot::forEachRow(const SourceQuery& query, const std::vector<size_t>& columns, const RowVisitor& onRow) {
+    if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
+    State& st = *state_;
+    constexpr const char* kDuring = "reading the quasi-identifiers";
+    auto parameterReads = st.bindFilter(query);
+    if (!parameterReads) return parameterReads.status();
+    auto sql = query.columnsSql(columns, *parameterReads);
+    if (!sql) return sql.status();
+    if (Status s = st.startCopy(*sql, kDuring); !s) return s;
+    for (;;) {
+        auto more = st.nextCopyRow(columns.size(), kDuring);
+        if (!more) return more.status();
+        if (!*more) return Status::ok();
+        if (Status s = st.canonicalize(query, columns, [&](size_t i) { return st.row[i]; }); !s) return s;
+        if (Status s = onRow(st.values); !s) return s;
+    }
 }
 
 Result<std::map<std::string, std::string, std::less<>>> SourceSnapshot::columnTypes(const SourceQuery& query) {

@@ -127,6 +127,16 @@ public:
     Status forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns, const GroupVisitor& onGroup,
                         GroupCounting counting = GroupCounting::Database);
 
+    // Makes every later read of this snapshot return the rows in one order, whichever columns it
+    // selects: the physical order of the tuples the snapshot sees, read by sequential scans without
+    // parallel workers or synchronized scans (transaction-local planner settings). Mondrian reads
+    // the rows twice and matches them by position.
+    Status fixRowOrder();
+    // Calls `onRow` for every row the query selects with the values of `columns` (canonical text for
+    // the column type; nullopt for NULL), in the order openRows() delivers them after fixRowOrder().
+    using RowVisitor = std::function<Status(std::span<const SourceValue> values)>;
+    Status forEachRow(const SourceQuery& query, const std::vector<size_t>& columns, const RowVisitor& onRow);
+
     // The column types of the query's table (see SourceQuery::useSourceTypes); empty when the
     // table does not exist (the release query then fails with PostgreSQL's own message).
     Result<std::map<std::string, std::string, std::less<>>> columnTypes(const SourceQuery& query);

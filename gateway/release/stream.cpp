@@ -32,12 +32,21 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
     stream->query_->useSourceTypes(*types);
 
     // Sink: the frequency table of the search, counted where source.groupCounting says.
+    // Mondrian takes the rows themselves, in the order the release will read them again.
     FrequencySink sink(p);
     const std::vector<size_t> groupColumns = p.groupColumns();
-    Status s = stream->snapshot_->forEachGroup(
-        *stream->query_, groupColumns,
-        [&](std::span<const SourceValue> values, uint64_t count) { return sink.add(values, count); },
-        source.groupCounting);
+    Status s = Status::ok();
+    if (p.localRecoding()) {
+        s = stream->snapshot_->fixRowOrder();
+        if (s)
+            s = stream->snapshot_->forEachRow(*stream->query_, groupColumns,
+                                              [&](std::span<const SourceValue> values) { return sink.add(values, 1); });
+    } else {
+        s = stream->snapshot_->forEachGroup(
+            *stream->query_, groupColumns,
+            [&](std::span<const SourceValue> values, uint64_t count) { return sink.add(values, count); },
+            source.groupCounting);
+    }
     if (!s) return s;
     for (size_t column : p.builtGeneralizedColumns()) {
         s = stream->snapshot_->forEachGroup(*stream->query_, {column}, [&](std::span<const SourceValue> values, uint64_t) {

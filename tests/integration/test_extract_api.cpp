@@ -196,6 +196,46 @@ TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manife
     REQUIRE(!wrong);
 }
 
+TEST_CASE("a Mondrian policy releases every row through the gateway, its partitions in the manifest and the audit",
+          "[integration][extract][mondrian]") {
+    ExtractWorld w;
+    w.putPolicy("local", visitsMondrianPolicyJson(R"({"k": 10})"));
+    auto r = w.extract(w.partnerA, "local");
+    INFO(r.body.substr(0, 500));
+    REQUIRE(r.status == 200);
+    REQUIRE(r.complete);
+    const std::string id = r.header("x-extract-id");
+    auto plaintext = crypto::openExtract(*w.keyA, crypto::asBytes(r.body));
+    REQUIRE(plaintext);
+    ParsedCsv csv = parseCsv(std::string(plaintext->begin(), plaintext->end()));
+    CHECK(csv.rows.size() == 2000);
+    CHECK(smallestGroup(csv, {"age", "sex", "zip"}) >= 10);
+
+    auto m = w.call("GET", "/v1/extracts/" + id + "/manifest", w.partnerA);
+    REQUIRE(m.status == 200);
+    auto manifest = crypto::verifyManifest(m.body, w.gw->services().signingKey->publicKey());
+    REQUIRE(manifest);
+    CHECK(manifest->rowsReleased == 2000);
+    CHECK(manifest->rowsSuppressed == 0);
+    CHECK(manifest->models.find("k")->asUint64() >= 10);
+    CHECK(manifest->columns[2].transform == "mondrian-strict");
+    CHECK(manifest->columns[3].transform == "mondrian-strict");
+    const std::string completed = w.lastAudit("extract.completed");
+    CHECK(completed.find("\"algorithm\":\"mondrian-strict\"") != std::string::npos);
+    CHECK(completed.find("\"partitions\":") != std::string::npos);
+
+    // The preview reports the partitioning and its risk; an unreachable k is a 422 naming it.
+    auto preview = w.call("POST", "/v1/datasets/visits/policies/local/preview", w.publisher);
+    INFO(preview.body);
+    REQUIRE(preview.status == 200);
+    CHECK(preview.body.find("\"partitioning\":{\"algorithm\":\"mondrian-strict\"") != std::string::npos);
+    CHECK(preview.body.find("\"risk_after\"") != std::string::npos);
+    w.putPolicy("local-too-strict", visitsMondrianPolicyJson(R"({"k": 5000})"));
+    auto refused = w.extract(w.partnerA, "local-too-strict");
+    CHECK(refused.status == 422);
+    CHECK(refused.body.find("k-anonymity with k = 5000") != std::string::npos);
+}
+
 TEST_CASE("extract requests that break the policy are refused with the rule and audited", "[integration][extract]") {
     ExtractWorld w(300);
     w.putPolicy("expired", visitsPolicyJson(R"({"k": 2})", R"(, "validity": {"expires": "2020-01-01T00:00:00Z"})"));

@@ -68,6 +68,15 @@ inline std::string visitsPolicyJson(const std::string& privacy, const std::strin
   "metric": "loss")" + extra + "\n}";
 }
 
+// The same policy partitioned by Mondrian (`mode` "strict" or "relaxed").
+inline std::string visitsMondrianPolicyJson(const std::string& privacy, const std::string& extra = "",
+                                            const std::string& mode = "strict") {
+    std::string json = visitsPolicyJson(privacy, extra);
+    const std::string optimal = R"({"name": "optimal"})";
+    json.replace(json.find(optimal), optimal.size(), R"({"name": "mondrian", "mode": ")" + mode + "\"}");
+    return json;
+}
+
 inline std::shared_ptr<const policies::Policy> loadTestPolicy(const std::string& json) {
     auto loaded = policies::loadPolicy(json);
     if (!loaded.ok()) {

@@ -44,16 +44,27 @@ struct Fixture {
     std::vector<anon::Batch> batches;
     ReleaseContext context{"people", "partner-a", nullptr, nullptr};
 
-    Fixture() {
-        auto loaded = policies::loadPolicy(kPolicy);
+    // `mondrian`: the policy partitions with Mondrian, and the sink takes every row in order.
+    explicit Fixture(bool mondrian = false) {
+        std::string json = kPolicy;
+        if (mondrian) json.replace(json.find("\"optimal\""), 9, "\"mondrian\"");
+        auto loaded = policies::loadPolicy(json);
         REQUIRE(loaded.ok());
         policy = loaded.policy;
         auto made = ReleasePlan::make(policy);
         REQUIRE(made);
         plan.emplace(std::move(made).value());
-        std::map<std::pair<std::string, std::string>, uint64_t> combinations;
-        for (int r = 0; r < kRows; ++r) ++combinations[{std::to_string(ageOf(r)), sexOf(r)}];
+        REQUIRE(plan->localRecoding() == mondrian);
         FrequencySink sink(*plan);
+        if (mondrian) {
+            for (int r = 0; r < kRows; ++r) {
+                const std::string age = std::to_string(ageOf(r));
+                const SourceValue row[] = {age, sexOf(r)};
+                REQUIRE(sink.add(row, 1));
+            }
+        }
+        std::map<std::pair<std::string, std::string>, uint64_t> combinations;
+        for (int r = 0; r < kRows && !mondrian; ++r) ++combinations[{std::to_string(ageOf(r)), sexOf(r)}];
         for (const auto& [values, count] : combinations) {
             const SourceValue row[] = {values.first, values.second};
             REQUIRE(sink.add(row, count));
@@ -79,6 +90,27 @@ struct Fixture {
 
     Result<std::unique_ptr<RowPipeline>> start(RowPipeline::Input input, size_t pageBytes = 4096) {
         return RowPipeline::start(*plan, *privacy.decision, context, ExtractFormat::Csv, pageBytes, std::move(input));
+    }
+
+    // Batches in the order given by `order` (indexes into batches).
+    RowPipeline::Input fromOrder(std::vector<size_t> order) {
+        auto next = std::make_shared<size_t>(0);
+        return {[this, next, order]() -> Result<std::optional<anon::Batch>> {
+                    if (*next == order.size()) return std::optional<anon::Batch>();
+                    return std::optional<anon::Batch>(batches[order[(*next)++]]);
+                },
+                nullptr};
+    }
+
+    // Every page until the end or the first error.
+    static Result<std::string> drain(RowPipeline& pipeline) {
+        std::string text;
+        for (;;) {
+            auto page = pipeline.nextPage();
+            if (!page) return page.status();
+            if (!*page) return text;
+            text += **page;
+        }
     }
 
     // Batches in order; `fail` is called with the index of each batch about to be returned.
@@ -204,4 +236,123 @@ TEST_CASE("stop() cancels a reader blocked in the input and returns", "[release]
     auto after = (*pipeline)->nextPage();
     REQUIRE_FALSE(after);
     CHECK_FALSE((*pipeline)->finished());
+}
+
+TEST_CASE("more rows than the search counted stop the release before its end", "[release][pipeline]") {
+    Fixture f;
+    std::vector<size_t> order;
+    for (size_t b = 0; b < f.batches.size(); ++b) order.push_back(b);
+    order.push_back(0);  // the source returned a batch twice
+    auto pipeline = f.start(f.fromOrder(order));
+    REQUIRE(pipeline);
+    auto text = Fixture::drain(**pipeline);
+    REQUIRE_FALSE(text);
+    CHECK(text.status().code() == StatusCode::Internal);
+    CHECK(text.status().message() == "the source returned " + std::to_string(kRows + kBatchRows) +
+                                         " rows, but the privacy search counted " + std::to_string(kRows));
+    CHECK_FALSE((*pipeline)->finished());
+}
+
+// Mondrian: the sink holds every row's codes; the rows must come back in the same order.
+TEST_CASE("Mondrian releases every row once, in order, with labels that cover its values", "[release][pipeline][mondrian]") {
+    Fixture f(true);
+    const PrivacyDecision& decision = *f.privacy.decision;
+    REQUIRE(decision.local);
+    CHECK(decision.levels.empty());
+    CHECK(decision.classWidth() == 1);
+    CHECK(decision.stats.achievedK >= 3);
+    CHECK(decision.local->partitions.partitionSizes.size() > 20);  // local recoding, not one class
+    auto pipeline = f.start(f.fromBatches());
+    REQUIRE(pipeline);
+    REQUIRE((*pipeline)->columns()[0].transform == "mondrian-strict");
+    auto text = Fixture::drain(**pipeline);
+    REQUIRE(text);
+    REQUIRE((*pipeline)->finished());
+    REQUIRE((*pipeline)->finalCheck());
+    CHECK((*pipeline)->rowsReleased() == static_cast<uint64_t>(kRows));
+    CHECK((*pipeline)->finalCheck()->minClassSize == decision.stats.achievedK);
+
+    // Independently of the pipeline: each line is its row (notes in order), its age label is a
+    // number or a range holding the true age, its sex label the true sex or "*", and every
+    // combination of labels is shared by at least k = 3 rows.
+    std::map<std::pair<std::string, std::string>, int> classes;
+    size_t at = text->find('\n') + 1, row = 0;
+    while (at < text->size()) {
+        const size_t end = text->find('\n', at);
+        REQUIRE(end != std::string::npos);
+        const std::string line = text->substr(at, end - at);
+        const size_t c1 = line.find(','), c2 = line.find(',', c1 + 1);
+        const std::string age = line.substr(0, c1), sex = line.substr(c1 + 1, c2 - c1 - 1);
+        CHECK(line.substr(c2 + 1) == "row " + std::to_string(row));
+        const int trueAge = ageOf(static_cast<int>(row));
+        if (age.front() == '[') {
+            const size_t dash = age.find('-');
+            CHECK(std::stoi(age.substr(1, dash - 1)) <= trueAge);
+            CHECK(std::stoi(age.substr(dash + 1)) >= trueAge);
+        } else {
+            CHECK(std::stoi(age) == trueAge);
+        }
+        CHECK((sex == sexOf(static_cast<int>(row)) || sex == "*"));
+        ++classes[{age, sex}];
+        ++row;
+        at = end + 1;
+    }
+    CHECK(row == static_cast<size_t>(kRows));
+    CHECK(classes.size() == decision.local->partitions.partitionSizes.size());
+    for (const auto& [labels, count] : classes) CHECK(count >= 3);
+}
+
+TEST_CASE("Mondrian refuses rows that come back in another order, before writing them", "[release][pipeline][mondrian]") {
+    Fixture f(true);
+    std::vector<size_t> order;
+    for (size_t b = 0; b < f.batches.size(); ++b) order.push_back(b);
+    std::swap(order[3], order[4]);
+    auto pipeline = f.start(f.fromOrder(order), 1);  // a page per batch
+    REQUIRE(pipeline);
+    std::string text;
+    Status failed;
+    for (;;) {
+        auto page = (*pipeline)->nextPage();
+        if (!page) {
+            failed = page.status();
+            break;
+        }
+        REQUIRE(*page);
+        text += **page;
+    }
+    CHECK(failed.code() == StatusCode::Internal);
+    CHECK(failed.message().find("the row order changed") != std::string::npos);
+    CHECK(failed.message().find("row " + std::to_string(3 * kBatchRows + 1) + " ") != std::string::npos);
+    // The three batches before the swap, and nothing of the misplaced one.
+    CHECK((*pipeline)->rowsRead() == 3 * kBatchRows);
+    CHECK(text.find("row " + std::to_string(4 * kBatchRows) + "\n") == std::string::npos);
+    CHECK_FALSE((*pipeline)->finished());
+}
+
+TEST_CASE("Mondrian refuses a source that returns fewer rows than were partitioned", "[release][pipeline][mondrian]") {
+    Fixture f(true);
+    std::vector<size_t> order;
+    for (size_t b = 0; b + 1 < f.batches.size(); ++b) order.push_back(b);
+    auto pipeline = f.start(f.fromOrder(order));
+    REQUIRE(pipeline);
+    auto text = Fixture::drain(**pipeline);
+    REQUIRE_FALSE(text);
+    CHECK(text.status().message() == "the source returned " + std::to_string(kRows - kBatchRows) +
+                                         " rows, but the privacy search counted " + std::to_string(kRows));
+}
+
+TEST_CASE("Mondrian refuses NULL in a quasi-identifier, naming the column", "[release][pipeline][mondrian]") {
+    std::string json = kPolicy;
+    json.replace(json.find("\"optimal\""), 9, "\"mondrian\"");
+    auto loaded = policies::loadPolicy(json);
+    REQUIRE(loaded.ok());
+    auto plan = ReleasePlan::make(loaded.policy);
+    REQUIRE(plan);
+    FrequencySink sink(*plan);
+    const SourceValue ok[] = {std::string_view("30"), std::string_view("F")};
+    REQUIRE(sink.add(ok, 1));
+    const SourceValue missing[] = {std::string_view("31"), std::nullopt};
+    Status s = sink.add(missing, 1);
+    CHECK(s.code() == StatusCode::FailedPrecondition);
+    CHECK(s.message().find("'sex' is NULL") != std::string::npos);
 }
