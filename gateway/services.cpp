@@ -2,8 +2,11 @@
 
 #include <cstdio>
 
+#include <sodium.h>
+
 #include "gateway/db/migrations.hpp"
 #include "gateway/http/routes.hpp"
+#include "gateway/release/extract_sweeper.hpp"
 
 namespace custodian {
 
@@ -49,7 +52,11 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
         }
     }
 
+    // A random instance number in [1, 2^31 - 1]: the second key of this process's lease lock.
+    const auto instance = static_cast<int32_t>(randombytes_uniform(0x7fffffffu - 1u) + 1u);
+
     db::ReadinessOptions readiness;
+    readiness.instanceLease = instance;
     readiness.conninfo = db::withConnectTimeout(c.database.conninfo, c.database.connectTimeout);
     readiness.interval = c.readinessInterval;
     readiness.migrations = std::move(migrations).value();
@@ -85,7 +92,12 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     rt->services_.catalog = rt->catalog_.get();
     rt->services_.audit = rt->audit_.get();
     rt->services_.overload = rt->overload_.get();
+    rt->services_.instance = instance;
+    rt->sweeper_ = std::make_unique<release::ExtractSweeper>(rt->services_, instance, c.release.sweepInterval);
+    rt->sweeper_->start();
     return rt;
 }
+
+GatewayRuntime::~GatewayRuntime() { sweeper_.reset(); }
 
 }  // namespace custodian

@@ -21,6 +21,10 @@
 
 namespace custodian {
 
+namespace release {
+class ExtractSweeper;
+}
+
 struct Services {
     const config::GatewayConfig* config = nullptr;
     db::ConnectionPool* db = nullptr;
@@ -32,6 +36,9 @@ struct Services {
     const catalog::Catalog* catalog = nullptr;       // sources, datasets, versioned policies
     audit::AuditLog* audit = nullptr;                // the audit log; null: audited requests fail with 503
     http::OverloadGuard* overload = nullptr;         // rate limits and in-flight extracts; null: no limits
+    // This process among the gateways sharing the database: random, positive, fixed for the
+    // process's life; stored with the extracts it streams (gateway/release/extract_sweeper.hpp).
+    int32_t instance = 0;
 };
 
 struct RuntimeOptions {
@@ -45,6 +52,9 @@ public:
     // (when the database is reachable; otherwise the readiness monitor applies them once it is),
     // starts the readiness monitor and builds the routers.
     static Result<std::unique_ptr<GatewayRuntime>> create(config::GatewayConfig config, RuntimeOptions options = {});
+    ~GatewayRuntime();  // stops the sweeper first: it uses everything else
+    GatewayRuntime(const GatewayRuntime&) = delete;
+    GatewayRuntime& operator=(const GatewayRuntime&) = delete;
 
     Services& services() { return services_; }
     const config::GatewayConfig& config() const { return config_; }
@@ -62,6 +72,7 @@ private:
     std::unique_ptr<db::ReadinessMonitor> readiness_;
     std::unique_ptr<audit::AuditLog> audit_;
     std::unique_ptr<http::OverloadGuard> overload_;
+    std::unique_ptr<release::ExtractSweeper> sweeper_;  // declared after what it uses: stopped first
     http::Metrics metrics_;
     std::unique_ptr<http::Router> router_;
     std::unique_ptr<http::Router> metricsRouter_;

@@ -280,6 +280,7 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         if (where != "gateway" && where != "database")
             return invalidArgument("release.group_counts: must be \"gateway\" or \"database\"");
         c.release.groupCountsInDatabase = where == "database";
+        if (Status s = r.duration("sweep_interval_ms", c.release.sweepInterval, 10, 86400000); !s) return s;
         if (Status s = r.rejectUnknown(); !s) return s;
     }
 

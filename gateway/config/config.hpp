@@ -70,8 +70,11 @@ struct OverloadConfig {
 // quasi-identifier combinations is counted — "gateway" (a COPY of the grouped columns, counted in
 // the gateway) or "database" (GROUP BY in PostgreSQL); see GroupCounting in
 // gateway/release/source.hpp for the trade-off.
+// `sweep_interval_ms`: how often the gateway looks for extracts whose gateway process died; one is
+// recorded as aborted once two looks in a row found it without a live process.
 struct ReleaseConfig {
     bool groupCountsInDatabase = false;
+    std::chrono::milliseconds sweepInterval{30000};
 };
 
 struct GatewayConfig {

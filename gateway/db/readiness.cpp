@@ -83,7 +83,18 @@ void ReadinessMonitor::probeNow() {
     try {
         if (!connection_ || !connection_->is_open()) {
             connection_.reset();
-            connection_ = std::make_unique<pqxx::connection>(options_.conninfo);
+            auto fresh = std::make_unique<pqxx::connection>(options_.conninfo);
+            if (options_.instanceLease > 0) {
+                pqxx::nontransaction txn(*fresh);
+                pqxx::result r = txn.exec_params("SELECT pg_try_advisory_lock($1, $2)", kInstanceLeaseClass,
+                                                 options_.instanceLease);
+                if (r.empty() || !r[0][0].as<bool>()) {
+                    setState(false, "another session holds this gateway's instance lease " +
+                                        std::to_string(options_.instanceLease));
+                    return;
+                }
+            }
+            connection_ = std::move(fresh);
         }
         {
             pqxx::nontransaction txn(*connection_);

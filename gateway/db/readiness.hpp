@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -17,11 +18,19 @@
 
 namespace custodian::db {
 
+// The first key of the session advisory locks that say a gateway process is alive ("cusi"); the
+// second is the process's instance number (migrations/0005_extract_instances.sql).
+constexpr int32_t kInstanceLeaseClass = 1668641641;
+
 struct ReadinessOptions {
     std::string conninfo;  // with connect_timeout already applied
     std::chrono::milliseconds interval{1000};
     std::vector<Migration> migrations;
     bool applyPending = true;
+    // When positive: the monitor's connection holds the advisory lock (kInstanceLeaseClass,
+    // instanceLease) for as long as it is open, and takes it again after reconnecting. Other
+    // gateways read it as "this process is alive" (gateway/release/extract_sweeper.hpp).
+    int32_t instanceLease = 0;
 };
 
 class ReadinessMonitor {

@@ -6,6 +6,7 @@
 
 #include "gateway/crypto/keys.hpp"
 #include "gateway/db/pool.hpp"
+#include "gateway/db/readiness.hpp"
 
 namespace custodian::release {
 
@@ -36,9 +37,10 @@ Status insertExtract(pqxx::connection& conn, const ExtractRecord& r) {
         pqxx::work tx(conn);
         tx.exec_params0(
             "INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, "
-            "status, requested_entry_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9)",
+            "status, requested_entry_index, gateway_instance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, "
+            "NULLIF($10, 0))",
             r.id, r.dataset, r.policy, r.policyVersion, r.policyHash, r.recipient, r.purpose, r.format,
-            static_cast<int64_t>(r.requestedEntryIndex));
+            static_cast<int64_t>(r.requestedEntryIndex), r.gatewayInstance);
         tx.commit();
         return Status::ok();
     } catch (...) {
@@ -76,6 +78,75 @@ Status abortExtract(pqxx::connection& conn, const std::string& id, std::optional
         return Status::ok();
     } catch (...) {
         return db::statusFromException(std::current_exception(), "marking the extract aborted");
+    }
+}
+
+namespace {
+
+// True for an extract row `e` whose gateway instance holds its lease: a session of this database
+// holds the advisory lock (kInstanceLeaseClass, instance), which pg_locks shows as classid, objid
+// and objsubid 2.
+std::string instanceAlive(const std::string& e) {
+    return "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+           "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+           "AND l.classid = " + std::to_string(db::kInstanceLeaseClass) + "::oid AND l.objid = " + e +
+           ".gateway_instance::oid)";
+}
+
+const char* kExtractColumns =
+    "id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, requested_entry_index, "
+    "coalesce(gateway_instance, 0)";
+
+ExtractRecord extractRecordOf(const pqxx::row& row) {
+    ExtractRecord e;
+    e.id = row[0].c_str();
+    e.dataset = row[1].c_str();
+    e.policy = row[2].c_str();
+    e.policyVersion = row[3].as<int32_t>();
+    e.policyHash = row[4].c_str();
+    e.recipient = row[5].c_str();
+    e.purpose = row[6].c_str();
+    e.format = row[7].c_str();
+    e.requestedEntryIndex = static_cast<uint64_t>(row[8].as<int64_t>());
+    e.gatewayInstance = row[9].as<int32_t>();
+    return e;
+}
+
+}  // namespace
+
+Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& conn, int32_t self) {
+    try {
+        pqxx::work tx(conn);
+        pqxx::result r = tx.exec_params(std::string("SELECT ") + kExtractColumns +
+                                            " FROM extracts e WHERE status = 'requested' AND gateway_instance IS DISTINCT "
+                                            "FROM NULLIF($1, 0) AND NOT " + instanceAlive("e") +
+                                            " ORDER BY requested_at LIMIT 1000",
+                                        self);
+        tx.commit();
+        std::vector<ExtractRecord> out;
+        for (const auto& row : r) out.push_back(extractRecordOf(row));
+        return out;
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "looking for interrupted extracts");
+    }
+}
+
+Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,
+                                     const std::function<Result<uint64_t>()>& record) {
+    try {
+        pqxx::work tx(conn);
+        pqxx::result r = tx.exec_params("SELECT 1 FROM extracts e WHERE id = $1 AND status = 'requested' AND NOT " +
+                                            instanceAlive("e") + " FOR UPDATE SKIP LOCKED",
+                                        id);
+        if (r.empty()) return false;  // finished meanwhile, alive after all, or another sweeper has it
+        auto index = record();
+        if (!index) return index.status();  // the transaction rolls back: the next sweep retries
+        tx.exec_params0("UPDATE extracts SET status = 'aborted', finished_at = now(), finished_entry_index = $2 WHERE id = $1",
+                        id, static_cast<int64_t>(*index));
+        tx.commit();
+        return true;
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "marking an interrupted extract aborted");
     }
 }
 

@@ -6,8 +6,10 @@
 #include <pqxx/connection>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "anonymizer/status.hpp"
 
@@ -23,6 +25,7 @@ struct ExtractRecord {
     std::string purpose;
     std::string format;
     uint64_t requestedEntryIndex = 0;
+    int32_t gatewayInstance = 0;  // the process streaming it (Services::instance); 0 = unknown
 };
 
 struct StoredExtract {
@@ -45,6 +48,15 @@ Status completeExtract(pqxx::connection& conn, const std::string& id, uint64_t f
                        const std::string& manifestDocument, const std::string& signatureBase64);
 // Sets status aborted (only if it is still requested); finishedEntryIndex when the entry was written.
 Status abortExtract(pqxx::connection& conn, const std::string& id, std::optional<uint64_t> finishedEntryIndex);
+// Extracts still 'requested' whose gateway instance holds no lease (db::kInstanceLeaseClass), or that
+// have no instance: their process is gone. `self` (this process) is never listed.
+Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& conn, int32_t self);
+// Marks one interrupted extract aborted, in one transaction that holds the row (FOR UPDATE SKIP
+// LOCKED, so two sweepers never both take it): if it is still 'requested' and still has no live
+// instance, `record` is called (it writes the audit entry and returns its index) and the row is set
+// aborted with that entry; if `record` fails, nothing changes. Returns whether the row was taken.
+Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,
+                                     const std::function<Result<uint64_t>()>& record);
 // NotFound if absent.
 Result<StoredExtract> loadExtract(pqxx::connection& conn, const std::string& id);
 

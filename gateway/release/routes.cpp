@@ -213,7 +213,8 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
 
     // 4. The extract row, then the stream.
     ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
-                         facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex};
+                         facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex,
+                         services.instance};
     if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return insertExtract(conn, record); }); !s)
         return failed(s);
     auto producer = ExtractProducer::create(services, facts, std::move(transformKey).value(), std::move(stream).value(),

@@ -1,0 +1,102 @@
+#include "gateway/release/extract_sweeper.hpp"
+
+#include <cstdio>
+
+#include <pqxx/pqxx>
+
+#include "gateway/audit/record.hpp"
+#include "gateway/db/pool.hpp"
+#include "gateway/release/extract_producer.hpp"
+#include "gateway/release/extract_store.hpp"
+#include "gateway/services.hpp"
+
+namespace custodian::release {
+
+ExtractSweeper::ExtractSweeper(Services& services, int32_t instance, std::chrono::milliseconds interval)
+    : services_(services), instance_(instance), interval_(interval) {}
+
+ExtractSweeper::~ExtractSweeper() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void ExtractSweeper::start() {
+    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+}
+
+void ExtractSweeper::loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wake_.wait_for(lock, interval_, [&] { return stopping_; });
+        if (stopping_) return;
+        lock.unlock();
+        auto swept = sweepOnce();
+        if (!swept)
+            std::fprintf(stderr, "custodian: interrupted-extract sweep failed: %s\n", swept.status().message().c_str());
+        else if (*swept > 0)
+            std::fprintf(stderr, "custodian: recorded %zu interrupted extract(s) as aborted\n", *swept);
+        lock.lock();
+    }
+}
+
+Result<size_t> ExtractSweeper::sweepOnce() {
+    if (!services_.db || !services_.audit) return size_t{0};
+    if (services_.readiness && !services_.readiness->ready()) return size_t{0};
+    std::vector<ExtractRecord> interrupted;
+    Status listed = services_.db->withConnection([&](pqxx::connection& conn) -> Status {
+        auto found = findInterruptedExtracts(conn, instance_);
+        if (!found) return found.status();
+        interrupted = std::move(found).value();
+        return Status::ok();
+    });
+    if (!listed) return listed;
+
+    std::set<std::string> suspects;
+    size_t swept = 0;
+    Status failure;
+    for (const ExtractRecord& extract : interrupted) {
+        if (!suspects_.count(extract.id)) {
+            suspects.insert(extract.id);  // first sighting: wait one more interval
+            continue;
+        }
+        ExtractFacts facts;
+        facts.extractId = extract.id;
+        facts.dataset = extract.dataset;
+        facts.policy = extract.policy;
+        facts.policyVersion = extract.policyVersion;
+        facts.policyHash = extract.policyHash;
+        facts.purpose = extract.purpose;
+        facts.recipient = extract.recipient;
+        facts.role = "partner";
+        facts.format = extract.format == "ndjson" ? ExtractFormat::Ndjson : ExtractFormat::Csv;
+        auto record = [&]() -> Result<uint64_t> {
+            audit::AuditEntry entry = extractEntry(facts, "extract.aborted", "interrupted");
+            entry.reason = "the gateway process streaming this extract stopped before finishing it";
+            auto& details = entry.details.asObject();
+            details.erase("encrypted");  // not stored with the extract
+            details["requested_entry"] = extract.requestedEntryIndex;
+            if (extract.gatewayInstance > 0) details["gateway_instance"] = static_cast<int64_t>(extract.gatewayInstance);
+            details["recorded_by_instance"] = static_cast<int64_t>(instance_);
+            return audit::record(services_, std::move(entry));
+        };
+        Status s = services_.db->withConnection([&](pqxx::connection& conn) -> Status {
+            auto taken = abortInterruptedExtract(conn, extract.id, record);
+            if (!taken) return taken.status();
+            if (*taken) ++swept;
+            return Status::ok();
+        });
+        if (!s) {
+            suspects.insert(extract.id);  // still interrupted: the next sweep retries at once
+            if (failure) failure = s;
+        }
+    }
+    suspects_ = std::move(suspects);
+    if (!failure) return failure;
+    return swept;
+}
+
+}  // namespace custodian::release

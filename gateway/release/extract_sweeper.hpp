@@ -1,0 +1,63 @@
+#pragma once
+// Extracts interrupted by the death of the process streaming them.
+//
+// An extract is recorded 'requested' (with "extract.requested" in the audit log) before its first
+// byte, and finished by the process streaming it: "extract.completed" or "extract.aborted". A
+// process killed with SIGKILL, or a machine that loses power, finishes nothing; without a sweeper
+// those extracts would stay 'requested' forever and the log would never say what became of them.
+//
+// Every gateway process has a random instance number (Services::instance), stored in the extracts
+// it streams, and holds the session advisory lock (db::kInstanceLeaseClass, instance) on its
+// readiness connection while it runs. Every `release.sweep_interval_ms` the sweeper lists the
+// extracts still 'requested' whose instance holds no lock (gateway/release/extract_store.hpp) and
+// records each one that was already listed by the previous sweep: "extract.aborted" with decision
+// "interrupted", then the row aborted, in one transaction that holds the row so two gateways never
+// both record it. Waiting for two sweeps in a row gives a live process whose readiness connection
+// dropped at least one interval to take its lock again. Several gateways on one database are safe:
+// a process never sweeps its own extracts, and another's only once its lock is gone.
+//
+// Thread-safety: one thread (the sweeper's own, or a test calling sweepOnce() with no thread).
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "anonymizer/status.hpp"
+
+namespace custodian {
+struct Services;
+}
+
+namespace custodian::release {
+
+class ExtractSweeper {
+public:
+    // Does not start a thread; start() does.
+    ExtractSweeper(Services& services, int32_t instance, std::chrono::milliseconds interval);
+    ~ExtractSweeper();  // stops the thread
+    ExtractSweeper(const ExtractSweeper&) = delete;
+    ExtractSweeper& operator=(const ExtractSweeper&) = delete;
+
+    void start();
+    // One sweep: the number of extracts recorded as interrupted. Does nothing while the gateway is
+    // not ready (the audit log would refuse the entries).
+    Result<size_t> sweepOnce();
+
+private:
+    void loop();
+
+    Services& services_;
+    int32_t instance_;
+    std::chrono::milliseconds interval_;
+    std::set<std::string> suspects_;  // listed by the previous sweep
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace custodian::release

@@ -1,0 +1,126 @@
+// The interrupted-extract sweeper (gateway/release/extract_sweeper.hpp) against a real database: an
+// extract whose gateway process holds its lease is never touched, one whose process is gone is
+// recorded as aborted exactly once — also with two sweepers racing — and only after two sweeps.
+#include <catch2/catch.hpp>
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <thread>
+
+#include "gateway/db/readiness.hpp"
+#include "gateway/release/extract_sweeper.hpp"
+#include "gateway_fixture.hpp"
+#include "support/pg_cluster.hpp"
+
+using namespace custodian;
+using namespace custodian::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+void insertExtract(const std::string& conninfo, const std::string& id, std::optional<int32_t> instance) {
+    pqxx::connection conn(conninfo);
+    pqxx::work tx(conn);
+    tx.exec_params0(
+        "INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, status, "
+        "requested_entry_index, gateway_instance) VALUES ($1, 'visits', 'research', 1, 'ab', 'partner-a', 'research', "
+        "'csv', 'requested', 0, $2)",
+        id, instance);
+    tx.commit();
+}
+
+std::string statusOf(const std::string& conninfo, const std::string& id) {
+    pqxx::connection conn(conninfo);
+    pqxx::read_transaction tx(conn);
+    return tx.exec_params1("SELECT status FROM extracts WHERE id = $1", id)[0].c_str();
+}
+
+// The "extract.aborted" entries recorded for the extract, and whether the row points at the only one.
+int interruptedEntries(const std::string& conninfo, const std::string& id, bool* rowPointsAtIt = nullptr) {
+    pqxx::connection conn(conninfo);
+    pqxx::read_transaction tx(conn);
+    auto r = tx.exec_params(
+        "SELECT entry_index FROM audit_entries WHERE action = 'extract.aborted' AND decision = 'interrupted' "
+        "AND convert_from(entry, 'UTF8') LIKE $1",
+        "%\"extract_id\":\"" + id + "\"%");
+    if (rowPointsAtIt && r.size() == 1)
+        *rowPointsAtIt = tx.exec_params1("SELECT finished_entry_index FROM extracts WHERE id = $1", id)[0].as<int64_t>() ==
+                         r[0][0].as<int64_t>();
+    return static_cast<int>(r.size());
+}
+
+}  // namespace
+
+TEST_CASE("extracts of a gateway process that died are recorded aborted once; live ones are left alone",
+          "[integration][extract][sweeper]") {
+    auto db = TestDatabase::create("sweeper");
+    RunningGateway gw(db.conninfo(), {{}, [](config::GatewayConfig& c) { c.release.sweepInterval = 3600s; }});
+    REQUIRE(gw.waitForReadiness(200, 10000ms) == 200);
+    const int32_t self = gw.services().instance;
+    REQUIRE(self > 0);
+
+    // Another live gateway: a session holding the lease of instance 4242.
+    pqxx::connection other(db.conninfo());
+    {
+        pqxx::nontransaction tx(other);
+        REQUIRE(tx.exec_params1("SELECT pg_try_advisory_lock($1, 4242)", db::kInstanceLeaseClass)[0].as<bool>());
+    }
+    insertExtract(db.conninfo(), "ext_alive", 4242);
+    insertExtract(db.conninfo(), "ext_dead", 4343);
+    insertExtract(db.conninfo(), "ext_legacy", std::nullopt);  // from before migration 0005
+    insertExtract(db.conninfo(), "ext_own", self);
+
+    // Two sweepers of two processes (this gateway's, and one more with instance 777), racing.
+    release::ExtractSweeper mine(gw.services(), self, 3600s), theirs(gw.services(), 777, 3600s);
+    // First sweep: only suspected.
+    REQUIRE(mine.sweepOnce());
+    REQUIRE(theirs.sweepOnce());
+    CHECK(statusOf(db.conninfo(), "ext_dead") == "requested");
+    // Second sweep: recorded, by exactly one of them.
+    size_t swept = 0;
+    std::thread a([&] { swept += *mine.sweepOnce(); });
+    size_t sweptTheirs = *theirs.sweepOnce();
+    a.join();
+    CHECK(swept + sweptTheirs == 2);
+    for (const char* id : {"ext_dead", "ext_legacy"}) {
+        INFO(id);
+        CHECK(statusOf(db.conninfo(), id) == "aborted");
+        bool pointsAtIt = false;
+        CHECK(interruptedEntries(db.conninfo(), id, &pointsAtIt) == 1);
+        CHECK(pointsAtIt);
+    }
+    CHECK(statusOf(db.conninfo(), "ext_alive") == "requested");
+    // A process never sweeps its own extracts; another does, once the owner's lease is gone.
+    CHECK(statusOf(db.conninfo(), "ext_own") == "requested");
+    CHECK(interruptedEntries(db.conninfo(), "ext_alive") == 0);
+
+    // The other gateway dies: its lease goes with its session.
+    other.disconnect();
+    REQUIRE(mine.sweepOnce());
+    CHECK(statusOf(db.conninfo(), "ext_alive") == "requested");  // suspected first
+    auto last = mine.sweepOnce();
+    REQUIRE(last);
+    CHECK(*last == 1);
+    CHECK(statusOf(db.conninfo(), "ext_alive") == "aborted");
+    CHECK(interruptedEntries(db.conninfo(), "ext_alive") == 1);
+    // Sweeping again changes nothing.
+    REQUIRE(mine.sweepOnce());
+    REQUIRE(theirs.sweepOnce());
+    REQUIRE(theirs.sweepOnce());
+    for (const char* id : {"ext_dead", "ext_legacy", "ext_alive"}) CHECK(interruptedEntries(db.conninfo(), id) == 1);
+    // This gateway's own extract falls to the other sweeper only when this gateway is gone.
+    CHECK(statusOf(db.conninfo(), "ext_own") == "requested");
+}
+
+TEST_CASE("the sweeper's thread records an interrupted extract without being asked", "[integration][extract][sweeper]") {
+    auto db = TestDatabase::create("sweeper_thread");
+    RunningGateway gw(db.conninfo(), {{}, [](config::GatewayConfig& c) { c.release.sweepInterval = 50ms; }});
+    REQUIRE(gw.waitForReadiness(200, 10000ms) == 200);
+    insertExtract(db.conninfo(), "ext_gone", 999);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (statusOf(db.conninfo(), "ext_gone") != "aborted" && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(20ms);
+    CHECK(statusOf(db.conninfo(), "ext_gone") == "aborted");
+    CHECK(interruptedEntries(db.conninfo(), "ext_gone") == 1);
+}
