@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
         auto t = Clock::now();
         auto proof = proofTree.inclusionProof(index, n);
         inclusion.push_back(seconds(t) * 1e6);
-        verified += verifyInclusion(index, n, proofTree.leaf(index), *proof, root) ? 1 : 0;
+        verified += verifyInclusion(index, n, *proofTree.leaf(index), *proof, root) ? 1 : 0;
 
         const uint64_t second = pick() % n + 1;
         const uint64_t first = pick() % second + 1;

@@ -76,6 +76,8 @@ AuditLog::AuditLog(AuditLogOptions options, const crypto::SigningKey& signingKey
     : options_(std::move(options)), signingKey_(signingKey) {
     if (options_.maxBatch == 0) options_.maxBatch = 1;
     if (options_.treeHeadEveryEntries == 0) options_.treeHeadEveryEntries = 1;
+    tree_ = MerkleTree([this](uint64_t begin, uint64_t end) { return readLeaves(begin, end); },
+                       options_.merkleBlockLevel);
     appender_ = std::thread([this] { appenderLoop(); });
     headThread_ = std::thread([this] { headLoop(); });
 }
@@ -298,6 +300,27 @@ Status AuditLog::catchUpLocked(pqxx::connection& conn) {
     }
 }
 
+Result<std::vector<Hash>> AuditLog::readLeaves(uint64_t begin, uint64_t end) {
+    std::lock_guard lock(leafMutex_);
+    try {
+        if (!leafConnection_ || !leafConnection_->is_open()) {
+            leafConnection_.reset();
+            leafConnection_ = std::make_unique<pqxx::connection>(options_.conninfo);
+        }
+        pqxx::read_transaction tx(*leafConnection_);
+        pqxx::result r = tx.exec_params(
+            "SELECT leaf_hash FROM audit_entries WHERE entry_index >= $1 AND entry_index < $2 ORDER BY entry_index",
+            static_cast<int64_t>(begin), static_cast<int64_t>(end));
+        std::vector<Hash> leaves;
+        leaves.reserve(r.size());
+        for (const auto& row : r) leaves.push_back(hashFromField(row[0]));
+        return leaves;
+    } catch (...) {
+        leafConnection_.reset();
+        return db::statusFromException(std::current_exception(), "audit log (reading Merkle leaves)");
+    }
+}
+
 Result<uint64_t> AuditLog::treeSize() {
     std::lock_guard reader(readerMutex_);
     Status s = withReader([&](pqxx::connection& conn) { return catchUpLocked(conn); });
@@ -461,11 +484,13 @@ Result<InclusionProof> AuditLog::inclusionProof(uint64_t index, uint64_t treeSiz
     InclusionProof p;
     p.index = index;
     p.treeSize = treeSize;
-    p.leafHash = tree_.leaf(index);
+    auto leaf = tree_.leaf(index);
     auto root = tree_.rootAt(treeSize);
     auto path = tree_.inclusionProof(index, treeSize);
+    if (!leaf) return leaf.status();
     if (!root) return root.status();
     if (!path) return path.status();
+    p.leafHash = *leaf;
     p.rootHash = *root;
     p.path = std::move(path).value();
     return p;

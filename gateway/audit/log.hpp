@@ -21,9 +21,11 @@
 // round trip (latestTreeHeadSince): the head observed by a snapshot taken after the request began
 // is as recent as any head stored before it began.
 //
-// The Merkle tree: each process keeps the tree of all leaf hashes in memory and catches up from
-// audit_entries (leaf hashes by index) before it computes a root or a proof, so entries appended by
-// other processes are included. Signed tree heads are made at least every `treeHeadEveryEntries`
+// The Merkle tree: each process keeps the tree in memory and catches up from audit_entries (leaf
+// hashes by index) before it computes a root or a proof, so entries appended by other processes are
+// included. It keeps only the roots of blocks of 1024 entries (about 64 bytes per block, so memory
+// stays flat however long the gateway runs) and the leaves of the last block; a proof reads the one
+// or two older blocks it needs back from audit_entries and checks them against the kept roots. Signed tree heads are made at least every `treeHeadEveryEntries`
 // entries and every `treeHeadInterval` while there are unsigned entries, and stored in
 // audit_tree_heads. Several processes may sign: a head is only inserted if it is larger than every
 // stored head (under an advisory lock), with a timestamp no earlier than theirs, so the sequence
@@ -66,6 +68,9 @@ struct AuditLogOptions {
     size_t maxBatch = 1000;                                // entries per group-commit transaction
     std::chrono::milliseconds lockTimeout{5000};           // longest wait for a lock by a group commit or a signer (≥ 1 ms)
     std::function<int64_t()> clock;                        // Unix ms; default: system clock (tests inject one)
+    // The in-memory Merkle tree keeps the roots of blocks of 2^merkleBlockLevel entries (and the
+    // last block's leaves); proofs read an older block's leaf hashes from audit_entries.
+    unsigned merkleBlockLevel = 10;
 };
 
 // Counters of this process's appender (for /metrics and the benchmarks). Monotonic except `queued`.
@@ -174,6 +179,9 @@ private:
     Status withReader(const std::function<Status(pqxx::connection&)>& work);
     // With readerMutex_ held.
     Status catchUpLocked(pqxx::connection& conn);
+    // The stored leaf hashes of entries [begin, end), for the tree's older blocks, on a connection
+    // of their own: roots and proofs may need them while the reader connection is in a transaction.
+    Result<std::vector<Hash>> readLeaves(uint64_t begin, uint64_t end);
     Result<SignedTreeHead> signLocked(pqxx::connection& conn);
     // Records what a snapshot taken at or after `at` saw as the latest head (nullopt: none).
     void observeHead(std::chrono::steady_clock::time_point at, const std::optional<SignedTreeHead>& head);
@@ -199,7 +207,11 @@ private:
     std::mutex readerMutex_;
     std::unique_ptr<pqxx::connection> readerConnection_;  // with readerMutex_
     std::shared_mutex treeMutex_;
-    MerkleTree tree_;  // with treeMutex_; grown by the appender thread and by catch-up (under readerMutex_)
+    // With treeMutex_; grown by the appender thread and by catch-up (under readerMutex_). Its roots
+    // and proofs may read older leaves through readLeaves() (lock order: treeMutex_, leafMutex_).
+    MerkleTree tree_;
+    std::mutex leafMutex_;
+    std::unique_ptr<pqxx::connection> leafConnection_;  // with leafMutex_
 
     std::mutex headMutex_;
     std::condition_variable headWake_;

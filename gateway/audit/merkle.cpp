@@ -61,6 +61,7 @@ uint64_t largestPowerOfTwoBelow(uint64_t n) { return std::bit_floor(n - 1); }
 
 MerkleTree::MerkleTree(const std::vector<Hash>& leafHashes) {
     if (leafHashes.empty()) return;
+    size_ = leafHashes.size();
     levels_.push_back(leafHashes);
     for (size_t j = 0; levels_[j].size() >= 2; ++j) {
         const auto& below = levels_[j];
@@ -68,26 +69,94 @@ MerkleTree::MerkleTree(const std::vector<Hash>& leafHashes) {
         for (size_t i = 0; i < above.size(); ++i) above[i] = nodeHash(below[2 * i], below[2 * i + 1]);
         levels_.push_back(std::move(above));
     }
+    levelBase_.assign(levels_.size(), 0);
 }
+
+MerkleTree::MerkleTree(LeafReader reader, unsigned blockLevel)
+    : reader_(std::move(reader)), blockLevel_(std::min(blockLevel, 63u)) {}
 
 void MerkleTree::append(const Hash& leaf) {
-    if (levels_.empty()) levels_.emplace_back();
+    if (levels_.empty()) {
+        levels_.emplace_back();
+        levelBase_.push_back(0);
+    }
     levels_[0].push_back(leaf);
-    // Complete every subtree that this leaf closes.
-    for (size_t j = 0; levels_[j].size() % 2 == 0; ++j) {
-        if (levels_.size() == j + 1) levels_.emplace_back();
+    ++size_;
+    // Complete every subtree that this leaf closes (node counts are levelBase_ + size()).
+    for (size_t j = 0; (levelBase_[j] + levels_[j].size()) % 2 == 0; ++j) {
+        if (levels_.size() == j + 1) {
+            levels_.emplace_back();
+            levelBase_.push_back((levelBase_[j] + levels_[j].size()) / 2 - 1);
+        }
         const auto& below = levels_[j];
         levels_[j + 1].push_back(nodeHash(below[below.size() - 2], below[below.size() - 1]));
+        if (j + 1 == blockLevel_) {
+            // A block is complete: its root is kept, the levels below start the next block.
+            const uint64_t blocks = levelBase_[blockLevel_] + levels_[blockLevel_].size();
+            for (size_t k = 0; k < blockLevel_; ++k) {
+                levels_[k].clear();
+                levelBase_[k] = blocks << (blockLevel_ - k);
+            }
+        }
     }
 }
 
-Hash MerkleTree::rangeHash(uint64_t begin, uint64_t end) const {
-    const uint64_t n = end - begin;
-    if (std::has_single_bit(n) && begin % n == 0) {
-        return levels_[static_cast<size_t>(std::countr_zero(n))][begin / n];
+const std::vector<std::vector<Hash>>* MerkleTree::readBlock(uint64_t block, Reads& reads) const {
+    if (auto it = reads.blocks.find(block); it != reads.blocks.end()) return &it->second;
+    if (!reads.error) return nullptr;
+    const uint64_t width = uint64_t{1} << blockLevel_;
+    auto leaves = reader_ ? reader_(block * width, (block + 1) * width)
+                          : Result<std::vector<Hash>>(internalError("no reader for older Merkle leaves"));
+    if (!leaves) {
+        reads.error = leaves.status();
+        return nullptr;
     }
+    if (leaves->size() != width) {
+        reads.error = Status(StatusCode::Internal, "the stored leaf hashes of entries " + std::to_string(block * width) +
+                                                       " to " + std::to_string((block + 1) * width - 1) + " are incomplete");
+        return nullptr;
+    }
+    std::vector<std::vector<Hash>> levels{std::move(leaves).value()};
+    for (unsigned j = 0; j < blockLevel_; ++j) {
+        const auto& below = levels[j];
+        std::vector<Hash> above(below.size() / 2);
+        for (size_t i = 0; i < above.size(); ++i) above[i] = nodeHash(below[2 * i], below[2 * i + 1]);
+        levels.push_back(std::move(above));
+    }
+    if (levels.back()[0] != levels_[blockLevel_][block - levelBase_[blockLevel_]]) {
+        reads.error = Status(StatusCode::Internal,
+                             "the stored leaf hashes of entries " + std::to_string(block * width) + " to " +
+                                 std::to_string((block + 1) * width - 1) +
+                                 " do not match the tree built when they were appended: the audit table was altered");
+        return nullptr;
+    }
+    levels.pop_back();
+    return &reads.blocks.emplace(block, std::move(levels)).first->second;
+}
+
+Hash MerkleTree::nodeAt(unsigned level, uint64_t begin, Reads& reads) const {
+    const uint64_t index = begin >> level;
+    if (index >= levelBase_[level]) return levels_[level][index - levelBase_[level]];
+    // Below the kept levels, in an older block.
+    const uint64_t block = begin >> blockLevel_;
+    const auto* levels = readBlock(block, reads);
+    if (!levels) return Hash{};  // reads.error says why
+    return (*levels)[level][index - (block << (blockLevel_ - level))];
+}
+
+Hash MerkleTree::rangeHash(uint64_t begin, uint64_t end, Reads& reads) const {
+    const uint64_t n = end - begin;
+    if (std::has_single_bit(n) && begin % n == 0) return nodeAt(static_cast<unsigned>(std::countr_zero(n)), begin, reads);
     const uint64_t k = largestPowerOfTwoBelow(n);
-    return nodeHash(rangeHash(begin, begin + k), rangeHash(begin + k, end));
+    return nodeHash(rangeHash(begin, begin + k, reads), rangeHash(begin + k, end, reads));
+}
+
+Result<Hash> MerkleTree::leaf(uint64_t index) const {
+    if (index >= size_) return invalidArgument("leaf " + std::to_string(index) + " is beyond the log");
+    Reads reads;
+    Hash h = nodeAt(0, index, reads);
+    if (!reads.error) return reads.error;
+    return h;
 }
 
 Result<Hash> MerkleTree::rootAt(uint64_t treeSize) const {
@@ -96,21 +165,28 @@ Result<Hash> MerkleTree::rootAt(uint64_t treeSize) const {
                                std::to_string(size()) + " entries)");
     }
     if (treeSize == 0) return emptyTreeHash();
-    return rangeHash(0, treeSize);
+    Reads reads;
+    Hash h = rangeHash(0, treeSize, reads);
+    if (!reads.error) return reads.error;
+    return h;
 }
 
-Hash MerkleTree::root() const { return size() == 0 ? emptyTreeHash() : rangeHash(0, size()); }
+Hash MerkleTree::root() const {
+    if (size_ == 0) return emptyTreeHash();
+    Reads reads;
+    return rangeHash(0, size_, reads);
+}
 
-void MerkleTree::path(uint64_t index, uint64_t begin, uint64_t end, std::vector<Hash>& out) const {
+void MerkleTree::path(uint64_t index, uint64_t begin, uint64_t end, std::vector<Hash>& out, Reads& reads) const {
     const uint64_t n = end - begin;
     if (n == 1) return;
     const uint64_t k = largestPowerOfTwoBelow(n);
     if (index < begin + k) {
-        path(index, begin, begin + k, out);
-        out.push_back(rangeHash(begin + k, end));
+        path(index, begin, begin + k, out, reads);
+        out.push_back(rangeHash(begin + k, end, reads));
     } else {
-        path(index, begin + k, end, out);
-        out.push_back(rangeHash(begin, begin + k));
+        path(index, begin + k, end, out, reads);
+        out.push_back(rangeHash(begin, begin + k, reads));
     }
 }
 
@@ -124,24 +200,26 @@ Result<std::vector<Hash>> MerkleTree::inclusionProof(uint64_t index, uint64_t tr
                                std::to_string(treeSize));
     }
     std::vector<Hash> out;
-    path(index, 0, treeSize, out);
+    Reads reads;
+    path(index, 0, treeSize, out, reads);
+    if (!reads.error) return reads.error;
     return out;
 }
 
-void MerkleTree::subproof(uint64_t first, uint64_t begin, uint64_t end, bool complete,
-                          std::vector<Hash>& out) const {
+void MerkleTree::subproof(uint64_t first, uint64_t begin, uint64_t end, bool complete, std::vector<Hash>& out,
+                          Reads& reads) const {
     const uint64_t n = end - begin;
     if (first == n) {
-        if (!complete) out.push_back(rangeHash(begin, end));
+        if (!complete) out.push_back(rangeHash(begin, end, reads));
         return;
     }
     const uint64_t k = largestPowerOfTwoBelow(n);
     if (first <= k) {
-        subproof(first, begin, begin + k, complete, out);
-        out.push_back(rangeHash(begin + k, end));
+        subproof(first, begin, begin + k, complete, out, reads);
+        out.push_back(rangeHash(begin + k, end, reads));
     } else {
-        subproof(first - k, begin + k, end, false, out);
-        out.push_back(rangeHash(begin, begin + k));
+        subproof(first - k, begin + k, end, false, out, reads);
+        out.push_back(rangeHash(begin, begin + k, reads));
     }
 }
 
@@ -155,7 +233,9 @@ Result<std::vector<Hash>> MerkleTree::consistencyProof(uint64_t first, uint64_t 
                                std::to_string(first) + " second=" + std::to_string(second));
     }
     std::vector<Hash> out;
-    if (first < second) subproof(first, 0, second, true, out);
+    Reads reads;
+    if (first < second) subproof(first, 0, second, true, out, reads);
+    if (!reads.error) return reads.error;
     return out;
 }
 

@@ -335,3 +335,48 @@ TEST_CASE("audit append fails with Unavailable when the database is unreachable"
     REQUIRE_FALSE(r);
     CHECK(r.status().code() == StatusCode::Unavailable);
 }
+
+TEST_CASE("proofs over blocks the log no longer holds in memory are read back from PostgreSQL and checked",
+          "[integration][audit][compact]") {
+    AuditDatabase db;
+    auto key = testKey();
+    audit::AuditLogOptions options = logOptions(db);
+    options.merkleBlockLevel = 3;  // blocks of 8 entries, so 100 entries make 12 older blocks
+    audit::AuditLog log(options, key);
+    for (int i = 0; i < 100; ++i) REQUIRE(log.append(testEntry("partner-" + std::to_string(i % 4), "test.append")));
+    auto rows = log.entriesInRange(0, 100);
+    REQUIRE(rows);
+    std::vector<audit::Hash> leaves;
+    for (const auto& row : *rows) leaves.push_back(row.leafHash);
+    const audit::MerkleTree full(leaves);
+
+    // Another process's log on the same database builds its compact tree by catching up.
+    audit::AuditLog other(options, key);
+    for (audit::AuditLog* l : {&log, &other}) {
+        for (uint64_t n : {1u, 9u, 37u, 64u, 100u}) {
+            for (uint64_t i = 0; i < n; i += 5) {
+                auto p = l->inclusionProof(i, n);
+                REQUIRE(p);
+                CHECK(p->path == full.inclusionProof(i, n).value());
+                CHECK(audit::verifyInclusion(i, n, leaves[i], p->path, full.rootAt(n).value()));
+            }
+            for (uint64_t first = 1; first <= n; first += 6) {
+                auto c = l->consistencyProof(first, n);
+                REQUIRE(c);
+                CHECK(c->path == full.consistencyProof(first, n).value());
+                CHECK(audit::verifyConsistency(first, n, full.rootAt(first).value(), full.rootAt(n).value(), c->path));
+            }
+        }
+    }
+
+    // A stored leaf hash altered behind the log's back: proofs through its block are refused.
+    exec(db.adminConninfo(),
+         "ALTER TABLE audit_entries DISABLE TRIGGER USER; "
+         "UPDATE audit_entries SET leaf_hash = sha256(leaf_hash) WHERE entry_index = 5; "
+         "ALTER TABLE audit_entries ENABLE TRIGGER USER");
+    auto altered = log.inclusionProof(5, 100);
+    REQUIRE_FALSE(altered);
+    CHECK(altered.status().code() == StatusCode::Internal);
+    CHECK(altered.status().message().find("the audit table was altered") != std::string::npos);
+    CHECK(log.inclusionProof(50, 100));  // other blocks still prove
+}

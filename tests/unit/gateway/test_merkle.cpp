@@ -178,3 +178,56 @@ TEST_CASE("memory use is about two hashes per leaf", "[audit][merkle]") {
     CHECK(tree.memoryBytes() >= 2 * 4095 * sizeof(Hash));
     CHECK(tree.memoryBytes() <= 2 * 4096 * sizeof(Hash) + 64 * sizeof(Hash));
 }
+
+// A tree that keeps only the roots of blocks of 2^4 leaves reads older blocks through its reader and
+// gives exactly the full tree's roots and proofs; an altered stored leaf is reported, never used.
+TEST_CASE("a tree keeping block roots only gives the full tree's roots and proofs, reading at most two blocks",
+          "[audit][merkle][compact]") {
+    const auto leaves = randomLeaves(1000, 11);
+    std::vector<Hash> stored = leaves;  // what the table holds
+    size_t reads = 0;
+    MerkleTree compact(
+        [&](uint64_t begin, uint64_t end) -> Result<std::vector<Hash>> {
+            ++reads;
+            if (end > stored.size()) return internalError("read beyond the stored leaves");
+            return std::vector<Hash>(stored.begin() + static_cast<ptrdiff_t>(begin),
+                                     stored.begin() + static_cast<ptrdiff_t>(end));
+        },
+        4);
+    MerkleTree full;
+    for (size_t i = 0; i < leaves.size(); ++i) {
+        compact.append(leaves[i]);
+        full.append(leaves[i]);
+        // The root of the whole tree never needs a read.
+        REQUIRE(compact.root() == full.root());
+    }
+    CHECK(reads == 0);
+    CHECK(compact.memoryBytes() < full.memoryBytes() / 8);
+    for (uint64_t n : {1ull, 15ull, 16ull, 17ull, 100ull, 511ull, 512ull, 999ull, 1000ull}) {
+        INFO("size " << n);
+        REQUIRE(compact.rootAt(n).value() == full.rootAt(n).value());
+        for (uint64_t i = 0; i < n; i += 7) {
+            reads = 0;
+            REQUIRE(compact.inclusionProof(i, n).value() == full.inclusionProof(i, n).value());
+            CHECK(reads <= 2);  // the leaf's block and the one the size ends in
+            REQUIRE(compact.leaf(i).value() == leaves[i]);
+        }
+        for (uint64_t first = 1; first <= n; first += 13) {
+            reads = 0;
+            REQUIRE(compact.consistencyProof(first, n).value() == full.consistencyProof(first, n).value());
+            CHECK(reads <= 2);
+        }
+    }
+    // A stored leaf hash altered after it was appended: proofs through its block fail.
+    stored[37][0] ^= 1;
+    auto proof = compact.inclusionProof(37, 1000);
+    REQUIRE_FALSE(proof);
+    CHECK(proof.status().message().find("the audit table was altered") != std::string::npos);
+    CHECK_FALSE(compact.rootAt(40));
+    CHECK(compact.inclusionProof(600, 1000).value() == full.inclusionProof(600, 1000).value());  // other blocks
+    // A reader that fails makes the proof fail with its error.
+    MerkleTree broken([](uint64_t, uint64_t) -> Result<std::vector<Hash>> { return unavailable("database down"); }, 4);
+    for (const auto& l : leaves) broken.append(l);
+    CHECK(broken.inclusionProof(3, 1000).status().code() == StatusCode::Unavailable);
+    CHECK(broken.root() == full.root());
+}
