@@ -57,6 +57,7 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
 
     db::ReadinessOptions readiness;
     readiness.instanceLease = instance;
+    readiness.lockTimeout = c.audit.lockTimeout;
     readiness.conninfo = db::withConnectTimeout(c.database.conninfo, c.database.connectTimeout);
     readiness.interval = c.readinessInterval;
     readiness.migrations = std::move(migrations).value();

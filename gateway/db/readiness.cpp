@@ -2,6 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
+
 #include "gateway/db/pool.hpp"
 
 namespace custodian::db {
@@ -53,7 +55,7 @@ namespace {
 //    privilege, constraints and triggers, a read-only or failing database (disk full surfaces as an
 //    error on the write). Its index is one no append will reach (2^63 - 1 - backend pid, distinct
 //    per probing session), and it is never committed, so it leaves no entry behind.
-std::string auditAppendBlocked(pqxx::connection& conn) {
+std::string auditAppendBlocked(pqxx::connection& conn, std::chrono::milliseconds lockTimeout) {
     {
         pqxx::nontransaction txn(conn);
         pqxx::result r = txn.exec(
@@ -63,6 +65,7 @@ std::string auditAppendBlocked(pqxx::connection& conn) {
     }
     try {
         pqxx::work trial(conn);
+        trial.exec("SET LOCAL lock_timeout TO " + std::to_string(std::max<int64_t>(lockTimeout.count(), 1)));
         trial.exec(
             "INSERT INTO audit_entries (entry_index, entry, leaf_hash, recorded_at, actor, role, action, decision) "
             "VALUES (9223372036854775807 - pg_backend_pid(), '\\x00'::bytea, decode(repeat('00', 32), 'hex'), now(), "
@@ -114,7 +117,7 @@ void ReadinessMonitor::probeNow() {
             setState(false, state.status().message());
         } else if (!state->current()) {
             setState(false, std::to_string(state->pending.size()) + " migration(s) pending (run custodian migrate)");
-        } else if (std::string blocked = auditAppendBlocked(*connection_); !blocked.empty()) {
+        } else if (std::string blocked = auditAppendBlocked(*connection_, options_.lockTimeout); !blocked.empty()) {
             setState(false, "the audit log is not writable: " + blocked);
         } else {
             setState(true, "");

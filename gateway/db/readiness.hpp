@@ -31,6 +31,9 @@ struct ReadinessOptions {
     // instanceLease) for as long as it is open, and takes it again after reconnecting. Other
     // gateways read it as "this process is alive" (gateway/release/extract_sweeper.hpp).
     int32_t instanceLease = 0;
+    // Longest wait of the trial append for a lock another session holds (audit.lock_timeout_ms):
+    // a probe never hangs behind a LOCK TABLE, it reports the log unwritable.
+    std::chrono::milliseconds lockTimeout{5000};
 };
 
 class ReadinessMonitor {

@@ -18,9 +18,14 @@ int httpStatusFor(StatusCode code) noexcept {
     return 500;
 }
 
-HttpResponse errorResponse(int httpStatus, std::string_view code, std::string_view message) {
-    return HttpResponse::json(httpStatus, "{\"error\":{\"code\":" + jsonQuote(code) +
-                                              ",\"message\":" + jsonQuote(message) + "}}");
+HttpResponse errorResponse(int httpStatus, std::string_view code, std::string_view message,
+                           std::string_view detailsJson) {
+    std::string body = "{\"error\":{\"code\":" + jsonQuote(code) + ",\"message\":" + jsonQuote(message);
+    if (!detailsJson.empty()) body.append(",\"details\":").append(detailsJson);
+    body += "}}";
+    HttpResponse r = HttpResponse::json(httpStatus, std::move(body));
+    if (httpStatus == 503) r.setHeader("Retry-After", "1");
+    return r;
 }
 
 HttpResponse errorResponse(const Status& status) {

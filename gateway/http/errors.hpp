@@ -12,8 +12,12 @@ namespace custodian::http {
 
 int httpStatusFor(StatusCode code) noexcept;
 
-// {"error":{"code":<code>,"message":<message>}} with the given HTTP status.
-HttpResponse errorResponse(int httpStatus, std::string_view code, std::string_view message);
+// {"error":{"code":<code>,"message":<message>[,"details":<detailsJson>]}} with the given HTTP status
+// (`detailsJson` is a JSON object, or empty). A 503 says when to come back: `Retry-After: 1` (the
+// overload guard replaces it with its own estimate), so well-behaved clients back off while the
+// database or the audit log is unavailable instead of retrying at once.
+HttpResponse errorResponse(int httpStatus, std::string_view code, std::string_view message,
+                           std::string_view detailsJson = {});
 // Status → HTTP status via httpStatusFor, code = statusCodeName(status.code()).
 HttpResponse errorResponse(const Status& status);
 

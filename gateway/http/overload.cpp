@@ -1,5 +1,7 @@
 #include "gateway/http/overload.hpp"
 
+#include "gateway/http/errors.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -17,11 +19,10 @@ std::chrono::seconds atLeastOneSecond(double seconds) {
 }  // namespace
 
 HttpResponse overloadResponse(const OverloadRefusal& refusal) {
-    HttpResponse r = HttpResponse::json(
-        refusal.httpStatus, "{\"error\":{\"code\":" + jsonQuote(refusal.code) + ",\"message\":" +
-                                jsonQuote(refusal.message) + ",\"details\":{\"limit\":" + jsonQuote(refusal.limit) +
-                                ",\"limit_value\":" + std::to_string(refusal.limitValue) +
-                                ",\"retry_after_s\":" + std::to_string(refusal.retryAfter.count()) + "}}}");
+    HttpResponse r = errorResponse(refusal.httpStatus, refusal.code, refusal.message,
+                                   "{\"limit\":" + jsonQuote(refusal.limit) +
+                                       ",\"limit_value\":" + std::to_string(refusal.limitValue) +
+                                       ",\"retry_after_s\":" + std::to_string(refusal.retryAfter.count()) + "}");
     r.setHeader("Retry-After", std::to_string(refusal.retryAfter.count()));
     return r;
 }

@@ -36,11 +36,7 @@ int64_t nowMicros() {
 // {"error":{"code":..,"message":..,"details":{...}}} — `details` is canonical JSON of an object.
 HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonValue& details) {
     auto detailsJson = crypto::canonicalJson(details);
-    std::string body = "{\"error\":{\"code\":" + http::jsonQuote(statusCodeName(s.code())) +
-                       ",\"message\":" + http::jsonQuote(s.message());
-    if (detailsJson) body += ",\"details\":" + *detailsJson;
-    body += "}}";
-    return HttpResponse::json(status, std::move(body));
+    return http::errorResponse(status, statusCodeName(s.code()), s.message(), detailsJson ? *detailsJson : "");
 }
 
 // Where and how a release reads its dataset's table, as the gateway is configured.

@@ -71,6 +71,7 @@ struct UnwritableAuditWorld {
     void requireFailedClosed(const HttpResult& r, int64_t extractsBefore) {
         INFO(r.body);
         CHECK(r.status == 503);
+        CHECK(r.header("retry-after") == "1");
         CHECK(r.header("content-type").find("application/json") != std::string::npos);
         CHECK(r.header("x-extract-id").empty());
         CHECK(r.body.find("audit") != std::string::npos);
@@ -159,6 +160,22 @@ TEST_CASE("with audit_log_head locked by another session, extracts fail closed w
         CHECK(waited < milliseconds(10000));       // …for a bounded time
         CHECK(w.count("SELECT count(*) FROM audit_entries") == entries);
     }  // the holder's transaction rolls back: the lock is released
+
+    {
+        // A lock on the entries themselves: the readiness probe's trial append waits at most
+        // audit.lock_timeout_ms too, and reports the log unwritable instead of hanging.
+        pqxx::connection holder(w.db.adminConninfo());
+        pqxx::work held(holder);
+        held.exec("LOCK TABLE audit_entries IN EXCLUSIVE MODE");
+        const auto start = std::chrono::steady_clock::now();
+        const HttpResult ready = w.readiness();
+        const auto waited = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+        INFO(ready.body << " after " << waited.count() << " ms");
+        CHECK(ready.status == 503);
+        CHECK(ready.body.find("lock timeout") != std::string::npos);
+        CHECK(waited < milliseconds(10000));
+    }
+    CHECK(w.readiness().status == 200);
 
     const HttpResult after = w.extract();
     CHECK(after.status == 200);

@@ -351,6 +351,7 @@ TEST_CASE("a refusal that cannot be audited is the audit log's 503, not a 429", 
     auto r = client.request("GET", "/v1/audit/tree-head", bearer(ada));
     CHECK(r.status == 503);
     CHECK(r.body.find("audit") != std::string::npos);
-    CHECK(r.header("retry-after").empty());
+    CHECK(r.body.find("\"code\":\"unavailable\"") != std::string::npos);  // not "rate_limited" / "overloaded"
+    CHECK(r.header("retry-after") == "1");  // every 503 says when to come back
     runPsql(db.adminConninfo(), "GRANT INSERT ON audit_entries TO \"" + db.gatewayRole() + "\"");
 }
