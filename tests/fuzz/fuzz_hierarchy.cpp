@@ -8,6 +8,7 @@
 
 #include "anonymizer/hierarchy_builders.hpp"
 #include "anonymizer/hierarchy_io.hpp"
+#include "anonymizer/value.hpp"
 
 using namespace custodian::anon;
 
@@ -37,15 +38,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (node >= h.nodeCount(level) || h.label(level, node) != row[static_cast<size_t>(level)]) __builtin_trap();
         }
     }
-    // The leaves double as a domain for the masking builder, which must always produce a valid hierarchy.
+    // The leaves double as a domain for the masking builder, which must produce a valid hierarchy
+    // whenever every leaf is valid UTF-8 (it masks characters) of at most kMaxMaskingLength
+    // characters, and refuse the domain otherwise — never crash. (The hierarchy file itself takes
+    // any bytes: values are matched byte for byte against the data.)
     std::vector<std::string> leaves;
     for (const auto& row : *rows) leaves.push_back(row[0]);
     size_t longest = 0;
+    bool utf8 = true;
     for (const auto& leaf : leaves) {
         size_t chars = 0;
         for (const char c : leaf) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
         longest = std::max(longest, chars);
+        utf8 = utf8 && isValidUtf8(leaf);
     }
-    if (longest <= kMaxMaskingLength && !buildMaskingHierarchy("mask", leaves, MaskingHierarchySpec{})) __builtin_trap();
+    auto masked = buildMaskingHierarchy("mask", leaves, MaskingHierarchySpec{});
+    if (utf8 && longest <= kMaxMaskingLength && !masked) __builtin_trap();
+    if (!utf8 && masked) __builtin_trap();
     return 0;
 }
