@@ -1,7 +1,7 @@
 // `custodian anonymize --policy P.json --in X.csv --out Y.csv [--report R.json]`: offline
 // anonymization of a CSV file with the engine and policy language the gateway uses.
 //
-// Global recoding (algorithm "optimal") runs exactly the gateway's release pipeline
+// Both algorithms run exactly the gateway's release pipeline
 // (gateway/release/plan.hpp) with the CSV file in place of PostgreSQL: a first pass over the file
 // plays the part of the GROUP BY (memory proportional to distinct quasi-identifier combinations,
 // not rows), the search runs on that frequency table, and a second pass streams the rows through
@@ -208,6 +208,72 @@ int failWith(const Status& s, int code = 1) {
     return code;
 }
 
+// Pass 2 of both algorithms: the file streamed again through the gateway's RowPipeline (column
+// transforms, the decision's generalization or partitions, suppression, encoding, the final check
+// of what was written) into `outPath`, committed only when everything held.
+struct Written {
+    uint64_t released = 0, suppressed = 0;
+    anon::FinalCheckReport check;
+};
+
+Result<Written> writeRelease(const Inputs& in, const release::ReleasePlan& plan, const release::PrivacyDecision& decision,
+                             const std::string& outPath) {
+    release::ReleaseContext context;
+    context.dataset = in.policy->model().dataset;
+    context.recipient = in.recipient;
+    context.keyedTransformKey = in.key ? &*in.key : nullptr;
+    auto reader = openInput(in, plan.inputSchema());
+    if (!reader) return reader.status().withContext(in.in);
+    release::RowPipeline::Input input{[&reader, &in]() -> Result<std::optional<anon::Batch>> {
+                                          auto batch = reader->next();
+                                          if (!batch) return batch.status().withContext(in.in);
+                                          return batch;
+                                      },
+                                      nullptr};
+    auto rows = release::RowPipeline::start(plan, decision, context, in.format, kOutputPageBytes, std::move(input));
+    if (!rows) return rows.status();
+
+    AtomicOutput out(outPath);
+    if (Status s = out.open(); !s) return s;
+    for (;;) {
+        auto page = (*rows)->nextPage();
+        if (!page) return page.status();
+        if (!*page) break;
+        out.stream().write((*page)->data(), static_cast<std::streamsize>((*page)->size()));
+    }
+    const auto& final = (*rows)->finalCheck();
+    if (!final) return final.status().withContext("final check failed, nothing written");
+    if (Status s = out.commit(); !s) return s;
+    return Written{(*rows)->rowsReleased(), (*rows)->rowsSuppressed(), *final};
+}
+
+// Prints why the models cannot be met (exit status 3: nothing written).
+int unreachable(const release::ModelUnreachable& u) {
+    auto best = crypto::canonicalJson(u.bestAchievable);
+    std::fprintf(stderr, "custodian anonymize: %s (requirement: %s; best achievable: %s)\n", u.message.c_str(),
+                 u.requirement.c_str(), best ? best->c_str() : "{}");
+    return 3;
+}
+
+struct Released {
+    release::FrequencySink::Finalized privacy;
+    Written written;
+};
+
+// After pass 1: the search (or partitioning), then pass 2. 0 when released (`out` filled), else the
+// exit status (3: the models cannot be met, nothing written).
+int finishRelease(const Inputs& in, const release::ReleasePlan& plan, release::FrequencySink&& sink,
+                  const std::string& outPath, Released& out) {
+    auto finalized = std::move(sink).finalize();
+    if (!finalized) return failWith(finalized.status());
+    if (finalized->unreachable) return unreachable(*finalized->unreachable);
+    out.privacy = std::move(finalized).value();
+    auto written = writeRelease(in, plan, *out.privacy.decision, outPath);
+    if (!written) return failWith(written.status());
+    out.written = std::move(written).value();
+    return 0;
+}
+
 // Global recoding through the gateway's release pipeline.
 int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<std::string>& reportPath) {
     const auto started = std::chrono::steady_clock::now();
@@ -267,50 +333,12 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
                 if (Status s = sink.addFixedDomainValue(plan->builtGeneralizedColumns()[i], v); !s) return failWith(s);
     }
     const uint64_t records = sink.records();
-
-    auto finalized = std::move(sink).finalize();
-    if (!finalized) return failWith(finalized.status());
-    if (finalized->unreachable) {
-        std::fprintf(stderr, "custodian anonymize: %s (requirement: %s; best achievable: %s)\n",
-                     finalized->unreachable->message.c_str(), finalized->unreachable->requirement.c_str(),
-                     crypto::canonicalJson(finalized->unreachable->bestAchievable).isOk()
-                         ? crypto::canonicalJson(finalized->unreachable->bestAchievable).value().c_str()
-                         : "{}");
-        return 3;
-    }
-    const release::PrivacyDecision& decision = *finalized->decision;
-
-    // Pass 2: stream the rows through transforms, generalization and suppression.
-    release::ReleaseContext context;
-    context.dataset = in.policy->model().dataset;
-    context.recipient = in.recipient;
-    context.keyedTransformKey = in.key ? &*in.key : nullptr;
-    auto reader = openInput(in, schema);
-    if (!reader) return failWith(reader.status().withContext(in.in));
-    release::RowPipeline::Input input{[&reader, &in]() -> Result<std::optional<anon::Batch>> {
-                                          auto batch = reader->next();
-                                          if (!batch) return batch.status().withContext(in.in);
-                                          return batch;
-                                      },
-                                      nullptr};
-    auto rows = release::RowPipeline::start(*plan, decision, context, in.format, kOutputPageBytes, std::move(input));
-    if (!rows) return failWith(rows.status());
-
-    AtomicOutput out(outPath);
-    if (Status s = out.open(); !s) return failWith(s);
-    for (;;) {
-        auto page = (*rows)->nextPage();
-        if (!page) return failWith(page.status());
-        if (!*page) break;
-        out.stream().write((*page)->data(), static_cast<std::streamsize>((*page)->size()));
-    }
-    const auto& final = (*rows)->finalCheck();
-    if (!final) return failWith(final.status().withContext("final check failed, nothing written"));
-    const uint64_t released = (*rows)->rowsReleased(), suppressed = (*rows)->rowsSuppressed();
-    if (released + suppressed != records)
-        return failWith(internalError("the input changed between the two passes (" + std::to_string(records) +
-                                      " then " + std::to_string(released + suppressed) + " rows)"));
-    if (Status s = out.commit(); !s) return failWith(s);
+    Released done;
+    if (int status = finishRelease(in, *plan, std::move(sink), outPath, done); status != 0) return status;
+    const auto& finalized = done.privacy;
+    const release::PrivacyDecision& decision = *finalized.decision;
+    const uint64_t released = done.written.released, suppressed = done.written.suppressed;
+    const anon::FinalCheckReport* final = &done.written.check;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     std::fprintf(stderr,
@@ -350,8 +378,8 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
     w.EndObject();
     writeMetrics(w, decision.stats.metrics);
     std::vector<uint64_t> before, after;
-    if (finalized->table) {
-        for (size_t c = 0; c < finalized->table->size(); ++c) before.push_back(finalized->table->count(c));
+    if (finalized.table) {
+        for (size_t c = 0; c < finalized.table->size(); ++c) before.push_back(finalized.table->count(c));
     }
     for (size_t c = 0; c < decision.stats.classSizes.size(); ++c)
         if (!decision.stats.classSuppressed[c]) after.push_back(decision.stats.classSizes[c]);
@@ -375,235 +403,104 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
 }
 
 
-// Mondrian (local recoding): the quasi-identifier and sensitive columns are held in memory as
-// integer codes; everything else streams in the second pass.
+// Mondrian (local recoding) through the same pipeline: pass 1 hands every row's quasi-identifiers
+// (and the sensitive attributes the models need) to the sink in file order, which keeps them
+// dictionary-encoded and partitions them; pass 2 streams the file again, and the pipeline checks
+// each row against what was partitioned at its position.
 int runLocal(const Inputs& in, const std::string& outPath, const std::optional<std::string>& reportPath) {
     const auto started = std::chrono::steady_clock::now();
-    const policies::PolicyModel& model = in.policy->model();
-    // The columns as the policy declares them: quasi-identifiers, and the sensitive attributes the
-    // models need (as the gateway's ReleasePlan classifies them).
-    std::vector<anon::ColumnSpec> specs;
-    std::vector<size_t> qis, sens;
-    const bool needSensitive = model.privacy.lDiversity || model.privacy.tCloseness;
-    for (size_t i = 0; i < model.columns.size(); ++i) {
-        const auto& c = model.columns[i];
-        specs.push_back({c.name, c.type});
-        if (c.role == policies::ColumnRole::QuasiIdentifier) qis.push_back(i);
-        if (c.role == policies::ColumnRole::Sensitive && needSensitive) sens.push_back(i);
-    }
-    auto schemaValue = anon::Schema::make(specs);
-    if (!schemaValue) return failWith(schemaValue.status());
-    const auto schema = std::make_shared<const anon::Schema>(std::move(schemaValue).value());
-    std::vector<size_t> encoded = qis;
-    encoded.insert(encoded.end(), sens.begin(), sens.end());
+    auto plan = release::ReleasePlan::make(in.policy);
+    if (!plan) return failWith(plan.status());
+    const anon::SchemaPtr& schema = plan->inputSchema();
+    const std::vector<size_t> encoded = plan->groupColumns();
+    const std::vector<size_t>& fixed = plan->builtGeneralizedColumns();
 
-    // Pass 1: per encoded column, a dictionary of the canonical values and one code per row.
-    std::vector<anon::CsvColumnDictionary> dictionaries;
-    std::vector<std::vector<uint32_t>> rowCodes(encoded.size());
-    uint64_t records = 0;
+    // Pass 1: every row's encoded values, in order (and the domains of columns generalized at a
+    // fixed level).
+    release::FrequencySink sink(*plan);
     {
         auto reader = anon::CsvReader::openFile(in.in, in.dialect);
         if (!reader) return failWith(reader.status().withContext(in.in));
         auto sourceColumns = anon::csvSourceColumns(*reader, *schema);
         if (!sourceColumns) return failWith(sourceColumns.status().withContext(in.in));
+        std::vector<anon::CsvColumnDictionary> dictionaries;
         for (size_t column : encoded) dictionaries.emplace_back((*schema)[column], (*sourceColumns)[column]);
+        for (size_t column : fixed) dictionaries.emplace_back((*schema)[column], (*sourceColumns)[column]);
+        std::vector<release::SourceValue> values(encoded.size());
         anon::CsvRecords batch;
-        while (true) {
+        for (;;) {
             auto n = reader->read(batch);
             if (!n) return failWith(n.status().withContext(in.in));
             if (*n == 0) break;
-            for (size_t e = 0; e < encoded.size(); ++e) {
-                for (size_t row = 0; row < batch.rows(); ++row) {
+            for (size_t row = 0; row < batch.rows(); ++row) {
+                for (size_t e = 0; e < dictionaries.size(); ++e) {
                     auto code = dictionaries[e].code(batch, row);
                     if (!code) return failWith(code.status().withContext(in.in));
+                    if (e >= encoded.size()) continue;  // a fixed-level column: its domain only
                     if (*code == anon::CsvColumnDictionary::kNull)
-                        return failWith(invalidArgument(in.in + ": line " + std::to_string(batch.line(row)) + ": column '" +
-                                                        (*schema)[encoded[e]].name +
+                        return failWith(invalidArgument(in.in + ": line " + std::to_string(batch.line(row)) +
+                                                        ": column '" + (*schema)[encoded[e]].name +
                                                         "' is empty; Mondrian needs a value in every quasi-identifier "
                                                         "and sensitive column"));
-                    rowCodes[e].push_back(*code);
+                    values[e] = dictionaries[e].value(*code);
                 }
-            }
-            records += batch.rows();
-        }
-    }
-
-    policies::ColumnDomains domains;
-    for (size_t e = 0; e < encoded.size(); ++e) {
-        auto& values = domains[(*schema)[encoded[e]].name];
-        for (uint32_t code = 0; code < dictionaries[e].size(); ++code) values.emplace_back(dictionaries[e].value(code));
-    }
-    auto config = policies::makeEngineConfig(*in.policy, domains);
-    if (!config) return failWith(config.status());
-
-    // Dictionary codes → hierarchy leaf codes (quasi-identifiers) and sensitive value codes.
-    std::vector<std::vector<uint32_t>> codes(encoded.size());
-    anon::EncodedColumns columns;
-    for (size_t e = 0; e < encoded.size(); ++e) {
-        std::vector<uint32_t> translate(dictionaries[e].size());
-        for (uint32_t v = 0; v < translate.size(); ++v) {
-            const std::string_view value = dictionaries[e].value(v);
-            if (e < qis.size()) {
-                auto leaf = config->quasiIdentifiers[e].hierarchy->leafCode(value);
-                if (!leaf) return failWith(internalError("no leaf for a value of '" + config->quasiIdentifiers[e].name + "'"));
-                translate[v] = *leaf;
-            } else {
-                translate[v] = config->sensitive[e - qis.size()].dictionary->codeOf(std::string(value));
+                if (Status s = sink.add(values, 1); !s) return failWith(s.withContext(in.in));
             }
         }
-        // Translated in place: the dictionary codes are not needed afterwards.
-        for (uint32_t& c : rowCodes[e]) c = translate[c];
-        codes[e] = std::move(rowCodes[e]);
-        if (e < qis.size()) columns.qi.emplace_back(codes[e]);
-        else columns.sensitive.emplace_back(codes[e]);
-    }
-
-    auto result = anon::anonymizeMondrian(*config, columns);
-    if (!result) {
-        std::fprintf(stderr, "custodian anonymize: %s\n", result.status().message().c_str());
-        return result.status().code() == StatusCode::FailedPrecondition ? 3 : 1;
-    }
-    const anon::MondrianResult& mondrian = result->mondrian;
-
-    // Pass 2: the other columns' transforms, the partitions' labels, the final check.
-    release::ReleaseContext context;
-    context.dataset = model.dataset;
-    context.recipient = in.recipient;
-    context.keyedTransformKey = in.key ? &*in.key : nullptr;
-    // Other columns: the policy's transforms (identifiers dropped unless the policy says otherwise);
-    // quasi-identifiers: kept here and replaced by their partition's labels below.
-    anon::TransformRegistry registry;
-    anon::registerBuiltinTransforms(registry);
-    anon::TransformContext tc;
-    tc.dataset = context.dataset;
-    tc.recipient = context.recipient;
-    tc.masterKey = context.keyedTransformKey;
-    tc.hierarchies = [&](std::string_view name) { return in.policy->hierarchy(name); };
-    std::vector<anon::TransformPlan::Step> steps;
-    std::vector<int> qiSlot(model.columns.size(), -1);
-    for (size_t q = 0; q < qis.size(); ++q) qiSlot[qis[q]] = static_cast<int>(q);
-    for (size_t i = 0; i < model.columns.size(); ++i) {
-        const auto& c = model.columns[i];
-        const std::string name = qiSlot[i] >= 0 ? std::string("keep") : c.transform.name;
-        auto transform = registry.create(name, qiSlot[i] >= 0 ? anon::Params{} : c.transform.params, tc, c.type);
-        if (!transform) return failWith(transform.status().withContext("column '" + c.name + "'"));
-        steps.push_back({c.name, std::move(transform).value()});
-    }
-    auto transforms = anon::TransformPlan::make(schema, std::move(steps));
-    if (!transforms) return failWith(transforms.status());
-    // The released schema: quasi-identifiers become text (ranges and hierarchy labels).
-    std::vector<anon::ColumnSpec> outSpecs = transforms->outputSchema()->columns();
-    std::vector<std::optional<size_t>> qiOfOutput(outSpecs.size());
-    for (size_t o = 0; o < outSpecs.size(); ++o) {
-        for (size_t q = 0; q < qis.size(); ++q) {
-            if (outSpecs[o].name == model.columns[qis[q]].name) {
-                outSpecs[o].type = anon::ColumnType::Text;
-                qiOfOutput[o] = q;
-            }
+        for (size_t f = 0; f < fixed.size(); ++f) {
+            const auto& dictionary = dictionaries[encoded.size() + f];
+            for (uint32_t code = 0; code < dictionary.size(); ++code)
+                if (Status s = sink.addFixedDomainValue(fixed[f], dictionary.value(code)); !s) return failWith(s);
         }
     }
-    auto outSchemaValue = anon::Schema::make(outSpecs);
-    if (!outSchemaValue) return failWith(outSchemaValue.status());
-    const auto outSchema = std::make_shared<const anon::Schema>(std::move(outSchemaValue).value());
-    anon::FinalCheck check = anon::makeFinalCheck(*config, records, columns);
-    release::RowEncoder encoder(in.format, outSchema);
-
-    AtomicOutput out(outPath);
-    if (Status s = out.open(); !s) return failWith(s);
-    std::string buffer;
-    encoder.appendPreamble(buffer);
-    uint64_t row0 = 0;
-    std::vector<std::string_view> labels(qis.size()), sensitiveValues(sens.size());
-    std::vector<std::string> sensitiveText(sens.size());
-    std::vector<uint64_t> rowsInPartition(mondrian.partitionSizes.size());
-    Status pass2 = forEachBatch(in, schema, [&](const anon::Batch& batch) {
-        if (row0 + batch.rows() > records) return internalError("the input grew between the two passes");
-        auto transformed = transforms->apply(batch);
-        if (!transformed) return transformed.status();
-        std::vector<anon::ColumnPtr> outColumns;
-        for (size_t o = 0; o < outSchema->size(); ++o) {
-            if (!qiOfOutput[o]) {
-                outColumns.push_back(transformed->columnPtr(o));
-                continue;
-            }
-            auto col = std::make_shared<anon::Column>(anon::ColumnType::Text);
-            for (size_t row = 0; row < batch.rows(); ++row)
-                col->appendText(mondrian.labels[mondrian.partitionOfRow[row0 + row]][*qiOfOutput[o]]);
-            outColumns.push_back(std::move(col));
-        }
-        auto outBatch = anon::Batch::make(outSchema, std::move(outColumns));
-        if (!outBatch) return outBatch.status();
-        if (sens.empty()) {
-            // Every row of a partition is written with the same labels: count the rows written per
-            // partition here and hand the check each partition's labels once, after the last batch.
-            for (size_t row = 0; row < batch.rows(); ++row) ++rowsInPartition[mondrian.partitionOfRow[row0 + row]];
-        }
-        for (size_t row = 0; row < batch.rows() && !sens.empty(); ++row) {
-            const auto& partition = mondrian.labels[mondrian.partitionOfRow[row0 + row]];
-            for (size_t q = 0; q < qis.size(); ++q) labels[q] = partition[q];
-            for (size_t v = 0; v < sens.size(); ++v) {
-                sensitiveText[v] = batch.column(sens[v]).canonical(row);
-                sensitiveValues[v] = sensitiveText[v];
-            }
-            if (Status st = check.addRow(labels, sensitiveValues); !st) return st;
-        }
-        encoder.appendRows(*outBatch, buffer);
-        out.stream().write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        buffer.clear();
-        row0 += batch.rows();
-        return Status::ok();
-    });
-    if (!pass2) return failWith(pass2);
-    if (row0 != records) return failWith(internalError("the input shrank between the two passes"));
-    for (size_t p = 0; p < rowsInPartition.size(); ++p) {
-        if (rowsInPartition[p] == 0) continue;
-        for (size_t q = 0; q < qis.size(); ++q) labels[q] = mondrian.labels[p][q];
-        if (Status st = check.addRows(labels, sensitiveValues, rowsInPartition[p]); !st) return failWith(st);
-    }
-    auto final = check.finish();
-    if (!final) return failWith(final.status().withContext("final check failed, nothing written"));
-    if (Status s = out.commit(); !s) return failWith(s);
+    const uint64_t records = sink.records();
+    Released done;
+    if (int status = finishRelease(in, *plan, std::move(sink), outPath, done); status != 0) return status;
+    const release::PrivacyDecision& decision = *done.privacy.decision;
+    const Written* written = &done.written;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const size_t partitions = decision.local ? decision.local->partitions.partitionSizes.size() : 0;
     std::fprintf(stderr,
                  "custodian anonymize: %llu rows released in %zu partitions, k = %llu, NCP %.4f, Mondrian %.1f ms, "
                  "total %.2f s, peak RSS %.0f MiB\n",
-                 static_cast<unsigned long long>(records), mondrian.partitionSizes.size(),
-                 static_cast<unsigned long long>(mondrian.achievedK), mondrian.ncp, mondrian.seconds * 1e3, seconds,
-                 peakRssMiB());
+                 static_cast<unsigned long long>(written->released), partitions,
+                 static_cast<unsigned long long>(written->check.minClassSize), decision.stats.metrics.loss,
+                 decision.searchSeconds * 1e3, seconds, peakRssMiB());
 
     if (!reportPath) return 0;
     rapidjson::StringBuffer text;
     JsonWriter w(text);
     w.StartObject();
     w.Key("policy_hash"), w.String(in.policy->contentHash().c_str());
-    w.Key("algorithm"), w.String(model.mondrianMode == policies::MondrianMode::Strict ? "mondrian-strict" : "mondrian-relaxed");
+    w.Key("algorithm"), w.String(in.policy->model().mondrianMode == policies::MondrianMode::Strict ? "mondrian-strict"
+                                                                                                  : "mondrian-relaxed");
     w.Key("records"), w.Uint64(records);
-    w.Key("released"), w.Uint64(final->releasedRecords);
-    w.Key("suppressed"), w.Uint64(final->suppressedRecords);
-    w.Key("partitions"), w.Uint64(mondrian.partitionSizes.size());
+    w.Key("released"), w.Uint64(written->released);
+    w.Key("suppressed"), w.Uint64(written->suppressed);
+    w.Key("partitions"), w.Uint64(partitions);
     w.Key("achieved");
     w.StartObject();
-    w.Key("k"), w.Uint64(mondrian.achievedK);
-    writeOptional(w, "distinct_l", mondrian.distinctL);
-    writeOptional(w, "entropy_l", mondrian.entropyL);
-    writeOptional(w, "t", mondrian.achievedT);
+    w.Key("k"), w.Uint64(decision.stats.achievedK);
+    writeOptional(w, "distinct_l", decision.stats.distinctL);
+    writeOptional(w, "entropy_l", decision.stats.entropyL);
+    writeOptional(w, "t", decision.stats.achievedT);
     w.EndObject();
     w.Key("metrics");
     w.StartObject();
-    w.Key(policies::policyMetricName(anon::Metric::Loss)), w.Double(mondrian.ncp);
-    w.Key(policies::policyMetricName(anon::Metric::Discernibility)), w.Double(mondrian.discernibility);
-    w.Key(policies::policyMetricName(anon::Metric::AverageClassSize)), w.Double(mondrian.averageClassSize);
-    w.Key(policies::policyMetricName(anon::Metric::NonUniformEntropy)), w.Double(mondrian.nonUniformEntropy);
+    w.Key(policies::policyMetricName(anon::Metric::Loss)), w.Double(decision.stats.metrics.loss);
+    w.Key(policies::policyMetricName(anon::Metric::Discernibility)), w.Double(decision.stats.metrics.discernibility);
+    w.Key(policies::policyMetricName(anon::Metric::AverageClassSize)), w.Double(decision.stats.metrics.averageClassSize);
+    w.Key(policies::policyMetricName(anon::Metric::NonUniformEntropy)), w.Double(decision.stats.metrics.nonUniformEntropy);
     w.EndObject();
     w.Key("risk");
     w.StartObject();
-    writeRisk(w, "before", result->riskBefore);
-    writeRisk(w, "after", result->riskAfter);
+    writeRisk(w, "before", decision.local ? decision.local->riskBefore : anon::RiskSummary{});
+    writeRisk(w, "after", decision.local ? decision.local->riskAfter : anon::RiskSummary{});
     w.EndObject();
-    writeFinalCheck(w, *final);
+    writeFinalCheck(w, written->check);
     w.Key("search");
     w.StartObject();
-    w.Key("seconds"), w.Double(mondrian.seconds);
+    w.Key("seconds"), w.Double(decision.searchSeconds);
     w.EndObject();
     w.Key("total_seconds"), w.Double(seconds);
     w.EndObject();

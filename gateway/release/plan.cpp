@@ -180,9 +180,16 @@ Status FrequencySink::add(std::span<const SourceValue> values, uint64_t count) {
                                           "quasi-identifier and sensitive column (the policy's row filter can "
                                           "leave such rows out)");
     }
+    if (plan_.localRecoding()) {
+        // Column by column, so that finalizeLocal() turns each into leaf codes in place.
+        if (rowIds_.empty()) rowIds_.resize(values.size());
+        for (size_t i = 0; i < values.size(); ++i) rowIds_[i].push_back(dictionaries_[i].intern(*values[i]));
+        ++records_;
+        return Status::ok();
+    }
     // NULL is the empty string, as the anonymizer's LeafEncoder looks it up.
     for (size_t i = 0; i < values.size(); ++i) ids_.push_back(dictionaries_[i].intern(values[i].value_or("")));
-    if (!plan_.localRecoding()) counts_.push_back(count);
+    counts_.push_back(count);
     records_ += count;
     return Status::ok();
 }
@@ -408,11 +415,13 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
         return failedPrecondition("the policy's hierarchies do not fit the source values (" + config.status().message() +
                                   "); the publisher must extend them");
 
-    // Dictionary ids → leaf codes (quasi-identifiers) and sensitive value codes, column by column.
+    // Dictionary ids → leaf codes (quasi-identifiers) and sensitive value codes, column by column,
+    // in place.
     auto local = std::make_shared<LocalRecoding>();
     local->leafCodes.resize(q);
     std::vector<std::vector<uint32_t>> sensitiveCodes(sensitive);
     decision.sensitiveTotals.assign(sensitive, {});
+    rowIds_.resize(width);
     for (size_t c = 0; c < width; ++c) {
         const auto& values = dictionaries_[c].values;
         std::vector<uint32_t> translate(values.size());
@@ -427,18 +436,18 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
                 translate[v] = config->sensitive[c - q].dictionary->codeOf(values[v]);
             }
         }
-        auto& column = c < q ? local->leafCodes[c] : sensitiveCodes[c - q];
-        column.resize(rows);
+        std::vector<uint32_t>& column = rowIds_[c];
+        if (column.size() != rows) return internalError("the Mondrian sink lost rows");
         std::vector<uint64_t> perValue(c < q ? 0 : values.size());
-        for (size_t r = 0; r < rows; ++r) {
-            const uint32_t id = ids_[r * width + c];
-            column[r] = translate[id];
+        for (uint32_t& id : column) {
             if (c >= q) ++perValue[id];
+            id = translate[id];
         }
         for (uint32_t v = 0; v < perValue.size(); ++v)
             if (perValue[v] != 0) decision.sensitiveTotals[c - q][values[v]] += perValue[v];
+        (c < q ? local->leafCodes[c] : sensitiveCodes[c - q]) = std::move(column);
     }
-    ids_ = {};
+    rowIds_ = {};
 
     anon::EncodedColumns columns;
     for (const auto& c : local->leafCodes) columns.qi.emplace_back(c);

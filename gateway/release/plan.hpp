@@ -185,7 +185,8 @@ private:
     std::vector<size_t> columns_;
     std::vector<Dictionary> dictionaries_;  // per group column
     std::vector<uint32_t> ids_;             // groups × columns
-    std::vector<uint64_t> counts_;          // per group (empty under Mondrian: every row counts 1)
+    std::vector<uint64_t> counts_;          // per group
+    std::vector<std::vector<uint32_t>> rowIds_;  // Mondrian: per group column, the id of every row
     uint64_t records_ = 0;
     std::map<size_t, Dictionary> fixedDomains_;
 };
