@@ -1,3 +1,4 @@
+#include "gateway/release/extract_store.hpp"
 #include "gateway/catalog/routes.hpp"
 
 #include <pqxx/pqxx>
@@ -821,7 +822,9 @@ namespace {
 const char* formatName(policies::OutputFormat f) { return f == policies::OutputFormat::Csv ? "csv" : "ndjson"; }
 
 // `admittedAs`: the recipient entry that admits the caller (its name, or "group:NAME").
-void writeCatalogPolicy(JsonOut& out, const LoadedPolicy& p, const std::string& admittedAs) {
+// `extractsToday`: the partner's extracts under the policy since 00:00 UTC, when it has a daily limit.
+void writeCatalogPolicy(JsonOut& out, const LoadedPolicy& p, const std::string& admittedAs,
+                        std::optional<uint64_t> extractsToday) {
     const policies::PolicyModel& m = p.policy->model();
     out.beginObject()
         .field("name", p.name)
@@ -844,6 +847,12 @@ void writeCatalogPolicy(JsonOut& out, const LoadedPolicy& p, const std::string& 
     out.optional("extracts_per_day", m.extractsPerDayPerRecipient
                                          ? std::optional<uint64_t>(*m.extractsPerDayPerRecipient)
                                          : std::nullopt);
+    if (m.extractsPerDayPerRecipient && extractsToday) {
+        // What is left today, so that a partner does not ask for an extract the limit refuses.
+        const uint64_t limit = *m.extractsPerDayPerRecipient;
+        out.optional("extracts_today", extractsToday)
+            .optional("extracts_left_today", std::optional<uint64_t>(*extractsToday >= limit ? 0 : limit - *extractsToday));
+    }
     out.key("privacy").beginObject().optional("k", m.privacy.k);
     out.key("suppression_limit").number(m.privacy.suppressionLimit);
     out.field("l_diversity", m.privacy.lDiversity.has_value()).field("t_closeness", m.privacy.tCloseness.has_value());
@@ -874,9 +883,14 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
     const auth::Principal& who = **principal;
     const Catalog& catalog = *ctx.services.catalog;
     const int64_t now = nowMicros();
+    struct Visible {
+        LoadedPolicy policy;
+        std::string admittedAs;              // the admitting recipient entry
+        std::optional<uint64_t> extractsToday;  // when the policy has a daily limit
+    };
     struct Entry {
         Dataset dataset;
-        std::vector<std::pair<LoadedPolicy, std::string>> policies;  // with the admitting recipient entry
+        std::vector<Visible> policies;
     };
     auto visible = withConnection<std::vector<Entry>>(ctx, [&](pqxx::connection& conn) -> Result<std::vector<Entry>> {
         // Memberships as of now: a partner added to a group sees the group's policies at once.
@@ -901,7 +915,13 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
                 if (!d) return d.status();
                 out.push_back({std::move(d).value(), {}});
             }
-            out.back().policies.emplace_back(std::move(p).value(), std::move(*admittedAs));
+            std::optional<uint64_t> today;
+            if (model.extractsPerDayPerRecipient) {
+                auto counted = release::countExtractsToday(conn, who.name, ref.dataset, ref.policy);
+                if (!counted) return counted.status();
+                today = *counted;
+            }
+            out.back().policies.push_back({std::move(p).value(), std::move(*admittedAs), today});
         }
         return out;
     });
@@ -912,7 +932,7 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
     for (const auto& e : *visible) {
         out.beginObject().field("name", e.dataset.name).field("agency", e.dataset.agency);
         out.beginArray("policies");
-        for (const auto& [p, admittedAs] : e.policies) writeCatalogPolicy(out, p, admittedAs);
+        for (const auto& v : e.policies) writeCatalogPolicy(out, v.policy, v.admittedAs, v.extractsToday);
         out.endArray().endObject();
     }
     out.endArray().endObject();

@@ -299,9 +299,21 @@ TEST_CASE("extract requests that break the policy are refused with the rule and 
         CHECK(ruleOf(r) == "output.max_rows");
         CHECK(w.lastAudit("extract.aborted").rfind("denied", 0) == 0);
     }
-    SECTION("daily limit: the second extract of the day is refused") {
+    SECTION("daily limit: the second extract of the day is refused, and the catalog says so beforehand") {
+        // The catalog shows what is left today, per partner.
+        auto dailyOf = [&](const std::string& catalog) {
+            const size_t at = catalog.find("\"name\":\"daily\"");
+            REQUIRE(at != std::string::npos);
+            return catalog.substr(at, catalog.find("\"privacy\"", at) - at);
+        };
+        auto before = w.call("GET", "/v1/catalog", w.partnerA);
+        REQUIRE(before.status == 200);
+        CHECK(dailyOf(before.body).find("\"extracts_per_day\":1,\"extracts_today\":0,\"extracts_left_today\":1") !=
+              std::string::npos);
         auto first = w.extract(w.partnerA, "daily");
         REQUIRE(first.status == 200);
+        auto after = w.call("GET", "/v1/catalog", w.partnerA);
+        CHECK(dailyOf(after.body).find("\"extracts_today\":1,\"extracts_left_today\":0") != std::string::npos);
         auto second = w.extract(w.partnerA, "daily");
         CHECK(second.status == 403);
         CHECK(ruleOf(second) == "limits.extracts_per_day_per_recipient");
