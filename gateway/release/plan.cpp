@@ -179,8 +179,6 @@ Status FrequencySink::add(std::span<const SourceValue> values, uint64_t count) {
                                           "' is NULL in a selected row; Mondrian needs a value in every "
                                           "quasi-identifier and sensitive column (the policy's row filter can "
                                           "leave such rows out)");
-    }
-    if (plan_.localRecoding()) {
         // Column by column, so that finalizeLocal() turns each into leaf codes in place.
         if (rowIds_.empty()) rowIds_.resize(values.size());
         for (size_t i = 0; i < values.size(); ++i) rowIds_[i].push_back(dictionaries_[i].intern(*values[i]));
