@@ -165,17 +165,15 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
     d["plaintext_bytes"] = digests.plaintextBytes;
     d["ciphertext_bytes"] = digests.ciphertextBytes;
     d["requested_entry"] = facts_.requestedEntryIndex;
-    if (const PrivacyDecision* decision = stream_->decision()) {
+    if (const PrivacyDecision* decision = stream_->decision(); decision && decision->local) {
+        d["algorithm"] = decision->local->algorithm;
+        d["partitions"] = static_cast<uint64_t>(decision->local->partitions.partitionSizes.size());
+    } else if (decision) {
         crypto::JsonValue::Object levels;
         const auto& qis = stream_->plan().quasiIdentifiers();
         for (size_t i = 0; i < qis.size() && i < decision->levels.size(); ++i)
             levels[stream_->plan().inputColumns()[qis[i]].name] = static_cast<int64_t>(decision->levels[i]);
-        if (decision->local) {
-            d["algorithm"] = decision->local->algorithm;
-            d["partitions"] = static_cast<uint64_t>(decision->local->partitions.partitionSizes.size());
-        } else {
-            d["levels"] = std::move(levels);
-        }
+        d["levels"] = std::move(levels);
     }
     auto index = audit::record(services_, std::move(entry));
     if (!index) return abort("failed", index.status());
