@@ -135,14 +135,28 @@ Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& 
                                      const std::function<Result<uint64_t>()>& record) {
     try {
         pqxx::work tx(conn);
-        pqxx::result r = tx.exec_params("SELECT 1 FROM extracts e WHERE id = $1 AND status = 'requested' AND NOT " +
-                                            instanceAlive("e") + " FOR UPDATE SKIP LOCKED",
+        pqxx::result r = tx.exec_params("SELECT requested_entry_index FROM extracts e WHERE id = $1 AND status = "
+                                        "'requested' AND NOT " + instanceAlive("e") + " FOR UPDATE SKIP LOCKED",
                                         id);
         if (r.empty()) return false;  // finished meanwhile, alive after all, or another sweeper has it
-        auto index = record();
-        if (!index) return index.status();  // the transaction rolls back: the next sweep retries
+        // The audit entry is committed on the log's own connection, before this row is updated. A
+        // process that died in between (the streaming gateway after recording a disconnect, or an
+        // earlier sweeper) left its "extract.aborted" entry in the log: that entry is the outcome,
+        // and a second one would record the same end twice.
+        pqxx::result written = tx.exec_params(
+            "SELECT entry_index FROM audit_entries WHERE action = 'extract.aborted' AND entry_index >= $2 AND "
+            "position($1 in convert_from(entry, 'UTF8')) > 0 ORDER BY entry_index LIMIT 1",
+            "\"extract_id\":\"" + id + "\"", r[0][0].as<int64_t>());
+        int64_t index = 0;
+        if (!written.empty()) {
+            index = written[0][0].as<int64_t>();
+        } else {
+            auto recorded = record();
+            if (!recorded) return recorded.status();  // the transaction rolls back: the next sweep retries
+            index = static_cast<int64_t>(*recorded);
+        }
         tx.exec_params0("UPDATE extracts SET status = 'aborted', finished_at = now(), finished_entry_index = $2 WHERE id = $1",
-                        id, static_cast<int64_t>(*index));
+                        id, index);
         tx.commit();
         return true;
     } catch (...) {

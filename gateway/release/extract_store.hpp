@@ -54,7 +54,9 @@ Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& con
 // Marks one interrupted extract aborted, in one transaction that holds the row (FOR UPDATE SKIP
 // LOCKED, so two sweepers never both take it): if it is still 'requested' and still has no live
 // instance, `record` is called (it writes the audit entry and returns its index) and the row is set
-// aborted with that entry; if `record` fails, nothing changes. Returns whether the row was taken.
+// aborted with that entry; if `record` fails, nothing changes. If the log already holds an
+// "extract.aborted" entry for it (its writer died before updating the row), that entry is adopted
+// and `record` is not called. Returns whether the row was taken.
 Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,
                                      const std::function<Result<uint64_t>()>& record);
 // NotFound if absent.

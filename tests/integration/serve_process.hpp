@@ -7,6 +7,7 @@
 //   REQUIRE(waitReady(port, std::chrono::seconds(60)));
 //   serve.kill9();                              // or let the destructor send SIGTERM and wait
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,10 +25,17 @@ namespace custodian::testing {
 class ServeProcess {
 public:
     ServeProcess(const std::string& configPath, const std::string& logPath) {
+        // The child must not flush the test's own stdio buffers (a copy of Catch's pending output
+        // would land in the test log once per process), so flush them here and touch only file
+        // descriptors in the child.
+        std::fflush(nullptr);
         pid_ = ::fork();
         if (pid_ == 0) {
-            std::FILE* log = std::freopen(logPath.c_str(), "a", stdout);
-            if (log) ::dup2(::fileno(stdout), 2);
+            const int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (log >= 0) {
+                ::dup2(log, 1);
+                ::dup2(log, 2);
+            }
             ::execl(CUSTODIAN_BINARY, "custodian", "serve", "--config", configPath.c_str(), static_cast<char*>(nullptr));
             ::_exit(127);
         }

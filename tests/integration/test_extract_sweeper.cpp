@@ -1,6 +1,7 @@
 // The interrupted-extract sweeper (gateway/release/extract_sweeper.hpp) against a real database: an
 // extract whose gateway process holds its lease is never touched, one whose process is gone is
-// recorded as aborted exactly once — also with two sweepers racing — and only after two sweeps.
+// recorded as aborted exactly once — also with two sweepers racing, or when a process died after
+// writing the entry but before updating the row — and only after two sweeps.
 #include <catch2/catch.hpp>
 
 #include <pqxx/pqxx>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "gateway/audit/record.hpp"
 #include "gateway/db/readiness.hpp"
 #include "gateway/release/extract_sweeper.hpp"
 #include "gateway_fixture.hpp"
@@ -123,4 +125,41 @@ TEST_CASE("the sweeper's thread records an interrupted extract without being ask
         std::this_thread::sleep_for(20ms);
     CHECK(statusOf(db.conninfo(), "ext_gone") == "aborted");
     CHECK(interruptedEntries(db.conninfo(), "ext_gone") == 1);
+}
+
+TEST_CASE("an extract.aborted entry whose writer died before updating the row is adopted, not recorded twice",
+          "[integration][extract][sweeper]") {
+    auto db = TestDatabase::create("sweeper_adopt");
+    RunningGateway gw(db.conninfo(), {{}, [](config::GatewayConfig& c) { c.release.sweepInterval = 3600s; }});
+    REQUIRE(gw.waitForReadiness(200, 10000ms) == 200);
+    // ext_half: a process wrote its closing entry (a disconnect, or an earlier sweep) and was killed
+    // before the row update. ext_half2: its id extends ext_half's, and it has no entry of its own.
+    insertExtract(db.conninfo(), "ext_half", 5151);
+    insertExtract(db.conninfo(), "ext_half2", 5151);
+    audit::AuditEntry written;
+    written.actor = "partner-a";
+    written.role = "partner";
+    written.action = "extract.aborted";
+    written.decision = "disconnected";
+    written.target.dataset = "visits";
+    written.details = crypto::JsonValue::Object{{"extract_id", std::string("ext_half")}};
+    auto writtenIndex = audit::record(gw.services(), written);
+    REQUIRE(writtenIndex);
+
+    release::ExtractSweeper sweeper(gw.services(), 777, 3600s);
+    REQUIRE(sweeper.sweepOnce());
+    auto swept = sweeper.sweepOnce();
+    REQUIRE(swept);
+    CHECK(*swept == 2);
+    pqxx::connection conn(db.conninfo());
+    pqxx::read_transaction tx(conn);
+    auto row = tx.exec_params1("SELECT status, finished_entry_index FROM extracts WHERE id = 'ext_half'");
+    CHECK(std::string(row[0].c_str()) == "aborted");
+    CHECK(row[1].as<uint64_t>() == *writtenIndex);  // the entry already in the log is the outcome
+    CHECK(tx.exec1("SELECT count(*) FROM audit_entries WHERE action = 'extract.aborted' AND "
+                   "convert_from(entry, 'UTF8') LIKE '%\"extract_id\":\"ext_half\"%'")[0]
+              .as<int>() == 1);
+    CHECK(interruptedEntries(db.conninfo(), "ext_half") == 0);
+    // The longer id was not mistaken for it: it gets an entry of its own.
+    CHECK(interruptedEntries(db.conninfo(), "ext_half2") == 1);
 }
