@@ -63,15 +63,19 @@ Result<std::shared_ptr<ExtractProducer>> ExtractProducer::create(Services& servi
                                                                  std::unique_ptr<anon::MasterKey> keyedTransformKey,
                                                                  std::unique_ptr<ReleaseStream> stream,
                                                                  const std::optional<crypto::BoxPublicKey>& recipientKey) {
+    // Everything that can fail comes before the producer exists: a producer destroyed while
+    // streaming records an abort, and the caller records this failure itself.
+    std::optional<crypto::ExtractSealer> sealer;
+    if (facts.encrypted) {
+        if (!recipientKey) return failedPrecondition("an encrypted extract needs the recipient's public key");
+        auto created = crypto::ExtractSealer::create(*recipientKey);
+        if (!created) return created.status();
+        sealer.emplace(std::move(created).value());
+    }
     std::shared_ptr<ExtractProducer> p(new ExtractProducer(services, std::move(facts)));
     p->keyedTransformKey_ = std::move(keyedTransformKey);
     p->stream_ = std::move(stream);
-    if (p->facts_.encrypted) {
-        if (!recipientKey) return failedPrecondition("an encrypted extract needs the recipient's public key");
-        auto sealer = crypto::ExtractSealer::create(*recipientKey);
-        if (!sealer) return sealer.status();
-        p->sealer_.emplace(std::move(sealer).value());
-    }
+    p->sealer_ = std::move(sealer);
     return p;
 }
 

@@ -4,6 +4,8 @@
 
 #include <pqxx/pqxx>
 
+#include <string_view>
+
 #include "gateway/crypto/keys.hpp"
 #include "gateway/db/pool.hpp"
 #include "gateway/db/readiness.hpp"
@@ -23,7 +25,7 @@ Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& r
         pqxx::work tx(conn);
         pqxx::row r = tx.exec_params1(
             "SELECT count(*) FROM extracts WHERE recipient = $1 AND dataset = $2 AND policy = $3 "
-            "AND requested_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
+            "AND status IN ('requested', 'completed', 'aborted') AND requested_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
             recipient, dataset, policy);
         tx.commit();
         return static_cast<uint64_t>(r[0].as<int64_t>());
@@ -37,7 +39,7 @@ Status insertExtract(pqxx::connection& conn, const ExtractRecord& r) {
         pqxx::work tx(conn);
         tx.exec_params0(
             "INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, "
-            "status, requested_entry_index, gateway_instance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, "
+            "status, requested_entry_index, gateway_instance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'preparing', $9, "
             "NULLIF($10, 0))",
             r.id, r.dataset, r.policy, r.policyVersion, r.policyHash, r.recipient, r.purpose, r.format,
             static_cast<int64_t>(r.requestedEntryIndex), r.gatewayInstance);
@@ -45,6 +47,32 @@ Status insertExtract(pqxx::connection& conn, const ExtractRecord& r) {
         return Status::ok();
     } catch (...) {
         return db::statusFromException(std::current_exception(), "recording the extract");
+    }
+}
+
+Status startExtract(pqxx::connection& conn, const std::string& id) {
+    try {
+        pqxx::work tx(conn);
+        pqxx::result r =
+            tx.exec_params("UPDATE extracts SET status = 'requested' WHERE id = $1 AND status = 'preparing'", id);
+        if (r.affected_rows() != 1) return internalError("extract " + id + " is not being prepared");
+        tx.commit();
+        return Status::ok();
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "starting the extract");
+    }
+}
+
+Status closeUnreleasedExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex) {
+    try {
+        pqxx::work tx(conn);
+        tx.exec_params("UPDATE extracts SET status = 'not_released', finished_at = now(), finished_entry_index = $2 "
+                       "WHERE id = $1 AND status IN ('preparing', 'requested')",
+                       id, static_cast<int64_t>(finishedEntryIndex));
+        tx.commit();
+        return Status::ok();
+    } catch (...) {
+        return db::statusFromException(std::current_exception(), "closing the extract");
     }
 }
 
@@ -118,7 +146,7 @@ Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& con
     try {
         pqxx::work tx(conn);
         pqxx::result r = tx.exec_params(std::string("SELECT ") + kExtractColumns +
-                                            " FROM extracts e WHERE status = 'requested' AND gateway_instance IS DISTINCT "
+                                            " FROM extracts e WHERE status IN ('preparing', 'requested') AND gateway_instance IS DISTINCT "
                                             "FROM NULLIF($1, 0) AND NOT " + instanceAlive("e") +
                                             " ORDER BY requested_at LIMIT 1000",
                                         self);
@@ -132,11 +160,12 @@ Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& con
 }
 
 Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,
-                                     const std::function<Result<uint64_t>()>& record) {
+                                     const std::function<Result<uint64_t>(bool streaming)>& record) {
     try {
         pqxx::work tx(conn);
-        pqxx::result r = tx.exec_params("SELECT requested_entry_index FROM extracts e WHERE id = $1 AND status = "
-                                        "'requested' AND NOT " + instanceAlive("e") + " FOR UPDATE SKIP LOCKED",
+        pqxx::result r = tx.exec_params("SELECT requested_entry_index, status FROM extracts e WHERE id = $1 AND status "
+                                        "IN ('preparing', 'requested') AND NOT " + instanceAlive("e") +
+                                            " FOR UPDATE SKIP LOCKED",
                                         id);
         if (r.empty()) return false;  // finished meanwhile, alive after all, or another sweeper has it
         // The audit entry is committed on the log's own connection, before this row is updated. A
@@ -151,12 +180,14 @@ Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& 
         if (!written.empty()) {
             index = written[0][0].as<int64_t>();
         } else {
-            auto recorded = record();
+            auto recorded = record(std::string_view(r[0][1].c_str()) == "requested");
             if (!recorded) return recorded.status();  // the transaction rolls back: the next sweep retries
             index = static_cast<int64_t>(*recorded);
         }
-        tx.exec_params0("UPDATE extracts SET status = 'aborted', finished_at = now(), finished_entry_index = $2 WHERE id = $1",
-                        id, index);
+        // Cut off before its first byte, nothing was released.
+        const std::string closed = std::string_view(r[0][1].c_str()) == "preparing" ? "not_released" : "aborted";
+        tx.exec_params0("UPDATE extracts SET status = $3, finished_at = now(), finished_entry_index = $2 WHERE id = $1",
+                        id, index, closed);
         tx.commit();
         return true;
     } catch (...) {

@@ -1,6 +1,8 @@
 #pragma once
-// The `extracts` table (migrations/0003_catalog.sql): one row per extract that started streaming,
-// with its outcome and, once completed, the signed manifest. Each function runs its own
+// The `extracts` table (migrations/0003_catalog.sql, 0005, 0006): one row per extract whose
+// "extract.requested" entry was written, with its status and, once completed, the signed manifest:
+//   preparing -> requested (streaming) -> completed | aborted
+//   preparing -> not_released (closed before the first byte: refused, failed, or interrupted) Each function runs its own
 // transaction on `conn` and turns libpqxx exceptions into Status (Unavailable for a lost database).
 
 #include <pqxx/connection>
@@ -30,35 +32,43 @@ struct ExtractRecord {
 
 struct StoredExtract {
     ExtractRecord record;
-    std::string status;                  // requested | completed | aborted
+    std::string status;                  // preparing | requested | completed | not_released | aborted
     std::optional<std::string> manifest; // the signed manifest document, once completed
 };
 
 // A fresh extract id: "ext_" + 32 lowercase hex digits (128 random bits).
 std::string newExtractId();
 
-// Extracts `recipient` made under dataset/policy since 00:00 UTC today (every outcome counts: a
-// partner cannot get around the daily limit by dropping the connection).
+// Extracts `recipient` made under dataset/policy since 00:00 UTC today that started streaming
+// (every outcome counts: a partner cannot get around the daily limit by dropping the connection;
+// extracts still preparing or closed before streaming do not).
 Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& recipient, const std::string& dataset,
                                     const std::string& policy);
 
+// A new row in status preparing.
 Status insertExtract(pqxx::connection& conn, const ExtractRecord& record);
+// preparing -> requested, just before the first byte is sent; an error if the row is not preparing.
+Status startExtract(pqxx::connection& conn, const std::string& id);
+// preparing (or requested, when no byte was sent) -> not_released with the closing entry: a
+// refusal or failure before streaming.
+Status closeUnreleasedExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex);
 // Sets status completed, the finishing entry, and the manifest (signed document + signature).
 Status completeExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex,
                        const std::string& manifestDocument, const std::string& signatureBase64);
 // Sets status aborted (only if it is still requested); finishedEntryIndex when the entry was written.
 Status abortExtract(pqxx::connection& conn, const std::string& id, std::optional<uint64_t> finishedEntryIndex);
-// Extracts still 'requested' whose gateway instance holds no lease (db::kInstanceLeaseClass), or that
+// Extracts still preparing or requested whose gateway instance holds no lease (db::kInstanceLeaseClass), or that
 // have no instance: their process is gone. `self` (this process) is never listed.
 Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& conn, int32_t self);
 // Marks one interrupted extract aborted, in one transaction that holds the row (FOR UPDATE SKIP
-// LOCKED, so two sweepers never both take it): if it is still 'requested' and still has no live
-// instance, `record` is called (it writes the audit entry and returns its index) and the row is set
-// aborted with that entry; if `record` fails, nothing changes. If the log already holds an
+// LOCKED, so two sweepers never both take it): if it is still preparing or requested and still has
+// no live instance, `record` is called (it writes the audit entry and returns its index; `streaming`
+// says whether the extract had started streaming) and the row
+// is set not_released (if it was preparing) or aborted, with that entry; if `record` fails, nothing changes. If the log already holds an
 // "extract.aborted" entry for it (its writer died before updating the row), that entry is adopted
 // and `record` is not called. Returns whether the row was taken.
 Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,
-                                     const std::function<Result<uint64_t>()>& record);
+                                     const std::function<Result<uint64_t>(bool streaming)>& record);
 // NotFound if absent.
 Result<StoredExtract> loadExtract(pqxx::connection& conn, const std::string& id);
 

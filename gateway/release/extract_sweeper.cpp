@@ -73,9 +73,10 @@ Result<size_t> ExtractSweeper::sweepOnce() {
         facts.recipient = extract.recipient;
         facts.role = "partner";
         facts.format = extract.format == "ndjson" ? ExtractFormat::Ndjson : ExtractFormat::Csv;
-        auto record = [&]() -> Result<uint64_t> {
+        auto record = [&](bool streaming) -> Result<uint64_t> {
             audit::AuditEntry entry = extractEntry(facts, "extract.aborted", "interrupted");
-            entry.reason = "the gateway process streaming this extract stopped before finishing it";
+            entry.reason = streaming ? "the gateway process streaming this extract stopped before finishing it"
+                                     : "the gateway process preparing this extract stopped before sending any of it";
             auto& details = entry.details.asObject();
             details.erase("encrypted");  // not stored with the extract
             details["requested_entry"] = extract.requestedEntryIndex;

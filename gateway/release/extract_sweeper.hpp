@@ -1,17 +1,19 @@
 #pragma once
 // Extracts interrupted by the death of the process streaming them.
 //
-// An extract is recorded 'requested' (with "extract.requested" in the audit log) before its first
-// byte, and finished by the process streaming it: "extract.completed" or "extract.aborted". A
-// process killed with SIGKILL, or a machine that loses power, finishes nothing; without a sweeper
-// those extracts would stay 'requested' forever and the log would never say what became of them.
+// An extract gets its row (status 'preparing', with "extract.requested" in the audit log) before
+// the source is read, is set 'requested' just before its first byte, and is finished by the process
+// serving it: "extract.completed" or "extract.aborted". A process killed with SIGKILL, or a machine
+// that loses power, finishes nothing; without a sweeper those extracts would stay open forever and
+// the log would never say what became of them.
 //
 // Every gateway process has a random instance number (Services::instance), stored in the extracts
 // it streams, and holds the session advisory lock (db::kInstanceLeaseClass, instance) on its
 // readiness connection while it runs. Every `release.sweep_interval_ms` the sweeper lists the
-// extracts still 'requested' whose instance holds no lock (gateway/release/extract_store.hpp) and
-// records each one that was already listed by the previous sweep: "extract.aborted" with decision
-// "interrupted", then the row aborted, in one transaction that holds the row so two gateways never
+// extracts still 'preparing' or 'requested' whose instance holds no lock
+// (gateway/release/extract_store.hpp) and records each one that was already listed by the previous
+// sweep: "extract.aborted" with decision "interrupted", then the row 'not_released' (it was still
+// preparing) or 'aborted', in one transaction that holds the row so two gateways never
 // both record it. Waiting for two sweeps in a row gives a live process whose readiness connection
 // dropped at least one interval to take its lock again. Several gateways on one database are safe:
 // a process never sweeps its own extracts, and another's only once its lock is gone.

@@ -98,15 +98,25 @@ Result<Lookup> lookup(Services& services, const std::string& dataset, const std:
 
 // Records a refusal of an extract request and returns the response for it (503 if the refusal
 // itself cannot be recorded: every access is audited, or the request fails).
+// Records the refusal and answers with it. `rowOpen`: the extract's row exists (preparing, or
+// requested with no byte sent yet) and is closed as not_released with this entry.
 Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& facts, const std::string& action,
                                    const std::string& decision, const Status& why, int httpStatus,
-                                   crypto::JsonValue details) {
+                                   crypto::JsonValue details, bool rowOpen = false) {
     audit::AuditEntry e = extractEntry(facts, action, decision);
     e.reason = crypto::sanitizeUtf8(why.message());
     for (const auto& [k, v] : details.asObject()) e.details.asObject()[k] = v;
     e.actor = ctx.principal ? ctx.principal->name : "anonymous";
     auto recorded = audit::record(ctx.services, std::move(e));
     if (!recorded) return recorded.status();
+    if (rowOpen && ctx.services.db) {
+        // If this fails the row stays preparing; once this process is gone a sweeper adopts the entry.
+        Status closed = ctx.services.db->withConnection(
+            [&](pqxx::connection& conn) { return closeUnreleasedExtract(conn, facts.extractId, *recorded); });
+        if (!closed)
+            std::fprintf(stderr, "custodian: extract %s: could not be closed: %s\n", facts.extractId.c_str(),
+                         closed.message().c_str());
+    }
     if (details.asObject().empty()) return http::errorResponse(httpStatus, statusCodeName(why.code()), why.message());
     return errorWithDetails(httpStatus, why, details);
 }
@@ -179,12 +189,23 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (!requestedIndex) return requestedIndex.status();
     facts.requestedEntryIndex = *requestedIndex;
 
+    // The extract's row, status preparing, before the source is read: if this process dies during
+    // the search, a sweeper closes it (gateway/release/extract_sweeper.hpp).
+    bool rowOpen = false;
     auto failed = [&](const Status& s) -> Result<HttpResponse> {
         crypto::JsonValue::Object details{{"requested_entry", facts.requestedEntryIndex}};
-        auto response = refuseExtract(ctx, facts, "extract.aborted", "failed", s, httpStatusOf(s), std::move(details));
+        auto response =
+            refuseExtract(ctx, facts, "extract.aborted", "failed", s, httpStatusOf(s), std::move(details), rowOpen);
         if (!response) return response.status();
         return response;
     };
+    if (!services.db) return failed(unavailable("the database is not available"));
+    ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
+                         facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex,
+                         services.instance};
+    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return insertExtract(conn, record); }); !s)
+        return failed(s);
+    rowOpen = true;
 
     // 3. Aggregate pushdown and search.
     auto transformKey = keyedTransformKey(services);
@@ -198,24 +219,22 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
                                           {"best_achievable", u->bestAchievable},
                                           {"requested_entry", facts.requestedEntryIndex}};
         return refuseExtract(ctx, facts, "extract.aborted", "failed", failedPrecondition(u->message), 422,
-                             std::move(details));
+                             std::move(details), rowOpen);
     }
     if (auto refusal = refuseRowCount(model, (*stream)->decision()->records)) {
         crypto::JsonValue::Object details{{"rule", refusal->rule}, {"requested_entry", facts.requestedEntryIndex}};
         return refuseExtract(ctx, facts, "extract.aborted", "denied", permissionDenied(refusal->message), 403,
-                             std::move(details));
+                             std::move(details), rowOpen);
     }
     if (Status s = (*stream)->start(); !s) return failed(s);
 
-    // 4. The extract row, then the stream.
-    ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
-                         facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex,
-                         services.instance};
-    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return insertExtract(conn, record); }); !s)
+    // 4. The stream.
+    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return startExtract(conn, facts.extractId); });
+        !s)
         return failed(s);
     auto producer = ExtractProducer::create(services, facts, std::move(transformKey).value(), std::move(stream).value(),
                                             who.publicKey);
-    if (!producer) return failed(producer.status());
+    if (!producer) return failed(producer.status());  // no byte sent yet: the row is closed not_released
 
     const std::string contentType = facts.encrypted ? "application/vnd.custodian.extract" : formatMediaType(facts.format);
     HttpResponse response = HttpResponse::streaming(200, contentType, std::move(producer).value());
@@ -252,6 +271,8 @@ Result<HttpResponse> handleGetManifest(RequestContext& ctx) {
     if (!extract->manifest) {
         if (extract->status == "aborted")
             return Status(StatusCode::NotFound, "extract " + id + " was aborted; it has no manifest");
+        if (extract->status == "not_released")
+            return Status(StatusCode::NotFound, "extract " + id + " released nothing; it has no manifest");
         return Status(StatusCode::Aborted, "extract " + id + " is still in progress; its manifest is signed when it completes");
     }
     HttpResponse r = HttpResponse::json(200, *extract->manifest);

@@ -243,6 +243,8 @@ TEST_CASE("extract requests that break the policy are refused with the rule and 
     w.putPolicy("strict", visitsPolicyJson(R"({"k": 5000, "suppression_limit": 0.01})"));
     w.putPolicy("small", visitsPolicyJson(R"({"k": 2})", R"(, "output": {"max_rows": 100})"));
     w.putPolicy("daily", visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})", R"(, "limits": {"extracts_per_day_per_recipient": 1})"));
+    w.putPolicy("daily-strict",
+                visitsPolicyJson(R"({"k": 5000, "suppression_limit": 0.01})", R"(, "limits": {"extracts_per_day_per_recipient": 1})"));
 
     SECTION("unknown dataset or policy: 404") {
         CHECK(w.extract(w.partnerA, "research", "research", "nothing").status == 404);
@@ -298,6 +300,7 @@ TEST_CASE("extract requests that break the policy are refused with the rule and 
         CHECK(r.status == 403);
         CHECK(ruleOf(r) == "output.max_rows");
         CHECK(w.lastAudit("extract.aborted").rfind("denied", 0) == 0);
+        CHECK(w.gatewayScalar("SELECT string_agg(status, ',') FROM extracts") == "not_released");
     }
     SECTION("daily limit: the second extract of the day is refused, and the catalog says so beforehand") {
         // The catalog shows what is left today, per partner.
@@ -329,7 +332,20 @@ TEST_CASE("extract requests that break the policy are refused with the rule and 
         CHECK(details->find("requirement")->asString() == "k-anonymity with k = 5000");
         CHECK(details->find("best_achievable")->find("k")->asUint64() == 300);
         CHECK(w.lastAudit("extract.aborted").rfind("failed", 0) == 0);
-        CHECK(w.gatewayScalar("SELECT count(*) FROM extracts") == "0");
+        // The row was opened before the source was read, and closed with the aborted entry.
+        const std::string id = w.gatewayScalar("SELECT id FROM extracts");
+        CHECK(w.gatewayScalar("SELECT status FROM extracts") == "not_released");
+        CHECK(w.gatewayScalar("SELECT finished_entry_index FROM extracts") ==
+              w.gatewayScalar("SELECT max(entry_index) FROM audit_entries WHERE action = 'extract.aborted'"));
+        CHECK(w.lastAudit("extract.aborted").find("\"extract_id\":\"" + id + "\"") != std::string::npos);
+        auto m = w.call("GET", "/v1/extracts/" + id + "/manifest", w.partnerA);
+        CHECK(m.status == 404);
+        CHECK(m.body.find("released nothing") != std::string::npos);
+    }
+    SECTION("an extract that released nothing does not count against the daily limit") {
+        CHECK(w.extract(w.partnerA, "daily-strict").status == 422);
+        CHECK(w.extract(w.partnerA, "daily-strict").status == 422);  // not 403: the first one is not counted
+        CHECK(w.gatewayScalar("SELECT count(*) FROM extracts WHERE status = 'not_released'") == "2");
     }
     SECTION("malformed requests: 400") {
         CHECK(w.call("POST", "/v1/extracts", w.partnerA, "{").status == 400);

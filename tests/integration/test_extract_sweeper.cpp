@@ -21,14 +21,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void insertExtract(const std::string& conninfo, const std::string& id, std::optional<int32_t> instance) {
+void insertExtract(const std::string& conninfo, const std::string& id, std::optional<int32_t> instance,
+                   const std::string& status = "requested") {
     pqxx::connection conn(conninfo);
     pqxx::work tx(conn);
     tx.exec_params0(
         "INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, status, "
         "requested_entry_index, gateway_instance) VALUES ($1, 'visits', 'research', 1, 'ab', 'partner-a', 'research', "
-        "'csv', 'requested', 0, $2)",
-        id, instance);
+        "'csv', $3, 0, $2)",
+        id, instance, status);
     tx.commit();
 }
 
@@ -72,6 +73,7 @@ TEST_CASE("extracts of a gateway process that died are recorded aborted once; li
     insertExtract(db.conninfo(), "ext_dead", 4343);
     insertExtract(db.conninfo(), "ext_legacy", std::nullopt);  // from before migration 0005
     insertExtract(db.conninfo(), "ext_own", self);
+    insertExtract(db.conninfo(), "ext_preparing", 4343, "preparing");  // killed while searching: nothing sent
 
     // Two sweepers of two processes (this gateway's, and one more with instance 777), racing.
     release::ExtractSweeper mine(gw.services(), self, 3600s), theirs(gw.services(), 777, 3600s);
@@ -84,21 +86,45 @@ TEST_CASE("extracts of a gateway process that died are recorded aborted once; li
     std::thread a([&] { swept += *mine.sweepOnce(); });
     size_t sweptTheirs = *theirs.sweepOnce();
     a.join();
-    CHECK(swept + sweptTheirs == 2);
-    for (const char* id : {"ext_dead", "ext_legacy"}) {
+    CHECK(swept + sweptTheirs == 3);
+    for (const char* id : {"ext_dead", "ext_legacy", "ext_preparing"}) {
         INFO(id);
-        CHECK(statusOf(db.conninfo(), id) == "aborted");
+        CHECK(statusOf(db.conninfo(), id) == (std::string(id) == "ext_preparing" ? "not_released" : "aborted"));
         bool pointsAtIt = false;
         CHECK(interruptedEntries(db.conninfo(), id, &pointsAtIt) == 1);
         CHECK(pointsAtIt);
+    }
+    {
+        // The entry says the extract never started streaming.
+        pqxx::connection conn(db.conninfo());
+        pqxx::read_transaction tx(conn);
+        CHECK(tx.exec1("SELECT count(*) FROM audit_entries WHERE action = 'extract.aborted' AND convert_from(entry, "
+                       "'UTF8') LIKE '%\"extract_id\":\"ext_preparing\"%' AND convert_from(entry, 'UTF8') LIKE "
+                       "'%before sending any of it%'")[0]
+                  .as<int>() == 1);
     }
     CHECK(statusOf(db.conninfo(), "ext_alive") == "requested");
     // A process never sweeps its own extracts; another does, once the owner's lease is gone.
     CHECK(statusOf(db.conninfo(), "ext_own") == "requested");
     CHECK(interruptedEntries(db.conninfo(), "ext_alive") == 0);
 
-    // The other gateway dies: its lease goes with its session.
+    // The other gateway dies: its lease goes with its session (the server ends that backend shortly
+    // after the client disconnects, so wait until the lock is gone).
     other.disconnect();
+    {
+        pqxx::connection conn(db.conninfo());
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        bool held = true;
+        while (held && std::chrono::steady_clock::now() < until) {
+            pqxx::read_transaction tx(conn);
+            held = !tx.exec("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND objid = 4242 AND "
+                            "database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+                        .empty();
+            tx.commit();
+            if (held) std::this_thread::sleep_for(10ms);
+        }
+        REQUIRE_FALSE(held);
+    }
     REQUIRE(mine.sweepOnce());
     CHECK(statusOf(db.conninfo(), "ext_alive") == "requested");  // suspected first
     auto last = mine.sweepOnce();
@@ -110,7 +136,8 @@ TEST_CASE("extracts of a gateway process that died are recorded aborted once; li
     REQUIRE(mine.sweepOnce());
     REQUIRE(theirs.sweepOnce());
     REQUIRE(theirs.sweepOnce());
-    for (const char* id : {"ext_dead", "ext_legacy", "ext_alive"}) CHECK(interruptedEntries(db.conninfo(), id) == 1);
+    for (const char* id : {"ext_dead", "ext_legacy", "ext_preparing", "ext_alive"})
+        CHECK(interruptedEntries(db.conninfo(), id) == 1);
     // This gateway's own extract falls to the other sweeper only when this gateway is gone.
     CHECK(statusOf(db.conninfo(), "ext_own") == "requested");
 }

@@ -177,15 +177,16 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
     serve = std::make_unique<ServeProcess>(config, serveLog);
     REQUIRE(waitReady(port, milliseconds(60000)));
 
-    // The sweeper records every extract the kills interrupted as aborted: none stays 'requested',
-    // and every extract ends with exactly one finishing entry (completed or aborted).
+    // The sweeper records every extract the kills interrupted: none stays 'preparing' (killed during
+    // the search) or 'requested' (killed mid-stream), and every extract ends with exactly one
+    // finishing entry (completed or aborted).
     {
         const auto until = Clock::now() + milliseconds(30000);
         int64_t open = -1;
         while (Clock::now() < until) {
             pqxx::connection conn(gatewayDb.conninfo());
             pqxx::read_transaction tx(conn);
-            open = tx.exec("SELECT count(*) FROM extracts WHERE status = 'requested'")[0][0].as<int64_t>();
+            open = tx.exec("SELECT count(*) FROM extracts WHERE status IN ('preparing', 'requested')")[0][0].as<int64_t>();
             if (open == 0) break;
             std::this_thread::sleep_for(milliseconds(50));
         }
@@ -206,6 +207,9 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
             INFO("extract " << row[0].c_str() << " " << status << ": " << entries);
             if (status == "completed") {
                 CHECK(entries == "extract.completed:completed");
+            } else if (status == "not_released") {
+                CHECK(entries.rfind("extract.aborted:", 0) == 0);  // nothing was sent, and it says so once
+                CHECK(entries.find(',') == std::string::npos);
             } else {
                 CHECK(status == "aborted");
                 const bool once = entries.rfind("extract.aborted:", 0) == 0 && entries.find(',') == std::string::npos;
