@@ -25,7 +25,8 @@ Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& r
         pqxx::work tx(conn);
         pqxx::row r = tx.exec_params1(
             "SELECT count(*) FROM extracts WHERE recipient = $1 AND dataset = $2 AND policy = $3 "
-            "AND status IN ('requested', 'completed', 'aborted') AND requested_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
+            "AND status IN ('requested', 'completed', 'aborted') "
+            "AND requested_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
             recipient, dataset, policy);
         tx.commit();
         return static_cast<uint64_t>(r[0].as<int64_t>());
@@ -146,8 +147,8 @@ Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& con
     try {
         pqxx::work tx(conn);
         pqxx::result r = tx.exec_params(std::string("SELECT ") + kExtractColumns +
-                                            " FROM extracts e WHERE status IN ('preparing', 'requested') AND gateway_instance IS DISTINCT "
-                                            "FROM NULLIF($1, 0) AND NOT " + instanceAlive("e") +
+                                            " FROM extracts e WHERE status IN ('preparing', 'requested') AND "
+                                            "gateway_instance IS DISTINCT FROM NULLIF($1, 0) AND NOT " + instanceAlive("e") +
                                             " ORDER BY requested_at LIMIT 1000",
                                         self);
         tx.commit();
@@ -168,6 +169,7 @@ Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& 
                                             " FOR UPDATE SKIP LOCKED",
                                         id);
         if (r.empty()) return false;  // finished meanwhile, alive after all, or another sweeper has it
+        const bool streaming = std::string_view(r[0][1].c_str()) == "requested";  // else nothing was sent
         // The audit entry is committed on the log's own connection, before this row is updated. A
         // process that died in between (the streaming gateway after recording a disconnect, or an
         // earlier sweeper) left its "extract.aborted" entry in the log: that entry is the outcome,
@@ -180,14 +182,12 @@ Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& 
         if (!written.empty()) {
             index = written[0][0].as<int64_t>();
         } else {
-            auto recorded = record(std::string_view(r[0][1].c_str()) == "requested");
+            auto recorded = record(streaming);
             if (!recorded) return recorded.status();  // the transaction rolls back: the next sweep retries
             index = static_cast<int64_t>(*recorded);
         }
-        // Cut off before its first byte, nothing was released.
-        const std::string closed = std::string_view(r[0][1].c_str()) == "preparing" ? "not_released" : "aborted";
         tx.exec_params0("UPDATE extracts SET status = $3, finished_at = now(), finished_entry_index = $2 WHERE id = $1",
-                        id, index, closed);
+                        id, index, std::string(streaming ? "aborted" : "not_released"));
         tx.commit();
         return true;
     } catch (...) {

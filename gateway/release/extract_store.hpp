@@ -2,8 +2,9 @@
 // The `extracts` table (migrations/0003_catalog.sql, 0005, 0006): one row per extract whose
 // "extract.requested" entry was written, with its status and, once completed, the signed manifest:
 //   preparing -> requested (streaming) -> completed | aborted
-//   preparing -> not_released (closed before the first byte: refused, failed, or interrupted) Each function runs its own
-// transaction on `conn` and turns libpqxx exceptions into Status (Unavailable for a lost database).
+//   preparing -> not_released (closed before the first byte: refused, failed, or interrupted)
+// Each function runs its own transaction on `conn` and turns libpqxx exceptions into Status
+// (Unavailable for a lost database).
 
 #include <pqxx/connection>
 
@@ -57,14 +58,14 @@ Status completeExtract(pqxx::connection& conn, const std::string& id, uint64_t f
                        const std::string& manifestDocument, const std::string& signatureBase64);
 // Sets status aborted (only if it is still requested); finishedEntryIndex when the entry was written.
 Status abortExtract(pqxx::connection& conn, const std::string& id, std::optional<uint64_t> finishedEntryIndex);
-// Extracts still preparing or requested whose gateway instance holds no lease (db::kInstanceLeaseClass), or that
-// have no instance: their process is gone. `self` (this process) is never listed.
+// Extracts still preparing or requested whose gateway instance holds no lease
+// (db::kInstanceLeaseClass), or that have no instance: their process is gone. `self` (this process) is never listed.
 Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& conn, int32_t self);
-// Marks one interrupted extract aborted, in one transaction that holds the row (FOR UPDATE SKIP
-// LOCKED, so two sweepers never both take it): if it is still preparing or requested and still has
-// no live instance, `record` is called (it writes the audit entry and returns its index; `streaming`
-// says whether the extract had started streaming) and the row
-// is set not_released (if it was preparing) or aborted, with that entry; if `record` fails, nothing changes. If the log already holds an
+// Closes one interrupted extract, in one transaction that holds the row (FOR UPDATE SKIP LOCKED, so
+// two sweepers never both take it): if it is still preparing or requested and still has no live
+// instance, `record` is called (it writes the audit entry and returns its index; `streaming` says
+// whether the extract had started streaming) and the row is set aborted (it was streaming) or
+// not_released, with that entry; if `record` fails, nothing changes. If the log already holds an
 // "extract.aborted" entry for it (its writer died before updating the row), that entry is adopted
 // and `record` is not called. Returns whether the row was taken.
 Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,

@@ -97,9 +97,9 @@ Result<Lookup> lookup(Services& services, const std::string& dataset, const std:
 }
 
 // Records a refusal of an extract request and returns the response for it (503 if the refusal
-// itself cannot be recorded: every access is audited, or the request fails).
-// Records the refusal and answers with it. `rowOpen`: the extract's row exists (preparing, or
-// requested with no byte sent yet) and is closed as not_released with this entry.
+// itself cannot be recorded: every access is audited, or the request fails). `rowOpen`: the
+// extract's row exists (preparing, or requested with no byte sent yet) and is closed as
+// not_released with this entry.
 Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& facts, const std::string& action,
                                    const std::string& decision, const Status& why, int httpStatus,
                                    crypto::JsonValue details, bool rowOpen = false) {
