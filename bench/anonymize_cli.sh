@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CUSTODIAN:-build/release/gateway/custodian}
-adult=${CUSTODIAN_ADULT_DIR:-../shared/data/adult}
+adult=${CUSTODIAN_ADULT_DIR:-data/adult}
 rows=("$@"); [ ${#rows[@]} -gt 0 ] || rows=(1000000)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install time)" >&2; exit 1; }
