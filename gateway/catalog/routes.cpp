@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include <chrono>
+#include <concepts>
 #include <ctime>
 #include <map>
 #include <set>
@@ -49,11 +50,16 @@ public:
         return *this;
     }
     JsonOut& field(std::string_view k, std::string_view v) { return key(k).str(v); }
-    JsonOut& field(std::string_view k, bool v) {
+    // Only a real bool may become a JSON boolean: a `const char*` would otherwise convert to bool
+    // (a standard conversion beats the user-defined one to string_view) and write `true`.
+    template <typename B>
+        requires std::same_as<B, bool>
+    JsonOut& field(std::string_view k, B v) {
         key(k);
         w_.Bool(v);
         return *this;
     }
+    JsonOut& field(std::string_view k, const char* v) { return field(k, std::string_view(v)); }
     JsonOut& field(std::string_view k, int64_t v) {
         key(k);
         w_.Int64(v);

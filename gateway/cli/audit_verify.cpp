@@ -149,7 +149,9 @@ int runAuditVerify(int argc, char** argv) {
             return 1;
         }
         options.latestHead = download->latestHead;
-        std::printf("latest tree head: tree_size %llu, root %s\n",
+        // Fetched before the export, which records itself and signs a fresh head: the export is
+        // larger, and must be consistent with this head (checked below).
+        std::printf("tree head served before the export: tree_size %llu, root %s\n",
                     static_cast<unsigned long long>(download->latestHead.head.treeSize),
                     crypto::toHex(download->latestHead.head.rootHash).c_str());
     }
@@ -181,9 +183,13 @@ int runAuditVerify(int argc, char** argv) {
         std::printf("%s\n", report->problem.c_str());
         return 1;
     }
-    std::printf("OK: %llu entries, %llu signed tree heads verified; largest signed tree_size %llu\n",
-                static_cast<unsigned long long>(report->entries), static_cast<unsigned long long>(report->treeHeads),
-                static_cast<unsigned long long>(report->verifiedSize));
+    std::printf("OK: %llu entries and %llu signed tree heads in the export verified\n",
+                static_cast<unsigned long long>(report->entries), static_cast<unsigned long long>(report->treeHeads));
+    if (report->verifiedSize > 0)
+        std::printf("the newest signed tree head covers entries 0..%llu (tree_size %llu)%s\n",
+                    static_cast<unsigned long long>(report->verifiedSize - 1),
+                    static_cast<unsigned long long>(report->verifiedSize),
+                    options.latestHead ? " and is consistent with the head served before the export" : "");
     std::printf("root of all %llu entries: %s\n", static_cast<unsigned long long>(report->entries),
                 crypto::toHex(report->root).c_str());
     if (report->verifiedSize < report->entries) {

@@ -12,6 +12,7 @@
 //   below U+0020 → \u00XX with lowercase hex. Everything else, non-ASCII included, is literal.
 
 #include <cstdint>
+#include <concepts>
 #include <map>
 #include <string>
 #include <string_view>
@@ -29,7 +30,10 @@ public:
 
     JsonValue() = default;  // null
     JsonValue(std::nullptr_t) {}  // NOLINT implicit
-    JsonValue(bool b) : v_(b) {}  // NOLINT
+    // Only a real bool: a pointer (or any other type convertible to bool) must not become true.
+    template <typename B>
+        requires std::same_as<B, bool>
+    JsonValue(B b) : v_(b) {}  // NOLINT
     // Non-negative integers are always held as uint64_t so that equal numbers compare equal.
     JsonValue(int v) : JsonValue(static_cast<int64_t>(v)) {}  // NOLINT
     JsonValue(int64_t v) {  // NOLINT

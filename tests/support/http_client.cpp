@@ -1,5 +1,7 @@
 #include "http_client.hpp"
 
+#include "openapi_contract.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -147,7 +149,9 @@ HttpResult HttpClient::request(const std::string& method, const std::string& tar
     if (!body.empty() || method == "POST" || method == "PUT") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     req += "\r\n" + body;
     sendRaw(req);
-    return readResponse();
+    HttpResult result = readResponse();
+    recordContract(method, target, result);
+    return result;
 }
 
 bool HttpClient::waitForClose(std::chrono::milliseconds wait) {

@@ -33,7 +33,8 @@ public:
 
     void setTimeout(std::chrono::milliseconds t) { timeout_ = t; }
 
-    // Sends a request (Host and Content-Length added) and reads the response.
+    // Sends a request (Host and Content-Length added) and reads the response, which is checked
+    // against docs/openapi.yaml (openapi_contract.hpp).
     HttpResult request(const std::string& method, const std::string& target,
                        const std::vector<std::pair<std::string, std::string>>& headers = {},
                        const std::string& body = {});
