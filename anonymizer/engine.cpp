@@ -118,6 +118,7 @@ Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config,
     }
     m.models = config.models;
     m.mode = config.mondrianMode;
+    m.valueSets = config.mondrianValueSets;
     auto result = mondrianPartition(m, columns);
     if (!result) return result.status();
     LocalRecodingResult r;

@@ -55,6 +55,7 @@ struct AnonymizationConfig {
     Algorithm algorithm = Algorithm::Optimal;
     Metric metric = Metric::NonUniformEntropy;
     MondrianMode mondrianMode = MondrianMode::Strict;
+    bool mondrianValueSets = false;       // MondrianConfig::valueSets
     uint64_t riskThreshold = 0;           // classes smaller than this count as at risk; 0 = models.k
     size_t cacheBytes = size_t{64} << 20; // optimal search roll-up cache
 

@@ -111,4 +111,27 @@ CellCosts CellCosts::build(const std::vector<std::shared_ptr<const Hierarchy>>& 
     return c;
 }
 
+CertaintyPenaltyDomain CertaintyPenaltyDomain::build(const Hierarchy& hierarchy, bool numeric,
+                                                     std::span<const uint64_t> leafFrequency) {
+    CertaintyPenaltyDomain d;
+    d.numeric_ = numeric && hierarchy.numericLeaves().has_value();
+    d.min_ = std::numeric_limits<double>::infinity();
+    d.max_ = -std::numeric_limits<double>::infinity();
+    d.presentUnder_.resize(static_cast<size_t>(hierarchy.levels()));
+    for (int level = 0; level < hierarchy.levels(); ++level)
+        d.presentUnder_[static_cast<size_t>(level)].assign(hierarchy.nodeCount(level), 0);
+    for (uint32_t leaf = 0; leaf < hierarchy.leafCount() && leaf < leafFrequency.size(); ++leaf) {
+        if (leafFrequency[leaf] == 0) continue;
+        ++d.present_;
+        for (int level = 0; level < hierarchy.levels(); ++level)
+            ++d.presentUnder_[static_cast<size_t>(level)][hierarchy.generalize(leaf, level)];
+        if (d.numeric_) {
+            d.min_ = std::min(d.min_, (*hierarchy.numericLeaves())[leaf]);
+            d.max_ = std::max(d.max_, (*hierarchy.numericLeaves())[leaf]);
+        }
+    }
+    if (!d.numeric_ || d.present_ == 0) d.min_ = d.max_ = 0;
+    return d;
+}
+
 } // namespace custodian::anon

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -71,6 +72,45 @@ private:
     double log2Records_ = 0;
     std::vector<std::vector<std::vector<double>>> lossCell_, log2Freq_; // [d][level][node]
     std::vector<std::vector<double>> entropyLevel_, lossLevel_;         // [d][level]
+};
+
+// Normalized certainty penalty (NCP / GCP, Ghinita, Karras, Kalnis & Mamoulis 2007) of one
+// quasi-identifier, relative to the values present in the input (not to the hierarchy's domain):
+//  - numeric: (largest - smallest value the released range covers) / (largest - smallest value in
+//    the input), 0 when the input holds one value;
+//  - categorical: (input values the released cell covers - 1) / (distinct input values - 1), so a
+//    cell covering one value costs 0 and one covering every value present costs 1; 0 when the input
+//    holds one value. A hierarchy node covers the input values under it, a value set its members.
+// The NCP of a release is the mean of the cell penalties over records, per attribute; the overall
+// figure is the mean over attributes. Immutable.
+class CertaintyPenaltyDomain {
+public:
+    // leafFrequency[leaf] = records with that leaf value; numeric needs numeric leaves.
+    static CertaintyPenaltyDomain build(const Hierarchy& hierarchy, bool numeric, std::span<const uint64_t> leafFrequency);
+
+    bool numeric() const noexcept { return numeric_; }
+    uint32_t valuesPresent() const noexcept { return present_; }
+    double inputMin() const noexcept { return min_; }
+    double inputMax() const noexcept { return max_; }
+    // Penalty of a numeric cell covering [lo, hi].
+    double range(double lo, double hi) const noexcept { return max_ > min_ ? (hi - lo) / (max_ - min_) : 0; }
+    // Penalty of a categorical cell covering `covered` of the input's values.
+    double covering(uint64_t covered) const noexcept {
+        return present_ > 1 && covered > 0 ? static_cast<double>(covered - 1) / static_cast<double>(present_ - 1) : 0;
+    }
+    // Input values under a hierarchy node.
+    uint32_t presentUnder(int level, uint32_t node) const { return presentUnder_[static_cast<size_t>(level)][node]; }
+
+private:
+    bool numeric_ = false;
+    uint32_t present_ = 0;
+    double min_ = 0, max_ = 0;
+    std::vector<std::vector<uint32_t>> presentUnder_; // [level][node]
+};
+
+struct CertaintyPenalty {
+    std::vector<double> perAttribute; // mean over records, in [0, 1], one per quasi-identifier
+    double overall = 0;               // mean of perAttribute
 };
 
 } // namespace custodian::anon

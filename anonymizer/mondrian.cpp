@@ -6,18 +6,47 @@
 #include <numeric>
 
 #include "anonymizer/flat_hash.hpp"
+#include "anonymizer/metrics.hpp"
 
 namespace custodian::anon {
 
 namespace {
 
+// A side of a cut smaller than 1/kBalance of the partition is taken only when no other cut exists.
+constexpr size_t kBalance = 16;
+
 struct Dimension {
     const Hierarchy* hierarchy = nullptr;
+    const CertaintyPenaltyDomain* penalty = nullptr;
     bool numeric = false;
-    std::vector<uint32_t> rankOfLeaf;   // order used for splitting
+    bool valueSets = false;             // categorical: released as the set of values present
+    // Order used for splitting: numeric values ascending; categorical leaves depth-first through the
+    // hierarchy, so the leaves under any node are contiguous and a range of ranks has the lowest
+    // common node of its two ends.
+    std::vector<uint32_t> rankOfLeaf;
     std::vector<uint32_t> leafOfRank;
-    double width = 1;                   // normalizer: domain range (numeric) or leaves - 1
     std::vector<double> valueOfRank;    // numeric only
+
+    // Input values covered by the lowest common hierarchy node of ranks a <= b (all values when a
+    // hierarchy without a single root has none).
+    uint32_t coveredByCommonNode(uint32_t a, uint32_t b, int* level = nullptr) const {
+        const uint32_t la = leafOfRank[a], lb = leafOfRank[b];
+        for (int lv = 0; lv < hierarchy->levels(); ++lv) {
+            const uint32_t node = hierarchy->generalize(la, lv);
+            if (node == hierarchy->generalize(lb, lv)) {
+                if (level) *level = lv;
+                return penalty->presentUnder(lv, node);
+            }
+        }
+        if (level) *level = -1;
+        return penalty->valuesPresent();
+    }
+    // Per-record penalty of releasing records whose values span ranks [a, b], `distinct` of them.
+    double cost(uint32_t a, uint32_t b, uint32_t distinct) const {
+        if (numeric) return penalty->range(valueOfRank[a], valueOfRank[b]);
+        if (valueSets) return penalty->covering(distinct);
+        return penalty->covering(coveredByCommonNode(a, b));
+    }
 };
 
 // Records are stored row-major and physically reordered while partitioning, so every pass over a
@@ -71,11 +100,19 @@ public:
     }
 
     std::span<const SensitiveCount> sensitiveHistogram(size_t s, size_t begin, size_t count) {
+        const std::pair<size_t, size_t> range{begin, begin + count};
+        return sensitiveHistogram(s, std::span(&range, 1));
+    }
+
+    // Over several ranges [first, second) of records (a released class made of merged partitions).
+    std::span<const SensitiveCount> sensitiveHistogram(size_t s, std::span<const std::pair<size_t, size_t>> ranges) {
         auto& h = histogram_[s];
         touched_.clear();
-        for (size_t i = begin; i < begin + count; ++i) {
-            const uint32_t v = record(i)[q_ + s];
-            if (h[v]++ == 0) touched_.push_back(v);
+        for (const auto& [begin, end] : ranges) {
+            for (size_t i = begin; i < end; ++i) {
+                const uint32_t v = record(i)[q_ + s];
+                if (h[v]++ == 0) touched_.push_back(v);
+            }
         }
         std::sort(touched_.begin(), touched_.end());
         entries_.clear();
@@ -88,49 +125,162 @@ public:
 
     // Splits all records recursively; appends finished partitions as [begin, end) into `out`.
     void run(std::vector<std::pair<size_t, size_t>>& out) {
-        struct Range {
-            size_t begin, end;
-        };
-        std::vector<Range> stack{{0, rows()}};
-        std::vector<uint32_t> lo(q_), hi(q_);
-        std::vector<size_t> order(q_);
-        std::vector<double> spread(q_);
+        histogramOfRank_.resize(q_);
+        for (size_t d = 0; d < q_; ++d) histogramOfRank_[d].assign(dims_[d].leafOfRank.size(), 0);
+        lo_.resize(q_);
+        hi_.resize(q_);
+        std::vector<std::pair<size_t, size_t>> stack{{0, rows()}};
         while (!stack.empty()) {
-            const Range r = stack.back();
+            const auto [begin, end] = stack.back();
             stack.pop_back();
-            const size_t n = r.end - r.begin;
-            bool split = false;
-            if (n >= 2 * config_.models.k) {
-                std::fill(lo.begin(), lo.end(), UINT32_MAX);
-                std::fill(hi.begin(), hi.end(), 0);
-                for (size_t i = r.begin; i < r.end; ++i) {
-                    const uint32_t* rec = record(i);
-                    for (size_t d = 0; d < q_; ++d) {
-                        lo[d] = std::min(lo[d], rec[d]);
-                        hi[d] = std::max(hi[d], rec[d]);
-                    }
+            const size_t mid = end - begin >= 2 * config_.models.k ? split(begin, end) : 0;
+            if (mid == 0) {
+                out.emplace_back(begin, end);
+                continue;
+            }
+            stack.emplace_back(begin + mid, end);
+            stack.emplace_back(begin, begin + mid);
+        }
+    }
+
+    // Per-record penalty of dimension d over records [begin, end), with its released label.
+    void describe(size_t d, size_t begin, size_t end, std::string& label, double& cost) {
+        const Dimension& dim = dims_[d];
+        const Hierarchy& h = *dim.hierarchy;
+        auto& histogram = histogramOfRank_[d];
+        uint32_t lo = UINT32_MAX, hi = 0;
+        for (size_t i = begin; i < end; ++i) {
+            const uint32_t r = rank(i, d);
+            ++histogram[r];
+            lo = std::min(lo, r);
+            hi = std::max(hi, r);
+        }
+        uint32_t distinct = 0;
+        for (uint32_t r = lo; r <= hi; ++r) distinct += histogram[r] != 0;
+        cost = dim.cost(lo, hi, distinct);
+        if (dim.numeric) {
+            const std::string& a = h.label(0, dim.leafOfRank[lo]);
+            label = lo == hi ? a : "[" + a + "-" + h.label(0, dim.leafOfRank[hi]) + "]";
+        } else {
+            int level = -1;
+            const uint32_t covered = dim.coveredByCommonNode(lo, hi, &level);
+            if (dim.valueSets && covered != distinct) {
+                // The tightest description: the values themselves, in hierarchy order.
+                label.clear();
+                for (uint32_t r = lo; r <= hi; ++r) {
+                    if (histogram[r] == 0) continue;
+                    if (!label.empty()) label += kValueSetSeparator;
+                    label += h.label(0, dim.leafOfRank[r]);
                 }
-                for (size_t d = 0; d < q_; ++d) {
-                    const Dimension& dim = dims_[d];
-                    spread[d] = dim.numeric ? (dim.valueOfRank[hi[d]] - dim.valueOfRank[lo[d]]) / dim.width
-                                            : static_cast<double>(hi[d] - lo[d]) / dim.width;
+            } else {
+                label = level < 0 ? std::string("*") : h.label(level, h.generalize(dim.leafOfRank[lo], level));
+            }
+        }
+        std::fill(histogram.begin() + lo, histogram.begin() + hi + 1, 0);
+    }
+
+private:
+    struct Cut {
+        double gain;       // records x penalty removed in the cut dimension
+        size_t dimension;
+        uint32_t rank;     // strict: ranks <= rank go left; relaxed: the rank shared by both sides
+        bool relaxed;
+    };
+
+    // Chooses and makes the cut of records [begin, end) that removes the most penalty in its own
+    // dimension among the cuts leaving both sides >= k (and, when declared, l-diverse / t-close).
+    // Returns the size of the left side, 0 when no cut is allowed.
+    size_t split(size_t begin, size_t end) {
+        const size_t n = end - begin;
+        const uint64_t k = config_.models.k;
+        // A side smaller than n / kBalance is allowed only when it is the only way to cut: a chain of
+        // tiny cuts would make the recursion quadratic.
+        const size_t smallest = std::max<size_t>(k, n / kBalance);
+        std::fill(lo_.begin(), lo_.end(), UINT32_MAX);
+        std::fill(hi_.begin(), hi_.end(), 0);
+        for (size_t i = begin; i < end; ++i) {
+            const uint32_t* rec = record(i);
+            for (size_t d = 0; d < q_; ++d) {
+                ++histogramOfRank_[d][rec[d]];
+                lo_[d] = std::min(lo_[d], rec[d]);
+                hi_[d] = std::max(hi_[d], rec[d]);
+            }
+        }
+        cuts_.clear();
+        relaxedCuts_.clear();
+        for (size_t d = 0; d < q_; ++d) {
+            if (lo_[d] == hi_[d]) continue;
+            const Dimension& dim = dims_[d];
+            const auto& histogram = histogramOfRank_[d];
+            present_.clear();
+            for (uint32_t r = lo_[d]; r <= hi_[d]; ++r)
+                if (histogram[r] != 0) present_.push_back(r);
+            const auto m = static_cast<uint32_t>(present_.size());
+            const double whole = static_cast<double>(n) * dim.cost(present_.front(), present_.back(), m);
+            auto gainOf = [&](size_t left, uint32_t lastLeft, uint32_t firstRight) {
+                const uint32_t leftDistinct = lastLeft + 1, rightDistinct = m - firstRight;
+                return whole -
+                       static_cast<double>(left) * dim.cost(present_.front(), present_[lastLeft], leftDistinct) -
+                       static_cast<double>(n - left) * dim.cost(present_[firstRight], present_.back(), rightDistinct);
+            };
+            // Strict cuts: between two consecutive values present.
+            std::optional<Cut> best, median, anyAllowed;
+            size_t left = 0;
+            bool medianSeen = false;
+            for (uint32_t j = 0; j + 1 < m; ++j) {
+                left += histogram[present_[j]];
+                if (n - left < k) break;
+                if (left < k) continue;
+                const Cut c{gainOf(left, j, j + 1), d, present_[j], false};
+                if (!anyAllowed || c.gain > anyAllowed->gain) anyAllowed = c;
+                if (!medianSeen && left * 2 >= n) {
+                    median = c;
+                    medianSeen = true;
                 }
-                std::iota(order.begin(), order.end(), size_t{0});
-                std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return spread[a] > spread[b]; });
-                for (size_t d : order) {
-                    if (hi[d] == lo[d]) break;
-                    const size_t mid = cut(r.begin, n, d, lo[d], hi[d]);
-                    if (mid == 0 || mid == n) continue;
-                    if (satisfies(r.begin, mid) && satisfies(r.begin + mid, n - mid)) {
-                        stack.push_back({r.begin + mid, r.end});
-                        stack.push_back({r.begin, r.begin + mid});
-                        split = true;
+                if (left >= smallest && n - left >= smallest && (!best || c.gain > best->gain)) best = c;
+            }
+            if (!best) best = anyAllowed;
+            if (best) cuts_.push_back(*best);
+            if (median && (!best || median->rank != best->rank)) cuts_.push_back(*median);
+            if (config_.mode == MondrianMode::Relaxed) {
+                // The left side takes exactly n / 2 records; those with the value at that position
+                // go to both sides.
+                size_t below = 0;
+                for (uint32_t j = 0; j < m; ++j) {
+                    const size_t here = histogram[present_[j]];
+                    if (below + here > n / 2) {
+                        // below == n / 2 is the strict cut before this value, already a candidate.
+                        if (below < n / 2) relaxedCuts_.push_back({gainOf(n / 2, j, j), d, present_[j], true});
                         break;
                     }
+                    below += here;
                 }
             }
-            if (!split) out.emplace_back(r.begin, r.end);
         }
+        for (size_t d = 0; d < q_; ++d)
+            if (lo_[d] <= hi_[d]) std::fill(histogramOfRank_[d].begin() + lo_[d], histogramOfRank_[d].begin() + hi_[d] + 1, 0);
+        auto byGain = [](const Cut& a, const Cut& b) {
+            return a.gain != b.gain ? a.gain > b.gain : a.dimension < b.dimension;
+        };
+        std::sort(cuts_.begin(), cuts_.end(), byGain);
+        std::sort(relaxedCuts_.begin(), relaxedCuts_.end(), byGain);
+        for (const auto* list : {&cuts_, &relaxedCuts_}) {
+            for (const Cut& c : *list) {
+                const size_t d = c.dimension;
+                size_t mid;
+                if (!c.relaxed) {
+                    mid = partition(begin, end, [&](const uint32_t* r) { return r[d] <= c.rank; }) - begin;
+                } else {
+                    // less | equal | greater; the first n / 2 go left.
+                    const size_t lessEnd = partition(begin, end, [&](const uint32_t* r) { return r[d] < c.rank; });
+                    partition(lessEnd, end, [&](const uint32_t* r) { return r[d] == c.rank; });
+                    mid = n / 2;
+                }
+                if (mid == 0 || mid == n) continue;
+                if (satisfies(begin, mid) && satisfies(begin + mid, n - mid)) return mid;
+            }
+        }
+        return 0;
     }
 
 private:
@@ -154,45 +304,6 @@ private:
         }
     }
 
-    // Reorders records [begin, begin + n) around the median of dimension d; returns the size of the
-    // left side (0 when no cut exists).
-    size_t cut(size_t begin, size_t n, size_t d, uint32_t lo, uint32_t hi) {
-        counts_.assign(hi - lo + 1, 0);
-        for (size_t i = begin; i < begin + n; ++i) ++counts_[record(i)[d] - lo];
-        // Median value: smallest v with at least half the records at or below it.
-        size_t below = 0;
-        uint32_t median = lo;
-        for (uint32_t v = 0; v < counts_.size(); ++v) {
-            if ((below + counts_[v]) * 2 >= n) {
-                median = lo + v;
-                break;
-            }
-            below += counts_[v];
-        }
-        const size_t atMedian = counts_[median - lo];
-        // Strict cut: every record with the median value goes left (or, when the median is the largest
-        // value, right).
-        size_t left = below + atMedian;
-        bool lessOrEqual = true;
-        if (left == n) {
-            left = below;
-            lessOrEqual = false;
-        }
-        const bool strictPossible = left > 0 && left < n;
-        if (config_.mode == MondrianMode::Strict ||
-            (strictPossible && left >= config_.models.k && n - left >= config_.models.k && !needSensitive())) {
-            if (!strictPossible) return 0;
-            if (lessOrEqual) partition(begin, begin + n, [&](const uint32_t* r) { return r[d] <= median; });
-            else partition(begin, begin + n, [&](const uint32_t* r) { return r[d] < median; });
-            return left;
-        }
-        // Relaxed: less | equal | greater, and the left side takes exactly n/2 records, splitting the
-        // records with the median value between both sides.
-        const size_t lessEnd = partition(begin, begin + n, [&](const uint32_t* r) { return r[d] < median; });
-        partition(lessEnd, begin + n, [&](const uint32_t* r) { return r[d] == median; });
-        return n / 2;
-    }
-
     const MondrianConfig& config_;
     const std::vector<Dimension>& dims_;
     size_t q_, sensitive_, width_;
@@ -202,7 +313,10 @@ private:
     std::vector<uint32_t> touched_;
     std::vector<SensitiveCount> entries_;
     std::vector<uint64_t> scratch_;
-    std::vector<size_t> counts_;
+    // Scratch of split() and describe(): per dimension a histogram over ranks, all zero between uses.
+    std::vector<std::vector<uint32_t>> histogramOfRank_;
+    std::vector<uint32_t> lo_, hi_, present_;
+    std::vector<Cut> cuts_, relaxedCuts_;
 };
 
 } // namespace
@@ -214,19 +328,25 @@ private:
 // through the ranks it touched) keeps this linear in the records, without hashing each cell.
 namespace {
 
-template <typename Parts>
-double nonUniformEntropy(const MondrianResult& result, const Parts& parts, const Partitioner& partitioner,
-                         const std::vector<Dimension>& dims) {
+// A released class: the partitions (record ranges) that ended with the same labels.
+struct ReleasedClass {
+    std::vector<std::pair<size_t, size_t>> ranges;
+    uint64_t size = 0;
+    uint32_t firstRow = UINT32_MAX;
+};
+
+double nonUniformEntropy(const MondrianResult& result, const std::vector<ReleasedClass>& classes,
+                         const Partitioner& partitioner, const std::vector<Dimension>& dims) {
     double entropy = 0;
     for (size_t d = 0; d < dims.size(); ++d) {
         detail::StringInterner labels;
         std::vector<uint64_t> recordsWithLabel;
-        std::vector<uint32_t> labelOfPartition(parts.size());
-        for (size_t p = 0; p < parts.size(); ++p) {
-            const auto [id, isNew] = labels.intern(result.labels[p][d]);
+        std::vector<uint32_t> labelOfClass(classes.size());
+        for (size_t c = 0; c < classes.size(); ++c) {
+            const auto [id, isNew] = labels.intern(result.labels[c][d]);
             if (isNew) recordsWithLabel.push_back(0);
-            recordsWithLabel[id] += result.partitionSizes[p];
-            labelOfPartition[p] = id;
+            recordsWithLabel[id] += classes[c].size;
+            labelOfClass[c] = id;
         }
         detail::DenseIndexer<uint64_t> pairs;  // (label, rank) -> index
         pairs.reset(1024);
@@ -234,16 +354,18 @@ double nonUniformEntropy(const MondrianResult& result, const Parts& parts, const
         std::vector<uint32_t> pairLabel;
         std::vector<uint64_t> histogram(dims[d].rankOfLeaf.size(), 0);
         std::vector<uint32_t> touched;
-        for (size_t p = 0; p < parts.size(); ++p) {
-            for (size_t i = parts[p].first; i < parts[p].second; ++i) {
-                const uint32_t rank = partitioner.rank(i, d);
-                if (histogram[rank]++ == 0) touched.push_back(rank);
+        for (size_t c = 0; c < classes.size(); ++c) {
+            for (const auto& [begin, end] : classes[c].ranges) {
+                for (size_t i = begin; i < end; ++i) {
+                    const uint32_t rank = partitioner.rank(i, d);
+                    if (histogram[rank]++ == 0) touched.push_back(rank);
+                }
             }
             for (uint32_t rank : touched) {
-                const uint32_t index = pairs.indexOf((uint64_t{labelOfPartition[p]} << 32) | rank);
+                const uint32_t index = pairs.indexOf((uint64_t{labelOfClass[c]} << 32) | rank);
                 if (index == pairRecords.size()) {
                     pairRecords.push_back(0);
-                    pairLabel.push_back(labelOfPartition[p]);
+                    pairLabel.push_back(labelOfClass[c]);
                 }
                 pairRecords[index] += histogram[rank];
                 histogram[rank] = 0;
@@ -295,15 +417,36 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         }
     }
 
+    // Penalties are relative to the values present in the input.
+    std::vector<CertaintyPenaltyDomain> penalties;
+    for (size_t d = 0; d < q; ++d) {
+        const bool numeric = d < config.numeric.size() && config.numeric[d];
+        std::vector<uint64_t> frequency(config.hierarchies[d]->leafCount(), 0);
+        for (uint32_t code : columns.qi[d]) ++frequency[code];
+        if (config.valueSets && !numeric) {
+            const Hierarchy& h = *config.hierarchies[d];
+            for (uint32_t leaf = 0; leaf < frequency.size(); ++leaf) {
+                if (frequency[leaf] != 0 && h.label(0, leaf).find(kValueSetSeparator) != std::string::npos) {
+                    return invalidArgument("mondrian: the value '" + h.label(0, leaf) + "' of quasi-identifier '" +
+                                           h.name() + "' contains '" + kValueSetSeparator +
+                                           "', which separates the members of a released value set");
+                }
+            }
+        }
+        penalties.push_back(CertaintyPenaltyDomain::build(*config.hierarchies[d], numeric, frequency));
+    }
+
     std::vector<Dimension> dims(q);
     for (size_t d = 0; d < q; ++d) {
         Dimension& dim = dims[d];
         const Hierarchy& h = *config.hierarchies[d];
         dim.hierarchy = &h;
+        dim.penalty = &penalties[d];
         const auto leaves = static_cast<uint32_t>(h.leafCount());
         dim.leafOfRank.resize(leaves);
         std::iota(dim.leafOfRank.begin(), dim.leafOfRank.end(), 0U);
         dim.numeric = d < config.numeric.size() && config.numeric[d];
+        dim.valueSets = config.valueSets && !dim.numeric;
         if (dim.numeric) {
             if (!h.numericLeaves()) {
                 return invalidArgument("mondrian: quasi-identifier '" + h.name() + "' is numeric but its values are not numbers");
@@ -311,11 +454,16 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
             const auto& v = *h.numericLeaves();
             std::stable_sort(dim.leafOfRank.begin(), dim.leafOfRank.end(), [&](uint32_t a, uint32_t b) { return v[a] < v[b]; });
             for (uint32_t leaf : dim.leafOfRank) dim.valueOfRank.push_back(v[leaf]);
-            dim.width = dim.valueOfRank.back() - dim.valueOfRank.front();
         } else {
-            dim.width = static_cast<double>(leaves - 1);
+            // Depth-first: by ancestor from the top level down, then by leaf order.
+            std::stable_sort(dim.leafOfRank.begin(), dim.leafOfRank.end(), [&](uint32_t a, uint32_t b) {
+                for (int level = h.levels() - 1; level > 0; --level) {
+                    const uint32_t na = h.generalize(a, level), nb = h.generalize(b, level);
+                    if (na != nb) return na < nb;
+                }
+                return a < b;
+            });
         }
-        if (!(dim.width > 0)) dim.width = 1;
         dim.rankOfLeaf.resize(leaves);
         for (uint32_t r = 0; r < leaves; ++r) dim.rankOfLeaf[dim.leafOfRank[r]] = r;
     }
@@ -329,86 +477,81 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     }
     std::vector<std::pair<size_t, size_t>> parts;
     partitioner.run(parts);
-    // Deterministic partition numbering: by first row id.
+
+    // Describe every partition, then merge those with identical descriptions into one released class.
+    MondrianResult result;
+    result.partitions = parts.size();
+    std::vector<ReleasedClass> classes;
+    std::vector<double> classPenalty;  // [class * q + d], per record
     {
-        std::vector<std::pair<uint32_t, size_t>> firstRow(parts.size());
-        for (size_t p = 0; p < parts.size(); ++p) {
-            uint32_t first = UINT32_MAX;
-            for (size_t i = parts[p].first; i < parts[p].second; ++i) first = std::min(first, partitioner.rowId(i));
-            firstRow[p] = {first, p};
+        detail::StringInterner keys;
+        std::vector<std::string> labels(q);
+        std::vector<double> penalty(q);
+        std::string key;
+        for (const auto& part : parts) {
+            key.clear();
+            for (size_t d = 0; d < q; ++d) {
+                partitioner.describe(d, part.first, part.second, labels[d], penalty[d]);
+                key += std::to_string(labels[d].size());
+                key += ':';
+                key += labels[d];
+            }
+            const auto [id, isNew] = keys.intern(key);
+            if (isNew) {
+                classes.emplace_back();
+                result.labels.push_back(labels);
+                classPenalty.insert(classPenalty.end(), penalty.begin(), penalty.end());
+            }
+            ReleasedClass& c = classes[id];
+            c.ranges.push_back(part);
+            c.size += part.second - part.first;
+            for (size_t i = part.first; i < part.second; ++i) c.firstRow = std::min(c.firstRow, partitioner.rowId(i));
         }
-        std::sort(firstRow.begin(), firstRow.end());
-        std::vector<std::pair<size_t, size_t>> sorted;
-        sorted.reserve(parts.size());
-        for (const auto& f : firstRow) sorted.push_back(parts[f.second]);
-        parts = std::move(sorted);
+        // Deterministic class numbering: by first row id.
+        std::vector<uint32_t> order(classes.size());
+        std::iota(order.begin(), order.end(), 0U);
+        std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return classes[a].firstRow < classes[b].firstRow; });
+        std::vector<ReleasedClass> sortedClasses;
+        std::vector<std::vector<std::string>> sortedLabels;
+        std::vector<double> sortedPenalty;
+        for (uint32_t c : order) {
+            sortedClasses.push_back(std::move(classes[c]));
+            sortedLabels.push_back(std::move(result.labels[c]));
+            sortedPenalty.insert(sortedPenalty.end(), classPenalty.begin() + c * q, classPenalty.begin() + (c + 1) * q);
+        }
+        classes = std::move(sortedClasses);
+        result.labels = std::move(sortedLabels);
+        classPenalty = std::move(sortedPenalty);
     }
 
-    MondrianResult result;
     result.partitionOfRow.resize(n);
-    result.partitionSizes.reserve(parts.size());
-    result.labels.resize(parts.size());
-    double loss = 0;
-    for (size_t p = 0; p < parts.size(); ++p) {
-        const size_t begin = parts[p].first;
-        const size_t size = parts[p].second - parts[p].first;
-        for (size_t i = begin; i < begin + size; ++i) result.partitionOfRow[partitioner.rowId(i)] = static_cast<uint32_t>(p);
-        result.partitionSizes.push_back(size);
-        result.achievedK = result.achievedK == 0 ? size : std::min<uint64_t>(result.achievedK, size);
-        result.discernibility += static_cast<double>(size) * static_cast<double>(size);
-        auto& labels = result.labels[p];
-        for (size_t d = 0; d < q; ++d) {
-            const Dimension& dim = dims[d];
-            const Hierarchy& h = *dim.hierarchy;
-            if (dim.numeric) {
-                uint32_t mn = UINT32_MAX, mx = 0;
-                for (size_t i = begin; i < begin + size; ++i) {
-                    mn = std::min(mn, partitioner.rank(i, d));
-                    mx = std::max(mx, partitioner.rank(i, d));
-                }
-                const std::string& a = h.label(0, dim.leafOfRank[mn]);
-                const std::string& b = h.label(0, dim.leafOfRank[mx]);
-                labels.push_back(mn == mx ? a : "[" + a + "-" + b + "]");
-                loss += static_cast<double>(size) * (dim.valueOfRank[mx] - dim.valueOfRank[mn]) / dim.width;
-            } else {
-                // Categorical ranks are leaf codes.
-                const uint32_t first = partitioner.rank(begin, d);
-                int level = 0;
-                for (size_t i = begin + 1; i < begin + size; ++i) {
-                    const uint32_t leaf = partitioner.rank(i, d);
-                    while (level + 1 < h.levels() && h.generalize(leaf, level) != h.generalize(first, level)) ++level;
-                }
-                bool common = true;
-                if (level + 1 == h.levels()) {
-                    // A hierarchy without a single root: the values may still differ at the top level.
-                    for (size_t i = begin + 1; i < begin + size && common; ++i) {
-                        common = h.generalize(partitioner.rank(i, d), level) == h.generalize(first, level);
-                    }
-                }
-                const uint32_t node = h.generalize(first, level);
-                const double leaves = static_cast<double>(h.leafCount());
-                if (common) {
-                    labels.push_back(h.label(level, node));
-                    loss += leaves > 1 ? static_cast<double>(size) * (h.leavesUnder(level, node) - 1) / (leaves - 1) : 0;
-                } else {
-                    labels.emplace_back("*");
-                    loss += static_cast<double>(size);
-                }
-            }
-        }
+    result.partitionSizes.reserve(classes.size());
+    result.ncpPerAttribute.assign(q, 0);
+    for (size_t c = 0; c < classes.size(); ++c) {
+        const ReleasedClass& cls = classes[c];
+        for (const auto& [begin, end] : cls.ranges)
+            for (size_t i = begin; i < end; ++i) result.partitionOfRow[partitioner.rowId(i)] = static_cast<uint32_t>(c);
+        result.partitionSizes.push_back(cls.size);
+        result.achievedK = result.achievedK == 0 ? cls.size : std::min<uint64_t>(result.achievedK, cls.size);
+        result.discernibility += static_cast<double>(cls.size) * static_cast<double>(cls.size);
+        for (size_t d = 0; d < q; ++d) result.ncpPerAttribute[d] += static_cast<double>(cls.size) * classPenalty[c * q + d];
         for (size_t s = 0; s < columns.sensitive.size(); ++s) {
-            const auto hist = partitioner.sensitiveHistogram(s, begin, size);
+            const auto hist = partitioner.sensitiveHistogram(s, cls.ranges);
             const double distinct = static_cast<double>(hist.size());
-            const double entropyL = std::exp(model::entropy(hist, size));
+            const double entropyL = std::exp(model::entropy(hist, cls.size));
             result.distinctL = result.distinctL ? std::min(*result.distinctL, distinct) : distinct;
             result.entropyL = result.entropyL ? std::min(*result.entropyL, entropyL) : entropyL;
-            const double emd = partitioner.distance(s, hist, size);
+            const double emd = partitioner.distance(s, hist, cls.size);
             result.achievedT = result.achievedT ? std::max(*result.achievedT, emd) : emd;
         }
     }
-    result.nonUniformEntropy = nonUniformEntropy(result, parts, partitioner, dims);
-    result.ncp = loss / (static_cast<double>(n) * static_cast<double>(q));
-    result.averageClassSize = static_cast<double>(n) / static_cast<double>(parts.size());
+    for (double& a : result.ncpPerAttribute) {
+        a /= static_cast<double>(n);
+        result.ncp += a;
+    }
+    result.ncp /= static_cast<double>(q);
+    result.nonUniformEntropy = nonUniformEntropy(result, classes, partitioner, dims);
+    result.averageClassSize = static_cast<double>(n) / static_cast<double>(classes.size());
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return result;
 }

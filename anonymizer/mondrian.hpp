@@ -34,7 +34,13 @@ struct MondrianConfig {
     std::vector<TClosenessDistance> sensitiveDistances; // per sensitive column, empty = Equal
     std::vector<uint32_t> sensitiveCardinalities;       // per sensitive column, code domain sizes
     MondrianMode mode = MondrianMode::Strict;
+    // Categorical quasi-identifiers released as the set of values present in the class
+    // ("Bachelors|Masters", kValueSetSeparator between members, in hierarchy order) unless that set
+    // is exactly what one hierarchy node covers in the input, in which case the node's label.
+    bool valueSets = false;
 };
+
+inline constexpr char kValueSetSeparator = '|';
 
 // Columns of leaf codes, one span per QI (and per sensitive attribute), all of the same length.
 struct EncodedColumns {
@@ -42,12 +48,19 @@ struct EncodedColumns {
     std::vector<std::span<const uint32_t>> sensitive;
 };
 
+// Released equivalence classes: partitions that end with identical labels (a strict cut can leave
+// two partitions with the same description) are merged, so every figure below describes the file as
+// released.
 struct MondrianResult {
-    std::vector<uint32_t> partitionOfRow;           // per input row
-    std::vector<uint64_t> partitionSizes;
-    std::vector<std::vector<std::string>> labels;   // [partition][qi] released labels
-    double ncp = 0;             // generalized information loss, averaged over cells, in [0, 1]
-    double discernibility = 0;  // sum of partition sizes squared
+    std::vector<uint32_t> partitionOfRow;           // per input row: its released class
+    std::vector<uint64_t> partitionSizes;           // per released class
+    std::vector<std::vector<std::string>> labels;   // [class][qi] released labels, all tuples distinct
+    size_t partitions = 0;      // partitions the recursion ended with, before merging equal labels
+    // NCP / GCP (metrics.hpp, CertaintyPenaltyDomain: relative to the values present in the input),
+    // per quasi-identifier and overall, in [0, 1].
+    std::vector<double> ncpPerAttribute;
+    double ncp = 0;
+    double discernibility = 0;  // sum of class sizes squared
     // Non-uniform entropy in bits: sum over released cells of log2(records released with the
     // cell's label in its column / those of them with the cell's original value).
     double nonUniformEntropy = 0;

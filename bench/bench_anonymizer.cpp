@@ -203,8 +203,10 @@ void benchMondrianAdult(const Adult& a, int runs) {
     }
     EncodedColumns view;
     for (const auto& c : cols) view.qi.emplace_back(c);
-    for (MondrianMode mode : {MondrianMode::Strict, MondrianMode::Relaxed}) {
+    for (int variant = 0; variant < 4; ++variant) {
+        const MondrianMode mode = variant % 2 ? MondrianMode::Relaxed : MondrianMode::Strict;
         cfg.mode = mode;
+        cfg.valueSets = variant >= 2;
         std::vector<double> times, cpu;
         custodian::Result<MondrianResult> r = custodian::failedPrecondition("not run");
         for (int i = 0; i < runs; ++i) {
@@ -218,10 +220,11 @@ void benchMondrianAdult(const Adult& a, int runs) {
             std::printf("  mondrian: %s\n", r.status().message().c_str());
             continue;
         }
-        std::printf("  mondrian %s k=10 (8 columns, age numeric): median %.2f ms wall (%.2f ms CPU) over %d runs, "
-                    "%zu partitions, NCP %.4f, smallest %llu\n",
-                    mode == MondrianMode::Strict ? "strict" : "relaxed", median(times) * 1e3, median(cpu) * 1e3, runs,
-                    r->partitionSizes.size(), r->ncp, static_cast<unsigned long long>(r->achievedK));
+        std::printf("  mondrian %s%s k=10 (8 columns, age numeric): median %.2f ms wall (%.2f ms CPU) over %d runs, "
+                    "%zu classes (%zu partitions), NCP %.2f %%, discernibility %.0f, smallest %llu\n",
+                    mode == MondrianMode::Strict ? "strict" : "relaxed", cfg.valueSets ? " value-sets" : "",
+                    median(times) * 1e3, median(cpu) * 1e3, runs, r->partitionSizes.size(), r->partitions, r->ncp * 100,
+                    r->discernibility, static_cast<unsigned long long>(r->achievedK));
     }
 }
 
@@ -342,19 +345,24 @@ void benchSyntheticMondrian(const Adult& a, uint64_t rows) {
         const double genSeconds = seconds(t0);
         EncodedColumns view;
         for (const auto& c : cols) view.qi.emplace_back(c);
-        const auto t1 = Clock::now();
-        const double cpu0 = processCpuSeconds();
-        auto r = mondrianPartition(cfg, view);
-        const double s = seconds(t1);
-        const double cpu = processCpuSeconds() - cpu0;
-        if (!r) {
-            std::printf("  synthetic mondrian: %s\n", r.status().message().c_str());
-            return;
+        for (int variant = 0; variant < 4; ++variant) {
+            cfg.mode = variant % 2 ? MondrianMode::Relaxed : MondrianMode::Strict;
+            cfg.valueSets = variant >= 2;
+            const auto t1 = Clock::now();
+            const double cpu0 = processCpuSeconds();
+            auto r = mondrianPartition(cfg, view);
+            const double s = seconds(t1);
+            const double cpu = processCpuSeconds() - cpu0;
+            if (!r) {
+                std::printf("  synthetic mondrian: %s\n", r.status().message().c_str());
+                return;
+            }
+            std::printf("  synthetic %llu rows, %s%s Mondrian k=10 (8 QIs): encode %.2f s, partition %.2f s wall (%.2f s CPU) "
+                        "= %.2f M rows/s, %zu classes, NCP %.2f %%, discernibility %.0f, smallest %llu, peak RSS %ld MB\n",
+                        static_cast<unsigned long long>(rows), cfg.mode == MondrianMode::Strict ? "strict" : "relaxed",
+                        cfg.valueSets ? " value-sets" : "", genSeconds, s, cpu, rows / s / 1e6, r->partitionSizes.size(),
+                        r->ncp * 100, r->discernibility, static_cast<unsigned long long>(r->achievedK), peakRssMb());
         }
-        std::printf("  synthetic %llu rows, strict Mondrian k=10 (8 QIs): encode %.2f s, partition %.2f s wall (%.2f s CPU) "
-                    "= %.2f M rows/s, %zu partitions, NCP %.4f, peak RSS %ld MB\n",
-                    static_cast<unsigned long long>(rows), genSeconds, s, cpu, rows / s / 1e6, r->partitionSizes.size(), r->ncp,
-                    peakRssMb());
     });
 }
 

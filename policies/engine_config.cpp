@@ -70,6 +70,7 @@ Result<anon::AnonymizationConfig> makeEngineConfig(const Policy& policy, const C
     anon::AnonymizationConfig config;
     config.algorithm = m.algorithm == SearchAlgorithm::Mondrian ? anon::Algorithm::Mondrian : anon::Algorithm::Optimal;
     config.mondrianMode = m.mondrianMode == MondrianMode::Relaxed ? anon::MondrianMode::Relaxed : anon::MondrianMode::Strict;
+    config.mondrianValueSets = m.mondrianValueSets;
     config.metric = m.metric;
     config.models.k = m.privacy.k.value_or(1);
     config.models.lDiversity = m.privacy.lDiversity;

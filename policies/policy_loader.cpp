@@ -240,6 +240,11 @@ private:
                 add("/algorithm/mode", "a mode only applies to the mondrian algorithm");
             model.mondrianMode = str(*mode) == "relaxed" ? MondrianMode::Relaxed : MondrianMode::Strict;
         }
+        if (const Value* release = find(*algorithm, "categorical_release")) {
+            if (model.algorithm != SearchAlgorithm::Mondrian)
+                add("/algorithm/categorical_release", "only applies to the mondrian algorithm");
+            model.mondrianValueSets = str(*release) == "value_set";
+        }
     }
 
     // ---- columns ---------------------------------------------------------------------------

@@ -112,6 +112,9 @@ struct PolicyModel {
     PrivacySpec privacy;
     SearchAlgorithm algorithm = SearchAlgorithm::Optimal;
     MondrianMode mondrianMode = MondrianMode::Strict;
+    // Mondrian: categorical cells released as the set of values present ("a|b") instead of the
+    // lowest common hierarchy node ("algorithm": {"categorical_release": "value_set"}).
+    bool mondrianValueSets = false;
     anon::Metric metric = anon::Metric::Loss;
     OutputSpec output;
     std::optional<uint32_t> extractsPerDayPerRecipient;

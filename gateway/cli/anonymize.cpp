@@ -459,11 +459,12 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     const release::PrivacyDecision& decision = *done.privacy.decision;
     const Written* written = &done.written;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    const size_t partitions = decision.local ? decision.local->partitions.partitionSizes.size() : 0;
+    const size_t partitions = decision.local ? decision.local->partitions.partitions : 0;
+    const size_t classes = decision.local ? decision.local->partitions.partitionSizes.size() : 0;
     std::fprintf(stderr,
-                 "custodian anonymize: %llu rows released in %zu partitions, k = %llu, NCP %.4f, Mondrian %.1f ms, "
+                 "custodian anonymize: %llu rows released in %zu classes, k = %llu, NCP %.4f, Mondrian %.1f ms, "
                  "total %.2f s, peak RSS %.0f MiB\n",
-                 static_cast<unsigned long long>(written->released), partitions,
+                 static_cast<unsigned long long>(written->released), classes,
                  static_cast<unsigned long long>(written->check.minClassSize), decision.stats.metrics.loss,
                  decision.searchSeconds * 1e3, seconds, peakRssMiB());
 
@@ -478,6 +479,7 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     w.Key("released"), w.Uint64(written->released);
     w.Key("suppressed"), w.Uint64(written->suppressed);
     w.Key("partitions"), w.Uint64(partitions);
+    w.Key("classes"), w.Uint64(classes);
     w.Key("achieved");
     w.StartObject();
     w.Key("k"), w.Uint64(decision.stats.achievedK);
@@ -491,6 +493,19 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
     w.Key(policies::policyMetricName(anon::Metric::Discernibility)), w.Double(decision.stats.metrics.discernibility);
     w.Key(policies::policyMetricName(anon::Metric::AverageClassSize)), w.Double(decision.stats.metrics.averageClassSize);
     w.Key(policies::policyMetricName(anon::Metric::NonUniformEntropy)), w.Double(decision.stats.metrics.nonUniformEntropy);
+    if (decision.local) {
+        const anon::MondrianResult& m = decision.local->partitions;
+        w.Key("ncp");
+        w.StartObject();
+        w.Key("overall"), w.Double(m.ncp);
+        w.Key("attributes");
+        w.StartObject();
+        const auto& qis = plan->quasiIdentifiers();
+        for (size_t d = 0; d < qis.size() && d < m.ncpPerAttribute.size(); ++d)
+            w.Key(plan->inputColumns()[qis[d]].name.c_str()), w.Double(m.ncpPerAttribute[d]);
+        w.EndObject();
+        w.EndObject();
+    }
     w.EndObject();
     w.Key("risk");
     w.StartObject();

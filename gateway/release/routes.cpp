@@ -463,7 +463,16 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         writeLoss(j, privacy.decision->stats.metrics);
         j.key("partitioning").w().StartObject();
         j.key("algorithm").str(local.algorithm);
-        j.key("partitions").uint(local.partitions.partitionSizes.size());
+        j.key("partitions").uint(local.partitions.partitions);
+        j.key("classes").uint(local.partitions.partitionSizes.size());
+        j.key("ncp").w().StartObject();
+        j.key("overall").num(local.partitions.ncp);
+        j.key("attributes").w().StartObject();
+        const auto& qis = plan.quasiIdentifiers();
+        for (size_t d = 0; d < qis.size() && d < local.partitions.ncpPerAttribute.size(); ++d)
+            j.key(plan.inputColumns()[qis[d]].name).num(local.partitions.ncpPerAttribute[d]);
+        w.EndObject();
+        w.EndObject();
         j.key("search_seconds").num(privacy.decision->searchSeconds);
         w.EndObject();
     }
