@@ -131,6 +131,11 @@ public:
             static const int kEverywhere[] = {401, 403, 405, 413, 429, 431, 503};
             for (int s : kEverywhere)
                 if (s == r.status) return checkError(where, r);
+            // Transport-level refusals, before any route is chosen: malformed HTTP framing and
+            // plain HTTP on a TLS port.
+            if (r.status == 400 && (r.body.find("\"code\":\"bad_request\"") != std::string::npos ||
+                                    r.body.find("\"code\":\"tls_required\"") != std::string::npos))
+                return checkError(where, r);
             return where + ": status " + std::to_string(r.status) + " is not documented for this operation (body: " +
                    r.body.substr(0, 300) + ")";
         }

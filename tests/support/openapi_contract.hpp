@@ -9,8 +9,9 @@
 // that tests add to the gateway and are not part of the API.
 //
 // A status the operation does not list is accepted only if the document's description promises it
-// for every route (401, 403, 405, 413, 429, 431, 503) and the body is the Error schema; an unknown
-// path must be a 404 Error.
+// for every route (401, 403, 405, 413, 429, 431, 503, and 400 `bad_request` / `tls_required` for
+// malformed HTTP or plain HTTP on a TLS port) and the body is the Error schema; an unknown path
+// must be a 404 Error.
 
 #include <string>
 #include <vector>
