@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "gateway/http/errors.hpp"
+#include "gateway/http/framing.hpp"
 #include "gateway/http/handler.hpp"
 #include "gateway/http/metrics.hpp"
 #include "gateway/services.hpp"
@@ -266,9 +267,40 @@ private:
             parser.header_limit(cfg().maxHeaderBytes);
             parser.body_limit(cfg().maxBodyBytes);
             lowest().expires_after(first ? cfg().timeouts.header : cfg().timeouts.idle);
-            co_await bhttp::async_read_header(stream_, buffer_, parser, withError(ec));
+            // The header block is read and checked here before Beast sees it: Beast 1.74 reads an
+            // unknown Transfer-Encoding as "no body" and would serve the body as a second request.
+            HeaderScan scan = co_await readHeaderBlock(ec);
             busy_ = true;
             auto started = Clock::now();
+            if (ec) co_return;  // timeout, disconnect or shutdown: end silently, as below
+            if (scan.state == HeaderScan::State::TooLarge) {
+                co_await rejectAndClose(parser, 431, "header_too_large", "the request header is too large", started);
+                co_return;
+            }
+            if (scan.state == HeaderScan::State::Malformed) {
+                co_await rejectAndClose(parser, 400, "bad_request", "malformed HTTP request: " + scan.error.message(),
+                                        started);
+                co_return;
+            }
+            buffer_.consume(scan.begin);  // empty lines before the request line
+            const std::string_view block(static_cast<const char*>(buffer_.data().data()), scan.end - scan.begin);
+            Result<RequestFraming> framing = validateRequestHeader(block);
+            if (!framing) {
+                co_await rejectAndClose(parser, 400, "bad_request", "malformed HTTP request: " + framing.status().message(),
+                                        started);
+                co_return;
+            }
+            co_await bhttp::async_read_header(stream_, buffer_, parser, withError(ec));
+            if (!ec && !(parser.chunked() == (framing->body == RequestFraming::Body::Chunked) &&
+                         parser.content_length() == (framing->body == RequestFraming::Body::ContentLength
+                                                         ? boost::optional<uint64_t>(framing->contentLength)
+                                                         : boost::none))) {
+                // Cannot happen while the validator and Beast agree; if they ever do not, the
+                // request is refused rather than framed by the one that reads less.
+                co_await rejectAndClose(parser, 400, "bad_request",
+                                        "malformed HTTP request: ambiguous message framing", started);
+                co_return;
+            }
             if (ec) {
                 // Timeouts, disconnects and shutdown cancellation end the connection silently; a
                 // malformed or oversized request gets an error response first.
@@ -304,6 +336,20 @@ private:
             if (!co_await handle(parser.release(), keepAlive, started)) co_return;
             if (!keepAlive) co_return;
             first = false;
+        }
+    }
+
+    // Reads until buffer_ holds the whole header block of the next request, it cannot be one
+    // (bare CR or LF), or it outgrows max_header_bytes. Bounded by the deadline already set on
+    // the stream; `ec` is set when the read fails (timeout, disconnect, cancellation).
+    net::awaitable<HeaderScan> readHeaderBlock(error_code& ec) {
+        for (;;) {
+            const std::string_view buffered(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+            HeaderScan scan = scanRequestHeader(buffered, cfg().maxHeaderBytes);
+            if (scan.state != HeaderScan::State::NeedMore) co_return scan;
+            const size_t n = co_await stream_.async_read_some(buffer_.prepare(8192), withError(ec));
+            if (ec) co_return scan;
+            buffer_.commit(n);
         }
     }
 

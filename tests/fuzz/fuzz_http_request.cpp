@@ -1,9 +1,12 @@
-// Fuzz target: raw bytes from the network. They go through Beast's request parser with the
-// gateway's default header and body limits (as gateway/http/server.cpp configures it), and every
-// request that parses is handed to http::handleRequest over the real route table and a Services
-// with no database, no token hasher and no audit log. Any response is fine — 4xx, 503 for routes
-// that need the database — except a crash, a sanitizer report, or a response that breaks the
-// handler's contract (a status outside 100..599, or no X-Request-Id).
+// Fuzz target: raw bytes from the network, read as gateway/http/server.cpp reads them. The header
+// block is delimited by http::scanRequestHeader and checked by http::validateRequestHeader (RFC
+// 9112 framing); a header they accept goes through Beast's request parser with the gateway's
+// default header and body limits, and every request that parses is handed to http::handleRequest
+// over the real route table and a Services with no database, no token hasher and no audit log.
+// Any response is fine — 4xx, 503 for routes that need the database — except a crash, a sanitizer
+// report, a response that breaks the handler's contract (a status outside 100..599, or no
+// X-Request-Id), or a header the validator accepts but frames differently from Beast (chunked or
+// not, which Content-Length): that disagreement is what request smuggling is made of.
 #include <utility>  // before any Asio header (g++ 12 + Boost 1.74)
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -17,6 +20,7 @@
 #include <string>
 
 #include "gateway/config/config.hpp"
+#include "gateway/http/framing.hpp"
 #include "gateway/http/handler.hpp"
 #include "gateway/http/metrics.hpp"
 #include "gateway/http/routes.hpp"
@@ -64,6 +68,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // the parser refuses, as a keep-alive session would.
     std::string_view rest(reinterpret_cast<const char*>(data), size);
     for (int requests = 0; requests < 8 && !rest.empty(); ++requests) {
+        const http::HeaderScan scan = http::scanRequestHeader(rest, fixture.config.maxHeaderBytes);
+        if (scan.state != http::HeaderScan::State::Complete) return 0;  // 400, 431, or wait for more
+        if (scan.begin > scan.end || scan.end > rest.size() || scan.end > fixture.config.maxHeaderBytes) std::abort();
+        rest.remove_prefix(scan.begin);
+        const Result<http::RequestFraming> framing = http::validateRequestHeader(rest.substr(0, scan.end - scan.begin));
+        if (!framing) return 0;  // the server answers 400 and closes
         bhttp::request_parser<bhttp::string_body> parser;
         parser.header_limit(fixture.config.maxHeaderBytes);
         parser.body_limit(fixture.config.maxBodyBytes);
@@ -71,6 +81,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         boost::system::error_code ec;
         size_t used = parser.put(boost::asio::buffer(rest.data(), rest.size()), ec);
         if (used > rest.size()) std::abort();
+        if (parser.is_header_done()) {
+            const bool chunked = framing->body == http::RequestFraming::Body::Chunked;
+            const bool lengthed = framing->body == http::RequestFraming::Body::ContentLength;
+            if (parser.chunked() != chunked) std::abort();
+            if (parser.content_length().has_value() != lengthed) std::abort();
+            if (lengthed && *parser.content_length() != framing->contentLength) std::abort();
+        }
         rest.remove_prefix(used);
         if (ec == bhttp::error::need_more && !parser.is_done()) {
             // The connection ends here; Beast reports end_of_stream / partial_message.
