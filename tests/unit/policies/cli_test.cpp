@@ -63,7 +63,8 @@ TEST_CASE("policy validate exits 1 and prints every error with its pointer", "[p
     CHECK(run.output.find("privacy-rules.json: /privacy/k: ") != std::string::npos);
     CHECK(run.output.find("/privacy/l_diversity/l: ") != std::string::npos);
     CHECK(run.output.find("/algorithm/mode: ") != std::string::npos);
-    CHECK(run.output.find("invalid policy, 6 errors") != std::string::npos);
+    CHECK(run.output.find("/algorithm/categorical_release: ") != std::string::npos);
+    CHECK(run.output.find("invalid policy, 7 errors") != std::string::npos);
 }
 
 TEST_CASE("policy validate checks against a dataset description", "[policies][cli]") {
