@@ -45,6 +45,7 @@ admin_ci=$(ops/pg start "$tmp/pg")
 psql "$admin_ci" -qtA -v ON_ERROR_STOP=1 -c "CREATE DATABASE custodian" -c "CREATE DATABASE agency"
 gateway_ci=${admin_ci/dbname=postgres/dbname=custodian}
 agency_ci=${admin_ci/dbname=postgres/dbname=agency}
+sock_dir=$(sed -n 's/.*host=\([^ ]*\).*/\1/p' <<<"$admin_ci")  # the only allowed source endpoint
 psql "$agency_ci" -q -v ON_ERROR_STOP=1 -f ops/demo/hospital.sql >/dev/null
 psql "$agency_ci" -q -v ON_ERROR_STOP=1 -c \
   "CREATE TABLE hospital.visits_small AS SELECT * FROM hospital.visits WHERE visit_id <= 2000;
@@ -61,6 +62,7 @@ cat >"$tmp/custodian.json" <<JSON
   "limits": { "rate_limit": { "requests_per_second": ${RATE_LIMIT:-2000}, "burst": ${BURST:-4000} },
               "max_inflight_extracts": ${MAX_EXTRACTS:-4}, "max_inflight_extracts_per_principal": ${MAX_EXTRACTS:-4} },
   "log": { "access_log": false },
+  "sources": { "allowed_hosts": ["$sock_dir"] },
   "shutdown": { "deadline_ms": 10000 }
 }
 JSON

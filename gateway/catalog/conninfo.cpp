@@ -9,9 +9,14 @@ namespace custodian::catalog {
 
 namespace {
 
-constexpr std::array<std::string_view, 10> kAllowedKeywords = {
-    "host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "connect_timeout", "application_name",
-    "target_session_attrs"};
+// Everything else is refused, notably the keywords that name files the gateway would read or
+// send (passfile, service, sslcert, sslkey, sslcrl, sslcrldir), settings applied on the server
+// (options), and authentication machinery of the gateway's host (krbsrvname, gsslib, gssencmode).
+// sslrootcert names a file too: source_access.cpp only accepts a bare name inside
+// sources.ssl_root_cert_dir.
+constexpr std::array<std::string_view, 11> kAllowedKeywords = {
+    "host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "sslrootcert", "connect_timeout",
+    "application_name", "target_session_attrs"};
 
 bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
@@ -67,9 +72,10 @@ Result<ConninfoPairs> parseConninfo(std::string_view s) {
         if (!allowedConninfoKeyword(key)) {
             bool printable = !key.empty() && key.size() <= 40;
             for (char c : key) printable = printable && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-            return invalidArgument("conninfo: keyword " + (printable ? "\"" + key + "\" " : std::string()) +
-                                   "is not allowed (allowed: host, hostaddr, port, dbname, user, password, sslmode, "
-                                   "connect_timeout, application_name, target_session_attrs)");
+            // FailedPrecondition (422) naming the rule, like the endpoint rules of source_access.hpp.
+            return failedPrecondition("conninfo.keywords: keyword " + (printable ? "\"" + key + "\" " : std::string()) +
+                                      "is not allowed (allowed: host, hostaddr, port, dbname, user, password, sslmode, "
+                                      "sslrootcert, connect_timeout, application_name, target_session_attrs)");
         }
         for (const auto& [k, v] : pairs)
             if (k == key) return invalidArgument("conninfo: keyword \"" + key + "\" appears twice");

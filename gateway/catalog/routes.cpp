@@ -17,6 +17,7 @@
 #include "gateway/auth/groups.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/catalog/conninfo.hpp"
+#include "gateway/catalog/source_access.hpp"
 #include "gateway/catalog/store.hpp"
 #include "gateway/crypto/canonical_json.hpp"
 #include "gateway/db/guarded.hpp"
@@ -169,6 +170,19 @@ std::chrono::seconds probeTimeout(const RequestContext& ctx) {
     return ctx.services.config ? ctx.services.config->database.connectTimeout : std::chrono::seconds(5);
 }
 
+// How this request reaches agency databases: the configured endpoint rules and the identity of
+// the gateway's own database, read now on the gateway's own connection (any role may read it).
+Result<SourceAccess> sourceAccessFor(RequestContext& ctx);
+
+// A source rule's refusal (source_access.hpp): 422 {"error":{"code":"source_refused","message":...,
+// "details":{"rule":...}}}, audited as a denied `action` like the scope refusals.
+HttpResponse sourceRefused(RequestContext& ctx, const std::string& action, const Status& refusal,
+                           const std::optional<std::string>& source, const std::optional<std::string>& dataset) {
+    (void)denied(ctx, action, refusal, source, dataset, {});
+    return http::errorResponse(422, "source_refused", refusal.message(),
+                               "{\"rule\":" + http::jsonQuote(refusedRule(refusal)) + "}");
+}
+
 Result<rapidjson::Document> parseBody(const RequestContext& ctx) {
     rapidjson::Document doc;
     doc.Parse<rapidjson::kParseIterativeFlag>(ctx.request.body.c_str(), ctx.request.body.size());
@@ -188,6 +202,17 @@ const rapidjson::Value* member(const rapidjson::Value& object, const char* name)
 template <typename T>
 Result<T> withConnection(RequestContext& ctx, const std::function<Result<T>(pqxx::connection&)>& work) {
     return db::resultOnConnection<T>(*ctx.services.db, work);
+}
+
+Result<SourceAccess> sourceAccessFor(RequestContext& ctx) {
+    static const config::SourcesConfig kNoSources;  // no configuration: no endpoint is allowed
+    SourceAccess access;
+    access.rules = ctx.services.config ? &ctx.services.config->sources : &kNoSources;
+    access.timeout = probeTimeout(ctx);
+    auto identity = withConnection<db::ServerIdentity>(ctx, [](pqxx::connection& conn) { return gatewayIdentity(conn); });
+    if (!identity) return identity.status();
+    access.gateway = std::move(identity).value();
+    return access;
 }
 
 std::string nowIso() {
@@ -289,7 +314,10 @@ Result<HttpResponse> handlePutSource(RequestContext& ctx) {
         if (Status s = validateAgency(*requestedAgency); !s) return s;
     }
     auto conninfo = conninfoFromBody(*body);
-    if (!conninfo) return conninfo.status();
+    if (!conninfo) {
+        if (!refusedRule(conninfo.status()).empty()) return sourceRefused(ctx, "source.put", conninfo.status(), name, {});
+        return conninfo.status();
+    }
 
     // Scope first (nothing is probed on behalf of a caller who may not manage the source).
     auto existing = withConnection<std::optional<std::string>>(
@@ -310,7 +338,11 @@ Result<HttpResponse> handlePutSource(RequestContext& ctx) {
         if (Status s = checkAgencyScope(who, **existing); !s) return denied(ctx, "source.put", s, name, {}, {});
     }
 
-    if (Status s = testConnection(*conninfo, probeTimeout(ctx)); !s) {
+    // The endpoint rules and the own-database check, then a query: refused, nothing is stored.
+    auto access = sourceAccessFor(ctx);
+    if (!access) return access.status();
+    if (Status s = testConnection(*conninfo, *access); !s) {
+        if (!refusedRule(s).empty()) return sourceRefused(ctx, "source.put", s, name, {});
         return http::errorResponse(422, "source_unreachable", s.message());
     }
 
@@ -493,7 +525,7 @@ Dataset datasetFromBody(const std::string& name, const rapidjson::Value& body, p
 // integer columns), every value of the column must be a leaf: a value outside the hierarchy could
 // not be generalized at release time. Appends one error per hierarchy with uncovered values.
 Status checkHierarchyCoverage(const Dataset& d, const KnownLeafHierarchies& knownLeaves, const std::string& conninfo,
-                              std::chrono::seconds timeout, policies::ValidationErrors& errors) {
+                              const SourceAccess& access, policies::ValidationErrors& errors) {
     constexpr size_t kShown = 5;
     for (const auto& [column, hierarchy] : knownLeaves) {
         const DatasetColumn* c = d.column(column);
@@ -501,9 +533,11 @@ Status checkHierarchyCoverage(const Dataset& d, const KnownLeafHierarchies& know
         std::vector<std::string> leaves;
         leaves.reserve(hierarchy->leafCount());
         for (uint32_t leaf = 0; leaf < hierarchy->leafCount(); ++leaf) leaves.push_back(hierarchy->label(0, leaf));
-        auto outside = valuesOutside(conninfo, timeout, d.schema, d.table, column, leaves, kShown + 1);
+        auto outside = valuesOutside(conninfo, access, d.schema, d.table, column, leaves, kShown + 1);
         if (!outside) {
-            if (outside.status().code() == StatusCode::Unavailable) return outside.status();
+            // Unavailable, or a source rule that refused the connection (DNS changed since inspectTable).
+            if (outside.status().code() == StatusCode::Unavailable || !refusedRule(outside.status()).empty())
+                return outside.status();
             errors.push_back({policies::appendPointer("/hierarchies", column), outside.status().message()});
             continue;
         }
@@ -586,8 +620,12 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
     if (Status s = checkAgencyScope(who, dataset.agency); !s) return denied(ctx, "dataset.put", s, dataset.source, name, {});
 
     // The table and every column must exist on the source, with compatible types.
-    auto columns = inspectTable(lookup->source.conninfo, probeTimeout(ctx), dataset.schema, dataset.table);
+    auto access = sourceAccessFor(ctx);
+    if (!access) return access.status();
+    auto columns = inspectTable(lookup->source.conninfo, *access, dataset.schema, dataset.table);
     if (!columns) {
+        if (!refusedRule(columns.status()).empty())
+            return sourceRefused(ctx, "dataset.put", columns.status(), dataset.source, name);
         // Problems of the agency database are the request's problem (422), never the caller's
         // permission (403) or the gateway's availability (503).
         return validationFailure("invalid_dataset", "the source does not match the dataset definition",
@@ -607,7 +645,7 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
         }
     }
     if (!errors.empty()) return validationFailure("invalid_dataset", "the source does not match the dataset definition", errors);
-    if (Status s = checkHierarchyCoverage(dataset, knownLeaves, lookup->source.conninfo, probeTimeout(ctx), errors); !s)
+    if (Status s = checkHierarchyCoverage(dataset, knownLeaves, lookup->source.conninfo, *access, errors); !s)
         return s;
     if (!errors.empty())
         return validationFailure("invalid_dataset", "the hierarchies do not cover the source's values", errors);

@@ -6,6 +6,7 @@
 
 #include "gateway/auth/groups.hpp"
 #include "gateway/catalog/conninfo.hpp"
+#include "gateway/catalog/source_access.hpp"
 #include "gateway/db/guarded.hpp"
 #include "policies/policy.hpp"
 #include "policies/sql_identifier.hpp"
@@ -30,18 +31,6 @@ std::string scrubPassword(std::string message, const std::string& conninfo) {
     }
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
     return message;
-}
-
-std::unique_ptr<pqxx::connection> connectSource(const std::string& conninfo, std::chrono::seconds timeout,
-                                                Status& error) {
-    try {
-        return std::make_unique<pqxx::connection>(db::withConnectTimeout(conninfo, timeout));
-    } catch (const std::exception& e) {
-        error = failedPrecondition("cannot connect to the source database: " + scrubPassword(e.what(), conninfo));
-    } catch (...) {
-        error = failedPrecondition("cannot connect to the source database");
-    }
-    return nullptr;
 }
 
 bool isRetryable(const pqxx::sql_error& e) {
@@ -97,12 +86,11 @@ Status checkAgencyScope(const auth::Principal& principal, const std::string& age
 
 // ---- agency databases ---------------------------------------------------------------------------
 
-Status testConnection(const std::string& conninfo, std::chrono::seconds timeout) {
-    Status error;
-    auto conn = connectSource(conninfo, timeout, error);
-    if (!conn) return error;
+Status testConnection(const std::string& conninfo, const SourceAccess& access) {
+    auto conn = connectSource(conninfo, access);
+    if (!conn) return conn.status();
     try {
-        pqxx::nontransaction tx(*conn);
+        pqxx::nontransaction tx(**conn);
         tx.exec("SELECT 1");
         return Status::ok();
     } catch (const std::exception& e) {
@@ -110,13 +98,12 @@ Status testConnection(const std::string& conninfo, std::chrono::seconds timeout)
     }
 }
 
-Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, std::chrono::seconds timeout,
+Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, const SourceAccess& access,
                                                    const std::string& schema, const std::string& table) {
-    Status error;
-    auto conn = connectSource(conninfo, timeout, error);
-    if (!conn) return error;
+    auto conn = connectSource(conninfo, access);
+    if (!conn) return conn.status();
     try {
-        pqxx::read_transaction tx(*conn);
+        pqxx::read_transaction tx(**conn);
         // Names only ever travel as parameters here; quote_ident builds the regclass text inside
         // the server for the privilege check.
         pqxx::result t = tx.exec_params(
@@ -144,7 +131,7 @@ Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, 
     }
 }
 
-Result<std::vector<std::string>> valuesOutside(const std::string& conninfo, std::chrono::seconds timeout,
+Result<std::vector<std::string>> valuesOutside(const std::string& conninfo, const SourceAccess& access,
                                                const std::string& schema, const std::string& table,
                                                const std::string& column, const std::vector<std::string>& leaves,
                                                size_t limit) {
@@ -155,11 +142,10 @@ Result<std::vector<std::string>> valuesOutside(const std::string& conninfo, std:
     w.StartArray();
     for (const auto& leaf : leaves) w.String(leaf.c_str(), static_cast<rapidjson::SizeType>(leaf.size()));
     w.EndArray();
-    Status error;
-    auto conn = connectSource(conninfo, timeout, error);
-    if (!conn) return error;
+    auto conn = connectSource(conninfo, access);
+    if (!conn) return conn.status();
     try {
-        pqxx::read_transaction tx(*conn);
+        pqxx::read_transaction tx(**conn);
         const std::string c = policies::quoteSqlIdentifier(column);
         pqxx::result r = tx.exec_params(
             "SELECT DISTINCT " + c + "::text FROM " + policies::quoteSqlIdentifier(schema) + "." +

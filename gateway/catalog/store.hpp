@@ -11,8 +11,9 @@
 // principal.agency (a publisher without an agency can act on nothing). Violations are
 // PermissionDenied with a message naming the agencies involved.
 //
-// Probing agency databases (testConnection, inspectTable) opens a separate, short-lived libpq
-// connection with a connect timeout; error messages never contain the password.
+// Probing agency databases (testConnection, inspectTable, valuesOutside) opens a separate,
+// short-lived libpq connection through connectSource (source_access.hpp: endpoint rules, connect
+// timeout, never the gateway's own database); error messages never contain the password.
 
 #include <pqxx/connection>
 
@@ -27,6 +28,7 @@
 #include "anonymizer/status.hpp"
 #include "gateway/auth/principals.hpp"
 #include "gateway/catalog/catalog.hpp"
+#include "gateway/catalog/source_access.hpp"
 #include "gateway/crypto/canonical_json.hpp"
 #include "policies/validation.hpp"
 
@@ -47,8 +49,9 @@ Status checkAgencyScope(const auth::Principal& principal, const std::string& age
 // ---- agency databases ---------------------------------------------------------------------------
 
 // Connects and runs SELECT 1. FailedPrecondition "cannot connect to the source database: ..." with
-// the server's message (password values removed) when it fails.
-Status testConnection(const std::string& conninfo, std::chrono::seconds timeout);
+// the server's message (password values removed) when it fails, or a rule's refusal
+// (refusedRule() names it).
+Status testConnection(const std::string& conninfo, const SourceAccess& access);
 
 struct SourceColumnInfo {
     std::string name;
@@ -58,14 +61,14 @@ struct SourceColumnInfo {
 // The columns of schema.table as the source user sees them (information_schema, parameterized).
 // NotFound if the table or view does not exist or is not visible; PermissionDenied if the source
 // user may not SELECT from it.
-Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, std::chrono::seconds timeout,
+Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, const SourceAccess& access,
                                                    const std::string& schema, const std::string& table);
 
 // Up to `limit` distinct non-null values of schema.table.column, as PostgreSQL's text form, that
 // are not among `leaves` — for the coverage of hierarchies whose leaves are known (explicit
 // groups). Reads the whole column once; names are validated and quoted, the leaves travel as one
 // parameter.
-Result<std::vector<std::string>> valuesOutside(const std::string& conninfo, std::chrono::seconds timeout,
+Result<std::vector<std::string>> valuesOutside(const std::string& conninfo, const SourceAccess& access,
                                                const std::string& schema, const std::string& table,
                                                const std::string& column, const std::vector<std::string>& leaves,
                                                size_t limit);

@@ -131,6 +131,31 @@ Status readOverload(ObjectReader& limits, OverloadConfig& out) {
     return Status::ok();
 }
 
+// The "sources" section (gateway/config/sources.hpp).
+Status readSources(const Value& v, const std::string& baseDir, SourcesConfig& out) {
+    if (!v.IsObject()) return invalidArgument("sources: must be an object");
+    ObjectReader r(v, "sources");
+    if (const Value* hosts = r.find("allowed_hosts")) {
+        if (!hosts->IsArray()) return invalidArgument("sources.allowed_hosts: must be an array of strings");
+        for (rapidjson::SizeType i = 0; i < hosts->Size(); ++i) {
+            const std::string field = "sources.allowed_hosts[" + std::to_string(i) + "]";
+            const Value& entry = (*hosts)[i];
+            if (!entry.IsString()) return invalidArgument(field + ": must be a string");
+            std::string_view text(entry.GetString(), entry.GetStringLength());
+            if (Status s = addAllowedHost(text, field, out.allowedHosts); !s) return s;
+        }
+    }
+    if (Status s = r.boolean("allow_unencrypted", out.allowUnencrypted); !s) return s;
+    if (Status s = r.string("ssl_root_cert_dir", out.sslRootCertDir, false); !s) return s;
+    if (Status s = r.rejectUnknown(); !s) return s;
+    if (!out.sslRootCertDir.empty()) {
+        out.sslRootCertDir = resolvePath(out.sslRootCertDir, baseDir);
+        if (!fs::path(out.sslRootCertDir).is_absolute())
+            return invalidArgument("sources.ssl_root_cert_dir: must be an absolute path or relative to the configuration file");
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 Result<GatewayConfig> parseConfig(std::string_view json, const std::string& baseDir) {
@@ -282,6 +307,10 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         c.release.groupCountsInDatabase = where == "database";
         if (Status s = r.duration("sweep_interval_ms", c.release.sweepInterval, 10, 86400000); !s) return s;
         if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
+    if (const Value* so = root.find("sources")) {
+        if (Status s = readSources(*so, baseDir, c.sources); !s) return s;
     }
 
     if (Status s = root.rejectUnknown(); !s) return s;

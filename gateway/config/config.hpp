@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "anonymizer/status.hpp"
+#include "gateway/config/sources.hpp"
 
 namespace custodian::config {
 
@@ -99,6 +100,8 @@ struct GatewayConfig {
     // limits.rate_limit, limits.max_inflight_extracts, limits.max_inflight_extracts_per_principal.
     OverloadConfig overload;
     ReleaseConfig release;
+    // sources.*: the agency database endpoints publishers may register (gateway/config/sources.hpp).
+    SourcesConfig sources;
 };
 
 // Parses and validates `json`. Relative file paths are resolved against `baseDir` (the directory

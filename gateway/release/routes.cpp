@@ -13,7 +13,9 @@
 #include "gateway/audit/record.hpp"
 #include "gateway/auth/groups.hpp"
 #include "gateway/catalog/catalog.hpp"
+#include "gateway/catalog/source_access.hpp"
 #include "gateway/catalog/store.hpp"
+#include "gateway/db/guarded.hpp"
 #include "gateway/http/errors.hpp"
 #include "gateway/release/authorization.hpp"
 #include "gateway/release/extract_producer.hpp"
@@ -39,14 +41,26 @@ HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonVal
     return http::errorResponse(status, statusCodeName(s.code()), s.message(), detailsJson ? *detailsJson : "");
 }
 
-// Where and how a release reads its dataset's table, as the gateway is configured.
-SourceLocation sourceOf(const Services& services, const std::string& conninfo, const std::string& schema,
-                        const std::string& table) {
-    SourceLocation location{conninfo, schema, table};
+// Where and how a release reads its dataset's table, as the gateway is configured. The stored
+// conninfo goes through the source endpoint rules again (a rule may have tightened, a host name
+// may resolve elsewhere since the source was registered), and the snapshot refuses the gateway's
+// own database: FailedPrecondition naming the rule (catalog/source_access.hpp).
+Result<SourceLocation> sourceOf(const Services& services, const std::string& conninfo, const std::string& schema,
+                                const std::string& table) {
+    static const config::SourcesConfig kNoSources;
+    const config::SourcesConfig& rules = services.config ? services.config->sources : kNoSources;
+    auto checked = catalog::checkSourceConninfo(conninfo, rules, catalog::systemResolver());
+    if (!checked) return checked.status();
+    SourceLocation location{std::move(checked).value(), schema, table};
     if (services.config) {
         location.connectTimeout = services.config->database.connectTimeout;
         if (services.config->release.groupCountsInDatabase) location.groupCounting = GroupCounting::Database;
     }
+    if (!services.db) return unavailable("the database is not available");
+    auto gateway = db::resultOnConnection<db::ServerIdentity>(
+        *services.db, [](pqxx::connection& conn) { return catalog::gatewayIdentity(conn); });
+    if (!gateway) return gateway.status();
+    location.notDatabase = std::move(gateway).value();
     return location;
 }
 
@@ -194,6 +208,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     bool rowOpen = false;
     auto failed = [&](const Status& s) -> Result<HttpResponse> {
         crypto::JsonValue::Object details{{"requested_entry", facts.requestedEntryIndex}};
+        if (std::string rule = catalog::refusedRule(s); !rule.empty()) details.emplace("rule", rule);
         auto response =
             refuseExtract(ctx, facts, "extract.aborted", "failed", s, httpStatusOf(s), std::move(details), rowOpen);
         if (!response) return response.status();
@@ -210,9 +225,10 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     // 3. Aggregate pushdown and search.
     auto transformKey = keyedTransformKey(services);
     if (!transformKey) return failed(transformKey.status());
-    const SourceLocation location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
+    auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
+    if (!location) return failed(location.status());
     ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
-    auto stream = ReleaseStream::prepare(location, found->policy.policy, context, request->format);
+    auto stream = ReleaseStream::prepare(*location, found->policy.policy, context, request->format);
     if (!stream) return failed(stream.status());
     if (const ModelUnreachable* u = (*stream)->unreachable()) {
         crypto::JsonValue::Object details{{"requirement", u->requirement},
@@ -388,9 +404,10 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     // because the release context is the same as an extract's.
     auto transformKey = keyedTransformKey(services);
     if (!transformKey) return transformKey.status();
-    const SourceLocation location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
+    auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
+    if (!location) return location.status();
     ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
-    auto stream = ReleaseStream::prepare(location, found->policy.policy, context, ExtractFormat::Csv);
+    auto stream = ReleaseStream::prepare(*location, found->policy.policy, context, ExtractFormat::Csv);
     if (!stream) return stream.status();
     const auto& privacy = (*stream)->privacy();
     const ReleasePlan& plan = (*stream)->plan();

@@ -351,7 +351,8 @@ struct SourceSnapshot::State {
 };
 
 Result<std::unique_ptr<SourceSnapshot>> SourceSnapshot::open(const std::string& conninfo,
-                                                             std::chrono::seconds connectTimeout) {
+                                                             std::chrono::seconds connectTimeout,
+                                                             const db::ServerIdentity* notDatabase) {
     std::unique_ptr<SourceSnapshot> snapshot(new SourceSnapshot());
     snapshot->state_ = std::make_unique<State>();
     try {
@@ -359,6 +360,10 @@ Result<std::unique_ptr<SourceSnapshot>> SourceSnapshot::open(const std::string& 
             std::make_unique<pqxx::connection>(db::withConnectTimeout(conninfo, connectTimeout));
         snapshot->state_->tx = std::make_unique<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>>(
             *snapshot->state_->connection, "custodian-release");
+        // Before anything else is read: a host name may now lead to the gateway's own database.
+        if (notDatabase) {
+            if (Status s = db::refuseOwnDatabase(*snapshot->state_->tx, *notDatabase); !s) return s;
+        }
         // The canonical text forms rely on these; SET LOCAL keeps them inside this transaction.
         snapshot->state_->tx->exec("SET LOCAL DateStyle = 'ISO, YMD'");
         snapshot->state_->tx->exec("SET LOCAL TimeZone = 'UTC'");

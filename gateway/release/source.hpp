@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "anonymizer/status.hpp"
+#include "gateway/db/server_identity.hpp"
 #include "anonymizer/table.hpp"
 #include "anonymizer/value.hpp"
 #include "policies/row_filter.hpp"
@@ -111,9 +112,12 @@ enum class GroupCounting { Database, Gateway };
 class SourceSnapshot {
 public:
     // Connects with `conninfo` (connect_timeout added when absent) and begins the transaction.
-    // Unavailable when the database cannot be reached.
+    // Unavailable when the database cannot be reached. With `notDatabase` (the gateway's own
+    // database), the snapshot is refused (FailedPrecondition "sources.own_database: ...") when the
+    // connection reached that database, or when it cannot tell, before anything is read.
     static Result<std::unique_ptr<SourceSnapshot>> open(const std::string& conninfo,
-                                                        std::chrono::seconds connectTimeout);
+                                                        std::chrono::seconds connectTimeout,
+                                                        const db::ServerIdentity* notDatabase = nullptr);
     ~SourceSnapshot();
     SourceSnapshot(const SourceSnapshot&) = delete;
     SourceSnapshot& operator=(const SourceSnapshot&) = delete;

@@ -24,7 +24,8 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
     if (!query) return query.status();
     stream->query_ = std::make_unique<SourceQuery>(std::move(query).value());
 
-    auto snapshot = SourceSnapshot::open(source.conninfo, source.connectTimeout);
+    auto snapshot = SourceSnapshot::open(source.conninfo, source.connectTimeout,
+                                         source.notDatabase ? &*source.notDatabase : nullptr);
     if (!snapshot) return snapshot.status();
     stream->snapshot_ = std::move(snapshot).value();
     auto types = stream->snapshot_->columnTypes(*stream->query_);

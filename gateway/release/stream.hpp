@@ -38,6 +38,9 @@ struct SourceLocation {
     std::string table;     // unquoted
     std::chrono::seconds connectTimeout{5};
     GroupCounting groupCounting = GroupCounting::Gateway;  // where the frequency table is counted
+    // The gateway's own database: the snapshot is refused if `conninfo` leads there (the routes
+    // always set it; gateway/catalog/source_access.hpp).
+    std::optional<db::ServerIdentity> notDatabase;
 };
 
 struct StreamOptions {

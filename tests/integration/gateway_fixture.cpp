@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "support/http_client.hpp"
+#include "test_source_endpoints.hpp"
 
 namespace custodian::testing {
 
@@ -27,6 +28,8 @@ config::GatewayConfig testConfig(const std::string& conninfo, const std::string&
     // Many tests drive one principal hard on purpose; the per-principal rate limit is tested on its
     // own (test_overload.cpp sets it), so it must not turn their requests into 429s.
     c.overload.requestsPerSecond = 0;
+    // Agency databases live on the test cluster (127.0.0.1 or its socket directory).
+    allowTestSources(c);
     return c;
 }
 

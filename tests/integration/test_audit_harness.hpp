@@ -19,6 +19,7 @@
 #include "gateway/services.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
+#include "test_source_endpoints.hpp"
 
 namespace custodian::testing {
 
@@ -76,6 +77,7 @@ inline config::GatewayConfig gatewayConfig(const std::string& conninfo, const st
     c.masterKeyFile = (keyDir / "gateway-master.key").string();
     c.readinessInterval = std::chrono::milliseconds(200);
     c.accessLog = false;
+    allowTestSources(c);
     return c;
 }
 

@@ -21,6 +21,7 @@
 #include "serve_process.hpp"
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"
+#include "test_source_endpoints.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -83,7 +84,8 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
     std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" << port
                           << "},\"database\":{\"conninfo\":" << http::jsonQuote(gatewayDb.conninfo())
                           << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
-                          << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile) << "},\"log\":{\"access_log\":false}}";
+                          << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile) << "},\"log\":{\"access_log\":false},"
+                          << testSourcesJson() << "}";
     ServeProcess serve(config, (dir / "gateway.log").string());
     INFO(readFile(dir / "gateway.log"));
     REQUIRE(waitReady(port, std::chrono::seconds(60)));

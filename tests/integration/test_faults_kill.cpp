@@ -30,6 +30,7 @@
 #include "serve_process.hpp"
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"
+#include "test_source_endpoints.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -122,7 +123,8 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
                           << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile)
                           << "},\"log\":{\"access_log\":false},\"readiness\":{\"probe_interval_ms\":100},"
                              "\"audit\":{\"tree_head_every_entries\":10,\"tree_head_interval_ms\":100},"
-                             "\"release\":{\"sweep_interval_ms\":100}}";
+                             "\"release\":{\"sweep_interval_ms\":100},"
+                          << testSourcesJson() << "}";
     const std::string serveLog = (dir / "gateway.log").string();
 
     auto serve = std::make_unique<ServeProcess>(config, serveLog);
