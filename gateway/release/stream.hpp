@@ -40,7 +40,7 @@ struct SourceLocation {
     GroupCounting groupCounting = GroupCounting::Gateway;  // where the frequency table is counted
     // The gateway's own database: the snapshot is refused if `conninfo` leads there (the routes
     // always set it; gateway/catalog/source_access.hpp).
-    std::optional<db::ServerIdentity> notDatabase;
+    std::optional<db::ServerIdentity> notDatabase = std::nullopt;
 };
 
 struct StreamOptions {

@@ -252,7 +252,8 @@ TEST_CASE("an unreachable or malformed source is refused without echoing the pas
 
     // Keywords that would make the gateway read its own files or change settings.
     auto passfile = w.call("PUT", "/v1/sources/evil-db", w.pubA, R"({"conninfo": "dbname=x passfile=/etc/shadow"})");
-    CHECK(passfile.status == 400);
+    CHECK(passfile.status == 422);
+    CHECK(passfile.body.find("\"rule\":\"conninfo.keywords\"") != std::string::npos);
     auto both = w.call("PUT", "/v1/sources/evil-db", w.pubA, R"({"conninfo": "dbname=x", "host": "h"})");
     CHECK(both.status == 400);
     CHECK(w.call("PUT", "/v1/sources/evil-db", w.pubA, "not json").status == 400);

@@ -20,6 +20,9 @@
 
 using namespace custodian;
 using testing::HttpResult;
+using testing::createVisitsTable;
+using testing::visitsDatasetJson;
+using testing::visitsPolicyJson;
 
 namespace {
 
@@ -137,10 +140,10 @@ TEST_CASE("the own-database check works when the source role is not a superuser"
     const std::string role = "isolation_reader_" + w.gatewayDb.name();
     testing::runPsql(testing::adminConninfo(), "CREATE ROLE \"" + role + "\" LOGIN");
     struct DropRole {
-        std::string role;
+        std::string name;
         ~DropRole() {
             try {
-                testing::runPsql(testing::adminConninfo(), "DROP ROLE IF EXISTS \"" + role + "\"");
+                testing::runPsql(testing::adminConninfo(), "DROP ROLE IF EXISTS \"" + name + "\"");
             } catch (...) {
             }
         }
