@@ -552,6 +552,10 @@ GeneralizationStats describeNode(const Prepared& p, size_t node) {
     for (size_t d = 0; d < q; ++d) s.levels.push_back(lat.level(node, d));
     s.records = p.records;
     s.metrics = ev.metrics(t, kept);
+    const auto& costs = *p.costs;
+    const double n = static_cast<double>(p.records);
+    s.lossPerAttribute.resize(q);
+    for (size_t d = 0; d < q; ++d) s.lossPerAttribute[d] = costs.lossAtLevel(d, lat.level(node, d));
     s.classCodes.resize(t.size() * q);
     s.classSizes = t.counts;
     s.classSuppressed.resize(t.size());
@@ -561,6 +565,9 @@ GeneralizationStats describeNode(const Prepared& p, size_t node) {
         for (size_t d = 0; d < q; ++d) s.classCodes[i * q + d] = ev.code(t.keys[i], d);
         s.classSuppressed[i] = !kept[i];
         if (!kept[i]) {
+            for (size_t d = 0; d < q; ++d)  // a suppressed cell costs 1 instead of its node's loss
+                s.lossPerAttribute[d] +=
+                    static_cast<double>(t.counts[i]) * (1.0 - costs.lossCell(d, lat.level(node, d), s.classCodes[i * q + d]));
             s.suppressedRecords += t.counts[i];
             ++s.suppressedClasses;
             continue;
@@ -577,6 +584,7 @@ GeneralizationStats describeNode(const Prepared& p, size_t node) {
             s.achievedT = s.achievedT ? std::max(*s.achievedT, emd) : emd;
         }
     }
+    for (double& loss : s.lossPerAttribute) loss = n > 0 ? loss / n : 0;
     s.satisfies = s.suppressedRecords <= p.maxSuppressed;
     return s;
 }

@@ -62,6 +62,9 @@ struct GeneralizationStats {
     size_t suppressedClasses = 0;
     bool satisfies = false;
     MetricValues metrics;
+    // Loss (metrics.hpp) of each quasi-identifier alone, averaged over records, suppressed cells
+    // costing 1; metrics.loss is their mean. Filled by evaluateGeneralization() and for the chosen node.
+    std::vector<double> lossPerAttribute;
     uint64_t achievedK = 0;               // smallest kept class (0 when nothing is kept)
     std::optional<double> distinctL;      // smallest distinct count over kept classes and attributes
     std::optional<double> entropyL;       // smallest exp(entropy) over kept classes and attributes

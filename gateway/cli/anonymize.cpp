@@ -44,6 +44,7 @@
 #include "gateway/release/encoder.hpp"
 #include "gateway/release/pipeline.hpp"
 #include "gateway/release/plan.hpp"
+#include "gateway/release/report.hpp"
 #include "gateway/release/routes.hpp"
 #include "policies/engine_config.hpp"
 #include "policies/policy.hpp"
@@ -130,34 +131,10 @@ double peakRssMiB() {
     return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-void writeRisk(JsonWriter& w, const char* name, const anon::RiskSummary& r) {
-    w.Key(name);
-    w.StartObject();
-    w.Key("records"), w.Uint64(r.records);
-    w.Key("classes"), w.Uint64(r.classes);
-    w.Key("prosecutor_max"), w.Double(r.prosecutorMax);
-    w.Key("prosecutor_average"), w.Double(r.prosecutorAverage);
-    w.Key("threshold"), w.Uint64(r.threshold);
-    w.Key("share_below_threshold"), w.Double(r.shareBelowThreshold);
-    w.Key("sample_uniques"), w.Uint64(r.sampleUniques);
-    w.EndObject();
-}
-
 void writeOptional(JsonWriter& w, const char* name, const std::optional<double>& v) {
     w.Key(name);
     if (v) w.Double(*v);
     else w.Null();
-}
-
-void writeMetrics(JsonWriter& w, const anon::MetricValues& m) {
-    w.Key("metrics");
-    w.StartObject();
-    for (anon::Metric metric : {anon::Metric::Discernibility, anon::Metric::AverageClassSize,
-                                anon::Metric::NonUniformEntropy, anon::Metric::Loss, anon::Metric::Height}) {
-        w.Key(policies::policyMetricName(metric));
-        w.Double(m.get(metric));
-    }
-    w.EndObject();
 }
 
 void writeFinalCheck(JsonWriter& w, const anon::FinalCheckReport& f) {
@@ -274,6 +251,42 @@ int finishRelease(const Inputs& in, const release::ReleasePlan& plan, release::F
     return 0;
 }
 
+// The --report file: what the release did, the report the policy preview gives for the same data
+// (release/report.hpp: risk and information loss before and after, the generalization or the
+// partitioning), and the final check of the rows written. docs/anonymize.md lists the members.
+Status writeReport(const Inputs& in, const release::ReleasePlan& plan, const Released& done, double seconds,
+                   const std::string& path) {
+    auto report = release::reportRelease(plan, done.privacy);
+    if (!report) return report.status();
+    const release::PrivacyDecision& decision = *done.privacy.decision;
+    rapidjson::StringBuffer text;
+    JsonWriter w(text);
+    w.StartObject();
+    w.Key("policy_hash"), w.String(in.policy->contentHash().c_str());
+    if (plan.localRecoding()) {
+        w.Key("algorithm"), w.String(in.policy->model().mondrianMode == policies::MondrianMode::Relaxed ? "mondrian-relaxed"
+                                                                                                     : "mondrian-strict");
+    } else {
+        w.Key("algorithm"), w.String("optimal");
+        w.Key("metric"), w.String(policies::policyMetricName(in.policy->model().metric));
+    }
+    w.Key("records"), w.Uint64(report->records);
+    w.Key("released"), w.Uint64(done.written.released);
+    w.Key("suppressed"), w.Uint64(done.written.suppressed);
+    w.Key("achieved");
+    w.StartObject();
+    w.Key("k"), w.Uint64(decision.stats.achievedK);
+    writeOptional(w, "distinct_l", decision.stats.distinctL);
+    writeOptional(w, "entropy_l", decision.stats.entropyL);
+    writeOptional(w, "t", decision.stats.achievedT);
+    w.EndObject();
+    release::writeReportMembers(w, *report);
+    writeFinalCheck(w, done.written.check);
+    w.Key("total_seconds"), w.Double(seconds);
+    w.EndObject();
+    return writeTextFile(path, std::string(text.GetString(), text.GetSize()) + "\n");
+}
+
 // Global recoding through the gateway's release pipeline.
 int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<std::string>& reportPath) {
     const auto started = std::chrono::steady_clock::now();
@@ -332,7 +345,6 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
             for (std::string_view v : groups.domain(i))
                 if (Status s = sink.addFixedDomainValue(plan->builtGeneralizedColumns()[i], v); !s) return failWith(s);
     }
-    const uint64_t records = sink.records();
     Released done;
     if (int status = finishRelease(in, *plan, std::move(sink), outPath, done); status != 0) return status;
     const auto& finalized = done.privacy;
@@ -350,58 +362,9 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
                  seconds, peakRssMiB());
 
     if (!reportPath) return 0;
-    rapidjson::StringBuffer text;
-    JsonWriter w(text);
-    w.StartObject();
-    w.Key("policy_hash"), w.String(in.policy->contentHash().c_str());
-    w.Key("algorithm"), w.String("optimal");
-    w.Key("metric"), w.String(policies::policyMetricName(in.policy->model().metric));
-    w.Key("records"), w.Uint64(records);
-    w.Key("released"), w.Uint64(released);
-    w.Key("suppressed"), w.Uint64(suppressed);
-    w.Key("quasi_identifiers");
-    w.StartArray();
-    for (size_t i = 0; i < plan->quasiIdentifiers().size(); ++i) {
-        w.StartObject();
-        w.Key("column"), w.String(plan->inputColumns()[plan->quasiIdentifiers()[i]].name.c_str());
-        w.Key("level"), w.Int(decision.levels[i]);
-        w.Key("levels"), w.Int(decision.hierarchies[i]->levels());
-        w.EndObject();
-    }
-    w.EndArray();
-    w.Key("achieved");
-    w.StartObject();
-    w.Key("k"), w.Uint64(decision.stats.achievedK);
-    writeOptional(w, "distinct_l", decision.stats.distinctL);
-    writeOptional(w, "entropy_l", decision.stats.entropyL);
-    writeOptional(w, "t", decision.stats.achievedT);
-    w.EndObject();
-    writeMetrics(w, decision.stats.metrics);
-    std::vector<uint64_t> before, after;
-    if (finalized.table) {
-        for (size_t c = 0; c < finalized.table->size(); ++c) before.push_back(finalized.table->count(c));
-    }
-    for (size_t c = 0; c < decision.stats.classSizes.size(); ++c)
-        if (!decision.stats.classSuppressed[c]) after.push_back(decision.stats.classSizes[c]);
-    const uint64_t threshold = plan->models().k;
-    w.Key("risk");
-    w.StartObject();
-    writeRisk(w, "before", anon::prosecutorRisk(before, threshold));
-    writeRisk(w, "after", anon::prosecutorRisk(after, threshold));
-    w.EndObject();
-    writeFinalCheck(w, *final);
-    w.Key("search");
-    w.StartObject();
-    w.Key("seconds"), w.Double(decision.searchSeconds);
-    w.Key("lattice_size"), w.Uint64(decision.latticeSize);
-    w.EndObject();
-    w.Key("total_seconds"), w.Double(seconds);
-    w.EndObject();
-    if (Status s = writeTextFile(*reportPath, std::string(text.GetString(), text.GetSize()) + "\n"); !s)
-        return failWith(s);
+    if (Status st = writeReport(in, *plan, done, seconds, *reportPath); !st) return failWith(st);
     return 0;
 }
-
 
 // Mondrian (local recoding) through the same pipeline: pass 1 hands every row's quasi-identifiers
 // (and the sensitive attributes the models need) to the sink in file order, which keeps them
@@ -453,13 +416,11 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
                 if (Status s = sink.addFixedDomainValue(fixed[f], dictionary.value(code)); !s) return failWith(s);
         }
     }
-    const uint64_t records = sink.records();
     Released done;
     if (int status = finishRelease(in, *plan, std::move(sink), outPath, done); status != 0) return status;
     const release::PrivacyDecision& decision = *done.privacy.decision;
     const Written* written = &done.written;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    const size_t partitions = decision.local ? decision.local->partitions.partitions : 0;
     const size_t classes = decision.local ? decision.local->partitions.partitionSizes.size() : 0;
     std::fprintf(stderr,
                  "custodian anonymize: %llu rows released in %zu classes, k = %llu, NCP %.4f, Mondrian %.1f ms, "
@@ -469,58 +430,7 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
                  decision.searchSeconds * 1e3, seconds, peakRssMiB());
 
     if (!reportPath) return 0;
-    rapidjson::StringBuffer text;
-    JsonWriter w(text);
-    w.StartObject();
-    w.Key("policy_hash"), w.String(in.policy->contentHash().c_str());
-    w.Key("algorithm"), w.String(in.policy->model().mondrianMode == policies::MondrianMode::Strict ? "mondrian-strict"
-                                                                                                  : "mondrian-relaxed");
-    w.Key("records"), w.Uint64(records);
-    w.Key("released"), w.Uint64(written->released);
-    w.Key("suppressed"), w.Uint64(written->suppressed);
-    w.Key("partitions"), w.Uint64(partitions);
-    w.Key("classes"), w.Uint64(classes);
-    w.Key("achieved");
-    w.StartObject();
-    w.Key("k"), w.Uint64(decision.stats.achievedK);
-    writeOptional(w, "distinct_l", decision.stats.distinctL);
-    writeOptional(w, "entropy_l", decision.stats.entropyL);
-    writeOptional(w, "t", decision.stats.achievedT);
-    w.EndObject();
-    w.Key("metrics");
-    w.StartObject();
-    w.Key(policies::policyMetricName(anon::Metric::Loss)), w.Double(decision.stats.metrics.loss);
-    w.Key(policies::policyMetricName(anon::Metric::Discernibility)), w.Double(decision.stats.metrics.discernibility);
-    w.Key(policies::policyMetricName(anon::Metric::AverageClassSize)), w.Double(decision.stats.metrics.averageClassSize);
-    w.Key(policies::policyMetricName(anon::Metric::NonUniformEntropy)), w.Double(decision.stats.metrics.nonUniformEntropy);
-    if (decision.local) {
-        const anon::MondrianResult& m = decision.local->partitions;
-        w.Key("ncp");
-        w.StartObject();
-        w.Key("overall"), w.Double(m.ncp);
-        w.Key("attributes");
-        w.StartObject();
-        const auto& qis = plan->quasiIdentifiers();
-        for (size_t d = 0; d < qis.size() && d < m.ncpPerAttribute.size(); ++d)
-            w.Key(plan->inputColumns()[qis[d]].name.c_str()), w.Double(m.ncpPerAttribute[d]);
-        w.EndObject();
-        w.EndObject();
-    }
-    w.EndObject();
-    w.Key("risk");
-    w.StartObject();
-    writeRisk(w, "before", decision.local ? decision.local->riskBefore : anon::RiskSummary{});
-    writeRisk(w, "after", decision.local ? decision.local->riskAfter : anon::RiskSummary{});
-    w.EndObject();
-    writeFinalCheck(w, written->check);
-    w.Key("search");
-    w.StartObject();
-    w.Key("seconds"), w.Double(decision.searchSeconds);
-    w.EndObject();
-    w.Key("total_seconds"), w.Double(seconds);
-    w.EndObject();
-    if (Status s = writeTextFile(*reportPath, std::string(text.GetString(), text.GetSize()) + "\n"); !s)
-        return failWith(s);
+    if (Status st = writeReport(in, *plan, done, seconds, *reportPath); !st) return failWith(st);
     return 0;
 }
 

@@ -17,7 +17,7 @@ JsonValue manifestToJson(const ExtractManifest& m) {
         column.emplace("transform", c.transform);
         columns.emplace_back(std::move(column));
     }
-    return JsonValue::Object{
+    JsonValue::Object object{
         {"audit_index", m.auditIndex},
         {"ciphertext_bytes", m.digests.ciphertextBytes},
         {"ciphertext_sha256", toHex(m.digests.ciphertextSha256)},
@@ -38,6 +38,8 @@ JsonValue manifestToJson(const ExtractManifest& m) {
         {"rows_suppressed", m.rowsSuppressed},
         {"version", 1},
     };
+    if (!m.informationLoss.isNull()) object.emplace("information_loss", m.informationLoss);
+    return object;
 }
 
 namespace {
@@ -114,6 +116,10 @@ Result<ExtractManifest> manifestFromJson(const JsonValue& json) {
     if (const JsonValue* models = r.get("models")) {
         if (!models->isObject()) r.bad("models", "must be an object");
         else m.models = *models;
+    }
+    if (const JsonValue* loss = json.find("information_loss")) {  // optional
+        if (!loss->isObject()) r.bad("information_loss", "must be an object");
+        else m.informationLoss = *loss;
     }
     if (const JsonValue* columns = r.get("columns")) {
         if (!columns->isArray()) {

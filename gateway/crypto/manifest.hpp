@@ -42,6 +42,9 @@ struct ExtractManifest {
     std::vector<ManifestColumn> columns;
     // Achieved privacy model values, e.g. {"k":10,"l":3,"t":"0.150"}; fractions as decimal strings.
     JsonValue models = JsonValue::Object{};
+    // Information loss of the release, {"ncp":"0.1184","attributes":{"age":"0.0712",...}} (decimal
+    // strings); null = absent (manifests signed before it was added).
+    JsonValue informationLoss;
     ExtractDigests digests;
     uint64_t auditIndex = 0;       // index of the audit entry recording the completed extract
 

@@ -36,6 +36,21 @@ crypto::JsonValue achievedModels(const ReleasePlan& plan, const anon::FinalCheck
     return m;
 }
 
+// The release's information loss as the manifest carries it: the decision's loss (the NCP of the
+// released quasi-identifiers, anonymizer/metrics.hpp; under Mondrian relative to the values
+// selected) overall and per quasi-identifier, as decimal strings.
+crypto::JsonValue informationLoss(const ReleasePlan& plan, const PrivacyDecision* decision) {
+    crypto::JsonValue::Object attributes;
+    double overall = 0;
+    if (decision) {
+        overall = decision->stats.metrics.loss;
+        const auto& qis = plan.quasiIdentifiers();
+        for (size_t d = 0; d < qis.size() && d < decision->stats.lossPerAttribute.size(); ++d)
+            attributes[plan.inputColumns()[qis[d]].name] = decimal(decision->stats.lossPerAttribute[d], 4);
+    }
+    return crypto::JsonValue::Object{{"ncp", decimal(overall, 4)}, {"attributes", std::move(attributes)}};
+}
+
 }  // namespace
 
 audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, std::string decision) {
@@ -196,6 +211,7 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
     manifest.rowsSuppressed = stream_->rowsSuppressed();
     for (const auto& c : stream_->columns()) manifest.columns.push_back({c.name, c.transform});
     manifest.models = models;
+    manifest.informationLoss = informationLoss(stream_->plan(), stream_->decision());
     manifest.digests = digests;
     manifest.auditIndex = *index;
     if (!services_.signingKey) return abort("failed", unavailable("the gateway signing key is not loaded"));

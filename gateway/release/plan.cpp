@@ -205,6 +205,7 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
     const size_t q = qis.size();
     const size_t width = columns_.size();
     Finalized out;
+    out.records = records_;
     PrivacyDecision decision;
     decision.records = records_;
 
@@ -483,6 +484,7 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
     decision.stats.entropyL = m.entropyL;
     decision.stats.achievedT = m.achievedT;
     decision.stats.metrics.loss = m.ncp;
+    decision.stats.lossPerAttribute = m.ncpPerAttribute;
     decision.stats.metrics.discernibility = m.discernibility;
     decision.stats.metrics.averageClassSize = m.averageClassSize;
     decision.stats.metrics.nonUniformEntropy = m.nonUniformEntropy;

@@ -165,6 +165,7 @@ public:
     // set; `table` and `config` are what the search ran on (previews evaluate other nodes with them).
     // With no selected rows there is nothing to search: `decision` is set, `table` is null.
     struct Finalized {
+        uint64_t records = 0;  // rows selected (also when the models cannot be met)
         std::optional<PrivacyDecision> decision;
         std::optional<ModelUnreachable> unreachable;
         std::shared_ptr<const anon::FrequencyTable> table;

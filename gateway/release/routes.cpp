@@ -20,6 +20,7 @@
 #include "gateway/release/authorization.hpp"
 #include "gateway/release/extract_producer.hpp"
 #include "gateway/release/extract_store.hpp"
+#include "gateway/release/report.hpp"
 #include "gateway/services.hpp"
 
 namespace custodian::release {
@@ -328,48 +329,6 @@ private:
     rapidjson::Writer<rapidjson::StringBuffer> w_;
 };
 
-// Re-identification risk of a generalization under the prosecutor model (anonymizer/risk.hpp), over
-// the classes that would be released; suppressed records are not released.
-// `models` supplies the achieved l and t, when the policy declares them.
-void writeRiskSummary(Json& j, const anon::RiskSummary& risk, uint64_t suppressed, const anon::GeneralizationStats& models) {
-    const uint64_t smallest = risk.prosecutorMax > 0 ? static_cast<uint64_t>(std::llround(1.0 / risk.prosecutorMax)) : 0;
-    const anon::GeneralizationStats& stats = models;
-    auto& w = j.w();
-    w.StartObject();
-    j.key("records_released").uint(risk.records);
-    j.key("records_suppressed").uint(suppressed);
-    j.key("classes").uint(risk.classes);
-    j.key("smallest_class").uint(smallest);
-    j.key("prosecutor_risk_max").num(risk.prosecutorMax);
-    j.key("prosecutor_risk_average").num(risk.prosecutorAverage);
-    j.key("risk_threshold").uint(risk.threshold);
-    j.key("share_below_threshold").num(risk.shareBelowThreshold);
-    j.key("sample_uniques").uint(risk.sampleUniques);
-    j.key("sample_unique_share").num(risk.sampleUniqueShare);
-    if (stats.distinctL) j.key("distinct_l").num(*stats.distinctL);
-    if (stats.entropyL) j.key("entropy_l").num(*stats.entropyL);
-    if (stats.achievedT) j.key("t").num(*stats.achievedT);
-    w.EndObject();
-}
-
-void writeRisk(Json& j, const anon::GeneralizationStats& stats, uint64_t k) {
-    std::vector<uint64_t> sizes;
-    sizes.reserve(stats.classSizes.size());
-    for (size_t c = 0; c < stats.classSizes.size(); ++c)
-        if (!stats.classSuppressed[c]) sizes.push_back(stats.classSizes[c]);
-    writeRiskSummary(j, anon::prosecutorRisk(sizes, k), stats.suppressedRecords, stats);
-}
-
-void writeLoss(Json& j, const anon::MetricValues& m) {
-    j.w().StartObject();
-    j.key("loss").num(m.loss);
-    j.key("discernibility").num(m.discernibility);
-    j.key("average_class_size").num(m.averageClassSize);
-    j.key("nonuniform_entropy").num(m.nonUniformEntropy);
-    j.key("height").num(m.height);
-    j.w().EndObject();
-}
-
 }  // namespace
 
 Result<HttpResponse> handlePreview(RequestContext& ctx) {
@@ -411,7 +370,8 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     if (!stream) return stream.status();
     const auto& privacy = (*stream)->privacy();
     const ReleasePlan& plan = (*stream)->plan();
-    const uint64_t k = plan.models().k;
+    auto report = reportRelease(plan, privacy);
+    if (!report) return report.status();
 
     Json j;
     auto& w = j.w();
@@ -422,10 +382,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     j.key("policy_sha256").str(found->policy.contentHash);
     j.key("models").str(plan.models().describe());
     j.key("suppression_limit").num(plan.models().suppressionLimit);
-    uint64_t records = 0;
-    if (privacy.decision) records = privacy.decision->records;
-    else if (privacy.table) records = privacy.table->totalRecords();
-    j.key("records_selected").uint(records);
+    j.key("records_selected").uint(report->records);
     j.key("releasable").w().Bool(privacy.decision.has_value());
     if (privacy.unreachable) {
         j.key("unreachable").w().StartObject();
@@ -438,61 +395,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         }
         w.EndObject();
     }
-    if (privacy.table) {
-        // Before: the quasi-identifiers as they are in the source.
-        anon::OptimalSearchConfig open = privacy.config;
-        open.models = anon::PrivacyModels{};
-        std::vector<int> bottom(open.hierarchies.size(), 0);
-        auto before = anon::evaluateGeneralization(*privacy.table, open, bottom);
-        if (!before) return before.status();
-        j.key("risk_before");
-        writeRisk(j, *before, k);
-        j.key("information_loss_before");
-        writeLoss(j, before->metrics);
-        if (privacy.decision) {
-            auto after = anon::evaluateGeneralization(*privacy.table, privacy.config, privacy.decision->levels);
-            if (!after) return after.status();
-            j.key("risk_after");
-            writeRisk(j, *after, k);
-            j.key("information_loss_after");
-            writeLoss(j, after->metrics);
-            j.key("generalization").w().StartObject();
-            const auto& qis = plan.quasiIdentifiers();
-            for (size_t i = 0; i < qis.size(); ++i) {
-                j.key(plan.inputColumns()[qis[i]].name).w().StartObject();
-                j.key("level").uint(static_cast<uint64_t>(privacy.decision->levels[i]));
-                j.key("levels").uint(static_cast<uint64_t>(privacy.decision->hierarchies[i]->levels()));
-                w.EndObject();
-            }
-            w.EndObject();
-            j.key("lattice_size").uint(privacy.decision->latticeSize);
-            j.key("search_seconds").num(privacy.decision->searchSeconds);
-        }
-    }
-    if (privacy.decision && privacy.decision->local) {
-        // Mondrian: risk from the partitions (it never suppresses).
-        const LocalRecoding& local = *privacy.decision->local;
-        j.key("risk_before");
-        writeRiskSummary(j, local.riskBefore, 0, anon::GeneralizationStats{});
-        j.key("risk_after");
-        writeRiskSummary(j, local.riskAfter, 0, privacy.decision->stats);
-        j.key("information_loss_after");
-        writeLoss(j, privacy.decision->stats.metrics);
-        j.key("partitioning").w().StartObject();
-        j.key("algorithm").str(local.algorithm);
-        j.key("partitions").uint(local.partitions.partitions);
-        j.key("classes").uint(local.partitions.partitionSizes.size());
-        j.key("ncp").w().StartObject();
-        j.key("overall").num(local.partitions.ncp);
-        j.key("attributes").w().StartObject();
-        const auto& qis = plan.quasiIdentifiers();
-        for (size_t d = 0; d < qis.size() && d < local.partitions.ncpPerAttribute.size(); ++d)
-            j.key(plan.inputColumns()[qis[d]].name).num(local.partitions.ncpPerAttribute[d]);
-        w.EndObject();
-        w.EndObject();
-        j.key("search_seconds").num(privacy.decision->searchSeconds);
-        w.EndObject();
-    }
+    writeReportMembers(w, *report);
     w.EndObject();
     return HttpResponse::json(200, j.text());
 }

@@ -10,6 +10,9 @@
 
 #include <pqxx/pqxx>
 
+#include <rapidjson/document.h>
+
+#include <cmath>
 #include <thread>
 
 #include "gateway/auth/principals.hpp"
@@ -121,6 +124,49 @@ std::string ruleOf(const HttpResult& r) {
     return details->find("rule")->asString();
 }
 
+// The manifest's information loss: the NCP per quasi-identifier (exactly `qis`) and overall, as
+// four-decimal strings in [0, 1], the overall one the mean of the others (up to their rounding).
+// Returns the overall value.
+double manifestNcp(const crypto::ExtractManifest& manifest, const std::vector<std::string>& qis) {
+    const crypto::JsonValue& loss = manifest.informationLoss;
+    REQUIRE(loss.isObject());
+    auto decimal = [](const crypto::JsonValue* v) {
+        REQUIRE(v != nullptr);
+        REQUIRE(v->isString());
+        const std::string& s = v->asString();
+        REQUIRE(s.size() == 6);
+        REQUIRE(s[1] == '.');
+        const double d = std::stod(s);
+        REQUIRE(d >= 0);
+        REQUIRE(d <= 1);
+        return d;
+    };
+    const crypto::JsonValue* attributes = loss.find("attributes");
+    REQUIRE(attributes != nullptr);
+    REQUIRE(attributes->isObject());
+    REQUIRE(attributes->asObject().size() == qis.size());
+    double mean = 0;
+    for (const auto& qi : qis) mean += decimal(attributes->find(qi)) / static_cast<double>(qis.size());
+    const double overall = decimal(loss.find("ncp"));
+    CHECK(std::fabs(overall - mean) <= 0.0001);
+    return overall;
+}
+
+// A number in a JSON response, by its path of member names.
+double jsonNumber(const std::string& body, const std::vector<std::string>& path) {
+    rapidjson::Document doc;
+    doc.Parse(body.c_str());
+    REQUIRE_FALSE(doc.HasParseError());
+    const rapidjson::Value* v = &doc;
+    for (const auto& name : path) {
+        INFO(name);
+        REQUIRE(v->HasMember(name.c_str()));
+        v = &(*v)[name.c_str()];
+    }
+    REQUIRE(v->IsNumber());
+    return v->GetDouble();
+}
+
 }  // namespace
 
 TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manifest and a full audit trail",
@@ -164,6 +210,12 @@ TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manife
     CHECK(manifest->columns[0].transform == "pseudonymize");
     CHECK(manifest->columns[1].transform == "drop");
     CHECK(manifest->columns[2].transform.rfind("generalize:level=", 0) == 0);
+    // The information loss of the chosen generalization, as the preview reports it.
+    const double ncp = manifestNcp(*manifest, {"age", "sex", "zip"});
+    CHECK(ncp > 0);
+    auto preview = w.call("POST", "/v1/datasets/visits/policies/research/preview", w.publisher);
+    REQUIRE(preview.status == 200);
+    CHECK(std::fabs(ncp - jsonNumber(preview.body, {"information_loss_after", "loss"})) <= 0.00005 + 1e-12);
     auto opened = crypto::ExtractOpener::create(*w.keyA);
     crypto::Bytes ignored;
     REQUIRE(opened->feed(crypto::asBytes(r.body), ignored));
@@ -230,6 +282,10 @@ TEST_CASE("a Mondrian policy releases every row through the gateway, its partiti
     REQUIRE(preview.status == 200);
     CHECK(preview.body.find("\"partitioning\":{\"algorithm\":\"mondrian-strict\"") != std::string::npos);
     CHECK(preview.body.find("\"risk_after\"") != std::string::npos);
+    // The manifest carries the partitioning's information loss, as for global recoding.
+    const double ncp = manifestNcp(*manifest, {"age", "sex", "zip"});
+    CHECK(ncp > 0);
+    CHECK(std::fabs(ncp - jsonNumber(preview.body, {"partitioning", "ncp", "overall"})) <= 0.00005 + 1e-12);
     w.putPolicy("local-too-strict", visitsMondrianPolicyJson(R"({"k": 5000})"));
     auto refused = w.extract(w.partnerA, "local-too-strict");
     CHECK(refused.status == 422);

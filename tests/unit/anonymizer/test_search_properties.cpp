@@ -153,6 +153,7 @@ struct Exhaustive {
     bool found = false;
     std::vector<int> levels;
     double loss = 0;
+    std::vector<double> lossPerAttribute;  // of the best node, whatever the metric
 };
 
 Exhaustive exhaustive(const Instance& in) {
@@ -198,6 +199,19 @@ Exhaustive exhaustive(const Instance& in) {
             }
         }
         if (suppressed <= maxSuppressed) {
+            // Loss of each attribute alone, row by row: a suppressed cell costs 1.
+            std::vector<double> perAttribute(q, 0);
+            for (size_t i = 0; i < in.rows.size(); ++i) {
+                for (size_t d = 0; d < q; ++d) {
+                    const auto& g = in.gen[d][static_cast<size_t>(levels[d])];
+                    const uint32_t node = g[in.rows[i][d]];
+                    double leavesUnder = 0;
+                    for (uint32_t leaf = 0; leaf < g.size(); ++leaf) leavesUnder += g[leaf] == node ? 1 : 0;
+                    const double leaves = static_cast<double>(g.size());
+                    perAttribute[d] += suppressedRow[i] ? 1.0 : (leaves > 1 ? (leavesUnder - 1) / (leaves - 1) : 0);
+                }
+            }
+            for (double& v : perAttribute) v /= n;
             double loss = 0;
             int height = 0;
             for (int l : levels) height += l;
@@ -231,7 +245,7 @@ Exhaustive exhaustive(const Instance& in) {
             }
             const bool tie = best.found && std::fabs(loss - best.loss) <= 1e-9 * std::max(1.0, std::fabs(best.loss));
             if (!best.found || (!tie && loss < best.loss) || (tie && height < bestHeight)) {
-                best = {true, levels, loss};
+                best = {true, levels, loss, perAttribute};
                 bestHeight = height;
             }
         }
@@ -279,6 +293,14 @@ TEST_CASE("optimal search equals exhaustive search on random instances and passe
         REQUIRE(result.isOk());
         CHECK(result->solution.best.levels == expected.levels);
         CHECK(result->solution.objective == Approx(expected.loss).epsilon(1e-9).margin(1e-9));
+        // The loss of each attribute of the chosen node, and their mean as the loss metric.
+        REQUIRE(result->solution.best.lossPerAttribute.size() == expected.lossPerAttribute.size());
+        double mean = 0;
+        for (size_t d = 0; d < expected.lossPerAttribute.size(); ++d) {
+            CHECK(result->solution.best.lossPerAttribute[d] == Approx(expected.lossPerAttribute[d]).margin(1e-12));
+            mean += result->solution.best.lossPerAttribute[d] / static_cast<double>(expected.lossPerAttribute.size());
+        }
+        CHECK(result->solution.best.metrics.loss == Approx(mean).margin(1e-12));
 
         // Stream the rows through the plan and the final check.
         auto check = makeFinalCheck(in.config, in.rows.size(), &table);

@@ -144,8 +144,15 @@ TEST_CASE("anonymize releases Adult under the example policies with every class 
             REQUIRE_FALSE(r.HasParseError());
             REQUIRE(r["records"].GetUint64() == 30162);
             REQUIRE(r["achieved"]["k"].GetUint64() >= c.k);
-            REQUIRE(r["risk"]["after"]["prosecutor_max"].GetDouble() <= 1.0 / static_cast<double>(c.k) + 1e-12);
-            REQUIRE(r["risk"]["before"]["prosecutor_max"].GetDouble() == 1.0);  // Adult has unique records
+            // The risk of what was written: every released record, in the classes the final check counted.
+            const auto& after = r["risk_after"];
+            REQUIRE(after["records_released"].GetUint64() == 30162);
+            REQUIRE(after["classes"].GetUint64() == r["final_check"]["classes"].GetUint64());
+            REQUIRE(after["classes"].GetUint64() == classes.size());
+            REQUIRE(after["smallest_class"].GetUint64() >= c.k);
+            REQUIRE(after["prosecutor_risk_max"].GetDouble() <= 1.0 / static_cast<double>(c.k) + 1e-12);
+            REQUIRE(after["prosecutor_risk_max"].GetDouble() > 0);
+            REQUIRE(r["risk_before"]["prosecutor_risk_max"].GetDouble() == 1.0);  // Adult has unique records
         }
     }
 }
