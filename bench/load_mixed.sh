@@ -44,6 +44,10 @@ echo "== set-up ($(date -u +%H:%M:%S) UTC): $(uptime)"
 admin_ci=$(ops/pg start "$tmp/pg")
 psql "$admin_ci" -qtA -v ON_ERROR_STOP=1 -c "CREATE DATABASE custodian" -c "CREATE DATABASE agency"
 gateway_ci=${admin_ci/dbname=postgres/dbname=custodian}
+# Two roles (docs/operations.md, "Database roles"): `migrate` applies the schema as the owner (the
+# cluster's superuser here) and grants the runtime role `custodian_runtime`, which `serve` runs as.
+runtime_ci=$(ops/pg role "$tmp/pg" custodian_runtime)
+gateway_runtime_ci=${runtime_ci/dbname=postgres/dbname=custodian}
 agency_ci=${admin_ci/dbname=postgres/dbname=agency}
 sock_dir=$(sed -n 's/.*host=\([^ ]*\).*/\1/p' <<<"$admin_ci")  # the only allowed source endpoint
 psql "$agency_ci" -q -v ON_ERROR_STOP=1 -f ops/demo/hospital.sql >/dev/null
@@ -57,7 +61,7 @@ cat >"$tmp/custodian.json" <<JSON
 {
   "listen": { "address": "127.0.0.1", "port": $port },
   "threads": 2,
-  "database": { "conninfo": "$gateway_ci", "pool_size": ${POOL:-8} },
+  "database": { "conninfo": "$gateway_runtime_ci", "owner_conninfo": "$gateway_ci", "pool_size": ${POOL:-8} },
   "keys": { "signing_key_file": "$tmp/gateway.key", "master_key_file": "$tmp/master.key" },
   "limits": { "rate_limit": { "requests_per_second": ${RATE_LIMIT:-2000}, "burst": ${BURST:-4000} },
               "max_inflight_extracts": ${MAX_EXTRACTS:-4}, "max_inflight_extracts_per_principal": ${MAX_EXTRACTS:-4} },

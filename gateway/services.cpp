@@ -4,7 +4,9 @@
 
 #include <sodium.h>
 
+#include "gateway/db/guarded.hpp"
 #include "gateway/db/migrations.hpp"
+#include "gateway/db/roles.hpp"
 #include "gateway/http/routes.hpp"
 #include "gateway/release/extract_sweeper.hpp"
 
@@ -52,6 +54,17 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
         }
     }
 
+    if (options.requireLeastPrivilege) {
+        auto excess = db::resultOnConnection<std::string>(*rt->pool_, [](pqxx::connection& conn) {
+            return db::runtimeRoleExcess(conn);
+        });
+        if (!excess && excess.status().code() != StatusCode::Unavailable) return excess.status();
+        if (excess && !excess->empty())
+            return failedPrecondition("database.conninfo: " + *excess +
+                                      "; serve must run as the runtime role that `custodian migrate` grants "
+                                      "(database.owner_conninfo for migrate, docs/operations.md \"Database roles\")");
+    }
+
     // A random instance number in [1, 2^31 - 1]: the second key of this process's lease lock.
     const auto instance = static_cast<int32_t>(randombytes_uniform(0x7fffffffu - 1u) + 1u);
 
@@ -62,6 +75,7 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     readiness.interval = c.readinessInterval;
     readiness.migrations = std::move(migrations).value();
     readiness.applyPending = options.applyMigrationsAtStart;
+    readiness.requireLeastPrivilege = options.requireLeastPrivilege;
     rt->readiness_ = std::make_unique<db::ReadinessMonitor>(std::move(readiness));
 
     audit::AuditLogOptions auditOptions;

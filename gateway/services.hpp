@@ -42,15 +42,22 @@ struct Services {
 };
 
 struct RuntimeOptions {
-    bool applyMigrationsAtStart = true;   // serve: yes; a failure other than "unreachable" is fatal
+    // serve: no — the runtime role cannot change the schema; `custodian migrate` does, as the owner
+    // role. In-process tests that run as a superuser turn it on (a failure other than "unreachable"
+    // is then fatal).
+    bool applyMigrationsAtStart = false;
+    // serve: yes — refuse to start (and stay not ready) on a database role that could rewrite the
+    // audit log (db::runtimeRoleExcess). Only in-process tests that tamper as a superuser turn it off.
+    bool requireLeastPrivilege = true;
     std::vector<http::Route> extraRoutes;  // tests register their own routes here
 };
 
 class GatewayRuntime {
 public:
-    // Loads the keys (creating them on first start), opens the pool, applies pending migrations
-    // (when the database is reachable; otherwise the readiness monitor applies them once it is),
-    // starts the readiness monitor and builds the routers.
+    // Loads the keys (creating them on first start), opens the pool, checks the database role (a
+    // role that could rewrite the audit log is a FailedPrecondition; an unreachable database is
+    // left to the readiness monitor), optionally applies pending migrations, starts the readiness
+    // monitor and builds the routers.
     static Result<std::unique_ptr<GatewayRuntime>> create(config::GatewayConfig config, RuntimeOptions options = {});
     ~GatewayRuntime();  // stops the sweeper first: it uses everything else
     GatewayRuntime(const GatewayRuntime&) = delete;

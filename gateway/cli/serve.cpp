@@ -14,9 +14,12 @@ int runServe(int argc, char** argv) {
     };
     const std::string synopsis = "serve --config FILE";
     const std::string description =
-        "Run the gateway in the foreground: applies pending migrations, creates the gateway signing key\n"
-        "on first start, serves HTTP(S) until SIGTERM or SIGINT, then drains in-flight requests within\n"
-        "shutdown.deadline_ms. Access log lines (JSON) go to stderr.";
+        "Run the gateway in the foreground: creates the gateway signing key on first start, serves HTTP(S)\n"
+        "until SIGTERM or SIGINT, then drains in-flight requests within shutdown.deadline_ms. Access log\n"
+        "lines (JSON) go to stderr. Runs as the runtime database role (database.conninfo) and refuses to\n"
+        "start on a role that could rewrite the audit log; run `custodian migrate` first (it applies the\n"
+        "schema as the owner role and grants the runtime role). Plain HTTP is served on loopback only,\n"
+        "unless listen.behind_tls_proxy says a trusted TLS-terminating proxy is in front.";
     auto args = parseArgs(argc, argv, specs);
     if (!args) {
         std::fprintf(stderr, "custodian serve: %s\n\n%s", args.status().message().c_str(),
@@ -47,6 +50,11 @@ int runServe(int argc, char** argv) {
     const auto& c = rt.config();
     std::fprintf(stderr, "custodian: listening on %s://%s:%u (%d threads, %d database connections)\n",
                  c.tls ? "https" : "http", c.listen.address.c_str(), server.port(), c.threads, c.database.poolSize);
+    if (!c.tls && c.listen.behindTlsProxy)
+        std::fprintf(stderr,
+                     "custodian: plain HTTP on %s, reachable from other hosts: listen.behind_tls_proxy says a "
+                     "trusted TLS-terminating proxy is the only client; nothing here encrypts the traffic\n",
+                     c.listen.address.c_str());
     if (c.metricsListen)
         std::fprintf(stderr, "custodian: metrics on http://%s:%u/metrics\n", c.metricsListen->address.c_str(),
                      server.metricsPort());

@@ -87,10 +87,31 @@ std::string resolvePath(const std::string& path, const std::string& baseDir) {
     return (fs::path(baseDir) / path).lexically_normal().string();
 }
 
-Status readListen(const Value& v, const std::string& path, ListenAddress& out) {
+bool isLoopbackAddress(std::string_view address) {
+    if (address == "localhost" || address == "::1") return true;
+    // 127.0.0.0/8 in dotted-quad form (the only IPv4 form the listener accepts).
+    if (!address.starts_with("127.")) return false;
+    int parts = 0;
+    size_t start = 0;
+    while (start <= address.size()) {
+        const size_t dot = std::min(address.find('.', start), address.size());
+        const auto part = address.substr(start, dot - start);
+        if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string_view::npos ||
+            std::stoi(std::string(part)) > 255)
+            return false;
+        ++parts;
+        start = dot + 1;
+    }
+    return parts == 4;
+}
+
+Status readListen(const Value& v, const std::string& path, ListenAddress& out, bool mainListener) {
     if (!v.IsObject()) return invalidArgument(path + ": must be an object");
     ObjectReader r(v, path);
-    if (Status s = r.string("address", out.address, true); !s) return s;
+    if (Status s = r.string("address", out.address, false); !s) return s;
+    if (mainListener) {
+        if (Status s = r.boolean("behind_tls_proxy", out.behindTlsProxy); !s) return s;
+    }
     int64_t port = out.port;
     if (Status s = r.integer("port", port, 0, 65535); !s) return s;
     if (!r.find("port")) return invalidArgument(path + ".port: is required");
@@ -171,7 +192,7 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
 
     const Value* listen = root.find("listen");
     if (!listen) return invalidArgument("listen: is required");
-    if (Status s = readListen(*listen, "listen", c.listen); !s) return s;
+    if (Status s = readListen(*listen, "listen", c.listen, true); !s) return s;
 
     int64_t threads = c.threads;
     if (Status s = root.integer("threads", threads, 1, 256); !s) return s;
@@ -189,6 +210,14 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         t.keyFile = resolvePath(t.keyFile, baseDir);
         c.tls = t;
     }
+    if (!c.tls && !c.listen.behindTlsProxy && !isLoopbackAddress(c.listen.address))
+        return invalidArgument("listen.address: " + c.listen.address +
+                               " is reachable from other hosts and no tls section is configured; serve HTTPS "
+                               "(tls), listen on 127.0.0.1, or set listen.behind_tls_proxy to true when a "
+                               "trusted TLS-terminating proxy is the only client");
+    if (c.tls && c.listen.behindTlsProxy)
+        return invalidArgument("listen.behind_tls_proxy: must not be set together with tls (the gateway "
+                               "terminates TLS itself)");
 
     const Value* db = root.find("database");
     if (!db) return invalidArgument("database: is required");
@@ -196,6 +225,7 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
     {
         ObjectReader r(*db, "database");
         if (Status s = r.string("conninfo", c.database.conninfo, true); !s) return s;
+        if (Status s = r.string("owner_conninfo", c.database.ownerConninfo, false); !s) return s;
         int64_t pool = c.database.poolSize;
         if (Status s = r.integer("pool_size", pool, 1, 256); !s) return s;
         c.database.poolSize = static_cast<int>(pool);
@@ -262,7 +292,7 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         const Value* ml = r.find("listen");
         if (ml && !ml->IsNull()) {
             ListenAddress a;
-            if (Status s = readListen(*ml, "metrics.listen", a); !s) return s;
+            if (Status s = readListen(*ml, "metrics.listen", a, false); !s) return s;
             c.metricsListen = a;
         }
         if (Status s = r.rejectUnknown(); !s) return s;

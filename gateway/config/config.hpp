@@ -18,7 +18,13 @@ namespace custodian::config {
 struct ListenAddress {
     std::string address = "127.0.0.1";
     uint16_t port = 8080;  // 0 = any free port (tests)
+    // Plain HTTP on a non-loopback address is refused unless the operator says a trusted
+    // TLS-terminating proxy sits in front (main listener only; logged at start).
+    bool behindTlsProxy = false;
 };
+
+// True for 127.0.0.0/8, ::1 and "localhost": addresses only this host can reach.
+bool isLoopbackAddress(std::string_view address);
 
 struct TlsConfig {
     std::string certFile;  // PEM certificate chain
@@ -29,7 +35,11 @@ struct TlsConfig {
 };
 
 struct DatabaseConfig {
-    std::string conninfo;  // libpq conninfo (keyword=value or postgresql:// URI)
+    std::string conninfo;  // the runtime role (serve, principal): no ownership, audit tables append-only
+    // The owner role that `custodian migrate` uses to create and alter the schema, then grants the
+    // runtime role what it needs. Empty: migrate uses `conninfo` (a single-role setup, which
+    // `serve` then refuses to run on).
+    std::string ownerConninfo;
     int poolSize = 4;      // connections, and worker threads that run database work
     std::chrono::seconds connectTimeout{5};
     std::chrono::milliseconds acquireTimeout{5000};  // wait for a free connection before 503

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "gateway/db/pool.hpp"
+#include "gateway/db/roles.hpp"
 
 namespace custodian::db {
 
@@ -117,6 +118,12 @@ void ReadinessMonitor::probeNow() {
             setState(false, state.status().message());
         } else if (!state->current()) {
             setState(false, std::to_string(state->pending.size()) + " migration(s) pending (run custodian migrate)");
+        } else if (auto excess = options_.requireLeastPrivilege ? runtimeRoleExcess(*connection_)
+                                                                : Result<std::string>(std::string());
+                   !excess || !excess->empty()) {
+            if (!excess && excess.status().code() == StatusCode::Unavailable) connection_.reset();
+            setState(false, excess ? "the gateway's database role may rewrite the audit log: " + *excess
+                                   : excess.status().message());
         } else if (std::string blocked = auditAppendBlocked(*connection_, options_.lockTimeout); !blocked.empty()) {
             setState(false, "the audit log is not writable: " + blocked);
         } else {

@@ -27,6 +27,9 @@ struct ReadinessOptions {
     std::chrono::milliseconds interval{1000};
     std::vector<Migration> migrations;
     bool applyPending = true;
+    // Not ready while the role could rewrite the audit log (db::runtimeRoleExcess): a grant added
+    // after start takes the gateway out of rotation.
+    bool requireLeastPrivilege = false;
     // When positive: the monitor's connection holds the advisory lock (kInstanceLeaseClass,
     // instanceLease) for as long as it is open, and takes it again after reconnecting. Other
     // gateways read it as "this process is alive" (gateway/release/extract_sweeper.hpp).

@@ -40,6 +40,11 @@ RunningGateway::RunningGateway(const std::string& conninfo, GatewayOptions optio
     config::GatewayConfig c = testConfig(conninfo, keyDir_);
     if (options.adjustConfig) options.adjustConfig(c);
     RuntimeOptions runtimeOptions;
+    // The in-process gateway runs as the test cluster's superuser (tests tamper with its tables
+    // directly); the two-role set-up serve insists on is covered by test_roles.cpp and the audit
+    // harness.
+    runtimeOptions.applyMigrationsAtStart = true;
+    runtimeOptions.requireLeastPrivilege = false;
     runtimeOptions.extraRoutes = std::move(options.extraRoutes);
     auto rt = GatewayRuntime::create(std::move(c), std::move(runtimeOptions));
     if (!rt) throw std::runtime_error("gateway runtime: " + rt.status().message());

@@ -15,6 +15,7 @@
 #include "gateway/auth/principals.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/db/migrations.hpp"
+#include "gateway/db/roles.hpp"
 #include "gateway/http/server.hpp"
 #include "gateway/services.hpp"
 #include "support/http_client.hpp"
@@ -23,8 +24,8 @@
 
 namespace custodian::testing {
 
-// A database with the schema and a gateway role `<db>_gw` that may SELECT/INSERT everything, UPDATE
-// the audit counter and everything outside the audit tables, and create in schema public.
+// A database with the schema and a gateway role `<db>_gw` holding exactly the runtime privileges
+// `custodian migrate` grants (db::runtimeGrantSql): serve's own start-up check accepts it.
 class AuditDatabase {
 public:
     AuditDatabase() : db_(TestDatabase::create("custodian_audit")), gatewayRole_(db_.name() + "_gw") {
@@ -35,13 +36,9 @@ public:
             auto applied = db::applyMigrations(conn, *migrations);
             if (!applied) throw std::runtime_error(applied.status().message());
         }
-        runPsql(db_.conninfo(),
-                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + gatewayRole_ +
-                    "') THEN CREATE ROLE \"" + gatewayRole_ + "\" LOGIN; END IF; END $$;\n"
-                    "GRANT CREATE, USAGE ON SCHEMA public TO \"" + gatewayRole_ + "\";\n"
-                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"" + gatewayRole_ + "\";\n"
-                    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO \"" + gatewayRole_ + "\";\n"
-                    "REVOKE UPDATE, DELETE ON audit_entries, audit_tree_heads FROM \"" + gatewayRole_ + "\";\n");
+        runPsql(db_.conninfo(), "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + gatewayRole_ +
+                                    "') THEN CREATE ROLE \"" + gatewayRole_ + "\" LOGIN; END IF; END $$;\n" +
+                                    db::runtimeGrantSql(gatewayRole_));
     }
     ~AuditDatabase() {
         // Roles are cluster-wide: remove this one's privileges here, then the role itself.
@@ -94,7 +91,7 @@ public:
         auto c = gatewayConfig(db.gatewayConninfo(), keyDir_);
         c.audit = audit;
         RuntimeOptions options;
-        options.applyMigrationsAtStart = false;  // applied by the superuser
+        options.applyMigrationsAtStart = false;  // applied by the superuser; the gateway runs as the runtime role
         auto rt = GatewayRuntime::create(std::move(c), std::move(options));
         if (!rt) throw std::runtime_error(rt.status().message());
         runtime_ = std::move(rt).value();

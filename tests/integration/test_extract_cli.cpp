@@ -66,12 +66,14 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
     auto otherKey = crypto::BoxSecretKey::generate();
     REQUIRE(crypto::writeBoxKeyPair(*otherKey, (dir / "other").string()));
 
-    // Migrations first (serve applies them too, but principals are inserted before it starts).
+    // Migrations first, as the owner role; they grant the runtime role that serve runs as.
+    RuntimeRole runtime(gatewayDb);
     std::string publisher, partner;
     {
         const std::string config = (dir / "migrate.json").string();
         std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},\"database\":{\"conninfo\":"
-                              << http::jsonQuote(gatewayDb.conninfo())
+                              << http::jsonQuote(runtime.conninfo())
+                              << ",\"owner_conninfo\":" << http::jsonQuote(gatewayDb.conninfo())
                               << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
                               << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile) << "}}";
         REQUIRE(runCommand({CUSTODIAN_BINARY, "migrate", "--config", config}, (dir / "migrate.log").string()) == 0);
@@ -82,7 +84,7 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
     const uint16_t port = static_cast<uint16_t>(freeTcpPort());
     const std::string config = (dir / "gateway.json").string();
     std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" << port
-                          << "},\"database\":{\"conninfo\":" << http::jsonQuote(gatewayDb.conninfo())
+                          << "},\"database\":{\"conninfo\":" << http::jsonQuote(runtime.conninfo())
                           << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
                           << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile) << "},\"log\":{\"access_log\":false},"
                           << testSourcesJson() << "}";

@@ -105,12 +105,14 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
     auto partnerKey = crypto::BoxSecretKey::generate();
     REQUIRE(partnerKey);
 
+    RuntimeRole runtime(gatewayDb);  // serve runs as the runtime role
     std::string publisher, partner, auditor;
     {
         auto migrations = db::loadMigrations(std::string(CUSTODIAN_SOURCE_DIR) + "/migrations");
         REQUIRE(migrations);
         pqxx::connection conn(gatewayDb.conninfo());
         REQUIRE(db::applyMigrations(conn, *migrations));
+        runtime.grant();
         publisher = *auth::addPrincipal(conn, *hasher, {"pub-health", auth::Role::Publisher, "health", std::nullopt});
         partner = *auth::addPrincipal(conn, *hasher, {"partner-a", auth::Role::Partner, "", partnerKey->publicKey()});
         auditor = *auth::addPrincipal(conn, *hasher, {"auditor-kim", auth::Role::Auditor, "", std::nullopt});
@@ -118,7 +120,7 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
     const uint16_t port = static_cast<uint16_t>(freeTcpPort());
     const std::string config = (dir / "gateway.json").string();
     std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" << port
-                          << "},\"database\":{\"conninfo\":" << http::jsonQuote(gatewayDb.conninfo())
+                          << "},\"database\":{\"conninfo\":" << http::jsonQuote(runtime.conninfo())
                           << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
                           << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile)
                           << "},\"log\":{\"access_log\":false},\"readiness\":{\"probe_interval_ms\":100},"

@@ -50,8 +50,8 @@ TEST_CASE("every optional section is read", "[config]") {
       "listen": {"address": "0.0.0.0", "port": 0},
       "threads": 4,
       "tls": {"cert_file": "/pki/cert.pem", "key_file": "key.pem"},
-      "database": {"conninfo": "x", "pool_size": 9, "connect_timeout_s": 3, "acquire_timeout_ms": 700,
-                   "migrations_dir": "/opt/migrations"},
+      "database": {"conninfo": "x", "owner_conninfo": "y", "pool_size": 9, "connect_timeout_s": 3,
+                   "acquire_timeout_ms": 700, "migrations_dir": "/opt/migrations"},
       "keys": {"signing_key_file": "/k/s", "master_key_file": "/k/m"},
       "timeouts": {"header_ms": 1000, "body_ms": 2000, "idle_ms": 3000, "write_ms": 4000},
       "limits": {"max_body_bytes": 10, "max_header_bytes": 2048},
@@ -65,6 +65,7 @@ TEST_CASE("every optional section is read", "[config]") {
     REQUIRE(c->tls.has_value());
     CHECK(c->tls->keyFile == "/etc/custodian/key.pem");
     CHECK(c->database.poolSize == 9);
+    CHECK(c->database.ownerConninfo == "y");
     CHECK(c->database.acquireTimeout.count() == 700);
     CHECK(c->database.migrationsDir == "/opt/migrations");
     CHECK(c->timeouts.header.count() == 1000);
@@ -82,7 +83,7 @@ TEST_CASE("configuration errors name the bad field", "[config]") {
     CHECK(errorOf("[]").find("JSON object") != std::string::npos);
     CHECK(errorOf(edit(R"("port": 8080)", R"("port": 70000)")).rfind("listen.port: must be between 0 and 65535", 0) == 0);
     CHECK(errorOf(edit(R"("port": 8080)", R"("port": "80")")).rfind("listen.port: must be an integer", 0) == 0);
-    CHECK(errorOf(edit(R"("address": "127.0.0.1", )", "")).rfind("listen.address: is required", 0) == 0);
+    CHECK(errorOf(edit(R"("address": "127.0.0.1", )", R"("address": 7, )")).rfind("listen.address: must be a string", 0) == 0);
     CHECK(errorOf(edit(R"("conninfo": "host=/tmp dbname=custodian")", R"("conninfo": "")"))
               .rfind("database.conninfo: must not be empty", 0) == 0);
     CHECK(errorOf(edit(R"("conninfo": "host=/tmp dbname=custodian")", R"("conninfo": "x", "pool_size": 0)"))
@@ -105,6 +106,41 @@ TEST_CASE("configuration errors name the bad field", "[config]") {
               .rfind("metrics.listen.port: must differ", 0) == 0);
     CHECK(errorOf(edit("{", R"({"log": {"access_log": "yes"},)")).rfind("log.access_log: must be true or false", 0) == 0);
     CHECK(errorOf(R"({"listen": {"address": "a", "port": 1}, "keys": {}})").rfind("database: is required", 0) == 0);
+}
+
+TEST_CASE("the API listener defaults to loopback and refuses plain HTTP elsewhere unless behind a TLS proxy",
+          "[config][security]") {
+    auto c = parseConfig(edit(R"("address": "127.0.0.1", )", ""), "/etc/custodian");
+    REQUIRE(c.isOk());
+    CHECK(c->listen.address == "127.0.0.1");
+    CHECK_FALSE(c->listen.behindTlsProxy);
+    for (const char* address : {"0.0.0.0", "::", "10.1.2.3", "192.168.0.7", "fe80::1", "128.0.0.1", "127.0.0",
+                                "127.0.0.1.5", "127.0.0.256"}) {
+        INFO(address);
+        const std::string config = edit(R"("address": "127.0.0.1")", std::string(R"("address": ")") + address + """);
+        CHECK(errorOf(config).rfind(std::string("listen.address: ") + address +
+                                        " is reachable from other hosts and no tls section is configured",
+                                    0) == 0);
+        auto proxied = parseConfig(edit(R"("address": "127.0.0.1")", std::string(R"("address": ")") + address +
+                                                                         R"(", "behind_tls_proxy": true)"),
+                                   "/etc/custodian");
+        REQUIRE(proxied.isOk());
+        CHECK(proxied->listen.behindTlsProxy);
+        auto tls = parseConfig(std::string(config).replace(0, 1, R"({"tls": {"cert_file": "c", "key_file": "k"},)"),
+                               "/etc/custodian");
+        CHECK(tls.isOk());
+    }
+    for (const char* address : {"127.0.0.1", "127.3.2.1", "::1", "localhost"}) {
+        INFO(address);
+        CHECK(parseConfig(edit(R"("address": "127.0.0.1")", std::string(R"("address": ")") + address + """),
+                          "/etc/custodian")
+                  .isOk());
+    }
+    CHECK(errorOf(edit(R"("address": "127.0.0.1")", R"("address": "0.0.0.0", "behind_tls_proxy": true)")
+                      .replace(0, 1, R"({"tls": {"cert_file": "c", "key_file": "k"},)"))
+              .rfind("listen.behind_tls_proxy: must not be set together with tls", 0) == 0);
+    CHECK(errorOf(edit("{", R"({"metrics": {"listen": {"port": 9100, "behind_tls_proxy": true}},)"))
+              .rfind("metrics.listen.behind_tls_proxy: unknown field", 0) == 0);
 }
 
 TEST_CASE("loadConfig prefixes errors with the file", "[config]") {
