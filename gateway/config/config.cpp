@@ -87,24 +87,6 @@ std::string resolvePath(const std::string& path, const std::string& baseDir) {
     return (fs::path(baseDir) / path).lexically_normal().string();
 }
 
-bool isLoopbackAddress(std::string_view address) {
-    if (address == "localhost" || address == "::1") return true;
-    // 127.0.0.0/8 in dotted-quad form (the only IPv4 form the listener accepts).
-    if (!address.starts_with("127.")) return false;
-    int parts = 0;
-    size_t start = 0;
-    while (start <= address.size()) {
-        const size_t dot = std::min(address.find('.', start), address.size());
-        const auto part = address.substr(start, dot - start);
-        if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string_view::npos ||
-            std::stoi(std::string(part)) > 255)
-            return false;
-        ++parts;
-        start = dot + 1;
-    }
-    return parts == 4;
-}
-
 Status readListen(const Value& v, const std::string& path, ListenAddress& out, bool mainListener) {
     if (!v.IsObject()) return invalidArgument(path + ": must be an object");
     ObjectReader r(v, path);
@@ -178,6 +160,25 @@ Status readSources(const Value& v, const std::string& baseDir, SourcesConfig& ou
 }
 
 }  // namespace
+
+bool isLoopbackAddress(std::string_view address) {
+    if (address == "localhost" || address == "::1") return true;
+    // 127.0.0.0/8 in dotted-quad form (the only IPv4 form the listener accepts).
+    if (!address.starts_with("127.")) return false;
+    int parts = 0;
+    size_t start = 0;
+    while (start <= address.size()) {
+        const size_t dot = std::min(address.find('.', start), address.size());
+        const auto part = address.substr(start, dot - start);
+        if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string_view::npos ||
+            std::stoi(std::string(part)) > 255)
+            return false;
+        ++parts;
+        start = dot + 1;
+    }
+    return parts == 4;
+}
+
 
 Result<GatewayConfig> parseConfig(std::string_view json, const std::string& baseDir) {
     rapidjson::Document doc;

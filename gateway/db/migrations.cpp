@@ -129,7 +129,9 @@ Result<std::vector<int>> applyMigrations(pqxx::connection& conn, const std::vect
         {
             pqxx::nontransaction lock(conn);
             lock.exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) + ")");
-            lock.exec(ensureTableSql());
+            // Only when missing: CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the
+            // table exists, and a role without it (the runtime role) may still find nothing to do.
+            if (lock.exec("SELECT to_regclass('schema_migrations') IS NULL")[0][0].as<bool>()) lock.exec(ensureTableSql());
         }
         std::map<int, AppliedRow> applied;
         {

@@ -18,6 +18,7 @@
 #include "gateway/crypto/keys.hpp"
 #include "gateway/crypto/manifest.hpp"
 #include "gateway/http/message.hpp"
+#include "runtime_role.hpp"
 #include "serve_process.hpp"
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"

@@ -27,6 +27,7 @@
 #include "gateway/crypto/keys.hpp"
 #include "gateway/db/migrations.hpp"
 #include "gateway/http/message.hpp"
+#include "runtime_role.hpp"
 #include "serve_process.hpp"
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"

@@ -70,8 +70,10 @@ std::string sqlstateOf(const std::string& conninfo, const std::string& sql) {
         txn.exec(sql);
         txn.commit();
         return "";
+    } catch (const pqxx::insufficient_privilege&) {
+        return "42501";  // libpqxx 6.4 leaves sqlstate() empty on this path; the class says it
     } catch (const pqxx::sql_error& e) {
-        return e.sqlstate();
+        return e.sqlstate().empty() ? std::string("error: ") + e.what() : e.sqlstate();
     }
 }
 

@@ -105,7 +105,7 @@ TEST_CASE("configuration errors name the bad field", "[config]") {
     CHECK(errorOf(edit("{", R"({"metrics": {"listen": {"address": "127.0.0.1", "port": 8080}},)"))
               .rfind("metrics.listen.port: must differ", 0) == 0);
     CHECK(errorOf(edit("{", R"({"log": {"access_log": "yes"},)")).rfind("log.access_log: must be true or false", 0) == 0);
-    CHECK(errorOf(R"({"listen": {"address": "a", "port": 1}, "keys": {}})").rfind("database: is required", 0) == 0);
+    CHECK(errorOf(R"({"listen": {"address": "127.0.0.1", "port": 1}, "keys": {}})").rfind("database: is required", 0) == 0);
 }
 
 TEST_CASE("the API listener defaults to loopback and refuses plain HTTP elsewhere unless behind a TLS proxy",
@@ -117,7 +117,7 @@ TEST_CASE("the API listener defaults to loopback and refuses plain HTTP elsewher
     for (const char* address : {"0.0.0.0", "::", "10.1.2.3", "192.168.0.7", "fe80::1", "128.0.0.1", "127.0.0",
                                 "127.0.0.1.5", "127.0.0.256"}) {
         INFO(address);
-        const std::string config = edit(R"("address": "127.0.0.1")", std::string(R"("address": ")") + address + """);
+        const std::string config = edit(R"("address": "127.0.0.1")", std::string(R"("address": ")") + address + "\"");
         CHECK(errorOf(config).rfind(std::string("listen.address: ") + address +
                                         " is reachable from other hosts and no tls section is configured",
                                     0) == 0);
@@ -132,7 +132,7 @@ TEST_CASE("the API listener defaults to loopback and refuses plain HTTP elsewher
     }
     for (const char* address : {"127.0.0.1", "127.3.2.1", "::1", "localhost"}) {
         INFO(address);
-        CHECK(parseConfig(edit(R"("address": "127.0.0.1")", std::string(R"("address": ")") + address + """),
+        CHECK(parseConfig(edit(R"("address": "127.0.0.1")", std::string(R"("address": ")") + address + "\""),
                           "/etc/custodian")
                   .isOk());
     }
