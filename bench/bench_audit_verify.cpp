@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/audit_synthetic.hpp"
 #include "gateway/audit/entry.hpp"
 #include "gateway/audit/merkle.hpp"
 #include "gateway/audit/proof_verify.hpp"
@@ -24,54 +25,13 @@
 
 using namespace custodian;
 using namespace custodian::audit;
+using bench::cpuSeconds;
+using bench::syntheticEntry;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-// CPU seconds (user + system) of this process or of its waited-for children: stable when other
-// processes compete for the two cores, unlike wall time.
-double cpuSeconds(int who) {
-    rusage u{};
-    ::getrusage(who, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-// A realistic mix of entries: extract requests/completions with digests, denials, policy changes.
-AuditEntry syntheticEntry(uint64_t i, std::mt19937_64& rng) {
-    static const char* kActions[] = {"extract.requested", "extract.completed", "policy.put", "catalog.list",
-                                     "audit.query"};
-    AuditEntry e;
-    e.index = i;
-    e.timeMs = 1795000000000 + static_cast<int64_t>(i) * 37;
-    const uint64_t partner = rng() % 200;
-    e.actor = "partner-" + std::to_string(partner);
-    e.role = "partner";
-    e.action = kActions[i % 5];
-    e.target.dataset = "hospital_visits_" + std::to_string(rng() % 20);
-    e.target.policy = "research";
-    e.target.policyVersion = static_cast<int64_t>(rng() % 9 + 1);
-    e.purpose = "epidemiological study " + std::to_string(partner % 17);
-    const bool denied = rng() % 10 == 0;
-    e.decision = denied ? "denied" : "allowed";
-    if (denied) e.reason = "purpose not allowed by policy research v3";
-    e.requestId = "01J" + std::to_string(rng());
-    e.clientAddress = "198.51.100." + std::to_string(rng() % 254 + 1);
-    crypto::JsonValue::Object details;
-    if (e.action == "extract.completed") {
-        details.emplace("rows_released", rng() % 1000000);
-        details.emplace("rows_suppressed", rng() % 1000);
-        details.emplace("k", 10);
-        crypto::Sha256Digest d{};
-        for (auto& b : d) b = static_cast<uint8_t>(rng());
-        details.emplace("plaintext_sha256", crypto::toHex(d));
-        details.emplace("ciphertext_sha256", crypto::toHex(crypto::sha256(d)));
-    }
-    e.details = std::move(details);
-    return e;
-}
 
 double percentile(std::vector<double> v, double p) {
     std::sort(v.begin(), v.end());

@@ -84,6 +84,8 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     auditOptions.treeHeadInterval = c.audit.treeHeadInterval;
     auditOptions.maxBatch = static_cast<size_t>(c.audit.maxBatch);
     auditOptions.lockTimeout = c.audit.lockTimeout;
+    auditOptions.integrityCheckInterval = c.audit.integrityCheckInterval;
+    auditOptions.integrityRecheckBlocks = c.audit.integrityRecheckBlocks;
     rt->audit_ = std::make_unique<audit::AuditLog>(std::move(auditOptions), *rt->signingKey_);
 
     rt->overload_ = std::make_unique<http::OverloadGuard>(c.overload);

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "gateway/crypto/canonical_json.hpp"
@@ -76,13 +77,29 @@ AuditLog::AuditLog(AuditLogOptions options, const crypto::SigningKey& signingKey
     : options_(std::move(options)), signingKey_(signingKey) {
     if (options_.maxBatch == 0) options_.maxBatch = 1;
     if (options_.treeHeadEveryEntries == 0) options_.treeHeadEveryEntries = 1;
-    tree_ = MerkleTree([this](uint64_t begin, uint64_t end) { return readLeaves(begin, end); },
-                       options_.merkleBlockLevel);
+    if (options_.integrityCheckInterval.count() < 1) options_.integrityCheckInterval = std::chrono::milliseconds(1);
+    tree_ = newTree();
+    checkReader_ = std::make_unique<StoredEntryReader>(options_.conninfo);
     appender_ = std::thread([this] { appenderLoop(); });
     headThread_ = std::thread([this] { headLoop(); });
+    integrityThread_ = std::thread([this] { integrityLoop(); });
+}
+
+MerkleTree AuditLog::newTree() {
+    MerkleTree tree([this](uint64_t begin, uint64_t end) { return readLeaves(begin, end); }, options_.merkleBlockLevel);
+    tree.setMismatchHandler([this](uint64_t begin, uint64_t end, const std::string& problem) {
+        markUntrusted({begin, end, problem}, "a read of stored leaf hashes for a root or a proof");
+    });
+    return tree;
 }
 
 AuditLog::~AuditLog() {
+    {
+        std::lock_guard lock(integrityMutex_);
+        integrityStopping_ = true;
+    }
+    integrityChanged_.notify_all();
+    integrityThread_.join();
     {
         std::lock_guard lock(queueMutex_);
         stopping_ = true;
@@ -105,6 +122,7 @@ Result<uint64_t> AuditLog::append(AuditEntry entry) {
     entry.index = 0;
     entry.timeMs = 0;
     if (auto bytes = canonicalEntryBytes(entry); !bytes) return bytes.status();
+    if (Status s = awaitTrusted(); !s) return s;
     std::future<Result<uint64_t>> done;
     {
         std::lock_guard lock(queueMutex_);
@@ -288,9 +306,15 @@ Status AuditLog::catchUpLocked(pqxx::connection& conn) {
             for (const auto& [index, hash] : rows) {
                 if (index < tree_.size()) continue;  // the appender added it meanwhile
                 if (index != tree_.size()) {
-                    // Committed indices are contiguous; a hole means rows were removed. The tree
-                    // stops before it, so no head is ever signed over a damaged log.
+                    // Committed indices are contiguous in every snapshot; a hole means rows were
+                    // removed. The tree stops before it and the log is no longer trusted.
                     gap = true;
+                    const uint64_t missing = tree_.size();
+                    tree.unlock();
+                    markUntrusted({missing, missing + 1,
+                                   "entries " + std::to_string(missing) + ".." + std::to_string(index - 1) +
+                                       " are missing (the next stored entry is " + std::to_string(index) + ")"},
+                                  "catching up with the stored log");
                     break;
                 }
                 tree_.append(hash);
@@ -364,29 +388,375 @@ void AuditLog::observeHead(std::chrono::steady_clock::time_point at, const std::
 }
 
 AuditLogStats AuditLog::stats() const {
-    std::lock_guard lock(queueMutex_);
     AuditLogStats s;
-    s.entriesCommitted = entriesCommitted_;
-    s.commits = commits_;
-    s.failedEntries = failedEntries_;
-    s.queued = queue_.size();
+    {
+        std::lock_guard lock(queueMutex_);
+        s.entriesCommitted = entriesCommitted_;
+        s.commits = commits_;
+        s.failedEntries = failedEntries_;
+        s.queued = queue_.size();
+    }
+    std::lock_guard lock(integrityMutex_);
+    s.integrity = integrityState_;
+    s.integrityChecks = integrityChecks_;
+    s.integrityCheckedEntries = integrityCheckedEntries_;
+    s.integrityFailures = integrityFailures_;
+    s.integrityCheckErrors = integrityCheckErrors_;
+    s.treeHeadFailures = treeHeadFailures_;
+    if (integrityFailure_) s.firstBadIndex = integrityFailure_->firstBadIndex;
     return s;
 }
 
+// --- integrity -----------------------------------------------------------------------------
+
+IntegrityStatus AuditLog::integrity() const {
+    std::lock_guard lock(integrityMutex_);
+    return {integrityState_, integrityMessage_, integrityFailure_};
+}
+
+IntegrityStatus AuditLog::awaitStartCheck(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(integrityMutex_);
+    integrityChanged_.wait_for(lock, timeout,
+                               [&] { return integrityState_ != IntegrityState::Checking || !startCheckRunning_; });
+    return {integrityState_, integrityMessage_, integrityFailure_};
+}
+
+Status AuditLog::awaitTrusted() {
+    if (trusted_.load(std::memory_order_acquire)) return Status::ok();
+    std::unique_lock lock(integrityMutex_);
+    integrityChanged_.wait_for(lock, options_.lockTimeout, [&] {
+        return integrityState_ != IntegrityState::Checking || !startCheckRunning_ || integrityStopping_;
+    });
+    switch (integrityState_) {
+    case IntegrityState::Trusted: return Status::ok();
+    case IntegrityState::Untrusted:
+        return unavailable("nothing is appended to an untrusted audit log: " + integrityMessage_);
+    case IntegrityState::Checking: break;
+    }
+    return unavailable("the audit log cannot be written before its start-up integrity check has passed: " +
+                       integrityMessage_);
+}
+
+void AuditLog::log(const std::string& message) const {
+    if (options_.logMessage) {
+        options_.logMessage(message);
+        return;
+    }
+    std::fprintf(stderr, "custodian: %s\n", message.c_str());
+    std::fflush(stderr);
+}
+
+void AuditLog::logOnce(std::string& last, const std::string& message, const std::string& recovered) {
+    if (message.empty()) {
+        if (!last.empty() && !recovered.empty()) log(recovered);
+        last.clear();
+        return;
+    }
+    if (message == last) return;
+    last = message;
+    log(message);
+}
+
+void AuditLog::markUntrusted(IntegrityFailure failure, const std::string& foundBy) {
+    {
+        std::lock_guard lock(integrityMutex_);
+        ++integrityFailures_;
+        if (integrityState_ == IntegrityState::Untrusted) return;  // the first mismatch is the one reported
+        integrityState_ = IntegrityState::Untrusted;
+        trusted_.store(false, std::memory_order_release);
+        integrityMessage_ = "the audit log no longer matches what this gateway appended and signed (" +
+                            describeLocation(failure) + ", found by " + foundBy + "): " + failure.problem;
+        integrityFailure_ = std::move(failure);
+        const std::string line = "AUDIT LOG UNTRUSTED: " + integrityMessage_ +
+               ". Audited requests are refused with 503 audit_log_untrusted and no tree head is signed until the "
+               "gateway is restarted on an audit log that verifies (docs/operations.md)";
+        // Logged before anyone can see the state: whoever finds the log untrusted finds the line too.
+        log(line);
+    }
+    integrityChanged_.notify_all();
+}
+
+void AuditLog::integrityLoop() {
+    for (;;) {
+        {
+            std::unique_lock lock(integrityMutex_);
+            if (integrityStopping_) return;
+            if (integrityState_ == IntegrityState::Untrusted) {
+                // Nothing more to learn: the first mismatch stands until a restart.
+                integrityChanged_.wait(lock, [&] { return integrityStopping_; });
+                return;
+            }
+        }
+        const Status s = checkIntegrityNow();
+        std::unique_lock lock(integrityMutex_);
+        // A start-up check that could not run is retried soon; a passed one goes on to the
+        // background checks at their interval.
+        const auto delay = integrityState_ == IntegrityState::Checking && !s
+                               ? std::min(options_.integrityCheckInterval, std::chrono::milliseconds(1000))
+                               : options_.integrityCheckInterval;
+        integrityChanged_.wait_for(lock, delay, [&] { return integrityStopping_; });
+        if (integrityStopping_) return;
+    }
+}
+
+Status AuditLog::checkIntegrityNow() {
+    std::lock_guard check(checkMutex_);
+    IntegrityState state;
+    {
+        std::lock_guard lock(integrityMutex_);
+        state = integrityState_;
+    }
+    if (state == IntegrityState::Untrusted) return Status::ok();
+    Status s = state == IntegrityState::Checking ? runStartCheck() : runBackgroundCheck();
+    if (!s) {
+        std::lock_guard lock(integrityMutex_);
+        ++integrityCheckErrors_;
+    }
+    logOnce(lastCheckError_, s ? "" : "audit log integrity check could not run: " + s.message(),
+            "audit log integrity checks run again");
+    return s;
+}
+
+Status AuditLog::runStartCheck() {
+    {
+        std::lock_guard lock(integrityMutex_);
+        startCheckRunning_ = true;
+    }
+    MerkleTree checked = newTree();
+    const auto started = std::chrono::steady_clock::now();
+    auto report = checkStoredLog(*checkReader_, signingKey_.publicKey(), checked, [this](uint64_t entries) {
+        std::lock_guard lock(integrityMutex_);
+        integrityMessage_ = "the audit log is being checked against its signed tree heads (" + std::to_string(entries) +
+                            " entries so far)";
+        return !integrityStopping_;
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!report) {
+        {
+            std::lock_guard lock(integrityMutex_);
+            startCheckRunning_ = false;
+            integrityMessage_ = "the start-up integrity check of the audit log could not run: " + report.status().message();
+        }
+        integrityChanged_.notify_all();
+        return report.status();
+    }
+    {
+        std::lock_guard lock(integrityMutex_);
+        ++integrityChecks_;
+        integrityCheckedEntries_ += report->entries;
+    }
+    if (report->failure) {
+        markUntrusted(*report->failure, "the start-up check");
+    } else {
+        {
+            // Adopt the tree recomputed from the stored bytes (not the stored leaf hashes catch-up
+            // read). readerMutex_ keeps catch-up out while the tree is replaced.
+            std::lock_guard reader(readerMutex_);
+            std::unique_lock tree(treeMutex_);
+            tree_ = std::move(checked);
+            const uint64_t width = tree_.blockSize();
+            checkedBlocks_ = width > 0 ? tree_.size() / width : 0;
+            rotationBlock_ = 0;
+        }
+        {
+            std::lock_guard lock(integrityMutex_);
+            lastVerifiedHeadSize_ = std::max(lastVerifiedHeadSize_, report->lastHeadSize);
+            if (integrityState_ == IntegrityState::Checking) {
+                integrityState_ = IntegrityState::Trusted;
+                integrityMessage_.clear();
+                trusted_.store(true, std::memory_order_release);
+            }
+        }
+        char rate[64];
+        std::snprintf(rate, sizeof rate, "%.1f MB in %.2f s, %.0f MB/s", static_cast<double>(report->bytes) / 1e6,
+                      seconds, seconds > 0 ? static_cast<double>(report->bytes) / 1e6 / seconds : 0.0);
+        log("audit log checked at start: " + std::to_string(report->entries) + " entries (" + rate + "), " +
+            std::to_string(report->treeHeads) + " signed tree heads verified");
+    }
+    {
+        std::lock_guard lock(integrityMutex_);
+        startCheckRunning_ = false;
+    }
+    integrityChanged_.notify_all();
+    return Status::ok();
+}
+
+Result<bool> AuditLog::checkBlock(uint64_t block, uint64_t& entries) {
+    uint64_t width = 0;
+    {
+        std::shared_lock tree(treeMutex_);
+        width = tree_.blockSize();
+    }
+    std::vector<Hash> leaves;
+    leaves.reserve(width);
+    uint64_t bytes = 0;
+    auto failure = readCheckedLeaves(*checkReader_, block * width, (block + 1) * width, leaves, bytes);
+    if (!failure) return failure.status();
+    if (*failure) {
+        markUntrusted(std::move(**failure), "the background check");
+        return false;
+    }
+    entries += leaves.size();
+    const Hash root = MerkleTree(leaves).root();
+    Result<Hash> kept = internalError("no block root");
+    {
+        std::shared_lock tree(treeMutex_);
+        kept = tree_.blockRoot(block);
+    }
+    if (!kept) return kept.status();
+    if (root != *kept) {
+        const uint64_t first = block * width, end = (block + 1) * width;
+        markUntrusted({first, end,
+                       "the stored entries " + std::to_string(first) + ".." + std::to_string(end - 1) +
+                           " hash to their stored leaf hashes, but together they give the block root " +
+                           crypto::toHex(root) + " where this gateway computed " + crypto::toHex(*kept) +
+                           " when they were appended or checked: an entry in [" + std::to_string(first) + ", " +
+                           std::to_string(end) + ") was rewritten together with its leaf hash"},
+                      "the background check");
+        return false;
+    }
+    return true;
+}
+
+Status AuditLog::runBackgroundCheck() {
+    auto size = treeSize();  // catches up with entries other processes appended
+    if (!size) return size.status();
+    uint64_t width = 0;
+    {
+        std::shared_lock tree(treeMutex_);
+        width = tree_.blockSize();
+    }
+    if (width == 0) return internalError("the audit log's Merkle tree keeps no blocks");
+    const uint64_t complete = *size / width;
+    uint64_t entries = 0;
+
+    // 1. Blocks completed since the last check, against the roots the tree kept for them.
+    for (; checkedBlocks_ < complete; ++checkedBlocks_) {
+        auto ok = checkBlock(checkedBlocks_, entries);
+        if (!ok) return ok.status();
+        if (!*ok) return Status::ok();
+    }
+
+    // 2. The current, incomplete block, entry by entry against the leaf hashes the tree holds.
+    const uint64_t begin = complete * width;
+    if (begin < *size) {
+        std::vector<Hash> leaves;
+        uint64_t bytes = 0;
+        auto failure = readCheckedLeaves(*checkReader_, begin, *size, leaves, bytes);
+        if (!failure) return failure.status();
+        if (*failure) {
+            markUntrusted(std::move(**failure), "the background check");
+            return Status::ok();
+        }
+        entries += leaves.size();
+        std::optional<IntegrityFailure> mismatch;
+        {
+            std::shared_lock tree(treeMutex_);
+            for (uint64_t i = 0; i < leaves.size() && !mismatch; ++i) {
+                auto held = tree_.leaf(begin + i);
+                if (!held) return held.status();
+                if (*held != leaves[i]) {
+                    const std::string index = std::to_string(begin + i);
+                    mismatch = IntegrityFailure{
+                        begin + i, begin + i + 1,
+                        "entry " + index + "'s stored bytes and leaf hash (" + crypto::toHex(leaves[i]) +
+                            ") are not the ones this gateway appended or checked (leaf hash " + crypto::toHex(*held) +
+                            "): the row was rewritten together with its leaf hash"};
+                }
+            }
+        }
+        if (mismatch) {
+            markUntrusted(std::move(*mismatch), "the background check");
+            return Status::ok();
+        }
+    }
+
+    // 3. Older blocks in rotation, so that a rewrite of an old entry is found too.
+    const uint64_t older = std::min(options_.integrityRecheckBlocks, complete);
+    for (uint64_t k = 0; k < older; ++k) {
+        const uint64_t block = rotationBlock_++ % complete;
+        auto ok = checkBlock(block, entries);
+        if (!ok) return ok.status();
+        if (!*ok) return Status::ok();
+    }
+
+    // 4. The latest signed head against the tree (signature, root).
+    auto latest = latestTreeHead();
+    if (!latest && latest.status().code() != StatusCode::NotFound) return latest.status();
+    if (latest && latest->head.treeSize <= *size) {
+        const uint64_t headSize = latest->head.treeSize;
+        uint64_t from = 0;
+        {
+            std::lock_guard lock(integrityMutex_);
+            from = std::min(lastVerifiedHeadSize_, headSize > 0 ? headSize - 1 : 0);
+        }
+        const std::string name = "the latest signed tree head (tree_size " + std::to_string(headSize) + ")";
+        if (!verifyTreeHead(*latest, signingKey_.publicKey())) {
+            markUntrusted({from, std::max(headSize, from + 1),
+                           name + " does not carry a valid signature of this gateway's key: the head row was forged "
+                                  "or altered"},
+                          "the background check");
+            return Status::ok();
+        }
+        Result<Hash> root = internalError("no root");
+        {
+            std::shared_lock tree(treeMutex_);
+            root = tree_.rootAt(headSize);
+        }
+        if (!root) {
+            // Leaves read back for it did not match a kept block root: already marked untrusted.
+            if (integrity().state == IntegrityState::Untrusted) return Status::ok();
+            return root.status();
+        }
+        if (*root != latest->head.rootHash) {
+            markUntrusted({from, std::max(headSize, from + 1),
+                           "this gateway's tree gives root " + crypto::toHex(*root) + " for tree_size " +
+                               std::to_string(headSize) + " but " + name + " has root " +
+                               crypto::toHex(latest->head.rootHash)},
+                          "the background check");
+            return Status::ok();
+        }
+        std::lock_guard lock(integrityMutex_);
+        lastVerifiedHeadSize_ = std::max(lastVerifiedHeadSize_, headSize);
+    }
+    std::lock_guard lock(integrityMutex_);
+    ++integrityChecks_;
+    integrityCheckedEntries_ += entries;
+    return Status::ok();
+}
+
 Result<SignedTreeHead> AuditLog::signTreeHead() {
+    if (Status allowed = signingAllowed(); !allowed) return allowed;
     std::lock_guard reader(readerMutex_);
     Result<SignedTreeHead> out = notFound("the audit log is empty");
     Status s = withReader([&](pqxx::connection& conn) {
         if (Status c = catchUpLocked(conn); !c) return c;
+        // Catching up may have found the log damaged.
+        if (Status allowed = signingAllowed(); !allowed) return allowed;
         out = signLocked(conn);
         return Status::ok();
     });
-    if (!s) return s;
+    if (s && !out && out.status().code() != StatusCode::NotFound) s = out.status();
+    if (!s) {
+        std::lock_guard lock(integrityMutex_);
+        ++treeHeadFailures_;
+        return s;
+    }
     if (out) {
         std::lock_guard lock(headMutex_);
         unsignedEntries_ = 0;
     }
     return out;
+}
+
+Status AuditLog::signingAllowed() {
+    std::lock_guard lock(integrityMutex_);
+    if (integrityState_ == IntegrityState::Trusted) return Status::ok();
+    ++treeHeadFailures_;
+    if (integrityState_ == IntegrityState::Untrusted)
+        return unavailable("no tree head is signed over an untrusted audit log: " + integrityMessage_);
+    return unavailable("no tree head is signed before the start-up integrity check of the audit log has passed: " +
+                       integrityMessage_);
 }
 
 Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
@@ -417,9 +787,18 @@ Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
         // longer give the signed root, the table was tampered with.
         auto signedPrefix = tree_.rootAt(latest->head.treeSize);
         if (!signedPrefix || *signedPrefix != latest->head.rootHash) {
-            return internalError("the audit log does not match the signed tree head of size " +
-                                 std::to_string(latest->head.treeSize) +
-                                 ": refusing to sign (run custodian audit verify)");
+            const uint64_t latestSize = latest->head.treeSize;
+            tree.unlock();
+            std::string problem = "the audit log does not match the signed tree head of size " +
+                                  std::to_string(latestSize) + ": refusing to sign (run custodian audit verify)";
+            if (!signedPrefix) problem += ": " + signedPrefix.status().message();
+            uint64_t from = 0;
+            {
+                std::lock_guard lock(integrityMutex_);
+                from = std::min(lastVerifiedHeadSize_, latestSize > 0 ? latestSize - 1 : 0);
+            }
+            markUntrusted({from, latestSize, problem}, "the tree-head signer");
+            return unavailable(problem);
         }
     }
     TreeHead head;
@@ -436,6 +815,10 @@ Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
             ") ON CONFLICT (tree_size) DO NOTHING");
     tx.commit();
     observeHead(snapshotNotBefore, sth);  // stored now, and larger than anything stored before
+    {
+        std::lock_guard lock(integrityMutex_);
+        lastVerifiedHeadSize_ = std::max(lastVerifiedHeadSize_, head.treeSize);
+    }
     return sth;
 }
 
@@ -447,8 +830,12 @@ void AuditLog::headLoop() {
         headRequested_ = false;
         lock.unlock();
         // On the timer this also signs entries appended by other processes; when the database is
-        // down it fails and is retried on the next tick.
-        (void)signTreeHead();
+        // down it fails and is retried on the next tick. A failure is logged once (and counted in
+        // treeHeadFailures), and so is the first success after it.
+        auto head = signTreeHead();
+        const bool failed = !head && head.status().code() != StatusCode::NotFound;
+        logOnce(lastSignError_, failed ? "audit tree head not signed: " + head.status().message() : "",
+                "audit tree heads are signed again");
         lock.lock();
     }
 }

@@ -32,11 +32,25 @@
 // of heads is increasing in size and non-decreasing in time; the same size always has the same
 // root because every process computes it from the same committed leaves.
 //
+// Integrity (docs/audit.md, "Integrity checks"): a third thread first runs the start-up check of
+// gateway/audit/integrity.hpp (every entry re-hashed, the tree recomputed and compared with every
+// signed head) and adopts the tree it recomputed; until it passed, appends wait for it (at most
+// `lockTimeout`, then Unavailable) and nothing is signed. Then, every `integrityCheckInterval`, it
+// re-reads the entries appended since its last run — the current, incomplete block entry by entry
+// against the leaf hashes the tree holds, every block completed since against the block's kept
+// root — and `integrityRecheckBlocks` older blocks in rotation, each stored leaf hash against its
+// bytes and each block against its kept root, and the latest signed head against the tree. The
+// signer, catch-up and proofs check what they read, too. The first mismatch anyone finds makes the
+// log untrusted for the rest of the process's life: append() and signTreeHead() refuse with
+// Unavailable, one log line names the first bad index (or the smallest range the roots allow),
+// and integrity() reports it (for /readyz, the 503 of audited requests and /metrics).
+//
 // Thread-safety: every member function may be called from any thread. append() blocks until the
 // batch containing the entry is committed (or failed); the other functions block on the database.
 // The log uses its own connections (never the request pool), so a handler may call append() while
 // it holds a pool connection.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -53,6 +67,7 @@
 
 #include "anonymizer/status.hpp"
 #include "gateway/audit/entry.hpp"
+#include "gateway/audit/integrity.hpp"
 #include "gateway/audit/merkle.hpp"
 #include "gateway/audit/tree_head.hpp"
 #include "gateway/crypto/keys.hpp"
@@ -71,6 +86,27 @@ struct AuditLogOptions {
     // The in-memory Merkle tree keeps the roots of blocks of 2^merkleBlockLevel entries (and the
     // last block's leaves); proofs read an older block's leaf hashes from audit_entries.
     unsigned merkleBlockLevel = 10;
+    // The background integrity check: how often it runs (≥ 1 ms), and how many older complete blocks
+    // each run re-reads in rotation besides the entries appended since the previous run.
+    std::chrono::milliseconds integrityCheckInterval{10000};
+    uint64_t integrityRecheckBlocks = 64;
+    // Where the log's own messages go (integrity failures, refused or failed signing, checks that
+    // could not run); default: one line on stderr, prefixed "custodian: ". It may be called with the
+    // log's locks held: it must not call back into the AuditLog.
+    std::function<void(const std::string&)> logMessage;
+};
+
+enum class IntegrityState {
+    Checking,   // the start-up check has not passed yet (running, or waiting for the database)
+    Trusted,    // the start-up check passed and no check found a mismatch since
+    Untrusted,  // a check found a mismatch: nothing is appended or signed until a restart
+};
+
+struct IntegrityStatus {
+    IntegrityState state = IntegrityState::Checking;
+    // Checking: what the start-up check is doing or why it cannot run; Untrusted: the mismatch.
+    std::string message;
+    std::optional<IntegrityFailure> failure;  // Untrusted
 };
 
 // Counters of this process's appender (for /metrics and the benchmarks). Monotonic except `queued`.
@@ -79,6 +115,16 @@ struct AuditLogStats {
     uint64_t commits = 0;           // group-commit transactions that committed
     uint64_t failedEntries = 0;     // entries whose append returned an error (caller failed closed)
     uint64_t queued = 0;            // appends waiting for the appender right now
+    // Integrity (docs/audit.md): state, completed checks (start-up and background), entries and
+    // bytes they re-read and hashed, mismatches found (sticky), checks that could not run, and
+    // signing attempts that failed or were refused.
+    IntegrityState integrity = IntegrityState::Checking;
+    uint64_t integrityChecks = 0;
+    uint64_t integrityCheckedEntries = 0;
+    uint64_t integrityFailures = 0;
+    uint64_t integrityCheckErrors = 0;
+    uint64_t treeHeadFailures = 0;
+    std::optional<uint64_t> firstBadIndex;  // when untrusted
 };
 
 // One stored audit entry: the canonical bytes exactly as stored and the recorded leaf hash (nothing
@@ -167,6 +213,16 @@ public:
 
     AuditLogStats stats() const;
 
+    // See "Integrity" above.
+    IntegrityStatus integrity() const;
+    // Waits until the start-up check has an outcome (or the last attempt could not run), at most
+    // `timeout`; returns integrity() then.
+    IntegrityStatus awaitStartCheck(std::chrono::milliseconds timeout);
+    // Runs the start-up check (while Checking) or one background check (while Trusted) on the
+    // calling thread now. A Status error means the check could not run; a mismatch is reported by
+    // integrity().
+    Status checkIntegrityNow();
+
 private:
     struct Pending {
         AuditEntry entry;
@@ -186,6 +242,23 @@ private:
     // Records what a snapshot taken at or after `at` saw as the latest head (nullopt: none).
     void observeHead(std::chrono::steady_clock::time_point at, const std::optional<SignedTreeHead>& head);
     int64_t nowMs() const;
+
+    void integrityLoop();
+    Status runStartCheck();       // with checkMutex_
+    Status runBackgroundCheck();  // with checkMutex_
+    // Compares the stored block `block` (complete) with its kept root; false after marking untrusted.
+    Result<bool> checkBlock(uint64_t block, uint64_t& entries);
+    // Waits for the start-up check (append): Ok when trusted.
+    Status awaitTrusted();
+    // Ok when a head may be signed; otherwise the refusal (counted).
+    Status signingAllowed();
+    // Records the first mismatch found (later ones are only counted) and logs it once.
+    void markUntrusted(IntegrityFailure failure, const std::string& foundBy);
+    // Logs `message` unless it is the same as the last one logged in `last` (retries of the same
+    // failure stay one line); an empty message means "no failure": `recovered` is logged if one was.
+    void logOnce(std::string& last, const std::string& message, const std::string& recovered);
+    MerkleTree newTree();  // empty, reading older leaves back through readLeaves(), mismatches reported
+    void log(const std::string& message) const;
 
     AuditLogOptions options_;
     const crypto::SigningKey& signingKey_;
@@ -221,6 +294,26 @@ private:
 
     std::thread appender_;
     std::thread headThread_;
+
+    mutable std::mutex integrityMutex_;
+    std::condition_variable integrityChanged_;  // state changes, start attempts ending, stop
+    IntegrityState integrityState_ = IntegrityState::Checking;
+    std::string integrityMessage_ = "the audit log has not been checked against its signed tree heads yet";
+    std::optional<IntegrityFailure> integrityFailure_;
+    bool startCheckRunning_ = true;  // an attempt is running or about to (the thread starts with one)
+    bool integrityStopping_ = false;
+    uint64_t integrityChecks_ = 0, integrityCheckedEntries_ = 0, integrityFailures_ = 0, integrityCheckErrors_ = 0,
+             treeHeadFailures_ = 0;  // with integrityMutex_
+    uint64_t lastVerifiedHeadSize_ = 0;  // with integrityMutex_: the largest head the tree was seen to match
+    std::atomic<bool> trusted_{false};  // integrityState_ == Trusted, for append()'s fast path
+    std::string lastSignError_;   // head thread only (logOnce)
+    std::string lastCheckError_;  // with checkMutex_ (logOnce)
+
+    std::mutex checkMutex_;  // one check at a time (thread and checkIntegrityNow)
+    std::unique_ptr<StoredEntryReader> checkReader_;  // with checkMutex_
+    uint64_t checkedBlocks_ = 0;   // with checkMutex_: blocks [0, checkedBlocks_) were checked once
+    uint64_t rotationBlock_ = 0;   // with checkMutex_: the next older block to re-read
+    std::thread integrityThread_;
 };
 
 }  // namespace custodian::audit

@@ -128,6 +128,7 @@ const std::vector<std::vector<Hash>>* MerkleTree::readBlock(uint64_t block, Read
                              "the stored leaf hashes of entries " + std::to_string(block * width) + " to " +
                                  std::to_string((block + 1) * width - 1) +
                                  " do not match the tree built when they were appended: the audit table was altered");
+        if (onMismatch_) onMismatch_(block * width, (block + 1) * width, reads.error.message());
         return nullptr;
     }
     levels.pop_back();
@@ -149,6 +150,13 @@ Hash MerkleTree::rangeHash(uint64_t begin, uint64_t end, Reads& reads) const {
     if (std::has_single_bit(n) && begin % n == 0) return nodeAt(static_cast<unsigned>(std::countr_zero(n)), begin, reads);
     const uint64_t k = largestPowerOfTwoBelow(n);
     return nodeHash(rangeHash(begin, begin + k, reads), rangeHash(begin + k, end, reads));
+}
+
+Result<Hash> MerkleTree::blockRoot(uint64_t block) const {
+    const uint64_t width = blockSize();
+    if (width == 0 || levels_.size() <= blockLevel_ || block >= size_ / width)
+        return invalidArgument("block " + std::to_string(block) + " is not a complete block of this tree");
+    return levels_[blockLevel_][block - levelBase_[blockLevel_]];
 }
 
 Result<Hash> MerkleTree::leaf(uint64_t index) const {

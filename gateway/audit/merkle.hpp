@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "anonymizer/status.hpp"
@@ -50,6 +51,15 @@ public:
 
     void append(const Hash& leafHash);
     uint64_t size() const noexcept { return size_; }
+    // Leaves per kept block (2^blockLevel), or 0 when every level is kept.
+    uint64_t blockSize() const noexcept { return blockLevel_ < 64 ? uint64_t{1} << blockLevel_ : 0; }
+    // The kept root of complete block `block` (leaves [block × blockSize(), (block + 1) × blockSize()));
+    // never reads. InvalidArgument for a block that is not complete or a tree without blocks.
+    Result<Hash> blockRoot(uint64_t block) const;
+    // Called (from const members, so with the caller's locks held) when leaves read back through
+    // the reader do not give a block's kept root: [begin, end) are the block's indices.
+    using MismatchHandler = std::function<void(uint64_t begin, uint64_t end, const std::string& problem)>;
+    void setMismatchHandler(MismatchHandler handler) { onMismatch_ = std::move(handler); }
     Result<Hash> leaf(uint64_t index) const;
 
     // MTH of the first `treeSize` leaves (treeSize ≤ size()).
@@ -85,6 +95,7 @@ private:
     // hold just the last, incomplete block.
     std::vector<uint64_t> levelBase_;
     LeafReader reader_;
+    MismatchHandler onMismatch_;
     unsigned blockLevel_ = 64;  // 64: every level kept
 };
 

@@ -191,10 +191,11 @@ Result<HttpResponse> handleExport(RequestContext& ctx) {
     if (!log) return unavailable("the audit log is not available");
     if (Status s = checkQueryNames(ctx.request, {}); !s) return s;
     if (Status s = recordAccess(ctx, "audit.export", {}); !s) return s;
-    // Cover everything recorded so far (this export's own entry included) with a fresh head. If
-    // signing is refused because the stored log no longer matches a signed head, export anyway:
-    // the auditor's verifier is what must find the damage.
-    (void)log->signTreeHead();
+    // Cover everything recorded so far (this export's own entry included) with a fresh head: the
+    // export promises it. If that cannot be done (database lost, a lock held elsewhere, the log no
+    // longer matching its signed heads) the export fails with the reason instead of going out with
+    // less than it promises.
+    if (auto head = log->signTreeHead(); !head) return head.status();
     auto heads = log->treeHeads(UINT64_MAX);
     if (!heads) return heads.status();
     auto stored = log->storedBound();

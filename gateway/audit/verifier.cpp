@@ -425,6 +425,10 @@ void AuditExportVerifier::apply(const ParsedLine& parsed) {
     case ParsedLine::Kind::Entry: addEntry(parsed.index, parsed.computed, parsed.recorded); return;
     case ParsedLine::Kind::TreeHead: addTreeHead(parsed.head, lineNumber_); return;
     case ParsedLine::Kind::Error:
+        if (duplicate_) {
+            failUnresolvedDuplicate("line " + std::to_string(lineNumber_) + " is unreadable (" + parsed.error + ")");
+            return;
+        }
         fail("line " + std::to_string(lineNumber_) + ": " + parsed.error,
              parsed.errorAtNextIndex ? std::optional<uint64_t>(tree_.size()) : std::nullopt, parsed.errorAtNextIndex);
         return;
@@ -455,6 +459,20 @@ void AuditExportVerifier::addLines(std::vector<std::string>& lines, size_t count
 
 void AuditExportVerifier::addEntry(uint64_t index, const Hash& computed, const std::optional<Hash>& recorded) {
     const uint64_t expected = tree_.size();
+    const bool consistent = !recorded || *recorded == computed;
+    if (duplicate_) {
+        if (index != expected || !consistent) {
+            failUnresolvedDuplicate("line " + std::to_string(lineNumber_) + " holds entry " + std::to_string(index) +
+                                    (consistent ? "" : " with bytes that do not match its recorded leaf hash") +
+                                    " where entry " + std::to_string(expected) + " was expected");
+            return;
+        }
+    } else if (expected > 0 && index == expected - 1 && consistent && computed != *tree_.leaf(index)) {
+        // Two different entries claim this index. Which one the gateway signed is decided by the
+        // first signed head that covers it (checkHead); until then the second one is held back.
+        duplicate_ = Duplicate{index, computed, lastEntryLine_, lineNumber_};
+        return;
+    }
     if (index != expected) {
         std::string what = index > expected ? "entries " + std::to_string(expected) + ".." +
                                                   std::to_string(index - 1) + " are missing here (deleted or moved)"
@@ -473,6 +491,7 @@ void AuditExportVerifier::addEntry(uint64_t index, const Hash& computed, const s
         return;
     }
     tree_.append(computed);
+    lastEntryLine_ = lineNumber_;
     ++result_.entries;
     checkReadyHeads();
 }
@@ -506,6 +525,10 @@ void AuditExportVerifier::checkHead(const SignedTreeHead& sth, uint64_t line) {
         fail(where + " (tree_size " + std::to_string(h.treeSize) +
                  "): the signature is not valid for the gateway key (forged or modified tree head)",
              std::nullopt, false);
+        return;
+    }
+    if (duplicate_ && h.treeSize > duplicate_->index) {
+        resolveDuplicate(sth, where);
         return;
     }
     const Hash computed = *tree_.rootAt(h.treeSize);
@@ -547,7 +570,56 @@ void AuditExportVerifier::checkHead(const SignedTreeHead& sth, uint64_t line) {
     result_.verifiedSize = std::max(result_.verifiedSize, h.treeSize);
 }
 
+void AuditExportVerifier::resolveDuplicate(const SignedTreeHead& sth, const std::string& where) {
+    const Duplicate d = *duplicate_;
+    const TreeHead& h = sth.head;
+    const std::string index = std::to_string(d.index);
+    const std::string size = std::to_string(h.treeSize);
+    const std::string head = (where.rfind("the ", 0) == 0 ? "" : "the ") + where;
+    const bool firstSigned = *tree_.rootAt(h.treeSize) == h.rootHash;
+    auto path = tree_.inclusionProof(d.index, h.treeSize);
+    const bool secondSigned = path && verifyInclusion(d.index, h.treeSize, d.leaf, *path, h.rootHash);
+    if (secondSigned && !firstSigned) {
+        // The forged entry came first: it is the first position that disagrees with the signed tree.
+        fail("line " + std::to_string(d.firstLine) + ": entry " + index + " is not the entry " + index + " that " +
+                 head + " (tree_size " + size + ") signed; the entry " + index + " on line " +
+                 std::to_string(d.line) + " is (with it the entries give the signed root): a forged entry " +
+                 index + " was inserted before the genuine one",
+             d.index, true);
+        result_.line = d.firstLine;
+    } else if (firstSigned) {
+        fail("line " + std::to_string(d.line) + ": expected entry " + std::to_string(d.index + 1) +
+                 ", found a second entry " + index + "; the entry " + index + " on line " +
+                 std::to_string(d.firstLine) + " is the one " + head + " (tree_size " + size +
+                 ") signed: line " + std::to_string(d.line) + " was inserted",
+             d.index + 1, true);
+        result_.line = d.line;
+    } else {
+        const uint64_t from = lastVerified_ ? std::min(lastVerified_->head.treeSize, d.index) : 0;
+        fail(where + ": the signed root for tree_size " + size + " is " + hex(h.rootHash) +
+                 " but the entries give it neither with the entry " + index + " on line " +
+                 std::to_string(d.firstLine) + " nor with the one on line " + std::to_string(d.line) +
+                 ": an entry in [" + std::to_string(from) + ", " + size +
+                 ") was modified, inserted, removed or reordered",
+             from, false, h.treeSize);
+    }
+}
+
+void AuditExportVerifier::failUnresolvedDuplicate(const std::string& why) {
+    const Duplicate d = *duplicate_;
+    const std::string index = std::to_string(d.index);
+    fail("entry " + index + " appears twice, on lines " + std::to_string(d.firstLine) + " and " +
+             std::to_string(d.line) + " (one of them was inserted), and " + why +
+             " before any signed tree head covering entry " + index + " said which of the two is genuine",
+         d.index, false, d.index + 2);
+    result_.line = d.line;
+}
+
 AuditVerification AuditExportVerifier::finish() {
+    if (!failed_ && duplicate_) {
+        lineNumber_ = 0;
+        failUnresolvedDuplicate("the export ends");
+    }
     if (!failed_ && !pending_.empty()) {
         const auto& p = pending_.front();
         const uint64_t have = tree_.size();

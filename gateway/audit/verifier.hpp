@@ -14,7 +14,12 @@
 // - a tail missing below a signed head's size (truncated): exact (the first missing index);
 // - an entry modified together with its recorded leaf hash: only the signed roots catch it, so the
 //   index is bounded by the heads: at or after the last head that still verifies, before the size
-//   of the first head that fails (exactIndex = false, range in [firstBadIndex, badRangeEnd)).
+//   of the first head that fails (exactIndex = false, range in [firstBadIndex, badRangeEnd));
+// - two entries with the same index one after the other (a forged entry inserted before or after the
+//   genuine one, with a leaf hash recomputed to match): the first signed head that covers the index
+//   decides which of the two it was signed with, and the other is named — the forged first one at
+//   its index, or the inserted second one at the position it took (the next index). Without such a
+//   head the pair is reported as a range of those two positions.
 // Memory: the Merkle tree of the export (≈ 64 bytes per entry).
 
 #include <cstdint>
@@ -96,6 +101,9 @@ private:
     void addTreeHead(const SignedTreeHead& head, uint64_t line);
     void checkReadyHeads();
     void checkHead(const SignedTreeHead& head, uint64_t line);
+    // Decides a pending duplicate with the verified head `head` (which covers its index); fails.
+    void resolveDuplicate(const SignedTreeHead& head, const std::string& where);
+    void failUnresolvedDuplicate(const std::string& why);
 
     crypto::Ed25519PublicKey key_;
     AuditVerifyOptions options_;
@@ -108,6 +116,16 @@ private:
     uint64_t pendingMinSize_ = UINT64_MAX;
     std::optional<SignedTreeHead> lastVerified_;
     uint64_t lineNumber_ = 0;
+    uint64_t lastEntryLine_ = 0;  // line of the entry last appended to tree_
+    // A second entry with the index just appended (one of the two is not the signed one): held back
+    // until a head covering that index says which, or until something else goes wrong first.
+    struct Duplicate {
+        uint64_t index = 0;
+        Hash leaf{};             // the second entry's leaf hash (the first one is in tree_)
+        uint64_t firstLine = 0;  // line of the entry in tree_
+        uint64_t line = 0;       // line of the second entry
+    };
+    std::optional<Duplicate> duplicate_;
     LineParser parsers_[2];
     std::vector<ParsedLine> results_;
     AuditVerification result_;

@@ -325,6 +325,12 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         if (Status s = r.integer("max_batch", batch, 1, 10000); !s) return s;
         c.audit.maxBatch = static_cast<uint64_t>(batch);
         if (Status s = r.duration("lock_timeout_ms", c.audit.lockTimeout, 1, 600000); !s) return s;
+        if (Status s = r.duration("integrity_check_interval_ms", c.audit.integrityCheckInterval, 100, 24 * 3600 * 1000);
+            !s)
+            return s;
+        int64_t recheck = static_cast<int64_t>(c.audit.integrityRecheckBlocks);
+        if (Status s = r.integer("integrity_recheck_blocks", recheck, 0, 1000000); !s) return s;
+        c.audit.integrityRecheckBlocks = static_cast<uint64_t>(recheck);
         if (Status s = r.rejectUnknown(); !s) return s;
     }
 

@@ -62,6 +62,10 @@ struct AuditConfig {
     std::chrono::milliseconds treeHeadInterval{10000};
     uint64_t maxBatch = 1000;
     std::chrono::milliseconds lockTimeout{5000};
+    // The background integrity check (docs/audit.md, "Integrity checks"): how often it runs, and how
+    // many older blocks of 1024 entries each run re-reads in rotation besides the new ones.
+    std::chrono::milliseconds integrityCheckInterval{10000};
+    uint64_t integrityRecheckBlocks = 64;
 };
 
 // Overload protection (docs/configuration.md, "Overload protection"). Every authenticated request

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "gateway/audit/log.hpp"
 #include "gateway/audit/record.hpp"
 #include "gateway/http/errors.hpp"
 #include "gateway/http/overload.hpp"
@@ -64,6 +65,15 @@ std::optional<OverloadRefusal> admit(OverloadGuard& guard, const Route& route, c
     return std::nullopt;
 }
 
+// The refusal of a request to an audited or authenticated route while the audit log is untrusted
+// (gateway/audit/log.hpp): no data leaves a gateway whose log no longer matches what it signed.
+std::optional<std::string> untrustedAuditLog(Services& services, const Route& route) {
+    if (!services.audit || !(route.audited || route.access.requiresToken)) return std::nullopt;
+    auto integrity = services.audit->integrity();
+    if (integrity.state != audit::IntegrityState::Untrusted) return std::nullopt;
+    return integrity.message;
+}
+
 }  // namespace
 
 std::string newRequestId() {
@@ -102,6 +112,9 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
         out.response.setHeader("Allow", joinMethods(m.allowed));
     } else if (!m.route) {
         out.response = errorResponse(404, "not_found", "no route for " + request.path);
+    } else if (auto untrusted = untrustedAuditLog(services, *m.route)) {
+        out.route = m.route->pattern;
+        out.response = errorResponse(503, "audit_log_untrusted", *untrusted);
     } else {
         out.route = m.route->pattern;
         std::optional<auth::Principal> principal;

@@ -83,7 +83,7 @@ std::string Metrics::render(const db::PoolStats& pool, bool ready, const Overloa
            pool.busyWorkers);
     scalar(out, "custodian_db_connect_failures_total", "counter", "Failed attempts to open a database connection.",
            pool.connectFailures);
-    scalar(out, "custodian_ready", "gauge", "1 when the gateway is ready (database reachable, migrations current).",
+    scalar(out, "custodian_ready", "gauge", "1 when the gateway is ready (database reachable, migrations current, audit log trusted).",
            ready ? 1 : 0);
     if (overload) {
         out += "# HELP custodian_overload_refusals_total Requests refused by overload protection, by the limit that "
@@ -110,6 +110,28 @@ std::string Metrics::render(const db::PoolStats& pool, bool ready, const Overloa
         scalar(out, "custodian_audit_failed_entries_total", "counter",
                "Audit entries that could not be committed (their requests failed closed).", audit->failedEntries);
         scalar(out, "custodian_audit_append_queue", "gauge", "Audit entries waiting for the appender.", audit->queued);
+        scalar(out, "custodian_audit_log_trusted", "gauge",
+               "1 when the audit log passed its start-up integrity check and no check found a mismatch since; 0 "
+               "while the start-up check has not passed or after a mismatch.",
+               audit->integrity == audit::IntegrityState::Trusted ? 1 : 0);
+        scalar(out, "custodian_audit_integrity_failures_total", "counter",
+               "Mismatches between the stored audit log and what this gateway appended and signed (any is an "
+               "incident: the gateway refuses audited requests until restarted on a log that verifies).",
+               audit->integrityFailures);
+        if (audit->firstBadIndex)
+            scalar(out, "custodian_audit_integrity_first_bad_index", "gauge",
+                   "The first audit entry index the integrity checks found bad (start of the range when only a root "
+                   "disagrees).",
+                   *audit->firstBadIndex);
+        scalar(out, "custodian_audit_integrity_checks_total", "counter",
+               "Integrity checks of the stored audit log completed (start-up and background).",
+               audit->integrityChecks);
+        scalar(out, "custodian_audit_integrity_checked_entries_total", "counter",
+               "Audit entries re-read and re-hashed by the integrity checks.", audit->integrityCheckedEntries);
+        scalar(out, "custodian_audit_integrity_check_errors_total", "counter",
+               "Integrity checks that could not run (database unavailable, ...); retried.", audit->integrityCheckErrors);
+        scalar(out, "custodian_audit_tree_head_failures_total", "counter",
+               "Tree-head signing attempts that failed or were refused.", audit->treeHeadFailures);
     }
     return out;
 }

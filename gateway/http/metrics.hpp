@@ -14,6 +14,10 @@
 //   custodian_audit_entries_committed_total, custodian_audit_commits_total,
 //   custodian_audit_failed_entries_total                       counters
 //   custodian_audit_append_queue                               gauge
+//   custodian_audit_log_trusted, custodian_audit_integrity_first_bad_index  gauges
+//   custodian_audit_integrity_failures_total, custodian_audit_integrity_checks_total,
+//   custodian_audit_integrity_checked_entries_total, custodian_audit_integrity_check_errors_total,
+//   custodian_audit_tree_head_failures_total                   counters
 // Thread-safe. Route labels are route patterns (bounded cardinality), "unmatched" otherwise.
 
 #include <array>

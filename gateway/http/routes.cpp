@@ -6,6 +6,7 @@
 #include "gateway/auth/group_routes.hpp"
 #include "gateway/catalog/routes.hpp"
 #include "gateway/crypto/keys.hpp"
+#include "gateway/http/errors.hpp"
 #include "gateway/release/routes.hpp"
 #include "gateway/services.hpp"
 
@@ -39,9 +40,28 @@ Result<HttpResponse> handleHealthz(RequestContext&) {
     return HttpResponse::json(200, R"({"status":"ok"})");
 }
 
+namespace {
+
+// Ready: the database monitor is satisfied and the audit log passed its integrity checks.
+bool gatewayReady(const Services& services) {
+    return services.readiness && services.readiness->ready() &&
+           (!services.audit || services.audit->integrity().state == audit::IntegrityState::Trusted);
+}
+
+}  // namespace
+
 Result<HttpResponse> handleReadyz(RequestContext& ctx) {
     auto* readiness = ctx.services.readiness;
-    if (readiness && readiness->ready()) return HttpResponse::json(200, R"({"status":"ready"})");
+    std::optional<audit::IntegrityStatus> integrity;
+    if (ctx.services.audit) integrity = ctx.services.audit->integrity();
+    // A log that no longer matches its signed heads is the most important reason: it needs an operator.
+    if (integrity && integrity->state == audit::IntegrityState::Untrusted)
+        return errorResponse(503, "audit_log_untrusted", "not ready: " + integrity->message);
+    if (readiness && readiness->ready()) {
+        if (!integrity || integrity->state == audit::IntegrityState::Trusted)
+            return HttpResponse::json(200, R"({"status":"ready"})");
+        return Status(StatusCode::Unavailable, "not ready: " + integrity->message);
+    }
     std::string reason = readiness ? readiness->reason() : "readiness monitor not running";
     return Status(StatusCode::Unavailable, "not ready: " + reason);
 }
@@ -49,7 +69,7 @@ Result<HttpResponse> handleReadyz(RequestContext& ctx) {
 Result<HttpResponse> handleMetrics(RequestContext& ctx) {
     if (!ctx.services.metrics) return internalError("metrics are not configured");
     db::PoolStats pool = ctx.services.db ? ctx.services.db->stats() : db::PoolStats{};
-    bool ready = ctx.services.readiness && ctx.services.readiness->ready();
+    bool ready = gatewayReady(ctx.services);
     std::optional<OverloadStats> overload;
     if (ctx.services.overload) overload = ctx.services.overload->stats();
     std::optional<audit::AuditLogStats> audit;

@@ -71,6 +71,26 @@ private:
     pid_t pid_ = -1;
 };
 
+// A whole file's bytes ("" if it cannot be read: a log the process has not written yet).
+inline std::string readTextFile(const std::string& path) {
+    std::string out;
+    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+        char buf[4096];
+        size_t n = 0;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        std::fclose(f);
+    }
+    return out;
+}
+
+// Writes a configuration file; throws if it cannot.
+inline void writeTextFile(const std::string& path, const std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (f == nullptr) throw std::runtime_error("cannot write " + path);
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+}
+
 // Polls GET /readyz until it answers 200 or `limit` passes.
 inline bool waitReady(uint16_t port, std::chrono::milliseconds limit) {
     const auto until = std::chrono::steady_clock::now() + limit;

@@ -209,7 +209,9 @@ TEST_CASE("the audit tables reject UPDATE, DELETE and TRUNCATE from a normal con
 TEST_CASE("tampering with the audit log in PostgreSQL is found by the verifier at the right index",
           "[integration][audit]") {
     AuditDatabase db;
-    AuditGateway gw(db);
+    config::AuditConfig noBackgroundCheck;  // the gateway's own checks are test_audit_integrity.cpp's
+    noBackgroundCheck.integrityCheckInterval = std::chrono::hours(1);
+    AuditGateway gw(db, noBackgroundCheck);
     audit::AuditLog& log = gw.log();
     // 20 entries with a signed head after each one, so that even tampering only the signed roots
     // can reveal is pinned to one index.
@@ -319,11 +321,41 @@ TEST_CASE("the audit log refuses to sign a head over a log that no longer matche
          "ALTER TABLE audit_entries DISABLE TRIGGER USER; "
          "UPDATE audit_entries SET leaf_hash = sha256('forged'::bytea) WHERE entry_index = 2; "
          "ALTER TABLE audit_entries ENABLE TRIGGER USER");
-    audit::AuditLog fresh(logOptions(db), key);  // catches up from the tampered table
-    REQUIRE(fresh.append(testEntry("a", "test.append")));
+    // A log started on the tampered table: its start-up check finds entry 2, and it neither appends
+    // nor signs.
+    audit::AuditLog fresh(logOptions(db), key);
+    auto appended = fresh.append(testEntry("a", "test.append"));
+    REQUIRE_FALSE(appended);
+    CHECK(appended.status().message().find("first bad entry index 2") != std::string::npos);
     auto head = fresh.signTreeHead();
     REQUIRE_FALSE(head);
+    CHECK(head.status().message().find("no tree head is signed over an untrusted audit log") != std::string::npos);
+}
+
+TEST_CASE("a signer whose tree no longer gives the latest signed root refuses, and the log becomes untrusted",
+          "[integration][audit]") {
+    AuditDatabase db;
+    auto key = testKey();
+    audit::AuditLog late(logOptions(db), key);  // started (and checked) on the empty log
+    REQUIRE(late.awaitStartCheck(std::chrono::seconds(30)).state == audit::IntegrityState::Trusted);
+    audit::AuditLog writer(logOptions(db), key);
+    for (int i = 0; i < 6; ++i) REQUIRE(writer.append(testEntry("a", "test.append")));
+    // Rewritten before `late` caught up with it, consistently (bytes and leaf hash)…
+    exec(db.adminConninfo(),
+         "ALTER TABLE audit_entries DISABLE TRIGGER USER; "
+         "UPDATE audit_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), '\"a\"', '\"b\"'), "
+         "'UTF8') WHERE entry_index = 2; "
+         "UPDATE audit_entries SET leaf_hash = sha256('\\x00'::bytea || entry) WHERE entry_index = 2; "
+         "ALTER TABLE audit_entries ENABLE TRIGGER USER");
+    REQUIRE(writer.signTreeHead());  // …after `writer` appended it: its head has the genuine root
+    REQUIRE(writer.append(testEntry("a", "test.append")));
+    auto head = late.signTreeHead();
+    REQUIRE_FALSE(head);
     CHECK(head.status().message().find("does not match the signed tree head of size 6") != std::string::npos);
+    auto integrity = late.integrity();
+    CHECK(integrity.state == audit::IntegrityState::Untrusted);
+    CHECK(integrity.message.find("found by the tree-head signer") != std::string::npos);
+    CHECK_FALSE(late.append(testEntry("a", "test.append")));
 }
 
 TEST_CASE("audit append fails with Unavailable when the database is unreachable", "[integration][audit]") {

@@ -18,28 +18,6 @@
 using namespace custodian;
 using namespace custodian::testing;
 
-namespace {
-
-std::string readFile(const std::string& path) {
-    std::string out;
-    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
-        char buf[4096];
-        size_t n = 0;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-        std::fclose(f);
-    }
-    return out;
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    REQUIRE(f != nullptr);
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-}
-
-}  // namespace
-
 TEST_CASE("three gateway processes appending concurrently produce one audit log that verifies",
           "[integration][audit][processes]") {
     AuditDatabase db;
@@ -66,7 +44,7 @@ TEST_CASE("three gateway processes appending concurrently produce one audit log 
         const uint16_t port = static_cast<uint16_t>(freeTcpPort());
         ports.push_back(port);
         const std::string config = (dir / ("gateway" + std::to_string(i) + ".json")).string();
-        writeFile(config, "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" + std::to_string(port) +
+        writeTextFile(config, "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" + std::to_string(port) +
                               "},\"database\":{\"conninfo\":" + http::jsonQuote(db.gatewayConninfo()) +
                               ",\"pool_size\":8},\"keys\":{\"signing_key_file\":" + http::jsonQuote(signingKeyFile) +
                               ",\"master_key_file\":" + http::jsonQuote(masterKeyFile) +
@@ -76,7 +54,7 @@ TEST_CASE("three gateway processes appending concurrently produce one audit log 
             std::make_unique<ServeProcess>(config, (dir / ("gateway" + std::to_string(i) + ".log")).string()));
     }
     for (int i = 0; i < 3; ++i) {
-        INFO(readFile((dir / ("gateway" + std::to_string(i) + ".log")).string()));
+        INFO(readTextFile((dir / ("gateway" + std::to_string(i) + ".log")).string()));
         REQUIRE(waitReady(ports[static_cast<size_t>(i)], std::chrono::seconds(60)));
     }
 

@@ -255,6 +255,87 @@ TEST_CASE("deleted, inserted and reordered entries are named at the first index 
     }
 }
 
+TEST_CASE("a forged entry next to the genuine one with the same index: the signed heads say which one to blame",
+          "[audit][verifier][tamper]") {
+    const Log log = makeLog(50, 8);
+    const auto position = [&](uint64_t i) { return log.lines.begin() + static_cast<long>(log.entryLine[i]); };
+    SECTION("forged entry (leaf hash recomputed) inserted before the genuine one: the forged one is named") {
+        auto lines = log.lines;
+        lines.insert(lines.begin() + (position(21) - log.lines.begin()), modifiedEntryLine(21, true));
+        auto r = verify(lines);
+        INFO(r.problem);
+        REQUIRE_FALSE(r.ok);
+        REQUIRE(r.firstBadIndex);
+        CHECK(*r.firstBadIndex == 21);
+        CHECK(r.exactIndex);
+        CHECK(r.line == log.entryLine[21] + 1);  // the forged line (1-based), not the genuine one after it
+        CHECK_THAT(r.problem, Catch::Contains("a forged entry 21 was inserted before the genuine one"));
+    }
+    SECTION("forged entry inserted after the genuine one: the position it took is named") {
+        auto lines = log.lines;
+        lines.insert(lines.begin() + (position(21) - log.lines.begin()) + 1, modifiedEntryLine(21, true));
+        auto r = verify(lines);
+        INFO(r.problem);
+        REQUIRE_FALSE(r.ok);
+        CHECK(*r.firstBadIndex == 22);
+        CHECK(r.exactIndex);
+        CHECK(r.line == log.entryLine[21] + 2);
+        CHECK_THAT(r.problem, Catch::Contains("was inserted"));
+    }
+    SECTION("the genuine entry replaced by two forged ones: neither gives the signed root") {
+        auto lines = log.lines;
+        AuditEntry other = makeEntry(21);
+        other.actor = "mallory";
+        lines[log.entryLine[21]] = modifiedEntryLine(21, true);
+        lines.insert(lines.begin() + (position(21) - log.lines.begin()) + 1,
+                     exportEntryLine(canonicalEntryBytes(other).value(), true));
+        auto r = verify(lines);
+        INFO(r.problem);
+        REQUIRE_FALSE(r.ok);
+        CHECK(*r.firstBadIndex == 16);  // the last head that verifies has size 16
+        CHECK(r.badRangeEnd == 24);
+        CHECK_FALSE(r.exactIndex);
+    }
+    SECTION("no signed head covers the pair: both positions are named as a range") {
+        const Log unsignedTail = makeLog(30, 8);
+        auto lines = unsignedTail.lines;
+        lines.pop_back();  // the head of size 30: the last head left covers 24 entries
+        lines.insert(lines.begin() + static_cast<long>(unsignedTail.entryLine[27]), modifiedEntryLine(27, true));
+        auto r = verify(lines);
+        INFO(r.problem);
+        REQUIRE_FALSE(r.ok);
+        CHECK(*r.firstBadIndex == 27);
+        CHECK(r.badRangeEnd == 29);
+        CHECK_FALSE(r.exactIndex);
+        CHECK_THAT(r.problem, Catch::Contains("appears twice"));
+    }
+    SECTION("an exact copy of the previous line is a duplicate at once") {
+        auto lines = log.lines;
+        lines.insert(lines.begin() + (position(21) - log.lines.begin()) + 1, log.lines[log.entryLine[21]]);
+        auto r = verify(lines);
+        REQUIRE_FALSE(r.ok);
+        CHECK(*r.firstBadIndex == 22);
+        CHECK(r.exactIndex);
+    }
+}
+
+TEST_CASE("the fuzz corpus: a forged entry 5 before the genuine one is named by custodian audit verify",
+          "[audit][verifier][tamper][cli]") {
+    const std::string corpus = std::string(CUSTODIAN_SOURCE_DIR) + "/tests/fuzz/corpus/audit_export/";
+    auto r = verifyAuditExportFile(corpus + "forged_before_genuine.ndjson", gatewayKey().publicKey());
+    REQUIRE(r.isOk());
+    INFO(r->problem);
+    REQUIRE_FALSE(r->ok);
+    REQUIRE(r->firstBadIndex);
+    CHECK(*r->firstBadIndex == 5);
+    CHECK(r->exactIndex);
+    CHECK(r->line == 7);  // the forged line; the genuine entry 5 follows on line 8
+    CHECK_THAT(r->problem, Catch::Contains("the entry 5 on line 8 is"));
+    auto valid = verifyAuditExportFile(corpus + "valid.ndjson", gatewayKey().publicKey());
+    REQUIRE(valid.isOk());
+    CHECK(valid->ok);
+}
+
 TEST_CASE("a truncated tail is named at the first missing index", "[audit][verifier][tamper]") {
     const Log log = makeLog(40, 8);
     SECTION("entries removed, the head covering them kept") {
