@@ -5,6 +5,7 @@
 --   4  GET  /healthz                    public
 --   2  GET  /metrics                    public
 --   1  POST /v1/extracts                partner (a small sealed extract, streamed)
+-- With LOAD_ONLY=catalog every request is the catalog read.
 -- Tokens and the extract request come from the environment: LOAD_PARTNER, LOAD_AUDITOR,
 -- LOAD_EXTRACT_BODY. done() prints requests/s, p50/p99 and the responses by status, separating
 -- the deliberate refusals (429 rate_limited, 503 overloaded) from everything else.
@@ -33,6 +34,9 @@ function init(args)
     { ["Authorization"] = "Bearer " .. partner, ["Content-Type"] = "application/json" }, body)
   cycle = { catalog, treeHead, healthz, catalog, treeHead, metrics, catalog, healthz, treeHead, catalog,
             extract, treeHead, catalog, healthz, catalog, treeHead, metrics, catalog, healthz, treeHead }
+  -- LOAD_ONLY=catalog: only the partner's catalog read (an audited cheap read: one durable entry
+  -- per request), for the audited-read throughput figure in docs/audit.md.
+  if os.getenv("LOAD_ONLY") == "catalog" then cycle = { catalog } end
   position = math.random(#cycle)
   statuses = {}      -- status -> count
   deliberate = 0     -- 429 rate_limited and 503 overloaded

@@ -25,8 +25,6 @@ std::string clientAddressOf(const http::HttpRequest& request) {
     return address;
 }
 
-std::string routeAction(const http::Route& route) { return route.method + " " + route.pattern; }
-
 AuditEntry entryFor(const http::RequestContext& ctx, std::string action, std::string decision) {
     AuditEntry e;
     fillRequester(e, ctx.request, ctx.principal);
@@ -35,18 +33,59 @@ AuditEntry entryFor(const http::RequestContext& ctx, std::string action, std::st
     return e;
 }
 
-AuditEntry entryForDenial(const http::HttpRequest& request, const http::Route& route,
-                          const auth::Principal* principal, const Status& refusal) {
+AuditEntry entryForOutcome(const RequestOutcome& o) {
     AuditEntry e;
-    fillRequester(e, request, principal);
-    e.action = routeAction(route);
-    e.decision = "denied";
-    e.reason = refusal.message();
+    fillRequester(e, *o.request, o.principal);
+    e.action = o.route && !o.route->action.empty() ? o.route->action : std::string(kUnroutedAction);
+    const int status = o.response ? o.response->status : 500;
+    e.decision = status < 400 ? "allowed" : status < 500 ? "denied" : "failed";
     crypto::JsonValue::Object details;
-    details.emplace("path", crypto::sanitizeUtf8(request.path));
-    details.emplace("status", refusal.code() == StatusCode::Unauthenticated ? "unauthenticated" : "forbidden");
+    details.emplace("path", crypto::sanitizeUtf8(o.request->path));
+    details.emplace("status", static_cast<int64_t>(status));
+    if (!o.request->query.empty()) details.emplace("query", crypto::sanitizeUtf8(o.request->query));
+    if (!o.credential.empty()) details.emplace("credential", o.credential);
+    if (o.params) {
+        for (const auto& [name, value] : *o.params) {
+            if (name == "dataset" || (name == "name" && o.route && o.route->pattern.starts_with("/v1/datasets/")))
+                e.target.dataset = crypto::sanitizeUtf8(value);
+            else if (name == "policy")
+                e.target.policy = crypto::sanitizeUtf8(value);
+            else if (name == "name" && o.route && o.route->pattern.starts_with("/v1/sources/"))
+                e.target.source = crypto::sanitizeUtf8(value);
+            else
+                details.emplace(name, crypto::sanitizeUtf8(value));
+        }
+    }
+    // The error body's code, message and scalar details (limit, rule, …): the reason of a refusal.
+    if (status >= 400 && o.response && !o.response->body.empty()) {
+        if (auto body = crypto::parseJson(o.response->body); body && body->isObject()) {
+            const auto& root = body->asObject();
+            if (auto err = root.find("error"); err != root.end() && err->second.isObject()) {
+                for (const auto& [key, value] : err->second.asObject()) {
+                    if (key == "message" && value.isString()) {
+                        e.reason = value.asString();
+                    } else if (key == "code" && value.isString()) {
+                        details.emplace("error", value.asString());
+                        // A deliberate refusal for capacity is a denial, not a failure of the gateway.
+                        if (value.asString() == "overloaded") e.decision = "denied";
+                    } else if (key == "details" && value.isObject()) {
+                        for (const auto& [name, v] : value.asObject())
+                            if (v.isString() || v.isInteger() || v.isBool()) details.emplace(name, v);
+                    } else if (value.isString() || value.isInteger() || value.isBool()) {
+                        details.emplace(key, value);
+                    }
+                }
+            }
+        }
+    }
     e.details = std::move(details);
     return e;
+}
+
+Result<uint64_t> record(http::RequestContext& ctx, AuditEntry entry) {
+    auto index = record(ctx.services, std::move(entry));
+    if (index) ++ctx.entriesRecorded;
+    return index;
 }
 
 Result<uint64_t> record(Services& services, AuditEntry entry) {

@@ -77,7 +77,7 @@ AuditLog* logOf(const RequestContext& ctx) { return ctx.services.audit; }
 Status recordAccess(RequestContext& ctx, const char* action, crypto::JsonValue::Object details) {
     AuditEntry e = entryFor(ctx, action, "allowed");
     e.details = std::move(details);
-    auto index = record(ctx.services, std::move(e));
+    auto index = record(ctx, std::move(e));
     return index ? Status::ok() : index.status();
 }
 
@@ -239,12 +239,12 @@ Result<HttpResponse> handleInclusion(RequestContext& ctx) {
     if (*index >= *size)
         return invalidArgument("index: " + std::to_string(*index) + " is not in a tree of size " +
                                std::to_string(*size) + " (need index < tree_size)");
-    if (Status s = recordAccess(ctx, "audit.proof.inclusion",
-                                {{"index", *index}, {"tree_size", *size}});
-        !s)
-        return s;
+    // Recorded once the proof exists: a proof that cannot be given (a tree larger than the log:
+    // 404) is recorded as denied by handleRequest, not as allowed.
     auto proof = log->inclusionProof(*index, *size);
     if (!proof) return proof.status();
+    if (Status s = recordAccess(ctx, "audit.proof.inclusion", {{"index", *index}, {"tree_size", *size}}); !s)
+        return s;
     return HttpResponse::json(200, "{\"audit_path\":" + hashArray(proof->path) + ",\"index\":" +
                                        std::to_string(proof->index) + ",\"leaf_hash\":" + hashHex(proof->leafHash) +
                                        ",\"root_hash\":" + hashHex(proof->rootHash) +
@@ -263,10 +263,10 @@ Result<HttpResponse> handleConsistency(RequestContext& ctx) {
     if (*first > *second)
         return invalidArgument("first: " + std::to_string(*first) + " is larger than second (" +
                                std::to_string(*second) + ")");
+    auto proof = log->consistencyProof(*first, *second);  // recorded once it exists, as above
+    if (!proof) return proof.status();
     if (Status s = recordAccess(ctx, "audit.proof.consistency", {{"first", *first}, {"second", *second}}); !s)
         return s;
-    auto proof = log->consistencyProof(*first, *second);
-    if (!proof) return proof.status();
     return HttpResponse::json(200, "{\"consistency_path\":" + hashArray(proof->path) + ",\"first\":" +
                                        std::to_string(proof->first) + ",\"first_root\":" +
                                        hashHex(proof->firstRoot) + ",\"second\":" + std::to_string(proof->second) +
@@ -346,13 +346,14 @@ Result<int64_t> parseRfc3339Ms(std::string_view s) {
 std::vector<http::Route> auditRoutes() {
     using auth::Role;
     const http::Access auditors = http::Access::only({Role::Auditor});
-    // method  pattern  who  handler  inline  audited
+    // method  pattern  who  handler  inline  audit action
     return {
-        {"GET", "/v1/audit", auditors, handleQuery, false, true},
-        {"GET", "/v1/audit/export", auditors, handleExport, false, true},
-        {"GET", "/v1/audit/tree-head", auditors, handleTreeHead, false, true},
-        {"GET", "/v1/audit/proof/inclusion", auditors, handleInclusion, false, true},
-        {"GET", "/v1/audit/proof/consistency", auditors, handleConsistency, false, true},
+        {"GET", "/v1/audit", auditors, handleQuery, false, "audit.query"},
+        {"GET", "/v1/audit/export", auditors, handleExport, false, "audit.export"},
+        {"GET", "/v1/audit/tree-head", auditors, handleTreeHead, false, "audit.tree_head"},
+        {"GET", "/v1/audit/proof/inclusion", auditors, handleInclusion, false, "audit.proof.inclusion"},
+        {"GET", "/v1/audit/proof/consistency", auditors, handleConsistency, false,
+         "audit.proof.consistency"},
     };
 }
 

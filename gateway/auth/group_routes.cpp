@@ -48,7 +48,7 @@ GroupChangeHook auditChange(RequestContext& ctx) {
         if (change.member) details["member"] = *change.member;
         if (change.action == "group.put") details["created"] = change.created;
         e.details = crypto::JsonValue(std::move(details));
-        auto recorded = audit::record(ctx.services, std::move(e));
+        auto recorded = audit::record(ctx, std::move(e));
         return recorded ? Status::ok() : recorded.status();
     };
 }
@@ -103,14 +103,16 @@ Result<std::string> descriptionFromBody(const std::string& body) {
 
 std::vector<http::Route> groupRoutes() {
     const auto admins = http::Access::only({Role::Admin});
-    // method  pattern  who may call  handler  inline  audited
+    // method  pattern  who may call  handler  inline  audit action
     return {
-        {"GET", "/v1/groups", admins, handleListGroups, false, false},
-        {"GET", "/v1/groups/{group}", admins, handleGetGroup, false, false},
-        {"PUT", "/v1/groups/{group}", admins, handlePutGroup, false, true},
-        {"DELETE", "/v1/groups/{group}", admins, handleDeleteGroup, false, true},
-        {"PUT", "/v1/groups/{group}/members/{principal}", admins, handlePutGroupMember, false, true},
-        {"DELETE", "/v1/groups/{group}/members/{principal}", admins, handleDeleteGroupMember, false, true},
+        {"GET", "/v1/groups", admins, handleListGroups, false, "group.list"},
+        {"GET", "/v1/groups/{group}", admins, handleGetGroup, false, "group.get"},
+        {"PUT", "/v1/groups/{group}", admins, handlePutGroup, false, "group.put"},
+        {"DELETE", "/v1/groups/{group}", admins, handleDeleteGroup, false, "group.delete"},
+        {"PUT", "/v1/groups/{group}/members/{principal}", admins, handlePutGroupMember, false,
+         "group.member.add"},
+        {"DELETE", "/v1/groups/{group}/members/{principal}", admins, handleDeleteGroupMember, false,
+         "group.member.remove"},
     };
 }
 

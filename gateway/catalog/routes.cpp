@@ -138,18 +138,26 @@ BeforeCommit auditChange(RequestContext& ctx) {
         audit::AuditEntry e = entryWith(ctx, facts.action, "allowed", facts.source, facts.dataset, facts.policy);
         e.target.policyVersion = facts.policyVersion;
         e.details = crypto::JsonValue(facts.details);
-        auto recorded = audit::record(ctx.services, std::move(e));
+        auto recorded = audit::record(ctx, std::move(e));
         return recorded ? Status::ok() : recorded.status();
     };
 }
 
-// Records a scoping refusal and returns it (the refusal is the answer even if recording fails:
-// nothing was changed or shown).
-Status denied(RequestContext& ctx, const std::string& action, Status refusal, const std::optional<std::string>& source,
-              const std::optional<std::string>& dataset, const std::optional<std::string>& policy) {
+// Records a scoping refusal as a denied `action`; fails (503) if the log cannot take it.
+Status recordDenial(RequestContext& ctx, const std::string& action, const Status& refusal,
+                    const std::optional<std::string>& source, const std::optional<std::string>& dataset,
+                    const std::optional<std::string>& policy) {
     audit::AuditEntry e = entryWith(ctx, action, "denied", source, dataset, policy);
     e.reason = refusal.message();
-    (void)audit::record(ctx.services, std::move(e));
+    auto recorded = audit::record(ctx, std::move(e));
+    return recorded ? Status::ok() : recorded.status();
+}
+
+// Records a scoping refusal and returns it — or the audit log's 503 if the refusal cannot be
+// recorded (nothing was changed or shown either way).
+Status denied(RequestContext& ctx, const std::string& action, Status refusal, const std::optional<std::string>& source,
+              const std::optional<std::string>& dataset, const std::optional<std::string>& policy) {
+    if (Status s = recordDenial(ctx, action, refusal, source, dataset, policy); !s) return s;
     return refusal;
 }
 
@@ -176,9 +184,9 @@ Result<SourceAccess> sourceAccessFor(RequestContext& ctx);
 
 // A source rule's refusal (source_access.hpp): 422 {"error":{"code":"source_refused","message":...,
 // "details":{"rule":...}}}, audited as a denied `action` like the scope refusals.
-HttpResponse sourceRefused(RequestContext& ctx, const std::string& action, const Status& refusal,
-                           const std::optional<std::string>& source, const std::optional<std::string>& dataset) {
-    (void)denied(ctx, action, refusal, source, dataset, {});
+Result<HttpResponse> sourceRefused(RequestContext& ctx, const std::string& action, const Status& refusal,
+                                   const std::optional<std::string>& source, const std::optional<std::string>& dataset) {
+    if (Status s = recordDenial(ctx, action, refusal, source, dataset, {}); !s) return s;
     return http::errorResponse(422, "source_refused", refusal.message(),
                                "{\"rule\":" + http::jsonQuote(refusedRule(refusal)) + "}");
 }
@@ -760,7 +768,7 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
         details["version"] = static_cast<int64_t>(stored->version);
         details["unchanged"] = true;
         e.details = crypto::JsonValue(std::move(details));
-        auto recorded = audit::record(ctx.services, std::move(e));
+        auto recorded = audit::record(ctx, std::move(e));
         if (!recorded) return recorded.status();
     }
     JsonOut out;
@@ -985,18 +993,21 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
 
 std::vector<Route> catalogRoutes() {
     const auto publishers = http::Access::only({Role::Admin, Role::Publisher});
-    // method  pattern  who may call  handler  inline  audited
+    // method  pattern  who may call  handler  inline  audit action
     return {
-        {"PUT", "/v1/sources/{name}", publishers, handlePutSource, false, true},
-        {"GET", "/v1/sources", publishers, handleListSources, false, false},
-        {"GET", "/v1/sources/{name}", publishers, handleGetSource, false, false},
-        {"PUT", "/v1/datasets/{name}", http::Access::only({Role::Publisher}), handlePutDataset, false, true},
-        {"GET", "/v1/datasets/{name}", publishers, handleGetDataset, false, false},
+        {"PUT", "/v1/sources/{name}", publishers, handlePutSource, false, "source.put"},
+        {"GET", "/v1/sources", publishers, handleListSources, false, "source.list"},
+        {"GET", "/v1/sources/{name}", publishers, handleGetSource, false, "source.get"},
+        {"PUT", "/v1/datasets/{name}", http::Access::only({Role::Publisher}), handlePutDataset, false,
+         "dataset.put"},
+        {"GET", "/v1/datasets/{name}", publishers, handleGetDataset, false, "dataset.get"},
         {"PUT", "/v1/datasets/{dataset}/policies/{policy}", http::Access::only({Role::Publisher}), handlePutPolicy,
-         false, true},
-        {"GET", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleGetPolicy, false, false},
-        {"DELETE", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleRetirePolicy, false, true},
-        {"GET", "/v1/catalog", http::Access::only({Role::Partner}), handleGetCatalog, false, false},
+         false, "policy.put"},
+        {"GET", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleGetPolicy, false,
+         "policy.get"},
+        {"DELETE", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleRetirePolicy, false,
+         "policy.retire"},
+        {"GET", "/v1/catalog", http::Access::only({Role::Partner}), handleGetCatalog, false, "catalog.get"},
     };
 }
 

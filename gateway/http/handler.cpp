@@ -4,6 +4,7 @@
 
 #include "gateway/audit/log.hpp"
 #include "gateway/audit/record.hpp"
+#include "gateway/crypto/keys.hpp"
 #include "gateway/http/errors.hpp"
 #include "gateway/http/overload.hpp"
 #include "gateway/services.hpp"
@@ -67,8 +68,8 @@ std::optional<OverloadRefusal> admit(OverloadGuard& guard, const Route& route, c
 
 // The refusal of a request to an audited or authenticated route while the audit log is untrusted
 // (gateway/audit/log.hpp): no data leaves a gateway whose log no longer matches what it signed.
-std::optional<std::string> untrustedAuditLog(Services& services, const Route& route) {
-    if (!services.audit || !(route.audited || route.access.requiresToken)) return std::nullopt;
+std::optional<std::string> untrustedAuditLog(Services& services) {
+    if (!services.audit) return std::nullopt;
     auto integrity = services.audit->integrity();
     if (integrity.state != audit::IntegrityState::Untrusted) return std::nullopt;
     return integrity.message;
@@ -94,15 +95,82 @@ bool acceptableRequestId(std::string_view id) {
     return true;
 }
 
+namespace {
+
+bool underV1(std::string_view path) { return path == "/v1" || path.starts_with("/v1/"); }
+
+bool presentsCredentials(const HttpRequest& request) { return !request.header("Authorization").empty(); }
+
+// Which requests leave an audit entry: every one that presents credentials, every one to a protected
+// route, and every one to a /v1 path no route serves. Public routes called without credentials
+// (/healthz, /readyz, /metrics, /v1/keys) are the only exceptions (docs/audit.md).
+bool audited(const HttpRequest& request, const Route* route) {
+    if (presentsCredentials(request)) return true;
+    return route ? route->access.requiresToken : underV1(request.path);
+}
+
+// The audit entry's name for a credential that did not authenticate: a keyed hash of the token
+// (stable across uses, useless to log in with), or "malformed" when there is no bearer token.
+std::string credentialId(const HttpRequest& request, const Services& services) {
+    auto token = auth::bearerToken(request.header("Authorization"));
+    if (!token || !services.tokens) return "malformed";
+    const auth::TokenHash h = services.tokens->hash(*token);
+    return "token:" + crypto::toHex(crypto::ByteView(h.data(), 8));
+}
+
+}  // namespace
+
 bool runsInline(const HttpRequest& request, const Router& router) {
+    // Audited requests write to the audit log (and may authenticate): never on the network thread.
     RouteMatch m = router.match(request.method, request.path);
+    if (audited(request, m.route)) return false;
     return !m.route || m.route->inlineSafe;
 }
 
 HandledRequest handleRequest(const HttpRequest& request, Services& services, const Router& router) {
     HandledRequest out;
     RouteMatch m = router.match(request.method, request.path);
-    if (!m.error.isOk()) {
+    const bool auditThis = audited(request, m.route);
+    std::optional<auth::Principal> principal;    // authenticated and allowed
+    std::optional<auth::Principal> authenticated; // authenticated, whatever the role check said
+    std::string failedCredential;
+    int entriesRecorded = 0;
+    if (m.route) out.route = m.route->pattern;
+
+    // Authentication: on protected routes, and wherever credentials are presented (so that the
+    // audit entry names who asked, or which credential failed).
+    Status denied;
+    if (m.route && m.route->access.requiresToken) {
+        auto p = authorize(request, services, *m.route, authenticated);
+        if (p) {
+            principal = std::move(p).value();
+            out.principal = principal->name;
+        } else {
+            denied = p.status();
+            if (authenticated) out.principal = authenticated->name;
+        }
+    } else if (auditThis && presentsCredentials(request) && m.error.isOk()) {
+        auto token = auth::bearerToken(request.header("Authorization"));
+        if (token && services.db && services.tokens) {
+            Status s = services.db->withConnection([&](pqxx::connection& conn) {
+                auto p = auth::authenticate(conn, *services.tokens, *token);
+                if (p) authenticated = std::move(p).value();
+                return Status::ok();
+            });
+            if (s.code() == StatusCode::Unavailable) denied = s;
+        }
+        if (authenticated) out.principal = authenticated->name;
+    }
+    if (presentsCredentials(request) && !authenticated) failedCredential = credentialId(request, services);
+
+    std::optional<OverloadRefusal> overload;
+    std::optional<OverloadGuard::ExtractSlot> slot;
+    // No audited request is served while the log cannot be trusted (docs/audit.md, "Integrity
+    // checks"); nothing can be appended to it either, so no entry is attempted.
+    std::optional<std::string> untrusted = auditThis ? untrustedAuditLog(services) : std::nullopt;
+    if (untrusted) {
+        out.response = errorResponse(503, "audit_log_untrusted", *untrusted);
+    } else if (!m.error.isOk()) {
         out.response = errorResponse(m.error);
     } else if (!m.route && !m.allowed.empty()) {
         out.route = "method_not_allowed";
@@ -112,70 +180,41 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
         out.response.setHeader("Allow", joinMethods(m.allowed));
     } else if (!m.route) {
         out.response = errorResponse(404, "not_found", "no route for " + request.path);
-    } else if (auto untrusted = untrustedAuditLog(services, *m.route)) {
-        out.route = m.route->pattern;
-        out.response = errorResponse(503, "audit_log_untrusted", *untrusted);
+    } else if (!denied.isOk()) {
+        out.response = errorResponse(denied);
+    } else if (request.refusedByServer) {
+        const auto& refusal = *request.refusedByServer;
+        out.response = errorResponse(refusal.status, refusal.code, refusal.message);
+    } else if (principal && services.overload &&
+               (overload = admit(*services.overload, *m.route, *principal, slot))) {
+        out.response = overloadResponse(*overload);
     } else {
-        out.route = m.route->pattern;
-        std::optional<auth::Principal> principal;
-        Status denied;
-        if (m.route->access.requiresToken) {
-            std::optional<auth::Principal> authenticated;
-            auto p = authorize(request, services, *m.route, authenticated);
-            if (p) {
-                principal = std::move(p).value();
-                out.principal = principal->name;
-            } else {
-                denied = p.status();
-                if (authenticated) out.principal = authenticated->name;
-                // Refusals on routes that touch data or configuration are accesses too: record
-                // them, and fail closed (503) if the log cannot be written.
-                const bool refusal = denied.code() == StatusCode::Unauthenticated ||
-                                     denied.code() == StatusCode::PermissionDenied;
-                if (refusal && m.route->audited) {
-                    auto recorded = audit::record(
-                        services, audit::entryForDenial(request, *m.route,
-                                                        authenticated ? &*authenticated : nullptr, denied));
-                    if (!recorded) denied = recorded.status();
-                }
-            }
+        RequestContext ctx{request, services, m.params, principal ? &*principal : nullptr};
+        try {
+            Result<HttpResponse> r = m.route->handler(ctx);
+            out.response = r ? std::move(r).value() : errorResponse(r.status());
+        } catch (const std::exception& e) {
+            out.response = errorResponse(internalError(std::string("unexpected error: ") + e.what()));
         }
-        std::optional<OverloadRefusal> overload;
-        std::optional<OverloadGuard::ExtractSlot> slot;
-        if (denied.isOk() && principal && services.overload) {
-            overload = admit(*services.overload, *m.route, *principal, slot);
-            if (overload && m.route->audited) {
-                // A refused data request is an access too; if even the refusal cannot be recorded,
-                // the answer is the audit log's 503.
-                const StatusCode code =
-                    overload->httpStatus == 429 ? StatusCode::ResourceExhausted : StatusCode::Unavailable;
-                audit::AuditEntry e =
-                    audit::entryForDenial(request, *m.route, &*principal, Status(code, overload->message));
-                e.details.asObject()["status"] = overload->code;
-                e.details.asObject()["limit"] = overload->limit;
-                if (auto recorded = audit::record(services, std::move(e)); !recorded) {
-                    denied = recorded.status();
-                    overload.reset();
-                }
-            }
-        }
-        if (!denied.isOk()) {
-            out.response = errorResponse(denied);
-        } else if (overload) {
-            out.response = overloadResponse(*overload);
-        } else {
-            RequestContext ctx{request, services, m.params, principal ? &*principal : nullptr};
-            try {
-                Result<HttpResponse> r = m.route->handler(ctx);
-                out.response = r ? std::move(r).value() : errorResponse(r.status());
-            } catch (const std::exception& e) {
-                out.response = errorResponse(internalError(std::string("unexpected error: ") + e.what()));
-            }
-            // A streamed extract stays in flight until its body is sent; anything else ends here.
-            if (slot && out.response.stream)
-                out.response.stream =
-                    std::make_shared<SlotHoldingProducer>(std::move(*slot), std::move(out.response.stream));
-        }
+        entriesRecorded = ctx.entriesRecorded;
+        // A streamed extract stays in flight until its body is sent; anything else ends here.
+        if (slot && out.response.stream)
+            out.response.stream =
+                std::make_shared<SlotHoldingProducer>(std::move(*slot), std::move(out.response.stream));
+    }
+
+    // Exactly one entry per audited request: the handler's, or one describing the outcome. If the
+    // log cannot take it, nothing the handler produced leaves the gateway: the answer is 503.
+    if (auditThis && entriesRecorded == 0 && !untrusted) {
+        audit::RequestOutcome outcome;
+        outcome.request = &request;
+        outcome.route = m.route;
+        outcome.params = m.route ? &m.params : nullptr;
+        outcome.principal = authenticated ? &*authenticated : nullptr;
+        outcome.credential = failedCredential;
+        outcome.response = &out.response;
+        if (auto recorded = audit::record(services, audit::entryForOutcome(outcome)); !recorded)
+            out.response = errorResponse(recorded.status());
     }
     out.response.setHeader("X-Request-Id", request.requestId.empty() ? newRequestId() : request.requestId);
     return out;

@@ -25,6 +25,14 @@ struct HttpRequest {
     std::string body;
     std::string remoteAddress;
     std::string requestId;  // set by the server; handleRequest fills one in if empty
+    // Set when the server refused the request before its body was read (413): handleRequest then
+    // answers with this error instead of running the route, and audits it like any other request.
+    struct Refusal {
+        int status = 0;
+        std::string code;
+        std::string message;
+    };
+    std::optional<Refusal> refusedByServer;
 
     // Value of the first header named `name` (case-insensitive), or empty.
     std::string header(std::string_view name) const;

@@ -53,6 +53,11 @@ Status Router::validate() const {
             return invalidArgument(where + ": a protected route must allow at least one role");
         if (r.extractSlot && !r.access.requiresToken)
             return invalidArgument(where + ": an extract route must require a token (slots are per principal)");
+        const bool underV1 = r.pattern == "/v1" || r.pattern.starts_with("/v1/");
+        if ((underV1 || r.access.requiresToken) && r.action.empty())
+            return invalidArgument(where + ": a /v1 or protected route needs an audit action");
+        if (!r.action.empty() && r.action.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._") != std::string::npos)
+            return invalidArgument(where + ": audit action '" + r.action + "' must be lower-case words joined by . or _");
         if (r.access.requiresToken && r.inlineSafe)
             return invalidArgument(where + ": a protected route cannot run inline (authentication uses the database)");
     }

@@ -30,6 +30,10 @@ struct RequestContext {
     Services& services;
     const PathParams& params;
     const auth::Principal* principal = nullptr;
+    // Audit entries recorded for this request through audit::record(ctx, …). handleRequest records
+    // one entry describing the outcome when the handler recorded none, so every audited request
+    // leaves exactly one (an extract's later completion or abort is recorded by its producer).
+    int entriesRecorded = 0;
 
     const std::string& param(const std::string& name) const;  // empty if absent
 };
@@ -56,9 +60,12 @@ struct Route {
     // True if the handler never blocks (no database, no file I/O): it may run on the network
     // thread. Only public routes can be inline (authentication needs the database).
     bool inlineSafe = false;
-    // True if the route touches data or configuration: every call is written to the audit log.
-    // handleRequest records authentication and role denials; the handler records what it allows.
-    bool audited = false;
+    // The audit action of the route ("catalog.get", "policy.put"; docs/audit.md lists them all).
+    // Every request to a /v1 route, and every request that presents credentials, leaves exactly
+    // one audit entry: the handler's own (richer) entry if it records one, otherwise the entry
+    // handleRequest builds from the outcome under this action. Empty only for public routes
+    // outside /v1 (/healthz, /readyz, /metrics), which are audited only when credentials are sent.
+    std::string action{};
     // True if a call produces an extract: it holds one in-flight extract slot
     // (limits.max_inflight_extracts, …_per_principal) from before the handler runs until its
     // response body has been sent, and is refused with 503 and Retry-After when none is free.

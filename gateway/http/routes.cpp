@@ -16,17 +16,17 @@ using auth::Role;
 
 std::vector<Route> operationalRoutes() {
     return {
-        {"GET", "/healthz", Access::publicRoute(), handleHealthz, true},
-        {"GET", "/readyz", Access::publicRoute(), handleReadyz, true},
-        {"GET", "/metrics", Access::publicRoute(), handleMetrics, true},
+        {"GET", "/healthz", Access::publicRoute(), handleHealthz, true, "health.get"},
+        {"GET", "/readyz", Access::publicRoute(), handleReadyz, true, "readiness.get"},
+        {"GET", "/metrics", Access::publicRoute(), handleMetrics, true, "metrics.get"},
     };
 }
 
 std::vector<Route> builtinRoutes() {
     std::vector<Route> routes = operationalRoutes();
     std::vector<Route> api = {
-        // method  pattern     who may call                handler     inline
-        {"GET", "/v1/keys", Access::publicRoute(), handleKeys, true},
+        // method  pattern     who may call                handler     inline  audit action
+        {"GET", "/v1/keys", Access::publicRoute(), handleKeys, true, "keys.get"},
     };
     routes.insert(routes.end(), api.begin(), api.end());
     for (auto& r : audit::auditRoutes()) routes.push_back(std::move(r));

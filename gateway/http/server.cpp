@@ -1,5 +1,6 @@
 // The only translation unit of the gateway that includes Beast and Asio (they cost seconds each).
 #include <utility>  // before any Asio header (g++ 12 + Boost 1.74)
+#include <limits>
 
 // Asio's scheduler, once inlined into this file, trips g++ 12's -Wnull-dereference on its own
 // thread-info pointer (a false positive inside Boost); the warning stays on everywhere else.
@@ -290,6 +291,12 @@ private:
                                         started);
                 co_return;
             }
+            // A Content-Length over max_body_bytes is refused once the header is parsed, through the
+            // request handler (so that the refusal is authenticated and audited), without reading
+            // the body. Beast would stop inside the header instead.
+            const bool bodyTooLarge = framing->body == RequestFraming::Body::ContentLength &&
+                                      framing->contentLength > cfg().maxBodyBytes;
+            if (bodyTooLarge) parser.body_limit(std::numeric_limits<std::uint64_t>::max());
             co_await bhttp::async_read_header(stream_, buffer_, parser, withError(ec));
             if (!ec && !(parser.chunked() == (framing->body == RequestFraming::Body::Chunked) &&
                          parser.content_length() == (framing->body == RequestFraming::Body::ContentLength
@@ -305,9 +312,7 @@ private:
                 // Timeouts, disconnects and shutdown cancellation end the connection silently; a
                 // malformed or oversized request gets an error response first.
                 if (ec == bhttp::error::body_limit)
-                    co_await rejectAndClose(parser, 413, "payload_too_large",
-                                            "the request body exceeds " + std::to_string(cfg().maxBodyBytes) + " bytes",
-                                            started);
+                    co_await refuseOversizedBody(parser, started);
                 else if (ec == bhttp::error::header_limit)
                     co_await rejectAndClose(parser, 431, "header_too_large", "the request header is too large",
                                             started);
@@ -315,6 +320,10 @@ private:
                          ec != bhttp::error::partial_message)
                     co_await rejectAndClose(parser, 400, "bad_request", "malformed HTTP request: " + ec.message(),
                                             started);
+                co_return;
+            }
+            if (bodyTooLarge) {
+                co_await refuseOversizedBody(parser, started);
                 co_return;
             }
             if (bhttp::header<true>& h = parser.get(); h[bhttp::field::expect] == "100-continue") {
@@ -326,10 +335,7 @@ private:
             lowest().expires_after(cfg().timeouts.body);
             co_await bhttp::async_read(stream_, buffer_, parser, withError(ec));
             if (ec) {
-                if (ec == bhttp::error::body_limit)
-                    co_await rejectAndClose(parser, 413, "payload_too_large",
-                                            "the request body exceeds " + std::to_string(cfg().maxBodyBytes) + " bytes",
-                                            started);
+                if (ec == bhttp::error::body_limit) co_await refuseOversizedBody(parser, started);
                 co_return;
             }
             bool keepAlive = parser.get().keep_alive();
@@ -368,12 +374,37 @@ private:
         return r;
     }
 
+    // 413, decided from Content-Length (or a chunked body outgrowing max_body_bytes) before the body
+    // is read. Once the header is known the refusal goes through handleRequest like any request —
+    // authenticated when credentials are sent, and audited — and the connection closes.
+    net::awaitable<void> refuseOversizedBody(bhttp::request_parser<bhttp::string_body>& parser,
+                                             Clock::time_point started) {
+        const std::string message = "the request body exceeds " + std::to_string(cfg().maxBodyBytes) + " bytes";
+        if (!parser.is_header_done()) {
+            co_await rejectAndClose(parser, 413, "payload_too_large", message, started);
+            co_return;
+        }
+        bhttp::request<bhttp::string_body> header;
+        header.base() = parser.get().base();
+        const unsigned version = header.version();
+        HttpRequest request = toRequest(std::move(header), remote_);
+        request.refusedByServer = HttpRequest::Refusal{413, "payload_too_large", message};
+        bool keepAlive = false;
+        co_await serve(std::move(request), version, keepAlive, started);
+    }
+
     // Returns false if the connection must end.
     net::awaitable<bool> handle(bhttp::request<bhttp::string_body> msg, bool& keepAlive, Clock::time_point started) {
+        const unsigned version = msg.version();
+        HttpRequest request = toRequest(std::move(msg), remote_);
+        co_return co_await serve(std::move(request), version, keepAlive, started);
+    }
+
+    // Runs one parsed request through handleRequest and writes the answer. Returns false if the
+    // connection must end.
+    net::awaitable<bool> serve(HttpRequest request, unsigned version, bool& keepAlive, Clock::time_point started) {
         Metrics* metrics = server_.services.metrics;
         if (metrics) metrics->requestStarted();
-        unsigned version = msg.version();
-        HttpRequest request = toRequest(std::move(msg), remote_);
         LogRecord log;
         log.requestId = request.requestId;
         log.remote = remote_;

@@ -122,7 +122,7 @@ Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& fact
     e.reason = crypto::sanitizeUtf8(why.message());
     for (const auto& [k, v] : details.asObject()) e.details.asObject()[k] = v;
     e.actor = ctx.principal ? ctx.principal->name : "anonymous";
-    auto recorded = audit::record(ctx.services, std::move(e));
+    auto recorded = audit::record(ctx, std::move(e));
     if (!recorded) return recorded.status();
     if (rowOpen && ctx.services.db) {
         // If this fails the row stays preparing; once this process is gone a sweeper adopts the entry.
@@ -143,11 +143,12 @@ int httpStatusOf(const Status& s) { return http::httpStatusFor(s.code()); }
 std::vector<http::Route> releaseRoutes() {
     return {
         // audited, and holds an in-flight extract slot (limits.max_inflight_extracts) while it streams
-        {"POST", "/v1/extracts", http::Access::only({Role::Partner}), handleCreateExtract, false, true, true},
+        {"POST", "/v1/extracts", http::Access::only({Role::Partner}), handleCreateExtract, false,
+         "extract.requested", true},
         {"GET", "/v1/extracts/{id}/manifest", http::Access::only({Role::Partner, Role::Auditor}), handleGetManifest,
-         false, true},
+         false, "extract.manifest"},
         {"POST", "/v1/datasets/{dataset}/policies/{policy}/preview", http::Access::only({Role::Publisher}),
-         handlePreview, false, true},
+         handlePreview, false, "policy.preview"},
     };
 }
 
@@ -200,7 +201,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     // Which recipient entry admitted the partner: its name, or the "group:NAME" it is a member of.
     if (auto admittedAs = model.admittingRecipient(who.name, found->recipientGroups))
         requested.details.asObject()["recipient_entry"] = *admittedAs;
-    auto requestedIndex = audit::record(services, std::move(requested));
+    auto requestedIndex = audit::record(ctx, std::move(requested));
     if (!requestedIndex) return requestedIndex.status();
     facts.requestedEntryIndex = *requestedIndex;
 
@@ -284,7 +285,7 @@ Result<HttpResponse> handleGetManifest(RequestContext& ctx) {
     e.target.policy = extract->record.policy;
     e.target.policyVersion = extract->record.policyVersion;
     e.details = crypto::JsonValue::Object{{"extract_id", id}};
-    if (auto recorded = audit::record(ctx.services, std::move(e)); !recorded) return recorded.status();
+    if (auto recorded = audit::record(ctx, std::move(e)); !recorded) return recorded.status();
     if (!extract->manifest) {
         if (extract->status == "aborted")
             return Status(StatusCode::NotFound, "extract " + id + " was aborted; it has no manifest");
@@ -341,7 +342,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         e.target.dataset = datasetName;
         e.target.policy = policyName;
         e.reason = crypto::sanitizeUtf8(s.message());
-        if (auto recorded = audit::record(services, std::move(e)); !recorded) return recorded.status();
+        if (auto recorded = audit::record(ctx, std::move(e)); !recorded) return recorded.status();
         return s;
     };
     auto found = lookup(services, datasetName, policyName, std::nullopt);
@@ -357,7 +358,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     e.target.policy = policyName;
     e.target.policyVersion = found->policy.version;
     e.details = crypto::JsonValue::Object{{"policy_sha256", found->policy.contentHash}};
-    if (auto recorded = audit::record(services, std::move(e)); !recorded) return recorded.status();
+    if (auto recorded = audit::record(ctx, std::move(e)); !recorded) return recorded.status();
 
     // Keyed transforms are not applied in a preview (no rows leave); the key is still required
     // because the release context is the same as an extract's.

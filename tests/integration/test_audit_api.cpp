@@ -78,7 +78,7 @@ TEST_CASE("partners and publishers get 403 and callers without a token 401 on ev
                        "AND role = 'publisher'") == 5);
     CHECK(count(admin, "SELECT count(*) FROM audit_entries WHERE decision = 'denied' AND actor = 'anonymous' "
                        "AND role = 'none'") == 10);
-    CHECK(count(admin, "SELECT count(*) FROM audit_entries WHERE action = 'GET /v1/audit/export'") == 4);
+    CHECK(count(admin, "SELECT count(*) FROM audit_entries WHERE action = 'audit.export'") == 4);
 
     // The auditor sees those refusals through the API, with the reason.
     auto r = gw.get("/v1/audit?decision=denied&actor=partner-pat&limit=10", gw.auditorToken);
@@ -87,7 +87,7 @@ TEST_CASE("partners and publishers get 403 and callers without a token 401 on ev
     const auto& entries = body.find("entries")->asArray();
     REQUIRE(entries.size() == 5);
     const JsonValue& first = *entries[0].find("entry");
-    CHECK(first.find("action")->asString() == "GET /v1/audit");
+    CHECK(first.find("action")->asString() == "audit.query");
     CHECK(first.find("reason")->asString().find("role 'partner' may not call") != std::string::npos);
     CHECK(first.find("client_address")->asString() == "127.0.0.1");
     CHECK(first.find("request_id")->asString().size() >= 16);

@@ -102,7 +102,8 @@ public:
         const auto& tokens = *runtime_->services().tokens;
         auditorToken = mustAdd(conn, tokens, "auditor-ada", auth::Role::Auditor);
         partnerToken = mustAdd(conn, tokens, "partner-pat", auth::Role::Partner);
-        publisherToken = mustAdd(conn, tokens, "publisher-pia", auth::Role::Publisher);
+        publisherToken = mustAdd(conn, tokens, "publisher-pia", auth::Role::Publisher, "health");
+        adminToken = mustAdd(conn, tokens, "admin-ava", auth::Role::Admin);
     }
     ~AuditGateway() {
         server_->requestShutdown();
@@ -124,14 +125,15 @@ public:
         return httpRequest(port(), "GET", target, headers);
     }
 
-    std::string auditorToken, partnerToken, publisherToken;
+    std::string auditorToken, partnerToken, publisherToken, adminToken;
 
 private:
     static std::string mustAdd(pqxx::connection& conn, const auth::TokenHasher& tokens, const std::string& name,
-                               auth::Role role) {
+                               auth::Role role, const std::string& agency = "") {
         auth::NewPrincipal p;
         p.name = name;
         p.role = role;
+        p.agency = agency;
         auto token = auth::addPrincipal(conn, tokens, p);
         if (!token) throw std::runtime_error(token.status().message());
         return *token;

@@ -98,7 +98,8 @@ TEST_CASE("custodian migrate and principal add/disable/list", "[integration][cli
     options.extraRoutes = {{"GET", "/test/whoami", http::Access::only({auth::Role::Auditor}),
                             [](http::RequestContext& ctx) -> Result<http::HttpResponse> {
                                 return http::HttpResponse::text(200, ctx.principal->name);
-                            }}};
+                            },
+                            false, "test.whoami"}};
     options.adjustConfig = [&](config::GatewayConfig& c) {
         c.masterKeyFile = dir + "/master.key";
         c.signingKeyFile = dir + "/gateway.key";

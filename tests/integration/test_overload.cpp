@@ -108,12 +108,12 @@ std::vector<http::Route> extractLikeRoutes(std::shared_ptr<Gate> gate) {
          [gate](RequestContext&) -> Result<HttpResponse> {
              return HttpResponse::streaming(200, "text/plain", std::make_shared<GatedProducer>(gate));
          },
-         false, true, true},
+         false, "test.extract", true},
         {"POST", "/test/endless-extract", Access::only({Role::Partner}),
          [gate](RequestContext&) -> Result<HttpResponse> {
              return HttpResponse::streaming(200, "text/plain", std::make_shared<EndlessProducer>(gate));
          },
-         false, true, true},
+         false, "test.extract", true},
     };
 }
 
@@ -239,10 +239,11 @@ TEST_CASE("a principal over limits.rate_limit gets 429 with Retry-After, named a
     REQUIRE(denied.size() == 1);
     REQUIRE(denied[0].parsed);
     const audit::AuditEntry& e = denied[0].entry;
-    CHECK(e.action == "GET /v1/audit/tree-head");
+    CHECK(e.action == "audit.tree_head");
     CHECK(e.role == "auditor");
     CHECK(e.reason.value_or("").find("limits.rate_limit") != std::string::npos);
-    CHECK(e.details.find("status")->asString() == "rate_limited");
+    CHECK(e.details.find("error")->asString() == "rate_limited");
+    CHECK(e.details.find("status")->asInt64() == 429);
     CHECK(e.details.find("limit")->asString() == "limits.rate_limit");
 
     // Retry-After tells the truth: after it, the principal is served again.
@@ -277,8 +278,9 @@ TEST_CASE("extracts beyond limits.max_inflight_extracts get 503 with Retry-After
 
     auto denied = deniedEntries(gw, "partner-quinn");
     REQUIRE(denied.size() == 1);
-    CHECK(denied[0].entry.action == "POST /test/extract");
-    CHECK(denied[0].entry.details.find("status")->asString() == "overloaded");
+    CHECK(denied[0].entry.action == "test.extract");
+    CHECK(denied[0].entry.details.find("error")->asString() == "overloaded");
+    CHECK(denied[0].entry.details.find("status")->asInt64() == 503);
     CHECK(denied[0].entry.details.find("limit")->asString() == "limits.max_inflight_extracts");
     CHECK(denied[0].entry.reason.value_or("").find("limits.max_inflight_extracts") != std::string::npos);
 

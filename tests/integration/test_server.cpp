@@ -54,7 +54,8 @@ std::vector<http::Route> testRoutes(std::shared_ptr<StreamProbe> probe) {
         {"GET", "/test/auditor-only", Access::only({Role::Auditor, Role::Admin}),
          [](RequestContext& ctx) -> Result<HttpResponse> {
              return HttpResponse::text(200, "hello " + ctx.principal->name);
-         }},
+         },
+         false, "test.auditor_only"},
         {"POST", "/test/echo", Access::publicRoute(),
          [](RequestContext& ctx) -> Result<HttpResponse> {
              return HttpResponse::text(200, std::to_string(ctx.request.body.size()));

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <set>
 
 #include "gateway/http/errors.hpp"
@@ -96,7 +97,8 @@ TEST_CASE("the built-in route table is valid and declares who may call each rout
     for (const auto& r : operationalRoutes()) CHECK(r.inlineSafe);
 }
 
-TEST_CASE("handleRequest answers 404, 405 and 401 with JSON errors and a request id", "[routes]") {
+TEST_CASE("handleRequest answers 404 and 405 with JSON errors and a request id, and fails closed without an audit log",
+          "[routes]") {
     Router router = sampleRouter();
     Services services;  // no database: protected routes must fail before reaching it
 
@@ -105,19 +107,22 @@ TEST_CASE("handleRequest answers 404, 405 and 401 with JSON errors and a request
     CHECK(notFound.response.body.find(R"({"error":{"code":"not_found","message":)") == 0);
     CHECK(notFound.response.header("X-Request-Id").size() == 32);
 
-    auto wrongMethod = handleRequest(get("/v1/datasets/x", "POST"), services, router);
+    // Outside /v1 and without credentials a wrong method is not audited: answered here.
+    auto wrongMethod = handleRequest(get("/open", "POST"), services, router);
     CHECK(wrongMethod.response.status == 405);
-    CHECK(wrongMethod.response.header("Allow") == "GET, PUT");
+    CHECK(wrongMethod.response.header("Allow") == "GET");
     CHECK(wrongMethod.response.body.find("method_not_allowed") != std::string::npos);
 
+    // A refusal on a protected route is an access: without an audit log to record it, the answer is
+    // 503 (fail closed), never the 401 itself (the 401 with its audit entry: test_audit_every_request).
     auto noToken = handleRequest(get("/v1/datasets/x"), services, router);
-    CHECK(noToken.response.status == 401);
-    CHECK(noToken.response.header("WWW-Authenticate") == "Bearer");
-    CHECK(noToken.response.body.find("unauthenticated") != std::string::npos);
-
+    CHECK(noToken.response.status == 503);
+    CHECK(noToken.response.body.find("the audit log is not available") != std::string::npos);
     HttpRequest basic = get("/v1/datasets/x");
     basic.headers.emplace_back("authorization", "Basic dXNlcjpwYXNz");
-    CHECK(handleRequest(basic, services, router).response.status == 401);
+    CHECK(handleRequest(basic, services, router).response.status == 503);
+    // So is a request to /v1 that no route serves.
+    CHECK(handleRequest(get("/v1/nowhere"), services, router).response.status == 503);
 
     HttpRequest withId = get("/open");
     withId.requestId = "abc-123";
@@ -169,4 +174,41 @@ TEST_CASE("query parameters are percent-decoded", "[routes]") {
     CHECK(r.queryParam("flag") == std::optional<std::string>(""));
     CHECK(r.queryParam("q") == std::optional<std::string>("a b"));
     CHECK_FALSE(r.queryParam("missing").has_value());
+}
+
+TEST_CASE("docs/audit.md lists every route with its audit action", "[unit][http][audit][docs]") {
+    std::ifstream in(std::string(CUSTODIAN_SOURCE_DIR) + "/docs/audit.md");
+    REQUIRE(in);
+    std::string line;
+    bool inTable = false;
+    std::set<std::string> documented;
+    while (std::getline(in, line)) {
+        if (line.rfind("<!-- route-actions", 0) == 0) inTable = true;
+        if (line.rfind("<!-- /route-actions", 0) == 0) inTable = false;
+        if (!inTable || line.rfind("| ", 0) != 0 || line.rfind("| method", 0) == 0 || line.rfind("| any", 0) == 0 ||
+            line.rfind("| ---", 0) == 0)
+            continue;
+        // | GET | `/v1/catalog` | `catalog.get` | partner |
+        std::vector<std::string> cells;
+        size_t at = 1;
+        while (at < line.size()) {
+            const size_t next = line.find('|', at);
+            if (next == std::string::npos) break;
+            std::string cell = line.substr(at, next - at);
+            cell.erase(0, cell.find_first_not_of(" `"));
+            cell.erase(cell.find_last_not_of(" `") + 1);
+            cells.push_back(cell);
+            at = next + 1;
+        }
+        REQUIRE(cells.size() == 4);
+        documented.insert(cells[0] + " " + cells[1] + " " + cells[2] + " " + cells[3]);
+    }
+    std::set<std::string> routed;
+    for (const auto& r : builtinRoutes()) {
+        const std::string who = r.access.requiresToken ? r.access.roles.describe()
+                                                       : "anyone (recorded only with credentials)";
+        routed.insert(r.method + " " + r.pattern + " " + r.action + " " + who);
+    }
+    CHECK(documented == routed);
+    CHECK(Router(builtinRoutes()).validate().isOk());
 }
