@@ -23,9 +23,9 @@ Result<HttpResponse> echoParams(RequestContext& ctx) {
 
 Router sampleRouter() {
     return Router({
-        {"GET", "/v1/datasets/{name}", Access::only({Role::Publisher, Role::Partner}), echoParams},
-        {"PUT", "/v1/datasets/{name}", Access::only({Role::Publisher}), echoParams},
-        {"GET", "/v1/datasets/{name}/policies/{policy}", Access::publicRoute(), echoParams, true},
+        {"GET", "/v1/datasets/{name}", Access::only({Role::Publisher, Role::Partner}), echoParams, false, "dataset.get"},
+        {"PUT", "/v1/datasets/{name}", Access::only({Role::Publisher}), echoParams, false, "dataset.put"},
+        {"GET", "/v1/datasets/{name}/policies/{policy}", Access::publicRoute(), echoParams, true, "policy.get"},
         {"GET", "/open", Access::publicRoute(), echoParams, true},
     });
 }
