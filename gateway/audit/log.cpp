@@ -786,6 +786,11 @@ Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
         // Never sign a tree that does not extend what was signed before: if the stored leaves no
         // longer give the signed root, the table was tampered with.
         auto signedPrefix = tree_.rootAt(latest->head.treeSize);
+        if (!signedPrefix && integrity().state != IntegrityState::Untrusted) {
+            // The leaves could not be read back (database unreachable): no verdict, try again later.
+            // A read that disagreed with a kept block root has already marked the log untrusted.
+            return signedPrefix.status();
+        }
         if (!signedPrefix || *signedPrefix != latest->head.rootHash) {
             const uint64_t latestSize = latest->head.treeSize;
             tree.unlock();
@@ -801,10 +806,12 @@ Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
             return unavailable(problem);
         }
     }
+    auto root = tree_.rootAt(size);
+    tree.unlock();
+    if (!root) return root.status();
     TreeHead head;
     head.treeSize = size;
-    head.rootHash = *tree_.rootAt(size);
-    tree.unlock();
+    head.rootHash = *root;
     const int64_t now = nowMs();
     head.timestampMs = static_cast<uint64_t>(std::max<int64_t>(now, 0));
     if (latest) head.timestampMs = std::max(head.timestampMs, latest->head.timestampMs);
