@@ -34,7 +34,7 @@
 #include "gateway/auth/principals.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/http/server.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
 using namespace custodian;
 using Clock = std::chrono::steady_clock;
@@ -150,7 +150,7 @@ std::pair<int64_t, int64_t> countAndMaxIndex(const std::string& conninfo) {
 
 // wrk closes its connections at the deadline with requests still being handled; wait until the
 // gateway has answered them (bounded) so that the log is compared with a settled state.
-void waitUntilIdle(const Services& services) {
+void waitUntilIdle(const api::Services& services) {
     for (int i = 0; i < 500 && services.metrics && services.metrics->inFlight() > 0; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
@@ -189,13 +189,13 @@ int main(int argc, char** argv) {
     {
         // The benchmark connects as the cluster's superuser: it applies the schema itself and skips
         // serve's runtime-role check (a start-up check; it costs nothing per request).
-        RuntimeOptions runtimeOptions;
+        api::RuntimeOptions runtimeOptions;
         runtimeOptions.applyMigrationsAtStart = true;
         runtimeOptions.requireLeastPrivilege = false;
-        auto rt = GatewayRuntime::create(std::move(config).value(), std::move(runtimeOptions));
+        auto rt = api::GatewayRuntime::create(std::move(config).value(), std::move(runtimeOptions));
         if (!rt) die(rt.status().message());
-        Services& services = (*rt)->services();
-        http::Server server(services, (*rt)->metricsRouter());
+        api::Services& services = (*rt)->services();
+        http::Server server((*rt)->serverParts());
         if (Status s = server.start(); !s) die(s.message());
         std::thread serverThread([&] { server.run(); });
         std::string token;

@@ -45,7 +45,7 @@
 #include "gateway/release/pipeline.hpp"
 #include "gateway/release/plan.hpp"
 #include "gateway/release/report.hpp"
-#include "gateway/release/routes.hpp"
+#include "gateway/api/extract_routes.hpp"
 #include "policies/engine_config.hpp"
 #include "policies/policy.hpp"
 

@@ -1,5 +1,5 @@
 // `custodian principal add|disable|list`: manage who may call the gateway (recipient groups are
-// managed over HTTP, audited: gateway/auth/group_routes.hpp; `list` shows memberships).
+// managed over HTTP, audited: gateway/api/group_routes.hpp; `list` shows memberships).
 #include <cstdio>
 #include <fstream>
 #include <map>

@@ -4,7 +4,7 @@
 #include "gateway/cli/args.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/http/server.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
 namespace custodian::cli {
 
@@ -35,13 +35,13 @@ int runServe(int argc, char** argv) {
         std::fprintf(stderr, "custodian serve: %s\n", config.status().message().c_str());
         return 2;
     }
-    auto runtime = GatewayRuntime::create(std::move(config).value());
+    auto runtime = api::GatewayRuntime::create(std::move(config).value());
     if (!runtime) {
         std::fprintf(stderr, "custodian serve: %s\n", runtime.status().message().c_str());
         return 1;
     }
     auto& rt = **runtime;
-    http::Server server(rt.services(), rt.metricsRouter());
+    http::Server server(rt.serverParts());
     if (Status s = server.start(); !s) {
         std::fprintf(stderr, "custodian serve: %s\n", s.message().c_str());
         return 1;

@@ -32,7 +32,7 @@ struct ReadinessOptions {
     bool requireLeastPrivilege = false;
     // When positive: the monitor's connection holds the advisory lock (kInstanceLeaseClass,
     // instanceLease) for as long as it is open, and takes it again after reconnecting. Other
-    // gateways read it as "this process is alive" (gateway/release/extract_sweeper.hpp).
+    // gateways read it as "this process is alive" (gateway/api/extract_sweeper.hpp).
     int32_t instanceLease = 0;
     // Longest wait of the trial append for a lock another session holds (audit.lock_timeout_ms):
     // a probe never hangs behind a LOCK TABLE, it reports the log unwritable.

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include <sodium.h>
+
 namespace custodian::http {
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
@@ -142,6 +144,24 @@ std::string jsonQuote(std::string_view s) {
     }
     out += '"';
     return out;
+}
+
+std::string newRequestId() {
+    unsigned char bytes[16];
+    randombytes_buf(bytes, sizeof bytes);
+    char hex[sizeof bytes * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
+    return hex;
+}
+
+bool acceptableRequestId(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id) {
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
 }
 
 }  // namespace custodian::http

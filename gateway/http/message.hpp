@@ -79,4 +79,9 @@ Result<std::string> percentDecode(std::string_view s, bool plusIsSpace = false);
 // are replaced by U+FFFD so log lines and error bodies are always valid JSON.
 std::string jsonQuote(std::string_view s);
 
+// 32 hex characters from the system CSPRNG.
+std::string newRequestId();
+// An X-Request-Id sent by a client or proxy is kept if it is 1–64 characters of [A-Za-z0-9._-].
+bool acceptableRequestId(std::string_view id);
+
 }  // namespace custodian::http

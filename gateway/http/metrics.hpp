@@ -1,8 +1,10 @@
 #pragma once
-// Prometheus metrics of the HTTP server, rendered in the text exposition format (version 0.0.4):
+// Prometheus metrics, rendered in the text exposition format (version 0.0.4). The server counts
 //   custodian_http_requests_total{route,method,status}        counter
 //   custodian_http_request_duration_seconds{route}            histogram
 //   custodian_http_requests_in_flight                         gauge
+// and every other family comes from a source another module registers (addSource; the gateway's
+// are in gateway/api/metrics_sources.cpp), rendered after these in registration order:
 //   custodian_db_pool_connections{state="in_use"|"open"|"max"} gauge
 //   custodian_db_pool_waiting, custodian_db_pool_queued_jobs  gauges
 //   custodian_db_connect_failures_total                       counter
@@ -30,7 +32,7 @@
 
 #include "gateway/audit/log.hpp"
 #include "gateway/db/pool.hpp"
-#include "gateway/http/overload.hpp"
+#include "gateway/api/overload.hpp"
 
 namespace custodian::http {
 
@@ -43,8 +45,37 @@ public:
     void requestFinished(const std::string& route, const std::string& method, int status, double seconds);
     int64_t inFlight() const { return inFlight_.load(std::memory_order_relaxed); }
 
-    std::string render(const db::PoolStats& pool, bool ready, const OverloadStats* overload = nullptr,
-                       const audit::AuditLogStats* audit = nullptr) const;
+    // Writes sample lines of the exposition format into the text being rendered.
+    class Writer {
+    public:
+        explicit Writer(std::string& out) : out_(out) {}
+        // The HELP and TYPE lines of a family; then sample() once per series.
+        void family(std::string_view name, std::string_view type, std::string_view help);
+        // `labels` is the text between the braces (`state="open"`), empty for none.
+        template <typename Number>
+        void sample(std::string_view name, std::string_view labels, Number value) {
+            if constexpr (std::is_integral_v<Number>) writeSample(name, labels, std::to_string(value));
+            else writeSample(name, labels, number(value));
+        }
+        // One unlabelled sample with its HELP and TYPE lines.
+        template <typename Number>
+        void scalar(std::string_view name, std::string_view type, std::string_view help, Number value) {
+            family(name, type, help);
+            sample(name, "", value);
+        }
+        static std::string number(double value);
+
+    private:
+        void writeSample(std::string_view name, std::string_view labels, const std::string& value);
+        std::string& out_;
+    };
+    using Source = std::function<void(Writer&)>;
+
+    // Registers a source of further families (a pool, the audit log, …); called on every render,
+    // on the rendering thread. Register before serving: not synchronized with render().
+    void addSource(Source source) { sources_.push_back(std::move(source)); }
+
+    std::string render() const;
 
 private:
     struct Histogram {
@@ -56,6 +87,7 @@ private:
     mutable std::mutex mutex_;
     std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
     std::map<std::string, Histogram> latency_;
+    std::vector<Source> sources_;
 };
 
 }  // namespace custodian::http

@@ -38,9 +38,8 @@
 
 #include "gateway/http/errors.hpp"
 #include "gateway/http/framing.hpp"
-#include "gateway/http/handler.hpp"
 #include "gateway/http/metrics.hpp"
-#include "gateway/services.hpp"
+#include "gateway/http/request_handler.hpp"
 
 namespace custodian::http {
 namespace {
@@ -131,14 +130,11 @@ net::awaitable<void> answerAndClose(beast::tcp_stream& stream, const std::string
 }  // namespace
 
 struct Server::Impl {
-    Impl(Services& s, const Router* metrics)
-        : services(s), config(*s.config), apiRouter(*s.router), metricsRouter(metrics) {}
+    explicit Impl(ServerParts p) : parts(std::move(p)), config(parts.config) {}
     ~Impl();
 
-    Services& services;
+    ServerParts parts;
     const config::GatewayConfig& config;
-    const Router& apiRouter;
-    const Router* metricsRouter;
 
     // Declared before the io_context so they outlive the handlers it destroys.
     std::mutex sessionsMutex;
@@ -157,7 +153,7 @@ struct Server::Impl {
     std::optional<net::steady_timer> deadline;
 
     Status start();
-    net::awaitable<void> acceptLoop(tcp::acceptor& acc, const Router& router, bool tls);
+    net::awaitable<void> acceptLoop(tcp::acceptor& acc, RequestHandler& handler, bool tls);
     net::awaitable<void> refuseOverloaded(tcp::socket socket);
     void beginShutdown();
     void sessionEnded(uint64_t id);
@@ -187,7 +183,7 @@ struct Server::Impl {
         PoolCall* callPtr = &call;
         auto initiation = [callPtr](auto handler) {
             auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-            callPtr->self->services.db->post([callPtr, shared]() mutable {
+            callPtr->self->parts.runBlocking([callPtr, shared]() mutable {
                 // Read everything needed before posting: once the handler runs, *callPtr is gone.
                 Impl* self = callPtr->self;
                 {
@@ -217,8 +213,8 @@ constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
 template <typename Stream>
 class Session : public SessionControl, public std::enable_shared_from_this<Session<Stream>> {
 public:
-    Session(Server::Impl& server, Stream stream, const Router& router, uint64_t id, std::string remote)
-        : server_(server), stream_(std::move(stream)), router_(router), id_(id), remote_(std::move(remote)) {}
+    Session(Server::Impl& server, Stream stream, RequestHandler& handler, uint64_t id, std::string remote)
+        : server_(server), stream_(std::move(stream)), handler_(handler), id_(id), remote_(std::move(remote)) {}
 
     void cancelIfIdle() override {
         net::post(stream_.get_executor(), [self = this->shared_from_this()] {
@@ -403,7 +399,7 @@ private:
     // Runs one parsed request through handleRequest and writes the answer. Returns false if the
     // connection must end.
     net::awaitable<bool> serve(HttpRequest request, unsigned version, bool& keepAlive, Clock::time_point started) {
-        Metrics* metrics = server_.services.metrics;
+        Metrics* metrics = server_.parts.metrics;
         if (metrics) metrics->requestStarted();
         LogRecord log;
         log.requestId = request.requestId;
@@ -412,14 +408,13 @@ private:
         log.path = request.path;
 
         HandledRequest handled;
-        if (runsInline(request, router_)) {
-            handled = handleRequest(request, server_.services, router_);
+        if (handler_.runsInline(request)) {
+            handled = handler_.handle(request);
         } else {
-            Services* services = &server_.services;
-            const Router* router = &router_;
-            auto job = [services, router, request]() {  // named: see onPool
+            RequestHandler* handler = &handler_;
+            auto job = [handler, request]() {  // named: see onPool
                 try {
-                    return handleRequest(request, *services, *router);
+                    return handler->handle(request);
                 } catch (const std::exception& e) {
                     HandledRequest failed;
                     failed.response = errorResponse(internalError(e.what()));
@@ -506,7 +501,7 @@ private:
 
     net::awaitable<void> rejectAndClose(bhttp::request_parser<bhttp::string_body>& parser, int status,
                                         std::string_view code, const std::string& message, Clock::time_point started) {
-        Metrics* metrics = server_.services.metrics;
+        Metrics* metrics = server_.parts.metrics;
         if (metrics) metrics->requestStarted();
         HttpResponse response = errorResponse(status, code, message);
         LogRecord log;
@@ -567,7 +562,7 @@ private:
     Server::Impl& server_;
     Stream stream_;
     beast::flat_buffer buffer_;
-    const Router& router_;
+    RequestHandler& handler_;
     uint64_t id_;
     std::string remote_;
     bool busy_ = false;  // handling a request (touched on the session's strand only)
@@ -612,15 +607,15 @@ Status Server::Impl::start() {
     };
     if (Status s = bind(config.listen, acceptor, "listen"); !s) return s;
     if (config.metricsListen) {
-        if (!metricsRouter) return internalError("a metrics listener needs a metrics router");
+        if (!parts.metricsHandler) return internalError("a metrics listener needs a metrics handler");
         if (Status s = bind(*config.metricsListen, metricsAcceptor, "metrics.listen"); !s) return s;
     }
-    net::co_spawn(ioc, acceptLoop(*acceptor, apiRouter, config.tls.has_value()), net::detached);
-    if (metricsAcceptor) net::co_spawn(ioc, acceptLoop(*metricsAcceptor, *metricsRouter, false), net::detached);
+    net::co_spawn(ioc, acceptLoop(*acceptor, parts.api, config.tls.has_value()), net::detached);
+    if (metricsAcceptor) net::co_spawn(ioc, acceptLoop(*metricsAcceptor, *parts.metricsHandler, false), net::detached);
     return Status::ok();
 }
 
-net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, const Router& router, bool tls) {
+net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, RequestHandler& handler, bool tls) {
     for (;;) {
         error_code ec;
         tcp::socket socket = co_await acc.async_accept(net::make_strand(ioc), withError(ec));
@@ -651,12 +646,12 @@ net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, const Router& 
         if (tls) {
             using TlsStream = net::ssl::stream<beast::tcp_stream>;
             auto session = std::make_shared<Session<TlsStream>>(
-                *this, TlsStream(beast::tcp_stream(std::move(socket)), *ssl), router, id, std::move(remote));
+                *this, TlsStream(beast::tcp_stream(std::move(socket)), *ssl), handler, id, std::move(remote));
             registerSession(id, session);
             net::co_spawn(executor, decltype(session)::element_type::run(session), net::detached);
         } else {
             auto session = std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)),
-                                                                         router, id, std::move(remote));
+                                                                         handler, id, std::move(remote));
             registerSession(id, session);
             net::co_spawn(executor, decltype(session)::element_type::run(session), net::detached);
         }
@@ -711,8 +706,7 @@ void Server::Impl::sessionEnded(uint64_t id) {
     if (shuttingDown.load() && sessions.empty()) ioc.stop();
 }
 
-Server::Server(Services& services, const Router* metricsRouter)
-    : impl_(std::make_unique<Impl>(services, metricsRouter)) {}
+Server::Server(ServerParts parts) : impl_(std::make_unique<Impl>(std::move(parts))) {}
 
 Server::~Server() = default;
 

@@ -9,6 +9,9 @@
 // half-open handshakes are bounded both in time and in number. A plain HTTP request on the TLS
 // port is answered with a plain 400 (code "tls_required") and closed.
 //
+// The server is transport only: what a request means is the RequestHandler's business
+// (gateway/http/request_handler.hpp; gateway/api implements it).
+//
 // Shutdown (requestShutdown, or SIGTERM/SIGINT when installSignalHandlers was called): the
 // listeners close at once, idle keep-alive connections and connections still reading a header are
 // closed, requests in flight run to completion and are answered with "Connection: close". After
@@ -20,19 +23,25 @@
 #include <memory>
 
 #include "anonymizer/status.hpp"
-
-namespace custodian {
-struct Services;
-}
+#include "gateway/config/config.hpp"
+#include "gateway/http/request_handler.hpp"
 
 namespace custodian::http {
 
-class Router;
+class Metrics;
+
+// What a server serves and with what. Everything referenced must outlive the server.
+struct ServerParts {
+    const config::GatewayConfig& config;  // listen, tls, limits, timeouts, threads, access log
+    RequestHandler& api;                  // requests on config.listen
+    RequestHandler* metricsHandler = nullptr;  // requests on config.metricsListen (required when set)
+    BlockingRunner runBlocking;           // where handlers that may block, and body producers, run
+    Metrics* metrics = nullptr;           // request counts and latencies; null: not counted
+};
 
 class Server {
 public:
-    // `metricsRouter` (optional) is served on config.metricsListen. Both must outlive the server.
-    Server(Services& services, const Router* metricsRouter = nullptr);
+    explicit Server(ServerParts parts);
     ~Server();  // stops, waits for jobs it posted to the pool, closes everything
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

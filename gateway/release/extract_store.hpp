@@ -28,7 +28,7 @@ struct ExtractRecord {
     std::string purpose;
     std::string format;
     uint64_t requestedEntryIndex = 0;
-    int32_t gatewayInstance = 0;  // the process streaming it (Services::instance); 0 = unknown
+    int32_t gatewayInstance = 0;  // the process streaming it (api::Services::instance); 0 = unknown
 };
 
 struct StoredExtract {

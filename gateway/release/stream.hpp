@@ -1,6 +1,6 @@
 #pragma once
 // One release from an agency table, start to finish, without HTTP, audit or encryption (those wrap
-// it: gateway/release/extract_producer.hpp). Used by POST /v1/extracts, the policy preview and the
+// it: gateway/api/extract_producer.hpp). Used by POST /v1/extracts, the policy preview and the
 // benchmark.
 //
 //   auto stream = ReleaseStream::prepare(source, policy, context, format);  // blocking step

@@ -1,7 +1,7 @@
 // Fuzz target: raw bytes from the network, read as gateway/http/server.cpp reads them. The header
 // block is delimited by http::scanRequestHeader and checked by http::validateRequestHeader (RFC
 // 9112 framing); a header they accept goes through Beast's request parser with the gateway's
-// default header and body limits, and every request that parses is handed to http::handleRequest
+// default header and body limits, and every request that parses is handed to api::handleRequest
 // over the real route table and a Services with no database, no token hasher and no audit log.
 // Any response is fine — 4xx, 503 for routes that need the database — except a crash, a sanitizer
 // report, a response that breaks the handler's contract (a status outside 100..599, or no
@@ -21,10 +21,10 @@
 
 #include "gateway/config/config.hpp"
 #include "gateway/http/framing.hpp"
-#include "gateway/http/handler.hpp"
+#include "gateway/api/handler.hpp"
 #include "gateway/http/metrics.hpp"
-#include "gateway/http/routes.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/routes.hpp"
+#include "gateway/api/services.hpp"
 
 namespace {
 
@@ -34,8 +34,8 @@ using namespace custodian;
 struct Fixture {
     config::GatewayConfig config;
     http::Metrics metrics;
-    http::Router router{http::builtinRoutes()};
-    Services services;
+    api::Router router{api::builtinRoutes()};
+    api::Services services;
     Fixture() {
         services.config = &config;
         services.metrics = &metrics;
@@ -95,7 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         if (ec || !parser.is_done()) return 0;
         http::HttpRequest request = toRequest(parser.release());
-        http::HandledRequest handled = http::handleRequest(request, fixture.services);
+        http::HandledRequest handled = api::handleRequest(request, fixture.services);
         const int status = handled.response.status;
         if (status < 100 || status > 599) std::abort();
         if (handled.response.header("X-Request-Id").empty()) std::abort();

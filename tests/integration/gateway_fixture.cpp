@@ -39,17 +39,17 @@ RunningGateway::RunningGateway(const std::string& conninfo, GatewayOptions optio
     keyDir_ = tmpl;
     config::GatewayConfig c = testConfig(conninfo, keyDir_);
     if (options.adjustConfig) options.adjustConfig(c);
-    RuntimeOptions runtimeOptions;
+    api::RuntimeOptions runtimeOptions;
     // The in-process gateway runs as the test cluster's superuser (tests tamper with its tables
     // directly); the two-role set-up serve insists on is covered by test_roles.cpp and the audit
     // harness.
     runtimeOptions.applyMigrationsAtStart = true;
     runtimeOptions.requireLeastPrivilege = false;
     runtimeOptions.extraRoutes = std::move(options.extraRoutes);
-    auto rt = GatewayRuntime::create(std::move(c), std::move(runtimeOptions));
+    auto rt = api::GatewayRuntime::create(std::move(c), std::move(runtimeOptions));
     if (!rt) throw std::runtime_error("gateway runtime: " + rt.status().message());
     runtime_ = std::move(rt).value();
-    server_ = std::make_unique<http::Server>(runtime_->services(), runtime_->metricsRouter());
+    server_ = std::make_unique<http::Server>(runtime_->serverParts());
     if (Status s = server_->start(); !s) throw std::runtime_error("server start: " + s.message());
     thread_ = std::thread([this] { server_->run(); });
 }

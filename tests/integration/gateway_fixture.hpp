@@ -15,14 +15,14 @@
 #include <vector>
 
 #include "gateway/config/config.hpp"
-#include "gateway/http/router.hpp"
+#include "gateway/api/router.hpp"
 #include "gateway/http/server.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
 namespace custodian::testing {
 
 struct GatewayOptions {
-    std::vector<http::Route> extraRoutes;                     // test-only routes
+    std::vector<api::Route> extraRoutes;                     // test-only routes
     std::function<void(config::GatewayConfig&)> adjustConfig;  // e.g. shorter timeouts
 };
 
@@ -37,7 +37,7 @@ public:
     RunningGateway& operator=(const RunningGateway&) = delete;
 
     uint16_t port() const { return server_->port(); }
-    Services& services() { return runtime_->services(); }
+    api::Services& services() { return runtime_->services(); }
     const config::GatewayConfig& config() const { return runtime_->config(); }
     const std::string& keyDir() const { return keyDir_; }
 
@@ -55,7 +55,7 @@ public:
 
 private:
     std::string keyDir_;
-    std::unique_ptr<GatewayRuntime> runtime_;
+    std::unique_ptr<api::GatewayRuntime> runtime_;
     std::unique_ptr<http::Server> server_;
     std::thread thread_;
 };

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "gateway/audit/proof_verify.hpp"
-#include "gateway/audit/routes.hpp"
+#include "gateway/api/audit_routes.hpp"
 #include "gateway/audit/verifier.hpp"
 #include "gateway/crypto/canonical_json.hpp"
 #include "test_audit_harness.hpp"
@@ -282,15 +282,15 @@ TEST_CASE("audited requests fail closed with 503 and /readyz says so when the au
 }
 
 TEST_CASE("RFC 3339 timestamps for the audit filters", "[audit]") {
-    CHECK(*audit::parseRfc3339Ms("1970-01-01T00:00:00Z") == 0);
-    CHECK(*audit::parseRfc3339Ms("2026-11-27T21:00:00Z") == 1795813200000);
-    CHECK(*audit::parseRfc3339Ms("2026-11-27T22:00:00.25+01:00") == 1795813200250);
-    CHECK(*audit::parseRfc3339Ms("2026-11-27t16:30:00.123456-04:30") == 1795813200123);
-    CHECK(*audit::parseRfc3339Ms("2024-02-29T00:00:00Z") == 1709164800000);
+    CHECK(*api::parseRfc3339Ms("1970-01-01T00:00:00Z") == 0);
+    CHECK(*api::parseRfc3339Ms("2026-11-27T21:00:00Z") == 1795813200000);
+    CHECK(*api::parseRfc3339Ms("2026-11-27T22:00:00.25+01:00") == 1795813200250);
+    CHECK(*api::parseRfc3339Ms("2026-11-27t16:30:00.123456-04:30") == 1795813200123);
+    CHECK(*api::parseRfc3339Ms("2024-02-29T00:00:00Z") == 1709164800000);
     for (const char* bad : {"", "2026-11-27", "2026-11-27T21:00:00", "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
                             "2026-11-27T24:00:00Z", "2026-11-27T21:00:00.Z", "2026-11-27T21:00:00+0100",
                             "2026-11-27T21:00:00Zjunk"}) {
         INFO(bad);
-        CHECK_FALSE(audit::parseRfc3339Ms(bad));
+        CHECK_FALSE(api::parseRfc3339Ms(bad));
     }
 }

@@ -17,7 +17,7 @@
 #include "gateway/db/migrations.hpp"
 #include "gateway/db/roles.hpp"
 #include "gateway/http/server.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
 #include "test_source_endpoints.hpp"
@@ -90,12 +90,12 @@ public:
     explicit AuditGateway(AuditDatabase& db, config::AuditConfig audit = {}) : keyDir_(freshTempDir("custodian-audit")) {
         auto c = gatewayConfig(db.gatewayConninfo(), keyDir_);
         c.audit = audit;
-        RuntimeOptions options;
+        api::RuntimeOptions options;
         options.applyMigrationsAtStart = false;  // applied by the superuser; the gateway runs as the runtime role
-        auto rt = GatewayRuntime::create(std::move(c), std::move(options));
+        auto rt = api::GatewayRuntime::create(std::move(c), std::move(options));
         if (!rt) throw std::runtime_error(rt.status().message());
         runtime_ = std::move(rt).value();
-        server_ = std::make_unique<http::Server>(runtime_->services(), runtime_->metricsRouter());
+        server_ = std::make_unique<http::Server>(runtime_->serverParts());
         if (Status s = server_->start(); !s) throw std::runtime_error(s.message());
         thread_ = std::thread([this] { server_->run(); });
         pqxx::connection conn(db.gatewayConninfo());
@@ -115,7 +115,7 @@ public:
     }
 
     uint16_t port() const { return server_->port(); }
-    Services& services() { return runtime_->services(); }
+    api::Services& services() { return runtime_->services(); }
     audit::AuditLog& log() { return *runtime_->services().audit; }
     const crypto::SigningKey& signingKey() const { return *runtime_->services().signingKey; }
 
@@ -140,7 +140,7 @@ private:
     }
 
     std::filesystem::path keyDir_;
-    std::unique_ptr<GatewayRuntime> runtime_;
+    std::unique_ptr<api::GatewayRuntime> runtime_;
     std::unique_ptr<http::Server> server_;
     std::thread thread_;
 };

@@ -95,8 +95,8 @@ TEST_CASE("custodian migrate and principal add/disable/list", "[integration][cli
 
     // The printed token authenticates against a gateway sharing the master key file.
     GatewayOptions options;
-    options.extraRoutes = {{"GET", "/test/whoami", http::Access::only({auth::Role::Auditor}),
-                            [](http::RequestContext& ctx) -> Result<http::HttpResponse> {
+    options.extraRoutes = {{"GET", "/test/whoami", api::Access::only({auth::Role::Auditor}),
+                            [](api::RequestContext& ctx) -> Result<http::HttpResponse> {
                                 return http::HttpResponse::text(200, ctx.principal->name);
                             },
                             false, "test.whoami"}};

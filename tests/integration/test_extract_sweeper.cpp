@@ -1,4 +1,4 @@
-// The interrupted-extract sweeper (gateway/release/extract_sweeper.hpp) against a real database: an
+// The interrupted-extract sweeper (gateway/api/extract_sweeper.hpp) against a real database: an
 // extract whose gateway process holds its lease is never touched, one whose process is gone is
 // recorded as aborted exactly once — also with two sweepers racing, or when a process died after
 // writing the entry but before updating the row — and only after two sweeps.
@@ -9,9 +9,9 @@
 #include <chrono>
 #include <thread>
 
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 #include "gateway/db/readiness.hpp"
-#include "gateway/release/extract_sweeper.hpp"
+#include "gateway/api/extract_sweeper.hpp"
 #include "gateway_fixture.hpp"
 #include "support/pg_cluster.hpp"
 
@@ -76,7 +76,7 @@ TEST_CASE("extracts of a gateway process that died are recorded aborted once; li
     insertExtract(db.conninfo(), "ext_preparing", 4343, "preparing");  // killed while searching: nothing sent
 
     // Two sweepers of two processes (this gateway's, and one more with instance 777), racing.
-    release::ExtractSweeper mine(gw.services(), self, 3600s), theirs(gw.services(), 777, 3600s);
+    api::ExtractSweeper mine(gw.services(), self, 3600s), theirs(gw.services(), 777, 3600s);
     // First sweep: only suspected.
     REQUIRE(mine.sweepOnce());
     REQUIRE(theirs.sweepOnce());
@@ -170,10 +170,10 @@ TEST_CASE("an extract.aborted entry whose writer died before updating the row is
     written.decision = "disconnected";
     written.target.dataset = "visits";
     written.details = crypto::JsonValue::Object{{"extract_id", std::string("ext_half")}};
-    auto writtenIndex = audit::record(gw.services(), written);
+    auto writtenIndex = api::record(gw.services(), written);
     REQUIRE(writtenIndex);
 
-    release::ExtractSweeper sweeper(gw.services(), 777, 3600s);
+    api::ExtractSweeper sweeper(gw.services(), 777, 3600s);
     REQUIRE(sweeper.sweepOnce());
     auto swept = sweeper.sweepOnce();
     REQUIRE(swept);

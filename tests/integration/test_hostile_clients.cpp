@@ -30,15 +30,15 @@
 
 using namespace custodian;
 using namespace custodian::testing;
-using http::Access;
+using api::Access;
 using http::HttpResponse;
-using http::RequestContext;
+using api::RequestContext;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::vector<http::Route> echoRoute() {
+std::vector<api::Route> echoRoute() {
     return {{"POST", "/test/echo", Access::publicRoute(), [](RequestContext& ctx) -> Result<HttpResponse> {
                  return HttpResponse::text(200, std::to_string(ctx.request.body.size()));
              }}};

@@ -31,13 +31,13 @@
 
 using namespace custodian;
 using namespace custodian::testing;
-using http::Access;
+using api::Access;
 using http::HttpResponse;
-using http::RequestContext;
+using api::RequestContext;
 
 namespace {
 
-std::vector<http::Route> echoRoute() {
+std::vector<api::Route> echoRoute() {
     return {{"POST", "/test/echo", Access::publicRoute(), [](RequestContext& ctx) -> Result<HttpResponse> {
                  return HttpResponse::text(200, "echo " + std::to_string(ctx.request.body.size()));
              }}};

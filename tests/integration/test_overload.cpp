@@ -19,9 +19,9 @@
 using namespace custodian;
 using namespace custodian::testing;
 using auth::Role;
-using http::Access;
+using api::Access;
 using http::HttpResponse;
-using http::RequestContext;
+using api::RequestContext;
 using std::chrono::milliseconds;
 
 namespace {
@@ -102,7 +102,7 @@ private:
 };
 
 // Extract-like test routes: partner only, audited, holding an in-flight extract slot.
-std::vector<http::Route> extractLikeRoutes(std::shared_ptr<Gate> gate) {
+std::vector<api::Route> extractLikeRoutes(std::shared_ptr<Gate> gate) {
     return {
         {"POST", "/test/extract", Access::only({Role::Partner}),
          [gate](RequestContext&) -> Result<HttpResponse> {

@@ -14,7 +14,7 @@
 
 #include "gateway/config/config.hpp"
 #include "gateway/http/message.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 #include "runtime_role.hpp"
 #include "serve_process.hpp"
 #include "support/pg_cluster.hpp"
@@ -98,7 +98,7 @@ TEST_CASE("as the runtime role custodian migrate grants, UPDATE, DELETE, TRUNCAT
 
     // serve accepts the role, and an audit append goes through as it.
     {
-        auto rt = GatewayRuntime::create(inProcessConfig(dir, runtime.conninfo()));
+        auto rt = api::GatewayRuntime::create(inProcessConfig(dir, runtime.conninfo()));
         REQUIRE(rt.isOk());
         (*rt)->services().readiness->probeNow();
         INFO((*rt)->services().readiness->reason());
@@ -146,7 +146,7 @@ TEST_CASE("serve refuses to start on a role that owns or may alter the audit tab
     const std::string r = "\"" + runtime.name() + "\"";
 
     auto refusal = [&](const std::string& conninfo) {
-        auto rt = GatewayRuntime::create(inProcessConfig(dir, conninfo));
+        auto rt = api::GatewayRuntime::create(inProcessConfig(dir, conninfo));
         REQUIRE_FALSE(rt.isOk());
         CHECK(rt.status().code() == StatusCode::FailedPrecondition);
         return rt.status().message();
@@ -182,7 +182,7 @@ TEST_CASE("serve refuses to start on a role that owns or may alter the audit tab
 
     // A grant made while the gateway runs takes it out of rotation at the next readiness probe.
     {
-        auto rt = GatewayRuntime::create(inProcessConfig(dir, runtime.conninfo()));
+        auto rt = api::GatewayRuntime::create(inProcessConfig(dir, runtime.conninfo()));
         REQUIRE(rt.isOk());
         auto* readiness = (*rt)->services().readiness;
         readiness->probeNow();

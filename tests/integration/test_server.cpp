@@ -16,9 +16,9 @@
 using namespace custodian;
 using namespace custodian::testing;
 using auth::Role;
-using http::Access;
+using api::Access;
 using http::HttpResponse;
-using http::RequestContext;
+using api::RequestContext;
 using std::chrono::milliseconds;
 
 namespace {
@@ -49,7 +49,7 @@ private:
     std::shared_ptr<StreamProbe> probe_;
 };
 
-std::vector<http::Route> testRoutes(std::shared_ptr<StreamProbe> probe) {
+std::vector<api::Route> testRoutes(std::shared_ptr<StreamProbe> probe) {
     return {
         {"GET", "/test/auditor-only", Access::only({Role::Auditor, Role::Admin}),
          [](RequestContext& ctx) -> Result<HttpResponse> {

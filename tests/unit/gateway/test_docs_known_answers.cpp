@@ -17,7 +17,7 @@
 #include "anonymizer/transforms/keyed_hash.hpp"
 #include "gateway/auth/principals.hpp"
 #include "gateway/crypto/keys.hpp"
-#include "gateway/release/routes.hpp"
+#include "gateway/api/extract_routes.hpp"
 
 namespace {
 

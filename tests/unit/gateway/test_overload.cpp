@@ -5,16 +5,16 @@
 #include <string>
 
 #include "gateway/config/config.hpp"
-#include "gateway/http/overload.hpp"
-#include "gateway/http/router.hpp"
-#include "gateway/http/routes.hpp"
+#include "gateway/api/overload.hpp"
+#include "gateway/api/router.hpp"
+#include "gateway/api/routes.hpp"
 
 #include "config_with_section.hpp"
 
 using namespace custodian;
 using custodian::config::parseConfig;
-using http::OverloadGuard;
-using http::OverloadRefusal;
+using api::OverloadGuard;
+using api::OverloadRefusal;
 using Clock = OverloadGuard::Clock;
 using std::chrono::milliseconds;
 
@@ -185,7 +185,7 @@ TEST_CASE("extract slots are limited gateway-wide and per principal, and release
     auto a4 = guard.acquireExtractSlot("alice");
     CHECK_FALSE(refusalOf(a4));
 
-    const http::OverloadStats s = guard.stats();
+    const api::OverloadStats s = guard.stats();
     CHECK(s.refusedExtractsPrincipal == 1);
     CHECK(s.refusedExtractsGateway == 1);
     CHECK(s.maxInflightExtracts == 3);
@@ -209,7 +209,7 @@ TEST_CASE("a refusal becomes a JSON error with Retry-After and the limit in deta
 
 TEST_CASE("only POST /v1/extracts holds an extract slot, and only token routes may", "[overload][routes]") {
     int withSlot = 0;
-    for (const auto& r : http::builtinRoutes()) {
+    for (const auto& r : api::builtinRoutes()) {
         if (!r.extractSlot) continue;
         ++withSlot;
         CHECK(r.method == "POST");
@@ -217,9 +217,9 @@ TEST_CASE("only POST /v1/extracts holds an extract slot, and only token routes m
     }
     CHECK(withSlot == 1);
 
-    http::Router router;
-    http::Route publicExtract{"GET", "/x", http::Access::publicRoute(),
-                              [](http::RequestContext&) -> Result<http::HttpResponse> {
+    api::Router router;
+    api::Route publicExtract{"GET", "/x", api::Access::publicRoute(),
+                              [](api::RequestContext&) -> Result<http::HttpResponse> {
                                   return http::HttpResponse::text(200, "x");
                               }};
     publicExtract.extractSlot = true;

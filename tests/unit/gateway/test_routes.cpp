@@ -4,10 +4,10 @@
 #include <set>
 
 #include "gateway/http/errors.hpp"
-#include "gateway/http/handler.hpp"
-#include "gateway/http/router.hpp"
-#include "gateway/http/routes.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/handler.hpp"
+#include "gateway/api/router.hpp"
+#include "gateway/api/routes.hpp"
+#include "gateway/api/services.hpp"
 
 using namespace custodian;
 using namespace custodian::http;
@@ -100,7 +100,7 @@ TEST_CASE("the built-in route table is valid and declares who may call each rout
 TEST_CASE("handleRequest answers 404 and 405 with JSON errors and a request id, and fails closed without an audit log",
           "[routes]") {
     Router router = sampleRouter();
-    Services services;  // no database: protected routes must fail before reaching it
+    api::Services services;  // no database: protected routes must fail before reaching it
 
     auto notFound = handleRequest(get("/nowhere"), services, router);
     CHECK(notFound.response.status == 404);
@@ -134,7 +134,7 @@ TEST_CASE("handleRequest answers 404 and 405 with JSON errors and a request id, 
 
 TEST_CASE("public routes report health without a database", "[routes]") {
     Router router(builtinRoutes());
-    Services services;
+    api::Services services;
     services.router = &router;
     CHECK(handleRequest(get("/healthz"), services).response.status == 200);
     auto ready = handleRequest(get("/readyz"), services);

@@ -1,16 +1,16 @@
-#include "gateway/release/extract_producer.hpp"
+#include "gateway/api/extract_producer.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 
 #include "gateway/audit/log.hpp"
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 #include "gateway/crypto/manifest.hpp"
 #include "gateway/release/extract_store.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
-namespace custodian::release {
+namespace custodian::api {
 
 namespace {
 
@@ -194,7 +194,7 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
             levels[stream_->plan().inputColumns()[qis[i]].name] = static_cast<int64_t>(decision->levels[i]);
         d["levels"] = std::move(levels);
     }
-    auto index = audit::record(services_, std::move(entry));
+    auto index = record(services_, std::move(entry));
     if (!index) return abort("failed", index.status());
 
     crypto::ExtractManifest manifest;
@@ -254,7 +254,7 @@ Status ExtractProducer::abort(const std::string& decision, const Status& why) {
         d["rows_released"] = stream_->rowsReleased();
     }
     d["requested_entry"] = facts_.requestedEntryIndex;
-    auto index = audit::record(services_, std::move(entry));
+    auto index = record(services_, std::move(entry));
     if (!index)
         std::fprintf(stderr, "custodian: extract %s: the abort could not be audited: %s\n", facts_.extractId.c_str(),
                      index.status().message().c_str());
@@ -270,4 +270,4 @@ Status ExtractProducer::abort(const std::string& decision, const Status& why) {
     return why;
 }
 
-}  // namespace custodian::release
+}  // namespace custodian::api

@@ -28,11 +28,9 @@
 #include "gateway/release/authorization.hpp"
 #include "gateway/release/stream.hpp"
 
-namespace custodian {
-struct Services;
-}
+namespace custodian::api {
 
-namespace custodian::release {
+struct Services;
 
 // Who asked for what; copied into every audit entry of the extract.
 struct ExtractFacts {
@@ -93,4 +91,4 @@ private:
 // The audit entry skeleton of an extract (actor, role, request, target, purpose).
 audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, std::string decision);
 
-}  // namespace custodian::release
+}  // namespace custodian::api

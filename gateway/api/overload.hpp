@@ -9,7 +9,7 @@
 //    limits.max_inflight_extracts_per_principal for one principal, it is refused with 503 and
 //    Retry-After.
 //
-// handleRequest (gateway/http/handler.cpp) applies both after authentication and records every
+// handleRequest (gateway/api/handler.cpp) applies both after authentication and records every
 // refusal on an audited route in the audit log, like any other denial.
 //
 // Thread-safety: every member function may be called from any thread; slots may be released on
@@ -27,7 +27,7 @@
 #include "gateway/config/config.hpp"
 #include "gateway/http/message.hpp"
 
-namespace custodian::http {
+namespace custodian::api {
 
 // Why a request was refused for overload, and what the client is told.
 struct OverloadRefusal {
@@ -112,4 +112,4 @@ private:
     uint64_t refusedPrincipal_ = 0;
 };
 
-}  // namespace custodian::http
+}  // namespace custodian::api

@@ -1,4 +1,4 @@
-#include "gateway/audit/routes.hpp"
+#include "gateway/api/audit_routes.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -6,15 +6,14 @@
 #include <string>
 
 #include "gateway/audit/log.hpp"
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 #include "gateway/audit/verifier.hpp"
 #include "gateway/crypto/canonical_json.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
-namespace custodian::audit {
+namespace custodian::api {
 
 using http::HttpResponse;
-using http::RequestContext;
 using http::jsonQuote;
 
 namespace {
@@ -343,9 +342,9 @@ Result<int64_t> parseRfc3339Ms(std::string_view s) {
     return secs * 1000 + millis;
 }
 
-std::vector<http::Route> auditRoutes() {
+std::vector<Route> auditRoutes() {
     using auth::Role;
-    const http::Access auditors = http::Access::only({Role::Auditor});
+    const Access auditors = Access::only({Role::Auditor});
     // method  pattern  who  handler  inline  audit action
     return {
         {"GET", "/v1/audit", auditors, handleQuery, false, "audit.query"},

@@ -1,5 +1,5 @@
 #include "gateway/release/extract_store.hpp"
-#include "gateway/catalog/routes.hpp"
+#include "gateway/api/catalog_routes.hpp"
 
 #include <pqxx/pqxx>
 #include <rapidjson/document.h>
@@ -13,7 +13,7 @@
 #include <map>
 #include <set>
 
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 #include "gateway/auth/groups.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/catalog/conninfo.hpp"
@@ -22,17 +22,15 @@
 #include "gateway/crypto/canonical_json.hpp"
 #include "gateway/db/guarded.hpp"
 #include "gateway/http/errors.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 #include "policies/json_text.hpp"
 #include "policies/policy.hpp"
 #include "policies/sql_identifier.hpp"
 
-namespace custodian::catalog {
+namespace custodian::api {
 
 using auth::Role;
 using http::HttpResponse;
-using http::RequestContext;
-using http::Route;
 
 namespace {
 
@@ -125,7 +123,7 @@ HttpResponse validationFailure(std::string_view code, std::string_view message,
 audit::AuditEntry entryWith(const RequestContext& ctx, const std::string& action, const std::string& decision,
                             const std::optional<std::string>& source, const std::optional<std::string>& dataset,
                             const std::optional<std::string>& policy) {
-    audit::AuditEntry e = audit::entryFor(ctx, action, decision);
+    audit::AuditEntry e = entryFor(ctx, action, decision);
     e.target.source = source;
     e.target.dataset = dataset;
     e.target.policy = policy;
@@ -138,7 +136,7 @@ BeforeCommit auditChange(RequestContext& ctx) {
         audit::AuditEntry e = entryWith(ctx, facts.action, "allowed", facts.source, facts.dataset, facts.policy);
         e.target.policyVersion = facts.policyVersion;
         e.details = crypto::JsonValue(facts.details);
-        auto recorded = audit::record(ctx, std::move(e));
+        auto recorded = record(ctx, std::move(e));
         return recorded ? Status::ok() : recorded.status();
     };
 }
@@ -149,7 +147,7 @@ Status recordDenial(RequestContext& ctx, const std::string& action, const Status
                     const std::optional<std::string>& policy) {
     audit::AuditEntry e = entryWith(ctx, action, "denied", source, dataset, policy);
     e.reason = refusal.message();
-    auto recorded = audit::record(ctx, std::move(e));
+    auto recorded = record(ctx, std::move(e));
     return recorded ? Status::ok() : recorded.status();
 }
 
@@ -768,7 +766,7 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
         details["version"] = static_cast<int64_t>(stored->version);
         details["unchanged"] = true;
         e.details = crypto::JsonValue(std::move(details));
-        auto recorded = audit::record(ctx, std::move(e));
+        auto recorded = record(ctx, std::move(e));
         if (!recorded) return recorded.status();
     }
     JsonOut out;
@@ -992,23 +990,23 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
 }
 
 std::vector<Route> catalogRoutes() {
-    const auto publishers = http::Access::only({Role::Admin, Role::Publisher});
+    const auto publishers = Access::only({Role::Admin, Role::Publisher});
     // method  pattern  who may call  handler  inline  audit action
     return {
         {"PUT", "/v1/sources/{name}", publishers, handlePutSource, false, "source.put"},
         {"GET", "/v1/sources", publishers, handleListSources, false, "source.list"},
         {"GET", "/v1/sources/{name}", publishers, handleGetSource, false, "source.get"},
-        {"PUT", "/v1/datasets/{name}", http::Access::only({Role::Publisher}), handlePutDataset, false,
+        {"PUT", "/v1/datasets/{name}", Access::only({Role::Publisher}), handlePutDataset, false,
          "dataset.put"},
         {"GET", "/v1/datasets/{name}", publishers, handleGetDataset, false, "dataset.get"},
-        {"PUT", "/v1/datasets/{dataset}/policies/{policy}", http::Access::only({Role::Publisher}), handlePutPolicy,
+        {"PUT", "/v1/datasets/{dataset}/policies/{policy}", Access::only({Role::Publisher}), handlePutPolicy,
          false, "policy.put"},
         {"GET", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleGetPolicy, false,
          "policy.get"},
         {"DELETE", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleRetirePolicy, false,
          "policy.retire"},
-        {"GET", "/v1/catalog", http::Access::only({Role::Partner}), handleGetCatalog, false, "catalog.get"},
+        {"GET", "/v1/catalog", Access::only({Role::Partner}), handleGetCatalog, false, "catalog.get"},
     };
 }
 
-}  // namespace custodian::catalog
+}  // namespace custodian::api

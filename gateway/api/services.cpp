@@ -1,4 +1,4 @@
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
 #include <cstdio>
 
@@ -7,10 +7,12 @@
 #include "gateway/db/guarded.hpp"
 #include "gateway/db/migrations.hpp"
 #include "gateway/db/roles.hpp"
-#include "gateway/http/routes.hpp"
-#include "gateway/release/extract_sweeper.hpp"
+#include "gateway/api/handler.hpp"
+#include "gateway/api/metrics_sources.hpp"
+#include "gateway/api/routes.hpp"
+#include "gateway/api/extract_sweeper.hpp"
 
-namespace custodian {
+namespace custodian::api {
 
 Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayConfig config, RuntimeOptions options) {
     std::unique_ptr<GatewayRuntime> rt(new GatewayRuntime());
@@ -88,15 +90,15 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     auditOptions.integrityRecheckBlocks = c.audit.integrityRecheckBlocks;
     rt->audit_ = std::make_unique<audit::AuditLog>(std::move(auditOptions), *rt->signingKey_);
 
-    rt->overload_ = std::make_unique<http::OverloadGuard>(c.overload);
+    rt->overload_ = std::make_unique<OverloadGuard>(c.overload);
 
-    std::vector<http::Route> routes = http::builtinRoutes();
+    std::vector<Route> routes = builtinRoutes();
     if (c.metricsListen) {
-        std::erase_if(routes, [](const http::Route& r) { return r.pattern == "/metrics"; });
-        rt->metricsRouter_ = std::make_unique<http::Router>(http::operationalRoutes());
+        std::erase_if(routes, [](const Route& r) { return r.pattern == "/metrics"; });
+        rt->metricsRouter_ = std::make_unique<Router>(operationalRoutes());
     }
     for (auto& r : options.extraRoutes) routes.push_back(std::move(r));
-    rt->router_ = std::make_unique<http::Router>(std::move(routes));
+    rt->router_ = std::make_unique<Router>(std::move(routes));
     if (Status s = rt->router_->validate(); !s) return s;
 
     rt->services_.config = &rt->config_;
@@ -110,11 +112,20 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     rt->services_.audit = rt->audit_.get();
     rt->services_.overload = rt->overload_.get();
     rt->services_.instance = instance;
-    rt->sweeper_ = std::make_unique<release::ExtractSweeper>(rt->services_, instance, c.release.sweepInterval);
+    registerMetricsSources(rt->metrics_, rt->services_);
+    rt->apiHandler_ = std::make_unique<RouterHandler>(rt->services_, *rt->router_);
+    if (rt->metricsRouter_) rt->metricsHandler_ = std::make_unique<RouterHandler>(rt->services_, *rt->metricsRouter_);
+    rt->sweeper_ = std::make_unique<ExtractSweeper>(rt->services_, instance, c.release.sweepInterval);
     rt->sweeper_->start();
     return rt;
 }
 
 GatewayRuntime::~GatewayRuntime() { sweeper_.reset(); }
 
-}  // namespace custodian
+http::ServerParts GatewayRuntime::serverParts() {
+    db::ConnectionPool* pool = pool_.get();
+    return http::ServerParts{config_, *apiHandler_, metricsHandler_.get(),
+                             [pool](std::function<void()> job) { pool->post(std::move(job)); }, &metrics_};
+}
+
+}  // namespace custodian::api

@@ -14,17 +14,17 @@
 
 #include <vector>
 
-#include "gateway/http/router.hpp"
+#include "gateway/api/router.hpp"
 
-namespace custodian::auth {
+namespace custodian::api {
 
-std::vector<http::Route> groupRoutes();
+std::vector<Route> groupRoutes();
 
-Result<http::HttpResponse> handleListGroups(http::RequestContext& ctx);
-Result<http::HttpResponse> handleGetGroup(http::RequestContext& ctx);
-Result<http::HttpResponse> handlePutGroup(http::RequestContext& ctx);
-Result<http::HttpResponse> handleDeleteGroup(http::RequestContext& ctx);
-Result<http::HttpResponse> handlePutGroupMember(http::RequestContext& ctx);
-Result<http::HttpResponse> handleDeleteGroupMember(http::RequestContext& ctx);
+Result<http::HttpResponse> handleListGroups(RequestContext& ctx);
+Result<http::HttpResponse> handleGetGroup(RequestContext& ctx);
+Result<http::HttpResponse> handlePutGroup(RequestContext& ctx);
+Result<http::HttpResponse> handleDeleteGroup(RequestContext& ctx);
+Result<http::HttpResponse> handlePutGroupMember(RequestContext& ctx);
+Result<http::HttpResponse> handleDeleteGroupMember(RequestContext& ctx);
 
-}  // namespace custodian::auth
+}  // namespace custodian::api

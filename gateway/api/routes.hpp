@@ -5,9 +5,9 @@
 
 #include <vector>
 
-#include "gateway/http/router.hpp"
+#include "gateway/api/router.hpp"
 
-namespace custodian::http {
+namespace custodian::api {
 
 // All API routes, including the operational ones below.
 std::vector<Route> builtinRoutes();
@@ -22,4 +22,4 @@ Result<HttpResponse> handleReadyz(RequestContext& ctx);
 Result<HttpResponse> handleMetrics(RequestContext& ctx);
 Result<HttpResponse> handleKeys(RequestContext& ctx);
 
-}  // namespace custodian::http
+}  // namespace custodian::api

@@ -5,13 +5,13 @@
 // entry (docs/audit.md, "Every request"). Handlers record what they know best — the dataset,
 // policy, version, purpose of what they allowed or refused — through the request's context:
 //
-//     auto entry = audit::entryFor(ctx, "policy.put", "allowed");
+//     auto entry = entryFor(ctx, "policy.put", "allowed");
 //     entry.target.dataset = name;
-//     auto recorded = audit::record(ctx, std::move(entry));
+//     auto recorded = record(ctx, std::move(entry));
 //     if (!recorded) return recorded.status();  // Unavailable → 503, nothing released
 //
 // When a handler recorded nothing (a read, a refusal before any work, a 404, authentication or
-// the role check failing, the rate limit), handleRequest (gateway/http/handler.cpp) records the
+// the role check failing, the rate limit), handleRequest (gateway/api/handler.cpp) records the
 // entry built by entryForOutcome() under the route's action, and fails closed with 503 if it
 // cannot.
 
@@ -21,17 +21,15 @@
 #include "gateway/audit/entry.hpp"
 #include "gateway/auth/principals.hpp"
 #include "gateway/http/message.hpp"
-#include "gateway/http/router.hpp"
+#include "gateway/api/router.hpp"
 
-namespace custodian {
+namespace custodian::api {
+
 struct Services;
-}
-
-namespace custodian::audit {
 
 // Actor, role, request id and client address filled in from the request and its principal
 // ("anonymous"/"none" without one); index and time are assigned by AuditLog::append.
-AuditEntry entryFor(const http::RequestContext& ctx, std::string action, std::string decision);
+AuditEntry entryFor(const RequestContext& ctx, std::string action, std::string decision);
 
 // The action recorded for a request no route matched (404, 405, a malformed path).
 inline constexpr const char* kUnroutedAction = "request.unrouted";
@@ -39,8 +37,8 @@ inline constexpr const char* kUnroutedAction = "request.unrouted";
 // How a request ended, for the entry handleRequest records when the handler recorded none.
 struct RequestOutcome {
     const http::HttpRequest* request = nullptr;
-    const http::Route* route = nullptr;          // null: no route matched
-    const http::PathParams* params = nullptr;    // the route's parameters, if any
+    const Route* route = nullptr;          // null: no route matched
+    const PathParams* params = nullptr;    // the route's parameters, if any
     const auth::Principal* principal = nullptr;  // the authenticated principal (also when its role was refused)
     // The presented credential when it did not authenticate: "token:<16 hex>" (a keyed hash of the
     // token, the same for every use of that token and useless to log in with) or "malformed".
@@ -57,7 +55,7 @@ AuditEntry entryForOutcome(const RequestOutcome& outcome);
 // Appends to the gateway's audit log and counts the entry on the request (RequestContext::
 // entriesRecorded). Unavailable when there is no audit log or the append failed: the caller must
 // fail closed. Returns the entry's index on success.
-Result<uint64_t> record(http::RequestContext& ctx, AuditEntry entry);
+Result<uint64_t> record(RequestContext& ctx, AuditEntry entry);
 
 // Appends outside a request (extract completion, the sweeper): the same failure contract.
 Result<uint64_t> record(Services& services, AuditEntry entry);

@@ -1,9 +1,9 @@
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 
 #include "gateway/audit/log.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
-namespace custodian::audit {
+namespace custodian::api {
 
 namespace {
 
@@ -25,7 +25,7 @@ std::string clientAddressOf(const http::HttpRequest& request) {
     return address;
 }
 
-AuditEntry entryFor(const http::RequestContext& ctx, std::string action, std::string decision) {
+AuditEntry entryFor(const RequestContext& ctx, std::string action, std::string decision) {
     AuditEntry e;
     fillRequester(e, ctx.request, ctx.principal);
     e.action = std::move(action);
@@ -82,7 +82,7 @@ AuditEntry entryForOutcome(const RequestOutcome& o) {
     return e;
 }
 
-Result<uint64_t> record(http::RequestContext& ctx, AuditEntry entry) {
+Result<uint64_t> record(RequestContext& ctx, AuditEntry entry) {
     auto index = record(ctx.services, std::move(entry));
     if (index) ++ctx.entriesRecorded;
     return index;

@@ -1,15 +1,13 @@
-#include "gateway/http/handler.hpp"
-
-#include <sodium.h>
+#include "gateway/api/handler.hpp"
 
 #include "gateway/audit/log.hpp"
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/http/errors.hpp"
-#include "gateway/http/overload.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/overload.hpp"
+#include "gateway/api/services.hpp"
 
-namespace custodian::http {
+namespace custodian::api {
 namespace {
 
 std::string joinMethods(const std::vector<std::string>& methods) {
@@ -76,24 +74,6 @@ std::optional<std::string> untrustedAuditLog(Services& services) {
 }
 
 }  // namespace
-
-std::string newRequestId() {
-    unsigned char bytes[16];
-    randombytes_buf(bytes, sizeof bytes);
-    char hex[sizeof bytes * 2 + 1];
-    sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
-    return hex;
-}
-
-bool acceptableRequestId(std::string_view id) {
-    if (id.empty() || id.size() > 64) return false;
-    for (char c : id) {
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                  c == '_' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
 
 namespace {
 
@@ -206,14 +186,14 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
     // Exactly one entry per audited request: the handler's, or one describing the outcome. If the
     // log cannot take it, nothing the handler produced leaves the gateway: the answer is 503.
     if (auditThis && entriesRecorded == 0 && !untrusted) {
-        audit::RequestOutcome outcome;
+        RequestOutcome outcome;
         outcome.request = &request;
         outcome.route = m.route;
         outcome.params = m.route ? &m.params : nullptr;
         outcome.principal = authenticated ? &*authenticated : nullptr;
         outcome.credential = failedCredential;
         outcome.response = &out.response;
-        if (auto recorded = audit::record(services, audit::entryForOutcome(outcome)); !recorded)
+        if (auto recorded = record(services, entryForOutcome(outcome)); !recorded)
             out.response = errorResponse(recorded.status());
     }
     out.response.setHeader("X-Request-Id", request.requestId.empty() ? newRequestId() : request.requestId);
@@ -225,4 +205,15 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services) {
     return handleRequest(request, services, services.router ? *services.router : kEmpty);
 }
 
-}  // namespace custodian::http
+HandledRequest RouterHandler::handle(const HttpRequest& request) {
+    try {
+        return handleRequest(request, services_, router_);
+    } catch (const std::exception& e) {
+        HandledRequest failed;
+        failed.response = errorResponse(internalError(e.what()));
+        failed.response.setHeader("X-Request-Id", request.requestId.empty() ? newRequestId() : request.requestId);
+        return failed;
+    }
+}
+
+}  // namespace custodian::api

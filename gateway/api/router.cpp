@@ -1,9 +1,9 @@
-#include "gateway/http/router.hpp"
+#include "gateway/api/router.hpp"
 
 #include <algorithm>
 #include <set>
 
-namespace custodian::http {
+namespace custodian::api {
 namespace {
 
 std::vector<std::string_view> splitPath(std::string_view path) {
@@ -101,4 +101,4 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
     return result;
 }
 
-}  // namespace custodian::http
+}  // namespace custodian::api

@@ -1,6 +1,6 @@
 #pragma once
 // The route table: method + path pattern → handler, with the roles allowed to call it declared in
-// the same entry. Adding an endpoint is one entry in builtinRoutes() (gateway/http/routes.cpp).
+// the same entry. Adding an endpoint is one entry in builtinRoutes() (gateway/api/routes.cpp).
 //
 // Patterns are literal segments and `{name}` parameters: "/v1/datasets/{name}/policies/{policy}".
 // Parameters match one non-empty segment and are percent-decoded. Unknown paths are 404; a known
@@ -16,11 +16,14 @@
 #include "gateway/auth/principals.hpp"
 #include "gateway/http/message.hpp"
 
-namespace custodian {
-struct Services;
-}
+namespace custodian::api {
 
-namespace custodian::http {
+struct Services;
+
+// The transport types every route file uses.
+using http::BodyProducer;
+using http::HttpRequest;
+using http::HttpResponse;
 
 using PathParams = std::map<std::string, std::string>;
 
@@ -30,7 +33,7 @@ struct RequestContext {
     Services& services;
     const PathParams& params;
     const auth::Principal* principal = nullptr;
-    // Audit entries recorded for this request through audit::record(ctx, …). handleRequest records
+    // Audit entries recorded for this request through record(ctx, …). handleRequest records
     // one entry describing the outcome when the handler recorded none, so every audited request
     // leaves exactly one (an extract's later completion or abort is recorded by its producer).
     int entriesRecorded = 0;
@@ -96,4 +99,4 @@ private:
     std::vector<Route> routes_;
 };
 
-}  // namespace custodian::http
+}  // namespace custodian::api

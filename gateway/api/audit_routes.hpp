@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "anonymizer/status.hpp"
-#include "gateway/http/router.hpp"
+#include "gateway/api/router.hpp"
 
-namespace custodian::audit {
+namespace custodian::api {
 
-std::vector<http::Route> auditRoutes();
+std::vector<Route> auditRoutes();
 
 // RFC 3339 date-time ("2026-11-27T21:00:00Z", "2026-11-27T22:00:00.250+01:00") → Unix ms.
 // InvalidArgument naming what is wrong.

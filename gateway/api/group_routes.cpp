@@ -1,19 +1,18 @@
-#include "gateway/auth/group_routes.hpp"
+#include "gateway/api/group_routes.hpp"
 
 #include <pqxx/pqxx>
 
 #include <utility>
 
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 #include "gateway/auth/groups.hpp"
 #include "gateway/crypto/canonical_json.hpp"
 #include "gateway/db/guarded.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
-namespace custodian::auth {
+namespace custodian::api {
 
 using http::HttpResponse;
-using http::RequestContext;
 
 namespace {
 
@@ -39,7 +38,7 @@ Status needMemberPath(const RequestContext& ctx) {
 // details; its failure rolls the change back.
 GroupChangeHook auditChange(RequestContext& ctx) {
     return [&ctx](const GroupChange& change) -> Status {
-        audit::AuditEntry e = audit::entryFor(ctx, change.action, "allowed");
+        audit::AuditEntry e = entryFor(ctx, change.action, "allowed");
         // Members are assigned one by one: brace-initialised JsonValue maps trip g++ 12's
         // -Wmaybe-uninitialized inside std::variant.
         crypto::JsonValue::Object details;
@@ -48,7 +47,7 @@ GroupChangeHook auditChange(RequestContext& ctx) {
         if (change.member) details["member"] = *change.member;
         if (change.action == "group.put") details["created"] = change.created;
         e.details = crypto::JsonValue(std::move(details));
-        auto recorded = audit::record(ctx, std::move(e));
+        auto recorded = record(ctx, std::move(e));
         return recorded ? Status::ok() : recorded.status();
     };
 }
@@ -101,8 +100,8 @@ Result<std::string> descriptionFromBody(const std::string& body) {
 
 }  // namespace
 
-std::vector<http::Route> groupRoutes() {
-    const auto admins = http::Access::only({Role::Admin});
+std::vector<Route> groupRoutes() {
+    const auto admins = Access::only({Role::Admin});
     // method  pattern  who may call  handler  inline  audit action
     return {
         {"GET", "/v1/groups", admins, handleListGroups, false, "group.list"},
@@ -199,4 +198,4 @@ Result<HttpResponse> handleDeleteGroupMember(RequestContext& ctx) {
     return jsonResponse(200, out);
 }
 
-}  // namespace custodian::auth
+}  // namespace custodian::api

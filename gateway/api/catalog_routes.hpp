@@ -15,20 +15,20 @@
 
 #include <vector>
 
-#include "gateway/http/router.hpp"
+#include "gateway/api/router.hpp"
 
-namespace custodian::catalog {
+namespace custodian::api {
 
-std::vector<http::Route> catalogRoutes();
+std::vector<Route> catalogRoutes();
 
-Result<http::HttpResponse> handlePutSource(http::RequestContext& ctx);
-Result<http::HttpResponse> handleGetSource(http::RequestContext& ctx);
-Result<http::HttpResponse> handleListSources(http::RequestContext& ctx);
-Result<http::HttpResponse> handlePutDataset(http::RequestContext& ctx);
-Result<http::HttpResponse> handleGetDataset(http::RequestContext& ctx);
-Result<http::HttpResponse> handlePutPolicy(http::RequestContext& ctx);
-Result<http::HttpResponse> handleGetPolicy(http::RequestContext& ctx);
-Result<http::HttpResponse> handleRetirePolicy(http::RequestContext& ctx);
-Result<http::HttpResponse> handleGetCatalog(http::RequestContext& ctx);
+Result<http::HttpResponse> handlePutSource(RequestContext& ctx);
+Result<http::HttpResponse> handleGetSource(RequestContext& ctx);
+Result<http::HttpResponse> handleListSources(RequestContext& ctx);
+Result<http::HttpResponse> handlePutDataset(RequestContext& ctx);
+Result<http::HttpResponse> handleGetDataset(RequestContext& ctx);
+Result<http::HttpResponse> handlePutPolicy(RequestContext& ctx);
+Result<http::HttpResponse> handleGetPolicy(RequestContext& ctx);
+Result<http::HttpResponse> handleRetirePolicy(RequestContext& ctx);
+Result<http::HttpResponse> handleGetCatalog(RequestContext& ctx);
 
-}  // namespace custodian::catalog
+}  // namespace custodian::api

@@ -1,11 +1,11 @@
-#include "gateway/http/overload.hpp"
+#include "gateway/api/overload.hpp"
 
 #include "gateway/http/errors.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-namespace custodian::http {
+namespace custodian::api {
 namespace {
 
 // How often buckets that have refilled completely are dropped: such a bucket behaves exactly like
@@ -139,4 +139,4 @@ void OverloadGuard::ExtractSlot::release() {
     if (guard_) std::exchange(guard_, nullptr)->releaseSlot(principal_);
 }
 
-}  // namespace custodian::http
+}  // namespace custodian::api

@@ -1,16 +1,17 @@
-#include "gateway/http/routes.hpp"
+#include "gateway/api/routes.hpp"
 
 #include <sodium.h>
 
-#include "gateway/audit/routes.hpp"
-#include "gateway/auth/group_routes.hpp"
-#include "gateway/catalog/routes.hpp"
+#include "gateway/api/audit_routes.hpp"
+#include "gateway/api/group_routes.hpp"
+#include "gateway/api/catalog_routes.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/http/errors.hpp"
-#include "gateway/release/routes.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/extract_routes.hpp"
+#include "gateway/api/metrics_sources.hpp"
+#include "gateway/api/services.hpp"
 
-namespace custodian::http {
+namespace custodian::api {
 
 using auth::Role;
 
@@ -29,26 +30,16 @@ std::vector<Route> builtinRoutes() {
         {"GET", "/v1/keys", Access::publicRoute(), handleKeys, true, "keys.get"},
     };
     routes.insert(routes.end(), api.begin(), api.end());
-    for (auto& r : audit::auditRoutes()) routes.push_back(std::move(r));
-    for (auto& r : catalog::catalogRoutes()) routes.push_back(std::move(r));
-    for (auto& r : auth::groupRoutes()) routes.push_back(std::move(r));
-    for (auto& r : release::releaseRoutes()) routes.push_back(std::move(r));
+    for (auto& r : auditRoutes()) routes.push_back(std::move(r));
+    for (auto& r : catalogRoutes()) routes.push_back(std::move(r));
+    for (auto& r : groupRoutes()) routes.push_back(std::move(r));
+    for (auto& r : releaseRoutes()) routes.push_back(std::move(r));
     return routes;
 }
 
 Result<HttpResponse> handleHealthz(RequestContext&) {
     return HttpResponse::json(200, R"({"status":"ok"})");
 }
-
-namespace {
-
-// Ready: the database monitor is satisfied and the audit log passed its integrity checks.
-bool gatewayReady(const Services& services) {
-    return services.readiness && services.readiness->ready() &&
-           (!services.audit || services.audit->integrity().state == audit::IntegrityState::Trusted);
-}
-
-}  // namespace
 
 Result<HttpResponse> handleReadyz(RequestContext& ctx) {
     auto* readiness = ctx.services.readiness;
@@ -68,16 +59,7 @@ Result<HttpResponse> handleReadyz(RequestContext& ctx) {
 
 Result<HttpResponse> handleMetrics(RequestContext& ctx) {
     if (!ctx.services.metrics) return internalError("metrics are not configured");
-    db::PoolStats pool = ctx.services.db ? ctx.services.db->stats() : db::PoolStats{};
-    bool ready = gatewayReady(ctx.services);
-    std::optional<OverloadStats> overload;
-    if (ctx.services.overload) overload = ctx.services.overload->stats();
-    std::optional<audit::AuditLogStats> audit;
-    if (ctx.services.audit) audit = ctx.services.audit->stats();
-    return HttpResponse::text(200,
-                              ctx.services.metrics->render(pool, ready, overload ? &*overload : nullptr,
-                                                           audit ? &*audit : nullptr),
-                              "text/plain; version=0.0.4; charset=utf-8");
+    return HttpResponse::text(200, ctx.services.metrics->render(), "text/plain; version=0.0.4; charset=utf-8");
 }
 
 Result<HttpResponse> handleKeys(RequestContext& ctx) {
@@ -94,4 +76,4 @@ Result<HttpResponse> handleKeys(RequestContext& ctx) {
     return r;
 }
 
-}  // namespace custodian::http
+}  // namespace custodian::api

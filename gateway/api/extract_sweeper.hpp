@@ -30,11 +30,9 @@
 
 #include "anonymizer/status.hpp"
 
-namespace custodian {
-struct Services;
-}
+namespace custodian::api {
 
-namespace custodian::release {
+struct Services;
 
 class ExtractSweeper {
 public:
@@ -62,4 +60,4 @@ private:
     std::thread thread_;
 };
 
-}  // namespace custodian::release
+}  // namespace custodian::api

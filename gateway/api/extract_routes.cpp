@@ -1,4 +1,4 @@
-#include "gateway/release/routes.hpp"
+#include "gateway/api/extract_routes.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -10,7 +10,7 @@
 
 #include "anonymizer/risk.hpp"
 #include "gateway/audit/log.hpp"
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 #include "gateway/auth/groups.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/catalog/source_access.hpp"
@@ -18,16 +18,15 @@
 #include "gateway/db/guarded.hpp"
 #include "gateway/http/errors.hpp"
 #include "gateway/release/authorization.hpp"
-#include "gateway/release/extract_producer.hpp"
+#include "gateway/api/extract_producer.hpp"
 #include "gateway/release/extract_store.hpp"
 #include "gateway/release/report.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
-namespace custodian::release {
+namespace custodian::api {
 
 using auth::Role;
 using http::HttpResponse;
-using http::RequestContext;
 
 namespace {
 
@@ -122,7 +121,7 @@ Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& fact
     e.reason = crypto::sanitizeUtf8(why.message());
     for (const auto& [k, v] : details.asObject()) e.details.asObject()[k] = v;
     e.actor = ctx.principal ? ctx.principal->name : "anonymous";
-    auto recorded = audit::record(ctx, std::move(e));
+    auto recorded = record(ctx, std::move(e));
     if (!recorded) return recorded.status();
     if (rowOpen && ctx.services.db) {
         // If this fails the row stays preparing; once this process is gone a sweeper adopts the entry.
@@ -140,14 +139,14 @@ int httpStatusOf(const Status& s) { return http::httpStatusFor(s.code()); }
 
 }  // namespace
 
-std::vector<http::Route> releaseRoutes() {
+std::vector<Route> releaseRoutes() {
     return {
         // audited, and holds an in-flight extract slot (limits.max_inflight_extracts) while it streams
-        {"POST", "/v1/extracts", http::Access::only({Role::Partner}), handleCreateExtract, false,
+        {"POST", "/v1/extracts", Access::only({Role::Partner}), handleCreateExtract, false,
          "extract.requested", true},
-        {"GET", "/v1/extracts/{id}/manifest", http::Access::only({Role::Partner, Role::Auditor}), handleGetManifest,
+        {"GET", "/v1/extracts/{id}/manifest", Access::only({Role::Partner, Role::Auditor}), handleGetManifest,
          false, "extract.manifest"},
-        {"POST", "/v1/datasets/{dataset}/policies/{policy}/preview", http::Access::only({Role::Publisher}),
+        {"POST", "/v1/datasets/{dataset}/policies/{policy}/preview", Access::only({Role::Publisher}),
          handlePreview, false, "policy.preview"},
     };
 }
@@ -166,7 +165,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     facts.recipient = who.name;
     facts.role = auth::roleName(who.role);
     facts.requestId = ctx.request.requestId;
-    facts.clientAddress = audit::clientAddressOf(ctx.request);
+    facts.clientAddress = clientAddressOf(ctx.request);
     facts.format = request->format;
     facts.encrypted = request->encrypted;
 
@@ -201,12 +200,12 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     // Which recipient entry admitted the partner: its name, or the "group:NAME" it is a member of.
     if (auto admittedAs = model.admittingRecipient(who.name, found->recipientGroups))
         requested.details.asObject()["recipient_entry"] = *admittedAs;
-    auto requestedIndex = audit::record(ctx, std::move(requested));
+    auto requestedIndex = record(ctx, std::move(requested));
     if (!requestedIndex) return requestedIndex.status();
     facts.requestedEntryIndex = *requestedIndex;
 
     // The extract's row, status preparing, before the source is read: if this process dies during
-    // the search, a sweeper closes it (gateway/release/extract_sweeper.hpp).
+    // the search, a sweeper closes it (gateway/api/extract_sweeper.hpp).
     bool rowOpen = false;
     auto failed = [&](const Status& s) -> Result<HttpResponse> {
         crypto::JsonValue::Object details{{"requested_entry", facts.requestedEntryIndex}};
@@ -280,12 +279,12 @@ Result<HttpResponse> handleGetManifest(RequestContext& ctx) {
         (s && ctx.principal->role == Role::Partner && extract->record.recipient != ctx.principal->name))
         return notFound("no extract " + id);
     if (!s) return s;
-    audit::AuditEntry e = audit::entryFor(ctx, "extract.manifest", "allowed");
+    audit::AuditEntry e = entryFor(ctx, "extract.manifest", "allowed");
     e.target.dataset = extract->record.dataset;
     e.target.policy = extract->record.policy;
     e.target.policyVersion = extract->record.policyVersion;
     e.details = crypto::JsonValue::Object{{"extract_id", id}};
-    if (auto recorded = audit::record(ctx, std::move(e)); !recorded) return recorded.status();
+    if (auto recorded = record(ctx, std::move(e)); !recorded) return recorded.status();
     if (!extract->manifest) {
         if (extract->status == "aborted")
             return Status(StatusCode::NotFound, "extract " + id + " was aborted; it has no manifest");
@@ -338,11 +337,11 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     const std::string& datasetName = ctx.param("dataset");
     const std::string& policyName = ctx.param("policy");
     auto denied = [&](const Status& s) -> Result<HttpResponse> {
-        audit::AuditEntry e = audit::entryFor(ctx, "policy.preview", "denied");
+        audit::AuditEntry e = entryFor(ctx, "policy.preview", "denied");
         e.target.dataset = datasetName;
         e.target.policy = policyName;
         e.reason = crypto::sanitizeUtf8(s.message());
-        if (auto recorded = audit::record(ctx, std::move(e)); !recorded) return recorded.status();
+        if (auto recorded = record(ctx, std::move(e)); !recorded) return recorded.status();
         return s;
     };
     auto found = lookup(services, datasetName, policyName, std::nullopt);
@@ -352,13 +351,13 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     }
     if (Status s = catalog::checkAgencyScope(who, found->dataset.agency); !s) return denied(s);
 
-    audit::AuditEntry e = audit::entryFor(ctx, "policy.preview", "allowed");
+    audit::AuditEntry e = entryFor(ctx, "policy.preview", "allowed");
     e.target.source = found->dataset.source;
     e.target.dataset = datasetName;
     e.target.policy = policyName;
     e.target.policyVersion = found->policy.version;
     e.details = crypto::JsonValue::Object{{"policy_sha256", found->policy.contentHash}};
-    if (auto recorded = audit::record(ctx, std::move(e)); !recorded) return recorded.status();
+    if (auto recorded = record(ctx, std::move(e)); !recorded) return recorded.status();
 
     // Keyed transforms are not applied in a preview (no rows leave); the key is still required
     // because the release context is the same as an extract's.
@@ -401,4 +400,4 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     return HttpResponse::json(200, j.text());
 }
 
-}  // namespace custodian::release
+}  // namespace custodian::api

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "anonymizer/status.hpp"
+#include "gateway/api/overload.hpp"
+#include "gateway/api/router.hpp"
 #include "gateway/audit/log.hpp"
 #include "gateway/auth/principals.hpp"
 #include "gateway/catalog/catalog.hpp"
@@ -16,14 +18,12 @@
 #include "gateway/db/pool.hpp"
 #include "gateway/db/readiness.hpp"
 #include "gateway/http/metrics.hpp"
-#include "gateway/http/overload.hpp"
-#include "gateway/http/router.hpp"
+#include "gateway/http/server.hpp"
 
-namespace custodian {
+namespace custodian::api {
 
-namespace release {
 class ExtractSweeper;
-}
+class RouterHandler;
 
 struct Services {
     const config::GatewayConfig* config = nullptr;
@@ -32,12 +32,12 @@ struct Services {
     const crypto::SigningKey* signingKey = nullptr;  // the gateway's Ed25519 key
     db::ReadinessMonitor* readiness = nullptr;       // null: never ready
     http::Metrics* metrics = nullptr;
-    const http::Router* router = nullptr;            // the API listener's routes
+    const Router* router = nullptr;                  // the API listener's routes
     const catalog::Catalog* catalog = nullptr;       // sources, datasets, versioned policies
     audit::AuditLog* audit = nullptr;                // the audit log; null: audited requests fail with 503
-    http::OverloadGuard* overload = nullptr;         // rate limits and in-flight extracts; null: no limits
+    OverloadGuard* overload = nullptr;               // rate limits and in-flight extracts; null: no limits
     // This process among the gateways sharing the database: random, positive, fixed for the
-    // process's life; stored with the extracts it streams (gateway/release/extract_sweeper.hpp).
+    // process's life; stored with the extracts it streams (gateway/api/extract_sweeper.hpp).
     int32_t instance = 0;
 };
 
@@ -49,7 +49,7 @@ struct RuntimeOptions {
     // serve: yes — refuse to start (and stay not ready) on a database role that could rewrite the
     // audit log (db::runtimeRoleExcess). Only in-process tests that tamper as a superuser turn it off.
     bool requireLeastPrivilege = true;
-    std::vector<http::Route> extraRoutes;  // tests register their own routes here
+    std::vector<Route> extraRoutes;  // tests register their own routes here
 };
 
 class GatewayRuntime {
@@ -67,7 +67,10 @@ public:
     const config::GatewayConfig& config() const { return config_; }
     // The routes served on the metrics listener (healthz, readyz, metrics), or null when /metrics
     // is served on the API listener.
-    const http::Router* metricsRouter() const { return metricsRouter_.get(); }
+    const Router* metricsRouter() const { return metricsRouter_.get(); }
+    // What http::Server needs to serve this gateway: its request handlers, the database workers
+    // for blocking work, the metrics.
+    http::ServerParts serverParts();
 
 private:
     GatewayRuntime() = default;
@@ -78,12 +81,14 @@ private:
     std::unique_ptr<catalog::Catalog> catalog_;
     std::unique_ptr<db::ReadinessMonitor> readiness_;
     std::unique_ptr<audit::AuditLog> audit_;
-    std::unique_ptr<http::OverloadGuard> overload_;
-    std::unique_ptr<release::ExtractSweeper> sweeper_;  // declared after what it uses: stopped first
+    std::unique_ptr<OverloadGuard> overload_;
+    std::unique_ptr<ExtractSweeper> sweeper_;  // declared after what it uses: stopped first
     http::Metrics metrics_;
-    std::unique_ptr<http::Router> router_;
-    std::unique_ptr<http::Router> metricsRouter_;
+    std::unique_ptr<Router> router_;
+    std::unique_ptr<Router> metricsRouter_;
+    std::unique_ptr<RouterHandler> apiHandler_;
+    std::unique_ptr<RouterHandler> metricsHandler_;
     Services services_;
 };
 
-}  // namespace custodian
+}  // namespace custodian::api

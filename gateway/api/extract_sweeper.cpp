@@ -1,16 +1,16 @@
-#include "gateway/release/extract_sweeper.hpp"
+#include "gateway/api/extract_sweeper.hpp"
 
 #include <cstdio>
 
 #include <pqxx/pqxx>
 
-#include "gateway/audit/record.hpp"
+#include "gateway/api/record.hpp"
 #include "gateway/db/pool.hpp"
-#include "gateway/release/extract_producer.hpp"
+#include "gateway/api/extract_producer.hpp"
 #include "gateway/release/extract_store.hpp"
-#include "gateway/services.hpp"
+#include "gateway/api/services.hpp"
 
-namespace custodian::release {
+namespace custodian::api {
 
 ExtractSweeper::ExtractSweeper(Services& services, int32_t instance, std::chrono::milliseconds interval)
     : services_(services), instance_(instance), interval_(interval) {}
@@ -82,7 +82,7 @@ Result<size_t> ExtractSweeper::sweepOnce() {
             details["requested_entry"] = extract.requestedEntryIndex;
             if (extract.gatewayInstance > 0) details["gateway_instance"] = static_cast<int64_t>(extract.gatewayInstance);
             details["recorded_by_instance"] = static_cast<int64_t>(instance_);
-            return audit::record(services_, std::move(entry));
+            return record(services_, std::move(entry));
         };
         Status s = services_.db->withConnection([&](pqxx::connection& conn) -> Status {
             auto taken = abortInterruptedExtract(conn, extract.id, record);
@@ -100,4 +100,4 @@ Result<size_t> ExtractSweeper::sweepOnce() {
     return swept;
 }
 
-}  // namespace custodian::release
+}  // namespace custodian::api
