@@ -62,32 +62,32 @@ Result<uint64_t> requiredUint(const RequestContext& ctx, const char* name) {
     return **v;
 }
 
-std::string hashHex(const Hash& h) { return "\"" + crypto::toHex(h) + "\""; }
+std::string hashHex(const audit::Hash& h) { return "\"" + crypto::toHex(h) + "\""; }
 
-std::string hashArray(const std::vector<Hash>& path) {
+std::string hashArray(const std::vector<audit::Hash>& path) {
     std::string out = "[";
     for (size_t i = 0; i < path.size(); ++i) out += (i ? "," : "") + hashHex(path[i]);
     return out + "]";
 }
 
-AuditLog* logOf(const RequestContext& ctx) { return ctx.services.audit; }
+audit::AuditLog* logOf(const RequestContext& ctx) { return ctx.services.audit; }
 
 // Records the auditor's own access before answering: reading the log is an access too.
 Status recordAccess(RequestContext& ctx, const char* action, crypto::JsonValue::Object details) {
-    AuditEntry e = entryFor(ctx, action, "allowed");
+    audit::AuditEntry e = entryFor(ctx, action, "allowed");
     e.details = std::move(details);
     auto index = record(ctx, std::move(e));
     return index ? Status::ok() : index.status();
 }
 
 Result<HttpResponse> handleQuery(RequestContext& ctx) {
-    AuditLog* log = logOf(ctx);
+    audit::AuditLog* log = logOf(ctx);
     if (!log) return unavailable("the audit log is not available");
     if (Status s = checkQueryNames(ctx.request, {"actor", "role", "dataset", "action", "decision", "from", "to",
                                                  "cursor", "limit"});
         !s)
         return s;
-    AuditQuery q;
+    audit::AuditQuery q;
     crypto::JsonValue::Object filters;
     for (auto [name, field] : {std::pair{"actor", &q.actor}, {"role", &q.role}, {"dataset", &q.dataset},
                                {"action", &q.action}, {"decision", &q.decision}}) {
@@ -125,7 +125,7 @@ Result<HttpResponse> handleQuery(RequestContext& ctx) {
     if (!page) return page.status();
     std::string body = "{\"entries\":[";
     for (size_t i = 0; i < page->entries.size(); ++i) {
-        const StoredEntry& e = page->entries[i];
+        const audit::StoredEntry& e = page->entries[i];
         if (i) body += ',';
         // The stored canonical bytes are JSON; they are returned verbatim so the auditor can hash
         // them. A row that is no longer JSON (tampering) is returned as a string instead.
@@ -143,7 +143,7 @@ Result<HttpResponse> handleQuery(RequestContext& ctx) {
 // hashes) so that the verifier sees any tampering.
 class AuditExportProducer : public http::BodyProducer {
 public:
-    AuditExportProducer(AuditLog& log, uint64_t bound, std::vector<SignedTreeHead> heads)
+    AuditExportProducer(audit::AuditLog& log, uint64_t bound, std::vector<audit::SignedTreeHead> heads)
         : log_(log), bound_(bound), heads_(std::move(heads)) {}
 
     Result<std::optional<std::string>> nextChunk() override {
@@ -158,9 +158,9 @@ public:
         if (!rows) return rows.status();
         std::string chunk;
         chunk.reserve(rows->size() * 420);
-        for (const StoredEntry& e : *rows) {
+        for (const audit::StoredEntry& e : *rows) {
             emitHeads(e.index, chunk);  // heads covering only earlier entries
-            chunk += exportEntryLine(e.canonicalBytes, e.leafHash);
+            chunk += audit::exportEntryLine(e.canonicalBytes, e.leafHash);
             chunk += '\n';
         }
         next_ = to;
@@ -173,20 +173,20 @@ public:
 private:
     void emitHeads(uint64_t coveredSize, std::string& out) {
         while (nextHead_ < heads_.size() && heads_[nextHead_].head.treeSize <= coveredSize) {
-            out += exportTreeHeadLine(heads_[nextHead_++]);
+            out += audit::exportTreeHeadLine(heads_[nextHead_++]);
             out += '\n';
         }
     }
 
-    AuditLog& log_;
+    audit::AuditLog& log_;
     uint64_t bound_;
-    std::vector<SignedTreeHead> heads_;
+    std::vector<audit::SignedTreeHead> heads_;
     uint64_t next_ = 0;
     size_t nextHead_ = 0;
 };
 
 Result<HttpResponse> handleExport(RequestContext& ctx) {
-    AuditLog* log = logOf(ctx);
+    audit::AuditLog* log = logOf(ctx);
     if (!log) return unavailable("the audit log is not available");
     if (Status s = checkQueryNames(ctx.request, {}); !s) return s;
     if (Status s = recordAccess(ctx, "audit.export", {}); !s) return s;
@@ -209,7 +209,7 @@ Result<HttpResponse> handleExport(RequestContext& ctx) {
 }
 
 Result<HttpResponse> handleTreeHead(RequestContext& ctx) {
-    AuditLog* log = logOf(ctx);
+    audit::AuditLog* log = logOf(ctx);
     if (!log) return unavailable("the audit log is not available");
     if (Status s = checkQueryNames(ctx.request, {}); !s) return s;
     // Any head stored before this request began is in the answer; the group commit that records
@@ -219,7 +219,7 @@ Result<HttpResponse> handleTreeHead(RequestContext& ctx) {
     auto head = log->latestTreeHeadSince(began);
     if (!head && head.status().code() == StatusCode::NotFound) head = log->signTreeHead();
     if (!head) return head.status();
-    auto body = crypto::canonicalJson(treeHeadToJson(*head));
+    auto body = crypto::canonicalJson(audit::treeHeadToJson(*head));
     if (!body) return body.status();
     HttpResponse r = HttpResponse::json(200, std::move(body).value());
     r.setHeader("Cache-Control", "no-store");
@@ -227,7 +227,7 @@ Result<HttpResponse> handleTreeHead(RequestContext& ctx) {
 }
 
 Result<HttpResponse> handleInclusion(RequestContext& ctx) {
-    AuditLog* log = logOf(ctx);
+    audit::AuditLog* log = logOf(ctx);
     if (!log) return unavailable("the audit log is not available");
     if (Status s = checkQueryNames(ctx.request, {"index", "tree_size"}); !s) return s;
     auto index = requiredUint(ctx, "index");
@@ -251,7 +251,7 @@ Result<HttpResponse> handleInclusion(RequestContext& ctx) {
 }
 
 Result<HttpResponse> handleConsistency(RequestContext& ctx) {
-    AuditLog* log = logOf(ctx);
+    audit::AuditLog* log = logOf(ctx);
     if (!log) return unavailable("the audit log is not available");
     if (Status s = checkQueryNames(ctx.request, {"first", "second"}); !s) return s;
     auto first = requiredUint(ctx, "first");

@@ -21,7 +21,7 @@ std::string decimal(double v, int digits) {
 }
 
 // Achieved model values on the emitted rows, as the manifest and the audit entry carry them.
-crypto::JsonValue achievedModels(const ReleasePlan& plan, const anon::FinalCheckReport& check) {
+crypto::JsonValue achievedModels(const release::ReleasePlan& plan, const anon::FinalCheckReport& check) {
     crypto::JsonValue::Object m;
     m["k"] = check.minClassSize;
     const auto& models = plan.models();
@@ -39,7 +39,7 @@ crypto::JsonValue achievedModels(const ReleasePlan& plan, const anon::FinalCheck
 // The release's information loss as the manifest carries it: the decision's loss (the NCP of the
 // released quasi-identifiers, anonymizer/metrics.hpp; under Mondrian relative to the values
 // selected) overall and per quasi-identifier, as decimal strings.
-crypto::JsonValue informationLoss(const ReleasePlan& plan, const PrivacyDecision* decision) {
+crypto::JsonValue informationLoss(const release::ReleasePlan& plan, const release::PrivacyDecision* decision) {
     crypto::JsonValue::Object attributes;
     double overall = 0;
     if (decision) {
@@ -67,7 +67,7 @@ audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, st
     e.purpose = crypto::sanitizeUtf8(facts.purpose);
     crypto::JsonValue::Object details;
     details["extract_id"] = facts.extractId;
-    details["format"] = formatName(facts.format);
+    details["format"] = release::formatName(facts.format);
     details["encrypted"] = facts.encrypted;
     if (!facts.policyHash.empty()) details["policy_sha256"] = facts.policyHash;
     e.details = std::move(details);
@@ -76,7 +76,7 @@ audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, st
 
 Result<std::shared_ptr<ExtractProducer>> ExtractProducer::create(Services& services, ExtractFacts facts,
                                                                  std::unique_ptr<anon::MasterKey> keyedTransformKey,
-                                                                 std::unique_ptr<ReleaseStream> stream,
+                                                                 std::unique_ptr<release::ReleaseStream> stream,
                                                                  const std::optional<crypto::BoxPublicKey>& recipientKey) {
     // Everything that can fail comes before the producer exists: a producer destroyed while
     // streaming records an abort, and the caller records this failure itself.
@@ -184,7 +184,7 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
     d["plaintext_bytes"] = digests.plaintextBytes;
     d["ciphertext_bytes"] = digests.ciphertextBytes;
     d["requested_entry"] = facts_.requestedEntryIndex;
-    if (const PrivacyDecision* decision = stream_->decision(); decision && decision->local) {
+    if (const release::PrivacyDecision* decision = stream_->decision(); decision && decision->local) {
         d["algorithm"] = decision->local->algorithm;
         d["partitions"] = static_cast<uint64_t>(decision->local->partitions.partitionSizes.size());
     } else if (decision) {
@@ -206,7 +206,7 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
     manifest.purpose = crypto::sanitizeUtf8(facts_.purpose);
     manifest.recipient = facts_.recipient;
     manifest.createdMs = facts_.createdMs;
-    manifest.format = formatName(facts_.format);
+    manifest.format = release::formatName(facts_.format);
     manifest.rowsReleased = stream_->rowsReleased();
     manifest.rowsSuppressed = stream_->rowsSuppressed();
     for (const auto& c : stream_->columns()) manifest.columns.push_back({c.name, c.transform});
@@ -221,7 +221,7 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
     if (!signedBytes) return abort("failed", signedBytes.status());
     const std::string signature = crypto::toBase64(services_.signingKey->sign(crypto::asBytes(*signedBytes)));
     Status stored = services_.db ? services_.db->withConnection([&](pqxx::connection& conn) {
-        return completeExtract(conn, facts_.extractId, *index, *document, signature);
+        return release::completeExtract(conn, facts_.extractId, *index, *document, signature);
     }) : unavailable("no database");
     if (!stored) {
         // The completed entry is in the log, but the partner cannot get the manifest: withhold the
@@ -262,7 +262,7 @@ Status ExtractProducer::abort(const std::string& decision, const Status& why) {
         std::optional<uint64_t> finished;
         if (index) finished = *index;
         Status s = services_.db->withConnection(
-            [&](pqxx::connection& conn) { return abortExtract(conn, facts_.extractId, finished); });
+            [&](pqxx::connection& conn) { return release::abortExtract(conn, facts_.extractId, finished); });
         if (!s)
             std::fprintf(stderr, "custodian: extract %s: could not be marked aborted: %s\n", facts_.extractId.c_str(),
                          s.message().c_str());

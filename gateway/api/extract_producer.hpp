@@ -44,7 +44,7 @@ struct ExtractFacts {
     std::string role;
     std::string requestId;
     std::string clientAddress;
-    ExtractFormat format = ExtractFormat::Csv;
+    release::ExtractFormat format = release::ExtractFormat::Csv;
     bool encrypted = true;
     int64_t createdMs = 0;
     uint64_t requestedEntryIndex = 0;
@@ -56,7 +56,7 @@ public:
     // alive here). `recipientKey` is required when facts.encrypted.
     static Result<std::shared_ptr<ExtractProducer>> create(Services& services, ExtractFacts facts,
                                                            std::unique_ptr<anon::MasterKey> keyedTransformKey,
-                                                           std::unique_ptr<ReleaseStream> stream,
+                                                           std::unique_ptr<release::ReleaseStream> stream,
                                                            const std::optional<crypto::BoxPublicKey>& recipientKey);
     ~ExtractProducer() override;
 
@@ -77,7 +77,7 @@ private:
     Services& services_;
     ExtractFacts facts_;
     std::unique_ptr<anon::MasterKey> keyedTransformKey_;  // outlives stream_ (declared before it)
-    std::unique_ptr<ReleaseStream> stream_;
+    std::unique_ptr<release::ReleaseStream> stream_;
     std::optional<crypto::ExtractSealer> sealer_;
     crypto::Sha256 plainHash_;  // plain output only
     uint64_t plainBytes_ = 0;

@@ -1,4 +1,5 @@
 #include "gateway/api/extract_routes.hpp"
+#include "gateway/crypto/keyed_transform_key.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -45,16 +46,16 @@ HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonVal
 // conninfo goes through the source endpoint rules again (a rule may have tightened, a host name
 // may resolve elsewhere since the source was registered), and the snapshot refuses the gateway's
 // own database: FailedPrecondition naming the rule (catalog/source_access.hpp).
-Result<SourceLocation> sourceOf(const Services& services, const std::string& conninfo, const std::string& schema,
+Result<release::SourceLocation> sourceOf(const Services& services, const std::string& conninfo, const std::string& schema,
                                 const std::string& table) {
     static const config::SourcesConfig kNoSources;
     const config::SourcesConfig& rules = services.config ? services.config->sources : kNoSources;
     auto checked = catalog::checkSourceConninfo(conninfo, rules, catalog::systemResolver());
     if (!checked) return checked.status();
-    SourceLocation location{std::move(checked).value(), schema, table};
+    release::SourceLocation location{std::move(checked).value(), schema, table};
     if (services.config) {
         location.connectTimeout = services.config->database.connectTimeout;
-        if (services.config->release.groupCountsInDatabase) location.groupCounting = GroupCounting::Database;
+        if (services.config->release.groupCountsInDatabase) location.groupCounting = release::GroupCounting::Database;
     }
     if (!services.db) return unavailable("the database is not available");
     auto gateway = db::resultOnConnection<db::ServerIdentity>(
@@ -66,9 +67,7 @@ Result<SourceLocation> sourceOf(const Services& services, const std::string& con
 
 Result<std::unique_ptr<anon::MasterKey>> keyedTransformKey(const Services& services) {
     if (!services.tokens) return unavailable("the gateway master key is not loaded");
-    auto bytes = services.tokens->deriveSubkey(kKeyedTransformSubkeyId, kKeyedTransformContext);
-    if (!bytes) return bytes.status();
-    auto key = anon::MasterKey::fromBytes(bytes->view());
+    auto key = crypto::keyedTransformKey(*services.tokens);
     if (!key) return key.status();
     return std::make_unique<anon::MasterKey>(std::move(key).value());
 }
@@ -97,7 +96,7 @@ Result<Lookup> lookup(Services& services, const std::string& dataset, const std:
         if (!src) return src.status();
         out.source = std::move(src).value();
         if (recipient) {
-            auto n = countExtractsToday(conn, *recipient, dataset, policy);
+            auto n = release::countExtractsToday(conn, *recipient, dataset, policy);
             if (!n) return n.status();
             out.extractsToday = *n;
             auto groups = auth::groupsOfPrincipal(conn, *recipient);
@@ -126,7 +125,7 @@ Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& fact
     if (rowOpen && ctx.services.db) {
         // If this fails the row stays preparing; once this process is gone a sweeper adopts the entry.
         Status closed = ctx.services.db->withConnection(
-            [&](pqxx::connection& conn) { return closeUnreleasedExtract(conn, facts.extractId, *recorded); });
+            [&](pqxx::connection& conn) { return release::closeUnreleasedExtract(conn, facts.extractId, *recorded); });
         if (!closed)
             std::fprintf(stderr, "custodian: extract %s: could not be closed: %s\n", facts.extractId.c_str(),
                          closed.message().c_str());
@@ -154,11 +153,11 @@ std::vector<Route> releaseRoutes() {
 Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     Services& services = ctx.services;
     const auth::Principal& who = *ctx.principal;
-    auto request = parseExtractRequest(ctx.request.body);
+    auto request = release::parseExtractRequest(ctx.request.body);
     if (!request) return request.status();
 
     ExtractFacts facts;
-    facts.extractId = newExtractId();
+    facts.extractId = release::newExtractId();
     facts.dataset = request->dataset;
     facts.policy = request->policy;
     facts.purpose = request->purpose;
@@ -181,14 +180,14 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     const policies::PolicyModel& model = found->policy.policy->model();
 
     // 1. Authorization, before anything is read.
-    AuthorizationFacts af;
+    release::AuthorizationFacts af;
     af.principal = who.name;
     af.groups = found->recipientGroups;
     af.hasPublicKey = who.publicKey.has_value();
     af.policyRetired = found->policy.retired;
     af.nowMicros = nowMicros();
     af.extractsToday = found->extractsToday;
-    if (auto refusal = authorizeExtract(model, *request, af)) {
+    if (auto refusal = release::authorizeExtract(model, *request, af)) {
         crypto::JsonValue::Object details{{"rule", refusal->rule}};
         return refuseExtract(ctx, facts, "extract.requested", "denied", permissionDenied(refusal->message), 403,
                              std::move(details));
@@ -216,10 +215,10 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
         return response;
     };
     if (!services.db) return failed(unavailable("the database is not available"));
-    ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
+    release::ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
                          facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex,
                          services.instance};
-    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return insertExtract(conn, record); }); !s)
+    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return release::insertExtract(conn, record); }); !s)
         return failed(s);
     rowOpen = true;
 
@@ -228,17 +227,17 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (!transformKey) return failed(transformKey.status());
     auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     if (!location) return failed(location.status());
-    ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
-    auto stream = ReleaseStream::prepare(*location, found->policy.policy, context, request->format);
+    release::ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
+    auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, request->format);
     if (!stream) return failed(stream.status());
-    if (const ModelUnreachable* u = (*stream)->unreachable()) {
+    if (const release::ModelUnreachable* u = (*stream)->unreachable()) {
         crypto::JsonValue::Object details{{"requirement", u->requirement},
                                           {"best_achievable", u->bestAchievable},
                                           {"requested_entry", facts.requestedEntryIndex}};
         return refuseExtract(ctx, facts, "extract.aborted", "failed", failedPrecondition(u->message), 422,
                              std::move(details), rowOpen);
     }
-    if (auto refusal = refuseRowCount(model, (*stream)->decision()->records)) {
+    if (auto refusal = release::refuseRowCount(model, (*stream)->decision()->records)) {
         crypto::JsonValue::Object details{{"rule", refusal->rule}, {"requested_entry", facts.requestedEntryIndex}};
         return refuseExtract(ctx, facts, "extract.aborted", "denied", permissionDenied(refusal->message), 403,
                              std::move(details), rowOpen);
@@ -246,19 +245,19 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (Status s = (*stream)->start(); !s) return failed(s);
 
     // 4. The stream.
-    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return startExtract(conn, facts.extractId); });
+    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return release::startExtract(conn, facts.extractId); });
         !s)
         return failed(s);
     auto producer = ExtractProducer::create(services, facts, std::move(transformKey).value(), std::move(stream).value(),
                                             who.publicKey);
     if (!producer) return failed(producer.status());  // no byte sent yet: the row is closed not_released
 
-    const std::string contentType = facts.encrypted ? "application/vnd.custodian.extract" : formatMediaType(facts.format);
+    const std::string contentType = facts.encrypted ? "application/vnd.custodian.extract" : release::formatMediaType(facts.format);
     HttpResponse response = HttpResponse::streaming(200, contentType, std::move(producer).value());
     response.setHeader("X-Extract-Id", facts.extractId);
     response.setHeader("X-Policy-Version", std::to_string(facts.policyVersion));
     response.setHeader("X-Policy-Sha256", facts.policyHash);
-    const std::string fileName = facts.extractId + "." + formatName(facts.format) + (facts.encrypted ? ".enc" : "");
+    const std::string fileName = facts.extractId + "." + release::formatName(facts.format) + (facts.encrypted ? ".enc" : "");
     response.setHeader("Content-Disposition", "attachment; filename=\"" + fileName + "\"");
     response.setHeader("Cache-Control", "no-store");
     return response;
@@ -267,9 +266,9 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
 Result<HttpResponse> handleGetManifest(RequestContext& ctx) {
     const std::string& id = ctx.param("id");
     if (!ctx.services.db) return unavailable("the database is not available");
-    std::optional<StoredExtract> extract;
+    std::optional<release::StoredExtract> extract;
     Status s = ctx.services.db->withConnection([&](pqxx::connection& conn) -> Status {
-        auto e = loadExtract(conn, id);
+        auto e = release::loadExtract(conn, id);
         if (!e) return e.status();
         extract = std::move(e).value();
         return Status::ok();
@@ -365,12 +364,12 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     if (!transformKey) return transformKey.status();
     auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     if (!location) return location.status();
-    ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
-    auto stream = ReleaseStream::prepare(*location, found->policy.policy, context, ExtractFormat::Csv);
+    release::ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
+    auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, release::ExtractFormat::Csv);
     if (!stream) return stream.status();
     const auto& privacy = (*stream)->privacy();
-    const ReleasePlan& plan = (*stream)->plan();
-    auto report = reportRelease(plan, privacy);
+    const release::ReleasePlan& plan = (*stream)->plan();
+    auto report = release::reportRelease(plan, privacy);
     if (!report) return report.status();
 
     Json j;
@@ -395,7 +394,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         }
         w.EndObject();
     }
-    writeReportMembers(w, *report);
+    release::writeReportMembers(w, *report);
     w.EndObject();
     return HttpResponse::json(200, j.text());
 }

@@ -19,9 +19,4 @@ Result<http::HttpResponse> handleCreateExtract(RequestContext& ctx);
 Result<http::HttpResponse> handleGetManifest(RequestContext& ctx);
 Result<http::HttpResponse> handlePreview(RequestContext& ctx);
 
-// crypto_kdf parameters of the key for keyed transforms (pseudonymize, date_shift), derived from
-// the gateway master key; the anonymizer derives per-dataset, per-recipient keys from it.
-inline constexpr std::string_view kKeyedTransformContext = "custpsdn";
-inline constexpr uint64_t kKeyedTransformSubkeyId = 1;
-
 }  // namespace custodian::api

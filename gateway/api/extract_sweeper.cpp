@@ -46,9 +46,9 @@ void ExtractSweeper::loop() {
 Result<size_t> ExtractSweeper::sweepOnce() {
     if (!services_.db || !services_.audit) return size_t{0};
     if (services_.readiness && !services_.readiness->ready()) return size_t{0};
-    std::vector<ExtractRecord> interrupted;
+    std::vector<release::ExtractRecord> interrupted;
     Status listed = services_.db->withConnection([&](pqxx::connection& conn) -> Status {
-        auto found = findInterruptedExtracts(conn, instance_);
+        auto found = release::findInterruptedExtracts(conn, instance_);
         if (!found) return found.status();
         interrupted = std::move(found).value();
         return Status::ok();
@@ -58,7 +58,7 @@ Result<size_t> ExtractSweeper::sweepOnce() {
     std::set<std::string> suspects;
     size_t swept = 0;
     Status failure;
-    for (const ExtractRecord& extract : interrupted) {
+    for (const release::ExtractRecord& extract : interrupted) {
         if (!suspects_.count(extract.id)) {
             suspects.insert(extract.id);  // first sighting: wait one more interval
             continue;
@@ -72,7 +72,7 @@ Result<size_t> ExtractSweeper::sweepOnce() {
         facts.purpose = extract.purpose;
         facts.recipient = extract.recipient;
         facts.role = "partner";
-        facts.format = extract.format == "ndjson" ? ExtractFormat::Ndjson : ExtractFormat::Csv;
+        facts.format = extract.format == "ndjson" ? release::ExtractFormat::Ndjson : release::ExtractFormat::Csv;
         auto record = [&](bool streaming) -> Result<uint64_t> {
             audit::AuditEntry entry = extractEntry(facts, "extract.aborted", "interrupted");
             entry.reason = streaming ? "the gateway process streaming this extract stopped before finishing it"
@@ -82,10 +82,10 @@ Result<size_t> ExtractSweeper::sweepOnce() {
             details["requested_entry"] = extract.requestedEntryIndex;
             if (extract.gatewayInstance > 0) details["gateway_instance"] = static_cast<int64_t>(extract.gatewayInstance);
             details["recorded_by_instance"] = static_cast<int64_t>(instance_);
-            return record(services_, std::move(entry));
+            return api::record(services_, std::move(entry));
         };
         Status s = services_.db->withConnection([&](pqxx::connection& conn) -> Status {
-            auto taken = abortInterruptedExtract(conn, extract.id, record);
+            auto taken = release::abortInterruptedExtract(conn, extract.id, record);
             if (!taken) return taken.status();
             if (*taken) ++swept;
             return Status::ok();

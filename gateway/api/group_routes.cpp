@@ -30,14 +30,14 @@ Result<T> onConnection(RequestContext& ctx, F&& work) {
 // The database, and valid names in /v1/groups/{group}/members/{principal}.
 Status needMemberPath(const RequestContext& ctx) {
     if (Status s = needDatabase(ctx); !s) return s;
-    if (Status s = validateGroupName(ctx.param("group")); !s) return s;
-    return validatePrincipalName(ctx.param("principal"));
+    if (Status s = auth::validateGroupName(ctx.param("group")); !s) return s;
+    return auth::validatePrincipalName(ctx.param("principal"));
 }
 
 // The audit hook of group changes: an "allowed" entry naming the group (and member) in its
 // details; its failure rolls the change back.
-GroupChangeHook auditChange(RequestContext& ctx) {
-    return [&ctx](const GroupChange& change) -> Status {
+auth::GroupChangeHook auditChange(RequestContext& ctx) {
+    return [&ctx](const auth::GroupChange& change) -> Status {
         audit::AuditEntry e = entryFor(ctx, change.action, "allowed");
         // Members are assigned one by one: brace-initialised JsonValue maps trip g++ 12's
         // -Wmaybe-uninitialized inside std::variant.
@@ -52,7 +52,7 @@ GroupChangeHook auditChange(RequestContext& ctx) {
     };
 }
 
-crypto::JsonValue groupJson(const Group& g) {
+crypto::JsonValue groupJson(const auth::Group& g) {
     crypto::JsonValue::Array members;
     for (const auto& m : g.members) {
         crypto::JsonValue::Object member;
@@ -94,14 +94,14 @@ Result<std::string> descriptionFromBody(const std::string& body) {
     const crypto::JsonValue* d = json->find("description");
     if (!d) return std::string();
     if (!d->isString()) return invalidArgument("\"description\" must be a string");
-    if (Status s = validateGroupDescription(d->asString()); !s) return s;
+    if (Status s = auth::validateGroupDescription(d->asString()); !s) return s;
     return d->asString();
 }
 
 }  // namespace
 
 std::vector<Route> groupRoutes() {
-    const auto admins = Access::only({Role::Admin});
+    const auto admins = Access::only({auth::Role::Admin});
     // method  pattern  who may call  handler  inline  audit action
     return {
         {"GET", "/v1/groups", admins, handleListGroups, false, "group.list"},
@@ -117,7 +117,7 @@ std::vector<Route> groupRoutes() {
 
 Result<HttpResponse> handleListGroups(RequestContext& ctx) {
     if (Status s = needDatabase(ctx); !s) return s;
-    auto groups = onConnection<std::vector<Group>>(ctx, [](pqxx::connection& conn) { return listGroups(conn); });
+    auto groups = onConnection<std::vector<auth::Group>>(ctx, [](pqxx::connection& conn) { return auth::listGroups(conn); });
     if (!groups) return groups.status();
     crypto::JsonValue::Array list;
     for (const auto& g : *groups) list.push_back(groupJson(g));
@@ -129,8 +129,8 @@ Result<HttpResponse> handleListGroups(RequestContext& ctx) {
 Result<HttpResponse> handleGetGroup(RequestContext& ctx) {
     if (Status s = needDatabase(ctx); !s) return s;
     const std::string name = ctx.param("group");
-    if (Status s = validateGroupName(name); !s) return s;
-    auto group = onConnection<Group>(ctx, [&](pqxx::connection& conn) { return findGroup(conn, name); });
+    if (Status s = auth::validateGroupName(name); !s) return s;
+    auto group = onConnection<auth::Group>(ctx, [&](pqxx::connection& conn) { return auth::findGroup(conn, name); });
     if (!group) return group.status();
     return jsonResponse(200, groupJson(*group));
 }
@@ -138,11 +138,11 @@ Result<HttpResponse> handleGetGroup(RequestContext& ctx) {
 Result<HttpResponse> handlePutGroup(RequestContext& ctx) {
     if (Status s = needDatabase(ctx); !s) return s;
     const std::string name = ctx.param("group");
-    if (Status s = validateGroupName(name); !s) return s;
+    if (Status s = auth::validateGroupName(name); !s) return s;
     auto description = descriptionFromBody(ctx.request.body);
     if (!description) return description.status();
     auto created = onConnection<bool>(ctx, [&](pqxx::connection& conn) {
-        return putGroup(conn, name, *description, ctx.principal->name, auditChange(ctx));
+        return auth::putGroup(conn, name, *description, ctx.principal->name, auditChange(ctx));
     });
     if (!created) return created.status();
     crypto::JsonValue::Object out;
@@ -155,9 +155,9 @@ Result<HttpResponse> handlePutGroup(RequestContext& ctx) {
 Result<HttpResponse> handleDeleteGroup(RequestContext& ctx) {
     if (Status s = needDatabase(ctx); !s) return s;
     const std::string name = ctx.param("group");
-    if (Status s = validateGroupName(name); !s) return s;
+    if (Status s = auth::validateGroupName(name); !s) return s;
     auto deleted = onConnection<bool>(ctx, [&](pqxx::connection& conn) -> Result<bool> {
-        if (Status s = deleteGroup(conn, name, auditChange(ctx)); !s) return s;
+        if (Status s = auth::deleteGroup(conn, name, auditChange(ctx)); !s) return s;
         return true;
     });
     if (!deleted) return deleted.status();
@@ -172,7 +172,7 @@ Result<HttpResponse> handlePutGroupMember(RequestContext& ctx) {
     const std::string group = ctx.param("group");
     const std::string principal = ctx.param("principal");
     auto added = onConnection<bool>(ctx, [&](pqxx::connection& conn) {
-        return addGroupMember(conn, group, principal, ctx.principal->name, auditChange(ctx));
+        return auth::addGroupMember(conn, group, principal, ctx.principal->name, auditChange(ctx));
     });
     if (!added) return added.status();
     crypto::JsonValue::Object out;
@@ -187,7 +187,7 @@ Result<HttpResponse> handleDeleteGroupMember(RequestContext& ctx) {
     const std::string group = ctx.param("group");
     const std::string principal = ctx.param("principal");
     auto removed = onConnection<bool>(ctx, [&](pqxx::connection& conn) -> Result<bool> {
-        if (Status s = removeGroupMember(conn, group, principal, auditChange(ctx)); !s) return s;
+        if (Status s = auth::removeGroupMember(conn, group, principal, auditChange(ctx)); !s) return s;
         return true;
     });
     if (!removed) return removed.status();

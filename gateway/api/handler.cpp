@@ -149,22 +149,22 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
     // checks"); nothing can be appended to it either, so no entry is attempted.
     std::optional<std::string> untrusted = auditThis ? untrustedAuditLog(services) : std::nullopt;
     if (untrusted) {
-        out.response = errorResponse(503, "audit_log_untrusted", *untrusted);
+        out.response = http::errorResponse(503, "audit_log_untrusted", *untrusted);
     } else if (!m.error.isOk()) {
-        out.response = errorResponse(m.error);
+        out.response = http::errorResponse(m.error);
     } else if (!m.route && !m.allowed.empty()) {
         out.route = "method_not_allowed";
-        out.response = errorResponse(405, "method_not_allowed",
+        out.response = http::errorResponse(405, "method_not_allowed",
                                      request.method + " is not allowed on " + request.path + " (allowed: " +
                                          joinMethods(m.allowed) + ")");
         out.response.setHeader("Allow", joinMethods(m.allowed));
     } else if (!m.route) {
-        out.response = errorResponse(404, "not_found", "no route for " + request.path);
+        out.response = http::errorResponse(404, "not_found", "no route for " + request.path);
     } else if (!denied.isOk()) {
-        out.response = errorResponse(denied);
+        out.response = http::errorResponse(denied);
     } else if (request.refusedByServer) {
         const auto& refusal = *request.refusedByServer;
-        out.response = errorResponse(refusal.status, refusal.code, refusal.message);
+        out.response = http::errorResponse(refusal.status, refusal.code, refusal.message);
     } else if (principal && services.overload &&
                (overload = admit(*services.overload, *m.route, *principal, slot))) {
         out.response = overloadResponse(*overload);
@@ -172,9 +172,9 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
         RequestContext ctx{request, services, m.params, principal ? &*principal : nullptr};
         try {
             Result<HttpResponse> r = m.route->handler(ctx);
-            out.response = r ? std::move(r).value() : errorResponse(r.status());
+            out.response = r ? std::move(r).value() : http::errorResponse(r.status());
         } catch (const std::exception& e) {
-            out.response = errorResponse(internalError(std::string("unexpected error: ") + e.what()));
+            out.response = http::errorResponse(internalError(std::string("unexpected error: ") + e.what()));
         }
         entriesRecorded = ctx.entriesRecorded;
         // A streamed extract stays in flight until its body is sent; anything else ends here.
@@ -194,9 +194,9 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
         outcome.credential = failedCredential;
         outcome.response = &out.response;
         if (auto recorded = record(services, entryForOutcome(outcome)); !recorded)
-            out.response = errorResponse(recorded.status());
+            out.response = http::errorResponse(recorded.status());
     }
-    out.response.setHeader("X-Request-Id", request.requestId.empty() ? newRequestId() : request.requestId);
+    out.response.setHeader("X-Request-Id", request.requestId.empty() ? http::newRequestId() : request.requestId);
     return out;
 }
 
@@ -210,8 +210,8 @@ HandledRequest RouterHandler::handle(const HttpRequest& request) {
         return handleRequest(request, services_, router_);
     } catch (const std::exception& e) {
         HandledRequest failed;
-        failed.response = errorResponse(internalError(e.what()));
-        failed.response.setHeader("X-Request-Id", request.requestId.empty() ? newRequestId() : request.requestId);
+        failed.response = http::errorResponse(internalError(e.what()));
+        failed.response.setHeader("X-Request-Id", request.requestId.empty() ? http::newRequestId() : request.requestId);
         return failed;
     }
 }

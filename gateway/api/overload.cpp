@@ -18,9 +18,9 @@ std::chrono::seconds atLeastOneSecond(double seconds) {
 
 }  // namespace
 
-HttpResponse overloadResponse(const OverloadRefusal& refusal) {
-    HttpResponse r = errorResponse(refusal.httpStatus, refusal.code, refusal.message,
-                                   "{\"limit\":" + jsonQuote(refusal.limit) +
+http::HttpResponse overloadResponse(const OverloadRefusal& refusal) {
+    http::HttpResponse r = http::errorResponse(refusal.httpStatus, refusal.code, refusal.message,
+                                   "{\"limit\":" + http::jsonQuote(refusal.limit) +
                                        ",\"limit_value\":" + std::to_string(refusal.limitValue) +
                                        ",\"retry_after_s\":" + std::to_string(refusal.retryAfter.count()) + "}");
     r.setHeader("Retry-After", std::to_string(refusal.retryAfter.count()));

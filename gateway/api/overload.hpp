@@ -41,7 +41,7 @@ struct OverloadRefusal {
 
 // {"error":{"code":…,"message":…,"details":{"limit":…,"limit_value":…,"retry_after_s":…}}} with the
 // Retry-After header.
-HttpResponse overloadResponse(const OverloadRefusal& refusal);
+http::HttpResponse overloadResponse(const OverloadRefusal& refusal);
 
 struct OverloadStats {
     uint64_t rateLimited = 0;               // requests refused by limits.rate_limit

@@ -7,7 +7,7 @@ namespace custodian::api {
 
 namespace {
 
-void fillRequester(AuditEntry& e, const http::HttpRequest& request, const auth::Principal* principal) {
+void fillRequester(audit::AuditEntry& e, const http::HttpRequest& request, const auth::Principal* principal) {
     e.actor = principal ? principal->name : "anonymous";
     e.role = principal ? auth::roleName(principal->role) : "none";
     e.requestId = request.requestId;
@@ -25,16 +25,16 @@ std::string clientAddressOf(const http::HttpRequest& request) {
     return address;
 }
 
-AuditEntry entryFor(const RequestContext& ctx, std::string action, std::string decision) {
-    AuditEntry e;
+audit::AuditEntry entryFor(const RequestContext& ctx, std::string action, std::string decision) {
+    audit::AuditEntry e;
     fillRequester(e, ctx.request, ctx.principal);
     e.action = std::move(action);
     e.decision = std::move(decision);
     return e;
 }
 
-AuditEntry entryForOutcome(const RequestOutcome& o) {
-    AuditEntry e;
+audit::AuditEntry entryForOutcome(const RequestOutcome& o) {
+    audit::AuditEntry e;
     fillRequester(e, *o.request, o.principal);
     e.action = o.route && !o.route->action.empty() ? o.route->action : std::string(kUnroutedAction);
     const int status = o.response ? o.response->status : 500;
@@ -82,13 +82,13 @@ AuditEntry entryForOutcome(const RequestOutcome& o) {
     return e;
 }
 
-Result<uint64_t> record(RequestContext& ctx, AuditEntry entry) {
+Result<uint64_t> record(RequestContext& ctx, audit::AuditEntry entry) {
     auto index = record(ctx.services, std::move(entry));
     if (index) ++ctx.entriesRecorded;
     return index;
 }
 
-Result<uint64_t> record(Services& services, AuditEntry entry) {
+Result<uint64_t> record(Services& services, audit::AuditEntry entry) {
     if (services.audit == nullptr) return unavailable("the audit log is not available");
     auto index = services.audit->append(std::move(entry));
     if (!index && index.status().code() != StatusCode::Unavailable)

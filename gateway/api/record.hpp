@@ -29,7 +29,7 @@ struct Services;
 
 // Actor, role, request id and client address filled in from the request and its principal
 // ("anonymous"/"none" without one); index and time are assigned by AuditLog::append.
-AuditEntry entryFor(const RequestContext& ctx, std::string action, std::string decision);
+audit::AuditEntry entryFor(const RequestContext& ctx, std::string action, std::string decision);
 
 // The action recorded for a request no route matched (404, 405, a malformed path).
 inline constexpr const char* kUnroutedAction = "request.unrouted";
@@ -50,15 +50,15 @@ struct RequestOutcome {
 // for a 503 `overloaded` (a deliberate refusal), "failed" for other 5xx. Reason: the error message. Target: the route's dataset/policy/source
 // parameters. Details: path, status (the HTTP status), the query string when present, the error
 // code and its scalar details (limit, rule…), the presented credential when it failed.
-AuditEntry entryForOutcome(const RequestOutcome& outcome);
+audit::AuditEntry entryForOutcome(const RequestOutcome& outcome);
 
 // Appends to the gateway's audit log and counts the entry on the request (RequestContext::
 // entriesRecorded). Unavailable when there is no audit log or the append failed: the caller must
 // fail closed. Returns the entry's index on success.
-Result<uint64_t> record(RequestContext& ctx, AuditEntry entry);
+Result<uint64_t> record(RequestContext& ctx, audit::AuditEntry entry);
 
 // Appends outside a request (extract completion, the sweeper): the same failure contract.
-Result<uint64_t> record(Services& services, AuditEntry entry);
+Result<uint64_t> record(Services& services, audit::AuditEntry entry);
 
 // The client address of a request as the audit log records it (without the port).
 std::string clientAddressOf(const http::HttpRequest& request);

@@ -78,7 +78,7 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
                     matched = false;
                     break;
                 }
-                auto decoded = percentDecode(requested[i]);
+                auto decoded = http::percentDecode(requested[i]);
                 if (!decoded) {
                     result.error = invalidArgument("malformed path: " + decoded.status().message());
                     return result;

@@ -47,7 +47,7 @@ Result<HttpResponse> handleReadyz(RequestContext& ctx) {
     if (ctx.services.audit) integrity = ctx.services.audit->integrity();
     // A log that no longer matches its signed heads is the most important reason: it needs an operator.
     if (integrity && integrity->state == audit::IntegrityState::Untrusted)
-        return errorResponse(503, "audit_log_untrusted", "not ready: " + integrity->message);
+        return http::errorResponse(503, "audit_log_untrusted", "not ready: " + integrity->message);
     if (readiness && readiness->ready()) {
         if (!integrity || integrity->state == audit::IntegrityState::Trusted)
             return HttpResponse::json(200, R"({"status":"ready"})");
@@ -70,8 +70,8 @@ Result<HttpResponse> handleKeys(RequestContext& ctx) {
     crypto_hash_sha256(digest, pk.data(), pk.size());
     std::string keyId = crypto::toHex(crypto::ByteView(digest, 8));
     HttpResponse r = HttpResponse::json(
-        200, "{\"keys\":[{\"key_id\":" + jsonQuote(keyId) + ",\"algorithm\":\"Ed25519\",\"use\":" +
-                 "\"manifest and tree-head signatures\",\"public_key\":" + jsonQuote(crypto::toBase64(pk)) + "}]}");
+        200, "{\"keys\":[{\"key_id\":" + http::jsonQuote(keyId) + ",\"algorithm\":\"Ed25519\",\"use\":" +
+                 "\"manifest and tree-head signatures\",\"public_key\":" + http::jsonQuote(crypto::toBase64(pk)) + "}]}");
     r.setHeader("Cache-Control", "max-age=300");
     return r;
 }

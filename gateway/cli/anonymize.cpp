@@ -39,6 +39,7 @@
 #include "anonymizer/transform.hpp"
 #include "gateway/cli/args.hpp"
 #include "gateway/auth/principals.hpp"
+#include "gateway/crypto/keyed_transform_key.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/release/bounded_queue.hpp"
 #include "gateway/release/encoder.hpp"
@@ -468,9 +469,7 @@ int runAnonymize(int argc, char** argv) {
         // The same derivation as the gateway's releases, so one master key gives the same pseudonyms.
         auto master = auth::TokenHasher::loadOrCreate(*keyFile);
         if (!master) return failWith(master.status());
-        auto bytes = master->deriveSubkey(release::kKeyedTransformSubkeyId, release::kKeyedTransformContext);
-        if (!bytes) return failWith(bytes.status());
-        auto key = anon::MasterKey::fromBytes(bytes->view());
+        auto key = crypto::keyedTransformKey(*master);
         if (!key) return failWith(key.status());
         in.key.emplace(std::move(key).value());
     }

@@ -17,7 +17,7 @@
 #include "anonymizer/transforms/keyed_hash.hpp"
 #include "gateway/auth/principals.hpp"
 #include "gateway/crypto/keys.hpp"
-#include "gateway/api/extract_routes.hpp"
+#include "gateway/crypto/keyed_transform_key.hpp"
 
 namespace {
 
@@ -92,8 +92,8 @@ TEST_CASE("the keyed-transform known answer in docs/formats/csv-and-hierarchies.
     auto hasher = custodian::auth::TokenHasher::loadOrCreate(keyFile);
     fs::remove_all(dir);
     REQUIRE(hasher);
-    auto transformKey = hasher->deriveSubkey(custodian::release::kKeyedTransformSubkeyId,
-                                             custodian::release::kKeyedTransformContext);
+    auto transformKey = hasher->deriveSubkey(custodian::crypto::kKeyedTransformSubkeyId,
+                                             custodian::crypto::kKeyedTransformContext);
     REQUIRE(transformKey);
     CHECK(hex(transformKey->data(), transformKey->size()) == ka["transform_key"]);
 

@@ -199,7 +199,7 @@ TEST_CASE("a refusal becomes a JSON error with Retry-After and the limit in deta
     r.limitValue = 100;
     r.retryAfter = std::chrono::seconds(2);
     r.message = "principal 'a' exceeded limits.rate_limit";
-    http::HttpResponse response = http::overloadResponse(r);
+    http::HttpResponse response = api::overloadResponse(r);
     CHECK(response.status == 429);
     CHECK(response.header("Retry-After") == "2");
     CHECK(response.body ==

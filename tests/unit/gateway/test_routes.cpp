@@ -11,6 +11,7 @@
 
 using namespace custodian;
 using namespace custodian::http;
+using namespace custodian::api;
 using auth::Role;
 
 namespace {
