@@ -25,14 +25,14 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
-
-#include "gateway/audit/log.hpp"
-#include "gateway/db/pool.hpp"
-#include "gateway/api/overload.hpp"
+#include <type_traits>
+#include <vector>
 
 namespace custodian::http {
 
