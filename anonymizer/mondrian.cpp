@@ -337,44 +337,56 @@ struct ReleasedClass {
 
 double nonUniformEntropy(const MondrianResult& result, const std::vector<ReleasedClass>& classes,
                          const Partitioner& partitioner, const std::vector<Dimension>& dims) {
-    double entropy = 0;
-    for (size_t d = 0; d < dims.size(); ++d) {
+    const size_t q = dims.size();
+    // Per dimension: records per released label, and the label of each class.
+    std::vector<std::vector<uint64_t>> recordsWithLabel(q);
+    std::vector<uint32_t> labelOfClass(classes.size() * q);
+    for (size_t d = 0; d < q; ++d) {
         detail::StringInterner labels;
-        std::vector<uint64_t> recordsWithLabel;
-        std::vector<uint32_t> labelOfClass(classes.size());
         for (size_t c = 0; c < classes.size(); ++c) {
             const auto [id, isNew] = labels.intern(result.labels[c][d]);
-            if (isNew) recordsWithLabel.push_back(0);
-            recordsWithLabel[id] += classes[c].size;
-            labelOfClass[c] = id;
+            if (isNew) recordsWithLabel[d].push_back(0);
+            recordsWithLabel[d][id] += classes[c].size;
+            labelOfClass[c * q + d] = id;
         }
-        detail::DenseIndexer<uint64_t> pairs;  // (label, rank) -> index
-        pairs.reset(1024);
-        std::vector<uint64_t> pairRecords;
-        std::vector<uint32_t> pairLabel;
-        std::vector<uint64_t> histogram(dims[d].rankOfLeaf.size(), 0);
-        std::vector<uint32_t> touched;
-        for (size_t c = 0; c < classes.size(); ++c) {
-            for (const auto& [begin, end] : classes[c].ranges) {
-                for (size_t i = begin; i < end; ++i) {
-                    const uint32_t rank = partitioner.rank(i, d);
-                    if (histogram[rank]++ == 0) touched.push_back(rank);
-                }
+    }
+    // One pass over the records, all dimensions at once: per class a histogram over ranks per
+    // dimension, folded into (label, rank) counts.
+    std::vector<detail::DenseIndexer<uint64_t>> pairs(q);  // (label, rank) -> index
+    std::vector<std::vector<uint64_t>> pairRecords(q);
+    std::vector<std::vector<uint32_t>> pairLabel(q), touched(q);
+    std::vector<std::vector<uint64_t>> histogram(q);
+    for (size_t d = 0; d < q; ++d) {
+        pairs[d].reset(1024);
+        histogram[d].assign(dims[d].rankOfLeaf.size(), 0);
+    }
+    for (size_t c = 0; c < classes.size(); ++c) {
+        for (const auto& [begin, end] : classes[c].ranges) {
+            for (size_t i = begin; i < end; ++i) {
+                const uint32_t* rec = partitioner.record(i);
+                for (size_t d = 0; d < q; ++d)
+                    if (histogram[d][rec[d]]++ == 0) touched[d].push_back(rec[d]);
             }
-            for (uint32_t rank : touched) {
-                const uint32_t index = pairs.indexOf((uint64_t{labelOfClass[c]} << 32) | rank);
-                if (index == pairRecords.size()) {
-                    pairRecords.push_back(0);
-                    pairLabel.push_back(labelOfClass[c]);
-                }
-                pairRecords[index] += histogram[rank];
-                histogram[rank] = 0;
-            }
-            touched.clear();
         }
-        for (size_t i = 0; i < pairRecords.size(); ++i) {
-            const auto f = static_cast<double>(pairRecords[i]);
-            entropy += f * (std::log2(static_cast<double>(recordsWithLabel[pairLabel[i]])) - std::log2(f));
+        for (size_t d = 0; d < q; ++d) {
+            const uint32_t label = labelOfClass[c * q + d];
+            for (uint32_t rank : touched[d]) {
+                const uint32_t index = pairs[d].indexOf((uint64_t{label} << 32) | rank);
+                if (index == pairRecords[d].size()) {
+                    pairRecords[d].push_back(0);
+                    pairLabel[d].push_back(label);
+                }
+                pairRecords[d][index] += histogram[d][rank];
+                histogram[d][rank] = 0;
+            }
+            touched[d].clear();
+        }
+    }
+    double entropy = 0;
+    for (size_t d = 0; d < q; ++d) {
+        for (size_t i = 0; i < pairRecords[d].size(); ++i) {
+            const auto f = static_cast<double>(pairRecords[d][i]);
+            entropy += f * (std::log2(static_cast<double>(recordsWithLabel[d][pairLabel[d][i]])) - std::log2(f));
         }
     }
     return entropy;

@@ -390,12 +390,27 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
         std::vector<anon::CsvColumnDictionary> dictionaries;
         for (size_t column : encoded) dictionaries.emplace_back((*schema)[column], (*sourceColumns)[column]);
         for (size_t column : fixed) dictionaries.emplace_back((*schema)[column], (*sourceColumns)[column]);
-        std::vector<release::SourceValue> values(encoded.size());
+        // Per encoded column: the sink's id of each dictionary code (UINT32_MAX until first seen).
+        std::vector<std::vector<uint32_t>> sinkIds(encoded.size());
+        std::vector<uint32_t> ids(encoded.size());
         anon::CsvRecords batch;
         for (;;) {
             auto n = reader->read(batch);
             if (!n) return failWith(n.status().withContext(in.in));
             if (*n == 0) break;
+            if (sink.records() == 0 && batch.rows() > 0 && batch.columns() > 0) {
+                // Room for the whole file, estimated from the first batch's bytes per row (field
+                // bytes and one delimiter or LF per field, a lower bound), plus a tenth: rows the
+                // estimate misses would make the columns grow by copying. Pages never touched cost
+                // no memory.
+                const auto first = batch.field(0, 0), last = batch.field(batch.rows() - 1, batch.columns() - 1);
+                const size_t bytesPerRow =
+                    (static_cast<size_t>(last.data() + last.size() - first.data()) + batch.rows() * batch.columns()) /
+                    batch.rows();
+                std::error_code ec;
+                const auto fileBytes = std::filesystem::file_size(in.in, ec);
+                if (!ec && bytesPerRow > 0) sink.reserveLocalRows(static_cast<size_t>(fileBytes / bytesPerRow) * 11 / 10 + batch.rows());
+            }
             for (size_t row = 0; row < batch.rows(); ++row) {
                 for (size_t e = 0; e < dictionaries.size(); ++e) {
                     auto code = dictionaries[e].code(batch, row);
@@ -406,9 +421,12 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
                                                         ": column '" + (*schema)[encoded[e]].name +
                                                         "' is empty; Mondrian needs a value in every quasi-identifier "
                                                         "and sensitive column"));
-                    values[e] = dictionaries[e].value(*code);
+                    auto& known = sinkIds[e];
+                    if (*code >= known.size()) known.resize(*code + 1, UINT32_MAX);
+                    if (known[*code] == UINT32_MAX) known[*code] = sink.localValueId(e, dictionaries[e].value(*code));
+                    ids[e] = known[*code];
                 }
-                if (Status s = sink.add(values, 1); !s) return failWith(s.withContext(in.in));
+                sink.addLocalRow(ids);
             }
         }
         for (size_t f = 0; f < fixed.size(); ++f) {

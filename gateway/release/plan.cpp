@@ -192,6 +192,21 @@ Status FrequencySink::add(std::span<const SourceValue> values, uint64_t count) {
     return Status::ok();
 }
 
+uint32_t FrequencySink::localValueId(size_t column, std::string_view value) {
+    return dictionaries_[column].intern(value);
+}
+
+void FrequencySink::addLocalRow(std::span<const uint32_t> ids) {
+    if (rowIds_.empty()) rowIds_.resize(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) rowIds_[i].push_back(ids[i]);
+    ++records_;
+}
+
+void FrequencySink::reserveLocalRows(size_t rows) {
+    rowIds_.resize(columns_.size());
+    for (auto& column : rowIds_) column.reserve(rows);
+}
+
 Status FrequencySink::addFixedDomainValue(size_t column, const SourceValue& value) {
     fixedDomains_[column].intern(value.value_or(""));
     return Status::ok();

@@ -156,6 +156,13 @@ public:
     // One GROUP BY row: values of plan.groupColumns() in order (nullopt = NULL) and its count.
     // Under Mondrian: one source row (count 1), in source order; NULL is refused.
     Status add(std::span<const SourceValue> values, uint64_t count);
+    // Mondrian, for a caller that already dictionary-encodes its rows (custodian anonymize): the
+    // sink's id of a (non-NULL) value of group column `column`, and one source row given by those
+    // ids, exactly as add() would hold it. Saves hashing every cell a second time.
+    uint32_t localValueId(size_t column, std::string_view value);
+    void addLocalRow(std::span<const uint32_t> ids);
+    // Mondrian: room for about `rows` source rows, so the row columns are not copied as they grow.
+    void reserveLocalRows(size_t rows);
     // The domain of a built-generalized column (one row per distinct value).
     Status addFixedDomainValue(size_t column, const SourceValue& value);
 
