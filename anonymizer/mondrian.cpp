@@ -185,6 +185,10 @@ private:
         size_t dimension;
         uint32_t rank;     // strict: ranks <= rank go left; relaxed: the rank shared by both sides
         bool relaxed;
+        // A regrouping cut of a categorical attribute (strict, hierarchy nodes): ranks in
+        // [rank, last] go left (one child of the partition's lowest common node).
+        uint32_t last = 0;
+        bool interval = false;
     };
 
     // Chooses and makes the cut of records [begin, end) that removes the most penalty in its own
@@ -242,6 +246,7 @@ private:
             if (!best) best = anyAllowed;
             if (best) cuts_.push_back(*best);
             if (median && (!best || median->rank != best->rank)) cuts_.push_back(*median);
+            if (!dim.numeric && !dim.valueSets) regroupingCuts(d, n, smallest, whole);
             if (config_.mode == MondrianMode::Relaxed) {
                 // The left side takes exactly n / 2 records; those with the value at that position
                 // go to both sides.
@@ -268,7 +273,9 @@ private:
             for (const Cut& c : *list) {
                 const size_t d = c.dimension;
                 size_t mid;
-                if (!c.relaxed) {
+                if (c.interval) {
+                    mid = partition(begin, end, [&](const uint32_t* r) { return r[d] >= c.rank && r[d] <= c.last; }) - begin;
+                } else if (!c.relaxed) {
                     mid = partition(begin, end, [&](const uint32_t* r) { return r[d] <= c.rank; }) - begin;
                 } else {
                     // less | equal | greater; the first n / 2 go left.
@@ -284,6 +291,54 @@ private:
     }
 
 private:
+    // Cuts of categorical dimension d (released as hierarchy nodes) that regroup the children of the
+    // partition's lowest common node instead of cutting their depth-first order in two: one child
+    // against all the others. A side of two or more children stays under the common node, so this
+    // is the only way to release a middle child's values under their own node in one cut (the
+    // first and the last child are already order cuts). present_ and histogramOfRank_[d] describe
+    // the partition, `whole` is its penalty in d. Both sides must have >= k records; balanced cuts
+    // (>= smallest) are preferred, as for order cuts.
+    void regroupingCuts(size_t d, size_t n, size_t smallest, double whole) {
+        const Dimension& dim = dims_[d];
+        const Hierarchy& h = *dim.hierarchy;
+        const auto& histogram = histogramOfRank_[d];
+        const uint64_t k = config_.models.k;
+        const auto m = static_cast<uint32_t>(present_.size());
+        std::optional<Cut> best, anyAllowed;
+        auto consider = [&](const Cut& c, size_t left) {
+            if (left < k || n - left < k) return;
+            if (!anyAllowed || c.gain > anyAllowed->gain) anyAllowed = c;
+            if (left >= smallest && n - left >= smallest && (!best || c.gain > best->gain)) best = c;
+        };
+        int level = -1;
+        dim.coveredByCommonNode(present_.front(), present_.back(), &level);
+        const int childLevel = level < 0 ? h.levels() - 1 : level - 1;
+        if (childLevel < 0) return;
+        // Children are runs of present_ (depth-first order); skip the first and the last.
+        uint32_t start = 0;
+        size_t runs = 0;
+        while (start < m) {
+            const uint32_t node = h.generalize(dim.leafOfRank[present_[start]], childLevel);
+            uint32_t stop = start;
+            size_t records = 0;
+            while (stop < m && h.generalize(dim.leafOfRank[present_[stop]], childLevel) == node)
+                records += histogram[present_[stop++]];
+            if (runs > 0 && stop < m) {
+                const double own = dim.cost(present_[start], present_[stop - 1], stop - start);
+                const double gain = whole - static_cast<double>(records) * own -
+                                    static_cast<double>(n - records) * (whole / static_cast<double>(n));
+                Cut c{gain, d, present_[start], false};
+                c.last = present_[stop - 1];
+                c.interval = true;
+                consider(c, records);
+            }
+            ++runs;
+            start = stop;
+        }
+        if (!best) best = anyAllowed;
+        if (best) cuts_.push_back(*best);
+    }
+
     void swapRecords(size_t a, size_t b) {
         uint32_t* x = records_.data() + a * width_;
         uint32_t* y = records_.data() + b * width_;

@@ -1,14 +1,19 @@
 #pragma once
 // Mondrian multidimensional partitioning (LeFevre, DeWitt & Ramakrishnan 2006), local recoding on
-// dictionary-encoded columns. A partition is split at the median of the quasi-identifier with the
-// widest normalized range (numeric: value range over the domain range; categorical: leaf-order range
-// over the number of leaves), falling back to the next widest when the cut is not allowed, until no
-// allowed cut remains.
-//  - Strict: records with the median value all go left; a cut is allowed when both sides satisfy the
-//    models (size >= k, and l-diversity / t-closeness when declared).
-//  - Relaxed: records with the median value are split between both sides to balance them.
-// Numeric quasi-identifiers are released as "[lo-hi]" (the smallest and largest value present; a single
-// value as itself), categorical ones as the lowest common hierarchy node of the values present.
+// dictionary-encoded columns. Each partition is cut where the cut removes the most normalized
+// certainty penalty (NCP, metrics.hpp) in the attribute it cuts, keeping both sides >= k (and
+// l-diverse / t-close when declared); a side smaller than 1/16 of the partition only when nothing
+// more balanced is allowed; the median cut of each attribute is the fallback. Candidate cuts:
+//  - order cuts between two consecutive values present (numeric values in value order, categorical
+//    leaves depth-first through the hierarchy, so a node's children are contiguous);
+//  - for categorical attributes released as hierarchy nodes, regrouping cuts: one child of the
+//    partition's lowest common node against all its other children.
+//  - Strict: records with the same value never go to both sides.
+//  - Relaxed: when no strict cut remains, the partition is halved and the records with the middle
+//    value go to both sides.
+// Each class is released with its tightest description: numeric quasi-identifiers as "[lo-hi]"
+// (the smallest and largest value present; a single value as itself), categorical ones as the
+// lowest common hierarchy node of the values present, or with valueSets as the set of values present.
 // Deterministic: the same input gives the same partitions. Mondrian never suppresses: when the whole
 // input does not satisfy the models the call fails.
 
