@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -289,6 +290,46 @@ Status writeReport(const Inputs& in, const release::ReleasePlan& plan, const Rel
 }
 
 // Global recoding through the gateway's release pipeline.
+// Pass 1's reading: the file is parsed on a second thread, so parsing a batch overlaps consuming
+// the one before. `consume` sees every batch in order; the first failure (reading or consuming) stops
+// both and is returned.
+Status consumeParsed(anon::CsvReader& reader, const std::string& path,
+                     const std::function<Status(const anon::CsvRecords&)>& consume) {
+    struct Parsed {
+        Status status;
+        std::optional<anon::CsvRecords> records;  // unset at the end
+    };
+    release::BoundedQueue<Parsed> parsed(2);
+    std::thread parsing([&parsed, &reader, &path] {
+        for (;;) {
+            Parsed step;
+            try {
+                step.records.emplace();
+                auto n = reader.read(*step.records);
+                if (!n) step.status = n.status().withContext(path);
+                if (!n || *n == 0) step.records.reset();
+            } catch (const std::exception& e) {
+                step = {internalError(std::string("reading ") + path + ": " + e.what()), std::nullopt};
+            }
+            const bool last = !step.records;
+            if (!parsed.push(std::move(step)) || last) return;
+        }
+    });
+    Status consumed;
+    try {  // nothing may skip the join below
+        while (auto step = parsed.take()) {
+            if (!step->status) consumed = step->status;
+            else if (step->records) consumed = consume(*step->records);
+            if (!consumed || !step->records) break;
+        }
+    } catch (const std::exception& e) {
+        consumed = internalError(std::string("reading ") + path + ": " + e.what());
+    }
+    parsed.close();
+    parsing.join();
+    return consumed;
+}
+
 int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<std::string>& reportPath) {
     const auto started = std::chrono::steady_clock::now();
     auto plan = release::ReleasePlan::make(in.policy);
@@ -304,39 +345,9 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
         if (!sourceColumns) return failWith(sourceColumns.status().withContext(in.in));
         anon::CsvGroupCounter groups(schema, std::move(sourceColumns).value(), plan->groupColumns(),
                                      plan->builtGeneralizedColumns());
-        // The file is parsed on a second thread: parsing a batch overlaps counting the one before.
-        struct Parsed {
-            Status status;
-            std::optional<anon::CsvRecords> records;  // unset at the end
-        };
-        release::BoundedQueue<Parsed> parsed(2);
-        std::thread parsing([&parsed, &reader, &in] {
-            for (;;) {
-                Parsed step;
-                try {
-                    step.records.emplace();
-                    auto n = reader->read(*step.records);
-                    if (!n) step.status = n.status().withContext(in.in);
-                    if (!n || *n == 0) step.records.reset();
-                } catch (const std::exception& e) {
-                    step = {internalError(std::string("reading ") + in.in + ": " + e.what()), std::nullopt};
-                }
-                const bool last = !step.records;
-                if (!parsed.push(std::move(step)) || last) return;
-            }
+        const Status counted = consumeParsed(*reader, in.in, [&](const anon::CsvRecords& records) {
+            return groups.add(records).withContext(in.in);
         });
-        Status counted;
-        try {  // nothing may skip the join below
-            while (auto step = parsed.take()) {
-                if (!step->status) counted = step->status;
-                else if (step->records) counted = groups.add(*step->records).withContext(in.in);
-                if (!counted || !step->records) break;
-            }
-        } catch (const std::exception& e) {
-            counted = internalError(std::string("counting ") + in.in + ": " + e.what());
-        }
-        parsed.close();
-        parsing.join();
         if (!counted) return failWith(counted);
         Status fed = groups.forEachGroup([&](std::span<const std::optional<std::string_view>> values, uint64_t count) {
             return sink.add(values, count);
@@ -393,11 +404,7 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
         // Per encoded column: the sink's id of each dictionary code (UINT32_MAX until first seen).
         std::vector<std::vector<uint32_t>> sinkIds(encoded.size());
         std::vector<uint32_t> ids(encoded.size());
-        anon::CsvRecords batch;
-        for (;;) {
-            auto n = reader->read(batch);
-            if (!n) return failWith(n.status().withContext(in.in));
-            if (*n == 0) break;
+        const Status read = consumeParsed(*reader, in.in, [&](const anon::CsvRecords& batch) -> Status {
             if (sink.records() == 0 && batch.rows() > 0 && batch.columns() > 0) {
                 // Room for the whole file, estimated from the first batch's bytes per row (field
                 // bytes and one delimiter or LF per field, a lower bound), plus a tenth: rows the
@@ -414,13 +421,13 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
             for (size_t row = 0; row < batch.rows(); ++row) {
                 for (size_t e = 0; e < dictionaries.size(); ++e) {
                     auto code = dictionaries[e].code(batch, row);
-                    if (!code) return failWith(code.status().withContext(in.in));
+                    if (!code) return code.status().withContext(in.in);
                     if (e >= encoded.size()) continue;  // a fixed-level column: its domain only
                     if (*code == anon::CsvColumnDictionary::kNull)
-                        return failWith(invalidArgument(in.in + ": line " + std::to_string(batch.line(row)) +
-                                                        ": column '" + (*schema)[encoded[e]].name +
-                                                        "' is empty; Mondrian needs a value in every quasi-identifier "
-                                                        "and sensitive column"));
+                        return invalidArgument(in.in + ": line " + std::to_string(batch.line(row)) + ": column '" +
+                                               (*schema)[encoded[e]].name +
+                                               "' is empty; Mondrian needs a value in every quasi-identifier "
+                                               "and sensitive column");
                     auto& known = sinkIds[e];
                     if (*code >= known.size()) known.resize(*code + 1, UINT32_MAX);
                     if (known[*code] == UINT32_MAX) known[*code] = sink.localValueId(e, dictionaries[e].value(*code));
@@ -428,7 +435,9 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
                 }
                 sink.addLocalRow(ids);
             }
-        }
+            return Status::ok();
+        });
+        if (!read) return failWith(read);
         for (size_t f = 0; f < fixed.size(); ++f) {
             const auto& dictionary = dictionaries[encoded.size() + f];
             for (uint32_t code = 0; code < dictionary.size(); ++code)
