@@ -339,6 +339,67 @@ TEST_CASE("custodian anonymize --report describes the Mondrian release as writte
     }
 }
 
+TEST_CASE("anonymize (Mondrian) refuses an empty or malformed quasi-identifier deep in the file, naming its line, "
+          "and leaves no output",
+          "[cli][adult][mondrian]") {
+    // Pass 1 is parsed on a second thread: a failure in a later batch must still stop the run.
+    const fs::path source = fs::path(CUSTODIAN_SOURCE_DIR);
+    rapidjson::Document policy;
+    policy.Parse(readFile(source / "policies/examples/adult-mondrian.json").c_str());
+    REQUIRE_FALSE(policy.HasParseError());
+    for (auto& c : policy["columns"].GetArray())
+        if (c.HasMember("hierarchy"))
+            c["hierarchy"]["file"].SetString(
+                (fs::path(CUSTODIAN_ADULT_DIR) / fs::path(c["hierarchy"]["file"].GetString()).filename()).string().c_str(),
+                policy.GetAllocator());
+    const fs::path policyPath = scratch("adult-mondrian-bad-input.json");
+    {
+        rapidjson::StringBuffer buffer;
+        rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+        policy.Accept(writer);
+        std::ofstream(policyPath) << buffer.GetString();
+    }
+    std::istringstream adult(readFile(fs::path(CUSTODIAN_ADULT_DIR) / "adult.csv"));
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(adult, line);) lines.push_back(line);
+    REQUIRE(lines.size() > 10000);
+    const auto header = splitLine(lines[0], ';');
+    const size_t age = static_cast<size_t>(std::find(header.begin(), header.end(), "age") - header.begin());
+    REQUIRE(age < header.size());
+    struct Case {
+        std::string value;
+        std::string message;
+    };
+    for (const Case& c : {Case{"", "line 9001: column 'age' is empty; Mondrian needs a value"},
+                          Case{"forty", "line 9001"}}) {
+        auto fields = splitLine(lines[9000], ';');
+        fields[age] = c.value;
+        std::string bad;
+        for (size_t i = 0; i < lines.size(); ++i) {
+            if (i != 9000) {
+                bad += lines[i] + "\n";
+                continue;
+            }
+            for (size_t f = 0; f < fields.size(); ++f) bad += (f ? ";" : "") + fields[f];
+            bad += "\n";
+        }
+        const fs::path input = scratch("adult-bad-age.csv");
+        std::ofstream(input) << bad;
+        const fs::path out = scratch("adult-bad-age.out.csv");
+        const fs::path err = scratch("adult-bad-age.err");
+        fs::remove(out);
+        const std::string cmd = std::string(CUSTODIAN_BINARY) + " anonymize --policy " + policyPath.string() + " --in " +
+                                input.string() + " --out " + out.string() + " 2>" + err.string();
+        const int status = std::system(cmd.c_str());
+        INFO(readFile(err));
+        REQUIRE(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 1);
+        CHECK_FALSE(fs::exists(out));
+        CHECK(readFile(err).find(c.message) != std::string::npos);
+        CHECK(readFile(err).find(input.string()) != std::string::npos);
+    }
+}
+
 TEST_CASE("anonymize rejects bad policies and bad input with a message and no output", "[cli]") {
     const fs::path policy = scratch("bad-policy.json");
     std::ofstream(policy) << R"({"dataset": "x", "columns": [{"name": 1}]})";
