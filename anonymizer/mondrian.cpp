@@ -129,17 +129,24 @@ public:
         for (size_t d = 0; d < q_; ++d) histogramOfRank_[d].assign(dims_[d].leafOfRank.size(), 0);
         lo_.resize(q_);
         hi_.resize(q_);
-        std::vector<std::pair<size_t, size_t>> stack{{0, rows()}};
+        offset_.assign(q_ + 1, 0);
+        for (size_t d = 0; d < q_; ++d) offset_[d + 1] = offset_[d] + dims_[d].leafOfRank.size();
+        parent_.assign(offset_[q_], 0);
+        struct Pending {
+            size_t begin, end;
+            int histogram;  // saved histogram of the partition (see split()), -1 = count it
+        };
+        std::vector<Pending> stack{{0, rows(), -1}};
         while (!stack.empty()) {
-            const auto [begin, end] = stack.back();
+            const Pending p = stack.back();
             stack.pop_back();
-            const size_t mid = end - begin >= 2 * config_.models.k ? split(begin, end) : 0;
+            const size_t mid = p.end - p.begin >= 2 * config_.models.k ? split(p.begin, p.end, p.histogram) : 0;
             if (mid == 0) {
-                out.emplace_back(begin, end);
+                out.emplace_back(p.begin, p.end);
                 continue;
             }
-            stack.emplace_back(begin + mid, end);
-            stack.emplace_back(begin, begin + mid);
+            stack.push_back({p.begin + mid, p.end, rightHistogram_});
+            stack.push_back({p.begin, p.begin + mid, leftHistogram_});
         }
     }
 
@@ -194,7 +201,11 @@ private:
     // Chooses and makes the cut of records [begin, end) that removes the most penalty in its own
     // dimension among the cuts leaving both sides >= k (and, when declared, l-diverse / t-close).
     // Returns the size of the left side, 0 when no cut is allowed.
-    size_t split(size_t begin, size_t end) {
+    // `saved` is a histogram of the partition saved by the split that made it, or -1 to count it
+    // here. When the cut is made, leftHistogram_ / rightHistogram_ are the two sides' histograms for
+    // those that will be split in turn (>= 2k records), else -1: the smaller side is counted and the
+    // larger one is the partition's histogram minus it, so each level reads at most half the records.
+    size_t split(size_t begin, size_t end, int saved) {
         const size_t n = end - begin;
         const uint64_t k = config_.models.k;
         // A side smaller than n / kBalance is allowed only when it is the only way to cut: a chain of
@@ -202,14 +213,29 @@ private:
         const size_t smallest = std::max<size_t>(k, n / kBalance);
         std::fill(lo_.begin(), lo_.end(), UINT32_MAX);
         std::fill(hi_.begin(), hi_.end(), 0);
-        for (size_t i = begin; i < end; ++i) {
-            const uint32_t* rec = record(i);
+        if (saved >= 0) {
+            const std::vector<uint32_t>& h = pool_[static_cast<size_t>(saved)];
             for (size_t d = 0; d < q_; ++d) {
-                ++histogramOfRank_[d][rec[d]];
-                lo_[d] = std::min(lo_[d], rec[d]);
-                hi_[d] = std::max(hi_[d], rec[d]);
+                for (size_t r = 0; r < dims_[d].leafOfRank.size(); ++r) {
+                    const uint32_t count = h[offset_[d] + r];
+                    if (count == 0) continue;
+                    histogramOfRank_[d][r] = count;
+                    lo_[d] = std::min(lo_[d], static_cast<uint32_t>(r));
+                    hi_[d] = static_cast<uint32_t>(r);
+                }
+            }
+            release(saved);
+        } else {
+            for (size_t i = begin; i < end; ++i) {
+                const uint32_t* rec = record(i);
+                for (size_t d = 0; d < q_; ++d) {
+                    ++histogramOfRank_[d][rec[d]];
+                    lo_[d] = std::min(lo_[d], rec[d]);
+                    hi_[d] = std::max(hi_[d], rec[d]);
+                }
             }
         }
+        leftHistogram_ = rightHistogram_ = -1;
         cuts_.clear();
         relaxedCuts_.clear();
         for (size_t d = 0; d < q_; ++d) {
@@ -262,8 +288,13 @@ private:
                 }
             }
         }
-        for (size_t d = 0; d < q_; ++d)
-            if (lo_[d] <= hi_[d]) std::fill(histogramOfRank_[d].begin() + lo_[d], histogramOfRank_[d].begin() + hi_[d] + 1, 0);
+        // Keep the partition's histogram for the sides' (parent_), and leave the scratch zero.
+        for (size_t d = 0; d < q_; ++d) {
+            if (lo_[d] > hi_[d]) continue;
+            std::copy(histogramOfRank_[d].begin() + lo_[d], histogramOfRank_[d].begin() + hi_[d] + 1,
+                      parent_.begin() + static_cast<ptrdiff_t>(offset_[d] + lo_[d]));
+            std::fill(histogramOfRank_[d].begin() + lo_[d], histogramOfRank_[d].begin() + hi_[d] + 1, 0);
+        }
         auto byGain = [](const Cut& a, const Cut& b) {
             return a.gain != b.gain ? a.gain > b.gain : a.dimension < b.dimension;
         };
@@ -284,10 +315,66 @@ private:
                     mid = n / 2;
                 }
                 if (mid == 0 || mid == n) continue;
-                if (satisfies(begin, mid) && satisfies(begin + mid, n - mid)) return mid;
+                if (satisfies(begin, mid) && satisfies(begin + mid, n - mid)) {
+                    saveSides(begin, mid, end);
+                    clearParent();
+                    return mid;
+                }
             }
         }
+        clearParent();
         return 0;
+    }
+
+    void clearParent() {
+        for (size_t d = 0; d < q_; ++d)
+            if (lo_[d] <= hi_[d])
+                std::fill(parent_.begin() + static_cast<ptrdiff_t>(offset_[d] + lo_[d]),
+                          parent_.begin() + static_cast<ptrdiff_t>(offset_[d] + hi_[d] + 1), 0);
+    }
+
+    // Histograms of the sides [begin, begin + mid) and [begin + mid, end) that will be split again.
+    void saveSides(size_t begin, size_t mid, size_t end) {
+        const size_t n = end - begin, twoK = 2 * config_.models.k;
+        const bool leftSmaller = mid <= n - mid;
+        const size_t smallBegin = leftSmaller ? begin : begin + mid, smallEnd = leftSmaller ? begin + mid : end;
+        const bool needSmall = smallEnd - smallBegin >= twoK, needLarge = n - (smallEnd - smallBegin) >= twoK;
+        if (!needSmall && !needLarge) return;
+        const int small = acquire();
+        std::vector<uint32_t>& hs = pool_[static_cast<size_t>(small)];
+        for (size_t i = smallBegin; i < smallEnd; ++i) {
+            const uint32_t* rec = record(i);
+            for (size_t d = 0; d < q_; ++d) ++hs[offset_[d] + rec[d]];
+        }
+        int large = -1;
+        if (needLarge) {
+            large = acquire();
+            std::vector<uint32_t>& hl = pool_[static_cast<size_t>(large)];
+            const std::vector<uint32_t>& hsmall = pool_[static_cast<size_t>(small)];
+            for (size_t d = 0; d < q_; ++d)
+                for (size_t r = offset_[d] + lo_[d]; r <= offset_[d] + hi_[d]; ++r) hl[r] = parent_[r] - hsmall[r];
+        }
+        int kept = small;
+        if (!needSmall) {
+            release(small);
+            kept = -1;
+        }
+        leftHistogram_ = leftSmaller ? kept : large;
+        rightHistogram_ = leftSmaller ? large : kept;
+    }
+
+    int acquire() {
+        if (free_.empty()) {
+            pool_.emplace_back(offset_[q_], 0);
+            return static_cast<int>(pool_.size() - 1);
+        }
+        const int i = free_.back();
+        free_.pop_back();
+        return i;
+    }
+    void release(int i) {
+        std::fill(pool_[static_cast<size_t>(i)].begin(), pool_[static_cast<size_t>(i)].end(), 0);
+        free_.push_back(i);
     }
 
 private:
@@ -372,6 +459,13 @@ private:
     std::vector<std::vector<uint32_t>> histogramOfRank_;
     std::vector<uint32_t> lo_, hi_, present_;
     std::vector<Cut> cuts_, relaxedCuts_;
+    // Saved histograms of partitions waiting on the stack, flat over all dimensions (offset_[d] is
+    // dimension d's first slot), all zero when free; parent_ holds the partition being split.
+    std::vector<size_t> offset_;
+    std::vector<uint32_t> parent_;
+    std::vector<std::vector<uint32_t>> pool_;
+    std::vector<int> free_;
+    int leftHistogram_ = -1, rightHistogram_ = -1;
 };
 
 } // namespace
