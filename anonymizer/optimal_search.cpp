@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <queue>
 #include <unordered_map>
 
 #include "anonymizer/flat_hash.hpp"
@@ -50,11 +51,27 @@ struct Prepared {
     std::vector<std::vector<std::vector<std::vector<uint32_t>>>> up;
     std::vector<double> pathScore; // per node: separable entropy, a heuristic for Flash paths
     std::vector<std::vector<uint32_t>> columns; // frequency table codes, column-major
+    // Suppression bounds (see SuppressionBounds): on when records can be suppressed, the metric is
+    // entropy or loss, and the lattice is small enough for per-node bound arrays.
+    bool bounds = false;
+    bool columnPenalties = false;                // entropy and loss: per-QI penalties of suppressed cells
+    std::vector<std::vector<double>> minPenalty; // [d][level]: smallest penalty of one suppressed cell
 
     const uint32_t* upMap(size_t d, int from, int to) const {
         return up[d][static_cast<size_t>(from)][static_cast<size_t>(to - from - 1)].data();
     }
+    // What suppressing one record's cell of QI d adds to the metric (before the loss metric's division
+    // by |D| * QIs) when the cell would otherwise be released as node `code` of `level`. Never
+    // negative, and never larger at a lower level for the node below (a smaller node has a smaller
+    // frequency and a smaller loss).
+    double cellPenalty(size_t d, int level, uint32_t code) const {
+        return config->metric == Metric::NonUniformEntropy ? costs->entropySuppressionDelta(d, level, code)
+                                                           : 1.0 - costs->lossCell(d, level, code);
+    }
 };
+
+// Per-node bound arrays are allocated only up to this many entries (nodes x (QIs + 1)).
+constexpr size_t kMaxBoundEntries = size_t{4} << 20;
 
 Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig& config) {
     Prepared p;
@@ -148,6 +165,22 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
         for (size_t d = 0; d < q; ++d) p.columns[d][c] = codes[d];
     }
     const auto& lat = *p.lattice;
+    const Metric metric = config.metric;
+    p.columnPenalties = metric == Metric::NonUniformEntropy || metric == Metric::Loss;
+    // Discernibility keeps the classification: its suppression bound (k (|D| - s) + |D| s, and sums of
+    // squares from below) is too weak on Adult to pay for itself.
+    p.bounds = !p.noSuppression && p.columnPenalties && lat.size() * (q + 1) <= kMaxBoundEntries;
+    if (p.columnPenalties) {
+        p.minPenalty.resize(q);
+        for (size_t d = 0; d < q; ++d) {
+            const Hierarchy& h = *config.hierarchies[d];
+            for (int level = 0; level < h.levels(); ++level) {
+                double least = std::numeric_limits<double>::infinity();
+                for (uint32_t c = 0; c < h.nodeCount(level); ++c) least = std::min(least, std::max(0.0, p.cellPenalty(d, level, c)));
+                p.minPenalty[d].push_back(std::isfinite(least) ? least : 0.0);
+            }
+        }
+    }
     p.pathScore.resize(lat.size());
     for (size_t node = 0; node < lat.size(); ++node) {
         double s = 0;
@@ -189,6 +222,9 @@ struct NodeCheck {
     uint64_t suppressedFull = 0;     // records in classes failing any model
     bool satisfiesMonotone = false;
     bool satisfiesFull = false;
+    // With Prepared::columnPenalties, per QI: the metric penalty of the cells of the records failing
+    // M, at this node's levels (the records failing M here fail it at every specialization too).
+    std::vector<double> penalty;
 };
 
 template <typename Key>
@@ -231,6 +267,9 @@ public:
         const PrivacyModels& m = p_.config->models;
         const bool distinctInM = m.lDiversity && m.lDiversity->variant == LDiversityVariant::Distinct;
         const size_t sens = withSensitive_ ? p_.table->sensitiveCount() : 0;
+        const size_t q = p_.lattice->dimensions();
+        const bool penalties = p_.bounds && p_.columnPenalties;
+        if (penalties) r.penalty.assign(q, 0.0);
         for (size_t i = 0; i < t.size(); ++i) {
             const uint64_t size = t.counts[i];
             bool passM = size >= m.k;
@@ -247,6 +286,11 @@ public:
                 }
             }
             if (p_.fullIsMonotone) passM = passF;
+            if (!passM && penalties) {
+                for (size_t d = 0; d < q; ++d) {
+                    r.penalty[d] += static_cast<double>(size) * p_.cellPenalty(d, p_.lattice->level(t.node, d), code(t.keys[i], d));
+                }
+            }
             if (!passM) r.suppressedMonotone += size;
             if (!passF) r.suppressedFull += size;
         }
@@ -404,6 +448,8 @@ private:
         targetOf_.resize(sources);
         out.keys.clear();
         out.counts.clear();
+        out.keys.reserve(std::min(bound, sources));
+        out.counts.reserve(std::min(bound, sources));
         for (size_t i = 0; i < sources; ++i) {
             const Key key = keyOf(i);
             const uint32_t t = indexer_.indexOf(key);
@@ -472,6 +518,8 @@ private:
         baseKeys_.assign(ft.size(), 0);
         const auto& columns = p_.columns;
         for (size_t d = 0; d < q; ++d) {
+            // A level with a single node contributes code 0 to every key: nothing to read.
+            if (p_.config->hierarchies[d]->nodeCount(lat.level(out.node, d)) == 1) continue;
             const Key* c = contribution_[d][static_cast<size_t>(lat.level(out.node, d))].data();
             const uint32_t* col = columns[d].data();
             Key* keys = baseKeys_.data();
@@ -541,6 +589,19 @@ bool better(double loss, int height, size_t node, const Candidate& best) {
     return node < best.node;
 }
 
+// Makes a node whose class table is `t` the best candidate when it satisfies every model within the
+// suppression limit and has a lower (loss, height, index).
+template <typename Key>
+void consider(const Prepared& p, Evaluator<Key>& ev, const ClassTable<Key>& t, Candidate& best) {
+    const auto kept = ev.keptClasses(t);
+    uint64_t suppressed = 0;
+    for (size_t i = 0; i < t.size(); ++i) suppressed += kept[i] ? 0 : t.counts[i];
+    if (suppressed > p.maxSuppressed) return;
+    const auto& lat = *p.lattice;
+    const double loss = ev.metrics(t, kept).get(p.config->metric);
+    if (better(loss, lat.height(t.node), t.node, best)) best = {true, loss, lat.height(t.node), t.node};
+}
+
 template <typename Key>
 GeneralizationStats describeNode(const Prepared& p, size_t node) {
     Evaluator<Key> ev(p, /*withSensitive=*/true);
@@ -589,47 +650,182 @@ GeneralizationStats describeNode(const Prepared& p, size_t node) {
     return s;
 }
 
-// Flash-style classification by the monotone predicate M; returns per-node tags.
+// Visits the nodes reachable from `start` by direct generalizations (up) or specializations (down),
+// not `start` itself; `visit(node)` returns whether to continue beyond that node.
+template <typename Visit>
+void traverse(const GeneralizationLattice& lat, size_t start, bool up, std::vector<size_t>& stack, Visit visit) {
+    stack.assign(1, start);
+    while (!stack.empty()) {
+        const size_t n = stack.back();
+        stack.pop_back();
+        for (size_t d = 0; d < lat.dimensions(); ++d) {
+            if (up ? lat.level(n, d) == lat.maxLevel(d) : lat.level(n, d) == lat.minLevel(d)) continue;
+            const size_t s = up ? n + lat.stride(d) : n - lat.stride(d);
+            if (visit(s)) stack.push_back(s);
+        }
+    }
+}
+
+// Per-node tags of the monotone predicate M, with Flash's predictive tagging: a node satisfying M
+// tags its generalizations, a node failing M its specializations.
 enum : uint8_t { kUnknown = 0, kSatisfies = 1, kFails = 2 };
 
-template <typename Key>
-std::vector<uint8_t> classify(const Prepared& p, Evaluator<Key>& ev) {
+class Tags {
+public:
+    explicit Tags(const GeneralizationLattice& lat) : lat_(lat), tag_(lat.size(), kUnknown) {}
+    uint8_t operator[](size_t node) const noexcept { return tag_[node]; }
+    const std::vector<uint8_t>& all() const noexcept { return tag_; }
+
+    void set(size_t node, bool satisfies) {
+        const uint8_t value = satisfies ? kSatisfies : kFails;
+        tag_[node] = value;
+        traverse(lat_, node, satisfies, stack_, [&](size_t s) {
+            if (tag_[s] == value) return false;
+            tag_[s] = value;
+            return true;
+        });
+    }
+
+private:
+    const GeneralizationLattice& lat_;
+    std::vector<uint8_t> tag_;
+    std::vector<size_t> stack_;
+};
+
+// Lower bounds on what suppression costs at nodes not yet evaluated (issue 16). A record in a class
+// failing the monotone part M at an evaluated node X fails M at every specialization of X too (its
+// class there is a subset), so for every node N <= X:
+//   records failing M at N  >=  records failing M at X,
+// and, per QI d, the metric penalty of those records' suppressed d-cells at N is at least their
+// penalty at X's level (Prepared::cellPenalty shrinks going up). Each QI's penalty sum is bounded on
+// its own, by the best X for that QI, or by (records failing M) x (least penalty of a d-cell at N's
+// level). Hence, with sep(N) the metric without suppression:
+//   metric(N) >= sep(N) + sum_d max(penalty_d, failing x minPenalty_d)   (loss: the sum / (|D| QIs))
+// The evaluated nodes X are the nodes the search checks anyway and the two-QI projections (all other
+// QIs at their highest level), computed before the search from a table of at most |QI values|^2
+// classes each: Incognito's subset property, used for predictive tagging and for these bounds.
+class SuppressionBounds {
+public:
+    explicit SuppressionBounds(const Prepared& p)
+        : p_(p), lat_(*p.lattice), q_(lat_.dimensions()), failing_(lat_.size(), 0),
+          penalty_(p.columnPenalties ? lat_.size() * q_ : 0, 0.0) {}
+
+    // Records what the check of `node` proved, at the node itself.
+    void record(size_t node, const NodeCheck& c) { raise(node, c); }
+
+    // Carries every recorded value to all specializations (one pass, top down).
+    void closeDownward() {
+        for (size_t n = lat_.size(); n-- > 0;) {
+            for (size_t d = 0; d < q_; ++d) {
+                if (lat_.level(n, d) == lat_.maxLevel(d)) continue;
+                const size_t s = n + lat_.stride(d);
+                failing_[n] = std::max(failing_[n], failing_[s]);
+                if (p_.columnPenalties) {
+                    for (size_t e = 0; e < q_; ++e) penalty_[n * q_ + e] = std::max(penalty_[n * q_ + e], penalty_[s * q_ + e]);
+                }
+            }
+        }
+    }
+
+    // Records a check and carries it to the specializations where it raises a bound.
+    void propagate(size_t node, const NodeCheck& c) {
+        if (raise(node, c)) traverse(lat_, node, /*up=*/false, stack_, [&](size_t s) { return raise(s, c); });
+    }
+
+    uint64_t failing(size_t node) const noexcept { return failing_[node]; }
+
+    // Lower bound of the metric at `node` (and only there), given `separable` = its metric without
+    // suppression.
+    double bound(size_t node, double separable) const {
+        const double n = static_cast<double>(p_.records);
+        const double s = static_cast<double>(failing_[node]);
+        double extra = 0;
+        for (size_t d = 0; d < q_; ++d) {
+            extra += std::max(penalty_[node * q_ + d], s * p_.minPenalty[d][static_cast<size_t>(lat_.level(node, d))]);
+        }
+        if (p_.config->metric == Metric::Loss) extra /= n * static_cast<double>(q_);
+        return separable + extra;
+    }
+
+private:
+    bool raise(size_t node, const NodeCheck& c) {
+        bool raised = false;
+        if (c.suppressedMonotone > failing_[node]) {
+            failing_[node] = c.suppressedMonotone;
+            raised = true;
+        }
+        if (p_.columnPenalties && !c.penalty.empty()) {
+            for (size_t d = 0; d < q_; ++d) {
+                if (c.penalty[d] > penalty_[node * q_ + d]) {
+                    penalty_[node * q_ + d] = c.penalty[d];
+                    raised = true;
+                }
+            }
+        }
+        return raised;
+    }
+
+    const Prepared& p_;
+    const GeneralizationLattice& lat_;
+    size_t q_;
+    std::vector<uint64_t> failing_;
+    std::vector<double> penalty_;
+    std::vector<size_t> stack_;
+};
+
+// A bound exceeds a loss beyond rounding (bounds and losses are summed in different orders).
+bool exceeds(double bound, double loss) {
+    return bound - 1e-9 * std::max(1.0, std::fabs(bound)) > loss;
+}
+
+// Two-QI projections: every node whose levels are at their maximum except in two QIs. Only when
+// there are few of them relative to the lattice (at least three QIs), and only for pairs of QIs
+// whose lowest levels have at most a quarter as many value pairs as the table has combinations
+// (a pair that is itself nearly unique costs as much as the search it would save).
+std::vector<size_t> projectionNodes(const Prepared& p) {
     const auto& lat = *p.lattice;
     const size_t q = lat.dimensions();
-    std::vector<uint8_t> tag(lat.size(), kUnknown);
-    std::vector<size_t> stack;
-    auto tagUp = [&](size_t node) {
-        stack.assign(1, node);
-        tag[node] = kSatisfies;
-        while (!stack.empty()) {
-            const size_t n = stack.back();
-            stack.pop_back();
-            for (size_t d = 0; d < q; ++d) {
-                if (lat.level(n, d) == lat.maxLevel(d)) continue;
-                const size_t s = n + lat.stride(d);
-                if (tag[s] != kSatisfies) {
-                    tag[s] = kSatisfies;
-                    stack.push_back(s);
+    std::vector<size_t> nodes;
+    if (q < 3) return nodes;
+    std::vector<int> levels(q);
+    for (size_t d = 0; d < q; ++d) {
+        for (size_t e = d + 1; e < q; ++e) {
+            const double pairs = static_cast<double>(p.config->hierarchies[d]->nodeCount(lat.minLevel(d))) *
+                                 static_cast<double>(p.config->hierarchies[e]->nodeCount(lat.minLevel(e)));
+            if (pairs * 4 > static_cast<double>(p.table->size())) continue;
+            for (int a = lat.minLevel(d); a <= lat.maxLevel(d); ++a) {
+                for (int b = lat.minLevel(e); b <= lat.maxLevel(e); ++b) {
+                    for (size_t f = 0; f < q; ++f) levels[f] = lat.maxLevel(f);
+                    levels[d] = a;
+                    levels[e] = b;
+                    nodes.push_back(lat.index(levels.data()));
                 }
             }
         }
-    };
-    auto tagDown = [&](size_t node) {
-        stack.assign(1, node);
-        tag[node] = kFails;
-        while (!stack.empty()) {
-            const size_t n = stack.back();
-            stack.pop_back();
-            for (size_t d = 0; d < q; ++d) {
-                if (lat.level(n, d) == lat.minLevel(d)) continue;
-                const size_t s = n - lat.stride(d);
-                if (tag[s] != kFails) {
-                    tag[s] = kFails;
-                    stack.push_back(s);
-                }
-            }
-        }
-    };
+    }
+    std::sort(nodes.begin(), nodes.end());
+    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+    if (nodes.size() * 4 > lat.size()) nodes.clear();
+    return nodes;
+}
+
+// The next node of a Flash path: the unclassified direct generalization with the lowest entropy, or
+// SIZE_MAX.
+size_t pathSuccessor(const Prepared& p, const Tags& tag, size_t cur) {
+    const auto& lat = *p.lattice;
+    size_t next = SIZE_MAX;
+    for (size_t d = 0; d < lat.dimensions(); ++d) {
+        if (lat.level(cur, d) == lat.maxLevel(d)) continue;
+        const size_t s = cur + lat.stride(d);
+        if (tag[s] == kUnknown && (next == SIZE_MAX || p.pathScore[s] < p.pathScore[next])) next = s;
+    }
+    return next;
+}
+
+// Flash-style classification by the monotone predicate M.
+template <typename Key>
+void classify(const Prepared& p, Evaluator<Key>& ev, Tags& tag) {
+    const auto& lat = *p.lattice;
     std::vector<size_t> path;
     std::vector<uint32_t> order;
     for (const auto& level : lat.byHeight()) {
@@ -640,16 +836,8 @@ std::vector<uint8_t> classify(const Prepared& p, Evaluator<Key>& ev) {
             if (tag[start] != kUnknown) continue;
             // Greedy path of unclassified generalizations, cheapest (by entropy) first.
             path.assign(1, start);
-            for (size_t cur = start;;) {
-                size_t next = SIZE_MAX;
-                for (size_t d = 0; d < q; ++d) {
-                    if (lat.level(cur, d) == lat.maxLevel(d)) continue;
-                    const size_t s = cur + lat.stride(d);
-                    if (tag[s] == kUnknown && (next == SIZE_MAX || p.pathScore[s] < p.pathScore[next])) next = s;
-                }
-                if (next == SIZE_MAX) break;
+            for (size_t next = pathSuccessor(p, tag, start); next != SIZE_MAX; next = pathSuccessor(p, tag, next)) {
                 path.push_back(next);
-                cur = next;
             }
             // Binary search for the lowest satisfying node on the path.
             ptrdiff_t lo = 0, hi = static_cast<ptrdiff_t>(path.size()) - 1;
@@ -661,26 +849,115 @@ std::vector<uint8_t> classify(const Prepared& p, Evaluator<Key>& ev) {
                     sat = tag[node] == kSatisfies;
                 } else {
                     sat = ev.check(ev.classes(node)).satisfiesMonotone;
-                    if (sat) tagUp(node);
-                    else tagDown(node);
+                    tag.set(node, sat);
                 }
                 if (sat) hi = mid - 1;
                 else lo = mid + 1;
             }
         }
     }
-    return tag;
 }
 
+struct HeapEntry {
+    double bound;
+    int height;
+    uint32_t node;
+    // std::priority_queue keeps the largest on top: invert for (bound, height, node) ascending.
+    bool operator<(const HeapEntry& o) const noexcept {
+        if (bound != o.bound) return bound > o.bound;
+        if (height != o.height) return height > o.height;
+        return node > o.node;
+    }
+};
+
+// The search with suppression bounds: best first over the nodes not known to fail M, in increasing
+// order of the lower bound of their metric (bounds rise as checks come in; a node popped with a stale
+// bound is queued again), until the lowest bound exceeds the best loss found. An unclassified node
+// is classified Flash-style, on a greedy path of unclassified generalizations that stays among the
+// nodes whose bound does not exceed the best loss (all nodes until a solution is found). Most such
+// nodes fail M, so the top of the path — the cheapest to check, with the largest set of
+// specializations to tag — is checked first; when it satisfies M the lowest satisfying node of the
+// path is binary-searched. Exact: every node that can satisfy the models with a loss <= the optimum
+// is classified, and its loss computed when it satisfies M.
 template <typename Key>
-Result<OptimalSolution> search(const Prepared& p) {
-    const auto started = std::chrono::steady_clock::now();
+void searchBestFirst(const Prepared& p, Evaluator<Key>& ev, Tags& tag, SuppressionBounds& bounds, Candidate& best,
+                     size_t& considered) {
+    const auto& lat = *p.lattice;
+    const Metric metric = p.config->metric;
+    const bool separable = metricSeparable(metric);
+    auto boundOf = [&](size_t node) {
+        return bounds.bound(node, separable ? ev.separableLowerBound(node, metric) : 0);
+    };
+    auto relevant = [&](size_t node) { return !best.found || !exceeds(boundOf(node), best.loss); };
+    std::vector<HeapEntry> initial;
+    for (size_t node = 0; node < lat.size(); ++node) {
+        if (tag[node] != kFails) initial.push_back({boundOf(node), lat.height(node), static_cast<uint32_t>(node)});
+    }
+    std::priority_queue<HeapEntry> queue(std::less<HeapEntry>(), std::move(initial));
+    std::vector<uint8_t> done(lat.size(), 0);
+    std::vector<size_t> path;
+    // Checks a node; a node satisfying M is a solution candidate: its loss is computed from the same
+    // class table at once, which also gives the search an incumbent early.
+    auto evaluate = [&](size_t node) {
+        const auto& t = ev.classes(node);
+        const NodeCheck c = ev.check(t);
+        bounds.propagate(node, c);
+        if (tag[node] == kUnknown) tag.set(node, c.satisfiesMonotone);
+        if (!c.satisfiesMonotone || done[node] || (best.found && exceeds(boundOf(node), best.loss))) return c.satisfiesMonotone;
+        done[node] = 1;
+        ++considered;
+        consider(p, ev, t, best);
+        return true;
+    };
+    while (!queue.empty()) {
+        const HeapEntry top = queue.top();
+        queue.pop();
+        const size_t node = top.node;
+        if (best.found && exceeds(top.bound, best.loss)) break;
+        if (done[node] || tag[node] == kFails) continue;
+        const double now = boundOf(node);
+        if (now > top.bound) {
+            queue.push({now, top.height, top.node});
+            continue;
+        }
+        if (tag[node] == kSatisfies) {
+            evaluate(node);
+            continue;
+        }
+        path.assign(1, node);
+        size_t lastRelevant = 0;
+        for (size_t next = pathSuccessor(p, tag, node); next != SIZE_MAX; next = pathSuccessor(p, tag, next)) {
+            if (lastRelevant + 1 == path.size() && relevant(next)) lastRelevant = path.size();
+            path.push_back(next);
+        }
+        // The highest relevant node first. When it satisfies, the lowest satisfying node below it;
+        // when it fails (the usual case), the highest failing node above it, which tags more.
+        ptrdiff_t lo = 0, hi = static_cast<ptrdiff_t>(lastRelevant) - 1;
+        if (!evaluate(path[lastRelevant])) {
+            lo = static_cast<ptrdiff_t>(lastRelevant) + 1;
+            hi = static_cast<ptrdiff_t>(path.size()) - 1;
+        }
+        while (lo <= hi) {
+            const ptrdiff_t mid = lo + (hi - lo) / 2;
+            const size_t n = path[static_cast<size_t>(mid)];
+            const bool sat = tag[n] != kUnknown ? tag[n] == kSatisfies : evaluate(n);
+            if (sat) hi = mid - 1;
+            else lo = mid + 1;
+        }
+        // Classified now; a satisfying node not evaluated yet comes back through the queue.
+        if (tag[node] == kSatisfies && !done[node]) queue.push({boundOf(node), top.height, top.node});
+    }
+}
+
+// Without suppression bounds: Flash classification of every node, then the selection among the
+// nodes satisfying M in increasing order of a lower bound.
+template <typename Key>
+Result<size_t> searchAfterClassification(const Prepared& p, Evaluator<Key>& ev, Tags& tag, Candidate& best,
+                                         size_t& considered) {
     const auto& lat = *p.lattice;
     const size_t q = lat.dimensions();
     const Metric metric = p.config->metric;
-    Evaluator<Key> ev(p, p.needSensitive);
-    const auto tag = classify(p, ev);
-
+    classify(p, ev, tag);
     const bool metricMonotone = p.noSuppression || metric == Metric::Height;
     const bool minimalOnly = metricMonotone && p.fullIsMonotone;
     std::vector<uint32_t> candidates;
@@ -695,11 +972,6 @@ Result<OptimalSolution> search(const Prepared& p) {
         }
         candidates.push_back(static_cast<uint32_t>(node));
     }
-    if (candidates.empty()) {
-        return failedPrecondition("no generalization satisfies " + p.config->models.describe() + " with at most " +
-                                  std::to_string(p.maxSuppressed) + " of " + std::to_string(p.records) +
-                                  " records suppressed");
-    }
     const bool separable = metricSeparable(metric);
     std::vector<double> bound(lat.size(), 0);
     for (uint32_t c : candidates) bound[c] = separable ? ev.separableLowerBound(c, metric) : 0;
@@ -708,42 +980,55 @@ Result<OptimalSolution> search(const Prepared& p) {
         if (lat.height(a) != lat.height(b)) return lat.height(a) < lat.height(b);
         return a < b;
     });
-
-    Candidate best;
     std::vector<uint8_t> pruned(lat.size(), 0);
     std::vector<size_t> stack;
     for (uint32_t node : candidates) {
         if (separable && best.found && bound[node] > best.loss) break;
         if (pruned[node]) continue;
+        ++considered;
         if (minimalOnly && separable) {
             // Loss equals the bound here, and candidates come in (loss, height, index) order.
             best = {true, bound[node], lat.height(node), node};
             break;
         }
         const auto& t = ev.classes(node);
-        const auto kept = ev.keptClasses(t);
-        uint64_t suppressed = 0;
-        for (size_t i = 0; i < t.size(); ++i) suppressed += kept[i] ? 0 : t.counts[i];
-        if (suppressed <= p.maxSuppressed) {
-            const double loss = ev.metrics(t, kept).get(metric);
-            if (better(loss, lat.height(node), node, best)) best = {true, loss, lat.height(node), node};
-        }
+        consider(p, ev, t, best);
         if (!separable && best.found && ev.classLowerBound(t, metric) > best.loss) {
             // Every generalization of this node has loss >= the bound > best: prune them.
-            stack.assign(1, node);
-            while (!stack.empty()) {
-                const size_t n = stack.back();
-                stack.pop_back();
-                for (size_t d = 0; d < q; ++d) {
-                    if (lat.level(n, d) == lat.maxLevel(d)) continue;
-                    const size_t s = n + lat.stride(d);
-                    if (!pruned[s]) {
-                        pruned[s] = 1;
-                        stack.push_back(s);
-                    }
-                }
-            }
+            traverse(lat, node, /*up=*/true, stack, [&](size_t s) {
+                if (pruned[s]) return false;
+                pruned[s] = 1;
+                return true;
+            });
         }
+    }
+    return candidates.size();
+}
+
+template <typename Key>
+Result<OptimalSolution> search(const Prepared& p) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto& lat = *p.lattice;
+    Evaluator<Key> ev(p, p.needSensitive);
+    Tags tag(lat);
+    Candidate best;
+    size_t considered = 0, candidates = 0, projections = 0;
+    if (p.bounds) {
+        SuppressionBounds bounds(p);
+        // The two-QI projections first: small tables whose checks tag and bound many nodes.
+        for (size_t node : projectionNodes(p)) {
+            const NodeCheck c = ev.check(ev.classes(node));
+            ++projections;
+            bounds.record(node, c);
+            if (tag[node] == kUnknown) tag.set(node, c.satisfiesMonotone);
+        }
+        bounds.closeDownward();
+        searchBestFirst(p, ev, tag, bounds, best, considered);
+        candidates = considered;
+    } else {
+        auto n = searchAfterClassification(p, ev, tag, best, considered);
+        if (!n) return n.status();
+        candidates = *n;
     }
     if (!best.found) {
         return failedPrecondition("no generalization satisfies " + p.config->models.describe() + " with at most " +
@@ -755,10 +1040,12 @@ Result<OptimalSolution> search(const Prepared& p) {
     sol.nodesEvaluated = ev.evaluations();
     sol.classesRolledUp = ev.rolledClasses();
     sol.evaluationsFromTable = ev.fromTable();
-    sol.candidates = candidates.size();
+    sol.candidates = candidates;
+    sol.candidatesEvaluated = considered;
+    sol.projections = projections;
     sol.searchSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     sol.best = describeNode<Key>(p, best.node);
-    sol.objective = sol.best.metrics.get(metric);
+    sol.objective = sol.best.metrics.get(p.config->metric);
     return sol;
 }
 
@@ -770,13 +1057,7 @@ Result<OptimalSolution> exhaustive(const Prepared& p) {
     Evaluator<Key> ev(p, p.needSensitive);
     Candidate best;
     for (size_t node = 0; node < lat.size(); ++node) {
-        const auto& t = ev.classes(node);
-        const auto kept = ev.keptClasses(t);
-        uint64_t suppressed = 0;
-        for (size_t i = 0; i < t.size(); ++i) suppressed += kept[i] ? 0 : t.counts[i];
-        if (suppressed > p.maxSuppressed) continue;
-        const double loss = ev.metrics(t, kept).get(metric);
-        if (better(loss, lat.height(node), node, best)) best = {true, loss, lat.height(node), node};
+        consider(p, ev, ev.classes(node), best);
     }
     if (!best.found) return failedPrecondition("no generalization satisfies " + p.config->models.describe());
     OptimalSolution sol;
@@ -803,6 +1084,84 @@ Result<OptimalSolution> exhaustiveGeneralization(const FrequencyTable& table, co
     if (!p) return p.status();
     if (p->layout.totalBits <= 64) return exhaustive<uint64_t>(*p);
     return exhaustive<Uint128>(*p);
+}
+
+namespace {
+
+Result<size_t> nodeOf(const Prepared& p, const std::vector<int>& levels, const char* what) {
+    const auto& lat = *p.lattice;
+    if (levels.size() != lat.dimensions()) {
+        return invalidArgument(std::string(what) + ": one level per quasi-identifier expected");
+    }
+    for (size_t d = 0; d < levels.size(); ++d) {
+        if (levels[d] < lat.minLevel(d) || levels[d] > lat.maxLevel(d)) {
+            return invalidArgument(std::string(what) + ": level " + std::to_string(levels[d]) + " of '" +
+                                   p.config->hierarchies[d]->name() + "' is outside [" + std::to_string(lat.minLevel(d)) +
+                                   ", " + std::to_string(lat.maxLevel(d)) + "]");
+        }
+    }
+    return lat.index(levels.data());
+}
+
+template <typename Key>
+RolledUpClasses rolledUp(const Prepared& p, size_t from, size_t to) {
+    // `from` first, then `to` from the cached table of `from` (fromTable == 1 shows that it was).
+    Evaluator<Key> ev(p, /*withSensitive=*/false);
+    (void)ev.classes(from);
+    const auto& t = ev.classes(to);
+    RolledUpClasses r;
+    r.fromTable = ev.fromTable();
+    const size_t q = p.lattice->dimensions();
+    for (size_t i = 0; i < t.size(); ++i) {
+        for (size_t d = 0; d < q; ++d) r.codes.push_back(ev.code(t.keys[i], d));
+        r.sizes.push_back(t.counts[i]);
+    }
+    return r;
+}
+
+template <typename Key>
+double boundAfter(const Prepared& p, const std::vector<size_t>& checked, size_t node) {
+    Evaluator<Key> ev(p, p.needSensitive);
+    SuppressionBounds bounds(p);
+    for (size_t n : checked) {
+        const auto& t = ev.classes(n);
+        bounds.propagate(n, ev.check(t));
+    }
+    const Metric metric = p.config->metric;
+    return bounds.bound(node, metricSeparable(metric) ? ev.separableLowerBound(node, metric) : 0);
+}
+
+} // namespace
+
+Result<RolledUpClasses> rollUpGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config,
+                                             const std::vector<int>& fromLevels, const std::vector<int>& levels) {
+    auto p = prepare(table, config);
+    if (!p) return p.status();
+    auto from = nodeOf(*p, fromLevels, "roll-up");
+    if (!from) return from.status();
+    auto to = nodeOf(*p, levels, "roll-up");
+    if (!to) return to.status();
+    if (!p->lattice->generalizes(*to, *from)) return invalidArgument("roll-up: the target does not generalize the source");
+    if (p->layout.totalBits <= 64) return rolledUp<uint64_t>(*p, *from, *to);
+    return rolledUp<Uint128>(*p, *from, *to);
+}
+
+Result<std::optional<double>> suppressionLowerBound(const FrequencyTable& table, const OptimalSearchConfig& config,
+                                                    const std::vector<std::vector<int>>& checked,
+                                                    const std::vector<int>& levels) {
+    auto p = prepare(table, config);
+    if (!p) return p.status();
+    if (!p->bounds) return std::optional<double>();
+    std::vector<size_t> nodes;
+    for (const auto& l : checked) {
+        auto n = nodeOf(*p, l, "bound");
+        if (!n) return n.status();
+        nodes.push_back(*n);
+    }
+    auto node = nodeOf(*p, levels, "bound");
+    if (!node) return node.status();
+    if (p->layout.totalBits <= 64) return std::optional<double>(boundAfter<uint64_t>(*p, nodes, *node));
+    return std::optional<double>(boundAfter<Uint128>(*p, nodes, *node));
 }
 
 Result<GeneralizationStats> evaluateGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config,

@@ -6,23 +6,34 @@
 // The result equals an exhaustive search over all nodes (tests/unit/anonymizer/test_search_adult.cpp).
 //
 // How exactness is kept while pruning:
-//  1. Classification (Flash-style): nodes are visited bottom-up; from each unclassified node a path of
-//     unclassified successors is binary-searched. A node failing the monotone part M of the models
-//     (k-anonymity + distinct l-diversity within the suppression limit; all models when they are
-//     monotone, see privacy_model.hpp) tags all its specializations as failing; a node satisfying M
-//     tags all its generalizations as satisfying M. M is necessary for the full predicate, so no node
-//     tagged failing can be a solution.
-//  2. Selection. When no record can be suppressed (limit * |D| < 1) or the metric is height, the metric
-//     is monotone and the full predicate equals M, so the optimum is among the minimal satisfying
-//     nodes; with a separable metric (entropy, loss, height) their loss is known without counting, and
-//     the first in (loss, height, index) order wins. Otherwise every node satisfying M is a candidate,
-//     visited in increasing order of a lower bound that holds for the node and all its
-//     generalizations (separable metrics: the loss without suppression; discernibility: sum of all
-//     class sizes squared; average class size: |D| / (classes + 1)); the search stops or prunes once
-//     the bound exceeds the best loss found.
+//  1. Classification (Flash-style): a node failing the monotone part M of the models (k-anonymity +
+//     distinct l-diversity within the suppression limit; all models when they are monotone, see
+//     privacy_model.hpp) tags all its specializations as failing; a node satisfying M tags all its
+//     generalizations as satisfying M. M is necessary for the full predicate, so no node tagged failing
+//     can be a solution.
+//  2. Without suppression (limit * |D| < 1), or with the height, discernibility or average class size
+//     metric:
+//     nodes are visited bottom-up; from each unclassified node a path of unclassified successors is
+//     binary-searched until every node is classified. When the metric is monotone and the full
+//     predicate equals M, the optimum is among the minimal satisfying nodes, and with a separable
+//     metric (entropy, loss, height) their loss is known without counting; otherwise every node
+//     satisfying M is a candidate, visited in increasing order of a lower bound that holds for the node
+//     and all its generalizations (separable metrics: the loss without suppression; discernibility:
+//     sum of all class sizes squared; average class size: |D| / (classes + 1)).
+//  3. With suppression and entropy or loss (issue 16): best first. Every node gets a
+//     lower bound of its metric that accounts for suppression: the records failing M at a checked node
+//     fail it at all its specializations, and each of their cells costs at least as much there (see
+//     SuppressionBounds in the .cpp). The two-QI projections (all other QIs at their top level; small
+//     tables) are checked first — Incognito's subset property: they tag and bound whole regions. Then
+//     the node with the lowest bound is taken; if it is unclassified, a path of generalizations within
+//     the nodes whose bound does not exceed the best loss is classified, top first (most such nodes
+//     fail, and a failing top tags the most); satisfying nodes are evaluated at once. The search stops
+//     when the lowest bound exceeds the best loss, so nodes that cannot beat it are never classified.
 //
-// Class counts of a node are rolled up from the cached class table of an evaluated specialization
-// (fewest classes wins) by re-packing the 64/128-bit class keys, never recounted from rows.
+// Class counts of a node are rolled up from the cached class table (a flat array of packed node-code
+// keys and counts) of the evaluated specialization with the fewest classes — never recounted from
+// rows; the frequency table is read only when no specialization is cached, and then only the columns
+// whose level has more than one node.
 
 #include <chrono>
 #include <cstdint>
@@ -80,7 +91,9 @@ struct OptimalSolution {
     double objective = 0;          // best.metrics.get(metric)
     size_t latticeSize = 0;
     size_t nodesEvaluated = 0;     // class tables computed during the search
-    size_t candidates = 0;         // nodes considered in the selection phase
+    size_t candidates = 0;         // nodes satisfying the monotone part of the models (selection phase)
+    size_t candidatesEvaluated = 0; // candidates whose classes the selection phase computed
+    size_t projections = 0;        // two-QI projections checked before the search (suppression bounds)
     size_t classesRolledUp = 0;    // source classes read by all roll-ups (the search's work)
     size_t evaluationsFromTable = 0; // evaluations that had to start from the frequency table
     double searchSeconds = 0;
@@ -93,6 +106,22 @@ Result<OptimalSolution> findOptimalGeneralization(const FrequencyTable& table, c
 // Evaluates one node (levels per QI) without searching: used by exhaustive baselines and reports.
 Result<GeneralizationStats> evaluateGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config,
                                                    const std::vector<int>& levels);
+
+// The class table of `levels` rolled up from that of `fromLevels` (which `levels` must generalize),
+// as the search computes it: for tests that roll-ups equal tables counted from the frequency table.
+struct RolledUpClasses {
+    std::vector<uint32_t> codes;  // classes x QI, node codes at `levels`
+    std::vector<uint64_t> sizes;
+    size_t fromTable = 0;         // evaluations that read the frequency table (1: only `fromLevels`)
+};
+Result<RolledUpClasses> rollUpGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config,
+                                             const std::vector<int>& fromLevels, const std::vector<int>& levels);
+
+// The lower bound the search with suppression uses for the metric of `levels` after checking the
+// nodes `checked` (no value when the search runs without suppression bounds). For tests.
+Result<std::optional<double>> suppressionLowerBound(const FrequencyTable& table, const OptimalSearchConfig& config,
+                                                    const std::vector<std::vector<int>>& checked,
+                                                    const std::vector<int>& levels);
 
 // Exhaustive reference: evaluates every node with the same evaluator (roll-up from the bottom-up
 // predecessor). For benchmarks; the tests use their own independent exhaustive search.

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <map>
+#include <algorithm>
 #include <random>
 
 #include "anonymizer/engine.hpp"
@@ -22,10 +23,10 @@ struct Instance {
     AnonymizationConfig config;
 };
 
-Instance randomInstance(std::mt19937& rng) {
+Instance randomInstance(std::mt19937& rng, int minQ = 1, int maxQ = 4) {
     auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
     Instance in;
-    const int q = pick(1, 4);
+    const int q = pick(minQ, maxQ);
     for (int d = 0; d < q; ++d) {
         const int leaves = pick(2, 6);
         const int depth = pick(2, 4);
@@ -263,7 +264,197 @@ Exhaustive exhaustive(const Instance& in) {
     }
 }
 
+
+FrequencyTable tableOf(const Instance& in) {
+    auto builder = newFrequencyTable(in.config);
+    REQUIRE(builder.isOk());
+    for (size_t i = 0; i < in.rows.size(); ++i) {
+        const uint32_t s[] = {in.sensitive[i]};
+        REQUIRE(builder->add(in.rows[i], s).isOk());
+    }
+    return std::move(builder.value()).finish();
+}
+
+OptimalSearchConfig searchConfigOf(const Instance& in) {
+    OptimalSearchConfig c;
+    for (const auto& q : in.config.quasiIdentifiers) {
+        c.hierarchies.push_back(q.hierarchy);
+        c.numeric.push_back(q.numeric);
+        c.minLevels.push_back(q.minLevel);
+        c.maxLevels.push_back(q.maxLevel);
+    }
+    for (const auto& s : in.config.sensitive) c.sensitiveDistances.push_back(s.distance);
+    c.models = in.config.models;
+    c.metric = in.config.metric;
+    return c;
+}
+
+// Every node's levels, in lattice order.
+std::vector<std::vector<int>> allLevels(const Instance& in) {
+    std::vector<int> lo, hi;
+    for (size_t d = 0; d < in.gen.size(); ++d) {
+        lo.push_back(in.config.quasiIdentifiers[d].minLevel);
+        const int top = static_cast<int>(in.gen[d].size()) - 1;
+        hi.push_back(in.config.quasiIdentifiers[d].maxLevel < 0 ? top : in.config.quasiIdentifiers[d].maxLevel);
+    }
+    std::vector<std::vector<int>> out;
+    std::vector<int> l = lo;
+    for (;;) {
+        out.push_back(l);
+        size_t d = l.size();
+        while (d > 0) {
+            --d;
+            if (++l[d] <= hi[d]) break;
+            l[d] = lo[d];
+            if (d == 0) return out;
+        }
+    }
+}
+
+bool generalizes(const std::vector<int>& upper, const std::vector<int>& lower) {
+    for (size_t d = 0; d < upper.size(); ++d) {
+        if (upper[d] < lower[d]) return false;
+    }
+    return true;
+}
+
+using ClassMultiset = std::map<std::vector<uint32_t>, uint64_t>;
+
 } // namespace
+
+TEST_CASE("a node's classes rolled up from a specialization equal its classes counted from the frequency table",
+          "[search][roll-up]") {
+    std::mt19937 rng(20261205);
+    int compared = 0;
+    for (int iteration = 0; iteration < 300; ++iteration) {
+        const Instance in = randomInstance(rng, 2, 5);
+        const FrequencyTable table = tableOf(in);
+        const OptimalSearchConfig cfg = searchConfigOf(in);
+        const auto nodes = allLevels(in);
+        const auto& from = nodes[std::uniform_int_distribution<size_t>(0, nodes.size() - 1)(rng)];
+        for (const auto& to : nodes) {
+            if (!generalizes(to, from) || to == from) continue;
+            auto rolled = rollUpGeneralization(table, cfg, from, to);
+            REQUIRE(rolled.isOk());
+            CHECK(rolled->fromTable == 1);  // only `from` read the frequency table
+            auto direct = evaluateGeneralization(table, cfg, to);
+            REQUIRE(direct.isOk());
+            const size_t q = to.size();
+            ClassMultiset a, b;
+            for (size_t i = 0; i < rolled->sizes.size(); ++i) {
+                std::vector<uint32_t> key(rolled->codes.begin() + static_cast<ptrdiff_t>(i * q),
+                                          rolled->codes.begin() + static_cast<ptrdiff_t>((i + 1) * q));
+                CHECK(a.emplace(key, rolled->sizes[i]).second);  // each class once
+            }
+            for (size_t i = 0; i < direct->classSizes.size(); ++i) {
+                std::vector<uint32_t> key(direct->classCodes.begin() + static_cast<ptrdiff_t>(i * q),
+                                          direct->classCodes.begin() + static_cast<ptrdiff_t>((i + 1) * q));
+                b.emplace(key, direct->classSizes[i]);
+            }
+            // And both equal the classes grouped here, row by row, from the hierarchies.
+            ClassMultiset c;
+            for (const auto& r : in.rows) {
+                std::vector<uint32_t> key;
+                for (size_t d = 0; d < q; ++d) key.push_back(in.config.quasiIdentifiers[d].hierarchy->generalize(r[d], to[d]));
+                ++c[key];
+            }
+            CHECK(a == b);
+            CHECK(a == c);
+            ++compared;
+        }
+    }
+    CHECK(compared > 500);
+    // A target that does not generalize the source is refused.
+    std::mt19937 again(7);
+    const Instance in = randomInstance(again, 2, 2);
+    const auto nodes = allLevels(in);
+    auto refused = rollUpGeneralization(tableOf(in), searchConfigOf(in), nodes.back(), nodes.front());
+    if (nodes.size() > 1) {
+        REQUIRE_FALSE(refused.isOk());
+        CHECK(refused.status().message() == "roll-up: the target does not generalize the source");
+    }
+}
+
+TEST_CASE("suppression lower bounds never exceed a node's metric and are exact at a checked node",
+          "[search][suppression-bounds]") {
+    std::mt19937 rng(20261206);
+    int bounded = 0, tight = 0, raised = 0;
+    for (int iteration = 0; iteration < 400; ++iteration) {
+        Instance in = randomInstance(rng, 2, 5);
+        in.config.metric = iteration % 3 == 0 ? Metric::Loss : Metric::NonUniformEntropy;
+        in.config.models.suppressionLimit = 0.05 + 0.05 * (iteration % 4);
+        const bool kOnly = iteration % 2 == 0;
+        if (kOnly) {
+            in.config.models.lDiversity.reset();
+            in.config.models.tCloseness.reset();
+        }
+        const FrequencyTable table = tableOf(in);
+        const OptimalSearchConfig cfg = searchConfigOf(in);
+        const auto nodes = allLevels(in);
+        std::vector<std::vector<int>> checked;
+        for (const auto& n : nodes) {
+            if (std::uniform_int_distribution<int>(0, 3)(rng) == 0) checked.push_back(n);
+        }
+        for (const auto& n : nodes) {
+            auto stats = evaluateGeneralization(table, cfg, n);
+            REQUIRE(stats.isOk());
+            auto bound = suppressionLowerBound(table, cfg, checked, n);
+            REQUIRE(bound.isOk());
+            if (!bound->has_value()) continue;  // no record can be suppressed
+            auto withoutChecks = suppressionLowerBound(table, cfg, {}, n);
+            REQUIRE(withoutChecks.isOk());
+            const double metric = stats->metrics.get(in.config.metric);
+            const double slack = 1e-9 * std::max(1.0, std::fabs(metric));
+            CHECK(**withoutChecks <= **bound + slack);
+            if (!stats->satisfies) continue;  // only solutions need a valid bound
+            INFO("metric " << metricName(in.config.metric) << ", " << in.config.models.describe());
+            CHECK(**bound <= metric + slack);
+            ++bounded;
+            if (**bound > **withoutChecks + slack) ++raised;
+            // k-anonymity alone: at a checked node the suppressed records are exactly those failing M,
+            // so the bound is the metric itself.
+            if (kOnly && std::find(checked.begin(), checked.end(), n) != checked.end()) {
+                CHECK(**bound == Approx(metric).epsilon(1e-9).margin(1e-9));
+                ++tight;
+            }
+        }
+    }
+    CHECK(bounded > 1000);
+    CHECK(raised > 100);
+    CHECK(tight > 100);
+    // Discernibility and average class size keep the classification: no suppression bounds.
+    std::mt19937 again(11);
+    Instance in = randomInstance(again, 2, 3);
+    in.config.models.suppressionLimit = 0.1;
+    in.config.metric = Metric::Discernibility;
+    auto none = suppressionLowerBound(tableOf(in), searchConfigOf(in), {}, allLevels(in).front());
+    REQUIRE(none.isOk());
+    CHECK_FALSE(none->has_value());
+}
+
+TEST_CASE("optimal search with suppression equals exhaustive search on instances with up to six quasi-identifiers",
+          "[search][property][suppression-bounds]") {
+    std::mt19937 rng(20261207);
+    int solved = 0;
+    for (int iteration = 0; iteration < 250; ++iteration) {
+        Instance in = randomInstance(rng, 3, 6);
+        if (in.config.models.suppressionLimit == 0) in.config.models.suppressionLimit = 0.1;
+        INFO("iteration " << iteration << ": " << in.config.models.describe() << ", suppression "
+                          << in.config.models.suppressionLimit << ", metric " << metricName(in.config.metric));
+        const FrequencyTable table = tableOf(in);
+        auto result = anonymizeGlobal(in.config, table);
+        const Exhaustive expected = exhaustive(in);
+        if (!expected.found) {
+            REQUIRE_FALSE(result.isOk());
+            continue;
+        }
+        REQUIRE(result.isOk());
+        CHECK(result->solution.best.levels == expected.levels);
+        CHECK(result->solution.objective == Approx(expected.loss).epsilon(1e-9).margin(1e-9));
+        ++solved;
+    }
+    CHECK(solved > 100);
+}
 
 TEST_CASE("optimal search equals exhaustive search on random instances and passes the final check",
           "[search][property]") {
