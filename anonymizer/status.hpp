@@ -34,16 +34,28 @@ public:
     explicit operator bool() const noexcept { return isOk(); }
     StatusCode code() const noexcept { return code_; }
     const std::string& message() const noexcept { return message_; }
+    // A finer machine-readable name than the code, e.g. "database_unavailable" for an Unavailable
+    // that is the loss of the database; empty when the code says it all. HTTP error bodies carry
+    // it as their "code" (gateway/http/errors.hpp).
+    const std::string& reason() const noexcept { return reason_; }
 
     // Prefixes the message with where the error happened: "policy.columns[2]: " + message.
     Status withContext(const std::string& where) const {
         if (isOk()) return *this;
-        return Status(code_, where + ": " + message_);
+        Status s(code_, where + ": " + message_);
+        s.reason_ = reason_;
+        return s;
+    }
+    Status withReason(std::string reason) const {
+        Status s = *this;
+        s.reason_ = std::move(reason);
+        return s;
     }
 
 private:
     StatusCode code_ = StatusCode::Ok;
     std::string message_;
+    std::string reason_;
 };
 
 inline Status invalidArgument(std::string m) { return {StatusCode::InvalidArgument, std::move(m)}; }

@@ -77,7 +77,8 @@ audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, st
 Result<std::shared_ptr<ExtractProducer>> ExtractProducer::create(Services& services, ExtractFacts facts,
                                                                  std::unique_ptr<anon::MasterKey> keyedTransformKey,
                                                                  std::unique_ptr<release::ReleaseStream> stream,
-                                                                 const std::optional<crypto::BoxPublicKey>& recipientKey) {
+                                                                 const std::optional<crypto::BoxPublicKey>& recipientKey,
+                                                                 release::LiveExtracts::Handle& live) {
     // Everything that can fail comes before the producer exists: a producer destroyed while
     // streaming records an abort, and the caller records this failure itself.
     std::optional<crypto::ExtractSealer> sealer;
@@ -91,6 +92,7 @@ Result<std::shared_ptr<ExtractProducer>> ExtractProducer::create(Services& servi
     p->keyedTransformKey_ = std::move(keyedTransformKey);
     p->stream_ = std::move(stream);
     p->sealer_ = std::move(sealer);
+    p->live_ = std::move(live);
     return p;
 }
 
@@ -258,11 +260,11 @@ Status ExtractProducer::abort(const std::string& decision, const Status& why) {
     if (!index)
         std::fprintf(stderr, "custodian: extract %s: the abort could not be audited: %s\n", facts_.extractId.c_str(),
                      index.status().message().c_str());
-    if (services_.db) {
-        std::optional<uint64_t> finished;
-        if (index) finished = *index;
+    // Without its entry the row stays 'requested': the sweeper records the abort once the log can
+    // be written (extract_sweeper.hpp), so the extract never ends closed without a closing entry.
+    if (services_.db && index) {
         Status s = services_.db->withConnection(
-            [&](pqxx::connection& conn) { return release::abortExtract(conn, facts_.extractId, finished); });
+            [&](pqxx::connection& conn) { return release::abortExtract(conn, facts_.extractId, *index); });
         if (!s)
             std::fprintf(stderr, "custodian: extract %s: could not be marked aborted: %s\n", facts_.extractId.c_str(),
                          s.message().c_str());

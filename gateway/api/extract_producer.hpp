@@ -26,6 +26,7 @@
 #include "gateway/crypto/extract.hpp"
 #include "gateway/http/message.hpp"
 #include "gateway/release/authorization.hpp"
+#include "gateway/release/live_extracts.hpp"
 #include "gateway/release/stream.hpp"
 
 namespace custodian::api {
@@ -53,11 +54,14 @@ struct ExtractFacts {
 class ExtractProducer final : public http::BodyProducer {
 public:
     // `stream` must be started. `keyedTransformKey` is the key the stream's transforms use (kept
-    // alive here). `recipientKey` is required when facts.encrypted.
+    // alive here). `recipientKey` is required when facts.encrypted. On success the producer takes
+    // `live` (the extract stays live until the producer is gone, live_extracts.hpp); on failure
+    // `live` is left with the caller, which still closes the extract's row.
     static Result<std::shared_ptr<ExtractProducer>> create(Services& services, ExtractFacts facts,
                                                            std::unique_ptr<anon::MasterKey> keyedTransformKey,
                                                            std::unique_ptr<release::ReleaseStream> stream,
-                                                           const std::optional<crypto::BoxPublicKey>& recipientKey);
+                                                           const std::optional<crypto::BoxPublicKey>& recipientKey,
+                                                           release::LiveExtracts::Handle& live);
     ~ExtractProducer() override;
 
     Result<std::optional<std::string>> nextChunk() override;
@@ -74,6 +78,7 @@ private:
     // Records the abort once (audit + extracts row); returns `why` for the caller to propagate.
     Status abort(const std::string& decision, const Status& why);
 
+    release::LiveExtracts::Handle live_;  // released after the destructor recorded any abort
     Services& services_;
     ExtractFacts facts_;
     std::unique_ptr<anon::MasterKey> keyedTransformKey_;  // outlives stream_ (declared before it)

@@ -39,7 +39,7 @@ int64_t nowMicros() {
 // {"error":{"code":..,"message":..,"details":{...}}} — `details` is canonical JSON of an object.
 HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonValue& details) {
     auto detailsJson = crypto::canonicalJson(details);
-    return http::errorResponse(status, statusCodeName(s.code()), s.message(), detailsJson ? *detailsJson : "");
+    return http::errorResponse(status, http::errorCodeFor(s), s.message(), detailsJson ? *detailsJson : "");
 }
 
 // Where and how a release reads its dataset's table, as the gateway is configured. The stored
@@ -130,7 +130,7 @@ Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& fact
             std::fprintf(stderr, "custodian: extract %s: could not be closed: %s\n", facts.extractId.c_str(),
                          closed.message().c_str());
     }
-    if (details.asObject().empty()) return http::errorResponse(httpStatus, statusCodeName(why.code()), why.message());
+    if (details.asObject().empty()) return http::errorResponse(httpStatus, http::errorCodeFor(why), why.message());
     return errorWithDetails(httpStatus, why, details);
 }
 
@@ -215,6 +215,9 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
         return response;
     };
     if (!services.db) return failed(unavailable("the database is not available"));
+    // Live from before its row exists until this request is done with it (live_extracts.hpp).
+    release::LiveExtracts::Handle live;
+    if (services.liveExtracts) live = services.liveExtracts->add(facts.extractId);
     release::ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
                          facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex,
                          services.instance};
@@ -249,7 +252,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
         !s)
         return failed(s);
     auto producer = ExtractProducer::create(services, facts, std::move(transformKey).value(), std::move(stream).value(),
-                                            who.publicKey);
+                                            who.publicKey, live);
     if (!producer) return failed(producer.status());  // no byte sent yet: the row is closed not_released
 
     const std::string contentType = facts.encrypted ? "application/vnd.custodian.extract" : release::formatMediaType(facts.format);

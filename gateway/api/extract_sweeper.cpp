@@ -9,6 +9,7 @@
 #include "gateway/api/extract_producer.hpp"
 #include "gateway/release/extract_store.hpp"
 #include "gateway/api/services.hpp"
+#include "gateway/release/live_extracts.hpp"
 
 namespace custodian::api {
 
@@ -43,14 +44,64 @@ void ExtractSweeper::loop() {
     }
 }
 
+namespace {
+
+ExtractFacts factsOf(const release::ExtractRecord& extract) {
+    ExtractFacts facts;
+    facts.extractId = extract.id;
+    facts.dataset = extract.dataset;
+    facts.policy = extract.policy;
+    facts.policyVersion = extract.policyVersion;
+    facts.policyHash = extract.policyHash;
+    facts.purpose = extract.purpose;
+    facts.recipient = extract.recipient;
+    facts.role = "partner";
+    facts.format = extract.format == "ndjson" ? release::ExtractFormat::Ndjson : release::ExtractFormat::Csv;
+    return facts;
+}
+
+}  // namespace
+
+Status ExtractSweeper::close(const release::ExtractRecord& extract, bool own, size_t& swept) {
+    const ExtractFacts facts = factsOf(extract);
+    auto record = [&](bool streaming) -> Result<uint64_t> {
+        audit::AuditEntry entry = extractEntry(facts, "extract.aborted", "interrupted");
+        if (own)
+            entry.reason = streaming ? "this gateway's request streaming this extract ended without recording its end "
+                                       "(the database was unavailable)"
+                                     : "this gateway's request preparing this extract ended without recording its end "
+                                       "(the database was unavailable); nothing of it was sent";
+        else
+            entry.reason = streaming ? "the gateway process streaming this extract stopped before finishing it"
+                                     : "the gateway process preparing this extract stopped before sending any of it";
+        auto& details = entry.details.asObject();
+        details.erase("encrypted");  // not stored with the extract
+        details["requested_entry"] = extract.requestedEntryIndex;
+        if (extract.gatewayInstance > 0) details["gateway_instance"] = static_cast<int64_t>(extract.gatewayInstance);
+        details["recorded_by_instance"] = static_cast<int64_t>(instance_);
+        return api::record(services_, std::move(entry));
+    };
+    return services_.db->withConnection([&](pqxx::connection& conn) -> Status {
+        auto taken = release::abortInterruptedExtract(conn, extract.id, record, own ? instance_ : 0);
+        if (!taken) return taken.status();
+        if (*taken) ++swept;
+        return Status::ok();
+    });
+}
+
 Result<size_t> ExtractSweeper::sweepOnce() {
     if (!services_.db || !services_.audit) return size_t{0};
     if (services_.readiness && !services_.readiness->ready()) return size_t{0};
-    std::vector<release::ExtractRecord> interrupted;
+    std::vector<release::ExtractRecord> interrupted, own;
     Status listed = services_.db->withConnection([&](pqxx::connection& conn) -> Status {
         auto found = release::findInterruptedExtracts(conn, instance_);
         if (!found) return found.status();
         interrupted = std::move(found).value();
+        if (services_.liveExtracts) {
+            auto mine = release::findOwnOpenExtracts(conn, instance_);
+            if (!mine) return mine.status();
+            own = std::move(mine).value();
+        }
         return Status::ok();
     });
     if (!listed) return listed;
@@ -63,37 +114,16 @@ Result<size_t> ExtractSweeper::sweepOnce() {
             suspects.insert(extract.id);  // first sighting: wait one more interval
             continue;
         }
-        ExtractFacts facts;
-        facts.extractId = extract.id;
-        facts.dataset = extract.dataset;
-        facts.policy = extract.policy;
-        facts.policyVersion = extract.policyVersion;
-        facts.policyHash = extract.policyHash;
-        facts.purpose = extract.purpose;
-        facts.recipient = extract.recipient;
-        facts.role = "partner";
-        facts.format = extract.format == "ndjson" ? release::ExtractFormat::Ndjson : release::ExtractFormat::Csv;
-        auto record = [&](bool streaming) -> Result<uint64_t> {
-            audit::AuditEntry entry = extractEntry(facts, "extract.aborted", "interrupted");
-            entry.reason = streaming ? "the gateway process streaming this extract stopped before finishing it"
-                                     : "the gateway process preparing this extract stopped before sending any of it";
-            auto& details = entry.details.asObject();
-            details.erase("encrypted");  // not stored with the extract
-            details["requested_entry"] = extract.requestedEntryIndex;
-            if (extract.gatewayInstance > 0) details["gateway_instance"] = static_cast<int64_t>(extract.gatewayInstance);
-            details["recorded_by_instance"] = static_cast<int64_t>(instance_);
-            return api::record(services_, std::move(entry));
-        };
-        Status s = services_.db->withConnection([&](pqxx::connection& conn) -> Status {
-            auto taken = release::abortInterruptedExtract(conn, extract.id, record);
-            if (!taken) return taken.status();
-            if (*taken) ++swept;
-            return Status::ok();
-        });
-        if (!s) {
+        if (Status s = close(extract, false, swept); !s) {
             suspects.insert(extract.id);  // still interrupted: the next sweep retries at once
             if (failure) failure = s;
         }
+    }
+    // This process's own: listed after their ids were made live, so an id not live now belongs to
+    // a request that has ended and will not touch the row again (live_extracts.hpp).
+    for (const release::ExtractRecord& extract : own) {
+        if (services_.liveExtracts->contains(extract.id)) continue;
+        if (Status s = close(extract, true, swept); !s && failure) failure = s;
     }
     suspects_ = std::move(suspects);
     if (!failure) return failure;

@@ -16,7 +16,13 @@
 // preparing) or 'aborted', in one transaction that holds the row so two gateways never
 // both record it. Waiting for two sweeps in a row gives a live process whose readiness connection
 // dropped at least one interval to take its lock again. Several gateways on one database are safe:
-// a process never sweeps its own extracts, and another's only once its lock is gone.
+// a process never sweeps another's extracts while that one's lock is held.
+//
+// Its own extracts a process closes the same way (decision "interrupted", one entry, the row held)
+// once the database is back, when their request has ended without closing them — a database
+// outage cut it, so neither the closing entry nor the row update could be written — and at once:
+// Services::liveExtracts (live_extracts.hpp) tells the ones whose request is over from the ones
+// still being prepared or streamed, which are never touched.
 //
 // Thread-safety: one thread (the sweeper's own, or a test calling sweepOnce() with no thread).
 
@@ -29,6 +35,10 @@
 #include <thread>
 
 #include "anonymizer/status.hpp"
+
+namespace custodian::release {
+struct ExtractRecord;
+}
 
 namespace custodian::api {
 
@@ -49,6 +59,8 @@ public:
 
 private:
     void loop();
+    // Closes one extract (`own`: of this process, whose request has ended); counts it in `swept`.
+    Status close(const release::ExtractRecord& extract, bool own, size_t& swept);
 
     Services& services_;
     int32_t instance_;

@@ -11,6 +11,7 @@
 #include "gateway/api/metrics_sources.hpp"
 #include "gateway/api/routes.hpp"
 #include "gateway/api/extract_sweeper.hpp"
+#include "gateway/release/live_extracts.hpp"
 
 namespace custodian::api {
 
@@ -115,6 +116,8 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     registerMetricsSources(rt->metrics_, rt->services_);
     rt->apiHandler_ = std::make_unique<RouterHandler>(rt->services_, *rt->router_);
     if (rt->metricsRouter_) rt->metricsHandler_ = std::make_unique<RouterHandler>(rt->services_, *rt->metricsRouter_);
+    rt->liveExtracts_ = std::make_unique<release::LiveExtracts>();
+    rt->services_.liveExtracts = rt->liveExtracts_.get();
     rt->sweeper_ = std::make_unique<ExtractSweeper>(rt->services_, instance, c.release.sweepInterval);
     rt->sweeper_->start();
     return rt;

@@ -19,6 +19,7 @@
 #include "gateway/db/readiness.hpp"
 #include "gateway/http/metrics.hpp"
 #include "gateway/http/server.hpp"
+#include "gateway/release/live_extracts.hpp"
 
 namespace custodian::api {
 
@@ -39,6 +40,9 @@ struct Services {
     // This process among the gateways sharing the database: random, positive, fixed for the
     // process's life; stored with the extracts it streams (gateway/api/extract_sweeper.hpp).
     int32_t instance = 0;
+    // The extracts this process is still working on (gateway/release/live_extracts.hpp); null: its
+    // own extracts left open by an outage are never closed by its sweeper.
+    release::LiveExtracts* liveExtracts = nullptr;
 };
 
 struct RuntimeOptions {
@@ -82,6 +86,7 @@ private:
     std::unique_ptr<db::ReadinessMonitor> readiness_;
     std::unique_ptr<audit::AuditLog> audit_;
     std::unique_ptr<OverloadGuard> overload_;
+    std::unique_ptr<release::LiveExtracts> liveExtracts_;
     std::unique_ptr<ExtractSweeper> sweeper_;  // declared after what it uses: stopped first
     http::Metrics metrics_;
     std::unique_ptr<Router> router_;

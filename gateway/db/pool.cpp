@@ -105,17 +105,26 @@ std::string withConnectTimeout(const std::string& conninfo, std::chrono::seconds
     return conninfo + " connect_timeout=" + value;
 }
 
+Status databaseUnavailable(std::string message) {
+    return unavailable(std::move(message)).withReason(kDatabaseUnavailable);
+}
+
 Status statusFromException(std::exception_ptr error, const std::string& context) {
     try {
         std::rethrow_exception(error);
     } catch (const pqxx::broken_connection& e) {
-        return unavailable(context + ": database unreachable: " + e.what());
+        return databaseUnavailable(context + ": database unreachable: " + e.what());
+    } catch (const pqxx::in_doubt_error& e) {
+        // The connection was lost during COMMIT: the database went away; the transaction may or
+        // may not have committed.
+        return databaseUnavailable(context + ": the connection to the database was lost while committing; whether "
+                                             "the change was stored is unknown: " + e.what());
     } catch (const pqxx::sql_error& e) {
         // Class 08 (connection exception) and 57P0x (the server is shutting down, restarting or
         // ended the session): the database went away, the statement was not at fault.
         const std::string& state = e.sqlstate();
         if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
-            return unavailable(context + ": database unreachable: " + e.what());
+            return databaseUnavailable(context + ": database unreachable: " + e.what());
         if (state == kLockNotAvailable)
             return unavailable(context + ": a lock held by another database session was not released in time: " +
                                e.what());
@@ -226,6 +235,9 @@ Status ConnectionPool::withConnection(const std::function<Status(pqxx::connectio
             result = statusFromException(std::current_exception(), "database");
         }
         if (!slot.connection) break;  // could not connect
+        if (!result.isOk() && !slot.connection->is_open() && result.reason() != kDatabaseUnavailable)
+            // The job turned the lost connection into some other error (or failed as it broke).
+            result = databaseUnavailable("database: the connection to the database was lost: " + result.message());
         if (slot.connection->is_open()) {
             // Unavailable with the connection still up (a timeout, say): start afresh next time.
             if (result.code() == StatusCode::Unavailable) slot.connection.reset();

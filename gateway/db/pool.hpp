@@ -65,9 +65,17 @@ bool closedByServer(pqxx::connection& conn);
 // Adds connect_timeout to a conninfo string (keyword=value or URI form) unless it sets one.
 std::string withConnectTimeout(const std::string& conninfo, std::chrono::seconds timeout);
 
+// The reason (Status::reason()) of every loss of the gateway's database: the connection broke, the
+// server went away or is starting, or a commit was cut off. Error responses carry it as their code
+// (503 with Retry-After, docs/operations.md).
+inline constexpr const char* kDatabaseUnavailable = "database_unavailable";
+Status databaseUnavailable(std::string message);
+
 // Turns an exception thrown by libpqxx (or anything else) into a Status. Broken connections, a
-// server going away and a lock wait cut short by lock_timeout map to Unavailable (transient: the
-// statement was not at fault); other SQL errors to Internal with the server's message.
+// server going away or not yet accepting connections, and a commit whose connection was lost
+// (pqxx::in_doubt_error: whether it committed is unknown) are databaseUnavailable(); a lock wait
+// cut short by lock_timeout is Unavailable (transient: the statement was not at fault); other SQL
+// errors are Internal with the server's message.
 Status statusFromException(std::exception_ptr error, const std::string& context);
 
 // True if `error` is PostgreSQL's lock_not_available (SQLSTATE 55P03): lock_timeout expired while
@@ -83,7 +91,9 @@ public:
 
     // Runs `work` with an exclusive, open connection; blocks the calling thread (call it from a
     // worker job or from the command line, never from a network thread). Exceptions thrown by
-    // `work` become a Status; after a broken connection the connection is discarded.
+    // `work` become a Status; after a broken connection the connection is discarded. Whatever
+    // `work` made of it, a failure whose connection is no longer open is the loss of the database:
+    // databaseUnavailable() (so is a connection that cannot be made).
     // `work` may be called a second time, on a fresh connection, when its first call broke down
     // before the server received anything from it (see the top of this file): it must leave its
     // outputs in a state a second call overwrites.

@@ -28,8 +28,13 @@ HttpResponse errorResponse(int httpStatus, std::string_view code, std::string_vi
     return r;
 }
 
+std::string_view errorCodeFor(const Status& status) noexcept {
+    if (!status.reason().empty()) return status.reason();
+    return statusCodeName(status.code());
+}
+
 HttpResponse errorResponse(const Status& status) {
-    HttpResponse r = errorResponse(httpStatusFor(status.code()), statusCodeName(status.code()), status.message());
+    HttpResponse r = errorResponse(httpStatusFor(status.code()), errorCodeFor(status), status.message());
     if (status.code() == StatusCode::Unauthenticated) r.setHeader("WWW-Authenticate", "Bearer");
     return r;
 }

@@ -18,7 +18,10 @@ int httpStatusFor(StatusCode code) noexcept;
 // database or the audit log is unavailable instead of retrying at once.
 HttpResponse errorResponse(int httpStatus, std::string_view code, std::string_view message,
                            std::string_view detailsJson = {});
-// Status → HTTP status via httpStatusFor, code = statusCodeName(status.code()).
+// The error body's "code" for a Status: its reason when it has one (e.g. database_unavailable),
+// else statusCodeName(status.code()).
+std::string_view errorCodeFor(const Status& status) noexcept;
+// Status → HTTP status via httpStatusFor, code = errorCodeFor(status).
 HttpResponse errorResponse(const Status& status);
 
 }  // namespace custodian::http

@@ -141,14 +141,13 @@ ExtractRecord extractRecordOf(const pqxx::row& row) {
     return e;
 }
 
-}  // namespace
-
-Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& conn, int32_t self) {
+// Open extracts (preparing or requested) for which `whose` holds ($1 is `self`), oldest first.
+Result<std::vector<ExtractRecord>> openExtracts(pqxx::connection& conn, const std::string& whose, int32_t self,
+                                                const std::string& context) {
     try {
         pqxx::work tx(conn);
         pqxx::result r = tx.exec_params(std::string("SELECT ") + kExtractColumns +
-                                            " FROM extracts e WHERE status IN ('preparing', 'requested') AND "
-                                            "gateway_instance IS DISTINCT FROM NULLIF($1, 0) AND NOT " + instanceAlive("e") +
+                                            " FROM extracts e WHERE status IN ('preparing', 'requested') AND " + whose +
                                             " ORDER BY requested_at LIMIT 1000",
                                         self);
         tx.commit();
@@ -156,17 +155,30 @@ Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& con
         for (const auto& row : r) out.push_back(extractRecordOf(row));
         return out;
     } catch (...) {
-        return db::statusFromException(std::current_exception(), "looking for interrupted extracts");
+        return db::statusFromException(std::current_exception(), context);
     }
 }
 
+}  // namespace
+
+Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& conn, int32_t self) {
+    return openExtracts(conn, "gateway_instance IS DISTINCT FROM NULLIF($1, 0) AND NOT " + instanceAlive("e"), self,
+                        "looking for interrupted extracts");
+}
+
+Result<std::vector<ExtractRecord>> findOwnOpenExtracts(pqxx::connection& conn, int32_t self) {
+    return openExtracts(conn, "gateway_instance = $1", self, "looking for this gateway's open extracts");
+}
+
 Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,
-                                     const std::function<Result<uint64_t>(bool streaming)>& record) {
+                                     const std::function<Result<uint64_t>(bool streaming)>& record,
+                                     int32_t ownInstance) {
     try {
         pqxx::work tx(conn);
+        const std::string whose =
+            ownInstance != 0 ? "e.gateway_instance = " + std::to_string(ownInstance) : "NOT " + instanceAlive("e");
         pqxx::result r = tx.exec_params("SELECT requested_entry_index, status FROM extracts e WHERE id = $1 AND status "
-                                        "IN ('preparing', 'requested') AND NOT " + instanceAlive("e") +
-                                            " FOR UPDATE SKIP LOCKED",
+                                        "IN ('preparing', 'requested') AND " + whose + " FOR UPDATE SKIP LOCKED",
                                         id);
         if (r.empty()) return false;  // finished meanwhile, alive after all, or another sweeper has it
         const bool streaming = std::string_view(r[0][1].c_str()) == "requested";  // else nothing was sent

@@ -61,15 +61,19 @@ Status abortExtract(pqxx::connection& conn, const std::string& id, std::optional
 // Extracts still preparing or requested whose gateway instance holds no lease
 // (db::kInstanceLeaseClass), or that have no instance: their process is gone. `self` (this process) is never listed.
 Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& conn, int32_t self);
+// Extracts of this process (`self`) still preparing or requested: the sweeper closes those whose
+// request has ended (live_extracts.hpp).
+Result<std::vector<ExtractRecord>> findOwnOpenExtracts(pqxx::connection& conn, int32_t self);
 // Closes one interrupted extract, in one transaction that holds the row (FOR UPDATE SKIP LOCKED, so
 // two sweepers never both take it): if it is still preparing or requested and still has no live
-// instance, `record` is called (it writes the audit entry and returns its index; `streaming` says
+// instance (with `ownInstance`: still belongs to that instance, this process), `record` is called (it writes the audit entry and returns its index; `streaming` says
 // whether the extract had started streaming) and the row is set aborted (it was streaming) or
 // not_released, with that entry; if `record` fails, nothing changes. If the log already holds an
 // "extract.aborted" entry for it (its writer died before updating the row), that entry is adopted
 // and `record` is not called. Returns whether the row was taken.
 Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,
-                                     const std::function<Result<uint64_t>(bool streaming)>& record);
+                                     const std::function<Result<uint64_t>(bool streaming)>& record,
+                                     int32_t ownInstance = 0);
 // NotFound if absent.
 Result<StoredExtract> loadExtract(pqxx::connection& conn, const std::string& id);
 

@@ -169,3 +169,36 @@ TEST_CASE("a job that got through to the server is never re-run when its connect
     // The broken connection was dropped: the next job works.
     CHECK(m.pool->withConnection([&](pqxx::connection& conn) { return insert(conn, 3); }).isOk());
 }
+
+TEST_CASE("a job that turns its lost connection into another error still fails as database_unavailable",
+          "[integration][faults][pool]") {
+    MarksPool m;
+    // The job catches the driver's exception itself and reports it as its own kind of error; the
+    // pool sees the connection is gone and reports the loss of the database.
+    Status s = m.pool->withConnection([&](pqxx::connection& conn) -> Status {
+        if (Status first = insert(conn, 1); !first) return first;
+        terminateSession(m.db.conninfo(), conn.backendpid());
+        try {
+            return insert(conn, 2);
+        } catch (const std::exception& e) {
+            return internalError(std::string("storing mark 2: ") + e.what());
+        }
+    });
+    INFO(s.message());
+    CHECK(s.code() == StatusCode::Unavailable);
+    CHECK(s.reason() == db::kDatabaseUnavailable);
+    CHECK(s.message().find("storing mark 2") != std::string::npos);
+    // A job that fails on its own, its connection fine, keeps its error.
+    Status own = m.pool->withConnection([](pqxx::connection&) { return internalError("the job's own failure"); });
+    CHECK(own.code() == StatusCode::Internal);
+    CHECK(own.reason().empty());
+    // The same loss through an exception the job lets escape.
+    Status escaped = m.pool->withConnection([&](pqxx::connection& conn) -> Status {
+        terminateSession(m.db.conninfo(), conn.backendpid());
+        pqxx::work tx(conn);
+        tx.exec("SELECT 1");
+        return Status::ok();
+    });
+    CHECK(escaped.code() == StatusCode::Unavailable);
+    CHECK(escaped.reason() == db::kDatabaseUnavailable);
+}
