@@ -142,6 +142,9 @@ Status StoredEntryReader::start() {
         conn_ = PQconnectdb(conninfo_.c_str());
         if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) return fail("connecting");
     }
+    // A statement that failed (a table not there yet, before the migrations ran) leaves its
+    // transaction aborted on a live connection: end it, or every later check fails the same way.
+    if (PQtransactionStatus(conn_) != PQTRANS_IDLE) PQclear(PQexec(conn_, "ROLLBACK"));
     PGresult* r = PQexec(conn_, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);

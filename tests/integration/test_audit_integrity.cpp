@@ -488,3 +488,31 @@ TEST_CASE("an export whose covering tree head cannot be signed fails with the re
     tx.exec("SELECT pg_advisory_unlock_all()");
     CHECK(gw.get("/v1/audit/export", gw.auditorToken).status == 200);
 }
+
+TEST_CASE("an integrity read that failed before the migrations ran does not poison the next check",
+          "[integration][audit][integrity]") {
+    // A gateway can reach its database before `custodian migrate` (or the readiness monitor) has
+    // created the audit tables: the first check's query fails on the open connection, which must
+    // not leave an aborted transaction behind for every later check.
+    auto db = TestDatabase::create();
+    audit::StoredEntryReader reader(db.conninfo());
+    REQUIRE(reader.start().isOk());
+    auto missing = reader.treeHeads();
+    REQUIRE_FALSE(missing);
+    CHECK(missing.status().message().find("audit_tree_heads") != std::string::npos);
+
+    {
+        pqxx::connection conn(db.conninfo());
+        auto migrations = db::loadMigrations(std::string(CUSTODIAN_SOURCE_DIR) + "/migrations");
+        REQUIRE(migrations.isOk());
+        REQUIRE(db::applyMigrations(conn, *migrations).isOk());
+    }
+    REQUIRE(reader.start().isOk());
+    auto heads = reader.treeHeads();
+    REQUIRE(heads);
+    CHECK(heads->empty());
+    auto next = reader.nextIndex();
+    REQUIRE(next);
+    CHECK(*next == 0);
+    reader.finish();
+}
