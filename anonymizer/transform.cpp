@@ -1,5 +1,8 @@
 #include "anonymizer/transform.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <sodium.h>
 
 #include <algorithm>
@@ -195,10 +198,26 @@ void registerBuiltinTransforms(TransformRegistry& registry) {
     using namespace transforms;
     for (auto spec : {dropSpec(), keepSpec(), maskSpec(), pseudonymizeSpec(), generalizeSpec(), topBottomCodingSpec(),
                       roundSpec(), laplaceNoiseSpec(), dateShiftSpec(), setNullSpec(), constantSpec()}) {
-        // Built-in names are distinct; a failure here would be a programming error caught by the tests.
-        Status s = registry.add(std::move(spec));
-        (void)s;
+        // Built-in names are distinct and well formed: a failure is a programming error.
+        if (Status s = registry.add(std::move(spec)); !s) {
+            std::fprintf(stderr, "custodian: a built-in transform failed to register: %s\n", s.message().c_str());
+            std::abort();
+        }
     }
+}
+
+const TransformRegistry& builtinTransforms() {
+    static const TransformRegistry registry = [] {
+        TransformRegistry r;
+        registerBuiltinTransforms(r);
+        return r;
+    }();
+    return registry;
+}
+
+TransformSpec::Traits builtinTraits(std::string_view name) {
+    const TransformSpec* spec = builtinTransforms().find(name);
+    return spec ? spec->traits : TransformSpec::Traits{};
 }
 
 Result<TransformPlan> TransformPlan::make(SchemaPtr input, std::vector<Step> steps) {

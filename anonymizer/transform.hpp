@@ -104,6 +104,14 @@ struct TransformSpec {
     std::vector<ParamDescriptor> params;
     std::vector<ColumnType> inputTypes; // column types it applies to; empty = every type
     Factory create;
+    // What the transform does to a column, as data: the policy checks and the release plan ask
+    // these flags instead of comparing names.
+    struct Traits {
+        bool deidentifies = false;   // removes or replaces every value: allowed on identifier columns
+        bool usesHierarchy = false;  // releases one level of the column's hierarchy (its QI recoding)
+        bool removesColumn = false;  // the column is not in the release at all
+    };
+    Traits traits{};
 };
 
 class TransformRegistry {
@@ -129,6 +137,11 @@ private:
 // drop, keep, mask, pseudonymize, generalize, top_bottom_coding, round, laplace_noise, date_shift,
 // set_null, constant.
 void registerBuiltinTransforms(TransformRegistry& registry);
+// One registry holding the built-in transforms, filled on first use and only read afterwards (safe
+// to share between threads).
+const TransformRegistry& builtinTransforms();
+// The traits of built-in transform `name`; none for an unknown name.
+TransformSpec::Traits builtinTraits(std::string_view name);
 
 // Typed parameter access for factories (after validate(): types are right). A Number parameter
 // accepts an integer value.

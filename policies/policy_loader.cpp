@@ -131,26 +131,11 @@ std::string joined(const std::vector<std::string>& items, const char* separator 
     return out;
 }
 
-const anon::TransformRegistry& builtinTransforms() {
-    static const anon::TransformRegistry registry = [] {
-        anon::TransformRegistry r;
-        anon::registerBuiltinTransforms(r);
-        return r;
-    }();
-    return registry;
-}
-
-// Transforms an identifier column may be released through: each removes or replaces the value.
-bool deidentifiesIdentifier(std::string_view transform) {
-    return transform == "drop" || transform == "pseudonymize" || transform == "mask" || transform == "set_null" ||
-           transform == "constant";
-}
-
 class SemanticChecker {
 public:
     SemanticChecker(const Value& doc, const PolicyLoadOptions& options, ValidationErrors& errors)
         : doc_(doc), options_(options), errors_(errors),
-          registry_(options.transforms ? *options.transforms : builtinTransforms()) {}
+          registry_(options.transforms ? *options.transforms : anon::builtinTransforms()) {}
 
     void run(PolicyModel& model, HierarchyMap& hierarchies) {
         model.dataset = str(doc_["dataset"]);
@@ -314,7 +299,7 @@ private:
                 }
             }
         }
-        if (column.transform.name == "generalize") {
+        if (traitsOf(column.transform.name).usesHierarchy) {
             // A column is generalized through its own "hierarchy"; the registry's hierarchy
             // parameter is that column's name, never something a policy can point elsewhere.
             if (column.transform.params.count("hierarchy"))
@@ -391,7 +376,7 @@ private:
         const std::string quoted = "\"" + printableForMessage(column.name) + "\"";
         switch (column.role) {
         case ColumnRole::Identifier:
-            if (registry_.find(column.transform.name) && !deidentifiesIdentifier(column.transform.name))
+            if (registry_.find(column.transform.name) && !traitsOf(column.transform.name).deidentifies)
                 add(transformAt, "the identifier column " + quoted + " would be released through " +
                                      column.transform.name +
                                      "; identifiers must be dropped, pseudonymized, masked, set to null or "
@@ -414,15 +399,15 @@ private:
             break;
         case ColumnRole::Sensitive:
         case ColumnRole::Insensitive:
-            if (column.transform.name == "generalize" && !column.hierarchy)
-                add(transformAt, "generalize needs a hierarchy; add \"hierarchy\" to " + quoted);
+            if (traitsOf(column.transform.name).usesHierarchy && !column.hierarchy)
+                add(transformAt, column.transform.name + " needs a hierarchy; add \"hierarchy\" to " + quoted);
             break;
         }
-        if (column.hierarchy && column.role != ColumnRole::QuasiIdentifier && column.transform.name != "generalize")
+        if (column.hierarchy && column.role != ColumnRole::QuasiIdentifier && !traitsOf(column.transform.name).usesHierarchy)
             add(at + "/hierarchy", "only quasi-identifiers and generalized columns use a hierarchy");
         // A fixed generalization level must exist in a hierarchy known now.
         if (auto level = column.transform.params.find("level"); level != column.transform.params.end() &&
-                                                                 column.transform.name == "generalize" &&
+                                                                 traitsOf(column.transform.name).usesHierarchy &&
                                                                  std::holds_alternative<int64_t>(level->second)) {
             const int64_t l = std::get<int64_t>(level->second);
             auto h = hierarchies.find(column.name);
@@ -834,6 +819,12 @@ private:
     const Value& doc_;
     const PolicyLoadOptions& options_;
     ValidationErrors& errors_;
+    // The traits of a registered transform; none for an unknown name (reported elsewhere).
+    anon::TransformSpec::Traits traitsOf(std::string_view name) const {
+        const anon::TransformSpec* spec = registry_.find(name);
+        return spec ? spec->traits : anon::TransformSpec::Traits{};
+    }
+
     const anon::TransformRegistry& registry_;
 };
 

@@ -42,7 +42,8 @@ TransformSpec constantSpec() {
                 if (!value.appendParsed(text))
                     return invalidArgument("constant: '" + text + "' is not a valid " + columnTypeName(input) + " value");
                 return TransformPtr(std::make_shared<Constant>(std::move(value)));
-            }};
+            },
+            {.deidentifies = true}};
 }
 
 } // namespace custodian::anon::transforms

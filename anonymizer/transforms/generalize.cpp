@@ -47,7 +47,8 @@ TransformSpec generalizeSpec() {
                     return invalidArgument("generalize: level " + std::to_string(level) + " is outside hierarchy '" +
                                            name + "' (levels 0 to " + std::to_string(hierarchy->levels() - 1) + ")");
                 return TransformPtr(std::make_shared<Generalize>(std::move(hierarchy), static_cast<int>(level)));
-            }};
+            },
+            {.usesHierarchy = true}};
 }
 
 } // namespace custodian::anon::transforms

@@ -92,7 +92,8 @@ TransformSpec maskSpec() {
                     return invalidArgument("mask: mask_char must be exactly one character other than CR and LF");
                 return TransformPtr(std::make_shared<Mask>(static_cast<size_t>(keepFirst), static_cast<size_t>(keepLast),
                                                            std::move(maskChar), paramBool(params, "email", false)));
-            }};
+            },
+            {.deidentifies = true}};
 }
 
 } // namespace custodian::anon::transforms

@@ -103,7 +103,8 @@ TransformSpec pseudonymizeSpec() {
                 if (!hasher) return hasher.status();
                 return TransformPtr(
                     std::make_shared<Pseudonymize>(std::move(hasher.value()), static_cast<size_t>(bytes), encoding));
-            }};
+            },
+            {.deidentifies = true}};
 }
 
 } // namespace custodian::anon::transforms

@@ -27,7 +27,8 @@ TransformSpec setNullSpec() {
     return {"set_null", "Replace every value with null.", {}, {},
             [](const Params&, const TransformContext&, ColumnType input) -> Result<TransformPtr> {
                 return TransformPtr(std::make_shared<SetNull>(input));
-            }};
+            },
+            {.deidentifies = true}};
 }
 
 } // namespace custodian::anon::transforms

@@ -55,7 +55,7 @@ void writeCatalogPolicy(JsonOut& out, const catalog::LoadedPolicy& p, const std:
     // Columns as released: dropped ones are omitted; generalized ones name their hierarchy.
     out.beginArray("columns");
     for (const auto& c : m.columns) {
-        if (c.transform.name == "drop") continue;
+        if (anon::builtinTraits(c.transform.name).removesColumn) continue;
         out.beginObject()
             .field("name", c.name)
             .field("type", anon::columnTypeName(c.type))

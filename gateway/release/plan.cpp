@@ -15,16 +15,6 @@ namespace {
 
 using policies::ColumnRole;
 
-const anon::TransformRegistry& builtinRegistry() {
-    // Built once; a filled registry is only read afterwards, so sharing it is safe.
-    static const anon::TransformRegistry registry = [] {
-        anon::TransformRegistry r;
-        anon::registerBuiltinTransforms(r);
-        return r;
-    }();
-    return registry;
-}
-
 std::string fixed(double value, int decimals) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
@@ -67,7 +57,7 @@ Result<ReleasePlan> ReleasePlan::make(std::shared_ptr<const policies::Policy> po
         } else {
             if (c.role == ColumnRole::Sensitive && (m.privacy.lDiversity || m.privacy.tCloseness))
                 plan.sensitive_.push_back(i);
-            if (c.transform.name == "generalize" && !policy->hierarchy(c.name)) plan.builtGeneralized_.push_back(i);
+            if (anon::builtinTraits(c.transform.name).usesHierarchy && !policy->hierarchy(c.name)) plan.builtGeneralized_.push_back(i);
         }
     }
     if (plan.qis_.empty() && (m.privacy.lDiversity || m.privacy.tCloseness))
@@ -518,7 +508,7 @@ std::string describeTransform(const policies::TransformSpec& spec) {
     std::string out = spec.name;
     bool first = true;
     for (const auto& [name, value] : spec.params) {  // std::map: sorted by name
-        if (spec.name == "generalize" && name == "hierarchy") continue;  // always the column's own
+        if (anon::builtinTraits(spec.name).usesHierarchy && name == "hierarchy") continue;  // always the column's own
         out += first ? ":" : ",";
         first = false;
         out += name + "=";
@@ -551,7 +541,7 @@ Result<RowReleaser> RowReleaser::make(const ReleasePlan& plan, const PrivacyDeci
         auto it = decision.fixedHierarchies.find(name);
         return it == decision.fixedHierarchies.end() ? nullptr : it->second;
     };
-    const auto& registry = builtinRegistry();
+    const auto& registry = anon::builtinTransforms();
     std::vector<anon::ColumnSpec> outputs;
     r.qiSlot_.assign(model.columns.size(), -1);
     r.transforms_.resize(model.columns.size());
@@ -570,7 +560,7 @@ Result<RowReleaser> RowReleaser::make(const ReleasePlan& plan, const PrivacyDeci
                                   true});
             continue;
         }
-        const bool hierarchyMissing = c.transform.name == "generalize" && !tc.hierarchies(c.name);
+        const bool hierarchyMissing = anon::builtinTraits(c.transform.name).usesHierarchy && !tc.hierarchies(c.name);
         if (hierarchyMissing) {
             // Only possible when nothing was selected: the column's domain is empty.
             if (decision.records != 0)

@@ -29,6 +29,7 @@
 #include "gateway/http/message.hpp"
 #include "runtime_role.hpp"
 #include "serve_process.hpp"
+#include "support/test_seed.hpp"
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"
 #include "test_source_endpoints.hpp"
@@ -144,8 +145,8 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
                  visitsPolicyJson(R"({"k": 5, "suppression_limit": 0.1})"))
                 .status < 300);
 
-    const uint32_t seed = std::random_device{}();
-    INFO("random seed " << seed);
+    const uint32_t seed = testing::testSeed("kill test");
+    INFO("random seed " << seed << " (replay with CUSTODIAN_TEST_SEED=" << seed << ")");
     std::mt19937 rng(seed);
     constexpr int kKills = 24, kConcurrent = 2;
     std::vector<ExtractAttempt> attempts;

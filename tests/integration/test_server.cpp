@@ -27,7 +27,19 @@ namespace {
 struct StreamProbe {
     std::atomic<int> chunksProduced{0};
     std::atomic<bool> clientGone{false};
+    std::atomic<bool> slowStarted{false};  // the slow handler is running
 };
+
+// Polls `condition` every 5 ms until it holds or `limit` has passed; returns whether it held.
+template <typename Condition>
+bool waitFor(Condition condition, milliseconds limit = milliseconds(5000)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(milliseconds(5));
+    }
+    return true;
+}
 
 class CountingProducer : public http::BodyProducer {
 public:
@@ -61,7 +73,8 @@ std::vector<api::Route> testRoutes(std::shared_ptr<StreamProbe> probe) {
              return HttpResponse::text(200, std::to_string(ctx.request.body.size()));
          }},
         {"GET", "/test/slow", Access::publicRoute(),
-         [](RequestContext&) -> Result<HttpResponse> {
+         [probe](RequestContext&) -> Result<HttpResponse> {
+             probe->slowStarted = true;
              std::this_thread::sleep_for(milliseconds(1500));
              return HttpResponse::text(200, "finished");
          }},
@@ -225,12 +238,18 @@ TEST_CASE("graceful shutdown lets the request in flight finish and refuses new o
     CHECK(idle.request("GET", "/healthz").status == 200);
 
     auto inFlight = std::async(std::launch::async, [port] { return httpRequest(port, "GET", "/test/slow"); });
-    std::this_thread::sleep_for(milliseconds(400));  // the slow handler is running now
+    REQUIRE(waitFor([&] { return probe->slowStarted.load(); }));  // the slow handler is running now
     auto shutdownStarted = std::chrono::steady_clock::now();
     gw.requestShutdown();
-    std::this_thread::sleep_for(milliseconds(200));
 
-    CHECK_THROWS(HttpClient(port));  // the listener is closed
+    CHECK(waitFor([port] {  // the listener closes
+        try {
+            HttpClient probeConnection(port);
+            return false;
+        } catch (...) {
+            return true;
+        }
+    }));
     CHECK(idle.waitForClose(milliseconds(2000)));
 
     HttpResult r = inFlight.get();

@@ -429,3 +429,20 @@ TEST_CASE("set_null and constant keep the column type", "[transforms]") {
     CHECK(createError("constant", {{"value", std::string("zero")}}, ColumnType::Integer) ==
           "constant: 'zero' is not a valid integer value");
 }
+
+TEST_CASE("transform traits say which built-ins de-identify, use a hierarchy or remove the column",
+          "[unit][transforms]") {
+    const std::set<std::string> deidentifying = {"drop", "pseudonymize", "mask", "set_null", "constant"};
+    for (const auto& spec : builtinTransforms().specs()) {
+        INFO(spec.name);
+        CHECK(spec.traits.deidentifies == (deidentifying.count(spec.name) == 1));
+        CHECK(spec.traits.usesHierarchy == (spec.name == "generalize"));
+        CHECK(spec.traits.removesColumn == (spec.name == "drop"));
+        CHECK(builtinTraits(spec.name).deidentifies == spec.traits.deidentifies);
+    }
+    CHECK(builtinTransforms().specs().size() == 11);
+    const auto unknown = builtinTraits("no_such_transform");
+    CHECK_FALSE(unknown.deidentifies);
+    CHECK_FALSE(unknown.usesHierarchy);
+    CHECK_FALSE(unknown.removesColumn);
+}

@@ -11,7 +11,7 @@
 #include "gateway/catalog/source_access.hpp"
 #include "gateway/config/config.hpp"
 
-#include "config_with_section.hpp"
+#include "unit/gateway/config_with_section.hpp"
 
 using namespace custodian;
 using catalog::checkSourceConninfo;

@@ -9,7 +9,7 @@
 #include "gateway/api/router.hpp"
 #include "gateway/api/routes.hpp"
 
-#include "config_with_section.hpp"
+#include "unit/gateway/config_with_section.hpp"
 
 using namespace custodian;
 using custodian::config::parseConfig;

@@ -6,7 +6,7 @@
 
 #include "gateway/config/config.hpp"
 
-#include "config_with_section.hpp"
+#include "unit/gateway/config_with_section.hpp"
 
 using custodian::config::parseConfig;
 
