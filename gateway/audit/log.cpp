@@ -254,6 +254,11 @@ Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& lea
         return Status::ok();
     } catch (...) {
         Status s = appendFailure(std::current_exception(), options_.lockTimeout);
+        // Whatever libpqxx threw, a batch whose connection is gone lost the database (as in
+        // db::ConnectionPool::withConnection): the answer is database_unavailable, not a bare 503.
+        if (!conn.is_open() && s.reason() != db::kDatabaseUnavailable)
+            s = db::databaseUnavailable("the audit log cannot be written: the connection to the database was lost: " +
+                                        s.message());
         if (inTransaction && conn.is_open()) {
             try {
                 pqxx::nontransaction rollback(conn);

@@ -353,7 +353,11 @@ Result<Principal> authenticate(pqxx::connection& conn, const TokenHasher& hasher
         if (p.disabled) return rejected;
         return p;
     } catch (...) {
-        return db::statusFromException(std::current_exception(), "authenticating");
+        Status s = db::statusFromException(std::current_exception(), "authenticating");
+        // A connection that broke under the query is the loss of the database, whatever was thrown.
+        if (!conn.is_open() && s.reason() != db::kDatabaseUnavailable)
+            return db::databaseUnavailable("authenticating: the connection to the database was lost: " + s.message());
+        return s;
     }
 }
 
