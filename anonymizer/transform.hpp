@@ -74,10 +74,28 @@ private:
     uint8_t* bytes_;
 };
 
+// How the keys of pseudonymize and date_shift are derived from the master key
+// (docs/formats/csv-and-hierarchies.md, "Keyed transforms").
+enum class KeyDerivation : uint8_t {
+    // Version 1: one key per (dataset, recipient). Releases of two policies of one dataset to one
+    // recipient share pseudonyms, so they join; kept only to reproduce releases made under it.
+    DatasetRecipient = 1,
+    // Version 2: one key per (dataset, policy, recipient): unlinkable across policies.
+    DatasetPolicyRecipient = 2,
+};
+inline constexpr KeyDerivation kCurrentKeyDerivation = KeyDerivation::DatasetPolicyRecipient;
+
+// Whose key a release's keyed transforms use: what the derivation hashes into the subkey id.
+struct KeyScope {
+    KeyDerivation derivation = kCurrentKeyDerivation;
+    std::string dataset;
+    std::string policy;     // the policy's name (not its version); not used by version 1
+    std::string recipient;  // the partner principal
+};
+
 // What a release supplies besides the policy's parameters.
 struct TransformContext {
-    std::string dataset;               // dataset name: part of the keyed-transform key derivation
-    std::string recipient;             // recipient (partner) id: likewise
+    KeyScope keyScope;                    // keys pseudonymize and date_shift
     const MasterKey* masterKey = nullptr; // needed by pseudonymize and date_shift; must outlive the transforms
     // Resolves a hierarchy name used by `generalize`; may return null for an unknown name.
     std::function<std::shared_ptr<const Hierarchy>(std::string_view)> hierarchies;

@@ -115,7 +115,8 @@ Result<ExtractRun> runExtract(const release::SourceLocation& source, std::shared
     ExtractRun run;
     const auto t0 = std::chrono::steady_clock::now();
     auto stream = release::ReleaseStream::prepare(source, std::move(policy),
-                                                  {dataset, "bench-partner", &*transformKey, nullptr},
+                                                  {{anon::kCurrentKeyDerivation, dataset, "bench", "bench-partner"},
+                                                   &*transformKey, nullptr},
                                                   release::ExtractFormat::Csv);
     if (!stream) return stream.status();
     if ((*stream)->unreachable()) return failedPrecondition((*stream)->unreachable()->message);

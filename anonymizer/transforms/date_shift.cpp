@@ -2,7 +2,7 @@
 // in [-max_days, +max_days] by a keyed hash of that individual's key column value:
 //   offset = (hash64(canonical key value) mod (2 * max_days + 1)) - max_days
 // with hash64 keyed BLAKE2b under the "CUSTDSHF" release key (keyed_hash.hpp), so offsets are stable
-// per dataset and recipient and cannot be recomputed without the master key. (The modulo bias is
+// per dataset, policy and recipient and cannot be recomputed without the master key. (The modulo bias is
 // below 2^-40 for any max_days up to 10^6.) A row whose key is null gets a null date: there is no
 // individual to be consistent with, and an unshifted date would leak.
 #include "anonymizer/transforms/builtin.hpp"
@@ -67,10 +67,9 @@ TransformSpec dateShiftSpec() {
                 if (keyColumn.empty()) return invalidArgument("date_shift: key_column must name a column");
                 if (context.masterKey == nullptr)
                     return failedPrecondition("date_shift needs the gateway's pseudonymization master key");
-                if (context.dataset.empty() || context.recipient.empty())
-                    return failedPrecondition("date_shift needs the dataset and recipient of the release");
-                auto hasher = KeyedHasher::derive(*context.masterKey, kDateShiftKdfContext, context.dataset,
-                                                  context.recipient);
+                if (std::string missing = missingKeyScope(context.keyScope); !missing.empty())
+                    return failedPrecondition("date_shift needs " + missing + " of the release");
+                auto hasher = KeyedHasher::derive(*context.masterKey, kDateShiftKdfContext, context.keyScope);
                 if (!hasher) return hasher.status();
                 return TransformPtr(std::make_shared<DateShift>(input, std::move(hasher.value()), std::move(keyColumn), maxDays));
             }};

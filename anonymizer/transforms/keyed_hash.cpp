@@ -21,6 +21,11 @@ uint64_t loadLe64(const uint8_t* bytes) {
     return value;
 }
 
+void appendField(crypto_generichash_state& state, std::string_view field) {
+    appendLe64(state, field.size());
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(field.data()), field.size());
+}
+
 } // namespace
 
 bool ensureSodium() noexcept {
@@ -28,25 +33,32 @@ bool ensureSodium() noexcept {
     return ready;
 }
 
-uint64_t releaseSubkeyId(std::string_view dataset, std::string_view recipient) {
+std::string missingKeyScope(const KeyScope& scope) {
+    if (scope.derivation == KeyDerivation::DatasetRecipient)
+        return scope.dataset.empty() || scope.recipient.empty() ? "the dataset and recipient" : "";
+    return scope.dataset.empty() || scope.policy.empty() || scope.recipient.empty() ? "the dataset, policy and recipient"
+                                                                                     : "";
+}
+
+uint64_t releaseSubkeyId(const KeyScope& scope) {
     crypto_generichash_state state;
     crypto_generichash_init(&state, nullptr, 0, 16);
-    appendLe64(state, dataset.size());
-    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(dataset.data()), dataset.size());
-    appendLe64(state, recipient.size());
-    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(recipient.data()), recipient.size());
+    appendField(state, scope.dataset);
+    if (scope.derivation != KeyDerivation::DatasetRecipient) appendField(state, scope.policy);
+    appendField(state, scope.recipient);
     uint8_t digest[16];
     crypto_generichash_final(&state, digest, sizeof digest);
     return loadLe64(digest);
 }
 
-Result<KeyedHasher> KeyedHasher::derive(const MasterKey& master, const char (&context)[9], std::string_view dataset,
-                                        std::string_view recipient) {
+Result<KeyedHasher> KeyedHasher::derive(const MasterKey& master, const char (&context)[9], const KeyScope& scope) {
+    if (std::string missing = missingKeyScope(scope); !missing.empty())
+        return failedPrecondition("keyed transforms need " + missing + " of the release");
     if (!ensureSodium()) return internalError("libsodium failed to initialize");
     static_assert(crypto_kdf_CONTEXTBYTES == 8 && crypto_kdf_KEYBYTES == MasterKey::kBytes);
     auto* key = static_cast<uint8_t*>(sodium_malloc(crypto_generichash_KEYBYTES));
     if (key == nullptr) return Status(StatusCode::ResourceExhausted, "cannot allocate secure memory for a key");
-    if (crypto_kdf_derive_from_key(key, crypto_generichash_KEYBYTES, releaseSubkeyId(dataset, recipient), context,
+    if (crypto_kdf_derive_from_key(key, crypto_generichash_KEYBYTES, releaseSubkeyId(scope), context,
                                    master.data()) != 0) {
         sodium_free(key);
         return internalError("crypto_kdf_derive_from_key failed");

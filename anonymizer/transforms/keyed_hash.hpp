@@ -1,17 +1,23 @@
 #pragma once
-// Keys for keyed transforms (pseudonymize, date_shift), derived per dataset and per recipient from a
-// master key with libsodium's crypto_kdf (BLAKE2b), so that one partner always sees the same
-// pseudonyms while two partners' pseudonyms cannot be linked without the master key.
+// Keys for keyed transforms (pseudonymize, date_shift), derived per release scope from a master key
+// with libsodium's crypto_kdf (BLAKE2b), so that one partner always sees the same pseudonyms under
+// one policy while pseudonyms of two partners, or of two policies of one dataset, cannot be linked
+// without the master key.
 //
 // Derivation (documented in docs/formats/csv-and-hierarchies.md, "Keyed transforms"):
-//   subkey_id = first 8 bytes, little-endian, of BLAKE2b-128 (unkeyed) over
-//               LE64(len(dataset)) || dataset || LE64(len(recipient)) || recipient
+//   scope     = version 2: LE64(len(dataset)) || dataset || LE64(len(policy)) || policy ||
+//                          LE64(len(recipient)) || recipient
+//               version 1: LE64(len(dataset)) || dataset || LE64(len(recipient)) || recipient
+//   subkey_id = first 8 bytes, little-endian, of BLAKE2b-128 (unkeyed) over scope
 //   subkey    = crypto_kdf_derive_from_key(32 bytes, subkey_id, context, master_key)
 //   context   = "CUSTPSEU" for pseudonyms, "CUSTDSHF" for date-shift offsets
-// The length prefixes make ("ab","c") and ("a","bc") different inputs.
+// The length prefixes make ("ab","c") and ("a","bc") different inputs, and a version-2 scope
+// never encodes like a version-1 scope (equal dataset prefixes force the recipient of version 1
+// to be the policy of version 2, and then version 2 is longer).
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "anonymizer/status.hpp"
@@ -26,14 +32,18 @@ inline constexpr char kDateShiftKdfContext[] = "CUSTDSHF";
 // not initialize.
 bool ensureSodium() noexcept;
 
-uint64_t releaseSubkeyId(std::string_view dataset, std::string_view recipient);
+// Empty if `scope` names everything its derivation uses, else what a keyed transform is missing
+// ("the dataset, policy and recipient").
+std::string missingKeyScope(const KeyScope& scope);
+
+uint64_t releaseSubkeyId(const KeyScope& scope);
 
 // A derived 32-byte key in sodium_malloc memory, wiped on destruction. Immutable; hash() may be called
 // concurrently.
 class KeyedHasher {
 public:
-    static Result<KeyedHasher> derive(const MasterKey& master, const char (&context)[9], std::string_view dataset,
-                                      std::string_view recipient);
+    // FailedPrecondition if the scope is incomplete (missingKeyScope).
+    static Result<KeyedHasher> derive(const MasterKey& master, const char (&context)[9], const KeyScope& scope);
 
     KeyedHasher(KeyedHasher&& other) noexcept : key_(std::exchange(other.key_, nullptr)) {}
     KeyedHasher& operator=(KeyedHasher&&) = delete;

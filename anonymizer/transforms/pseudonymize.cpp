@@ -1,7 +1,7 @@
 // pseudonymize: replace each value with keyed BLAKE2b (crypto_generichash) of its canonical text,
-// keyed with a key derived per dataset and per recipient (see keyed_hash.hpp). Equal values give
-// equal pseudonyms for one recipient of one dataset; pseudonyms of two recipients cannot be linked
-// without the master key. Null stays null.
+// keyed with a key derived per dataset, policy and recipient (see keyed_hash.hpp). Equal values give
+// equal pseudonyms for one recipient under one policy of one dataset; pseudonyms of two recipients,
+// or of two policies, cannot be linked without the master key. Null stays null.
 #include <sodium.h>
 
 #include "anonymizer/transforms/builtin.hpp"
@@ -79,7 +79,7 @@ private:
 
 TransformSpec pseudonymizeSpec() {
     return {"pseudonymize",
-            "Replace each value with a keyed BLAKE2b pseudonym, stable per dataset and recipient.",
+            "Replace each value with a keyed BLAKE2b pseudonym, stable per dataset, policy and recipient.",
             {{"encoding", ParamType::String, false, "hex or base32 (RFC 4648, lowercase, unpadded); default hex"},
              {"bytes", ParamType::Integer, false, "digest length in bytes, 16 to 64 (default 16)"}},
             {},
@@ -96,10 +96,9 @@ TransformSpec pseudonymizeSpec() {
                     return invalidArgument("pseudonymize: bytes must be between 16 and 64");
                 if (context.masterKey == nullptr)
                     return failedPrecondition("pseudonymize needs the gateway's pseudonymization master key");
-                if (context.dataset.empty() || context.recipient.empty())
-                    return failedPrecondition("pseudonymize needs the dataset and recipient of the release");
-                auto hasher = KeyedHasher::derive(*context.masterKey, kPseudonymKdfContext, context.dataset,
-                                                  context.recipient);
+                if (std::string missing = missingKeyScope(context.keyScope); !missing.empty())
+                    return failedPrecondition("pseudonymize needs " + missing + " of the release");
+                auto hasher = KeyedHasher::derive(*context.masterKey, kPseudonymKdfContext, context.keyScope);
                 if (!hasher) return hasher.status();
                 return TransformPtr(
                     std::make_shared<Pseudonymize>(std::move(hasher.value()), static_cast<size_t>(bytes), encoding));

@@ -70,6 +70,7 @@ audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, st
     details["format"] = release::formatName(facts.format);
     details["encrypted"] = facts.encrypted;
     if (!facts.policyHash.empty()) details["policy_sha256"] = facts.policyHash;
+    if (facts.keyDerivation > 0) details["key_derivation"] = facts.keyDerivation;
     e.details = std::move(details);
     return e;
 }
@@ -207,6 +208,7 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
     manifest.policySha256 = facts_.policyHash;
     manifest.purpose = crypto::sanitizeUtf8(facts_.purpose);
     manifest.recipient = facts_.recipient;
+    manifest.keyDerivation = static_cast<uint64_t>(facts_.keyDerivation);
     manifest.createdMs = facts_.createdMs;
     manifest.format = release::formatName(facts_.format);
     manifest.rowsReleased = stream_->rowsReleased();

@@ -49,6 +49,7 @@ struct ExtractFacts {
     bool encrypted = true;
     int64_t createdMs = 0;
     uint64_t requestedEntryIndex = 0;
+    int keyDerivation = 0;  // 1 or 2: how the keyed transforms' keys were derived (release/key_scope.hpp)
 };
 
 class ExtractProducer final : public http::BodyProducer {

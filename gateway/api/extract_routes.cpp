@@ -21,6 +21,7 @@
 #include "gateway/release/authorization.hpp"
 #include "gateway/api/extract_producer.hpp"
 #include "gateway/release/extract_store.hpp"
+#include "gateway/release/key_scope.hpp"
 #include "gateway/release/report.hpp"
 #include "gateway/api/services.hpp"
 
@@ -79,6 +80,7 @@ struct Lookup {
     catalog::Source source;
     uint64_t extractsToday = 0;
     std::vector<std::string> recipientGroups;  // the recipient's groups, read now (no cache)
+    anon::KeyDerivation keyDerivation = anon::kCurrentKeyDerivation;  // of the recipient's keyed transforms
 };
 
 Result<Lookup> lookup(Services& services, const std::string& dataset, const std::string& policy,
@@ -102,6 +104,9 @@ Result<Lookup> lookup(Services& services, const std::string& dataset, const std:
             auto groups = auth::groupsOfPrincipal(conn, *recipient);
             if (!groups) return groups.status();
             out.recipientGroups = std::move(groups).value();
+            auto derivation = release::keyDerivationFor(conn, *recipient, dataset, policy);
+            if (!derivation) return derivation.status();
+            out.keyDerivation = *derivation;
         }
         return Status::ok();
     });
@@ -177,6 +182,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     }
     facts.policyVersion = found->policy.version;
     facts.policyHash = found->policy.contentHash;
+    facts.keyDerivation = release::keyDerivationNumber(found->keyDerivation);
     const policies::PolicyModel& model = found->policy.policy->model();
 
     // 1. Authorization, before anything is read.
@@ -220,7 +226,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (services.liveExtracts) live = services.liveExtracts->add(facts.extractId);
     release::ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
                          facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex,
-                         services.instance};
+                         services.instance, facts.keyDerivation};
     if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return release::insertExtract(conn, record); }); !s)
         return failed(s);
     rowOpen = true;
@@ -230,7 +236,8 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (!transformKey) return failed(transformKey.status());
     auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     if (!location) return failed(location.status());
-    release::ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
+    release::ReleaseContext context{{found->keyDerivation, found->dataset.name, request->policy, who.name},
+                                    transformKey->get(), nullptr};
     auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, request->format);
     if (!stream) return failed(stream.status());
     if (const release::ModelUnreachable* u = (*stream)->unreachable()) {
@@ -367,7 +374,8 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     if (!transformKey) return transformKey.status();
     auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     if (!location) return location.status();
-    release::ReleaseContext context{found->dataset.name, who.name, transformKey->get(), nullptr};
+    release::ReleaseContext context{{anon::kCurrentKeyDerivation, found->dataset.name, policyName, who.name},
+                                    transformKey->get(), nullptr};
     auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, release::ExtractFormat::Csv);
     if (!stream) return stream.status();
     const auto& privacy = (*stream)->privacy();

@@ -56,6 +56,7 @@ ExtractFacts factsOf(const release::ExtractRecord& extract) {
     facts.purpose = extract.purpose;
     facts.recipient = extract.recipient;
     facts.role = "partner";
+    facts.keyDerivation = extract.keyDerivation;
     facts.format = extract.format == "ndjson" ? release::ExtractFormat::Ndjson : release::ExtractFormat::Csv;
     return facts;
 }

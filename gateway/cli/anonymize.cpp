@@ -70,6 +70,14 @@ const std::vector<OptionSpec>& anonymizeOptions() {
          "FILE"},
         {"recipient", true, false, "recipient name that keys pseudonyms and date shifts (default: offline)",
          "NAME"},
+        {"policy-name", true, false,
+         "the policy's name, which keys pseudonyms and date shifts with the dataset and recipient "
+         "(required with --key, unless --key-derivation 1)",
+         "NAME"},
+        {"key-derivation", true, false,
+         "2 (default): keys per dataset, policy and recipient; 1: per dataset and recipient, as releases "
+         "made before per-policy keys",
+         "N"},
     };
     return specs;
 }
@@ -157,7 +165,7 @@ struct Inputs {
     std::string in;
     anon::CsvDialect dialect;
     std::optional<anon::MasterKey> key;
-    std::string recipient;
+    anon::KeyScope keyScope;
     release::ExtractFormat format = release::ExtractFormat::Csv;
 };
 
@@ -198,8 +206,7 @@ struct Written {
 Result<Written> writeRelease(const Inputs& in, const release::ReleasePlan& plan, const release::PrivacyDecision& decision,
                              const std::string& outPath) {
     release::ReleaseContext context;
-    context.dataset = in.policy->model().dataset;
-    context.recipient = in.recipient;
+    context.keyScope = in.keyScope;
     context.keyedTransformKey = in.key ? &*in.key : nullptr;
     auto reader = openInput(in, plan.inputSchema());
     if (!reader) return reader.status().withContext(in.in);
@@ -486,13 +493,30 @@ int runAnonymize(int argc, char** argv) {
     in.policy = loaded.policy;
     in.in = *args->get("in");
     in.dialect.delimiter = in.policy->model().inputDelimiter;
-    in.recipient = args->getOr("recipient", "offline");
+    in.keyScope.dataset = in.policy->model().dataset;
+    in.keyScope.recipient = args->getOr("recipient", "offline");
+    if (auto derivation = args->get("key-derivation")) {
+        if (*derivation == "1") in.keyScope.derivation = anon::KeyDerivation::DatasetRecipient;
+        else if (*derivation != "2")
+            return failWith(invalidArgument("--key-derivation must be 1 or 2, not '" + *derivation + "'"), 2);
+    }
+    if (auto name = args->get("policy-name")) {
+        if (in.keyScope.derivation == anon::KeyDerivation::DatasetRecipient)
+            return failWith(invalidArgument("--policy-name does not key derivation 1 (--key-derivation 1)"), 2);
+        in.keyScope.policy = *name;
+        if (in.keyScope.policy.empty()) return failWith(invalidArgument("--policy-name must not be empty"), 2);
+    }
     if (auto f = args->get("format")) {
         auto parsed = release::parseFormat(*f);
         if (!parsed) return failWith(invalidArgument("--format must be csv or ndjson, not '" + *f + "'"), 2);
         in.format = *parsed;
     }
     if (auto keyFile = args->get("key")) {
+        if (in.keyScope.derivation == anon::KeyDerivation::DatasetPolicyRecipient && in.keyScope.policy.empty())
+            return failWith(invalidArgument("--key needs --policy-name NAME: pseudonyms and date shifts are keyed per "
+                                            "dataset, policy and recipient (or --key-derivation 1 for releases made "
+                                            "before per-policy keys)"),
+                            2);
         // The same derivation as the gateway's releases, so one master key gives the same pseudonyms.
         auto master = auth::TokenHasher::loadOrCreate(*keyFile);
         if (!master) return failWith(master.status());

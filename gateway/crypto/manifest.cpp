@@ -39,6 +39,7 @@ JsonValue manifestToJson(const ExtractManifest& m) {
         {"version", 1},
     };
     if (!m.informationLoss.isNull()) object.emplace("information_loss", m.informationLoss);
+    if (m.keyDerivation != 0) object.emplace("key_derivation", m.keyDerivation);
     return object;
 }
 
@@ -120,6 +121,11 @@ Result<ExtractManifest> manifestFromJson(const JsonValue& json) {
     if (const JsonValue* loss = json.find("information_loss")) {  // optional
         if (!loss->isObject()) r.bad("information_loss", "must be an object");
         else m.informationLoss = *loss;
+    }
+    if (const JsonValue* derivation = json.find("key_derivation")) {  // optional
+        if (!derivation->isInteger() || !derivation->fitsUint64() || derivation->asUint64() == 0)
+            r.bad("key_derivation", "must be a positive integer");
+        else m.keyDerivation = derivation->asUint64();
     }
     if (const JsonValue* columns = r.get("columns")) {
         if (!columns->isArray()) {

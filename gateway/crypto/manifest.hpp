@@ -35,6 +35,10 @@ struct ExtractManifest {
     std::string policySha256;      // hex of the policy version's content hash
     std::string purpose;
     std::string recipient;         // the partner principal
+    // How the keyed transforms' keys were derived (docs/formats/csv-and-hierarchies.md): 1 per
+    // (dataset, recipient), 2 per (dataset, policy, recipient); 0 = absent (manifests signed before
+    // it was added, all derivation 1).
+    uint64_t keyDerivation = 0;
     int64_t createdMs = 0;         // Unix time in milliseconds
     std::string format;            // "csv" | "ndjson"
     uint64_t rowsReleased = 0;

@@ -40,10 +40,10 @@ Status insertExtract(pqxx::connection& conn, const ExtractRecord& r) {
         pqxx::work tx(conn);
         tx.exec_params0(
             "INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, "
-            "status, requested_entry_index, gateway_instance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'preparing', $9, "
-            "NULLIF($10, 0))",
+            "status, requested_entry_index, gateway_instance, key_derivation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+            "'preparing', $9, NULLIF($10, 0), $11)",
             r.id, r.dataset, r.policy, r.policyVersion, r.policyHash, r.recipient, r.purpose, r.format,
-            static_cast<int64_t>(r.requestedEntryIndex), r.gatewayInstance);
+            static_cast<int64_t>(r.requestedEntryIndex), r.gatewayInstance, r.keyDerivation);
         tx.commit();
         return Status::ok();
     } catch (...) {
@@ -124,7 +124,7 @@ std::string instanceAlive(const std::string& e) {
 
 const char* kExtractColumns =
     "id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, requested_entry_index, "
-    "coalesce(gateway_instance, 0)";
+    "coalesce(gateway_instance, 0), key_derivation";
 
 ExtractRecord extractRecordOf(const pqxx::row& row) {
     ExtractRecord e;
@@ -138,6 +138,7 @@ ExtractRecord extractRecordOf(const pqxx::row& row) {
     e.format = row[7].c_str();
     e.requestedEntryIndex = static_cast<uint64_t>(row[8].as<int64_t>());
     e.gatewayInstance = row[9].as<int32_t>();
+    e.keyDerivation = row[10].as<int>();
     return e;
 }
 
@@ -212,7 +213,7 @@ Result<StoredExtract> loadExtract(pqxx::connection& conn, const std::string& id)
         pqxx::work tx(conn);
         pqxx::result r = tx.exec_params(
             "SELECT id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, status, "
-            "requested_entry_index, manifest FROM extracts WHERE id = $1",
+            "requested_entry_index, manifest, key_derivation FROM extracts WHERE id = $1",
             id);
         tx.commit();
         if (r.empty()) return notFound("no extract " + id);
@@ -229,6 +230,7 @@ Result<StoredExtract> loadExtract(pqxx::connection& conn, const std::string& id)
         e.status = row[8].c_str();
         e.record.requestedEntryIndex = static_cast<uint64_t>(row[9].as<int64_t>());
         if (!row[10].is_null()) e.manifest = std::string(row[10].c_str());
+        e.record.keyDerivation = row[11].as<int>();
         return e;
     } catch (...) {
         return db::statusFromException(std::current_exception(), "loading the extract");

@@ -1,5 +1,5 @@
 #pragma once
-// The `extracts` table (migrations/0003_catalog.sql, 0005, 0006): one row per extract whose
+// The `extracts` table (migrations/0003_catalog.sql, 0005, 0006, 0007): one row per extract whose
 // "extract.requested" entry was written, with its status and, once completed, the signed manifest:
 //   preparing -> requested (streaming) -> completed | aborted
 //   preparing -> not_released (closed before the first byte: refused, failed, or interrupted)
@@ -29,6 +29,7 @@ struct ExtractRecord {
     std::string format;
     uint64_t requestedEntryIndex = 0;
     int32_t gatewayInstance = 0;  // the process streaming it (api::Services::instance); 0 = unknown
+    int keyDerivation = 0;        // 1 or 2, the keyed-transform key derivation (key_scope.hpp)
 };
 
 struct StoredExtract {

@@ -532,8 +532,7 @@ Result<RowReleaser> RowReleaser::make(const ReleasePlan& plan, const PrivacyDeci
     const auto& policy = plan.policy();
     const auto& model = policy.model();
     anon::TransformContext tc;
-    tc.dataset = context.dataset;
-    tc.recipient = context.recipient;
+    tc.keyScope = context.keyScope;
     tc.masterKey = context.keyedTransformKey;
     tc.random = context.random;
     tc.hierarchies = [&policy, &decision](std::string_view name) -> std::shared_ptr<const anon::Hierarchy> {

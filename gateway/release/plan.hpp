@@ -59,8 +59,7 @@ struct TransparentStringHash {
 
 // What a release supplies besides the policy.
 struct ReleaseContext {
-    std::string dataset;
-    std::string recipient;                       // keys pseudonyms and date shifts per recipient
+    anon::KeyScope keyScope;                     // keys pseudonyms and date shifts (dataset, policy, recipient)
     const anon::MasterKey* keyedTransformKey = nullptr;  // must outlive the RowReleaser
     std::shared_ptr<anon::RandomSource> random;  // noise; null = libsodium
 };

@@ -73,9 +73,7 @@ struct ExtractWorld {
 
     HttpResult call(const std::string& method, const std::string& target, const std::string& token,
                     const std::string& body = "") {
-        std::vector<std::pair<std::string, std::string>> headers{{"Authorization", "Bearer " + token}};
-        if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-        return httpRequest(gw->port(), method, target, headers, body);
+        return bearerRequest(gw->port(), method, target, token, body);
     }
 
     void putPolicy(const std::string& name, const std::string& json) {

@@ -10,6 +10,8 @@
 #include <pqxx/pqxx>
 
 #include "anonymizer/csv.hpp"
+#include "anonymizer/transform.hpp"
+#include "gateway/release/plan.hpp"
 #include "policies/policy.hpp"
 #include "support/pg_cluster.hpp"
 
@@ -28,6 +30,13 @@ inline void createVisitsTable(const std::string& conninfo, int rows) {
             "  DATE '2024-01-01' + (g % 365)"
             "  FROM generate_series(1, " + std::to_string(rows) + ") AS g;"
             "ANALYZE agency.visits;");
+}
+
+// A release of agency.visits to `recipient` under the policy named `policy`, keyed with `key` and
+// the current key derivation.
+inline release::ReleaseContext visitsRelease(const anon::MasterKey& key, const std::string& recipient = "partner-a",
+                                             const std::string& policy = "research") {
+    return release::ReleaseContext{{anon::kCurrentKeyDerivation, "visits", policy, recipient}, &key, nullptr};
 }
 
 // The body of PUT /v1/datasets/visits registering agency.visits from the source named `source`.

@@ -87,7 +87,7 @@ TEST_CASE("a Mondrian extract releases every row, in table order, under labels t
     release::StreamOptions options;
     options.fetchRows = 700;
     options.pageBytes = 8 * 1024;
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                   release::ExtractFormat::Csv, options);
     REQUIRE(stream);
     REQUIRE((*stream)->unreachable() == nullptr);
@@ -127,7 +127,7 @@ TEST_CASE("a Mondrian extract keeps its order across indexes, filters and concur
     auto policy = loadTestPolicy(visitsMondrianPolicyJson(
         R"({"k": 5, "l_diversity": {"variant": "distinct", "l": 2}})",
         R"(, "row_filter": {"column": "age", "op": ">=", "value": 60})", "relaxed"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                   release::ExtractFormat::Csv);
     REQUIRE(stream);
     REQUIRE((*stream)->decision());
@@ -156,7 +156,7 @@ TEST_CASE("a Mondrian model the whole selection cannot meet is unreachable, with
     Agency agency(300);
     auto key = testKey();
     auto policy = loadTestPolicy(visitsMondrianPolicyJson(R"({"k": 1000})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                   release::ExtractFormat::Csv);
     REQUIRE(stream);
     const auto* u = (*stream)->unreachable();
@@ -172,14 +172,14 @@ TEST_CASE("a NULL quasi-identifier stops a Mondrian extract before any row is re
     agency.sql("UPDATE agency.visits SET zip = NULL WHERE id = 250;");
     auto key = testKey();
     auto policy = loadTestPolicy(visitsMondrianPolicyJson(R"({"k": 5})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                   release::ExtractFormat::Csv);
     REQUIRE_FALSE(stream);
     CHECK(stream.status().code() == StatusCode::FailedPrecondition);
     CHECK(stream.status().message().find("'zip' is NULL") != std::string::npos);
     // With the row filtered out, the release goes through.
     auto filtered = loadTestPolicy(visitsMondrianPolicyJson(R"({"k": 5})", R"(, "row_filter": {"column": "zip", "op": "is_not_null"})"));
-    auto again = release::ReleaseStream::prepare(agency.source(), filtered, {"visits", "partner-a", &key, nullptr},
+    auto again = release::ReleaseStream::prepare(agency.source(), filtered, visitsRelease(key),
                                                  release::ExtractFormat::Csv);
     REQUIRE(again);
     auto text = runToEnd(**again);

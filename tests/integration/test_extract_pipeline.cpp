@@ -45,7 +45,7 @@ TEST_CASE("an extract of a table is k-anonymous, transformed and complete", "[ex
     Agency agency(3000);
     auto key = testKey();
     auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 10, "suppression_limit": 0.05})"));
-    release::ReleaseContext context{"visits", "partner-a", &key, nullptr};
+    release::ReleaseContext context = visitsRelease(key);
     release::StreamOptions options;
     options.fetchRows = 500;  // several pages
     options.pageBytes = 16 * 1024;
@@ -78,12 +78,13 @@ TEST_CASE("an extract of a table is k-anonymous, transformed and complete", "[ex
     CHECK(text.find("Person ") == std::string::npos);
 }
 
-TEST_CASE("pseudonyms are stable for a recipient and differ between recipients", "[extract][pipeline]") {
+TEST_CASE("pseudonyms are stable for a recipient and policy, and differ between recipients and between policies",
+          "[extract][pipeline]") {
     Agency agency(200);
     auto key = testKey();
     auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"));
-    auto extract = [&](const std::string& recipient) {
-        auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", recipient, &key, nullptr},
+    auto extract = [&](const std::string& recipient, const std::string& policyName) {
+        auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key, recipient, policyName),
                                                       release::ExtractFormat::Csv);
         REQUIRE(stream);
         ParsedCsv csv = parseCsv(runToEnd(**stream));
@@ -91,11 +92,17 @@ TEST_CASE("pseudonyms are stable for a recipient and differ between recipients",
         for (const auto& row : csv.rows) ids.insert(row[csv.column("id")]);
         return ids;
     };
-    auto a1 = extract("partner-a"), a2 = extract("partner-a"), b = extract("partner-b");
+    auto disjoint = [](const std::set<std::string>& x, const std::set<std::string>& y) {
+        std::vector<std::string> common;
+        std::set_intersection(x.begin(), x.end(), y.begin(), y.end(), std::back_inserter(common));
+        return common.empty();
+    };
+    auto a1 = extract("partner-a", "research"), a2 = extract("partner-a", "research");
+    auto b = extract("partner-b", "research"), aOther = extract("partner-a", "quality");
+    REQUIRE(a1.size() > 100);
     CHECK(a1 == a2);
-    std::vector<std::string> common;
-    std::set_intersection(a1.begin(), a1.end(), b.begin(), b.end(), std::back_inserter(common));
-    CHECK(common.empty());
+    CHECK(disjoint(a1, b));
+    CHECK(disjoint(a1, aOther));
 }
 
 TEST_CASE("the row filter is applied in the database", "[extract][pipeline]") {
@@ -104,7 +111,7 @@ TEST_CASE("the row filter is applied in the database", "[extract][pipeline]") {
     auto policy = loadTestPolicy(visitsPolicyJson(
         R"({"k": 2, "suppression_limit": 0.2})",
         R"(, "row_filter": {"and": [{"column": "sex", "op": "=", "value": "F"}, {"column": "diagnosis", "op": "in", "value": ["I10", "E11"]}]})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                   release::ExtractFormat::Csv);
     REQUIRE(stream);
     pqxx::connection conn(agency.db.conninfo());
@@ -125,7 +132,7 @@ TEST_CASE("the row filter is applied in the database", "[extract][pipeline]") {
         R"({"k": 2, "suppression_limit": 0.5})",
         R"(, "row_filter": {"and": [{"column": "age", "op": ">=", "value": 30}, {"column": "visit_date", "op": "<", "value": "2024-06-01"},
                                     {"column": "cost", "op": ">", "value": 100.5}, {"column": "zip", "op": "not_in", "value": ["10001", "10002"]}]})"));
-    auto typedStream = release::ReleaseStream::prepare(agency.source(), typed, {"visits", "partner-a", &key, nullptr},
+    auto typedStream = release::ReleaseStream::prepare(agency.source(), typed, visitsRelease(key),
                                                        release::ExtractFormat::Csv);
     REQUIRE(typedStream);
     const auto typedExpected =
@@ -148,7 +155,7 @@ TEST_CASE("hostile text values are released exactly, through COPY, the search an
     auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 5, "t_closeness": {"t": 0.95}, "suppression_limit": 0.1})"));
     release::StreamOptions options;
     options.fetchRows = 700;
-    auto csvStream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto csvStream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                      release::ExtractFormat::Csv, options);
     REQUIRE(csvStream);
     REQUIRE((*csvStream)->unreachable() == nullptr);
@@ -162,7 +169,7 @@ TEST_CASE("hostile text values are released exactly, through COPY, the search an
     for (const auto& value : hostileTexts()) CHECK(seen.count(value) == 1);
 
     // NDJSON: every line is JSON and its diagnosis is the source value (null for NULL).
-    auto ndjsonStream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto ndjsonStream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                         release::ExtractFormat::Ndjson, options);
     REQUIRE(ndjsonStream);
     const std::string text = runToEnd(**ndjsonStream);
@@ -192,7 +199,7 @@ TEST_CASE("l-diversity holds in every released group", "[extract][pipeline]") {
     auto key = testKey();
     auto policy = loadTestPolicy(
         visitsPolicyJson(R"({"k": 5, "l_diversity": {"variant": "distinct", "l": 3}, "suppression_limit": 0.05})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                   release::ExtractFormat::Csv);
     REQUIRE(stream);
     ParsedCsv csv = parseCsv(runToEnd(**stream));
@@ -209,7 +216,7 @@ TEST_CASE("an unreachable model names the requirement and the best achievable va
     Agency agency(300);
     auto key = testKey();
     auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 1000, "suppression_limit": 0.01})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                   release::ExtractFormat::Csv);
     REQUIRE(stream);
     const auto* u = (*stream)->unreachable();
@@ -224,7 +231,7 @@ TEST_CASE("NDJSON output types numbers and quotes text", "[extract][pipeline]") 
     Agency agency(100);
     auto key = testKey();
     auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
                                                   release::ExtractFormat::Ndjson);
     REQUIRE(stream);
     const std::string text = runToEnd(**stream);
@@ -243,7 +250,7 @@ TEST_CASE("a source that cannot be reached is Unavailable", "[extract][pipeline]
     const int port = freeTcpPort();
     release::SourceLocation nowhere{"host=127.0.0.1 port=" + std::to_string(port) + " dbname=nothing user=nobody",
                                     "agency", "visits", std::chrono::seconds(2)};
-    auto stream = release::ReleaseStream::prepare(nowhere, policy, {"visits", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(nowhere, policy, visitsRelease(key),
                                                   release::ExtractFormat::Csv);
     REQUIRE(!stream);
     CHECK(stream.status().code() == StatusCode::Unavailable);
@@ -271,7 +278,7 @@ TEST_CASE("counting combinations in the gateway and in PostgreSQL gives the same
     auto run = [&](release::GroupCounting counting) {
         release::SourceLocation source = agency.source();
         source.groupCounting = counting;
-        auto stream = release::ReleaseStream::prepare(source, policy, {"visits", "partner-a", &key, nullptr},
+        auto stream = release::ReleaseStream::prepare(source, policy, visitsRelease(key),
                                                       release::ExtractFormat::Csv);
         INFO((stream ? std::string() : stream.status().message()));
         REQUIRE(stream);
@@ -326,7 +333,7 @@ TEST_CASE("columns are read bare only where the source type already prints the d
   "privacy": {"k": 2, "suppression_limit": 0}, "algorithm": {"name": "optimal"}, "metric": "loss"})");
     auto key = testKey();
     release::SourceLocation source{agency.db.conninfo(), "agency", "typed", std::chrono::seconds(5)};
-    auto stream = release::ReleaseStream::prepare(source, policy, {"typed", "partner-a", &key, nullptr},
+    auto stream = release::ReleaseStream::prepare(source, policy, {{anon::kCurrentKeyDerivation, "typed", "research", "partner-a"}, &key, nullptr},
                                                   release::ExtractFormat::Csv);
     REQUIRE(stream);
     ParsedCsv csv = parseCsv(runToEnd(**stream));

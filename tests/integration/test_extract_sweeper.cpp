@@ -27,8 +27,8 @@ void insertExtract(const std::string& conninfo, const std::string& id, std::opti
     pqxx::work tx(conn);
     tx.exec_params0(
         "INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, status, "
-        "requested_entry_index, gateway_instance) VALUES ($1, 'visits', 'research', 1, 'ab', 'partner-a', 'research', "
-        "'csv', $3, 0, $2)",
+        "requested_entry_index, gateway_instance, key_derivation) VALUES ($1, 'visits', 'research', 1, 'ab', "
+        "'partner-a', 'research', 'csv', $3, 0, $2, 2)",
         id, instance, status);
     tx.commit();
 }

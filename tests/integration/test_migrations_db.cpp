@@ -85,3 +85,39 @@ TEST_CASE("a failing migration rolls back and a changed one is refused", "[integ
     CHECK(refused.status().code() == StatusCode::FailedPrecondition);
     CHECK(refused.status().message().find("changed after it was applied") != std::string::npos);
 }
+
+TEST_CASE("migration 0007 marks every earlier extract as keyed with derivation 1 and requires it of new ones",
+          "[integration][migrations]") {
+    auto db = TestDatabase::create();
+    auto migrations = loadMigrations(CUSTODIAN_SOURCE_DIR "/migrations");
+    REQUIRE(migrations.isOk());
+    std::vector<Migration> before, all = *migrations;
+    for (const auto& m : all)
+        if (m.version < 7) before.push_back(m);
+    REQUIRE(before.size() == 6);
+    pqxx::connection conn(db.conninfo());
+    REQUIRE(applyMigrations(conn, before).isOk());
+    {
+        pqxx::work tx(conn);
+        for (const char* status : {"completed", "aborted", "not_released"})
+            tx.exec_params0("INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, "
+                            "format, status, requested_entry_index) VALUES ($1, 'visits', 'research', 1, 'ab', "
+                            "'partner-a', 'research', 'csv', $2, 0)",
+                            std::string("ext_") + status, status);
+        tx.commit();
+    }
+    REQUIRE(applyMigrations(conn, all).isOk());
+    auto insertNew = [&](const std::string& derivationColumn, const std::string& derivationValue) {
+        pqxx::work tx(conn);
+        tx.exec0("INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, "
+                 "status, requested_entry_index" + derivationColumn + ") VALUES ('ext_new', 'visits', 'research', 1, "
+                 "'ab', 'partner-a', 'research', 'csv', 'preparing', 0" + derivationValue + ")");
+        tx.commit();
+    };
+    CHECK_THROWS_AS(insertNew("", ""), pqxx::not_null_violation);
+    CHECK_THROWS_AS(insertNew(", key_derivation", ", 3"), pqxx::check_violation);
+    insertNew(", key_derivation", ", 2");
+    pqxx::work tx(conn);
+    CHECK(tx.exec("SELECT count(*) FROM extracts WHERE key_derivation = 1")[0][0].as<int>() == 3);
+    CHECK(tx.exec("SELECT key_derivation FROM extracts WHERE id = 'ext_new'")[0][0].as<int>() == 2);
+}

@@ -174,4 +174,11 @@ HttpResult httpRequest(uint16_t port, const std::string& method, const std::stri
     return client.request(method, target, headers, body);
 }
 
+HttpResult bearerRequest(uint16_t port, const std::string& method, const std::string& target, const std::string& token,
+                         const std::string& body) {
+    std::vector<std::pair<std::string, std::string>> headers{{"Authorization", "Bearer " + token}};
+    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+    return httpRequest(port, method, target, headers, body);
+}
+
 }  // namespace custodian::testing

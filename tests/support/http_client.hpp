@@ -59,4 +59,9 @@ HttpResult httpRequest(uint16_t port, const std::string& method, const std::stri
                        const std::vector<std::pair<std::string, std::string>>& headers = {},
                        const std::string& body = {});
 
+// One request on a fresh connection as the principal holding `token` (Authorization: Bearer), with
+// Content-Type: application/json when there is a body.
+HttpResult bearerRequest(uint16_t port, const std::string& method, const std::string& target, const std::string& token,
+                         const std::string& body = {});
+
 }  // namespace custodian::testing

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "anonymizer/hierarchy_io.hpp"
@@ -73,8 +74,10 @@ MasterKey fixedMasterKey() {
 }
 
 // The documented key derivation, written out with libsodium calls (independent of the product code).
-void expectedReleaseKey(const char* context, const std::string& dataset, const std::string& recipient,
-                        uint8_t (&subkey)[32]) {
+// The documented derivation (docs/formats/csv-and-hierarchies.md), written out: version 2 hashes
+// the policy between the dataset and the recipient, version 1 (policy nullopt) does not.
+void expectedReleaseKey(const char* context, const std::string& dataset, const std::optional<std::string>& policy,
+                        const std::string& recipient, uint8_t (&subkey)[32]) {
     REQUIRE(sodium_init() >= 0);
     std::string message;
     auto le64 = [&](uint64_t v) {
@@ -82,6 +85,10 @@ void expectedReleaseKey(const char* context, const std::string& dataset, const s
     };
     le64(dataset.size());
     message += dataset;
+    if (policy) {
+        le64(policy->size());
+        message += *policy;
+    }
     le64(recipient.size());
     message += recipient;
     uint8_t digest[16];
@@ -218,16 +225,18 @@ TEST_CASE("mask keeps first/last characters, masks e-mail local parts, never rel
           "mask: keep_first and keep_last must be >= 0");
 }
 
-TEST_CASE("pseudonymize: known answers from libsodium, stable per recipient, unlinkable across recipients",
+TEST_CASE("pseudonymize: known answers from libsodium, stable per policy and recipient, unlinkable across "
+          "recipients and policies",
           "[transforms][crypto]") {
     const MasterKey master = fixedMasterKey();
-    TransformContext partnerA{"adult", "partner-a", &master, {}, {}};
-    TransformContext partnerB{"adult", "partner-b", &master, {}, {}};
+    const auto v2 = KeyDerivation::DatasetPolicyRecipient;
+    TransformContext partnerA{{v2, "adult", "research", "partner-a"}, &master, {}, {}};
+    TransformContext partnerB{{v2, "adult", "research", "partner-b"}, &master, {}, {}};
     Batch batch = batchFrom("email,n\nann@example.org,42\nbob@example.org,7\nann@example.org,\n",
                             {{"email", ColumnType::Text}, {"n", ColumnType::Integer}});
 
     uint8_t subkey[32];
-    expectedReleaseKey("CUSTPSEU", "adult", "partner-a", subkey);
+    expectedReleaseKey("CUSTPSEU", "adult", "research", "partner-a", subkey);
     auto expectedHex = [&](const std::string& value, size_t bytes) {
         uint8_t digest[64];
         crypto_generichash(digest, bytes, reinterpret_cast<const uint8_t*>(value.data()), value.size(), subkey, 32);
@@ -257,8 +266,40 @@ TEST_CASE("pseudonymize: known answers from libsodium, stable per recipient, unl
     CHECK(b[0] == b[2]);
     CHECK(b[0] != a[0]);
     CHECK(b[1] != a[1]);
-    TransformContext otherDataset{"census", "partner-a", &master, {}, {}};
+    TransformContext otherDataset{{v2, "census", "research", "partner-a"}, &master, {}, {}};
     CHECK(texts(*run("pseudonymize", {}, batch, 0, otherDataset))[0] != a[0]);
+    // Another policy of the same dataset, to the same recipient: pseudonyms that do not join.
+    TransformContext otherPolicy{{v2, "adult", "marketing", "partner-a"}, &master, {}, {}};
+    const auto p = texts(*run("pseudonymize", {}, batch, 0, otherPolicy));
+    CHECK(p[0] == p[2]);
+    CHECK(p[0] != a[0]);
+    CHECK(p[1] != a[1]);
+    // The policy is part of the scope as a length-prefixed field, not glued to its neighbours.
+    TransformContext shifted{{v2, "adul", "tresearch", "partner-a"}, &master, {}, {}};
+    CHECK(texts(*run("pseudonymize", {}, batch, 0, shifted))[0] != a[0]);
+
+    // Derivation 1 (releases made before per-policy keys) reproduces its pseudonyms: per dataset and
+    // recipient, the same under every policy, and unlike derivation 2's.
+    uint8_t v1Subkey[32];
+    expectedReleaseKey("CUSTPSEU", "adult", std::nullopt, "partner-a", v1Subkey);
+    crypto_generichash(digest, 16, reinterpret_cast<const uint8_t*>(ann.data()), ann.size(), v1Subkey, 32);
+    char v1Hex[33];
+    sodium_bin2hex(v1Hex, sizeof v1Hex, digest, 16);
+    const auto v1 = KeyDerivation::DatasetRecipient;
+    TransformContext v1Research{{v1, "adult", "research", "partner-a"}, &master, {}, {}};
+    TransformContext v1Marketing{{v1, "adult", "marketing", "partner-a"}, &master, {}, {}};
+    TransformContext v1NoPolicy{{v1, "adult", "", "partner-a"}, &master, {}, {}};
+    CHECK(texts(*run("pseudonymize", {}, batch, 0, v1Research))[0] == std::string(v1Hex));
+    CHECK(texts(*run("pseudonymize", {}, batch, 0, v1Marketing))[0] == std::string(v1Hex));
+    CHECK(texts(*run("pseudonymize", {}, batch, 0, v1NoPolicy))[0] == std::string(v1Hex));
+    CHECK(std::string(v1Hex) != a[0]);
+
+    TransformContext noPolicy{{v2, "adult", "", "partner-a"}, &master, {}, {}};
+    CHECK(createError("pseudonymize", {}, ColumnType::Text, noPolicy) ==
+          "pseudonymize needs the dataset, policy and recipient of the release");
+    TransformContext v1NoRecipient{{v1, "adult", "research", ""}, &master, {}, {}};
+    CHECK(createError("pseudonymize", {}, ColumnType::Text, v1NoRecipient) ==
+          "pseudonymize needs the dataset and recipient of the release");
 
     CHECK(createError("pseudonymize", {}, ColumnType::Text) == "pseudonymize needs the gateway's pseudonymization master key");
     CHECK(createError("pseudonymize", {{"encoding", std::string("b64")}}, ColumnType::Text, partnerA) ==
@@ -364,8 +405,10 @@ TEST_CASE("Laplace noise uses scale sensitivity/epsilon and the injected random 
 
 TEST_CASE("date shift moves one individual's dates by one keyed offset within the bound", "[transforms][crypto]") {
     const MasterKey master = fixedMasterKey();
-    TransformContext partnerA{"visits", "partner-a", &master, {}, {}};
-    TransformContext partnerB{"visits", "partner-b", &master, {}, {}};
+    const auto v2 = KeyDerivation::DatasetPolicyRecipient;
+    TransformContext partnerA{{v2, "visits", "study", "partner-a"}, &master, {}, {}};
+    TransformContext partnerB{{v2, "visits", "study", "partner-b"}, &master, {}, {}};
+    TransformContext otherPolicy{{v2, "visits", "audit", "partner-a"}, &master, {}, {}};
     Batch batch = batchFrom("patient,visit,at\np1,2021-03-14,2021-03-14T10:00:00Z\np2,2021-03-14,\n"
                             "p1,2021-04-01,2021-04-01T00:00:00Z\n,2021-05-05,\n",
                             {{"patient", ColumnType::Text}, {"visit", ColumnType::Date}, {"at", ColumnType::Timestamp}});
@@ -373,7 +416,7 @@ TEST_CASE("date shift moves one individual's dates by one keyed offset within th
     auto shifted = run("date_shift", params, batch, 1, partnerA);
 
     uint8_t subkey[32];
-    expectedReleaseKey("CUSTDSHF", "visits", "partner-a", subkey);
+    expectedReleaseKey("CUSTDSHF", "visits", "study", "partner-a", subkey);
     auto expectedOffset = [&](const std::string& key) {
         uint8_t digest[16];
         crypto_generichash(digest, 16, reinterpret_cast<const uint8_t*>(key.data()), key.size(), subkey, 32);
@@ -397,16 +440,19 @@ TEST_CASE("date shift moves one individual's dates by one keyed offset within th
     const Params manyParams = {{"max_days", int64_t{30}}, {"key_column", std::string("k")}};
     auto a = run("date_shift", manyParams, many, 1, partnerA);
     auto b = run("date_shift", manyParams, many, 1, partnerB);
+    auto c = run("date_shift", manyParams, many, 1, otherPolicy);
     std::set<int64_t> offsets;
-    size_t differing = 0;
+    size_t differing = 0, differingPolicy = 0;
     for (size_t r = 0; r < many.rows(); ++r) {
         const int64_t offset = a->date(r) - many.column(1).date(r);
         CHECK(std::llabs(offset) <= 30);
         offsets.insert(offset);
         differing += a->date(r) != b->date(r) ? 1 : 0;
+        differingPolicy += a->date(r) != c->date(r) ? 1 : 0;
     }
     CHECK(offsets.size() > 40); // 200 draws over 61 values cover most of them
     CHECK(differing > 150);
+    CHECK(differingPolicy > 150);  // two policies' offsets are independent too
 
     auto missingKey = registry().create("date_shift", {{"max_days", int64_t{3}}, {"key_column", std::string("nope")}},
                                         partnerA, ColumnType::Date);

@@ -108,6 +108,31 @@ TEST_CASE("a signed manifest verifies and round-trips to the same fields", "[cry
     CHECK(verifyManifest(spaced, key.publicKey()).isOk());
 }
 
+TEST_CASE("a manifest's key_derivation is signed when present and absent from older manifests", "[crypto][manifest]") {
+    const auto key = rfc8032Key();
+    ExtractManifest m = sampleManifest();
+    m.keyDerivation = 2;
+    const auto document = signManifest(m, key).value();
+    CHECK(document.find("\"key_derivation\":2") != std::string::npos);
+    auto verified = verifyManifest(document, key.publicKey());
+    REQUIRE(verified.isOk());
+    CHECK(verified->keyDerivation == 2);
+    // Changing it breaks the signature.
+    std::string changed = document;
+    changed.replace(changed.find("\"key_derivation\":2"), 18, "\"key_derivation\":1");
+    CHECK(verifyManifest(changed, key.publicKey()).status().code() == StatusCode::PermissionDenied);
+    // A manifest without it (signed before it existed) reads as 0 and does not gain it.
+    const auto older = signManifest(sampleManifest(), key).value();
+    CHECK(older.find("key_derivation") == std::string::npos);
+    CHECK(verifyManifest(older, key.publicKey())->keyDerivation == 0);
+    // A malformed value is refused by name.
+    auto object = manifestToJson(sampleManifest());
+    object.asObject()["key_derivation"] = std::string("2");
+    auto parsed = manifestFromJson(object);
+    REQUIRE_FALSE(parsed.isOk());
+    CHECK(parsed.status().message() == "manifest.key_derivation: must be a positive integer");
+}
+
 TEST_CASE("a modified manifest, another key or a missing signature is rejected", "[crypto][manifest]") {
     const auto key = rfc8032Key();
     const auto document = signManifest(sampleManifest(), key).value();

@@ -13,6 +13,8 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "anonymizer/transforms/keyed_hash.hpp"
 #include "gateway/auth/principals.hpp"
@@ -74,8 +76,7 @@ TEST_CASE("the keyed-transform known answer in docs/formats/csv-and-hierarchies.
           "[docs][crypto]") {
     REQUIRE(sodium_init() >= 0);
     auto ka = knownAnswerBlock(readDocument("docs/formats/csv-and-hierarchies.md"));
-    for (const char* name : {"master_key", "transform_key", "dataset", "recipient", "subkey_id", "pseudonym_subkey",
-                             "value", "pseudonym", "date_shift_subkey", "max_days", "date_shift_days"})
+    for (const char* name : {"master_key", "transform_key", "dataset", "policy", "recipient", "value", "max_days"})
         REQUIRE(ka.count(name) == 1);
 
     // Step 1, as the gateway does it: the master key file, then the transform key.
@@ -96,31 +97,41 @@ TEST_CASE("the keyed-transform known answer in docs/formats/csv-and-hierarchies.
                                              custodian::crypto::kKeyedTransformContext);
     REQUIRE(transformKey);
     CHECK(hex(transformKey->data(), transformKey->size()) == ka["transform_key"]);
-
-    // Step 2, as the anonymizer does it.
-    CHECK(std::to_string(custodian::anon::releaseSubkeyId(ka["dataset"], ka["recipient"])) == ka["subkey_id"]);
-    // The documented recipe for the subkey, with libsodium directly.
-    uint8_t subkey[32];
-    REQUIRE(crypto_kdf_derive_from_key(subkey, sizeof subkey, std::stoull(ka["subkey_id"]), "CUSTPSEU",
-                                       transformKey->data()) == 0);
-    CHECK(hex(subkey, sizeof subkey) == ka["pseudonym_subkey"]);
-    REQUIRE(crypto_kdf_derive_from_key(subkey, sizeof subkey, std::stoull(ka["subkey_id"]), "CUSTDSHF",
-                                       transformKey->data()) == 0);
-    CHECK(hex(subkey, sizeof subkey) == ka["date_shift_subkey"]);
-
     auto key = custodian::anon::MasterKey::fromBytes(transformKey->view());
     REQUIRE(key);
-    auto pseudonyms = custodian::anon::KeyedHasher::derive(*key, custodian::anon::kPseudonymKdfContext, ka["dataset"],
-                                                           ka["recipient"]);
-    REQUIRE(pseudonyms);
-    uint8_t digest[16];
-    pseudonyms->hash(ka["value"], digest);
-    CHECK(hex(digest, sizeof digest) == ka["pseudonym"]);
 
-    auto shifts = custodian::anon::KeyedHasher::derive(*key, custodian::anon::kDateShiftKdfContext, ka["dataset"],
-                                                       ka["recipient"]);
-    REQUIRE(shifts);
-    const int64_t maxDays = std::stoll(ka["max_days"]);
-    const auto span = static_cast<uint64_t>(2 * maxDays + 1);
-    CHECK(static_cast<int64_t>(shifts->hash64(ka["value"]) % span) - maxDays == std::stoll(ka["date_shift_days"]));
+    // Step 2, as the anonymizer does it, for both derivations: "" prefixes derivation 2, "v1_"
+    // derivation 1.
+    using custodian::anon::KeyDerivation;
+    for (auto [prefix, derivation] : {std::pair{std::string(), KeyDerivation::DatasetPolicyRecipient},
+                                      std::pair{std::string("v1_"), KeyDerivation::DatasetRecipient}}) {
+        INFO("derivation " << static_cast<int>(derivation));
+        for (const char* name : {"subkey_id", "pseudonym_subkey", "pseudonym", "date_shift_subkey", "date_shift_days"})
+            REQUIRE(ka.count(prefix + name) == 1);
+        const custodian::anon::KeyScope scope{derivation, ka["dataset"], ka["policy"], ka["recipient"]};
+        CHECK(std::to_string(custodian::anon::releaseSubkeyId(scope)) == ka[prefix + "subkey_id"]);
+        // The documented recipe for the subkey, with libsodium directly.
+        uint8_t subkey[32];
+        REQUIRE(crypto_kdf_derive_from_key(subkey, sizeof subkey, std::stoull(ka[prefix + "subkey_id"]), "CUSTPSEU",
+                                           transformKey->data()) == 0);
+        CHECK(hex(subkey, sizeof subkey) == ka[prefix + "pseudonym_subkey"]);
+        REQUIRE(crypto_kdf_derive_from_key(subkey, sizeof subkey, std::stoull(ka[prefix + "subkey_id"]), "CUSTDSHF",
+                                           transformKey->data()) == 0);
+        CHECK(hex(subkey, sizeof subkey) == ka[prefix + "date_shift_subkey"]);
+
+        auto pseudonyms = custodian::anon::KeyedHasher::derive(*key, custodian::anon::kPseudonymKdfContext, scope);
+        REQUIRE(pseudonyms);
+        uint8_t digest[16];
+        pseudonyms->hash(ka["value"], digest);
+        CHECK(hex(digest, sizeof digest) == ka[prefix + "pseudonym"]);
+
+        auto shifts = custodian::anon::KeyedHasher::derive(*key, custodian::anon::kDateShiftKdfContext, scope);
+        REQUIRE(shifts);
+        const int64_t maxDays = std::stoll(ka["max_days"]);
+        const auto span = static_cast<uint64_t>(2 * maxDays + 1);
+        CHECK(static_cast<int64_t>(shifts->hash64(ka["value"]) % span) - maxDays ==
+              std::stoll(ka[prefix + "date_shift_days"]));
+    }
+    // The two derivations give the same recipient different keys.
+    CHECK(ka["pseudonym"] != ka["v1_pseudonym"]);
 }

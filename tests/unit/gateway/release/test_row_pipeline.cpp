@@ -42,7 +42,7 @@ struct Fixture {
     std::optional<ReleasePlan> plan;
     FrequencySink::Finalized privacy;
     std::vector<anon::Batch> batches;
-    ReleaseContext context{"people", "partner-a", nullptr, nullptr};
+    ReleaseContext context{{anon::kCurrentKeyDerivation, "people", "research", "partner-a"}, nullptr, nullptr};
 
     // `mondrian`: the policy partitions with Mondrian, and the sink takes every row in order.
     explicit Fixture(bool mondrian = false) {
