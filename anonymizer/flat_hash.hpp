@@ -150,6 +150,10 @@ public:
         return {bytes_.data() + begin, ends_[id] - begin};
     }
     size_t size() const noexcept { return ends_.size(); }
+    // Bytes allocated: slots, the byte arena and the string ends.
+    size_t memoryBytes() const noexcept {
+        return slots_.capacity() * sizeof(Slot) + bytes_.capacity() + ends_.capacity() * sizeof(size_t);
+    }
 
 private:
     static constexpr uint32_t kEmpty = UINT32_MAX;
@@ -208,6 +212,8 @@ public:
     const uint32_t* tuple(uint32_t index) const noexcept { return tuples_.data() + size_t{index} * width_; }
     size_t size() const noexcept { return size_; }
     size_t width() const noexcept { return width_; }
+    // Bytes allocated: slots and the stored tuples.
+    size_t memoryBytes() const noexcept { return slots_.capacity() * sizeof(Slot) + tuples_.capacity() * sizeof(uint32_t); }
 
 private:
     static constexpr uint32_t kEmpty = UINT32_MAX;

@@ -151,6 +151,9 @@ Result<std::optional<std::string>> ExtractProducer::nextChunk() {
         auto last = complete(page->value_or(std::string()));
         if (!last) return last.status();
         done_ = true;
+        // Everything is recorded: free the release now (its memory goes back to the system and to
+        // release.memory_budget_mb) rather than when the connection lets go of the response.
+        stream_.reset();
         return std::optional<std::string>(std::move(last).value());
     }
     if (!*page) return abort("failed", internalError("the release ended without its final check"));

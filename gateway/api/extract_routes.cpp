@@ -141,6 +141,27 @@ Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& fact
 
 int httpStatusOf(const Status& s) { return http::httpStatusFor(s.code()); }
 
+// A release whose memory did not fit (gateway/release/memory_budget.hpp): 503 `overloaded` with
+// Retry-After, error.details naming the limit, the bytes the release needed, the structure that
+// grew and whether waiting can help.
+HttpResponse memoryRefusalResponse(const release::MemoryRefusal& r) {
+    OverloadRefusal o;
+    o.httpStatus = 503;
+    o.code = "overloaded";
+    o.limit = r.limit;
+    o.limitValue = r.limitMiB;
+    o.retryAfter = std::chrono::seconds(r.retryable ? 5 : 60);
+    o.message = r.message;
+    o.extraDetails = ",\"needed_bytes\":" + std::to_string(r.neededBytes) + ",\"structure\":" +
+                     http::jsonQuote(r.structure) + ",\"retryable\":" + (r.retryable ? "true" : "false");
+    return overloadResponse(o);
+}
+
+// A charge on the gateway's memory budget for one release, or none when the services have no budget.
+std::shared_ptr<release::MemoryCharge> memoryCharge(const Services& services) {
+    return services.memoryBudget ? services.memoryBudget->open() : nullptr;
+}
+
 }  // namespace
 
 std::vector<Route> releaseRoutes() {
@@ -238,7 +259,17 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (!location) return failed(location.status());
     release::ReleaseContext context{{found->keyDerivation, found->dataset.name, request->policy, who.name},
                                     transformKey->get(), nullptr};
-    auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, request->format);
+    release::StreamOptions streamOptions;
+    streamOptions.memory = memoryCharge(services);
+    auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, request->format, streamOptions);
+    if (!stream && streamOptions.memory && streamOptions.memory->refusal()) {
+        // Refused for memory: audited like any failure (the row closes not_released), answered 503.
+        const release::MemoryRefusal& r = *streamOptions.memory->refusal();
+        crypto::JsonValue::Object details{{"limit", r.limit}, {"requested_entry", facts.requestedEntryIndex}};
+        auto recorded = refuseExtract(ctx, facts, "extract.aborted", "failed", stream.status(), 503, std::move(details), rowOpen);
+        if (!recorded) return recorded.status();
+        return memoryRefusalResponse(r);
+    }
     if (!stream) return failed(stream.status());
     if (const release::ModelUnreachable* u = (*stream)->unreachable()) {
         crypto::JsonValue::Object details{{"requirement", u->requirement},
@@ -376,7 +407,12 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     if (!location) return location.status();
     release::ReleaseContext context{{anon::kCurrentKeyDerivation, found->dataset.name, policyName, who.name},
                                     transformKey->get(), nullptr};
-    auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, release::ExtractFormat::Csv);
+    release::StreamOptions streamOptions;
+    streamOptions.memory = memoryCharge(services);
+    auto stream =
+        release::ReleaseStream::prepare(*location, found->policy.policy, context, release::ExtractFormat::Csv, streamOptions);
+    if (!stream && streamOptions.memory && streamOptions.memory->refusal())
+        return memoryRefusalResponse(*streamOptions.memory->refusal());
     if (!stream) return stream.status();
     const auto& privacy = (*stream)->privacy();
     const release::ReleasePlan& plan = (*stream)->plan();

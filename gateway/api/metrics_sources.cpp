@@ -7,6 +7,7 @@
 #include "gateway/audit/log.hpp"
 #include "gateway/db/pool.hpp"
 #include "gateway/db/readiness.hpp"
+#include "gateway/release/memory_budget.hpp"
 
 namespace custodian::api {
 namespace {
@@ -37,6 +38,21 @@ void writeOverload(Writer& w, const OverloadStats& overload) {
              overload.maxInflightExtracts);
     w.scalar("custodian_rate_limit_principals", "gauge", "Principals with a rate-limit bucket in memory.",
              overload.principalsTracked);
+}
+
+void writeMemoryBudget(Writer& w, const release::MemoryBudgetStats& m) {
+    w.scalar("custodian_release_memory_bytes", "gauge",
+             "Memory the releases in progress hold by their own account (release.memory_budget_mb).", m.heldBytes);
+    w.scalar("custodian_release_memory_peak_bytes", "gauge", "The most the releases held at once since start.",
+             m.peakBytes);
+    w.scalar("custodian_release_memory_budget_bytes", "gauge", "The configured release.memory_budget_mb, in bytes.",
+             m.limitBytes);
+    w.family("custodian_release_memory_refusals_total", "counter",
+             "Releases refused because their memory did not fit, by the limit that refused them.");
+    w.sample("custodian_release_memory_refusals_total", "limit=\"release.memory_budget_mb\"", m.refusedGateway);
+    w.sample("custodian_release_memory_refusals_total", "limit=\"release.extract_memory_budget_mb\"", m.refusedExtract);
+    w.scalar("custodian_release_memory_waits_total", "counter",
+             "Release memory growths that had to wait for other releases (release.memory_wait_ms).", m.waits);
 }
 
 void writeAudit(Writer& w, const audit::AuditLogStats& audit) {
@@ -86,6 +102,7 @@ void registerMetricsSources(http::Metrics& metrics, const Services& services) {
                  gatewayReady(*s) ? 1 : 0);
     });
     if (services.overload) metrics.addSource([s](Writer& w) { writeOverload(w, s->overload->stats()); });
+    if (services.memoryBudget) metrics.addSource([s](Writer& w) { writeMemoryBudget(w, s->memoryBudget->stats()); });
     if (services.audit) metrics.addSource([s](Writer& w) { writeAudit(w, s->audit->stats()); });
 }
 

@@ -22,7 +22,8 @@ http::HttpResponse overloadResponse(const OverloadRefusal& refusal) {
     http::HttpResponse r = http::errorResponse(refusal.httpStatus, refusal.code, refusal.message,
                                    "{\"limit\":" + http::jsonQuote(refusal.limit) +
                                        ",\"limit_value\":" + std::to_string(refusal.limitValue) +
-                                       ",\"retry_after_s\":" + std::to_string(refusal.retryAfter.count()) + "}");
+                                       ",\"retry_after_s\":" + std::to_string(refusal.retryAfter.count()) +
+                                       refusal.extraDetails + "}");
     r.setHeader("Retry-After", std::to_string(refusal.retryAfter.count()));
     return r;
 }

@@ -37,10 +37,11 @@ struct OverloadRefusal {
     uint64_t limitValue = 0;            // its configured value
     std::chrono::seconds retryAfter{1};  // ≥ 1 s
     std::string message;
+    std::string extraDetails;           // more members of error.details, as JSON text: ,"name":value…
 };
 
-// {"error":{"code":…,"message":…,"details":{"limit":…,"limit_value":…,"retry_after_s":…}}} with the
-// Retry-After header.
+// {"error":{"code":…,"message":…,"details":{"limit":…,"limit_value":…,"retry_after_s":…[, extra]}}}
+// with the Retry-After header.
 http::HttpResponse overloadResponse(const OverloadRefusal& refusal);
 
 struct OverloadStats {

@@ -92,6 +92,8 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     rt->audit_ = std::make_unique<audit::AuditLog>(std::move(auditOptions), *rt->signingKey_);
 
     rt->overload_ = std::make_unique<OverloadGuard>(c.overload);
+    rt->memoryBudget_ = std::make_unique<release::MemoryBudget>(c.release.memoryBudgetMiB << 20,
+                                                                c.release.extractMemoryBudgetMiB << 20, c.release.memoryWait);
 
     std::vector<Route> routes = builtinRoutes();
     if (c.metricsListen) {
@@ -112,6 +114,7 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     rt->services_.catalog = rt->catalog_.get();
     rt->services_.audit = rt->audit_.get();
     rt->services_.overload = rt->overload_.get();
+    rt->services_.memoryBudget = rt->memoryBudget_.get();
     rt->services_.instance = instance;
     registerMetricsSources(rt->metrics_, rt->services_);
     rt->apiHandler_ = std::make_unique<RouterHandler>(rt->services_, *rt->router_);

@@ -20,6 +20,7 @@
 #include "gateway/http/metrics.hpp"
 #include "gateway/http/server.hpp"
 #include "gateway/release/live_extracts.hpp"
+#include "gateway/release/memory_budget.hpp"
 
 namespace custodian::api {
 
@@ -37,6 +38,8 @@ struct Services {
     const catalog::Catalog* catalog = nullptr;       // sources, datasets, versioned policies
     audit::AuditLog* audit = nullptr;                // the audit log; null: audited requests fail with 503
     OverloadGuard* overload = nullptr;               // rate limits and in-flight extracts; null: no limits
+    // release.memory_budget_mb (gateway/release/memory_budget.hpp); null: releases only keep accounts.
+    release::MemoryBudget* memoryBudget = nullptr;
     // This process among the gateways sharing the database: random, positive, fixed for the
     // process's life; stored with the extracts it streams (gateway/api/extract_sweeper.hpp).
     int32_t instance = 0;
@@ -86,6 +89,7 @@ private:
     std::unique_ptr<db::ReadinessMonitor> readiness_;
     std::unique_ptr<audit::AuditLog> audit_;
     std::unique_ptr<OverloadGuard> overload_;
+    std::unique_ptr<release::MemoryBudget> memoryBudget_;
     std::unique_ptr<release::LiveExtracts> liveExtracts_;
     std::unique_ptr<ExtractSweeper> sweeper_;  // declared after what it uses: stopped first
     http::Metrics metrics_;

@@ -343,6 +343,16 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
             return invalidArgument("release.group_counts: must be \"gateway\" or \"database\"");
         c.release.groupCountsInDatabase = where == "database";
         if (Status s = r.duration("sweep_interval_ms", c.release.sweepInterval, 10, 86400000); !s) return s;
+        int64_t budget = static_cast<int64_t>(c.release.memoryBudgetMiB);
+        if (Status s = r.integer("memory_budget_mb", budget, 1, 1048576); !s) return s;
+        c.release.memoryBudgetMiB = static_cast<uint64_t>(budget);
+        int64_t perExtract = budget;
+        if (Status s = r.integer("extract_memory_budget_mb", perExtract, 1, 1048576); !s) return s;
+        if (perExtract > budget)
+            return invalidArgument("release.extract_memory_budget_mb: must not exceed release.memory_budget_mb (" +
+                                   std::to_string(budget) + "), got " + std::to_string(perExtract));
+        c.release.extractMemoryBudgetMiB = static_cast<uint64_t>(perExtract);
+        if (Status s = r.duration("memory_wait_ms", c.release.memoryWait, 0, 60000); !s) return s;
         if (Status s = r.rejectUnknown(); !s) return s;
     }
 

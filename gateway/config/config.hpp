@@ -87,9 +87,16 @@ struct OverloadConfig {
 // gateway/release/source.hpp for the trade-off.
 // `sweep_interval_ms`: how often the gateway looks for extracts whose gateway process died; one is
 // recorded as aborted once two looks in a row found it without a live process.
+// `memory_budget_mb`: the memory every release of the gateway may hold together (counting tables,
+// frequency sinks, frequency tables, search working sets, decisions; gateway/release/
+// memory_budget.hpp); `extract_memory_budget_mb`: one release (default: the whole budget);
+// `memory_wait_ms`: how long a release whose growth does not fit waits for others before 503.
 struct ReleaseConfig {
     bool groupCountsInDatabase = false;
     std::chrono::milliseconds sweepInterval{30000};
+    uint64_t memoryBudgetMiB = 1024;
+    uint64_t extractMemoryBudgetMiB = 1024;
+    std::chrono::milliseconds memoryWait{2000};
 };
 
 struct GatewayConfig {

@@ -146,13 +146,87 @@ bool PrivacyDecision::suppresses(const uint32_t* nodeCodes) const {
 
 // ---- FrequencySink -----------------------------------------------------------------------------
 
+namespace {
+
+// What glibc's malloc takes for a request of `n` bytes: 8 bytes of header, 16-byte granularity,
+// 32 bytes at least.
+uint64_t mallocBlock(uint64_t n) { return std::max<uint64_t>(32, (n + 8 + 15) / 16 * 16); }
+
+// The heap block of a std::string's characters (none when they fit its inline buffer).
+uint64_t stringHeap(size_t length) { return length > 15 ? mallocBlock(length + 1) : 0; }
+
+// One node of a std::unordered_map/set holding `value` bytes (next pointer, value, cached hash),
+// and its share of the bucket array.
+uint64_t hashNode(uint64_t value) { return mallocBlock(8 + value + 8) + 8; }
+
+}  // namespace
+
 uint32_t FrequencySink::Dictionary::intern(std::string_view value) {
     auto it = index.find(value);
     if (it != index.end()) return it->second;
     const auto id = static_cast<uint32_t>(values.size());
     values.emplace_back(value);
     index.emplace(values.back(), id);
+    stringHeapBytes += 2 * stringHeap(value.size());
     return id;
+}
+
+uint64_t FrequencySink::Dictionary::memoryBytes() const {
+    return values.capacity() * sizeof(std::string) + index.size() * hashNode(sizeof(std::string) + 8) +
+           index.bucket_count() * sizeof(void*) + stringHeapBytes;
+}
+
+uint64_t FrequencySink::memoryBytes() const {
+    uint64_t bytes = ids_.capacity() * sizeof(uint32_t) + counts_.capacity() * sizeof(uint64_t);
+    for (const auto& d : dictionaries_) bytes += d.memoryBytes();
+    for (const auto& column : rowIds_) bytes += column.capacity() * sizeof(uint32_t);
+    for (const auto& [column, d] : fixedDomains_) bytes += d.memoryBytes();
+    return bytes;
+}
+
+uint64_t FrequencySink::finalizeBytes(uint64_t searchCacheBytes) const {
+    const uint64_t q = plan_.quasiIdentifiers().size();
+    const uint64_t s = plan_.sensitiveAttributes().size();
+    uint64_t values = 0;
+    for (const auto& d : dictionaries_) values += d.values.size();
+    if (plan_.localRecoding()) {
+        // Per row: the partition (4 bytes), the recursion's row order (4) and its scratch (4); the
+        // row codes themselves become the leaf codes in place.
+        return records_ * 12 + values * 4;
+    }
+    const uint64_t groups = counts_.size();
+    // The builder: codes (vector growth up to twice), counts, hashes, slots at ≤ 50 % load;
+    // sensitive (combination, value) pairs through a dense index.
+    const uint64_t builder = groups * (2 * q * 4 + 2 * 8 + 8) + 4 * groups * 4 + s * groups * (8 + 8 + 2 * 16);
+    // The table kept for the search, its column-major copy, the class index (key + index +
+    // generation at ≤ 50 % load, up to 16-byte keys) and row-to-class map, the best node's per-class
+    // codes, sizes and flags, and the roll-up cache (bounded by its configuration and by what the
+    // class tables of this table can take).
+    const uint64_t table = groups * (q * 4 + 8) + s * groups * (8 + 16);
+    const uint64_t search = groups * q * 4 + 2 * groups * 24 + groups * 4 + groups * (q * 4 + 8 + 1) +
+                            std::min<uint64_t>(searchCacheBytes, 4 * groups * (16 + 8));
+    return values * 4 + std::max(builder, table + search);
+}
+
+uint64_t PrivacyDecision::memoryBytes() const {
+    uint64_t bytes = suppressedClassCodes.capacity() * sizeof(uint32_t) + packedKeys_.size() * hashNode(8) +
+                     packedKeys_.bucket_count() * sizeof(void*) + wideKeys_.size() * hashNode(sizeof(std::string)) +
+                     wideKeys_.bucket_count() * sizeof(void*);
+    for (const auto& totals : sensitiveTotals) bytes += totals.size() * hashNode(sizeof(std::string) + 8);
+    // The final check: one counter per released class (its codes, a row count and a hash node).
+    uint64_t classes = stats.classes;
+    if (local) {
+        for (const auto& column : local->leafCodes) bytes += column.capacity() * sizeof(uint32_t);
+        bytes += local->partitions.partitionOfRow.capacity() * sizeof(uint32_t) +
+                 local->partitions.partitionSizes.capacity() * sizeof(uint64_t);
+        for (const auto& labels : local->partitions.labels) {
+            bytes += labels.capacity() * sizeof(std::string) + mallocBlock(labels.capacity() * sizeof(std::string));
+            for (const auto& label : labels) bytes += stringHeap(label.size());
+        }
+        classes = local->partitions.partitionSizes.size();
+    }
+    bytes += classes * (hashNode(classWidth() * sizeof(uint32_t) + 8) + 64);
+    return bytes;
 }
 
 FrequencySink::FrequencySink(const ReleasePlan& plan)

@@ -139,6 +139,10 @@ struct PrivacyDecision {
     bool suppresses(const uint32_t* nodeCodes) const;
     // Indexes suppressedClassCodes for suppresses(); called by finalize().
     void indexSuppressedClasses();
+    // Bytes this decision holds while the release streams (suppressed classes and their index,
+    // Mondrian's per-row codes and partitions, labels), plus the final check's counter per released
+    // class that the stream builds next to it (gateway/release/memory_budget.hpp).
+    uint64_t memoryBytes() const;
 
 private:
     std::vector<unsigned> keyBits_;            // bits per quasi-identifier when the key fits 64 bits
@@ -166,6 +170,14 @@ public:
     Status addFixedDomainValue(size_t column, const SourceValue& value);
 
     uint64_t records() const noexcept { return records_; }
+    // Bytes the sink holds now: dictionaries (hash nodes, buckets, strings), group rows or
+    // Mondrian's row codes (container capacities, not sizes).
+    uint64_t memoryBytes() const;
+    // Bytes finalize() holds at its peak besides what memoryBytes() already counts: the leaf codes,
+    // the frequency table builder and the table, the search's working set (its column copy, class
+    // index, roll-up cache up to `searchCacheBytes`, the best node's class tables), or Mondrian's
+    // partitioning state.
+    uint64_t finalizeBytes(uint64_t searchCacheBytes) const;
 
     // Hierarchies, frequency table and search. Exactly one of `decision` and `unreachable` is
     // set; `table` and `config` are what the search ran on (previews evaluate other nodes with them).
@@ -186,7 +198,9 @@ private:
     struct Dictionary {
         std::unordered_map<std::string, uint32_t, TransparentStringHash, std::equal_to<>> index;
         std::vector<std::string> values;
+        uint64_t stringHeapBytes = 0;  // heap blocks of the strings in `index` and `values`
         uint32_t intern(std::string_view value);
+        uint64_t memoryBytes() const;
     };
     const ReleasePlan& plan_;
     std::vector<size_t> columns_;

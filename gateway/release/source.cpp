@@ -404,7 +404,7 @@ void SourceSnapshot::close() noexcept {
 }
 
 Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns,
-                                    const GroupVisitor& onGroup, GroupCounting counting) {
+                                    const GroupVisitor& onGroup, GroupCounting counting, MemoryCharge* memory) {
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     State& st = *state_;
     constexpr const char* kDuring = "counting quasi-identifier combinations";
@@ -435,6 +435,21 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
         std::vector<uint64_t> hashes;
         codes.reserve(kBatchRows * width);
         hashes.reserve(kBatchRows);
+        // The memory of these tables, stated to the release's charge after every batch (it only
+        // changes when a table grows); given back when they are freed, on every return.
+        struct Freed {
+            MemoryCharge* memory;
+            ~Freed() {
+                if (memory) (void)memory->set(kCountingTable, 0);
+            }
+        } freed{memory};
+        auto account = [&]() -> Status {
+            if (!memory) return Status::ok();
+            size_t bytes = groups.memoryBytes() + counts.capacity() * sizeof(uint64_t) +
+                           codes.capacity() * sizeof(uint32_t) + hashes.capacity() * sizeof(uint64_t);
+            for (const auto& t : texts) bytes += t.memoryBytes();
+            return memory->set(kCountingTable, bytes);
+        };
         for (bool more = true; more;) {
             codes.clear();
             while (codes.size() < kBatchRows * width) {
@@ -457,6 +472,7 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
                 if (group == counts.size()) counts.push_back(0);
                 ++counts[group];
             }
+            if (Status s = account(); !s) return s;
         }
         for (uint32_t g = 0; g < counts.size(); ++g) {
             const uint32_t* tuple = groups.tuple(g);

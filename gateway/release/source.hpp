@@ -33,6 +33,7 @@
 
 #include "anonymizer/status.hpp"
 #include "gateway/db/server_identity.hpp"
+#include "gateway/release/memory_budget.hpp"
 #include "anonymizer/table.hpp"
 #include "anonymizer/value.hpp"
 #include "policies/row_filter.hpp"
@@ -127,9 +128,11 @@ public:
     // for NULL) and its row count. Two source texts with one canonical form (a decimal written two
     // ways) may arrive as two calls; the caller adds them up. Memory: Database holds one group row
     // at a time, Gateway each column's distinct texts and one code tuple per combination.
+    // Gateway counting states the memory of its tables to `memory` (kCountingTable) as they grow,
+    // and stops with its ResourceExhausted status when the budget refuses.
     using GroupVisitor = std::function<Status(std::span<const SourceValue> values, uint64_t count)>;
     Status forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns, const GroupVisitor& onGroup,
-                        GroupCounting counting = GroupCounting::Database);
+                        GroupCounting counting = GroupCounting::Database, MemoryCharge* memory = nullptr);
 
     // Makes every later read of this snapshot return the rows in one order, whichever columns it
     // selects: the physical order of the tuples the snapshot sees, read by sequential scans without

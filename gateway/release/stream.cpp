@@ -12,6 +12,8 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
     stream->format_ = format;
     stream->options_ = options;
     if (stream->options_.fetchRows == 0) stream->options_.fetchRows = 8192;
+    stream->memory_ = options.memory ? options.memory : std::make_shared<MemoryCharge>();
+    MemoryCharge& memory = *stream->memory_;
 
     auto plan = ReleasePlan::make(std::move(policy));
     if (!plan) return plan.status();
@@ -34,21 +36,27 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
 
     // Sink: the frequency table of the search, counted where source.groupCounting says.
     // Mondrian takes the rows themselves, in the order the release will read them again.
+    // The sink's memory is stated every few thousand rows or groups, and the search's expected
+    // working set before it runs, so a release that does not fit stops before it grows further.
     FrequencySink sink(p);
     const std::vector<size_t> groupColumns = p.groupColumns();
+    constexpr uint64_t kAccountEvery = 16384;
+    uint64_t added = 0;
+    auto add = [&](std::span<const SourceValue> values, uint64_t count) -> Status {
+        if (Status s = sink.add(values, count); !s) return s;
+        return ++added % kAccountEvery == 0 ? memory.set(kFrequencySink, sink.memoryBytes()) : Status::ok();
+    };
     Status s = Status::ok();
     if (p.localRecoding()) {
         s = stream->snapshot_->fixRowOrder();
         if (s)
             s = stream->snapshot_->forEachRow(*stream->query_, groupColumns,
-                                              [&](std::span<const SourceValue> values) { return sink.add(values, 1); });
+                                              [&](std::span<const SourceValue> values) { return add(values, 1); });
     } else {
-        s = stream->snapshot_->forEachGroup(
-            *stream->query_, groupColumns,
-            [&](std::span<const SourceValue> values, uint64_t count) { return sink.add(values, count); },
-            source.groupCounting);
+        s = stream->snapshot_->forEachGroup(*stream->query_, groupColumns, add, source.groupCounting, &memory);
     }
     if (!s) return s;
+    if (s = memory.set(kFrequencySink, sink.memoryBytes()); !s) return s;
     for (size_t column : p.builtGeneralizedColumns()) {
         s = stream->snapshot_->forEachGroup(*stream->query_, {column}, [&](std::span<const SourceValue> values, uint64_t) {
             return sink.addFixedDomainValue(column, values[0]);
@@ -56,13 +64,31 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
         if (!s) return s;
     }
     // Finalize: hierarchies, frequency table, search.
+    if (s = memory.set(kSearch, sink.finalizeBytes(anon::OptimalSearchConfig{}.cacheBytes)); !s) return s;
     auto privacy = std::move(sink).finalize();
     if (!privacy) return privacy.status();
     stream->privacy_ = std::move(privacy).value();
+    // From here on the release holds the frequency table (previews evaluate other nodes with it)
+    // and its decision; the sink and the search's working set are freed when this returns.
+    uint64_t held = stream->privacy_.table ? stream->privacy_.table->memoryBytes() : 0;
+    if (stream->privacy_.decision) held += stream->privacy_.decision->memoryBytes();
+    (void)memory.set(kSearch, 0);
+    (void)memory.set(kFrequencySink, 0);
+    if (s = memory.set(kDecision, held); !s) return s;
     return stream;
 }
 
-ReleaseStream::~ReleaseStream() { close(); }
+ReleaseStream::~ReleaseStream() {
+    close();
+    // Free what the release held, hand the pages back to the system, then to the budget.
+    rows_.reset();
+    privacy_ = {};
+    snapshot_.reset();
+    query_.reset();
+    plan_.reset();
+    returnFreedMemory();
+    if (memory_) memory_->releaseAll();
+}
 
 void ReleaseStream::close() noexcept {
     if (rows_) rows_->stop();

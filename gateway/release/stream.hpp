@@ -24,6 +24,7 @@
 
 #include "anonymizer/status.hpp"
 #include "gateway/release/encoder.hpp"
+#include "gateway/release/memory_budget.hpp"
 #include "anonymizer/final_check.hpp"
 #include "gateway/release/pipeline.hpp"
 #include "gateway/release/plan.hpp"
@@ -46,6 +47,10 @@ struct SourceLocation {
 struct StreamOptions {
     size_t fetchRows = 8192;         // rows per FETCH (and per released batch)
     size_t pageBytes = 1u << 20;     // encode at least this much plaintext before handing a page out
+    // The release's memory charge (gateway/release/memory_budget.hpp): prepare() states its
+    // structures to it as they grow and fails with ResourceExhausted when the budget refuses
+    // (refusal() then says why). The stream holds it until it is destroyed. Null: accounts only.
+    std::shared_ptr<MemoryCharge> memory;
 };
 
 class ReleaseStream {
@@ -89,6 +94,9 @@ public:
     // Closes the source connection early (client gone); nextPage() fails afterwards.
     void close() noexcept;
 
+    // What this release holds by its own account (memory_budget.hpp).
+    const MemoryCharge& memory() const noexcept { return *memory_; }
+
 private:
     ReleaseStream() = default;
 
@@ -100,6 +108,7 @@ private:
     ExtractFormat format_ = ExtractFormat::Csv;
     StreamOptions options_;
     std::unique_ptr<RowPipeline> rows_;  // after start()
+    std::shared_ptr<MemoryCharge> memory_;
 };
 
 }  // namespace custodian::release

@@ -12,7 +12,9 @@
 
 #include <rapidjson/document.h>
 
+#include <chrono>
 #include <cmath>
+#include <future>
 #include <thread>
 
 #include "gateway/auth/principals.hpp"
@@ -36,9 +38,9 @@ struct ExtractWorld {
     std::string publisher, partnerA, partnerB, auditor;
     std::optional<crypto::BoxSecretKey> keyA;
 
-    explicit ExtractWorld(int rows = 2000) {
+    explicit ExtractWorld(int rows = 2000, GatewayOptions options = {}) {
         createVisitsTable(agency.conninfo(), rows);
-        gw = std::make_unique<RunningGateway>(gatewayDb.conninfo());
+        gw = std::make_unique<RunningGateway>(gatewayDb.conninfo(), std::move(options));
         publisher = add("pub-health", auth::Role::Publisher, "health", std::nullopt);
         keyA.emplace(std::move(crypto::BoxSecretKey::generate()).value());
         partnerA = add("partner-a", auth::Role::Partner, "", keyA->publicKey());
@@ -509,4 +511,125 @@ TEST_CASE("the policy preview reports risk and information loss without releasin
     auto other = w.add("pub-transit", auth::Role::Publisher, "transit", std::nullopt);
     CHECK(w.call("POST", "/v1/datasets/visits/policies/research/preview", other).status == 403);
     CHECK(w.call("POST", "/v1/datasets/visits/policies/nothing/preview", w.publisher).status == 404);
+}
+
+// ---- release.memory_budget_mb -----------------------------------------------------------------------
+
+namespace {
+
+// A gateway whose releases share `totalMiB` (one at most `perExtractMiB`), over 20,000 visits with
+// a distinct zip each: the counting table alone then takes more than 1 MiB.
+ExtractWorld budgetedWorld(uint64_t totalMiB, uint64_t perExtractMiB, std::chrono::milliseconds wait) {
+    GatewayOptions options;
+    options.adjustConfig = [=](config::GatewayConfig& c) {
+        c.release.memoryBudgetMiB = totalMiB;
+        c.release.extractMemoryBudgetMiB = perExtractMiB;
+        c.release.memoryWait = wait;
+    };
+    return ExtractWorld(20000, std::move(options));
+}
+
+void makeZipsUnique(const std::string& agency) { runPsql(agency, "UPDATE agency.visits SET zip = (10000 + id)::text"); }
+
+const crypto::JsonValue& errorOf(const crypto::JsonValue& body) {
+    const crypto::JsonValue* error = body.find("error");
+    REQUIRE(error != nullptr);
+    return *error;
+}
+
+}  // namespace
+
+TEST_CASE("an extract whose memory exceeds release.extract_memory_budget_mb gets 503, audited, holding nothing after",
+          "[integration][extract][memory]") {
+    ExtractWorld w = budgetedWorld(64, 1, std::chrono::milliseconds(30000));
+    makeZipsUnique(w.agency.conninfo());
+    const auto started = std::chrono::steady_clock::now();
+    auto r = w.extract(w.partnerA, "research");
+    INFO(r.body);
+    REQUIRE(r.status == 503);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(15));  // no waiting: it never fits
+    CHECK(r.header("retry-after") == "60");
+    auto body = crypto::parseJson(r.body);
+    REQUIRE(body);
+    const crypto::JsonValue& error = errorOf(*body);
+    CHECK(error.find("code")->asString() == "overloaded");
+    const std::string message = error.find("message")->asString();
+    CHECK(message.find("more than release.extract_memory_budget_mb (1 MiB) allows one release") != std::string::npos);
+    CHECK(message.find("combination counting table") != std::string::npos);
+    const crypto::JsonValue& details = *error.find("details");
+    CHECK(details.find("limit")->asString() == "release.extract_memory_budget_mb");
+    CHECK(details.find("limit_value")->asUint64() == 1);
+    CHECK(details.find("retry_after_s")->asUint64() == 60);
+    CHECK(details.find("needed_bytes")->asUint64() > (uint64_t{1} << 20));
+    CHECK(details.find("structure")->asString() == "combination counting table");
+    CHECK_FALSE(details.find("retryable")->asBool());
+
+    // Audited as a failed extract, its row closed without releasing anything, and nothing held.
+    const std::string aborted = w.lastAudit("extract.aborted");
+    CHECK(aborted.starts_with("failed "));
+    CHECK(aborted.find("release.extract_memory_budget_mb") != std::string::npos);
+    CHECK(w.gatewayScalar("SELECT string_agg(status, ',') FROM extracts") == "not_released");
+    const auto stats = w.gw->services().memoryBudget->stats();
+    CHECK(stats.heldBytes == 0);
+    CHECK(stats.refusedExtract == 1);
+    auto metrics = httpRequest(w.gw->port(), "GET", "/metrics").body;
+    CHECK(metrics.find("custodian_release_memory_refusals_total{limit=\"release.extract_memory_budget_mb\"} 1\n") !=
+          std::string::npos);
+    CHECK(metrics.find("custodian_release_memory_bytes 0\n") != std::string::npos);
+}
+
+TEST_CASE("an extract that does not fit beside the releases in progress gets 503 after waiting, and runs once they end",
+          "[integration][extract][memory]") {
+    ExtractWorld w = budgetedWorld(64, 64, std::chrono::milliseconds(100));
+    makeZipsUnique(w.agency.conninfo());
+    // Another release holding all but half a MiB of the budget (stated as any release does).
+    auto other = w.gw->services().memoryBudget->open();
+    REQUIRE(other->set("frequency sink", (uint64_t{64} << 20) - (uint64_t{1} << 19)));
+
+    auto refused = w.extract(w.partnerA, "research");
+    INFO(refused.body);
+    REQUIRE(refused.status == 503);
+    CHECK(refused.header("retry-after") == "5");
+    auto body = crypto::parseJson(refused.body);
+    REQUIRE(body);
+    const crypto::JsonValue& error = errorOf(*body);
+    CHECK(error.find("code")->asString() == "overloaded");
+    CHECK(error.find("message")->asString().find("the releases in progress hold 63.5 MiB of release.memory_budget_mb "
+                                                 "(64 MiB); retry when they have finished") != std::string::npos);
+    CHECK(error.find("details")->find("limit")->asString() == "release.memory_budget_mb");
+    CHECK(error.find("details")->find("retryable")->asBool());
+    CHECK(w.lastAudit("extract.aborted").find("release.memory_budget_mb") != std::string::npos);
+    CHECK(w.gw->services().memoryBudget->stats().heldBytes == other->bytes());
+
+    // That release ends: the same extract now runs, and gives everything back when it ends.
+    other.reset();
+    auto released = w.extract(w.partnerA, "research");
+    INFO(released.body.substr(0, 300));
+    REQUIRE(released.status == 200);
+    const auto stats = w.gw->services().memoryBudget->stats();
+    CHECK(stats.heldBytes == 0);
+    CHECK(stats.peakBytes > (uint64_t{1} << 20));  // the extract's structures were accounted
+    CHECK(stats.refusedGateway == 1);
+    const std::string id = released.header("x-extract-id");
+    CHECK(w.gatewayScalar("SELECT status FROM extracts WHERE id = '" + id + "'") == "completed");
+}
+
+TEST_CASE("an extract waits up to release.memory_wait_ms for another release to give memory back",
+          "[integration][extract][memory]") {
+    ExtractWorld w = budgetedWorld(64, 64, std::chrono::milliseconds(20000));
+    makeZipsUnique(w.agency.conninfo());
+    auto other = w.gw->services().memoryBudget->open();
+    REQUIRE(other->set("frequency sink", (uint64_t{64} << 20) - (uint64_t{1} << 19)));
+    auto pending = std::async(std::launch::async, [&] { return w.extract(w.partnerA, "research"); });
+    // Wait until the extract is blocked on the budget, then end the other release.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (w.gw->services().memoryBudget->stats().waits == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(w.gw->services().memoryBudget->stats().waits == 1);
+    other.reset();
+    auto r = pending.get();
+    INFO(r.body.substr(0, 300));
+    CHECK(r.status == 200);
+    CHECK(w.gw->services().memoryBudget->stats().heldBytes == 0);
+    CHECK(w.gw->services().memoryBudget->stats().refusedGateway == 0);
 }
