@@ -2,6 +2,8 @@
 // policies (their handlers are in source_routes.cpp, dataset_routes.cpp, policy_routes.cpp).
 #include "gateway/api/catalog_routes.hpp"
 
+#include <pqxx/transaction>
+
 #include "gateway/api/catalog_request.hpp"
 #include "gateway/api/record.hpp"
 #include "gateway/auth/groups.hpp"
@@ -87,14 +89,17 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
         std::vector<Visible> policies;
     };
     auto visible = withConnection<std::vector<Entry>>(ctx, [&](pqxx::connection& conn) -> Result<std::vector<Entry>> {
+        // One read-only transaction: the answer is one snapshot of memberships, policies and
+        // counts, and costs one BEGIN/COMMIT instead of one per query.
+        pqxx::read_transaction tx(conn);
         // Memberships as of now: a partner added to a group sees the group's policies at once.
-        auto groups = auth::groupsOfPrincipal(conn, who.name);
+        auto groups = auth::groupsOfPrincipal(tx, who.name);
         if (!groups) return groups.status();
-        auto refs = catalog::activePolicies(conn);
+        auto refs = catalog::activePolicies(tx);
         if (!refs) return refs.status();
         std::vector<Entry> out;
         for (const auto& ref : *refs) {
-            auto p = catalog.loadCurrentPolicy(conn, ref.dataset, ref.policy);
+            auto p = catalog.loadCurrentPolicy(tx, ref.dataset, ref.policy);
             if (!p) {
                 // A policy that no longer loads is not requestable; the others still are.
                 if (p.status().code() == StatusCode::FailedPrecondition || p.status().code() == StatusCode::NotFound)
@@ -105,18 +110,19 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
             auto admittedAs = model.admittingRecipient(who.name, *groups);
             if (p->retired || !admittedAs || !model.validity.contains(now)) continue;
             if (out.empty() || out.back().dataset.name != ref.dataset) {
-                auto d = catalog.loadDataset(conn, ref.dataset);
+                auto d = catalog.loadDataset(tx, ref.dataset);
                 if (!d) return d.status();
                 out.push_back({std::move(d).value(), {}});
             }
             std::optional<uint64_t> today;
             if (model.extractsPerDayPerRecipient) {
-                auto counted = release::countExtractsToday(conn, who.name, ref.dataset, ref.policy);
+                auto counted = release::countExtractsToday(tx, who.name, ref.dataset, ref.policy);
                 if (!counted) return counted.status();
                 today = *counted;
             }
             out.back().policies.push_back({std::move(p).value(), std::move(*admittedAs), today});
         }
+        tx.commit();
         return out;
     });
     if (!visible) return visible.status();

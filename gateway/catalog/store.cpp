@@ -460,14 +460,21 @@ Result<std::set<std::string, std::less<>>> recipientNames(pqxx::connection& conn
     });
 }
 
+Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::transaction_base& tx) {
+    return guarded<std::vector<ActivePolicyRef>>("listing policies", [&]() -> Result<std::vector<ActivePolicyRef>> {
+        pqxx::result r = tx.exec(
+            "SELECT dataset, name FROM policies WHERE retired_at IS NULL AND current_version > 0 ORDER BY dataset, name");
+        std::vector<ActivePolicyRef> out;
+        for (const auto& row : r) out.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+        return out;
+    });
+}
+
 Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::connection& conn) {
     return guarded<std::vector<ActivePolicyRef>>("listing policies", [&]() -> Result<std::vector<ActivePolicyRef>> {
         pqxx::read_transaction tx(conn);
-        pqxx::result r = tx.exec(
-            "SELECT dataset, name FROM policies WHERE retired_at IS NULL AND current_version > 0 ORDER BY dataset, name");
-        tx.commit();
-        std::vector<ActivePolicyRef> out;
-        for (const auto& row : r) out.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+        auto out = activePolicies(tx);
+        if (out) tx.commit();
         return out;
     });
 }
