@@ -89,9 +89,10 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
         std::vector<Visible> policies;
     };
     auto visible = withConnection<std::vector<Entry>>(ctx, [&](pqxx::connection& conn) -> Result<std::vector<Entry>> {
-        // One read-only transaction: the answer is one snapshot of memberships, policies and
-        // counts, and costs one BEGIN/COMMIT instead of one per query.
-        pqxx::read_transaction tx(conn);
+        // One read-only REPEATABLE READ transaction: every query sees the same snapshot of
+        // memberships, policies and counts (READ COMMITTED would take one per statement), and the
+        // request costs one BEGIN/COMMIT instead of one per query.
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
         // Memberships as of now: a partner added to a group sees the group's policies at once.
         auto groups = auth::groupsOfPrincipal(tx, who.name);
         if (!groups) return groups.status();

@@ -470,13 +470,4 @@ Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::transaction_base& tx) 
     });
 }
 
-Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::connection& conn) {
-    return guarded<std::vector<ActivePolicyRef>>("listing policies", [&]() -> Result<std::vector<ActivePolicyRef>> {
-        pqxx::read_transaction tx(conn);
-        auto out = activePolicies(tx);
-        if (out) tx.commit();
-        return out;
-    });
-}
-
 }  // namespace custodian::catalog

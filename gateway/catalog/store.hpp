@@ -140,7 +140,6 @@ struct ActivePolicyRef {
     std::string dataset;
     std::string policy;
 };
-Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::connection& conn);
 Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::transaction_base& tx);
 
 }  // namespace custodian::catalog
