@@ -55,7 +55,7 @@ int interruptedEntries(const std::string& conninfo, const std::string& id, bool*
 
 }  // namespace
 
-TEST_CASE("extracts of a gateway process that died are recorded aborted once; live ones are left alone",
+TEST_CASE("extracts of a gateway process that died are recorded aborted once, live ones are left alone",
           "[integration][extract][sweeper]") {
     auto db = TestDatabase::create("sweeper");
     RunningGateway gw(db.conninfo(), {{}, [](config::GatewayConfig& c) { c.release.sweepInterval = 3600s; }});
@@ -73,6 +73,8 @@ TEST_CASE("extracts of a gateway process that died are recorded aborted once; li
     insertExtract(db.conninfo(), "ext_dead", 4343);
     insertExtract(db.conninfo(), "ext_legacy", std::nullopt);  // from before migration 0005
     insertExtract(db.conninfo(), "ext_own", self);
+    // A request of this process is still streaming ext_own: live here, so no sweeper may close it.
+    auto ownLive = gw.services().liveExtracts->add("ext_own");
     insertExtract(db.conninfo(), "ext_preparing", 4343, "preparing");  // killed while searching: nothing sent
 
     // Two sweepers of two processes (this gateway's, and one more with instance 777), racing.
@@ -104,7 +106,7 @@ TEST_CASE("extracts of a gateway process that died are recorded aborted once; li
                   .as<int>() == 1);
     }
     CHECK(statusOf(db.conninfo(), "ext_alive") == "requested");
-    // A process never sweeps its own extracts; another does, once the owner's lease is gone.
+    // A process does not sweep its own live extracts; another does not either while its lease is held.
     CHECK(statusOf(db.conninfo(), "ext_own") == "requested");
     CHECK(interruptedEntries(db.conninfo(), "ext_alive") == 0);
 
@@ -138,8 +140,14 @@ TEST_CASE("extracts of a gateway process that died are recorded aborted once; li
     REQUIRE(theirs.sweepOnce());
     for (const char* id : {"ext_dead", "ext_legacy", "ext_preparing", "ext_alive"})
         CHECK(interruptedEntries(db.conninfo(), id) == 1);
-    // This gateway's own extract falls to the other sweeper only when this gateway is gone.
     CHECK(statusOf(db.conninfo(), "ext_own") == "requested");
+    // Once the request that streamed it has ended without closing it, this process closes it itself.
+    ownLive = {};
+    auto closedOwn = mine.sweepOnce();
+    REQUIRE(closedOwn);
+    CHECK(*closedOwn == 1);
+    CHECK(statusOf(db.conninfo(), "ext_own") == "aborted");
+    CHECK(interruptedEntries(db.conninfo(), "ext_own") == 1);
 }
 
 TEST_CASE("the sweeper's thread records an interrupted extract without being asked", "[integration][extract][sweeper]") {

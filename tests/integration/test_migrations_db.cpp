@@ -14,7 +14,7 @@ using namespace custodian;
 using namespace custodian::db;
 using namespace custodian::testing;
 
-TEST_CASE("migrations apply once; re-running is a no-op", "[integration][migrations]") {
+TEST_CASE("migrations apply once, re-running is a no-op", "[integration][migrations]") {
     auto db = TestDatabase::create();
     auto migrations = loadMigrations(CUSTODIAN_SOURCE_DIR "/migrations");
     REQUIRE(migrations.isOk());

@@ -198,7 +198,7 @@ std::vector<audit::StoredEntry> deniedEntries(RunningGateway& gw, const std::str
 
 }  // namespace
 
-TEST_CASE("a principal over limits.rate_limit gets 429 with Retry-After, named and audited; others are not affected",
+TEST_CASE("a principal over limits.rate_limit gets 429 with Retry-After, named and audited, others are not affected",
           "[integration][overload]") {
     auto db = TestDatabase::create();
     RunningGateway gw(db.conninfo(), rateLimited(1, 3));

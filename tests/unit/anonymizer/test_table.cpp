@@ -110,7 +110,7 @@ TEST_CASE("table matches schema columns to the header by name and skips undeclar
     CHECK_FALSE(Schema::make({{"a", ColumnType::Text}, {"a", ColumnType::Integer}}).isOk());
 }
 
-TEST_CASE("suppression marks rows without copying; the writer skips them", "[table]") {
+TEST_CASE("suppression marks rows without copying, the writer skips them", "[table]") {
     auto schema = schemaOf({{"n", ColumnType::Integer}, {"t", ColumnType::Text}});
     auto table = tableFrom("n,t\n1,a\n2,\"b,c\"\n3,\"\"\n4,\n", schema);
     REQUIRE(table.isOk());

@@ -345,7 +345,7 @@ TEST_CASE("top/bottom coding censors both tails", "[transforms]") {
           "top_bottom_coding: bottom must not exceed top");
 }
 
-TEST_CASE("round to multiples: nearest (ties away from zero), down, up; exact for integers", "[transforms]") {
+TEST_CASE("round to multiples: nearest (ties away from zero), down, up, exact for integers", "[transforms]") {
     Batch batch = batchFrom("i,d\n12,1.26\n-12,-1.24\n15,2.5\n-15,\n9223372036854775807,0\n",
                             {{"i", ColumnType::Integer}, {"d", ColumnType::Decimal}});
     Batch small = batchFrom("i\n12\n-12\n15\n-15\n", {{"i", ColumnType::Integer}});

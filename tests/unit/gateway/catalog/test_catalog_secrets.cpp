@@ -172,7 +172,7 @@ TEST_CASE("declared column types must be readable from the PostgreSQL type", "[c
     CHECK_FALSE(typeCompatible(ColumnType::Text, "jsonb"));
 }
 
-TEST_CASE("publishers are scoped to their agency; admins to none", "[catalog]") {
+TEST_CASE("publishers are scoped to their agency, admins to none", "[catalog]") {
     auth::Principal admin{1, "root", auth::Role::Admin, "", std::nullopt, "", false};
     auth::Principal pubA{2, "pa", auth::Role::Publisher, "agency-a", std::nullopt, "", false};
     auth::Principal pubNone{3, "pn", auth::Role::Publisher, "", std::nullopt, "", false};

@@ -422,7 +422,7 @@ TEST_CASE("anonymize rejects bad policies and bad input with a message and no ou
     REQUIRE(runCustodian("anonymize --policy") == 2);
 }
 
-TEST_CASE("anonymize --key keys pseudonyms per dataset, --policy-name and --recipient; --key-derivation 1 per dataset "
+TEST_CASE("anonymize --key keys pseudonyms per dataset, --policy-name and --recipient, --key-derivation 1 per dataset "
           "and recipient",
           "[cli][crypto]") {
     // The known answer of docs/formats/csv-and-hierarchies.md ("Keyed transforms"): master key

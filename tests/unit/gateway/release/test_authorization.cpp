@@ -35,7 +35,7 @@ AuthorizationFacts factsFor(std::string principal, std::vector<std::string> grou
 
 }  // namespace
 
-TEST_CASE("a partner in a listed group is a recipient; one outside every listed group is refused by rule",
+TEST_CASE("a partner in a listed group is a recipient, one outside every listed group is refused by rule",
           "[authorization][groups]") {
     const auto policy = groupPolicy();
     const auto request = researchRequest();

@@ -53,7 +53,7 @@ TEST_CASE("COPY text rows split on tabs and end at the newline", "[copy_text]") 
     CHECK(decode("42\t2024-01-31\t-0.5\n", 3) == std::vector<Field>{"42", "2024-01-31", "-0.5"});
 }
 
-TEST_CASE("COPY text tells NULL from the empty string and from the text \\N", "[copy_text]") {
+TEST_CASE("COPY text tells NULL from the empty string and from the text backslash-N", "[copy_text]") {
     CHECK(decode("\\N\t\t\\N\n", 3) == std::vector<Field>{std::nullopt, "", std::nullopt});
     // An escaped backslash followed by N is the two characters \N, not NULL.
     CHECK(decode("\\\\N\n", 1) == std::vector<Field>{"\\N"});
