@@ -121,6 +121,12 @@ std::vector<std::string> TransformRegistry::names() const {
     return names;
 }
 
+const ParamDescriptor* TransformSpec::param(std::string_view paramName) const noexcept {
+    const auto it =
+        std::find_if(params.begin(), params.end(), [paramName](const ParamDescriptor& d) { return d.name == paramName; });
+    return it == params.end() ? nullptr : &*it;
+}
+
 Status TransformRegistry::validate(std::string_view name, const Params& params) const {
     const TransformSpec* spec = find(name);
     if (spec == nullptr) {
@@ -129,9 +135,8 @@ Status TransformRegistry::validate(std::string_view name, const Params& params) 
         return invalidArgument("unknown transform '" + std::string(name) + "' (known: " + known + ")");
     }
     for (const auto& [key, value] : params) {
-        const auto it = std::find_if(spec->params.begin(), spec->params.end(),
-                                     [&key = key](const ParamDescriptor& d) { return d.name == key; });
-        if (it == spec->params.end()) {
+        const ParamDescriptor* it = spec->param(key);
+        if (it == nullptr) {
             std::string known;
             for (const auto& d : spec->params) known += (known.empty() ? "" : ", ") + d.name;
             return invalidArgument(spec->name + ": unknown parameter '" + key + "'" +

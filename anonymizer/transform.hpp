@@ -41,6 +41,9 @@ struct ParamDescriptor {
     ParamType type;
     bool required;
     std::string description;
+    // A String parameter whose value names another column of the same table (date_shift's
+    // key_column): a policy must declare that column.
+    bool namesColumn = false;
 };
 
 // Source of uniformly random bytes; injected so that tests are deterministic.
@@ -130,6 +133,9 @@ struct TransformSpec {
         bool removesColumn = false;  // the column is not in the release at all
     };
     Traits traits{};
+
+    // The descriptor of parameter `paramName`; null when the transform takes no such parameter.
+    const ParamDescriptor* param(std::string_view paramName) const noexcept;
 };
 
 class TransformRegistry {

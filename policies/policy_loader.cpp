@@ -255,13 +255,17 @@ private:
             checkColumnRules(c, at, column, model.algorithm, hierarchies);
             model.columns.push_back(std::move(column));
         }
-        // Parameters that name another column (date_shift's key_column) must name a declared one.
+        // Parameters that name another column (their descriptor says namesColumn, e.g. date_shift's
+        // key_column) must name a declared one.
         for (size_t i = 0; i < model.columns.size(); ++i) {
+            const anon::TransformSpec* spec = registry_.find(model.columns[i].transform.name);
+            if (!spec) continue;  // reported by readTransform
             for (const auto& [name, value] : model.columns[i].transform.params) {
-                if (name != "key_column" || !std::holds_alternative<std::string>(value)) continue;
+                const anon::ParamDescriptor* d = spec->param(name);
+                if (!d || !d->namesColumn || !std::holds_alternative<std::string>(value)) continue;
                 const std::string& other = std::get<std::string>(value);
                 if (!firstIndex.count(other))
-                    add(appendPointer("/columns", i) + "/transform/params/key_column",
+                    add(appendPointer(appendPointer("/columns", i) + "/transform/params", name),
                         "the column \"" + printableForMessage(other) + "\" is not declared in the policy");
             }
         }
@@ -303,7 +307,8 @@ private:
             // A column is generalized through its own "hierarchy"; the registry's hierarchy
             // parameter is that column's name, never something a policy can point elsewhere.
             if (column.transform.params.count("hierarchy"))
-                add(tp + "/params/hierarchy", "generalize uses the column's own \"hierarchy\"; remove this parameter");
+                add(tp + "/params/hierarchy",
+                    column.transform.name + " uses the column's own \"hierarchy\"; remove this parameter");
             column.transform.params["hierarchy"] = column.name;
         }
         const anon::TransformSpec* spec = registry_.find(column.transform.name);
@@ -316,9 +321,8 @@ private:
         const size_t before = errors_.size();
         for (const auto& [name, value] : column.transform.params) {
             const std::string pp = appendPointer(tp + "/params", name);
-            auto d = std::find_if(spec->params.begin(), spec->params.end(),
-                                  [&name = name](const anon::ParamDescriptor& p) { return p.name == name; });
-            if (d == spec->params.end()) {
+            const anon::ParamDescriptor* d = spec->param(name);
+            if (d == nullptr) {
                 std::vector<std::string> known;
                 for (const auto& p : spec->params) known.push_back(p.name);
                 add(pp, spec->name + " has no parameter \"" + printableForMessage(name) + "\"" +

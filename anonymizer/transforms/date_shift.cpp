@@ -57,7 +57,11 @@ TransformSpec dateShiftSpec() {
     return {"date_shift",
             "Shift dates by a per-individual offset of up to max_days, keyed by another column.",
             {{"max_days", ParamType::Integer, true, "largest shift in days, 1 to 1000000"},
-             {"key_column", ParamType::String, true, "column identifying the individual (same offset for equal keys)"}},
+             {.name = "key_column",
+              .type = ParamType::String,
+              .required = true,
+              .description = "column identifying the individual (same offset for equal keys)",
+              .namesColumn = true}},
             {ColumnType::Date, ColumnType::Timestamp},
             [](const Params& params, const TransformContext& context, ColumnType input) -> Result<TransformPtr> {
                 const int64_t maxDays = paramInt(params, "max_days", 0);

@@ -19,6 +19,7 @@
 #include "gateway/crypto/canonical_json.hpp"
 #include "gateway/http/message.hpp"
 #include "serve_process.hpp"
+#include "support/wait_for.hpp"
 #include "test_audit_harness.hpp"
 
 using namespace custodian;
@@ -102,15 +103,6 @@ void fill(audit::AuditLog& log, int n, int headEvery) {
         REQUIRE(log.append(testEntry("partner-" + std::to_string(i % 3), "extract.requested", "patients")));
         if ((i + 1) % headEvery == 0) REQUIRE(log.signTreeHead());
     }
-}
-
-bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return condition();
 }
 
 
@@ -248,7 +240,7 @@ TEST_CASE("the start-up check waits for the database and appends wait for it", "
     CHECK(r.status().code() == StatusCode::Unavailable);
     CHECK(r.status().message().find("start-up integrity check") != std::string::npos);
     // The check that could not run is logged once, however often it is retried, and counted.
-    std::this_thread::sleep_for(2500ms);
+    CHECK(waitFor([&] { return log.stats().integrityCheckErrors >= 3; }, 30s));
     CHECK(messages.countContaining("audit log integrity check could not run") == 1);
     CHECK(log.stats().integrityCheckErrors >= 2);
 }
@@ -398,6 +390,14 @@ void requireFailsClosed(const ServeSetup& s, const std::string& expected) {
     CHECK(log.substr(line, log.find('\n', line) - line).find(expected) != std::string::npos);
 }
 
+// Waits until the signer has refused three more tree heads (it tries every 200 ms): several
+// signing intervals have passed over the untrusted log.
+bool signingRefusedSeveralTimes(const ServeSetup& s) {
+    const auto refusals = [&] { return metric(s.get("/metrics").body, "custodian_audit_tree_head_failures_total"); };
+    const double before = refusals();
+    return waitFor([&] { return refusals() >= before + 3; }, 30s);
+}
+
 }  // namespace
 
 TEST_CASE("a running gateway whose audit entry is rewritten fails closed within the background check",
@@ -421,7 +421,7 @@ TEST_CASE("a running gateway whose audit entry is rewritten fails closed within 
     const int64_t entries = count(db.adminConninfo(), "SELECT count(*) FROM audit_entries");
     requireFailsClosed(s, "first bad entry index 7");
     // Several signing intervals later: no new head, nothing appended; the refusal to sign is logged.
-    std::this_thread::sleep_for(1s);
+    REQUIRE(signingRefusedSeveralTimes(s));
     CHECK(count(db.adminConninfo(), "SELECT count(*) FROM audit_tree_heads") == heads);
     CHECK(count(db.adminConninfo(), "SELECT count(*) FROM audit_entries") == entries);
     CHECK(readTextFile(s.logFile).find("audit tree head not signed: no tree head is signed over an untrusted audit log") !=
@@ -466,7 +466,7 @@ TEST_CASE("a gateway started on an altered audit table refuses to be ready or to
     }, 60s));
     requireFailsClosed(s, expected);
     CHECK(readTextFile(s.logFile).find("found by the start-up check") != std::string::npos);
-    std::this_thread::sleep_for(1s);
+    REQUIRE(signingRefusedSeveralTimes(s));
     CHECK(count(db.adminConninfo(), "SELECT count(*) FROM audit_tree_heads") == heads);
     CHECK(count(db.adminConninfo(), "SELECT count(*) FROM audit_entries") == entries);
     CHECK(serve.alive());

@@ -27,6 +27,7 @@
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
+#include "support/wait_for.hpp"
 #include "test_extract_fixture.hpp"
 
 using namespace custodian;
@@ -363,7 +364,7 @@ TEST_CASE("extracts cut by a database restart are closed once when it is back, a
         streaming.start(w.gw->port(), w.partner, "visits", milliseconds(2));
         REQUIRE(waitUntil(w.gatewayDb(), "SELECT count(*) = 1 FROM extracts WHERE status = 'requested'",
                           milliseconds(15000)));
-        while (streaming.bytes < 100000) std::this_thread::sleep_for(milliseconds(10));
+        REQUIRE(waitFor([&] { return streaming.bytes >= 100000; }, milliseconds(30000)));
 
         w.cluster->stop();
         lock.reset();
@@ -390,7 +391,7 @@ TEST_CASE("extracts cut by a database restart are closed once when it is back, a
         streaming.start(w.gw->port(), w.partner, "elsewhere", milliseconds(1));
         REQUIRE(waitUntil(w.gatewayDb(), "SELECT count(*) = 1 FROM extracts WHERE status = 'requested'",
                           milliseconds(15000)));
-        while (streaming.bytes < 50000) std::this_thread::sleep_for(milliseconds(10));
+        REQUIRE(waitFor([&] { return streaming.bytes >= 50000; }, milliseconds(30000)));
         streaming.paused = true;
         w.restart();
         std::this_thread::sleep_for(milliseconds(1000));  // ten sweeps

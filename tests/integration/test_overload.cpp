@@ -14,6 +14,7 @@
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
+#include "support/wait_for.hpp"
 #include "test_audit_harness.hpp"
 
 using namespace custodian;
@@ -137,8 +138,6 @@ GatewayOptions rateLimited(uint32_t requestsPerSecond, uint32_t burst) {
 
 std::string metricsText(uint16_t port) { return httpRequest(port, "GET", "/metrics").body; }
 
-bool waitFor(const std::function<bool()>& condition, milliseconds limit);
-
 // A gateway with the extract-like routes, the given extract limits and two partners, ready.
 class ExtractLimitsGateway {
 public:
@@ -176,15 +175,6 @@ public:
     RunningGateway gw;
     std::string pat, quinn;
 };
-
-bool waitFor(const std::function<bool()>& condition, milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(milliseconds(20));
-    }
-    return true;
-}
 
 std::vector<audit::StoredEntry> deniedEntries(RunningGateway& gw, const std::string& actor) {
     audit::AuditQuery q;

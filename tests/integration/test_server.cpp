@@ -12,6 +12,7 @@
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
+#include "support/wait_for.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -29,17 +30,6 @@ struct StreamProbe {
     std::atomic<bool> clientGone{false};
     std::atomic<bool> slowStarted{false};  // the slow handler is running
 };
-
-// Polls `condition` every 5 ms until it holds or `limit` has passed; returns whether it held.
-template <typename Condition>
-bool waitFor(Condition condition, milliseconds limit = milliseconds(5000)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= until) return false;
-        std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
-}
 
 class CountingProducer : public http::BodyProducer {
 public:
@@ -238,7 +228,7 @@ TEST_CASE("graceful shutdown lets the request in flight finish and refuses new o
     CHECK(idle.request("GET", "/healthz").status == 200);
 
     auto inFlight = std::async(std::launch::async, [port] { return httpRequest(port, "GET", "/test/slow"); });
-    REQUIRE(waitFor([&] { return probe->slowStarted.load(); }));  // the slow handler is running now
+    REQUIRE(waitFor([&] { return probe->slowStarted.load(); }, milliseconds(5000)));  // the slow handler is running now
     auto shutdownStarted = std::chrono::steady_clock::now();
     gw.requestShutdown();
 
@@ -249,7 +239,7 @@ TEST_CASE("graceful shutdown lets the request in flight finish and refuses new o
         } catch (...) {
             return true;
         }
-    }));
+    }, milliseconds(5000)));
     CHECK(idle.waitForClose(milliseconds(2000)));
 
     HttpResult r = inFlight.get();
@@ -282,12 +272,11 @@ TEST_CASE("a streamed body is sent chunked, and a disconnect reaches the produce
     {
         HttpClient reader(gw.port());
         reader.sendRaw("GET /test/stream HTTP/1.1\r\nHost: x\r\n\r\n");
-        std::this_thread::sleep_for(milliseconds(200));
+        REQUIRE(waitFor([&] { return probe->chunksProduced.load() > 0; }, milliseconds(10000)));  // it streams
         reader.close();
     }
-    auto until = std::chrono::steady_clock::now() + milliseconds(10000);
-    while (!probe->clientGone && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(20));
-    CHECK(probe->clientGone);
+    CHECK(waitFor([&] { return probe->clientGone.load(); }, milliseconds(10000)));
+    // No more calls: the endless producer would have made several chunks in this time (one per 2 ms).
     int produced = probe->chunksProduced;
     std::this_thread::sleep_for(milliseconds(200));
     CHECK(probe->chunksProduced == produced);

@@ -492,3 +492,16 @@ TEST_CASE("transform traits say which built-ins de-identify, use a hierarchy or 
     CHECK_FALSE(unknown.usesHierarchy);
     CHECK_FALSE(unknown.removesColumn);
 }
+
+TEST_CASE("a parameter that names another column says so in its descriptor", "[unit][transforms]") {
+    for (const auto& spec : builtinTransforms().specs()) {
+        for (const auto& p : spec.params) {
+            INFO(spec.name << " " << p.name);
+            CHECK(p.namesColumn == (spec.name == "date_shift" && p.name == "key_column"));
+            CHECK(spec.param(p.name) == &p);
+        }
+        CHECK(spec.param("no_such_parameter") == nullptr);
+    }
+    REQUIRE(builtinTransforms().find("date_shift")->param("key_column"));
+    CHECK(builtinTransforms().find("date_shift")->param("key_column")->type == ParamType::String);
+}

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "anonymizer/transform.hpp"
 #include "anonymizer/value.hpp"
 #include "policies/policy.hpp"
 
@@ -84,6 +85,52 @@ TEST_CASE("an identifier without a transform is dropped", "[policies][loader]") 
         "columns": [{"name": "ssn", "type": "text", "role": "identifier"}]})");
     REQUIRE(r2.ok());
     CHECK(r2.policy->model().column("ssn")->transform.name == "drop");
+}
+
+TEST_CASE("a policy's column rules follow the traits of the registry's transforms, not their names",
+          "[policies][loader][transforms]") {
+    namespace anon = custodian::anon;
+    anon::TransformRegistry registry;
+    anon::registerBuiltinTransforms(registry);
+    const anon::TransformSpec::Factory keep = registry.find("keep")->create;
+    // "redact" de-identifies, "echo" does not, "link" names another column through "partner".
+    REQUIRE(registry.add({"redact", "test", {}, {}, registry.find("set_null")->create, {.deidentifies = true}}));
+    REQUIRE(registry.add({"echo", "test", {}, {}, keep}));
+    REQUIRE(registry.add({"link",
+                          "test",
+                          {{.name = "partner", .type = anon::ParamType::String, .required = true,
+                            .description = "another column", .namesColumn = true}},
+                          {},
+                          keep}));
+    PolicyLoadOptions options;
+    options.transforms = &registry;
+    const auto load = [&](const std::string& idTransform, const std::string& partner) {
+        return loadPolicy(R"({"dataset": "v", "recipients": ["b"], "purposes": ["p"], "columns": [
+            {"name": "ssn", "type": "text", "role": "identifier", "transform": {"name": ")" + idTransform + R"("}},
+            {"name": "ward", "type": "text", "role": "insensitive",
+             "transform": {"name": "link", "params": {"partner": ")" + partner + R"("}}}]})",
+                          options);
+    };
+
+    const auto ok = load("redact", "ssn");
+    INFO(errorsOf(ok));
+    CHECK(ok.ok());
+
+    const auto echoed = load("echo", "ssn");
+    REQUIRE(echoed.errors.size() == 1);
+    CHECK(echoed.errors[0].pointer == "/columns/0/transform/name");
+    CHECK(echoed.errors[0].message.find("the identifier column \"ssn\" would be released through echo") == 0);
+
+    const auto dangling = load("redact", "nobody");
+    REQUIRE(dangling.errors.size() == 1);
+    CHECK(dangling.errors[0].pointer == "/columns/1/transform/params/partner");
+    CHECK(dangling.errors[0].message == "the column \"nobody\" is not declared in the policy");
+
+    // Without the registry, the names are unknown transforms.
+    const auto builtin = loadPolicy(R"({"dataset": "v", "recipients": ["b"], "purposes": ["p"], "columns": [
+        {"name": "ssn", "type": "text", "role": "identifier", "transform": {"name": "redact"}}]})");
+    REQUIRE(builtin.errors.size() == 1);
+    CHECK(builtin.errors[0].message.find("\"redact\" is not a transform") == 0);
 }
 
 TEST_CASE("builder hierarchies are built from the data's values", "[policies][loader][hierarchy]") {

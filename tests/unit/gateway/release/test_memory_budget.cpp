@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "gateway/release/memory_budget.hpp"
+#include "support/wait_for.hpp"
 
 using namespace custodian;
 using namespace custodian::release;
@@ -81,13 +82,16 @@ TEST_CASE("a release that waits for memory proceeds once another release gives i
     MemoryBudget budget(8 * kMiB, 8 * kMiB, milliseconds(10000));
     auto other = budget.open();
     REQUIRE(other->set("sink", 6 * kMiB));
+    bool sawWait = false;
     std::thread finisher([&] {
-        std::this_thread::sleep_for(milliseconds(100));
-        other.reset();  // that release ends
+        // Once the charge below is waiting for memory, that release ends.
+        sawWait = custodian::testing::waitFor([&] { return budget.stats().waits == 1; }, milliseconds(10000));
+        other.reset();
     });
     auto charge = budget.open();
     Status s = charge->set("counting", 3 * kMiB);
     finisher.join();
+    CHECK(sawWait);
     REQUIRE(s);
     CHECK_FALSE(charge->refusal());
     CHECK(budget.stats().heldBytes == 3 * kMiB);
