@@ -4,12 +4,15 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
+#include <cstdint>
 #include <thread>
 
 #include "gateway/audit/proof_verify.hpp"
 #include "gateway/api/audit_routes.hpp"
 #include "gateway/audit/verifier.hpp"
 #include "gateway/crypto/canonical_json.hpp"
+#include "support/wait_for.hpp"
 #include "test_audit_harness.hpp"
 
 using namespace custodian;
@@ -234,6 +237,11 @@ TEST_CASE("the export streams entries and signed heads that the offline verifier
     audit.treeHeadEveryEntries = 10;
     AuditGateway gw(db, audit);
     for (int i = 0; i < 95; ++i) REQUIRE(gw.log().append(testEntry("p", "extract.requested")));
+    // The background signer has signed a head over the appends (it is asked every 10 entries).
+    REQUIRE(waitFor([&] {
+        auto heads = gw.log().treeHeads(UINT64_MAX);
+        return heads && !heads->empty();
+    }, std::chrono::milliseconds(10000)));
     auto r = gw.get("/v1/audit/export", gw.auditorToken);
     REQUIRE(r.status == 200);
     CHECK(r.chunked);
