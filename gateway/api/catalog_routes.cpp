@@ -2,13 +2,10 @@
 // policies (their handlers are in source_routes.cpp, dataset_routes.cpp, policy_routes.cpp).
 #include "gateway/api/catalog_routes.hpp"
 
-#include <pqxx/transaction>
-
 #include "gateway/api/catalog_request.hpp"
 #include "gateway/api/record.hpp"
-#include "gateway/auth/groups.hpp"
 #include "gateway/catalog/catalog.hpp"
-#include "gateway/release/extract_store.hpp"
+#include "gateway/catalog/store.hpp"
 
 namespace custodian::api {
 
@@ -80,50 +77,37 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
     const catalog::Catalog& catalog = call->catalog;
     const int64_t now = nowMicros();
     struct Visible {
-        catalog::LoadedPolicy policy;
-        std::string admittedAs;              // the admitting recipient entry
+        const catalog::LoadedPolicy* policy;    // in `listing`
+        std::string admittedAs;                 // the admitting recipient entry
         std::optional<uint64_t> extractsToday;  // when the policy has a daily limit
     };
     struct Entry {
-        catalog::Dataset dataset;
+        const catalog::Dataset* dataset;  // in `listing`
         std::vector<Visible> policies;
     };
+    std::shared_ptr<const catalog::CatalogListing> listing;
     auto visible = withConnection<std::vector<Entry>>(ctx, [&](pqxx::connection& conn) -> Result<std::vector<Entry>> {
-        // One read-only REPEATABLE READ transaction: every query sees the same snapshot of
-        // memberships, policies and counts (READ COMMITTED would take one per statement), and the
-        // request costs one BEGIN/COMMIT instead of one per query.
-        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
-        // Memberships as of now: a partner added to a group sees the group's policies at once.
-        auto groups = auth::groupsOfPrincipal(tx, who.name);
-        if (!groups) return groups.status();
-        auto refs = catalog::activePolicies(tx);
-        if (!refs) return refs.status();
+        // One statement for what is the caller's (memberships as of now, so a partner added to a
+        // group sees the group's policies at once; today's extract counts) and the catalog
+        // generation; the datasets and parsed policies come from memory unless that changed.
+        auto state = catalog::partnerCatalogState(conn, who.name);
+        if (!state) return state.status();
+        auto read = catalog.listing(conn, state->generation);
+        if (!read) return read.status();
+        listing = std::move(read).value();
         std::vector<Entry> out;
-        for (const auto& ref : *refs) {
-            auto p = catalog.loadCurrentPolicy(tx, ref.dataset, ref.policy);
-            if (!p) {
-                // A policy that no longer loads is not requestable; the others still are.
-                if (p.status().code() == StatusCode::FailedPrecondition || p.status().code() == StatusCode::NotFound)
-                    continue;
-                return p.status();
+        for (const auto& d : listing->datasets) {
+            Entry e{&d.dataset, {}};
+            for (const auto& p : d.policies) {
+                const auto& model = p.policy->model();
+                auto admittedAs = model.admittingRecipient(who.name, state->groups);
+                if (!admittedAs || !model.validity.contains(now)) continue;
+                std::optional<uint64_t> today;
+                if (model.extractsPerDayPerRecipient) today = state->countToday(p.dataset, p.name);
+                e.policies.push_back({&p, std::move(*admittedAs), today});
             }
-            const auto& model = p->policy->model();
-            auto admittedAs = model.admittingRecipient(who.name, *groups);
-            if (p->retired || !admittedAs || !model.validity.contains(now)) continue;
-            if (out.empty() || out.back().dataset.name != ref.dataset) {
-                auto d = catalog.loadDataset(tx, ref.dataset);
-                if (!d) return d.status();
-                out.push_back({std::move(d).value(), {}});
-            }
-            std::optional<uint64_t> today;
-            if (model.extractsPerDayPerRecipient) {
-                auto counted = release::countExtractsToday(tx, who.name, ref.dataset, ref.policy);
-                if (!counted) return counted.status();
-                today = *counted;
-            }
-            out.back().policies.push_back({std::move(p).value(), std::move(*admittedAs), today});
+            if (!e.policies.empty()) out.push_back(std::move(e));
         }
-        tx.commit();
         return out;
     });
     if (!visible) return visible.status();
@@ -131,9 +115,9 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
     out.beginObject().field("as_of", nowIso()).field("principal", who.name);
     out.beginArray("datasets");
     for (const auto& e : *visible) {
-        out.beginObject().field("name", e.dataset.name).field("agency", e.dataset.agency);
+        out.beginObject().field("name", e.dataset->name).field("agency", e.dataset->agency);
         out.beginArray("policies");
-        for (const auto& v : e.policies) writeCatalogPolicy(out, v.policy, v.admittedAs, v.extractsToday);
+        for (const auto& v : e.policies) writeCatalogPolicy(out, *v.policy, v.admittedAs, v.extractsToday);
         out.endArray().endObject();
     }
     out.endArray().endObject();

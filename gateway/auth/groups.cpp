@@ -198,10 +198,8 @@ Result<Group> findGroup(pqxx::connection& conn, std::string_view name) {
 
 Result<std::vector<std::string>> groupsOfPrincipal(pqxx::transaction_base& tx, std::string_view principal) {
     return guarded<std::vector<std::string>>("reading group memberships", [&]() -> Result<std::vector<std::string>> {
-        pqxx::result r = tx.exec_params(
-            "SELECT m.group_name FROM principal_group_members m JOIN principals p ON p.id = m.principal_id "
-            "WHERE p.name = $1 ORDER BY m.group_name",
-            std::string(principal));
+        static const std::string sql = std::string(kGroupsOfPrincipalSql) + " ORDER BY m.group_name";
+        pqxx::result r = tx.exec_params(sql, std::string(principal));
         std::vector<std::string> out;
         for (const auto& row : r) out.push_back(row[0].as<std::string>());
         return out;

@@ -31,6 +31,12 @@
 
 namespace custodian::auth {
 
+// The names of the groups of the principal named $1 (one column, group_name), as SQL for the
+// statements that read memberships together with other facts.
+inline constexpr char kGroupsOfPrincipalSql[] =
+    "SELECT m.group_name FROM principal_group_members m JOIN principals p ON p.id = m.principal_id "
+    "WHERE p.name = $1";
+
 // The prefix that marks a group among a policy's recipients.
 inline constexpr std::string_view kGroupRecipientPrefix = "group:";
 

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "gateway/crypto/keys.hpp"
+#include "gateway/db/guarded.hpp"
 #include "gateway/db/pool.hpp"
 
 namespace custodian::auth {
@@ -342,9 +344,12 @@ Result<Principal> authenticate(pqxx::connection& conn, const TokenHasher& hasher
     try {
         // One statement on every authenticated request: autocommit (its own snapshot) is one
         // round trip where BEGIN READ ONLY … COMMIT would be three.
+        // Prepared: this runs on every authenticated request, and planning it cost more than running it.
         pqxx::nontransaction txn(conn);
-        auto r = txn.exec(std::string("SELECT ") + kPrincipalColumns + ", token_hash FROM principals WHERE token_hash = " +
-                          bytesLiteral(txn, hash.data(), hash.size()));
+        static const std::string sql =
+            std::string("SELECT ") + kPrincipalColumns + ", token_hash FROM principals WHERE token_hash = $1::bytea";
+        auto r = db::execPrepared(txn, "custodian_authenticate", sql,
+                                  "\\x" + crypto::toHex(crypto::ByteView(hash.data(), hash.size())));
         if (r.empty()) return rejected;
         pqxx::binarystring stored(r[0]["token_hash"]);
         if (stored.size() != hash.size() || sodium_memcmp(stored.data(), hash.data(), hash.size()) != 0)

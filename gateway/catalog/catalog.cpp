@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "gateway/catalog/conninfo.hpp"
+#include "gateway/catalog/store.hpp"
 #include "gateway/db/guarded.hpp"
 #include "policies/json_text.hpp"
 #include "policies/sql_identifier.hpp"
@@ -316,6 +317,55 @@ Result<LoadedPolicy> Catalog::loadCurrentPolicy(pqxx::connection& conn, std::str
         if (p) tx.commit();
         return p;
     });
+}
+
+// ---- the partner catalog's listing ------------------------------------------------------------
+
+Result<std::shared_ptr<const CatalogListing>> Catalog::readListing(pqxx::connection& conn) const {
+    return guarded<std::shared_ptr<const CatalogListing>>(
+        "reading the catalog", [&]() -> Result<std::shared_ptr<const CatalogListing>> {
+            // One snapshot: the generation read here is the one of exactly these rows.
+            pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
+            auto out = std::make_shared<CatalogListing>();
+            out->generation = tx.exec("SELECT generation FROM catalog_generation")[0][0].as<int64_t>();
+            auto refs = activePolicies(tx);
+            if (!refs) return refs.status();
+            for (const auto& ref : *refs) {
+                auto p = loadCurrentPolicy(tx, ref.dataset, ref.policy);
+                if (!p) {
+                    // A policy that no longer loads is not requestable; the others still are.
+                    if (p.status().code() == StatusCode::FailedPrecondition ||
+                        p.status().code() == StatusCode::NotFound)
+                        continue;
+                    return p.status();
+                }
+                if (p->retired) continue;
+                if (out->datasets.empty() || out->datasets.back().dataset.name != ref.dataset) {
+                    auto d = loadDataset(tx, ref.dataset);
+                    if (!d) return d.status();
+                    out->datasets.push_back({std::move(d).value(), {}});
+                }
+                out->datasets.back().policies.push_back(std::move(p).value());
+            }
+            tx.commit();
+            return std::shared_ptr<const CatalogListing>(std::move(out));
+        });
+}
+
+Result<std::shared_ptr<const CatalogListing>> Catalog::listing(pqxx::connection& conn, int64_t generation) const {
+    auto current = [&] {
+        std::lock_guard lock(listingPtrMutex_);
+        return listing_;
+    };
+    // `!=`, not `<`: a database recreated under a running process starts counting again.
+    if (auto have = current(); have && have->generation == generation) return have;
+    std::lock_guard rebuild(listingMutex_);
+    if (auto have = current(); have && have->generation == generation) return have;  // built meanwhile
+    auto fresh = readListing(conn);
+    if (!fresh) return fresh.status();
+    std::lock_guard lock(listingPtrMutex_);
+    listing_ = *fresh;
+    return fresh;
 }
 
 }  // namespace custodian::catalog

@@ -143,6 +143,20 @@ struct LoadedPolicy {
     std::shared_ptr<const policies::Policy> policy;  // parsed once per version, shared
 };
 
+// What the partner catalog (GET /v1/catalog) lists, as of one catalog generation (the counter that
+// migrations/0008_catalog_generation.sql bumps with every change of datasets, policies and their
+// versions): each dataset that has an active policy, with the current version of every active
+// (not retired) policy that still loads, in (dataset, policy) order. What depends on the caller or
+// on the time (recipients, validity, daily counts) is decided per request from this.
+struct CatalogListing {
+    struct Entry {
+        Dataset dataset;
+        std::vector<LoadedPolicy> policies;
+    };
+    int64_t generation = 0;
+    std::vector<Entry> datasets;
+};
+
 class Catalog {
 public:
     explicit Catalog(SourceSecretKey key);
@@ -174,11 +188,22 @@ public:
                                                                  std::string_view document,
                                                                  const policies::DatasetDescription& datasetDescription) const;
 
+    // The listing as of `generation` (read by the caller from catalog_generation): the one kept in
+    // memory when it was built at that generation, otherwise a new one read in one read-only
+    // REPEATABLE READ transaction on `conn` (which must have none open) and kept for the next
+    // requests. One rebuild at a time; requests that arrive meanwhile wait for it and share it.
+    Result<std::shared_ptr<const CatalogListing>> listing(pqxx::connection& conn, int64_t generation) const;
+
 private:
+    Result<std::shared_ptr<const CatalogListing>> readListing(pqxx::connection& conn) const;
+
     using CacheKey = std::tuple<std::string, std::string, int32_t>;
     SourceSecretKey key_;
     mutable std::mutex cacheMutex_;
     mutable std::map<CacheKey, std::shared_ptr<const policies::Policy>> cache_;
+    mutable std::mutex listingMutex_;    // held while a listing is rebuilt
+    mutable std::mutex listingPtrMutex_; // guards listing_ (held only to copy or swap the pointer)
+    mutable std::shared_ptr<const CatalogListing> listing_;
 };
 
 // ---- name rules -------------------------------------------------------------------------------

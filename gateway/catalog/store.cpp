@@ -4,6 +4,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "gateway/auth/groups.hpp"
 #include "gateway/catalog/conninfo.hpp"
 #include "gateway/catalog/source_access.hpp"
@@ -466,6 +469,44 @@ Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::transaction_base& tx) 
             "SELECT dataset, name FROM policies WHERE retired_at IS NULL AND current_version > 0 ORDER BY dataset, name");
         std::vector<ActivePolicyRef> out;
         for (const auto& row : r) out.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+        return out;
+    });
+}
+
+uint64_t PartnerCatalogState::countToday(const std::string& dataset, const std::string& policy) const {
+    auto it = extractsToday.find(std::pair(dataset, policy));
+    return it == extractsToday.end() ? 0 : it->second;
+}
+
+Result<PartnerCatalogState> partnerCatalogState(pqxx::connection& conn, const std::string& principal) {
+    return guarded<PartnerCatalogState>("reading the partner's catalog state", [&]() -> Result<PartnerCatalogState> {
+        // One statement in autocommit: its own snapshot, one round trip; prepared, as it runs on every
+        // catalog request.
+        static const std::string sql =
+            std::string("SELECT 'generation', NULL, NULL, generation FROM catalog_generation "
+                        "UNION ALL SELECT 'group', g.group_name, NULL, NULL FROM (") +
+            auth::kGroupsOfPrincipalSql +
+            ") g "
+            "UNION ALL SELECT 'today', dataset, policy, count(*) FROM extracts WHERE recipient = $1 AND " +
+            kCountedTodaySql + " GROUP BY dataset, policy";
+        pqxx::nontransaction tx(conn);
+        pqxx::result r = db::execPrepared(tx, "custodian_partner_catalog_state", sql, principal);
+        PartnerCatalogState out;
+        bool sawGeneration = false;
+        for (const auto& row : r) {
+            const std::string_view kind = row[0].c_str();
+            if (kind == "generation") {
+                out.generation = row[3].as<int64_t>();
+                sawGeneration = true;
+            } else if (kind == "group") {
+                out.groups.push_back(row[1].as<std::string>());
+            } else {
+                out.extractsToday[{row[1].as<std::string>(), row[2].as<std::string>()}] =
+                    static_cast<uint64_t>(row[3].as<int64_t>());
+            }
+        }
+        if (!sawGeneration) return internalError("catalog_generation has no row (migration 0008)");
+        std::sort(out.groups.begin(), out.groups.end());
         return out;
     });
 }

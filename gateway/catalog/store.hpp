@@ -142,4 +142,23 @@ struct ActivePolicyRef {
 };
 Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::transaction_base& tx);
 
+// The condition on `extracts` rows that count against a daily limit (release::countExtractsToday):
+// started streaming (every outcome counts, so that dropping the connection does not get around the
+// limit) since 00:00 UTC today.
+inline constexpr char kCountedTodaySql[] =
+    "status IN ('requested', 'completed', 'aborted') "
+    "AND requested_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')";
+
+// What a partner's GET /v1/catalog needs beside the listing (Catalog::listing), read in one
+// statement (one round trip, one snapshot): the catalog generation, the partner's groups as of now,
+// and its extracts today per (dataset, policy) that has any.
+struct PartnerCatalogState {
+    int64_t generation = 0;
+    std::vector<std::string> groups;
+    std::map<std::pair<std::string, std::string>, uint64_t, std::less<>> extractsToday;
+
+    uint64_t countToday(const std::string& dataset, const std::string& policy) const;
+};
+Result<PartnerCatalogState> partnerCatalogState(pqxx::connection& conn, const std::string& principal);
+
 }  // namespace custodian::catalog

@@ -6,6 +6,7 @@
 
 #include <string_view>
 
+#include "gateway/catalog/store.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/db/pool.hpp"
 #include "gateway/db/readiness.hpp"
@@ -22,11 +23,10 @@ std::string newExtractId() {
 Result<uint64_t> countExtractsToday(pqxx::transaction_base& tx, const std::string& recipient, const std::string& dataset,
                                     const std::string& policy) {
     try {
-        pqxx::row r = tx.exec_params1(
-            "SELECT count(*) FROM extracts WHERE recipient = $1 AND dataset = $2 AND policy = $3 "
-            "AND status IN ('requested', 'completed', 'aborted') "
-            "AND requested_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
-            recipient, dataset, policy);
+        static const std::string sql =
+            std::string("SELECT count(*) FROM extracts WHERE recipient = $1 AND dataset = $2 AND policy = $3 AND ") +
+            catalog::kCountedTodaySql;
+        pqxx::row r = tx.exec_params1(sql, recipient, dataset, policy);
         return static_cast<uint64_t>(r[0].as<int64_t>());
     } catch (...) {
         return db::statusFromException(std::current_exception(), "counting today's extracts");

@@ -312,7 +312,7 @@ TEST_CASE("publishers cannot touch another agency's sources, datasets or policie
     CHECK(w.call("GET", "/v1/sources/scope-src", w.admin).status == 200);
 }
 
-TEST_CASE("datasets are checked on the source; names cannot inject SQL", "[integration][catalog]") {
+TEST_CASE("datasets are checked on the source, names cannot inject SQL", "[integration][catalog]") {
     auto& w = world();
     REQUIRE(w.call("PUT", "/v1/sources/check-src", w.pubA, w.sourceBody(w.agencyA)).status == 201);
 
@@ -655,6 +655,69 @@ TEST_CASE("the catalog shows a partner exactly what it may request now", "[integ
 
     // Only partners call it.
     CHECK(w.call("GET", "/v1/catalog", w.pubA).status == 403);
+}
+
+TEST_CASE("the catalog a gateway keeps in memory follows every change, also changes made outside it",
+          "[integration][catalog]") {
+    auto& w = world();
+    registerVisits(w, "gen-src", "gen_visits");
+    auto put = [&](const std::string& policy, const std::string& extra) {
+        auto r = w.call("PUT", "/v1/datasets/gen_visits/policies/" + policy, w.pubA,
+                        policyFor("gen_visits", R"(["partner-one"])", extra));
+        INFO(r.body);
+        REQUIRE((r.status == 201 || r.status == 200));
+    };
+    // The catalog entry of dataset gen_visits as partner-one sees it now.
+    auto seen = [&] {
+        auto r = w.call("GET", "/v1/catalog", w.partner1);
+        INFO(r.body);
+        REQUIRE(r.status == 200);
+        auto d = json(r);
+        std::map<std::string, std::string> out;  // "agency" -> the dataset's agency; policy -> version:max_rows
+        for (const auto& ds : d["datasets"].GetArray()) {
+            if (std::string(ds["name"].GetString()) != "gen_visits") continue;
+            out["agency"] = ds["agency"].GetString();
+            for (const auto& p : ds["policies"].GetArray()) {
+                const auto& maxRows = p["output"]["max_rows"];
+                out[p["name"].GetString()] = std::to_string(p["version"].GetInt()) + ":" +
+                                             (maxRows.IsNull() ? "-" : std::to_string(maxRows.GetUint64()));
+            }
+        }
+        return out;
+    };
+    auto generation = [&] { return std::stoll(w.gatewayScalar("SELECT generation FROM catalog_generation")); };
+
+    put("first", R"( "output": {"formats": ["csv"], "max_rows": 100},)");
+    put("second", "");
+    auto before = seen();
+    CHECK(before.at("first") == "1:100");
+    CHECK(before.at("second") == "1:-");
+    CHECK(seen() == before);  // read twice at one generation: the same
+
+    // Through this gateway: a new version is listed at once.
+    const auto g0 = generation();
+    put("first", R"( "output": {"formats": ["csv"], "max_rows": 200},)");
+    CHECK(generation() > g0);
+    CHECK(seen().at("first") == "2:200");
+
+    // Outside it, as another gateway process or an operator would: retiring a policy and renaming the
+    // dataset's agency in the database are both seen by the next request.
+    const auto g1 = generation();
+    testing::runPsql(w.gatewayDb.conninfo(),
+                     "UPDATE policies SET retired_at = now() WHERE dataset = 'gen_visits' AND name = 'second'");
+    CHECK(generation() == g1 + 1);  // one statement, one step
+    auto after = seen();
+    CHECK(after.count("second") == 0);
+    CHECK(after.at("first") == "2:200");
+    testing::runPsql(w.gatewayDb.conninfo(), "UPDATE datasets SET agency = 'agency-a2' WHERE name = 'gen_visits'");
+    CHECK(seen().at("agency") == "agency-a2");
+    testing::runPsql(w.gatewayDb.conninfo(), "UPDATE datasets SET agency = 'agency-a' WHERE name = 'gen_visits'");
+    CHECK(seen().at("agency") == "agency-a");
+
+    // A statement that changes nothing the catalog lists still moves the generation: the listing is
+    // rebuilt and stays the same.
+    testing::runPsql(w.gatewayDb.conninfo(), "UPDATE policies SET retired_at = retired_at WHERE false");
+    CHECK(seen() == after);
 }
 
 TEST_CASE("recipient groups: admin-managed and audited, validated in policies, effective at once",
