@@ -1,6 +1,8 @@
 #include "gateway/audit/log.hpp"
 
 #include <pqxx/pqxx>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -481,7 +483,23 @@ void AuditLog::markUntrusted(IntegrityFailure failure, const std::string& foundB
     integrityChanged_.notify_all();
 }
 
+// How much of its time the background check may work: after each block it pauses for
+// kCheckPauseFactor times as long as the block took, so it uses at most a quarter of one core and
+// never takes the cores from requests in one burst (reading 64 blocks at once stalled audited
+// requests on a 2-core machine for up to a second every interval).
+constexpr int kCheckPauseFactor = 3;
+
+bool AuditLog::pauseAfterCheckStep(std::chrono::steady_clock::time_point started) {
+    const auto worked = std::chrono::steady_clock::now() - started;
+    std::unique_lock lock(integrityMutex_);
+    integrityChanged_.wait_for(lock, worked * kCheckPauseFactor, [&] { return integrityStopping_; });
+    return !integrityStopping_;
+}
+
 void AuditLog::integrityLoop() {
+    // The checks run beside requests: this thread yields the CPU to them (Linux: the nice value is
+    // per thread). Should the system refuse, the check runs at normal priority, paced all the same.
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
     for (;;) {
         {
             std::unique_lock lock(integrityMutex_);
@@ -637,9 +655,11 @@ Status AuditLog::runBackgroundCheck() {
 
     // 1. Blocks completed since the last check, against the roots the tree kept for them.
     for (; checkedBlocks_ < complete; ++checkedBlocks_) {
+        const auto started = std::chrono::steady_clock::now();
         auto ok = checkBlock(checkedBlocks_, entries);
         if (!ok) return ok.status();
         if (!*ok) return Status::ok();
+        if (!pauseAfterCheckStep(started)) return Status::ok();
     }
 
     // 2. The current, incomplete block, entry by entry against the leaf hashes the tree holds.
@@ -657,6 +677,10 @@ Status AuditLog::runBackgroundCheck() {
         std::optional<IntegrityFailure> mismatch;
         {
             std::shared_lock tree(treeMutex_);
+            // If appends completed the block meanwhile, its leaves are no longer held in memory and
+            // reading them back here would hold the tree (and so every append) for one read per
+            // leaf; the next run checks the completed block against its kept root instead.
+            if (tree_.size() / width > complete) leaves.clear();
             for (uint64_t i = 0; i < leaves.size() && !mismatch; ++i) {
                 auto held = tree_.leaf(begin + i);
                 if (!held) return held.status();
@@ -680,9 +704,11 @@ Status AuditLog::runBackgroundCheck() {
     const uint64_t older = std::min(options_.integrityRecheckBlocks, complete);
     for (uint64_t k = 0; k < older; ++k) {
         const uint64_t block = rotationBlock_++ % complete;
+        const auto started = std::chrono::steady_clock::now();
         auto ok = checkBlock(block, entries);
         if (!ok) return ok.status();
         if (!*ok) return Status::ok();
+        if (!pauseAfterCheckStep(started)) return Status::ok();
     }
 
     // 4. The latest signed head against the tree (signature, root).

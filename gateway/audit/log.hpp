@@ -40,7 +40,9 @@
 // against the leaf hashes the tree holds, every block completed since against the block's kept
 // root — and `integrityRecheckBlocks` older blocks in rotation, each stored leaf hash against its
 // bytes and each block against its kept root, and the latest signed head against the tree. The
-// signer, catch-up and proofs check what they read, too. The first mismatch anyone finds makes the
+// The background check is paced (after each block it pauses three times as long as the block
+// took) and runs at a lower CPU priority, so it never takes the cores from requests in a burst.
+// The signer, catch-up and proofs check what they read, too. The first mismatch anyone finds makes the
 // log untrusted for the rest of the process's life: append() and signTreeHead() refuse with
 // Unavailable, one log line names the first bad index (or the smallest range the roots allow),
 // and integrity() reports it (for /readyz, the 503 of audited requests and /metrics).
@@ -248,6 +250,9 @@ private:
     Status runBackgroundCheck();  // with checkMutex_
     // Compares the stored block `block` (complete) with its kept root; false after marking untrusted.
     Result<bool> checkBlock(uint64_t block, uint64_t& entries);
+    // Waits kCheckPauseFactor times the time since `started` (the background check's pacing);
+    // false if the log is stopping.
+    bool pauseAfterCheckStep(std::chrono::steady_clock::time_point started);
     // Waits for the start-up check (append): Ok when trusted.
     Status awaitTrusted();
     // Ok when a head may be signed; otherwise the refusal (counted).
