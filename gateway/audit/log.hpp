@@ -39,7 +39,7 @@
 // re-reads the entries appended since its last run — the current, incomplete block entry by entry
 // against the leaf hashes the tree holds, every block completed since against the block's kept
 // root — and `integrityRecheckBlocks` older blocks in rotation, each stored leaf hash against its
-// bytes and each block against its kept root, and the latest signed head against the tree. The
+// bytes and each block against its kept root, and the latest signed head against the tree.
 // The background check is paced (after each block it pauses three times as long as the block
 // took) and runs at a lower CPU priority, so it never takes the cores from requests in a burst.
 // The signer, catch-up and proofs check what they read, too. The first mismatch anyone finds makes the

@@ -196,21 +196,14 @@ Result<Group> findGroup(pqxx::connection& conn, std::string_view name) {
     });
 }
 
-Result<std::vector<std::string>> groupsOfPrincipal(pqxx::transaction_base& tx, std::string_view principal) {
-    return guarded<std::vector<std::string>>("reading group memberships", [&]() -> Result<std::vector<std::string>> {
-        static const std::string sql = std::string(kGroupsOfPrincipalSql) + " ORDER BY m.group_name";
-        pqxx::result r = tx.exec_params(sql, std::string(principal));
-        std::vector<std::string> out;
-        for (const auto& row : r) out.push_back(row[0].as<std::string>());
-        return out;
-    });
-}
-
 Result<std::vector<std::string>> groupsOfPrincipal(pqxx::connection& conn, std::string_view principal) {
     return guarded<std::vector<std::string>>("reading group memberships", [&]() -> Result<std::vector<std::string>> {
+        static const std::string sql = std::string(kGroupsOfPrincipalSql) + " ORDER BY m.group_name";
         pqxx::read_transaction tx(conn);
-        auto out = groupsOfPrincipal(tx, principal);
-        if (out) tx.commit();
+        pqxx::result r = tx.exec_params(sql, std::string(principal));
+        tx.commit();
+        std::vector<std::string> out;
+        for (const auto& row : r) out.push_back(row[0].as<std::string>());
         return out;
     });
 }

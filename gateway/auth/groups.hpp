@@ -18,7 +18,6 @@
 // Aborted for a rule above (see each function), Unavailable for a lost database.
 
 #include <pqxx/connection>
-#include <pqxx/transaction_base>
 
 #include <functional>
 #include <optional>
@@ -95,7 +94,6 @@ Result<Group> findGroup(pqxx::connection& conn, std::string_view name);
 
 // The groups `principal` is a member of, by name (empty for an unknown principal).
 Result<std::vector<std::string>> groupsOfPrincipal(pqxx::connection& conn, std::string_view principal);
-Result<std::vector<std::string>> groupsOfPrincipal(pqxx::transaction_base& tx, std::string_view principal);
 
 // Every group name, for policy validation ("group:NAME" recipients must exist).
 Result<std::set<std::string, std::less<>>> groupNames(pqxx::connection& conn);

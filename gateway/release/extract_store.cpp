@@ -20,26 +20,16 @@ std::string newExtractId() {
     return "ext_" + crypto::toHex(crypto::ByteView(bytes, sizeof bytes));
 }
 
-Result<uint64_t> countExtractsToday(pqxx::transaction_base& tx, const std::string& recipient, const std::string& dataset,
+Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& recipient, const std::string& dataset,
                                     const std::string& policy) {
     try {
         static const std::string sql =
             std::string("SELECT count(*) FROM extracts WHERE recipient = $1 AND dataset = $2 AND policy = $3 AND ") +
             catalog::kCountedTodaySql;
-        pqxx::row r = tx.exec_params1(sql, recipient, dataset, policy);
-        return static_cast<uint64_t>(r[0].as<int64_t>());
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "counting today's extracts");
-    }
-}
-
-Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& recipient, const std::string& dataset,
-                                    const std::string& policy) {
-    try {
         pqxx::read_transaction tx(conn);
-        auto counted = countExtractsToday(tx, recipient, dataset, policy);
-        if (counted) tx.commit();
-        return counted;
+        pqxx::row r = tx.exec_params1(sql, recipient, dataset, policy);
+        tx.commit();
+        return static_cast<uint64_t>(r[0].as<int64_t>());
     } catch (...) {
         return db::statusFromException(std::current_exception(), "counting today's extracts");
     }

@@ -7,7 +7,6 @@
 // (Unavailable for a lost database).
 
 #include <pqxx/connection>
-#include <pqxx/transaction_base>
 
 #include <cstdint>
 #include <functional>
@@ -46,8 +45,6 @@ std::string newExtractId();
 // (every outcome counts: a partner cannot get around the daily limit by dropping the connection;
 // extracts still preparing or closed before streaming do not).
 Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& recipient, const std::string& dataset,
-                                    const std::string& policy);
-Result<uint64_t> countExtractsToday(pqxx::transaction_base& tx, const std::string& recipient, const std::string& dataset,
                                     const std::string& policy);
 
 // A new row in status preparing.
