@@ -1,5 +1,7 @@
 #include "gateway/api/handler.hpp"
 
+#include <future>
+
 #include "gateway/audit/log.hpp"
 #include "gateway/api/record.hpp"
 #include "gateway/crypto/keys.hpp"
@@ -107,7 +109,8 @@ bool runsInline(const HttpRequest& request, const Router& router) {
     return !m.route || m.route->inlineSafe;
 }
 
-HandledRequest handleRequest(const HttpRequest& request, Services& services, const Router& router) {
+void handleRequestAsync(const HttpRequest& request, Services& services, const Router& router,
+                        http::RequestHandler::HandledCallback done) {
     HandledRequest out;
     RouteMatch m = router.match(request.method, request.path);
     const bool auditThis = audited(request, m.route);
@@ -184,7 +187,9 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
     }
 
     // Exactly one entry per audited request: the handler's, or one describing the outcome. If the
-    // log cannot take it, nothing the handler produced leaves the gateway: the answer is 503.
+    // log cannot take it, nothing the handler produced leaves the gateway: the answer is 503. The
+    // worker thread is not held while the entry waits for its group commit.
+    std::string requestId = request.requestId.empty() ? http::newRequestId() : request.requestId;
     if (auditThis && entriesRecorded == 0 && !untrusted) {
         RequestOutcome outcome;
         outcome.request = &request;
@@ -193,11 +198,26 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services, con
         outcome.principal = authenticated ? &*authenticated : nullptr;
         outcome.credential = failedCredential;
         outcome.response = &out.response;
-        if (auto recorded = record(services, entryForOutcome(outcome)); !recorded)
-            out.response = http::errorResponse(recorded.status());
+        audit::AuditEntry entry = entryForOutcome(outcome);
+        recordAsync(services, std::move(entry),
+                    [out = std::move(out), requestId = std::move(requestId),
+                     done = std::move(done)](Result<uint64_t> recorded) mutable {
+                        if (!recorded) out.response = http::errorResponse(recorded.status());
+                        out.response.setHeader("X-Request-Id", requestId);
+                        done(std::move(out));
+                    });
+        return;
     }
-    out.response.setHeader("X-Request-Id", request.requestId.empty() ? http::newRequestId() : request.requestId);
-    return out;
+    out.response.setHeader("X-Request-Id", requestId);
+    done(std::move(out));
+}
+
+HandledRequest handleRequest(const HttpRequest& request, Services& services, const Router& router) {
+    std::promise<HandledRequest> answered;
+    std::future<HandledRequest> answer = answered.get_future();
+    handleRequestAsync(request, services, router,
+                       [&answered](HandledRequest handled) { answered.set_value(std::move(handled)); });
+    return answer.get();
 }
 
 HandledRequest handleRequest(const HttpRequest& request, Services& services) {
@@ -205,14 +225,30 @@ HandledRequest handleRequest(const HttpRequest& request, Services& services) {
     return handleRequest(request, services, services.router ? *services.router : kEmpty);
 }
 
+namespace {
+
+HandledRequest failedRequest(const HttpRequest& request, const std::exception& e) {
+    HandledRequest failed;
+    failed.response = http::errorResponse(internalError(e.what()));
+    failed.response.setHeader("X-Request-Id", request.requestId.empty() ? http::newRequestId() : request.requestId);
+    return failed;
+}
+
+}  // namespace
+
 HandledRequest RouterHandler::handle(const HttpRequest& request) {
     try {
         return handleRequest(request, services_, router_);
     } catch (const std::exception& e) {
-        HandledRequest failed;
-        failed.response = http::errorResponse(internalError(e.what()));
-        failed.response.setHeader("X-Request-Id", request.requestId.empty() ? http::newRequestId() : request.requestId);
-        return failed;
+        return failedRequest(request, e);
+    }
+}
+
+void RouterHandler::handleAsync(const HttpRequest& request, HandledCallback done) {
+    try {
+        handleRequestAsync(request, services_, router_, done);
+    } catch (const std::exception& e) {
+        done(failedRequest(request, e));  // the server ignores it if the request was answered already
     }
 }
 

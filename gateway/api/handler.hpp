@@ -18,6 +18,11 @@ struct Services;
 using http::HandledRequest;
 
 HandledRequest handleRequest(const HttpRequest& request, Services& services, const Router& router);
+// The same, answering through `done` (exactly once): when the last step is appending the request's
+// audit entry, done is called from the audit log's appender thread once the entry committed, and
+// the calling thread is free meanwhile. handleRequest waits for it.
+void handleRequestAsync(const HttpRequest& request, Services& services, const Router& router,
+                        http::RequestHandler::HandledCallback done);
 // Uses services.router.
 HandledRequest handleRequest(const HttpRequest& request, Services& services);
 
@@ -31,6 +36,7 @@ public:
     RouterHandler(Services& services, const Router& router) : services_(services), router_(router) {}
     bool runsInline(const HttpRequest& request) const override { return api::runsInline(request, router_); }
     HandledRequest handle(const HttpRequest& request) override;
+    void handleAsync(const HttpRequest& request, HandledCallback done) override;
 
 private:
     Services& services_;

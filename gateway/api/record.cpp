@@ -88,12 +88,26 @@ Result<uint64_t> record(RequestContext& ctx, audit::AuditEntry entry) {
     return index;
 }
 
-Result<uint64_t> record(Services& services, audit::AuditEntry entry) {
-    if (services.audit == nullptr) return unavailable("the audit log is not available");
-    auto index = services.audit->append(std::move(entry));
+namespace {
+
+// What a caller of record() sees of a failed append: always Unavailable (fail closed, 503).
+Result<uint64_t> recorded(Result<uint64_t> index) {
     if (!index && index.status().code() != StatusCode::Unavailable)
         return unavailable("the audit entry could not be recorded: " + index.status().message());
     return index;
+}
+
+}  // namespace
+
+Result<uint64_t> record(Services& services, audit::AuditEntry entry) {
+    if (services.audit == nullptr) return unavailable("the audit log is not available");
+    return recorded(services.audit->append(std::move(entry)));
+}
+
+void recordAsync(Services& services, audit::AuditEntry entry, std::function<void(Result<uint64_t>)> done) {
+    if (services.audit == nullptr) return done(unavailable("the audit log is not available"));
+    services.audit->appendAsync(std::move(entry),
+                                [done = std::move(done)](Result<uint64_t> index) { done(recorded(std::move(index))); });
 }
 
 } // namespace custodian::audit

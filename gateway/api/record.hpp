@@ -15,6 +15,7 @@
 // entry built by entryForOutcome() under the route's action, and fails closed with 503 if it
 // cannot.
 
+#include <functional>
 #include <string>
 
 #include "anonymizer/status.hpp"
@@ -59,6 +60,10 @@ Result<uint64_t> record(RequestContext& ctx, audit::AuditEntry entry);
 
 // Appends outside a request (extract completion, the sweeper): the same failure contract.
 Result<uint64_t> record(Services& services, audit::AuditEntry entry);
+
+// The same without waiting for the commit: `done` gets what record(services, entry) would return,
+// exactly once, possibly later on the audit log's appender thread (AuditLog::appendAsync).
+void recordAsync(Services& services, audit::AuditEntry entry, std::function<void(Result<uint64_t>)> done);
 
 // The client address of a request as the audit log records it (without the port).
 std::string clientAddressOf(const http::HttpRequest& request);

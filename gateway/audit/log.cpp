@@ -119,22 +119,28 @@ AuditLog::~AuditLog() {
 int64_t AuditLog::nowMs() const { return options_.clock ? options_.clock() : systemNowMs(); }
 
 Result<uint64_t> AuditLog::append(AuditEntry entry) {
+    std::promise<Result<uint64_t>> promise;
+    std::future<Result<uint64_t>> done = promise.get_future();
+    appendAsync(std::move(entry), [&promise](Result<uint64_t> r) { promise.set_value(std::move(r)); });
+    return done.get();
+}
+
+void AuditLog::appendAsync(AuditEntry entry, AppendCallback done) {
     // Reject entries whose details cannot be canonicalised here, on the caller's thread, so one bad
     // entry never fails the batch it would have shared with others.
     entry.index = 0;
     entry.timeMs = 0;
-    if (auto bytes = canonicalEntryBytes(entry); !bytes) return bytes.status();
-    if (Status s = awaitTrusted(); !s) return s;
-    std::future<Result<uint64_t>> done;
+    if (auto bytes = canonicalEntryBytes(entry); !bytes) return done(bytes.status());
+    if (Status s = awaitTrusted(); !s) return done(s);
     {
         std::lock_guard lock(queueMutex_);
-        if (stopping_) return unavailable("the audit log is shutting down");
-        Pending p{std::move(entry), {}};
-        done = p.done.get_future();
-        queue_.push_back(std::move(p));
+        if (!stopping_) {
+            queue_.push_back(Pending{std::move(entry), std::move(done)});
+            done = nullptr;
+        }
     }
+    if (done) return done(unavailable("the audit log is shutting down"));
     queueReady_.notify_one();
-    return done.get();
 }
 
 void AuditLog::appenderLoop() {
@@ -159,7 +165,7 @@ void AuditLog::appenderLoop() {
                 std::lock_guard lock(queueMutex_);
                 failedEntries_ += batch.size();
             }
-            for (auto& p : batch) p.done.set_value(s);
+            for (auto& p : batch) p.done(s);
             continue;
         }
         {
@@ -174,7 +180,7 @@ void AuditLog::appenderLoop() {
             entriesCommitted_ += batch.size();
             ++commits_;
         }
-        for (size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(first + i);
+        for (size_t i = 0; i < batch.size(); ++i) batch[i].done(first + i);
         bool wake = false;
         {
             std::lock_guard lock(headMutex_);

@@ -181,6 +181,13 @@ public:
     // Assigns index and time (entry.index and entry.timeMs are overwritten), commits durably and
     // returns the index. Unavailable if the entry could not be committed.
     Result<uint64_t> append(AuditEntry entry);
+    // The same without blocking until the commit: `done` is called exactly once with what append()
+    // would return — on the caller's thread when the entry is refused before it is queued, otherwise
+    // on the appender thread once its batch committed or failed (so it must be quick and must not
+    // call back into the log). A request handler uses it to give its worker thread back while its
+    // entry waits for the group commit.
+    using AppendCallback = std::function<void(Result<uint64_t>)>;
+    void appendAsync(AuditEntry entry, AppendCallback done);
 
     // Catches the in-memory tree up with every committed entry and returns its size.
     Result<uint64_t> treeSize();
@@ -228,7 +235,7 @@ public:
 private:
     struct Pending {
         AuditEntry entry;
-        std::promise<Result<uint64_t>> done;
+        AppendCallback done;
     };
     void appenderLoop();
     void headLoop();

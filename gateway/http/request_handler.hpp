@@ -25,6 +25,10 @@ public:
     virtual bool runsInline(const HttpRequest& request) const = 0;
     // The whole request → response logic. Must not throw (the server maps an escaped exception to 500).
     virtual HandledRequest handle(const HttpRequest& request) = 0;
+    // handle() for requests that do not run inline: it may answer later, from another thread, by
+    // calling done exactly once (the server's worker is free meanwhile). The default answers at once.
+    using HandledCallback = std::function<void(HandledRequest)>;
+    virtual void handleAsync(const HttpRequest& request, HandledCallback done) { done(handle(request)); }
 };
 
 // Runs a job that may block (database, files) off the network threads. The job must not throw.

@@ -162,10 +162,12 @@ struct Server::Impl {
         sessions[id] = std::move(session);
     }
 
-    // Runs fn() on a database worker thread and resumes the calling coroutine on its own executor
-    // with the result. fn must not throw.
+    // Runs fn(done) on a database worker thread and resumes the calling coroutine on its own
+    // executor with the result that fn — or whoever fn hands `done` to — passes to done, from any
+    // thread, possibly after fn returned (an audited request waiting for its entry's group commit
+    // gives its worker back). Only the first call of done counts. fn must not throw.
     template <typename T, typename Fn>
-    net::awaitable<T> onPool(Fn fn) {
+    net::awaitable<T> onPoolUntilDone(Fn fn) {
         auto executor = co_await net::this_coro::executor;
         {
             std::lock_guard lock(jobsMutex);
@@ -182,26 +184,52 @@ struct Server::Impl {
         PoolCall call{this, executor, std::move(fn)};
         PoolCall* callPtr = &call;
         auto initiation = [callPtr](auto handler) {
-            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-            callPtr->self->parts.runBlocking([callPtr, shared]() mutable {
-                // Read everything needed before posting: once the handler runs, *callPtr is gone.
-                Impl* self = callPtr->self;
-                {
-                    T result = callPtr->fn();
-                    auto resumeOn = callPtr->resumeExecutor;
-                    net::post(resumeOn, [handler = std::move(shared), result = std::move(result)]() mutable {
-                        (*handler)(std::move(result));
-                    });
-                }
-                // Nothing of the io_context (executor copies, the handler) is held past this point:
-                // the count reaching zero lets shutdown destroy the io_context while this thread
-                // is still unwinding (ASan caught a strand destroyed after its service).
-                std::lock_guard lock(self->jobsMutex);
-                if (--self->poolJobs == 0) self->jobsDone.notify_all();
+            using Handler = decltype(handler);
+            using Executor = decltype(callPtr->resumeExecutor);
+            // What done needs to resume us, held once: done moves it out, so that nothing of the
+            // io_context (executor copies, the handler) is held once the job count is down again.
+            struct Resume {
+                Impl* self = nullptr;
+                std::optional<Handler> waiting;
+                std::optional<Executor> resumeOn;
+                std::atomic<bool> answered{false};
+            };
+            auto resume = std::make_shared<Resume>();
+            resume->self = callPtr->self;
+            resume->waiting.emplace(std::move(handler));
+            resume->resumeOn.emplace(callPtr->resumeExecutor);
+            callPtr->self->parts.runBlocking([callPtr, resume]() mutable {
+                // Once done ran, *callPtr is gone (the coroutine resumed): take fn out of it first.
+                Fn job = std::move(callPtr->fn);
+                job(std::function<void(T)>([resume](T result) {
+                    if (resume->answered.exchange(true)) return;
+                    Impl* self = resume->self;
+                    {
+                        Handler resumeWith = std::move(*resume->waiting);
+                        Executor on = std::move(*resume->resumeOn);
+                        resume->waiting.reset();
+                        resume->resumeOn.reset();
+                        net::post(on, [resumeWith = std::move(resumeWith), result = std::move(result)]() mutable {
+                            resumeWith(std::move(result));
+                        });
+                    }
+                    // The count reaching zero lets shutdown destroy the io_context while this thread
+                    // is still unwinding (ASan caught a strand destroyed after its service).
+                    std::lock_guard lock(self->jobsMutex);
+                    if (--self->poolJobs == 0) self->jobsDone.notify_all();
+                }));
             });
         };
         T result = co_await net::async_initiate<decltype(net::use_awaitable), void(T)>(initiation, net::use_awaitable);
         co_return result;
+    }
+
+    // Runs fn() on a database worker thread and resumes the calling coroutine on its own executor
+    // with its result. fn must not throw.
+    template <typename T, typename Fn>
+    net::awaitable<T> onPool(Fn fn) {
+        auto call = [fn = std::move(fn)](std::function<void(T)> done) mutable { done(fn()); };
+        co_return co_await onPoolUntilDone<T>(std::move(call));
     }
 };
 
@@ -412,17 +440,17 @@ private:
             handled = handler_.handle(request);
         } else {
             RequestHandler* handler = &handler_;
-            auto job = [handler, request]() {  // named: see onPool
+            auto job = [handler, request](std::function<void(HandledRequest)> done) {  // named: see onPool
                 try {
-                    return handler->handle(request);
+                    handler->handleAsync(request, done);
                 } catch (const std::exception& e) {
                     HandledRequest failed;
                     failed.response = errorResponse(internalError(e.what()));
                     failed.response.setHeader("X-Request-Id", request.requestId);
-                    return failed;
+                    done(std::move(failed));  // ignored if the handler had answered
                 }
             };
-            handled = co_await server_.onPool<HandledRequest>(std::move(job));
+            handled = co_await server_.onPoolUntilDone<HandledRequest>(std::move(job));
         }
         keepAlive = keepAlive && !server_.shuttingDown.load();
         log.route = handled.route;

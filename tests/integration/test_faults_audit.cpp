@@ -11,11 +11,14 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <thread>
+#include <vector>
 
 #include "gateway/audit/verifier.hpp"
 #include "gateway/http/message.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
+#include "support/wait_for.hpp"
 #include "test_audit_harness.hpp"
 #include "test_extract_fixture.hpp"
 
@@ -191,4 +194,44 @@ TEST_CASE("with audit_log_head locked by another session, extracts fail closed w
     CHECK(report.ok);
     CHECK(report.entries == static_cast<uint64_t>(stored) + 1);  // the export records itself
     CHECK(report.verifiedSize == report.entries);
+}
+
+TEST_CASE("an audited read waiting for its entry's commit does not hold a database worker",
+          "[integration][faults][audit]") {
+    // One worker thread (database.pool_size 1) and the audit counter locked by another session, so
+    // the first entry's group commit waits. Before the change the worker waited with it, and the
+    // other requests could not even start; now each request hands its entry to the appender and
+    // gives the worker back, so the others are handled and their entries queue behind the lock.
+    GatewayOptions options;
+    options.adjustConfig = [](config::GatewayConfig& c) {
+        c.database.poolSize = 1;
+        c.audit.lockTimeout = milliseconds(30000);
+    };
+    UnwritableAuditWorld w(std::move(options));
+    auto& audit = *w.gw->services().audit;
+    const int64_t entries = w.count("SELECT count(*) FROM audit_entries");
+
+    constexpr int kRequests = 4;
+    std::vector<HttpResult> answers(kRequests);
+    std::vector<std::thread> clients;
+    {
+        pqxx::connection holder(w.db.adminConninfo());
+        pqxx::work held(holder);
+        held.exec("LOCK TABLE audit_log_head IN EXCLUSIVE MODE");
+        for (int i = 0; i < kRequests; ++i)
+            clients.emplace_back([&, i] { answers[i] = w.call("GET", "/v1/catalog", w.partner); });
+        // One entry is in the batch that waits for the lock; the other requests were handled on
+        // the one worker meanwhile and their entries wait in the queue.
+        const bool queued = waitFor([&] { return audit.stats().queued == kRequests - 1; }, milliseconds(20000));
+        INFO("queued: " << audit.stats().queued);
+        CHECK(queued);
+        CHECK(w.count("SELECT count(*) FROM audit_entries") == entries);  // nothing answered yet
+    }  // the holder's transaction rolls back: the lock is released
+    for (auto& c : clients) c.join();
+    for (const auto& a : answers) {
+        INFO(a.body);
+        CHECK(a.status == 200);
+        CHECK(!a.header("x-request-id").empty());
+    }
+    CHECK(w.count("SELECT count(*) FROM audit_entries") == entries + kRequests);
 }
