@@ -374,6 +374,14 @@ private:
         return "a value";
     }
 
+    // The registry's transforms that may release an identifier column, for messages: "drop, mask, …".
+    std::string deidentifyingTransforms() const {
+        std::string names;
+        for (const auto& spec : registry_.specs())
+            if (spec.traits.deidentifies) names += (names.empty() ? "" : ", ") + spec.name;
+        return names;
+    }
+
     void checkColumnRules(const Value& c, const std::string& at, const ColumnPolicy& column, SearchAlgorithm algorithm,
                           const HierarchyMap& hierarchies) {
         const std::string transformAt = find(c, "transform") ? at + "/transform/name" : at;
@@ -382,9 +390,8 @@ private:
         case ColumnRole::Identifier:
             if (registry_.find(column.transform.name) && !traitsOf(column.transform.name).deidentifies)
                 add(transformAt, "the identifier column " + quoted + " would be released through " +
-                                     column.transform.name +
-                                     "; identifiers must be dropped, pseudonymized, masked, set to null or "
-                                     "replaced by a constant");
+                                     column.transform.name + "; identifiers need a transform that de-identifies (" +
+                                     deidentifyingTransforms() + ")");
             break;
         case ColumnRole::QuasiIdentifier:
             if (column.transformDeclared) {

@@ -120,6 +120,12 @@ TEST_CASE("a policy's column rules follow the traits of the registry's transform
     REQUIRE(echoed.errors.size() == 1);
     CHECK(echoed.errors[0].pointer == "/columns/0/transform/name");
     CHECK(echoed.errors[0].message.find("the identifier column \"ssn\" would be released through echo") == 0);
+    // The transforms it suggests are the registry's de-identifying ones, "redact" among them.
+    const std::string& message = echoed.errors[0].message;
+    CHECK(message.find("redact") != std::string::npos);
+    CHECK(message.find("set_null") != std::string::npos);
+    CHECK(message.find("keep") == std::string::npos);
+    CHECK(message.find("echo)") == std::string::npos);
 
     const auto dangling = load("redact", "nobody");
     REQUIRE(dangling.errors.size() == 1);
