@@ -1,6 +1,9 @@
 #include "anonymizer/engine.hpp"
 
 #include <algorithm>
+#include <bit>
+
+#include "anonymizer/heap_bytes.hpp"
 
 namespace custodian::anon {
 
@@ -22,60 +25,7 @@ Status AnonymizationConfig::validate() const {
     return models.validate(sensitive.size());
 }
 
-ReleasePlan::ReleasePlan(std::vector<std::shared_ptr<const Hierarchy>> hierarchies, std::vector<int> levels,
-                         const GeneralizationStats& stats)
-    : hierarchies_(std::move(hierarchies)), levels_(std::move(levels)) {
-    const size_t q = levels_.size();
-    for (size_t c = 0; c < stats.classSizes.size(); ++c) {
-        if (!stats.classSuppressed[c]) continue;
-        const uint32_t* codes = stats.classCodes.data() + c * q;
-        suppressedHashes_.insert(hashTuple(codes, q));
-        suppressedTuples_.emplace_back(codes, codes + q);
-    }
-    std::sort(suppressedTuples_.begin(), suppressedTuples_.end());
-}
-
-uint64_t ReleasePlan::hashTuple(const uint32_t* codes, size_t q) noexcept {
-    uint64_t h = 0x51ed270b27b2f1c9ULL;
-    for (size_t i = 0; i < q; ++i) h = detail::mixHash(static_cast<uint64_t>(h + codes[i] + 1));
-    return h;
-}
-
-bool ReleasePlan::isSuppressed(std::span<const uint32_t> leafCodes) const {
-    if (suppressedTuples_.empty()) return false;
-    const size_t q = levels_.size();
-    uint32_t stackCodes[32];
-    std::vector<uint32_t> heapCodes;
-    uint32_t* nodes = stackCodes;
-    if (q > 32) {
-        heapCodes.resize(q);
-        nodes = heapCodes.data();
-    }
-    for (size_t d = 0; d < q; ++d) nodes[d] = hierarchies_[d]->generalize(leafCodes[d], levels_[d]);
-    if (!suppressedHashes_.count(hashTuple(nodes, q))) return false;
-    return std::binary_search(suppressedTuples_.begin(), suppressedTuples_.end(), std::vector<uint32_t>(nodes, nodes + q));
-}
-
-bool ReleasePlan::release(std::span<const uint32_t> leafCodes, std::vector<std::string_view>& labels) const {
-    if (isSuppressed(leafCodes)) return false;
-    labels.clear();
-    for (size_t d = 0; d < levels_.size(); ++d) labels.emplace_back(label(d, leafCodes[d]));
-    return true;
-}
-
-Result<FrequencyTableBuilder> newFrequencyTable(const AnonymizationConfig& config) {
-    if (Status s = config.validate(); !s) return s;
-    std::vector<uint32_t> qi, sens;
-    for (const auto& q : config.quasiIdentifiers) qi.push_back(static_cast<uint32_t>(q.hierarchy->leafCount()));
-    for (const auto& s : config.sensitive) sens.push_back(static_cast<uint32_t>(s.dictionary->values.size()));
-    return FrequencyTableBuilder::create(std::move(qi), std::move(sens));
-}
-
-Result<GlobalRecodingResult> anonymizeGlobal(const AnonymizationConfig& config, const FrequencyTable& table) {
-    if (Status s = config.validate(); !s) return s;
-    if (table.qiCount() != config.quasiIdentifiers.size() || table.sensitiveCount() != config.sensitive.size()) {
-        return invalidArgument("frequency table columns do not match the configuration");
-    }
+OptimalSearchConfig optimalSearchConfig(const AnonymizationConfig& config) {
     OptimalSearchConfig search;
     for (const auto& q : config.quasiIdentifiers) {
         search.hierarchies.push_back(q.hierarchy);
@@ -87,25 +37,119 @@ Result<GlobalRecodingResult> anonymizeGlobal(const AnonymizationConfig& config, 
     search.models = config.models;
     search.metric = config.metric;
     search.cacheBytes = config.cacheBytes;
-    auto solution = findOptimalGeneralization(table, search);
-    if (!solution) return solution.status();
-    GlobalRecodingResult r;
-    r.solution = std::move(solution.value());
-    const uint64_t threshold = config.riskThreshold ? config.riskThreshold : config.models.k;
-    std::vector<uint64_t> before(table.size());
-    for (size_t c = 0; c < table.size(); ++c) before[c] = table.count(c);
-    r.riskBefore = prosecutorRisk(before, threshold);
-    std::vector<uint64_t> after;
-    const auto& best = r.solution.best;
-    for (size_t c = 0; c < best.classSizes.size(); ++c) {
-        if (!best.classSuppressed[c]) after.push_back(best.classSizes[c]);
+    return search;
+}
+
+// ---- SuppressedClasses -------------------------------------------------------------------------
+
+SuppressedClasses::SuppressedClasses(const GeneralizationStats& stats,
+                                     const std::vector<std::shared_ptr<const Hierarchy>>& hierarchies)
+    : width_(stats.levels.size()) {
+    const size_t q = width_;
+    for (size_t c = 0; c < stats.classSuppressed.size(); ++c) {
+        if (!stats.classSuppressed[c]) continue;
+        const uint32_t* codes = stats.classCodes.data() + c * q;
+        codes_.insert(codes_.end(), codes, codes + q);
     }
-    r.riskAfter = prosecutorRisk(after, threshold);
-    r.plan = std::make_shared<const ReleasePlan>(search.hierarchies, best.levels, best);
+    keyBits_.assign(q, 0);
+    unsigned total = 0;
+    for (size_t d = 0; d < q; ++d) {
+        const size_t nodes = hierarchies[d]->nodeCount(stats.levels[d]);
+        keyBits_[d] = std::max(1u, static_cast<unsigned>(std::bit_width(nodes > 0 ? nodes - 1 : 0)));
+        total += keyBits_[d];
+    }
+    packed_ = total <= 64;
+    if (q == 0) return;
+    for (size_t c = 0; c * q < codes_.size(); ++c) {
+        const uint32_t* codes = codes_.data() + c * q;
+        if (packed_) {
+            uint64_t key = 0;
+            for (size_t d = 0; d < q; ++d) key = (key << keyBits_[d]) | codes[d];
+            packedKeys_.insert(key);
+        } else {
+            wideKeys_.insert(wideKey(codes));
+        }
+    }
+}
+
+std::string SuppressedClasses::wideKey(const uint32_t* nodeCodes) const {
+    return std::string(reinterpret_cast<const char*>(nodeCodes), width_ * sizeof(uint32_t));
+}
+
+bool SuppressedClasses::contains(const uint32_t* nodeCodes) const {
+    if (codes_.empty()) return false;
+    if (packed_) {
+        uint64_t key = 0;
+        for (size_t d = 0; d < width_; ++d) key = (key << keyBits_[d]) | nodeCodes[d];
+        return packedKeys_.count(key) != 0;
+    }
+    return wideKeys_.count(wideKey(nodeCodes)) != 0;
+}
+
+uint64_t SuppressedClasses::memoryBytes() const {
+    return codes_.capacity() * sizeof(uint32_t) + packedKeys_.size() * heap::hashNode(8) +
+           packedKeys_.bucket_count() * sizeof(void*) + wideKeys_.size() * heap::hashNode(sizeof(std::string)) +
+           wideKeys_.bucket_count() * sizeof(void*);
+}
+
+// ---- GlobalRecoding ----------------------------------------------------------------------------
+
+bool GlobalRecoding::release(std::span<const uint32_t> leafCodes, std::vector<std::string_view>& labels) const {
+    const auto& chosen = levels();
+    const size_t q = chosen.size();
+    uint32_t stackCodes[32];
+    std::vector<uint32_t> heapCodes;
+    uint32_t* nodes = stackCodes;
+    if (q > 32) {
+        heapCodes.resize(q);
+        nodes = heapCodes.data();
+    }
+    for (size_t d = 0; d < q; ++d) nodes[d] = hierarchies[d]->generalize(leafCodes[d], chosen[d]);
+    if (suppressed.contains(nodes)) return false;
+    labels.clear();
+    for (size_t d = 0; d < q; ++d) labels.emplace_back(hierarchies[d]->label(chosen[d], nodes[d]));
+    return true;
+}
+
+// ---- Entry points ------------------------------------------------------------------------------
+
+Result<FrequencyTableBuilder> newFrequencyTable(const AnonymizationConfig& config) {
+    if (Status s = config.validate(); !s) return s;
+    std::vector<uint32_t> qi, sens;
+    for (const auto& q : config.quasiIdentifiers) qi.push_back(static_cast<uint32_t>(q.hierarchy->leafCount()));
+    for (const auto& s : config.sensitive) sens.push_back(static_cast<uint32_t>(s.dictionary->values.size()));
+    return FrequencyTableBuilder::create(std::move(qi), std::move(sens));
+}
+
+Result<GlobalRecoding> anonymizeGlobal(const AnonymizationConfig& config, const FrequencyTable& table,
+                                       UnmetModels* unmet) {
+    if (Status s = config.validate(); !s) return s;
+    if (table.qiCount() != config.quasiIdentifiers.size() || table.sensitiveCount() != config.sensitive.size()) {
+        return invalidArgument("frequency table columns do not match the configuration");
+    }
+    if (table.totalRecords() == 0) return invalidArgument("the frequency table has no records: there is nothing to search");
+    const OptimalSearchConfig search = optimalSearchConfig(config);
+    auto solution = findOptimalGeneralization(table, search);
+    if (!solution) {
+        if (solution.status().code() != StatusCode::FailedPrecondition) return solution.status();
+        auto why = explainUnmetGlobal(table, search);
+        if (!why) return why.status();
+        Status failed = failedPrecondition(why->message);
+        if (unmet) *unmet = std::move(why).value();
+        return failed;
+    }
+    GlobalRecoding r;
+    r.hierarchies = search.hierarchies;
+    r.solution = std::move(solution).value();
+    r.suppressed = SuppressedClasses(r.solution.best, r.hierarchies);
+    r.solution.best.classCodes = {};
+    r.solution.best.classSizes = {};
+    r.solution.best.classSuppressed = {};
     return r;
 }
 
-Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config, const EncodedColumns& columns) {
+Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config, const EncodedColumns& columns,
+                                              UnmetModels* unmet) {
     if (Status s = config.validate(); !s) return s;
     MondrianConfig m;
     for (const auto& q : config.quasiIdentifiers) {
@@ -119,8 +163,21 @@ Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config,
     m.models = config.models;
     m.mode = config.mondrianMode;
     m.valueSets = config.mondrianValueSets;
+    const size_t n = columns.qi.empty() ? 0 : columns.qi[0].size();
     auto result = mondrianPartition(m, columns);
-    if (!result) return result.status();
+    if (!result) {
+        if (result.status().code() != StatusCode::FailedPrecondition) return result.status();
+        std::vector<uint64_t> distinct;
+        for (size_t s = 0; s < columns.sensitive.size(); ++s) {
+            std::vector<bool> seen(m.sensitiveCardinalities[s], false);
+            for (uint32_t v : columns.sensitive[s]) seen[v] = true;
+            distinct.push_back(static_cast<uint64_t>(std::count(seen.begin(), seen.end(), true)));
+        }
+        UnmetModels why = explainUnmetMondrian(config.models, n, distinct, result.status());
+        Status failed = failedPrecondition(why.message);
+        if (unmet) *unmet = std::move(why);
+        return failed;
+    }
     LocalRecodingResult r;
     r.mondrian = std::move(result.value());
     const uint64_t threshold = config.riskThreshold ? config.riskThreshold : config.models.k;
@@ -129,7 +186,6 @@ Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config,
     for (const auto& q : config.quasiIdentifiers) cards.push_back(static_cast<uint32_t>(q.hierarchy->leafCount()));
     auto builder = FrequencyTableBuilder::create(cards);
     if (!builder) return builder.status();
-    const size_t n = columns.qi.empty() ? 0 : columns.qi[0].size();
     std::vector<uint32_t> row(cards.size());
     for (size_t i = 0; i < n; ++i) {
         for (size_t d = 0; d < cards.size(); ++d) row[d] = columns.qi[d][i];
@@ -142,6 +198,16 @@ Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config,
     r.riskAfter = prosecutorRisk(r.mondrian.partitionSizes, threshold);
     return r;
 }
+
+RiskSummary releasedRisk(const GeneralizationStats& stats, uint64_t threshold) {
+    std::vector<uint64_t> sizes;
+    sizes.reserve(stats.classSizes.size());
+    for (size_t c = 0; c < stats.classSizes.size(); ++c)
+        if (!stats.classSuppressed[c]) sizes.push_back(stats.classSizes[c]);
+    return prosecutorRisk(sizes, threshold);
+}
+
+// ---- Final check -------------------------------------------------------------------------------
 
 namespace {
 std::vector<std::string> qiNames(const AnonymizationConfig& config) {

@@ -1,15 +1,17 @@
 #pragma once
-// The anonymization engine API used by `custodian anonymize` and the gateway's release pipeline.
-// Free of CSV, JSON and IO: callers encode quasi-identifiers to hierarchy leaf codes and sensitive
-// values to dictionary codes.
+// The anonymization engine: one entry point per algorithm, which the gateway's releases
+// (gateway/release/plan.hpp, also run by `custodian anonymize`), the tests and the benchmarks all
+// call. Free of CSV, JSON and IO: callers encode quasi-identifiers to hierarchy leaf codes and
+// sensitive values to dictionary codes.
 //
 // Global recoding (optimal search) is a blocking step in three phases:
 //   1. Sink:     every record (or GROUP BY row) goes into a FrequencyTableBuilder (newFrequencyTable).
-//   2. Finalize: anonymizeGlobal() searches the lattice from the FrequencyTable alone and returns a
-//                ReleasePlan.
-//   3. Source:   rows are streamed again; ReleasePlan::release() drops suppressed rows and gives the
-//                released labels; every released row also goes through a FinalCheck
-//                (makeFinalCheck), and the release is refused unless FinalCheck::finish() is ok.
+//   2. Finalize: anonymizeGlobal() searches the lattice from the FrequencyTable alone and returns the
+//                GlobalRecoding, or says why the models cannot be met (UnmetModels).
+//   3. Source:   rows are streamed again; each row's leaf codes, generalized to the chosen levels, give
+//                its class: suppressed (GlobalRecoding::suppressed) or released with its labels.
+//                Every released row also goes through a FinalCheck, and the release is refused unless
+//                FinalCheck::finish() is ok.
 // Mondrian (local recoding) needs the encoded columns in memory: anonymizeMondrian().
 
 #include <cstdint>
@@ -29,6 +31,7 @@
 #include "anonymizer/privacy_model.hpp"
 #include "anonymizer/risk.hpp"
 #include "anonymizer/status.hpp"
+#include "anonymizer/unmet_models.hpp"
 
 namespace custodian::anon {
 
@@ -62,33 +65,49 @@ struct AnonymizationConfig {
     Status validate() const;
 };
 
-// Maps rows (leaf codes) of a global-recoding release to their released labels. Immutable; safe to
-// share across threads.
-class ReleasePlan {
+// The optimal search's view of a config (hierarchies, level bounds, models, metric, distances), for
+// evaluating other nodes of the lattice anonymizeGlobal() searched (previews, reports, tests).
+OptimalSearchConfig optimalSearchConfig(const AnonymizationConfig& config);
+
+// The classes a global recoding suppresses, as node-code tuples at its levels, indexed for lookup.
+// Immutable once built; safe to share across threads.
+class SuppressedClasses {
 public:
-    ReleasePlan(std::vector<std::shared_ptr<const Hierarchy>> hierarchies, std::vector<int> levels,
-                const GeneralizationStats& stats);
-    const std::vector<int>& levels() const noexcept { return levels_; }
-    // Whether the row falls in a suppressed class (it must then not be released).
-    bool isSuppressed(std::span<const uint32_t> leafCodes) const;
-    const std::string& label(size_t qi, uint32_t leafCode) const {
-        return hierarchies_[qi]->label(levels_[qi], hierarchies_[qi]->generalize(leafCode, levels_[qi]));
-    }
-    // Fills `labels` with the released labels and returns true, or returns false for a suppressed row.
-    bool release(std::span<const uint32_t> leafCodes, std::vector<std::string_view>& labels) const;
+    SuppressedClasses() = default;
+    // The suppressed classes of `stats` (a node's statistics with their per-class tables);
+    // `hierarchies` are the node's quasi-identifiers'.
+    SuppressedClasses(const GeneralizationStats& stats, const std::vector<std::shared_ptr<const Hierarchy>>& hierarchies);
+
+    size_t size() const noexcept { return width_ == 0 ? 0 : codes_.size() / width_; }
+    bool empty() const noexcept { return codes_.empty(); }
+    // Whether the class with these node codes (one per quasi-identifier, at the levels) is suppressed.
+    bool contains(const uint32_t* nodeCodes) const;
+    // Bytes held: the tuples and their index (hash nodes as glibc's malloc sizes them).
+    uint64_t memoryBytes() const;
 
 private:
-    static uint64_t hashTuple(const uint32_t* codes, size_t q) noexcept;
-    std::vector<std::shared_ptr<const Hierarchy>> hierarchies_;
-    std::vector<int> levels_;
-    std::unordered_set<uint64_t> suppressedHashes_;
-    std::vector<std::vector<uint32_t>> suppressedTuples_; // sorted node-code tuples
+    std::string wideKey(const uint32_t* nodeCodes) const;
+    size_t width_ = 0;
+    std::vector<uint32_t> codes_;      // suppressed classes × quasi-identifiers, row-major
+    std::vector<unsigned> keyBits_;    // bits per quasi-identifier when a class's key fits 64 bits
+    bool packed_ = true;
+    std::unordered_set<uint64_t> packedKeys_;
+    std::unordered_set<std::string> wideKeys_;
 };
 
-struct GlobalRecodingResult {
+// Global recoding's decision: the chosen level of each quasi-identifier and the classes suppressed
+// there. Immutable once made; safe to share across threads.
+struct GlobalRecoding {
+    std::vector<std::shared_ptr<const Hierarchy>> hierarchies; // per quasi-identifier
+    // The chosen node (solution.best: levels, achieved k/l/t, metrics) and the search's figures. Its
+    // per-class tables are left empty: from here on only the suppressed classes matter.
     OptimalSolution solution;
-    RiskSummary riskBefore, riskAfter;
-    std::shared_ptr<const ReleasePlan> plan;
+    SuppressedClasses suppressed;
+
+    const std::vector<int>& levels() const noexcept { return solution.best.levels; }
+    // A row's released labels (one per quasi-identifier, from its leaf codes) into `labels`; false,
+    // and nothing filled, when the row's class is suppressed.
+    bool release(std::span<const uint32_t> leafCodes, std::vector<std::string_view>& labels) const;
 };
 
 struct LocalRecodingResult {
@@ -99,9 +118,21 @@ struct LocalRecodingResult {
 // A builder whose code domains match the config (one column per QI, then per sensitive attribute).
 Result<FrequencyTableBuilder> newFrequencyTable(const AnonymizationConfig& config);
 
-Result<GlobalRecodingResult> anonymizeGlobal(const AnonymizationConfig& config, const FrequencyTable& table);
+// The optimal full-domain generalization of `table` under the config's models. FailedPrecondition
+// exactly when the models cannot be met within the suppression limit: its message is
+// UnmetModels::message, and `unmet` (when given) receives the whole explanation. InvalidArgument for
+// a config that does not fit the table, or a table without records.
+Result<GlobalRecoding> anonymizeGlobal(const AnonymizationConfig& config, const FrequencyTable& table,
+                                       UnmetModels* unmet = nullptr);
 
-Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config, const EncodedColumns& columns);
+// Mondrian's partitioning of the encoded rows. FailedPrecondition exactly when the models cannot be
+// met (Mondrian never suppresses: the whole input as one class misses them), as anonymizeGlobal().
+Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config, const EncodedColumns& columns,
+                                              UnmetModels* unmet = nullptr);
+
+// Prosecutor risk (risk.hpp) of the classes a generalization releases: suppressed classes are not.
+// `stats` needs its per-class tables (evaluateGeneralization() gives them).
+RiskSummary releasedRisk(const GeneralizationStats& stats, uint64_t threshold);
 
 // The final check for a release of this config; `table` supplies the input's sensitive distributions
 // for t-closeness (nullptr = use the released rows').

@@ -1,11 +1,10 @@
 #include "gateway/release/plan.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
-#include <cstdio>
+#include <variant>
 
-#include "anonymizer/engine.hpp"
+#include "anonymizer/heap_bytes.hpp"
 #include "anonymizer/value.hpp"
 #include "policies/engine_config.hpp"
 
@@ -13,29 +12,17 @@ namespace custodian::release {
 
 namespace {
 
+using anon::heap::hashNode;
+using anon::heap::mallocBlock;
+using anon::heap::stringHeap;
 using policies::ColumnRole;
 
-std::string fixed(double value, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-    return buf;
-}
-
-std::string percent(double share) { return fixed(share * 100.0, 2) + "%"; }
-
-std::string lVariantName(anon::LDiversityVariant v) {
-    switch (v) {
-    case anon::LDiversityVariant::Distinct: return "distinct";
-    case anon::LDiversityVariant::Entropy: return "entropy";
-    case anon::LDiversityVariant::Recursive: return "recursive";
-    }
-    return "distinct";
-}
-
-std::string lRequirement(const anon::LDiversity& l) {
-    std::string s = lVariantName(l.variant) + " l-diversity with l = " + fixed(l.l, 2);
-    if (l.variant == anon::LDiversityVariant::Recursive) s += " and c = " + fixed(l.c, 2);
-    return s;
+// The anonymizer's explanation as the gateway reports it: the figures become a JSON object.
+ModelUnreachable unreachableFrom(anon::UnmetModels unmet) {
+    crypto::JsonValue::Object best;
+    for (auto& figure : unmet.bestAchievable)
+        std::visit([&](auto& value) { best[figure.name] = std::move(value); }, figure.value);
+    return {std::move(unmet.requirement), std::move(unmet.message), std::move(best)};
 }
 
 }  // namespace
@@ -105,61 +92,7 @@ void PrivacyDecision::classLabels(const uint32_t* classCodes, std::vector<std::s
     for (size_t d = 0; d < levels.size(); ++d) labels[d] = hierarchies[d]->label(levels[d], classCodes[d]);
 }
 
-void PrivacyDecision::indexSuppressedClasses() {
-    const size_t q = levels.size();
-    keyBits_.assign(q, 0);
-    unsigned total = 0;
-    for (size_t d = 0; d < q; ++d) {
-        const size_t nodes = hierarchies[d]->nodeCount(levels[d]);
-        keyBits_[d] = std::max(1u, static_cast<unsigned>(std::bit_width(nodes > 0 ? nodes - 1 : 0)));
-        total += keyBits_[d];
-    }
-    packed_ = total <= 64;
-    packedKeys_.clear();
-    wideKeys_.clear();
-    if (q == 0) return;
-    for (size_t c = 0; c * q < suppressedClassCodes.size(); ++c) {
-        const uint32_t* codes = suppressedClassCodes.data() + c * q;
-        if (packed_) {
-            uint64_t key = 0;
-            for (size_t d = 0; d < q; ++d) key = (key << keyBits_[d]) | codes[d];
-            packedKeys_.insert(key);
-        } else {
-            wideKeys_.insert(wideKey(codes));
-        }
-    }
-}
-
-std::string PrivacyDecision::wideKey(const uint32_t* nodeCodes) const {
-    return std::string(reinterpret_cast<const char*>(nodeCodes), levels.size() * sizeof(uint32_t));
-}
-
-bool PrivacyDecision::suppresses(const uint32_t* nodeCodes) const {
-    if (suppressedClassCodes.empty()) return false;
-    if (packed_) {
-        uint64_t key = 0;
-        for (size_t d = 0; d < levels.size(); ++d) key = (key << keyBits_[d]) | nodeCodes[d];
-        return packedKeys_.count(key) != 0;
-    }
-    return wideKeys_.count(wideKey(nodeCodes)) != 0;
-}
-
 // ---- FrequencySink -----------------------------------------------------------------------------
-
-namespace {
-
-// What glibc's malloc takes for a request of `n` bytes: 8 bytes of header, 16-byte granularity,
-// 32 bytes at least.
-uint64_t mallocBlock(uint64_t n) { return std::max<uint64_t>(32, (n + 8 + 15) / 16 * 16); }
-
-// The heap block of a std::string's characters (none when they fit its inline buffer).
-uint64_t stringHeap(size_t length) { return length > 15 ? mallocBlock(length + 1) : 0; }
-
-// One node of a std::unordered_map/set holding `value` bytes (next pointer, value, cached hash),
-// and its share of the bucket array.
-uint64_t hashNode(uint64_t value) { return mallocBlock(8 + value + 8) + 8; }
-
-}  // namespace
 
 uint32_t FrequencySink::Dictionary::intern(std::string_view value) {
     auto it = index.find(value);
@@ -209,9 +142,7 @@ uint64_t FrequencySink::finalizeBytes(uint64_t searchCacheBytes) const {
 }
 
 uint64_t PrivacyDecision::memoryBytes() const {
-    uint64_t bytes = suppressedClassCodes.capacity() * sizeof(uint32_t) + packedKeys_.size() * hashNode(8) +
-                     packedKeys_.bucket_count() * sizeof(void*) + wideKeys_.size() * hashNode(sizeof(std::string)) +
-                     wideKeys_.bucket_count() * sizeof(void*);
+    uint64_t bytes = suppressed.memoryBytes();
     for (const auto& totals : sensitiveTotals) bytes += totals.size() * hashNode(sizeof(std::string) + 8);
     // The final check: one counter per released class (its codes, a row count and a hash node).
     uint64_t classes = stats.classes;
@@ -279,10 +210,8 @@ Status FrequencySink::addFixedDomainValue(size_t column, const SourceValue& valu
 Result<FrequencySink::Finalized> FrequencySink::finalize() && {
     const auto& policy = plan_.policy();
     const auto& model = policy.model();
-    const auto& qis = plan_.quasiIdentifiers();
+    const size_t q = plan_.quasiIdentifiers().size();
     const auto& sensitive = plan_.sensitiveAttributes();
-    const size_t q = qis.size();
-    const size_t width = columns_.size();
     Finalized out;
     out.records = records_;
     PrivacyDecision decision;
@@ -309,15 +238,8 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
     }
     if (q == 0) {
         // No quasi-identifier: every row is in one class.
-        if (records_ < plan_.models().k) {
-            ModelUnreachable u;
-            u.requirement = "k-anonymity with k = " + std::to_string(plan_.models().k);
-            u.message = u.requirement + " cannot be met: the policy selects only " + std::to_string(records_) + " rows";
-            crypto::JsonValue::Object best;
-            best["k"] = records_;
-            best["rows"] = records_;
-            u.bestAchievable = std::move(best);
-            out.unreachable = std::move(u);
+        if (auto unmet = anon::unmetInOneClass(plan_.models(), records_)) {
+            out.unreachable = unreachableFrom(std::move(*unmet));
             return out;
         }
         decision.stats.records = records_;
@@ -328,15 +250,26 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
         return out;
     }
 
-    if (plan_.localRecoding()) {
-        if (Status s = finalizeLocal(out, decision); !s) return s;
-        if (!out.unreachable) out.decision = std::move(decision);
-        return out;
-    }
+    const Status s = plan_.localRecoding() ? finalizeLocal(out, decision) : finalizeGlobal(out, decision);
+    if (!s) return s;
+    if (!out.unreachable) out.decision = std::move(decision);
+    return out;
+}
 
-    // Quasi-identifier hierarchies from the domains seen, and leaf codes for the local ids.
+Status FrequencySink::finalizeGlobal(Finalized& out, PrivacyDecision& decision) {
+    const auto& policy = plan_.policy();
+    const auto& model = policy.model();
+    const auto& qis = plan_.quasiIdentifiers();
+    const auto& sensitive = plan_.sensitiveAttributes();
+    const size_t q = qis.size();
+    const size_t width = columns_.size();
+
+    // Quasi-identifier hierarchies from the domains seen and sensitive value dictionaries, with the
+    // leaf (or value) code of every local id.
+    anon::AnonymizationConfig config;
+    config.models = plan_.models();
+    config.metric = model.metric;
     std::vector<std::vector<uint32_t>> leafOf(width);
-    std::vector<uint32_t> qiCardinalities, sensitiveCardinalities;
     for (size_t d = 0; d < q; ++d) {
         const auto& name = model.columns[qis[d]].name;
         auto h = policy.buildHierarchy(name, dictionaries_[d].values);
@@ -352,20 +285,21 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
                                           "' does not cover every source value; the publisher must extend it");
             leafOf[d].push_back(*code);
         }
-        qiCardinalities.push_back(static_cast<uint32_t>(hierarchy->leafCount()));
+        const bool numeric = hierarchy->numericLeaves().has_value();
+        config.quasiIdentifiers.push_back({name, hierarchy, numeric, 0, -1});
         decision.hierarchies.push_back(std::move(hierarchy));
     }
-    std::vector<anon::TClosenessDistance> distances;
     for (size_t s = 0; s < sensitive.size(); ++s) {
         const size_t d = q + s;
         const bool ordered = plan_.orderedDistance(sensitive[s]);
-        auto dictionary = anon::SensitiveDictionary::build(dictionaries_[d].values, ordered);
-        for (const auto& value : dictionaries_[d].values) leafOf[d].push_back(dictionary.codeOf(value));
-        sensitiveCardinalities.push_back(static_cast<uint32_t>(dictionary.values.size()));
-        distances.push_back(ordered ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal);
+        auto dictionary = std::make_shared<const anon::SensitiveDictionary>(
+            anon::SensitiveDictionary::build(dictionaries_[d].values, ordered));
+        for (const auto& value : dictionaries_[d].values) leafOf[d].push_back(dictionary->codeOf(value));
+        config.sensitive.push_back({model.columns[sensitive[s]].name, std::move(dictionary),
+                                    ordered ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal});
     }
 
-    auto builder = anon::FrequencyTableBuilder::create(qiCardinalities, sensitiveCardinalities);
+    auto builder = anon::newFrequencyTable(config);
     if (!builder) return builder.status();
     decision.sensitiveTotals.resize(sensitive.size());
     std::vector<uint32_t> qiCodes(q), sensitiveCodes(sensitive.size());
@@ -381,99 +315,22 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
     // The group rows are no longer needed; free them before the search allocates.
     ids_ = {};
     counts_ = {};
-    auto table = std::make_shared<const anon::FrequencyTable>(std::move(builder).value().finish());
+    out.table = std::make_shared<const anon::FrequencyTable>(std::move(builder).value().finish());
+    out.config = anon::optimalSearchConfig(config);
 
-    anon::OptimalSearchConfig config;
-    config.hierarchies = decision.hierarchies;
-    for (const auto& h : decision.hierarchies) config.numeric.push_back(h->numericLeaves().has_value());
-    config.models = plan_.models();
-    config.sensitiveDistances = distances;
-    config.metric = model.metric;
-    out.table = table;
-    out.config = config;
-
-    auto solution = anon::findOptimalGeneralization(*table, config);
-    if (!solution) {
-        if (solution.status().code() != StatusCode::FailedPrecondition) return solution.status();
-        // Name the requirement that fails even at the most general node, and what that node reaches.
-        std::vector<int> top;
-        for (const auto& h : decision.hierarchies) top.push_back(h->levels() - 1);
-        auto evaluateWith = [&](anon::PrivacyModels models) -> Result<anon::GeneralizationStats> {
-            anon::OptimalSearchConfig c = config;
-            c.models = models;
-            return anon::evaluateGeneralization(*table, c, top);
-        };
-        anon::PrivacyModels none;
-        auto open = evaluateWith(none);
-        if (!open) return open.status();
-        const auto& m = plan_.models();
-        ModelUnreachable u;
-        crypto::JsonValue::Object best;
-        best["rows"] = records_;
-        best["k"] = open->achievedK;
-        if (open->distinctL) best["distinct_l"] = fixed(*open->distinctL, 0);
-        if (open->entropyL) best["entropy_l"] = fixed(*open->entropyL, 2);
-        if (open->achievedT) best["t"] = fixed(*open->achievedT, 3);
-        // The share of rows k-anonymity alone would have to suppress at the top node.
-        uint64_t small = 0;
-        for (size_t c = 0; c < open->classSizes.size(); ++c)
-            if (open->classSizes[c] < m.k) small += open->classSizes[c];
-        best["suppression_needed_for_k"] = fixed(static_cast<double>(small) / static_cast<double>(records_), 4);
-        u.bestAchievable = std::move(best);
-
-        anon::PrivacyModels only;
-        only.suppressionLimit = m.suppressionLimit;
-        only.k = m.k;
-        auto kOnly = evaluateWith(only);
-        if (!kOnly) return kOnly.status();
-        const std::string limit = "within the suppression limit of " + percent(m.suppressionLimit);
-        if (!kOnly->satisfies) {
-            u.requirement = "k-anonymity with k = " + std::to_string(m.k);
-            u.message = u.requirement + " cannot be met " + limit + ": the most generalized release has a smallest "
-                        "group of " + std::to_string(open->achievedK) + " rows (" + std::to_string(records_) +
-                        " rows selected)";
-        } else if (m.lDiversity) {
-            only.lDiversity = m.lDiversity;
-            auto lOnly = evaluateWith(only);
-            if (!lOnly) return lOnly.status();
-            if (!lOnly->satisfies) {
-                u.requirement = lRequirement(*m.lDiversity);
-                const bool distinct = m.lDiversity->variant == anon::LDiversityVariant::Distinct;
-                const auto reached = distinct ? open->distinctL : open->entropyL;
-                u.message = u.requirement + " cannot be met " + limit + ": the most generalized release reaches " +
-                            (distinct ? "distinct l = " : "entropy l = ") +
-                            (reached ? fixed(*reached, distinct ? 0 : 2) : std::string("n/a"));
-            }
-        }
-        if (u.requirement.empty() && m.tCloseness) {
-            u.requirement = "t-closeness with t = " + fixed(m.tCloseness->t, 3);
-            u.message = u.requirement + " cannot be met " + limit + " together with the other models";
-            if (open->achievedT) u.message += "; the most generalized release reaches t = " + fixed(*open->achievedT, 3);
-        }
-        if (u.requirement.empty()) {
-            u.requirement = m.describe();
-            u.message = "the privacy models (" + m.describe() + ") cannot be met together " + limit;
-        }
-        out.unreachable = std::move(u);
-        return out;
+    anon::UnmetModels unmet;
+    auto recoding = anon::anonymizeGlobal(config, *out.table, &unmet);
+    if (!recoding) {
+        if (recoding.status().code() != StatusCode::FailedPrecondition) return recoding.status();
+        out.unreachable = unreachableFrom(std::move(unmet));
+        return Status::ok();
     }
-
-    decision.levels = solution->best.levels;
-    decision.latticeSize = solution->latticeSize;
-    decision.searchSeconds = solution->searchSeconds;
-    decision.stats = std::move(solution->best);
-    for (size_t c = 0; c < decision.stats.classSuppressed.size(); ++c) {
-        if (!decision.stats.classSuppressed[c]) continue;
-        const uint32_t* codes = decision.stats.classCodes.data() + c * q;
-        decision.suppressedClassCodes.insert(decision.suppressedClassCodes.end(), codes, codes + q);
-    }
-    // The per-class tables are large and only the suppressed ones matter from here on.
-    decision.stats.classCodes = {};
-    decision.stats.classSizes = {};
-    decision.stats.classSuppressed = {};
-    decision.indexSuppressedClasses();
-    out.decision = std::move(decision);
-    return out;
+    decision.levels = recoding->levels();
+    decision.latticeSize = recoding->solution.latticeSize;
+    decision.searchSeconds = recoding->solution.searchSeconds;
+    decision.stats = std::move(recoding->solution.best);
+    decision.suppressed = std::move(recoding->suppressed);
+    return Status::ok();
 }
 
 Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
@@ -530,27 +387,11 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
     anon::EncodedColumns columns;
     for (const auto& c : local->leafCodes) columns.qi.emplace_back(c);
     for (const auto& c : sensitiveCodes) columns.sensitive.emplace_back(c);
-    auto result = anon::anonymizeMondrian(*config, columns);
+    anon::UnmetModels unmet;
+    auto result = anon::anonymizeMondrian(*config, columns, &unmet);
     if (!result) {
         if (result.status().code() != StatusCode::FailedPrecondition) return result.status();
-        // Mondrian cannot suppress: the whole selection as one partition is the best it can do.
-        const auto& m = plan_.models();
-        ModelUnreachable u;
-        if (records_ < m.k) u.requirement = "k-anonymity with k = " + std::to_string(m.k);
-        else if (m.lDiversity) u.requirement = lRequirement(*m.lDiversity);
-        else if (m.tCloseness) u.requirement = "t-closeness with t = " + fixed(m.tCloseness->t, 3);
-        else u.requirement = m.describe();
-        u.message = u.requirement + " cannot be met: " + result.status().message();
-        crypto::JsonValue::Object best;
-        best["rows"] = records_;
-        best["k"] = records_;
-        if (sensitive > 0) {
-            uint64_t fewest = UINT64_MAX;
-            for (const auto& totals : decision.sensitiveTotals) fewest = std::min<uint64_t>(fewest, totals.size());
-            best["distinct_l"] = fewest;
-        }
-        u.bestAchievable = std::move(best);
-        out.unreachable = std::move(u);
+        out.unreachable = unreachableFrom(std::move(unmet));
         return Status::ok();
     }
     for (const auto& qi : config->quasiIdentifiers) decision.hierarchies.push_back(qi.hierarchy);
@@ -694,9 +535,9 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
     if (local && q > 0)
         std::copy_n(local->partitions.partitionOfRow.begin() + static_cast<ptrdiff_t>(rowsSeen_), rows, nodes_.begin());
     rowsSeen_ += rows;
-    if (q > 0 && !decision_->suppressedClassCodes.empty()) {
+    if (q > 0 && !decision_->suppressed.empty()) {
         for (size_t r = 0; r < rows; ++r)
-            if (decision_->suppresses(nodes_.data() + r * q)) working.suppress(r);
+            if (decision_->suppressed.contains(nodes_.data() + r * q)) working.suppress(r);
     }
 
     std::vector<anon::ColumnPtr> out;

@@ -6,10 +6,12 @@
 //                    extract from the shared, immutable Policy.
 //   FrequencySink    Sink: the GROUP BY rows of the quasi-identifiers (and sensitive attributes)
 //                    pushed down to PostgreSQL. finalize() builds the hierarchies from the domains
-//                    seen, the frequency table, and runs the optimal search. Under Mondrian (local
+//                    seen and the frequency table, and hands them to the anonymizer's optimal
+//                    search (anon::anonymizeGlobal, anonymizer/engine.hpp). Under Mondrian (local
 //                    recoding) the sink takes every row instead, in source order, and holds the
 //                    quasi-identifier and sensitive columns dictionary-encoded (4 bytes per value):
-//                    partitioning needs the rows, not just their combinations.
+//                    partitioning needs the rows, not just their combinations
+//                    (anon::anonymizeMondrian).
 //   PrivacyDecision  Finalize's result: the chosen generalization and the classes to suppress (or,
 //                    under Mondrian, every row's partition and the partitions' labels). It is the
 //                    only way to build a RowReleaser, so no row can leave before the search has
@@ -33,9 +35,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
+#include "anonymizer/engine.hpp"
 #include "anonymizer/frequency_table.hpp"
 #include "anonymizer/hierarchy.hpp"
 #include "anonymizer/mondrian.hpp"
@@ -95,11 +97,12 @@ private:
     anon::PrivacyModels models_;
 };
 
-// The models could not be met within the suppression limit: nothing may be released.
+// The models could not be met within the suppression limit: nothing may be released. The
+// anonymizer's explanation (anon::UnmetModels) as the 422 and `custodian anonymize` give it.
 struct ModelUnreachable {
     std::string requirement;        // e.g. "k-anonymity with k = 10"
     std::string message;            // one sentence for the caller
-    crypto::JsonValue bestAchievable;  // {"k":7,"l":"1.00","t":"0.000","suppression_needed":"0.3000"}
+    crypto::JsonValue bestAchievable;  // e.g. {"k":7,"rows":300,"suppression_needed_for_k":"0.3000"}
 };
 
 // Mondrian's result: the partition of every selected row, in the order the sink received them.
@@ -122,8 +125,8 @@ struct PrivacyDecision {
     // Global distribution of every sensitive attribute of the plan over all selected rows
     // (canonical value → count), for the final check's t-closeness.
     std::vector<std::unordered_map<std::string, uint64_t>> sensitiveTotals;
-    // Suppressed classes as node-code tuples at `levels` (qi count per class, row-major).
-    std::vector<uint32_t> suppressedClassCodes;
+    // The classes suppressed at `levels` (global recoding; empty otherwise).
+    anon::SuppressedClasses suppressed;
     // Set under Mondrian: `levels` is then empty and nothing is suppressed.
     std::shared_ptr<const LocalRecoding> local;
 
@@ -135,21 +138,10 @@ struct PrivacyDecision {
     // The released labels of a class, one per quasi-identifier.
     void classLabels(const uint32_t* classCodes, std::vector<std::string_view>& labels) const;
 
-    // Whether the class with these node codes (one per quasi-identifier, at `levels`) is suppressed.
-    bool suppresses(const uint32_t* nodeCodes) const;
-    // Indexes suppressedClassCodes for suppresses(); called by finalize().
-    void indexSuppressedClasses();
     // Bytes this decision holds while the release streams (suppressed classes and their index,
     // Mondrian's per-row codes and partitions, labels), plus the final check's counter per released
     // class that the stream builds next to it (gateway/release/memory_budget.hpp).
     uint64_t memoryBytes() const;
-
-private:
-    std::vector<unsigned> keyBits_;            // bits per quasi-identifier when the key fits 64 bits
-    bool packed_ = true;
-    std::unordered_set<uint64_t> packedKeys_;
-    std::unordered_set<std::string> wideKeys_;
-    std::string wideKey(const uint32_t* nodeCodes) const;
 };
 
 class FrequencySink {
@@ -179,9 +171,11 @@ public:
     // partitioning state.
     uint64_t finalizeBytes(uint64_t searchCacheBytes) const;
 
-    // Hierarchies, frequency table and search. Exactly one of `decision` and `unreachable` is
-    // set; `table` and `config` are what the search ran on (previews evaluate other nodes with them).
-    // With no selected rows there is nothing to search: `decision` is set, `table` is null.
+    // Hierarchies, frequency table and search (or partitioning). Exactly one of `decision` and
+    // `unreachable` is set; `table` and `config` are what the optimal search ran on (previews
+    // evaluate other nodes with them). With no selected rows there is nothing to search: `decision`
+    // is set, `table` is null. Errors: FailedPrecondition when the policy's hierarchies do not fit
+    // the source values; the models being out of reach is not an error.
     struct Finalized {
         uint64_t records = 0;  // rows selected (also when the models cannot be met)
         std::optional<PrivacyDecision> decision;
@@ -192,7 +186,9 @@ public:
     Result<Finalized> finalize() &&;
 
 private:
-    // Mondrian's half of finalize(): partitions the rows held by the sink.
+    // The two halves of finalize() once there are rows and quasi-identifiers: the optimal search
+    // over the frequency table of the group rows, or Mondrian's partitioning of the rows.
+    Status finalizeGlobal(Finalized& out, PrivacyDecision& decision);
     Status finalizeLocal(Finalized& out, PrivacyDecision& decision);
 
     struct Dictionary {

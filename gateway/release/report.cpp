@@ -7,7 +7,7 @@
 #include <cmath>
 #include <string_view>
 
-#include "anonymizer/optimal_search.hpp"
+#include "anonymizer/engine.hpp"
 #include "gateway/crypto/canonical_json.hpp"
 
 namespace custodian::release {
@@ -15,12 +15,8 @@ namespace custodian::release {
 namespace {
 
 ReleaseRisk riskOfClasses(const anon::GeneralizationStats& stats, uint64_t threshold) {
-    std::vector<uint64_t> sizes;
-    sizes.reserve(stats.classSizes.size());
-    for (size_t c = 0; c < stats.classSizes.size(); ++c)
-        if (!stats.classSuppressed[c]) sizes.push_back(stats.classSizes[c]);
     ReleaseRisk r;
-    r.risk = anon::prosecutorRisk(sizes, threshold);
+    r.risk = anon::releasedRisk(stats, threshold);
     r.suppressed = stats.suppressedRecords;
     r.distinctL = stats.distinctL;
     r.entropyL = stats.entropyL;

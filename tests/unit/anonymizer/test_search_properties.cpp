@@ -275,20 +275,6 @@ FrequencyTable tableOf(const Instance& in) {
     return std::move(builder.value()).finish();
 }
 
-OptimalSearchConfig searchConfigOf(const Instance& in) {
-    OptimalSearchConfig c;
-    for (const auto& q : in.config.quasiIdentifiers) {
-        c.hierarchies.push_back(q.hierarchy);
-        c.numeric.push_back(q.numeric);
-        c.minLevels.push_back(q.minLevel);
-        c.maxLevels.push_back(q.maxLevel);
-    }
-    for (const auto& s : in.config.sensitive) c.sensitiveDistances.push_back(s.distance);
-    c.models = in.config.models;
-    c.metric = in.config.metric;
-    return c;
-}
-
 // Every node's levels, in lattice order.
 std::vector<std::vector<int>> allLevels(const Instance& in) {
     std::vector<int> lo, hi;
@@ -329,7 +315,7 @@ TEST_CASE("a node's classes rolled up from a specialization equal its classes co
     for (int iteration = 0; iteration < 300; ++iteration) {
         const Instance in = randomInstance(rng, 2, 5);
         const FrequencyTable table = tableOf(in);
-        const OptimalSearchConfig cfg = searchConfigOf(in);
+        const OptimalSearchConfig cfg = optimalSearchConfig(in.config);
         const auto nodes = allLevels(in);
         const auto& from = nodes[std::uniform_int_distribution<size_t>(0, nodes.size() - 1)(rng)];
         for (const auto& to : nodes) {
@@ -368,7 +354,7 @@ TEST_CASE("a node's classes rolled up from a specialization equal its classes co
     std::mt19937 again(7);
     const Instance in = randomInstance(again, 2, 2);
     const auto nodes = allLevels(in);
-    auto refused = rollUpGeneralization(tableOf(in), searchConfigOf(in), nodes.back(), nodes.front());
+    auto refused = rollUpGeneralization(tableOf(in), optimalSearchConfig(in.config), nodes.back(), nodes.front());
     if (nodes.size() > 1) {
         REQUIRE_FALSE(refused.isOk());
         CHECK(refused.status().message() == "roll-up: the target does not generalize the source");
@@ -389,7 +375,7 @@ TEST_CASE("suppression lower bounds never exceed a node's metric and are exact a
             in.config.models.tCloseness.reset();
         }
         const FrequencyTable table = tableOf(in);
-        const OptimalSearchConfig cfg = searchConfigOf(in);
+        const OptimalSearchConfig cfg = optimalSearchConfig(in.config);
         const auto nodes = allLevels(in);
         std::vector<std::vector<int>> checked;
         for (const auto& n : nodes) {
@@ -427,7 +413,7 @@ TEST_CASE("suppression lower bounds never exceed a node's metric and are exact a
     Instance in = randomInstance(again, 2, 3);
     in.config.models.suppressionLimit = 0.1;
     in.config.metric = Metric::Discernibility;
-    auto none = suppressionLowerBound(tableOf(in), searchConfigOf(in), {}, allLevels(in).front());
+    auto none = suppressionLowerBound(tableOf(in), optimalSearchConfig(in.config), {}, allLevels(in).front());
     REQUIRE(none.isOk());
     CHECK_FALSE(none->has_value());
 }
@@ -498,7 +484,7 @@ TEST_CASE("optimal search equals exhaustive search on random instances and passe
         std::vector<std::string_view> labels;
         uint64_t released = 0, suppressed = 0;
         for (size_t i = 0; i < in.rows.size(); ++i) {
-            if (!result->plan->release(in.rows[i], labels)) {
+            if (!result->release(in.rows[i], labels)) {
                 ++suppressed;
                 continue;
             }
