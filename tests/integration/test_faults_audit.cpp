@@ -218,10 +218,15 @@ TEST_CASE("an audited read waiting for its entry's commit does not hold a databa
         pqxx::connection holder(w.db.adminConninfo());
         pqxx::work held(holder);
         held.exec("LOCK TABLE audit_log_head IN EXCLUSIVE MODE");
-        for (int i = 0; i < kRequests; ++i)
-            clients.emplace_back([&, i] { answers[i] = w.call("GET", "/v1/catalog", w.partner); });
-        // One entry is in the batch that waits for the lock; the other requests were handled on
-        // the one worker meanwhile and their entries wait in the queue.
+        const auto ask = [&](int i) { clients.emplace_back([&, i] { answers[i] = w.call("GET", "/v1/catalog", w.partner); }); };
+        // The first request's entry alone in the batch that waits for the lock…
+        ask(0);
+        const bool waiting = waitFor(
+            [&] { return w.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()") == 1; },
+            milliseconds(20000));
+        REQUIRE(waiting);
+        // …and the others handled on the one worker meanwhile, their entries waiting in the queue.
+        for (int i = 1; i < kRequests; ++i) ask(i);
         const bool queued = waitFor([&] { return audit.stats().queued == kRequests - 1; }, milliseconds(20000));
         INFO("queued: " << audit.stats().queued);
         CHECK(queued);
