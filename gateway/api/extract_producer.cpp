@@ -4,11 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "gateway/audit/log.hpp"
-#include "gateway/api/record.hpp"
 #include "gateway/crypto/manifest.hpp"
-#include "gateway/release/extract_store.hpp"
-#include "gateway/api/services.hpp"
 
 namespace custodian::api {
 
@@ -53,62 +49,29 @@ crypto::JsonValue informationLoss(const release::ReleasePlan& plan, const releas
 
 }  // namespace
 
-audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, std::string decision) {
-    audit::AuditEntry e;
-    e.actor = facts.recipient;
-    e.role = facts.role;
-    e.requestId = facts.requestId;
-    e.clientAddress = facts.clientAddress;
-    e.action = std::move(action);
-    e.decision = std::move(decision);
-    e.target.dataset = facts.dataset;
-    e.target.policy = facts.policy;
-    if (facts.policyVersion > 0) e.target.policyVersion = facts.policyVersion;
-    e.purpose = crypto::sanitizeUtf8(facts.purpose);
-    crypto::JsonValue::Object details;
-    details["extract_id"] = facts.extractId;
-    details["format"] = release::formatName(facts.format);
-    details["encrypted"] = facts.encrypted;
-    if (!facts.policyHash.empty()) details["policy_sha256"] = facts.policyHash;
-    if (facts.keyDerivation > 0) details["key_derivation"] = facts.keyDerivation;
-    e.details = std::move(details);
-    return e;
-}
-
-Result<std::shared_ptr<ExtractProducer>> ExtractProducer::create(Services& services, ExtractFacts facts,
+Result<std::shared_ptr<ExtractProducer>> ExtractProducer::create(std::unique_ptr<ExtractLifecycle>& lifecycle,
                                                                  std::unique_ptr<anon::MasterKey> keyedTransformKey,
                                                                  std::unique_ptr<release::ReleaseStream> stream,
-                                                                 const std::optional<crypto::BoxPublicKey>& recipientKey,
-                                                                 release::LiveExtracts::Handle& live) {
+                                                                 const std::optional<crypto::BoxPublicKey>& recipientKey) {
     // Everything that can fail comes before the producer exists: a producer destroyed while
-    // streaming records an abort, and the caller records this failure itself.
+    // streaming aborts the extract, and the caller closes it after this failure itself.
     std::optional<crypto::ExtractSealer> sealer;
-    if (facts.encrypted) {
+    if (lifecycle->facts().encrypted) {
         if (!recipientKey) return failedPrecondition("an encrypted extract needs the recipient's public key");
         auto created = crypto::ExtractSealer::create(*recipientKey);
         if (!created) return created.status();
         sealer.emplace(std::move(created).value());
     }
-    std::shared_ptr<ExtractProducer> p(new ExtractProducer(services, std::move(facts)));
+    std::shared_ptr<ExtractProducer> p(new ExtractProducer());
     p->keyedTransformKey_ = std::move(keyedTransformKey);
     p->stream_ = std::move(stream);
     p->sealer_ = std::move(sealer);
-    p->live_ = std::move(live);
+    p->lifecycle_ = std::move(lifecycle);
     return p;
 }
 
 ExtractProducer::~ExtractProducer() {
-    bool streaming;
-    {
-        std::lock_guard lock(outcomeMutex_);
-        streaming = outcome_ == Outcome::Streaming;
-    }
-    if (streaming) (void)abort("aborted", unavailable("the extract stream ended before completing"));
-}
-
-bool ExtractProducer::completed() const {
-    std::lock_guard lock(outcomeMutex_);
-    return outcome_ == Outcome::Completed;
+    (void)abort("aborted", unavailable("the extract stream ended before completing"));
 }
 
 Result<std::string> ExtractProducer::frame(const std::string& page, bool final) {
@@ -140,10 +103,7 @@ Result<std::string> ExtractProducer::frame(const std::string& page, bool final) 
 }
 
 Result<std::optional<std::string>> ExtractProducer::nextChunk() {
-    {
-        std::lock_guard lock(outcomeMutex_);
-        if (outcome_ == Outcome::Aborted) return unavailable("the extract was aborted");
-    }
+    if (lifecycle_->state() == ExtractState::Aborted) return unavailable("the extract was aborted");
     if (done_) return std::optional<std::string>();
     auto page = stream_->nextPage();
     if (!page) return abort("failed", page.status());
@@ -170,75 +130,33 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
     auto last = frame(lastPage, true);
     if (!last) return abort("failed", last.status());
 
-    crypto::ExtractDigests digests;
+    ReleasedExtract released;
     if (sealer_) {
-        digests = sealer_->digests();
+        released.digests = sealer_->digests();
     } else {
-        digests.plaintextSha256 = plainHash_.finish();
-        digests.ciphertextSha256 = digests.plaintextSha256;
-        digests.plaintextBytes = digests.ciphertextBytes = plainBytes_;
+        released.digests.plaintextSha256 = plainHash_.finish();
+        released.digests.ciphertextSha256 = released.digests.plaintextSha256;
+        released.digests.plaintextBytes = released.digests.ciphertextBytes = plainBytes_;
     }
-    const crypto::JsonValue models = achievedModels(stream_->plan(), *check);
-
-    audit::AuditEntry entry = extractEntry(facts_, "extract.completed", "completed");
-    auto& d = entry.details.asObject();
-    d["rows_released"] = stream_->rowsReleased();
-    d["rows_suppressed"] = stream_->rowsSuppressed();
-    d["achieved"] = models;
-    d["plaintext_sha256"] = crypto::toHex(digests.plaintextSha256);
-    d["ciphertext_sha256"] = crypto::toHex(digests.ciphertextSha256);
-    d["plaintext_bytes"] = digests.plaintextBytes;
-    d["ciphertext_bytes"] = digests.ciphertextBytes;
-    d["requested_entry"] = facts_.requestedEntryIndex;
+    const release::ReleasePlan& plan = stream_->plan();
+    released.rowsReleased = stream_->rowsReleased();
+    released.rowsSuppressed = stream_->rowsSuppressed();
+    released.achieved = achievedModels(plan, *check);
+    released.informationLoss = informationLoss(plan, stream_->decision());
+    for (const auto& c : stream_->columns()) released.columns.push_back({c.name, c.transform});
     if (const release::PrivacyDecision* decision = stream_->decision(); decision && decision->local) {
-        d["algorithm"] = decision->local->algorithm;
-        d["partitions"] = static_cast<uint64_t>(decision->local->partitions.partitionSizes.size());
+        released.search["algorithm"] = decision->local->algorithm;
+        released.search["partitions"] = static_cast<uint64_t>(decision->local->partitions.partitionSizes.size());
     } else if (decision) {
         crypto::JsonValue::Object levels;
-        const auto& qis = stream_->plan().quasiIdentifiers();
+        const auto& qis = plan.quasiIdentifiers();
         for (size_t i = 0; i < qis.size() && i < decision->levels.size(); ++i)
-            levels[stream_->plan().inputColumns()[qis[i]].name] = static_cast<int64_t>(decision->levels[i]);
-        d["levels"] = std::move(levels);
+            levels[plan.inputColumns()[qis[i]].name] = static_cast<int64_t>(decision->levels[i]);
+        released.search["levels"] = std::move(levels);
     }
-    auto index = record(services_, std::move(entry));
-    if (!index) return abort("failed", index.status());
-
-    crypto::ExtractManifest manifest;
-    manifest.extractId = facts_.extractId;
-    manifest.dataset = facts_.dataset;
-    manifest.policy = facts_.policy;
-    manifest.policyVersion = facts_.policyVersion;
-    manifest.policySha256 = facts_.policyHash;
-    manifest.purpose = crypto::sanitizeUtf8(facts_.purpose);
-    manifest.recipient = facts_.recipient;
-    manifest.keyDerivation = static_cast<uint64_t>(facts_.keyDerivation);
-    manifest.createdMs = facts_.createdMs;
-    manifest.format = release::formatName(facts_.format);
-    manifest.rowsReleased = stream_->rowsReleased();
-    manifest.rowsSuppressed = stream_->rowsSuppressed();
-    for (const auto& c : stream_->columns()) manifest.columns.push_back({c.name, c.transform});
-    manifest.models = models;
-    manifest.informationLoss = informationLoss(stream_->plan(), stream_->decision());
-    manifest.digests = digests;
-    manifest.auditIndex = *index;
-    if (!services_.signingKey) return abort("failed", unavailable("the gateway signing key is not loaded"));
-    auto document = crypto::signManifest(manifest, *services_.signingKey);
-    if (!document) return abort("failed", document.status());
-    auto signedBytes = crypto::manifestSignedBytes(manifest);
-    if (!signedBytes) return abort("failed", signedBytes.status());
-    const std::string signature = crypto::toBase64(services_.signingKey->sign(crypto::asBytes(*signedBytes)));
-    Status stored = services_.db ? services_.db->withConnection([&](pqxx::connection& conn) {
-        return release::completeExtract(conn, facts_.extractId, *index, *document, signature);
-    }) : unavailable("no database");
-    if (!stored) {
-        // The completed entry is in the log, but the partner cannot get the manifest: withhold the
-        // final chunk so the partner does not end up with an extract nobody can verify.
-        return abort("failed", stored);
-    }
-    {
-        std::lock_guard lock(outcomeMutex_);
-        outcome_ = Outcome::Completed;
-    }
+    // A failure leaves the extract requested (the completed entry may be in the log while the
+    // manifest is not stored): the final chunk is withheld and the extract aborted.
+    if (Status s = lifecycle_->complete(released); !s) return abort("failed", s);
     return std::move(last).value();
 }
 
@@ -247,33 +165,13 @@ void ExtractProducer::clientGone(const std::string& reason) {
 }
 
 Status ExtractProducer::abort(const std::string& decision, const Status& why) {
-    {
-        std::lock_guard lock(outcomeMutex_);
-        if (outcome_ != Outcome::Streaming) return why;
-        outcome_ = Outcome::Aborted;
-    }
-    if (stream_) stream_->close();
-    audit::AuditEntry entry = extractEntry(facts_, "extract.aborted", decision);
-    entry.reason = crypto::sanitizeUtf8(why.message());
-    auto& d = entry.details.asObject();
+    if (!lifecycle_ || lifecycle_->state() != ExtractState::Requested) return why;  // already ended
+    std::optional<StreamProgress> progress;
     if (stream_) {
-        d["rows_read"] = stream_->rowsRead();
-        d["rows_released"] = stream_->rowsReleased();
+        stream_->close();
+        progress = StreamProgress{stream_->rowsRead(), stream_->rowsReleased()};
     }
-    d["requested_entry"] = facts_.requestedEntryIndex;
-    auto index = record(services_, std::move(entry));
-    if (!index)
-        std::fprintf(stderr, "custodian: extract %s: the abort could not be audited: %s\n", facts_.extractId.c_str(),
-                     index.status().message().c_str());
-    // Without its entry the row stays 'requested': the sweeper records the abort once the log can
-    // be written (extract_sweeper.hpp), so the extract never ends closed without a closing entry.
-    if (services_.db && index) {
-        Status s = services_.db->withConnection(
-            [&](pqxx::connection& conn) { return release::abortExtract(conn, facts_.extractId, *index); });
-        if (!s)
-            std::fprintf(stderr, "custodian: extract %s: could not be marked aborted: %s\n", facts_.extractId.c_str(),
-                         s.message().c_str());
-    }
+    (void)lifecycle_->abort(decision, why, progress);
     return why;
 }
 

@@ -19,6 +19,7 @@
 #include "gateway/db/guarded.hpp"
 #include "gateway/http/errors.hpp"
 #include "gateway/release/authorization.hpp"
+#include "gateway/api/extract_lifecycle.hpp"
 #include "gateway/api/extract_producer.hpp"
 #include "gateway/release/extract_store.hpp"
 #include "gateway/release/key_scope.hpp"
@@ -114,28 +115,12 @@ Result<Lookup> lookup(Services& services, const std::string& dataset, const std:
     return out;
 }
 
-// Records a refusal of an extract request and returns the response for it (503 if the refusal
-// itself cannot be recorded: every access is audited, or the request fails). `rowOpen`: the
-// extract's row exists (preparing, or requested with no byte sent yet) and is closed as
-// not_released with this entry.
-Result<HttpResponse> refuseExtract(RequestContext& ctx, const ExtractFacts& facts, const std::string& action,
-                                   const std::string& decision, const Status& why, int httpStatus,
-                                   crypto::JsonValue details, bool rowOpen = false) {
-    audit::AuditEntry e = extractEntry(facts, action, decision);
-    e.reason = crypto::sanitizeUtf8(why.message());
-    for (const auto& [k, v] : details.asObject()) e.details.asObject()[k] = v;
-    e.actor = ctx.principal ? ctx.principal->name : "anonymous";
-    auto recorded = record(ctx, std::move(e));
-    if (!recorded) return recorded.status();
-    if (rowOpen && ctx.services.db) {
-        // If this fails the row stays preparing; once this process is gone a sweeper adopts the entry.
-        Status closed = ctx.services.db->withConnection(
-            [&](pqxx::connection& conn) { return release::closeUnreleasedExtract(conn, facts.extractId, *recorded); });
-        if (!closed)
-            std::fprintf(stderr, "custodian: extract %s: could not be closed: %s\n", facts.extractId.c_str(),
-                         closed.message().c_str());
-    }
-    if (details.asObject().empty()) return http::errorResponse(httpStatus, http::errorCodeFor(why), why.message());
+// The answer to an extract request refused or closed before its first byte, once the lifecycle
+// recorded it (`recorded`; 503 if it could not be: every access is audited, or the request fails).
+Result<HttpResponse> refusalAnswer(const Status& recorded, int httpStatus, const Status& why,
+                                   const crypto::JsonValue::Object& details) {
+    if (!recorded) return recorded;
+    if (details.empty()) return http::errorResponse(httpStatus, http::errorCodeFor(why), why.message());
     return errorWithDetails(httpStatus, why, details);
 }
 
@@ -197,9 +182,8 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     auto found = lookup(services, request->dataset, request->policy, who.name);
     if (!found) {
         const Status& s = found.status();
-        if (s.code() == StatusCode::NotFound || s.code() == StatusCode::FailedPrecondition)
-            return refuseExtract(ctx, facts, "extract.requested", "denied", s, httpStatusOf(s), crypto::JsonValue::Object{});
-        return s;
+        if (s.code() != StatusCode::NotFound && s.code() != StatusCode::FailedPrecondition) return s;
+        return refusalAnswer(ExtractLifecycle::refuse(ctx, facts, s, {}), httpStatusOf(s), s, {});
     }
     facts.policyVersion = found->policy.version;
     facts.policyHash = found->policy.contentHash;
@@ -215,42 +199,32 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     af.nowMicros = nowMicros();
     af.extractsToday = found->extractsToday;
     if (auto refusal = release::authorizeExtract(model, *request, af)) {
-        crypto::JsonValue::Object details{{"rule", refusal->rule}};
-        return refuseExtract(ctx, facts, "extract.requested", "denied", permissionDenied(refusal->message), 403,
-                             std::move(details));
+        const crypto::JsonValue::Object details{{"rule", refusal->rule}};
+        const Status why = permissionDenied(refusal->message);
+        return refusalAnswer(ExtractLifecycle::refuse(ctx, facts, why, details), 403, why, details);
     }
 
-    // 2. The durable "requested" entry, before the source is queried. No entry, no data.
+    // 2. The durable "requested" entry, before the source is queried. No entry, no data. It names
+    // the recipient entry that admitted the partner: its name, or the "group:NAME" it is a member of.
     facts.createdMs = af.nowMicros / 1000;
-    audit::AuditEntry requested = extractEntry(facts, "extract.requested", "allowed");
-    // Which recipient entry admitted the partner: its name, or the "group:NAME" it is a member of.
-    if (auto admittedAs = model.admittingRecipient(who.name, found->recipientGroups))
-        requested.details.asObject()["recipient_entry"] = *admittedAs;
-    auto requestedIndex = record(ctx, std::move(requested));
-    if (!requestedIndex) return requestedIndex.status();
-    facts.requestedEntryIndex = *requestedIndex;
-
+    auto admitted = ExtractLifecycle::admit(ctx, facts, model.admittingRecipient(who.name, found->recipientGroups));
+    if (!admitted) return admitted.status();
+    std::unique_ptr<ExtractLifecycle> extract = std::move(admitted).value();
+    // Closes the extract not_released (no byte was sent) and answers with the error, which names
+    // the "extract.requested" entry.
+    auto notReleased = [&](const std::string& decision, const Status& why, int httpStatus,
+                           crypto::JsonValue::Object details) -> Result<HttpResponse> {
+        details.emplace("requested_entry", extract->facts().requestedEntryIndex);
+        return refusalAnswer(extract->notReleased(ctx, decision, why, details), httpStatus, why, details);
+    };
+    auto failed = [&](const Status& s) -> Result<HttpResponse> {
+        crypto::JsonValue::Object details;
+        if (std::string rule = catalog::refusedRule(s); !rule.empty()) details.emplace("rule", rule);
+        return notReleased("failed", s, httpStatusOf(s), std::move(details));
+    };
     // The extract's row, status preparing, before the source is read: if this process dies during
     // the search, a sweeper closes it (gateway/api/extract_sweeper.hpp).
-    bool rowOpen = false;
-    auto failed = [&](const Status& s) -> Result<HttpResponse> {
-        crypto::JsonValue::Object details{{"requested_entry", facts.requestedEntryIndex}};
-        if (std::string rule = catalog::refusedRule(s); !rule.empty()) details.emplace("rule", rule);
-        auto response =
-            refuseExtract(ctx, facts, "extract.aborted", "failed", s, httpStatusOf(s), std::move(details), rowOpen);
-        if (!response) return response.status();
-        return response;
-    };
-    if (!services.db) return failed(unavailable("the database is not available"));
-    // Live from before its row exists until this request is done with it (live_extracts.hpp).
-    release::LiveExtracts::Handle live;
-    if (services.liveExtracts) live = services.liveExtracts->add(facts.extractId);
-    release::ExtractRecord record{facts.extractId, facts.dataset,  facts.policy,        facts.policyVersion,     facts.policyHash,
-                         facts.recipient, facts.purpose, formatName(facts.format), facts.requestedEntryIndex,
-                         services.instance, facts.keyDerivation};
-    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return release::insertExtract(conn, record); }); !s)
-        return failed(s);
-    rowOpen = true;
+    if (Status s = extract->open(); !s) return failed(s);
 
     // 3. Aggregate pushdown and search.
     auto transformKey = keyedTransformKey(services);
@@ -265,33 +239,23 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (!stream && streamOptions.memory && streamOptions.memory->refusal()) {
         // Refused for memory: audited like any failure (the row closes not_released), answered 503.
         const release::MemoryRefusal& r = *streamOptions.memory->refusal();
-        crypto::JsonValue::Object details{{"limit", r.limit}, {"requested_entry", facts.requestedEntryIndex}};
-        auto recorded = refuseExtract(ctx, facts, "extract.aborted", "failed", stream.status(), 503, std::move(details), rowOpen);
+        auto recorded = notReleased("failed", stream.status(), 503, {{"limit", r.limit}});
         if (!recorded) return recorded.status();
         return memoryRefusalResponse(r);
     }
     if (!stream) return failed(stream.status());
-    if (const release::ModelUnreachable* u = (*stream)->unreachable()) {
-        crypto::JsonValue::Object details{{"requirement", u->requirement},
-                                          {"best_achievable", u->bestAchievable},
-                                          {"requested_entry", facts.requestedEntryIndex}};
-        return refuseExtract(ctx, facts, "extract.aborted", "failed", failedPrecondition(u->message), 422,
-                             std::move(details), rowOpen);
-    }
-    if (auto refusal = release::refuseRowCount(model, (*stream)->decision()->records)) {
-        crypto::JsonValue::Object details{{"rule", refusal->rule}, {"requested_entry", facts.requestedEntryIndex}};
-        return refuseExtract(ctx, facts, "extract.aborted", "denied", permissionDenied(refusal->message), 403,
-                             std::move(details), rowOpen);
-    }
+    if (const release::ModelUnreachable* u = (*stream)->unreachable())
+        return notReleased("failed", failedPrecondition(u->message), 422,
+                           {{"requirement", u->requirement}, {"best_achievable", u->bestAchievable}});
+    if (auto refusal = release::refuseRowCount(model, (*stream)->decision()->records))
+        return notReleased("denied", permissionDenied(refusal->message), 403, {{"rule", refusal->rule}});
     if (Status s = (*stream)->start(); !s) return failed(s);
 
     // 4. The stream.
-    if (Status s = services.db->withConnection([&](pqxx::connection& conn) { return release::startExtract(conn, facts.extractId); });
-        !s)
-        return failed(s);
-    auto producer = ExtractProducer::create(services, facts, std::move(transformKey).value(), std::move(stream).value(),
-                                            who.publicKey, live);
-    if (!producer) return failed(producer.status());  // no byte sent yet: the row is closed not_released
+    if (Status s = extract->start(); !s) return failed(s);
+    auto producer = ExtractProducer::create(extract, std::move(transformKey).value(), std::move(stream).value(),
+                                            who.publicKey);
+    if (!producer) return failed(producer.status());  // no byte sent yet: the lifecycle stayed here
 
     const std::string contentType = facts.encrypted ? "application/vnd.custodian.extract" : release::formatMediaType(facts.format);
     HttpResponse response = HttpResponse::streaming(200, contentType, std::move(producer).value());

@@ -4,11 +4,10 @@
 
 #include <pqxx/pqxx>
 
-#include "gateway/api/record.hpp"
-#include "gateway/db/pool.hpp"
-#include "gateway/api/extract_producer.hpp"
-#include "gateway/release/extract_store.hpp"
+#include "gateway/api/extract_lifecycle.hpp"
 #include "gateway/api/services.hpp"
+#include "gateway/db/pool.hpp"
+#include "gateway/release/extract_store.hpp"
 #include "gateway/release/live_extracts.hpp"
 
 namespace custodian::api {
@@ -44,50 +43,11 @@ void ExtractSweeper::loop() {
     }
 }
 
-namespace {
-
-ExtractFacts factsOf(const release::ExtractRecord& extract) {
-    ExtractFacts facts;
-    facts.extractId = extract.id;
-    facts.dataset = extract.dataset;
-    facts.policy = extract.policy;
-    facts.policyVersion = extract.policyVersion;
-    facts.policyHash = extract.policyHash;
-    facts.purpose = extract.purpose;
-    facts.recipient = extract.recipient;
-    facts.role = "partner";
-    facts.keyDerivation = extract.keyDerivation;
-    facts.format = extract.format == "ndjson" ? release::ExtractFormat::Ndjson : release::ExtractFormat::Csv;
-    return facts;
-}
-
-}  // namespace
-
 Status ExtractSweeper::close(const release::ExtractRecord& extract, bool own, size_t& swept) {
-    const ExtractFacts facts = factsOf(extract);
-    auto record = [&](bool streaming) -> Result<uint64_t> {
-        audit::AuditEntry entry = extractEntry(facts, "extract.aborted", "interrupted");
-        if (own)
-            entry.reason = streaming ? "this gateway's request streaming this extract ended without recording its end "
-                                       "(the database was unavailable)"
-                                     : "this gateway's request preparing this extract ended without recording its end "
-                                       "(the database was unavailable); nothing of it was sent";
-        else
-            entry.reason = streaming ? "the gateway process streaming this extract stopped before finishing it"
-                                     : "the gateway process preparing this extract stopped before sending any of it";
-        auto& details = entry.details.asObject();
-        details.erase("encrypted");  // not stored with the extract
-        details["requested_entry"] = extract.requestedEntryIndex;
-        if (extract.gatewayInstance > 0) details["gateway_instance"] = static_cast<int64_t>(extract.gatewayInstance);
-        details["recorded_by_instance"] = static_cast<int64_t>(instance_);
-        return api::record(services_, std::move(entry));
-    };
-    return services_.db->withConnection([&](pqxx::connection& conn) -> Status {
-        auto taken = release::abortInterruptedExtract(conn, extract.id, record, own ? instance_ : 0);
-        if (!taken) return taken.status();
-        if (*taken) ++swept;
-        return Status::ok();
-    });
+    auto closed = ExtractLifecycle::closeInterrupted(services_, extract, instance_, own);
+    if (!closed) return closed.status();
+    if (*closed) ++swept;
+    return Status::ok();
 }
 
 Result<size_t> ExtractSweeper::sweepOnce() {

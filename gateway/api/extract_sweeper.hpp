@@ -14,7 +14,7 @@
 // (gateway/release/extract_store.hpp) and records each one that was already listed by the previous
 // sweep: "extract.aborted" with decision "interrupted", then the row 'not_released' (it was still
 // preparing) or 'aborted', in one transaction that holds the row so two gateways never
-// both record it. Waiting for two sweeps in a row gives a live process whose readiness connection
+// both record it (ExtractLifecycle::closeInterrupted, extract_lifecycle.hpp). Waiting for two sweeps in a row gives a live process whose readiness connection
 // dropped at least one interval to take its lock again. Several gateways on one database are safe:
 // a process never sweeps another's extracts while that one's lock is held.
 //

@@ -158,17 +158,21 @@ Result<std::string> manifestSignedBytes(const ExtractManifest& manifest) {
     return signedBytesOf(manifestToJson(manifest));
 }
 
-Result<std::string> signManifest(const ExtractManifest& manifest, const SigningKey& key) {
+Result<SignedManifest> signManifest(const ExtractManifest& manifest, const SigningKey& key) {
     JsonValue object = manifestToJson(manifest);
     auto bytes = signedBytesOf(object);
     if (!bytes) return bytes.status();
-    const Ed25519Signature signature = key.sign(asBytes(*bytes));
+    SignedManifest out;
+    out.signature = toBase64(key.sign(asBytes(*bytes)));
     JsonValue document = JsonValue::Object{
         {"manifest", std::move(object)},
         {"public_key", toBase64(key.publicKey())},
-        {"signature", toBase64(signature)},
+        {"signature", out.signature},
     };
-    return canonicalJson(document);
+    auto text = canonicalJson(document);
+    if (!text) return text.status();
+    out.document = std::move(text).value();
+    return out;
 }
 
 Result<ExtractManifest> verifyManifest(std::string_view document, const Ed25519PublicKey& gatewayKey) {

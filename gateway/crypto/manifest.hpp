@@ -62,8 +62,14 @@ Result<ExtractManifest> manifestFromJson(const JsonValue& json);
 
 // The exact bytes that are signed.
 Result<std::string> manifestSignedBytes(const ExtractManifest& manifest);
-// The served JSON document (canonical form, one line, no trailing newline).
-Result<std::string> signManifest(const ExtractManifest& manifest, const SigningKey& key);
+
+struct SignedManifest {
+    std::string document;   // the served JSON document (canonical form, one line, no trailing newline)
+    std::string signature;  // base64 of the Ed25519 signature over the signed bytes: the document's "signature"
+};
+// Signs once; the signature travels in the document and is also returned on its own (the
+// `extracts` row stores both).
+Result<SignedManifest> signManifest(const ExtractManifest& manifest, const SigningKey& key);
 // Verifies a served document against the trusted gateway key; returns the manifest only if the
 // signature is valid. PermissionDenied for a bad signature, InvalidArgument for malformed input.
 Result<ExtractManifest> verifyManifest(std::string_view document, const Ed25519PublicKey& gatewayKey);

@@ -93,16 +93,12 @@ Status completeExtract(pqxx::connection& conn, const std::string& id, uint64_t f
     }
 }
 
-Status abortExtract(pqxx::connection& conn, const std::string& id, std::optional<uint64_t> finishedEntryIndex) {
+Status abortExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex) {
     try {
         pqxx::work tx(conn);
-        if (finishedEntryIndex)
-            tx.exec_params("UPDATE extracts SET status = 'aborted', finished_at = now(), finished_entry_index = $2 "
-                           "WHERE id = $1 AND status = 'requested'",
-                           id, static_cast<int64_t>(*finishedEntryIndex));
-        else
-            tx.exec_params("UPDATE extracts SET status = 'aborted', finished_at = now() WHERE id = $1 AND status = 'requested'",
-                           id);
+        tx.exec_params("UPDATE extracts SET status = 'aborted', finished_at = now(), finished_entry_index = $2 "
+                       "WHERE id = $1 AND status = 'requested'",
+                       id, static_cast<int64_t>(finishedEntryIndex));
         tx.commit();
         return Status::ok();
     } catch (...) {

@@ -3,6 +3,8 @@
 // "extract.requested" entry was written, with its status and, once completed, the signed manifest:
 //   preparing -> requested (streaming) -> completed | aborted
 //   preparing -> not_released (closed before the first byte: refused, failed, or interrupted)
+// The functions that change a status are called by the extract lifecycle
+// (gateway/api/extract_lifecycle.hpp), which pairs each change with its audit entry.
 // Each function runs its own transaction on `conn` and turns libpqxx exceptions into Status
 // (Unavailable for a lost database).
 
@@ -57,8 +59,8 @@ Status closeUnreleasedExtract(pqxx::connection& conn, const std::string& id, uin
 // Sets status completed, the finishing entry, and the manifest (signed document + signature).
 Status completeExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex,
                        const std::string& manifestDocument, const std::string& signatureBase64);
-// Sets status aborted (only if it is still requested); finishedEntryIndex when the entry was written.
-Status abortExtract(pqxx::connection& conn, const std::string& id, std::optional<uint64_t> finishedEntryIndex);
+// Sets status aborted (only if it is still requested) with the closing entry.
+Status abortExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex);
 // Extracts still preparing or requested whose gateway instance holds no lease
 // (db::kInstanceLeaseClass), or that have no instance: their process is gone. `self` (this process) is never listed.
 Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& conn, int32_t self);

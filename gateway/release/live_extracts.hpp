@@ -10,6 +10,9 @@
 // removed only after its request stopped touching it, an open row of this process that is not live
 // is one nobody will close otherwise — and a live one is never closed under its request's feet.
 //
+// The extract's lifecycle (gateway/api/extract_lifecycle.hpp) holds its Handle: the request, then
+// the producer streaming it, own the lifecycle.
+//
 // Thread-safety: every member may be called from any thread.
 
 #include <mutex>
@@ -37,6 +40,7 @@ public:
         Handle(const Handle&) = delete;
         Handle& operator=(const Handle&) = delete;
         ~Handle() { release(); }
+        explicit operator bool() const noexcept { return owner_ != nullptr; }  // holds an id
 
     private:
         friend class LiveExtracts;

@@ -90,14 +90,16 @@ TEST_CASE("manifest signed bytes are the documented prefix plus canonical JSON (
           "185aa2b9f58fd298fcfcc23f6ae303c8e4a65ee517921d5f60ce80bcc4cecfaf"
           "6d70b8c1c66ad42bc0046e35ee1b1583c989226de680611fc7c7111b0c3cf10e");
     CHECK(verifySignature(key.publicKey(), asBytes(expected), sig));
-    auto document = signManifest(sampleManifest(), key).value();
+    auto signedManifest = signManifest(sampleManifest(), key).value();
+    CHECK(signedManifest.signature == toBase64(sig));  // the one signature, also returned on its own
+    const std::string& document = signedManifest.document;
     CHECK_THAT(document, Catch::Contains("\"signature\":\"" + toBase64(sig) + "\""));
     CHECK_THAT(document, Catch::StartsWith("{\"manifest\":{\"audit_index\":41,"));
 }
 
 TEST_CASE("a signed manifest verifies and round-trips to the same fields", "[crypto][manifest]") {
     const auto key = rfc8032Key();
-    const auto document = signManifest(sampleManifest(), key).value();
+    const auto document = signManifest(sampleManifest(), key).value().document;
     auto verified = verifyManifest(document, key.publicKey());
     REQUIRE(verified.isOk());
     CHECK(*verified == sampleManifest());
@@ -112,7 +114,7 @@ TEST_CASE("a manifest's key_derivation is signed when present and absent from ol
     const auto key = rfc8032Key();
     ExtractManifest m = sampleManifest();
     m.keyDerivation = 2;
-    const auto document = signManifest(m, key).value();
+    const auto document = signManifest(m, key).value().document;
     CHECK(document.find("\"key_derivation\":2") != std::string::npos);
     auto verified = verifyManifest(document, key.publicKey());
     REQUIRE(verified.isOk());
@@ -122,7 +124,7 @@ TEST_CASE("a manifest's key_derivation is signed when present and absent from ol
     changed.replace(changed.find("\"key_derivation\":2"), 18, "\"key_derivation\":1");
     CHECK(verifyManifest(changed, key.publicKey()).status().code() == StatusCode::PermissionDenied);
     // A manifest without it (signed before it existed) reads as 0 and does not gain it.
-    const auto older = signManifest(sampleManifest(), key).value();
+    const auto older = signManifest(sampleManifest(), key).value().document;
     CHECK(older.find("key_derivation") == std::string::npos);
     CHECK(verifyManifest(older, key.publicKey())->keyDerivation == 0);
     // A malformed value is refused by name.
@@ -135,7 +137,7 @@ TEST_CASE("a manifest's key_derivation is signed when present and absent from ol
 
 TEST_CASE("a modified manifest, another key or a missing signature is rejected", "[crypto][manifest]") {
     const auto key = rfc8032Key();
-    const auto document = signManifest(sampleManifest(), key).value();
+    const auto document = signManifest(sampleManifest(), key).value().document;
 
     std::string moreRows = document;
     moreRows.replace(moreRows.find("99000"), 5, "99001");
