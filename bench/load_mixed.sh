@@ -14,7 +14,7 @@
 # principal, 2000), BURST (4000), MAX_EXTRACTS (limits.max_inflight_extracts, 4), POOL (8),
 # LOAD_ONLY (`catalog`: only audited GET /v1/catalog reads, for the audited-read throughput).
 # Audited-read throughput, as in docs/audit.md:
-#   POOL=32 LOAD_ONLY=catalog RATE_LIMIT=1000000 BURST=1000000 WARMUP=5 bench/load_mixed.sh 20
+#   POOL=4 LOAD_ONLY=catalog RATE_LIMIT=1000000 BURST=1000000 WARMUP=5 bench/load_mixed.sh 20
 # Exit status 1 if any other error happened, or the audit log does not verify.
 set -euo pipefail
 cd "$(dirname "$0")/.."
