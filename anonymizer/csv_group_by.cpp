@@ -18,7 +18,8 @@ Result<uint32_t> CsvColumnDictionary::code(const CsvRecords& records, size_t row
 }
 
 CsvGroupCounter::CsvGroupCounter(const SchemaPtr& schema, const std::vector<size_t>& sourceColumn,
-                                 std::vector<size_t> groupColumns, std::vector<size_t> domainColumns)
+                                 const std::vector<size_t>& groupColumns,
+                                 const std::vector<size_t>& domainColumns)
     : groups_(groupColumns.size()) {
     auto dictionaryFor = [&](size_t column) {
         for (size_t d = 0; d < dictionaries_.size(); ++d)

@@ -62,8 +62,8 @@ public:
     // `groupColumns` (the GROUP BY list) and `domainColumns` (columns whose distinct values are
     // wanted on their own) index `schema`; sourceColumn[i] is the CSV field of schema column i
     // (csvSourceColumns).
-    CsvGroupCounter(const SchemaPtr& schema, const std::vector<size_t>& sourceColumn, std::vector<size_t> groupColumns,
-                    std::vector<size_t> domainColumns);
+    CsvGroupCounter(const SchemaPtr& schema, const std::vector<size_t>& sourceColumn, const std::vector<size_t>& groupColumns,
+                    const std::vector<size_t>& domainColumns);
 
     // Counts one batch of records. After an error the counter must not be used again.
     Status add(const CsvRecords& records);

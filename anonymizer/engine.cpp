@@ -97,7 +97,7 @@ uint64_t SuppressedClasses::memoryBytes() const {
 bool GlobalRecoding::release(std::span<const uint32_t> leafCodes, std::vector<std::string_view>& labels) const {
     const auto& chosen = levels();
     const size_t q = chosen.size();
-    uint32_t stackCodes[32];
+    uint32_t stackCodes[32] = {};  // zeroed: contains() reads width_ codes, which the analyzer cannot tie to q
     std::vector<uint32_t> heapCodes;
     uint32_t* nodes = stackCodes;
     if (q > 32) {

@@ -24,6 +24,7 @@ bool parseDouble(const std::string& s, double& out) {
 // Values of the domain in ordered-distance order.
 std::vector<std::string> orderedDomain(const std::map<std::string, uint64_t>& reference) {
     std::vector<std::string> values;
+    values.reserve(reference.size());
     for (const auto& [v, c] : reference) values.push_back(v); // std::map: byte-wise order
     std::vector<std::pair<double, std::string>> numeric;
     for (const auto& v : values) {
@@ -64,7 +65,7 @@ std::string describeClass(const std::vector<std::string>& names, std::string_vie
 
 FinalCheck::FinalCheck(PrivacyModels models, std::vector<std::string> qiNames, std::vector<FinalCheckSensitive> sensitive,
                        uint64_t inputRecords)
-    : models_(std::move(models)), qiNames_(std::move(qiNames)), sensitive_(std::move(sensitive)),
+    : models_(models), qiNames_(std::move(qiNames)), sensitive_(std::move(sensitive)),
       inputRecords_(inputRecords) {}
 
 Status FinalCheck::addRow(std::span<const std::string> qiLabels, std::span<const std::string> sensitiveValues) {
@@ -135,6 +136,7 @@ Result<FinalCheckReport> FinalCheck::finish() const {
             domain[s] = sensitive_[s].distance == TClosenessDistance::Ordered ? orderedDomain(ref)
                                                                                 : [&] {
                                                                                       std::vector<std::string> v;
+                                                                                      v.reserve(ref.size());
                                                                                       for (const auto& e : ref) v.push_back(e.first);
                                                                                       return v;
                                                                                   }();

@@ -58,7 +58,7 @@ Result<Hierarchy> loadHierarchyFile(std::string name, const std::string& path, c
     std::ostringstream buffer;
     buffer << in.rdbuf();
     if (in.bad()) return Status(StatusCode::Unavailable, "hierarchy '" + name + "': cannot read '" + path + "'");
-    auto hierarchy = parseHierarchyCsv(name, buffer.str(), delimiter);
+    auto hierarchy = parseHierarchyCsv(std::move(name), buffer.str(), delimiter);
     if (!hierarchy) return hierarchy.status().withContext(path);
     return hierarchy;
 }

@@ -25,7 +25,7 @@ Result<GeneralizationLattice> GeneralizationLattice::create(std::vector<int> min
     g.size_ = size;
     g.strides_.assign(q, 1);
     for (size_t d = q - 1; d > 0; --d) {
-        g.strides_[d - 1] = g.strides_[d] * static_cast<size_t>(g.maxLevels_[d] - g.minLevels_[d] + 1);
+        g.strides_[d - 1] = g.strides_[d] * (static_cast<size_t>(g.maxLevels_[d]) - static_cast<size_t>(g.minLevels_[d]) + 1);
     }
     for (size_t d = 0; d < q; ++d) g.maxHeight_ += g.maxLevels_[d] - g.minLevels_[d];
     g.levels_.resize(size * q);
@@ -34,7 +34,7 @@ Result<GeneralizationLattice> GeneralizationLattice::create(std::vector<int> min
     for (size_t node = 0; node < size; ++node) {
         int h = 0;
         for (size_t d = 0; d < q; ++d) {
-            const size_t radix = static_cast<size_t>(g.maxLevels_[d] - g.minLevels_[d] + 1);
+            const size_t radix = (static_cast<size_t>(g.maxLevels_[d]) - static_cast<size_t>(g.minLevels_[d]) + 1);
             const int offset = static_cast<int>((node / g.strides_[d]) % radix);
             g.levels_[node * q + d] = static_cast<uint8_t>(g.minLevels_[d] + offset);
             h += offset;

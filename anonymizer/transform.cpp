@@ -195,8 +195,8 @@ double paramNumber(const Params& params, std::string_view name, double fallback)
 
 std::string paramString(const Params& params, std::string_view name, std::string fallback) {
     const auto it = params.find(name);
-    return it != params.end() && std::holds_alternative<std::string>(it->second) ? std::get<std::string>(it->second)
-                                                                                 : std::move(fallback);
+    if (it != params.end() && std::holds_alternative<std::string>(it->second)) return std::get<std::string>(it->second);
+    return fallback;
 }
 
 void registerBuiltinTransforms(TransformRegistry& registry) {

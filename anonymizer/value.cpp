@@ -148,12 +148,12 @@ std::optional<int64_t> parseTimestamp(std::string_view s) noexcept {
             if (pos + 6 != s.size() || s[pos + 3] != ':' || !digitsAt(s, pos + 1, 2, oh) || !digitsAt(s, pos + 4, 2, om) ||
                 oh > 23 || om > 59)
                 return std::nullopt;
-            offsetSeconds = (s[pos] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+            offsetSeconds = (s[pos] == '+' ? 1 : -1) * (int64_t{oh} * 3600 + int64_t{om} * 60);
             pos += 6;
         }
     }
     if (pos != s.size()) return std::nullopt;
-    const int64_t seconds = static_cast<int64_t>(*days) * 86400 + hh * 3600 + mm * 60 + ss - offsetSeconds;
+    const int64_t seconds = static_cast<int64_t>(*days) * 86400 + int64_t{hh} * 3600 + int64_t{mm} * 60 + ss - offsetSeconds;
     return seconds * 1'000'000 + micros;
 }
 
