@@ -3,17 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "anonymizer/fixed_decimal.hpp"
+
 namespace custodian::anon {
 
 namespace {
 
-std::string fixed(double value, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-    return buf;
-}
 
-std::string percent(double share) { return fixed(share * 100.0, 2) + "%"; }
+std::string percent(double share) { return fixedDecimal(share * 100.0, 2) + "%"; }
 
 std::string kRequirement(uint64_t k) { return "k-anonymity with k = " + std::to_string(k); }
 
@@ -21,12 +18,12 @@ std::string lRequirement(const LDiversity& l) {
     const char* variant = l.variant == LDiversityVariant::Entropy     ? "entropy"
                           : l.variant == LDiversityVariant::Recursive ? "recursive"
                                                                       : "distinct";
-    std::string s = std::string(variant) + " l-diversity with l = " + fixed(l.l, 2);
-    if (l.variant == LDiversityVariant::Recursive) s += " and c = " + fixed(l.c, 2);
+    std::string s = std::string(variant) + " l-diversity with l = " + fixedDecimal(l.l, 2);
+    if (l.variant == LDiversityVariant::Recursive) s += " and c = " + fixedDecimal(l.c, 2);
     return s;
 }
 
-std::string tRequirement(const TCloseness& t) { return "t-closeness with t = " + fixed(t.t, 3); }
+std::string tRequirement(const TCloseness& t) { return "t-closeness with t = " + fixedDecimal(t.t, 3); }
 
 } // namespace
 
@@ -48,15 +45,15 @@ Result<UnmetModels> explainUnmetGlobal(const FrequencyTable& table, const Optima
     UnmetModels u;
     u.bestAchievable.push_back({"rows", records});
     u.bestAchievable.push_back({"k", open->achievedK});
-    if (open->distinctL) u.bestAchievable.push_back({"distinct_l", fixed(*open->distinctL, 0)});
-    if (open->entropyL) u.bestAchievable.push_back({"entropy_l", fixed(*open->entropyL, 2)});
-    if (open->achievedT) u.bestAchievable.push_back({"t", fixed(*open->achievedT, 3)});
+    if (open->distinctL) u.bestAchievable.push_back({"distinct_l", fixedDecimal(*open->distinctL, 0)});
+    if (open->entropyL) u.bestAchievable.push_back({"entropy_l", fixedDecimal(*open->entropyL, 2)});
+    if (open->achievedT) u.bestAchievable.push_back({"t", fixedDecimal(*open->achievedT, 3)});
     // The share of records k-anonymity alone would have to suppress at the top node.
     uint64_t small = 0;
     for (size_t c = 0; c < open->classSizes.size(); ++c)
         if (open->classSizes[c] < m.k) small += open->classSizes[c];
     u.bestAchievable.push_back(
-        {"suppression_needed_for_k", fixed(static_cast<double>(small) / static_cast<double>(records), 4)});
+        {"suppression_needed_for_k", fixedDecimal(static_cast<double>(small) / static_cast<double>(records), 4)});
 
     PrivacyModels only;
     only.suppressionLimit = m.suppressionLimit;
@@ -78,13 +75,13 @@ Result<UnmetModels> explainUnmetGlobal(const FrequencyTable& table, const Optima
             const auto reached = distinct ? open->distinctL : open->entropyL;
             u.message = u.requirement + " cannot be met " + limit + ": the most generalized release reaches " +
                         (distinct ? "distinct l = " : "entropy l = ") +
-                        (reached ? fixed(*reached, distinct ? 0 : 2) : std::string("n/a"));
+                        (reached ? fixedDecimal(*reached, distinct ? 0 : 2) : std::string("n/a"));
         }
     }
     if (u.requirement.empty() && m.tCloseness) {
         u.requirement = tRequirement(*m.tCloseness);
         u.message = u.requirement + " cannot be met " + limit + " together with the other models";
-        if (open->achievedT) u.message += "; the most generalized release reaches t = " + fixed(*open->achievedT, 3);
+        if (open->achievedT) u.message += "; the most generalized release reaches t = " + fixedDecimal(*open->achievedT, 3);
     }
     if (u.requirement.empty()) {
         u.requirement = m.describe();

@@ -4,17 +4,14 @@
 #include <cmath>
 #include <cstdio>
 
+#include "anonymizer/fixed_decimal.hpp"
 #include "gateway/crypto/manifest.hpp"
 
 namespace custodian::api {
 
 namespace {
 
-std::string decimal(double v, int digits) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-}
+using anon::fixedDecimal;
 
 // Achieved model values on the emitted rows, as the manifest and the audit entry carry them.
 crypto::JsonValue achievedModels(const release::ReleasePlan& plan, const anon::FinalCheckReport& check) {
@@ -23,12 +20,12 @@ crypto::JsonValue achievedModels(const release::ReleasePlan& plan, const anon::F
     const auto& models = plan.models();
     if (models.lDiversity) {
         if (models.lDiversity->variant == anon::LDiversityVariant::Entropy) {
-            if (check.minEntropyL) m["l"] = decimal(*check.minEntropyL, 3);
+            if (check.minEntropyL) m["l"] = fixedDecimal(*check.minEntropyL, 3);
         } else if (check.minDistinctL) {
             m["l"] = static_cast<uint64_t>(std::llround(*check.minDistinctL));
         }
     }
-    if (models.tCloseness && check.maxT) m["t"] = decimal(*check.maxT, 4);
+    if (models.tCloseness && check.maxT) m["t"] = fixedDecimal(*check.maxT, 4);
     return m;
 }
 
@@ -42,9 +39,9 @@ crypto::JsonValue informationLoss(const release::ReleasePlan& plan, const releas
         overall = decision->stats.metrics.loss;
         const auto& qis = plan.quasiIdentifiers();
         for (size_t d = 0; d < qis.size() && d < decision->stats.lossPerAttribute.size(); ++d)
-            attributes[plan.inputColumns()[qis[d]].name] = decimal(decision->stats.lossPerAttribute[d], 4);
+            attributes[plan.inputColumns()[qis[d]].name] = fixedDecimal(decision->stats.lossPerAttribute[d], 4);
     }
-    return crypto::JsonValue::Object{{"ncp", decimal(overall, 4)}, {"attributes", std::move(attributes)}};
+    return crypto::JsonValue::Object{{"ncp", fixedDecimal(overall, 4)}, {"attributes", std::move(attributes)}};
 }
 
 }  // namespace
