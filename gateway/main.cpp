@@ -16,6 +16,7 @@ int runAudit(int argc, char** argv);
 int runPolicy(int argc, char** argv);
 int runExtract(int argc, char** argv);
 int runAnonymize(int argc, char** argv);
+int runQuery(int argc, char** argv);
 } // namespace custodian::cli
 
 namespace {
@@ -33,6 +34,7 @@ constexpr Command kCommands[] = {
     {"keygen", "create a partner X25519 key pair (PREFIX.pub, PREFIX.key)", &custodian::cli::runKeygen},
     {"extract", "request, download, decrypt and verify an extract (partner client)", &custodian::cli::runExtract},
     {"decrypt", "decrypt an extract file with a partner key", &custodian::cli::runDecrypt},
+    {"query", "ask for a differentially private count, sum or mean (partner client)", &custodian::cli::runQuery},
     {"audit", "verify the audit log (audit verify --export FILE --gateway-key FILE)", &custodian::cli::runAudit},
 };
 

@@ -102,6 +102,16 @@ HierarchyDeclarationCheck checkHierarchyDeclaration(const rapidjson::Value& decl
                                                     const std::string& column, anon::ColumnType type,
                                                     const PolicyLoadOptions& options = {});
 
+// A row filter written in the policy language outside a policy (a query's, docs/aggregates.md),
+// checked against `model`'s columns exactly as a policy's row_filter: nesting and duplicate
+// members, the schema's expression, the semantic rules, then compilation to SQL. Error pointers
+// start with `pointer`.
+struct RowFilterCheck {
+    ValidationErrors errors;
+    std::optional<RowFilter> filter;  // set iff errors is empty
+};
+RowFilterCheck checkRowFilter(const rapidjson::Value& filter, const std::string& pointer, const PolicyModel& model);
+
 // Reads `path` and loads it; hierarchy files resolve against the file's folder unless
 // options.hierarchyBaseDirectory is set. A file that cannot be read is one error with pointer "".
 PolicyLoadResult loadPolicyFile(const std::filesystem::path& path, PolicyLoadOptions options = {});

@@ -160,7 +160,18 @@ public:
                                        std::to_string(kMaxRowFilterNodes) + " are allowed");
             model.rowFilter = std::move(filter);
         }
+        if (const Value* a = find(doc_, "aggregates")) readAggregates(*a, model, hierarchies);
         checkAgainstDataset(model);
+    }
+
+    // A row filter on its own (a query's), checked against `model` exactly as a policy's.
+    RowFilter readStandaloneFilter(const Value& filter, const std::string& at, const PolicyModel& model) {
+        size_t nodes = 0;
+        RowFilter f = readFilter(filter, at, model, 0, nodes);
+        if (nodes > kMaxRowFilterNodes)
+            add(at, "has " + std::to_string(nodes) + " expressions; at most " + std::to_string(kMaxRowFilterNodes) +
+                        " are allowed");
+        return f;
     }
 
     // A lone hierarchy declaration (checkHierarchyDeclaration): the column's own checks apply.
@@ -230,6 +241,121 @@ private:
                 add("/algorithm/categorical_release", "only applies to the mondrian algorithm");
             model.mondrianValueSets = str(*release) == "value_set";
         }
+    }
+
+    // ---- aggregates (docs/aggregates.md) --------------------------------------------------
+
+    // The declared column `name` at pointer `at`, or an error.
+    const ColumnPolicy* aggregateColumn(const PolicyModel& model, const std::string& name, const std::string& at) {
+        const ColumnPolicy* c = model.column(name);
+        if (!c) add(at, "the column \"" + printableForMessage(name) + "\" is not declared in the policy");
+        return c;
+    }
+
+    void readAggregates(const Value& a, PolicyModel& model, const HierarchyMap& hierarchies) {
+        AggregatesSpec spec;
+        spec.personKey = str(a["person_key"]);
+        aggregateColumn(model, spec.personKey, "/aggregates/person_key");
+        if (const Value* m = find(a, "max_rows_per_person")) spec.maxRowsPerPerson = static_cast<uint32_t>(m->GetUint64());
+        if (const Value* measures = find(a, "measures")) {
+            for (rapidjson::SizeType i = 0; i < measures->Size(); ++i) {
+                const Value& m = (*measures)[i];
+                const std::string at = appendPointer("/aggregates/measures", i);
+                AggregateMeasure measure{str(m["column"]), m["lower"].GetDouble(), m["upper"].GetDouble()};
+                if (const ColumnPolicy* c = aggregateColumn(model, measure.column, at + "/column")) {
+                    if (c->type != anon::ColumnType::Integer && c->type != anon::ColumnType::Decimal)
+                        add(at + "/column", "only integer and decimal columns can be summed; \"" +
+                                                printableForMessage(c->name) + "\" is " + aColumnOfType(c->type));
+                    if (c->name == spec.personKey) add(at + "/column", "the person key cannot be summed");
+                }
+                if (!std::isfinite(measure.lower) || !std::isfinite(measure.upper) || !(measure.lower < measure.upper))
+                    add(at + "/upper", "the bounds must be finite numbers with lower below upper");
+                if (spec.measure(measure.column))
+                    add(at + "/column", "the column \"" + printableForMessage(measure.column) + "\" is already a measure");
+                spec.measures.push_back(std::move(measure));
+            }
+        }
+        if (const Value* groups = find(a, "group_by")) {
+            for (rapidjson::SizeType i = 0; i < groups->Size(); ++i)
+                readAggregateGroupBy((*groups)[i], appendPointer("/aggregates/group_by", i), model, hierarchies, spec);
+        }
+        const Value& budget = a["budget"];
+        spec.epsilon = budget["epsilon"].GetDouble();
+        if (const Value* d = find(budget, "delta")) spec.delta = d->GetDouble();
+        const std::string period = str(budget["period"]);
+        for (BudgetPeriod p : {BudgetPeriod::Day, BudgetPeriod::Month, BudgetPeriod::Year, BudgetPeriod::Lifetime})
+            if (period == budgetPeriodName(p)) spec.period = p;
+        model.aggregates = std::move(spec);
+    }
+
+    void readAggregateGroupBy(const Value& g, const std::string& at, const PolicyModel& model,
+                              const HierarchyMap& hierarchies, AggregatesSpec& spec) {
+        AggregateGroupBy group;
+        group.column = str(g["column"]);
+        const ColumnPolicy* c = aggregateColumn(model, group.column, at + "/column");
+        if (c && c->name == spec.personKey)
+            add(at + "/column", "answers cannot be grouped by the person key");
+        if (spec.groupByColumn(group.column))
+            add(at + "/column", "the column \"" + printableForMessage(group.column) + "\" is already listed");
+        std::shared_ptr<const anon::Hierarchy> hierarchy;
+        if (const Value* level = find(g, "level")) {
+            group.level = static_cast<int>(level->GetInt64());
+            if (c && !c->hierarchy) {
+                add(at + "/level", "the column \"" + printableForMessage(c->name) + "\" has no hierarchy to group by");
+            } else if (c) {
+                if (auto h = hierarchies.find(c->name); h != hierarchies.end()) hierarchy = h->second;
+                if (hierarchy && *group.level >= hierarchy->levels())
+                    add(at + "/level", "the hierarchy of \"" + printableForMessage(c->name) + "\" has levels 0 to " +
+                                           std::to_string(hierarchy->levels() - 1));
+            }
+        }
+        if (const Value* values = find(g, "values")) {
+            for (rapidjson::SizeType i = 0; i < values->Size(); ++i) {
+                const Value& v = (*values)[i];
+                const std::string vp = appendPointer(at + "/values", i);
+                std::string text;
+                if (v.IsString()) text = str(v);
+                else if (v.IsInt64()) text = std::to_string(v.GetInt64());
+                else anon::appendDecimal(text, v.GetDouble());
+                if (c && (!group.level || *group.level == 0)) {
+                    // The values themselves: of the column's type, in canonical text.
+                    std::string canonical;
+                    const bool numericColumn = c->type == anon::ColumnType::Integer || c->type == anon::ColumnType::Decimal;
+                    if (numericColumn != v.IsNumber() || !anon::appendCanonicalText(canonical, c->type, text)) {
+                        add(vp, quotedForMessage(v) + " is not " + aType(c->type) + ", but \"" +
+                                    printableForMessage(c->name) + "\" is " + aColumnOfType(c->type));
+                        continue;
+                    }
+                    text = std::move(canonical);
+                } else if (!v.IsString()) {
+                    add(vp, "a group of a hierarchy level is its label, a text");
+                    continue;
+                }
+                if (std::find(group.values.begin(), group.values.end(), text) != group.values.end()) {
+                    add(vp, quotedForMessage(v) + " is listed twice");
+                    continue;
+                }
+                if (hierarchy && group.level && !hierarchyHasLabel(*hierarchy, *group.level, text))
+                    add(vp, quotedForMessage(v) + " is not a group of level " + std::to_string(*group.level) +
+                                " of the hierarchy of \"" + printableForMessage(group.column) + "\"");
+                group.values.push_back(std::move(text));
+            }
+        } else if (!group.level) {
+            add(at, "list the groups in \"values\", or group by a hierarchy \"level\"");
+        } else if (c && c->hierarchy && !hierarchy) {
+            add(at + "/level", "a " + std::string(hierarchyKindName(c->hierarchy->kind)) +
+                                   " hierarchy's groups depend on the data; list the released groups in \"values\"");
+        } else if (hierarchy) {
+            for (size_t n = 0; n < hierarchy->nodeCount(*group.level); ++n)
+                group.values.push_back(hierarchy->label(*group.level, static_cast<uint32_t>(n)));
+        }
+        spec.groupBy.push_back(std::move(group));
+    }
+
+    static bool hierarchyHasLabel(const anon::Hierarchy& h, int level, const std::string& label) {
+        for (size_t n = 0; n < h.nodeCount(level); ++n)
+            if (h.label(level, static_cast<uint32_t>(n)) == label) return true;
+        return false;
     }
 
     // ---- columns ---------------------------------------------------------------------------
@@ -958,6 +1084,34 @@ HierarchyDeclarationCheck checkHierarchyDeclaration(const rapidjson::Value& decl
         out.errors.push_back({pointer, "the hierarchy is too large to process"});
     } catch (const std::exception& e) {
         out.errors.push_back({pointer, std::string("the hierarchy could not be processed: ") + e.what()});
+    }
+    return out;
+}
+
+RowFilterCheck checkRowFilter(const rapidjson::Value& filter, const std::string& pointer, const PolicyModel& model) {
+    RowFilterCheck out;
+    try {
+        if (nestsDeeperThan(filter, kMaxNesting)) {
+            out.errors.push_back({pointer, "the row filter nests lists and objects deeper than " +
+                                               std::to_string(kMaxNesting) + " levels"});
+            return out;
+        }
+        findDuplicateMembers(filter, pointer, out.errors);
+        if (!out.errors.empty()) return out;
+        out.errors = policySchemaChecker().checkAt(filter, "/definitions/expression", pointer);
+        if (!out.errors.empty()) return out;
+        const PolicyLoadOptions options;
+        RowFilter f = SemanticChecker(filter, options, out.errors).readStandaloneFilter(filter, pointer, model);
+        if (!out.errors.empty()) return out;
+        if (auto sql = compileRowFilter(f); !sql) {
+            out.errors.push_back({pointer, sql.status().message()});
+            return out;
+        }
+        out.filter = std::move(f);
+    } catch (const std::bad_alloc&) {
+        out.errors.push_back({pointer, "the row filter is too large to process"});
+    } catch (const std::exception& e) {
+        out.errors.push_back({pointer, std::string("the row filter could not be processed: ") + e.what()});
     }
     return out;
 }

@@ -60,6 +60,26 @@ std::optional<anon::Metric> policyMetricFromName(std::string_view name) noexcept
     return std::nullopt;
 }
 
+const char* budgetPeriodName(BudgetPeriod period) noexcept {
+    switch (period) {
+    case BudgetPeriod::Day: return "day";
+    case BudgetPeriod::Month: return "month";
+    case BudgetPeriod::Year: return "year";
+    case BudgetPeriod::Lifetime: return "lifetime";
+    }
+    return "?";
+}
+
+const AggregateMeasure* AggregatesSpec::measure(std::string_view name) const {
+    auto it = std::find_if(measures.begin(), measures.end(), [&](const AggregateMeasure& m) { return m.column == name; });
+    return it == measures.end() ? nullptr : &*it;
+}
+
+const AggregateGroupBy* AggregatesSpec::groupByColumn(std::string_view name) const {
+    auto it = std::find_if(groupBy.begin(), groupBy.end(), [&](const AggregateGroupBy& g) { return g.column == name; });
+    return it == groupBy.end() ? nullptr : &*it;
+}
+
 const ColumnPolicy* PolicyModel::column(std::string_view name) const {
     auto it = std::find_if(columns.begin(), columns.end(), [&](const ColumnPolicy& c) { return c.name == name; });
     return it == columns.end() ? nullptr : &*it;

@@ -101,6 +101,39 @@ struct ValiditySpec {
     }
 };
 
+// Differentially private aggregates (docs/aggregates.md): what POST /v1/queries may answer.
+struct AggregateMeasure {
+    std::string column;
+    double lower = 0;  // every value is clamped to [lower, upper] before it is summed
+    double upper = 0;
+};
+
+struct AggregateGroupBy {
+    std::string column;
+    // Group by the column's hierarchy at this level; unset = by the values themselves.
+    std::optional<int> level;
+    // The public domain: the groups an answer has, as canonical values of the column (no level) or
+    // labels of the hierarchy level. Empty only with a level of a file or groups hierarchy: then
+    // every node of that level (filled in by the gateway from the policy's hierarchy).
+    std::vector<std::string> values;
+};
+
+enum class BudgetPeriod { Day, Month, Year, Lifetime };
+const char* budgetPeriodName(BudgetPeriod period) noexcept;
+
+struct AggregatesSpec {
+    std::string personKey;
+    uint32_t maxRowsPerPerson = 1;
+    std::vector<AggregateMeasure> measures;
+    std::vector<AggregateGroupBy> groupBy;
+    double epsilon = 0;                 // per recipient and period
+    std::optional<double> delta;        // per recipient and period; only Gaussian queries spend it
+    BudgetPeriod period = BudgetPeriod::Month;
+
+    const AggregateMeasure* measure(std::string_view column) const;
+    const AggregateGroupBy* groupByColumn(std::string_view column) const;
+};
+
 struct PolicyModel {
     std::string dataset;
     std::string description;
@@ -119,6 +152,7 @@ struct PolicyModel {
     OutputSpec output;
     std::optional<uint32_t> extractsPerDayPerRecipient;
     std::optional<RowFilter> rowFilter;
+    std::optional<AggregatesSpec> aggregates;
 
     const ColumnPolicy* column(std::string_view name) const;
     // The recipient entry that admits `principal` (its own name, else the first "group:NAME" among

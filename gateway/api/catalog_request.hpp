@@ -68,6 +68,10 @@ public:
         if (v) w_.Uint64(*v); else w_.Null();
         return *this;
     }
+    JsonOut& null() {
+        w_.Null();
+        return *this;
+    }
     JsonOut& number(double v) {
         w_.Double(v);
         return *this;

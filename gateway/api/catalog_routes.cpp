@@ -2,10 +2,13 @@
 // policies (their handlers are in source_routes.cpp, dataset_routes.cpp, policy_routes.cpp).
 #include "gateway/api/catalog_routes.hpp"
 
+#include <pqxx/pqxx>
+
 #include "gateway/api/catalog_request.hpp"
 #include "gateway/api/record.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/catalog/store.hpp"
+#include "gateway/release/privacy_budget.hpp"
 
 namespace custodian::api {
 
@@ -17,8 +20,9 @@ const char* formatName(policies::OutputFormat f) { return f == policies::OutputF
 
 // `admittedAs`: the recipient entry that admits the caller (its name, or "group:NAME").
 // `extractsToday`: the partner's extracts under the policy since 00:00 UTC, when it has a daily limit.
+// `budget`: the caller's privacy budget in the current period, when the policy declares aggregates.
 void writeCatalogPolicy(JsonOut& out, const catalog::LoadedPolicy& p, const std::string& admittedAs,
-                        std::optional<uint64_t> extractsToday) {
+                        std::optional<uint64_t> extractsToday, const std::optional<release::BudgetState>& budget) {
     const policies::PolicyModel& m = p.policy->model();
     out.beginObject()
         .field("name", p.name)
@@ -65,6 +69,33 @@ void writeCatalogPolicy(JsonOut& out, const catalog::LoadedPolicy& p, const std:
     }
     out.endArray();
     out.field("row_filter", m.rowFilter.has_value());
+    // What POST /v1/queries may ask (docs/aggregates.md), with the caller's remaining budget.
+    out.key("aggregates");
+    if (!m.aggregates || !budget) {
+        out.null();
+    } else {
+        out.beginObject();
+        out.beginArray("measures");
+        for (const auto& measure : m.aggregates->measures) {
+            out.beginObject().field("column", measure.column);
+            out.key("lower").number(measure.lower);
+            out.key("upper").number(measure.upper);
+            out.endObject();
+        }
+        out.endArray();
+        out.beginArray("group_by");
+        for (const auto& g : m.aggregates->groupBy) {
+            out.beginObject().field("column", g.column);
+            out.optional("level", g.level ? std::optional<uint64_t>(static_cast<uint64_t>(*g.level)) : std::nullopt);
+            out.beginArray("values");
+            for (const auto& v : g.values) out.str(v);
+            out.endArray().endObject();
+        }
+        out.endArray();
+        out.field("max_rows_per_person", static_cast<int64_t>(m.aggregates->maxRowsPerPerson));
+        out.raw("budget", release::budgetJson(*budget));
+        out.endObject();
+    }
     out.endObject();
 }
 
@@ -80,6 +111,7 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
         const catalog::LoadedPolicy* policy;    // in `listing`
         std::string admittedAs;                 // the admitting recipient entry
         std::optional<uint64_t> extractsToday;  // when the policy has a daily limit
+        std::optional<release::BudgetState> budget;  // when the policy declares aggregates
     };
     struct Entry {
         const catalog::Dataset* dataset;  // in `listing`
@@ -104,7 +136,14 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
                 if (!admittedAs || !model.validity.contains(now)) continue;
                 std::optional<uint64_t> today;
                 if (model.extractsPerDayPerRecipient) today = state->countToday(p.dataset, p.name);
-                e.policies.push_back({&p, std::move(*admittedAs), today});
+                std::optional<release::BudgetState> budget;
+                if (model.aggregates) {
+                    pqxx::read_transaction tx(conn);
+                    auto b = release::readBudget(tx, *model.aggregates, {p.dataset, p.name, who.name});
+                    if (!b) return b.status();
+                    budget = std::move(b).value();
+                }
+                e.policies.push_back({&p, std::move(*admittedAs), today, std::move(budget)});
             }
             if (!e.policies.empty()) out.push_back(std::move(e));
         }
@@ -117,7 +156,7 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
     for (const auto& e : *visible) {
         out.beginObject().field("name", e.dataset->name).field("agency", e.dataset->agency);
         out.beginArray("policies");
-        for (const auto& v : e.policies) writeCatalogPolicy(out, *v.policy, v.admittedAs, v.extractsToday);
+        for (const auto& v : e.policies) writeCatalogPolicy(out, *v.policy, v.admittedAs, v.extractsToday, v.budget);
         out.endArray().endObject();
     }
     out.endArray().endObject();

@@ -1,4 +1,5 @@
 #include "gateway/api/extract_routes.hpp"
+#include "gateway/api/release_lookup.hpp"
 #include "gateway/crypto/keyed_transform_key.hpp"
 
 #include <rapidjson/stringbuffer.h>
@@ -44,75 +45,11 @@ HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonVal
     return http::errorResponse(status, http::errorCodeFor(s), s.message(), detailsJson ? *detailsJson : "");
 }
 
-// Where and how a release reads its dataset's table, as the gateway is configured. The stored
-// conninfo goes through the source endpoint rules again (a rule may have tightened, a host name
-// may resolve elsewhere since the source was registered), and the snapshot refuses the gateway's
-// own database: FailedPrecondition naming the rule (catalog/source_access.hpp).
-Result<release::SourceLocation> sourceOf(const Services& services, const std::string& conninfo, const std::string& schema,
-                                const std::string& table) {
-    static const config::SourcesConfig kNoSources;
-    const config::SourcesConfig& rules = services.config ? services.config->sources : kNoSources;
-    auto checked = catalog::checkSourceConninfo(conninfo, rules, catalog::systemResolver());
-    if (!checked) return checked.status();
-    release::SourceLocation location{std::move(checked).value(), schema, table};
-    if (services.config) {
-        location.connectTimeout = services.config->database.connectTimeout;
-        if (services.config->release.groupCountsInDatabase) location.groupCounting = release::GroupCounting::Database;
-    }
-    if (!services.db) return unavailable("the database is not available");
-    auto gateway = db::resultOnConnection<db::ServerIdentity>(
-        *services.db, [](pqxx::connection& conn) { return catalog::gatewayIdentity(conn); });
-    if (!gateway) return gateway.status();
-    location.notDatabase = std::move(gateway).value();
-    return location;
-}
-
 Result<std::unique_ptr<anon::MasterKey>> keyedTransformKey(const Services& services) {
     if (!services.tokens) return unavailable("the gateway master key is not loaded");
     auto key = crypto::keyedTransformKey(*services.tokens);
     if (!key) return key.status();
     return std::make_unique<anon::MasterKey>(std::move(key).value());
-}
-
-// The catalog objects of one request, read in one connection checkout.
-struct Lookup {
-    catalog::Dataset dataset;
-    catalog::LoadedPolicy policy;
-    catalog::Source source;
-    uint64_t extractsToday = 0;
-    std::vector<std::string> recipientGroups;  // the recipient's groups, read now (no cache)
-    anon::KeyDerivation keyDerivation = anon::kCurrentKeyDerivation;  // of the recipient's keyed transforms
-};
-
-Result<Lookup> lookup(Services& services, const std::string& dataset, const std::string& policy,
-                      const std::optional<std::string>& recipient) {
-    if (!services.db || !services.catalog) return unavailable("the catalog is not available");
-    Lookup out;
-    Status s = services.db->withConnection([&](pqxx::connection& conn) -> Status {
-        auto d = services.catalog->loadDataset(conn, dataset);
-        if (!d) return d.status();
-        out.dataset = std::move(d).value();
-        auto p = services.catalog->loadCurrentPolicy(conn, dataset, policy);
-        if (!p) return p.status();
-        out.policy = std::move(p).value();
-        auto src = services.catalog->loadSource(conn, out.dataset.source);
-        if (!src) return src.status();
-        out.source = std::move(src).value();
-        if (recipient) {
-            auto n = release::countExtractsToday(conn, *recipient, dataset, policy);
-            if (!n) return n.status();
-            out.extractsToday = *n;
-            auto groups = auth::groupsOfPrincipal(conn, *recipient);
-            if (!groups) return groups.status();
-            out.recipientGroups = std::move(groups).value();
-            auto derivation = release::keyDerivationFor(conn, *recipient, dataset, policy);
-            if (!derivation) return derivation.status();
-            out.keyDerivation = *derivation;
-        }
-        return Status::ok();
-    });
-    if (!s) return s;
-    return out;
 }
 
 // The answer to an extract request refused or closed before its first byte, once the lifecycle

@@ -9,6 +9,7 @@
 #include "gateway/http/errors.hpp"
 #include "gateway/api/extract_routes.hpp"
 #include "gateway/api/metrics_sources.hpp"
+#include "gateway/api/query_routes.hpp"
 #include "gateway/api/services.hpp"
 
 namespace custodian::api {
@@ -34,6 +35,7 @@ std::vector<Route> builtinRoutes() {
     for (auto& r : catalogRoutes()) routes.push_back(std::move(r));
     for (auto& r : groupRoutes()) routes.push_back(std::move(r));
     for (auto& r : releaseRoutes()) routes.push_back(std::move(r));
+    for (auto& r : queryRoutes()) routes.push_back(std::move(r));
     return routes;
 }
 

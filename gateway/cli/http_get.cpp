@@ -76,10 +76,16 @@ void setSocketTimeouts(tcp::socket& socket, std::chrono::seconds timeout) {
     ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+// One request: a GET, or a POST of `jsonBody` when it is set.
 template <class Stream>
 Result<HttpGetResult> exchange(Stream& stream, const ParsedUrl& u, const HttpGetOptions& options,
-                               const std::string& bodyFile) {
-    http::request<http::empty_body> req{http::verb::get, u.target, 11};
+                               const std::string& bodyFile, const std::string* jsonBody) {
+    http::request<http::string_body> req{jsonBody ? http::verb::post : http::verb::get, u.target, 11};
+    if (jsonBody) {
+        req.set(http::field::content_type, "application/json");
+        req.body() = *jsonBody;
+        req.prepare_payload();
+    }
     const bool defaultPort = u.port == (u.tls ? "443" : "80");
     req.set(http::field::host, defaultPort ? u.host : u.host + ":" + u.port);
     req.set(http::field::user_agent, "custodian-cli");
@@ -111,7 +117,10 @@ Result<HttpGetResult> exchange(Stream& stream, const ParsedUrl& u, const HttpGet
 
 } // namespace
 
-Result<HttpGetResult> httpGet(const std::string& url, const HttpGetOptions& options, const std::string& bodyFile) {
+namespace {
+
+Result<HttpGetResult> httpExchange(const std::string& url, const HttpGetOptions& options, const std::string& bodyFile,
+                                   const std::string* jsonBody) {
     auto u = parseUrl(url);
     if (!u) return u.status();
     try {
@@ -122,7 +131,7 @@ Result<HttpGetResult> httpGet(const std::string& url, const HttpGetOptions& opti
             tcp::socket socket(ioc);
             net::connect(socket, endpoints);
             setSocketTimeouts(socket, options.timeout);
-            auto r = exchange(socket, *u, options, bodyFile);
+            auto r = exchange(socket, *u, options, bodyFile, jsonBody);
             beast::error_code ignored;
             socket.shutdown(tcp::socket::shutdown_both, ignored);
             return r;
@@ -138,13 +147,23 @@ Result<HttpGetResult> httpGet(const std::string& url, const HttpGetOptions& opti
         net::connect(stream.next_layer(), endpoints);
         setSocketTimeouts(stream.next_layer(), options.timeout);
         stream.handshake(net::ssl::stream_base::client);
-        auto r = exchange(stream, *u, options, bodyFile);
+        auto r = exchange(stream, *u, options, bodyFile, jsonBody);
         beast::error_code ignored;
         stream.shutdown(ignored);
         return r;
     } catch (const std::exception& e) {
         return unavailable(url + ": " + e.what());
     }
+}
+
+} // namespace
+
+Result<HttpGetResult> httpGet(const std::string& url, const HttpGetOptions& options, const std::string& bodyFile) {
+    return httpExchange(url, options, bodyFile, nullptr);
+}
+
+Result<HttpGetResult> httpPostJson(const std::string& url, const std::string& body, const HttpGetOptions& options) {
+    return httpExchange(url, options, "", &body);
 }
 
 } // namespace custodian::cli

@@ -1,5 +1,6 @@
 #pragma once
-// A blocking HTTP(S) GET for command-line clients (`custodian audit verify --url`), with the body
+// A blocking HTTP(S) GET (and JSON POST) for command-line clients (`custodian audit verify --url`,
+// `custodian query`), with the body
 // either returned in memory (small JSON answers) or streamed to a file (exports of any size).
 // https:// verifies the server certificate against the system trust store or `caFile`, and the
 // host name; there is no way to switch verification off.
@@ -31,5 +32,8 @@ struct HttpGetResult {
 // truncated) instead of `body`.
 Result<HttpGetResult> httpGet(const std::string& url, const HttpGetOptions& options,
                               const std::string& bodyFile = "");
+
+// POST `body` as application/json to `url`; the answer in memory. Errors as httpGet.
+Result<HttpGetResult> httpPostJson(const std::string& url, const std::string& body, const HttpGetOptions& options);
 
 } // namespace custodian::cli

@@ -47,20 +47,26 @@ std::string isoTimeMicros(int64_t micros) {
     return out;
 }
 
-std::optional<Refusal> authorizeExtract(const policies::PolicyModel& policy, const ExtractRequest& request,
-                                        const AuthorizationFacts& facts) {
+std::optional<Refusal> authorizeAccess(const policies::PolicyModel& policy, std::string_view purpose,
+                                       const AuthorizationFacts& facts) {
     if (!policy.allowsRecipient(facts.principal, facts.groups))
         return Refusal{kRuleRecipient, "'" + facts.principal +
                                            "' is not a recipient of this policy (neither named in it nor a member "
                                            "of a group it names)"};
-    if (facts.policyRetired) return Refusal{kRuleRetired, "the policy is retired; no extract may be made under it"};
-    if (!policy.allowsPurpose(request.purpose))
-        return Refusal{kRulePurpose, "the purpose '" + crypto::sanitizeUtf8(request.purpose) +
+    if (facts.policyRetired) return Refusal{kRuleRetired, "the policy is retired; nothing may be released under it"};
+    if (!policy.allowsPurpose(purpose))
+        return Refusal{kRulePurpose, "the purpose '" + crypto::sanitizeUtf8(purpose) +
                                          "' is not allowed by this policy"};
     if (policy.validity.notBefore && facts.nowMicros < *policy.validity.notBefore)
         return Refusal{kRuleNotBefore, "the policy is not valid before " + isoTimeMicros(*policy.validity.notBefore)};
     if (policy.validity.expires && facts.nowMicros >= *policy.validity.expires)
         return Refusal{kRuleExpires, "the policy expired at " + isoTimeMicros(*policy.validity.expires)};
+    return std::nullopt;
+}
+
+std::optional<Refusal> authorizeExtract(const policies::PolicyModel& policy, const ExtractRequest& request,
+                                        const AuthorizationFacts& facts) {
+    if (auto refusal = authorizeAccess(policy, request.purpose, facts)) return refusal;
     const auto wanted = request.format == ExtractFormat::Csv ? policies::OutputFormat::Csv : policies::OutputFormat::Ndjson;
     if (std::find(policy.output.formats.begin(), policy.output.formats.end(), wanted) == policy.output.formats.end())
         return Refusal{kRuleFormat, std::string("the format '") + formatName(request.format) +

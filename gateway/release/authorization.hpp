@@ -41,6 +41,8 @@ inline constexpr const char* kRuleEncryption = "output.encryption_required";
 inline constexpr const char* kRulePublicKey = "recipient.public_key";
 inline constexpr const char* kRuleMaxRows = "output.max_rows";
 inline constexpr const char* kRulePerDay = "limits.extracts_per_day_per_recipient";
+inline constexpr const char* kRuleAggregates = "aggregates";
+inline constexpr const char* kRuleBudget = "aggregates.budget";
 
 struct Refusal {
     std::string rule;
@@ -57,6 +59,11 @@ struct AuthorizationFacts {
     int64_t nowMicros = 0;               // Unix time, microseconds
     uint64_t extractsToday = 0;          // this recipient's extracts of this policy since 00:00 UTC
 };
+
+// The rules every release channel shares, in the order: recipient (named, or a member of a named
+// group), retired, purpose, validity. nullopt = allowed so far.
+std::optional<Refusal> authorizeAccess(const policies::PolicyModel& policy, std::string_view purpose,
+                                       const AuthorizationFacts& facts);
 
 // The first rule the request breaks, in the order: recipient (named, or a member of a named group),
 // retired, purpose, validity, format, encryption (and the partner's key), daily limit. nullopt =

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <charconv>
+#include <cstdio>
 
 #include <pqxx/pqxx>
 
@@ -189,6 +190,40 @@ Result<std::string> SourceQuery::columnsSql(const std::vector<size_t>& columns,
     auto where = whereClause(parameterReads);
     if (!where) return where.status();
     return sql + " FROM " + table_ + *where;
+}
+
+Result<std::string> SourceQuery::aggregateSql(const AggregateSql& spec, const std::vector<std::string>& parameterReads) const {
+    auto number = [](double v) {
+        char buffer[32];
+        std::snprintf(buffer, sizeof buffer, "%.17g", v);
+        return std::string(buffer);
+    };
+    if (spec.personKey >= columns_.size()) return invalidArgument("the person key is not a selected column");
+    std::string inner = "SELECT ";
+    for (size_t i = 0; i < spec.groupColumns.size(); ++i) {
+        if (spec.groupColumns[i] >= columns_.size()) return invalidArgument("a group column is not a selected column");
+        inner += expression(spec.groupColumns[i]) + " AS g" + std::to_string(i) + ", ";
+    }
+    if (spec.measure) {
+        if (*spec.measure >= columns_.size()) return invalidArgument("the measure is not a selected column");
+        inner += "round(LEAST(GREATEST((" + quoted_[*spec.measure] + ")::float8, " + number(spec.lower) + "), " +
+                 number(spec.upper) + ") / " + number(spec.granularity) + ")::bigint AS m";
+    } else {
+        inner += "NULL::bigint AS m";
+    }
+    if (spec.maxRowsPerPerson) inner += ", row_number() OVER (PARTITION BY " + quoted_[spec.personKey] + " ORDER BY random()) AS rn";
+    auto where = whereClause(parameterReads);
+    if (!where) return where.status();
+    inner += " FROM " + table_ + *where;
+    std::string sql = "SELECT ";
+    for (size_t i = 0; i < spec.groupColumns.size(); ++i) sql += "g" + std::to_string(i) + ", ";
+    sql += "count(*), count(m), coalesce(sum(m), 0) FROM (" + inner + ") AS bounded";
+    if (spec.maxRowsPerPerson) sql += " WHERE rn <= " + std::to_string(*spec.maxRowsPerPerson);
+    if (!spec.groupColumns.empty()) {
+        sql += " GROUP BY ";
+        for (size_t i = 0; i < spec.groupColumns.size(); ++i) sql += (i ? ", " : "") + std::to_string(i + 1);
+    }
+    return sql;
 }
 
 std::string SourceQuery::countSql() const {
@@ -497,6 +532,50 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
         if (Status s = visit([&](size_t i) { return st.row[i]; }, count); !s) return s;
     }
     return Status::ok();
+}
+
+Result<bool> SourceSnapshot::columnIsUnique(const SourceQuery& query, size_t column) {
+    if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
+    if (column >= query.columns().size()) return invalidArgument("no such column");
+    try {
+        const pqxx::result r = state_->tx->exec_params(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnkeyatts = 1 "
+            "AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = $2)",
+            query.qualifiedTable(), query.columns()[column].name);
+        return r[0][0].as<bool>();
+    } catch (...) {
+        return sourceError(std::current_exception(), "reading the table's unique indexes");
+    }
+}
+
+Status SourceSnapshot::forEachAggregate(const SourceQuery& query, const AggregateSql& spec,
+                                        const AggregateVisitor& onGroup) {
+    if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
+    State& st = *state_;
+    constexpr const char* kDuring = "computing the aggregate";
+    auto parameterReads = st.bindFilter(query);
+    if (!parameterReads) return parameterReads.status();
+    auto sql = query.aggregateSql(spec, *parameterReads);
+    if (!sql) return sql.status();
+    if (Status s = st.startCopy(*sql, kDuring); !s) return s;
+    const size_t width = spec.groupColumns.size();
+    auto integer = [](const SourceValue& text, auto& out) -> bool {
+        if (!text) return false;
+        auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), out);
+        return ec == std::errc() && end == text->data() + text->size();
+    };
+    for (;;) {
+        auto more = st.nextCopyRow(width + 3, kDuring);
+        if (!more) return more.status();
+        if (!*more) return Status::ok();
+        uint64_t rows = 0, measured = 0;
+        int64_t gridSum = 0;
+        if (!integer(st.row[width], rows) || !integer(st.row[width + 1], measured) || !integer(st.row[width + 2], gridSum))
+            return internalError("the source returned a malformed aggregate");
+        if (Status s = st.canonicalize(query, spec.groupColumns, [&](size_t i) { return st.row[i]; }); !s) return s;
+        if (Status s = onGroup(st.values, rows, measured, gridSum); !s) return s;
+    }
 }
 
 Status SourceSnapshot::fixRowOrder() {

@@ -45,6 +45,19 @@ struct SourceColumn {
     anon::ColumnType type = anon::ColumnType::Text;
 };
 
+// The clamped, contribution-bounded per-group figures of a differentially private aggregate
+// (docs/aggregates.md), computed in PostgreSQL: one GROUP BY, no row leaves the database.
+struct AggregateSql {
+    std::vector<size_t> groupColumns;   // indices into the query's columns
+    size_t personKey = 0;               // index of the person key column
+    // Rows of one person kept (chosen at random); unset when the person key is unique in the table.
+    std::optional<uint32_t> maxRowsPerPerson;
+    // The measure: its column index, clamping bounds and the grid its clamped values are rounded to
+    // (a power of two), so its sum is an exact integer number of grid steps.
+    std::optional<size_t> measure;
+    double lower = 0, upper = 0, granularity = 1;
+};
+
 class SourceQuery {
 public:
     // `schema` and `table` unquoted (validated here); `filter` is the compiled row filter (its
@@ -66,6 +79,8 @@ public:
     // SELECT <the given columns> FROM t [WHERE filter]
     Result<std::string> columnsSql(const std::vector<size_t>& columns,
                                    const std::vector<std::string>& parameterReads = {}) const;
+    // SELECT g…, count(*), count(m), sum(m) FROM (the rows, clamped, at most k per person) GROUP BY g…
+    Result<std::string> aggregateSql(const AggregateSql& spec, const std::vector<std::string>& parameterReads = {}) const;
     // SELECT count(*) FROM t [WHERE filter]
     std::string countSql() const;
 
@@ -133,6 +148,16 @@ public:
     using GroupVisitor = std::function<Status(std::span<const SourceValue> values, uint64_t count)>;
     Status forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns, const GroupVisitor& onGroup,
                         GroupCounting counting = GroupCounting::Database, MemoryCharge* memory = nullptr);
+
+    // Whether `column` alone is the key of a unique index without predicate or expression (then a
+    // person key needs no per-person row limit).
+    Result<bool> columnIsUnique(const SourceQuery& query, size_t column);
+    // Runs query.aggregateSql(spec) and calls `onGroup` per distinct combination of the group
+    // columns: their values (canonical text; nullopt for NULL), the rows, the rows with a measure
+    // value and the sum of the measure in grid steps (0 without a measure).
+    using AggregateVisitor =
+        std::function<Status(std::span<const SourceValue> values, uint64_t rows, uint64_t measured, int64_t gridSum)>;
+    Status forEachAggregate(const SourceQuery& query, const AggregateSql& spec, const AggregateVisitor& onGroup);
 
     // Makes every later read of this snapshot return the rows in one order, whichever columns it
     // selects: the physical order of the tuples the snapshot sees, read by sequential scans without
