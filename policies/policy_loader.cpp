@@ -304,9 +304,11 @@ private:
                 add(at + "/level", "the column \"" + printableForMessage(c->name) + "\" has no hierarchy to group by");
             } else if (c) {
                 if (auto h = hierarchies.find(c->name); h != hierarchies.end()) hierarchy = h->second;
-                if (hierarchy && *group.level >= hierarchy->levels())
+                if (hierarchy && *group.level >= hierarchy->levels()) {
                     add(at + "/level", "the hierarchy of \"" + printableForMessage(c->name) + "\" has levels 0 to " +
                                            std::to_string(hierarchy->levels() - 1));
+                    hierarchy = nullptr;  // no such level: nothing to check values against or enumerate
+                }
             }
         }
         if (const Value* values = find(g, "values")) {

@@ -26,7 +26,7 @@ const char* kCatalogPolicy =
     R"("output":{"formats":["csv"],"encryption_required":true,"max_rows":null},"extracts_per_day":null,)"
     R"("privacy":{"k":5,"suppression_limit":0.02,"l_diversity":false,"t_closeness":false},)"
     R"("columns":[{"name":"age","type":"integer","role":"quasi_identifier","transform":"generalize",)"
-    R"("generalization":"intervals"}],"row_filter":false})";
+    R"("generalization":"intervals"}],"row_filter":false,"aggregates":null})";
 
 std::string catalogWith(const std::string& policy) {
     return R"({"as_of":"2026-12-04T00:00:00Z","principal":"alice","datasets":[{"name":"v","agency":"a","policies":[)" +
