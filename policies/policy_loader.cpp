@@ -72,7 +72,7 @@ std::string lineAndColumn(std::string_view text, size_t offset) {
     return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
-void findDuplicateMembers(const Value& v, const std::string& pointer, ValidationErrors& errors) {
+void findDuplicatesAndInfinities(const Value& v, const std::string& pointer, ValidationErrors& errors) {
     if (v.IsObject()) {
         std::set<std::string_view> seen;
         for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
@@ -81,10 +81,14 @@ void findDuplicateMembers(const Value& v, const std::string& pointer, Validation
                 errors.push_back({appendPointer(pointer, name),
                                   "the field \"" + printableForMessage(name) +
                                       "\" appears more than once in the same object"});
-            findDuplicateMembers(m->value, appendPointer(pointer, name), errors);
+            findDuplicatesAndInfinities(m->value, appendPointer(pointer, name), errors);
         }
     } else if (v.IsArray()) {
-        for (rapidjson::SizeType i = 0; i < v.Size(); ++i) findDuplicateMembers(v[i], appendPointer(pointer, i), errors);
+        for (rapidjson::SizeType i = 0; i < v.Size(); ++i) findDuplicatesAndInfinities(v[i], appendPointer(pointer, i), errors);
+    } else if (v.IsDouble() && !std::isfinite(v.GetDouble())) {
+        // RapidJSON reads a literal beyond the double range (2e308) as infinity; it has no JSON
+        // form, so the policy's content (hashed and stored) could not carry it.
+        errors.push_back({pointer, "the number is too large: numbers must be finite doubles (below 1.8e308)"});
     }
 }
 
@@ -1014,7 +1018,7 @@ PolicyLoadResult loadPolicyUncapped(std::string_view json, const PolicyLoadOptio
                                       lineAndColumn(json, doc.GetErrorOffset()) + ")"});
             return result;
         }
-        findDuplicateMembers(doc, "", errors);
+        findDuplicatesAndInfinities(doc, "", errors);
         if (!errors.empty()) return result;
         errors = policySchemaChecker().check(doc);
         if (!errors.empty()) return result;
@@ -1069,7 +1073,7 @@ HierarchyDeclarationCheck checkHierarchyDeclaration(const rapidjson::Value& decl
                                                std::to_string(kMaxNesting) + " levels"});
             return out;
         }
-        findDuplicateMembers(declaration, pointer, out.errors);
+        findDuplicatesAndInfinities(declaration, pointer, out.errors);
         if (!out.errors.empty()) return out;
         out.errors = policySchemaChecker().checkAt(declaration, "/definitions/hierarchy", pointer);
         if (!out.errors.empty()) return out;
@@ -1098,7 +1102,7 @@ RowFilterCheck checkRowFilter(const rapidjson::Value& filter, const std::string&
                                                std::to_string(kMaxNesting) + " levels"});
             return out;
         }
-        findDuplicateMembers(filter, pointer, out.errors);
+        findDuplicatesAndInfinities(filter, pointer, out.errors);
         if (!out.errors.empty()) return out;
         out.errors = policySchemaChecker().checkAt(filter, "/definitions/expression", pointer);
         if (!out.errors.empty()) return out;

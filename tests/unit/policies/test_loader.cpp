@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <rapidjson/document.h>
+
 #include "anonymizer/transform.hpp"
 #include "anonymizer/value.hpp"
 #include "policies/policy.hpp"
@@ -269,4 +271,31 @@ TEST_CASE("a document with thousands of errors reports a bounded list", "[polici
     REQUIRE(r.errors.size() == 1001);
     CHECK(r.errors[0].pointer == "/columns/0/type");
     CHECK(r.errors.back().message == "and 2000 more errors");
+}
+
+TEST_CASE("a number beyond the double range is refused with its pointer, not stored as infinity",
+          "[policies][loader]") {
+    // RapidJSON reads 2e308 as infinity; its canonical form would not be JSON.
+    auto withC = [](const std::string& c) {
+        return R"({"dataset": "visits", "recipients": ["bob"], "purposes": ["research"],
+          "columns": [{"name": "ward", "type": "text", "role": "sensitive"},
+                      {"name": "sex", "type": "text", "role": "quasi_identifier",
+                       "hierarchy": {"builder": "groups", "levels": [{"*": ["F", "M"]}]}}],
+          "privacy": {"k": 2, "l_diversity": {"l": 2, "variant": "recursive", "c": )" + c + "}}}";
+    };
+    auto r = loadPolicy(withC("2e308"));
+    REQUIRE_FALSE(r.ok());
+    CHECK(errorsOf(r) == "/privacy/l_diversity/c :: the number is too large: numbers must be finite doubles (below 1.8e308)\n");
+    auto negative = loadPolicy(minimal(R"(, "privacy": {"k": 2, "suppression_limit": -2e308})"));
+    REQUIRE_FALSE(negative.ok());
+    INFO(errorsOf(negative));
+    CHECK(errorsOf(negative).find("/privacy/suppression_limit :: the number is too large") != std::string::npos);
+    // The largest finite double is still a number, and its content is JSON again.
+    auto largest = loadPolicy(withC("1.7976931348623157e308"));
+    INFO(errorsOf(largest));
+    REQUIRE(largest.ok());
+    rapidjson::Document content;
+    content.Parse(largest.policy->canonicalJson().c_str());
+    CHECK_FALSE(content.HasParseError());
+    CHECK(content["privacy"]["l_diversity"]["c"].GetDouble() == 1.7976931348623157e308);
 }
