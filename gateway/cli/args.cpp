@@ -64,14 +64,13 @@ std::string usageText(const std::string& synopsis, const std::string& descriptio
     size_t width = 4;
     for (const auto& s : specs)
         width = std::max(width, s.name.size() + (s.takesValue ? s.valueName.size() + 1 : 0));
-    {
-        for (const auto& s : specs) {
-            std::string left = "--" + s.name + (s.takesValue ? " " + s.valueName : "");
-            text += "  " + left + std::string(width + 4 - left.size(), ' ') + s.help +
-                    (s.required ? " (required)" : "") + "\n";
-        }
-    }
-    text += "  --help" + std::string(width, ' ') + "show this text\n";
+    // Option names take width + 2 columns ("--" and the name), then two spaces before the help.
+    auto line = [&](const std::string& left, const std::string& help) {
+        text += "  " + left + std::string(width + 4 - left.size(), ' ') + help + "\n";
+    };
+    for (const auto& s : specs)
+        line("--" + s.name + (s.takesValue ? " " + s.valueName : ""), s.help + (s.required ? " (required)" : ""));
+    line("--help", "show this text");
     return text;
 }
 
