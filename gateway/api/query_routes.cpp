@@ -74,8 +74,10 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
 
     // Every refusal after this point is recorded with what the query named; a failure to record
     // it is the 503 (nothing was answered either way).
+    // `told`, when set, is what the caller reads instead of `why` (which the entry records).
     auto refuse = [&](const std::string& decision, const Status& why, int httpStatus,
-                      crypto::JsonValue::Object details, std::optional<int32_t> version) -> Result<HttpResponse> {
+                      crypto::JsonValue::Object details, std::optional<int32_t> version,
+                      const std::optional<Status>& told = std::nullopt) -> Result<HttpResponse> {
         audit::AuditEntry e = entryFor(ctx, kAction, decision);
         e.target.dataset = request->dataset;
         e.target.policy = request->policy;
@@ -86,9 +88,10 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
         for (const auto& [k, v] : details) recorded.insert_or_assign(k, v);
         e.details = std::move(recorded);
         if (auto r = record(ctx, std::move(e)); !r) return r.status();
-        if (details.empty()) return http::errorResponse(httpStatus, http::errorCodeFor(why), why.message());
+        const Status& shown = told ? *told : why;
+        if (details.empty()) return http::errorResponse(httpStatus, http::errorCodeFor(shown), shown.message());
         auto json = crypto::canonicalJson(details);
-        return http::errorResponse(httpStatus, http::errorCodeFor(why), why.message(), json ? *json : "");
+        return http::errorResponse(httpStatus, http::errorCodeFor(shown), shown.message(), json ? *json : "");
     };
 
     auto found = lookup(services, request->dataset, request->policy, who.name);
@@ -150,12 +153,20 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
     auto snapshot = release::SourceSnapshot::open(location->conninfo, location->connectTimeout,
                                                   location->notDatabase ? &*location->notDatabase : nullptr);
     if (!snapshot) return failed(snapshot.status());
+    // Once rows are read, a failure's text may quote them (a database error names the value it
+    // could not convert): the caller learns only that the query failed, the entry records why.
+    // A source that went away is still named as such.
+    auto failedOnData = [&](const Status& s) -> Result<HttpResponse> {
+        if (s.code() == StatusCode::Unavailable) return failed(s);
+        return refuse("failed", s, 500, {}, version,
+                      internalError("the query could not be computed on the source; the audit entry records why"));
+    };
     auto figures = release::readFigures(**snapshot, *found->policy.policy, found->dataset.schema, found->dataset.table, *plan);
     (*snapshot)->close();
-    if (!figures) return failed(figures.status());
+    if (!figures) return failedOnData(figures.status());
     dp::SystemRandom random;
     auto answer = release::noisyAnswer(*plan, *figures, random);
-    if (!answer) return failed(answer.status());
+    if (!answer) return failedOnData(answer.status());
     const std::string queryId = newQueryId();
     const std::string answerJson = "{" + release::answerMembers(*plan, *answer) + "}";
 

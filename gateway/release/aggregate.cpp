@@ -25,6 +25,49 @@ Status notAllowed(const std::string& message) { return invalidArgument(message);
 
 std::string quotedName(const std::string& name) { return "\"" + policies::printableForMessage(name) + "\""; }
 
+// One mechanism calibrated for one figure (in integer steps of the figure).
+struct Calibrated {
+    NoiseMechanism mechanism = NoiseMechanism::Laplace;
+    dp::Rational parameter;   // Laplace: the scale t; Gaussian: sigma^2
+    double scale = 0;         // t or sigma, in steps
+    double stddev = 0;        // of the noise, in steps
+    double halfWidth95 = 0;   // in steps
+    double halfWidth975 = 0;  // in steps (a mean's two figures)
+
+    int64_t draw(dp::RandomSource& random) const {
+        return mechanism == NoiseMechanism::Laplace ? dp::sampleDiscreteLaplace(parameter, random)
+                                                    : dp::sampleDiscreteGaussian(parameter, random);
+    }
+};
+
+Result<Calibrated> calibrate(NoiseMechanism mechanism, uint64_t sensitivity, double epsilon, double delta) {
+    try {
+        Calibrated c;
+        c.mechanism = mechanism;
+        const dp::Rational eps = dp::epsilonFromDouble(epsilon);
+        if (mechanism == NoiseMechanism::Laplace) {
+            c.parameter = dp::laplaceScaleFor(sensitivity, eps);
+            c.scale = dp::toDouble(c.parameter);
+            c.stddev = dp::discreteLaplaceStandardDeviation(c.parameter);
+            c.halfWidth95 = static_cast<double>(dp::discreteLaplaceHalfWidth95(c.parameter));
+            // P(|X| > w) = 2 q^(w+1) / (1 + q) <= 0.025
+            const double q = std::exp(-1 / c.scale);
+            c.halfWidth975 = std::max(0.0, std::ceil(c.scale * std::log(2 / (0.025 * (1 + q)))) - 1);
+        } else {
+            c.parameter = dp::gaussianSigmaSquaredFor(sensitivity, eps, delta);
+            c.scale = std::sqrt(dp::toDouble(c.parameter));
+            c.stddev = dp::discreteGaussianStandardDeviation(c.parameter);
+            c.halfWidth95 = static_cast<double>(dp::discreteGaussianHalfWidth95(c.parameter));
+            // The normal quantile of 97.5 % two-sided (2.2414), rounded up: the discrete Gaussian's
+            // tails are no heavier than the continuous one's at these widths.
+            c.halfWidth975 = std::ceil(2.2414 * c.scale);
+        }
+        return c;
+    } catch (const std::exception& e) {
+        return invalidArgument(std::string("the noise cannot be calibrated: ") + e.what());
+    }
+}
+
 }  // namespace
 
 const char* aggregateKindName(AggregateKind kind) noexcept {
@@ -166,11 +209,21 @@ Result<QueryPlan> planQuery(const policies::Policy& policy, QueryRequest request
         const bool whole = typeOf(measure->column) == anon::ColumnType::Integer && std::floor(plan.lower) == plan.lower &&
                            std::floor(plan.upper) == plan.upper;
         plan.granularity = whole && largest <= kSteps ? 1.0 : std::exp2(std::ceil(std::log2(largest / kSteps)));
-        plan.sumSensitivity = static_cast<uint64_t>(std::ceil(largest / plan.granularity));
+        // A row's value in grid steps stays within [lowerSteps, upperSteps] (the database clamps it
+        // there after rounding), so one person moves a sum by at most the larger of their absolute
+        // values times its rows: the sensitivity is exact, whatever the rounding.
+        int64_t lowerSteps = static_cast<int64_t>(std::ceil(plan.lower / plan.granularity));
+        int64_t upperSteps = static_cast<int64_t>(std::floor(plan.upper / plan.granularity));
+        if (lowerSteps > upperSteps)  // bounds narrower than one step: their midpoint's step
+            lowerSteps = upperSteps = std::llround((plan.lower + plan.upper) / 2 / plan.granularity);
+        plan.sumSensitivity = static_cast<uint64_t>(std::max(std::llabs(lowerSteps), std::llabs(upperSteps))) *
+                              spec.maxRowsPerPerson;
         plan.sql.measure = plan.columns.size();
         plan.sql.lower = plan.lower;
         plan.sql.upper = plan.upper;
         plan.sql.granularity = plan.granularity;
+        plan.sql.lowerSteps = lowerSteps;
+        plan.sql.upperSteps = upperSteps;
         plan.columns.push_back({measure->column, typeOf(measure->column)});
     }
     // The policy's own row filter always applies; the query's narrows it.
@@ -188,6 +241,15 @@ Result<QueryPlan> planQuery(const policies::Policy& policy, QueryRequest request
         } else {
             plan.filter = std::move(checked.filter);
         }
+    }
+    // The noise is calibrated now, before the source is read: an epsilon too small to calibrate
+    // is refused without touching the data.
+    const double share = request.kind == AggregateKind::Mean ? 0.5 : 1.0;
+    if (auto c = calibrate(request.mechanism, plan.countSensitivity, request.epsilon * share, request.delta * share); !c)
+        return notAllowed(c.status().message());
+    if (request.column) {
+        if (auto c = calibrate(request.mechanism, plan.sumSensitivity, request.epsilon * share, request.delta * share); !c)
+            return notAllowed(c.status().message());
     }
     plan.request = std::move(request);
     return plan;
@@ -238,23 +300,24 @@ Result<Figures> readFigures(SourceSnapshot& snapshot, const policies::Policy& po
                 if (auto it = index.find(v); it != index.end()) toDomain[g].emplace(v, it->second);
             continue;
         }
-        // Through the column's hierarchy at the level: the loaded one (a value it does not cover
-        // is outside every group), or the one its builder makes for these values.
-        std::shared_ptr<const anon::Hierarchy> hierarchy = policy.hierarchy(group.column);
-        if (!hierarchy) {
-            auto built = policy.buildHierarchy(group.column, std::vector<std::string>(distinct.begin(), distinct.end()));
-            if (!built) return built.status().withContext("grouping " + quotedName(group.column) + " by its hierarchy");
-            hierarchy = std::move(built).value();
-        }
-        if (*group.level >= hierarchy->levels())
-            return invalidArgument("the hierarchy of " + quotedName(group.column) + " has no level " +
-                                   std::to_string(*group.level));
-        for (const std::string& v : distinct) {
-            auto leaf = hierarchy->leafCode(v);
-            if (!leaf) continue;
-            const std::string& label = hierarchy->label(*group.level, hierarchy->generalize(*leaf, *group.level));
+        // Through the column's hierarchy at the level. A loaded hierarchy (file, groups) is the
+        // policy's: a value it does not cover is outside every group. A built one (dates,
+        // intervals, prefix) is built for each value alone, so a value's group never depends on
+        // the other rows, and a value the builder cannot place, or too short for the level, is
+        // outside every group: nothing the data holds can make the query fail (a failure that
+        // depends on the rows matched would tell the caller about them, and spend nothing).
+        auto place = [&](const anon::Hierarchy& h, const std::string& v) {
+            auto leaf = h.leafCode(v);
+            if (!leaf || *group.level >= h.levels()) return;
+            const std::string& label = h.label(*group.level, h.generalize(*leaf, *group.level));
             if (auto it = index.find(label); it != index.end()) toDomain[g].emplace(v, it->second);
+        };
+        if (std::shared_ptr<const anon::Hierarchy> loaded = policy.hierarchy(group.column)) {
+            for (const std::string& v : distinct) place(*loaded, v);
+            continue;
         }
+        for (const std::string& v : distinct)
+            if (auto built = policy.buildHierarchy(group.column, std::vector<std::string>{v})) place(**built, v);
     }
     Figures f;
     f.rows.assign(plan.cells, 0);
@@ -276,58 +339,7 @@ Result<Figures> readFigures(SourceSnapshot& snapshot, const policies::Policy& po
     return f;
 }
 
-}  // namespace custodian::release
-
 // ---- noise ----------------------------------------------------------------------------------------
-
-namespace custodian::release {
-
-namespace {
-
-// One mechanism calibrated for one figure (in integer steps of the figure).
-struct Calibrated {
-    NoiseMechanism mechanism = NoiseMechanism::Laplace;
-    dp::Rational parameter;   // Laplace: the scale t; Gaussian: sigma^2
-    double scale = 0;         // t or sigma, in steps
-    double stddev = 0;        // of the noise, in steps
-    double halfWidth95 = 0;   // in steps
-    double halfWidth975 = 0;  // in steps (a mean's two figures)
-
-    int64_t draw(dp::RandomSource& random) const {
-        return mechanism == NoiseMechanism::Laplace ? dp::sampleDiscreteLaplace(parameter, random)
-                                                    : dp::sampleDiscreteGaussian(parameter, random);
-    }
-};
-
-Result<Calibrated> calibrate(NoiseMechanism mechanism, uint64_t sensitivity, double epsilon, double delta) {
-    try {
-        Calibrated c;
-        c.mechanism = mechanism;
-        const dp::Rational eps = dp::epsilonFromDouble(epsilon);
-        if (mechanism == NoiseMechanism::Laplace) {
-            c.parameter = dp::laplaceScaleFor(sensitivity, eps);
-            c.scale = dp::toDouble(c.parameter);
-            c.stddev = dp::discreteLaplaceStandardDeviation(c.parameter);
-            c.halfWidth95 = static_cast<double>(dp::discreteLaplaceHalfWidth95(c.parameter));
-            // P(|X| > w) = 2 q^(w+1) / (1 + q) <= 0.025
-            const double q = std::exp(-1 / c.scale);
-            c.halfWidth975 = std::max(0.0, std::ceil(c.scale * std::log(2 / (0.025 * (1 + q)))) - 1);
-        } else {
-            c.parameter = dp::gaussianSigmaSquaredFor(sensitivity, eps, delta);
-            c.scale = std::sqrt(dp::toDouble(c.parameter));
-            c.stddev = dp::discreteGaussianStandardDeviation(c.parameter);
-            c.halfWidth95 = static_cast<double>(dp::discreteGaussianHalfWidth95(c.parameter));
-            // The normal quantile of 97.5 % two-sided (2.2414), rounded up: the discrete Gaussian's
-            // tails are no heavier than the continuous one's at these widths.
-            c.halfWidth975 = std::ceil(2.2414 * c.scale);
-        }
-        return c;
-    } catch (const std::exception& e) {
-        return invalidArgument(std::string("the noise cannot be calibrated: ") + e.what());
-    }
-}
-
-}  // namespace
 
 Result<Answer> noisyAnswer(const QueryPlan& plan, const Figures& figures, dp::RandomSource& random) {
     const QueryRequest& q = plan.request;

@@ -22,13 +22,15 @@ std::string periodStart(policies::BudgetPeriod period) {
     return "'-infinity'::timestamptz";
 }
 
+// Computed on UTC wall-clock time (timestamp without time zone), so the session's TimeZone setting
+// cannot move it: adding a day or a month to a timestamptz would step in the session's zone.
 std::string periodEnd(policies::BudgetPeriod period) {
-    const char* step = period == policies::BudgetPeriod::Day     ? "1 day"
-                       : period == policies::BudgetPeriod::Month ? "1 month"
-                                                                 : "1 year";
+    const char* unit = period == policies::BudgetPeriod::Day     ? "day"
+                       : period == policies::BudgetPeriod::Month ? "month"
+                                                                 : "year";
     if (period == policies::BudgetPeriod::Lifetime) return "NULL::text";
-    return "to_char((" + periodStart(period) + " + interval '" + step +
-           "') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+    return std::string("to_char(date_trunc('") + unit + "', now() AT TIME ZONE 'UTC') + interval '1 " + unit +
+           "', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 }
 
 BudgetState stateOf(const policies::AggregatesSpec& spec, const pqxx::row& row) {

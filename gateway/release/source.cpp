@@ -206,8 +206,11 @@ Result<std::string> SourceQuery::aggregateSql(const AggregateSql& spec, const st
     }
     if (spec.measure) {
         if (*spec.measure >= columns_.size()) return invalidArgument("the measure is not a selected column");
-        inner += "round(LEAST(GREATEST((" + quoted_[*spec.measure] + ")::float8, " + number(spec.lower) + "), " +
-                 number(spec.upper) + ") / " + number(spec.granularity) + ")::bigint AS m";
+        // Clamped in the column's own type first, so no stored value can overflow float8.
+        const std::string& x = quoted_[*spec.measure];
+        inner += "CASE WHEN " + x + " IS NULL THEN NULL ELSE LEAST(GREATEST(round(LEAST(GREATEST(" + x + ", " +
+                 number(spec.lower) + "), " + number(spec.upper) + ")::float8 / " + number(spec.granularity) + "), " +
+                 std::to_string(spec.lowerSteps) + "), " + std::to_string(spec.upperSteps) + ")::bigint END AS m";
     } else {
         inner += "NULL::bigint AS m";
     }
@@ -541,7 +544,7 @@ Result<bool> SourceSnapshot::columnIsUnique(const SourceQuery& query, size_t col
         const pqxx::result r = state_->tx->exec_params(
             "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
             "AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnkeyatts = 1 "
-            "AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = $2)",
+            "AND i.indisvalid AND a.attnotnull AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = $2)",
             query.qualifiedTable(), query.columns()[column].name);
         return r[0][0].as<bool>();
     } catch (...) {

@@ -53,9 +53,12 @@ struct AggregateSql {
     // Rows of one person kept (chosen at random); unset when the person key is unique in the table.
     std::optional<uint32_t> maxRowsPerPerson;
     // The measure: its column index, clamping bounds and the grid its clamped values are rounded to
-    // (a power of two), so its sum is an exact integer number of grid steps.
+    // (a power of two), so its sum is an exact integer number of grid steps. A value is clamped to
+    // [lower, upper] in its own type, rounded to the grid and clamped again to [lowerSteps,
+    // upperSteps] grid steps, so no row counts more than those bounds; NULL stays NULL.
     std::optional<size_t> measure;
     double lower = 0, upper = 0, granularity = 1;
+    int64_t lowerSteps = 0, upperSteps = 0;
 };
 
 class SourceQuery {
@@ -149,8 +152,10 @@ public:
     Status forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns, const GroupVisitor& onGroup,
                         GroupCounting counting = GroupCounting::Database, MemoryCharge* memory = nullptr);
 
-    // Whether `column` alone is the key of a unique index without predicate or expression (then a
-    // person key needs no per-person row limit).
+    // Whether `column` alone is the key of a valid unique index without predicate or expression and
+    // is NOT NULL (then every person has one row, and a person key needs no per-person row limit; a
+    // unique index admits many NULLs, and a failed CREATE UNIQUE INDEX CONCURRENTLY leaves an
+    // invalid one over duplicates).
     Result<bool> columnIsUnique(const SourceQuery& query, size_t column);
     // Runs query.aggregateSql(spec) and calls `onGroup` per distinct combination of the group
     // columns: their values (canonical text; nullopt for NULL), the rows, the rows with a measure
