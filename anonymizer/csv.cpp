@@ -61,7 +61,7 @@ public:
 private:
     int fd_;
     std::string path_;
-    std::optional<size_t> size_; // bytes left, for regular files
+    std::optional<size_t> size_;  // bytes left, for regular files
 };
 
 class StreamSource final : public ByteSource {
@@ -97,7 +97,7 @@ uint64_t zeroBytes(uint64_t v) { return (v - 0x0101010101010101ULL) & ~v & 0x808
 // The four bytes that end an unquoted field, broadcast to every byte of a word.
 struct FieldEnds {
     uint64_t delimiter, quote, lf, cr;
-    const uint8_t* table; // 1 for the same four bytes
+    const uint8_t* table;  // 1 for the same four bytes
 };
 
 // Index of the first delimiter, quote, CR or LF in buf[i, end), or end. Eight bytes at a time
@@ -107,8 +107,8 @@ struct FieldEnds {
         while (i + 8 <= end) {
             uint64_t w;
             std::memcpy(&w, buf + i, 8);
-            const uint64_t hits =
-                zeroBytes(w ^ ends.delimiter) | zeroBytes(w ^ ends.quote) | zeroBytes(w ^ ends.lf) | zeroBytes(w ^ ends.cr);
+            const uint64_t hits = zeroBytes(w ^ ends.delimiter) | zeroBytes(w ^ ends.quote) | zeroBytes(w ^ ends.lf) |
+                                  zeroBytes(w ^ ends.cr);
             if (hits != 0) return i + static_cast<size_t>(std::countr_zero(hits) >> 3);
             i += 8;
         }
@@ -117,7 +117,7 @@ struct FieldEnds {
     return i;
 }
 
-} // namespace
+}  // namespace
 
 std::unique_ptr<ByteSource> stringSource(std::string bytes) { return std::make_unique<StringSource>(std::move(bytes)); }
 
@@ -199,10 +199,8 @@ Status CsvReader::fill() {
     while (end_ < buffer_.size() && !eof_) {
         auto n = source_->read(buffer_.data() + end_, buffer_.size() - end_);
         if (!n) return n.status();
-        if (*n == 0)
-            eof_ = true;
-        else
-            end_ += *n;
+        if (*n == 0) eof_ = true;
+        else end_ += *n;
     }
     return Status::ok();
 }
@@ -223,7 +221,8 @@ Status CsvReader::checkRecord(CsvRecords& out, size_t fieldBegin, size_t dataBeg
         size_t field = fieldBegin;
         while (out.ends_[field] <= absolute) ++field;
         const size_t fieldStart = field == 0 ? 0 : out.ends_[field - 1];
-        const auto newlines = static_cast<uint64_t>(std::count(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+        const auto newlines =
+            static_cast<uint64_t>(std::count(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
         return invalidArgument(where(line + newlines, field - fieldBegin + 1) + "invalid UTF-8 (" +
                                describeByte(out.data_[absolute]) + " at byte " +
                                std::to_string(absolute - fieldStart + 1) + " of the field)");
@@ -456,4 +455,4 @@ Status CsvWriter::flush() {
     return failed_ ? Status(StatusCode::Unavailable, "cannot write the CSV output") : Status::ok();
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

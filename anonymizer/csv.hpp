@@ -145,4 +145,4 @@ private:
     bool failed_ = false;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

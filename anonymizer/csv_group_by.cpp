@@ -11,15 +11,15 @@ Result<uint32_t> CsvColumnDictionary::code(const CsvRecords& records, size_t row
     const auto [raw, isNew] = raw_.intern(value);
     if (isNew) {
         scratch_.clear();
-        if (!appendCanonicalText(scratch_, spec_.type, value)) return csvValueError(records.line(row), field_, spec_, value);
+        if (!appendCanonicalText(scratch_, spec_.type, value))
+            return csvValueError(records.line(row), field_, spec_, value);
         canonicalOfRaw_.push_back(canonical_.intern(scratch_).first);
     }
     return canonicalOfRaw_[raw];
 }
 
 CsvGroupCounter::CsvGroupCounter(const SchemaPtr& schema, const std::vector<size_t>& sourceColumn,
-                                 const std::vector<size_t>& groupColumns,
-                                 const std::vector<size_t>& domainColumns)
+                                 const std::vector<size_t>& groupColumns, const std::vector<size_t>& domainColumns)
     : groups_(groupColumns.size()) {
     auto dictionaryFor = [&](size_t column) {
         for (size_t d = 0; d < dictionaries_.size(); ++d)
@@ -86,4 +86,4 @@ std::vector<std::string_view> CsvGroupCounter::domain(size_t i) const {
     return values;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

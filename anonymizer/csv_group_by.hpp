@@ -62,8 +62,8 @@ public:
     // `groupColumns` (the GROUP BY list) and `domainColumns` (columns whose distinct values are
     // wanted on their own) index `schema`; sourceColumn[i] is the CSV field of schema column i
     // (csvSourceColumns).
-    CsvGroupCounter(const SchemaPtr& schema, const std::vector<size_t>& sourceColumn, const std::vector<size_t>& groupColumns,
-                    const std::vector<size_t>& domainColumns);
+    CsvGroupCounter(const SchemaPtr& schema, const std::vector<size_t>& sourceColumn,
+                    const std::vector<size_t>& groupColumns, const std::vector<size_t>& domainColumns);
 
     // Counts one batch of records. After an error the counter must not be used again.
     Status add(const CsvRecords& records);
@@ -82,9 +82,9 @@ public:
 private:
     std::vector<CsvColumnDictionary> dictionaries_;  // one per distinct schema column
     std::vector<size_t> schemaColumn_;               // per dictionary
-    std::vector<size_t> groupDictionary_;   // per group column: index into dictionaries_
-    std::vector<size_t> domainDictionary_;  // per domain column
-    std::vector<size_t> domainOnly_;        // dictionaries not in the GROUP BY
+    std::vector<size_t> groupDictionary_;            // per group column: index into dictionaries_
+    std::vector<size_t> domainDictionary_;           // per domain column
+    std::vector<size_t> domainOnly_;                 // dictionaries not in the GROUP BY
     detail::TupleIndexer groups_;
     std::vector<uint64_t> counts_;
     std::vector<uint32_t> codes_;   // per batch: rows x group columns
@@ -92,4 +92,4 @@ private:
     uint64_t records_ = 0;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -127,7 +127,8 @@ Result<GlobalRecoding> anonymizeGlobal(const AnonymizationConfig& config, const 
     if (table.qiCount() != config.quasiIdentifiers.size() || table.sensitiveCount() != config.sensitive.size()) {
         return invalidArgument("frequency table columns do not match the configuration");
     }
-    if (table.totalRecords() == 0) return invalidArgument("the frequency table has no records: there is nothing to search");
+    if (table.totalRecords() == 0)
+        return invalidArgument("the frequency table has no records: there is nothing to search");
     const OptimalSearchConfig search = optimalSearchConfig(config);
     auto solution = findOptimalGeneralization(table, search);
     if (!solution) {
@@ -215,7 +216,7 @@ std::vector<std::string> qiNames(const AnonymizationConfig& config) {
     for (const auto& q : config.quasiIdentifiers) names.push_back(q.name);
     return names;
 }
-} // namespace
+}  // namespace
 
 FinalCheck makeFinalCheck(const AnonymizationConfig& config, uint64_t inputRecords, const FrequencyTable* table) {
     std::vector<FinalCheckSensitive> sens;
@@ -255,4 +256,4 @@ FinalCheck makeFinalCheck(const AnonymizationConfig& config, uint64_t inputRecor
     return FinalCheck(models, qiNames(config), std::move(sens), inputRecords);
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -38,14 +38,14 @@ namespace custodian::anon {
 struct QuasiIdentifier {
     std::string name;
     std::shared_ptr<const Hierarchy> hierarchy;
-    bool numeric = false; // numeric loss / Mondrian ranges (requires numeric leaves)
-    int minLevel = 0;     // optimal search only: allowed levels
-    int maxLevel = -1;    // -1 = the hierarchy's top level
+    bool numeric = false;  // numeric loss / Mondrian ranges (requires numeric leaves)
+    int minLevel = 0;      // optimal search only: allowed levels
+    int maxLevel = -1;     // -1 = the hierarchy's top level
 };
 
 struct SensitiveAttribute {
     std::string name;
-    std::shared_ptr<const SensitiveDictionary> dictionary; // code -> value
+    std::shared_ptr<const SensitiveDictionary> dictionary;  // code -> value
     TClosenessDistance distance = TClosenessDistance::Equal;
 };
 
@@ -58,9 +58,9 @@ struct AnonymizationConfig {
     Algorithm algorithm = Algorithm::Optimal;
     Metric metric = Metric::NonUniformEntropy;
     MondrianMode mondrianMode = MondrianMode::Strict;
-    bool mondrianValueSets = false;       // MondrianConfig::valueSets
-    uint64_t riskThreshold = 0;           // classes smaller than this count as at risk; 0 = models.k
-    size_t cacheBytes = size_t{64} << 20; // optimal search roll-up cache
+    bool mondrianValueSets = false;        // MondrianConfig::valueSets
+    uint64_t riskThreshold = 0;            // classes smaller than this count as at risk; 0 = models.k
+    size_t cacheBytes = size_t{64} << 20;  // optimal search roll-up cache
 
     Status validate() const;
 };
@@ -76,7 +76,8 @@ public:
     SuppressedClasses() = default;
     // The suppressed classes of `stats` (a node's statistics with their per-class tables);
     // `hierarchies` are the node's quasi-identifiers'.
-    SuppressedClasses(const GeneralizationStats& stats, const std::vector<std::shared_ptr<const Hierarchy>>& hierarchies);
+    SuppressedClasses(const GeneralizationStats& stats,
+                      const std::vector<std::shared_ptr<const Hierarchy>>& hierarchies);
 
     size_t size() const noexcept { return width_ == 0 ? 0 : codes_.size() / width_; }
     bool empty() const noexcept { return codes_.empty(); }
@@ -88,8 +89,8 @@ public:
 private:
     std::string wideKey(const uint32_t* nodeCodes) const;
     size_t width_ = 0;
-    std::vector<uint32_t> codes_;      // suppressed classes × quasi-identifiers, row-major
-    std::vector<unsigned> keyBits_;    // bits per quasi-identifier when a class's key fits 64 bits
+    std::vector<uint32_t> codes_;    // suppressed classes × quasi-identifiers, row-major
+    std::vector<unsigned> keyBits_;  // bits per quasi-identifier when a class's key fits 64 bits
     bool packed_ = true;
     std::unordered_set<uint64_t> packedKeys_;
     std::unordered_set<std::string> wideKeys_;
@@ -98,7 +99,7 @@ private:
 // Global recoding's decision: the chosen level of each quasi-identifier and the classes suppressed
 // there. Immutable once made; safe to share across threads.
 struct GlobalRecoding {
-    std::vector<std::shared_ptr<const Hierarchy>> hierarchies; // per quasi-identifier
+    std::vector<std::shared_ptr<const Hierarchy>> hierarchies;  // per quasi-identifier
     // The chosen node (solution.best: levels, achieved k/l/t, metrics) and the search's figures. Its
     // per-class tables are left empty: from here on only the suppressed classes matter.
     OptimalSolution solution;
@@ -140,4 +141,4 @@ FinalCheck makeFinalCheck(const AnonymizationConfig& config, uint64_t inputRecor
 // Same, with input distributions taken from encoded sensitive columns (Mondrian).
 FinalCheck makeFinalCheck(const AnonymizationConfig& config, uint64_t inputRecords, const EncodedColumns& columns);
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -25,15 +25,14 @@ bool parseDouble(const std::string& s, double& out) {
 std::vector<std::string> orderedDomain(const std::map<std::string, uint64_t>& reference) {
     std::vector<std::string> values;
     values.reserve(reference.size());
-    for (const auto& [v, c] : reference) values.push_back(v); // std::map: byte-wise order
+    for (const auto& [v, c] : reference) values.push_back(v);  // std::map: byte-wise order
     std::vector<std::pair<double, std::string>> numeric;
     for (const auto& v : values) {
         double d = 0;
         if (!parseDouble(v, d)) return values;
         numeric.emplace_back(d, v);
     }
-    std::stable_sort(numeric.begin(), numeric.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::stable_sort(numeric.begin(), numeric.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     values.clear();
     for (auto& [d, v] : numeric) values.push_back(std::move(v));
     return values;
@@ -61,12 +60,11 @@ std::string describeClass(const std::vector<std::string>& names, std::string_vie
     return out + "}";
 }
 
-} // namespace
+}  // namespace
 
-FinalCheck::FinalCheck(PrivacyModels models, std::vector<std::string> qiNames, std::vector<FinalCheckSensitive> sensitive,
-                       uint64_t inputRecords)
-    : models_(models), qiNames_(std::move(qiNames)), sensitive_(std::move(sensitive)),
-      inputRecords_(inputRecords) {}
+FinalCheck::FinalCheck(PrivacyModels models, std::vector<std::string> qiNames,
+                       std::vector<FinalCheckSensitive> sensitive, uint64_t inputRecords)
+    : models_(models), qiNames_(std::move(qiNames)), sensitive_(std::move(sensitive)), inputRecords_(inputRecords) {}
 
 Status FinalCheck::addRow(std::span<const std::string> qiLabels, std::span<const std::string> sensitiveValues) {
     std::vector<std::string_view> q(qiLabels.begin(), qiLabels.end());
@@ -74,15 +72,16 @@ Status FinalCheck::addRow(std::span<const std::string> qiLabels, std::span<const
     return addRow(std::span<const std::string_view>(q), std::span<const std::string_view>(s));
 }
 
-Status FinalCheck::addRow(std::span<const std::string_view> qiLabels, std::span<const std::string_view> sensitiveValues) {
+Status FinalCheck::addRow(std::span<const std::string_view> qiLabels,
+                          std::span<const std::string_view> sensitiveValues) {
     return addRows(qiLabels, sensitiveValues, 1);
 }
 
-Status FinalCheck::addRows(std::span<const std::string_view> qiLabels, std::span<const std::string_view> sensitiveValues,
-                           uint64_t count) {
+Status FinalCheck::addRows(std::span<const std::string_view> qiLabels,
+                           std::span<const std::string_view> sensitiveValues, uint64_t count) {
     if (qiLabels.size() != qiNames_.size()) {
-        return invalidArgument("final check: row has " + std::to_string(qiLabels.size()) + " quasi-identifiers, expected " +
-                               std::to_string(qiNames_.size()));
+        return invalidArgument("final check: row has " + std::to_string(qiLabels.size()) +
+                               " quasi-identifiers, expected " + std::to_string(qiNames_.size()));
     }
     if (sensitiveValues.size() != sensitive_.size()) {
         return invalidArgument("final check: row has " + std::to_string(sensitiveValues.size()) +
@@ -113,7 +112,8 @@ Result<FinalCheckReport> FinalCheck::finish() const {
                                   std::to_string(inputRecords_) + " input records");
     }
     report.suppressedRecords = inputRecords_ - released_;
-    const long double allowed = static_cast<long double>(models_.suppressionLimit) * static_cast<long double>(inputRecords_);
+    const long double allowed =
+        static_cast<long double>(models_.suppressionLimit) * static_cast<long double>(inputRecords_);
     if (static_cast<long double>(report.suppressedRecords) > allowed + 1e-9L) {
         return failedPrecondition("final check: " + std::to_string(report.suppressedRecords) + " of " +
                                   std::to_string(inputRecords_) + " records suppressed, the limit allows " +
@@ -133,26 +133,26 @@ Result<FinalCheckReport> FinalCheck::finish() const {
                     for (const auto& [v, n] : c.values[s]) ref[v] += n;
                 }
             }
-            domain[s] = sensitive_[s].distance == TClosenessDistance::Ordered ? orderedDomain(ref)
-                                                                                : [&] {
-                                                                                      std::vector<std::string> v;
-                                                                                      v.reserve(ref.size());
-                                                                                      for (const auto& e : ref) v.push_back(e.first);
-                                                                                      return v;
-                                                                                  }();
+            domain[s] = sensitive_[s].distance == TClosenessDistance::Ordered ? orderedDomain(ref) : [&] {
+                std::vector<std::string> v;
+                v.reserve(ref.size());
+                for (const auto& e : ref) v.push_back(e.first);
+                return v;
+            }();
             uint64_t total = 0;
             for (const auto& [v, n] : ref) total += n;
             for (size_t i = 0; i < domain[s].size(); ++i) {
                 position[s][domain[s][i]] = i;
-                reference[s].push_back(total ? static_cast<double>(ref.at(domain[s][i])) / static_cast<double>(total) : 0);
+                reference[s].push_back(total ? static_cast<double>(ref.at(domain[s][i])) / static_cast<double>(total)
+                                             : 0);
             }
         }
     }
 
     for (uint32_t id = 0; id < classes_.size(); ++id) {
         const ReleasedClass& c = classes_[id];
-        const std::string where = "final check: class " + describeClass(qiNames_, classKeys_.value(id)) + " (" + std::to_string(c.size) +
-                                  " records)";
+        const std::string where = "final check: class " + describeClass(qiNames_, classKeys_.value(id)) + " (" +
+                                  std::to_string(c.size) + " records)";
         report.minClassSize = report.minClassSize == 0 ? c.size : std::min(report.minClassSize, c.size);
         if (c.size < models_.k) {
             return failedPrecondition(where + " is smaller than k=" + std::to_string(models_.k));
@@ -169,7 +169,8 @@ Result<FinalCheckReport> FinalCheck::finish() const {
             }
             const double distinct = static_cast<double>(counts.size());
             report.minDistinctL = report.minDistinctL ? std::min(*report.minDistinctL, distinct) : distinct;
-            report.minEntropyL = report.minEntropyL ? std::min(*report.minEntropyL, std::exp(entropy)) : std::exp(entropy);
+            report.minEntropyL =
+                report.minEntropyL ? std::min(*report.minEntropyL, std::exp(entropy)) : std::exp(entropy);
             if (models_.lDiversity) {
                 const auto& l = *models_.lDiversity;
                 const auto lInt = static_cast<size_t>(std::floor(l.l));
@@ -181,7 +182,8 @@ Result<FinalCheckReport> FinalCheck::finish() const {
                 } else {
                     uint64_t tail = 0;
                     for (size_t i = lInt == 0 ? 0 : lInt - 1; i < counts.size(); ++i) tail += counts[i];
-                    ok = lInt == 0 || (counts.size() >= lInt && static_cast<double>(counts[0]) < l.c * static_cast<double>(tail));
+                    ok = lInt == 0 ||
+                         (counts.size() >= lInt && static_cast<double>(counts[0]) < l.c * static_cast<double>(tail));
                 }
                 if (!ok) {
                     return failedPrecondition(where + " is not " + models_.describe() + " on '" + sensitive_[s].name +
@@ -214,7 +216,8 @@ Result<FinalCheckReport> FinalCheck::finish() const {
                 report.maxT = report.maxT ? std::max(*report.maxT, distance) : distance;
                 if (distance > models_.tCloseness->t + 1e-9) {
                     return failedPrecondition(where + " has distance " + std::to_string(distance) + " on '" +
-                                              sensitive_[s].name + "', more than t=" + std::to_string(models_.tCloseness->t));
+                                              sensitive_[s].name +
+                                              "', more than t=" + std::to_string(models_.tCloseness->t));
                 }
             }
         }
@@ -222,4 +225,4 @@ Result<FinalCheckReport> FinalCheck::finish() const {
     return report;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

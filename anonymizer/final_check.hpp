@@ -63,16 +63,16 @@ private:
     using TextCounts = std::unordered_map<std::string, uint64_t, TextHash, std::equal_to<>>;
     struct ReleasedClass {
         uint64_t size = 0;
-        std::vector<TextCounts> values; // per sensitive attribute
+        std::vector<TextCounts> values;  // per sensitive attribute
     };
     PrivacyModels models_;
     std::vector<std::string> qiNames_;
     std::vector<FinalCheckSensitive> sensitive_;
     uint64_t inputRecords_;
     uint64_t released_ = 0;
-    detail::StringInterner classKeys_;     // class key -> class id, in order of first release
+    detail::StringInterner classKeys_;    // class key -> class id, in order of first release
     std::vector<ReleasedClass> classes_;  // by class id
     std::string key_;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -36,8 +36,7 @@ inline size_t capacityFor(size_t expected) noexcept {
 
 // Maps keys to dense indexes 0,1,2,... in order of first insertion. reset() reuses the allocation,
 // clearing only the slots used (generation stamps), so repeated small groupings stay cheap.
-template <typename Key>
-class DenseIndexer {
+template <typename Key> class DenseIndexer {
 public:
     // Prepares for up to `expected` distinct keys (more are accepted: the table grows). Only the
     // first capacityFor(expected) slots are probed, so small groupings stay in cache.
@@ -213,7 +212,9 @@ public:
     size_t size() const noexcept { return size_; }
     size_t width() const noexcept { return width_; }
     // Bytes allocated: slots and the stored tuples.
-    size_t memoryBytes() const noexcept { return slots_.capacity() * sizeof(Slot) + tuples_.capacity() * sizeof(uint32_t); }
+    size_t memoryBytes() const noexcept {
+        return slots_.capacity() * sizeof(Slot) + tuples_.capacity() * sizeof(uint32_t);
+    }
 
 private:
     static constexpr uint32_t kEmpty = UINT32_MAX;
@@ -245,4 +246,4 @@ private:
     size_t size_ = 0;
 };
 
-} // namespace custodian::anon::detail
+}  // namespace custodian::anon::detail

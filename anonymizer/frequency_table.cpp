@@ -12,7 +12,8 @@ namespace {
 
 uint64_t hashCodes(const uint32_t* codes, size_t q) noexcept {
     uint64_t h = 0x243f6a8885a308d3ULL;
-    for (size_t i = 0; i < q; ++i) h = detail::mixHash(static_cast<uint64_t>(h ^ (codes[i] + uint64_t{0x9e3779b97f4a7c15ULL} * (i + 1))));
+    for (size_t i = 0; i < q; ++i)
+        h = detail::mixHash(static_cast<uint64_t>(h ^ (codes[i] + uint64_t{0x9e3779b97f4a7c15ULL} * (i + 1))));
     return h;
 }
 
@@ -29,7 +30,7 @@ std::optional<double> asNumber(const std::string& s) {
     return v;
 }
 
-} // namespace
+}  // namespace
 
 size_t FrequencyTable::memoryBytes() const noexcept {
     size_t bytes = codes_.capacity() * sizeof(uint32_t) + counts_.capacity() * sizeof(uint64_t);
@@ -88,7 +89,8 @@ Status FrequencyTableBuilder::add(std::span<const uint32_t> qiCodes, std::span<c
                                    std::to_string(sensitiveCodes[i]) + " out of range");
         }
     }
-    if (counts_.size() >= UINT32_MAX - 1) return Status(StatusCode::ResourceExhausted, "frequency table: too many combinations");
+    if (counts_.size() >= UINT32_MAX - 1)
+        return Status(StatusCode::ResourceExhausted, "frequency table: too many combinations");
     addUnchecked(qiCodes.data(), sensitiveCodes.data(), count);
     return Status::ok();
 }
@@ -210,4 +212,4 @@ uint32_t SensitiveDictionary::codeOf(const std::string& value) const {
     return it == index.end() ? UINT32_MAX : it->second;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

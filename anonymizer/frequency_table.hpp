@@ -18,7 +18,7 @@
 namespace custodian::anon {
 
 struct SensitiveCount {
-    uint32_t value; // sensitive value code
+    uint32_t value;  // sensitive value code
     uint64_t count;
 };
 
@@ -50,7 +50,7 @@ private:
         std::vector<SensitiveCount> entries;  // sorted by value within a combination
     };
     std::vector<uint32_t> qiCardinalities_, sensitiveCardinalities_;
-    std::vector<uint32_t> codes_;   // size() * qiCount(), row-major
+    std::vector<uint32_t> codes_;  // size() * qiCount(), row-major
     std::vector<uint64_t> counts_;
     std::vector<Distribution> sensitive_;
     uint64_t total_ = 0;
@@ -66,8 +66,7 @@ public:
                                                 std::vector<uint32_t> sensitiveCardinalities = {});
 
     // Adds `count` records with these codes; rejects codes out of range and count 0 (InvalidArgument).
-    Status add(std::span<const uint32_t> qiCodes, std::span<const uint32_t> sensitiveCodes = {},
-               uint64_t count = 1);
+    Status add(std::span<const uint32_t> qiCodes, std::span<const uint32_t> sensitiveCodes = {}, uint64_t count = 1);
     // Hot path without validation. Preconditions: as add() checks.
     void addUnchecked(const uint32_t* qiCodes, const uint32_t* sensitiveCodes, uint64_t count = 1);
 
@@ -85,7 +84,7 @@ private:
     std::vector<uint32_t> codes_;
     std::vector<uint64_t> counts_;
     std::vector<uint64_t> hashes_;
-    std::vector<uint32_t> slots_; // combo index + 1, 0 = empty
+    std::vector<uint32_t> slots_;  // combo index + 1, 0 = empty
     size_t mask_ = 0;
     // One (combination << 32 | value) -> count accumulator per sensitive attribute.
     std::vector<detail::DenseIndexer<uint64_t>> pairIndex_;
@@ -96,7 +95,7 @@ private:
 // Codes for the values of a sensitive attribute. With `ordered`, codes follow the value order (numeric
 // when every value parses as a number, else byte-wise), as ordered-distance t-closeness requires.
 struct SensitiveDictionary {
-    std::vector<std::string> values; // code -> value
+    std::vector<std::string> values;  // code -> value
     std::unordered_map<std::string, uint32_t> index;
     // Duplicates in distinctValues are merged.
     static SensitiveDictionary build(std::vector<std::string> distinctValues, bool ordered);
@@ -104,4 +103,4 @@ struct SensitiveDictionary {
     uint32_t codeOf(const std::string& value) const;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -20,4 +20,4 @@ inline uint64_t stringHeap(size_t length) { return length > 15 ? mallocBlock(len
 // and its share of the bucket array.
 inline uint64_t hashNode(uint64_t value) { return mallocBlock(8 + value + 8) + 8; }
 
-} // namespace custodian::anon::heap
+}  // namespace custodian::anon::heap

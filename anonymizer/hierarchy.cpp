@@ -19,7 +19,7 @@ std::optional<double> parseNumber(std::string_view s) {
     return v;
 }
 
-} // namespace
+}  // namespace
 
 Result<Hierarchy> Hierarchy::fromRows(std::string name, const std::vector<std::vector<std::string>>& rows) {
     const std::string where = "hierarchy '" + name + "'";
@@ -31,8 +31,7 @@ Result<Hierarchy> Hierarchy::fromRows(std::string name, const std::vector<std::v
         if (rows[i].size() != depth) {
             return invalidArgument(where + ": row " + std::to_string(i + 1) + " (leaf '" +
                                    (rows[i].empty() ? std::string() : rows[i][0]) + "') has " +
-                                   std::to_string(rows[i].size()) + " levels, row 1 has " +
-                                   std::to_string(depth));
+                                   std::to_string(rows[i].size()) + " levels, row 1 has " + std::to_string(depth));
         }
     }
 
@@ -83,10 +82,9 @@ Result<Hierarchy> Hierarchy::fromRows(std::string name, const std::vector<std::v
             if (parents[child] == kUnset) {
                 parents[child] = node;
             } else if (parents[child] != node) {
-                return invalidArgument(where + ": level " + std::to_string(level) +
-                                       " is not a coarsening of level " + std::to_string(level - 1) +
-                                       ": value '" + h.labels_[level - 1][child] + "' at level " +
-                                       std::to_string(level - 1) + " generalizes to both '" +
+                return invalidArgument(where + ": level " + std::to_string(level) + " is not a coarsening of level " +
+                                       std::to_string(level - 1) + ": value '" + h.labels_[level - 1][child] +
+                                       "' at level " + std::to_string(level - 1) + " generalizes to both '" +
                                        h.labels_[level][parents[child]] + "' and '" + h.labels_[level][node] +
                                        "' (row " + std::to_string(i + 1) + ", leaf '" + rows[i][0] + "')");
             }
@@ -124,4 +122,4 @@ int Hierarchy::lowestCommonLevel(const uint32_t* leafCodes, size_t count) const 
     return top;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -48,9 +48,7 @@ public:
         return leavesUnder_[static_cast<size_t>(level)][nodeCode];
     }
     // Node at level+1 that contains this node at `level`. Precondition: level + 1 < levels().
-    uint32_t parent(int level, uint32_t nodeCode) const {
-        return parent_[static_cast<size_t>(level)][nodeCode];
-    }
+    uint32_t parent(int level, uint32_t nodeCode) const { return parent_[static_cast<size_t>(level)][nodeCode]; }
     // The whole leaf → node table of one level (size leafCount()); level 0 is the identity.
     const std::vector<uint32_t>& levelMap(int level) const { return leafToNode_[static_cast<size_t>(level)]; }
 
@@ -59,25 +57,21 @@ public:
     const std::optional<std::vector<double>>& numericLeaves() const noexcept { return numericLeaves_; }
     // Smallest and largest leaf code under a node, by leaf order (a node's leaves need not be
     // contiguous in leaf order; these bound them).
-    uint32_t minLeafUnder(int level, uint32_t nodeCode) const {
-        return minLeaf_[static_cast<size_t>(level)][nodeCode];
-    }
-    uint32_t maxLeafUnder(int level, uint32_t nodeCode) const {
-        return maxLeaf_[static_cast<size_t>(level)][nodeCode];
-    }
+    uint32_t minLeafUnder(int level, uint32_t nodeCode) const { return minLeaf_[static_cast<size_t>(level)][nodeCode]; }
+    uint32_t maxLeafUnder(int level, uint32_t nodeCode) const { return maxLeaf_[static_cast<size_t>(level)][nodeCode]; }
     // Lowest level at which all of the given leaves share one node (levels()-1 if only the root does;
     // callers with a hierarchy without a single root get the top level's node of the first leaf).
     int lowestCommonLevel(const uint32_t* leafCodes, size_t count) const;
 
 private:
     std::string name_;
-    std::vector<std::vector<std::string>> labels_;        // [level][node]
-    std::vector<std::vector<uint32_t>> leafToNode_;       // [level][leaf]
-    std::vector<std::vector<uint32_t>> leavesUnder_;      // [level][node]
-    std::vector<std::vector<uint32_t>> parent_;           // [level][node] -> node at level+1
-    std::vector<std::vector<uint32_t>> minLeaf_, maxLeaf_; // [level][node]
-    detail::StringInterner leafIndex_;  // leaf label -> leaf code
+    std::vector<std::vector<std::string>> labels_;          // [level][node]
+    std::vector<std::vector<uint32_t>> leafToNode_;         // [level][leaf]
+    std::vector<std::vector<uint32_t>> leavesUnder_;        // [level][node]
+    std::vector<std::vector<uint32_t>> parent_;             // [level][node] -> node at level+1
+    std::vector<std::vector<uint32_t>> minLeaf_, maxLeaf_;  // [level][node]
+    detail::StringInterner leafIndex_;                      // leaf label -> leaf code
     std::optional<std::vector<double>> numericLeaves_;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -29,7 +29,7 @@ std::vector<std::string> distinct(std::span<const std::string> domain) {
 // Interval bounds with 15 significant digits: exact for integers below 10^15, and it hides binary
 // noise such as 0.30000000000000004 that an exact shortest representation would print.
 std::string formatBound(double value) {
-    if (value == 0) value = 0; // no "-0"
+    if (value == 0) value = 0;  // no "-0"
     char buf[40];
     std::snprintf(buf, sizeof buf, "%.15g", value);
     return buf;
@@ -61,7 +61,7 @@ std::string pad(int64_t value, int width) {
     return buf;
 }
 
-} // namespace
+}  // namespace
 
 const char* dateGranularityName(DateGranularity g) noexcept {
     switch (g) {
@@ -132,8 +132,9 @@ Result<HierarchyRows> dateHierarchyRows(std::span<const std::string> domain, con
             return invalidArgument("date hierarchy: value " + quoted(v) + " is not a date (YYYY-MM-DD) or a timestamp");
         }
     }
-    std::sort(values.begin(), values.end(),
-              [](const Dated& a, const Dated& b) { return a.micros != b.micros ? a.micros < b.micros : a.text < b.text; });
+    std::sort(values.begin(), values.end(), [](const Dated& a, const Dated& b) {
+        return a.micros != b.micros ? a.micros < b.micros : a.text < b.text;
+    });
     HierarchyRows rows;
     rows.reserve(values.size());
     for (auto& value : values) {
@@ -205,11 +206,10 @@ Result<HierarchyRows> groupingHierarchyRows(std::span<const std::string> domain,
         for (size_t level = 0; level < spec.levels.size(); ++level) {
             const auto it = spec.levels[level].find(row.back());
             if (it == spec.levels[level].end()) {
-                return invalidArgument(level == 0 ? "grouping hierarchy: value " + quoted(row.back()) +
-                                                        " has no group at level 1"
-                                                  : "grouping hierarchy: group " + quoted(row.back()) + " (level " +
-                                                        std::to_string(level) + ") has no group at level " +
-                                                        std::to_string(level + 1));
+                return invalidArgument(
+                    level == 0 ? "grouping hierarchy: value " + quoted(row.back()) + " has no group at level 1"
+                               : "grouping hierarchy: group " + quoted(row.back()) + " (level " +
+                                     std::to_string(level) + ") has no group at level " + std::to_string(level + 1));
             }
             row.push_back(it->second);
         }
@@ -231,13 +231,14 @@ Result<Hierarchy> build(std::string name, Result<HierarchyRows> rows) {
     return Hierarchy::fromRows(std::move(name), *rows);
 }
 
-} // namespace
+}  // namespace
 
 Result<Hierarchy> buildIntervalHierarchy(std::string name, std::span<const std::string> domain,
                                          const IntervalHierarchySpec& spec) {
     return build(std::move(name), intervalHierarchyRows(domain, spec));
 }
-Result<Hierarchy> buildDateHierarchy(std::string name, std::span<const std::string> domain, const DateHierarchySpec& spec) {
+Result<Hierarchy> buildDateHierarchy(std::string name, std::span<const std::string> domain,
+                                     const DateHierarchySpec& spec) {
     return build(std::move(name), dateHierarchyRows(domain, spec));
 }
 Result<Hierarchy> buildMaskingHierarchy(std::string name, std::span<const std::string> domain,
@@ -269,4 +270,4 @@ void DomainCollector::add(const Batch& batch, size_t column) {
     }
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

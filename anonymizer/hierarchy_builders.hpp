@@ -49,7 +49,7 @@ struct DateHierarchySpec {
 // so its size grows with the square of the length.
 inline constexpr size_t kMaxMaskingLength = 64;
 struct MaskingHierarchySpec {
-    std::string maskChar = "*"; // one code point
+    std::string maskChar = "*";  // one code point
 };
 
 // Explicit groupings: levels[0] maps each value to its level-1 group, levels[i] maps each level-i
@@ -70,7 +70,8 @@ Result<HierarchyRows> groupingHierarchyRows(std::span<const std::string> domain,
 // Build and validate.
 Result<Hierarchy> buildIntervalHierarchy(std::string name, std::span<const std::string> domain,
                                          const IntervalHierarchySpec& spec);
-Result<Hierarchy> buildDateHierarchy(std::string name, std::span<const std::string> domain, const DateHierarchySpec& spec);
+Result<Hierarchy> buildDateHierarchy(std::string name, std::span<const std::string> domain,
+                                     const DateHierarchySpec& spec);
 Result<Hierarchy> buildMaskingHierarchy(std::string name, std::span<const std::string> domain,
                                         const MaskingHierarchySpec& spec);
 Result<Hierarchy> buildGroupingHierarchy(std::string name, std::span<const std::string> domain,
@@ -90,4 +91,4 @@ private:
     bool sawNull_ = false;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -24,7 +24,7 @@ std::string quoted(std::string_view value) {
     return "'" + std::string(value.substr(0, cut)) + "...'";
 }
 
-} // namespace
+}  // namespace
 
 Result<HierarchyRows> parseHierarchyRows(std::string_view text, char delimiter) {
     auto reader = CsvReader::fromString(std::string(text), hierarchyDialect(delimiter));
@@ -90,4 +90,4 @@ std::string formatHierarchyRows(const HierarchyRows& rows, char delimiter) {
     return out;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -33,4 +33,4 @@ Status checkCoverage(const Hierarchy& hierarchy, std::span<const std::string> va
 // Writes rows in the same format (quoting only where needed, LF line ends).
 std::string formatHierarchyRows(const HierarchyRows& rows, char delimiter = kHierarchyDelimiter);
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -25,7 +25,8 @@ Result<GeneralizationLattice> GeneralizationLattice::create(std::vector<int> min
     g.size_ = size;
     g.strides_.assign(q, 1);
     for (size_t d = q - 1; d > 0; --d) {
-        g.strides_[d - 1] = g.strides_[d] * (static_cast<size_t>(g.maxLevels_[d]) - static_cast<size_t>(g.minLevels_[d]) + 1);
+        g.strides_[d - 1] =
+            g.strides_[d] * (static_cast<size_t>(g.maxLevels_[d]) - static_cast<size_t>(g.minLevels_[d]) + 1);
     }
     for (size_t d = 0; d < q; ++d) g.maxHeight_ += g.maxLevels_[d] - g.minLevels_[d];
     g.levels_.resize(size * q);
@@ -60,4 +61,4 @@ bool GeneralizationLattice::generalizes(size_t upper, size_t lower) const noexce
     return true;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

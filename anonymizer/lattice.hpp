@@ -47,4 +47,4 @@ private:
     int maxHeight_ = 0;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -18,8 +18,8 @@ const char* metricName(Metric m) noexcept {
 }
 
 std::optional<Metric> parseMetric(std::string_view name) noexcept {
-    for (Metric m : {Metric::NonUniformEntropy, Metric::Discernibility, Metric::AverageClassSize, Metric::Loss,
-                     Metric::Height}) {
+    for (Metric m :
+         {Metric::NonUniformEntropy, Metric::Discernibility, Metric::AverageClassSize, Metric::Loss, Metric::Height}) {
         if (name == metricName(m)) return m;
     }
     if (name == "entropy") return Metric::NonUniformEntropy;
@@ -134,4 +134,4 @@ CertaintyPenaltyDomain CertaintyPenaltyDomain::build(const Hierarchy& hierarchy,
     return d;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -52,8 +52,7 @@ public:
     // leafFrequencies[d][leaf] = records with that leaf value in quasi-identifier d; numeric[d] selects
     // range-based loss for d (requires numeric leaves, else the leaf-count ratio is used).
     static CellCosts build(const std::vector<std::shared_ptr<const Hierarchy>>& hierarchies,
-                           const std::vector<bool>& numeric,
-                           const std::vector<std::vector<uint64_t>>& leafFrequencies);
+                           const std::vector<bool>& numeric, const std::vector<std::vector<uint64_t>>& leafFrequencies);
 
     uint64_t records() const noexcept { return records_; }
     size_t dimensions() const noexcept { return lossCell_.size(); }
@@ -70,8 +69,8 @@ public:
 private:
     uint64_t records_ = 0;
     double log2Records_ = 0;
-    std::vector<std::vector<std::vector<double>>> lossCell_, log2Freq_; // [d][level][node]
-    std::vector<std::vector<double>> entropyLevel_, lossLevel_;         // [d][level]
+    std::vector<std::vector<std::vector<double>>> lossCell_, log2Freq_;  // [d][level][node]
+    std::vector<std::vector<double>> entropyLevel_, lossLevel_;          // [d][level]
 };
 
 // Normalized certainty penalty (NCP / GCP, Ghinita, Karras, Kalnis & Mamoulis 2007) of one
@@ -86,7 +85,8 @@ private:
 class CertaintyPenaltyDomain {
 public:
     // leafFrequency[leaf] = records with that leaf value; numeric needs numeric leaves.
-    static CertaintyPenaltyDomain build(const Hierarchy& hierarchy, bool numeric, std::span<const uint64_t> leafFrequency);
+    static CertaintyPenaltyDomain build(const Hierarchy& hierarchy, bool numeric,
+                                        std::span<const uint64_t> leafFrequency);
 
     bool numeric() const noexcept { return numeric_; }
     uint32_t valuesPresent() const noexcept { return present_; }
@@ -105,12 +105,12 @@ private:
     bool numeric_ = false;
     uint32_t present_ = 0;
     double min_ = 0, max_ = 0;
-    std::vector<std::vector<uint32_t>> presentUnder_; // [level][node]
+    std::vector<std::vector<uint32_t>> presentUnder_;  // [level][node]
 };
 
 struct CertaintyPenalty {
-    std::vector<double> perAttribute; // mean over records, in [0, 1], one per quasi-identifier
-    double overall = 0;               // mean of perAttribute
+    std::vector<double> perAttribute;  // mean over records, in [0, 1], one per quasi-identifier
+    double overall = 0;                // mean of perAttribute
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

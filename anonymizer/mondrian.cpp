@@ -19,13 +19,13 @@ struct Dimension {
     const Hierarchy* hierarchy = nullptr;
     const CertaintyPenaltyDomain* penalty = nullptr;
     bool numeric = false;
-    bool valueSets = false;             // categorical: released as the set of values present
+    bool valueSets = false;  // categorical: released as the set of values present
     // Order used for splitting: numeric values ascending; categorical leaves depth-first through the
     // hierarchy, so the leaves under any node are contiguous and a range of ranks has the lowest
     // common node of its two ends.
     std::vector<uint32_t> rankOfLeaf;
     std::vector<uint32_t> leafOfRank;
-    std::vector<double> valueOfRank;    // numeric only
+    std::vector<double> valueOfRank;  // numeric only
 
     // Input values covered by the lowest common hierarchy node of ranks a <= b (all values when a
     // hierarchy without a single root has none).
@@ -90,7 +90,8 @@ public:
         if (!needSensitive()) return true;
         for (size_t s = 0; s < sensitive_; ++s) {
             const auto hist = sensitiveHistogram(s, begin, count);
-            if (config_.models.lDiversity && !model::lDiverse(*config_.models.lDiversity, hist, count, scratch_)) return false;
+            if (config_.models.lDiversity && !model::lDiverse(*config_.models.lDiversity, hist, count, scratch_))
+                return false;
             if (config_.models.tCloseness &&
                 model::earthMoversDistance(hist, count, domains_[s]) > config_.models.tCloseness->t + 1e-12) {
                 return false;
@@ -188,9 +189,9 @@ public:
 
 private:
     struct Cut {
-        double gain;       // records x penalty removed in the cut dimension
+        double gain;  // records x penalty removed in the cut dimension
         size_t dimension;
-        uint32_t rank;     // strict: ranks <= rank go left; relaxed: the rank shared by both sides
+        uint32_t rank;  // strict: ranks <= rank go left; relaxed: the rank shared by both sides
         bool relaxed;
         // A regrouping cut of a categorical attribute (strict, hierarchy nodes): ranks in
         // [rank, last] go left (one child of the partition's lowest common node).
@@ -305,7 +306,8 @@ private:
                 const size_t d = c.dimension;
                 size_t mid;
                 if (c.interval) {
-                    mid = partition(begin, end, [&](const uint32_t* r) { return r[d] >= c.rank && r[d] <= c.last; }) - begin;
+                    mid = partition(begin, end, [&](const uint32_t* r) { return r[d] >= c.rank && r[d] <= c.last; }) -
+                          begin;
                 } else if (!c.relaxed) {
                     mid = partition(begin, end, [&](const uint32_t* r) { return r[d] <= c.rank; }) - begin;
                 } else {
@@ -433,8 +435,7 @@ private:
     }
 
     // Moves the records satisfying pred to the front of [begin, end); returns the boundary.
-    template <typename Pred>
-    size_t partition(size_t begin, size_t end, Pred pred) {
+    template <typename Pred> size_t partition(size_t begin, size_t end, Pred pred) {
         size_t i = begin, j = end;
         for (;;) {
             while (i < j && pred(record(i))) ++i;
@@ -468,7 +469,7 @@ private:
     int leftHistogram_ = -1, rightHistogram_ = -1;
 };
 
-} // namespace
+}  // namespace
 
 // Non-uniform entropy of a local recoding (as ARX computes it for local recoding): every released
 // cell costs log2(records whose released label in that column is the cell's label / records among
@@ -541,7 +542,7 @@ double nonUniformEntropy(const MondrianResult& result, const std::vector<Release
     return entropy;
 }
 
-} // namespace
+}  // namespace
 
 Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const EncodedColumns& columns) {
     const auto started = std::chrono::steady_clock::now();
@@ -561,7 +562,8 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     if (n == 0) return failedPrecondition("mondrian: the input has no records");
     if (n >= UINT32_MAX) return Status(StatusCode::ResourceExhausted, "mondrian: too many rows");
     for (size_t d = 0; d < q; ++d) {
-        if (!config.hierarchies[d]) return invalidArgument("mondrian: quasi-identifier " + std::to_string(d) + " has no hierarchy");
+        if (!config.hierarchies[d])
+            return invalidArgument("mondrian: quasi-identifier " + std::to_string(d) + " has no hierarchy");
         if (columns.qi[d].size() != n) return invalidArgument("mondrian: code columns differ in length");
         const uint32_t leaves = static_cast<uint32_t>(config.hierarchies[d]->leafCount());
         for (uint32_t code : columns.qi[d]) {
@@ -610,10 +612,12 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         dim.valueSets = config.valueSets && !dim.numeric;
         if (dim.numeric) {
             if (!h.numericLeaves()) {
-                return invalidArgument("mondrian: quasi-identifier '" + h.name() + "' is numeric but its values are not numbers");
+                return invalidArgument("mondrian: quasi-identifier '" + h.name() +
+                                       "' is numeric but its values are not numbers");
             }
             const auto& v = *h.numericLeaves();
-            std::stable_sort(dim.leafOfRank.begin(), dim.leafOfRank.end(), [&](uint32_t a, uint32_t b) { return v[a] < v[b]; });
+            std::stable_sort(dim.leafOfRank.begin(), dim.leafOfRank.end(),
+                             [&](uint32_t a, uint32_t b) { return v[a] < v[b]; });
             for (uint32_t leaf : dim.leafOfRank) dim.valueOfRank.push_back(v[leaf]);
         } else {
             // Depth-first: by ancestor from the top level down, then by leaf order.
@@ -671,7 +675,8 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         // Deterministic class numbering: by first row id.
         std::vector<uint32_t> order(classes.size());
         std::iota(order.begin(), order.end(), 0U);
-        std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return classes[a].firstRow < classes[b].firstRow; });
+        std::sort(order.begin(), order.end(),
+                  [&](uint32_t a, uint32_t b) { return classes[a].firstRow < classes[b].firstRow; });
         std::vector<ReleasedClass> sortedClasses;
         std::vector<std::vector<std::string>> sortedLabels;
         std::vector<double> sortedPenalty;
@@ -695,7 +700,8 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         result.partitionSizes.push_back(cls.size);
         result.achievedK = result.achievedK == 0 ? cls.size : std::min<uint64_t>(result.achievedK, cls.size);
         result.discernibility += static_cast<double>(cls.size) * static_cast<double>(cls.size);
-        for (size_t d = 0; d < q; ++d) result.ncpPerAttribute[d] += static_cast<double>(cls.size) * classPenalty[c * q + d];
+        for (size_t d = 0; d < q; ++d)
+            result.ncpPerAttribute[d] += static_cast<double>(cls.size) * classPenalty[c * q + d];
         for (size_t s = 0; s < columns.sensitive.size(); ++s) {
             const auto hist = partitioner.sensitiveHistogram(s, cls.ranges);
             const double distinct = static_cast<double>(hist.size());
@@ -717,4 +723,4 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     return result;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -33,11 +33,11 @@ namespace custodian::anon {
 enum class MondrianMode { Strict, Relaxed };
 
 struct MondrianConfig {
-    std::vector<std::shared_ptr<const Hierarchy>> hierarchies; // per QI: leaf codes, labels, LCA
+    std::vector<std::shared_ptr<const Hierarchy>> hierarchies;  // per QI: leaf codes, labels, LCA
     std::vector<bool> numeric;  // per QI: order by numeric leaf value and release ranges (needs numeric leaves)
     PrivacyModels models;       // suppressionLimit is ignored
-    std::vector<TClosenessDistance> sensitiveDistances; // per sensitive column, empty = Equal
-    std::vector<uint32_t> sensitiveCardinalities;       // per sensitive column, code domain sizes
+    std::vector<TClosenessDistance> sensitiveDistances;  // per sensitive column, empty = Equal
+    std::vector<uint32_t> sensitiveCardinalities;        // per sensitive column, code domain sizes
     MondrianMode mode = MondrianMode::Strict;
     // Categorical quasi-identifiers released as the set of values present in the class
     // ("Bachelors|Masters", kValueSetSeparator between members, in hierarchy order) unless that set
@@ -57,10 +57,10 @@ struct EncodedColumns {
 // two partitions with the same description) are merged, so every figure below describes the file as
 // released.
 struct MondrianResult {
-    std::vector<uint32_t> partitionOfRow;           // per input row: its released class
-    std::vector<uint64_t> partitionSizes;           // per released class
-    std::vector<std::vector<std::string>> labels;   // [class][qi] released labels, all tuples distinct
-    size_t partitions = 0;      // partitions the recursion ended with, before merging equal labels
+    std::vector<uint32_t> partitionOfRow;          // per input row: its released class
+    std::vector<uint64_t> partitionSizes;          // per released class
+    std::vector<std::vector<std::string>> labels;  // [class][qi] released labels, all tuples distinct
+    size_t partitions = 0;                         // partitions the recursion ended with, before merging equal labels
     // NCP / GCP (metrics.hpp, CertaintyPenaltyDomain: relative to the values present in the input),
     // per quasi-identifier and overall, in [0, 1].
     std::vector<double> ncpPerAttribute;
@@ -77,4 +77,4 @@ struct MondrianResult {
 
 Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const EncodedColumns& columns);
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -49,13 +49,13 @@ struct Prepared {
     bool needSensitive = false;   // l-diversity or t-closeness declared
     // up[d][a][b - a - 1][code at level a] = code at level b, for a < b.
     std::vector<std::vector<std::vector<std::vector<uint32_t>>>> up;
-    std::vector<double> pathScore; // per node: separable entropy, a heuristic for Flash paths
-    std::vector<std::vector<uint32_t>> columns; // frequency table codes, column-major
+    std::vector<double> pathScore;               // per node: separable entropy, a heuristic for Flash paths
+    std::vector<std::vector<uint32_t>> columns;  // frequency table codes, column-major
     // Suppression bounds (see SuppressionBounds): on when records can be suppressed, the metric is
     // entropy or loss, and the lattice is small enough for per-node bound arrays.
     bool bounds = false;
-    bool columnPenalties = false;                // entropy and loss: per-QI penalties of suppressed cells
-    std::vector<std::vector<double>> minPenalty; // [d][level]: smallest penalty of one suppressed cell
+    bool columnPenalties = false;                 // entropy and loss: per-QI penalties of suppressed cells
+    std::vector<std::vector<double>> minPenalty;  // [d][level]: smallest penalty of one suppressed cell
 
     const uint32_t* upMap(size_t d, int from, int to) const {
         return up[d][static_cast<size_t>(from)][static_cast<size_t>(to - from - 1)].data();
@@ -79,8 +79,8 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
     p.config = &config;
     const size_t q = table.qiCount();
     if (config.hierarchies.size() != q) {
-        return invalidArgument("optimal search: " + std::to_string(config.hierarchies.size()) +
-                               " hierarchies for " + std::to_string(q) + " quasi-identifiers");
+        return invalidArgument("optimal search: " + std::to_string(config.hierarchies.size()) + " hierarchies for " +
+                               std::to_string(q) + " quasi-identifiers");
     }
     for (size_t d = 0; d < q; ++d) {
         const auto& h = config.hierarchies[d];
@@ -103,8 +103,9 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
         lo[d] = d < config.minLevels.size() ? config.minLevels[d] : 0;
         hi[d] = d < config.maxLevels.size() && config.maxLevels[d] >= 0 ? config.maxLevels[d] : top;
         if (lo[d] < 0 || hi[d] > top || lo[d] > hi[d]) {
-            return invalidArgument("optimal search: levels of '" + config.hierarchies[d]->name() + "' must satisfy 0 <= " +
-                                   std::to_string(lo[d]) + " <= " + std::to_string(hi[d]) + " <= " + std::to_string(top));
+            return invalidArgument("optimal search: levels of '" + config.hierarchies[d]->name() +
+                                   "' must satisfy 0 <= " + std::to_string(lo[d]) + " <= " + std::to_string(hi[d]) +
+                                   " <= " + std::to_string(top));
         }
     }
     auto lattice = GeneralizationLattice::create(lo, hi);
@@ -176,7 +177,8 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
             const Hierarchy& h = *config.hierarchies[d];
             for (int level = 0; level < h.levels(); ++level) {
                 double least = std::numeric_limits<double>::infinity();
-                for (uint32_t c = 0; c < h.nodeCount(level); ++c) least = std::min(least, std::max(0.0, p.cellPenalty(d, level, c)));
+                for (uint32_t c = 0; c < h.nodeCount(level); ++c)
+                    least = std::min(least, std::max(0.0, p.cellPenalty(d, level, c)));
                 p.minPenalty[d].push_back(std::isfinite(least) ? least : 0.0);
             }
         }
@@ -190,8 +192,7 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
     return p;
 }
 
-template <typename Key>
-struct ClassTable {
+template <typename Key> struct ClassTable {
     size_t node = 0;
     std::vector<Key> keys;
     std::vector<uint64_t> counts;
@@ -218,8 +219,8 @@ struct ClassTable {
 
 // Outcome of the privacy predicate on one node.
 struct NodeCheck {
-    uint64_t suppressedMonotone = 0; // records in classes failing the monotone part M
-    uint64_t suppressedFull = 0;     // records in classes failing any model
+    uint64_t suppressedMonotone = 0;  // records in classes failing the monotone part M
+    uint64_t suppressedFull = 0;      // records in classes failing any model
     bool satisfiesMonotone = false;
     bool satisfiesFull = false;
     // With Prepared::columnPenalties, per QI: the metric penalty of the cells of the records failing
@@ -227,8 +228,7 @@ struct NodeCheck {
     std::vector<double> penalty;
 };
 
-template <typename Key>
-class Evaluator {
+template <typename Key> class Evaluator {
 public:
     Evaluator(const Prepared& p, bool withSensitive)
         : p_(p), withSensitive_(withSensitive && p.table->sensitiveCount() > 0) {}
@@ -274,11 +274,13 @@ public:
             const uint64_t size = t.counts[i];
             bool passM = size >= m.k;
             if (passM && distinctInM) {
-                for (size_t s = 0; s < sens && passM; ++s) passM = model::lDiverse(*m.lDiversity, t.hist(s, i), size, scratch_);
+                for (size_t s = 0; s < sens && passM; ++s)
+                    passM = model::lDiverse(*m.lDiversity, t.hist(s, i), size, scratch_);
             }
             bool passF = passM;
             if (passF && m.lDiversity && !distinctInM) {
-                for (size_t s = 0; s < sens && passF; ++s) passF = model::lDiverse(*m.lDiversity, t.hist(s, i), size, scratch_);
+                for (size_t s = 0; s < sens && passF; ++s)
+                    passF = model::lDiverse(*m.lDiversity, t.hist(s, i), size, scratch_);
             }
             if (passF && m.tCloseness) {
                 for (size_t s = 0; s < sens && passF; ++s) {
@@ -288,7 +290,8 @@ public:
             if (p_.fullIsMonotone) passM = passF;
             if (!passM && penalties) {
                 for (size_t d = 0; d < q; ++d) {
-                    r.penalty[d] += static_cast<double>(size) * p_.cellPenalty(d, p_.lattice->level(t.node, d), code(t.keys[i], d));
+                    r.penalty[d] +=
+                        static_cast<double>(size) * p_.cellPenalty(d, p_.lattice->level(t.node, d), code(t.keys[i], d));
                 }
             }
             if (!passM) r.suppressedMonotone += size;
@@ -308,7 +311,8 @@ public:
             const uint64_t size = t.counts[i];
             bool pass = size >= m.k;
             if (pass && m.lDiversity) {
-                for (size_t s = 0; s < sens && pass; ++s) pass = model::lDiverse(*m.lDiversity, t.hist(s, i), size, scratch_);
+                for (size_t s = 0; s < sens && pass; ++s)
+                    pass = model::lDiverse(*m.lDiversity, t.hist(s, i), size, scratch_);
             }
             if (pass && m.tCloseness) {
                 for (size_t s = 0; s < sens && pass; ++s) {
@@ -404,7 +408,8 @@ private:
         for (size_t d = 0; d < lat.dimensions(); ++d) {
             if (lat.level(node, d) == lat.minLevel(d)) continue;
             auto it = cacheIndex_.find(node - lat.stride(d));
-            if (it != cacheIndex_.end() && (!best || cache_[it->second]->size() < best->size())) best = cache_[it->second].get();
+            if (it != cacheIndex_.end() && (!best || cache_[it->second]->size() < best->size()))
+                best = cache_[it->second].get();
         }
         if (best) return best;
         for (const auto& t : cache_) {
@@ -602,8 +607,7 @@ void consider(const Prepared& p, Evaluator<Key>& ev, const ClassTable<Key>& t, C
     if (better(loss, lat.height(t.node), t.node, best)) best = {true, loss, lat.height(t.node), t.node};
 }
 
-template <typename Key>
-GeneralizationStats describeNode(const Prepared& p, size_t node) {
+template <typename Key> GeneralizationStats describeNode(const Prepared& p, size_t node) {
     Evaluator<Key> ev(p, /*withSensitive=*/true);
     const auto& t = ev.classes(node);
     const auto kept = ev.keptClasses(t);
@@ -627,8 +631,8 @@ GeneralizationStats describeNode(const Prepared& p, size_t node) {
         s.classSuppressed[i] = !kept[i];
         if (!kept[i]) {
             for (size_t d = 0; d < q; ++d)  // a suppressed cell costs 1 instead of its node's loss
-                s.lossPerAttribute[d] +=
-                    static_cast<double>(t.counts[i]) * (1.0 - costs.lossCell(d, lat.level(node, d), s.classCodes[i * q + d]));
+                s.lossPerAttribute[d] += static_cast<double>(t.counts[i]) *
+                                         (1.0 - costs.lossCell(d, lat.level(node, d), s.classCodes[i * q + d]));
             s.suppressedRecords += t.counts[i];
             ++s.suppressedClasses;
             continue;
@@ -721,7 +725,8 @@ public:
                 const size_t s = n + lat_.stride(d);
                 failing_[n] = std::max(failing_[n], failing_[s]);
                 if (p_.columnPenalties) {
-                    for (size_t e = 0; e < q_; ++e) penalty_[n * q_ + e] = std::max(penalty_[n * q_ + e], penalty_[s * q_ + e]);
+                    for (size_t e = 0; e < q_; ++e)
+                        penalty_[n * q_ + e] = std::max(penalty_[n * q_ + e], penalty_[s * q_ + e]);
                 }
             }
         }
@@ -774,9 +779,7 @@ private:
 };
 
 // A bound exceeds a loss beyond rounding (bounds and losses are summed in different orders).
-bool exceeds(double bound, double loss) {
-    return bound - 1e-9 * std::max(1.0, std::fabs(bound)) > loss;
-}
+bool exceeds(double bound, double loss) { return bound - 1e-9 * std::max(1.0, std::fabs(bound)) > loss; }
 
 // Two-QI projections: every node whose levels are at their maximum except in two QIs. Only when
 // there are few of them relative to the lattice (at least three QIs), and only for pairs of QIs
@@ -823,8 +826,7 @@ size_t pathSuccessor(const Prepared& p, const Tags& tag, size_t cur) {
 }
 
 // Flash-style classification by the monotone predicate M.
-template <typename Key>
-void classify(const Prepared& p, Evaluator<Key>& ev, Tags& tag) {
+template <typename Key> void classify(const Prepared& p, Evaluator<Key>& ev, Tags& tag) {
     const auto& lat = *p.lattice;
     std::vector<size_t> path;
     std::vector<uint32_t> order;
@@ -903,7 +905,8 @@ void searchBestFirst(const Prepared& p, Evaluator<Key>& ev, Tags& tag, Suppressi
         const NodeCheck c = ev.check(t);
         bounds.propagate(node, c);
         if (tag[node] == kUnknown) tag.set(node, c.satisfiesMonotone);
-        if (!c.satisfiesMonotone || done[node] || (best.found && exceeds(boundOf(node), best.loss))) return c.satisfiesMonotone;
+        if (!c.satisfiesMonotone || done[node] || (best.found && exceeds(boundOf(node), best.loss)))
+            return c.satisfiesMonotone;
         done[node] = 1;
         ++considered;
         consider(p, ev, t, best);
@@ -1005,8 +1008,7 @@ Result<size_t> searchAfterClassification(const Prepared& p, Evaluator<Key>& ev, 
     return candidates.size();
 }
 
-template <typename Key>
-Result<OptimalSolution> search(const Prepared& p) {
+template <typename Key> Result<OptimalSolution> search(const Prepared& p) {
     const auto started = std::chrono::steady_clock::now();
     const auto& lat = *p.lattice;
     Evaluator<Key> ev(p, p.needSensitive);
@@ -1049,16 +1051,13 @@ Result<OptimalSolution> search(const Prepared& p) {
     return sol;
 }
 
-template <typename Key>
-Result<OptimalSolution> exhaustive(const Prepared& p) {
+template <typename Key> Result<OptimalSolution> exhaustive(const Prepared& p) {
     const auto started = std::chrono::steady_clock::now();
     const auto& lat = *p.lattice;
     const Metric metric = p.config->metric;
     Evaluator<Key> ev(p, p.needSensitive);
     Candidate best;
-    for (size_t node = 0; node < lat.size(); ++node) {
-        consider(p, ev, ev.classes(node), best);
-    }
+    for (size_t node = 0; node < lat.size(); ++node) { consider(p, ev, ev.classes(node), best); }
     if (!best.found) return failedPrecondition("no generalization satisfies " + p.config->models.describe());
     OptimalSolution sol;
     sol.latticeSize = lat.size();
@@ -1070,7 +1069,7 @@ Result<OptimalSolution> exhaustive(const Prepared& p) {
     return sol;
 }
 
-} // namespace
+}  // namespace
 
 Result<OptimalSolution> findOptimalGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config) {
     auto p = prepare(table, config);
@@ -1096,15 +1095,14 @@ Result<size_t> nodeOf(const Prepared& p, const std::vector<int>& levels, const c
     for (size_t d = 0; d < levels.size(); ++d) {
         if (levels[d] < lat.minLevel(d) || levels[d] > lat.maxLevel(d)) {
             return invalidArgument(std::string(what) + ": level " + std::to_string(levels[d]) + " of '" +
-                                   p.config->hierarchies[d]->name() + "' is outside [" + std::to_string(lat.minLevel(d)) +
-                                   ", " + std::to_string(lat.maxLevel(d)) + "]");
+                                   p.config->hierarchies[d]->name() + "' is outside [" +
+                                   std::to_string(lat.minLevel(d)) + ", " + std::to_string(lat.maxLevel(d)) + "]");
         }
     }
     return lat.index(levels.data());
 }
 
-template <typename Key>
-RolledUpClasses rolledUp(const Prepared& p, size_t from, size_t to) {
+template <typename Key> RolledUpClasses rolledUp(const Prepared& p, size_t from, size_t to) {
     // `from` first, then `to` from the cached table of `from` (fromTable == 1 shows that it was).
     Evaluator<Key> ev(p, /*withSensitive=*/false);
     (void)ev.classes(from);
@@ -1119,8 +1117,7 @@ RolledUpClasses rolledUp(const Prepared& p, size_t from, size_t to) {
     return r;
 }
 
-template <typename Key>
-double boundAfter(const Prepared& p, const std::vector<size_t>& checked, size_t node) {
+template <typename Key> double boundAfter(const Prepared& p, const std::vector<size_t>& checked, size_t node) {
     Evaluator<Key> ev(p, p.needSensitive);
     SuppressionBounds bounds(p);
     for (size_t n : checked) {
@@ -1131,7 +1128,7 @@ double boundAfter(const Prepared& p, const std::vector<size_t>& checked, size_t 
     return bounds.bound(node, metricSeparable(metric) ? ev.separableLowerBound(node, metric) : 0);
 }
 
-} // namespace
+}  // namespace
 
 Result<RolledUpClasses> rollUpGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config,
                                              const std::vector<int>& fromLevels, const std::vector<int>& levels) {
@@ -1141,7 +1138,8 @@ Result<RolledUpClasses> rollUpGeneralization(const FrequencyTable& table, const 
     if (!from) return from.status();
     auto to = nodeOf(*p, levels, "roll-up");
     if (!to) return to.status();
-    if (!p->lattice->generalizes(*to, *from)) return invalidArgument("roll-up: the target does not generalize the source");
+    if (!p->lattice->generalizes(*to, *from))
+        return invalidArgument("roll-up: the target does not generalize the source");
     if (p->layout.totalBits <= 64) return rolledUp<uint64_t>(*p, *from, *to);
     return rolledUp<Uint128>(*p, *from, *to);
 }
@@ -1182,4 +1180,4 @@ Result<GeneralizationStats> evaluateGeneralization(const FrequencyTable& table, 
     return describeNode<Uint128>(*p, node);
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

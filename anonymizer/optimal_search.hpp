@@ -54,14 +54,14 @@ struct OptimalSearchConfig {
     // One hierarchy per quasi-identifier, in the column order of the frequency table. A hierarchy's
     // leafCount() must equal the table's code cardinality of that column.
     std::vector<std::shared_ptr<const Hierarchy>> hierarchies;
-    std::vector<bool> numeric;         // per QI: range-based loss (optional, default categorical)
-    std::vector<int> minLevels;        // per QI, optional (default 0)
-    std::vector<int> maxLevels;        // per QI, optional (default top level)
+    std::vector<bool> numeric;   // per QI: range-based loss (optional, default categorical)
+    std::vector<int> minLevels;  // per QI, optional (default 0)
+    std::vector<int> maxLevels;  // per QI, optional (default top level)
     PrivacyModels models;
     // Per sensitive attribute of the table; empty = Equal for all.
     std::vector<TClosenessDistance> sensitiveDistances;
     Metric metric = Metric::NonUniformEntropy;
-    size_t cacheBytes = size_t{64} << 20; // class tables kept for roll-up
+    size_t cacheBytes = size_t{64} << 20;  // class tables kept for roll-up
 };
 
 // Statistics of one generalization (any node): class structure, suppression, metrics, achieved models.
@@ -69,17 +69,17 @@ struct GeneralizationStats {
     std::vector<int> levels;
     uint64_t records = 0;
     uint64_t suppressedRecords = 0;
-    size_t classes = 0;           // kept classes
+    size_t classes = 0;  // kept classes
     size_t suppressedClasses = 0;
     bool satisfies = false;
     MetricValues metrics;
     // Loss (metrics.hpp) of each quasi-identifier alone, averaged over records, suppressed cells
     // costing 1; metrics.loss is their mean. Filled by evaluateGeneralization() and for the chosen node.
     std::vector<double> lossPerAttribute;
-    uint64_t achievedK = 0;               // smallest kept class (0 when nothing is kept)
-    std::optional<double> distinctL;      // smallest distinct count over kept classes and attributes
-    std::optional<double> entropyL;       // smallest exp(entropy) over kept classes and attributes
-    std::optional<double> achievedT;      // largest EMD over kept classes and attributes
+    uint64_t achievedK = 0;           // smallest kept class (0 when nothing is kept)
+    std::optional<double> distinctL;  // smallest distinct count over kept classes and attributes
+    std::optional<double> entropyL;   // smallest exp(entropy) over kept classes and attributes
+    std::optional<double> achievedT;  // largest EMD over kept classes and attributes
     // Every class (kept and suppressed): node codes per QI (classes x QI, row-major), size, flag.
     std::vector<uint32_t> classCodes;
     std::vector<uint64_t> classSizes;
@@ -88,14 +88,14 @@ struct GeneralizationStats {
 
 struct OptimalSolution {
     GeneralizationStats best;
-    double objective = 0;          // best.metrics.get(metric)
+    double objective = 0;  // best.metrics.get(metric)
     size_t latticeSize = 0;
-    size_t nodesEvaluated = 0;     // class tables computed during the search
-    size_t candidates = 0;         // nodes satisfying the monotone part of the models (selection phase)
-    size_t candidatesEvaluated = 0; // candidates whose classes the selection phase computed
-    size_t projections = 0;        // two-QI projections checked before the search (suppression bounds)
-    size_t classesRolledUp = 0;    // source classes read by all roll-ups (the search's work)
-    size_t evaluationsFromTable = 0; // evaluations that had to start from the frequency table
+    size_t nodesEvaluated = 0;        // class tables computed during the search
+    size_t candidates = 0;            // nodes satisfying the monotone part of the models (selection phase)
+    size_t candidatesEvaluated = 0;   // candidates whose classes the selection phase computed
+    size_t projections = 0;           // two-QI projections checked before the search (suppression bounds)
+    size_t classesRolledUp = 0;       // source classes read by all roll-ups (the search's work)
+    size_t evaluationsFromTable = 0;  // evaluations that had to start from the frequency table
     double searchSeconds = 0;
 };
 
@@ -112,7 +112,7 @@ Result<GeneralizationStats> evaluateGeneralization(const FrequencyTable& table, 
 struct RolledUpClasses {
     std::vector<uint32_t> codes;  // classes x QI, node codes at `levels`
     std::vector<uint64_t> sizes;
-    size_t fromTable = 0;         // evaluations that read the frequency table (1: only `fromLevels`)
+    size_t fromTable = 0;  // evaluations that read the frequency table (1: only `fromLevels`)
 };
 Result<RolledUpClasses> rollUpGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config,
                                              const std::vector<int>& fromLevels, const std::vector<int>& levels);
@@ -127,4 +127,4 @@ Result<std::optional<double>> suppressionLowerBound(const FrequencyTable& table,
 // predecessor). For benchmarks; the tests use their own independent exhaustive search.
 Result<OptimalSolution> exhaustiveGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config);
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

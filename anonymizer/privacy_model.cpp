@@ -16,7 +16,8 @@ Status PrivacyModels::validate(size_t sensitiveAttributes) const {
         if (!(lDiversity->l >= 1) || !std::isfinite(lDiversity->l)) {
             return invalidArgument("l must be at least 1, got " + std::to_string(lDiversity->l));
         }
-        if (lDiversity->variant == LDiversityVariant::Recursive && !(lDiversity->c > 0 && std::isfinite(lDiversity->c))) {
+        if (lDiversity->variant == LDiversityVariant::Recursive &&
+            !(lDiversity->c > 0 && std::isfinite(lDiversity->c))) {
             return invalidArgument("recursive-(c,l) diversity needs c > 0");
         }
     }
@@ -47,7 +48,7 @@ std::string PrivacyModels::describe() const {
     if (lDiversity) {
         const char* v = lDiversity->variant == LDiversityVariant::Distinct  ? "distinct"
                         : lDiversity->variant == LDiversityVariant::Entropy ? "entropy"
-                                                                             : "recursive";
+                                                                            : "recursive";
         s += ", " + std::string(v) + " l-diversity l=" + std::to_string(lDiversity->l);
     }
     if (tCloseness) s += ", t-closeness t=" + std::to_string(tCloseness->t);
@@ -135,8 +136,7 @@ double earthMoversDistance(std::span<const SensitiveCount> hist, uint64_t classS
 bool lDiverse(const LDiversity& l, std::span<const SensitiveCount> hist, uint64_t classSize,
               std::vector<uint64_t>& scratch) {
     switch (l.variant) {
-    case LDiversityVariant::Distinct:
-        return static_cast<double>(distinctValues(hist)) >= std::floor(l.l);
+    case LDiversityVariant::Distinct: return static_cast<double>(distinctValues(hist)) >= std::floor(l.l);
     case LDiversityVariant::Entropy:
         // Tolerance so that a class with exactly l equally frequent values passes.
         return entropy(hist, classSize) >= std::log(l.l) - 1e-12;
@@ -146,5 +146,5 @@ bool lDiverse(const LDiversity& l, std::span<const SensitiveCount> hist, uint64_
     return false;
 }
 
-} // namespace model
-} // namespace custodian::anon
+}  // namespace model
+}  // namespace custodian::anon

@@ -32,7 +32,7 @@ struct LDiversity {
 };
 
 struct TCloseness {
-    double t = 0.2; // maximum Earth Mover's Distance between a class and the whole input
+    double t = 0.2;  // maximum Earth Mover's Distance between a class and the whole input
 };
 
 // The models of one release. l-diversity and t-closeness apply to every sensitive attribute.
@@ -40,7 +40,7 @@ struct PrivacyModels {
     uint64_t k = 1;
     std::optional<LDiversity> lDiversity;
     std::optional<TCloseness> tCloseness;
-    double suppressionLimit = 0; // share of input records that may be suppressed, 0..1
+    double suppressionLimit = 0;  // share of input records that may be suppressed, 0..1
 
     Status validate(size_t sensitiveAttributes) const;
     // Records that may be suppressed out of n.
@@ -76,6 +76,6 @@ double earthMoversDistance(std::span<const SensitiveCount> hist, uint64_t classS
 // Whether one class passes l-diversity.
 bool lDiverse(const LDiversity& l, std::span<const SensitiveCount> hist, uint64_t classSize,
               std::vector<uint64_t>& scratch);
-} // namespace model
+}  // namespace model
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -25,4 +25,4 @@ RiskSummary prosecutorRisk(std::span<const uint64_t> classSizes, uint64_t thresh
     return r;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -10,15 +10,15 @@ namespace custodian::anon {
 struct RiskSummary {
     uint64_t records = 0;
     uint64_t classes = 0;
-    double prosecutorMax = 0;          // 1 / smallest class
-    double prosecutorAverage = 0;      // mean over records of 1 / class size = classes / records
-    uint64_t threshold = 0;            // class size under which a record counts as at risk
-    double shareBelowThreshold = 0;    // records in classes smaller than threshold / records
-    uint64_t sampleUniques = 0;        // records alone in their class
+    double prosecutorMax = 0;        // 1 / smallest class
+    double prosecutorAverage = 0;    // mean over records of 1 / class size = classes / records
+    uint64_t threshold = 0;          // class size under which a record counts as at risk
+    double shareBelowThreshold = 0;  // records in classes smaller than threshold / records
+    uint64_t sampleUniques = 0;      // records alone in their class
     double sampleUniqueShare = 0;
 };
 
 // classSizes: one entry per class (zeros ignored). threshold: e.g. the k of the policy.
 RiskSummary prosecutorRisk(std::span<const uint64_t> classSizes, uint64_t threshold);
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -18,4 +18,4 @@ const char* statusCodeName(StatusCode code) noexcept {
     return "unknown";
 }
 
-} // namespace custodian
+}  // namespace custodian

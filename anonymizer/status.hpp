@@ -11,15 +11,15 @@ namespace custodian {
 
 enum class StatusCode {
     Ok,
-    InvalidArgument,    // bad input: 400 / 422 where the input is well-formed but unacceptable
-    NotFound,           // 404
-    PermissionDenied,   // 403
-    Unauthenticated,    // 401
-    FailedPrecondition, // 422 (e.g. a privacy model unreachable within the suppression limit)
-    ResourceExhausted,  // 429 / 413
-    Unavailable,        // 503 (database down, audit log not writable)
-    Aborted,            // 409 (concurrent modification)
-    Internal,           // 500
+    InvalidArgument,     // bad input: 400 / 422 where the input is well-formed but unacceptable
+    NotFound,            // 404
+    PermissionDenied,    // 403
+    Unauthenticated,     // 401
+    FailedPrecondition,  // 422 (e.g. a privacy model unreachable within the suppression limit)
+    ResourceExhausted,   // 429 / 413
+    Unavailable,         // 503 (database down, audit log not writable)
+    Aborted,             // 409 (concurrent modification)
+    Internal,            // 500
 };
 
 const char* statusCodeName(StatusCode code) noexcept;
@@ -66,11 +66,10 @@ inline Status unavailable(std::string m) { return {StatusCode::Unavailable, std:
 inline Status internalError(std::string m) { return {StatusCode::Internal, std::move(m)}; }
 
 // Result<T>: a value or a non-ok Status.
-template <typename T>
-class [[nodiscard]] Result {
+template <typename T> class [[nodiscard]] Result {
 public:
-    Result(T value) : v_(std::move(value)) {}                                   // NOLINT implicit
-    Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).isOk()); } // NOLINT
+    Result(T value) : v_(std::move(value)) {}                                                // NOLINT implicit
+    Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).isOk()); }  // NOLINT
 
     bool isOk() const noexcept { return std::holds_alternative<T>(v_); }
     explicit operator bool() const noexcept { return isOk(); }
@@ -91,4 +90,4 @@ private:
     std::variant<T, Status> v_;
 };
 
-} // namespace custodian
+}  // namespace custodian

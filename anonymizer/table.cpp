@@ -17,7 +17,7 @@ std::string quoteValue(std::string_view value) {
         s.append(value);
     } else {
         size_t cut = kMax;
-        while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut; // whole code points
+        while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;  // whole code points
         s.append(value.substr(0, cut));
         s.append("...");
     }
@@ -36,7 +36,7 @@ const char* typeNoun(ColumnType type) {
     return "a value";
 }
 
-} // namespace
+}  // namespace
 
 int64_t Column::integer(size_t row) const noexcept {
     assert(type_ == ColumnType::Integer);
@@ -216,7 +216,8 @@ Status Batch::copySuppression(const Batch& other) {
     return Status::ok();
 }
 
-Result<Batch> parseRecords(const CsvRecords& records, const SchemaPtr& schema, const std::vector<size_t>& sourceColumn) {
+Result<Batch> parseRecords(const CsvRecords& records, const SchemaPtr& schema,
+                           const std::vector<size_t>& sourceColumn) {
     const size_t rows = records.rows();
     std::vector<ColumnPtr> columns;
     columns.reserve(schema->size());
@@ -257,7 +258,8 @@ Result<std::vector<size_t>> csvSourceColumns(const CsvReader& reader, const Sche
         size_t found = header.size();
         for (size_t h = 0; h < header.size(); ++h) {
             if (header[h] != name) continue;
-            if (found != header.size()) return invalidArgument("line 1: column '" + name + "' appears twice in the header");
+            if (found != header.size())
+                return invalidArgument("line 1: column '" + name + "' appears twice in the header");
             found = h;
         }
         if (found == header.size()) return invalidArgument("line 1: the header has no column '" + name + "'");
@@ -359,8 +361,8 @@ Status writeCsvRows(const Batch& batch, CsvWriter& writer) {
 Status LeafEncoder::encode(const Batch& batch, size_t column, std::vector<uint32_t>& codes) {
     const Column& col = batch.column(column);
     const Hierarchy& hierarchy = *hierarchy_;
-    const bool intKeyed = col.type() == ColumnType::Integer || col.type() == ColumnType::Date ||
-                          col.type() == ColumnType::Timestamp;
+    const bool intKeyed =
+        col.type() == ColumnType::Integer || col.type() == ColumnType::Date || col.type() == ColumnType::Timestamp;
     struct Miss {
         std::string value;
         bool null;
@@ -398,8 +400,9 @@ Status LeafEncoder::encode(const Batch& batch, size_t column, std::vector<uint32
         const bool null = col.isNull(r);
         std::string value = null ? std::string() : col.canonical(r);
         // Keys distinguish null ("n") from every value ("v...").
-        if (missed.insert((null ? "n" : "v") + value).second) misses.push_back({std::move(value), null, batch.sourceLine(r)});
-        codes.push_back(0); // filler so indices stay aligned; the call fails below
+        if (missed.insert((null ? "n" : "v") + value).second)
+            misses.push_back({std::move(value), null, batch.sourceLine(r)});
+        codes.push_back(0);  // filler so indices stay aligned; the call fails below
     }
     if (misses.empty()) return Status::ok();
     codes.resize(codes.size() - col.size());
@@ -415,4 +418,4 @@ Status LeafEncoder::encode(const Batch& batch, size_t column, std::vector<uint32
     return invalidArgument(message);
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -37,10 +37,10 @@ public:
     size_t nullCount() const noexcept { return nulls_; }
 
     // Typed access; the accessor must match type() (asserted), and the row must not be null.
-    int64_t integer(size_t row) const noexcept;   // Integer
-    double decimal(size_t row) const noexcept;    // Decimal
-    int32_t date(size_t row) const noexcept;      // Date: days since 1970-01-01
-    int64_t timestamp(size_t row) const noexcept; // Timestamp: microseconds since the epoch, UTC
+    int64_t integer(size_t row) const noexcept;    // Integer
+    double decimal(size_t row) const noexcept;     // Decimal
+    int32_t date(size_t row) const noexcept;       // Date: days since 1970-01-01
+    int64_t timestamp(size_t row) const noexcept;  // Timestamp: microseconds since the epoch, UTC
     std::string_view text(size_t row) const noexcept;
     // Integer, Date and Timestamp share one int64 representation.
     int64_t rawInt(size_t row) const noexcept { return ints_[row]; }
@@ -64,10 +64,10 @@ public:
 private:
     ColumnType type_;
     std::vector<uint8_t> valid_;
-    std::vector<int64_t> ints_;    // Integer, Date, Timestamp
-    std::vector<double> decimals_; // Decimal
-    std::string textBytes_;        // Text: values back to back
-    std::vector<size_t> textEnds_; // Text: end offset of each value
+    std::vector<int64_t> ints_;     // Integer, Date, Timestamp
+    std::vector<double> decimals_;  // Decimal
+    std::string textBytes_;         // Text: values back to back
+    std::vector<size_t> textEnds_;  // Text: end offset of each value
     size_t nulls_ = 0;
 };
 
@@ -126,7 +126,7 @@ private:
     SchemaPtr schema_;
     std::vector<ColumnPtr> columns_;
     std::vector<uint64_t> sourceLines_;
-    std::vector<uint8_t> suppressed_; // empty until the first suppression
+    std::vector<uint8_t> suppressed_;  // empty until the first suppression
     size_t suppressedCount_ = 0;
     size_t rows_ = 0;
 };
@@ -150,7 +150,7 @@ private:
 
     CsvReader reader_;
     SchemaPtr schema_;
-    std::vector<size_t> sourceColumn_; // CSV field index of each schema column
+    std::vector<size_t> sourceColumn_;  // CSV field index of each schema column
     CsvRecords records_;
 };
 
@@ -206,4 +206,4 @@ private:
     std::unordered_map<int64_t, uint32_t> intCodes_;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -63,7 +63,7 @@ bool matches(ParamType type, const ParamValue& value) {
     return false;
 }
 
-} // namespace
+}  // namespace
 
 std::shared_ptr<RandomSource> systemRandomSource() {
     ensureSodium();
@@ -73,7 +73,8 @@ std::shared_ptr<RandomSource> systemRandomSource() {
 
 Result<MasterKey> MasterKey::fromBytes(std::span<const uint8_t> bytes) {
     if (bytes.size() != kBytes)
-        return invalidArgument("a master key has " + std::to_string(kBytes) + " bytes, got " + std::to_string(bytes.size()));
+        return invalidArgument("a master key has " + std::to_string(kBytes) + " bytes, got " +
+                               std::to_string(bytes.size()));
     if (!ensureSodium()) return internalError("libsodium failed to initialize");
     auto* key = static_cast<uint8_t*>(sodium_malloc(kBytes));
     if (key == nullptr) return Status(StatusCode::ResourceExhausted, "cannot allocate secure memory for a key");
@@ -122,8 +123,8 @@ std::vector<std::string> TransformRegistry::names() const {
 }
 
 const ParamDescriptor* TransformSpec::param(std::string_view paramName) const noexcept {
-    const auto it =
-        std::find_if(params.begin(), params.end(), [paramName](const ParamDescriptor& d) { return d.name == paramName; });
+    const auto it = std::find_if(params.begin(), params.end(),
+                                 [paramName](const ParamDescriptor& d) { return d.name == paramName; });
     return it == params.end() ? nullptr : &*it;
 }
 
@@ -161,8 +162,8 @@ Status TransformRegistry::validate(std::string_view name, const Params& params, 
         return Status::ok();
     std::string accepted;
     for (const auto t : spec->inputTypes) accepted += (accepted.empty() ? "" : ", ") + std::string(columnTypeName(t));
-    return invalidArgument(spec->name + " does not apply to " + columnTypeName(input) + " columns (applies to: " +
-                           accepted + ")");
+    return invalidArgument(spec->name + " does not apply to " + columnTypeName(input) +
+                           " columns (applies to: " + accepted + ")");
 }
 
 Result<TransformPtr> TransformRegistry::create(std::string_view name, const Params& params,
@@ -238,7 +239,8 @@ Result<TransformPlan> TransformPlan::make(SchemaPtr input, std::vector<Step> ste
     std::vector<ColumnSpec> outputColumns;
     for (size_t c = 0; c < input->size(); ++c) {
         if (!byColumn[c])
-            return invalidArgument("column '" + (*input)[c].name + "' has no transform (use 'keep' to release it as is)");
+            return invalidArgument("column '" + (*input)[c].name +
+                                   "' has no transform (use 'keep' to release it as is)");
         if (auto type = byColumn[c]->outputType()) outputColumns.push_back({(*input)[c].name, *type});
     }
     auto output = Schema::make(std::move(outputColumns));
@@ -259,8 +261,9 @@ Result<Batch> TransformPlan::apply(const Batch& batch) const {
         const auto& transform = byInputColumn_[c];
         if (!transform->outputType()) continue;
         auto column = transform->apply(batch, c);
-        if (!column) return column.status().withContext("column '" + (*input_)[c].name + "' (" +
-                                                        std::string(transform->name()) + ")");
+        if (!column)
+            return column.status().withContext("column '" + (*input_)[c].name + "' (" + std::string(transform->name()) +
+                                               ")");
         columns.push_back(std::move(column.value()));
     }
     auto out = Batch::make(output_, std::move(columns), batch.sourceLines());
@@ -269,4 +272,4 @@ Result<Batch> TransformPlan::apply(const Batch& batch) const {
     return out;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -98,11 +98,11 @@ struct KeyScope {
 
 // What a release supplies besides the policy's parameters.
 struct TransformContext {
-    KeyScope keyScope;                    // keys pseudonymize and date_shift
-    const MasterKey* masterKey = nullptr; // needed by pseudonymize and date_shift; must outlive the transforms
+    KeyScope keyScope;                     // keys pseudonymize and date_shift
+    const MasterKey* masterKey = nullptr;  // needed by pseudonymize and date_shift; must outlive the transforms
     // Resolves a hierarchy name used by `generalize`; may return null for an unknown name.
     std::function<std::shared_ptr<const Hierarchy>(std::string_view)> hierarchies;
-    std::shared_ptr<RandomSource> random; // for noise; null means systemRandomSource()
+    std::shared_ptr<RandomSource> random;  // for noise; null means systemRandomSource()
 };
 
 class ColumnTransform {
@@ -121,9 +121,9 @@ using TransformPtr = std::shared_ptr<const ColumnTransform>;
 struct TransformSpec {
     using Factory = std::function<Result<TransformPtr>(const Params&, const TransformContext&, ColumnType input)>;
     std::string name;
-    std::string description; // one line
+    std::string description;  // one line
     std::vector<ParamDescriptor> params;
-    std::vector<ColumnType> inputTypes; // column types it applies to; empty = every type
+    std::vector<ColumnType> inputTypes;  // column types it applies to; empty = every type
     Factory create;
     // What the transform does to a column, as data: the policy checks and the release plan ask
     // these flags instead of comparing names.
@@ -197,4 +197,4 @@ private:
     std::vector<TransformPtr> byInputColumn_;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -9,7 +9,6 @@ namespace custodian::anon {
 
 namespace {
 
-
 std::string percent(double share) { return fixedDecimal(share * 100.0, 2) + "%"; }
 
 std::string kRequirement(uint64_t k) { return "k-anonymity with k = " + std::to_string(k); }
@@ -25,7 +24,7 @@ std::string lRequirement(const LDiversity& l) {
 
 std::string tRequirement(const TCloseness& t) { return "t-closeness with t = " + fixedDecimal(t.t, 3); }
 
-} // namespace
+}  // namespace
 
 Result<UnmetModels> explainUnmetGlobal(const FrequencyTable& table, const OptimalSearchConfig& config) {
     const uint64_t records = table.totalRecords();
@@ -63,8 +62,9 @@ Result<UnmetModels> explainUnmetGlobal(const FrequencyTable& table, const Optima
     const std::string limit = "within the suppression limit of " + percent(m.suppressionLimit);
     if (!kOnly->satisfies) {
         u.requirement = kRequirement(m.k);
-        u.message = u.requirement + " cannot be met " + limit + ": the most generalized release has a smallest group of " +
-                    std::to_string(open->achievedK) + " rows (" + std::to_string(records) + " rows selected)";
+        u.message = u.requirement + " cannot be met " + limit +
+                    ": the most generalized release has a smallest group of " + std::to_string(open->achievedK) +
+                    " rows (" + std::to_string(records) + " rows selected)";
     } else if (m.lDiversity) {
         only.lDiversity = m.lDiversity;
         auto lOnly = evaluateWith(only);
@@ -81,7 +81,8 @@ Result<UnmetModels> explainUnmetGlobal(const FrequencyTable& table, const Optima
     if (u.requirement.empty() && m.tCloseness) {
         u.requirement = tRequirement(*m.tCloseness);
         u.message = u.requirement + " cannot be met " + limit + " together with the other models";
-        if (open->achievedT) u.message += "; the most generalized release reaches t = " + fixedDecimal(*open->achievedT, 3);
+        if (open->achievedT)
+            u.message += "; the most generalized release reaches t = " + fixedDecimal(*open->achievedT, 3);
     }
     if (u.requirement.empty()) {
         u.requirement = m.describe();
@@ -101,7 +102,8 @@ UnmetModels explainUnmetMondrian(const PrivacyModels& models, uint64_t records,
     u.bestAchievable.push_back({"rows", records});
     u.bestAchievable.push_back({"k", records});
     if (!distinctSensitive.empty())
-        u.bestAchievable.push_back({"distinct_l", *std::min_element(distinctSensitive.begin(), distinctSensitive.end())});
+        u.bestAchievable.push_back(
+            {"distinct_l", *std::min_element(distinctSensitive.begin(), distinctSensitive.end())});
     return u;
 }
 
@@ -115,4 +117,4 @@ std::optional<UnmetModels> unmetInOneClass(const PrivacyModels& models, uint64_t
     return u;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -45,4 +45,4 @@ UnmetModels explainUnmetMondrian(const PrivacyModels& models, uint64_t records,
 // (l-diversity and t-closeness need a quasi-identifier). Why not, when it does not hold.
 std::optional<UnmetModels> unmetInOneClass(const PrivacyModels& models, uint64_t records);
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -98,7 +98,8 @@ std::optional<int32_t> parseDatePrefix(std::string_view s) noexcept {
     int year = 0, month = 0, day = 0;
     if (s.size() < 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
     if (!digitsAt(s, 0, 4, year) || !digitsAt(s, 5, 2, month) || !digitsAt(s, 8, 2, day)) return std::nullopt;
-    if (month < 1 || month > 12 || day < 1 || static_cast<unsigned>(day) > daysInMonth(year, static_cast<unsigned>(month)))
+    if (month < 1 || month > 12 || day < 1 ||
+        static_cast<unsigned>(day) > daysInMonth(year, static_cast<unsigned>(month)))
         return std::nullopt;
     return daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
 }
@@ -112,7 +113,7 @@ void appendPadded(std::string& out, int64_t value, int width) {
     out.append(buf, ptr);
 }
 
-} // namespace
+}  // namespace
 
 std::optional<int32_t> parseDate(std::string_view text) noexcept {
     if (text.size() != 10) return std::nullopt;
@@ -121,8 +122,7 @@ std::optional<int32_t> parseDate(std::string_view text) noexcept {
 
 std::optional<int64_t> parseTimestamp(std::string_view s) noexcept {
     const auto days = parseDatePrefix(s);
-    if (!days || s.size() < 19 || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
-        return std::nullopt;
+    if (!days || s.size() < 19 || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':') return std::nullopt;
     int hh = 0, mm = 0, ss = 0;
     if (!digitsAt(s, 11, 2, hh) || !digitsAt(s, 14, 2, mm) || !digitsAt(s, 17, 2, ss)) return std::nullopt;
     if (hh > 23 || mm > 59 || ss > 59) return std::nullopt;
@@ -145,15 +145,16 @@ std::optional<int64_t> parseTimestamp(std::string_view s) noexcept {
             ++pos;
         } else if (s[pos] == '+' || s[pos] == '-') {
             int oh = 0, om = 0;
-            if (pos + 6 != s.size() || s[pos + 3] != ':' || !digitsAt(s, pos + 1, 2, oh) || !digitsAt(s, pos + 4, 2, om) ||
-                oh > 23 || om > 59)
+            if (pos + 6 != s.size() || s[pos + 3] != ':' || !digitsAt(s, pos + 1, 2, oh) ||
+                !digitsAt(s, pos + 4, 2, om) || oh > 23 || om > 59)
                 return std::nullopt;
             offsetSeconds = (s[pos] == '+' ? 1 : -1) * (int64_t{oh} * 3600 + int64_t{om} * 60);
             pos += 6;
         }
     }
     if (pos != s.size()) return std::nullopt;
-    const int64_t seconds = static_cast<int64_t>(*days) * 86400 + int64_t{hh} * 3600 + int64_t{mm} * 60 + ss - offsetSeconds;
+    const int64_t seconds =
+        static_cast<int64_t>(*days) * 86400 + int64_t{hh} * 3600 + int64_t{mm} * 60 + ss - offsetSeconds;
     return seconds * 1'000'000 + micros;
 }
 
@@ -165,7 +166,7 @@ void appendInteger(std::string& out, int64_t value) {
 }
 
 void appendDecimal(std::string& out, double value) {
-    if (value == 0) value = 0; // -0 prints as "0"
+    if (value == 0) value = 0;  // -0 prints as "0"
     char buf[32];
     auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, value);
     (void)ec;
@@ -281,4 +282,4 @@ bool appendCanonicalText(std::string& out, ColumnType type, std::string_view tex
     return false;
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -41,8 +41,8 @@ bool appendCanonicalText(std::string& out, ColumnType type, std::string_view tex
 // Civil calendar conversions (proleptic Gregorian), exact for every int32 day count.
 struct CivilDate {
     int32_t year;
-    unsigned month; // 1..12
-    unsigned day;   // 1..31
+    unsigned month;  // 1..12
+    unsigned day;    // 1..31
 };
 int32_t daysFromCivil(int32_t year, unsigned month, unsigned day) noexcept;
 CivilDate civilFromDays(int32_t daysSinceEpoch) noexcept;
@@ -53,4 +53,4 @@ inline constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
 // On failure, `badOffset` receives the offset of the first byte of the offending sequence.
 bool isValidUtf8(std::string_view bytes, size_t* badOffset = nullptr) noexcept;
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

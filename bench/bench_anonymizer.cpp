@@ -83,7 +83,7 @@ std::vector<std::vector<std::string>> readSemicolonFile(const std::string& path)
 struct Adult {
     std::vector<std::string> columns;
     std::vector<std::shared_ptr<const Hierarchy>> hierarchies;
-    std::vector<std::vector<uint32_t>> codes; // per row, leaf codes in column order
+    std::vector<std::vector<uint32_t>> codes;  // per row, leaf codes in column order
 };
 
 Adult loadAdult() {
@@ -138,13 +138,14 @@ void benchOptimalAdult(const Adult& a, int runs, bool exhaustive) {
         Metric metric;
     };
     double baselineCpu[8] = {};  // per metric: k = 5 without suppression
-    for (const Case& c : {Case{5, 0, Metric::NonUniformEntropy}, Case{5, 0, Metric::Discernibility}, Case{5, 0, Metric::Loss},
-                          Case{100, 0, Metric::NonUniformEntropy}, Case{5, 0.02, Metric::NonUniformEntropy},
-                          Case{5, 0.04, Metric::NonUniformEntropy}, Case{5, 0.04, Metric::Loss},
-                          Case{5, 0.04, Metric::Discernibility}}) {
+    for (const Case& c : {Case{5, 0, Metric::NonUniformEntropy}, Case{5, 0, Metric::Discernibility},
+                          Case{5, 0, Metric::Loss}, Case{100, 0, Metric::NonUniformEntropy},
+                          Case{5, 0.02, Metric::NonUniformEntropy}, Case{5, 0.04, Metric::NonUniformEntropy},
+                          Case{5, 0.04, Metric::Loss}, Case{5, 0.04, Metric::Discernibility}}) {
         // The entry point the gateway's releases call (the search and the suppressed classes' index).
         AnonymizationConfig config;
-        for (size_t q = 0; q < a.columns.size(); ++q) config.quasiIdentifiers.push_back({a.columns[q], a.hierarchies[q], false, 0, -1});
+        for (size_t q = 0; q < a.columns.size(); ++q)
+            config.quasiIdentifiers.push_back({a.columns[q], a.hierarchies[q], false, 0, -1});
         config.models.k = c.k;
         config.models.suppressionLimit = c.suppression;
         config.metric = c.metric;
@@ -163,14 +164,16 @@ void benchOptimalAdult(const Adult& a, int runs, bool exhaustive) {
             continue;
         }
         const OptimalSolution* sol = &recoding->solution;
-        std::printf("  optimal k=%llu suppression=%.0f%% %s: median %.2f ms wall (%.2f ms CPU) over %d runs (min %.2f), node %s, "
-                    "loss %.6g, evaluated %zu of %zu nodes (%zu from the table, %zu classes rolled up; %zu two-QI projections, "
-                    "%zu of %zu candidates evaluated)\n",
-                    static_cast<unsigned long long>(c.k), c.suppression * 100, metricName(c.metric),
-                    median(times) * 1e3, median(cpu) * 1e3, runs, *std::min_element(times.begin(), times.end()) * 1e3,
-                    levelsText(sol->best.levels).c_str(), sol->objective, sol->nodesEvaluated, sol->latticeSize,
-                    sol->evaluationsFromTable, sol->classesRolledUp, sol->projections, sol->candidatesEvaluated,
-                    sol->candidates);
+        std::printf(
+            "  optimal k=%llu suppression=%.0f%% %s: median %.2f ms wall (%.2f ms CPU) over %d runs (min %.2f), node "
+            "%s, "
+            "loss %.6g, evaluated %zu of %zu nodes (%zu from the table, %zu classes rolled up; %zu two-QI projections, "
+            "%zu of %zu candidates evaluated)\n",
+            static_cast<unsigned long long>(c.k), c.suppression * 100, metricName(c.metric), median(times) * 1e3,
+            median(cpu) * 1e3, runs, *std::min_element(times.begin(), times.end()) * 1e3,
+            levelsText(sol->best.levels).c_str(), sol->objective, sol->nodesEvaluated, sol->latticeSize,
+            sol->evaluationsFromTable, sol->classesRolledUp, sol->projections, sol->candidatesEvaluated,
+            sol->candidates);
         // Issue 16.4: a suppression limit must not cost more than 3x the search without one.
         if (c.suppression == 0 && c.k == 5) baselineCpu[static_cast<size_t>(c.metric)] = median(cpu);
         if (c.suppression > 0 && baselineCpu[static_cast<size_t>(c.metric)] > 0) {
@@ -183,17 +186,18 @@ void benchOptimalAdult(const Adult& a, int runs, bool exhaustive) {
             auto ex = exhaustiveGeneralization(table, cfg);
             const double exCpu = threadCpuSeconds() - c0;
             const double exSeconds = seconds(s);
-            std::printf("    exhaustive (all %zu nodes, same evaluator): %.1f ms wall (%.1f ms CPU), node %s, loss %.6g, "
-                        "same node: %s, speed-up %.1fx wall, %.1fx CPU\n",
-                        sol->latticeSize, exSeconds * 1e3, exCpu * 1e3, ex ? levelsText(ex->best.levels).c_str() : "-",
-                        ex ? ex->objective : 0.0, ex && ex->best.levels == sol->best.levels ? "yes" : "NO",
-                        exSeconds / median(times), exCpu / median(cpu));
+            std::printf(
+                "    exhaustive (all %zu nodes, same evaluator): %.1f ms wall (%.1f ms CPU), node %s, loss %.6g, "
+                "same node: %s, speed-up %.1fx wall, %.1fx CPU\n",
+                sol->latticeSize, exSeconds * 1e3, exCpu * 1e3, ex ? levelsText(ex->best.levels).c_str() : "-",
+                ex ? ex->objective : 0.0, ex && ex->best.levels == sol->best.levels ? "yes" : "NO",
+                exSeconds / median(times), exCpu / median(cpu));
         }
     }
 }
 
-const char* kMondrianColumns[] = {"age", "workclass", "education", "marital-status", "occupation", "race", "sex",
-                                  "native-country"};
+const char* kMondrianColumns[] = {"age",        "workclass", "education", "marital-status",
+                                  "occupation", "race",      "sex",       "native-country"};
 
 MondrianConfig mondrianConfig(const Adult& a, uint64_t k, std::vector<size_t>& columnIndex) {
     MondrianConfig cfg;
@@ -280,8 +284,7 @@ private:
 };
 
 // Runs fn in a child process so that its peak RSS is its own.
-template <typename Fn>
-void isolated(Fn fn) {
+template <typename Fn> void isolated(Fn fn) {
     std::fflush(stdout);
     const pid_t pid = fork();
     if (pid == 0) {
@@ -297,7 +300,8 @@ void benchSyntheticOptimal(const Adult& a, uint64_t rows) {
     isolated([&] {
         const double cpu0 = processCpuSeconds();
         AnonymizationConfig cfg;
-        for (size_t c = 0; c < a.columns.size(); ++c) cfg.quasiIdentifiers.push_back({a.columns[c], a.hierarchies[c], false, 0, -1});
+        for (size_t c = 0; c < a.columns.size(); ++c)
+            cfg.quasiIdentifiers.push_back({a.columns[c], a.hierarchies[c], false, 0, -1});
         cfg.models.k = 10;
         cfg.metric = Metric::NonUniformEntropy;
         const auto t0 = Clock::now();
@@ -314,7 +318,8 @@ void benchSyntheticOptimal(const Adult& a, uint64_t rows) {
         auto result = anonymizeGlobal(cfg, table);
         const double searchSeconds = seconds(t1);
         if (!result) {
-            std::printf("  synthetic %llu: %s\n", static_cast<unsigned long long>(rows), result.status().message().c_str());
+            std::printf("  synthetic %llu: %s\n", static_cast<unsigned long long>(rows),
+                        result.status().message().c_str());
             return;
         }
         // Release: stream the rows again (same seed), map to labels, final check, count bytes.
@@ -328,19 +333,21 @@ void benchSyntheticOptimal(const Adult& a, uint64_t rows) {
             if (!result->release(row, labels)) continue;
             ++released;
             for (auto l : labels) bytes += l.size() + 1;
-            if (!check.addRow(std::span<const std::string_view>(labels), std::span<const std::string_view>()).isOk()) std::abort();
+            if (!check.addRow(std::span<const std::string_view>(labels), std::span<const std::string_view>()).isOk())
+                std::abort();
         }
         auto report = check.finish();
         const double releaseSeconds = seconds(t2);
         const double total = buildSeconds + searchSeconds + releaseSeconds;
         std::printf("  synthetic %llu rows, optimal k=10 (9 QIs, 0%%): %zu combinations; frequency table %.2f s "
                     "(%.2f M rows/s), search %.1f ms (node %s, %zu evaluated), release + final check %.2f s "
-                    "(%llu rows, %.1f MB of labels, check %s); total %.2f s wall, %.2f s CPU = %.2f M rows/s, peak RSS %ld MB\n",
+                    "(%llu rows, %.1f MB of labels, check %s); total %.2f s wall, %.2f s CPU = %.2f M rows/s, peak RSS "
+                    "%ld MB\n",
                     static_cast<unsigned long long>(rows), table.size(), buildSeconds, rows / buildSeconds / 1e6,
                     searchSeconds * 1e3, levelsText(result->solution.best.levels).c_str(),
                     result->solution.nodesEvaluated, releaseSeconds, static_cast<unsigned long long>(released),
-                    static_cast<double>(bytes) / 1e6, report.isOk() ? "passed" : report.status().message().c_str(), total,
-                    processCpuSeconds() - cpu0, rows / total / 1e6, peakRssMb());
+                    static_cast<double>(bytes) / 1e6, report.isOk() ? "passed" : report.status().message().c_str(),
+                    total, processCpuSeconds() - cpu0, rows / total / 1e6, peakRssMb());
     });
 }
 
@@ -371,16 +378,17 @@ void benchSyntheticMondrian(const Adult& a, uint64_t rows) {
                 std::printf("  synthetic mondrian: %s\n", r.status().message().c_str());
                 return;
             }
-            std::printf("  synthetic %llu rows, %s%s Mondrian k=10 (8 QIs): encode %.2f s, partition %.2f s wall (%.2f s CPU) "
-                        "= %.2f M rows/s, %zu classes, NCP %.2f %%, discernibility %.0f, smallest %llu, peak RSS %ld MB\n",
-                        static_cast<unsigned long long>(rows), cfg.mode == MondrianMode::Strict ? "strict" : "relaxed",
-                        cfg.valueSets ? " value-sets" : "", genSeconds, s, cpu, rows / s / 1e6, r->partitionSizes.size(),
-                        r->ncp * 100, r->discernibility, static_cast<unsigned long long>(r->achievedK), peakRssMb());
+            std::printf(
+                "  synthetic %llu rows, %s%s Mondrian k=10 (8 QIs): encode %.2f s, partition %.2f s wall (%.2f s CPU) "
+                "= %.2f M rows/s, %zu classes, NCP %.2f %%, discernibility %.0f, smallest %llu, peak RSS %ld MB\n",
+                static_cast<unsigned long long>(rows), cfg.mode == MondrianMode::Strict ? "strict" : "relaxed",
+                cfg.valueSets ? " value-sets" : "", genSeconds, s, cpu, rows / s / 1e6, r->partitionSizes.size(),
+                r->ncp * 100, r->discernibility, static_cast<unsigned long long>(r->achievedK), peakRssMb());
         }
     });
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     int runs = 9;

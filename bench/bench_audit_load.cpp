@@ -161,7 +161,7 @@ double percentile(std::vector<double>& sorted, double p) {
     return sorted[i];
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     const Options o = parseOptions(argc, argv);
@@ -176,8 +176,8 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(keyDir);
 
     std::string json = "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},\"threads\":2,"
-                       "\"database\":{\"conninfo\":" + http::jsonQuote(conninfo) +
-                       ",\"pool_size\":" + std::to_string(o.pool) +
+                       "\"database\":{\"conninfo\":" +
+                       http::jsonQuote(conninfo) + ",\"pool_size\":" + std::to_string(o.pool) +
                        "},\"keys\":{\"signing_key_file\":" + http::jsonQuote((keyDir / "sign.key").string()) +
                        ",\"master_key_file\":" + http::jsonQuote((keyDir / "master.key").string()) +
                        "},\"log\":{\"access_log\":false},"
@@ -224,8 +224,8 @@ int main(int argc, char** argv) {
             std::fflush(stdout);
             if (std::system(cmd.c_str()) != 0) exitCode = 1;
         } else {
-            const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-                                        token + "\r\n\r\n";
+            const std::string request =
+                "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\n\r\n";
             std::atomic<bool> measuring{false}, stop{false};
             std::vector<std::vector<double>> latencies(static_cast<size_t>(o.connections));
             std::atomic<uint64_t> ok{0}, failed{0};
@@ -265,8 +265,9 @@ int main(int argc, char** argv) {
             std::sort(all.begin(), all.end());
             std::printf("load: built-in client, %d keep-alive connections (one thread each), %d s after 1 s warm-up\n",
                         o.connections, o.seconds);
-            std::printf("requests: %llu answered 200 in %.2f s, %llu failed\n", static_cast<unsigned long long>(ok.load()),
-                        elapsed, static_cast<unsigned long long>(failed.load()));
+            std::printf("requests: %llu answered 200 in %.2f s, %llu failed\n",
+                        static_cast<unsigned long long>(ok.load()), elapsed,
+                        static_cast<unsigned long long>(failed.load()));
             std::printf("throughput: %.0f audited requests/s\n", static_cast<double>(ok.load()) / elapsed);
             std::printf("latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", percentile(all, 0.50) / 1000,
                         percentile(all, 0.99) / 1000, all.empty() ? 0.0 : all.back() / 1000);
@@ -279,8 +280,8 @@ int main(int argc, char** argv) {
         const audit::AuditLogStats appended = services.audit->stats();
         std::printf("audit log: %lld entries written during the run (%lld in total, max index %lld: %s), "
                     "%.1f entries per group commit (%llu commits)\n",
-                    static_cast<long long>(answered), static_cast<long long>(entries),
-                    static_cast<long long>(maxIndex), entries == maxIndex + 1 ? "no gaps" : "GAPS",
+                    static_cast<long long>(answered), static_cast<long long>(entries), static_cast<long long>(maxIndex),
+                    entries == maxIndex + 1 ? "no gaps" : "GAPS",
                     appended.commits > 0
                         ? static_cast<double>(appended.entriesCommitted) / static_cast<double>(appended.commits)
                         : 0.0,
@@ -309,8 +310,8 @@ int main(int argc, char** argv) {
         const double vs = std::chrono::duration<double>(Clock::now() - v0).count();
         std::printf("verify: %s, %llu entries, %llu heads, %.1f MB in %.3f s (%.0f entries/s)\n",
                     report.ok ? "OK" : report.problem.c_str(), static_cast<unsigned long long>(report.entries),
-                    static_cast<unsigned long long>(report.treeHeads), static_cast<double>(exportText.size()) / 1e6,
-                    vs, static_cast<double>(report.entries) / vs);
+                    static_cast<unsigned long long>(report.treeHeads), static_cast<double>(exportText.size()) / 1e6, vs,
+                    static_cast<double>(report.entries) / vs);
         if (!report.ok) exitCode = 1;
 
         server.requestShutdown();

@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
         else if (std::strcmp(argv[i], "--runs") == 0) runs = std::max(1, std::atoi(argv[i + 1]));
     }
     if (pg.empty() || entries == 0 || headEvery == 0) {
-        std::fprintf(stderr, "usage: bench_audit_startup_check --pg CONNINFO [--entries N] [--head-every N] [--runs N]\n");
+        std::fprintf(stderr,
+                     "usage: bench_audit_startup_check --pg CONNINFO [--entries N] [--head-every N] [--runs N]\n");
         return 2;
     }
     const std::string database = "custodian_bench_check_" + std::to_string(::getpid());
@@ -146,7 +147,8 @@ int main(int argc, char** argv) {
                            "'::bytea," + std::to_string(h.head.timestampMs) + ",'\\x" + crypto::toHex(h.signature) +
                            "'::bytea)";
         }
-        exec(conn, "INSERT INTO audit_tree_heads (tree_size, root_hash, timestamp_ms, signature) VALUES " + insertHeads);
+        exec(conn,
+             "INSERT INTO audit_tree_heads (tree_size, root_hash, timestamp_ms, signature) VALUES " + insertHeads);
         exec(conn, "UPDATE audit_log_head SET next_index = " + std::to_string(entries));
         exec(conn, "VACUUM ANALYZE audit_entries");
         PQfinish(conn);
@@ -199,9 +201,7 @@ int main(int argc, char** argv) {
         std::printf("start-up check / sha256sum throughput: wall %.2fx, cpu %.2fx  (target >= 0.5x)\n", sw / checkWall,
                     sc / checkCpu);
         status = 0;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "bench_audit_startup_check: %s\n", e.what());
-    }
+    } catch (const std::exception& e) { std::fprintf(stderr, "bench_audit_startup_check: %s\n", e.what()); }
     std::filesystem::remove(bytesPath);
     if (PQstatus(admin) == CONNECTION_OK) {
         PGresult* r = PQexec(admin, ("DROP DATABASE IF EXISTS " + database).c_str());

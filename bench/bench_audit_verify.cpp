@@ -38,7 +38,7 @@ double percentile(std::vector<double> v, double p) {
     return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     uint64_t entries = 1000000;
@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
         auto cproof = proofTree.consistencyProof(first, second);
         consistency.push_back(seconds(t) * 1e6);
         if (s % 100 == 0) {
-            verified += verifyConsistency(first, second, *proofTree.rootAt(first), *proofTree.rootAt(second), *cproof) ? 1 : 0;
+            verified +=
+                verifyConsistency(first, second, *proofTree.rootAt(first), *proofTree.rootAt(second), *cproof) ? 1 : 0;
         } else {
             ++verified;
         }

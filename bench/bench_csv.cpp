@@ -39,8 +39,7 @@ struct Timing {
     size_t rows = 0;
 };
 
-template <typename F>
-Timing bestOf5(F&& run) {
+template <typename F> Timing bestOf5(F&& run) {
     Timing best;
     for (int rep = 0; rep < 5; ++rep) {
         const double c0 = cpuSeconds();
@@ -53,10 +52,10 @@ Timing bestOf5(F&& run) {
 }
 
 SchemaPtr adultSchema() {
-    std::vector<ColumnSpec> columns = {{"sex", ColumnType::Text},       {"age", ColumnType::Integer},
-                                       {"race", ColumnType::Text},      {"marital-status", ColumnType::Text},
-                                       {"education", ColumnType::Text}, {"native-country", ColumnType::Text},
-                                       {"workclass", ColumnType::Text}, {"occupation", ColumnType::Text},
+    std::vector<ColumnSpec> columns = {{"sex", ColumnType::Text},         {"age", ColumnType::Integer},
+                                       {"race", ColumnType::Text},        {"marital-status", ColumnType::Text},
+                                       {"education", ColumnType::Text},   {"native-country", ColumnType::Text},
+                                       {"workclass", ColumnType::Text},   {"occupation", ColumnType::Text},
                                        {"salary-class", ColumnType::Text}};
     return std::make_shared<const Schema>(Schema::make(std::move(columns)).value());
 }
@@ -96,7 +95,7 @@ size_t readGetline(const std::string& path) {
     std::string line;
     std::vector<std::string> fields;
     size_t rows = 0;
-    std::getline(in, line); // header
+    std::getline(in, line);  // header
     while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         fields.clear();
@@ -126,7 +125,7 @@ void benchFile(const std::string& path) {
     report("baseline getline + split", bestOf5([&] { return readGetline(path); }), bytes);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     const size_t rows = argc > 1 ? std::stoull(argv[1]) : 1'000'000;
@@ -135,7 +134,9 @@ int main(int argc, char** argv) {
         benchFile(adult);
 
         // Adult-like file: Adult's rows repeated until `rows` (CRLF, as the original).
-        const std::string big = (std::filesystem::temp_directory_path() / ("custodian_bench_csv_" + std::to_string(rows) + ".csv")).string();
+        const std::string big =
+            (std::filesystem::temp_directory_path() / ("custodian_bench_csv_" + std::to_string(rows) + ".csv"))
+                .string();
         if (!std::filesystem::exists(big)) {
             std::ifstream in(adult, std::ios::binary);
             std::string header;

@@ -50,7 +50,8 @@ using namespace custodian;
 namespace {
 
 constexpr const char* kDatabase = "custodian_bench_extract";
-constexpr const char* kPeopleColumns = "id, full_name, birth_year, sex, zip, income, diagnosis, visit_date, cost, notes";
+constexpr const char* kPeopleColumns =
+    "id, full_name, birth_year, sex, zip, income, diagnosis, visit_date, cost, notes";
 
 const char* kPeoplePolicy = R"({
   "dataset": "people",
@@ -115,10 +116,10 @@ Result<ExtractRun> runExtract(const release::SourceLocation& source, std::shared
     if (!recipient) return recipient.status();
     ExtractRun run;
     const auto t0 = std::chrono::steady_clock::now();
-    auto stream = release::ReleaseStream::prepare(source, std::move(policy),
-                                                  {{anon::kCurrentKeyDerivation, dataset, "bench", "bench-partner"},
-                                                   &*transformKey, nullptr},
-                                                  release::ExtractFormat::Csv);
+    auto stream = release::ReleaseStream::prepare(
+        source, std::move(policy),
+        {{anon::kCurrentKeyDerivation, dataset, "bench", "bench-partner"}, &*transformKey, nullptr},
+        release::ExtractFormat::Csv);
     if (!stream) return stream.status();
     if ((*stream)->unreachable()) return failedPrecondition((*stream)->unreachable()->message);
     auto sealer = crypto::ExtractSealer::create(recipient->publicKey());
@@ -210,7 +211,8 @@ void loadPeople(const std::string& conninfo, long rows) {
             "(ARRAY['I10','E11','J45','M54','F32','K21','I25','J18'])[1 + floor(random() * 8)::integer], "
             "DATE '2024-01-01' + floor(random() * 730)::integer, round((random() * 50000)::numeric, 2), "
             "'visit note ' || (g % 97) "
-            "FROM generate_series(1::bigint, " + std::to_string(rows) + ") AS g");
+            "FROM generate_series(1::bigint, " +
+            std::to_string(rows) + ") AS g");
     tx.commit();
     pqxx::nontransaction nt(conn);
     nt.exec("VACUUM ANALYZE bench.people");
@@ -277,8 +279,10 @@ int main(int argc, char** argv) {
     try {
         pqxx::connection conn(conninfo);
         pqxx::nontransaction nt(conn);
-        const std::string qis = benefits ? "birth_date, postcode, sex, municipality, household_size" : "birth_year, sex, zip";
-        const auto distinct = nt.exec1("SELECT count(*) FROM (SELECT DISTINCT " + qis + " FROM bench." + table + ") d")[0].as<long>();
+        const std::string qis =
+            benefits ? "birth_date, postcode, sex, municipality, household_size" : "birth_year, sex, zip";
+        const auto distinct =
+            nt.exec1("SELECT count(*) FROM (SELECT DISTINCT " + qis + " FROM bench." + table + ") d")[0].as<long>();
         std::printf("quasi-identifiers (%s): %ld distinct combinations\n", qis.c_str(), distinct);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bench_extract: %s\n", e.what());
@@ -286,9 +290,9 @@ int main(int argc, char** argv) {
     }
 
     // Baseline: psql \copy of the same rows to /dev/null.
-    const std::string command = "psql " + shellQuote(conninfo) + " -X -q -c " +
-                                shellQuote(std::string("\\copy (SELECT ") + columns + " FROM bench." + table + ") TO STDOUT") +
-                                " > /dev/null";
+    const std::string command =
+        "psql " + shellQuote(conninfo) + " -X -q -c " +
+        shellQuote(std::string("\\copy (SELECT ") + columns + " FROM bench." + table + ") TO STDOUT") + " > /dev/null";
     t0 = std::chrono::steady_clock::now();
     const int rc = std::system(command.c_str());
     const double copySeconds = seconds(t0);
@@ -303,7 +307,8 @@ int main(int argc, char** argv) {
     auto loaded = policies::loadPolicy(policyText);
     const std::string privacy = benefits ? R"("privacy": {"k": 5, "suppression_limit": 0.02})"
                                          : R"("privacy": {"k": 10, "suppression_limit": 0.02})";
-    std::string mondrianText = replaceOnce(policyText, R"("algorithm": {"name": "optimal"})", R"("algorithm": {"name": "mondrian"})");
+    std::string mondrianText =
+        replaceOnce(policyText, R"("algorithm": {"name": "optimal"})", R"("algorithm": {"name": "mondrian"})");
     mondrianText = replaceOnce(mondrianText, privacy, benefits ? R"("privacy": {"k": 5})" : R"("privacy": {"k": 10})");
     auto mondrian = policies::loadPolicy(mondrianText);
     if (!loaded.ok() || !mondrian.ok()) {
@@ -336,7 +341,8 @@ int main(int argc, char** argv) {
                     run.seconds, extractRate, run.levels);
         std::printf("  rows released %llu, suppressed %llu, smallest class %llu, ciphertext %.1f MiB\n",
                     static_cast<unsigned long long>(run.released), static_cast<unsigned long long>(run.suppressed),
-                    static_cast<unsigned long long>(run.smallestClass), static_cast<double>(run.cipherBytes) / (1024.0 * 1024.0));
+                    static_cast<unsigned long long>(run.smallestClass),
+                    static_cast<double>(run.cipherBytes) / (1024.0 * 1024.0));
         std::printf("  ratio extract / copy: %.2f (target >= %.1f), peak RSS %.1f MiB (target <= %d), "
                     "accounted peak %.1f MiB (release.memory_budget_mb)\n",
                     extractRate / copyRate, rows > 2000000 ? 0.4 : 0.5, static_cast<double>(peakKiB) / 1024.0,

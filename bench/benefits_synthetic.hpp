@@ -75,8 +75,7 @@ inline void formatDate(int64_t days, char* out) {
 }
 
 // Picks an index by cumulative weights.
-template <size_t N>
-size_t pickWeighted(std::mt19937_64& rng, const double (&cumulative)[N]) {
+template <size_t N> size_t pickWeighted(std::mt19937_64& rng, const double (&cumulative)[N]) {
     const double u = std::uniform_real_distribution<double>(0, cumulative[N - 1])(rng);
     for (size_t i = 0; i < N; ++i) {
         if (u < cumulative[i]) return i;
@@ -84,23 +83,29 @@ size_t pickWeighted(std::mt19937_64& rng, const double (&cumulative)[N]) {
     return N - 1;
 }
 
-} // namespace detail
+}  // namespace detail
 
 // Writes the header and `rows` rows to `out`.
 inline void writeBenefitsCsv(std::FILE* out, uint64_t rows, uint64_t seed = 20261205) {
-    static const char* kMunicipality[] = {"Altstadt", "Bergheim", "Kirchberg-Nord", "Neudorf", "Sankt Anna", "Talheim",
-                                          "Wiesental"};
+    static const char* kMunicipality[] = {"Altstadt",   "Bergheim", "Kirchberg-Nord", "Neudorf",
+                                          "Sankt Anna", "Talheim",  "Wiesental"};
     static const double kMunicipalityCum[] = {0.38, 0.58, 0.72, 0.82, 0.90, 0.96, 1.00};
-    static const int kPostcodes[] = {260, 170, 120, 90, 70, 50, 40}; // postcodes per municipality (800)
+    static const int kPostcodes[] = {260, 170, 120, 90, 70, 50, 40};  // postcodes per municipality (800)
     static const double kHouseholdCum[] = {0.41, 0.74, 0.86, 0.95, 0.98, 0.992, 0.997, 0.999, 1.0};
-    static const char* kBenefit[] = {"housing", "unemployment", "child", "disability", "pension-supplement",
-                                     "care", "education", "energy", "emergency", "other"};
+    static const char* kBenefit[] = {"housing", "unemployment", "child",  "disability", "pension-supplement",
+                                     "care",    "education",    "energy", "emergency",  "other"};
     static const double kBenefitCum[] = {0.30, 0.52, 0.68, 0.78, 0.86, 0.91, 0.95, 0.975, 0.99, 1.0};
-    static const char* kFirst[] = {"Anna", "Jo", "Mehmet", "Sofia", "Lukas", "Marie-Luise", "Jean", "Zoë", "Ali", "Eva"};
-    static const char* kLast[] = {"Müller", "O'Brien", "Schmidt, Dr.", "Nguyen", "D'Angelo", "Weiß", "Kowalski",
-                                  "van der Berg", "Yılmaz", "Fischer"};
-    static const char* kNote[] = {"called twice, no answer", "said \"will send documents\"", "moved; new address pending",
-                                  "line one\nline two", "ok", "needs interpreter (Turkish)", "\"urgent\", see file",
+    static const char* kFirst[] = {"Anna",        "Jo",   "Mehmet", "Sofia", "Lukas",
+                                   "Marie-Luise", "Jean", "Zoë",    "Ali",   "Eva"};
+    static const char* kLast[] = {"Müller", "O'Brien",  "Schmidt, Dr.", "Nguyen", "D'Angelo",
+                                  "Weiß",   "Kowalski", "van der Berg", "Yılmaz", "Fischer"};
+    static const char* kNote[] = {"called twice, no answer",
+                                  "said \"will send documents\"",
+                                  "moved; new address pending",
+                                  "line one\nline two",
+                                  "ok",
+                                  "needs interpreter (Turkish)",
+                                  "\"urgent\", see file",
                                   "back-payment, 3 months"};
     std::mt19937_64 rng(seed);
     // Age weights: flat to 64, then falling linearly to 0.15 at 95.
@@ -116,18 +121,20 @@ inline void writeBenefitsCsv(std::FILE* out, uint64_t rows, uint64_t seed = 2026
         double s = 0;
         for (int j = 0; j < kPostcodes[m]; ++j) postcodeCum[m].push_back(s += 1.0 / std::sqrt(j + 1.0));
     }
-    const int64_t reference = 20454; // 2026-01-01
+    const int64_t reference = 20454;  // 2026-01-01
     std::uniform_real_distribution<double> unit(0, 1);
-    std::fputs("id,full_name,birth_date,postcode,sex,municipality,household_size,benefit_type,monthly_amount,start_date,"
-               "end_date,note\n",
-               out);
+    std::fputs(
+        "id,full_name,birth_date,postcode,sex,municipality,household_size,benefit_type,monthly_amount,start_date,"
+        "end_date,note\n",
+        out);
     std::string line;
     char birth[32], start[32], end[32];
     for (uint64_t id = 1; id <= rows; ++id) {
         const size_t age = detail::pickWeighted(rng, ageCum) + 18;
         // Born between (age+1) years and age years before the reference day.
         const auto dayInYear = static_cast<int64_t>(unit(rng) * 365.2425);
-        detail::formatDate(reference - static_cast<int64_t>(static_cast<double>(age) * 365.2425) - dayInYear - 1, birth);
+        detail::formatDate(reference - static_cast<int64_t>(static_cast<double>(age) * 365.2425) - dayInYear - 1,
+                           birth);
         const size_t m = detail::pickWeighted(rng, kMunicipalityCum);
         const auto& pc = postcodeCum[m];
         const double u = unit(rng) * pc.back();
@@ -136,7 +143,7 @@ inline void writeBenefitsCsv(std::FILE* out, uint64_t rows, uint64_t seed = 2026
         const char* sex = unit(rng) < 0.51 ? "F" : "M";
         const size_t household = detail::pickWeighted(rng, kHouseholdCum) + 1;
         const char* benefit = kBenefit[detail::pickWeighted(rng, kBenefitCum)];
-        const int64_t startDay = 16436 + static_cast<int64_t>(unit(rng) * 4000); // 2015-01-01 + up to ~11 years
+        const int64_t startDay = 16436 + static_cast<int64_t>(unit(rng) * 4000);  // 2015-01-01 + up to ~11 years
         detail::formatDate(startDay, start);
         const bool ended = unit(rng) < 0.35;
         detail::formatDate(startDay + 30 + static_cast<int64_t>(unit(rng) * 900), end);
@@ -167,7 +174,7 @@ inline void writeBenefitsCsv(std::FILE* out, uint64_t rows, uint64_t seed = 2026
         line += ',';
         line += benefit;
         line += ',';
-        if (unit(rng) >= 0.03) { // amount NULL in 3 % of the rows
+        if (unit(rng) >= 0.03) {  // amount NULL in 3 % of the rows
             char amount[32];
             std::snprintf(amount, sizeof amount, "%.2f", 120 + unit(rng) * 1800);
             line += amount;
@@ -177,10 +184,10 @@ inline void writeBenefitsCsv(std::FILE* out, uint64_t rows, uint64_t seed = 2026
         line += ',';
         if (ended) line += end;
         line += ',';
-        if (unit(rng) >= 0.4) line += csvField(kNote[rng() % 8]); // note NULL in 40 %
+        if (unit(rng) >= 0.4) line += csvField(kNote[rng() % 8]);  // note NULL in 40 %
         line += '\n';
         std::fwrite(line.data(), 1, line.size(), out);
     }
 }
 
-} // namespace custodian::bench
+}  // namespace custodian::bench

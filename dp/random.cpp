@@ -9,7 +9,7 @@ namespace custodian::dp {
 
 namespace {
 constexpr std::size_t kChaChaBlockBytes = 64;
-} // namespace
+}  // namespace
 
 RandomSource::~RandomSource() { sodium_memzero(buffer_.data(), buffer_.size()); }
 
@@ -63,4 +63,4 @@ void SeededRandomForTests::refill(std::span<unsigned char> out) {
     nextBlock_ += out.size() / kChaChaBlockBytes;
 }
 
-} // namespace custodian::dp
+}  // namespace custodian::dp

@@ -71,4 +71,4 @@ private:
     uint64_t nextBlock_ = 0;
 };
 
-} // namespace custodian::dp
+}  // namespace custodian::dp

@@ -40,10 +40,8 @@ public:
         }
         Wide out;
         for (std::size_t i = 0; i < 2 * kLimbs; ++i) {
-            if (i < kLimbs)
-                out.limbs_[i] = r[i];
-            else if (r[i] != 0)
-                throw std::overflow_error("dp: intermediate product beyond 384 bits");
+            if (i < kLimbs) out.limbs_[i] = r[i];
+            else if (r[i] != 0) throw std::overflow_error("dp: intermediate product beyond 384 bits");
         }
         return out;
     }
@@ -139,13 +137,11 @@ int64_t discreteLaplace(uint64_t a, uint64_t b, RandomSource& random) {
 // floor(sqrt(x)) by bisection on integers.
 uint64_t floorSqrt(uint64_t x) {
     uint64_t lo = 0;
-    uint64_t hi = uint64_t{1} << 32; // (2^32)^2 > x for every 64-bit x
+    uint64_t hi = uint64_t{1} << 32;  // (2^32)^2 > x for every 64-bit x
     while (hi - lo > 1) {
         const uint64_t mid = lo + (hi - lo) / 2;
-        if (static_cast<u128>(mid) * mid <= x)
-            lo = mid;
-        else
-            hi = mid;
+        if (static_cast<u128>(mid) * mid <= x) lo = mid;
+        else hi = mid;
     }
     return lo;
 }
@@ -173,14 +169,14 @@ uint64_t gaussianSumBound(double sigmaSquared) {
 double gaussianCentralMass(double w, double sigmaSquared) {
     const double sigma = std::sqrt(sigmaSquared);
     const double edge = w + 0.5;
-    const double correction = edge * gaussianWeight(edge, sigmaSquared) /
-                              (12 * sigmaSquared * sigma * std::sqrt(2 * std::numbers::pi));
+    const double correction =
+        edge * gaussianWeight(edge, sigmaSquared) / (12 * sigmaSquared * sigma * std::sqrt(2 * std::numbers::pi));
     return std::erf(edge / (sigma * std::numbers::sqrt2)) + correction;
 }
 
 constexpr double kCoverage = 0.95;
 
-} // namespace
+}  // namespace
 
 std::strong_ordering operator<=>(Rational a, Rational b) noexcept {
     return static_cast<u128>(a.num) * b.den <=> static_cast<u128>(b.num) * a.den;
@@ -341,4 +337,4 @@ uint64_t discreteGaussianHalfWidth95(Rational sigmaSquared) {
     return w;
 }
 
-} // namespace custodian::dp
+}  // namespace custodian::dp

@@ -117,4 +117,4 @@ double discreteGaussianStandardDeviation(Rational sigmaSquared);
 // (w + 1/2)·exp(-(w + 1/2)²/(2σ²)) / (12·σ³·sqrt(2π)), whose remaining error is O(σ^-4).
 uint64_t discreteGaussianHalfWidth95(Rational sigmaSquared);
 
-} // namespace custodian::dp
+}  // namespace custodian::dp

@@ -17,7 +17,7 @@ int runPolicy(int argc, char** argv);
 int runExtract(int argc, char** argv);
 int runAnonymize(int argc, char** argv);
 int runQuery(int argc, char** argv);
-} // namespace custodian::cli
+}  // namespace custodian::cli
 
 namespace {
 
@@ -39,16 +39,15 @@ constexpr Command kCommands[] = {
 };
 
 void printUsage(std::FILE* out) {
-    std::fprintf(out,
-                 "usage: custodian <command> [options]\n\n"
-                 "Custodian is a privacy-preserving data-sharing gateway: every release goes through a\n"
-                 "versioned policy, is anonymized, proven, encrypted for one recipient and audited.\n\n"
-                 "commands:\n");
+    std::fprintf(out, "usage: custodian <command> [options]\n\n"
+                      "Custodian is a privacy-preserving data-sharing gateway: every release goes through a\n"
+                      "versioned policy, is anonymized, proven, encrypted for one recipient and audited.\n\n"
+                      "commands:\n");
     for (const auto& c : kCommands) std::fprintf(out, "  %-11s %s\n", c.name, c.summary);
     std::fprintf(out, "\nRun `custodian <command> --help` for the options of one command.\n");
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) {

@@ -22,8 +22,8 @@ Result<DatasetDescription> parseDatasetDescription(std::string_view json) {
                                rapidjson::GetParseError_En(doc.GetParseError()) + " at byte " +
                                std::to_string(doc.GetErrorOffset()));
     auto fail = [](const std::string& pointer, const std::string& message) {
-        return invalidArgument("dataset description " + (pointer.empty() ? std::string("(document)") : pointer) +
-                               ": " + message);
+        return invalidArgument("dataset description " + (pointer.empty() ? std::string("(document)") : pointer) + ": " +
+                               message);
     };
     if (!doc.IsObject()) return fail("", "must be an object");
     DatasetDescription out;
@@ -32,8 +32,7 @@ Result<DatasetDescription> parseDatasetDescription(std::string_view json) {
         return fail("/name", "the dataset name must be a non-empty text");
     out.name = name->value.GetString();
     auto columns = doc.FindMember("columns");
-    if (columns == doc.MemberEnd() || !columns->value.IsArray())
-        return fail("/columns", "must be a list of columns");
+    if (columns == doc.MemberEnd() || !columns->value.IsArray()) return fail("/columns", "must be a list of columns");
     for (rapidjson::SizeType i = 0; i < columns->value.Size(); ++i) {
         const auto& c = columns->value[i];
         const std::string at = appendPointer("/columns", i);
@@ -43,8 +42,8 @@ Result<DatasetDescription> parseDatasetDescription(std::string_view json) {
         if (n == c.MemberEnd() || !n->value.IsString() || n->value.GetStringLength() == 0)
             return fail(at + "/name", "must be a non-empty text");
         column.name = n->value.GetString();
-        if (out.column(column.name)) return fail(at + "/name", "the column \"" + printableForMessage(column.name) +
-                                                                 "\" is listed twice");
+        if (out.column(column.name))
+            return fail(at + "/name", "the column \"" + printableForMessage(column.name) + "\" is listed twice");
         auto t = c.FindMember("type");
         if (t == c.MemberEnd() || !t->value.IsString()) return fail(at + "/type", "must be a column type");
         auto type = anon::columnTypeFromName({t->value.GetString(), t->value.GetStringLength()});
@@ -56,8 +55,9 @@ Result<DatasetDescription> parseDatasetDescription(std::string_view json) {
             auto role = r->value.IsString() ? columnRoleFromName({r->value.GetString(), r->value.GetStringLength()})
                                             : std::nullopt;
             if (!role)
-                return fail(at + "/role", quotedForMessage(r->value) +
-                                              " is not a role; use identifier, quasi_identifier, sensitive or insensitive");
+                return fail(at + "/role",
+                            quotedForMessage(r->value) +
+                                " is not a role; use identifier, quasi_identifier, sensitive or insensitive");
             column.role = *role;
         }
         out.columns.push_back(std::move(column));
@@ -65,4 +65,4 @@ Result<DatasetDescription> parseDatasetDescription(std::string_view json) {
     return out;
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -32,4 +32,4 @@ struct DatasetDescription {
 // Parses the JSON form above. InvalidArgument naming the JSON pointer of the first problem.
 Result<DatasetDescription> parseDatasetDescription(std::string_view json);
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

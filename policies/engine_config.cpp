@@ -20,7 +20,7 @@ const std::vector<std::string>* domainOf(const ColumnDomains& domains, const std
 
 // Integer/decimal values under one "*": Mondrian orders them by value and releases ranges.
 Result<std::shared_ptr<const anon::Hierarchy>> flatNumericHierarchy(const std::string& name,
-                                                                   const std::vector<std::string>& values) {
+                                                                    const std::vector<std::string>& values) {
     std::vector<std::pair<double, std::string>> sorted;
     sorted.reserve(values.size());
     for (const auto& v : values) {
@@ -29,9 +29,9 @@ Result<std::shared_ptr<const anon::Hierarchy>> flatNumericHierarchy(const std::s
         sorted.emplace_back(*n, v);
     }
     std::sort(sorted.begin(), sorted.end());
-    sorted.erase(std::unique(sorted.begin(), sorted.end(),
-                             [](const auto& a, const auto& b) { return a.second == b.second; }),
-                 sorted.end());
+    sorted.erase(
+        std::unique(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second == b.second; }),
+        sorted.end());
     std::vector<std::vector<std::string>> rows;
     rows.reserve(sorted.size());
     for (auto& [number, text] : sorted) rows.push_back({std::move(text), "*"});
@@ -63,13 +63,14 @@ Result<std::shared_ptr<const anon::Hierarchy>> quasiIdentifierHierarchy(const Po
     return invalidArgument("the quasi-identifier '" + c.name + "' has no hierarchy");
 }
 
-} // namespace
+}  // namespace
 
 Result<anon::AnonymizationConfig> makeEngineConfig(const Policy& policy, const ColumnDomains& domains) {
     const PolicyModel& m = policy.model();
     anon::AnonymizationConfig config;
     config.algorithm = m.algorithm == SearchAlgorithm::Mondrian ? anon::Algorithm::Mondrian : anon::Algorithm::Optimal;
-    config.mondrianMode = m.mondrianMode == MondrianMode::Relaxed ? anon::MondrianMode::Relaxed : anon::MondrianMode::Strict;
+    config.mondrianMode =
+        m.mondrianMode == MondrianMode::Relaxed ? anon::MondrianMode::Relaxed : anon::MondrianMode::Strict;
     config.mondrianValueSets = m.mondrianValueSets;
     config.metric = m.metric;
     config.models.k = m.privacy.k.value_or(1);
@@ -96,8 +97,9 @@ Result<anon::AnonymizationConfig> makeEngineConfig(const Policy& policy, const C
                                        "' needs the distinct values of the data for l-diversity/t-closeness");
             anon::SensitiveAttribute s;
             s.name = c.name;
-            s.distance = m.privacy.tClosenessDistance.value_or(
-                isNumber(c.type) || isTime(c.type) ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal);
+            s.distance = m.privacy.tClosenessDistance.value_or(isNumber(c.type) || isTime(c.type)
+                                                                   ? anon::TClosenessDistance::Ordered
+                                                                   : anon::TClosenessDistance::Equal);
             s.dictionary = std::make_shared<const anon::SensitiveDictionary>(
                 anon::SensitiveDictionary::build(*values, s.distance == anon::TClosenessDistance::Ordered));
             config.sensitive.push_back(std::move(s));
@@ -107,4 +109,4 @@ Result<anon::AnonymizationConfig> makeEngineConfig(const Policy& policy, const C
     return config;
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -29,4 +29,4 @@ using ColumnDomains = std::map<std::string, std::vector<std::string>, std::less<
 // InvalidArgument naming the column when a needed domain is missing or a value is not covered.
 Result<anon::AnonymizationConfig> makeEngineConfig(const Policy& policy, const ColumnDomains& domains);
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

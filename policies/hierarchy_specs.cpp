@@ -21,18 +21,18 @@ Result<std::shared_ptr<const anon::Hierarchy>> shared(Result<anon::Hierarchy> bu
     return std::shared_ptr<const anon::Hierarchy>(std::make_shared<const anon::Hierarchy>(std::move(built).value()));
 }
 
-} // namespace
+}  // namespace
 
-Result<std::shared_ptr<const anon::Hierarchy>> buildHierarchyFromValues(const std::string& name,
-                                                                       anon::ColumnType type,
-                                                                       const HierarchySpec& spec,
-                                                                       const std::vector<std::string>& values) {
+Result<std::shared_ptr<const anon::Hierarchy>> buildHierarchyFromValues(const std::string& name, anon::ColumnType type,
+                                                                        const HierarchySpec& spec,
+                                                                        const std::vector<std::string>& values) {
     (void)type;
     switch (spec.kind) {
     case HierarchySpec::Kind::File:
         return invalidArgument("the hierarchy of '" + name + "' is a file; it is loaded with the policy");
     case HierarchySpec::Kind::Intervals:
-        return shared(anon::buildIntervalHierarchy(name, values, anon::IntervalHierarchySpec{spec.widths, spec.origin, true}));
+        return shared(
+            anon::buildIntervalHierarchy(name, values, anon::IntervalHierarchySpec{spec.widths, spec.origin, true}));
     case HierarchySpec::Kind::Dates: {
         anon::DateHierarchySpec dates;
         dates.levels.clear();
@@ -57,4 +57,4 @@ Result<std::shared_ptr<const anon::Hierarchy>> buildHierarchyFromValues(const st
     return internalError("unknown hierarchy kind");
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

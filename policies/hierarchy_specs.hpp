@@ -17,9 +17,8 @@ namespace custodian::policies {
 // Intervals, dates and prefix masking cover every value; explicit groups ignore values they do not
 // list (callers check coverage). InvalidArgument for a file declaration or a value the builder
 // cannot place.
-Result<std::shared_ptr<const anon::Hierarchy>> buildHierarchyFromValues(const std::string& name,
-                                                                       anon::ColumnType type,
-                                                                       const HierarchySpec& spec,
-                                                                       const std::vector<std::string>& values);
+Result<std::shared_ptr<const anon::Hierarchy>> buildHierarchyFromValues(const std::string& name, anon::ColumnType type,
+                                                                        const HierarchySpec& spec,
+                                                                        const std::vector<std::string>& values);
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -132,7 +132,7 @@ std::string branchTitle(const Value& branch, const Value& resolved) {
     return "an alternative of the policy schema";
 }
 
-} // namespace
+}  // namespace
 
 struct JsonSchemaChecker::Impl {
     rapidjson::Document root;
@@ -188,7 +188,7 @@ struct JsonSchemaChecker::Impl {
         bool valid = true;
         std::string keyword;
         const Value* offendingSchema = nullptr;
-        std::string documentPointer; // relative to the checked value
+        std::string documentPointer;  // relative to the checked value
         const Value* offendingValue = nullptr;
     };
 
@@ -276,7 +276,7 @@ std::string keywordMessage(const std::string& keyword, const Value* value, const
     return "does not satisfy the policy schema's '" + keyword + "' rule";
 }
 
-} // namespace
+}  // namespace
 
 void JsonSchemaChecker::Impl::walk(const Value& value, const Value& schemaIn, std::string schemaPointer,
                                    const std::string& docPointer, ValidationErrors& errors, int depth) const {
@@ -365,9 +365,9 @@ void JsonSchemaChecker::Impl::walkArray(const Value& value, const Value& schema,
         for (rapidjson::SizeType j = 1; j < n && j <= 2000; ++j) {
             for (rapidjson::SizeType i = 0; i < j; ++i) {
                 if (value[i] == value[j]) {
-                    errors.push_back({appendPointer(docPointer, j),
-                                      quotedForMessage(value[j]) + " is listed more than once (first at " +
-                                          appendPointer(docPointer, i) + ")"});
+                    errors.push_back({appendPointer(docPointer, j), quotedForMessage(value[j]) +
+                                                                        " is listed more than once (first at " +
+                                                                        appendPointer(docPointer, i) + ")"});
                     break;
                 }
             }
@@ -530,6 +530,6 @@ const JsonSchemaChecker& policySchemaChecker() {
     return *checker;
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies
 
 #pragma GCC diagnostic pop

@@ -51,4 +51,4 @@ std::string_view policySchemaText() noexcept;
 // The compiled policy schema, built once on first use.
 const JsonSchemaChecker& policySchemaChecker();
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

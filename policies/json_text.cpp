@@ -37,7 +37,7 @@ void writeCanonical(const rapidjson::Value& value, Writer& writer) {
     }
 }
 
-} // namespace
+}  // namespace
 
 std::string compactJson(const rapidjson::Value& value) {
     rapidjson::StringBuffer buffer;
@@ -88,4 +88,4 @@ std::string quotedForMessage(const rapidjson::Value& value) {
     return printableForMessage(compactJson(value));
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

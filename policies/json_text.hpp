@@ -29,4 +29,4 @@ std::string printableForMessage(std::string_view text);
 // (shortened the same way).
 std::string quotedForMessage(const rapidjson::Value& value);
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -20,7 +20,8 @@ std::shared_ptr<const anon::Hierarchy> Policy::hierarchy(std::string_view column
 Result<std::shared_ptr<const anon::Hierarchy>> Policy::buildHierarchy(std::string_view column,
                                                                       const std::vector<std::string>& values) const {
     const ColumnPolicy* c = model_.column(column);
-    if (!c || !c->hierarchy) return notFound("the policy declares no hierarchy for the column '" + std::string(column) + "'");
+    if (!c || !c->hierarchy)
+        return notFound("the policy declares no hierarchy for the column '" + std::string(column) + "'");
     if (auto loaded = hierarchy(column)) {
         if (auto s = anon::checkCoverage(*loaded, values, column); !s) return s;
         return loaded;
@@ -35,4 +36,4 @@ Result<std::optional<SqlFragment>> Policy::rowFilterSql(size_t firstParameter) c
     return std::optional<SqlFragment>(std::move(sql).value());
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

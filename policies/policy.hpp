@@ -77,7 +77,7 @@ struct PolicyLoadOptions {
 };
 
 struct PolicyLoadResult {
-    std::shared_ptr<const Policy> policy; // set iff errors is empty
+    std::shared_ptr<const Policy> policy;  // set iff errors is empty
     ValidationErrors errors;
     bool ok() const noexcept { return errors.empty() && policy != nullptr; }
 };
@@ -116,4 +116,4 @@ RowFilterCheck checkRowFilter(const rapidjson::Value& filter, const std::string&
 // options.hierarchyBaseDirectory is set. A file that cannot be read is one error with pointer "".
 PolicyLoadResult loadPolicyFile(const std::filesystem::path& path, PolicyLoadOptions options = {});
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -22,4 +22,4 @@ private:
     Policy& policy_;
 };
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -78,13 +78,13 @@ void findDuplicatesAndInfinities(const Value& v, const std::string& pointer, Val
         for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
             const std::string_view name(m->name.GetString(), m->name.GetStringLength());
             if (!seen.insert(name).second)
-                errors.push_back({appendPointer(pointer, name),
-                                  "the field \"" + printableForMessage(name) +
-                                      "\" appears more than once in the same object"});
+                errors.push_back({appendPointer(pointer, name), "the field \"" + printableForMessage(name) +
+                                                                    "\" appears more than once in the same object"});
             findDuplicatesAndInfinities(m->value, appendPointer(pointer, name), errors);
         }
     } else if (v.IsArray()) {
-        for (rapidjson::SizeType i = 0; i < v.Size(); ++i) findDuplicatesAndInfinities(v[i], appendPointer(pointer, i), errors);
+        for (rapidjson::SizeType i = 0; i < v.Size(); ++i)
+            findDuplicatesAndInfinities(v[i], appendPointer(pointer, i), errors);
     } else if (v.IsDouble() && !std::isfinite(v.GetDouble())) {
         // RapidJSON reads a literal beyond the double range (2e308) as infinity; it has no JSON
         // form, so the policy's content (hashed and stored) could not carry it.
@@ -148,7 +148,8 @@ public:
         for (const auto& p : doc_["purposes"].GetArray()) model.purposes.push_back(str(p));
         readValidity(model);
         if (const Value* input = find(doc_, "input"))
-            if (const Value* d = find(*input, "delimiter")) model.inputDelimiter = readDelimiter(*d, "/input/delimiter");
+            if (const Value* d = find(*input, "delimiter"))
+                model.inputDelimiter = readDelimiter(*d, "/input/delimiter");
         readAlgorithm(model);
         readColumns(model, hierarchies);
         readPrivacy(model);
@@ -234,7 +235,8 @@ private:
         const Value* algorithm = find(doc_, "algorithm");
         if (const Value* metric = find(doc_, "metric")) model.metric = *policyMetricFromName(str(*metric));
         if (!algorithm) return;
-        model.algorithm = str((*algorithm)["name"]) == "mondrian" ? SearchAlgorithm::Mondrian : SearchAlgorithm::Optimal;
+        model.algorithm =
+            str((*algorithm)["name"]) == "mondrian" ? SearchAlgorithm::Mondrian : SearchAlgorithm::Optimal;
         if (const Value* mode = find(*algorithm, "mode")) {
             if (model.algorithm != SearchAlgorithm::Mondrian)
                 add("/algorithm/mode", "a mode only applies to the mondrian algorithm");
@@ -260,7 +262,8 @@ private:
         AggregatesSpec spec;
         spec.personKey = str(a["person_key"]);
         aggregateColumn(model, spec.personKey, "/aggregates/person_key");
-        if (const Value* m = find(a, "max_rows_per_person")) spec.maxRowsPerPerson = static_cast<uint32_t>(m->GetUint64());
+        if (const Value* m = find(a, "max_rows_per_person"))
+            spec.maxRowsPerPerson = static_cast<uint32_t>(m->GetUint64());
         if (const Value* measures = find(a, "measures")) {
             for (rapidjson::SizeType i = 0; i < measures->Size(); ++i) {
                 const Value& m = (*measures)[i];
@@ -275,7 +278,8 @@ private:
                 if (!std::isfinite(measure.lower) || !std::isfinite(measure.upper) || !(measure.lower < measure.upper))
                     add(at + "/upper", "the bounds must be finite numbers with lower below upper");
                 if (spec.measure(measure.column))
-                    add(at + "/column", "the column \"" + printableForMessage(measure.column) + "\" is already a measure");
+                    add(at + "/column",
+                        "the column \"" + printableForMessage(measure.column) + "\" is already a measure");
                 spec.measures.push_back(std::move(measure));
             }
         }
@@ -297,8 +301,7 @@ private:
         AggregateGroupBy group;
         group.column = str(g["column"]);
         const ColumnPolicy* c = aggregateColumn(model, group.column, at + "/column");
-        if (c && c->name == spec.personKey)
-            add(at + "/column", "answers cannot be grouped by the person key");
+        if (c && c->name == spec.personKey) add(at + "/column", "answers cannot be grouped by the person key");
         if (spec.groupByColumn(group.column))
             add(at + "/column", "the column \"" + printableForMessage(group.column) + "\" is already listed");
         std::shared_ptr<const anon::Hierarchy> hierarchy;
@@ -326,7 +329,8 @@ private:
                 if (c && (!group.level || *group.level == 0)) {
                     // The values themselves: of the column's type, in canonical text.
                     std::string canonical;
-                    const bool numericColumn = c->type == anon::ColumnType::Integer || c->type == anon::ColumnType::Decimal;
+                    const bool numericColumn =
+                        c->type == anon::ColumnType::Integer || c->type == anon::ColumnType::Decimal;
                     if (numericColumn != v.IsNumber() || !anon::appendCanonicalText(canonical, c->type, text)) {
                         add(vp, quotedForMessage(v) + " is not " + aType(c->type) + ", but \"" +
                                     printableForMessage(c->name) + "\" is " + aColumnOfType(c->type));
@@ -536,8 +540,9 @@ private:
                                 quoted);
                 else if (!isNumericType(column.type))
                     add(at, "Mondrian needs a hierarchy for the " + std::string(typeName(column.type)) +
-                                " quasi-identifier " + quoted + " (only numbers, dates and timestamps can be split "
-                                                                "without one)");
+                                " quasi-identifier " + quoted +
+                                " (only numbers, dates and timestamps can be split "
+                                "without one)");
             }
             break;
         case ColumnRole::Sensitive:
@@ -546,19 +551,20 @@ private:
                 add(transformAt, column.transform.name + " needs a hierarchy; add \"hierarchy\" to " + quoted);
             break;
         }
-        if (column.hierarchy && column.role != ColumnRole::QuasiIdentifier && !traitsOf(column.transform.name).usesHierarchy)
+        if (column.hierarchy && column.role != ColumnRole::QuasiIdentifier &&
+            !traitsOf(column.transform.name).usesHierarchy)
             add(at + "/hierarchy", "only quasi-identifiers and generalized columns use a hierarchy");
         // A fixed generalization level must exist in a hierarchy known now.
         if (auto level = column.transform.params.find("level"); level != column.transform.params.end() &&
-                                                                 traitsOf(column.transform.name).usesHierarchy &&
-                                                                 std::holds_alternative<int64_t>(level->second)) {
+                                                                traitsOf(column.transform.name).usesHierarchy &&
+                                                                std::holds_alternative<int64_t>(level->second)) {
             const int64_t l = std::get<int64_t>(level->second);
             auto h = hierarchies.find(column.name);
             if (l < 0) add(at + "/transform/params/level", "must not be negative");
             else if (h != hierarchies.end() && l >= h->second->levels())
-                add(at + "/transform/params/level", "level " + std::to_string(l) + " does not exist; the hierarchy of " +
-                                                        quoted + " has levels 0 to " +
-                                                        std::to_string(h->second->levels() - 1));
+                add(at + "/transform/params/level", "level " + std::to_string(l) +
+                                                        " does not exist; the hierarchy of " + quoted +
+                                                        " has levels 0 to " + std::to_string(h->second->levels() - 1));
         }
     }
 
@@ -620,20 +626,21 @@ private:
         std::ostringstream bytes;
         bytes << in.rdbuf();
         if (!in) {
-            add(fileAt, "the hierarchy file \"" + printableForMessage(spec.resolvedFile.string()) + "\" cannot be read");
+            add(fileAt,
+                "the hierarchy file \"" + printableForMessage(spec.resolvedFile.string()) + "\" cannot be read");
             return;
         }
         auto rows = anon::parseHierarchyRows(bytes.str(), spec.delimiter);
         if (!rows) {
-            add(fileAt, "the hierarchy file \"" + printableForMessage(spec.file) + "\" is not valid: " +
-                            rows.status().message());
+            add(fileAt, "the hierarchy file \"" + printableForMessage(spec.file) +
+                            "\" is not valid: " + rows.status().message());
             return;
         }
         if (!checkLeaves(*rows, fileAt, column, "row")) return;
         auto hierarchy = anon::Hierarchy::fromRows(column.name, *rows);
         if (!hierarchy) {
-            add(fileAt, "the hierarchy file \"" + printableForMessage(spec.file) + "\" is not valid: " +
-                            hierarchy.status().message());
+            add(fileAt, "the hierarchy file \"" + printableForMessage(spec.file) +
+                            "\" is not valid: " + hierarchy.status().message());
             return;
         }
         hierarchies[column.name] = std::make_shared<const anon::Hierarchy>(std::move(hierarchy).value());
@@ -659,12 +666,11 @@ private:
                 else if (std::fabs(ratio - std::round(ratio)) > 1e-9 * ratio)
                     add(appendPointer(at + "/widths", i),
                         compactJson(widths[i]) + " is not a multiple of the width before it (" +
-                            compactJson(widths[i - 1]) +
-                            "); each level must merge whole intervals of the level below");
+                            compactJson(widths[i - 1]) + "); each level must merge whole intervals of the level below");
             }
             if (column.type == anon::ColumnType::Integer && w != std::floor(w))
-                add(appendPointer(at + "/widths", i), "must be a whole number for the integer column \"" +
-                                                          printableForMessage(column.name) + "\"");
+                add(appendPointer(at + "/widths", i),
+                    "must be a whole number for the integer column \"" + printableForMessage(column.name) + "\"");
             spec.widths.push_back(w);
         }
     }
@@ -728,8 +734,8 @@ private:
                     }
                     if (auto [it, inserted] = parents.emplace(member, group); !inserted) {
                         add(memberAt, "\"" + printableForMessage(member) + "\" is already in the group \"" +
-                                          printableForMessage(it->second) + "\"; each " +
-                                          (l == 0 ? "value" : "group") + " belongs to exactly one group per level");
+                                          printableForMessage(it->second) + "\"; each " + (l == 0 ? "value" : "group") +
+                                          " belongs to exactly one group per level");
                         continue;
                     }
                     if (l == 0) leaves.push_back(member);
@@ -857,8 +863,8 @@ private:
             if (const Value* children = find(e, logical)) {
                 f.kind = std::string_view(logical) == "and" ? RowFilter::Kind::And : RowFilter::Kind::Or;
                 for (rapidjson::SizeType i = 0; i < children->Size(); ++i)
-                    f.children.push_back(readFilter((*children)[i], appendPointer(at + "/" + logical, i), model,
-                                                    depth + 1, nodes));
+                    f.children.push_back(
+                        readFilter((*children)[i], appendPointer(at + "/" + logical, i), model, depth + 1, nodes));
                 return f;
             }
         }
@@ -939,8 +945,8 @@ private:
                 continue;
             }
             if (d->type != c.type)
-                add(at + "/type", "is " + std::string(typeName(c.type)) + " here but " + typeName(d->type) +
-                                      " in the dataset");
+                add(at + "/type",
+                    "is " + std::string(typeName(c.type)) + " here but " + typeName(d->type) + " in the dataset");
             if (d->role && protection(c.role) < protection(*d->role))
                 add(at + "/role", "the dataset classifies \"" + printableForMessage(c.name) + "\" as " +
                                       columnRoleName(*d->role) + "; a policy cannot release it as " +
@@ -971,7 +977,7 @@ private:
     const anon::TransformRegistry& registry_;
 };
 
-} // namespace
+}  // namespace
 
 namespace {
 
@@ -986,7 +992,7 @@ void capErrors(ValidationErrors& errors) {
 
 PolicyLoadResult loadPolicyUncapped(std::string_view json, const PolicyLoadOptions& options);
 
-} // namespace
+}  // namespace
 
 PolicyLoadResult loadPolicy(std::string_view json, const PolicyLoadOptions& options) {
     PolicyLoadResult result = loadPolicyUncapped(json, options);
@@ -1005,8 +1011,8 @@ PolicyLoadResult loadPolicyUncapped(std::string_view json, const PolicyLoadOptio
             return result;
         }
         if (nestingDepth(json, kMaxNesting) > kMaxNesting) {
-            errors.push_back({"", "the policy nests lists and objects deeper than " + std::to_string(kMaxNesting) +
-                                      " levels"});
+            errors.push_back(
+                {"", "the policy nests lists and objects deeper than " + std::to_string(kMaxNesting) + " levels"});
             return result;
         }
         rapidjson::Document doc;
@@ -1043,7 +1049,7 @@ PolicyLoadResult loadPolicyUncapped(std::string_view json, const PolicyLoadOptio
     return result;
 }
 
-} // namespace
+}  // namespace
 
 namespace {
 
@@ -1061,7 +1067,7 @@ bool nestsDeeperThan(const Value& v, size_t limit) {
     return false;
 }
 
-} // namespace
+}  // namespace
 
 HierarchyDeclarationCheck checkHierarchyDeclaration(const rapidjson::Value& declaration, const std::string& pointer,
                                                     const std::string& column, anon::ColumnType type,
@@ -1127,7 +1133,8 @@ PolicyLoadResult loadPolicyFile(const std::filesystem::path& path, PolicyLoadOpt
     const auto size = std::filesystem::file_size(path, ec);
     if (ec) return {nullptr, {{"", "cannot read \"" + path.string() + "\": " + ec.message()}}};
     if (size > options.maxDocumentBytes)
-        return {nullptr, {{"", "the policy file is larger than " + std::to_string(options.maxDocumentBytes) + " bytes"}}};
+        return {nullptr,
+                {{"", "the policy file is larger than " + std::to_string(options.maxDocumentBytes) + " bytes"}}};
     std::ifstream in(path, std::ios::binary);
     std::ostringstream bytes;
     bytes << in.rdbuf();
@@ -1139,4 +1146,4 @@ PolicyLoadResult loadPolicyFile(const std::filesystem::path& path, PolicyLoadOpt
     return loadPolicy(bytes.str(), options);
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -15,8 +15,8 @@ const char* columnRoleName(ColumnRole role) noexcept {
 }
 
 std::optional<ColumnRole> columnRoleFromName(std::string_view name) noexcept {
-    for (ColumnRole r : {ColumnRole::Identifier, ColumnRole::QuasiIdentifier, ColumnRole::Sensitive,
-                         ColumnRole::Insensitive})
+    for (ColumnRole r :
+         {ColumnRole::Identifier, ColumnRole::QuasiIdentifier, ColumnRole::Sensitive, ColumnRole::Insensitive})
         if (name == columnRoleName(r)) return r;
     return std::nullopt;
 }
@@ -71,7 +71,8 @@ const char* budgetPeriodName(BudgetPeriod period) noexcept {
 }
 
 const AggregateMeasure* AggregatesSpec::measure(std::string_view name) const {
-    auto it = std::find_if(measures.begin(), measures.end(), [&](const AggregateMeasure& m) { return m.column == name; });
+    auto it =
+        std::find_if(measures.begin(), measures.end(), [&](const AggregateMeasure& m) { return m.column == name; });
     return it == measures.end() ? nullptr : &*it;
 }
 
@@ -104,4 +105,4 @@ bool PolicyModel::allowsPurpose(std::string_view purpose) const {
     return std::find(purposes.begin(), purposes.end(), purpose) != purposes.end();
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

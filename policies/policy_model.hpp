@@ -126,8 +126,8 @@ struct AggregatesSpec {
     uint32_t maxRowsPerPerson = 1;
     std::vector<AggregateMeasure> measures;
     std::vector<AggregateGroupBy> groupBy;
-    double epsilon = 0;                 // per recipient and period
-    std::optional<double> delta;        // per recipient and period; only Gaussian queries spend it
+    double epsilon = 0;           // per recipient and period
+    std::optional<double> delta;  // per recipient and period; only Gaussian queries spend it
     BudgetPeriod period = BudgetPeriod::Month;
 
     const AggregateMeasure* measure(std::string_view column) const;
@@ -137,11 +137,11 @@ struct AggregatesSpec {
 struct PolicyModel {
     std::string dataset;
     std::string description;
-    std::vector<std::string> recipients; // principal names and "group:NAME"
+    std::vector<std::string> recipients;  // principal names and "group:NAME"
     std::vector<std::string> purposes;
     ValiditySpec validity;
     char inputDelimiter = ',';
-    std::vector<ColumnPolicy> columns; // in the order written
+    std::vector<ColumnPolicy> columns;  // in the order written
     PrivacySpec privacy;
     SearchAlgorithm algorithm = SearchAlgorithm::Optimal;
     MondrianMode mondrianMode = MondrianMode::Strict;
@@ -165,4 +165,4 @@ struct PolicyModel {
     bool allowsPurpose(std::string_view purpose) const;
 };
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

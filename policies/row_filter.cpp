@@ -22,7 +22,8 @@ struct Compiler {
         switch (f.kind) {
         case RowFilter::Kind::And:
         case RowFilter::Kind::Or: {
-            if (f.children.empty()) return invalidArgument("an \"and\"/\"or\" row filter needs at least one expression");
+            if (f.children.empty())
+                return invalidArgument("an \"and\"/\"or\" row filter needs at least one expression");
             sql += "(";
             for (size_t i = 0; i < f.children.size(); ++i) {
                 if (i > 0) sql += f.kind == RowFilter::Kind::And ? " AND " : " OR ";
@@ -38,8 +39,7 @@ struct Compiler {
             sql += ")";
             return Status::ok();
         }
-        case RowFilter::Kind::Comparison:
-            return comparison(f, sql);
+        case RowFilter::Kind::Comparison: return comparison(f, sql);
         }
         return internalError("unknown row filter node");
     }
@@ -49,9 +49,8 @@ struct Compiler {
         const std::string column = quoteSqlIdentifier(f.column);
         auto needValues = [&](size_t min, size_t max) -> Status {
             if (f.values.size() < min || f.values.size() > max)
-                return invalidArgument(std::string("row filter operator '") + filterOpName(f.op) +
-                                       "' on column " + column + " has " + std::to_string(f.values.size()) +
-                                       " values");
+                return invalidArgument(std::string("row filter operator '") + filterOpName(f.op) + "' on column " +
+                                       column + " has " + std::to_string(f.values.size()) + " values");
             return Status::ok();
         };
         const char* binary = nullptr;
@@ -86,7 +85,7 @@ struct Compiler {
     }
 };
 
-} // namespace
+}  // namespace
 
 const char* filterOpName(FilterOp op) noexcept {
     switch (op) {
@@ -105,10 +104,9 @@ const char* filterOpName(FilterOp op) noexcept {
 }
 
 bool parseFilterOp(std::string_view name, FilterOp& op) noexcept {
-    static constexpr FilterOp all[] = {FilterOp::Equal, FilterOp::NotEqual,    FilterOp::Less,
-                                       FilterOp::LessOrEqual, FilterOp::Greater, FilterOp::GreaterOrEqual,
-                                       FilterOp::In,    FilterOp::NotIn,       FilterOp::IsNull,
-                                       FilterOp::IsNotNull};
+    static constexpr FilterOp all[] = {
+        FilterOp::Equal,          FilterOp::NotEqual, FilterOp::Less,  FilterOp::LessOrEqual, FilterOp::Greater,
+        FilterOp::GreaterOrEqual, FilterOp::In,       FilterOp::NotIn, FilterOp::IsNull,      FilterOp::IsNotNull};
     for (FilterOp candidate : all) {
         if (name == filterOpName(candidate)) {
             op = candidate;
@@ -127,4 +125,4 @@ Result<SqlFragment> compileRowFilter(const RowFilter& filter, size_t firstParame
     return std::move(compiler.out);
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -28,7 +28,7 @@ struct RowFilter {
     // Comparison only.
     std::string column;
     FilterOp op = FilterOp::Equal;
-    std::vector<std::string> values; // one for =,!=,<,..; one or more for in/not_in; none for is_null
+    std::vector<std::string> values;  // one for =,!=,<,..; one or more for in/not_in; none for is_null
     // And / Or: one or more children; Not: exactly one.
     std::vector<RowFilter> children;
 
@@ -36,8 +36,8 @@ struct RowFilter {
 };
 
 struct SqlFragment {
-    std::string sql;                     // e.g. ("age" >= $1 AND "region" IN ($2, $3))
-    std::vector<std::string> parameters; // parameters[i] is $(firstParameter + i)
+    std::string sql;                      // e.g. ("age" >= $1 AND "region" IN ($2, $3))
+    std::vector<std::string> parameters;  // parameters[i] is $(firstParameter + i)
 };
 
 // Compiles the filter. Parameters are numbered from `firstParameter` (>= 1) so the fragment can be
@@ -45,4 +45,4 @@ struct SqlFragment {
 // tree (wrong number of values or children) or a tree deeper than 64 levels.
 Result<SqlFragment> compileRowFilter(const RowFilter& filter, size_t firstParameter = 1);
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -4,8 +4,8 @@ namespace custodian::policies {
 
 Status validateSqlIdentifier(std::string_view name) {
     if (name.empty()) return invalidArgument("identifier is empty");
-    if (name.size() > 63) return invalidArgument("identifier '" + std::string(name.substr(0, 63)) +
-                                                 "...' is longer than 63 bytes");
+    if (name.size() > 63)
+        return invalidArgument("identifier '" + std::string(name.substr(0, 63)) + "...' is longer than 63 bytes");
     for (unsigned char c : name) {
         if (c < 0x20 || c == 0x7f) return invalidArgument("identifier contains a control character");
         if (c == '"') return invalidArgument("identifier '" + std::string(name) + "' contains a double quote");
@@ -20,7 +20,7 @@ std::string quoteSqlIdentifier(std::string_view name) {
     out.push_back('"');
     for (char c : name) {
         out.push_back(c);
-        if (c == '"') out.push_back('"'); // never reached after validation; kept for defence in depth
+        if (c == '"') out.push_back('"');  // never reached after validation; kept for defence in depth
     }
     out.push_back('"');
     return out;
@@ -38,4 +38,4 @@ Result<std::string> quoteQualifiedName(std::string_view qualified) {
     return quoteSqlIdentifier(schema) + "." + quoteSqlIdentifier(table);
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

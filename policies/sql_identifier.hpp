@@ -19,4 +19,4 @@ std::string quoteSqlIdentifier(std::string_view name);
 // "schema"."table" from "schema.table" or "table" (schema defaults to public).
 Result<std::string> quoteQualifiedName(std::string_view qualified);
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

@@ -17,9 +17,7 @@ std::string appendPointer(const std::string& pointer, std::string_view token) {
     return pointer + "/" + escapePointerToken(token);
 }
 
-std::string appendPointer(const std::string& pointer, size_t index) {
-    return pointer + "/" + std::to_string(index);
-}
+std::string appendPointer(const std::string& pointer, size_t index) { return pointer + "/" + std::to_string(index); }
 
 Status validationStatus(const ValidationErrors& errors) {
     std::string message = errors.size() == 1 ? "the policy has 1 error: "
@@ -33,4 +31,4 @@ Status validationStatus(const ValidationErrors& errors) {
     return invalidArgument(std::move(message));
 }
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

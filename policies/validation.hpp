@@ -29,4 +29,4 @@ std::string appendPointer(const std::string& pointer, size_t index);
 // the root), for callers that only carry a Status. Precondition: !errors.empty().
 Status validationStatus(const ValidationErrors& errors);
 
-} // namespace custodian::policies
+}  // namespace custodian::policies

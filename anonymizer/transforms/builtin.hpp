@@ -18,4 +18,4 @@ TransformSpec dateShiftSpec();
 TransformSpec setNullSpec();
 TransformSpec constantSpec();
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

@@ -26,10 +26,10 @@ public:
     }
 
 private:
-    Column value_; // one row: the constant, parsed once for the column's type
+    Column value_;  // one row: the constant, parsed once for the column's type
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec constantSpec() {
     return {"constant",
@@ -40,10 +40,11 @@ TransformSpec constantSpec() {
                 const std::string text = paramString(params, "value", "");
                 Column value(input);
                 if (!value.appendParsed(text))
-                    return invalidArgument("constant: '" + text + "' is not a valid " + columnTypeName(input) + " value");
+                    return invalidArgument("constant: '" + text + "' is not a valid " + columnTypeName(input) +
+                                           " value");
                 return TransformPtr(std::make_shared<Constant>(std::move(value)));
             },
             {.deidentifies = true}};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

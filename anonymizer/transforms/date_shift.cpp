@@ -36,10 +36,8 @@ public:
             canonical.clear();
             key.appendCanonical(canonical, r);
             const int64_t offset = static_cast<int64_t>(hasher_.hash64(canonical) % span) - maxDays_;
-            if (type_ == ColumnType::Date)
-                out->appendDate(static_cast<int32_t>(in.date(r) + offset));
-            else
-                out->appendTimestamp(in.timestamp(r) + offset * kMicrosPerDay);
+            if (type_ == ColumnType::Date) out->appendDate(static_cast<int32_t>(in.date(r) + offset));
+            else out->appendTimestamp(in.timestamp(r) + offset * kMicrosPerDay);
         }
         return ColumnPtr(std::move(out));
     }
@@ -51,7 +49,7 @@ private:
     int64_t maxDays_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec dateShiftSpec() {
     return {"date_shift",
@@ -75,8 +73,9 @@ TransformSpec dateShiftSpec() {
                     return failedPrecondition("date_shift needs " + missing + " of the release");
                 auto hasher = KeyedHasher::derive(*context.masterKey, kDateShiftKdfContext, context.keyScope);
                 if (!hasher) return hasher.status();
-                return TransformPtr(std::make_shared<DateShift>(input, std::move(hasher.value()), std::move(keyColumn), maxDays));
+                return TransformPtr(
+                    std::make_shared<DateShift>(input, std::move(hasher.value()), std::move(keyColumn), maxDays));
             }};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

@@ -14,14 +14,17 @@ public:
     }
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec dropSpec() {
-    return {"drop", "Remove the column from the release.", {}, {},
+    return {"drop",
+            "Remove the column from the release.",
+            {},
+            {},
             [](const Params&, const TransformContext&, ColumnType) -> Result<TransformPtr> {
                 return TransformPtr(std::make_shared<Drop>());
             },
             {.deidentifies = true, .removesColumn = true}};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

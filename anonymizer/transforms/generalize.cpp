@@ -9,7 +9,8 @@ namespace {
 
 class Generalize final : public ColumnTransform {
 public:
-    Generalize(std::shared_ptr<const Hierarchy> hierarchy, int level) : hierarchy_(std::move(hierarchy)), level_(level) {}
+    Generalize(std::shared_ptr<const Hierarchy> hierarchy, int level)
+        : hierarchy_(std::move(hierarchy)), level_(level) {}
 
     std::string_view name() const noexcept override { return "generalize"; }
     std::optional<ColumnType> outputType() const noexcept override { return ColumnType::Text; }
@@ -21,7 +22,8 @@ public:
         if (Status s = encoder.encode(batch, column, codes); !s) return s;
         auto out = std::make_shared<Column>(ColumnType::Text);
         out->reserve(codes.size(), codes.size() * 8);
-        for (const uint32_t leaf : codes) out->appendText(hierarchy_->label(level_, hierarchy_->generalize(leaf, level_)));
+        for (const uint32_t leaf : codes)
+            out->appendText(hierarchy_->label(level_, hierarchy_->generalize(leaf, level_)));
         return ColumnPtr(std::move(out));
     }
 
@@ -30,7 +32,7 @@ private:
     int level_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec generalizeSpec() {
     return {"generalize",
@@ -51,4 +53,4 @@ TransformSpec generalizeSpec() {
             {.usesHierarchy = true}};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

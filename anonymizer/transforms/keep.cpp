@@ -15,13 +15,16 @@ private:
     ColumnType type_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec keepSpec() {
-    return {"keep", "Release the column unchanged.", {}, {},
+    return {"keep",
+            "Release the column unchanged.",
+            {},
+            {},
             [](const Params&, const TransformContext&, ColumnType input) -> Result<TransformPtr> {
                 return TransformPtr(std::make_shared<Keep>(input));
             }};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

@@ -26,7 +26,7 @@ void appendField(crypto_generichash_state& state, std::string_view field) {
     crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(field.data()), field.size());
 }
 
-} // namespace
+}  // namespace
 
 bool ensureSodium() noexcept {
     static const bool ready = sodium_init() >= 0;
@@ -36,8 +36,9 @@ bool ensureSodium() noexcept {
 std::string missingKeyScope(const KeyScope& scope) {
     if (scope.derivation == KeyDerivation::DatasetRecipient)
         return scope.dataset.empty() || scope.recipient.empty() ? "the dataset and recipient" : "";
-    return scope.dataset.empty() || scope.policy.empty() || scope.recipient.empty() ? "the dataset, policy and recipient"
-                                                                                     : "";
+    return scope.dataset.empty() || scope.policy.empty() || scope.recipient.empty()
+               ? "the dataset, policy and recipient"
+               : "";
 }
 
 uint64_t releaseSubkeyId(const KeyScope& scope) {
@@ -58,8 +59,8 @@ Result<KeyedHasher> KeyedHasher::derive(const MasterKey& master, const char (&co
     static_assert(crypto_kdf_CONTEXTBYTES == 8 && crypto_kdf_KEYBYTES == MasterKey::kBytes);
     auto* key = static_cast<uint8_t*>(sodium_malloc(crypto_generichash_KEYBYTES));
     if (key == nullptr) return Status(StatusCode::ResourceExhausted, "cannot allocate secure memory for a key");
-    if (crypto_kdf_derive_from_key(key, crypto_generichash_KEYBYTES, releaseSubkeyId(scope), context,
-                                   master.data()) != 0) {
+    if (crypto_kdf_derive_from_key(key, crypto_generichash_KEYBYTES, releaseSubkeyId(scope), context, master.data()) !=
+        0) {
         sodium_free(key);
         return internalError("crypto_kdf_derive_from_key failed");
     }
@@ -68,7 +69,7 @@ Result<KeyedHasher> KeyedHasher::derive(const MasterKey& master, const char (&co
 }
 
 KeyedHasher::~KeyedHasher() {
-    if (key_ != nullptr) sodium_free(key_); // sodium_free wipes the memory first
+    if (key_ != nullptr) sodium_free(key_);  // sodium_free wipes the memory first
 }
 
 void KeyedHasher::hash(std::string_view message, std::span<uint8_t> out) const {
@@ -83,4 +84,4 @@ uint64_t KeyedHasher::hash64(std::string_view message) const {
     return loadLe64(digest);
 }
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

@@ -61,4 +61,4 @@ private:
     uint8_t* key_;
 };
 
-} // namespace custodian::anon
+}  // namespace custodian::anon

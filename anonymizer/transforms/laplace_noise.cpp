@@ -49,7 +49,7 @@ public:
 
 private:
     double sample(uint64_t random) const {
-        const double p = (static_cast<double>(random >> 11) + 0.5) / 9007199254740992.0; // 2^53
+        const double p = (static_cast<double>(random >> 11) + 0.5) / 9007199254740992.0;  // 2^53
         return p < 0.5 ? scale_ * std::log(2 * p) : -scale_ * std::log(2 * (1 - p));
     }
 
@@ -58,7 +58,7 @@ private:
     std::shared_ptr<RandomSource> random_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec laplaceNoiseSpec() {
     return {"laplace_noise",
@@ -69,7 +69,8 @@ TransformSpec laplaceNoiseSpec() {
             [](const Params& params, const TransformContext& context, ColumnType input) -> Result<TransformPtr> {
                 const double epsilon = paramNumber(params, "epsilon", 0);
                 const double sensitivity = paramNumber(params, "sensitivity", 0);
-                if (!(epsilon > 0) || !std::isfinite(epsilon)) return invalidArgument("laplace_noise: epsilon must be > 0");
+                if (!(epsilon > 0) || !std::isfinite(epsilon))
+                    return invalidArgument("laplace_noise: epsilon must be > 0");
                 if (!(sensitivity > 0) || !std::isfinite(sensitivity))
                     return invalidArgument("laplace_noise: sensitivity must be > 0");
                 const double scale = sensitivity / epsilon;
@@ -79,4 +80,4 @@ TransformSpec laplaceNoiseSpec() {
             }};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

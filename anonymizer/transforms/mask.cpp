@@ -56,10 +56,8 @@ private:
             size_t len = 1;
             while (i + len < value.size() && isContinuationByte(value[i + len])) ++len;
             const bool keep = !maskAll && (index < keepFirst_ || index >= chars - keepLast_);
-            if (keep)
-                out.append(value.substr(i, len));
-            else
-                out.append(maskChar_);
+            if (keep) out.append(value.substr(i, len));
+            else out.append(maskChar_);
             i += len;
             ++index;
         }
@@ -71,7 +69,7 @@ private:
     bool email_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec maskSpec() {
     return {"mask",
@@ -84,16 +82,18 @@ TransformSpec maskSpec() {
             [](const Params& params, const TransformContext&, ColumnType) -> Result<TransformPtr> {
                 const int64_t keepFirst = paramInt(params, "keep_first", 0);
                 const int64_t keepLast = paramInt(params, "keep_last", 0);
-                if (keepFirst < 0 || keepLast < 0) return invalidArgument("mask: keep_first and keep_last must be >= 0");
+                if (keepFirst < 0 || keepLast < 0)
+                    return invalidArgument("mask: keep_first and keep_last must be >= 0");
                 std::string maskChar = paramString(params, "mask_char", "*");
                 size_t chars = 0;
                 for (const char c : maskChar) chars += isContinuationByte(c) ? 0 : 1;
                 if (chars != 1 || !isValidUtf8(maskChar) || maskChar == "\n" || maskChar == "\r")
                     return invalidArgument("mask: mask_char must be exactly one character other than CR and LF");
-                return TransformPtr(std::make_shared<Mask>(static_cast<size_t>(keepFirst), static_cast<size_t>(keepLast),
-                                                           std::move(maskChar), paramBool(params, "email", false)));
+                return TransformPtr(std::make_shared<Mask>(static_cast<size_t>(keepFirst),
+                                                           static_cast<size_t>(keepLast), std::move(maskChar),
+                                                           paramBool(params, "email", false)));
             },
             {.deidentifies = true}};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

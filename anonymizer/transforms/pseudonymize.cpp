@@ -60,10 +60,8 @@ public:
             in.appendCanonical(canonical, r);
             hasher_.hash(canonical, std::span<uint8_t>(digest, bytes_));
             pseudonym.clear();
-            if (encoding_ == Encoding::Hex)
-                appendHex(pseudonym, digest, bytes_);
-            else
-                appendBase32(pseudonym, digest, bytes_);
+            if (encoding_ == Encoding::Hex) appendHex(pseudonym, digest, bytes_);
+            else appendBase32(pseudonym, digest, bytes_);
             out->appendText(pseudonym);
         }
         return ColumnPtr(std::move(out));
@@ -75,7 +73,7 @@ private:
     Encoding encoding_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec pseudonymizeSpec() {
     return {"pseudonymize",
@@ -86,10 +84,10 @@ TransformSpec pseudonymizeSpec() {
             [](const Params& params, const TransformContext& context, ColumnType) -> Result<TransformPtr> {
                 const std::string encodingName = paramString(params, "encoding", "hex");
                 Encoding encoding = Encoding::Hex;
-                if (encodingName == "base32")
-                    encoding = Encoding::Base32;
+                if (encodingName == "base32") encoding = Encoding::Base32;
                 else if (encodingName != "hex")
-                    return invalidArgument("pseudonymize: encoding must be 'hex' or 'base32', got '" + encodingName + "'");
+                    return invalidArgument("pseudonymize: encoding must be 'hex' or 'base32', got '" + encodingName +
+                                           "'");
                 const int64_t bytes = paramInt(params, "bytes", 16);
                 if (bytes < static_cast<int64_t>(crypto_generichash_BYTES_MIN) ||
                     bytes > static_cast<int64_t>(crypto_generichash_BYTES_MAX))
@@ -106,4 +104,4 @@ TransformSpec pseudonymizeSpec() {
             {.deidentifies = true}};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

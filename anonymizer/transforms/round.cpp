@@ -42,7 +42,7 @@ private:
         const auto base = static_cast<int64_t>(base_);
         int64_t q = v / base;
         int64_t rem = v % base;
-        if (rem < 0) { // floor division
+        if (rem < 0) {  // floor division
             rem += base;
             --q;
         }
@@ -76,7 +76,7 @@ private:
     Mode mode_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec roundSpec() {
     return {"round",
@@ -91,14 +91,12 @@ TransformSpec roundSpec() {
                     return invalidArgument("round: the base of an integer column must be an integer up to 10^18");
                 const std::string modeName = paramString(params, "mode", "nearest");
                 Mode mode = Mode::Nearest;
-                if (modeName == "down")
-                    mode = Mode::Down;
-                else if (modeName == "up")
-                    mode = Mode::Up;
+                if (modeName == "down") mode = Mode::Down;
+                else if (modeName == "up") mode = Mode::Up;
                 else if (modeName != "nearest")
                     return invalidArgument("round: mode must be 'nearest', 'down' or 'up', got '" + modeName + "'");
                 return TransformPtr(std::make_shared<Round>(input, base, mode));
             }};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

@@ -21,14 +21,17 @@ private:
     ColumnType type_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec setNullSpec() {
-    return {"set_null", "Replace every value with null.", {}, {},
+    return {"set_null",
+            "Replace every value with null.",
+            {},
+            {},
             [](const Params&, const TransformContext&, ColumnType input) -> Result<TransformPtr> {
                 return TransformPtr(std::make_shared<SetNull>(input));
             },
             {.deidentifies = true}};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

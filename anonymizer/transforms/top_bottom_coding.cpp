@@ -43,7 +43,7 @@ private:
     std::optional<double> top_;
 };
 
-} // namespace
+}  // namespace
 
 TransformSpec topBottomCodingSpec() {
     return {"top_bottom_coding",
@@ -54,7 +54,8 @@ TransformSpec topBottomCodingSpec() {
             [](const Params& params, const TransformContext&, ColumnType input) -> Result<TransformPtr> {
                 const auto top = paramNumber(params, "top");
                 const auto bottom = paramNumber(params, "bottom");
-                if (!top && !bottom) return invalidArgument("top_bottom_coding needs parameter 'top' or 'bottom' (number)");
+                if (!top && !bottom)
+                    return invalidArgument("top_bottom_coding needs parameter 'top' or 'bottom' (number)");
                 if ((top && !std::isfinite(*top)) || (bottom && !std::isfinite(*bottom)))
                     return invalidArgument("top_bottom_coding: bounds must be finite numbers");
                 if (top && bottom && *bottom > *top)
@@ -70,4 +71,4 @@ TransformSpec topBottomCodingSpec() {
             }};
 }
 
-} // namespace custodian::anon::transforms
+}  // namespace custodian::anon::transforms

@@ -83,14 +83,17 @@ Status recordAccess(RequestContext& ctx, const char* action, crypto::JsonValue::
 Result<HttpResponse> handleQuery(RequestContext& ctx) {
     audit::AuditLog* log = logOf(ctx);
     if (!log) return unavailable("the audit log is not available");
-    if (Status s = checkQueryNames(ctx.request, {"actor", "role", "dataset", "action", "decision", "from", "to",
-                                                 "cursor", "limit"});
+    if (Status s = checkQueryNames(ctx.request,
+                                   {"actor", "role", "dataset", "action", "decision", "from", "to", "cursor", "limit"});
         !s)
         return s;
     audit::AuditQuery q;
     crypto::JsonValue::Object filters;
-    for (auto [name, field] : {std::pair{"actor", &q.actor}, {"role", &q.role}, {"dataset", &q.dataset},
-                               {"action", &q.action}, {"decision", &q.decision}}) {
+    for (auto [name, field] : {std::pair{"actor", &q.actor},
+                               {"role", &q.role},
+                               {"dataset", &q.dataset},
+                               {"action", &q.action},
+                               {"decision", &q.decision}}) {
         auto v = ctx.request.queryParam(name);
         if (!v) continue;
         if (v->empty()) return invalidArgument(std::string(name) + ": must not be empty");
@@ -242,12 +245,11 @@ Result<HttpResponse> handleInclusion(RequestContext& ctx) {
     // 404) is recorded as denied by handleRequest, not as allowed.
     auto proof = log->inclusionProof(*index, *size);
     if (!proof) return proof.status();
-    if (Status s = recordAccess(ctx, "audit.proof.inclusion", {{"index", *index}, {"tree_size", *size}}); !s)
-        return s;
-    return HttpResponse::json(200, "{\"audit_path\":" + hashArray(proof->path) + ",\"index\":" +
-                                       std::to_string(proof->index) + ",\"leaf_hash\":" + hashHex(proof->leafHash) +
-                                       ",\"root_hash\":" + hashHex(proof->rootHash) +
-                                       ",\"tree_size\":" + std::to_string(proof->treeSize) + "}");
+    if (Status s = recordAccess(ctx, "audit.proof.inclusion", {{"index", *index}, {"tree_size", *size}}); !s) return s;
+    return HttpResponse::json(
+        200, "{\"audit_path\":" + hashArray(proof->path) + ",\"index\":" + std::to_string(proof->index) +
+                 ",\"leaf_hash\":" + hashHex(proof->leafHash) + ",\"root_hash\":" + hashHex(proof->rootHash) +
+                 ",\"tree_size\":" + std::to_string(proof->treeSize) + "}");
 }
 
 Result<HttpResponse> handleConsistency(RequestContext& ctx) {
@@ -264,12 +266,11 @@ Result<HttpResponse> handleConsistency(RequestContext& ctx) {
                                std::to_string(*second) + ")");
     auto proof = log->consistencyProof(*first, *second);  // recorded once it exists, as above
     if (!proof) return proof.status();
-    if (Status s = recordAccess(ctx, "audit.proof.consistency", {{"first", *first}, {"second", *second}}); !s)
-        return s;
-    return HttpResponse::json(200, "{\"consistency_path\":" + hashArray(proof->path) + ",\"first\":" +
-                                       std::to_string(proof->first) + ",\"first_root\":" +
-                                       hashHex(proof->firstRoot) + ",\"second\":" + std::to_string(proof->second) +
-                                       ",\"second_root\":" + hashHex(proof->secondRoot) + "}");
+    if (Status s = recordAccess(ctx, "audit.proof.consistency", {{"first", *first}, {"second", *second}}); !s) return s;
+    return HttpResponse::json(
+        200, "{\"consistency_path\":" + hashArray(proof->path) + ",\"first\":" + std::to_string(proof->first) +
+                 ",\"first_root\":" + hashHex(proof->firstRoot) + ",\"second\":" + std::to_string(proof->second) +
+                 ",\"second_root\":" + hashHex(proof->secondRoot) + "}");
 }
 
 bool digits(std::string_view s, size_t pos, size_t n, int& out) {
@@ -292,7 +293,7 @@ int64_t daysFromCivil(int y, int m, int d) {
     return era * 146097 + doe - 719468;
 }
 
-} // namespace
+}  // namespace
 
 Result<int64_t> parseRfc3339Ms(std::string_view s) {
     const auto bad = [&](const std::string& why) {
@@ -337,8 +338,8 @@ Result<int64_t> parseRfc3339Ms(std::string_view s) {
         return bad("missing time zone offset (Z or ±HH:MM)");
     }
     if (pos != s.size()) return bad("unexpected characters after the offset");
-    const int64_t secs = daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second -
-                         offsetMinutes * 60;
+    const int64_t secs =
+        daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60;
     return secs * 1000 + millis;
 }
 
@@ -351,9 +352,8 @@ std::vector<Route> auditRoutes() {
         {"GET", "/v1/audit/export", auditors, handleExport, false, "audit.export"},
         {"GET", "/v1/audit/tree-head", auditors, handleTreeHead, false, "audit.tree_head"},
         {"GET", "/v1/audit/proof/inclusion", auditors, handleInclusion, false, "audit.proof.inclusion"},
-        {"GET", "/v1/audit/proof/consistency", auditors, handleConsistency, false,
-         "audit.proof.consistency"},
+        {"GET", "/v1/audit/proof/consistency", auditors, handleConsistency, false, "audit.proof.consistency"},
     };
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::api

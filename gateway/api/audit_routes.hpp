@@ -25,4 +25,4 @@ std::vector<Route> auditRoutes();
 // InvalidArgument naming what is wrong.
 Result<int64_t> parseRfc3339Ms(std::string_view text);
 
-} // namespace custodian::audit
+}  // namespace custodian::api

@@ -75,11 +75,11 @@ std::chrono::seconds probeTimeout(const RequestContext& ctx) {
     return ctx.services.config ? ctx.services.config->database.connectTimeout : std::chrono::seconds(5);
 }
 
-
 // A source rule's refusal (source_access.hpp): 422 {"error":{"code":"source_refused","message":...,
 // "details":{"rule":...}}}, audited as a denied `action` like the scope refusals.
 Result<HttpResponse> sourceRefused(RequestContext& ctx, const std::string& action, const Status& refusal,
-                                   const std::optional<std::string>& source, const std::optional<std::string>& dataset) {
+                                   const std::optional<std::string>& source,
+                                   const std::optional<std::string>& dataset) {
     if (Status s = recordDenial(ctx, action, refusal, source, dataset, {}); !s) return s;
     return http::errorResponse(422, "source_refused", refusal.message(),
                                "{\"rule\":" + http::jsonQuote(catalog::refusedRule(refusal)) + "}");
@@ -89,8 +89,9 @@ Result<rapidjson::Document> parseBody(const RequestContext& ctx) {
     rapidjson::Document doc;
     doc.Parse<rapidjson::kParseIterativeFlag>(ctx.request.body.c_str(), ctx.request.body.size());
     if (doc.HasParseError()) {
-        return invalidArgument(std::string("the body is not valid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()) +
-                               " (offset " + std::to_string(doc.GetErrorOffset()) + ")");
+        return invalidArgument(std::string("the body is not valid JSON: ") +
+                               rapidjson::GetParseError_En(doc.GetParseError()) + " (offset " +
+                               std::to_string(doc.GetErrorOffset()) + ")");
     }
     if (!doc.IsObject()) return invalidArgument("the body must be a JSON object");
     return doc;
@@ -101,13 +102,13 @@ const rapidjson::Value* member(const rapidjson::Value& object, const char* name)
     return it == object.MemberEnd() ? nullptr : &it->value;
 }
 
-
 Result<catalog::SourceAccess> sourceAccessFor(RequestContext& ctx) {
     static const config::SourcesConfig kNoSources;  // no configuration: no endpoint is allowed
     catalog::SourceAccess access;
     access.rules = ctx.services.config ? &ctx.services.config->sources : &kNoSources;
     access.timeout = probeTimeout(ctx);
-    auto identity = withConnection<db::ServerIdentity>(ctx, [](pqxx::connection& conn) { return catalog::gatewayIdentity(conn); });
+    auto identity =
+        withConnection<db::ServerIdentity>(ctx, [](pqxx::connection& conn) { return catalog::gatewayIdentity(conn); });
     if (!identity) return identity.status();
     access.gateway = std::move(identity).value();
     return access;
@@ -137,7 +138,6 @@ int64_t nowMicros() {
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
-
 
 Status validateAgency(const std::string& agency) {
     if (agency.empty() || agency.size() > 128) return invalidArgument("agency must be 1 to 128 characters");

@@ -46,8 +46,7 @@ public:
     // Only a real bool may become a JSON boolean: a `const char*` would otherwise convert to bool
     // (a standard conversion beats the user-defined one to string_view) and write `true`.
     template <typename B>
-        requires std::same_as<B, bool>
-    JsonOut& field(std::string_view k, B v) {
+    requires std::same_as<B, bool> JsonOut& field(std::string_view k, B v) {
         key(k);
         w_.Bool(v);
         return *this;
@@ -60,12 +59,14 @@ public:
     }
     JsonOut& optional(std::string_view k, const std::optional<std::string>& v) {
         key(k);
-        if (v) str(*v); else w_.Null();
+        if (v) str(*v);
+        else w_.Null();
         return *this;
     }
     JsonOut& optional(std::string_view k, const std::optional<uint64_t>& v) {
         key(k);
-        if (v) w_.Uint64(*v); else w_.Null();
+        if (v) w_.Uint64(*v);
+        else w_.Null();
         return *this;
     }
     JsonOut& null() {
@@ -115,7 +116,8 @@ struct CatalogCall {
 Result<CatalogCall> openCatalogCall(RequestContext& ctx);
 
 // {"error":{"code":..., "message":..., "details":[{"pointer":..., "message":...}]}} with 422.
-HttpResponse validationFailure(std::string_view code, std::string_view message, const policies::ValidationErrors& errors);
+HttpResponse validationFailure(std::string_view code, std::string_view message,
+                               const policies::ValidationErrors& errors);
 
 // The request's audit entry under `action` with the catalog objects it concerns.
 audit::AuditEntry entryWith(const RequestContext& ctx, const std::string& action, const std::string& decision,

@@ -33,7 +33,8 @@ void writeCatalogPolicy(JsonOut& out, const catalog::LoadedPolicy& p, const std:
     out.beginArray("purposes");
     for (const auto& purpose : m.purposes) out.str(purpose);
     out.endArray();
-    out.key("validity").beginObject()
+    out.key("validity")
+        .beginObject()
         .optional("not_before", isoFromMicros(m.validity.notBefore))
         .optional("expires", isoFromMicros(m.validity.expires))
         .endObject();
@@ -42,14 +43,14 @@ void writeCatalogPolicy(JsonOut& out, const catalog::LoadedPolicy& p, const std:
     for (auto f : m.output.formats) out.str(formatName(f));
     out.endArray();
     out.field("encryption_required", m.output.encryptionRequired).optional("max_rows", m.output.maxRows).endObject();
-    out.optional("extracts_per_day", m.extractsPerDayPerRecipient
-                                         ? std::optional<uint64_t>(*m.extractsPerDayPerRecipient)
-                                         : std::nullopt);
+    out.optional("extracts_per_day",
+                 m.extractsPerDayPerRecipient ? std::optional<uint64_t>(*m.extractsPerDayPerRecipient) : std::nullopt);
     if (m.extractsPerDayPerRecipient && extractsToday) {
         // What is left today, so that a partner does not ask for an extract the limit refuses.
         const uint64_t limit = *m.extractsPerDayPerRecipient;
         out.optional("extracts_today", extractsToday)
-            .optional("extracts_left_today", std::optional<uint64_t>(*extractsToday >= limit ? 0 : limit - *extractsToday));
+            .optional("extracts_left_today",
+                      std::optional<uint64_t>(*extractsToday >= limit ? 0 : limit - *extractsToday));
     }
     out.key("privacy").beginObject().optional("k", m.privacy.k);
     out.key("suppression_limit").number(m.privacy.suppressionLimit);
@@ -108,9 +109,9 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
     const catalog::Catalog& catalog = call->catalog;
     const int64_t now = nowMicros();
     struct Visible {
-        const catalog::LoadedPolicy* policy;    // in `listing`
-        std::string admittedAs;                 // the admitting recipient entry
-        std::optional<uint64_t> extractsToday;  // when the policy has a daily limit
+        const catalog::LoadedPolicy* policy;         // in `listing`
+        std::string admittedAs;                      // the admitting recipient entry
+        std::optional<uint64_t> extractsToday;       // when the policy has a daily limit
         std::optional<release::BudgetState> budget;  // when the policy declares aggregates
     };
     struct Entry {
@@ -170,15 +171,12 @@ std::vector<Route> catalogRoutes() {
         {"PUT", "/v1/sources/{name}", publishers, handlePutSource, false, "source.put"},
         {"GET", "/v1/sources", publishers, handleListSources, false, "source.list"},
         {"GET", "/v1/sources/{name}", publishers, handleGetSource, false, "source.get"},
-        {"PUT", "/v1/datasets/{name}", Access::only({Role::Publisher}), handlePutDataset, false,
-         "dataset.put"},
+        {"PUT", "/v1/datasets/{name}", Access::only({Role::Publisher}), handlePutDataset, false, "dataset.put"},
         {"GET", "/v1/datasets/{name}", publishers, handleGetDataset, false, "dataset.get"},
-        {"PUT", "/v1/datasets/{dataset}/policies/{policy}", Access::only({Role::Publisher}), handlePutPolicy,
-         false, "policy.put"},
-        {"GET", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleGetPolicy, false,
-         "policy.get"},
-        {"DELETE", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleRetirePolicy, false,
-         "policy.retire"},
+        {"PUT", "/v1/datasets/{dataset}/policies/{policy}", Access::only({Role::Publisher}), handlePutPolicy, false,
+         "policy.put"},
+        {"GET", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleGetPolicy, false, "policy.get"},
+        {"DELETE", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleRetirePolicy, false, "policy.retire"},
         {"GET", "/v1/catalog", Access::only({Role::Partner}), handleGetCatalog, false, "catalog.get"},
     };
 }

@@ -23,11 +23,13 @@ using KnownLeafHierarchies = std::map<std::string, std::shared_ptr<const anon::H
 
 // Parses and checks the dataset body (names, types, roles, hierarchies); errors with pointers.
 // Each hierarchy declaration is validated like a policy column's (policies::checkHierarchyDeclaration).
-catalog::Dataset datasetFromBody(const std::string& name, const rapidjson::Value& body, policies::ValidationErrors& errors,
-                        KnownLeafHierarchies& knownLeaves) {
+catalog::Dataset datasetFromBody(const std::string& name, const rapidjson::Value& body,
+                                 policies::ValidationErrors& errors, KnownLeafHierarchies& knownLeaves) {
     catalog::Dataset d;
     d.name = name;
-    auto fail = [&](std::string pointer, std::string message) { errors.push_back({std::move(pointer), std::move(message)}); };
+    auto fail = [&](std::string pointer, std::string message) {
+        errors.push_back({std::move(pointer), std::move(message)});
+    };
     const rapidjson::Value* source = member(body, "source");
     if (!source || !source->IsString()) {
         fail("/source", "source must name a registered source");
@@ -129,8 +131,9 @@ catalog::Dataset datasetFromBody(const std::string& name, const rapidjson::Value
 // Where the leaves are known and the source's text form of a value is its canonical form (text and
 // integer columns), every value of the column must be a leaf: a value outside the hierarchy could
 // not be generalized at release time. Appends one error per hierarchy with uncovered values.
-Status checkHierarchyCoverage(const catalog::Dataset& d, const KnownLeafHierarchies& knownLeaves, const std::string& conninfo,
-                              const catalog::SourceAccess& access, policies::ValidationErrors& errors) {
+Status checkHierarchyCoverage(const catalog::Dataset& d, const KnownLeafHierarchies& knownLeaves,
+                              const std::string& conninfo, const catalog::SourceAccess& access,
+                              policies::ValidationErrors& errors) {
     constexpr size_t kShown = 5;
     for (const auto& [column, hierarchy] : knownLeaves) {
         const catalog::DatasetColumn* c = d.column(column);
@@ -221,7 +224,8 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
         if (Status s = catalog::checkAgencyScope(who, *lookup->existingAgency); !s)
             return denied(ctx, "dataset.put", s, dataset.source, name, {});
     }
-    if (Status s = catalog::checkAgencyScope(who, dataset.agency); !s) return denied(ctx, "dataset.put", s, dataset.source, name, {});
+    if (Status s = catalog::checkAgencyScope(who, dataset.agency); !s)
+        return denied(ctx, "dataset.put", s, dataset.source, name, {});
 
     // The table and every column must exist on the source, with compatible types.
     auto access = sourceAccessFor(ctx);
@@ -248,9 +252,9 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
                                                 ", which cannot be read as " + anon::columnTypeName(c.type)});
         }
     }
-    if (!errors.empty()) return validationFailure("invalid_dataset", "the source does not match the dataset definition", errors);
-    if (Status s = checkHierarchyCoverage(dataset, knownLeaves, lookup->source.conninfo, *access, errors); !s)
-        return s;
+    if (!errors.empty())
+        return validationFailure("invalid_dataset", "the source does not match the dataset definition", errors);
+    if (Status s = checkHierarchyCoverage(dataset, knownLeaves, lookup->source.conninfo, *access, errors); !s) return s;
     if (!errors.empty())
         return validationFailure("invalid_dataset", "the hierarchies do not cover the source's values", errors);
 
@@ -266,7 +270,8 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
         if (!broken.empty()) {
             policies::ValidationErrors details;
             for (const auto& [policy, errs] : broken)
-                for (const auto& e : errs) details.push_back({"/policies/" + policies::escapePointerToken(policy) + e.pointer, e.message});
+                for (const auto& e : errs)
+                    details.push_back({"/policies/" + policies::escapePointerToken(policy) + e.pointer, e.message});
             return validationFailure("policies_in_force", stored.status().message(), details);
         }
         return stored.status();
@@ -285,7 +290,8 @@ Result<HttpResponse> handleGetDataset(RequestContext& ctx) {
     const std::string name = ctx.param("name");
     if (Status s = catalog::validateCatalogName("dataset", name); !s) return s;
     const catalog::Catalog& catalog = call->catalog;
-    auto dataset = withConnection<catalog::Dataset>(ctx, [&](pqxx::connection& conn) { return catalog.loadDataset(conn, name); });
+    auto dataset =
+        withConnection<catalog::Dataset>(ctx, [&](pqxx::connection& conn) { return catalog.loadDataset(conn, name); });
     if (!dataset) return dataset.status();
     if (Status s = catalog::checkAgencyScope(who, dataset->agency); !s)
         return denied(ctx, "dataset.get", s, dataset->source, name, {});

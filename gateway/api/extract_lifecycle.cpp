@@ -15,8 +15,8 @@ namespace custodian::api {
 namespace {
 
 // An entry that closes or refuses the extract: `why` as its reason, `details` added to its details.
-audit::AuditEntry entryWithReason(const ExtractFacts& facts, std::string action, std::string decision, const Status& why,
-                                  const crypto::JsonValue::Object& details) {
+audit::AuditEntry entryWithReason(const ExtractFacts& facts, std::string action, std::string decision,
+                                  const Status& why, const crypto::JsonValue::Object& details) {
     audit::AuditEntry e = extractEntry(facts, std::move(action), std::move(decision));
     e.reason = crypto::sanitizeUtf8(why.message());
     for (const auto& [k, v] : details) e.details.asObject()[k] = v;
@@ -76,12 +76,12 @@ audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, st
 
 std::string_view stateName(ExtractState state) {
     switch (state) {
-        case ExtractState::Admitted: return "admitted";
-        case ExtractState::Preparing: return "preparing";
-        case ExtractState::Requested: return "requested";
-        case ExtractState::Completed: return "completed";
-        case ExtractState::Aborted: return "aborted";
-        case ExtractState::NotReleased: return "not_released";
+    case ExtractState::Admitted: return "admitted";
+    case ExtractState::Preparing: return "preparing";
+    case ExtractState::Requested: return "requested";
+    case ExtractState::Completed: return "completed";
+    case ExtractState::Aborted: return "aborted";
+    case ExtractState::NotReleased: return "not_released";
     }
     return "unknown";
 }
@@ -153,10 +153,10 @@ Status ExtractLifecycle::open() {
     // Live from before its row exists (live_extracts.hpp): a sweeper of this process never closes
     // it under this request's feet.
     if (services_.liveExtracts && !live_) live_ = services_.liveExtracts->add(facts_.extractId);
-    const release::ExtractRecord row{facts_.extractId,          facts_.dataset,   facts_.policy,
-                                     facts_.policyVersion,      facts_.policyHash, facts_.recipient,
-                                     facts_.purpose,            release::formatName(facts_.format),
-                                     facts_.requestedEntryIndex, services_.instance, facts_.keyDerivation};
+    const release::ExtractRecord row{
+        facts_.extractId,           facts_.dataset,     facts_.policy,       facts_.policyVersion,
+        facts_.policyHash,          facts_.recipient,   facts_.purpose,      release::formatName(facts_.format),
+        facts_.requestedEntryIndex, services_.instance, facts_.keyDerivation};
     Status inserted =
         services_.db->withConnection([&](pqxx::connection& conn) { return release::insertExtract(conn, row); });
     if (!inserted) return inserted;
@@ -260,9 +260,8 @@ Status ExtractLifecycle::abort(std::string decision, const Status& why, std::opt
                      index.status().message().c_str());
         return index.status();
     }
-    changeRowAfterEntry(services_, facts_.extractId, "could not be marked aborted", [&](pqxx::connection& conn) {
-        return release::abortExtract(conn, facts_.extractId, *index);
-    });
+    changeRowAfterEntry(services_, facts_.extractId, "could not be marked aborted",
+                        [&](pqxx::connection& conn) { return release::abortExtract(conn, facts_.extractId, *index); });
     return Status::ok();
 }
 

@@ -10,10 +10,11 @@
 //   admit             a request -> admitted               extract.requested: allowed           none
 //   open              admitted -> preparing               -                                    inserted, preparing
 //   start             preparing -> requested              -                                    requested
-//   notReleased       admitted | preparing | requested    extract.aborted: failed | denied     not_released, if inserted
+//   notReleased       admitted | preparing | requested    extract.aborted: failed | denied     not_released, if
+//   inserted
 //                     -> not_released
-//   complete          requested -> completed              extract.completed: completed         completed, signed manifest
-//   abort             requested -> aborted                extract.aborted: aborted | failed    aborted
+//   complete          requested -> completed              extract.completed: completed         completed, signed
+//   manifest abort             requested -> aborted                extract.aborted: aborted | failed    aborted
 //   closeInterrupted  a row left preparing | requested    extract.aborted: interrupted         not_released | aborted
 //
 // requested -> not_released is the request giving up before its first byte (the producer could
@@ -71,7 +72,7 @@ struct ExtractFacts {
     bool encrypted = true;
     int64_t createdMs = 0;
     uint64_t requestedEntryIndex = 0;  // set by admit
-    int keyDerivation = 0;  // 1 or 2: how the keyed transforms' keys were derived (release/key_scope.hpp)
+    int keyDerivation = 0;             // 1 or 2: how the keyed transforms' keys were derived (release/key_scope.hpp)
 };
 
 // The audit entry skeleton of an extract (actor, role, request, target, purpose, extract id,
@@ -85,11 +86,11 @@ std::string_view stateName(ExtractState state);  // "admitted", "preparing", …
 struct ReleasedExtract {
     uint64_t rowsReleased = 0;
     uint64_t rowsSuppressed = 0;
-    crypto::JsonValue achieved;           // the models' values on the emitted rows: {"k":10,"l":3,…}
-    crypto::JsonValue informationLoss;    // {"ncp":"0.1184","attributes":{…}}
+    crypto::JsonValue achieved;         // the models' values on the emitted rows: {"k":10,"l":3,…}
+    crypto::JsonValue informationLoss;  // {"ncp":"0.1184","attributes":{…}}
     std::vector<crypto::ManifestColumn> columns;
     crypto::ExtractDigests digests;
-    crypto::JsonValue::Object search;     // the entry's "levels", or "algorithm" and "partitions"
+    crypto::JsonValue::Object search;  // the entry's "levels", or "algorithm" and "partitions"
 };
 
 // How far a stream got before it was aborted.
@@ -113,8 +114,8 @@ public:
     // `recordedBy`, its request ended without closing it) or whose process is gone, closed in one
     // transaction that holds its row (release::abortInterruptedExtract): "extract.aborted"
     // interrupted, or the abort entry its writer left in the log. Returns whether this call closed it.
-    static Result<bool> closeInterrupted(Services& services, const release::ExtractRecord& extract,
-                                         int32_t recordedBy, bool own);
+    static Result<bool> closeInterrupted(Services& services, const release::ExtractRecord& extract, int32_t recordedBy,
+                                         bool own);
 
     ExtractLifecycle(const ExtractLifecycle&) = delete;
     ExtractLifecycle& operator=(const ExtractLifecycle&) = delete;

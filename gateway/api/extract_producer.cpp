@@ -46,10 +46,9 @@ crypto::JsonValue informationLoss(const release::ReleasePlan& plan, const releas
 
 }  // namespace
 
-Result<std::shared_ptr<ExtractProducer>> ExtractProducer::create(std::unique_ptr<ExtractLifecycle>& lifecycle,
-                                                                 std::unique_ptr<anon::MasterKey> keyedTransformKey,
-                                                                 std::unique_ptr<release::ReleaseStream> stream,
-                                                                 const std::optional<crypto::BoxPublicKey>& recipientKey) {
+Result<std::shared_ptr<ExtractProducer>> ExtractProducer::create(
+    std::unique_ptr<ExtractLifecycle>& lifecycle, std::unique_ptr<anon::MasterKey> keyedTransformKey,
+    std::unique_ptr<release::ReleaseStream> stream, const std::optional<crypto::BoxPublicKey>& recipientKey) {
     // Everything that can fail comes before the producer exists: a producer destroyed while
     // streaming aborts the extract, and the caller closes it after this failure itself.
     std::optional<crypto::ExtractSealer> sealer;
@@ -75,7 +74,9 @@ Result<std::string> ExtractProducer::frame(const std::string& page, bool final) 
     std::string out;
     // One allocation per page: the plaintext, the overhead of each chunk, the header once.
     out.reserve(page.size() + (page.size() / crypto::kExtractMaxChunkPlaintext + 1) * crypto::kExtractChunkOverhead +
-                (headerSent_ ? 0 : sealer_ ? sealer_->header().size() : 0));
+                (headerSent_ ? 0
+                 : sealer_   ? sealer_->header().size()
+                             : 0));
     if (!headerSent_) {
         if (sealer_) out.assign(sealer_->header().begin(), sealer_->header().end());
         headerSent_ = true;

@@ -74,8 +74,9 @@ HttpResponse memoryRefusalResponse(const release::MemoryRefusal& r) {
     o.limitValue = r.limitMiB;
     o.retryAfter = std::chrono::seconds(r.retryable ? 5 : 60);
     o.message = r.message;
-    o.extraDetails = ",\"needed_bytes\":" + std::to_string(r.neededBytes) + ",\"structure\":" +
-                     http::jsonQuote(r.structure) + ",\"retryable\":" + (r.retryable ? "true" : "false");
+    o.extraDetails = ",\"needed_bytes\":" + std::to_string(r.neededBytes) +
+                     ",\"structure\":" + http::jsonQuote(r.structure) +
+                     ",\"retryable\":" + (r.retryable ? "true" : "false");
     return overloadResponse(o);
 }
 
@@ -89,12 +90,11 @@ std::shared_ptr<release::MemoryCharge> memoryCharge(const Services& services) {
 std::vector<Route> releaseRoutes() {
     return {
         // audited, and holds an in-flight extract slot (limits.max_inflight_extracts) while it streams
-        {"POST", "/v1/extracts", Access::only({Role::Partner}), handleCreateExtract, false,
-         "extract.requested", true},
-        {"GET", "/v1/extracts/{id}/manifest", Access::only({Role::Partner, Role::Auditor}), handleGetManifest,
-         false, "extract.manifest"},
-        {"POST", "/v1/datasets/{dataset}/policies/{policy}/preview", Access::only({Role::Publisher}),
-         handlePreview, false, "policy.preview"},
+        {"POST", "/v1/extracts", Access::only({Role::Partner}), handleCreateExtract, false, "extract.requested", true},
+        {"GET", "/v1/extracts/{id}/manifest", Access::only({Role::Partner, Role::Auditor}), handleGetManifest, false,
+         "extract.manifest"},
+        {"POST", "/v1/datasets/{dataset}/policies/{policy}/preview", Access::only({Role::Publisher}), handlePreview,
+         false, "policy.preview"},
     };
 }
 
@@ -168,11 +168,12 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (!transformKey) return failed(transformKey.status());
     auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     if (!location) return failed(location.status());
-    release::ReleaseContext context{{found->keyDerivation, found->dataset.name, request->policy, who.name},
-                                    transformKey->get(), nullptr};
+    release::ReleaseContext context{
+        {found->keyDerivation, found->dataset.name, request->policy, who.name}, transformKey->get(), nullptr};
     release::StreamOptions streamOptions;
     streamOptions.memory = memoryCharge(services);
-    auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, request->format, streamOptions);
+    auto stream =
+        release::ReleaseStream::prepare(*location, found->policy.policy, context, request->format, streamOptions);
     if (!stream && streamOptions.memory && streamOptions.memory->refusal()) {
         // Refused for memory: audited like any failure (the row closes not_released), answered 503.
         const release::MemoryRefusal& r = *streamOptions.memory->refusal();
@@ -190,16 +191,18 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
 
     // 4. The stream.
     if (Status s = extract->start(); !s) return failed(s);
-    auto producer = ExtractProducer::create(extract, std::move(transformKey).value(), std::move(stream).value(),
-                                            who.publicKey);
+    auto producer =
+        ExtractProducer::create(extract, std::move(transformKey).value(), std::move(stream).value(), who.publicKey);
     if (!producer) return failed(producer.status());  // no byte sent yet: the lifecycle stayed here
 
-    const std::string contentType = facts.encrypted ? "application/vnd.custodian.extract" : release::formatMediaType(facts.format);
+    const std::string contentType =
+        facts.encrypted ? "application/vnd.custodian.extract" : release::formatMediaType(facts.format);
     HttpResponse response = HttpResponse::streaming(200, contentType, std::move(producer).value());
     response.setHeader("X-Extract-Id", facts.extractId);
     response.setHeader("X-Policy-Version", std::to_string(facts.policyVersion));
     response.setHeader("X-Policy-Sha256", facts.policyHash);
-    const std::string fileName = facts.extractId + "." + release::formatName(facts.format) + (facts.encrypted ? ".enc" : "");
+    const std::string fileName =
+        facts.extractId + "." + release::formatName(facts.format) + (facts.encrypted ? ".enc" : "");
     response.setHeader("Content-Disposition", "attachment; filename=\"" + fileName + "\"");
     response.setHeader("Cache-Control", "no-store");
     return response;
@@ -231,7 +234,8 @@ Result<HttpResponse> handleGetManifest(RequestContext& ctx) {
             return Status(StatusCode::NotFound, "extract " + id + " was aborted; it has no manifest");
         if (extract->status == "not_released")
             return Status(StatusCode::NotFound, "extract " + id + " released nothing; it has no manifest");
-        return Status(StatusCode::Aborted, "extract " + id + " is still in progress; its manifest is signed when it completes");
+        return Status(StatusCode::Aborted,
+                      "extract " + id + " is still in progress; its manifest is signed when it completes");
     }
     HttpResponse r = HttpResponse::json(200, *extract->manifest);
     r.setHeader("Cache-Control", "no-store");
@@ -256,7 +260,8 @@ public:
         return *this;
     }
     Json& num(double v) {
-        if (std::isfinite(v)) w_.Double(v); else w_.Null();
+        if (std::isfinite(v)) w_.Double(v);
+        else w_.Null();
         return *this;
     }
     Json& uint(uint64_t v) {
@@ -306,12 +311,12 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     if (!transformKey) return transformKey.status();
     auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     if (!location) return location.status();
-    release::ReleaseContext context{{anon::kCurrentKeyDerivation, found->dataset.name, policyName, who.name},
-                                    transformKey->get(), nullptr};
+    release::ReleaseContext context{
+        {anon::kCurrentKeyDerivation, found->dataset.name, policyName, who.name}, transformKey->get(), nullptr};
     release::StreamOptions streamOptions;
     streamOptions.memory = memoryCharge(services);
-    auto stream =
-        release::ReleaseStream::prepare(*location, found->policy.policy, context, release::ExtractFormat::Csv, streamOptions);
+    auto stream = release::ReleaseStream::prepare(*location, found->policy.policy, context, release::ExtractFormat::Csv,
+                                                  streamOptions);
     if (!stream && streamOptions.memory && streamOptions.memory->refusal())
         return memoryRefusalResponse(*streamOptions.memory->refusal());
     if (!stream) return stream.status();

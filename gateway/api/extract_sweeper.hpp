@@ -14,9 +14,9 @@
 // (gateway/release/extract_store.hpp) and records each one that was already listed by the previous
 // sweep: "extract.aborted" with decision "interrupted", then the row 'not_released' (it was still
 // preparing) or 'aborted', in one transaction that holds the row so two gateways never
-// both record it (ExtractLifecycle::closeInterrupted, extract_lifecycle.hpp). Waiting for two sweeps in a row gives a live process whose readiness connection
-// dropped at least one interval to take its lock again. Several gateways on one database are safe:
-// a process never sweeps another's extracts while that one's lock is held.
+// both record it (ExtractLifecycle::closeInterrupted, extract_lifecycle.hpp). Waiting for two sweeps in a row gives a
+// live process whose readiness connection dropped at least one interval to take its lock again. Several gateways on one
+// database are safe: a process never sweeps another's extracts while that one's lock is held.
 //
 // Its own extracts a process closes the same way (decision "interrupted", one entry, the row held)
 // once the database is back, when their request has ended without closing them — a database

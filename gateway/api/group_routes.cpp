@@ -22,8 +22,7 @@ Status needDatabase(const RequestContext& ctx) {
     return Status::ok();
 }
 
-template <typename T, typename F>
-Result<T> onConnection(RequestContext& ctx, F&& work) {
+template <typename T, typename F> Result<T> onConnection(RequestContext& ctx, F&& work) {
     return db::resultOnConnection<T>(*ctx.services.db, std::forward<F>(work));
 }
 
@@ -108,8 +107,7 @@ std::vector<Route> groupRoutes() {
         {"GET", "/v1/groups/{group}", admins, handleGetGroup, false, "group.get"},
         {"PUT", "/v1/groups/{group}", admins, handlePutGroup, false, "group.put"},
         {"DELETE", "/v1/groups/{group}", admins, handleDeleteGroup, false, "group.delete"},
-        {"PUT", "/v1/groups/{group}/members/{principal}", admins, handlePutGroupMember, false,
-         "group.member.add"},
+        {"PUT", "/v1/groups/{group}/members/{principal}", admins, handlePutGroupMember, false, "group.member.add"},
         {"DELETE", "/v1/groups/{group}/members/{principal}", admins, handleDeleteGroupMember, false,
          "group.member.remove"},
     };
@@ -117,7 +115,8 @@ std::vector<Route> groupRoutes() {
 
 Result<HttpResponse> handleListGroups(RequestContext& ctx) {
     if (Status s = needDatabase(ctx); !s) return s;
-    auto groups = onConnection<std::vector<auth::Group>>(ctx, [](pqxx::connection& conn) { return auth::listGroups(conn); });
+    auto groups =
+        onConnection<std::vector<auth::Group>>(ctx, [](pqxx::connection& conn) { return auth::listGroups(conn); });
     if (!groups) return groups.status();
     crypto::JsonValue::Array list;
     for (const auto& g : *groups) list.push_back(groupJson(g));

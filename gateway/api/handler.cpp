@@ -50,7 +50,7 @@ public:
     void clientGone(const std::string& reason) override { inner_->clientGone(reason); }
 
 private:
-    OverloadGuard::ExtractSlot slot_;      // declared first: released after the inner producer is gone
+    OverloadGuard::ExtractSlot slot_;  // declared first: released after the inner producer is gone
     std::shared_ptr<BodyProducer> inner_;
 };
 
@@ -114,8 +114,8 @@ void handleRequestAsync(const HttpRequest& request, Services& services, const Ro
     HandledRequest out;
     RouteMatch m = router.match(request.method, request.path);
     const bool auditThis = audited(request, m.route);
-    std::optional<auth::Principal> principal;    // authenticated and allowed
-    std::optional<auth::Principal> authenticated; // authenticated, whatever the role check said
+    std::optional<auth::Principal> principal;      // authenticated and allowed
+    std::optional<auth::Principal> authenticated;  // authenticated, whatever the role check said
     std::string failedCredential;
     int entriesRecorded = 0;
     if (m.route) out.route = m.route->pattern;
@@ -158,8 +158,8 @@ void handleRequestAsync(const HttpRequest& request, Services& services, const Ro
     } else if (!m.route && !m.allowed.empty()) {
         out.route = "method_not_allowed";
         out.response = http::errorResponse(405, "method_not_allowed",
-                                     request.method + " is not allowed on " + request.path + " (allowed: " +
-                                         joinMethods(m.allowed) + ")");
+                                           request.method + " is not allowed on " + request.path +
+                                               " (allowed: " + joinMethods(m.allowed) + ")");
         out.response.setHeader("Allow", joinMethods(m.allowed));
     } else if (!m.route) {
         out.response = http::errorResponse(404, "not_found", "no route for " + request.path);
@@ -168,8 +168,7 @@ void handleRequestAsync(const HttpRequest& request, Services& services, const Ro
     } else if (request.refusedByServer) {
         const auto& refusal = *request.refusedByServer;
         out.response = http::errorResponse(refusal.status, refusal.code, refusal.message);
-    } else if (principal && services.overload &&
-               (overload = admit(*services.overload, *m.route, *principal, slot))) {
+    } else if (principal && services.overload && (overload = admit(*services.overload, *m.route, *principal, slot))) {
         out.response = overloadResponse(*overload);
     } else {
         RequestContext ctx{request, services, m.params, principal ? &*principal : nullptr};
@@ -239,9 +238,7 @@ HandledRequest failedRequest(const HttpRequest& request, const std::exception& e
 HandledRequest RouterHandler::handle(const HttpRequest& request) {
     try {
         return handleRequest(request, services_, router_);
-    } catch (const std::exception& e) {
-        return failedRequest(request, e);
-    }
+    } catch (const std::exception& e) { return failedRequest(request, e); }
 }
 
 void RouterHandler::handleAsync(const HttpRequest& request, HandledCallback done) {

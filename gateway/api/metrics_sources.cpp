@@ -29,11 +29,13 @@ void writePool(Writer& w, const db::PoolStats& pool) {
 void writeOverload(Writer& w, const OverloadStats& overload) {
     w.family("custodian_overload_refusals_total", "counter",
              "Requests refused by overload protection, by the limit that refused them.");
-    for (const auto& [limit, count] : {std::pair{"limits.rate_limit", overload.rateLimited},
-                                       {"limits.max_inflight_extracts", overload.refusedExtractsGateway},
-                                       {"limits.max_inflight_extracts_per_principal", overload.refusedExtractsPrincipal}})
+    for (const auto& [limit, count] :
+         {std::pair{"limits.rate_limit", overload.rateLimited},
+          {"limits.max_inflight_extracts", overload.refusedExtractsGateway},
+          {"limits.max_inflight_extracts_per_principal", overload.refusedExtractsPrincipal}})
         w.sample("custodian_overload_refusals_total", "limit=\"" + std::string(limit) + "\"", count);
-    w.scalar("custodian_extracts_in_flight", "gauge", "Extracts being produced or sent now.", overload.extractsInFlight);
+    w.scalar("custodian_extracts_in_flight", "gauge", "Extracts being produced or sent now.",
+             overload.extractsInFlight);
     w.scalar("custodian_extracts_in_flight_max", "gauge", "The configured limits.max_inflight_extracts.",
              overload.maxInflightExtracts);
     w.scalar("custodian_rate_limit_principals", "gauge", "Principals with a rate-limit bucket in memory.",

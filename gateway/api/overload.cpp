@@ -19,11 +19,10 @@ std::chrono::seconds atLeastOneSecond(double seconds) {
 }  // namespace
 
 http::HttpResponse overloadResponse(const OverloadRefusal& refusal) {
-    http::HttpResponse r = http::errorResponse(refusal.httpStatus, refusal.code, refusal.message,
-                                   "{\"limit\":" + http::jsonQuote(refusal.limit) +
-                                       ",\"limit_value\":" + std::to_string(refusal.limitValue) +
-                                       ",\"retry_after_s\":" + std::to_string(refusal.retryAfter.count()) +
-                                       refusal.extraDetails + "}");
+    http::HttpResponse r = http::errorResponse(
+        refusal.httpStatus, refusal.code, refusal.message,
+        "{\"limit\":" + http::jsonQuote(refusal.limit) + ",\"limit_value\":" + std::to_string(refusal.limitValue) +
+            ",\"retry_after_s\":" + std::to_string(refusal.retryAfter.count()) + refusal.extraDetails + "}");
     r.setHeader("Retry-After", std::to_string(refusal.retryAfter.count()));
     return r;
 }
@@ -56,9 +55,9 @@ std::optional<OverloadRefusal> OverloadGuard::admitRequest(const std::string& pr
     r.limit = "limits.rate_limit";
     r.limitValue = limits_.requestsPerSecond;
     r.retryAfter = atLeastOneSecond((1 - b.tokens) / rate);
-    r.message = "principal '" + principal + "' exceeded limits.rate_limit (" + std::to_string(limits_.requestsPerSecond) +
-                " requests/s, burst " + std::to_string(limits_.burst) + "); retry after " +
-                std::to_string(r.retryAfter.count()) + " s";
+    r.message = "principal '" + principal + "' exceeded limits.rate_limit (" +
+                std::to_string(limits_.requestsPerSecond) + " requests/s, burst " + std::to_string(limits_.burst) +
+                "); retry after " + std::to_string(r.retryAfter.count()) + " s";
     return r;
 }
 
@@ -71,7 +70,8 @@ void OverloadGuard::pruneFullBucketsLocked(Clock::time_point now) {
     });
 }
 
-std::variant<OverloadGuard::ExtractSlot, OverloadRefusal> OverloadGuard::acquireExtractSlot(const std::string& principal) {
+std::variant<OverloadGuard::ExtractSlot, OverloadRefusal>
+OverloadGuard::acquireExtractSlot(const std::string& principal) {
     std::lock_guard lock(slotsMutex_);
     OverloadRefusal r;
     r.httpStatus = 503;

@@ -31,13 +31,13 @@ namespace custodian::api {
 
 // Why a request was refused for overload, and what the client is told.
 struct OverloadRefusal {
-    int httpStatus = 503;               // 429 for the rate limit, 503 for capacity
-    std::string code;                   // "rate_limited" or "overloaded"
-    std::string limit;                  // the configuration field that refused the request
-    uint64_t limitValue = 0;            // its configured value
+    int httpStatus = 503;                // 429 for the rate limit, 503 for capacity
+    std::string code;                    // "rate_limited" or "overloaded"
+    std::string limit;                   // the configuration field that refused the request
+    uint64_t limitValue = 0;             // its configured value
     std::chrono::seconds retryAfter{1};  // ≥ 1 s
     std::string message;
-    std::string extraDetails;           // more members of error.details, as JSON text: ,"name":value…
+    std::string extraDetails;  // more members of error.details, as JSON text: ,"name":value…
 };
 
 // {"error":{"code":…,"message":…,"details":{"limit":…,"limit_value":…,"retry_after_s":…[, extra]}}}
@@ -50,7 +50,7 @@ struct OverloadStats {
     uint64_t refusedExtractsPrincipal = 0;  // … by limits.max_inflight_extracts_per_principal
     uint64_t extractsInFlight = 0;
     uint32_t maxInflightExtracts = 0;
-    size_t principalsTracked = 0;           // rate-limit buckets held in memory
+    size_t principalsTracked = 0;  // rate-limit buckets held in memory
 };
 
 class OverloadGuard {

@@ -62,12 +62,14 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
 
     Status scopeRefusal;
     auto stored = withConnection<catalog::PolicyPutResult>(ctx, [&](pqxx::connection& conn) {
-        auto r = catalog::putPolicyVersion(conn, who, datasetName, policyName, ctx.request.body, hash, auditChange(ctx));
+        auto r =
+            catalog::putPolicyVersion(conn, who, datasetName, policyName, ctx.request.body, hash, auditChange(ctx));
         if (!r && r.status().code() == StatusCode::PermissionDenied) scopeRefusal = r.status();
         return r;
     });
     if (!stored) {
-        if (!scopeRefusal.isOk()) return denied(ctx, "policy.put", scopeRefusal, context->dataset.source, datasetName, policyName);
+        if (!scopeRefusal.isOk())
+            return denied(ctx, "policy.put", scopeRefusal, context->dataset.source, datasetName, policyName);
         return stored.status();
     }
     if (!stored->created) {

@@ -75,8 +75,8 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
     // Every refusal after this point is recorded with what the query named; a failure to record
     // it is the 503 (nothing was answered either way).
     // `told`, when set, is what the caller reads instead of `why` (which the entry records).
-    auto refuse = [&](const std::string& decision, const Status& why, int httpStatus,
-                      crypto::JsonValue::Object details, std::optional<int32_t> version,
+    auto refuse = [&](const std::string& decision, const Status& why, int httpStatus, crypto::JsonValue::Object details,
+                      std::optional<int32_t> version,
                       const std::optional<Status>& told = std::nullopt) -> Result<HttpResponse> {
         audit::AuditEntry e = entryFor(ctx, kAction, decision);
         e.target.dataset = request->dataset;
@@ -161,7 +161,8 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
         return refuse("failed", s, 500, {}, version,
                       internalError("the query could not be computed on the source; the audit entry records why"));
     };
-    auto figures = release::readFigures(**snapshot, *found->policy.policy, found->dataset.schema, found->dataset.table, *plan);
+    auto figures =
+        release::readFigures(**snapshot, *found->policy.policy, found->dataset.schema, found->dataset.table, *plan);
     (*snapshot)->close();
     if (!figures) return failedOnData(figures.status());
     dp::SystemRandom random;
@@ -197,7 +198,8 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
             auto index = record(ctx, std::move(e));
             if (!index) return index.status();
             out.auditIndex = *index;
-            release::StoredAnswer stored{queryId, version, request->epsilon, request->delta, out.auditIndex, answerJson};
+            release::StoredAnswer stored{queryId,        version,        request->epsilon,
+                                         request->delta, out.auditIndex, answerJson};
             if (Status st = release::storeAnswer(tx, spec, key, stored); !st) return st;
             tx.commit();
             return out;

@@ -14,13 +14,13 @@ void fillRequester(audit::AuditEntry& e, const http::HttpRequest& request, const
     e.clientAddress = clientAddressOf(request);
 }
 
-} // namespace
+}  // namespace
 
 std::string clientAddressOf(const http::HttpRequest& request) {
     // The server reports "address:port"; the log records the address (the port identifies nothing).
     std::string address = request.remoteAddress;
     if (auto colon = address.rfind(':'); colon != std::string::npos && colon + 1 < address.size() &&
-        address.find_first_not_of("0123456789", colon + 1) == std::string::npos)
+                                         address.find_first_not_of("0123456789", colon + 1) == std::string::npos)
         address.resize(colon);
     return address;
 }
@@ -48,12 +48,10 @@ audit::AuditEntry entryForOutcome(const RequestOutcome& o) {
         for (const auto& [name, value] : *o.params) {
             if (name == "dataset" || (name == "name" && o.route && o.route->pattern.starts_with("/v1/datasets/")))
                 e.target.dataset = crypto::sanitizeUtf8(value);
-            else if (name == "policy")
-                e.target.policy = crypto::sanitizeUtf8(value);
+            else if (name == "policy") e.target.policy = crypto::sanitizeUtf8(value);
             else if (name == "name" && o.route && o.route->pattern.starts_with("/v1/sources/"))
                 e.target.source = crypto::sanitizeUtf8(value);
-            else
-                details.emplace(name, crypto::sanitizeUtf8(value));
+            else details.emplace(name, crypto::sanitizeUtf8(value));
         }
     }
     // The error body's code, message and scalar details (limit, rule, …): the reason of a refusal.
@@ -110,4 +108,4 @@ void recordAsync(Services& services, audit::AuditEntry entry, std::function<void
                                 [done = std::move(done)](Result<uint64_t> index) { done(recorded(std::move(index))); });
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::api

@@ -38,8 +38,8 @@ inline constexpr const char* kUnroutedAction = "request.unrouted";
 // How a request ended, for the entry handleRequest records when the handler recorded none.
 struct RequestOutcome {
     const http::HttpRequest* request = nullptr;
-    const Route* route = nullptr;          // null: no route matched
-    const PathParams* params = nullptr;    // the route's parameters, if any
+    const Route* route = nullptr;                // null: no route matched
+    const PathParams* params = nullptr;          // the route's parameters, if any
     const auth::Principal* principal = nullptr;  // the authenticated principal (also when its role was refused)
     // The presented credential when it did not authenticate: "token:<16 hex>" (a keyed hash of the
     // token, the same for every use of that token and useless to log in with) or "malformed".
@@ -48,8 +48,8 @@ struct RequestOutcome {
 };
 
 // Action: the route's, or kUnroutedAction. Decision: "allowed" for 1xx–3xx, "denied" for 4xx and
-// for a 503 `overloaded` (a deliberate refusal), "failed" for other 5xx. Reason: the error message. Target: the route's dataset/policy/source
-// parameters. Details: path, status (the HTTP status), the query string when present, the error
+// for a 503 `overloaded` (a deliberate refusal), "failed" for other 5xx. Reason: the error message. Target: the route's
+// dataset/policy/source parameters. Details: path, status (the HTTP status), the query string when present, the error
 // code and its scalar details (limit, rule…), the presented credential when it failed.
 audit::AuditEntry entryForOutcome(const RequestOutcome& outcome);
 
@@ -68,4 +68,4 @@ void recordAsync(Services& services, audit::AuditEntry entry, std::function<void
 // The client address of a request as the audit log records it (without the port).
 std::string clientAddressOf(const http::HttpRequest& request);
 
-} // namespace custodian::audit
+}  // namespace custodian::api

@@ -42,8 +42,8 @@ Result<Lookup> lookup(Services& services, const std::string& dataset, const std:
     return out;
 }
 
-Result<release::SourceLocation> sourceOf(const Services& services, const std::string& conninfo, const std::string& schema,
-                                         const std::string& table) {
+Result<release::SourceLocation> sourceOf(const Services& services, const std::string& conninfo,
+                                         const std::string& schema, const std::string& table) {
     static const config::SourcesConfig kNoSources;
     const config::SourcesConfig& rules = services.config ? services.config->sources : kNoSources;
     auto checked = catalog::checkSourceConninfo(conninfo, rules, catalog::systemResolver());

@@ -21,7 +21,7 @@ struct Lookup {
     catalog::LoadedPolicy policy;
     catalog::Source source;
     uint64_t extractsToday = 0;
-    std::vector<std::string> recipientGroups;  // the recipient's groups, read now (no cache)
+    std::vector<std::string> recipientGroups;                         // the recipient's groups, read now (no cache)
     anon::KeyDerivation keyDerivation = anon::kCurrentKeyDerivation;  // of the recipient's keyed transforms
 };
 

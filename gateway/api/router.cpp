@@ -18,9 +18,7 @@ std::vector<std::string_view> splitPath(std::string_view path) {
     return parts;
 }
 
-bool isParam(std::string_view segment) {
-    return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
-}
+bool isParam(std::string_view segment) { return segment.size() > 2 && segment.front() == '{' && segment.back() == '}'; }
 
 }  // namespace
 
@@ -38,7 +36,8 @@ Status Router::validate() const {
     std::set<std::pair<std::string, std::string>> seen;
     for (const auto& r : routes_) {
         const std::string where = "route " + r.method + " " + r.pattern;
-        if (r.pattern.empty() || r.pattern.front() != '/') return invalidArgument(where + ": pattern must start with /");
+        if (r.pattern.empty() || r.pattern.front() != '/')
+            return invalidArgument(where + ": pattern must start with /");
         std::set<std::string_view> names;
         for (auto segment : splitPath(r.pattern)) {
             if (segment.empty() && r.pattern != "/") return invalidArgument(where + ": empty path segment");
@@ -56,8 +55,10 @@ Status Router::validate() const {
         const bool underV1 = r.pattern == "/v1" || r.pattern.starts_with("/v1/");
         if ((underV1 || r.access.requiresToken) && r.action.empty())
             return invalidArgument(where + ": a /v1 or protected route needs an audit action");
-        if (!r.action.empty() && r.action.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._") != std::string::npos)
-            return invalidArgument(where + ": audit action '" + r.action + "' must be lower-case words joined by . or _");
+        if (!r.action.empty() &&
+            r.action.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._") != std::string::npos)
+            return invalidArgument(where + ": audit action '" + r.action +
+                                   "' must be lower-case words joined by . or _");
         if (r.access.requiresToken && r.inlineSafe)
             return invalidArgument(where + ": a protected route cannot run inline (authentication uses the database)");
     }

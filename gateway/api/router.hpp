@@ -76,10 +76,10 @@ struct Route {
 };
 
 struct RouteMatch {
-    const Route* route = nullptr;       // null: 404 or 405
+    const Route* route = nullptr;  // null: 404 or 405
     PathParams params;
-    std::vector<std::string> allowed;   // methods of routes matching the path (for 405)
-    Status error;                       // a malformed path (bad percent escape) → 400
+    std::vector<std::string> allowed;  // methods of routes matching the path (for 405)
+    Status error;                      // a malformed path (bad percent escape) → 400
 };
 
 class Router {

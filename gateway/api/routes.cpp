@@ -39,9 +39,7 @@ std::vector<Route> builtinRoutes() {
     return routes;
 }
 
-Result<HttpResponse> handleHealthz(RequestContext&) {
-    return HttpResponse::json(200, R"({"status":"ok"})");
-}
+Result<HttpResponse> handleHealthz(RequestContext&) { return HttpResponse::json(200, R"({"status":"ok"})"); }
 
 Result<HttpResponse> handleReadyz(RequestContext& ctx) {
     auto* readiness = ctx.services.readiness;
@@ -73,7 +71,8 @@ Result<HttpResponse> handleKeys(RequestContext& ctx) {
     std::string keyId = crypto::toHex(crypto::ByteView(digest, 8));
     HttpResponse r = HttpResponse::json(
         200, "{\"keys\":[{\"key_id\":" + http::jsonQuote(keyId) + ",\"algorithm\":\"Ed25519\",\"use\":" +
-                 "\"manifest and tree-head signatures\",\"public_key\":" + http::jsonQuote(crypto::toBase64(pk)) + "}]}");
+                 "\"manifest and tree-head signatures\",\"public_key\":" + http::jsonQuote(crypto::toBase64(pk)) +
+                 "}]}");
     r.setHeader("Cache-Control", "max-age=300");
     return r;
 }

@@ -58,9 +58,8 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     }
 
     if (options.requireLeastPrivilege) {
-        auto excess = db::resultOnConnection<std::string>(*rt->pool_, [](pqxx::connection& conn) {
-            return db::runtimeRoleExcess(conn);
-        });
+        auto excess = db::resultOnConnection<std::string>(
+            *rt->pool_, [](pqxx::connection& conn) { return db::runtimeRoleExcess(conn); });
         if (!excess && excess.status().code() != StatusCode::Unavailable) return excess.status();
         if (excess && !excess->empty())
             return failedPrecondition("database.conninfo: " + *excess +
@@ -92,8 +91,8 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     rt->audit_ = std::make_unique<audit::AuditLog>(std::move(auditOptions), *rt->signingKey_);
 
     rt->overload_ = std::make_unique<OverloadGuard>(c.overload);
-    rt->memoryBudget_ = std::make_unique<release::MemoryBudget>(c.release.memoryBudgetMiB << 20,
-                                                                c.release.extractMemoryBudgetMiB << 20, c.release.memoryWait);
+    rt->memoryBudget_ = std::make_unique<release::MemoryBudget>(
+        c.release.memoryBudgetMiB << 20, c.release.extractMemoryBudgetMiB << 20, c.release.memoryWait);
 
     std::vector<Route> routes = builtinRoutes();
     if (c.metricsListen) {

@@ -34,10 +34,10 @@ struct Services {
     const crypto::SigningKey* signingKey = nullptr;  // the gateway's Ed25519 key
     db::ReadinessMonitor* readiness = nullptr;       // null: never ready
     http::Metrics* metrics = nullptr;
-    const Router* router = nullptr;                  // the API listener's routes
-    const catalog::Catalog* catalog = nullptr;       // sources, datasets, versioned policies
-    audit::AuditLog* audit = nullptr;                // the audit log; null: audited requests fail with 503
-    OverloadGuard* overload = nullptr;               // rate limits and in-flight extracts; null: no limits
+    const Router* router = nullptr;             // the API listener's routes
+    const catalog::Catalog* catalog = nullptr;  // sources, datasets, versioned policies
+    audit::AuditLog* audit = nullptr;           // the audit log; null: audited requests fail with 503
+    OverloadGuard* overload = nullptr;          // rate limits and in-flight extracts; null: no limits
     // release.memory_budget_mb (gateway/release/memory_budget.hpp); null: releases only keep accounts.
     release::MemoryBudget* memoryBudget = nullptr;
     // This process among the gateways sharing the database: random, positive, fixed for the

@@ -77,7 +77,8 @@ Result<HttpResponse> handlePutSource(RequestContext& ctx) {
     }
     auto conninfo = conninfoFromBody(*body);
     if (!conninfo) {
-        if (!catalog::refusedRule(conninfo.status()).empty()) return sourceRefused(ctx, "source.put", conninfo.status(), name, {});
+        if (!catalog::refusedRule(conninfo.status()).empty())
+            return sourceRefused(ctx, "source.put", conninfo.status(), name, {});
         return conninfo.status();
     }
 
@@ -97,7 +98,8 @@ Result<HttpResponse> handlePutSource(RequestContext& ctx) {
     }
     if (Status s = catalog::checkAgencyScope(who, agency); !s) return denied(ctx, "source.put", s, name, {}, {});
     if (*existing) {
-        if (Status s = catalog::checkAgencyScope(who, **existing); !s) return denied(ctx, "source.put", s, name, {}, {});
+        if (Status s = catalog::checkAgencyScope(who, **existing); !s)
+            return denied(ctx, "source.put", s, name, {}, {});
     }
 
     // The endpoint rules and the own-database check, then a query: refused, nothing is stored.
@@ -133,9 +135,11 @@ Result<HttpResponse> handleGetSource(RequestContext& ctx) {
     const std::string name = ctx.param("name");
     if (Status s = catalog::validateCatalogName("source", name); !s) return s;
     const catalog::Catalog& catalog = call->catalog;
-    auto source = withConnection<catalog::Source>(ctx, [&](pqxx::connection& conn) { return catalog.loadSource(conn, name); });
+    auto source =
+        withConnection<catalog::Source>(ctx, [&](pqxx::connection& conn) { return catalog.loadSource(conn, name); });
     if (!source) return source.status();
-    if (Status s = catalog::checkAgencyScope(who, source->agency); !s) return denied(ctx, "source.get", s, name, {}, {});
+    if (Status s = catalog::checkAgencyScope(who, source->agency); !s)
+        return denied(ctx, "source.get", s, name, {}, {});
     JsonOut out;
     out.beginObject()
         .field("name", source->name)
@@ -154,7 +158,8 @@ Result<HttpResponse> handleListSources(RequestContext& ctx) {
     const auth::Principal& who = call->who;
     std::optional<std::string> agency;
     if (who.role != Role::Admin) agency = who.agency;
-    auto list = withConnection<std::vector<catalog::SourceSummary>>(ctx, [&](pqxx::connection& conn) { return catalog::listSources(conn, agency); });
+    auto list = withConnection<std::vector<catalog::SourceSummary>>(
+        ctx, [&](pqxx::connection& conn) { return catalog::listSources(conn, agency); });
     if (!list) return list.status();
     JsonOut out;
     out.beginObject().beginArray("sources");

@@ -9,7 +9,7 @@ namespace {
 JsonValue text(const std::string& s) { return crypto::sanitizeUtf8(s); }
 JsonValue optionalText(const std::optional<std::string>& s) { return s ? text(*s) : JsonValue(); }
 
-} // namespace
+}  // namespace
 
 JsonValue entryToJson(const AuditEntry& e) {
     return JsonValue::Object{
@@ -23,12 +23,13 @@ JsonValue entryToJson(const AuditEntry& e) {
         {"reason", optionalText(e.reason)},
         {"request_id", text(e.requestId)},
         {"role", text(e.role)},
-        {"target", JsonValue::Object{
-                       {"dataset", optionalText(e.target.dataset)},
-                       {"policy", optionalText(e.target.policy)},
-                       {"policy_version", e.target.policyVersion ? JsonValue(*e.target.policyVersion) : JsonValue()},
-                       {"source", optionalText(e.target.source)},
-                   }},
+        {"target",
+         JsonValue::Object{
+             {"dataset", optionalText(e.target.dataset)},
+             {"policy", optionalText(e.target.policy)},
+             {"policy_version", e.target.policyVersion ? JsonValue(*e.target.policyVersion) : JsonValue()},
+             {"source", optionalText(e.target.source)},
+         }},
         {"time_ms", e.timeMs},
     };
 }
@@ -42,8 +43,7 @@ Status readString(const JsonValue& obj, const char* name, std::string& out, cons
     return Status::ok();
 }
 
-Status readOptionalString(const JsonValue& obj, const char* name, std::optional<std::string>& out,
-                          const char* where) {
+Status readOptionalString(const JsonValue& obj, const char* name, std::optional<std::string>& out, const char* where) {
     const JsonValue* v = obj.find(name);
     if (v == nullptr) return invalidArgument(std::string(where) + name + ": missing (use null)");
     if (v->isNull()) {
@@ -55,7 +55,7 @@ Status readOptionalString(const JsonValue& obj, const char* name, std::optional<
     return Status::ok();
 }
 
-} // namespace
+}  // namespace
 
 Result<AuditEntry> entryFromJson(const JsonValue& json) {
     if (!json.isObject()) return invalidArgument("entry: must be an object");
@@ -71,9 +71,12 @@ Result<AuditEntry> entryFromJson(const JsonValue& json) {
         return invalidArgument("entry.time_ms: must be an integer");
     }
     e.timeMs = time->asInt64();
-    for (auto [name, field] : {std::pair{"action", &e.action}, {"actor", &e.actor},
-                               {"client_address", &e.clientAddress}, {"decision", &e.decision},
-                               {"request_id", &e.requestId}, {"role", &e.role}}) {
+    for (auto [name, field] : {std::pair{"action", &e.action},
+                               {"actor", &e.actor},
+                               {"client_address", &e.clientAddress},
+                               {"decision", &e.decision},
+                               {"request_id", &e.requestId},
+                               {"role", &e.role}}) {
         if (auto st = readString(json, name, *field, w); !st) return st;
     }
     if (auto st = readOptionalString(json, "purpose", e.purpose, w); !st) return st;
@@ -110,4 +113,4 @@ Result<Hash> entryLeafHash(const AuditEntry& entry) {
     return leafHash(crypto::asBytes(*bytes));
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

@@ -28,13 +28,13 @@ struct AuditTarget {
 
 struct AuditEntry {
     uint64_t index = 0;
-    int64_t timeMs = 0;             // Unix time in milliseconds
-    std::string actor;              // principal name ("anonymous" before authentication)
-    std::string role;               // admin | publisher | partner | auditor | none
-    std::string action;             // e.g. "extract.requested", "extract.completed", "policy.put"
+    int64_t timeMs = 0;  // Unix time in milliseconds
+    std::string actor;   // principal name ("anonymous" before authentication)
+    std::string role;    // admin | publisher | partner | auditor | none
+    std::string action;  // e.g. "extract.requested", "extract.completed", "policy.put"
     AuditTarget target;
     std::optional<std::string> purpose;
-    std::string decision;           // "allowed" | "denied" | "completed" | "aborted" | "failed"
+    std::string decision;  // "allowed" | "denied" | "completed" | "aborted" | "failed"
     std::optional<std::string> reason;
     std::string requestId;
     std::string clientAddress;
@@ -52,4 +52,4 @@ Result<AuditEntry> entryFromJson(const crypto::JsonValue& json);
 Result<std::string> canonicalEntryBytes(const AuditEntry& entry);
 Result<Hash> entryLeafHash(const AuditEntry& entry);
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

@@ -24,9 +24,7 @@ uint16_t be16(const char* p) {
     const auto* u = reinterpret_cast<const unsigned char*>(p);
     return static_cast<uint16_t>(u[0] << 8 | u[1]);
 }
-int64_t be64(const char* p) {
-    return static_cast<int64_t>(uint64_t{be32(p)} << 32 | uint64_t{be32(p + 4)});
-}
+int64_t be64(const char* p) { return static_cast<int64_t>(uint64_t{be32(p)} << 32 | uint64_t{be32(p + 4)}); }
 
 Result<Hash> hashFromHexText(std::string_view text) {
     // bytea text output: \x followed by hex digits.
@@ -159,7 +157,8 @@ void StoredEntryReader::finish() {
     inTransaction_ = false;
 }
 
-Result<std::vector<std::vector<std::string>>> StoredEntryReader::query(const std::string& sql, const std::string& during) {
+Result<std::vector<std::vector<std::string>>> StoredEntryReader::query(const std::string& sql,
+                                                                       const std::string& during) {
     if (conn_ == nullptr) return unavailable("audit log integrity check (" + during + "): not connected");
     PGresult* r = PQexec(conn_, sql.c_str());
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -225,9 +224,9 @@ Result<std::optional<int64_t>> StoredEntryReader::nextStoredIndex(int64_t from) 
 
 Status StoredEntryReader::scan(int64_t from, int64_t to, const Visitor& visit) {
     if (conn_ == nullptr) return unavailable("audit log integrity check (reading entries): not connected");
-    const std::string sql = "COPY (SELECT entry_index, entry, leaf_hash FROM audit_entries WHERE entry_index >= " +
-                            std::to_string(from) + " AND entry_index < " + std::to_string(to) +
-                            " ORDER BY entry_index) TO STDOUT (FORMAT binary)";
+    const std::string sql =
+        "COPY (SELECT entry_index, entry, leaf_hash FROM audit_entries WHERE entry_index >= " + std::to_string(from) +
+        " AND entry_index < " + std::to_string(to) + " ORDER BY entry_index) TO STDOUT (FORMAT binary)";
     PGresult* r = PQexec(conn_, sql.c_str());
     const bool copying = PQresultStatus(r) == PGRES_COPY_OUT;
     PQclear(r);
@@ -439,4 +438,4 @@ Result<std::optional<IntegrityFailure>> readCheckedLeaves(StoredEntryReader& rea
     return failure;
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

@@ -89,10 +89,10 @@ private:
 };
 
 struct StartCheckReport {
-    uint64_t entries = 0;      // entries read and hashed
-    uint64_t bytes = 0;        // their stored bytes
-    uint64_t treeHeads = 0;    // signed heads that verified
-    uint64_t lastHeadSize = 0; // the largest of them
+    uint64_t entries = 0;       // entries read and hashed
+    uint64_t bytes = 0;         // their stored bytes
+    uint64_t treeHeads = 0;     // signed heads that verified
+    uint64_t lastHeadSize = 0;  // the largest of them
     std::optional<IntegrityFailure> failure;
 };
 
@@ -110,4 +110,4 @@ Result<StartCheckReport> checkStoredLog(StoredEntryReader& reader, const crypto:
 Result<std::optional<IntegrityFailure>> readCheckedLeaves(StoredEntryReader& reader, uint64_t begin, uint64_t end,
                                                           std::vector<Hash>& leaves, uint64_t& bytes);
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

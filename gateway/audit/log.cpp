@@ -52,8 +52,8 @@ std::string setLockTimeout(std::chrono::milliseconds timeout) {
 Status appendFailure(std::exception_ptr error, std::chrono::milliseconds lockTimeout) {
     if (db::isLockTimeout(error))
         return unavailable("the audit log cannot be written: another database session holds a lock on the audit "
-                           "tables and it was not released within " + std::to_string(lockTimeout.count()) +
-                           " ms (audit.lock_timeout_ms)");
+                           "tables and it was not released within " +
+                           std::to_string(lockTimeout.count()) + " ms (audit.lock_timeout_ms)");
     Status s = db::statusFromException(error, "audit log");
     if (s.code() == StatusCode::Unavailable) return s;
     return unavailable("the audit log cannot be written: " + s.message());
@@ -73,7 +73,7 @@ SignedTreeHead headFromRow(const pqxx::row& row, pqxx::row::size_type first = 0)
 constexpr const char* kLatestHeadQuery =
     "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_tree_heads ORDER BY tree_size DESC LIMIT 1";
 
-} // namespace
+}  // namespace
 
 AuditLog::AuditLog(AuditLogOptions options, const crypto::SigningKey& signingKey)
     : options_(std::move(options)), signingKey_(signingKey) {
@@ -217,14 +217,15 @@ Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& lea
         const auto snapshotNotBefore = std::chrono::steady_clock::now();
         pqxx::result reserved =
             tx.exec("BEGIN; SET LOCAL synchronous_commit TO on; " + setLockTimeout(options_.lockTimeout) +
-                    "; WITH latest AS (" + kLatestHeadQuery +
-                    ") UPDATE audit_log_head SET next_index = next_index + " + std::to_string(batch.size()) +
+                    "; WITH latest AS (" + kLatestHeadQuery + ") UPDATE audit_log_head SET next_index = next_index + " +
+                    std::to_string(batch.size()) +
                     " RETURNING next_index, (SELECT tree_size FROM latest), (SELECT root_hash FROM latest), "
                     "(SELECT timestamp_ms FROM latest), (SELECT signature FROM latest)");
         if (reserved.size() != 1) {
             tx.exec("ROLLBACK");
             inTransaction = false;
-            return unavailable("the audit log cannot be written: audit_log_head has no row (migration 0002 not applied?)");
+            return unavailable(
+                "the audit log cannot be written: audit_log_head has no row (migration 0002 not applied?)");
         }
         observeHead(snapshotNotBefore,
                     reserved[0][1].is_null() ? std::nullopt : std::optional(headFromRow(reserved[0], 1)));
@@ -271,9 +272,7 @@ Status AuditLog::commitBatch(std::vector<Pending>& batch, std::vector<Hash>& lea
             try {
                 pqxx::nontransaction rollback(conn);
                 rollback.exec("ROLLBACK");
-            } catch (...) {
-                appenderConnection_.reset();
-            }
+            } catch (...) { appenderConnection_.reset(); }
         }
         if (appenderConnection_ && !appenderConnection_->is_open()) appenderConnection_.reset();
         return s;
@@ -480,9 +479,10 @@ void AuditLog::markUntrusted(IntegrityFailure failure, const std::string& foundB
         integrityMessage_ = "the audit log no longer matches what this gateway appended and signed (" +
                             describeLocation(failure) + ", found by " + foundBy + "): " + failure.problem;
         integrityFailure_ = std::move(failure);
-        const std::string line = "AUDIT LOG UNTRUSTED: " + integrityMessage_ +
-               ". Audited requests are refused with 503 audit_log_untrusted and no tree head is signed until the "
-               "gateway is restarted on an audit log that verifies (docs/operations.md)";
+        const std::string line =
+            "AUDIT LOG UNTRUSTED: " + integrityMessage_ +
+            ". Audited requests are refused with 503 audit_log_untrusted and no tree head is signed until the "
+            "gateway is restarted on an audit log that verifies (docs/operations.md)";
         // Logged before anyone can see the state: whoever finds the log untrusted finds the line too.
         log(line);
     }
@@ -564,7 +564,8 @@ Status AuditLog::runStartCheck() {
         {
             std::lock_guard lock(integrityMutex_);
             startCheckRunning_ = false;
-            integrityMessage_ = "the start-up integrity check of the audit log could not run: " + report.status().message();
+            integrityMessage_ =
+                "the start-up integrity check of the audit log could not run: " + report.status().message();
         }
         integrityChanged_.notify_all();
         return report.status();
@@ -854,9 +855,8 @@ Result<SignedTreeHead> AuditLog::signLocked(pqxx::connection& conn) {
     if (latest) head.timestampMs = std::max(head.timestampMs, latest->head.timestampMs);
     SignedTreeHead sth = audit::signTreeHead(head, signingKey_);
     tx.exec("INSERT INTO audit_tree_heads (tree_size, root_hash, timestamp_ms, signature) VALUES (" +
-            std::to_string(head.treeSize) + ',' + byteaLiteral(head.rootHash) + ',' +
-            std::to_string(head.timestampMs) + ',' + byteaLiteral(sth.signature) +
-            ") ON CONFLICT (tree_size) DO NOTHING");
+            std::to_string(head.treeSize) + ',' + byteaLiteral(head.rootHash) + ',' + std::to_string(head.timestampMs) +
+            ',' + byteaLiteral(sth.signature) + ") ON CONFLICT (tree_size) DO NOTHING");
     tx.commit();
     observeHead(snapshotNotBefore, sth);  // stored now, and larger than anything stored before
     {
@@ -935,8 +935,8 @@ Result<ConsistencyProof> AuditLog::consistencyProof(uint64_t first, uint64_t sec
     auto size = treeSize();
     if (!size) return size.status();
     if (second > *size)
-        return notFound("second " + std::to_string(second) + " is beyond the log, which has " +
-                        std::to_string(*size) + " entries");
+        return notFound("second " + std::to_string(second) + " is beyond the log, which has " + std::to_string(*size) +
+                        " entries");
     std::shared_lock tree(treeMutex_);
     ConsistencyProof p;
     p.first = first;
@@ -967,7 +967,8 @@ Result<AuditPage> AuditLog::query(const AuditQuery& q) {
         text("dataset", q.dataset);
         text("action", q.action);
         text("decision", q.decision);
-        if (q.fromMs) sql += " AND recorded_at >= to_timestamp(" + std::to_string(*q.fromMs) + "::double precision / 1000)";
+        if (q.fromMs)
+            sql += " AND recorded_at >= to_timestamp(" + std::to_string(*q.fromMs) + "::double precision / 1000)";
         if (q.toMs) sql += " AND recorded_at <= to_timestamp(" + std::to_string(*q.toMs) + "::double precision / 1000)";
         if (q.after) sql += " AND entry_index > " + std::to_string(*q.after);
         const size_t limit = std::max<size_t>(q.limit, 1);
@@ -1041,8 +1042,8 @@ Result<bool> AuditLog::writable() {
     bool ok = false;
     Status s = withReader([&](pqxx::connection& conn) {
         pqxx::read_transaction tx(conn);
-        pqxx::result r = tx.exec(
-            "SELECT has_table_privilege('audit_entries', 'INSERT') AND has_table_privilege('audit_log_head', 'UPDATE')");
+        pqxx::result r = tx.exec("SELECT has_table_privilege('audit_entries', 'INSERT') AND "
+                                 "has_table_privilege('audit_log_head', 'UPDATE')");
         ok = !r.empty() && r[0][0].as<bool>();
         return Status::ok();
     });
@@ -1050,4 +1051,4 @@ Result<bool> AuditLog::writable() {
     return ok;
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

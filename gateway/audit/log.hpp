@@ -11,10 +11,10 @@
 // or forks. The transaction waits at most `lockTimeout` for any lock it needs (SET LOCAL
 // lock_timeout): a session that holds audit_log_head or audit_entries (an operator's LOCK TABLE, a
 // transaction left open) makes the batch fail with Unavailable instead of stalling every audited
-// request. An append queued behind such a batch waits at most about twice `lockTimeout`. The index and the time are assigned inside the transaction, then the canonical entry
-// bytes and the leaf hash are computed (both are part of the entry). append() returns only after
-// COMMIT succeeded; if it did not (database down, INSERT privilege revoked, …) every entry of the
-// batch gets Unavailable and the caller must fail closed (503, nothing released).
+// request. An append queued behind such a batch waits at most about twice `lockTimeout`. The index and the time are
+// assigned inside the transaction, then the canonical entry bytes and the leaf hash are computed (both are part of the
+// entry). append() returns only after COMMIT succeeded; if it did not (database down, INSERT privilege revoked, …)
+// every entry of the batch gets Unavailable and the caller must fail closed (503, nothing released).
 //
 // Every group commit also reads the latest stored tree head in the same statement that reserves
 // the indices, so a request that appended an entry can answer "the latest head" without another
@@ -25,12 +25,12 @@
 // hashes by index) before it computes a root or a proof, so entries appended by other processes are
 // included. It keeps only the roots of blocks of 1024 entries (about 64 bytes per block, so memory
 // stays flat however long the gateway runs) and the leaves of the last block; a proof reads the one
-// or two older blocks it needs back from audit_entries and checks them against the kept roots. Signed tree heads are made at least every `treeHeadEveryEntries`
-// entries and every `treeHeadInterval` while there are unsigned entries, and stored in
-// audit_tree_heads. Several processes may sign: a head is only inserted if it is larger than every
-// stored head (under an advisory lock), with a timestamp no earlier than theirs, so the sequence
-// of heads is increasing in size and non-decreasing in time; the same size always has the same
-// root because every process computes it from the same committed leaves.
+// or two older blocks it needs back from audit_entries and checks them against the kept roots. Signed tree heads are
+// made at least every `treeHeadEveryEntries` entries and every `treeHeadInterval` while there are unsigned entries, and
+// stored in audit_tree_heads. Several processes may sign: a head is only inserted if it is larger than every stored
+// head (under an advisory lock), with a timestamp no earlier than theirs, so the sequence of heads is increasing in
+// size and non-decreasing in time; the same size always has the same root because every process computes it from the
+// same committed leaves.
 //
 // Integrity (docs/audit.md, "Integrity checks"): a third thread first runs the start-up check of
 // gateway/audit/integrity.hpp (every entry re-hashed, the tree recomputed and compared with every
@@ -79,12 +79,12 @@
 namespace custodian::audit {
 
 struct AuditLogOptions {
-    std::string conninfo;                                  // the gateway database (connect_timeout applied)
-    uint64_t treeHeadEveryEntries = 1000;                  // sign a head after this many new entries
-    std::chrono::milliseconds treeHeadInterval{10000};     // … and at least this often while unsigned entries exist
-    size_t maxBatch = 1000;                                // entries per group-commit transaction
-    std::chrono::milliseconds lockTimeout{5000};           // longest wait for a lock by a group commit or a signer (≥ 1 ms)
-    std::function<int64_t()> clock;                        // Unix ms; default: system clock (tests inject one)
+    std::string conninfo;                               // the gateway database (connect_timeout applied)
+    uint64_t treeHeadEveryEntries = 1000;               // sign a head after this many new entries
+    std::chrono::milliseconds treeHeadInterval{10000};  // … and at least this often while unsigned entries exist
+    size_t maxBatch = 1000;                             // entries per group-commit transaction
+    std::chrono::milliseconds lockTimeout{5000};  // longest wait for a lock by a group commit or a signer (≥ 1 ms)
+    std::function<int64_t()> clock;               // Unix ms; default: system clock (tests inject one)
     // The in-memory Merkle tree keeps the roots of blocks of 2^merkleBlockLevel entries (and the
     // last block's leaves); proofs read an older block's leaf hashes from audit_entries.
     unsigned merkleBlockLevel = 10;
@@ -280,14 +280,14 @@ private:
     std::deque<Pending> queue_;
     bool stopping_ = false;
 
-    std::unique_ptr<pqxx::connection> appenderConnection_;  // appender thread only
+    std::unique_ptr<pqxx::connection> appenderConnection_;             // appender thread only
     uint64_t entriesCommitted_ = 0, commits_ = 0, failedEntries_ = 0;  // with queueMutex_
 
     // The newest observation of the latest stored head: heads only grow, so the largest head seen
     // together with the latest time any snapshot was taken is a valid observation at that time.
     mutable std::mutex observedMutex_;
     std::optional<std::chrono::steady_clock::time_point> observedAt_;  // none: nothing observed yet
-    std::optional<SignedTreeHead> observedHead_;                      // none: no head was stored
+    std::optional<SignedTreeHead> observedHead_;                       // none: no head was stored
 
     std::mutex readerMutex_;
     std::unique_ptr<pqxx::connection> readerConnection_;  // with readerMutex_
@@ -315,16 +315,16 @@ private:
     bool startCheckRunning_ = true;  // an attempt is running or about to (the thread starts with one)
     bool integrityStopping_ = false;
     uint64_t integrityChecks_ = 0, integrityCheckedEntries_ = 0, integrityFailures_ = 0, integrityCheckErrors_ = 0,
-             treeHeadFailures_ = 0;  // with integrityMutex_
+             treeHeadFailures_ = 0;      // with integrityMutex_
     uint64_t lastVerifiedHeadSize_ = 0;  // with integrityMutex_: the largest head the tree was seen to match
-    std::atomic<bool> trusted_{false};  // integrityState_ == Trusted, for append()'s fast path
-    std::string lastSignError_;   // head thread only (logOnce)
-    std::string lastCheckError_;  // with checkMutex_ (logOnce)
+    std::atomic<bool> trusted_{false};   // integrityState_ == Trusted, for append()'s fast path
+    std::string lastSignError_;          // head thread only (logOnce)
+    std::string lastCheckError_;         // with checkMutex_ (logOnce)
 
-    std::mutex checkMutex_;  // one check at a time (thread and checkIntegrityNow)
+    std::mutex checkMutex_;                           // one check at a time (thread and checkIntegrityNow)
     std::unique_ptr<StoredEntryReader> checkReader_;  // with checkMutex_
-    uint64_t checkedBlocks_ = 0;   // with checkMutex_: blocks [0, checkedBlocks_) were checked once
-    uint64_t rotationBlock_ = 0;   // with checkMutex_: the next older block to re-read
+    uint64_t checkedBlocks_ = 0;                      // with checkMutex_: blocks [0, checkedBlocks_) were checked once
+    uint64_t rotationBlock_ = 0;                      // with checkMutex_: the next older block to re-read
     std::thread integrityThread_;
 };
 

@@ -49,7 +49,7 @@ MerkleHasher& hasher() {
     return instance;
 }
 
-} // namespace
+}  // namespace
 
 Hash leafHash(ByteView entryBytes) { return hasher().hash(0x00, entryBytes); }
 
@@ -112,8 +112,9 @@ const std::vector<std::vector<Hash>>* MerkleTree::readBlock(uint64_t block, Read
         return nullptr;
     }
     if (leaves->size() != width) {
-        reads.error = Status(StatusCode::Internal, "the stored leaf hashes of entries " + std::to_string(block * width) +
-                                                       " to " + std::to_string((block + 1) * width - 1) + " are incomplete");
+        reads.error =
+            Status(StatusCode::Internal, "the stored leaf hashes of entries " + std::to_string(block * width) + " to " +
+                                             std::to_string((block + 1) * width - 1) + " are incomplete");
         return nullptr;
     }
     std::vector<std::vector<Hash>> levels{std::move(leaves).value()};
@@ -147,7 +148,8 @@ Hash MerkleTree::nodeAt(unsigned level, uint64_t begin, Reads& reads) const {
 
 Hash MerkleTree::rangeHash(uint64_t begin, uint64_t end, Reads& reads) const {
     const uint64_t n = end - begin;
-    if (std::has_single_bit(n) && begin % n == 0) return nodeAt(static_cast<unsigned>(std::countr_zero(n)), begin, reads);
+    if (std::has_single_bit(n) && begin % n == 0)
+        return nodeAt(static_cast<unsigned>(std::countr_zero(n)), begin, reads);
     const uint64_t k = largestPowerOfTwoBelow(n);
     return nodeHash(rangeHash(begin, begin + k, reads), rangeHash(begin + k, end, reads));
 }
@@ -237,8 +239,8 @@ Result<std::vector<Hash>> MerkleTree::consistencyProof(uint64_t first, uint64_t 
                                std::to_string(size()) + " entries)");
     }
     if (first == 0 || first > second) {
-        return invalidArgument("a consistency proof needs 0 < first <= second, got first=" +
-                               std::to_string(first) + " second=" + std::to_string(second));
+        return invalidArgument("a consistency proof needs 0 < first <= second, got first=" + std::to_string(first) +
+                               " second=" + std::to_string(second));
     }
     std::vector<Hash> out;
     Reads reads;
@@ -253,4 +255,4 @@ size_t MerkleTree::memoryBytes() const {
     return total;
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

@@ -102,4 +102,4 @@ private:
 // Largest power of two strictly smaller than n (n ≥ 2).
 uint64_t largestPowerOfTwoBelow(uint64_t n);
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

@@ -6,10 +6,10 @@ namespace custodian::audit {
 
 namespace {
 bool lsb(uint64_t x) { return (x & 1) != 0; }
-} // namespace
+}  // namespace
 
-bool verifyInclusion(uint64_t leafIndex, uint64_t treeSize, const Hash& leaf,
-                     std::span<const Hash> inclusionPath, const Hash& rootHash) {
+bool verifyInclusion(uint64_t leafIndex, uint64_t treeSize, const Hash& leaf, std::span<const Hash> inclusionPath,
+                     const Hash& rootHash) {
     // Step 1.
     if (leafIndex >= treeSize) return false;
     // Steps 2–3.
@@ -18,8 +18,8 @@ bool verifyInclusion(uint64_t leafIndex, uint64_t treeSize, const Hash& leaf,
     Hash r = leaf;
     // Step 4.
     for (const Hash& p : inclusionPath) {
-        if (sn == 0) return false;                         // 4a
-        if (lsb(fn) || fn == sn) {                         // 4b
+        if (sn == 0) return false;  // 4a
+        if (lsb(fn) || fn == sn) {  // 4b
             r = nodeHash(p, r);
             if (!lsb(fn)) {
                 while (!lsb(fn) && fn != 0) {
@@ -30,7 +30,7 @@ bool verifyInclusion(uint64_t leafIndex, uint64_t treeSize, const Hash& leaf,
         } else {
             r = nodeHash(r, p);
         }
-        fn >>= 1;                                          // 4c
+        fn >>= 1;  // 4c
         sn >>= 1;
     }
     // Step 5.
@@ -63,8 +63,8 @@ bool verifyConsistency(uint64_t first, uint64_t second, const Hash& firstHash, c
     // Step 6.
     for (size_t i = 1; i < path.size(); ++i) {
         const Hash& c = path[i];
-        if (sn == 0) return false;                         // 6a
-        if (lsb(fn) || fn == sn) {                         // 6b
+        if (sn == 0) return false;  // 6a
+        if (lsb(fn) || fn == sn) {  // 6b
             fr = nodeHash(c, fr);
             sr = nodeHash(c, sr);
             if (!lsb(fn)) {
@@ -76,11 +76,11 @@ bool verifyConsistency(uint64_t first, uint64_t second, const Hash& firstHash, c
         } else {
             sr = nodeHash(sr, c);
         }
-        fn >>= 1;                                          // 6c
+        fn >>= 1;  // 6c
         sn >>= 1;
     }
     // Step 7.
     return fr == firstHash && sr == secondHash && sn == 0;
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

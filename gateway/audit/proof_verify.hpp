@@ -19,7 +19,7 @@ namespace custodian::audit {
 // True iff `consistencyPath` proves that the tree of `first` leaves with root `firstHash` is a
 // prefix of the tree of `second` leaves with root `secondHash`. first == second needs an empty
 // path and equal roots; first == 0 is consistent with anything (empty path).
-[[nodiscard]] bool verifyConsistency(uint64_t first, uint64_t second, const Hash& firstHash,
-                                     const Hash& secondHash, std::span<const Hash> consistencyPath);
+[[nodiscard]] bool verifyConsistency(uint64_t first, uint64_t second, const Hash& firstHash, const Hash& secondHash,
+                                     std::span<const Hash> consistencyPath);
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

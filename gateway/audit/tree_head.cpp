@@ -60,4 +60,4 @@ Result<SignedTreeHead> treeHeadFromJson(const JsonValue& json) {
     return out;
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

@@ -39,4 +39,4 @@ crypto::JsonValue treeHeadToJson(const SignedTreeHead& head);
 // Reads the four members above; other members (such as "type") are ignored.
 Result<SignedTreeHead> treeHeadFromJson(const crypto::JsonValue& json);
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

@@ -141,7 +141,7 @@ std::optional<Hash> hashFromHex(std::string_view text) {
 
 std::string hex(const Hash& h) { return crypto::toHex(h); }
 
-} // namespace
+}  // namespace
 
 AuditExportVerifier::AuditExportVerifier(const crypto::Ed25519PublicKey& gatewayKey, AuditVerifyOptions options)
     : key_(gatewayKey), options_(std::move(options)) {
@@ -151,8 +151,7 @@ AuditExportVerifier::AuditExportVerifier(const crypto::Ed25519PublicKey& gateway
     }
 }
 
-void AuditExportVerifier::fail(std::string problem, std::optional<uint64_t> index, bool exact,
-                               uint64_t rangeEnd) {
+void AuditExportVerifier::fail(std::string problem, std::optional<uint64_t> index, bool exact, uint64_t rangeEnd) {
     if (failed_) return;
     failed_ = true;
     result_.ok = false;
@@ -307,10 +306,10 @@ private:
 
     std::string& out_;
     std::vector<Frame> frames_;
-    std::string key_;          // current top-level member name
-    int depth_ = 0;            // 1 = inside the line's object, 2 = inside one of its members' values…
-    int entryDepth_ = 0;       // depth of the entry object while inside it, else 0
-    bool expectIndex_ = false; // the next value is the entry's "index"
+    std::string key_;           // current top-level member name
+    int depth_ = 0;             // 1 = inside the line's object, 2 = inside one of its members' values…
+    int entryDepth_ = 0;        // depth of the entry object while inside it, else 0
+    bool expectIndex_ = false;  // the next value is the entry's "index"
 };
 
 // --- parsing (no verifier state: runs on any thread) ------------------------------------------
@@ -373,7 +372,8 @@ ParsedLine LineParser::parse(std::string& line) {
         }
         auto leaf = root.FindMember("leaf_hash");
         if (leaf != root.MemberEnd()) {
-            if (leaf->value.IsString()) out.recorded = hashFromHex({leaf->value.GetString(), leaf->value.GetStringLength()});
+            if (leaf->value.IsString())
+                out.recorded = hashFromHex({leaf->value.GetString(), leaf->value.GetStringLength()});
             if (!out.recorded) return error("leaf_hash must be 64 hex digits", true);
         }
         canonical_.clear();
@@ -474,12 +474,12 @@ void AuditExportVerifier::addEntry(uint64_t index, const Hash& computed, const s
         return;
     }
     if (index != expected) {
-        std::string what = index > expected ? "entries " + std::to_string(expected) + ".." +
-                                                  std::to_string(index - 1) + " are missing here (deleted or moved)"
+        std::string what = index > expected ? "entries " + std::to_string(expected) + ".." + std::to_string(index - 1) +
+                                                  " are missing here (deleted or moved)"
                                             : "entry " + std::to_string(index) +
                                                   " appears again here (inserted, duplicated or reordered)";
-        fail("line " + std::to_string(lineNumber_) + ": expected entry " + std::to_string(expected) +
-                 ", found entry " + std::to_string(index) + ": " + what,
+        fail("line " + std::to_string(lineNumber_) + ": expected entry " + std::to_string(expected) + ", found entry " +
+                 std::to_string(index) + ": " + what,
              expected, true);
         return;
     }
@@ -534,7 +534,8 @@ void AuditExportVerifier::checkHead(const SignedTreeHead& sth, uint64_t line) {
     const Hash computed = *tree_.rootAt(h.treeSize);
     if (computed != h.rootHash) {
         // Only the heads bound what changed: after the last head that verified at or below this size.
-        const uint64_t from = lastVerified_ && lastVerified_->head.treeSize <= h.treeSize ? lastVerified_->head.treeSize : 0;
+        const uint64_t from =
+            lastVerified_ && lastVerified_->head.treeSize <= h.treeSize ? lastVerified_->head.treeSize : 0;
         fail(where + ": the signed root for tree_size " + std::to_string(h.treeSize) + " is " + hex(h.rootHash) +
                  " but the entries give " + hex(computed) + ": an entry in [" + std::to_string(from) + ", " +
                  std::to_string(h.treeSize) + ") was modified, inserted, removed or reordered",
@@ -582,16 +583,16 @@ void AuditExportVerifier::resolveDuplicate(const SignedTreeHead& sth, const std:
     if (secondSigned && !firstSigned) {
         // The forged entry came first: it is the first position that disagrees with the signed tree.
         fail("line " + std::to_string(d.firstLine) + ": entry " + index + " is not the entry " + index + " that " +
-                 head + " (tree_size " + size + ") signed; the entry " + index + " on line " +
-                 std::to_string(d.line) + " is (with it the entries give the signed root): a forged entry " +
-                 index + " was inserted before the genuine one",
+                 head + " (tree_size " + size + ") signed; the entry " + index + " on line " + std::to_string(d.line) +
+                 " is (with it the entries give the signed root): a forged entry " + index +
+                 " was inserted before the genuine one",
              d.index, true);
         result_.line = d.firstLine;
     } else if (firstSigned) {
         fail("line " + std::to_string(d.line) + ": expected entry " + std::to_string(d.index + 1) +
                  ", found a second entry " + index + "; the entry " + index + " on line " +
-                 std::to_string(d.firstLine) + " is the one " + head + " (tree_size " + size +
-                 ") signed: line " + std::to_string(d.line) + " was inserted",
+                 std::to_string(d.firstLine) + " is the one " + head + " (tree_size " + size + ") signed: line " +
+                 std::to_string(d.line) + " was inserted",
              d.index + 1, true);
         result_.line = d.line;
     } else {
@@ -625,7 +626,8 @@ AuditVerification AuditExportVerifier::finish() {
         const uint64_t have = tree_.size();
         lineNumber_ = 0;
         fail("the export ends after " + std::to_string(have) + " entries, but " +
-                 (p.line == 0 ? std::string("the given latest tree head") : "the tree head on line " + std::to_string(p.line)) +
+                 (p.line == 0 ? std::string("the given latest tree head")
+                              : "the tree head on line " + std::to_string(p.line)) +
                  " covers " + std::to_string(p.head.head.treeSize) + ": entries from " + std::to_string(have) +
                  " on are missing (truncated tail)",
              have, true);
@@ -723,4 +725,4 @@ std::string exportTreeHeadLine(const SignedTreeHead& head) {
     return *crypto::canonicalJson(json);
 }
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

@@ -43,27 +43,27 @@ struct AuditVerifyOptions {
 
 struct AuditVerification {
     bool ok = false;
-    uint64_t entries = 0;            // entry lines read before verification stopped
-    uint64_t treeHeads = 0;          // heads that verified
-    uint64_t verifiedSize = 0;       // largest tree size covered by a verified head
-    Hash root{};                     // root over all entries read (when ok)
+    uint64_t entries = 0;       // entry lines read before verification stopped
+    uint64_t treeHeads = 0;     // heads that verified
+    uint64_t verifiedSize = 0;  // largest tree size covered by a verified head
+    Hash root{};                // root over all entries read (when ok)
     // Failure details.
     std::optional<uint64_t> firstBadIndex;
     bool exactIndex = false;
-    uint64_t badRangeEnd = 0;        // when !exactIndex: the bad entry is in [firstBadIndex, badRangeEnd)
-    uint64_t line = 0;               // 1-based line where the problem was found (0: end of input)
+    uint64_t badRangeEnd = 0;  // when !exactIndex: the bad entry is in [firstBadIndex, badRangeEnd)
+    uint64_t line = 0;         // 1-based line where the problem was found (0: end of input)
     std::string problem;
 };
 
 // One export line, parsed, canonicalised and leaf-hashed; independent of every other line.
 struct ParsedLine {
     enum class Kind { Blank, Entry, TreeHead, Error } kind = Kind::Blank;
-    uint64_t index = 0;              // Entry
-    Hash computed{};                 // Entry: leaf hash of the canonical entry bytes
-    std::optional<Hash> recorded;    // Entry: the "leaf_hash" the log recorded, if present
-    SignedTreeHead head;             // TreeHead
-    std::string error;               // Error
-    bool errorAtNextIndex = false;   // Error: the line stands where the next entry should be
+    uint64_t index = 0;             // Entry
+    Hash computed{};                // Entry: leaf hash of the canonical entry bytes
+    std::optional<Hash> recorded;   // Entry: the "leaf_hash" the log recorded, if present
+    SignedTreeHead head;            // TreeHead
+    std::string error;              // Error
+    bool errorAtNextIndex = false;  // Error: the line stands where the next entry should be
 };
 
 // Parses lines with reusable buffers. One per thread.
@@ -136,8 +136,7 @@ AuditVerification verifyAuditExport(std::string_view ndjson, const crypto::Ed255
                                     const AuditVerifyOptions& options = {});
 // Streams the file in large blocks; Status only for IO errors (verification failures are in the
 // returned report).
-Result<AuditVerification> verifyAuditExportFile(const std::string& path,
-                                                const crypto::Ed25519PublicKey& gatewayKey,
+Result<AuditVerification> verifyAuditExportFile(const std::string& path, const crypto::Ed25519PublicKey& gatewayKey,
                                                 const AuditVerifyOptions& options = {});
 
 // One export line for an entry / a tree head (what the gateway's export writes).
@@ -147,4 +146,4 @@ std::string exportEntryLine(const std::string& canonicalEntryBytes, bool withLea
 std::string exportEntryLine(std::string_view storedEntryBytes, const Hash& recordedLeafHash);
 std::string exportTreeHeadLine(const SignedTreeHead& head);
 
-} // namespace custodian::audit
+}  // namespace custodian::audit

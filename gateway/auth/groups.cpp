@@ -50,11 +50,11 @@ Result<bool> putGroup(pqxx::connection& conn, const std::string& name, const std
         pqxx::work tx(conn);
         // xmax = 0 only for a freshly inserted row: tells creation from update in one statement,
         // without a check-then-insert race between gateway processes.
-        pqxx::result r = tx.exec_params(
-            "INSERT INTO principal_groups (name, description, created_by) VALUES ($1, $2, $3) "
-            "ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description, updated_at = now() "
-            "RETURNING (xmax = 0)",
-            name, description, actor);
+        pqxx::result r =
+            tx.exec_params("INSERT INTO principal_groups (name, description, created_by) VALUES ($1, $2, $3) "
+                           "ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description, updated_at = now() "
+                           "RETURNING (xmax = 0)",
+                           name, description, actor);
         GroupChange change;
         change.action = "group.put";
         change.group = name;
@@ -80,8 +80,8 @@ Status deleteGroup(pqxx::connection& conn, const std::string& name, const GroupC
         if (!users.empty()) {
             std::string list;
             for (const auto& row : users) list += (list.empty() ? "" : ", ") + row[0].as<std::string>();
-            return Status(StatusCode::Aborted, "the group '" + name + "' is a recipient of policies in force (" +
-                                                   list + "); retire or update them first");
+            return Status(StatusCode::Aborted, "the group '" + name + "' is a recipient of policies in force (" + list +
+                                                   "); retire or update them first");
         }
         tx.exec_params("DELETE FROM principal_groups WHERE name = $1", name);
         GroupChange change;
@@ -130,10 +130,10 @@ Status removeGroupMember(pqxx::connection& conn, const std::string& group, const
         pqxx::work tx(conn);
         if (tx.exec_params("SELECT 1 FROM principal_groups WHERE name = $1 FOR SHARE", group).empty())
             return noGroup(group);
-        pqxx::result removed = tx.exec_params(
-            "DELETE FROM principal_group_members m USING principals p WHERE m.group_name = $1 AND "
-            "m.principal_id = p.id AND p.name = $2 RETURNING 1",
-            group, principal);
+        pqxx::result removed =
+            tx.exec_params("DELETE FROM principal_group_members m USING principals p WHERE m.group_name = $1 AND "
+                           "m.principal_id = p.id AND p.name = $2 RETURNING 1",
+                           group, principal);
         if (removed.empty()) return notFound("'" + principal + "' is not a member of the group '" + group + "'");
         GroupChange change;
         change.action = "group.member.remove";
@@ -156,8 +156,12 @@ std::vector<Group> readGroups(pqxx::transaction_base& tx, const std::optional<st
     pqxx::result g = only ? tx.exec_params(groupSql + " WHERE name = $1", *only) : tx.exec(groupSql + " ORDER BY name");
     std::vector<Group> out;
     for (const auto& row : g) {
-        out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                       row[3].as<std::string>(), row[4].as<std::string>(), {}});
+        out.push_back({row[0].as<std::string>(),
+                       row[1].as<std::string>(),
+                       row[2].as<std::string>(),
+                       row[3].as<std::string>(),
+                       row[4].as<std::string>(),
+                       {}});
     }
     const std::string memberSql = "SELECT m.group_name, p.name, p.disabled_at IS NOT NULL, m.added_by, " +
                                   iso("m.added_at") +
@@ -209,14 +213,15 @@ Result<std::vector<std::string>> groupsOfPrincipal(pqxx::connection& conn, std::
 }
 
 Result<std::set<std::string, std::less<>>> groupNames(pqxx::connection& conn) {
-    return guarded<std::set<std::string, std::less<>>>("listing groups", [&]() -> Result<std::set<std::string, std::less<>>> {
-        pqxx::read_transaction tx(conn);
-        pqxx::result r = tx.exec("SELECT name FROM principal_groups");
-        tx.commit();
-        std::set<std::string, std::less<>> out;
-        for (const auto& row : r) out.insert(row[0].as<std::string>());
-        return out;
-    });
+    return guarded<std::set<std::string, std::less<>>>(
+        "listing groups", [&]() -> Result<std::set<std::string, std::less<>>> {
+            pqxx::read_transaction tx(conn);
+            pqxx::result r = tx.exec("SELECT name FROM principal_groups");
+            tx.commit();
+            std::set<std::string, std::less<>> out;
+            for (const auto& row : r) out.insert(row[0].as<std::string>());
+            return out;
+        });
 }
 
 }  // namespace custodian::auth

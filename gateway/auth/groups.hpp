@@ -43,7 +43,7 @@ struct GroupMember {
     std::string name;
     bool disabled = false;  // a disabled partner stays listed but cannot authenticate
     std::string addedBy;
-    std::string addedAt;    // ISO 8601 UTC
+    std::string addedAt;  // ISO 8601 UTC
 };
 
 struct Group {
@@ -57,11 +57,11 @@ struct Group {
 
 // A change, for the audit entry.
 struct GroupChange {
-    std::string action;                // "group.put", "group.delete", "group.member.add", "group.member.remove"
+    std::string action;  // "group.put", "group.delete", "group.member.add", "group.member.remove"
     std::string group;
-    std::optional<std::string> member; // the partner added or removed
-    bool changed = true;               // false: the request asked for the state that already held
-    bool created = false;              // group.put: the group is new
+    std::optional<std::string> member;  // the partner added or removed
+    bool changed = true;                // false: the request asked for the state that already held
+    bool created = false;               // group.put: the group is new
 };
 using GroupChangeHook = std::function<Status(const GroupChange&)>;
 

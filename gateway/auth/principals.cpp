@@ -292,9 +292,7 @@ Result<std::string> addPrincipal(pqxx::connection& conn, const TokenHasher& hash
         txn.commit();
     } catch (const pqxx::unique_violation&) {
         return Status(StatusCode::Aborted, "a principal named '" + p.name + "' already exists");
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "adding principal " + p.name);
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "adding principal " + p.name); }
     return token;
 }
 
@@ -306,9 +304,7 @@ Status disablePrincipal(pqxx::connection& conn, std::string_view name) {
         txn.commit();
         if (r.empty()) return notFound("no principal named '" + std::string(name) + "'");
         return Status::ok();
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "disabling principal");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "disabling principal"); }
 }
 
 Result<std::vector<Principal>> listPrincipals(pqxx::connection& conn) {
@@ -319,22 +315,18 @@ Result<std::vector<Principal>> listPrincipals(pqxx::connection& conn) {
             out.push_back(principalFromRow(row));
         txn.commit();
         return out;
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "listing principals");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "listing principals"); }
 }
 
 Result<Principal> findPrincipal(pqxx::connection& conn, std::string_view name) {
     try {
         pqxx::read_transaction txn(conn);
-        auto r = txn.exec(std::string("SELECT ") + kPrincipalColumns + " FROM principals WHERE name = " +
-                          txn.quote(std::string(name)));
+        auto r = txn.exec(std::string("SELECT ") + kPrincipalColumns +
+                          " FROM principals WHERE name = " + txn.quote(std::string(name)));
         txn.commit();
         if (r.empty()) return notFound("no principal named '" + std::string(name) + "'");
         return principalFromRow(r[0]);
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "reading principal");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "reading principal"); }
 }
 
 Result<Principal> authenticate(pqxx::connection& conn, const TokenHasher& hasher, std::string_view token) {

@@ -82,9 +82,9 @@ struct Principal {
     int64_t id = 0;
     std::string name;
     Role role = Role::Partner;
-    std::string agency;                          // empty when none
+    std::string agency;                             // empty when none
     std::optional<crypto::BoxPublicKey> publicKey;  // partners: X25519 key extracts are sealed to
-    std::string createdAt;                       // ISO 8601
+    std::string createdAt;                          // ISO 8601
     bool disabled = false;
 };
 

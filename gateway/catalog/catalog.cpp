@@ -30,7 +30,8 @@ constexpr size_t kMaxCachedPolicies = 4096;
 // ---- SourceSecretKey --------------------------------------------------------------------------
 
 Result<SourceSecretKey> SourceSecretKey::derive(const auth::TokenHasher& master) {
-    auto subkey = master.deriveSubkey(kSourceSecretSubkeyId, std::string_view(kSourceSecretContext, crypto_kdf_CONTEXTBYTES));
+    auto subkey =
+        master.deriveSubkey(kSourceSecretSubkeyId, std::string_view(kSourceSecretContext, crypto_kdf_CONTEXTBYTES));
     if (!subkey) return subkey.status();
     if (subkey->size() != kSecretKeyBytes) return internalError("derived source key has the wrong size");
     return SourceSecretKey(std::move(subkey).value());
@@ -64,8 +65,8 @@ Result<std::string> SourceSecretKey::open(crypto::ByteView nonce, crypto::ByteVi
         return internalError("the stored source secret is malformed");
     }
     std::string plain(ciphertext.size() - crypto_secretbox_MACBYTES, '\0');
-    if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()), ciphertext.data(),
-                                   ciphertext.size(), nonce.data(), key_.data()) != 0) {
+    if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()), ciphertext.data(), ciphertext.size(),
+                                   nonce.data(), key_.data()) != 0) {
         sodium_memzero(plain.data(), plain.size());
         return internalError(
             "the stored source secret cannot be decrypted (was the master key changed? re-register the source)");
@@ -151,9 +152,7 @@ Result<Dataset> parseDefinition(Dataset d, const std::string& definition) {
         d.columns.push_back({c["name"].GetString(), *type, *role});
     }
     auto h = doc.FindMember("hierarchies");
-    if (h != doc.MemberEnd() && h->value.IsObject()) {
-        d.hierarchiesJson = policies::canonicalJson(h->value);
-    }
+    if (h != doc.MemberEnd() && h->value.IsObject()) { d.hierarchiesJson = policies::canonicalJson(h->value); }
     return d;
 }
 
@@ -163,10 +162,10 @@ Catalog::Catalog(SourceSecretKey key) : key_(std::move(key)) {}
 
 Result<Source> Catalog::loadSource(pqxx::transaction_base& tx, std::string_view name) const {
     return guarded<Source>("loading source", [&]() -> Result<Source> {
-        pqxx::result r = tx.exec_params(
-            "SELECT name, agency, conninfo_nonce, conninfo_sealed, created_by, " + iso("created_at") + ", " +
-                iso("updated_at") + " FROM sources WHERE name = $1",
-            std::string(name));
+        pqxx::result r =
+            tx.exec_params("SELECT name, agency, conninfo_nonce, conninfo_sealed, created_by, " + iso("created_at") +
+                               ", " + iso("updated_at") + " FROM sources WHERE name = $1",
+                           std::string(name));
         if (r.empty()) return notFound("no source named \"" + std::string(name) + "\"");
         const auto& row = r[0];
         Source s;
@@ -195,10 +194,10 @@ Result<Source> Catalog::loadSource(pqxx::connection& conn, std::string_view name
 
 Result<Dataset> Catalog::loadDataset(pqxx::transaction_base& tx, std::string_view name) const {
     return guarded<Dataset>("loading dataset", [&]() -> Result<Dataset> {
-        pqxx::result r = tx.exec_params("SELECT name, agency, source, definition::text, created_by, " +
-                                            iso("created_at") + ", " + iso("updated_at") +
-                                            " FROM datasets WHERE name = $1",
-                                        std::string(name));
+        pqxx::result r =
+            tx.exec_params("SELECT name, agency, source, definition::text, created_by, " + iso("created_at") + ", " +
+                               iso("updated_at") + " FROM datasets WHERE name = $1",
+                           std::string(name));
         if (r.empty()) return notFound("no dataset named \"" + std::string(name) + "\"");
         const auto& row = r[0];
         Dataset d;
@@ -221,9 +220,9 @@ Result<Dataset> Catalog::loadDataset(pqxx::connection& conn, std::string_view na
     });
 }
 
-Result<std::shared_ptr<const policies::Policy>> Catalog::parsedPolicy(
-    const std::string& dataset, const std::string& policy, int32_t version, std::string_view document,
-    const policies::DatasetDescription& datasetDescription) const {
+Result<std::shared_ptr<const policies::Policy>>
+Catalog::parsedPolicy(const std::string& dataset, const std::string& policy, int32_t version, std::string_view document,
+                      const policies::DatasetDescription& datasetDescription) const {
     CacheKey key{dataset, policy, version};
     {
         std::lock_guard lock(cacheMutex_);
@@ -259,12 +258,12 @@ struct VersionRow {
 Result<LoadedPolicy> Catalog::loadPolicyVersion(pqxx::transaction_base& tx, std::string_view dataset,
                                                 std::string_view policy, int32_t version) const {
     return guarded<LoadedPolicy>("loading policy", [&]() -> Result<LoadedPolicy> {
-        pqxx::result head = tx.exec_params(
-            "SELECT current_version, retired_at IS NOT NULL, " + iso("retired_at") +
-                " FROM policies WHERE dataset = $1 AND name = $2",
-            std::string(dataset), std::string(policy));
+        pqxx::result head = tx.exec_params("SELECT current_version, retired_at IS NOT NULL, " + iso("retired_at") +
+                                               " FROM policies WHERE dataset = $1 AND name = $2",
+                                           std::string(dataset), std::string(policy));
         if (head.empty()) {
-            return notFound("dataset \"" + std::string(dataset) + "\" has no policy named \"" + std::string(policy) + "\"");
+            return notFound("dataset \"" + std::string(dataset) + "\" has no policy named \"" + std::string(policy) +
+                            "\"");
         }
         LoadedPolicy out;
         out.dataset = std::string(dataset);

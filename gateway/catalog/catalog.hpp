@@ -78,7 +78,7 @@ std::string describeSourceConninfo(std::string_view conninfo);
 struct Source {
     std::string name;
     std::string agency;
-    std::string conninfo;   // decrypted; a secret — never log or return it
+    std::string conninfo;  // decrypted; a secret — never log or return it
     std::string createdBy;
     std::string createdAt;  // ISO 8601 UTC
     std::string updatedAt;
@@ -134,12 +134,12 @@ struct PolicyVersionInfo {
 struct LoadedPolicy {
     std::string dataset;
     std::string name;
-    int32_t version = 0;          // the version loaded (the current one for loadCurrentPolicy)
+    int32_t version = 0;  // the version loaded (the current one for loadCurrentPolicy)
     int32_t currentVersion = 0;
-    std::string contentHash;      // of `version`
-    bool retired = false;         // a retired policy must not be used for any extract
+    std::string contentHash;  // of `version`
+    bool retired = false;     // a retired policy must not be used for any extract
     std::optional<std::string> retiredAt;
-    std::string document;         // the JSON as submitted
+    std::string document;                            // the JSON as submitted
     std::shared_ptr<const policies::Policy> policy;  // parsed once per version, shared
 };
 
@@ -183,10 +183,9 @@ public:
 
     // The parsed policy of (dataset, policy, version) from the cache, parsing `document` against
     // `datasetDescription` on a miss. Exposed for the routes; releases use loadCurrentPolicy.
-    Result<std::shared_ptr<const policies::Policy>> parsedPolicy(const std::string& dataset,
-                                                                 const std::string& policy, int32_t version,
-                                                                 std::string_view document,
-                                                                 const policies::DatasetDescription& datasetDescription) const;
+    Result<std::shared_ptr<const policies::Policy>>
+    parsedPolicy(const std::string& dataset, const std::string& policy, int32_t version, std::string_view document,
+                 const policies::DatasetDescription& datasetDescription) const;
 
     // The listing as of `generation` (read by the caller from catalog_generation): the one kept in
     // memory when it was built at that generation, otherwise a new one read in one read-only
@@ -201,8 +200,8 @@ private:
     SourceSecretKey key_;
     mutable std::mutex cacheMutex_;
     mutable std::map<CacheKey, std::shared_ptr<const policies::Policy>> cache_;
-    mutable std::mutex listingMutex_;    // held while a listing is rebuilt
-    mutable std::mutex listingPtrMutex_; // guards listing_ (held only to copy or swap the pointer)
+    mutable std::mutex listingMutex_;     // held while a listing is rebuilt
+    mutable std::mutex listingPtrMutex_;  // guards listing_ (held only to copy or swap the pointer)
     mutable std::shared_ptr<const CatalogListing> listing_;
 };
 

@@ -14,9 +14,17 @@ namespace {
 // (options), and authentication machinery of the gateway's host (krbsrvname, gsslib, gssencmode).
 // sslrootcert names a file too: source_access.cpp only accepts a bare name inside
 // sources.ssl_root_cert_dir.
-constexpr std::array<std::string_view, 11> kAllowedKeywords = {
-    "host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "sslrootcert", "connect_timeout",
-    "application_name", "target_session_attrs"};
+constexpr std::array<std::string_view, 11> kAllowedKeywords = {"host",
+                                                               "hostaddr",
+                                                               "port",
+                                                               "dbname",
+                                                               "user",
+                                                               "password",
+                                                               "sslmode",
+                                                               "sslrootcert",
+                                                               "connect_timeout",
+                                                               "application_name",
+                                                               "target_session_attrs"};
 
 bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
@@ -30,7 +38,8 @@ bool allowedConninfoKeyword(std::string_view keyword) {
 
 Result<ConninfoPairs> parseConninfo(std::string_view s) {
     if (s.starts_with("postgres://") || s.starts_with("postgresql://")) {
-        return invalidArgument("conninfo: use the keyword=value form (host=... dbname=... user=... password=...), not a URI");
+        return invalidArgument(
+            "conninfo: use the keyword=value form (host=... dbname=... user=... password=...), not a URI");
     }
     ConninfoPairs pairs;
     size_t i = 0;

@@ -23,7 +23,9 @@ constexpr const char* kNoFile = "/dev/null/custodian-source-has-no-such-file";
 // standbys, not for making the gateway sweep a network.
 constexpr size_t kMaxTargets = 16;
 
-Status refuse(const char* rule, const std::string& message) { return failedPrecondition(std::string(rule) + ": " + message); }
+Status refuse(const char* rule, const std::string& message) {
+    return failedPrecondition(std::string(rule) + ": " + message);
+}
 
 std::vector<std::string> splitList(const std::string& value) {
     std::vector<std::string> out;
@@ -110,8 +112,8 @@ Result<std::vector<Target>> targetsOf(const std::string& host, const std::string
             auto ip = config::IpAddress::parse(a);
             if (!ip) return refuse(kAllowedHostsRule, "hostaddr " + shown(a) + " is not a numeric IP address");
             if (!inRanges(rules, *ip)) {
-                return refuse(kAllowedHostsRule, "hostaddr " + ip->text() +
-                                                     " is not inside a CIDR range listed in sources.allowed_hosts");
+                return refuse(kAllowedHostsRule,
+                              "hostaddr " + ip->text() + " is not inside a CIDR range listed in sources.allowed_hosts");
             }
             out.push_back({h.empty() ? ip->text() : h, ip->text(), p, ip->isLoopback()});
             continue;
@@ -135,8 +137,9 @@ Result<std::vector<Target>> targetsOf(const std::string& host, const std::string
         }
         if (auto ip = config::IpAddress::parse(h)) {
             if (!inRanges(rules, *ip)) {
-                return refuse(kAllowedHostsRule, "host " + ip->text() + " is not inside a CIDR range listed in "
-                                                                       "sources.allowed_hosts" +
+                return refuse(kAllowedHostsRule, "host " + ip->text() +
+                                                     " is not inside a CIDR range listed in "
+                                                     "sources.allowed_hosts" +
                                                      (ip->isLocalOrLinkLocal() ? " (loopback and local addresses are "
                                                                                  "refused unless listed)"
                                                                                : ""));
@@ -149,7 +152,9 @@ Result<std::vector<Target>> targetsOf(const std::string& host, const std::string
         if (!listed && rules.allowedHosts.ranges.empty())
             return refuse(kAllowedHostsRule, "host " + shown(h) + " is not listed in sources.allowed_hosts");
         auto addresses = resolve(h);
-        if (!addresses) return refuse(kAllowedHostsRule, "host " + shown(h) + " cannot be resolved: " + addresses.status().message());
+        if (!addresses)
+            return refuse(kAllowedHostsRule,
+                          "host " + shown(h) + " cannot be resolved: " + addresses.status().message());
         if (addresses->empty()) return refuse(kAllowedHostsRule, "host " + shown(h) + " has no address");
         for (const auto& ip : *addresses) {
             if (inRanges(rules, ip)) continue;
@@ -158,14 +163,16 @@ Result<std::vector<Target>> targetsOf(const std::string& host, const std::string
                 return refuse(kAllowedHostsRule, "host " + shown(h) + " resolves to the local address " + ip.text() +
                                                      ", which only a CIDR range in sources.allowed_hosts can allow");
             }
-            return refuse(kAllowedHostsRule, "host " + shown(h) + " is not listed in sources.allowed_hosts and its address " +
+            return refuse(kAllowedHostsRule, "host " + shown(h) +
+                                                 " is not listed in sources.allowed_hosts and its address " +
                                                  ip.text() + " is not inside a listed CIDR range");
         }
         for (const auto& ip : *addresses) out.push_back({h, ip.text(), p, ip.isLoopback()});
         if (out.size() > kMaxTargets) break;
     }
     if (out.size() > kMaxTargets)
-        return refuse(kAllowedHostsRule, "the hosts resolve to more than " + std::to_string(kMaxTargets) + " addresses");
+        return refuse(kAllowedHostsRule,
+                      "the hosts resolve to more than " + std::to_string(kMaxTargets) + " addresses");
     return out;
 }
 
@@ -192,8 +199,8 @@ std::string scrub(std::string message, const std::string& password) {
 
 std::string refusedRule(const Status& status) {
     if (status.code() != StatusCode::FailedPrecondition) return {};
-    for (const char* rule : {kAllowedHostsRule, kAllowUnencryptedRule, kSslRootCertDirRule, kConninfoKeywordsRule,
-                             db::kOwnDatabaseRule}) {
+    for (const char* rule :
+         {kAllowedHostsRule, kAllowUnencryptedRule, kSslRootCertDirRule, kConninfoKeywordsRule, db::kOwnDatabaseRule}) {
         const std::string prefix = std::string(rule) + ": ";
         if (status.message().starts_with(prefix)) return rule;
     }
@@ -217,7 +224,8 @@ HostResolver systemResolver() {
             } else if (ai->ai_family == AF_INET6) {
                 // Through text, so that a v4-mapped address is classified as IPv4.
                 char text[64] = {};
-                if (::getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) != 0) continue;
+                if (::getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) != 0)
+                    continue;
                 std::string s(text);
                 if (auto percent = s.find('%'); percent != std::string::npos) s.resize(percent);
                 auto parsed = config::IpAddress::parse(s);
@@ -237,15 +245,17 @@ Result<std::string> checkSourceConninfo(std::string_view conninfo, const config:
                                         const HostResolver& resolve) {
     auto pairs = parseConninfo(conninfo);
     if (!pairs) return pairs.status();
-    auto targets = targetsOf(conninfoValue(*pairs, "host"), conninfoValue(*pairs, "hostaddr"), conninfoValue(*pairs, "port"),
-                             rules, resolve);
+    auto targets = targetsOf(conninfoValue(*pairs, "host"), conninfoValue(*pairs, "hostaddr"),
+                             conninfoValue(*pairs, "port"), rules, resolve);
     if (!targets) return targets.status();
     const bool local = std::all_of(targets->begin(), targets->end(), [](const Target& t) { return t.local; });
 
     std::string sslmode = conninfoValue(*pairs, "sslmode");
     static const char* const kModes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
-    if (!sslmode.empty() && std::none_of(std::begin(kModes), std::end(kModes), [&](const char* m) { return sslmode == m; }))
-        return invalidArgument("conninfo: sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full");
+    if (!sslmode.empty() &&
+        std::none_of(std::begin(kModes), std::end(kModes), [&](const char* m) { return sslmode == m; }))
+        return invalidArgument(
+            "conninfo: sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full");
     const bool unencrypted = sslmode == "disable" || sslmode == "allow" || sslmode == "prefer";
     if (unencrypted && !local && !rules.allowUnencrypted) {
         return refuse(kAllowUnencryptedRule,
@@ -258,13 +268,13 @@ Result<std::string> checkSourceConninfo(std::string_view conninfo, const config:
     std::string sslrootcert = conninfoValue(*pairs, "sslrootcert");
     if (!sslrootcert.empty()) {
         if (rules.sslRootCertDir.empty()) {
-            return refuse(kSslRootCertDirRule,
-                          "sslrootcert needs a directory of trusted CA files in the configuration "
-                          "(sources.ssl_root_cert_dir)");
+            return refuse(kSslRootCertDirRule, "sslrootcert needs a directory of trusted CA files in the configuration "
+                                               "(sources.ssl_root_cert_dir)");
         }
         if (!bareFileName(sslrootcert)) {
-            return refuse(kSslRootCertDirRule, "sslrootcert must be the bare name of a file in sources.ssl_root_cert_dir "
-                                               "(letters, digits, . - _; no path)");
+            return refuse(kSslRootCertDirRule,
+                          "sslrootcert must be the bare name of a file in sources.ssl_root_cert_dir "
+                          "(letters, digits, . - _; no path)");
         }
         sslrootcert = rules.sslRootCertDir + "/" + sslrootcert;
     }
@@ -309,9 +319,7 @@ Result<std::unique_ptr<pqxx::connection>> connectSource(const std::string& conni
         conn = std::make_unique<pqxx::connection>(db::withConnectTimeout(*checked, access.timeout));
     } catch (const std::exception& e) {
         return failedPrecondition("cannot connect to the source database: " + scrub(e.what(), password));
-    } catch (...) {
-        return failedPrecondition("cannot connect to the source database");
-    }
+    } catch (...) { return failedPrecondition("cannot connect to the source database"); }
     {
         pqxx::nontransaction tx(*conn);
         if (Status s = db::refuseOwnDatabase(tx, access.gateway); !s) return s;

@@ -43,9 +43,7 @@ bool isRetryable(const pqxx::sql_error& e) {
 
 const char* const kIso = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'";
 
-std::string isoOf(const std::string& column) {
-    return "to_char(" + column + " AT TIME ZONE 'UTC', " + kIso + ")";
-}
+std::string isoOf(const std::string& column) { return "to_char(" + column + " AT TIME ZONE 'UTC', " + kIso + ")"; }
 
 std::string definitionJson(const Dataset& d) {
     rapidjson::StringBuffer buffer;
@@ -78,7 +76,8 @@ std::string definitionJson(const Dataset& d) {
 
 Status checkAgencyScope(const auth::Principal& principal, const std::string& agency) {
     if (principal.role == auth::Role::Admin) return Status::ok();
-    if (principal.role != auth::Role::Publisher) return permissionDenied("only admins and publishers manage the catalog");
+    if (principal.role != auth::Role::Publisher)
+        return permissionDenied("only admins and publishers manage the catalog");
     if (principal.agency.empty()) return permissionDenied("publisher " + principal.name + " belongs to no agency");
     if (principal.agency != agency) {
         return permissionDenied("publisher " + principal.name + " of agency \"" + principal.agency +
@@ -113,18 +112,17 @@ Result<std::vector<SourceColumnInfo>> inspectTable(const std::string& conninfo, 
             "SELECT table_type FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2", schema,
             table);
         if (t.empty()) {
-            return notFound("the source has no table or view " + schema + "." + table +
-                            " visible to its user");
+            return notFound("the source has no table or view " + schema + "." + table + " visible to its user");
         }
         pqxx::result priv = tx.exec_params(
             "SELECT has_table_privilege(quote_ident($1) || '.' || quote_ident($2), 'SELECT')", schema, table);
         if (priv.empty() || !priv[0][0].as<bool>()) {
             return permissionDenied("the source user may not SELECT from " + schema + "." + table);
         }
-        pqxx::result c = tx.exec_params(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND "
-            "table_name = $2 ORDER BY ordinal_position",
-            schema, table);
+        pqxx::result c =
+            tx.exec_params("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND "
+                           "table_name = $2 ORDER BY ordinal_position",
+                           schema, table);
         std::vector<SourceColumnInfo> out;
         for (const auto& row : c) out.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
         tx.commit();
@@ -150,11 +148,11 @@ Result<std::vector<std::string>> valuesOutside(const std::string& conninfo, cons
     try {
         pqxx::read_transaction tx(**conn);
         const std::string c = policies::quoteSqlIdentifier(column);
-        pqxx::result r = tx.exec_params(
-            "SELECT DISTINCT " + c + "::text FROM " + policies::quoteSqlIdentifier(schema) + "." +
-                policies::quoteSqlIdentifier(table) + " WHERE " + c + " IS NOT NULL AND " + c +
-                "::text NOT IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY 1 LIMIT $2",
-            std::string(buffer.GetString(), buffer.GetSize()), static_cast<int64_t>(limit));
+        pqxx::result r =
+            tx.exec_params("SELECT DISTINCT " + c + "::text FROM " + policies::quoteSqlIdentifier(schema) + "." +
+                               policies::quoteSqlIdentifier(table) + " WHERE " + c + " IS NOT NULL AND " + c +
+                               "::text NOT IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY 1 LIMIT $2",
+                           std::string(buffer.GetString(), buffer.GetSize()), static_cast<int64_t>(limit));
         tx.commit();
         std::vector<std::string> out;
         for (const auto& row : r) out.push_back(row[0].as<std::string>());
@@ -172,10 +170,10 @@ bool typeCompatible(anon::ColumnType declared, const std::string& t) {
     };
     switch (declared) {
     case anon::ColumnType::Integer: return oneOf({"smallint", "integer", "bigint"});
-    case anon::ColumnType::Decimal: return oneOf({"smallint", "integer", "bigint", "numeric", "real", "double precision"});
+    case anon::ColumnType::Decimal:
+        return oneOf({"smallint", "integer", "bigint", "numeric", "real", "double precision"});
     case anon::ColumnType::Date: return oneOf({"date"});
-    case anon::ColumnType::Timestamp:
-        return oneOf({"date", "timestamp without time zone", "timestamp with time zone"});
+    case anon::ColumnType::Timestamp: return oneOf({"date", "timestamp without time zone", "timestamp with time zone"});
     case anon::ColumnType::Text:
         // Every scalar has a text form; binary, structured and array values do not release as text.
         return !oneOf({"bytea", "ARRAY", "json", "jsonb", "xml", "tsvector", "tsquery"});
@@ -226,7 +224,8 @@ Result<SourcePutResult> putSource(pqxx::connection& conn, const SourceSecretKey&
         pqxx::binarystring nonce(sealed->nonce.data(), sealed->nonce.size());
         pqxx::binarystring ciphertext(sealed->ciphertext.data(), sealed->ciphertext.size());
         tx.exec_params(
-            "INSERT INTO sources (name, agency, conninfo_nonce, conninfo_sealed, created_by) VALUES ($1, $2, $3, $4, $5) "
+            "INSERT INTO sources (name, agency, conninfo_nonce, conninfo_sealed, created_by) VALUES ($1, $2, $3, $4, "
+            "$5) "
             "ON CONFLICT (name) DO UPDATE SET agency = EXCLUDED.agency, conninfo_nonce = EXCLUDED.conninfo_nonce, "
             "conninfo_sealed = EXCLUDED.conninfo_sealed, updated_at = now()",
             name, agency, nonce, ciphertext, principal.name);
@@ -239,8 +238,8 @@ Result<SourcePutResult> putSource(pqxx::connection& conn, const SourceSecretKey&
 Result<std::vector<SourceSummary>> listSources(pqxx::connection& conn, const std::optional<std::string>& agency) {
     return guarded<std::vector<SourceSummary>>("listing sources", [&]() -> Result<std::vector<SourceSummary>> {
         pqxx::read_transaction tx(conn);
-        std::string sql = "SELECT name, agency, created_by, " + isoOf("created_at") + ", " + isoOf("updated_at") +
-                          " FROM sources";
+        std::string sql =
+            "SELECT name, agency, created_by, " + isoOf("created_at") + ", " + isoOf("updated_at") + " FROM sources";
         pqxx::result r = agency ? tx.exec_params(sql + " WHERE agency = $1 ORDER BY name", *agency)
                                 : tx.exec(sql + " ORDER BY name");
         tx.commit();
@@ -348,8 +347,8 @@ Result<PolicyPutResult> putPolicyVersion(pqxx::connection& conn, const auth::Pri
             if (head.empty()) return internalError("policy row vanished while locked");
             int32_t current = head[0][0].as<int32_t>();
             if (head[0][1].as<bool>()) {
-                return Status(StatusCode::Aborted, "policy " + dataset + "/" + policy +
-                                                       " is retired; publish under a new policy name");
+                return Status(StatusCode::Aborted,
+                              "policy " + dataset + "/" + policy + " is retired; publish under a new policy name");
             }
             PolicyPutResult out;
             if (current > 0) {
@@ -388,9 +387,7 @@ Result<PolicyPutResult> putPolicyVersion(pqxx::connection& conn, const auth::Pri
         } catch (const pqxx::sql_error& e) {
             if (attempt < kAttempts && isRetryable(e)) continue;
             return db::statusFromException(std::current_exception(), "storing policy version");
-        } catch (...) {
-            return db::statusFromException(std::current_exception(), "storing policy version");
-        }
+        } catch (...) { return db::statusFromException(std::current_exception(), "storing policy version"); }
     }
 }
 
@@ -416,7 +413,8 @@ Result<PolicyRetireResult> retirePolicy(pqxx::connection& conn, const auth::Prin
             return out;
         }
         pqxx::result r = tx.exec_params("UPDATE policies SET retired_at = now() WHERE dataset = $1 AND name = $2 "
-                                        "RETURNING " + isoOf("retired_at"),
+                                        "RETURNING " +
+                                            isoOf("retired_at"),
                                         dataset, policy);
         out.retiredAt = r[0][0].as<std::string>();
         ChangeFacts facts;
@@ -434,39 +432,42 @@ Result<PolicyRetireResult> retirePolicy(pqxx::connection& conn, const auth::Prin
 
 Result<std::vector<PolicyVersionInfo>> policyHistory(pqxx::connection& conn, const std::string& dataset,
                                                      const std::string& policy) {
-    return guarded<std::vector<PolicyVersionInfo>>("reading policy history", [&]() -> Result<std::vector<PolicyVersionInfo>> {
-        pqxx::read_transaction tx(conn);
-        pqxx::result r = tx.exec_params("SELECT version, content_hash, created_by, " + isoOf("created_at") +
-                                            " FROM policy_versions WHERE dataset = $1 AND name = $2 ORDER BY version",
-                                        dataset, policy);
-        tx.commit();
-        std::vector<PolicyVersionInfo> out;
-        for (const auto& row : r) {
-            out.push_back({row[0].as<int32_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                           row[3].as<std::string>()});
-        }
-        return out;
-    });
+    return guarded<std::vector<PolicyVersionInfo>>(
+        "reading policy history", [&]() -> Result<std::vector<PolicyVersionInfo>> {
+            pqxx::read_transaction tx(conn);
+            pqxx::result r =
+                tx.exec_params("SELECT version, content_hash, created_by, " + isoOf("created_at") +
+                                   " FROM policy_versions WHERE dataset = $1 AND name = $2 ORDER BY version",
+                               dataset, policy);
+            tx.commit();
+            std::vector<PolicyVersionInfo> out;
+            for (const auto& row : r) {
+                out.push_back({row[0].as<int32_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                               row[3].as<std::string>()});
+            }
+            return out;
+        });
 }
 
 Result<std::set<std::string, std::less<>>> recipientNames(pqxx::connection& conn) {
-    return guarded<std::set<std::string, std::less<>>>("listing recipients", [&]() -> Result<std::set<std::string, std::less<>>> {
-        pqxx::read_transaction tx(conn);
-        pqxx::result r = tx.exec_params(
-            "SELECT name FROM principals WHERE role = 'partner' AND disabled_at IS NULL "
-            "UNION ALL SELECT $1 || name FROM principal_groups",
-            std::string(auth::kGroupRecipientPrefix));
-        tx.commit();
-        std::set<std::string, std::less<>> out;
-        for (const auto& row : r) out.insert(row[0].as<std::string>());
-        return out;
-    });
+    return guarded<std::set<std::string, std::less<>>>(
+        "listing recipients", [&]() -> Result<std::set<std::string, std::less<>>> {
+            pqxx::read_transaction tx(conn);
+            pqxx::result r =
+                tx.exec_params("SELECT name FROM principals WHERE role = 'partner' AND disabled_at IS NULL "
+                               "UNION ALL SELECT $1 || name FROM principal_groups",
+                               std::string(auth::kGroupRecipientPrefix));
+            tx.commit();
+            std::set<std::string, std::less<>> out;
+            for (const auto& row : r) out.insert(row[0].as<std::string>());
+            return out;
+        });
 }
 
 Result<std::vector<ActivePolicyRef>> activePolicies(pqxx::transaction_base& tx) {
     return guarded<std::vector<ActivePolicyRef>>("listing policies", [&]() -> Result<std::vector<ActivePolicyRef>> {
-        pqxx::result r = tx.exec(
-            "SELECT dataset, name FROM policies WHERE retired_at IS NULL AND current_version > 0 ORDER BY dataset, name");
+        pqxx::result r = tx.exec("SELECT dataset, name FROM policies WHERE retired_at IS NULL AND current_version > 0 "
+                                 "ORDER BY dataset, name");
         std::vector<ActivePolicyRef> out;
         for (const auto& row : r) out.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
         return out;

@@ -61,15 +61,13 @@ const std::vector<OptionSpec>& anonymizeOptions() {
         {"policy", true, true, "the release policy (JSON, the gateway's policy language)", "FILE"},
         {"in", true, true, "input CSV (delimiter from the policy's input.delimiter, default ',')", "FILE"},
         {"out", true, true, "output file, written atomically", "FILE"},
-        {"report", true, false, "write a JSON report: levels, achieved k/l/t, suppression, metrics, risk",
-         "FILE"},
+        {"report", true, false, "write a JSON report: levels, achieved k/l/t, suppression, metrics, risk", "FILE"},
         {"format", true, false, "output format: csv (default) or ndjson", "FORMAT"},
         {"key", true, false,
          "master key file for keyed transforms (pseudonymize, date_shift): one line "
          "custodian-master-key:<base64 of 32 bytes>",
          "FILE"},
-        {"recipient", true, false, "recipient name that keys pseudonyms and date shifts (default: offline)",
-         "NAME"},
+        {"recipient", true, false, "recipient name that keys pseudonyms and date shifts (default: offline)", "NAME"},
         {"policy-name", true, false,
          "the policy's name, which keys pseudonyms and date shifts with the dataset and recipient "
          "(required with --key, unless --key-derivation 1)",
@@ -178,8 +176,7 @@ Result<anon::CsvTableReader> openInput(const Inputs& in, const anon::SchemaPtr& 
 }
 
 // Runs the whole file through `consume(batch)`.
-template <typename Consume>
-Status forEachBatch(const Inputs& in, const anon::SchemaPtr& schema, Consume&& consume) {
+template <typename Consume> Status forEachBatch(const Inputs& in, const anon::SchemaPtr& schema, Consume&& consume) {
     auto reader = openInput(in, schema);
     if (!reader) return reader.status().withContext(in.in);
     while (true) {
@@ -203,8 +200,8 @@ struct Written {
     anon::FinalCheckReport check;
 };
 
-Result<Written> writeRelease(const Inputs& in, const release::ReleasePlan& plan, const release::PrivacyDecision& decision,
-                             const std::string& outPath) {
+Result<Written> writeRelease(const Inputs& in, const release::ReleasePlan& plan,
+                             const release::PrivacyDecision& decision, const std::string& outPath) {
     release::ReleaseContext context;
     context.keyScope = in.keyScope;
     context.keyedTransformKey = in.key ? &*in.key : nullptr;
@@ -273,8 +270,9 @@ Status writeReport(const Inputs& in, const release::ReleasePlan& plan, const Rel
     w.StartObject();
     w.Key("policy_hash"), w.String(in.policy->contentHash().c_str());
     if (plan.localRecoding()) {
-        w.Key("algorithm"), w.String(in.policy->model().mondrianMode == policies::MondrianMode::Relaxed ? "mondrian-relaxed"
-                                                                                                     : "mondrian-strict");
+        w.Key("algorithm"),
+            w.String(in.policy->model().mondrianMode == policies::MondrianMode::Relaxed ? "mondrian-relaxed"
+                                                                                        : "mondrian-strict");
     } else {
         w.Key("algorithm"), w.String("optimal");
         w.Key("metric"), w.String(policies::policyMetricName(in.policy->model().metric));
@@ -329,9 +327,7 @@ Status consumeParsed(anon::CsvReader& reader, const std::string& path,
             else if (step->records) consumed = consume(*step->records);
             if (!consumed || !step->records) break;
         }
-    } catch (const std::exception& e) {
-        consumed = internalError(std::string("reading ") + path + ": " + e.what());
-    }
+    } catch (const std::exception& e) { consumed = internalError(std::string("reading ") + path + ": " + e.what()); }
     parsed.close();
     parsing.join();
     return consumed;
@@ -352,9 +348,8 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
         if (!sourceColumns) return failWith(sourceColumns.status().withContext(in.in));
         anon::CsvGroupCounter groups(schema, std::move(sourceColumns).value(), plan->groupColumns(),
                                      plan->builtGeneralizedColumns());
-        const Status counted = consumeParsed(*reader, in.in, [&](const anon::CsvRecords& records) {
-            return groups.add(records).withContext(in.in);
-        });
+        const Status counted = consumeParsed(
+            *reader, in.in, [&](const anon::CsvRecords& records) { return groups.add(records).withContext(in.in); });
         if (!counted) return failWith(counted);
         Status fed = groups.forEachGroup([&](std::span<const std::optional<std::string_view>> values, uint64_t count) {
             return sink.add(values, count);
@@ -372,13 +367,12 @@ int runGlobal(const Inputs& in, const std::string& outPath, const std::optional<
     const anon::FinalCheckReport* final = &done.written.check;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-    std::fprintf(stderr,
-                 "custodian anonymize: %llu rows released, %llu suppressed, k = %llu, levels [",
+    std::fprintf(stderr, "custodian anonymize: %llu rows released, %llu suppressed, k = %llu, levels [",
                  static_cast<unsigned long long>(released), static_cast<unsigned long long>(suppressed),
                  static_cast<unsigned long long>(final->minClassSize));
     for (size_t i = 0; i < decision.levels.size(); ++i) std::fprintf(stderr, "%s%d", i ? ", " : "", decision.levels[i]);
-    std::fprintf(stderr, "], search %.1f ms, total %.2f s, peak RSS %.0f MiB\n", decision.searchSeconds * 1e3,
-                 seconds, peakRssMiB());
+    std::fprintf(stderr, "], search %.1f ms, total %.2f s, peak RSS %.0f MiB\n", decision.searchSeconds * 1e3, seconds,
+                 peakRssMiB());
 
     if (!reportPath) return 0;
     if (Status st = writeReport(in, *plan, done, seconds, *reportPath); !st) return failWith(st);
@@ -423,7 +417,8 @@ int runLocal(const Inputs& in, const std::string& outPath, const std::optional<s
                     batch.rows();
                 std::error_code ec;
                 const auto fileBytes = std::filesystem::file_size(in.in, ec);
-                if (!ec && bytesPerRow > 0) sink.reserveLocalRows(static_cast<size_t>(fileBytes / bytesPerRow) * 11 / 10 + batch.rows());
+                if (!ec && bytesPerRow > 0)
+                    sink.reserveLocalRows(static_cast<size_t>(fileBytes / bytesPerRow) * 11 / 10 + batch.rows());
             }
             for (size_t row = 0; row < batch.rows(); ++row) {
                 for (size_t e = 0; e < dictionaries.size(); ++e) {

@@ -15,8 +15,7 @@ std::string ParsedArgs::getOr(const std::string& name, const std::string& fallba
     return v ? *v : fallback;
 }
 
-Result<ParsedArgs> parseArgs(int argc, char** argv, const std::vector<OptionSpec>& specs,
-                             size_t maxPositional) {
+Result<ParsedArgs> parseArgs(int argc, char** argv, const std::vector<OptionSpec>& specs, size_t maxPositional) {
     ParsedArgs out;
     for (int i = 0; i < argc; ++i) {
         std::string arg = argv[i];
@@ -25,8 +24,7 @@ Result<ParsedArgs> parseArgs(int argc, char** argv, const std::vector<OptionSpec
             continue;
         }
         if (arg.rfind("--", 0) != 0 || arg.size() == 2) {
-            if (out.positional_.size() >= maxPositional)
-                return invalidArgument("unexpected argument '" + arg + "'");
+            if (out.positional_.size() >= maxPositional) return invalidArgument("unexpected argument '" + arg + "'");
             out.positional_.push_back(arg);
             continue;
         }
@@ -62,8 +60,7 @@ std::string usageText(const std::string& synopsis, const std::string& descriptio
                       const std::vector<OptionSpec>& specs) {
     std::string text = "usage: custodian " + synopsis + "\n\n" + description + "\n\noptions:\n";
     size_t width = 4;
-    for (const auto& s : specs)
-        width = std::max(width, s.name.size() + (s.takesValue ? s.valueName.size() + 1 : 0));
+    for (const auto& s : specs) width = std::max(width, s.name.size() + (s.takesValue ? s.valueName.size() + 1 : 0));
     // Option names take width + 2 columns ("--" and the name), then two spaces before the help.
     auto line = [&](const std::string& left, const std::string& help) {
         text += "  " + left + std::string(width + 4 - left.size(), ' ') + help + "\n";
@@ -74,4 +71,4 @@ std::string usageText(const std::string& synopsis, const std::string& descriptio
     return text;
 }
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

@@ -13,10 +13,10 @@
 namespace custodian::cli {
 
 struct OptionSpec {
-    std::string name;     // without the leading "--"
+    std::string name;  // without the leading "--"
     bool takesValue = true;
     bool required = false;
-    std::string help;     // one line for the usage text
+    std::string help;  // one line for the usage text
     std::string valueName = "VALUE";
 };
 
@@ -38,11 +38,10 @@ private:
 };
 
 // Parses argv against specs. `--help`/`-h` sets helpRequested() and skips the required checks.
-Result<ParsedArgs> parseArgs(int argc, char** argv, const std::vector<OptionSpec>& specs,
-                             size_t maxPositional = 0);
+Result<ParsedArgs> parseArgs(int argc, char** argv, const std::vector<OptionSpec>& specs, size_t maxPositional = 0);
 
 // "usage: custodian <synopsis>\n\n<description>\n\noptions:\n  --name VALUE  help\n..."
 std::string usageText(const std::string& synopsis, const std::string& description,
                       const std::vector<OptionSpec>& specs);
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

@@ -42,8 +42,8 @@ struct OnlineExport {
     }
 };
 
-Result<std::unique_ptr<OnlineExport>> fetchOnline(std::string base, const std::string& token,
-                                                  const std::string& caFile, const std::string& keep) {
+Result<std::unique_ptr<OnlineExport>> fetchOnline(std::string base, const std::string& token, const std::string& caFile,
+                                                  const std::string& keep) {
     while (!base.empty() && base.back() == '/') base.pop_back();
     HttpGetOptions http;
     http.bearerToken = token;
@@ -58,8 +58,7 @@ Result<std::unique_ptr<OnlineExport>> fetchOnline(std::string base, const std::s
     // The head first: everything it covers must be in the export fetched after it.
     auto headResponse = httpGet(base + "/v1/audit/tree-head", http);
     if (!headResponse) return headResponse.status();
-    if (headResponse->status != 200)
-        return unavailable("GET /v1/audit/tree-head: " + describe(*headResponse));
+    if (headResponse->status != 200) return unavailable("GET /v1/audit/tree-head: " + describe(*headResponse));
     auto headJson = crypto::parseJson(headResponse->body);
     if (!headJson) return headJson.status().withContext("GET /v1/audit/tree-head");
     auto head = audit::treeHeadFromJson(*headJson);
@@ -92,15 +91,16 @@ Result<std::unique_ptr<OnlineExport>> fetchOnline(std::string base, const std::s
 int runAuditVerify(int argc, char** argv) {
     const std::vector<OptionSpec> specs = {
         {"export", true, false, "NDJSON export (GET /v1/audit/export) to verify offline", "FILE.ndjson"},
-        {"url", true, false, "online: the gateway's base URL (downloads the latest tree head, then the export)",
-         "URL"},
+        {"url", true, false, "online: the gateway's base URL (downloads the latest tree head, then the export)", "URL"},
         {"token", true, false, "online: an auditor's API token", "TOKEN"},
         {"ca-file", true, false, "online, https: PEM CA bundle to trust instead of the system's", "FILE"},
         {"keep", true, false, "online: keep the downloaded export in this file", "FILE.ndjson"},
         {"gateway-key", true, true, "the gateway's Ed25519 public key (base64 of 32 bytes, as GET /v1/keys serves it)",
          "FILE"},
-        {"tree-head", true, false, "a signed tree head obtained separately (GET /v1/audit/tree-head) that the "
-                                   "export must cover", "FILE"},
+        {"tree-head", true, false,
+         "a signed tree head obtained separately (GET /v1/audit/tree-head) that the "
+         "export must cover",
+         "FILE"},
     };
     const std::string synopsis =
         "audit verify (--url URL --token TOKEN | --export FILE.ndjson) --gateway-key FILE [--tree-head FILE]";
@@ -135,8 +135,8 @@ int runAuditVerify(int argc, char** argv) {
     std::string exportPath = args->getOr("export", "");
     std::unique_ptr<OnlineExport> download;
     if (online) {
-        auto fetched = fetchOnline(*args->get("url"), *args->get("token"), args->getOr("ca-file", ""),
-                                   args->getOr("keep", ""));
+        auto fetched =
+            fetchOnline(*args->get("url"), *args->get("token"), args->getOr("ca-file", ""), args->getOr("keep", ""));
         if (!fetched) {
             std::fprintf(stderr, "custodian audit verify: %s\n", fetched.status().message().c_str());
             return 2;
@@ -200,7 +200,7 @@ int runAuditVerify(int argc, char** argv) {
     return 0;
 }
 
-} // namespace
+}  // namespace
 
 // `custodian audit <subcommand>`.
 int runAudit(int argc, char** argv) {
@@ -212,4 +212,4 @@ int runAudit(int argc, char** argv) {
     return help ? 0 : 2;
 }
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

@@ -11,4 +11,4 @@ struct Command {
     int (*run)(int argc, char** argv);
 };
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

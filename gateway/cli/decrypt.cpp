@@ -51,7 +51,7 @@ Status decryptFile(const std::string& keyPath, const std::string& inPath, const 
     return out->commit(0600);
 }
 
-} // namespace
+}  // namespace
 
 int runDecrypt(int argc, char** argv) {
     const std::vector<OptionSpec> specs = {
@@ -85,4 +85,4 @@ int runDecrypt(int argc, char** argv) {
     return 0;
 }
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

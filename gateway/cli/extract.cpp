@@ -214,9 +214,7 @@ Result<Exchange> request(const GatewayUrl& url, const std::string& caFile, const
         stream.shutdown(ec);
         if (!s) return s;
         return out;
-    } catch (const std::exception& e) {
-        return unavailable(std::string("talking to the gateway: ") + e.what());
-    }
+    } catch (const std::exception& e) { return unavailable(std::string("talking to the gateway: ") + e.what()); }
 }
 
 // The "message" of a JSON error body, or the raw body.
@@ -262,8 +260,11 @@ Status runExtractRequest(const Options& o) {
     auto out = crypto::AtomicOutputFile::create(o.out);
     if (!out) return out.status();
 
-    crypto::JsonValue::Object body{{"dataset", o.dataset}, {"policy", o.policy}, {"purpose", o.purpose},
-                                   {"format", o.format}, {"encryption", "sealed"}};
+    crypto::JsonValue::Object body{{"dataset", o.dataset},
+                                   {"policy", o.policy},
+                                   {"purpose", o.purpose},
+                                   {"format", o.format},
+                                   {"encryption", "sealed"}};
     auto bodyText = crypto::canonicalJson(crypto::JsonValue(std::move(body)));
     if (!bodyText) return bodyText.status();
 
@@ -286,7 +287,8 @@ Status runExtractRequest(const Options& o) {
     if (!exchange) return exchange.status();
     if (exchange->status != 200) return unavailable(errorMessage(*exchange));
     if (!exchange->complete)
-        return unavailable("the gateway ended the extract before its end (aborted on the gateway side; see the audit log)");
+        return unavailable(
+            "the gateway ended the extract before its end (aborted on the gateway side; see the audit log)");
     if (Status s = opener->finish(); !s) return s.withContext("decrypting the extract");
     if (exchange->extractId.empty()) return invalidArgument("the gateway sent no X-Extract-Id header");
 
@@ -314,8 +316,8 @@ Status runExtractRequest(const Options& o) {
                 "plaintext_sha256 %s (verified against the signed manifest)\n",
                 manifest->extractId.c_str(), static_cast<unsigned long long>(manifest->rowsReleased),
                 static_cast<unsigned long long>(manifest->rowsSuppressed), o.out.c_str(), manifest->dataset.c_str(),
-                manifest->policy.c_str(), static_cast<long long>(manifest->policyVersion), manifest->policySha256.c_str(),
-                static_cast<unsigned long long>(manifest->auditIndex),
+                manifest->policy.c_str(), static_cast<long long>(manifest->policyVersion),
+                manifest->policySha256.c_str(), static_cast<unsigned long long>(manifest->auditIndex),
                 crypto::toHex(manifest->digests.plaintextSha256).c_str());
     return Status::ok();
 }
@@ -336,8 +338,8 @@ int runExtract(int argc, char** argv) {
         {"cacert", true, false, "CA certificate(s) to verify an https gateway (default: system store)", "FILE"},
         {"manifest-out", true, false, "also save the signed manifest there", "FILE"},
     };
-    const std::string synopsis =
-        "extract --url URL --token T --dataset D --policy P --purpose P --key PREFIX.key --out FILE [--format csv|ndjson]";
+    const std::string synopsis = "extract --url URL --token T --dataset D --policy P --purpose P --key PREFIX.key "
+                                 "--out FILE [--format csv|ndjson]";
     const std::string description =
         "Requests an extract, decrypts it while it downloads (progress on a terminal), verifies the\n"
         "gateway-signed manifest and the extract's digests, and only then writes FILE. On any failure\n"

@@ -115,7 +115,7 @@ Result<HttpGetResult> exchange(Stream& stream, const ParsedUrl& u, const HttpGet
     return out;
 }
 
-} // namespace
+}  // namespace
 
 namespace {
 
@@ -151,12 +151,10 @@ Result<HttpGetResult> httpExchange(const std::string& url, const HttpGetOptions&
         beast::error_code ignored;
         stream.shutdown(ignored);
         return r;
-    } catch (const std::exception& e) {
-        return unavailable(url + ": " + e.what());
-    }
+    } catch (const std::exception& e) { return unavailable(url + ": " + e.what()); }
 }
 
-} // namespace
+}  // namespace
 
 Result<HttpGetResult> httpGet(const std::string& url, const HttpGetOptions& options, const std::string& bodyFile) {
     return httpExchange(url, options, bodyFile, nullptr);
@@ -166,4 +164,4 @@ Result<HttpGetResult> httpPostJson(const std::string& url, const std::string& bo
     return httpExchange(url, options, "", &body);
 }
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

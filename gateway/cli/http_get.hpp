@@ -15,8 +15,8 @@
 namespace custodian::cli {
 
 struct HttpGetOptions {
-    std::string bearerToken;          // sent as "Authorization: Bearer <token>" when not empty
-    std::string caFile;               // PEM bundle for https; empty: the system's default paths
+    std::string bearerToken;           // sent as "Authorization: Bearer <token>" when not empty
+    std::string caFile;                // PEM bundle for https; empty: the system's default paths
     std::chrono::seconds timeout{60};  // per network operation
 };
 
@@ -30,10 +30,9 @@ struct HttpGetResult {
 // reached or the transfer breaks; InvalidArgument for a malformed URL. Any HTTP status is a
 // successful result: the caller decides. With `bodyFile`, the body goes to that file (created or
 // truncated) instead of `body`.
-Result<HttpGetResult> httpGet(const std::string& url, const HttpGetOptions& options,
-                              const std::string& bodyFile = "");
+Result<HttpGetResult> httpGet(const std::string& url, const HttpGetOptions& options, const std::string& bodyFile = "");
 
 // POST `body` as application/json to `url`; the answer in memory. Errors as httpGet.
 Result<HttpGetResult> httpPostJson(const std::string& url, const std::string& body, const HttpGetOptions& options);
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

@@ -10,8 +10,10 @@ namespace custodian::cli {
 
 int runKeygen(int argc, char** argv) {
     const std::vector<OptionSpec> specs = {
-        {"out", true, true, "write PREFIX.pub (public, give it to the gateway admin) and PREFIX.key "
-                            "(secret, mode 0600)", "PREFIX"},
+        {"out", true, true,
+         "write PREFIX.pub (public, give it to the gateway admin) and PREFIX.key "
+         "(secret, mode 0600)",
+         "PREFIX"},
     };
     const std::string synopsis = "keygen --out PREFIX";
     const std::string description =
@@ -37,9 +39,8 @@ int runKeygen(int argc, char** argv) {
         std::fprintf(stderr, "custodian keygen: %s\n", st.message().c_str());
         return 1;
     }
-    std::printf("wrote %s.pub (public key) and %s.key (secret key, mode 0600)\n", prefix.c_str(),
-                prefix.c_str());
+    std::printf("wrote %s.pub (public key) and %s.key (secret key, mode 0600)\n", prefix.c_str(), prefix.c_str());
     return 0;
 }
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

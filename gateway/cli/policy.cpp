@@ -115,7 +115,7 @@ int validate(const std::string& file, const ParsedArgs& args) {
     return 1;
 }
 
-} // namespace
+}  // namespace
 
 int runPolicy(int argc, char** argv) {
     const auto options = specs();
@@ -143,4 +143,4 @@ int runPolicy(int argc, char** argv) {
     }
 }
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

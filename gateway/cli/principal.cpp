@@ -137,7 +137,8 @@ int runPrincipal(int argc, char** argv) {
             auto g = groupsOf.find(p.name);
             std::printf("%-24s %-10s %-20s %-9s %-8s %-20s %s\n", p.name.c_str(), auth::roleName(p.role),
                         p.agency.empty() ? "-" : p.agency.c_str(), p.disabled ? "disabled" : "enabled",
-                        p.publicKey ? "x25519" : "-", p.createdAt.c_str(), g == groupsOf.end() ? "-" : g->second.c_str());
+                        p.publicKey ? "x25519" : "-", p.createdAt.c_str(),
+                        g == groupsOf.end() ? "-" : g->second.c_str());
         }
         return 0;
     }

@@ -30,9 +30,7 @@ Result<std::string> requestBody(const ParsedArgs& args) {
         double v = 0;
         try {
             v = std::stod(text, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
+        } catch (const std::exception&) { used = 0; }
         if (used != text.size() || text.empty()) return invalidArgument("--" + std::string(name) + " must be a number");
         w.Key(name);
         w.Double(v);
@@ -79,8 +77,8 @@ std::string numberText(const rapidjson::Value& v) {
 
 void printTable(const rapidjson::Document& a) {
     std::printf("%s of %s under %s v%d: %s noise, epsilon %s, scale %s\n", a["aggregate"].GetString(),
-                a["dataset"].GetString(), a["policy"].GetString(), a["policy_version"].GetInt(), a["mechanism"].GetString(),
-                numberText(a["epsilon"]).c_str(), numberText(a["noise_scale"]).c_str());
+                a["dataset"].GetString(), a["policy"].GetString(), a["policy_version"].GetInt(),
+                a["mechanism"].GetString(), numberText(a["epsilon"]).c_str(), numberText(a["noise_scale"]).c_str());
     for (const auto& g : a["groups"].GetArray()) {
         std::string key;
         for (auto m = g["key"].MemberBegin(); m != g["key"].MemberEnd(); ++m)
@@ -97,7 +95,7 @@ void printTable(const rapidjson::Document& a) {
                 static_cast<unsigned long long>(a["audit_index"].GetUint64()), a["query_id"].GetString());
 }
 
-} // namespace
+}  // namespace
 
 int runQuery(int argc, char** argv) {
     const std::vector<OptionSpec> specs = {
@@ -166,4 +164,4 @@ int runQuery(int argc, char** argv) {
     return 0;
 }
 
-} // namespace custodian::cli
+}  // namespace custodian::cli

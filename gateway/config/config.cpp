@@ -52,8 +52,7 @@ public:
         return Status::ok();
     }
 
-    template <typename Duration>
-    Status duration(std::string_view name, Duration& out, int64_t min, int64_t max) {
+    template <typename Duration> Status duration(std::string_view name, Duration& out, int64_t min, int64_t max) {
         int64_t n = out.count();
         if (Status s = integer(name, n, min, max); !s) return s;
         out = Duration(n);
@@ -127,9 +126,9 @@ Status readOverload(ObjectReader& limits, OverloadConfig& out) {
         // The default per-principal limit follows a smaller gateway-wide one.
         out.maxInflightExtractsPerPrincipal = std::min(out.maxInflightExtractsPerPrincipal, out.maxInflightExtracts);
     } else if (out.maxInflightExtractsPerPrincipal > out.maxInflightExtracts) {
-        return invalidArgument("limits.max_inflight_extracts_per_principal: must not exceed limits.max_inflight_extracts (" +
-                               std::to_string(out.maxInflightExtracts) + "), got " +
-                               std::to_string(out.maxInflightExtractsPerPrincipal));
+        return invalidArgument(
+            "limits.max_inflight_extracts_per_principal: must not exceed limits.max_inflight_extracts (" +
+            std::to_string(out.maxInflightExtracts) + "), got " + std::to_string(out.maxInflightExtractsPerPrincipal));
     }
     return Status::ok();
 }
@@ -154,7 +153,8 @@ Status readSources(const Value& v, const std::string& baseDir, SourcesConfig& ou
     if (!out.sslRootCertDir.empty()) {
         out.sslRootCertDir = resolvePath(out.sslRootCertDir, baseDir);
         if (!fs::path(out.sslRootCertDir).is_absolute())
-            return invalidArgument("sources.ssl_root_cert_dir: must be an absolute path or relative to the configuration file");
+            return invalidArgument(
+                "sources.ssl_root_cert_dir: must be an absolute path or relative to the configuration file");
     }
     return Status::ok();
 }
@@ -178,7 +178,6 @@ bool isLoopbackAddress(std::string_view address) {
     }
     return parts == 4;
 }
-
 
 Result<GatewayConfig> parseConfig(std::string_view json, const std::string& baseDir) {
     rapidjson::Document doc;
@@ -234,9 +233,8 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         if (Status s = r.duration("acquire_timeout_ms", c.database.acquireTimeout, 1, 600000); !s) return s;
         if (Status s = r.string("migrations_dir", c.database.migrationsDir, false); !s) return s;
         if (Status s = r.rejectUnknown(); !s) return s;
-        c.database.migrationsDir = c.database.migrationsDir.empty()
-                                       ? std::string(CUSTODIAN_MIGRATIONS_DIR)
-                                       : resolvePath(c.database.migrationsDir, baseDir);
+        c.database.migrationsDir = c.database.migrationsDir.empty() ? std::string(CUSTODIAN_MIGRATIONS_DIR)
+                                                                    : resolvePath(c.database.migrationsDir, baseDir);
     }
 
     const Value* keys = root.find("keys");

@@ -40,7 +40,7 @@ struct DatabaseConfig {
     // runtime role what it needs. Empty: migrate uses `conninfo` (a single-role setup, which
     // `serve` then refuses to run on).
     std::string ownerConninfo;
-    int poolSize = 4;      // connections, and worker threads that run database work
+    int poolSize = 4;  // connections, and worker threads that run database work
     std::chrono::seconds connectTimeout{5};
     std::chrono::milliseconds acquireTimeout{5000};  // wait for a free connection before 503
     std::string migrationsDir;                       // default: the source tree's migrations/
@@ -75,9 +75,9 @@ struct AuditConfig {
 // gateway, or `maxInflightExtractsPerPrincipal` for one principal, it is refused with 503 and
 // Retry-After.
 struct OverloadConfig {
-    uint32_t requestsPerSecond = 100;             // per principal; 0 = no rate limit
-    uint32_t burst = 200;                         // bucket size: requests allowed at once after a pause
-    uint32_t maxInflightExtracts = 16;            // gateway-wide
+    uint32_t requestsPerSecond = 100;              // per principal; 0 = no rate limit
+    uint32_t burst = 200;                          // bucket size: requests allowed at once after a pause
+    uint32_t maxInflightExtracts = 16;             // gateway-wide
     uint32_t maxInflightExtractsPerPrincipal = 4;  // 0 = only the gateway-wide limit
 };
 

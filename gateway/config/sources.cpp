@@ -109,7 +109,8 @@ std::optional<IpRange> IpRange::parse(std::string_view text) {
     }
     // Host bits set ("10.0.0.1/8") are a typo more often than not: refuse rather than guess.
     IpAddress masked = r.network;
-    for (int bit = r.prefixLength; bit < maxPrefix; ++bit) masked.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+    for (int bit = r.prefixLength; bit < maxPrefix; ++bit)
+        masked.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
     if (!(masked == r.network)) return std::nullopt;
     return r;
 }
@@ -147,7 +148,8 @@ Status addAllowedHost(std::string_view entry, const std::string& field, AllowedH
     if (entry.empty()) return invalidArgument(field + ": must not be empty");
     if (entry.front() == '/') {
         auto dir = normalizeSocketDirectory(entry);
-        if (!dir) return invalidArgument(field + ": a socket directory must be an absolute path without . or .. components");
+        if (!dir)
+            return invalidArgument(field + ": a socket directory must be an absolute path without . or .. components");
         out.socketDirectories.push_back(*dir);
         return Status::ok();
     }
@@ -165,7 +167,8 @@ Status addAllowedHost(std::string_view entry, const std::string& field, AllowedH
     if (name.back() == '.') name.pop_back();
     if (name.starts_with("*.")) {
         if (!validHostName(name.substr(2)) || name.substr(2).find('.') == std::string::npos)
-            return invalidArgument(field + ": a wildcard must cover a domain of at least two labels (*.agency.example)");
+            return invalidArgument(field +
+                                   ": a wildcard must cover a domain of at least two labels (*.agency.example)");
         out.domainSuffixes.push_back(name.substr(1));
         return Status::ok();
     }

@@ -44,9 +44,9 @@ struct IpRange {
 
 // One entry of sources.allowed_hosts, classified when the configuration is read.
 struct AllowedHosts {
-    std::vector<IpRange> ranges;               // "10.20.0.0/16", "192.0.2.7", "2001:db8::/32"
-    std::vector<std::string> names;            // "db.agency.example", lower case
-    std::vector<std::string> domainSuffixes;   // "*.agency.example" → ".agency.example"
+    std::vector<IpRange> ranges;                 // "10.20.0.0/16", "192.0.2.7", "2001:db8::/32"
+    std::vector<std::string> names;              // "db.agency.example", lower case
+    std::vector<std::string> domainSuffixes;     // "*.agency.example" → ".agency.example"
     std::vector<std::string> socketDirectories;  // "/var/run/postgresql", normalized (no trailing /)
 };
 

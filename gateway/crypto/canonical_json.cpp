@@ -38,14 +38,22 @@ size_t utf8SequenceLength(std::string_view s, size_t i) {
     size_t n = 0;
     unsigned lo = 0x80, hi = 0xBF;
     if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c == 0xE0) { n = 3; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) n = 3;
-    else if (c == 0xED) { n = 3; hi = 0x9F; }
-    else if (c >= 0xEE && c <= 0xEF) n = 3;
-    else if (c == 0xF0) { n = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) n = 4;
-    else if (c == 0xF4) { n = 4; hi = 0x8F; }
-    else return 0;
+    else if (c == 0xE0) {
+        n = 3;
+        lo = 0xA0;
+    } else if (c >= 0xE1 && c <= 0xEC) n = 3;
+    else if (c == 0xED) {
+        n = 3;
+        hi = 0x9F;
+    } else if (c >= 0xEE && c <= 0xEF) n = 3;
+    else if (c == 0xF0) {
+        n = 4;
+        lo = 0x90;
+    } else if (c >= 0xF1 && c <= 0xF3) n = 4;
+    else if (c == 0xF4) {
+        n = 4;
+        hi = 0x8F;
+    } else return 0;
     if (i + n > s.size()) return 0;
     if (b(i + 1) < lo || b(i + 1) > hi) return 0;
     for (size_t k = 2; k < n; ++k) {
@@ -54,7 +62,7 @@ size_t utf8SequenceLength(std::string_view s, size_t i) {
     return n;
 }
 
-} // namespace
+}  // namespace
 
 bool isValidUtf8(std::string_view s) {
     for (size_t i = 0; i < s.size();) {
@@ -127,9 +135,8 @@ void appendCanonical(const JsonValue& value, std::string& out, Status& status) {
         out += std::get<bool>(v) ? "true" : "false";
     } else if (std::holds_alternative<int64_t>(v) || std::holds_alternative<uint64_t>(v)) {
         char buf[24];
-        const auto r = std::holds_alternative<int64_t>(v)
-                           ? std::to_chars(buf, buf + sizeof buf, std::get<int64_t>(v))
-                           : std::to_chars(buf, buf + sizeof buf, std::get<uint64_t>(v));
+        const auto r = std::holds_alternative<int64_t>(v) ? std::to_chars(buf, buf + sizeof buf, std::get<int64_t>(v))
+                                                          : std::to_chars(buf, buf + sizeof buf, std::get<uint64_t>(v));
         out.append(buf, r.ptr);
     } else if (std::holds_alternative<std::string>(v)) {
         if (!appendCanonicalString(std::get<std::string>(v), out)) {
@@ -214,17 +221,17 @@ Result<JsonValue> convert(const rapidjson::Value& v, const std::string& path, in
     return where("unknown JSON type");
 }
 
-} // namespace
+}  // namespace
 
 Result<JsonValue> parseJson(std::string_view text) {
     rapidjson::Document doc;
     constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
     doc.Parse<kFlags>(text.data(), text.size());
     if (doc.HasParseError()) {
-        return invalidArgument(std::string("invalid JSON at byte ") + std::to_string(doc.GetErrorOffset()) +
-                               ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+        return invalidArgument(std::string("invalid JSON at byte ") + std::to_string(doc.GetErrorOffset()) + ": " +
+                               rapidjson::GetParseError_En(doc.GetParseError()));
     }
     return convert(doc, "", 0);
 }
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

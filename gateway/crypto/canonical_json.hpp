@@ -28,22 +28,22 @@ public:
     using Array = std::vector<JsonValue>;
     using Object = std::map<std::string, JsonValue>;  // std::string order is byte-wise
 
-    JsonValue() = default;  // null
+    JsonValue() = default;        // null
     JsonValue(std::nullptr_t) {}  // NOLINT implicit
     // Only a real bool: a pointer (or any other type convertible to bool) must not become true.
     template <typename B>
-        requires std::same_as<B, bool>
-    JsonValue(B b) : v_(b) {}  // NOLINT
+    requires std::same_as<B, bool> JsonValue(B b) : v_(b) {}  // NOLINT
     // Non-negative integers are always held as uint64_t so that equal numbers compare equal.
     JsonValue(int v) : JsonValue(static_cast<int64_t>(v)) {}  // NOLINT
-    JsonValue(int64_t v) {  // NOLINT
-        if (v >= 0) v_ = static_cast<uint64_t>(v); else v_ = v;
+    JsonValue(int64_t v) {                                    // NOLINT
+        if (v >= 0) v_ = static_cast<uint64_t>(v);
+        else v_ = v;
     }
-    JsonValue(uint64_t v) : v_(v) {}  // NOLINT
-    JsonValue(std::string s) : v_(std::move(s)) {}  // NOLINT
+    JsonValue(uint64_t v) : v_(v) {}                  // NOLINT
+    JsonValue(std::string s) : v_(std::move(s)) {}    // NOLINT
     JsonValue(const char* s) : v_(std::string(s)) {}  // NOLINT
-    JsonValue(Array a) : v_(std::move(a)) {}  // NOLINT
-    JsonValue(Object o) : v_(std::move(o)) {}  // NOLINT
+    JsonValue(Array a) : v_(std::move(a)) {}          // NOLINT
+    JsonValue(Object o) : v_(std::move(o)) {}         // NOLINT
 
     bool isNull() const { return std::holds_alternative<std::nullptr_t>(v_); }
     bool isBool() const { return std::holds_alternative<bool>(v_); }
@@ -88,4 +88,4 @@ bool isValidUtf8(std::string_view s);
 // JSON path ("details.k: ...").
 Result<JsonValue> parseJson(std::string_view text);
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

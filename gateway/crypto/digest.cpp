@@ -14,7 +14,7 @@ const EVP_MD* sha256Algorithm() {
     return md;
 }
 
-} // namespace
+}  // namespace
 
 void Sha256::ContextDeleter::operator()(evp_md_ctx_st* context) const noexcept { EVP_MD_CTX_free(context); }
 
@@ -69,4 +69,4 @@ Sha256Digest Sha256::finish() {
     return out;
 }
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

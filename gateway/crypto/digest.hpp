@@ -43,4 +43,4 @@ private:
     crypto_hash_sha256_state fallback_{};
 };
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

@@ -31,7 +31,7 @@ uint32_t getU32(const uint8_t* p) {
 
 StreamState* stateOf(SecureBytes& bytes) { return reinterpret_cast<StreamState*>(bytes.data()); }
 
-} // namespace
+}  // namespace
 
 // --- sealing -------------------------------------------------------------------------------
 
@@ -69,8 +69,8 @@ Result<Bytes> ExtractSealer::seal(ByteView plaintext, bool final) {
     }
     Bytes out(4 + plaintext.size() + kExtractChunkOverhead);
     putU32(out.data(), static_cast<uint32_t>(plaintext.size() + kExtractChunkOverhead));
-    const uint8_t tag = final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
-                              : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+    const uint8_t tag =
+        final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
     crypto_secretstream_xchacha20poly1305_push(stateOf(state_), out.data() + 4, nullptr, plaintext.data(),
                                                plaintext.size(), nullptr, 0, tag);
     plaintextHash_.update(plaintext);
@@ -133,8 +133,8 @@ Status ExtractOpener::processHeader(ByteView h) {
 
     auto streamKey = SecureBytes::allocate(crypto_secretstream_xchacha20poly1305_KEYBYTES);
     if (!streamKey) return fail(streamKey.status());
-    if (crypto_box_seal_open(streamKey->data(), h.data() + 10, kExtractSealedKeyBytes,
-                             key_->publicKey().bytes.data(), key_->secretData()) != 0) {
+    if (crypto_box_seal_open(streamKey->data(), h.data() + 10, kExtractSealedKeyBytes, key_->publicKey().bytes.data(),
+                             key_->secretData()) != 0) {
         return fail(permissionDenied("this extract is not sealed to this key (wrong .key file), or its "
                                      "header was modified"));
     }
@@ -177,9 +177,7 @@ Status ExtractOpener::processChunk(ByteView c, Bytes& plaintext) {
 Status ExtractOpener::feed(ByteView input, Bytes& plaintext) {
     if (phase_ == Phase::Failed) return error_;
     if (input.empty()) return Status::ok();
-    if (phase_ == Phase::Done) {
-        return fail(invalidArgument("unexpected data after the final chunk of the extract"));
-    }
+    if (phase_ == Phase::Done) { return fail(invalidArgument("unexpected data after the final chunk of the extract")); }
     ciphertextHash_.update(input);
     totals_.ciphertextBytes += input.size();
     pending_.insert(pending_.end(), input.begin(), input.end());
@@ -196,7 +194,8 @@ Status ExtractOpener::feed(ByteView input, Bytes& plaintext) {
         } else if (phase_ == Phase::ChunkLength) {
             if (available < 4) break;
             chunkLength_ = getU32(p);
-            if (chunkLength_ < kExtractChunkOverhead || chunkLength_ > kExtractMaxChunkPlaintext + kExtractChunkOverhead) {
+            if (chunkLength_ < kExtractChunkOverhead ||
+                chunkLength_ > kExtractMaxChunkPlaintext + kExtractChunkOverhead) {
                 return fail(invalidArgument("chunk " + std::to_string(chunkIndex_) + ": invalid length " +
                                             std::to_string(chunkLength_) + " (the file is corrupted)"));
             }
@@ -273,4 +272,4 @@ Result<Bytes> openExtract(const BoxSecretKey& key, ByteView file) {
     return plaintext;
 }
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

@@ -26,7 +26,7 @@ inline constexpr uint8_t kExtractVersion = 1;
 inline constexpr size_t kExtractSealedKeyBytes = 80;  // 32-byte key + crypto_box_SEALBYTES
 inline constexpr size_t kExtractStreamHeaderBytes = 24;
 inline constexpr size_t kExtractHeaderBytes = 8 + 2 + kExtractSealedKeyBytes + kExtractStreamHeaderBytes;
-inline constexpr size_t kExtractChunkOverhead = 17;   // crypto_secretstream_xchacha20poly1305_ABYTES
+inline constexpr size_t kExtractChunkOverhead = 17;             // crypto_secretstream_xchacha20poly1305_ABYTES
 inline constexpr size_t kExtractMaxChunkPlaintext = 16u << 20;  // 16 MiB
 
 // Digests and sizes of one extract, for the manifest and the audit entry.
@@ -100,8 +100,7 @@ private:
 };
 
 // Whole-buffer conveniences (tests, fuzzing, small files).
-Result<Bytes> sealExtract(const BoxPublicKey& recipient, ByteView plaintext,
-                          size_t chunkSize = 64 * 1024);
+Result<Bytes> sealExtract(const BoxPublicKey& recipient, ByteView plaintext, size_t chunkSize = 64 * 1024);
 Result<Bytes> openExtract(const BoxSecretKey& key, ByteView file);
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

@@ -18,8 +18,7 @@ inline constexpr uint64_t kKeyedTransformSubkeyId = 1;
 
 // `master` is anything with deriveSubkey(id, context) → Result<bytes with view()> — the gateway's
 // auth::TokenHasher, which never lets the master key itself out.
-template <typename MasterKeyHolder>
-Result<anon::MasterKey> keyedTransformKey(const MasterKeyHolder& master) {
+template <typename MasterKeyHolder> Result<anon::MasterKey> keyedTransformKey(const MasterKeyHolder& master) {
     auto bytes = master.deriveSubkey(kKeyedTransformSubkeyId, kKeyedTransformContext);
     if (!bytes) return bytes.status();
     return anon::MasterKey::fromBytes(bytes->view());

@@ -105,7 +105,7 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-} // namespace
+}  // namespace
 
 Result<Bytes> fromBase64(std::string_view base64) {
     if (auto st = ensureSodium(); !st) return st;
@@ -128,8 +128,8 @@ Result<SigningKey> SigningKey::generate() {
 
 Result<SigningKey> SigningKey::fromSeed(ByteView seed) {
     if (seed.size() != crypto_sign_SEEDBYTES) {
-        return invalidArgument("an Ed25519 seed is " + std::to_string(crypto_sign_SEEDBYTES) +
-                               " bytes, got " + std::to_string(seed.size()));
+        return invalidArgument("an Ed25519 seed is " + std::to_string(crypto_sign_SEEDBYTES) + " bytes, got " +
+                               std::to_string(seed.size()));
     }
     auto secret = SecureBytes::allocate(crypto_sign_SECRETKEYBYTES);
     if (!secret) return secret.status();
@@ -147,8 +147,7 @@ Ed25519Signature SigningKey::sign(ByteView message) const {
 bool verifySignature(const Ed25519PublicKey& publicKey, ByteView message, ByteView signature) {
     if (!ensureSodium()) return false;
     if (signature.size() != crypto_sign_BYTES) return false;
-    return crypto_sign_verify_detached(signature.data(), message.data(), message.size(),
-                                       publicKey.data()) == 0;
+    return crypto_sign_verify_detached(signature.data(), message.data(), message.size(), publicKey.data()) == 0;
 }
 
 namespace {
@@ -199,15 +198,13 @@ Result<SigningKey> loadSigningKeyFile(const std::string& path) {
     return SigningKey::fromSeed(seed->view());
 }
 
-} // namespace
+}  // namespace
 
 Result<SigningKey> SigningKey::loadOrCreate(const std::string& path) {
     if (auto st = ensureSodium(); !st) return st;
     struct stat info {};
     if (::stat(path.c_str(), &info) == 0) return loadSigningKeyFile(path);
-    if (errno != ENOENT) {
-        return Status(StatusCode::Unavailable, path + ": " + std::strerror(errno));
-    }
+    if (errno != ENOENT) { return Status(StatusCode::Unavailable, path + ": " + std::strerror(errno)); }
     auto seed = SecureBytes::allocate(crypto_sign_SEEDBYTES);
     if (!seed) return seed.status();
     randombytes_buf(seed->data(), seed->size());
@@ -227,7 +224,8 @@ Result<std::string> keyFromKeysDocument(std::string_view text) {
     auto doc = parseJson(text);
     if (!doc) return doc.status();
     const JsonValue* keys = doc->find("keys");
-    if (keys == nullptr || !keys->isArray()) return invalidArgument("expected {\"keys\": [...]} as served by GET /v1/keys");
+    if (keys == nullptr || !keys->isArray())
+        return invalidArgument("expected {\"keys\": [...]} as served by GET /v1/keys");
     std::string found;
     size_t count = 0;
     for (const auto& k : keys->asArray()) {
@@ -246,7 +244,7 @@ Result<std::string> keyFromKeysDocument(std::string_view text) {
     return found;
 }
 
-} // namespace
+}  // namespace
 
 Result<Ed25519PublicKey> parseGatewayPublicKey(std::string_view text) {
     if (auto st = ensureSodium(); !st) return st;
@@ -305,8 +303,7 @@ Result<BoxSecretKey> BoxSecretKey::fromSeed(ByteView seed) {
 
 Result<BoxSecretKey> BoxSecretKey::fromSecretBytes(ByteView secretBytes) {
     if (secretBytes.size() != crypto_box_SECRETKEYBYTES) {
-        return invalidArgument("an X25519 secret key is " +
-                               std::to_string(crypto_box_SECRETKEYBYTES) + " bytes");
+        return invalidArgument("an X25519 secret key is " + std::to_string(crypto_box_SECRETKEYBYTES) + " bytes");
     }
     auto secret = SecureBytes::allocate(crypto_box_SECRETKEYBYTES);
     if (!secret) return secret.status();
@@ -329,8 +326,8 @@ Result<BoxPublicKey> parseBoxPublicKey(std::string_view text) {
         if (line.substr(0, kBoxSecretKeyPrefix.size()) == kBoxSecretKeyPrefix) {
             return invalidArgument("this is a secret key (.key); give the public key (.pub)");
         }
-        return invalidArgument("not a partner public key: expected one line \"" +
-                               std::string(kBoxPublicKeyPrefix) + "<base64>\" as written by custodian keygen");
+        return invalidArgument("not a partner public key: expected one line \"" + std::string(kBoxPublicKeyPrefix) +
+                               "<base64>\" as written by custodian keygen");
     }
     line.remove_prefix(kBoxPublicKeyPrefix.size());
     auto bytes = fromBase64(line);
@@ -378,4 +375,4 @@ Status writeBoxKeyPair(const BoxSecretKey& key, const std::string& prefix) {
     return Status::ok();
 }
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

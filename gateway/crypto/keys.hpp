@@ -32,9 +32,7 @@ namespace custodian::crypto {
 using Bytes = std::vector<uint8_t>;
 using ByteView = std::span<const uint8_t>;
 
-inline ByteView asBytes(std::string_view text) {
-    return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
+inline ByteView asBytes(std::string_view text) { return {reinterpret_cast<const uint8_t*>(text.data()), text.size()}; }
 
 inline constexpr size_t kEd25519PublicKeyBytes = 32;
 inline constexpr size_t kEd25519SeedBytes = 32;
@@ -74,8 +72,8 @@ private:
 
 std::string toHex(ByteView bytes);
 Result<Bytes> fromHex(std::string_view hex);
-std::string toBase64(ByteView bytes);                // standard alphabet, padded
-Result<Bytes> fromBase64(std::string_view base64);   // strict: no whitespace, padding required
+std::string toBase64(ByteView bytes);               // standard alphabet, padded
+Result<Bytes> fromBase64(std::string_view base64);  // strict: no whitespace, padding required
 
 // --- Ed25519 (gateway) ---------------------------------------------------------------------
 
@@ -108,8 +106,7 @@ private:
 
 // True only if `signature` is a valid Ed25519 signature of `message` under `publicKey`.
 // A signature of the wrong length is simply invalid.
-[[nodiscard]] bool verifySignature(const Ed25519PublicKey& publicKey, ByteView message,
-                                   ByteView signature);
+[[nodiscard]] bool verifySignature(const Ed25519PublicKey& publicKey, ByteView message, ByteView signature);
 
 // Parses a gateway public key file's text: bare base64, "custodian-ed25519-public:<base64>", or
 // the JSON document of GET /v1/keys holding exactly one Ed25519 key; surrounding whitespace ignored.
@@ -162,4 +159,4 @@ Result<BoxSecretKey> readBoxSecretKeyFile(const std::string& path);
 // nothing is left behind.
 Status writeBoxKeyPair(const BoxSecretKey& key, const std::string& prefix);
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

@@ -91,7 +91,7 @@ private:
     Status status_;
 };
 
-} // namespace
+}  // namespace
 
 Result<ExtractManifest> manifestFromJson(const JsonValue& json) {
     if (!json.isObject()) return invalidArgument("manifest: must be an object");
@@ -152,7 +152,7 @@ Result<std::string> signedBytesOf(const JsonValue& manifestObject) {
     if (!canonical) return canonical.status().withContext("manifest");
     return std::string(kManifestDomain) + *canonical;
 }
-} // namespace
+}  // namespace
 
 Result<std::string> manifestSignedBytes(const ExtractManifest& manifest) {
     return signedBytesOf(manifestToJson(manifest));
@@ -217,4 +217,4 @@ Status checkExtractAgainstManifest(const ExtractManifest& m, const ExtractDigest
     return Status::ok();
 }
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

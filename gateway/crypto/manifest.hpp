@@ -32,15 +32,15 @@ struct ExtractManifest {
     std::string dataset;
     std::string policy;
     int64_t policyVersion = 0;
-    std::string policySha256;      // hex of the policy version's content hash
+    std::string policySha256;  // hex of the policy version's content hash
     std::string purpose;
-    std::string recipient;         // the partner principal
+    std::string recipient;  // the partner principal
     // How the keyed transforms' keys were derived (docs/formats/csv-and-hierarchies.md): 1 per
     // (dataset, recipient), 2 per (dataset, policy, recipient); 0 = absent (manifests signed before
     // it was added, all derivation 1).
     uint64_t keyDerivation = 0;
-    int64_t createdMs = 0;         // Unix time in milliseconds
-    std::string format;            // "csv" | "ndjson"
+    int64_t createdMs = 0;  // Unix time in milliseconds
+    std::string format;     // "csv" | "ndjson"
     uint64_t rowsReleased = 0;
     uint64_t rowsSuppressed = 0;
     std::vector<ManifestColumn> columns;
@@ -50,7 +50,7 @@ struct ExtractManifest {
     // strings); null = absent (manifests signed before it was added).
     JsonValue informationLoss;
     ExtractDigests digests;
-    uint64_t auditIndex = 0;       // index of the audit entry recording the completed extract
+    uint64_t auditIndex = 0;  // index of the audit entry recording the completed extract
 
     friend bool operator==(const ExtractManifest&, const ExtractManifest&) = default;
 };
@@ -77,4 +77,4 @@ Result<ExtractManifest> verifyManifest(std::string_view document, const Ed25519P
 // first mismatch.
 Status checkExtractAgainstManifest(const ExtractManifest& manifest, const ExtractDigests& actual);
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

@@ -75,7 +75,7 @@ long readLimited(int fd, uint8_t* out, size_t limit) {
     return static_cast<long>(done);
 }
 
-} // namespace
+}  // namespace
 
 Result<SecureText> readPrivateFile(const std::string& path) {
     constexpr size_t kLimit = 4096;
@@ -97,8 +97,8 @@ Result<SecureText> readPrivateFile(const std::string& path) {
         ::close(fd);
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
-        return permissionDenied(path + ": secret key file is accessible by group or others (mode " +
-                                mode + "); run `chmod 600 " + path + "` and check who has seen it");
+        return permissionDenied(path + ": secret key file is accessible by group or others (mode " + mode +
+                                "); run `chmod 600 " + path + "` and check who has seen it");
     }
     auto buffer = SecureBytes::allocate(kLimit + 1);
     if (!buffer) {
@@ -138,9 +138,8 @@ Status writeFileExclusive(const std::string& path, ByteView content, unsigned mo
     if (st) {
         // link() fails with EEXIST instead of replacing: an existing key is never overwritten.
         if (::link(temp.c_str(), path.c_str()) != 0) {
-            st = errno == EEXIST
-                     ? Status(StatusCode::Aborted, path + " already exists; refusing to overwrite it")
-                     : ioError(path, "cannot create");
+            st = errno == EEXIST ? Status(StatusCode::Aborted, path + " already exists; refusing to overwrite it")
+                                 : ioError(path, "cannot create");
         }
     }
     ::unlink(temp.c_str());
@@ -158,8 +157,7 @@ Result<AtomicOutputFile> AtomicOutputFile::create(const std::string& path) {
 AtomicOutputFile::~AtomicOutputFile() { discard(); }
 
 AtomicOutputFile::AtomicOutputFile(AtomicOutputFile&& other) noexcept
-    : path_(std::move(other.path_)), tempPath_(std::move(other.tempPath_)),
-      fd_(std::exchange(other.fd_, -1)) {
+    : path_(std::move(other.path_)), tempPath_(std::move(other.tempPath_)), fd_(std::exchange(other.fd_, -1)) {
     other.tempPath_.clear();
 }
 
@@ -196,4 +194,4 @@ void AtomicOutputFile::discard() noexcept {
     }
 }
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

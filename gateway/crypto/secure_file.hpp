@@ -52,4 +52,4 @@ private:
     int fd_ = -1;
 };
 
-} // namespace custodian::crypto
+}  // namespace custodian::crypto

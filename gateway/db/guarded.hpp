@@ -16,19 +16,15 @@ namespace custodian::db {
 // Runs `body` (returning Result<T>) and turns any exception it throws into a Status with
 // statusFromException (Unavailable for a lost connection, Internal for SQL errors), so no libpqxx
 // exception crosses the function that called it.
-template <typename T, typename F>
-Result<T> guarded(const std::string& context, F&& body) {
+template <typename T, typename F> Result<T> guarded(const std::string& context, F&& body) {
     try {
         return std::forward<F>(body)();
-    } catch (...) {
-        return statusFromException(std::current_exception(), context);
-    }
+    } catch (...) { return statusFromException(std::current_exception(), context); }
 }
 
 // Runs `work(pqxx::connection&)` (returning Result<T>) on a pooled connection; its result is the
 // answer unless the pool could not provide a connection (that Status, e.g. Unavailable).
-template <typename T, typename F>
-Result<T> resultOnConnection(ConnectionPool& pool, F&& work) {
+template <typename T, typename F> Result<T> resultOnConnection(ConnectionPool& pool, F&& work) {
     std::optional<Result<T>> out;
     Status s = pool.withConnection([&](pqxx::connection& conn) {
         out.emplace(work(conn));
@@ -45,8 +41,7 @@ Result<T> resultOnConnection(ConnectionPool& pool, F&& work) {
 // statement, 0.9 ms planned per call against 0.04 ms prepared). One name, one SQL text: declaring a
 // name again with another text throws.
 template <typename... Args>
-pqxx::result execPrepared(pqxx::transaction_base& tx, const std::string& name, const std::string& sql,
-                          Args&&... args) {
+pqxx::result execPrepared(pqxx::transaction_base& tx, const std::string& name, const std::string& sql, Args&&... args) {
     tx.conn().prepare(name, sql);
     return tx.exec_prepared(name, std::forward<Args>(args)...);
 }

@@ -118,9 +118,7 @@ Result<MigrationState> migrationState(pqxx::connection& conn, const std::vector<
         auto applied = readApplied(txn);
         txn.commit();
         return compare(applied, known);
-    } catch (...) {
-        return statusFromException(std::current_exception(), "reading schema_migrations");
-    }
+    } catch (...) { return statusFromException(std::current_exception(), "reading schema_migrations"); }
 }
 
 Result<std::vector<int>> applyMigrations(pqxx::connection& conn, const std::vector<Migration>& known) {
@@ -131,7 +129,8 @@ Result<std::vector<int>> applyMigrations(pqxx::connection& conn, const std::vect
             lock.exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) + ")");
             // Only when missing: CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the
             // table exists, and a role without it (the runtime role) may still find nothing to do.
-            if (lock.exec("SELECT to_regclass('schema_migrations') IS NULL")[0][0].as<bool>()) lock.exec(ensureTableSql());
+            if (lock.exec("SELECT to_regclass('schema_migrations') IS NULL")[0][0].as<bool>())
+                lock.exec(ensureTableSql());
         }
         std::map<int, AppliedRow> applied;
         {
@@ -150,8 +149,8 @@ Result<std::vector<int>> applyMigrations(pqxx::connection& conn, const std::vect
             try {
                 pqxx::work txn(conn);
                 txn.exec(m.sql);
-                txn.exec("INSERT INTO schema_migrations (version, name, checksum) VALUES (" +
-                         txn.quote(m.version) + ", " + txn.quote(m.name) + ", " + txn.quote(m.checksum) + ")");
+                txn.exec("INSERT INTO schema_migrations (version, name, checksum) VALUES (" + txn.quote(m.version) +
+                         ", " + txn.quote(m.name) + ", " + txn.quote(m.checksum) + ")");
                 txn.commit();
             } catch (...) {
                 Status s = statusFromException(std::current_exception(), "applying " + m.name);

@@ -15,8 +15,8 @@
 namespace custodian::db {
 
 struct Migration {
-    int version = 0;       // NNNN
-    std::string name;      // file name, e.g. "0001_core.sql"
+    int version = 0;   // NNNN
+    std::string name;  // file name, e.g. "0001_core.sql"
     std::string sql;
     std::string checksum;  // lowercase hex SHA-256 of `sql`
 };

@@ -117,8 +117,10 @@ Status statusFromException(std::exception_ptr error, const std::string& context)
     } catch (const pqxx::in_doubt_error& e) {
         // The connection was lost during COMMIT: the database went away; the transaction may or
         // may not have committed.
-        return databaseUnavailable(context + ": the connection to the database was lost while committing; whether "
-                                             "the change was stored is unknown: " + e.what());
+        return databaseUnavailable(context +
+                                   ": the connection to the database was lost while committing; whether "
+                                   "the change was stored is unknown: " +
+                                   e.what());
     } catch (const pqxx::sql_error& e) {
         // Class 08 (connection exception) and 57P0x (the server is shutting down, restarting or
         // ended the session): the database went away, the statement was not at fault.
@@ -126,12 +128,10 @@ Status statusFromException(std::exception_ptr error, const std::string& context)
         if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0)
             return databaseUnavailable(context + ": database unreachable: " + e.what());
         if (state == kLockNotAvailable)
-            return unavailable(context + ": a lock held by another database session was not released in time: " +
-                               e.what());
+            return unavailable(context +
+                               ": a lock held by another database session was not released in time: " + e.what());
         return internalError(context + ": database error: " + e.what());
-    } catch (const std::exception& e) {
-        return internalError(context + ": " + e.what());
-    } catch (...) {
+    } catch (const std::exception& e) { return internalError(context + ": " + e.what()); } catch (...) {
         return internalError(context + ": unknown error");
     }
 }
@@ -139,9 +139,7 @@ Status statusFromException(std::exception_ptr error, const std::string& context)
 bool isLockTimeout(std::exception_ptr error) {
     try {
         std::rethrow_exception(error);
-    } catch (const pqxx::sql_error& e) {
-        return e.sqlstate() == kLockNotAvailable;
-    } catch (...) {
+    } catch (const pqxx::sql_error& e) { return e.sqlstate() == kLockNotAvailable; } catch (...) {
         return false;
     }
 }
@@ -231,9 +229,7 @@ Status ConnectionPool::withConnection(const std::function<Status(pqxx::connectio
             }
             if (reused) watch.watch(*slot.connection);
             result = work(*slot.connection);
-        } catch (...) {
-            result = statusFromException(std::current_exception(), "database");
-        }
+        } catch (...) { result = statusFromException(std::current_exception(), "database"); }
         if (!slot.connection) break;  // could not connect
         if (!result.isOk() && !slot.connection->is_open() && result.reason() != kDatabaseUnavailable)
             // The job turned the lost connection into some other error (or failed as it broke).

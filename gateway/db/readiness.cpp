@@ -59,9 +59,9 @@ namespace {
 std::string auditAppendBlocked(pqxx::connection& conn, std::chrono::milliseconds lockTimeout) {
     {
         pqxx::nontransaction txn(conn);
-        pqxx::result r = txn.exec(
-            "SELECT to_regclass('audit_entries') IS NOT NULL AND to_regclass('audit_log_head') IS NOT NULL "
-            "AND has_table_privilege('audit_log_head', 'UPDATE')");
+        pqxx::result r =
+            txn.exec("SELECT to_regclass('audit_entries') IS NOT NULL AND to_regclass('audit_log_head') IS NOT NULL "
+                     "AND has_table_privilege('audit_log_head', 'UPDATE')");
         if (r.empty() || !r[0][0].as<bool>()) return "the gateway's role lacks UPDATE on audit_log_head";
     }
     try {
@@ -75,9 +75,7 @@ std::string auditAppendBlocked(pqxx::connection& conn, std::chrono::milliseconds
         return "";
     } catch (const pqxx::broken_connection&) {
         throw;  // unreachable, not unwritable: the caller reports it as such
-    } catch (const pqxx::sql_error& e) {
-        return std::string("a trial append failed: ") + e.what();
-    }
+    } catch (const pqxx::sql_error& e) { return std::string("a trial append failed: ") + e.what(); }
 }
 
 }  // namespace
@@ -90,8 +88,8 @@ void ReadinessMonitor::probeNow() {
             auto fresh = std::make_unique<pqxx::connection>(options_.conninfo);
             if (options_.instanceLease > 0) {
                 pqxx::nontransaction txn(*fresh);
-                pqxx::result r = txn.exec_params("SELECT pg_try_advisory_lock($1, $2)", kInstanceLeaseClass,
-                                                 options_.instanceLease);
+                pqxx::result r =
+                    txn.exec_params("SELECT pg_try_advisory_lock($1, $2)", kInstanceLeaseClass, options_.instanceLease);
                 if (r.empty() || !r[0][0].as<bool>()) {
                     setState(false, "another session holds this gateway's instance lease " +
                                         std::to_string(options_.instanceLease));

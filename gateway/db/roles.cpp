@@ -21,26 +21,41 @@ std::string quoteIdentifier(const std::string& name) {
 
 std::string runtimeGrantSql(const std::string& role) {
     const std::string r = quoteIdentifier(role);
-    return "GRANT USAGE ON SCHEMA public TO " + r + ";\n"
-           "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + r + ";\n"
-           "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO " + r + ";\n"
-           "REVOKE CREATE ON SCHEMA public FROM " + r + ";\n"
-           "REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM " + r + ";\n"
+    return "GRANT USAGE ON SCHEMA public TO " + r +
+           ";\n"
+           "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " +
+           r +
+           ";\n"
+           "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO " +
+           r +
+           ";\n"
+           "REVOKE CREATE ON SCHEMA public FROM " +
+           r +
+           ";\n"
+           "REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM " +
+           r +
+           ";\n"
            // The log itself: read and append, never change.
-           "REVOKE UPDATE, DELETE ON audit_entries, audit_tree_heads FROM " + r + ";\n"
+           "REVOKE UPDATE, DELETE ON audit_entries, audit_tree_heads FROM " +
+           r +
+           ";\n"
            // The append counter: only moved forward (its trigger refuses anything else).
-           "REVOKE INSERT, DELETE ON audit_log_head FROM " + r + ";\n"
+           "REVOKE INSERT, DELETE ON audit_log_head FROM " +
+           r +
+           ";\n"
            // Which migrations ran is the owner's record.
-           "REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM " + r + ";\n";
+           "REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM " +
+           r + ";\n";
 }
 
 Status grantRuntimeRole(pqxx::connection& owner, const std::string& role) {
-    return guarded<bool>("granting the runtime role " + role, [&]() -> Result<bool> {
-               pqxx::work txn(owner);
-               txn.exec(runtimeGrantSql(role));
-               txn.commit();
-               return true;
-           })
+    return guarded<bool>("granting the runtime role " + role,
+                         [&]() -> Result<bool> {
+                             pqxx::work txn(owner);
+                             txn.exec(runtimeGrantSql(role));
+                             txn.commit();
+                             return true;
+                         })
         .status();
 }
 
@@ -60,15 +75,15 @@ Result<std::string> runtimeRoleExcess(pqxx::connection& conn) {
         if (!who.empty() && who[0][1].as<bool>()) return prefix + "is a superuser";
         // Each audit table: its owner, its schema's owner (who may drop it), and privileges beyond an
         // append. The counter row needs UPDATE; the entries and heads need none.
-        pqxx::result tables = txn.exec(
-            "SELECT c.relname::text, pg_has_role(current_user, c.relowner, 'MEMBER'), "
-            "       pg_has_role(current_user, n.nspowner, 'MEMBER'), n.nspname::text, "
-            "       has_table_privilege(c.oid, 'UPDATE'), has_table_privilege(c.oid, 'DELETE'), "
-            "       has_table_privilege(c.oid, 'TRUNCATE'), has_table_privilege(c.oid, 'TRIGGER') "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.oid IN (to_regclass('audit_entries'), to_regclass('audit_tree_heads'), "
-            "                to_regclass('audit_log_head')) "
-            "ORDER BY c.relname");
+        pqxx::result tables =
+            txn.exec("SELECT c.relname::text, pg_has_role(current_user, c.relowner, 'MEMBER'), "
+                     "       pg_has_role(current_user, n.nspowner, 'MEMBER'), n.nspname::text, "
+                     "       has_table_privilege(c.oid, 'UPDATE'), has_table_privilege(c.oid, 'DELETE'), "
+                     "       has_table_privilege(c.oid, 'TRUNCATE'), has_table_privilege(c.oid, 'TRIGGER') "
+                     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "WHERE c.oid IN (to_regclass('audit_entries'), to_regclass('audit_tree_heads'), "
+                     "                to_regclass('audit_log_head')) "
+                     "ORDER BY c.relname");
         for (const auto& row : tables) {
             const std::string table = row[0].as<std::string>();
             if (row[1].as<bool>())
@@ -84,10 +99,10 @@ Result<std::string> runtimeRoleExcess(pqxx::connection& conn) {
             }
         }
         // The trigger functions that make the tables append-only: their owner could replace them.
-        pqxx::result functions = txn.exec(
-            "SELECT p.proname::text FROM pg_proc p "
-            "WHERE p.proname IN ('audit_reject_change', 'audit_head_forward_only') "
-            "  AND pg_has_role(current_user, p.proowner, 'MEMBER') ORDER BY p.proname LIMIT 1");
+        pqxx::result functions =
+            txn.exec("SELECT p.proname::text FROM pg_proc p "
+                     "WHERE p.proname IN ('audit_reject_change', 'audit_head_forward_only') "
+                     "  AND pg_has_role(current_user, p.proowner, 'MEMBER') ORDER BY p.proname LIMIT 1");
         if (!functions.empty())
             return prefix + "owns the trigger function " + functions[0][0].as<std::string>() +
                    " that keeps the audit log append-only and could replace it";

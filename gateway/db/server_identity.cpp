@@ -6,9 +6,8 @@ namespace custodian::db {
 
 Result<ServerIdentity> readServerIdentity(pqxx::transaction_base& tx) {
     try {
-        pqxx::result r = tx.exec(
-            "SELECT (SELECT system_identifier FROM pg_control_system())::text, "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())::text");
+        pqxx::result r = tx.exec("SELECT (SELECT system_identifier FROM pg_control_system())::text, "
+                                 "(SELECT oid FROM pg_database WHERE datname = current_database())::text");
         if (r.size() != 1 || r[0][0].is_null() || r[0][1].is_null())
             return failedPrecondition("the server did not report its system identifier and database OID");
         return ServerIdentity{r[0][0].as<std::string>(), r[0][1].as<std::string>()};

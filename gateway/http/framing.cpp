@@ -74,10 +74,10 @@ Status checkRequestTarget(std::string_view method, std::string_view target) {
     if (target.empty() || target.front() != '/') {
         // absolute-form: scheme "://" authority path-abempty [ "?" query ]
         size_t scheme = 0;
-        while (scheme < target.size() && (isAlpha(static_cast<unsigned char>(target[scheme])) ||
-                                          (scheme > 0 && (isDigit(static_cast<unsigned char>(target[scheme])) ||
-                                                          target[scheme] == '+' || target[scheme] == '-' ||
-                                                          target[scheme] == '.'))))
+        while (scheme < target.size() &&
+               (isAlpha(static_cast<unsigned char>(target[scheme])) ||
+                (scheme > 0 && (isDigit(static_cast<unsigned char>(target[scheme])) || target[scheme] == '+' ||
+                                target[scheme] == '-' || target[scheme] == '.'))))
             ++scheme;
         if (scheme == 0 || target.substr(scheme, 3) != "://")
             return bad("invalid request-target " + quoted(target) +
@@ -242,7 +242,8 @@ Result<RequestFraming> validateRequestHeader(std::string_view block) {
             if (!isDigit(static_cast<unsigned char>(c)))
                 return bad("Content-Length must be a decimal number (got " + quoted(contentLength) + ")");
             const uint64_t digit = static_cast<uint64_t>(c - '0');
-            if (length > (UINT64_MAX - digit) / 10) return bad("Content-Length " + quoted(contentLength) + " is too large");
+            if (length > (UINT64_MAX - digit) / 10)
+                return bad("Content-Length " + quoted(contentLength) + " is too large");
             length = length * 10 + digit;
         }
         framing.body = RequestFraming::Body::ContentLength;

@@ -59,8 +59,8 @@ public:
 struct HttpResponse {
     int status = 200;
     Headers headers;
-    std::string body;                        // ignored when `stream` is set
-    std::shared_ptr<BodyProducer> stream;    // chunked body instead of `body`
+    std::string body;                      // ignored when `stream` is set
+    std::shared_ptr<BodyProducer> stream;  // chunked body instead of `body`
 
     void setHeader(std::string name, std::string value);  // replaces a header of the same name
     std::string header(std::string_view name) const;

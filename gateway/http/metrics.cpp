@@ -14,7 +14,8 @@ std::string label(const std::string& value) { return jsonQuote(value); }
 // The method as a label: one of the standard methods, or "other". The method is the client's text,
 // so a client inventing method names must not add a series each (unbounded memory and scrape size).
 std::string methodLabel(const std::string& method) {
-    static const char* const kKnown[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+    static const char* const kKnown[] = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
+                                         "PATCH", "OPTIONS", "CONNECT", "TRACE"};
     for (const char* known : kKnown)
         if (method == known) return method;
     return "other";
@@ -60,7 +61,8 @@ std::string Metrics::render() const {
         for (const auto& [key, count] : requests_) {
             const auto& [route, method, status] = key;
             w.sample("custodian_http_requests_total",
-                     "route=" + label(route) + ",method=" + label(method) + ",status=\"" + std::to_string(status) + "\"",
+                     "route=" + label(route) + ",method=" + label(method) + ",status=\"" + std::to_string(status) +
+                         "\"",
                      count);
         }
         w.family("custodian_http_request_duration_seconds", "histogram",
@@ -69,7 +71,8 @@ std::string Metrics::render() const {
             for (size_t i = 0; i < kBuckets.size(); ++i)
                 w.sample("custodian_http_request_duration_seconds_bucket",
                          "route=" + label(route) + ",le=\"" + Writer::number(kBuckets[i]) + "\"", h.buckets[i]);
-            w.sample("custodian_http_request_duration_seconds_bucket", "route=" + label(route) + ",le=\"+Inf\"", h.count);
+            w.sample("custodian_http_request_duration_seconds_bucket", "route=" + label(route) + ",le=\"+Inf\"",
+                     h.count);
             w.sample("custodian_http_request_duration_seconds_sum", "route=" + label(route), h.sum);
             w.sample("custodian_http_request_duration_seconds_count", "route=" + label(route), h.count);
         }

@@ -52,8 +52,7 @@ public:
         // The HELP and TYPE lines of a family; then sample() once per series.
         void family(std::string_view name, std::string_view type, std::string_view help);
         // `labels` is the text between the braces (`state="open"`), empty for none.
-        template <typename Number>
-        void sample(std::string_view name, std::string_view labels, Number value) {
+        template <typename Number> void sample(std::string_view name, std::string_view labels, Number value) {
             if constexpr (std::is_integral_v<Number>) writeSample(name, labels, std::to_string(value));
             else writeSample(name, labels, number(value));
         }

@@ -60,8 +60,8 @@ std::string utcTimestamp() {
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
     return buf;
 }
 
@@ -82,10 +82,10 @@ void writeAccessLog(const LogRecord& r) {
     std::string line = "{\"time\":" + jsonQuote(utcTimestamp()) + ",\"request_id\":" + jsonQuote(r.requestId) +
                        ",\"remote\":" + jsonQuote(r.remote) + ",\"method\":" + jsonQuote(r.method) +
                        ",\"path\":" + jsonQuote(r.path) + ",\"route\":" + jsonQuote(r.route) +
-                       ",\"status\":" + std::to_string(r.status) + ",\"duration_ms\":" +
-                       std::to_string(static_cast<int64_t>(r.seconds * 1e6) / 1000.0) +
-                       ",\"bytes\":" + std::to_string(r.bytes) + ",\"principal\":" +
-                       (r.principal.empty() ? std::string("null") : jsonQuote(r.principal));
+                       ",\"status\":" + std::to_string(r.status) +
+                       ",\"duration_ms\":" + std::to_string(static_cast<int64_t>(r.seconds * 1e6) / 1000.0) +
+                       ",\"bytes\":" + std::to_string(r.bytes) +
+                       ",\"principal\":" + (r.principal.empty() ? std::string("null") : jsonQuote(r.principal));
     if (!r.note.empty()) line += ",\"note\":" + jsonQuote(r.note);
     line += "}\n";
     std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines never interleave
@@ -104,8 +104,8 @@ public:
 std::string plainErrorResponse(int status, std::string_view reason, std::string_view code, const std::string& message,
                                std::string_view extraHeaders = {}) {
     const HttpResponse error = errorResponse(status, code, message);
-    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
-           "\r\nContent-Type: application/json\r\n" + std::string(extraHeaders) +
+    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\nContent-Type: application/json\r\n" +
+           std::string(extraHeaders) +
            "Connection: close\r\nServer: custodian/" CUSTODIAN_VERSION "\r\nContent-Length: " +
            std::to_string(error.body.size()) + "\r\n\r\n" + error.body;
 }
@@ -166,8 +166,7 @@ struct Server::Impl {
     // executor with the result that fn — or whoever fn hands `done` to — passes to done, from any
     // thread, possibly after fn returned (an audited request waiting for its entry's group commit
     // gives its worker back). Only the first call of done counts. fn must not throw.
-    template <typename T, typename Fn>
-    net::awaitable<T> onPoolUntilDone(Fn fn) {
+    template <typename T, typename Fn> net::awaitable<T> onPoolUntilDone(Fn fn) {
         auto executor = co_await net::this_coro::executor;
         {
             std::lock_guard lock(jobsMutex);
@@ -226,8 +225,7 @@ struct Server::Impl {
 
     // Runs fn() on a database worker thread and resumes the calling coroutine on its own executor
     // with its result. fn must not throw.
-    template <typename T, typename Fn>
-    net::awaitable<T> onPool(Fn fn) {
+    template <typename T, typename Fn> net::awaitable<T> onPool(Fn fn) {
         auto call = [fn = std::move(fn)](std::function<void(T)> done) mutable { done(fn()); };
         co_return co_await onPoolUntilDone<T>(std::move(call));
     }
@@ -235,11 +233,9 @@ struct Server::Impl {
 
 namespace {
 
-template <typename Stream>
-constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
+template <typename Stream> constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
-template <typename Stream>
-class Session : public SessionControl, public std::enable_shared_from_this<Session<Stream>> {
+template <typename Stream> class Session : public SessionControl, public std::enable_shared_from_this<Session<Stream>> {
 public:
     Session(Server::Impl& server, Stream stream, RequestHandler& handler, uint64_t id, std::string remote)
         : server_(server), stream_(std::move(stream)), handler_(handler), id_(id), remote_(std::move(remote)) {}
@@ -311,15 +307,15 @@ private:
             const std::string_view block(static_cast<const char*>(buffer_.data().data()), scan.end - scan.begin);
             Result<RequestFraming> framing = validateRequestHeader(block);
             if (!framing) {
-                co_await rejectAndClose(parser, 400, "bad_request", "malformed HTTP request: " + framing.status().message(),
-                                        started);
+                co_await rejectAndClose(parser, 400, "bad_request",
+                                        "malformed HTTP request: " + framing.status().message(), started);
                 co_return;
             }
             // A Content-Length over max_body_bytes is refused once the header is parsed, through the
             // request handler (so that the refusal is authenticated and audited), without reading
             // the body. Beast would stop inside the header instead.
-            const bool bodyTooLarge = framing->body == RequestFraming::Body::ContentLength &&
-                                      framing->contentLength > cfg().maxBodyBytes;
+            const bool bodyTooLarge =
+                framing->body == RequestFraming::Body::ContentLength && framing->contentLength > cfg().maxBodyBytes;
             if (bodyTooLarge) parser.body_limit(std::numeric_limits<std::uint64_t>::max());
             co_await bhttp::async_read_header(stream_, buffer_, parser, withError(ec));
             if (!ec && !(parser.chunked() == (framing->body == RequestFraming::Body::Chunked) &&
@@ -328,20 +324,19 @@ private:
                                                          : boost::none))) {
                 // Cannot happen while the validator and Beast agree; if they ever do not, the
                 // request is refused rather than framed by the one that reads less.
-                co_await rejectAndClose(parser, 400, "bad_request",
-                                        "malformed HTTP request: ambiguous message framing", started);
+                co_await rejectAndClose(parser, 400, "bad_request", "malformed HTTP request: ambiguous message framing",
+                                        started);
                 co_return;
             }
             if (ec) {
                 // Timeouts, disconnects and shutdown cancellation end the connection silently; a
                 // malformed or oversized request gets an error response first.
-                if (ec == bhttp::error::body_limit)
-                    co_await refuseOversizedBody(parser, started);
+                if (ec == bhttp::error::body_limit) co_await refuseOversizedBody(parser, started);
                 else if (ec == bhttp::error::header_limit)
                     co_await rejectAndClose(parser, 431, "header_too_large", "the request header is too large",
                                             started);
-                else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() && ec != bhttp::error::end_of_stream &&
-                         ec != bhttp::error::partial_message)
+                else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+                         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
                     co_await rejectAndClose(parser, 400, "bad_request", "malformed HTTP request: " + ec.message(),
                                             started);
                 co_return;
@@ -390,7 +385,8 @@ private:
         size_t q = r.target.find('?');
         r.path = r.target.substr(0, q);
         if (q != std::string::npos) r.query = r.target.substr(q + 1);
-        for (const auto& field : req) r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        for (const auto& field : req)
+            r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
         r.body = std::move(req.body());
         r.remoteAddress = remote;
         std::string incoming = r.header("X-Request-Id");
@@ -498,9 +494,7 @@ private:
             auto produce = [producer]() -> Chunk {  // named: see onPool
                 try {
                     return producer->nextChunk();
-                } catch (const std::exception& e) {
-                    return internalError(e.what());
-                }
+                } catch (const std::exception& e) { return internalError(e.what()); }
             };
             Chunk next = co_await server_.onPool<Chunk>(std::move(produce));
             if (!next) {
@@ -593,7 +587,7 @@ private:
     RequestHandler& handler_;
     uint64_t id_;
     std::string remote_;
-    bool busy_ = false;  // handling a request (touched on the session's strand only)
+    bool busy_ = false;           // handling a request (touched on the session's strand only)
     bool handshakeDone_ = false;  // TLS only: a close_notify is owed to the client
 };
 
@@ -609,8 +603,8 @@ Status Server::Impl::start() {
         if (config.tls) {
             ssl.emplace(net::ssl::context::tls_server);
             ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                             net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-                             net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+                             net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                             net::ssl::context::single_dh_use);
             ssl->use_certificate_chain_file(config.tls->certFile);
             ssl->use_private_key_file(config.tls->keyFile, net::ssl::context::pem);
         }
@@ -679,7 +673,7 @@ net::awaitable<void> Server::Impl::acceptLoop(tcp::acceptor& acc, RequestHandler
             net::co_spawn(executor, decltype(session)::element_type::run(session), net::detached);
         } else {
             auto session = std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)),
-                                                                         handler, id, std::move(remote));
+                                                                        handler, id, std::move(remote));
             registerSession(id, session);
             net::co_spawn(executor, decltype(session)::element_type::run(session), net::detached);
         }

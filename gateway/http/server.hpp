@@ -32,11 +32,11 @@ class Metrics;
 
 // What a server serves and with what. Everything referenced must outlive the server.
 struct ServerParts {
-    const config::GatewayConfig& config;  // listen, tls, limits, timeouts, threads, access log
-    RequestHandler& api;                  // requests on config.listen
+    const config::GatewayConfig& config;       // listen, tls, limits, timeouts, threads, access log
+    RequestHandler& api;                       // requests on config.listen
     RequestHandler* metricsHandler = nullptr;  // requests on config.metricsListen (required when set)
-    BlockingRunner runBlocking;           // where handlers that may block, and body producers, run
-    Metrics* metrics = nullptr;           // request counts and latencies; null: not counted
+    BlockingRunner runBlocking;                // where handlers that may block, and body producers, run
+    Metrics* metrics = nullptr;                // request counts and latencies; null: not counted
 };
 
 class Server {

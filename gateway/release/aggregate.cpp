@@ -85,7 +85,7 @@ const char* noiseMechanismName(NoiseMechanism mechanism) noexcept {
 
 Result<QueryRequest> parseQueryRequest(const Value& body) {
     if (!body.IsObject()) return invalidArgument("the request body must be a JSON object");
-    static const std::set<std::string, std::less<>> kMembers{"dataset", "policy",   "purpose",   "aggregate", "column",
+    static const std::set<std::string, std::less<>> kMembers{"dataset",  "policy",     "purpose", "aggregate", "column",
                                                              "group_by", "row_filter", "epsilon", "mechanism", "delta"};
     for (auto m = body.MemberBegin(); m != body.MemberEnd(); ++m) {
         const std::string name = str(m->name);
@@ -130,7 +130,8 @@ Result<QueryRequest> parseQueryRequest(const Value& body) {
     if (r.kind == AggregateKind::Count && r.column)
         return invalidArgument("a " + aggregate + " counts rows; it takes no \"column\"");
     if (r.kind != AggregateKind::Count && !r.column)
-        return invalidArgument("a " + aggregate + " needs the \"column\" to " + (r.kind == AggregateKind::Sum ? "sum" : "average"));
+        return invalidArgument("a " + aggregate + " needs the \"column\" to " +
+                               (r.kind == AggregateKind::Sum ? "sum" : "average"));
     if (auto it = body.FindMember("group_by"); it != body.MemberEnd()) {
         if (!it->value.IsArray()) return invalidArgument("\"group_by\" must be a list of column names");
         for (const auto& g : it->value.GetArray()) {
@@ -164,9 +165,11 @@ Result<QueryPlan> planQuery(const policies::Policy& policy, QueryRequest request
         return notAllowed("\"epsilon\" " + std::to_string(request.epsilon) + " is more than the whole budget of " +
                           std::to_string(spec.epsilon) + " per " + policies::budgetPeriodName(spec.period));
     if (request.mechanism == NoiseMechanism::Gaussian) {
-        if (!spec.delta) return notAllowed("the policy declares no delta budget; only the laplace mechanism is allowed");
+        if (!spec.delta)
+            return notAllowed("the policy declares no delta budget; only the laplace mechanism is allowed");
         if (request.delta > *spec.delta)
-            return notAllowed("\"delta\" is more than the policy's whole delta budget of " + std::to_string(*spec.delta));
+            return notAllowed("\"delta\" is more than the policy's whole delta budget of " +
+                              std::to_string(*spec.delta));
     }
     auto typeOf = [&](const std::string& column) {
         const policies::ColumnPolicy* c = model.column(column);
@@ -206,8 +209,8 @@ Result<QueryPlan> planQuery(const policies::Policy& policy, QueryRequest request
         // contribution stays below 2^20 steps; otherwise the power of two that brings it there.
         const double largest = std::max(std::fabs(plan.lower), std::fabs(plan.upper)) * spec.maxRowsPerPerson;
         constexpr double kSteps = 1 << 20;
-        const bool whole = typeOf(measure->column) == anon::ColumnType::Integer && std::floor(plan.lower) == plan.lower &&
-                           std::floor(plan.upper) == plan.upper;
+        const bool whole = typeOf(measure->column) == anon::ColumnType::Integer &&
+                           std::floor(plan.lower) == plan.lower && std::floor(plan.upper) == plan.upper;
         plan.granularity = whole && largest <= kSteps ? 1.0 : std::exp2(std::ceil(std::log2(largest / kSteps)));
         // A row's value in grid steps stays within [lowerSteps, upperSteps] (the database clamps it
         // there after rounding), so one person moves a sum by at most the larger of their absolute
@@ -216,8 +219,8 @@ Result<QueryPlan> planQuery(const policies::Policy& policy, QueryRequest request
         int64_t upperSteps = static_cast<int64_t>(std::floor(plan.upper / plan.granularity));
         if (lowerSteps > upperSteps)  // bounds narrower than one step: their midpoint's step
             lowerSteps = upperSteps = std::llround((plan.lower + plan.upper) / 2 / plan.granularity);
-        plan.sumSensitivity = static_cast<uint64_t>(std::max(std::llabs(lowerSteps), std::llabs(upperSteps))) *
-                              spec.maxRowsPerPerson;
+        plan.sumSensitivity =
+            static_cast<uint64_t>(std::max(std::llabs(lowerSteps), std::llabs(upperSteps))) * spec.maxRowsPerPerson;
         plan.sql.measure = plan.columns.size();
         plan.sql.lower = plan.lower;
         plan.sql.upper = plan.upper;
@@ -231,8 +234,10 @@ Result<QueryPlan> planQuery(const policies::Policy& policy, QueryRequest request
     if (request.rowFilter) {
         auto checked = policies::checkRowFilter(*request.rowFilter, "/row_filter", model);
         if (!checked.errors.empty())
-            return invalidArgument("\"row_filter\" at " + (checked.errors.front().pointer.empty() ? std::string("/row_filter") : checked.errors.front().pointer) +
-                                   ": " + checked.errors.front().message);
+            return invalidArgument(
+                "\"row_filter\" at " +
+                (checked.errors.front().pointer.empty() ? std::string("/row_filter") : checked.errors.front().pointer) +
+                ": " + checked.errors.front().message);
         if (plan.filter) {
             policies::RowFilter both;
             both.kind = policies::RowFilter::Kind::And;
@@ -245,10 +250,12 @@ Result<QueryPlan> planQuery(const policies::Policy& policy, QueryRequest request
     // The noise is calibrated now, before the source is read: an epsilon too small to calibrate
     // is refused without touching the data.
     const double share = request.kind == AggregateKind::Mean ? 0.5 : 1.0;
-    if (auto c = calibrate(request.mechanism, plan.countSensitivity, request.epsilon * share, request.delta * share); !c)
+    if (auto c = calibrate(request.mechanism, plan.countSensitivity, request.epsilon * share, request.delta * share);
+        !c)
         return notAllowed(c.status().message());
     if (request.column) {
-        if (auto c = calibrate(request.mechanism, plan.sumSensitivity, request.epsilon * share, request.delta * share); !c)
+        if (auto c = calibrate(request.mechanism, plan.sumSensitivity, request.epsilon * share, request.delta * share);
+            !c)
             return notAllowed(c.status().message());
     }
     plan.request = std::move(request);
@@ -277,13 +284,15 @@ Result<Figures> readFigures(SourceSnapshot& snapshot, const policies::Policy& po
         int64_t gridSum;
     };
     std::vector<Row> rows;
-    Status s = snapshot.forEachAggregate(*query, sql, [&](std::span<const SourceValue> values, uint64_t n, uint64_t measured,
-                                                          int64_t gridSum) -> Status {
-        Row row{{}, n, measured, gridSum};
-        for (const SourceValue& v : values) row.values.push_back(v ? std::optional<std::string>(std::string(*v)) : std::nullopt);
-        rows.push_back(std::move(row));
-        return Status::ok();
-    });
+    Status s = snapshot.forEachAggregate(
+        *query, sql,
+        [&](std::span<const SourceValue> values, uint64_t n, uint64_t measured, int64_t gridSum) -> Status {
+            Row row{{}, n, measured, gridSum};
+            for (const SourceValue& v : values)
+                row.values.push_back(v ? std::optional<std::string>(std::string(*v)) : std::nullopt);
+            rows.push_back(std::move(row));
+            return Status::ok();
+        });
     if (!s) return s;
 
     // Per group column: source value → index in its domain (absent: outside the domain, dropped).
@@ -402,7 +411,8 @@ std::string answerMembers(const QueryPlan& plan, const Answer& answer) {
     w.Key("aggregate");
     w.String(q.histogram ? "histogram" : aggregateKindName(q.kind));
     w.Key("column");
-    if (q.column) text(*q.column); else w.Null();
+    if (q.column) text(*q.column);
+    else w.Null();
     w.Key("group_by");
     w.StartArray();
     for (const auto& g : plan.groups) text(g.column);
@@ -448,7 +458,8 @@ std::string answerMembers(const QueryPlan& plan, const Answer& answer) {
         w.EndObject();
         const NoisyFigure& f = answer.cells[cell];
         w.Key("value");
-        if (f.value) w.Double(*f.value); else w.Null();
+        if (f.value) w.Double(*f.value);
+        else w.Null();
         w.Key("interval");
         w.StartArray();
         w.Double(f.intervalLow);

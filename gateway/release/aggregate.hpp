@@ -71,13 +71,13 @@ struct QueryPlan {
     AggregateSql sql;
     std::optional<policies::RowFilter> filter;  // the policy's row filter AND the query's
     std::vector<PlannedGroup> groups;
-    size_t cells = 1;                  // product of the domain sizes
+    size_t cells = 1;  // product of the domain sizes
     uint32_t maxRowsPerPerson = 1;
     // Per noisy figure (counts; sums in grid steps): the L1 (= worst-case L2) sensitivity.
     uint64_t countSensitivity = 1;
-    uint64_t sumSensitivity = 0;       // in grid steps
-    double granularity = 1;            // the grid of the measure (a power of two)
-    double lower = 0, upper = 0;       // the measure's clamping bounds
+    uint64_t sumSensitivity = 0;  // in grid steps
+    double granularity = 1;       // the grid of the measure (a power of two)
+    double lower = 0, upper = 0;  // the measure's clamping bounds
 };
 
 // At most this many groups per answer.
@@ -102,12 +102,12 @@ Result<Figures> readFigures(SourceSnapshot& snapshot, const policies::Policy& po
 
 // One answered figure.
 struct NoisyFigure {
-    std::optional<double> value;      // unset: a mean whose noisy count is not positive
+    std::optional<double> value;  // unset: a mean whose noisy count is not positive
     double intervalLow = 0, intervalHigh = 0;
 };
 
 struct Answer {
-    std::vector<NoisyFigure> cells;   // as Figures
+    std::vector<NoisyFigure> cells;  // as Figures
     // The mechanism's parameters, per noisy figure: the scale (Laplace t, Gaussian sigma) in the
     // answer's unit, the standard deviation of the noise, the 95 % half-width.
     double noiseScale = 0;

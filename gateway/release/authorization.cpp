@@ -55,8 +55,8 @@ std::optional<Refusal> authorizeAccess(const policies::PolicyModel& policy, std:
                                            "of a group it names)"};
     if (facts.policyRetired) return Refusal{kRuleRetired, "the policy is retired; nothing may be released under it"};
     if (!policy.allowsPurpose(purpose))
-        return Refusal{kRulePurpose, "the purpose '" + crypto::sanitizeUtf8(purpose) +
-                                         "' is not allowed by this policy"};
+        return Refusal{kRulePurpose,
+                       "the purpose '" + crypto::sanitizeUtf8(purpose) + "' is not allowed by this policy"};
     if (policy.validity.notBefore && facts.nowMicros < *policy.validity.notBefore)
         return Refusal{kRuleNotBefore, "the policy is not valid before " + isoTimeMicros(*policy.validity.notBefore)};
     if (policy.validity.expires && facts.nowMicros >= *policy.validity.expires)
@@ -67,15 +67,16 @@ std::optional<Refusal> authorizeAccess(const policies::PolicyModel& policy, std:
 std::optional<Refusal> authorizeExtract(const policies::PolicyModel& policy, const ExtractRequest& request,
                                         const AuthorizationFacts& facts) {
     if (auto refusal = authorizeAccess(policy, request.purpose, facts)) return refusal;
-    const auto wanted = request.format == ExtractFormat::Csv ? policies::OutputFormat::Csv : policies::OutputFormat::Ndjson;
+    const auto wanted =
+        request.format == ExtractFormat::Csv ? policies::OutputFormat::Csv : policies::OutputFormat::Ndjson;
     if (std::find(policy.output.formats.begin(), policy.output.formats.end(), wanted) == policy.output.formats.end())
-        return Refusal{kRuleFormat, std::string("the format '") + formatName(request.format) +
-                                        "' is not allowed by this policy"};
+        return Refusal{kRuleFormat,
+                       std::string("the format '") + formatName(request.format) + "' is not allowed by this policy"};
     if (!request.encrypted && policy.output.encryptionRequired)
         return Refusal{kRuleEncryption, "this policy requires encrypted extracts"};
     if (request.encrypted && !facts.hasPublicKey)
-        return Refusal{kRulePublicKey, "'" + facts.principal +
-                                           "' has no registered X25519 public key to seal the extract to"};
+        return Refusal{kRulePublicKey,
+                       "'" + facts.principal + "' has no registered X25519 public key to seal the extract to"};
     if (policy.extractsPerDayPerRecipient && facts.extractsToday >= *policy.extractsPerDayPerRecipient)
         return Refusal{kRulePerDay, "the limit of " + std::to_string(*policy.extractsPerDayPerRecipient) +
                                         " extracts per day under this policy is reached"};

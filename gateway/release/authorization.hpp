@@ -50,14 +50,14 @@ struct Refusal {
 };
 
 struct AuthorizationFacts {
-    std::string principal;               // the partner's name
+    std::string principal;  // the partner's name
     // Names (without "group:") of the recipient groups the partner is a member of, read from the
     // database for this request (auth::groupsOfPrincipal), so membership changes apply at once.
     std::vector<std::string> groups;
     bool hasPublicKey = false;
     bool policyRetired = false;
-    int64_t nowMicros = 0;               // Unix time, microseconds
-    uint64_t extractsToday = 0;          // this recipient's extracts of this policy since 00:00 UTC
+    int64_t nowMicros = 0;       // Unix time, microseconds
+    uint64_t extractsToday = 0;  // this recipient's extracts of this policy since 00:00 UTC
 };
 
 // The rules every release channel shares, in the order: recipient (named, or a member of a named

@@ -33,7 +33,8 @@ Status CopyTextRow::split(std::string_view line, size_t fields) {
     size_t n = 0;  // fields seen
     bool escaped = false;
     for (;; ++n) {
-        if (n == fields) return invalidArgument("a COPY row from the source has more than " + std::to_string(fields) + " fields");
+        if (n == fields)
+            return invalidArgument("a COPY row from the source has more than " + std::to_string(fields) + " fields");
         const char* const start = p;
         if (end - p >= 2 && p[0] == '\\' && p[1] == 'N' && (end - p == 2 || p[2] == '\t')) {
             // The null marker is recognized before unescaping: \\N is the text "\N", a\Nb is "aNb".
@@ -75,7 +76,8 @@ Status CopyTextRow::split(std::string_view line, size_t fields) {
                     default:
                         if (isOctal(c)) {
                             int value = c - '0';
-                            for (int digits = 1; digits < 3 && p < end && isOctal(*p); ++digits) value = value * 8 + (*p++ - '0');
+                            for (int digits = 1; digits < 3 && p < end && isOctal(*p); ++digits)
+                                value = value * 8 + (*p++ - '0');
                             c = static_cast<char>(value & 0xFF);
                         }
                         break;  // any other byte stands for itself: \\ is a backslash
@@ -94,7 +96,8 @@ Status CopyTextRow::split(std::string_view line, size_t fields) {
                                std::to_string(fields));
     // unescaped_ no longer grows: the views into it can be made now.
     for (size_t i = 0; escaped && i < spans_.size(); ++i)
-        if (spans_[i].first != kInLine) values_[i] = std::string_view(unescaped_.data() + spans_[i].first, spans_[i].second);
+        if (spans_[i].first != kInLine)
+            values_[i] = std::string_view(unescaped_.data() + spans_[i].first, spans_[i].second);
     return Status::ok();
 }
 

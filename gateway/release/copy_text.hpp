@@ -39,7 +39,7 @@ private:
     Status split(std::string_view line, size_t fields);
 
     std::vector<std::optional<std::string_view>> values_;
-    std::string unescaped_;                      // escaped fields, back to back
+    std::string unescaped_;                         // escaped fields, back to back
     std::vector<std::pair<size_t, size_t>> spans_;  // per field: (offset, length) into unescaped_ or npos
 };
 

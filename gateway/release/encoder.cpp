@@ -5,9 +5,7 @@
 
 namespace custodian::release {
 
-const char* formatName(ExtractFormat format) noexcept {
-    return format == ExtractFormat::Csv ? "csv" : "ndjson";
-}
+const char* formatName(ExtractFormat format) noexcept { return format == ExtractFormat::Csv ? "csv" : "ndjson"; }
 
 std::optional<ExtractFormat> parseFormat(std::string_view name) noexcept {
     if (name == "csv") return ExtractFormat::Csv;

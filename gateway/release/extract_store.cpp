@@ -30,9 +30,7 @@ Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& r
         pqxx::row r = tx.exec_params1(sql, recipient, dataset, policy);
         tx.commit();
         return static_cast<uint64_t>(r[0].as<int64_t>());
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "counting today's extracts");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "counting today's extracts"); }
 }
 
 Status insertExtract(pqxx::connection& conn, const ExtractRecord& r) {
@@ -46,9 +44,7 @@ Status insertExtract(pqxx::connection& conn, const ExtractRecord& r) {
             static_cast<int64_t>(r.requestedEntryIndex), r.gatewayInstance, r.keyDerivation);
         tx.commit();
         return Status::ok();
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "recording the extract");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "recording the extract"); }
 }
 
 Status startExtract(pqxx::connection& conn, const std::string& id) {
@@ -59,9 +55,7 @@ Status startExtract(pqxx::connection& conn, const std::string& id) {
         if (r.affected_rows() != 1) return internalError("extract " + id + " is not being prepared");
         tx.commit();
         return Status::ok();
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "starting the extract");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "starting the extract"); }
 }
 
 Status closeUnreleasedExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex) {
@@ -72,25 +66,21 @@ Status closeUnreleasedExtract(pqxx::connection& conn, const std::string& id, uin
                        id, static_cast<int64_t>(finishedEntryIndex));
         tx.commit();
         return Status::ok();
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "closing the extract");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "closing the extract"); }
 }
 
 Status completeExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex,
                        const std::string& manifestDocument, const std::string& signatureBase64) {
     try {
         pqxx::work tx(conn);
-        pqxx::result r = tx.exec_params(
-            "UPDATE extracts SET status = 'completed', finished_at = now(), finished_entry_index = $2, "
-            "manifest = $3, manifest_signature = $4 WHERE id = $1 AND status = 'requested'",
-            id, static_cast<int64_t>(finishedEntryIndex), manifestDocument, signatureBase64);
+        pqxx::result r =
+            tx.exec_params("UPDATE extracts SET status = 'completed', finished_at = now(), finished_entry_index = $2, "
+                           "manifest = $3, manifest_signature = $4 WHERE id = $1 AND status = 'requested'",
+                           id, static_cast<int64_t>(finishedEntryIndex), manifestDocument, signatureBase64);
         if (r.affected_rows() != 1) return internalError("extract " + id + " is not in progress");
         tx.commit();
         return Status::ok();
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "completing the extract");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "completing the extract"); }
 }
 
 Status abortExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex) {
@@ -101,9 +91,7 @@ Status abortExtract(pqxx::connection& conn, const std::string& id, uint64_t fini
                        id, static_cast<int64_t>(finishedEntryIndex));
         tx.commit();
         return Status::ok();
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "marking the extract aborted");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "marking the extract aborted"); }
 }
 
 namespace {
@@ -114,8 +102,8 @@ namespace {
 std::string instanceAlive(const std::string& e) {
     return "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-           "AND l.classid = " + std::to_string(db::kInstanceLeaseClass) + "::oid AND l.objid = " + e +
-           ".gateway_instance::oid)";
+           "AND l.classid = " +
+           std::to_string(db::kInstanceLeaseClass) + "::oid AND l.objid = " + e + ".gateway_instance::oid)";
 }
 
 const char* kExtractColumns =
@@ -151,9 +139,7 @@ Result<std::vector<ExtractRecord>> openExtracts(pqxx::connection& conn, const st
         std::vector<ExtractRecord> out;
         for (const auto& row : r) out.push_back(extractRecordOf(row));
         return out;
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), context);
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), context); }
 }
 
 }  // namespace
@@ -175,7 +161,8 @@ Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& 
         const std::string whose =
             ownInstance != 0 ? "e.gateway_instance = " + std::to_string(ownInstance) : "NOT " + instanceAlive("e");
         pqxx::result r = tx.exec_params("SELECT requested_entry_index, status FROM extracts e WHERE id = $1 AND status "
-                                        "IN ('preparing', 'requested') AND " + whose + " FOR UPDATE SKIP LOCKED",
+                                        "IN ('preparing', 'requested') AND " +
+                                            whose + " FOR UPDATE SKIP LOCKED",
                                         id);
         if (r.empty()) return false;  // finished meanwhile, alive after all, or another sweeper has it
         const bool streaming = std::string_view(r[0][1].c_str()) == "requested";  // else nothing was sent
@@ -228,9 +215,7 @@ Result<StoredExtract> loadExtract(pqxx::connection& conn, const std::string& id)
         if (!row[10].is_null()) e.manifest = std::string(row[10].c_str());
         e.record.keyDerivation = row[11].as<int>();
         return e;
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "loading the extract");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "loading the extract"); }
 }
 
 }  // namespace custodian::release

@@ -36,8 +36,8 @@ struct ExtractRecord {
 
 struct StoredExtract {
     ExtractRecord record;
-    std::string status;                  // preparing | requested | completed | not_released | aborted
-    std::optional<std::string> manifest; // the signed manifest document, once completed
+    std::string status;                   // preparing | requested | completed | not_released | aborted
+    std::optional<std::string> manifest;  // the signed manifest document, once completed
 };
 
 // A fresh extract id: "ext_" + 32 lowercase hex digits (128 random bits).
@@ -69,9 +69,9 @@ Result<std::vector<ExtractRecord>> findInterruptedExtracts(pqxx::connection& con
 Result<std::vector<ExtractRecord>> findOwnOpenExtracts(pqxx::connection& conn, int32_t self);
 // Closes one interrupted extract, in one transaction that holds the row (FOR UPDATE SKIP LOCKED, so
 // two sweepers never both take it): if it is still preparing or requested and still has no live
-// instance (with `ownInstance`: still belongs to that instance, this process), `record` is called (it writes the audit entry and returns its index; `streaming` says
-// whether the extract had started streaming) and the row is set aborted (it was streaming) or
-// not_released, with that entry; if `record` fails, nothing changes. If the log already holds an
+// instance (with `ownInstance`: still belongs to that instance, this process), `record` is called (it writes the audit
+// entry and returns its index; `streaming` says whether the extract had started streaming) and the row is set aborted
+// (it was streaming) or not_released, with that entry; if `record` fails, nothing changes. If the log already holds an
 // "extract.aborted" entry for it (its writer died before updating the row), that entry is adopted
 // and `record` is not called. Returns whether the row was taken.
 Result<bool> abortInterruptedExtract(pqxx::connection& conn, const std::string& id,

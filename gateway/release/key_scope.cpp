@@ -10,9 +10,9 @@ int keyDerivationNumber(anon::KeyDerivation derivation) noexcept { return static
 
 std::optional<anon::KeyDerivation> keyDerivationOfNumber(int64_t number) noexcept {
     switch (number) {
-        case 1: return anon::KeyDerivation::DatasetRecipient;
-        case 2: return anon::KeyDerivation::DatasetPolicyRecipient;
-        default: return std::nullopt;
+    case 1: return anon::KeyDerivation::DatasetRecipient;
+    case 2: return anon::KeyDerivation::DatasetPolicyRecipient;
+    default: return std::nullopt;
     }
 }
 
@@ -30,9 +30,7 @@ Result<anon::KeyDerivation> keyDerivationFor(pqxx::connection& conn, const std::
         auto derivation = keyDerivationOfNumber(number);
         if (!derivation) return internalError("extracts.key_derivation holds " + std::to_string(number));
         return *derivation;
-    } catch (...) {
-        return db::statusFromException(std::current_exception(), "reading the release's key derivation");
-    }
+    } catch (...) { return db::statusFromException(std::current_exception(), "reading the release's key derivation"); }
 }
 
 }  // namespace custodian::release

@@ -40,12 +40,9 @@ Status MemoryCharge::set(std::string_view structure, uint64_t bytes) {
     }
     total_ = to;
     peak_ = std::max(peak_, total_);
-    if (it == structures_.end())
-        structures_.emplace_back(std::string(structure), bytes);
-    else if (bytes == 0)
-        structures_.erase(it);
-    else
-        it->second = bytes;
+    if (it == structures_.end()) structures_.emplace_back(std::string(structure), bytes);
+    else if (bytes == 0) structures_.erase(it);
+    else it->second = bytes;
     return Status::ok();
 }
 

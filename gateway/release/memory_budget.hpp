@@ -43,12 +43,12 @@ inline constexpr std::string_view kDecision = "release decision";
 
 // Why a charge was refused.
 struct MemoryRefusal {
-    std::string limit;          // "release.memory_budget_mb" or "release.extract_memory_budget_mb"
-    uint64_t limitMiB = 0;      // its configured value
-    uint64_t neededBytes = 0;   // what this release would have held with the refused growth
-    uint64_t othersBytes = 0;   // held by the other releases at that moment (gateway-wide refusal)
-    std::string structure;      // the structure whose growth was refused
-    bool retryable = true;      // false: this release alone exceeds its budget
+    std::string limit;         // "release.memory_budget_mb" or "release.extract_memory_budget_mb"
+    uint64_t limitMiB = 0;     // its configured value
+    uint64_t neededBytes = 0;  // what this release would have held with the refused growth
+    uint64_t othersBytes = 0;  // held by the other releases at that moment (gateway-wide refusal)
+    std::string structure;     // the structure whose growth was refused
+    bool retryable = true;     // false: this release alone exceeds its budget
     std::string message;
 };
 

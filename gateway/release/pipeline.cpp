@@ -23,12 +23,8 @@ Result<std::unique_ptr<RowPipeline>> RowPipeline::start(const ReleasePlan& plan,
 
 RowPipeline::RowPipeline(const ReleasePlan& plan, const PrivacyDecision& decision, RowReleaser releaser,
                          ExtractFormat format, size_t pageBytes, Input input)
-    : plan_(plan),
-      decision_(decision),
-      releaser_(std::move(releaser)),
-      encoder_(format, releaser_->outputSchema()),
-      pageBytes_(pageBytes == 0 ? 1 : pageBytes),
-      input_(std::move(input)) {
+    : plan_(plan), decision_(decision), releaser_(std::move(releaser)), encoder_(format, releaser_->outputSchema()),
+      pageBytes_(pageBytes == 0 ? 1 : pageBytes), input_(std::move(input)) {
     std::vector<std::string> qiNames;
     for (size_t column : plan_.quasiIdentifiers()) qiNames.push_back(plan_.inputColumns()[column].name);
     std::vector<anon::FinalCheckSensitive> sensitive;
@@ -36,7 +32,8 @@ RowPipeline::RowPipeline(const ReleasePlan& plan, const PrivacyDecision& decisio
         const size_t column = plan_.sensitiveAttributes()[s];
         anon::FinalCheckSensitive in;
         in.name = plan_.inputColumns()[column].name;
-        in.distance = plan_.orderedDistance(column) ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal;
+        in.distance =
+            plan_.orderedDistance(column) ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal;
         if (s < decision_.sensitiveTotals.size())
             in.inputDistribution.insert(decision_.sensitiveTotals[s].begin(), decision_.sensitiveTotals[s].end());
         sensitive.push_back(std::move(in));
@@ -103,15 +100,12 @@ Result<std::optional<std::string>> RowPipeline::nextPage() {
 }
 
 // Exceptions never leave a stage thread: they become the step's error.
-template <typename F>
-static auto guarded(const char* during, F&& f) noexcept -> decltype(f()) {
+template <typename F> static auto guarded(const char* during, F&& f) noexcept -> decltype(f()) {
     try {
         return f();
     } catch (const std::exception& e) {
         return {internalError(std::string(during) + ": " + e.what()), std::nullopt};
-    } catch (...) {
-        return {internalError(std::string(during) + ": unknown error"), std::nullopt};
-    }
+    } catch (...) { return {internalError(std::string(during) + ": unknown error"), std::nullopt}; }
 }
 
 void RowPipeline::read() noexcept {

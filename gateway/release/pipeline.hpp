@@ -117,7 +117,7 @@ private:
     std::thread reader_, releaserThread_;
     BoundedQueue<Step> inputs_{kQueuedBatches}, outputs_{kQueuedBatches};
     std::atomic<bool> reading_{true};  // the reader has not yet taken its last step from the input
-    Status failure_;             // the first error nextPage() returned
+    Status failure_;                   // the first error nextPage() returned
     bool preambleSent_ = false;
     bool finished_ = false;
     uint64_t rowsRead_ = 0;

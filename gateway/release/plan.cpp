@@ -44,7 +44,8 @@ Result<ReleasePlan> ReleasePlan::make(std::shared_ptr<const policies::Policy> po
         } else {
             if (c.role == ColumnRole::Sensitive && (m.privacy.lDiversity || m.privacy.tCloseness))
                 plan.sensitive_.push_back(i);
-            if (anon::builtinTraits(c.transform.name).usesHierarchy && !policy->hierarchy(c.name)) plan.builtGeneralized_.push_back(i);
+            if (anon::builtinTraits(c.transform.name).usesHierarchy && !policy->hierarchy(c.name))
+                plan.builtGeneralized_.push_back(i);
         }
     }
     if (plan.qis_.empty() && (m.privacy.lDiversity || m.privacy.tCloseness))
@@ -223,8 +224,9 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
         auto it = fixedDomains_.find(column);
         if (it == fixedDomains_.end()) continue;  // no rows: the column is never transformed
         auto h = policy.buildHierarchy(name, it->second.values);
-        if (!h) return failedPrecondition("the hierarchy of the generalized column '" + name +
-                                          "' cannot be built from the source values: " + h.status().message());
+        if (!h)
+            return failedPrecondition("the hierarchy of the generalized column '" + name +
+                                      "' cannot be built from the source values: " + h.status().message());
         decision.fixedHierarchies.emplace(name, std::move(h).value());
     }
 
@@ -347,8 +349,8 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
     for (size_t c = 0; c < width; ++c) domains[model.columns[columns_[c]].name] = dictionaries_[c].values;
     auto config = policies::makeEngineConfig(policy, domains);
     if (!config)
-        return failedPrecondition("the policy's hierarchies do not fit the source values (" + config.status().message() +
-                                  "); the publisher must extend them");
+        return failedPrecondition("the policy's hierarchies do not fit the source values (" +
+                                  config.status().message() + "); the publisher must extend them");
 
     // Dictionary ids → leaf codes (quasi-identifiers) and sensitive value codes, column by column,
     // in place.
@@ -364,7 +366,8 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
             if (c < q) {
                 auto leaf = config->quasiIdentifiers[c].hierarchy->leafCode(values[v]);
                 if (!leaf)
-                    return failedPrecondition("the hierarchy of the quasi-identifier '" + config->quasiIdentifiers[c].name +
+                    return failedPrecondition("the hierarchy of the quasi-identifier '" +
+                                              config->quasiIdentifiers[c].name +
                                               "' does not cover every source value; the publisher must extend it");
                 translate[v] = *leaf;
             } else {
@@ -422,7 +425,7 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
 std::string describeTransform(const policies::TransformSpec& spec) {
     std::string out = spec.name;
     bool first = true;
-    for (const auto& [name, value] : spec.params) {  // std::map: sorted by name
+    for (const auto& [name, value] : spec.params) {                                         // std::map: sorted by name
         if (anon::builtinTraits(spec.name).usesHierarchy && name == "hierarchy") continue;  // always the column's own
         out += first ? ":" : ",";
         first = false;
@@ -468,17 +471,16 @@ Result<RowReleaser> RowReleaser::make(const ReleasePlan& plan, const PrivacyDeci
             const auto d = static_cast<size_t>(r.qiSlot_[i]);
             r.qiOutputs_[d] = outputs.size();
             outputs.push_back({c.name, anon::ColumnType::Text});
-            r.columns_.push_back({c.name,
-                                  decision.local ? decision.local->algorithm
-                                                 : "generalize:level=" + std::to_string(decision.levels[d]),
-                                  true});
+            r.columns_.push_back(
+                {c.name,
+                 decision.local ? decision.local->algorithm : "generalize:level=" + std::to_string(decision.levels[d]),
+                 true});
             continue;
         }
         const bool hierarchyMissing = anon::builtinTraits(c.transform.name).usesHierarchy && !tc.hierarchies(c.name);
         if (hierarchyMissing) {
             // Only possible when nothing was selected: the column's domain is empty.
-            if (decision.records != 0)
-                return internalError("no hierarchy for the generalized column '" + c.name + "'");
+            if (decision.records != 0) return internalError("no hierarchy for the generalized column '" + c.name + "'");
             outputs.push_back({c.name, anon::ColumnType::Text});
             r.columns_.push_back({c.name, describeTransform(c.transform), true});
             continue;
@@ -576,8 +578,8 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
 
 Status RowReleaser::finish() const {
     if (rowsSeen_ != decision_->records)
-        return internalError("the source returned " + std::to_string(rowsSeen_) + " rows, but the privacy search counted " +
-                             std::to_string(decision_->records));
+        return internalError("the source returned " + std::to_string(rowsSeen_) +
+                             " rows, but the privacy search counted " + std::to_string(decision_->records));
     return Status::ok();
 }
 

@@ -61,9 +61,9 @@ struct TransparentStringHash {
 
 // What a release supplies besides the policy.
 struct ReleaseContext {
-    anon::KeyScope keyScope;                     // keys pseudonyms and date shifts (dataset, policy, recipient)
+    anon::KeyScope keyScope;                             // keys pseudonyms and date shifts (dataset, policy, recipient)
     const anon::MasterKey* keyedTransformKey = nullptr;  // must outlive the RowReleaser
-    std::shared_ptr<anon::RandomSource> random;  // noise; null = libsodium
+    std::shared_ptr<anon::RandomSource> random;          // noise; null = libsodium
 };
 
 class ReleasePlan {
@@ -100,8 +100,8 @@ private:
 // The models could not be met within the suppression limit: nothing may be released. The
 // anonymizer's explanation (anon::UnmetModels) as the 422 and `custodian anonymize` give it.
 struct ModelUnreachable {
-    std::string requirement;        // e.g. "k-anonymity with k = 10"
-    std::string message;            // one sentence for the caller
+    std::string requirement;           // e.g. "k-anonymity with k = 10"
+    std::string message;               // one sentence for the caller
     crypto::JsonValue bestAchievable;  // e.g. {"k":7,"rows":300,"suppression_needed_for_k":"0.3000"}
 };
 
@@ -110,14 +110,14 @@ struct LocalRecoding {
     std::vector<std::vector<uint32_t>> leafCodes;  // per quasi-identifier, per row: what was partitioned
     anon::MondrianResult partitions;               // partitionOfRow, labels, sizes, metrics
     anon::RiskSummary riskBefore, riskAfter;
-    std::string algorithm;                         // "mondrian-strict" or "mondrian-relaxed"
+    std::string algorithm;  // "mondrian-strict" or "mondrian-relaxed"
 };
 
 struct PrivacyDecision {
-    uint64_t records = 0;                    // rows selected by the policy's row filter
+    uint64_t records = 0;                                             // rows selected by the policy's row filter
     std::vector<std::shared_ptr<const anon::Hierarchy>> hierarchies;  // per quasi-identifier
-    std::vector<int> levels;                 // chosen level per quasi-identifier
-    anon::GeneralizationStats stats;         // of the chosen node (achieved k/l/t, metrics)
+    std::vector<int> levels;                                          // chosen level per quasi-identifier
+    anon::GeneralizationStats stats;                                  // of the chosen node (achieved k/l/t, metrics)
     size_t latticeSize = 0;
     double searchSeconds = 0;
     // Hierarchies of builtGeneralizedColumns(), by column name.
@@ -200,9 +200,9 @@ private:
     };
     const ReleasePlan& plan_;
     std::vector<size_t> columns_;
-    std::vector<Dictionary> dictionaries_;  // per group column
-    std::vector<uint32_t> ids_;             // groups × columns
-    std::vector<uint64_t> counts_;          // per group
+    std::vector<Dictionary> dictionaries_;       // per group column
+    std::vector<uint32_t> ids_;                  // groups × columns
+    std::vector<uint64_t> counts_;               // per group
     std::vector<std::vector<uint32_t>> rowIds_;  // Mondrian: per group column, the id of every row
     uint64_t records_ = 0;
     std::map<size_t, Dictionary> fixedDomains_;
@@ -211,8 +211,8 @@ private:
 // How one policy column is released (for manifests and previews).
 struct ReleasedColumn {
     std::string name;
-    std::string transform;   // "keep", "drop", "pseudonymize", "generalize:level=2", "round:base=100"
-    bool released = true;    // false when dropped
+    std::string transform;  // "keep", "drop", "pseudonymize", "generalize:level=2", "round:base=100"
+    bool released = true;   // false when dropped
 };
 
 class RowReleaser {
@@ -245,7 +245,7 @@ private:
     std::vector<ReleasedColumn> columns_;
     // Per input column: the transform (null for quasi-identifiers and dropped columns).
     std::vector<anon::TransformPtr> transforms_;
-    std::vector<int> qiSlot_;       // per input column: index into plan.quasiIdentifiers() or -1
+    std::vector<int> qiSlot_;  // per input column: index into plan.quasiIdentifiers() or -1
     std::vector<size_t> qiOutputs_;
     std::vector<anon::LeafEncoder> encoders_;  // per quasi-identifier (keeps its cache across batches)
     std::vector<uint32_t> codes_;              // scratch: leaf codes of one quasi-identifier

@@ -55,14 +55,15 @@ Result<BudgetState> readBudget(pqxx::transaction_base& tx, const policies::Aggre
         const pqxx::result r = tx.exec_params(
             "SELECT b.epsilon_spent, b.delta_spent, b.queries, " + periodEnd(spec.period) +
                 " FROM (SELECT 1) AS one LEFT JOIN privacy_budget b ON b.dataset = $1 AND b.policy = $2 AND "
-                "b.recipient = $3 AND b.period_start = " + periodStart(spec.period),
+                "b.recipient = $3 AND b.period_start = " +
+                periodStart(spec.period),
             key.dataset, key.policy, key.recipient);
         return stateOf(spec, r[0]);
     });
 }
 
-Result<Spend> spend(pqxx::transaction_base& tx, const policies::AggregatesSpec& spec, const BudgetKey& key, double epsilon,
-                    double delta) {
+Result<Spend> spend(pqxx::transaction_base& tx, const policies::AggregatesSpec& spec, const BudgetKey& key,
+                    double epsilon, double delta) {
     return db::guarded<Spend>("spending the privacy budget", [&]() -> Result<Spend> {
         tx.exec_params("INSERT INTO privacy_budget (dataset, policy, recipient, period_start) VALUES ($1, $2, $3, " +
                            periodStart(spec.period) + ") ON CONFLICT DO NOTHING",
@@ -77,10 +78,11 @@ Result<Spend> spend(pqxx::transaction_base& tx, const policies::AggregatesSpec& 
         out.state = stateOf(spec, r[0]);
         const bool deltaFits = delta == 0 || (spec.delta && fits(out.state.deltaSpent, delta, *spec.delta));
         if (!fits(out.state.epsilonSpent, epsilon, spec.epsilon) || !deltaFits) return out;
-        tx.exec_params("UPDATE privacy_budget SET epsilon_spent = epsilon_spent + $4, delta_spent = delta_spent + $5, "
-                       "queries = queries + 1 WHERE dataset = $1 AND policy = $2 AND recipient = $3 AND period_start = " +
-                           periodStart(spec.period),
-                       key.dataset, key.policy, key.recipient, epsilon, delta);
+        tx.exec_params(
+            "UPDATE privacy_budget SET epsilon_spent = epsilon_spent + $4, delta_spent = delta_spent + $5, "
+            "queries = queries + 1 WHERE dataset = $1 AND policy = $2 AND recipient = $3 AND period_start = " +
+                periodStart(spec.period),
+            key.dataset, key.policy, key.recipient, epsilon, delta);
         out.granted = true;
         out.state.epsilonSpent += epsilon;
         out.state.deltaSpent += delta;
@@ -91,14 +93,16 @@ Result<Spend> spend(pqxx::transaction_base& tx, const policies::AggregatesSpec& 
 
 Status storeAnswer(pqxx::transaction_base& tx, const policies::AggregatesSpec& spec, const BudgetKey& key,
                    const StoredAnswer& a) {
-    return db::guarded<bool>("storing the answer", [&]() -> Result<bool> {
-               tx.exec_params("INSERT INTO privacy_answers (query_id, dataset, policy, policy_version, recipient, "
-                              "period_start, epsilon, delta, audit_index, answer) VALUES ($1, $2, $3, $4, $5, " +
-                                  periodStart(spec.period) + ", $6, $7, $8, $9)",
-                              a.queryId, key.dataset, key.policy, a.policyVersion, key.recipient, a.epsilon, a.delta,
-                              static_cast<int64_t>(a.auditIndex), a.answer);
-               return true;
-           })
+    return db::guarded<bool>(
+               "storing the answer",
+               [&]() -> Result<bool> {
+                   tx.exec_params("INSERT INTO privacy_answers (query_id, dataset, policy, policy_version, recipient, "
+                                  "period_start, epsilon, delta, audit_index, answer) VALUES ($1, $2, $3, $4, $5, " +
+                                      periodStart(spec.period) + ", $6, $7, $8, $9)",
+                                  a.queryId, key.dataset, key.policy, a.policyVersion, key.recipient, a.epsilon,
+                                  a.delta, static_cast<int64_t>(a.auditIndex), a.answer);
+                   return true;
+               })
         .status();
 }
 
@@ -114,14 +118,17 @@ std::string budgetJson(const BudgetState& s) {
     number("epsilon_spent", s.epsilonSpent);
     number("epsilon_remaining", s.epsilonRemaining());
     w.Key("delta_total");
-    if (s.deltaTotal) w.Double(*s.deltaTotal); else w.Null();
+    if (s.deltaTotal) w.Double(*s.deltaTotal);
+    else w.Null();
     number("delta_spent", s.deltaSpent);
     w.Key("delta_remaining");
-    if (auto d = s.deltaRemaining()) w.Double(*d); else w.Null();
+    if (auto d = s.deltaRemaining()) w.Double(*d);
+    else w.Null();
     w.Key("period");
     w.String(policies::budgetPeriodName(s.period));
     w.Key("period_end");
-    if (s.periodEnd) w.String(s.periodEnd->c_str()); else w.Null();
+    if (s.periodEnd) w.String(s.periodEnd->c_str());
+    else w.Null();
     w.Key("queries");
     w.Uint64(s.queries);
     w.EndObject();

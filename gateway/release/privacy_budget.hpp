@@ -50,8 +50,8 @@ struct Spend {
     bool granted = false;
     BudgetState state;  // after the spend when granted, else as found
 };
-Result<Spend> spend(pqxx::transaction_base& tx, const policies::AggregatesSpec& spec, const BudgetKey& key, double epsilon,
-                    double delta);
+Result<Spend> spend(pqxx::transaction_base& tx, const policies::AggregatesSpec& spec, const BudgetKey& key,
+                    double epsilon, double delta);
 
 // Keeps the answer with its spend and audit entry.
 struct StoredAnswer {

@@ -91,41 +91,37 @@ Result<ReleaseReport> reportRelease(const ReleasePlan& plan, const FrequencySink
 
 namespace {
 
-template <typename Writer>
-void key(Writer& w, std::string_view k) {
+template <typename Writer> void key(Writer& w, std::string_view k) {
     w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
 }
 
-template <typename Writer>
-void number(Writer& w, std::string_view k, double v) {
+template <typename Writer> void number(Writer& w, std::string_view k, double v) {
     key(w, k);
     if (std::isfinite(v)) w.Double(v);
     else w.Null();
 }
 
-template <typename Writer>
-void integer(Writer& w, std::string_view k, uint64_t v) {
+template <typename Writer> void integer(Writer& w, std::string_view k, uint64_t v) {
     key(w, k);
     w.Uint64(v);
 }
 
-template <typename Writer>
-void text(Writer& w, std::string_view k, std::string_view v) {
+template <typename Writer> void text(Writer& w, std::string_view k, std::string_view v) {
     key(w, k);
     const std::string clean = crypto::sanitizeUtf8(v);
     w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
 }
 
 // RiskSummary of docs/openapi.yaml.
-template <typename Writer>
-void writeRisk(Writer& w, std::string_view name, const ReleaseRisk& r) {
+template <typename Writer> void writeRisk(Writer& w, std::string_view name, const ReleaseRisk& r) {
     key(w, name);
     w.StartObject();
     const anon::RiskSummary& risk = r.risk;
     integer(w, "records_released", risk.records);
     integer(w, "records_suppressed", r.suppressed);
     integer(w, "classes", risk.classes);
-    integer(w, "smallest_class", risk.prosecutorMax > 0 ? static_cast<uint64_t>(std::llround(1.0 / risk.prosecutorMax)) : 0);
+    integer(w, "smallest_class",
+            risk.prosecutorMax > 0 ? static_cast<uint64_t>(std::llround(1.0 / risk.prosecutorMax)) : 0);
     number(w, "prosecutor_risk_max", risk.prosecutorMax);
     number(w, "prosecutor_risk_average", risk.prosecutorAverage);
     integer(w, "risk_threshold", risk.threshold);
@@ -139,8 +135,7 @@ void writeRisk(Writer& w, std::string_view name, const ReleaseRisk& r) {
 }
 
 // InformationLoss of docs/openapi.yaml.
-template <typename Writer>
-void writeLoss(Writer& w, std::string_view name, const anon::MetricValues& m) {
+template <typename Writer> void writeLoss(Writer& w, std::string_view name, const anon::MetricValues& m) {
     key(w, name);
     w.StartObject();
     number(w, "loss", m.loss);
@@ -153,8 +148,7 @@ void writeLoss(Writer& w, std::string_view name, const anon::MetricValues& m) {
 
 }  // namespace
 
-template <typename Writer>
-void writeReportMembers(Writer& w, const ReleaseReport& report) {
+template <typename Writer> void writeReportMembers(Writer& w, const ReleaseReport& report) {
     if (report.riskBefore) writeRisk(w, "risk_before", *report.riskBefore);
     if (report.lossBefore) writeLoss(w, "information_loss_before", *report.lossBefore);
     if (report.riskAfter) writeRisk(w, "risk_after", *report.riskAfter);

@@ -28,7 +28,7 @@ struct ReleaseRisk {
 };
 
 struct ReleasePartitioning {
-    std::string algorithm;  // "mondrian-strict" or "mondrian-relaxed"
+    std::string algorithm;    // "mondrian-strict" or "mondrian-relaxed"
     uint64_t partitions = 0;  // what the recursion ended with
     uint64_t classes = 0;     // released classes (partitions with equal labels merged)
     double ncp = 0;
@@ -65,7 +65,6 @@ Result<ReleaseReport> reportRelease(const ReleasePlan& plan, const FrequencySink
 // information_loss_before, risk_after, information_loss_after, generalization, lattice_size,
 // search_seconds (global recoding) or partitioning (Mondrian) — each only when the report has it.
 // Writer is rapidjson::Writer<rapidjson::StringBuffer> or rapidjson::PrettyWriter<...>.
-template <typename Writer>
-void writeReportMembers(Writer& w, const ReleaseReport& report);
+template <typename Writer> void writeReportMembers(Writer& w, const ReleaseReport& report);
 
 }  // namespace custodian::release

@@ -47,9 +47,7 @@ Status sourceError(std::exception_ptr error, const std::string& during) {
                              "); check the dataset definition against the table: " + e.what());
     } catch (const std::exception& e) {
         return internalError("reading the source (" + during + "): " + e.what());
-    } catch (...) {
-        return internalError("reading the source (" + during + "): unknown error");
-    }
+    } catch (...) { return internalError("reading the source (" + during + "): unknown error"); }
 }
 
 // libpqxx 6.4 streams COPY output only from a named table (stream_from, tablereader) and keeps the
@@ -192,7 +190,8 @@ Result<std::string> SourceQuery::columnsSql(const std::vector<size_t>& columns,
     return sql + " FROM " + table_ + *where;
 }
 
-Result<std::string> SourceQuery::aggregateSql(const AggregateSql& spec, const std::vector<std::string>& parameterReads) const {
+Result<std::string> SourceQuery::aggregateSql(const AggregateSql& spec,
+                                              const std::vector<std::string>& parameterReads) const {
     auto number = [](double v) {
         char buffer[32];
         std::snprintf(buffer, sizeof buffer, "%.17g", v);
@@ -214,7 +213,8 @@ Result<std::string> SourceQuery::aggregateSql(const AggregateSql& spec, const st
     } else {
         inner += "NULL::bigint AS m";
     }
-    if (spec.maxRowsPerPerson) inner += ", row_number() OVER (PARTITION BY " + quoted_[spec.personKey] + " ORDER BY random()) AS rn";
+    if (spec.maxRowsPerPerson)
+        inner += ", row_number() OVER (PARTITION BY " + quoted_[spec.personKey] + " ORDER BY random()) AS rn";
     auto where = whereClause(parameterReads);
     if (!where) return where.status();
     inner += " FROM " + table_ + *where;
@@ -236,12 +236,12 @@ std::string SourceQuery::countSql() const {
 struct SourceSnapshot::State {
     std::unique_ptr<pqxx::connection> connection;
     std::unique_ptr<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>> tx;
-    PGconn* raw = nullptr;               // the connection's libpq handle, for reading COPY data
+    PGconn* raw = nullptr;  // the connection's libpq handle, for reading COPY data
     // The filter's parameterReads for COPY, bound once per snapshot (set when bound).
     std::optional<std::vector<std::string>> parameterReads;
     // The COPY in progress.
     bool copying = false;
-    char* line = nullptr;                // the last CopyData row, owned (PQfreemem)
+    char* line = nullptr;  // the last CopyData row, owned (PQfreemem)
     CopyTextRow row;
     // Rows.
     const SourceQuery* rowQuery = nullptr;
@@ -313,11 +313,10 @@ struct SourceSnapshot::State {
                     tx->exec_params("SELECT set_config($1, $2, true)", setting, parameters[i]);
                     // A regtype's text is a quoted, re-parsable type name; the scalar subquery is
                     // evaluated once per COPY, not per row.
-                    out.push_back("(SELECT current_setting('" + setting + "')::" + types[static_cast<pqxx::result::size_type>(i)][0].c_str() + ")");
+                    out.push_back("(SELECT current_setting('" + setting +
+                                  "')::" + types[static_cast<pqxx::result::size_type>(i)][0].c_str() + ")");
                 }
-            } catch (...) {
-                return sourceError(std::current_exception(), "binding the row filter");
-            }
+            } catch (...) { return sourceError(std::current_exception(), "binding the row filter"); }
         }
         parameterReads = out;
         return out;
@@ -327,9 +326,7 @@ struct SourceSnapshot::State {
         if (copying) return internalError("a COPY from the source is already running");
         try {
             tx->exec(copyOf(select));  // a COPY OUT result; the rows follow on the connection
-        } catch (...) {
-            return sourceError(std::current_exception(), during);
-        }
+        } catch (...) { return sourceError(std::current_exception(), during); }
         copying = true;
         return Status::ok();
     }
@@ -364,7 +361,8 @@ struct SourceSnapshot::State {
                 PQclear(result);
             }
             if (error.empty()) return std::optional<std::string_view>();
-            return internalError("the source database ended the release query with an error (" + during + "): " + error);
+            return internalError("the source database ended the release query with an error (" + during +
+                                 "): " + error);
         }
         const std::string message = PQerrorMessage(raw);
         if (PQstatus(raw) == CONNECTION_BAD)
@@ -408,8 +406,8 @@ Result<std::unique_ptr<SourceSnapshot>> SourceSnapshot::open(const std::string& 
         snapshot->state_->tx->exec("SET LOCAL extra_float_digits = 1");
         // Under PostgreSQL's default work_mem (4 MB) the GROUP BY of a large table spills to disk and
         // takes several times longer; give this transaction 64 MB unless the server allows more.
-        snapshot->state_->tx->exec(
-            "SELECT set_config('work_mem', '64MB', true) FROM pg_settings WHERE name = 'work_mem' AND setting::bigint < 65536");
+        snapshot->state_->tx->exec("SELECT set_config('work_mem', '64MB', true) FROM pg_settings WHERE name = "
+                                   "'work_mem' AND setting::bigint < 65536");
         snapshot->state_->raw = RawConnection::of(*snapshot->state_->tx);
     } catch (...) {
         Status s = sourceError(std::current_exception(), "connecting");
@@ -547,9 +545,7 @@ Result<bool> SourceSnapshot::columnIsUnique(const SourceQuery& query, size_t col
             "AND i.indisvalid AND a.attnotnull AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = $2)",
             query.qualifiedTable(), query.columns()[column].name);
         return r[0][0].as<bool>();
-    } catch (...) {
-        return sourceError(std::current_exception(), "reading the table's unique indexes");
-    }
+    } catch (...) { return sourceError(std::current_exception(), "reading the table's unique indexes"); }
 }
 
 Status SourceSnapshot::forEachAggregate(const SourceQuery& query, const AggregateSql& spec,
@@ -574,7 +570,8 @@ Status SourceSnapshot::forEachAggregate(const SourceQuery& query, const Aggregat
         if (!*more) return Status::ok();
         uint64_t rows = 0, measured = 0;
         int64_t gridSum = 0;
-        if (!integer(st.row[width], rows) || !integer(st.row[width + 1], measured) || !integer(st.row[width + 2], gridSum))
+        if (!integer(st.row[width], rows) || !integer(st.row[width + 1], measured) ||
+            !integer(st.row[width + 2], gridSum))
             return internalError("the source returned a malformed aggregate");
         if (Status s = st.canonicalize(query, spec.groupColumns, [&](size_t i) { return st.row[i]; }); !s) return s;
         if (Status s = onGroup(st.values, rows, measured, gridSum); !s) return s;
@@ -590,13 +587,12 @@ Status SourceSnapshot::fixRowOrder() {
                                     "synchronize_seqscans"})
             state_->tx->exec(std::string("SET LOCAL ") + setting + " = off");
         state_->tx->exec("SET LOCAL max_parallel_workers_per_gather = 0");
-    } catch (...) {
-        return sourceError(std::current_exception(), "fixing the row order");
-    }
+    } catch (...) { return sourceError(std::current_exception(), "fixing the row order"); }
     return Status::ok();
 }
 
-Status SourceSnapshot::forEachRow(const SourceQuery& query, const std::vector<size_t>& columns, const RowVisitor& onRow) {
+Status SourceSnapshot::forEachRow(const SourceQuery& query, const std::vector<size_t>& columns,
+                                  const RowVisitor& onRow) {
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     State& st = *state_;
     constexpr const char* kDuring = "reading the quasi-identifiers";
@@ -618,25 +614,22 @@ Result<std::map<std::string, std::string, std::less<>>> SourceSnapshot::columnTy
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     std::map<std::string, std::string, std::less<>> types;
     try {
-        const pqxx::result r = state_->tx->exec_params(
-            "SELECT a.attname::text, format_type(a.atttypid, NULL) FROM pg_attribute a "
-            "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-            query.qualifiedTable());
+        const pqxx::result r =
+            state_->tx->exec_params("SELECT a.attname::text, format_type(a.atttypid, NULL) FROM pg_attribute a "
+                                    "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+                                    query.qualifiedTable());
         for (const auto& row : r) types.emplace(row[0].c_str(), row[1].c_str());
-    } catch (...) {
-        return sourceError(std::current_exception(), "reading the table's column types");
-    }
+    } catch (...) { return sourceError(std::current_exception(), "reading the table's column types"); }
     return types;
 }
 
 Result<uint64_t> SourceSnapshot::countRows(const SourceQuery& query) {
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     try {
-        pqxx::result r = state_->tx->exec_params(query.countSql(), pqxx::prepare::make_dynamic_params(query.parameters()));
+        pqxx::result r =
+            state_->tx->exec_params(query.countSql(), pqxx::prepare::make_dynamic_params(query.parameters()));
         return static_cast<uint64_t>(r[0][0].as<int64_t>());
-    } catch (...) {
-        return sourceError(std::current_exception(), "counting rows");
-    }
+    } catch (...) { return sourceError(std::current_exception(), "counting rows"); }
 }
 
 Status SourceSnapshot::openRows(const SourceQuery& query, anon::SchemaPtr schema) {
@@ -644,7 +637,8 @@ Status SourceSnapshot::openRows(const SourceQuery& query, anon::SchemaPtr schema
     if (!schema || schema->size() != query.columns().size())
         return internalError("the row schema does not match the source query");
     for (size_t i = 0; i < schema->size(); ++i)
-        if ((*schema)[i].type != query.columns()[i].type) return internalError("the row schema does not match the source query");
+        if ((*schema)[i].type != query.columns()[i].type)
+            return internalError("the row schema does not match the source query");
     if (state_->rowsOpen) return internalError("the rows are already being read");
     auto parameterReads = state_->bindFilter(query);
     if (!parameterReads) return parameterReads.status();

@@ -48,8 +48,8 @@ struct SourceColumn {
 // The clamped, contribution-bounded per-group figures of a differentially private aggregate
 // (docs/aggregates.md), computed in PostgreSQL: one GROUP BY, no row leaves the database.
 struct AggregateSql {
-    std::vector<size_t> groupColumns;   // indices into the query's columns
-    size_t personKey = 0;               // index of the person key column
+    std::vector<size_t> groupColumns;  // indices into the query's columns
+    size_t personKey = 0;              // index of the person key column
     // Rows of one person kept (chosen at random); unset when the person key is unique in the table.
     std::optional<uint32_t> maxRowsPerPerson;
     // The measure: its column index, clamping bounds and the grid its clamped values are rounded to
@@ -83,7 +83,8 @@ public:
     Result<std::string> columnsSql(const std::vector<size_t>& columns,
                                    const std::vector<std::string>& parameterReads = {}) const;
     // SELECT g…, count(*), count(m), sum(m) FROM (the rows, clamped, at most k per person) GROUP BY g…
-    Result<std::string> aggregateSql(const AggregateSql& spec, const std::vector<std::string>& parameterReads = {}) const;
+    Result<std::string> aggregateSql(const AggregateSql& spec,
+                                     const std::vector<std::string>& parameterReads = {}) const;
     // SELECT count(*) FROM t [WHERE filter]
     std::string countSql() const;
 
@@ -106,7 +107,7 @@ private:
     std::vector<SourceColumn> columns_;
     std::vector<std::string> quoted_;
     std::vector<bool> bare_;  // per column: selected without a cast (useSourceTypes)
-    std::string filter_;  // "" or the compiled filter, with $n parameters
+    std::string filter_;      // "" or the compiled filter, with $n parameters
     std::vector<std::string> parameters_;
 };
 

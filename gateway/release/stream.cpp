@@ -1,6 +1,5 @@
 #include "gateway/release/stream.hpp"
 
-
 namespace custodian::release {
 
 Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocation& source,
@@ -58,9 +57,9 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
     if (!s) return s;
     if (s = memory.set(kFrequencySink, sink.memoryBytes()); !s) return s;
     for (size_t column : p.builtGeneralizedColumns()) {
-        s = stream->snapshot_->forEachGroup(*stream->query_, {column}, [&](std::span<const SourceValue> values, uint64_t) {
-            return sink.addFixedDomainValue(column, values[0]);
-        });
+        s = stream->snapshot_->forEachGroup(
+            *stream->query_, {column},
+            [&](std::span<const SourceValue> values, uint64_t) { return sink.addFixedDomainValue(column, values[0]); });
         if (!s) return s;
     }
     // Finalize: hierarchies, frequency table, search.

@@ -45,8 +45,8 @@ struct SourceLocation {
 };
 
 struct StreamOptions {
-    size_t fetchRows = 8192;         // rows per FETCH (and per released batch)
-    size_t pageBytes = 1u << 20;     // encode at least this much plaintext before handing a page out
+    size_t fetchRows = 8192;      // rows per FETCH (and per released batch)
+    size_t pageBytes = 1u << 20;  // encode at least this much plaintext before handing a page out
     // The release's memory charge (gateway/release/memory_budget.hpp): prepare() states its
     // structures to it as they grow and fails with ResourceExhausted when the budget refuses
     // (refusal() then says why). The stream holds it until it is destroyed. Null: accounts only.
@@ -56,9 +56,9 @@ struct StreamOptions {
 class ReleaseStream {
 public:
     // Opens the snapshot, counts the quasi-identifier combinations (source.groupCounting), builds
-    // the hierarchies and runs the search. Errors: Unavailable (source down), FailedPrecondition (policy cannot run on this
-    // source, e.g. a hierarchy misses values), Internal. An unreachable model is not an error:
-    // unreachable() is then set and start() refuses.
+    // the hierarchies and runs the search. Errors: Unavailable (source down), FailedPrecondition (policy cannot run on
+    // this source, e.g. a hierarchy misses values), Internal. An unreachable model is not an error: unreachable() is
+    // then set and start() refuses.
     static Result<std::unique_ptr<ReleaseStream>> prepare(const SourceLocation& source,
                                                           std::shared_ptr<const policies::Policy> policy,
                                                           ReleaseContext context, ExtractFormat format,

@@ -17,8 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             crypto::fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").value())
             .value()
             .publicKey();
-    const auto report =
-        audit::verifyAuditExport(std::string_view(reinterpret_cast<const char*>(data), size), key);
+    const auto report = audit::verifyAuditExport(std::string_view(reinterpret_cast<const char*>(data), size), key);
     if (!report.ok && report.problem.empty()) std::abort();
     if (report.ok && report.verifiedSize > report.entries) std::abort();
     return 0;

@@ -40,7 +40,7 @@ bool readAll(const std::string& text, const CsvDialect& dialect, size_t batchRow
     }
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 2) return 0;
@@ -60,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (dialect.header) {
         if (auto schema = Schema::allText(first.header)) {
             auto shared = std::make_shared<const Schema>(std::move(schema.value()));
-            if (auto reader = CsvReader::fromString(text, dialect)) (void)Table::readCsv(std::move(reader.value()), shared);
+            if (auto reader = CsvReader::fromString(text, dialect))
+                (void)Table::readCsv(std::move(reader.value()), shared);
         }
     }
 

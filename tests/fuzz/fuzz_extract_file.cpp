@@ -14,7 +14,8 @@ using namespace custodian::crypto;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const BoxSecretKey key =
-        BoxSecretKey::fromSecretBytes(fromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a").value())
+        BoxSecretKey::fromSecretBytes(
+            fromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a").value())
             .value();
     auto opener = ExtractOpener::create(key);
     if (!opener) std::abort();

@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto rows = parseHierarchyRows(text, delimiter);
     auto hierarchy = parseHierarchyCsv("fuzz", text, delimiter);
     if (!rows) {
-        if (hierarchy) __builtin_trap(); // a hierarchy cannot exist without its rows
+        if (hierarchy) __builtin_trap();  // a hierarchy cannot exist without its rows
         return 0;
     }
     auto again = parseHierarchyRows(formatHierarchyRows(*rows, delimiter), delimiter);

@@ -95,8 +95,8 @@ std::string RunningGateway::addPrincipal(auth::Role role, const std::string& nam
 }
 
 void RunningGateway::disablePrincipal(const std::string& name) {
-    Status s = services().db->withConnection(
-        [&](pqxx::connection& conn) { return auth::disablePrincipal(conn, name); });
+    Status s =
+        services().db->withConnection([&](pqxx::connection& conn) { return auth::disablePrincipal(conn, name); });
     if (!s) throw std::runtime_error("disablePrincipal: " + s.message());
 }
 

@@ -22,7 +22,7 @@
 namespace custodian::testing {
 
 struct GatewayOptions {
-    std::vector<api::Route> extraRoutes;                     // test-only routes
+    std::vector<api::Route> extraRoutes;                       // test-only routes
     std::function<void(config::GatewayConfig&)> adjustConfig;  // e.g. shorter timeouts
 };
 

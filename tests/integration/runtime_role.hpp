@@ -21,8 +21,7 @@ public:
     ~RuntimeRole() {
         try {
             runPsql(admin_, "DROP OWNED BY \"" + name_ + "\"; DROP ROLE \"" + name_ + "\";");
-        } catch (...) {
-        }
+        } catch (...) {}
     }
     RuntimeRole(const RuntimeRole&) = delete;
     RuntimeRole& operator=(const RuntimeRole&) = delete;

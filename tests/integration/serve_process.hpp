@@ -36,7 +36,8 @@ public:
                 ::dup2(log, 1);
                 ::dup2(log, 2);
             }
-            ::execl(CUSTODIAN_BINARY, "custodian", "serve", "--config", configPath.c_str(), static_cast<char*>(nullptr));
+            ::execl(CUSTODIAN_BINARY, "custodian", "serve", "--config", configPath.c_str(),
+                    static_cast<char*>(nullptr));
             ::_exit(127);
         }
         if (pid_ < 0) throw std::runtime_error("fork failed");

@@ -185,7 +185,8 @@ TEST_CASE("inclusion and consistency proofs from the API verify with the indepen
             const auto path = hashesOf(*body.find("audit_path"));
             const auto root = hashOf(*body.find("root_hash"));
             CHECK(audit::verifyInclusion(index, size, leaf, path, root));
-            if (size > 1) CHECK_FALSE(audit::verifyInclusion(index, size, (*stored)[(index + 1) % size].leafHash, path, root));
+            if (size > 1)
+                CHECK_FALSE(audit::verifyInclusion(index, size, (*stored)[(index + 1) % size].leafHash, path, root));
         }
     }
     // Against the signed head.
@@ -197,11 +198,11 @@ TEST_CASE("inclusion and consistency proofs from the API verify with the indepen
         CHECK(audit::verifyInclusion(36, size, (*stored)[36].leafHash, hashesOf(*body.find("audit_path")),
                                      head->head.rootHash));
     }
-    for (auto [first, second] : std::vector<std::pair<uint64_t, uint64_t>>{{1, 1}, {1, 37}, {3, 7}, {4, 8}, {8, 37},
-                                                                           {36, 37}, {37, 37}}) {
-        auto r = gw.get("/v1/audit/proof/consistency?first=" + std::to_string(first) +
-                            "&second=" + std::to_string(second),
-                        gw.auditorToken);
+    for (auto [first, second] :
+         std::vector<std::pair<uint64_t, uint64_t>>{{1, 1}, {1, 37}, {3, 7}, {4, 8}, {8, 37}, {36, 37}, {37, 37}}) {
+        auto r =
+            gw.get("/v1/audit/proof/consistency?first=" + std::to_string(first) + "&second=" + std::to_string(second),
+                   gw.auditorToken);
         INFO(first << ".." << second << ": " << r.body);
         REQUIRE(r.status == 200);
         auto body = json(r);
@@ -238,10 +239,12 @@ TEST_CASE("the export streams entries and signed heads that the offline verifier
     AuditGateway gw(db, audit);
     for (int i = 0; i < 95; ++i) REQUIRE(gw.log().append(testEntry("p", "extract.requested")));
     // The background signer has signed a head over the appends (it is asked every 10 entries).
-    REQUIRE(waitFor([&] {
-        auto heads = gw.log().treeHeads(UINT64_MAX);
-        return heads && !heads->empty();
-    }, std::chrono::milliseconds(10000)));
+    REQUIRE(waitFor(
+        [&] {
+            auto heads = gw.log().treeHeads(UINT64_MAX);
+            return heads && !heads->empty();
+        },
+        std::chrono::milliseconds(10000)));
     auto r = gw.get("/v1/audit/export", gw.auditorToken);
     REQUIRE(r.status == 200);
     CHECK(r.chunked);
@@ -295,9 +298,9 @@ TEST_CASE("RFC 3339 timestamps for the audit filters", "[audit]") {
     CHECK(*api::parseRfc3339Ms("2026-11-27T22:00:00.25+01:00") == 1795813200250);
     CHECK(*api::parseRfc3339Ms("2026-11-27t16:30:00.123456-04:30") == 1795813200123);
     CHECK(*api::parseRfc3339Ms("2024-02-29T00:00:00Z") == 1709164800000);
-    for (const char* bad : {"", "2026-11-27", "2026-11-27T21:00:00", "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
-                            "2026-11-27T24:00:00Z", "2026-11-27T21:00:00.Z", "2026-11-27T21:00:00+0100",
-                            "2026-11-27T21:00:00Zjunk"}) {
+    for (const char* bad :
+         {"", "2026-11-27", "2026-11-27T21:00:00", "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+          "2026-11-27T24:00:00Z", "2026-11-27T21:00:00.Z", "2026-11-27T21:00:00+0100", "2026-11-27T21:00:00Zjunk"}) {
         INFO(bad);
         CHECK_FALSE(api::parseRfc3339Ms(bad));
     }

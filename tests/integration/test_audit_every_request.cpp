@@ -82,11 +82,11 @@ TEST_CASE("every request to /v1 and every request with credentials leaves exactl
          R"({"agency":"health","conninfo":"host=192.0.2.10 dbname=x user=y sslmode=require"})", 422, "source.put",
          "denied", "publisher-pia"},
         // Another partner's or an unknown extract.
-        {"GET", "/v1/extracts/0123456789abcdef0123456789abcdef/manifest", gw.partnerToken, "", 404,
-         "extract.manifest", "denied", "partner-pat"},
+        {"GET", "/v1/extracts/0123456789abcdef0123456789abcdef/manifest", gw.partnerToken, "", 404, "extract.manifest",
+         "denied", "partner-pat"},
         // A proof the log cannot give is not "allowed".
-        {"GET", "/v1/audit/proof/inclusion?index=0&tree_size=1000000", gw.auditorToken, "", 0,
-         "audit.proof.inclusion", "denied", "auditor-ada"},
+        {"GET", "/v1/audit/proof/inclusion?index=0&tree_size=1000000", gw.auditorToken, "", 0, "audit.proof.inclusion",
+         "denied", "auditor-ada"},
         {"GET", "/v1/audit/tree-head", gw.auditorToken, "", 200, "audit.tree_head", "allowed", "auditor-ada"},
         // No route: unknown /v1 paths and wrong methods.
         {"GET", "/v1/no-such-route", "", "", 404, "request.unrouted", "denied", "anonymous"},
@@ -99,10 +99,8 @@ TEST_CASE("every request to /v1 and every request with credentials leaves exactl
         INFO(c.method << " " << c.target << " (" << c.status << ")");
         const int64_t before = lastEntry(admin).count;
         std::vector<std::pair<std::string, std::string>> headers;
-        if (!c.authorization.empty())
-            headers.emplace_back("Authorization", c.authorization);
-        else if (!c.token.empty())
-            headers.emplace_back("Authorization", "Bearer " + c.token);
+        if (!c.authorization.empty()) headers.emplace_back("Authorization", c.authorization);
+        else if (!c.token.empty()) headers.emplace_back("Authorization", "Bearer " + c.token);
         if (!c.body.empty()) headers.emplace_back("Content-Type", "application/json");
         const HttpResult r = httpRequest(gw.port(), c.method, c.target, headers, c.body);
         INFO(r.body);
@@ -129,8 +127,9 @@ TEST_CASE("every request to /v1 and every request with credentials leaves exactl
     {
         pqxx::connection conn(admin);
         pqxx::read_transaction tx(conn);
-        auto r = tx.exec("SELECT DISTINCT convert_from(entry, 'UTF8')::jsonb->'details'->>'credential' FROM "
-                         "audit_entries WHERE convert_from(entry, 'UTF8')::jsonb->'details'->>'credential' LIKE 'token:%'");
+        auto r =
+            tx.exec("SELECT DISTINCT convert_from(entry, 'UTF8')::jsonb->'details'->>'credential' FROM "
+                    "audit_entries WHERE convert_from(entry, 'UTF8')::jsonb->'details'->>'credential' LIKE 'token:%'");
         CHECK(r.size() == 1);
         auto leaked = tx.exec("SELECT count(*) FROM audit_entries WHERE position('not-a-real-token' in "
                               "convert_from(entry, 'UTF8')) > 0");
@@ -145,14 +144,15 @@ TEST_CASE("every request to /v1 and every request with credentials leaves exactl
     CHECK(lastEntry(admin).count == before);
 }
 
-TEST_CASE("a request whose audit entry cannot be written is answered 503 and nothing else",
-          "[integration][audit]") {
+TEST_CASE("a request whose audit entry cannot be written is answered 503 and nothing else", "[integration][audit]") {
     AuditDatabase db;
     AuditGateway gw(db);
     runPsql(db.adminConninfo(), "REVOKE INSERT ON audit_entries FROM \"" + db.gatewayRole() + "\"");
-    for (const auto& [target, token] : std::vector<std::pair<std::string, std::string>>{
-             {"/v1/catalog", gw.partnerToken}, {"/v1/groups", gw.adminToken}, {"/v1/catalog", ""},
-             {"/healthz", gw.partnerToken}}) {
+    for (const auto& [target, token] :
+         std::vector<std::pair<std::string, std::string>>{{"/v1/catalog", gw.partnerToken},
+                                                          {"/v1/groups", gw.adminToken},
+                                                          {"/v1/catalog", ""},
+                                                          {"/healthz", gw.partnerToken}}) {
         INFO(target);
         const HttpResult r = gw.get(target, token);
         CHECK(r.status == 503);

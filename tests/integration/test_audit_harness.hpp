@@ -44,8 +44,7 @@ public:
         // Roles are cluster-wide: remove this one's privileges here, then the role itself.
         try {
             runPsql(db_.conninfo(), "DROP OWNED BY \"" + gatewayRole_ + "\"; DROP ROLE \"" + gatewayRole_ + "\";");
-        } catch (...) {
-        }
+        } catch (...) {}
     }
     AuditDatabase(const AuditDatabase&) = delete;
     AuditDatabase& operator=(const AuditDatabase&) = delete;
@@ -87,7 +86,8 @@ inline std::filesystem::path freshTempDir(const std::string& prefix) {
 // A gateway serving on a free port until destruction.
 class AuditGateway {
 public:
-    explicit AuditGateway(AuditDatabase& db, config::AuditConfig audit = {}) : keyDir_(freshTempDir("custodian-audit")) {
+    explicit AuditGateway(AuditDatabase& db, config::AuditConfig audit = {})
+        : keyDir_(freshTempDir("custodian-audit")) {
         auto c = gatewayConfig(db.gatewayConninfo(), keyDir_);
         c.audit = audit;
         api::RuntimeOptions options;
@@ -146,7 +146,8 @@ private:
 };
 
 // A minimal audit entry as a handler would build it.
-inline audit::AuditEntry testEntry(const std::string& actor, const std::string& action, const std::string& dataset = "") {
+inline audit::AuditEntry testEntry(const std::string& actor, const std::string& action,
+                                   const std::string& dataset = "") {
     audit::AuditEntry e;
     e.actor = actor;
     e.role = "partner";

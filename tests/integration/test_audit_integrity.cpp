@@ -105,7 +105,6 @@ void fill(audit::AuditLog& log, int n, int headEvery) {
     }
 }
 
-
 std::string errorCode(const HttpResult& r) {
     auto json = crypto::parseJson(r.body);
     if (!json || !json->isObject()) return "";
@@ -335,13 +334,14 @@ struct ServeSetup {
         auth::NewPrincipal p{"partner-pat", auth::Role::Partner, "", std::nullopt};
         auditor = *auth::addPrincipal(conn, *hasher, a);
         partner = *auth::addPrincipal(conn, *hasher, p);
-        writeTextFile(config, "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" + std::to_string(port) +
-                              "},\"database\":{\"conninfo\":" + http::jsonQuote(db.gatewayConninfo()) +
-                              ",\"pool_size\":4},\"keys\":{\"signing_key_file\":" + http::jsonQuote(signingKeyFile) +
-                              ",\"master_key_file\":" + http::jsonQuote(masterKeyFile) +
-                              "},\"log\":{\"access_log\":false},\"readiness\":{\"probe_interval_ms\":200},"
-                              "\"audit\":{\"tree_head_every_entries\":5,\"tree_head_interval_ms\":200,"
-                              "\"integrity_check_interval_ms\":200}}");
+        writeTextFile(config,
+                      "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" + std::to_string(port) +
+                          "},\"database\":{\"conninfo\":" + http::jsonQuote(db.gatewayConninfo()) +
+                          ",\"pool_size\":4},\"keys\":{\"signing_key_file\":" + http::jsonQuote(signingKeyFile) +
+                          ",\"master_key_file\":" + http::jsonQuote(masterKeyFile) +
+                          "},\"log\":{\"access_log\":false},\"readiness\":{\"probe_interval_ms\":200},"
+                          "\"audit\":{\"tree_head_every_entries\":5,\"tree_head_interval_ms\":200,"
+                          "\"integrity_check_interval_ms\":200}}");
     }
     ~ServeSetup() {
         std::error_code ec;
@@ -424,8 +424,8 @@ TEST_CASE("a running gateway whose audit entry is rewritten fails closed within 
     REQUIRE(signingRefusedSeveralTimes(s));
     CHECK(count(db.adminConninfo(), "SELECT count(*) FROM audit_tree_heads") == heads);
     CHECK(count(db.adminConninfo(), "SELECT count(*) FROM audit_entries") == entries);
-    CHECK(readTextFile(s.logFile).find("audit tree head not signed: no tree head is signed over an untrusted audit log") !=
-          std::string::npos);
+    CHECK(readTextFile(s.logFile).find(
+              "audit tree head not signed: no tree head is signed over an untrusted audit log") != std::string::npos);
     CHECK(metric(s.get("/metrics").body, "custodian_audit_integrity_first_bad_index") == 7);
 }
 
@@ -457,13 +457,15 @@ TEST_CASE("a gateway started on an altered audit table refuses to be ready or to
     const int64_t entries = count(db.adminConninfo(), "SELECT count(*) FROM audit_entries");
     std::remove(s.logFile.c_str());
     ServeProcess serve(s.config, s.logFile);
-    REQUIRE(waitFor([&] {
-        try {
-            return errorCode(s.get("/readyz")) == "audit_log_untrusted";
-        } catch (const std::exception&) {
-            return false;  // not listening yet
-        }
-    }, 60s));
+    REQUIRE(waitFor(
+        [&] {
+            try {
+                return errorCode(s.get("/readyz")) == "audit_log_untrusted";
+            } catch (const std::exception&) {
+                return false;  // not listening yet
+            }
+        },
+        60s));
     requireFailsClosed(s, expected);
     CHECK(readTextFile(s.logFile).find("found by the start-up check") != std::string::npos);
     REQUIRE(signingRefusedSeveralTimes(s));

@@ -23,7 +23,7 @@ namespace {
 audit::AuditLogOptions logOptions(const AuditDatabase& db) {
     audit::AuditLogOptions o;
     o.conninfo = db.gatewayConninfo();
-    o.treeHeadEveryEntries = 1000000;              // heads only when a test asks for one
+    o.treeHeadEveryEntries = 1000000;  // heads only when a test asks for one
     o.treeHeadInterval = std::chrono::hours(1);
     return o;
 }
@@ -91,7 +91,8 @@ TEST_CASE("audit appends from many threads get indices 0..n-1 without gaps, comm
                 // Visible to another connection the moment append returned: it was committed.
                 pqxx::read_transaction tx(check);
                 if (tx.exec_params("SELECT count(*) FROM audit_entries WHERE entry_index = $1",
-                                   static_cast<int64_t>(*index))[0][0].as<int>() != 1)
+                                   static_cast<int64_t>(*index))[0][0]
+                        .as<int>() != 1)
                     ++notCommitted;
             }
         });
@@ -188,9 +189,9 @@ TEST_CASE("the audit tables reject UPDATE, DELETE and TRUNCATE from a normal con
     }
     for (const std::string& conninfo : {db.gatewayConninfo(), db.adminConninfo()}) {
         for (const char* sql : {"UPDATE audit_entries SET actor = 'x' WHERE entry_index = 1",
-                                      "DELETE FROM audit_entries WHERE entry_index = 2", "TRUNCATE audit_entries",
-                                      "UPDATE audit_tree_heads SET timestamp_ms = 0", "DELETE FROM audit_tree_heads",
-                                      "TRUNCATE audit_tree_heads"}) {
+                                "DELETE FROM audit_entries WHERE entry_index = 2", "TRUNCATE audit_entries",
+                                "UPDATE audit_tree_heads SET timestamp_ms = 0", "DELETE FROM audit_tree_heads",
+                                "TRUNCATE audit_tree_heads"}) {
             INFO(sql << " as " << conninfo);
             CHECK_THROWS_AS(exec(conninfo, sql), pqxx::sql_error);
         }
@@ -228,9 +229,11 @@ TEST_CASE("tampering with the audit log in PostgreSQL is found by the verifier a
     }
     const std::string admin = db.adminConninfo();
     auto tamper = [&](const std::string& sql) {
-        exec(admin, "ALTER TABLE audit_entries DISABLE TRIGGER USER; ALTER TABLE audit_tree_heads DISABLE TRIGGER USER; " +
-                        sql + "; ALTER TABLE audit_entries ENABLE TRIGGER USER; "
-                              "ALTER TABLE audit_tree_heads ENABLE TRIGGER USER");
+        exec(admin,
+             "ALTER TABLE audit_entries DISABLE TRIGGER USER; ALTER TABLE audit_tree_heads DISABLE TRIGGER USER; " +
+                 sql +
+                 "; ALTER TABLE audit_entries ENABLE TRIGGER USER; "
+                 "ALTER TABLE audit_tree_heads ENABLE TRIGGER USER");
     };
     auto verify = [&] {
         auto r = audit::verifyAuditExport(exportOf(gw), pk);
@@ -317,10 +320,9 @@ TEST_CASE("the audit log refuses to sign a head over a log that no longer matche
         for (int i = 0; i < 6; ++i) REQUIRE(log.append(testEntry("a", "test.append")));
         REQUIRE(log.signTreeHead());
     }
-    exec(db.adminConninfo(),
-         "ALTER TABLE audit_entries DISABLE TRIGGER USER; "
-         "UPDATE audit_entries SET leaf_hash = sha256('forged'::bytea) WHERE entry_index = 2; "
-         "ALTER TABLE audit_entries ENABLE TRIGGER USER");
+    exec(db.adminConninfo(), "ALTER TABLE audit_entries DISABLE TRIGGER USER; "
+                             "UPDATE audit_entries SET leaf_hash = sha256('forged'::bytea) WHERE entry_index = 2; "
+                             "ALTER TABLE audit_entries ENABLE TRIGGER USER");
     // A log started on the tampered table: its start-up check finds entry 2, and it neither appends
     // nor signs.
     audit::AuditLog fresh(logOptions(db), key);
@@ -402,10 +404,9 @@ TEST_CASE("proofs over blocks the log no longer holds in memory are read back fr
     }
 
     // A stored leaf hash altered behind the log's back: proofs through its block are refused.
-    exec(db.adminConninfo(),
-         "ALTER TABLE audit_entries DISABLE TRIGGER USER; "
-         "UPDATE audit_entries SET leaf_hash = sha256(leaf_hash) WHERE entry_index = 5; "
-         "ALTER TABLE audit_entries ENABLE TRIGGER USER");
+    exec(db.adminConninfo(), "ALTER TABLE audit_entries DISABLE TRIGGER USER; "
+                             "UPDATE audit_entries SET leaf_hash = sha256(leaf_hash) WHERE entry_index = 5; "
+                             "ALTER TABLE audit_entries ENABLE TRIGGER USER");
     auto altered = log.inclusionProof(5, 100);
     REQUIRE_FALSE(altered);
     CHECK(altered.status().code() == StatusCode::Internal);

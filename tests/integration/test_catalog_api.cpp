@@ -151,10 +151,14 @@ std::string datasetBody(const std::string& source, const std::string& table = "h
 std::string policyFor(const std::string& dataset, const std::string& recipients, const std::string& extra = "",
                       const std::string& description = "Visits for research.") {
     return R"({
-  "dataset": ")" + dataset + R"(",
-  "description": ")" + description + R"(",
-  "recipients": )" + recipients + R"(,
-  "purposes": ["public-health-research"],)" + extra + R"(
+  "dataset": ")" +
+           dataset + R"(",
+  "description": ")" +
+           description + R"(",
+  "recipients": )" +
+           recipients + R"(,
+  "purposes": ["public-health-research"],)" +
+           extra + R"(
   "columns": [
     {"name": "patient_id", "type": "text", "role": "identifier", "transform": {"name": "pseudonymize"}},
     {"name": "patient_name", "type": "text", "role": "identifier"},
@@ -267,7 +271,8 @@ TEST_CASE("publishers cannot touch another agency's sources, datasets or policie
     auto& w = world();
     registerVisits(w, "scope-src", "scope_visits");
     REQUIRE(w.call("PUT", "/v1/datasets/scope_visits/policies/research", w.pubA,
-                   policyFor("scope_visits", R"(["partner-one"])")).status == 201);
+                   policyFor("scope_visits", R"(["partner-one"])"))
+                .status == 201);
     size_t deniedBefore = w.auditCount("source.put", "denied") + w.auditCount("dataset.put", "denied") +
                           w.auditCount("policy.put", "denied") + w.auditCount("policy.retire", "denied");
 
@@ -287,7 +292,8 @@ TEST_CASE("publishers cannot touch another agency's sources, datasets or policie
     CHECK(w.call("GET", "/v1/datasets/scope_visits", w.pubB).status == 403);
     // Policies.
     CHECK(w.call("PUT", "/v1/datasets/scope_visits/policies/research", w.pubB,
-                 policyFor("scope_visits", R"(["partner-one"])", "", "B was here")).status == 403);
+                 policyFor("scope_visits", R"(["partner-one"])", "", "B was here"))
+              .status == 403);
     CHECK(w.call("GET", "/v1/datasets/scope_visits/policies/research", w.pubB).status == 403);
     CHECK(w.call("DELETE", "/v1/datasets/scope_visits/policies/research", w.pubB).status == 403);
     // Roles: partners and auditors cannot publish.
@@ -333,10 +339,13 @@ TEST_CASE("datasets are checked on the source, names cannot inject SQL", "[integ
     });
     REQUIRE(s);
     // Views are fine too.
-    CHECK(w.call("PUT", "/v1/datasets/visit_view", w.pubA,
-                 datasetBody("check-src", "health.visits_view",
-                             R"([{"name":"patient_id","type":"text","role":"identifier"},{"name":"sex","type":"text","role":"quasi_identifier"}])"))
-              .status == 201);
+    CHECK(
+        w.call(
+             "PUT", "/v1/datasets/visit_view", w.pubA,
+             datasetBody(
+                 "check-src", "health.visits_view",
+                 R"([{"name":"patient_id","type":"text","role":"identifier"},{"name":"sex","type":"text","role":"quasi_identifier"}])"))
+            .status == 201);
 
     auto missingTable = json(w.call("PUT", "/v1/datasets/bad1", w.pubA, datasetBody("check-src", "health.nope")));
     CHECK(hasPointer(missingTable, "/table"));
@@ -351,9 +360,10 @@ TEST_CASE("datasets are checked on the source, names cannot inject SQL", "[integ
                                                R"([{"name":"sex","type":"text","role":"quasi_identifier"},
                                                    {"name":"sex' OR '1'='1","type":"text","role":"insensitive"}])")));
     CHECK(hasPointer(wrongColumn, "/columns/1/name"));
-    auto quoteColumn = json(w.call("PUT", "/v1/datasets/bad5", w.pubA,
-                                   datasetBody("check-src", "health.visits",
-                                               R"([{"name":"sex\"; DROP TABLE health.visits; --","type":"text","role":"insensitive"}])")));
+    auto quoteColumn = json(
+        w.call("PUT", "/v1/datasets/bad5", w.pubA,
+               datasetBody("check-src", "health.visits",
+                           R"([{"name":"sex\"; DROP TABLE health.visits; --","type":"text","role":"insensitive"}])")));
     CHECK(hasPointer(quoteColumn, "/columns/0/name"));
     auto wrongType = json(w.call("PUT", "/v1/datasets/bad6", w.pubA,
                                  datasetBody("check-src", "health.visits",
@@ -361,8 +371,9 @@ TEST_CASE("datasets are checked on the source, names cannot inject SQL", "[integ
                                                  {"name":"cost","type":"date","role":"insensitive"}])")));
     CHECK(hasPointer(wrongType, "/columns/0/type"));
     CHECK(hasPointer(wrongType, "/columns/1/type"));
-    auto badRole = json(w.call("PUT", "/v1/datasets/bad7", w.pubA,
-                               datasetBody("check-src", "health.visits", R"([{"name":"sex","type":"text","role":"boss"}])")));
+    auto badRole =
+        json(w.call("PUT", "/v1/datasets/bad7", w.pubA,
+                    datasetBody("check-src", "health.visits", R"([{"name":"sex","type":"text","role":"boss"}])")));
     CHECK(hasPointer(badRole, "/columns/0/role"));
     auto badSource = json(w.call("PUT", "/v1/datasets/bad8", w.pubA, datasetBody("x'; DROP TABLE sources; --")));
     CHECK(hasPointer(badSource, "/source"));
@@ -585,8 +596,9 @@ TEST_CASE("a dataset change that would break a policy in force is refused", "[in
     registerVisits(w, "chg-src", "chg_visits");
     REQUIRE(w.call("PUT", "/v1/datasets/chg_visits/policies/p", w.pubA, policyFor("chg_visits", R"(["partner-one"])"))
                 .status == 201);
-    auto r = w.call("PUT", "/v1/datasets/chg_visits", w.pubA,
-                    datasetBody("chg-src", "health.visits", R"([{"name":"sex","type":"text","role":"quasi_identifier"}])"));
+    auto r =
+        w.call("PUT", "/v1/datasets/chg_visits", w.pubA,
+               datasetBody("chg-src", "health.visits", R"([{"name":"sex","type":"text","role":"quasi_identifier"}])"));
     INFO(r.body);
     CHECK(r.status == 422);
     CHECK(r.body.find("policies_in_force") != std::string::npos);
@@ -744,7 +756,8 @@ TEST_CASE("recipient groups: admin-managed and audited, validated in policies, e
     auto created = w.call("PUT", "/v1/groups/epi", w.admin, R"({"description": "Epidemiology partners"})");
     INFO(created.body);
     CHECK(created.status == 201);
-    CHECK(w.call("PUT", "/v1/groups/epi", w.admin, R"({"description": "Epidemiology research partners"})").status == 200);
+    CHECK(w.call("PUT", "/v1/groups/epi", w.admin, R"({"description": "Epidemiology research partners"})").status ==
+          200);
 
     // Only existing, enabled partners become members.
     CHECK(w.call("PUT", "/v1/groups/epi/members/pub-a", w.admin).status == 422);
@@ -793,9 +806,9 @@ TEST_CASE("recipient groups: admin-managed and audited, validated in policies, e
     CHECK(w.auditCount("group.member.remove", "allowed") >= 1);
     CHECK(w.auditCount("group.delete", "allowed") >= 1);
     CHECK(w.auditCount("group.put", "denied") >= 2);
-    const std::string removal = w.gatewayScalar(
-        "SELECT convert_from(entry, 'UTF8') FROM audit_entries WHERE action = 'group.member.remove' "
-        "AND decision = 'allowed' ORDER BY entry_index DESC LIMIT 1");
+    const std::string removal =
+        w.gatewayScalar("SELECT convert_from(entry, 'UTF8') FROM audit_entries WHERE action = 'group.member.remove' "
+                        "AND decision = 'allowed' ORDER BY entry_index DESC LIMIT 1");
     CHECK(removal.find("\"group\":\"epi\"") != std::string::npos);
     CHECK(removal.find("\"member\":\"partner-two\"") != std::string::npos);
 }
@@ -820,8 +833,8 @@ TEST_CASE("dataset hierarchies are validated like policy hierarchies and checked
                               std::string(e["message"].GetString()).find(fragment) != std::string::npos);
         CHECK(found);
     };
-    refused(R"({"length_of_stay": {"builder": "intervals", "widths": [5, 12]}})", "/hierarchies/length_of_stay/widths/1",
-            "not a multiple");
+    refused(R"({"length_of_stay": {"builder": "intervals", "widths": [5, 12]}})",
+            "/hierarchies/length_of_stay/widths/1", "not a multiple");
     refused(R"({"sex": {"builder": "intervals", "widths": [5]}})", "/hierarchies/sex/builder",
             "intervals apply to integer and decimal columns");
     refused(R"({"sex": {"builder": "groups", "levels": [{"a": ["F", "M"], "b": ["M"]}]}})",

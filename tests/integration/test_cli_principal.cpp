@@ -51,7 +51,8 @@ TEST_CASE("custodian migrate and principal add/disable/list", "[integration][cli
     std::string dir = tmpl;
     std::string configPath = dir + "/custodian.json";
     std::ofstream(configPath) << R"({"listen": {"address": "127.0.0.1", "port": 0},
-      "database": {"conninfo": ")" << db.conninfo() << R"(", "migrations_dir": ")" CUSTODIAN_SOURCE_DIR R"(/migrations"},
+      "database": {"conninfo": ")"
+                              << db.conninfo() << R"(", "migrations_dir": ")" CUSTODIAN_SOURCE_DIR R"(/migrations"},
       "keys": {"signing_key_file": "gateway.key", "master_key_file": "master.key"}})";
 
     auto migrate = run("migrate --config " + configPath);
@@ -72,9 +73,9 @@ TEST_CASE("custodian migrate and principal add/disable/list", "[integration][cli
     CHECK(run("principal add --config " + configPath + " --role auditor --name carol").exitCode == 1);  // taken
 
     std::ofstream(dir + "/partner.pub") << "custodian-x25519-public:" << std::string(43, 'A') << "=\n";
-    CHECK(run("principal add --config " + configPath + " --role partner --name pia --public-key " + dir +
-              "/partner.pub")
-              .exitCode == 0);
+    CHECK(
+        run("principal add --config " + configPath + " --role partner --name pia --public-key " + dir + "/partner.pub")
+            .exitCode == 0);
 
     {
         pqxx::connection conn(db.conninfo());

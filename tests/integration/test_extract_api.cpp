@@ -47,8 +47,9 @@ struct ExtractWorld {
         auto keyB = crypto::BoxSecretKey::generate();
         partnerB = add("partner-b", auth::Role::Partner, "", keyB->publicKey());
         auditor = add("auditor-1", auth::Role::Auditor, "", std::nullopt);
-        auto source = call("PUT", "/v1/sources/health-db", publisher,
-                           "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source =
+            call("PUT", "/v1/sources/health-db", publisher,
+                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
         INFO(source.body);
         REQUIRE(source.status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
@@ -102,17 +103,19 @@ struct ExtractWorld {
     std::vector<std::string> auditTrail(const std::string& extractId) {
         pqxx::connection conn(gatewayDb.conninfo());
         pqxx::work tx(conn);
-        auto r = tx.exec_params("SELECT action || ':' || decision FROM audit_entries WHERE convert_from(entry, 'UTF8') LIKE $1 "
-                                "ORDER BY entry_index",
-                                "%" + extractId + "%");
+        auto r = tx.exec_params(
+            "SELECT action || ':' || decision FROM audit_entries WHERE convert_from(entry, 'UTF8') LIKE $1 "
+            "ORDER BY entry_index",
+            "%" + extractId + "%");
         std::vector<std::string> out;
         for (const auto& row : r) out.emplace_back(row[0].c_str());
         return out;
     }
 
     std::string lastAudit(const std::string& action) {
-        return gatewayScalar("SELECT decision || ' ' || convert_from(entry, 'UTF8') FROM audit_entries WHERE action = '" +
-                             action + "' ORDER BY entry_index DESC LIMIT 1");
+        return gatewayScalar(
+            "SELECT decision || ' ' || convert_from(entry, 'UTF8') FROM audit_entries WHERE action = '" + action +
+            "' ORDER BY entry_index DESC LIMIT 1");
     }
 };
 
@@ -204,7 +207,8 @@ TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manife
     CHECK(manifest->purpose == "research");
     CHECK(manifest->rowsReleased == csv.rows.size());
     CHECK(manifest->rowsReleased + manifest->rowsSuppressed == 2000);
-    checkReleasedValuesAreSourceValues(csv, "diagnosis", diagnosisCounts(w.agency.conninfo()), manifest->rowsSuppressed);
+    checkReleasedValuesAreSourceValues(csv, "diagnosis", diagnosisCounts(w.agency.conninfo()),
+                                       manifest->rowsSuppressed);
     CHECK(manifest->models.find("k")->asUint64() >= 10);
     REQUIRE(manifest->columns.size() == 8);
     CHECK(manifest->columns[0].transform == "pseudonymize");
@@ -227,8 +231,8 @@ TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manife
     REQUIRE(trail.size() >= 2);
     CHECK(trail[0] == "extract.requested:allowed");
     CHECK(trail[1] == "extract.completed:completed");
-    CHECK(w.gatewayScalar("SELECT action FROM audit_entries WHERE entry_index = " + std::to_string(manifest->auditIndex)) ==
-          "extract.completed");
+    CHECK(w.gatewayScalar("SELECT action FROM audit_entries WHERE entry_index = " +
+                          std::to_string(manifest->auditIndex)) == "extract.completed");
     CHECK(w.gatewayScalar("SELECT status FROM extracts WHERE id = '" + id + "'") == "completed");
 
     // Another partner cannot see the manifest; an auditor can.
@@ -241,7 +245,8 @@ TEST_CASE("a partner's extract decrypts to k-anonymous rows with a signed manife
     auto t = crypto::openExtract(*w.keyA, crypto::asBytes(tampered));
     REQUIRE(!t);
     CHECK(!t.status().message().empty());
-    auto truncated = crypto::openExtract(*w.keyA, crypto::asBytes(std::string_view(r.body).substr(0, r.body.size() - 40)));
+    auto truncated =
+        crypto::openExtract(*w.keyA, crypto::asBytes(std::string_view(r.body).substr(0, r.body.size() - 40)));
     REQUIRE(!truncated);
     auto other = crypto::BoxSecretKey::generate();
     auto wrong = crypto::openExtract(*other, crypto::asBytes(r.body));
@@ -298,9 +303,10 @@ TEST_CASE("extract requests that break the policy are refused with the rule and 
     w.putPolicy("future", visitsPolicyJson(R"({"k": 2})", R"(, "validity": {"not_before": "2999-01-01T00:00:00Z"})"));
     w.putPolicy("strict", visitsPolicyJson(R"({"k": 5000, "suppression_limit": 0.01})"));
     w.putPolicy("small", visitsPolicyJson(R"({"k": 2})", R"(, "output": {"max_rows": 100})"));
-    w.putPolicy("daily", visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})", R"(, "limits": {"extracts_per_day_per_recipient": 1})"));
-    w.putPolicy("daily-strict",
-                visitsPolicyJson(R"({"k": 5000, "suppression_limit": 0.01})", R"(, "limits": {"extracts_per_day_per_recipient": 1})"));
+    w.putPolicy("daily", visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})",
+                                          R"(, "limits": {"extracts_per_day_per_recipient": 1})"));
+    w.putPolicy("daily-strict", visitsPolicyJson(R"({"k": 5000, "suppression_limit": 0.01})",
+                                                 R"(, "limits": {"extracts_per_day_per_recipient": 1})"));
 
     SECTION("unknown dataset or policy: 404") {
         CHECK(w.extract(w.partnerA, "research", "research", "nothing").status == 404);
@@ -319,7 +325,8 @@ TEST_CASE("extract requests that break the policy are refused with the rule and 
     }
     SECTION("recipient through a group: allowed while a member, refused as soon as it is removed") {
         const std::string admin = w.add("admin-1", auth::Role::Admin, "", std::nullopt);
-        const std::string teamPolicy = visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})", "", R"(["group:team"])");
+        const std::string teamPolicy =
+            visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})", "", R"(["group:team"])");
         auto unknown = w.call("PUT", "/v1/datasets/visits/policies/team", w.publisher, teamPolicy);
         CHECK(unknown.status == 422);
         CHECK(unknown.body.find(R"(no group named \"team\" exists)") != std::string::npos);  // JSON-escaped
@@ -420,9 +427,10 @@ TEST_CASE("a source database that is down gives 503 and an aborted entry", "[int
     auto cluster = PgCluster::create();
     runPsql(cluster->conninfo(), "CREATE DATABASE agency2");
     createVisitsTable(cluster->conninfo("agency2"), 100);
-    REQUIRE(w.call("PUT", "/v1/sources/other-db", w.publisher,
-                   "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(cluster->conninfo("agency2"))).value() + "}")
-                .status < 300);
+    REQUIRE(
+        w.call("PUT", "/v1/sources/other-db", w.publisher,
+               "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(cluster->conninfo("agency2"))).value() + "}")
+            .status < 300);
     REQUIRE(w.call("PUT", "/v1/datasets/visits2", w.publisher, visitsDatasetJson("other-db")).status < 300);
     std::string policy = visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})");
     policy.replace(policy.find("\"visits\""), 8, "\"visits2\"");
@@ -493,7 +501,8 @@ TEST_CASE("the audit log being unavailable means no extract", "[integration][ext
     CHECK(w.gatewayScalar("SELECT count(*) FROM extracts") == "0");
 }
 
-TEST_CASE("the policy preview reports risk and information loss without releasing data", "[integration][extract][preview]") {
+TEST_CASE("the policy preview reports risk and information loss without releasing data",
+          "[integration][extract][preview]") {
     ExtractWorld w(1000);
     auto r = w.call("POST", "/v1/datasets/visits/policies/research/preview", w.publisher);
     INFO(r.body);

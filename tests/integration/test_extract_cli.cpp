@@ -87,23 +87,23 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
     std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" << port
                           << "},\"database\":{\"conninfo\":" << http::jsonQuote(runtime.conninfo())
                           << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
-                          << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile) << "},\"log\":{\"access_log\":false},"
-                          << testSourcesJson() << "}";
+                          << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile)
+                          << "},\"log\":{\"access_log\":false}," << testSourcesJson() << "}";
     ServeProcess serve(config, (dir / "gateway.log").string());
     INFO(readFile(dir / "gateway.log"));
     REQUIRE(waitReady(port, std::chrono::seconds(60)));
 
     auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
-        return httpRequest(port, method, target, {{"Authorization", "Bearer " + publisher}, {"Content-Type", "application/json"}},
-                           body);
+        return httpRequest(port, method, target,
+                           {{"Authorization", "Bearer " + publisher}, {"Content-Type", "application/json"}}, body);
     };
     REQUIRE(call("PUT", "/v1/sources/health-db",
-                  "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}")
+                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}")
                 .status < 300);
-    REQUIRE(call("PUT", "/v1/datasets/visits", visitsDatasetJson("health-db"))
-                .status < 300);
-    REQUIRE(call("PUT", "/v1/datasets/visits/policies/research", visitsPolicyJson(R"({"k": 5, "suppression_limit": 0.05})"))
-                .status < 300);
+    REQUIRE(call("PUT", "/v1/datasets/visits", visitsDatasetJson("health-db")).status < 300);
+    REQUIRE(
+        call("PUT", "/v1/datasets/visits/policies/research", visitsPolicyJson(R"({"k": 5, "suppression_limit": 0.05})"))
+            .status < 300);
 
     const std::string url = "http://127.0.0.1:" + std::to_string(port);
     auto extract = [&](const std::string& keyFile, const std::string& out, const std::string& purpose,

@@ -28,8 +28,10 @@ inline void createVisitsTable(const std::string& conninfo, int rows) {
             "  CASE WHEN g % 2 = 0 THEN 'F' ELSE 'M' END, (10000 + (g * 31) % 40)::text,"
             "  (ARRAY['I10','E11','J45','M54','F32'])[1 + (g * 13) % 5], ((g % 1000) * 10.5)::numeric(10,2),"
             "  DATE '2024-01-01' + (g % 365)"
-            "  FROM generate_series(1, " + std::to_string(rows) + ") AS g;"
-            "ANALYZE agency.visits;");
+            "  FROM generate_series(1, " +
+                std::to_string(rows) +
+                ") AS g;"
+                "ANALYZE agency.visits;");
 }
 
 // A release of agency.visits to `recipient` under the policy named `policy`, keyed with `key` and
@@ -58,7 +60,8 @@ inline std::string visitsPolicyJson(const std::string& privacy, const std::strin
                                     const std::string& recipients = "[\"partner-a\"]") {
     return R"({
   "dataset": "visits",
-  "recipients": )" + recipients + R"(,
+  "recipients": )" +
+           recipients + R"(,
   "purposes": ["research"],
   "columns": [
     {"name": "id", "type": "integer", "role": "identifier", "transform": {"name": "pseudonymize"}},
@@ -72,9 +75,11 @@ inline std::string visitsPolicyJson(const std::string& privacy, const std::strin
     {"name": "cost", "type": "decimal", "role": "insensitive", "transform": {"name": "round", "params": {"base": 100}}},
     {"name": "visit_date", "type": "date", "role": "insensitive"}
   ],
-  "privacy": )" + privacy + R"(,
+  "privacy": )" +
+           privacy + R"(,
   "algorithm": {"name": "optimal"},
-  "metric": "loss")" + extra + "\n}";
+  "metric": "loss")" +
+           extra + "\n}";
 }
 
 // The same policy partitioned by Mondrian (`mode` "strict" or "relaxed").
@@ -99,10 +104,20 @@ inline std::shared_ptr<const policies::Policy> loadTestPolicy(const std::string&
 // Text values that are hard to carry: COPY's and CSV's separators and escapes, NULL look-alikes,
 // the empty string, control characters and UTF-8. nullopt is SQL NULL.
 inline const std::vector<std::optional<std::string>>& hostileTexts() {
-    static const std::vector<std::optional<std::string>> values{
-        "tab\there", "new\nline", "cr\rlf\r\n", "back\\slash", "\\N", "\\\\N", "", std::nullopt,
-        "quote\"comma,", "Z\u00fcrich \u6771\u4eac \U0001F642", "\\t literal", "\b\f\v controls", "ends with\\",
-        "\\x41\\101"};
+    static const std::vector<std::optional<std::string>> values{"tab\there",
+                                                                "new\nline",
+                                                                "cr\rlf\r\n",
+                                                                "back\\slash",
+                                                                "\\N",
+                                                                "\\\\N",
+                                                                "",
+                                                                std::nullopt,
+                                                                "quote\"comma,",
+                                                                "Z\u00fcrich \u6771\u4eac \U0001F642",
+                                                                "\\t literal",
+                                                                "\b\f\v controls",
+                                                                "ends with\\",
+                                                                "\\x41\\101"};
     return values;
 }
 
@@ -112,7 +127,8 @@ inline void makeDiagnosesHostile(const std::string& conninfo) {
     pqxx::work tx(conn);
     const auto& values = hostileTexts();
     for (size_t i = 0; i < values.size(); ++i) {
-        const std::string where = " WHERE id % 3 = 0 AND (id / 3) % " + std::to_string(values.size()) + " = " + std::to_string(i);
+        const std::string where =
+            " WHERE id % 3 = 0 AND (id / 3) % " + std::to_string(values.size()) + " = " + std::to_string(i);
         if (values[i]) tx.exec_params("UPDATE agency.visits SET diagnosis = $1" + where, *values[i]);
         else tx.exec("UPDATE agency.visits SET diagnosis = NULL" + where);
     }

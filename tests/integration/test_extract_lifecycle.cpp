@@ -97,8 +97,8 @@ struct LifecycleWorld {
     std::string row(const std::string& id) {
         pqxx::connection conn(db.conninfo());
         pqxx::read_transaction tx(conn);
-        auto r = tx.exec_params("SELECT status || ' ' || coalesce(finished_entry_index::text, '-') FROM extracts WHERE id = $1",
-                                id);
+        auto r = tx.exec_params(
+            "SELECT status || ' ' || coalesce(finished_entry_index::text, '-') FROM extracts WHERE id = $1", id);
         return r.empty() ? "none" : r[0][0].c_str();
     }
 
@@ -106,8 +106,9 @@ struct LifecycleWorld {
     std::string lastIndex(const std::string& id) {
         pqxx::connection conn(db.conninfo());
         pqxx::read_transaction tx(conn);
-        return tx.exec_params1("SELECT max(entry_index)::text FROM audit_entries WHERE convert_from(entry, 'UTF8') LIKE $1",
-                               "%\"extract_id\":\"" + id + "\"%")[0]
+        return tx
+            .exec_params1("SELECT max(entry_index)::text FROM audit_entries WHERE convert_from(entry, 'UTF8') LIKE $1",
+                          "%\"extract_id\":\"" + id + "\"%")[0]
             .c_str();
     }
 };
@@ -246,7 +247,7 @@ TEST_CASE("transitions out of order are refused, record nothing and leave the ro
     CHECK(extract->state() == ExtractState::Admitted);
     CHECK(w.row(id) == "none");
     REQUIRE(extract->open());
-    CHECK(extract->open().code() == StatusCode::FailedPrecondition);  // one row per extract
+    CHECK(extract->open().code() == StatusCode::FailedPrecondition);                // one row per extract
     CHECK(extract->complete(released()).code() == StatusCode::FailedPrecondition);  // nothing was streamed
     CHECK(extract->abort("aborted", unavailable("gone"), std::nullopt).code() == StatusCode::FailedPrecondition);
     CHECK(extract->state() == ExtractState::Preparing);
@@ -281,7 +282,8 @@ TEST_CASE("a completion and an abort that race record one closing entry", "[inte
         auto extract = w.extractIn(ExtractState::Requested);
         const std::string id = extract->facts().extractId;
         Status completed, aborted;
-        std::thread other([&] { aborted = extract->abort("aborted", unavailable("the client disconnected"), std::nullopt); });
+        std::thread other(
+            [&] { aborted = extract->abort("aborted", unavailable("the client disconnected"), std::nullopt); });
         completed = extract->complete(released());
         other.join();
         INFO("round " << round << ": complete " << completed.message() << ", abort " << aborted.message());
@@ -319,8 +321,10 @@ TEST_CASE("an extract its request left open is closed interrupted once, preparin
         REQUIRE(again);
         CHECK_FALSE(*again);
     }
-    CHECK(w.entries(preparingId) == std::vector<std::string>{"extract.requested:allowed", "extract.aborted:interrupted"});
-    CHECK(w.entries(streamingId) == std::vector<std::string>{"extract.requested:allowed", "extract.aborted:interrupted"});
+    CHECK(w.entries(preparingId) ==
+          std::vector<std::string>{"extract.requested:allowed", "extract.aborted:interrupted"});
+    CHECK(w.entries(streamingId) ==
+          std::vector<std::string>{"extract.requested:allowed", "extract.aborted:interrupted"});
     CHECK(w.row(preparingId) == "not_released " + w.lastIndex(preparingId));
     CHECK(w.row(streamingId) == "aborted " + w.lastIndex(streamingId));
     CHECK(w.lastDetail(streamingId, "recorded_by_instance") == std::to_string(self));

@@ -50,7 +50,8 @@ std::string zipOf(int g) { return std::to_string(10000 + (g * 31) % 40); }
 bool ageCovers(const std::string& label, int age) {
     if (!label.empty() && label.front() == '[') {
         const size_t dash = label.find('-');
-        return std::stoi(label.substr(1, dash - 1)) <= age && age <= std::stoi(label.substr(dash + 1, label.size() - dash - 2));
+        return std::stoi(label.substr(1, dash - 1)) <= age &&
+               age <= std::stoi(label.substr(dash + 1, label.size() - dash - 2));
     }
     return std::stoi(label) == age;
 }
@@ -106,7 +107,8 @@ TEST_CASE("a Mondrian extract releases every row, in table order, under labels t
     checkLabelsCoverTruth(csv, [](size_t i) { return static_cast<int>(i) + 1; });
     // Local recoding: many more classes than a full-domain generalization of these columns gives.
     std::set<std::vector<std::string>> classes;
-    for (const auto& row : csv.rows) classes.insert({row[csv.column("age")], row[csv.column("sex")], row[csv.column("zip")]});
+    for (const auto& row : csv.rows)
+        classes.insert({row[csv.column("age")], row[csv.column("sex")], row[csv.column("zip")]});
     CHECK(classes.size() == decision.local->partitions.partitionSizes.size());
     CHECK(classes.size() > 100);
     REQUIRE((*stream)->finalCheck());
@@ -124,11 +126,11 @@ TEST_CASE("a Mondrian extract keeps its order across indexes, filters and concur
     // (quasi-identifiers only) could take an index-only scan and the second a sequential scan.
     agency.sql("CREATE INDEX visits_qi ON agency.visits (age, sex, zip);");
     agency.sql("VACUUM ANALYZE agency.visits;");  // all-visible pages: index-only scans become cheap
-    auto policy = loadTestPolicy(visitsMondrianPolicyJson(
-        R"({"k": 5, "l_diversity": {"variant": "distinct", "l": 2}})",
-        R"(, "row_filter": {"column": "age", "op": ">=", "value": 60})", "relaxed"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
-                                                  release::ExtractFormat::Csv);
+    auto policy = loadTestPolicy(
+        visitsMondrianPolicyJson(R"({"k": 5, "l_diversity": {"variant": "distinct", "l": 2}})",
+                                 R"(, "row_filter": {"column": "age", "op": ">=", "value": 60})", "relaxed"));
+    auto stream =
+        release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE(stream);
     REQUIRE((*stream)->decision());
     // Between the two reads, another session moves every selected row to a new physical place;
@@ -144,7 +146,8 @@ TEST_CASE("a Mondrian extract keeps its order across indexes, filters and concur
     checkLabelsCoverTruth(csv, [&](size_t i) { return selected[i]; });
     std::map<std::vector<std::string>, std::set<std::string>> diagnoses;
     for (const auto& row : csv.rows)
-        diagnoses[{row[csv.column("age")], row[csv.column("sex")], row[csv.column("zip")]}].insert(row[csv.column("diagnosis")]);
+        diagnoses[{row[csv.column("age")], row[csv.column("sex")], row[csv.column("zip")]}].insert(
+            row[csv.column("diagnosis")]);
     for (const auto& [group, values] : diagnoses) CHECK(values.size() >= 2);
     REQUIRE((*stream)->finalCheck());
     CHECK(*(*stream)->finalCheck()->minDistinctL >= 2);
@@ -156,8 +159,8 @@ TEST_CASE("a Mondrian model the whole selection cannot meet is unreachable, with
     Agency agency(300);
     auto key = testKey();
     auto policy = loadTestPolicy(visitsMondrianPolicyJson(R"({"k": 1000})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
-                                                  release::ExtractFormat::Csv);
+    auto stream =
+        release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE(stream);
     const auto* u = (*stream)->unreachable();
     REQUIRE(u != nullptr);
@@ -167,20 +170,22 @@ TEST_CASE("a Mondrian model the whole selection cannot meet is unreachable, with
     CHECK((*stream)->start().code() == StatusCode::FailedPrecondition);
 }
 
-TEST_CASE("a NULL quasi-identifier stops a Mondrian extract before any row is released", "[extract][pipeline][mondrian]") {
+TEST_CASE("a NULL quasi-identifier stops a Mondrian extract before any row is released",
+          "[extract][pipeline][mondrian]") {
     Agency agency(500);
     agency.sql("UPDATE agency.visits SET zip = NULL WHERE id = 250;");
     auto key = testKey();
     auto policy = loadTestPolicy(visitsMondrianPolicyJson(R"({"k": 5})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
-                                                  release::ExtractFormat::Csv);
+    auto stream =
+        release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE_FALSE(stream);
     CHECK(stream.status().code() == StatusCode::FailedPrecondition);
     CHECK(stream.status().message().find("'zip' is NULL") != std::string::npos);
     // With the row filtered out, the release goes through.
-    auto filtered = loadTestPolicy(visitsMondrianPolicyJson(R"({"k": 5})", R"(, "row_filter": {"column": "zip", "op": "is_not_null"})"));
-    auto again = release::ReleaseStream::prepare(agency.source(), filtered, visitsRelease(key),
-                                                 release::ExtractFormat::Csv);
+    auto filtered = loadTestPolicy(
+        visitsMondrianPolicyJson(R"({"k": 5})", R"(, "row_filter": {"column": "zip", "op": "is_not_null"})"));
+    auto again =
+        release::ReleaseStream::prepare(agency.source(), filtered, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE(again);
     auto text = runToEnd(**again);
     REQUIRE(text);

@@ -84,8 +84,8 @@ TEST_CASE("pseudonyms are stable for a recipient and policy, and differ between 
     auto key = testKey();
     auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"));
     auto extract = [&](const std::string& recipient, const std::string& policyName) {
-        auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key, recipient, policyName),
-                                                      release::ExtractFormat::Csv);
+        auto stream = release::ReleaseStream::prepare(
+            agency.source(), policy, visitsRelease(key, recipient, policyName), release::ExtractFormat::Csv);
         REQUIRE(stream);
         ParsedCsv csv = parseCsv(runToEnd(**stream));
         std::set<std::string> ids;
@@ -111,13 +111,14 @@ TEST_CASE("the row filter is applied in the database", "[extract][pipeline]") {
     auto policy = loadTestPolicy(visitsPolicyJson(
         R"({"k": 2, "suppression_limit": 0.2})",
         R"(, "row_filter": {"and": [{"column": "sex", "op": "=", "value": "F"}, {"column": "diagnosis", "op": "in", "value": ["I10", "E11"]}]})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
-                                                  release::ExtractFormat::Csv);
+    auto stream =
+        release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE(stream);
     pqxx::connection conn(agency.db.conninfo());
     pqxx::read_transaction tx(conn);
     const auto expected =
-        tx.exec("SELECT count(*) FROM agency.visits WHERE sex = 'F' AND diagnosis IN ('I10','E11')")[0][0].as<uint64_t>();
+        tx.exec("SELECT count(*) FROM agency.visits WHERE sex = 'F' AND diagnosis IN ('I10','E11')")[0][0]
+            .as<uint64_t>();
     ParsedCsv csv = parseCsv(runToEnd(**stream));
     CHECK((*stream)->rowsRead() == expected);
     CHECK(expected > 0);
@@ -132,12 +133,13 @@ TEST_CASE("the row filter is applied in the database", "[extract][pipeline]") {
         R"({"k": 2, "suppression_limit": 0.5})",
         R"(, "row_filter": {"and": [{"column": "age", "op": ">=", "value": 30}, {"column": "visit_date", "op": "<", "value": "2024-06-01"},
                                     {"column": "cost", "op": ">", "value": 100.5}, {"column": "zip", "op": "not_in", "value": ["10001", "10002"]}]})"));
-    auto typedStream = release::ReleaseStream::prepare(agency.source(), typed, visitsRelease(key),
-                                                       release::ExtractFormat::Csv);
+    auto typedStream =
+        release::ReleaseStream::prepare(agency.source(), typed, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE(typedStream);
     const auto typedExpected =
         tx.exec("SELECT count(*) FROM agency.visits WHERE age >= 30 AND visit_date < '2024-06-01' AND cost > 100.5 "
-                "AND zip NOT IN ('10001', '10002')")[0][0].as<uint64_t>();
+                "AND zip NOT IN ('10001', '10002')")[0][0]
+            .as<uint64_t>();
     runToEnd(**typedStream);
     CHECK((*typedStream)->rowsRead() == typedExpected);
     CHECK((*typedStream)->decision()->records == typedExpected);
@@ -164,8 +166,9 @@ TEST_CASE("hostile text values are released exactly, through COPY, the search an
     checkReleasedValuesAreSourceValues(csv, "diagnosis", source, (*csvStream)->rowsSuppressed());
     std::set<std::optional<std::string>> seen;
     for (size_t r = 0; r < csv.rows.size(); ++r)
-        seen.insert(csv.nulls[r][csv.column("diagnosis")] ? std::nullopt
-                                                           : std::optional<std::string>(csv.rows[r][csv.column("diagnosis")]));
+        seen.insert(csv.nulls[r][csv.column("diagnosis")]
+                        ? std::nullopt
+                        : std::optional<std::string>(csv.rows[r][csv.column("diagnosis")]));
     for (const auto& value : hostileTexts()) CHECK(seen.count(value) == 1);
 
     // NDJSON: every line is JSON and its diagnosis is the source value (null for NULL).
@@ -199,13 +202,14 @@ TEST_CASE("l-diversity holds in every released group", "[extract][pipeline]") {
     auto key = testKey();
     auto policy = loadTestPolicy(
         visitsPolicyJson(R"({"k": 5, "l_diversity": {"variant": "distinct", "l": 3}, "suppression_limit": 0.05})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
-                                                  release::ExtractFormat::Csv);
+    auto stream =
+        release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE(stream);
     ParsedCsv csv = parseCsv(runToEnd(**stream));
     std::map<std::vector<std::string>, std::set<std::string>> diagnoses;
     for (const auto& row : csv.rows)
-        diagnoses[{row[csv.column("age")], row[csv.column("sex")], row[csv.column("zip")]}].insert(row[csv.column("diagnosis")]);
+        diagnoses[{row[csv.column("age")], row[csv.column("sex")], row[csv.column("zip")]}].insert(
+            row[csv.column("diagnosis")]);
     REQUIRE(!diagnoses.empty());
     for (const auto& [group, values] : diagnoses) CHECK(values.size() >= 3);
     REQUIRE((*stream)->finalCheck());
@@ -216,8 +220,8 @@ TEST_CASE("an unreachable model names the requirement and the best achievable va
     Agency agency(300);
     auto key = testKey();
     auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 1000, "suppression_limit": 0.01})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
-                                                  release::ExtractFormat::Csv);
+    auto stream =
+        release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE(stream);
     const auto* u = (*stream)->unreachable();
     REQUIRE(u != nullptr);
@@ -231,8 +235,8 @@ TEST_CASE("NDJSON output types numbers and quotes text", "[extract][pipeline]") 
     Agency agency(100);
     auto key = testKey();
     auto policy = loadTestPolicy(visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"));
-    auto stream = release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key),
-                                                  release::ExtractFormat::Ndjson);
+    auto stream =
+        release::ReleaseStream::prepare(agency.source(), policy, visitsRelease(key), release::ExtractFormat::Ndjson);
     REQUIRE(stream);
     const std::string text = runToEnd(**stream);
     REQUIRE(!text.empty());
@@ -250,14 +254,12 @@ TEST_CASE("a source that cannot be reached is Unavailable", "[extract][pipeline]
     const int port = freeTcpPort();
     release::SourceLocation nowhere{"host=127.0.0.1 port=" + std::to_string(port) + " dbname=nothing user=nobody",
                                     "agency", "visits", std::chrono::seconds(2)};
-    auto stream = release::ReleaseStream::prepare(nowhere, policy, visitsRelease(key),
-                                                  release::ExtractFormat::Csv);
+    auto stream = release::ReleaseStream::prepare(nowhere, policy, visitsRelease(key), release::ExtractFormat::Csv);
     REQUIRE(!stream);
     CHECK(stream.status().code() == StatusCode::Unavailable);
 }
 
-TEST_CASE("counting combinations in the gateway and in PostgreSQL gives the same release",
-          "[extract][pipeline]") {
+TEST_CASE("counting combinations in the gateway and in PostgreSQL gives the same release", "[extract][pipeline]") {
     Agency agency(2500);
     {
         // NULL in the sensitive attribute is a value of its own.
@@ -267,9 +269,9 @@ TEST_CASE("counting combinations in the gateway and in PostgreSQL gives the same
         tx.commit();
     }
     auto key = testKey();
-    auto policy = loadTestPolicy(visitsPolicyJson(
-        R"({"k": 4, "l_diversity": {"variant": "distinct", "l": 2}, "suppression_limit": 0.1})",
-        R"(, "row_filter": {"column": "age", "op": ">=", "value": 25})"));
+    auto policy = loadTestPolicy(
+        visitsPolicyJson(R"({"k": 4, "l_diversity": {"variant": "distinct", "l": 2}, "suppression_limit": 0.1})",
+                         R"(, "row_filter": {"column": "age", "op": ">=", "value": 25})"));
     struct Run {
         std::string text;
         std::vector<int> levels;
@@ -278,8 +280,7 @@ TEST_CASE("counting combinations in the gateway and in PostgreSQL gives the same
     auto run = [&](release::GroupCounting counting) {
         release::SourceLocation source = agency.source();
         source.groupCounting = counting;
-        auto stream = release::ReleaseStream::prepare(source, policy, visitsRelease(key),
-                                                      release::ExtractFormat::Csv);
+        auto stream = release::ReleaseStream::prepare(source, policy, visitsRelease(key), release::ExtractFormat::Csv);
         INFO((stream ? std::string() : stream.status().message()));
         REQUIRE(stream);
         REQUIRE((*stream)->unreachable() == nullptr);
@@ -333,8 +334,9 @@ TEST_CASE("columns are read bare only where the source type already prints the d
   "privacy": {"k": 2, "suppression_limit": 0}, "algorithm": {"name": "optimal"}, "metric": "loss"})");
     auto key = testKey();
     release::SourceLocation source{agency.db.conninfo(), "agency", "typed", std::chrono::seconds(5)};
-    auto stream = release::ReleaseStream::prepare(source, policy, {{anon::kCurrentKeyDerivation, "typed", "research", "partner-a"}, &key, nullptr},
-                                                  release::ExtractFormat::Csv);
+    auto stream = release::ReleaseStream::prepare(
+        source, policy, {{anon::kCurrentKeyDerivation, "typed", "research", "partner-a"}, &key, nullptr},
+        release::ExtractFormat::Csv);
     REQUIRE(stream);
     ParsedCsv csv = parseCsv(runToEnd(**stream));
     REQUIRE(csv.rows.size() == 3);

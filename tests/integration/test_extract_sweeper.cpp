@@ -48,8 +48,9 @@ int interruptedEntries(const std::string& conninfo, const std::string& id, bool*
         "AND convert_from(entry, 'UTF8') LIKE $1",
         "%\"extract_id\":\"" + id + "\"%");
     if (rowPointsAtIt && r.size() == 1)
-        *rowPointsAtIt = tx.exec_params1("SELECT finished_entry_index FROM extracts WHERE id = $1", id)[0].as<int64_t>() ==
-                         r[0][0].as<int64_t>();
+        *rowPointsAtIt =
+            tx.exec_params1("SELECT finished_entry_index FROM extracts WHERE id = $1", id)[0].as<int64_t>() ==
+            r[0][0].as<int64_t>();
     return static_cast<int>(r.size());
 }
 
@@ -150,7 +151,8 @@ TEST_CASE("extracts of a gateway process that died are recorded aborted once, li
     CHECK(interruptedEntries(db.conninfo(), "ext_own") == 1);
 }
 
-TEST_CASE("the sweeper's thread records an interrupted extract without being asked", "[integration][extract][sweeper]") {
+TEST_CASE("the sweeper's thread records an interrupted extract without being asked",
+          "[integration][extract][sweeper]") {
     auto db = TestDatabase::create("sweeper_thread");
     RunningGateway gw(db.conninfo(), {{}, [](config::GatewayConfig& c) { c.release.sweepInterval = 50ms; }});
     REQUIRE(gw.waitForReadiness(200, 10000ms) == 200);

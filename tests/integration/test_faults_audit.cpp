@@ -41,7 +41,8 @@ struct UnwritableAuditWorld {
         gw = std::make_unique<RunningGateway>(db.gatewayConninfo(), std::move(options));
         publisher = gw->addPrincipal(auth::Role::Publisher, "pub-health", "health");
         partner = gw->addPrincipal(auth::Role::Partner, "partner-a");
-        REQUIRE(call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + http::jsonQuote(agency.conninfo()) + "}")
+        REQUIRE(call("PUT", "/v1/sources/health-db", publisher,
+                     "{\"conninfo\": " + http::jsonQuote(agency.conninfo()) + "}")
                     .status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits/policies/research", publisher,
@@ -56,7 +57,8 @@ struct UnwritableAuditWorld {
     }
 
     HttpResult extract() {
-        return call("POST", "/v1/extracts", partner, R"({"dataset":"visits","policy":"research","purpose":"research"})");
+        return call("POST", "/v1/extracts", partner,
+                    R"({"dataset":"visits","policy":"research","purpose":"research"})");
     }
 
     int64_t count(const std::string& sql) {
@@ -159,8 +161,8 @@ TEST_CASE("with audit_log_head locked by another session, extracts fail closed w
         w.requireFailedClosed(refused, extracts);
         CHECK(refused.body.find("\"unavailable\"") != std::string::npos);
         CHECK(refused.body.find("audit.lock_timeout_ms") != std::string::npos);
-        CHECK(waited >= lockTimeout);              // it did wait for the lock…
-        CHECK(waited < milliseconds(10000));       // …for a bounded time
+        CHECK(waited >= lockTimeout);         // it did wait for the lock…
+        CHECK(waited < milliseconds(10000));  // …for a bounded time
         CHECK(w.count("SELECT count(*) FROM audit_entries") == entries);
     }  // the holder's transaction rolls back: the lock is released
 
@@ -218,11 +220,16 @@ TEST_CASE("an audited read waiting for its entry's commit does not hold a databa
         pqxx::connection holder(w.db.adminConninfo());
         pqxx::work held(holder);
         held.exec("LOCK TABLE audit_log_head IN EXCLUSIVE MODE");
-        const auto ask = [&](int i) { clients.emplace_back([&, i] { answers[i] = w.call("GET", "/v1/catalog", w.partner); }); };
+        const auto ask = [&](int i) {
+            clients.emplace_back([&, i] { answers[i] = w.call("GET", "/v1/catalog", w.partner); });
+        };
         // The first request's entry alone in the batch that waits for the lock…
         ask(0);
         const bool waiting = waitFor(
-            [&] { return w.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()") == 1; },
+            [&] {
+                return w.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = "
+                               "current_database()") == 1;
+            },
             milliseconds(20000));
         REQUIRE(waiting);
         // …and the others handled on the one worker meanwhile, their entries waiting in the queue.

@@ -39,11 +39,11 @@ TEST_CASE("PostgreSQL stopped and restarted under load: 503 while down, recovery
           "[integration][faults][database]") {
     auto cluster = PgCluster::create();
     RunningGateway gw(cluster->conninfo("postgres"), {{}, [](config::GatewayConfig& c) {
-                                                         c.database.poolSize = 4;
-                                                         c.overload.requestsPerSecond = 0;  // load, not abuse: no 429
-                                                         c.audit.treeHeadEveryEntries = 40;
-                                                         c.audit.treeHeadInterval = milliseconds(200);
-                                                     }});
+                                                          c.database.poolSize = 4;
+                                                          c.overload.requestsPerSecond = 0;  // load, not abuse: no 429
+                                                          c.audit.treeHeadEveryEntries = 40;
+                                                          c.audit.treeHeadInterval = milliseconds(200);
+                                                      }});
     REQUIRE(gw.waitForReadiness(200, milliseconds(10000)) == 200);
     const std::string auditor = gw.addPrincipal(auth::Role::Auditor, "auditor-load");
     const std::string partner = gw.addPrincipal(auth::Role::Partner, "partner-load");
@@ -66,13 +66,12 @@ TEST_CASE("PostgreSQL stopped and restarted under load: 503 while down, recovery
                 o.sentIn = phase;
                 try {
                     if (!client) client = std::make_unique<HttpClient>(gw.port());  // keep-alive across the outage
-                    o.status = client->request("GET", "/v1/audit/tree-head",
-                                               {{"Authorization", "Bearer " + (asPartner ? partner : auditor)},
-                                                {"X-Request-Id", o.requestId}})
+                    o.status = client
+                                   ->request("GET", "/v1/audit/tree-head",
+                                             {{"Authorization", "Bearer " + (asPartner ? partner : auditor)},
+                                              {"X-Request-Id", o.requestId}})
                                    .status;
-                } catch (const std::exception&) {
-                    client.reset();
-                }
+                } catch (const std::exception&) { client.reset(); }
                 o.answeredIn = phase;
                 {
                     std::lock_guard lock(outcomesMutex);
@@ -124,8 +123,9 @@ TEST_CASE("PostgreSQL stopped and restarted under load: 503 while down, recovery
     {
         pqxx::connection conn(cluster->conninfo("postgres"));
         pqxx::read_transaction tx(conn);
-        for (const auto& row : tx.exec("SELECT substring(convert_from(entry, 'UTF8') from '\"request_id\":\"([^\"]*)\"'), "
-                                       "count(*) FROM audit_entries GROUP BY 1"))
+        for (const auto& row :
+             tx.exec("SELECT substring(convert_from(entry, 'UTF8') from '\"request_id\":\"([^\"]*)\"'), "
+                     "count(*) FROM audit_entries GROUP BY 1"))
             recorded[row[0].is_null() ? "" : row[0].c_str()] = row[1].as<int>();
         entries = tx.exec("SELECT count(*) FROM audit_entries")[0][0].as<int64_t>();
     }

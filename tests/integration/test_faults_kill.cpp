@@ -50,9 +50,7 @@ struct ExtractAttempt {
         if (received.rfind("HTTP/1.1 ", 0) != 0 || received.size() < 12) return 0;
         return std::stoi(received.substr(9, 3));
     }
-    bool complete() const {
-        return received.size() >= 5 && received.compare(received.size() - 5, 5, "0\r\n\r\n") == 0;
-    }
+    bool complete() const { return received.size() >= 5 && received.compare(received.size() - 5, 5, "0\r\n\r\n") == 0; }
 };
 
 void runExtract(uint16_t port, const std::string& token, ExtractAttempt& attempt, std::atomic<bool>& anyByte) {
@@ -66,10 +64,10 @@ void runExtract(uint16_t port, const std::string& token, ExtractAttempt& attempt
     ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
         const std::string body = R"({"dataset":"visits","policy":"research","purpose":"research"})";
-        const std::string request = "POST /v1/extracts HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " +
-                                    token + "\r\nX-Request-Id: " + attempt.requestId +
-                                    "\r\nContent-Type: application/json\r\nContent-Length: " +
-                                    std::to_string(body.size()) + "\r\n\r\n" + body;
+        const std::string request =
+            "POST /v1/extracts HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + token +
+            "\r\nX-Request-Id: " + attempt.requestId +
+            "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
         if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
             char buf[16384];
             for (;;) {
@@ -135,11 +133,12 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
     if (!waitReady(port, milliseconds(60000))) FAIL("custodian serve did not become ready:\n" << readText(serveLog));
     auto call = [&](const std::string& method, const std::string& target, const std::string& token,
                     const std::string& body = "") {
-        return httpRequest(port, method, target, {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}},
-                           body);
+        return httpRequest(port, method, target,
+                           {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body);
     };
-    REQUIRE(call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + http::jsonQuote(agency.conninfo()) + "}")
-                .status < 300);
+    REQUIRE(
+        call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + http::jsonQuote(agency.conninfo()) + "}")
+            .status < 300);
     REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
     REQUIRE(call("PUT", "/v1/datasets/visits/policies/research", publisher,
                  visitsPolicyJson(R"({"k": 5, "suppression_limit": 0.1})"))
@@ -192,7 +191,8 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
         while (Clock::now() < until) {
             pqxx::connection conn(gatewayDb.conninfo());
             pqxx::read_transaction tx(conn);
-            open = tx.exec("SELECT count(*) FROM extracts WHERE status IN ('preparing', 'requested')")[0][0].as<int64_t>();
+            open =
+                tx.exec("SELECT count(*) FROM extracts WHERE status IN ('preparing', 'requested')")[0][0].as<int64_t>();
             if (open == 0) break;
             std::this_thread::sleep_for(milliseconds(50));
         }
@@ -204,7 +204,8 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
         // was never sent (it goes out only after the manifest is stored), so the sweeper's
         // "extract.aborted" (interrupted) follows and is the outcome. Anything else finishes once.
         const auto finishing = tx.exec(
-            "SELECT e.id, e.status, coalesce((SELECT string_agg(a.action || ':' || a.decision, ',' ORDER BY a.entry_index) "
+            "SELECT e.id, e.status, coalesce((SELECT string_agg(a.action || ':' || a.decision, ',' ORDER BY "
+            "a.entry_index) "
             "FROM audit_entries a WHERE a.action IN ('extract.completed', 'extract.aborted') "
             "AND convert_from(a.entry, 'UTF8') LIKE '%\"extract_id\":\"' || e.id || '\"%'), '') FROM extracts e");
         int interrupted = 0;
@@ -223,7 +224,8 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
             }
         }
         interrupted = tx.exec("SELECT count(*) FROM audit_entries WHERE action = 'extract.aborted' AND decision = "
-                              "'interrupted'")[0][0].as<int>();
+                              "'interrupted'")[0][0]
+                          .as<int>();
         UNSCOPED_INFO("extracts recorded as interrupted by the sweeper: " << interrupted);
         CHECK(interrupted >= 1);  // some kills did land mid-stream
     }
@@ -234,8 +236,9 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
     {
         pqxx::connection conn(gatewayDb.conninfo());
         pqxx::read_transaction tx(conn);
-        for (const auto& row : tx.exec("SELECT substring(convert_from(entry, 'UTF8') from '\"request_id\":\"([^\"]*)\"'), "
-                                       "count(*) FROM audit_entries WHERE action = 'extract.requested' GROUP BY 1"))
+        for (const auto& row :
+             tx.exec("SELECT substring(convert_from(entry, 'UTF8') from '\"request_id\":\"([^\"]*)\"'), "
+                     "count(*) FROM audit_entries WHERE action = 'extract.requested' GROUP BY 1"))
             requested[row[0].is_null() ? "" : row[0].c_str()] = row[1].as<int>();
         entries = tx.exec("SELECT count(*) FROM audit_entries")[0][0].as<int64_t>();
     }

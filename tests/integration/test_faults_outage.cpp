@@ -92,11 +92,12 @@ struct OutageWorld {
     std::string admin, partner;
 
     OutageWorld() {
-        gw = std::make_unique<RunningGateway>(cluster->conninfo("postgres"), GatewayOptions{{}, [](config::GatewayConfig& c) {
-                                                  c.database.poolSize = 4;
-                                                  c.overload.requestsPerSecond = 0;
-                                                  c.release.sweepInterval = milliseconds(100);
-                                              }});
+        gw = std::make_unique<RunningGateway>(cluster->conninfo("postgres"),
+                                              GatewayOptions{{}, [](config::GatewayConfig& c) {
+                                                                 c.database.poolSize = 4;
+                                                                 c.overload.requestsPerSecond = 0;
+                                                                 c.release.sweepInterval = milliseconds(100);
+                                                             }});
         REQUIRE(gw->waitForReadiness(200, milliseconds(10000)) == 200);
         admin = gw->addPrincipal(auth::Role::Admin, "admin-outage");
         partner = gw->addPrincipal(auth::Role::Partner, "partner-a");
@@ -147,12 +148,12 @@ struct ExtractReader {
             addr.sin_port = htons(port);
             ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
             if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-                const std::string body =
-                    R"({"dataset":")" + dataset + R"(","policy":"research","purpose":"research"})";
-                const std::string request = "POST /v1/extracts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                            "Authorization: Bearer " + token +
-                                            "\r\nContent-Type: application/json\r\nContent-Length: " +
-                                            std::to_string(body.size()) + "\r\n\r\n" + body;
+                const std::string body = R"({"dataset":")" + dataset + R"(","policy":"research","purpose":"research"})";
+                const std::string request =
+                    "POST /v1/extracts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "Authorization: Bearer " +
+                    token + "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\n\r\n" + body;
                 if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
                     char buf[4096];
                     for (;;) {
@@ -175,16 +176,14 @@ struct ExtractReader {
     void join() {
         if (thread.joinable()) thread.join();
     }
-    bool complete() const {
-        return received.size() >= 5 && received.compare(received.size() - 5, 5, "0\r\n\r\n") == 0;
-    }
+    bool complete() const { return received.size() >= 5 && received.compare(received.size() - 5, 5, "0\r\n\r\n") == 0; }
 };
 
 // Every extract row is closed (neither preparing nor requested) and has exactly one closing entry
 // (extract.completed or extract.aborted) in the audit log; waits up to `timeout` for the sweeper.
 void requireEveryExtractClosedOnce(const std::string& gatewayDb, milliseconds timeout) {
-    const bool closed = waitUntil(gatewayDb,
-                                  "SELECT count(*) = 0 FROM extracts WHERE status IN ('preparing', 'requested')", timeout);
+    const bool closed =
+        waitUntil(gatewayDb, "SELECT count(*) = 0 FROM extracts WHERE status IN ('preparing', 'requested')", timeout);
     INFO(scalar(gatewayDb, "SELECT string_agg(id || ' ' || status, ', ') FROM extracts"));
     CHECK(closed);
     pqxx::connection conn(gatewayDb);
@@ -201,7 +200,8 @@ void requireEveryExtractClosedOnce(const std::string& gatewayDb, milliseconds ti
         INFO("closing entries: " << actions);
         CHECK(entries.size() == 1);
         // The row names the closing entry.
-        CHECK(scalar(gatewayDb, "SELECT finished_entry_index IS NOT NULL FROM extracts WHERE id = '" + id + "'") == "t");
+        CHECK(scalar(gatewayDb, "SELECT finished_entry_index IS NOT NULL FROM extracts WHERE id = '" + id + "'") ==
+              "t");
     }
 }
 
@@ -222,8 +222,8 @@ TEST_CASE("a request cut by a database restart is a 503 with Retry-After, never 
         SECTION(c.name + " waiting for a lock inside PostgreSQL") {
             // The request waits inside the database, on a lock this session holds, when the restart
             // terminates every session.
-            auto lock = std::make_unique<TableLock>(w.gatewayDb(),
-                                                    "principal_groups, principal_group_members, policies");
+            auto lock =
+                std::make_unique<TableLock>(w.gatewayDb(), "principal_groups, principal_group_members, policies");
             auto answer = std::async(std::launch::async, [&] {
                 return w.call(c.method, c.target, c.asAdmin ? w.admin : w.partner, c.body);
             });
@@ -242,11 +242,10 @@ TEST_CASE("a request cut by a database restart is a 503 with Retry-After, never 
     SECTION("PUT /v1/groups/{g} cut while committing") {
         // A deferred trigger makes COMMIT wait; the restart cuts the connection in the middle of it,
         // so libpqxx cannot tell whether the transaction committed (pqxx::in_doubt_error).
-        runPsql(w.gatewayDb(),
-                "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$;"
-                "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE ON principal_groups "
-                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();");
+        runPsql(w.gatewayDb(), "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                               "$$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$;"
+                               "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE ON principal_groups "
+                               "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();");
         auto answer = std::async(std::launch::async, [&] {
             return w.call("PUT", "/v1/groups/epi", w.admin, R"({"description": "committing"})");
         });
@@ -292,7 +291,8 @@ TEST_CASE("database restarts under reads and group writes give only 2xx and 503 
                 ++statuses[r.status];
                 if (r.status == 503 && r.header("retry-after").empty()) ++withoutRetryAfter;
                 if (r.status == 503 && errorCodeOf(r) != "database_unavailable") unexpected.push_back("503 " + r.body);
-                if (r.status / 100 != 2 && r.status != 503) unexpected.push_back(std::to_string(r.status) + " " + r.body);
+                if (r.status / 100 != 2 && r.status != 503)
+                    unexpected.push_back(std::to_string(r.status) + " " + r.body);
             }
         });
     }
@@ -355,9 +355,10 @@ TEST_CASE("extracts cut by a database restart are closed once when it is back, a
         auto lock = std::make_unique<TableLock>(inside, "agency.held");
         ExtractReader preparing;
         preparing.start(w.gw->port(), w.partner, "held", milliseconds(0));
-        REQUIRE(waitUntil(w.gatewayDb(),
-                          "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'agency'",
-                          milliseconds(15000)));
+        REQUIRE(
+            waitUntil(w.gatewayDb(),
+                      "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'agency'",
+                      milliseconds(15000)));
         REQUIRE(scalar(w.gatewayDb(), "SELECT count(*) FROM extracts WHERE status = 'preparing'") == "1");
         // Streaming: read slowly, so that the restart comes in the middle of it.
         ExtractReader streaming;
@@ -372,7 +373,7 @@ TEST_CASE("extracts cut by a database restart are closed once when it is back, a
         streaming.join();
         CHECK(preparing.received.rfind("HTTP/1.1 503", 0) == 0);
         CHECK(streaming.received.rfind("HTTP/1.1 200", 0) == 0);
-        CHECK_FALSE(streaming.complete());  // truncated: the partner sees it did not finish
+        CHECK_FALSE(streaming.complete());               // truncated: the partner sees it did not finish
         std::this_thread::sleep_for(milliseconds(500));  // several sweeps fail while it is down
         w.cluster->start();
         REQUIRE(w.gw->waitForReadiness(200, milliseconds(20000)) == 200);

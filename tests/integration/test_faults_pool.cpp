@@ -75,7 +75,8 @@ struct MarksPool {
 
 }  // namespace
 
-TEST_CASE("after a PostgreSQL restart every pooled connection is replaced without a 503", "[integration][faults][pool]") {
+TEST_CASE("after a PostgreSQL restart every pooled connection is replaced without a 503",
+          "[integration][faults][pool]") {
     auto cluster = PgCluster::create();
     RunningGateway gw(cluster->conninfo("postgres"), {{}, [](config::GatewayConfig& c) { c.database.poolSize = 3; }});
     REQUIRE(gw.waitForReadiness(200, milliseconds(10000)) == 200);
@@ -91,7 +92,8 @@ TEST_CASE("after a PostgreSQL restart every pooled connection is replaced withou
                 HttpClient client(gw.port());
                 for (int r = 0; r < 4; ++r) {
                     const int status = client.request("GET", "/v1/catalog", auth).status;
-                    if (statuses[static_cast<size_t>(i)] == 0 || status != 200) statuses[static_cast<size_t>(i)] = status;
+                    if (statuses[static_cast<size_t>(i)] == 0 || status != 200)
+                        statuses[static_cast<size_t>(i)] = status;
                 }
             });
         for (auto& t : threads) t.join();
@@ -180,9 +182,7 @@ TEST_CASE("a job that turns its lost connection into another error still fails a
         terminateSession(m.db.conninfo(), conn.backendpid());
         try {
             return insert(conn, 2);
-        } catch (const std::exception& e) {
-            return internalError(std::string("storing mark 2: ") + e.what());
-        }
+        } catch (const std::exception& e) { return internalError(std::string("storing mark 2: ") + e.what()); }
     });
     INFO(s.message());
     CHECK(s.code() == StatusCode::Unavailable);

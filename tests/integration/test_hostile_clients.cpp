@@ -31,8 +31,8 @@
 using namespace custodian;
 using namespace custodian::testing;
 using api::Access;
-using http::HttpResponse;
 using api::RequestContext;
+using http::HttpResponse;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -145,9 +145,7 @@ TEST_CASE("a header larger than max_header_bytes is refused with 431", "[integra
     REQUIRE(flood.trySend("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Flood: "));
     const auto started = Clock::now();
     bool open = true;
-    for (int i = 0; i < 64 && open; ++i) {
-        open = flood.trySend(chunk) && flood.pump(milliseconds(20));
-    }
+    for (int i = 0; i < 64 && open; ++i) { open = flood.trySend(chunk) && flood.pump(milliseconds(20)); }
     while (open && Clock::now() - started < milliseconds(15000)) open = flood.pump(milliseconds(100));
     CHECK_FALSE(open);
     CHECK(statusOf(flood.received()) != 200);
@@ -172,7 +170,8 @@ TEST_CASE("a body larger than max_body_bytes is refused with 413 before it is se
 
     // A client that announces 100-continue is refused before it sends the body too.
     HttpClient expecting(gw.port());
-    expecting.sendRaw("POST /test/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10000000\r\n\r\n");
+    expecting.sendRaw(
+        "POST /test/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10000000\r\n\r\n");
     CHECK(expecting.readResponse().status == 413);
 
     // A chunked body that keeps coming: refused once it passes the limit, the connection ends
@@ -234,14 +233,13 @@ TEST_CASE("a body trickled byte by byte is cut off at the body timeout", "[integ
     CHECK(httpRequest(gw.port(), "POST", "/test/echo", {}, std::string(400, 'b')).body == "400");
 }
 
-TEST_CASE("hundreds of idle connections are closed by the timeouts while others are served",
-          "[integration][hostile]") {
+TEST_CASE("hundreds of idle connections are closed by the timeouts while others are served", "[integration][hostile]") {
     auto db = TestDatabase::create();
     RunningGateway gw(db.conninfo(), {{}, [](config::GatewayConfig& c) {
                                           c.timeouts.header = milliseconds(3000);
                                           c.timeouts.idle = milliseconds(3000);
                                       }});
-    constexpr int kSilent = 300;    // connect and never send a byte (header timeout)
+    constexpr int kSilent = 300;     // connect and never send a byte (header timeout)
     constexpr int kKeepAlive = 200;  // one request, then idle on keep-alive (idle timeout)
 
     std::vector<std::unique_ptr<RawConnection>> silent;

@@ -32,8 +32,8 @@
 using namespace custodian;
 using namespace custodian::testing;
 using api::Access;
-using http::HttpResponse;
 using api::RequestContext;
+using http::HttpResponse;
 
 namespace {
 
@@ -127,9 +127,9 @@ std::string smuggledInChunk() {
 
 struct FramingCase {
     std::string name;
-    std::string bytes;                // one write, the smuggled request included
-    std::vector<int> statuses;        // every response the connection must produce, in order
-    std::string firstBody = {};       // when set, the first response's body
+    std::string bytes;           // one write, the smuggled request included
+    std::vector<int> statuses;   // every response the connection must produce, in order
+    std::string firstBody = {};  // when set, the first response's body
 };
 
 std::vector<FramingCase> framingCases() {
@@ -139,39 +139,51 @@ std::vector<FramingCase> framingCases() {
     return {
         // --- TE.TE: a Transfer-Encoding that is not exactly "chunked" -----------------------
         {"issue 13: Transfer-Encoding: xchunked",
-         "POST /v1/extracts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n" + kSmuggled, {400}},
+         "POST /v1/extracts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n" + kSmuggled,
+         {400}},
         {"Transfer-Encoding: chunked, identity", echo("Transfer-Encoding: chunked, identity\r\n", kSmuggled), {400}},
         {"Transfer-Encoding: identity, chunked", echo("Transfer-Encoding: identity, chunked\r\n", chunk), {400}},
         {"Transfer-Encoding: gzip, chunked", echo("Transfer-Encoding: gzip, chunked\r\n", chunk), {400}},
         {"Transfer-Encoding: identity", echo("Transfer-Encoding: identity\r\n", kSmuggled), {400}},
         {"Transfer-Encoding: chunked;ext=1", echo("Transfer-Encoding: chunked;ext=1\r\n", chunk), {400}},
         {"Transfer-Encoding: chunked, chunked", echo("Transfer-Encoding: chunked, chunked\r\n", chunk), {400}},
-        {"Transfer-Encoding with a vertical tab", echo("Transfer-Encoding: \x0b" "chunked\r\n", chunk), {400}},
+        {"Transfer-Encoding with a vertical tab",
+         echo("Transfer-Encoding: \x0b"
+              "chunked\r\n",
+              chunk),
+         {400}},
         {"Transfer-Encoding with a NUL", echo("Transfer-Encoding: chunked" + nul + "\r\n", chunk), {400}},
         {"Transfer-Encoding: \"chunked\"", echo("Transfer-Encoding: \"chunked\"\r\n", chunk), {400}},
         {"two Transfer-Encoding headers, both chunked",
-         echo("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunk), {400}},
+         echo("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunk),
+         {400}},
         {"two Transfer-Encoding headers, chunked then identity",
-         echo("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", chunk), {400}},
-        {"Transfer-Encoding : chunked (space before the colon)",
-         echo("Transfer-Encoding : chunked\r\n", chunk), {400}},
+         echo("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", chunk),
+         {400}},
+        {"Transfer-Encoding : chunked (space before the colon)", echo("Transfer-Encoding : chunked\r\n", chunk), {400}},
         {"Transfer-Encoding<TAB>: chunked", echo("Transfer-Encoding\t: chunked\r\n", chunk), {400}},
         {"obs-fold: Transfer-Encoding:<CRLF> chunked", echo("Transfer-Encoding:\r\n chunked\r\n", chunk), {400}},
         {"obs-fold hides Transfer-Encoding in X's value",
-         echo("X: y\r\n Transfer-Encoding: chunked\r\n", chunk), {400}},
+         echo("X: y\r\n Transfer-Encoding: chunked\r\n", chunk),
+         {400}},
         {"Transfer-Encoding in an HTTP/1.0 request",
-         "POST /test/echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n" + chunk, {400}},
+         "POST /test/echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n" + chunk,
+         {400}},
         // --- CL.TE and TE.CL --------------------------------------------------------------
         {"CL.TE: Content-Length then Transfer-Encoding",
-         echo("Content-Length: 6\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\nG" + kSmuggled), {400}},
+         echo("Content-Length: 6\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\nG" + kSmuggled),
+         {400}},
         {"TE.CL: Transfer-Encoding then Content-Length",
-         echo("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", chunk), {400}},
+         echo("Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", chunk),
+         {400}},
         {"CL.TE with an obfuscated Transfer-Encoding",
-         echo("Content-Length: 5\r\nTransfer-Encoding: xchunked\r\n", "hello" + kSmuggled), {400}},
+         echo("Content-Length: 5\r\nTransfer-Encoding: xchunked\r\n", "hello" + kSmuggled),
+         {400}},
         // --- Content-Length ---------------------------------------------------------------
         {"two equal Content-Lengths", echo("Content-Length: 5\r\nContent-Length: 5\r\n", "hello" + kSmuggled), {400}},
         {"two different Content-Lengths",
-         echo("Content-Length: 5\r\nContent-Length: 40\r\n", "hello" + kSmuggled), {400}},
+         echo("Content-Length: 5\r\nContent-Length: 40\r\n", "hello" + kSmuggled),
+         {400}},
         {"Content-Length: 5, 5", echo("Content-Length: 5, 5\r\n", "hello" + kSmuggled), {400}},
         {"Content-Length: +5", echo("Content-Length: +5\r\n", "hello" + kSmuggled), {400}},
         {"Content-Length: -5", echo("Content-Length: -5\r\n", "hello" + kSmuggled), {400}},
@@ -187,12 +199,17 @@ std::vector<FramingCase> framingCases() {
         // --- line endings and bytes in the header -------------------------------------------
         {"bare LF line endings", "GET /healthz HTTP/1.1\nHost: x\n\n" + kSmuggled, {400}},
         {"bare LF before Transfer-Encoding",
-         "POST /test/echo HTTP/1.1\r\nHost: x\r\nX: y\nTransfer-Encoding: chunked\r\n\r\n" + chunk, {400}},
+         "POST /test/echo HTTP/1.1\r\nHost: x\r\nX: y\nTransfer-Encoding: chunked\r\n\r\n" + chunk,
+         {400}},
         {"bare CR before Transfer-Encoding",
-         "POST /test/echo HTTP/1.1\r\nHost: x\r\nX: y\rTransfer-Encoding: chunked\r\n\r\n" + chunk, {400}},
+         "POST /test/echo HTTP/1.1\r\nHost: x\r\nX: y\rTransfer-Encoding: chunked\r\n\r\n" + chunk,
+         {400}},
         {"NUL in a field value", "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a" + nul + "b\r\n\r\n" + kSmuggled, {400}},
         {"control character in a field value",
-         "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\x01" "b\r\n\r\n" + kSmuggled, {400}},
+         "GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\x01"
+         "b\r\n\r\n" +
+             kSmuggled,
+         {400}},
         {"NUL in a field name", "GET /healthz HTTP/1.1\r\nHost: x\r\nX" + nul + ": b\r\n\r\n" + kSmuggled, {400}},
         // --- request line -------------------------------------------------------------------
         {"a request-target without a leading slash", "GET healthz HTTP/1.1\r\nHost: x\r\n\r\n" + kSmuggled, {400}},
@@ -206,14 +223,18 @@ std::vector<FramingCase> framingCases() {
         {"Content-Length with leading zeros", echo("Content-Length: 005\r\n", "hello") + kLast, {200, 200}, "echo 5"},
         {"chunked body", echo("Transfer-Encoding: chunked\r\n", chunk) + kLast, {200, 200}, echoed},
         {"Transfer-Encoding: CHUNKED", echo("Transfer-Encoding: CHUNKED\r\n", chunk) + kLast, {200, 200}, echoed},
-        {"Transfer-Encoding:<SP><SP>chunked<SP>", echo("Transfer-Encoding:  chunked \r\n", chunk) + kLast,
-         {200, 200}, echoed},
+        {"Transfer-Encoding:<SP><SP>chunked<SP>",
+         echo("Transfer-Encoding:  chunked \r\n", chunk) + kLast,
+         {200, 200},
+         echoed},
         {"Transfer-Encoding:<TAB>chunked", echo("Transfer-Encoding:\tchunked\r\n", chunk) + kLast, {200, 200}, echoed},
         {"lowercase transfer-encoding", echo("transfer-encoding: chunked\r\n", chunk) + kLast, {200, 200}, echoed},
-        {"two pipelined GETs", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/keys HTTP/1.1\r\nHost: x\r\n\r\n" + kLast,
+        {"two pipelined GETs",
+         "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/keys HTTP/1.1\r\nHost: x\r\n\r\n" + kLast,
          {200, 200, 200}},
         {"an empty line before the request line (RFC 9112 section 2.2)",
-         "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + kLast, {200, 200}},
+         "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + kLast,
+         {200, 200}},
         {"HTTP/1.0 without Host, then close", "GET /healthz HTTP/1.0\r\n\r\n" + kSmuggled, {200}},
     };
 }
@@ -277,7 +298,8 @@ TEST_CASE("request smuggling: the header checks keep the 431 limit and the heade
 
     // Bytes that cannot start a request (here a TLS ClientHello) are refused at once, not at the
     // header timeout.
-    const Exchange clientHello = sendAndReadUntilClose(gw.port(), std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 9));
+    const Exchange clientHello =
+        sendAndReadUntilClose(gw.port(), std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 9));
     CHECK(clientHello.closedByServer);
     responses = splitResponses(clientHello.received);
     REQUIRE(responses.size() == 1);

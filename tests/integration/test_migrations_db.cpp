@@ -100,18 +100,22 @@ TEST_CASE("migration 0007 marks every earlier extract as keyed with derivation 1
     {
         pqxx::work tx(conn);
         for (const char* status : {"completed", "aborted", "not_released"})
-            tx.exec_params0("INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, "
-                            "format, status, requested_entry_index) VALUES ($1, 'visits', 'research', 1, 'ab', "
-                            "'partner-a', 'research', 'csv', $2, 0)",
-                            std::string("ext_") + status, status);
+            tx.exec_params0(
+                "INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, "
+                "format, status, requested_entry_index) VALUES ($1, 'visits', 'research', 1, 'ab', "
+                "'partner-a', 'research', 'csv', $2, 0)",
+                std::string("ext_") + status, status);
         tx.commit();
     }
     REQUIRE(applyMigrations(conn, all).isOk());
     auto insertNew = [&](const std::string& derivationColumn, const std::string& derivationValue) {
         pqxx::work tx(conn);
         tx.exec0("INSERT INTO extracts (id, dataset, policy, policy_version, policy_hash, recipient, purpose, format, "
-                 "status, requested_entry_index" + derivationColumn + ") VALUES ('ext_new', 'visits', 'research', 1, "
-                 "'ab', 'partner-a', 'research', 'csv', 'preparing', 0" + derivationValue + ")");
+                 "status, requested_entry_index" +
+                 derivationColumn +
+                 ") VALUES ('ext_new', 'visits', 'research', 1, "
+                 "'ab', 'partner-a', 'research', 'csv', 'preparing', 0" +
+                 derivationValue + ")");
         tx.commit();
     };
     CHECK_THROWS_AS(insertNew("", ""), pqxx::not_null_violation);

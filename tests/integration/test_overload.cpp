@@ -19,10 +19,10 @@
 
 using namespace custodian;
 using namespace custodian::testing;
-using auth::Role;
 using api::Access;
-using http::HttpResponse;
 using api::RequestContext;
+using auth::Role;
+using http::HttpResponse;
 using std::chrono::milliseconds;
 
 namespace {
@@ -279,12 +279,13 @@ TEST_CASE("extracts beyond limits.max_inflight_extracts get 503 with Retry-After
     auto completed = held->readResponse();
     CHECK(completed.status == 200);
     CHECK(completed.body == "started\nfinished\n");
-    REQUIRE(waitFor([&] { return metricsText(gw.port()).find("custodian_extracts_in_flight 0\n") != std::string::npos; },
-                    milliseconds(5000)));
+    REQUIRE(
+        waitFor([&] { return metricsText(gw.port()).find("custodian_extracts_in_flight 0\n") != std::string::npos; },
+                milliseconds(5000)));
     auto next = httpRequest(gw.port(), "POST", "/test/extract", bearer(quinn));
     CHECK(next.status == 200);
-    CHECK(metricsText(gw.port()).find("custodian_overload_refusals_total{limit=\"limits.max_inflight_extracts\"} 1\n") !=
-          std::string::npos);
+    CHECK(metricsText(gw.port()).find(
+              "custodian_overload_refusals_total{limit=\"limits.max_inflight_extracts\"} 1\n") != std::string::npos);
 }
 
 TEST_CASE("limits.max_inflight_extracts_per_principal refuses one partner's extra extract, not another partner's",
@@ -325,8 +326,9 @@ TEST_CASE("an extract whose client disconnects mid-stream gives its in-flight sl
     }
     // The next write fails, the server drops the producer, the slot is released.
     REQUIRE(waitFor([&] { return gate.live.load() == 0; }, milliseconds(10000)));
-    REQUIRE(waitFor([&] { return metricsText(gw.port()).find("custodian_extracts_in_flight 0\n") != std::string::npos; },
-                    milliseconds(5000)));
+    REQUIRE(
+        waitFor([&] { return metricsText(gw.port()).find("custodian_extracts_in_flight 0\n") != std::string::npos; },
+                milliseconds(5000)));
     gate.release();
     CHECK(httpRequest(gw.port(), "POST", "/test/extract", bearer(pat)).status == 200);
 }
@@ -344,6 +346,6 @@ TEST_CASE("a refusal that cannot be audited is the audit log's 503, not a 429", 
     CHECK(r.status == 503);
     CHECK(r.body.find("audit") != std::string::npos);
     CHECK(r.body.find("\"code\":\"unavailable\"") != std::string::npos);  // not "rate_limited" / "overloaded"
-    CHECK(r.header("retry-after") == "1");  // every 503 says when to come back
+    CHECK(r.header("retry-after") == "1");                                // every 503 says when to come back
     runPsql(db.adminConninfo(), "GRANT INSERT ON audit_entries TO \"" + db.gatewayRole() + "\"");
 }

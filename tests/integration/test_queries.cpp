@@ -29,13 +29,15 @@ namespace {
 // band (the intervals hierarchy's level 2, bands of 10 years), costs clamped to [0, 5000].
 std::string aggregatesJson(const std::string& budget = R"({"epsilon": 1.0, "delta": 1e-6, "period": "month"})",
                            const std::string& personKey = "id", int maxRows = 1) {
-    return R"(, "aggregates": {"person_key": ")" + personKey + R"(", "max_rows_per_person": )" + std::to_string(maxRows) +
+    return R"(, "aggregates": {"person_key": ")" + personKey + R"(", "max_rows_per_person": )" +
+           std::to_string(maxRows) +
            R"(,
       "measures": [{"column": "cost", "lower": 0, "upper": 5000}],
       "group_by": [{"column": "sex", "values": ["F", "M"]},
                    {"column": "diagnosis", "values": ["I10", "E11", "J45", "M54", "F32"]},
                    {"column": "age", "level": 2, "values": ["[10-20[", "[20-30[", "[30-40[", "[40-50[", "[50-60[", "[60-70[", "[70-80[", "[80-90["]}],
-      "budget": )" + budget + "}";
+      "budget": )" +
+           budget + "}";
 }
 
 struct QueryWorld {
@@ -51,8 +53,9 @@ struct QueryWorld {
         partnerA = gw->addPrincipal(auth::Role::Partner, "partner-a");
         partnerB = gw->addPrincipal(auth::Role::Partner, "partner-b");
         auditor = gw->addPrincipal(auth::Role::Auditor, "auditor-1");
-        auto source = call("PUT", "/v1/sources/health-db", publisher,
-                           "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source =
+            call("PUT", "/v1/sources/health-db", publisher,
+                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
         REQUIRE(source.status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
         putPolicy("stats", visitsPolicyJson(R"({"k": 5})", aggregates, R"(["partner-a", "partner-b"])"));
@@ -181,8 +184,8 @@ TEST_CASE("groups come from the hierarchy level and values outside the domain ar
     REQUIRE(groups.size() == 8);
     CHECK(groups[0].key == "[10-20[");
     // Ages are 18..87: the band [10-20[ holds 18 and 19, [80-90[ holds 80..87.
-    const auto truth =
-        w.exact("SELECT '[' || (age / 10 * 10) || '-' || (age / 10 * 10 + 10) || '[', count(*) FROM agency.visits GROUP BY 1");
+    const auto truth = w.exact(
+        "SELECT '[' || (age / 10 * 10) || '-' || (age / 10 * 10 + 10) || '[', count(*) FROM agency.visits GROUP BY 1");
     for (const auto& g : groups) {
         INFO(g.key);
         CHECK(std::fabs(*g.value - truth.at(g.key)) <= 10 * 2.0);
@@ -218,11 +221,15 @@ TEST_CASE("sums and means clamp to the declared bounds and state their budget sp
 
 TEST_CASE("a query's row filter narrows what the policy allows", "[integration][queries]") {
     QueryWorld w;
-    auto r = w.query(w.partnerA, R"("aggregate": "count", "row_filter": {"column": "sex", "op": "=", "value": "F"}, "epsilon": 0.5)");
+    auto r =
+        w.query(w.partnerA,
+                R"("aggregate": "count", "row_filter": {"column": "sex", "op": "=", "value": "F"}, "epsilon": 0.5)");
     INFO(r.body);
     REQUIRE(r.status == 200);
     CHECK(std::fabs(*groupsOf(r.body).at(0).value - 1500) <= 20);
-    auto bad = w.query(w.partnerA, R"("aggregate": "count", "row_filter": {"column": "nope", "op": "=", "value": "F"}, "epsilon": 0.5)");
+    auto bad =
+        w.query(w.partnerA,
+                R"("aggregate": "count", "row_filter": {"column": "nope", "op": "=", "value": "F"}, "epsilon": 0.5)");
     CHECK(bad.status == 422);
     CHECK(bad.body.find("nope") != std::string::npos);
 }
@@ -286,8 +293,9 @@ TEST_CASE("queries the policy does not allow are refused and audited", "[integra
     auto noAggregates = w.query(w.partnerA, R"("aggregate": "count", "epsilon": 0.1)", "extracts-only");
     CHECK(noAggregates.status == 403);
     CHECK(ruleOf(noAggregates) == "aggregates");
-    auto stranger = w.call("POST", "/v1/queries", w.partnerA,
-                           R"({"dataset": "visits", "policy": "stats", "purpose": "marketing", "aggregate": "count", "epsilon": 0.1})");
+    auto stranger = w.call(
+        "POST", "/v1/queries", w.partnerA,
+        R"({"dataset": "visits", "policy": "stats", "purpose": "marketing", "aggregate": "count", "epsilon": 0.1})");
     CHECK(stranger.status == 403);
     CHECK(ruleOf(stranger) == "purpose");
     auto malformed = w.query(w.partnerA, R"("aggregate": "median", "epsilon": 0.1)");
@@ -304,7 +312,9 @@ TEST_CASE("queries the policy does not allow are refused and audited", "[integra
 
 TEST_CASE("a gaussian answer spends delta and states its parameters", "[integration][queries]") {
     QueryWorld w;
-    auto r = w.query(w.partnerA, R"("aggregate": "histogram", "group_by": ["sex"], "mechanism": "gaussian", "epsilon": 0.5, "delta": 1e-7)");
+    auto r = w.query(
+        w.partnerA,
+        R"("aggregate": "histogram", "group_by": ["sex"], "mechanism": "gaussian", "epsilon": 0.5, "delta": 1e-7)");
     INFO(r.body);
     REQUIRE(r.status == 200);
     CHECK(r.body.find("\"mechanism\":\"gaussian\"") != std::string::npos);
@@ -336,6 +346,7 @@ TEST_CASE("nothing the rows hold makes a query fail or bends its figures", "[int
     auto mean = w.query(w.partnerA, R"("aggregate": "mean", "column": "cost", "epsilon": 90)");
     INFO(mean.body);
     REQUIRE(mean.status == 200);
-    const double truth = w.exact("SELECT 'all', avg(LEAST(cost, 5000)) FROM agency.visits WHERE cost IS NOT NULL").at("all");
+    const double truth =
+        w.exact("SELECT 'all', avg(LEAST(cost, 5000)) FROM agency.visits WHERE cost IS NOT NULL").at("all");
     CHECK(std::fabs(*groupsOf(mean.body).at(0).value - truth) < 5);  // noise: sum scale 5000/45 over ~2000 rows
 }

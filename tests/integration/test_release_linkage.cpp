@@ -74,12 +74,14 @@ const char* kBenefitsDataset = R"("table": "agency.benefits", "columns": [
 std::string benefitsPolicy(const std::string& quasiIdentifiers, const std::string& description) {
     return R"({
   "dataset": "benefits",
-  "description": ")" + description + R"(",
+  "description": ")" +
+           description + R"(",
   "recipients": ["partner-a", "partner-legacy"],
   "purposes": ["research"],
   "columns": [
     {"name": "id", "type": "integer", "role": "identifier", "transform": {"name": "pseudonymize"}},
-    )" + quasiIdentifiers + R"(,
+    )" + quasiIdentifiers +
+           R"(,
     {"name": "benefit_type", "type": "text", "role": "sensitive"}
   ],
   "privacy": {"k": 5, "suppression_limit": 0.02},
@@ -125,8 +127,9 @@ struct LinkageWorld {
             const std::string token = gw->addPrincipal(auth::Role::Partner, name, "", key->publicKey());
             partners.emplace(name, std::make_pair(token, std::move(key).value()));
         }
-        auto source = call("PUT", "/v1/sources/social-db", publisher,
-                           "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source =
+            call("PUT", "/v1/sources/social-db", publisher,
+                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
         INFO(source.body);
         REQUIRE(source.status < 300);
         auto dataset = call("PUT", "/v1/datasets/benefits", publisher,

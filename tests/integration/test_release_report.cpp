@@ -142,8 +142,8 @@ struct AdultAgency {
                 "CREATE TABLE agency.adult (sex text, age integer, race text, \"marital-status\" text, education text,"
                 "  \"native-country\" text, workclass text, occupation text, \"salary-class\" text);");
         // Loaded in file order: Mondrian reads the table in its physical order, the CLI the file.
-        runPsql(agency.conninfo(), "\\copy agency.adult FROM '" + csv.string() +
-                                       "' WITH (FORMAT csv, DELIMITER ';', HEADER true)");
+        runPsql(agency.conninfo(),
+                "\\copy agency.adult FROM '" + csv.string() + "' WITH (FORMAT csv, DELIMITER ';', HEADER true)");
         gw = std::make_unique<RunningGateway>(gatewayDb.conninfo());
         publisher = gw->addPrincipal(auth::Role::Publisher, "pub-census", "census");
         // The example policies release to this group.
@@ -235,7 +235,8 @@ TEST_CASE("the policy preview and custodian anonymize --report give the same ris
         CHECK(after["classes"].GetUint64() == report["final_check"]["classes"].GetUint64());
         CHECK(report["risk_before"]["prosecutor_risk_max"].GetDouble() == 1.0);
         CHECK(report["risk_before"]["records_released"].GetUint64() == 30162);
-        CHECK(report["information_loss_after"]["loss"].GetDouble() > report["information_loss_before"]["loss"].GetDouble());
+        CHECK(report["information_loss_after"]["loss"].GetDouble() >
+              report["information_loss_before"]["loss"].GetDouble());
     }
     SECTION("strict Mondrian, k = 10") {
         auto report = compareReports(world, "adult-mondrian.json", "mondrian",

@@ -104,9 +104,10 @@ TEST_CASE("as the runtime role custodian migrate grants, UPDATE, DELETE, TRUNCAT
         INFO((*rt)->services().readiness->reason());
         CHECK((*rt)->services().readiness->ready());
     }
-    CHECK(sqlstateOf(runtime.conninfo(), "INSERT INTO audit_entries (entry_index, entry, leaf_hash, recorded_at, actor, "
-                                         "role, action, decision) VALUES (0, '\\x00'::bytea, decode(repeat('00', 32), "
-                                         "'hex'), now(), 'a', 'system', 'test', 'allowed')")
+    CHECK(sqlstateOf(runtime.conninfo(),
+                     "INSERT INTO audit_entries (entry_index, entry, leaf_hash, recorded_at, actor, "
+                     "role, action, decision) VALUES (0, '\\x00'::bytea, decode(repeat('00', 32), "
+                     "'hex'), now(), 'a', 'system', 'test', 'allowed')")
               .empty());
     CHECK(sqlstateOf(runtime.conninfo(), "UPDATE audit_log_head SET next_index = next_index + 1").empty());
 
@@ -156,7 +157,8 @@ TEST_CASE("serve refuses to start on a role that owns or may alter the audit tab
         std::string grant, revoke, reason;
     };
     const std::vector<Case> cases = {
-        {"GRANT UPDATE ON audit_entries TO " + r, "REVOKE UPDATE ON audit_entries FROM " + r, "holds UPDATE on audit_entries"},
+        {"GRANT UPDATE ON audit_entries TO " + r, "REVOKE UPDATE ON audit_entries FROM " + r,
+         "holds UPDATE on audit_entries"},
         {"GRANT DELETE ON audit_tree_heads TO " + r, "REVOKE DELETE ON audit_tree_heads FROM " + r,
          "holds DELETE on audit_tree_heads"},
         {"GRANT TRUNCATE ON audit_log_head TO " + r, "REVOKE TRUNCATE ON audit_log_head FROM " + r,
@@ -167,8 +169,8 @@ TEST_CASE("serve refuses to start on a role that owns or may alter the audit tab
          "owns audit_tree_heads"},
         {"ALTER SCHEMA public OWNER TO " + r, "ALTER SCHEMA public OWNER TO pg_database_owner",
          "owns the schema public that holds audit_entries"},
-        {"ALTER FUNCTION audit_reject_change() OWNER TO " + r, "ALTER FUNCTION audit_reject_change() OWNER TO CURRENT_USER",
-         "owns the trigger function audit_reject_change"},
+        {"ALTER FUNCTION audit_reject_change() OWNER TO " + r,
+         "ALTER FUNCTION audit_reject_change() OWNER TO CURRENT_USER", "owns the trigger function audit_reject_change"},
     };
     for (const auto& c : cases) {
         INFO(c.grant);
@@ -230,8 +232,9 @@ TEST_CASE("serve listens on loopback by default and serves plain HTTP elsewhere 
     }
     // Every interface over plain HTTP: refused at start, with the way out named.
     {
-        const std::string config = writeConfig(dir, "open.json", runtime.conninfo(), "",
-                                               "{\"address\":\"0.0.0.0\",\"port\":" + std::to_string(freeTcpPort()) + "}");
+        const std::string config =
+            writeConfig(dir, "open.json", runtime.conninfo(), "",
+                        "{\"address\":\"0.0.0.0\",\"port\":" + std::to_string(freeTcpPort()) + "}");
         const std::string log = (dir.path / "open.log").string();
         CHECK(runCommand({CUSTODIAN_BINARY, "serve", "--config", config}, log) == 2);
         INFO(readText(log));

@@ -16,10 +16,10 @@
 
 using namespace custodian;
 using namespace custodian::testing;
-using auth::Role;
 using api::Access;
-using http::HttpResponse;
 using api::RequestContext;
+using auth::Role;
+using http::HttpResponse;
 using std::chrono::milliseconds;
 
 namespace {
@@ -71,8 +71,7 @@ std::vector<api::Route> testRoutes(std::shared_ptr<StreamProbe> probe) {
         {"GET", "/test/stream", Access::publicRoute(),
          [probe](RequestContext& ctx) -> Result<HttpResponse> {
              int chunks = ctx.request.queryParam("chunks") ? std::stoi(*ctx.request.queryParam("chunks")) : -1;
-             return HttpResponse::streaming(200, "text/plain",
-                                            std::make_shared<CountingProducer>(chunks, 1000, probe));
+             return HttpResponse::streaming(200, "text/plain", std::make_shared<CountingProducer>(chunks, 1000, probe));
          }},
     };
 }
@@ -102,13 +101,14 @@ TEST_CASE("health, readiness, metrics and keys over HTTP", "[integration][server
     CHECK((info.st_mode & 0777) == 0600);
 
     // Invented methods share one "other" series: a client cannot grow the metrics without bound.
-    for (const char* invented : {"BREW1", "BREW2", "BREW3"}) CHECK(httpRequest(gw.port(), invented, "/healthz").status >= 400);
+    for (const char* invented : {"BREW1", "BREW2", "BREW3"})
+        CHECK(httpRequest(gw.port(), invented, "/healthz").status >= 400);
 
     // A request is counted once its response has been written, which can be a moment after the
     // client has read it: wait (bounded) until the previous request has left the in-flight gauge.
     auto metrics = httpRequest(gw.port(), "GET", "/metrics");
-    for (int attempt = 0; attempt < 100 && metrics.body.find("custodian_http_requests_in_flight 1") == std::string::npos;
-         ++attempt) {
+    for (int attempt = 0;
+         attempt < 100 && metrics.body.find("custodian_http_requests_in_flight 1") == std::string::npos; ++attempt) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         metrics = httpRequest(gw.port(), "GET", "/metrics");
     }
@@ -232,14 +232,14 @@ TEST_CASE("graceful shutdown lets the request in flight finish and refuses new o
     auto shutdownStarted = std::chrono::steady_clock::now();
     gw.requestShutdown();
 
-    CHECK(waitFor([port] {  // the listener closes
-        try {
-            HttpClient probeConnection(port);
-            return false;
-        } catch (...) {
-            return true;
-        }
-    }, milliseconds(5000)));
+    CHECK(waitFor(
+        [port] {  // the listener closes
+            try {
+                HttpClient probeConnection(port);
+                return false;
+            } catch (...) { return true; }
+        },
+        milliseconds(5000)));
     CHECK(idle.waitForClose(milliseconds(2000)));
 
     HttpResult r = inFlight.get();

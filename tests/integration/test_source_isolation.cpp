@@ -19,8 +19,8 @@
 #include "test_extract_fixture.hpp"
 
 using namespace custodian;
-using testing::HttpResult;
 using testing::createVisitsTable;
+using testing::HttpResult;
 using testing::visitsDatasetJson;
 using testing::visitsPolicyJson;
 
@@ -144,8 +144,7 @@ TEST_CASE("the own-database check works when the source role is not a superuser"
         ~DropRole() {
             try {
                 testing::runPsql(testing::adminConninfo(), "DROP ROLE IF EXISTS \"" + name + "\"");
-            } catch (...) {
-            }
+            } catch (...) {}
         }
     } dropRole{role};
     std::string own = viaTcp(w.cluster, w.gatewayDb.name());
@@ -187,8 +186,9 @@ TEST_CASE("an extract from a stored source that the rules now refuse is refused 
     // Registered while 127.0.0.1 was allowed; a second gateway on the same database (same keys)
     // runs with a configuration that no longer lists it.
     IsolationWorld w({"127.0.0.1"});
-    REQUIRE(w.call("PUT", "/v1/sources/health-db", w.publisher, sourceBody(withUser(viaTcp(w.cluster, w.agency.name()))))
-                .status == 201);
+    REQUIRE(
+        w.call("PUT", "/v1/sources/health-db", w.publisher, sourceBody(withUser(viaTcp(w.cluster, w.agency.name()))))
+            .status == 201);
     REQUIRE(w.call("PUT", "/v1/datasets/visits", w.publisher, visitsDatasetJson("health-db")).status == 201);
     REQUIRE(w.call("PUT", "/v1/datasets/visits/policies/research", w.publisher,
                    visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"))
@@ -205,8 +205,9 @@ TEST_CASE("an extract from a stored source that the rules now refuse is refused 
         REQUIRE(config::addAllowedHost("10.0.0.0/8", "test", c.sources.allowedHosts));
     };
     testing::RunningGateway tightened(w.gatewayDb.conninfo(), options);
-    auto r = testing::httpRequest(tightened.port(), "POST", "/v1/extracts",
-                                  {{"Authorization", "Bearer " + w.partner}, {"Content-Type", "application/json"}}, extract);
+    auto r =
+        testing::httpRequest(tightened.port(), "POST", "/v1/extracts",
+                             {{"Authorization", "Bearer " + w.partner}, {"Content-Type", "application/json"}}, extract);
     INFO(r.body);
     CHECK(r.status == 422);
     CHECK(r.body.find("sources.allowed_hosts") != std::string::npos);

@@ -43,10 +43,11 @@ public:
         char tmpl[] = "/tmp/custodian-tls-XXXXXX";
         if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
         dir_ = tmpl;
-        const int rc = runCommand({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                   "-nodes", "-keyout", keyFile(), "-out", certFile(), "-days", "1", "-subj",
-                                   "/CN=custodian-test", "-addext", "subjectAltName=IP:127.0.0.1"},
-                                  dir_ + "/openssl.log");
+        const int rc =
+            runCommand({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", keyFile(), "-out", certFile(), "-days", "1", "-subj", "/CN=custodian-test",
+                        "-addext", "subjectAltName=IP:127.0.0.1"},
+                       dir_ + "/openssl.log");
         if (rc != 0) throw std::runtime_error("openssl req failed (exit " + std::to_string(rc) + ")");
     }
     ~ThrowawayCertificate() {
@@ -104,7 +105,8 @@ private:
         addr.sin_family = AF_INET;
         addr.sin_port = htons(port);
         ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect failed");
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            throw std::runtime_error("connect failed");
         ssl_ = SSL_new(ctx_);
         SSL_set_fd(ssl_, fd_);
         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), "127.0.0.1");
@@ -140,7 +142,8 @@ public:
         size_t lineStart = head.find("\r\n");
         while (lineStart != std::string::npos) {
             const size_t next = head.find("\r\n", lineStart + 2);
-            const std::string line = head.substr(lineStart + 2, next == std::string::npos ? std::string::npos : next - lineStart - 2);
+            const std::string line =
+                head.substr(lineStart + 2, next == std::string::npos ? std::string::npos : next - lineStart - 2);
             if (const size_t colon = line.find(':'); colon != std::string::npos) {
                 std::string name = line.substr(0, colon);
                 for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -188,8 +191,7 @@ const std::string kPartialClientHello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\
 
 }  // namespace
 
-TEST_CASE("the gateway serves HTTPS with the configured certificate, and authenticates over it",
-          "[integration][tls]") {
+TEST_CASE("the gateway serves HTTPS with the configured certificate, and authenticates over it", "[integration][tls]") {
     ThrowawayCertificate cert;
     auto db = TestDatabase::create();
     RunningGateway gw(db.conninfo(), tlsOptions(cert));
@@ -313,9 +315,7 @@ TEST_CASE("half-open TLS handshakes count against max_connections until the hand
         try {
             TlsClient client(gw.port(), cert.certFile());
             status = client.request("GET", "/healthz").status;
-        } catch (const std::runtime_error&) {
-            std::this_thread::sleep_for(milliseconds(200));
-        }
+        } catch (const std::runtime_error&) { std::this_thread::sleep_for(milliseconds(200)); }
     }
     CHECK(status == 200);
     for (auto& c : halfOpen) CHECK(c->waitForClose(milliseconds(5000)));

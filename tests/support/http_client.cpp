@@ -124,8 +124,7 @@ HttpResult HttpClient::readResponse() {
             for (;;) {
                 size_t size = std::stoul(readLine(), nullptr, 16);
                 if (size == 0) {
-                    while (!readLine().empty()) {
-                    }
+                    while (!readLine().empty()) {}
                     break;
                 }
                 r.body += readExact(size);
@@ -146,7 +145,8 @@ HttpResult HttpClient::request(const std::string& method, const std::string& tar
                                const std::string& body) {
     std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     for (const auto& [n, v] : headers) req += n + ": " + v + "\r\n";
-    if (!body.empty() || method == "POST" || method == "PUT") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (!body.empty() || method == "POST" || method == "PUT")
+        req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     req += "\r\n" + body;
     sendRaw(req);
     HttpResult result = readResponse();

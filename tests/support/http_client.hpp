@@ -17,7 +17,7 @@ namespace custodian::testing {
 struct HttpResult {
     int status = 0;
     std::map<std::string, std::string> headers;  // lowercase names
-    std::string body;                             // de-chunked
+    std::string body;                            // de-chunked
     bool chunked = false;
     bool complete = true;  // false if the connection closed before the end of a chunked body
 

@@ -136,8 +136,8 @@ public:
             if (r.status == 400 && (r.body.find("\"code\":\"bad_request\"") != std::string::npos ||
                                     r.body.find("\"code\":\"tls_required\"") != std::string::npos))
                 return checkError(where, r);
-            return where + ": status " + std::to_string(r.status) + " is not documented for this operation (body: " +
-                   r.body.substr(0, 300) + ")";
+            return where + ": status " + std::to_string(r.status) +
+                   " is not documented for this operation (body: " + r.body.substr(0, 300) + ")";
         }
         return checkBody(where, *response, r);
     }
@@ -187,8 +187,9 @@ private:
         }
         const std::string mediaType = contentType.substr(0, contentType.find(';'));
         const Value* media = member(*content, mediaType.c_str());
-        if (!media) return where + ": content type '" + contentType + "' is not documented (documented: " +
-                           text(*content).substr(0, 200) + ")";
+        if (!media)
+            return where + ": content type '" + contentType +
+                   "' is not documented (documented: " + text(*content).substr(0, 200) + ")";
         const Value* schema = member(*media, "schema");
         if (!schema || mediaType != "application/json") return {};
         std::string pointer = "inline:" + where.substr(0, where.find(" -> ")) + ":" + std::to_string(r.status);
@@ -218,12 +219,13 @@ private:
         return *slot;
     }
 
-    std::string validate(const std::string& where, const std::string& key, const Value& schema, const std::string& body) {
+    std::string validate(const std::string& where, const std::string& key, const Value& schema,
+                         const std::string& body) {
         rapidjson::Document doc;
         doc.Parse(body.c_str(), body.size());
         if (doc.HasParseError())
-            return where + ": the body is not JSON (" + rapidjson::GetParseError_En(doc.GetParseError()) + "): " +
-                   body.substr(0, 200);
+            return where + ": the body is not JSON (" + rapidjson::GetParseError_En(doc.GetParseError()) +
+                   "): " + body.substr(0, 200);
         Compiled& c = compiled(key, schema);
         std::lock_guard lock(c.validating);
         rapidjson::SchemaValidator validator(*c.schema);
@@ -259,9 +261,7 @@ void recordContract(const std::string& method, const std::string& target, const 
     std::string problem;
     try {
         problem = checkAgainstOpenApi(method, target, response);
-    } catch (const std::exception& e) {
-        problem = std::string("the OpenAPI contract check failed: ") + e.what();
-    }
+    } catch (const std::exception& e) { problem = std::string("the OpenAPI contract check failed: ") + e.what(); }
     if (problem.empty()) return;
     std::lock_guard lock(violationsMutex);
     violations().push_back(std::move(problem));

@@ -52,7 +52,8 @@ int runCommand(const std::vector<std::string>& argv, const std::string& logFile)
     pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
-        int fd = logFile.empty() ? ::open("/dev/null", O_WRONLY) : ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fd = logFile.empty() ? ::open("/dev/null", O_WRONLY)
+                                 : ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             ::dup2(fd, 1);
             ::dup2(fd, 2);
@@ -100,10 +101,12 @@ std::unique_ptr<PgCluster> PgCluster::create() {
             if (::chown(p.c_str(), pw->pw_uid, pw->pw_gid) != 0) throw std::runtime_error("chown " + p + " failed");
     }
     const std::string log = c->dir_ + "/setup.log";
-    int rc = runCommand(asPostgres({kPgBin + "/initdb", "-D", c->dir_ + "/data", "-U", "postgres", "--auth=trust",
-                                    "-E", "UTF8", "--locale=C", "--no-sync"}),
+    int rc = runCommand(asPostgres({kPgBin + "/initdb", "-D", c->dir_ + "/data", "-U", "postgres", "--auth=trust", "-E",
+                                    "UTF8", "--locale=C", "--no-sync"}),
                         log);
-    if (rc != 0) throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + ") in " + c->dir_ + ": " + readFile(log));
+    if (rc != 0)
+        throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + ") in " + c->dir_ + ": " +
+                                 readFile(log));
     // A free port can be taken between probing and binding: retry with another one.
     for (int attempt = 0; attempt < 5; ++attempt) {
         c->port_ = freeTcpPort();
@@ -124,7 +127,8 @@ void PgCluster::start() {
     int rc = runCommand(asPostgres({kPgBin + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-w", "-t",
                                     "60", "-o", options, "start"}));
     if (rc != 0)
-        throw std::runtime_error("pg_ctl start failed (exit " + std::to_string(rc) + "): " + readFile(dir_ + "/server.log"));
+        throw std::runtime_error("pg_ctl start failed (exit " + std::to_string(rc) +
+                                 "): " + readFile(dir_ + "/server.log"));
     running_ = true;
 }
 
@@ -156,7 +160,8 @@ std::string runPsql(const std::string& conninfo, const std::string& sql) {
     int rc = runCommand({psqlPath(), conninfo, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql}, tmpl);
     std::string out = readFile(tmpl);
     ::unlink(tmpl);
-    if (rc != 0) throw std::runtime_error("psql failed (exit " + std::to_string(rc) + ") running '" + sql + "': " + out);
+    if (rc != 0)
+        throw std::runtime_error("psql failed (exit " + std::to_string(rc) + ") running '" + sql + "': " + out);
     return out;
 }
 

@@ -35,10 +35,10 @@ inline std::vector<std::vector<std::string>> readSemicolonFile(const std::string
 }
 
 struct AdultData {
-    std::vector<std::string> columns;                      // header
-    std::vector<std::vector<std::string>> rows;            // values
-    std::vector<std::vector<std::vector<std::string>>> hierarchyRows; // per column, raw hierarchy rows
-    std::vector<std::shared_ptr<const Hierarchy>> hierarchies;        // per column
+    std::vector<std::string> columns;                                  // header
+    std::vector<std::vector<std::string>> rows;                        // values
+    std::vector<std::vector<std::vector<std::string>>> hierarchyRows;  // per column, raw hierarchy rows
+    std::vector<std::shared_ptr<const Hierarchy>> hierarchies;         // per column
 };
 
 inline const AdultData& adult() {
@@ -59,4 +59,4 @@ inline const AdultData& adult() {
     return data;
 }
 
-} // namespace custodian::anon::testing
+}  // namespace custodian::anon::testing

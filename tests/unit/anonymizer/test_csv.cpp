@@ -66,7 +66,7 @@ std::string errorOf(const std::string& text, CsvDialect dialect = noHeader()) {
     return rows.status().message();
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("CSV reader splits fields on the delimiter and records on LF", "[csv]") {
     auto rows = parse("a,b,c\n1,2,3\n");
@@ -101,7 +101,7 @@ TEST_CASE("CSV reader tells quoted empty fields from missing ones and reports st
     REQUIRE(n.isOk());
     REQUIRE(*n == 2);
     CHECK(records.line(0) == 2);
-    CHECK(records.line(1) == 4); // the quoted field spans lines 2 and 3
+    CHECK(records.line(1) == 4);  // the quoted field spans lines 2 and 3
     CHECK(records.quoted(0, 1));
     CHECK(records.field(0, 1).empty());
     CHECK_FALSE(records.quoted(1, 1));
@@ -194,8 +194,9 @@ TEST_CASE("CSV reader refuses records longer than the limit", "[csv]") {
 
     // A record longer than the read buffer: refused while buffering, before it is held whole.
     CsvDialect large = noHeader();
-    large.maxRecordBytes = 3u << 19; // 1.5 MiB
-    auto huge = CsvReader::open(std::make_unique<TrickleSource>("a\n" + std::string(2u << 20, 'y') + "\n", 1u << 16), large);
+    large.maxRecordBytes = 3u << 19;  // 1.5 MiB
+    auto huge =
+        CsvReader::open(std::make_unique<TrickleSource>("a\n" + std::string(2u << 20, 'y') + "\n", 1u << 16), large);
     REQUIRE(huge.isOk());
     auto hugeRows = readAll(*huge);
     REQUIRE_FALSE(hugeRows.isOk());
@@ -252,7 +253,7 @@ TEST_CASE("CSV writer quotes only when needed and round-trips through the reader
     d.lineEnding = LineEnding::CRLF;
     appendCsvField(crlf, "a,b", d);
     appendCsvLineEnd(crlf, d);
-    CHECK(crlf == "a,b\r\n"); // ',' is not special with ';' as delimiter
+    CHECK(crlf == "a,b\r\n");  // ',' is not special with ';' as delimiter
     std::string empty;
     appendCsvField(empty, "", d, /*quoteIfEmpty=*/true);
     CHECK(empty == "\"\"");

@@ -83,24 +83,27 @@ std::map<GroupKey, uint64_t> referenceGroups(const std::string& text, const Sche
     return groups;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("CsvGroupCounter groups by canonical text, with nulls, CRLF and extra columns", "[csv_group_by]") {
-    const auto schema = schemaOf({{"age", ColumnType::Integer}, {"city", ColumnType::Text}, {"seen", ColumnType::Date}});
-    const std::string csv =
-        "name,age,city,seen\r\n"
-        "a,34,Oslo,2020-01-02\r\n"
-        "b,034,Oslo,2020-01-02\r\n"  // same integer as 34
-        "c,,Oslo,2020-01-02\r\n"     // null age
-        "d,35,\"\",2020-01-02\r\n"   // empty string city (not null)
-        "e,35,,2020-01-02\r\n"       // null city
-        "f,-0,Bergen,\r\n"           // -0 is 0; null date
-        "g,0,Bergen,2021-12-31\n";   // LF line end too
+    const auto schema =
+        schemaOf({{"age", ColumnType::Integer}, {"city", ColumnType::Text}, {"seen", ColumnType::Date}});
+    const std::string csv = "name,age,city,seen\r\n"
+                            "a,34,Oslo,2020-01-02\r\n"
+                            "b,034,Oslo,2020-01-02\r\n"  // same integer as 34
+                            "c,,Oslo,2020-01-02\r\n"     // null age
+                            "d,35,\"\",2020-01-02\r\n"   // empty string city (not null)
+                            "e,35,,2020-01-02\r\n"       // null city
+                            "f,-0,Bergen,\r\n"           // -0 is 0; null date
+                            "g,0,Bergen,2021-12-31\n";   // LF line end too
     auto counted = countCsv(csv, schema, {0, 1}, {2, 1});
     REQUIRE(counted.isOk());
     CHECK(counted->records == 7);
-    const std::map<GroupKey, uint64_t> expected = {
-        {{"34", "Oslo"}, 2}, {{std::nullopt, "Oslo"}, 1}, {{"35", ""}, 1}, {{"35", std::nullopt}, 1}, {{"0", "Bergen"}, 2}};
+    const std::map<GroupKey, uint64_t> expected = {{{"34", "Oslo"}, 2},
+                                                   {{std::nullopt, "Oslo"}, 1},
+                                                   {{"35", ""}, 1},
+                                                   {{"35", std::nullopt}, 1},
+                                                   {{"0", "Bergen"}, 2}};
     CHECK(counted->groups == expected);
     CHECK(counted->groups == referenceGroups(csv, schema, {0, 1}));
     REQUIRE(counted->domains.size() == 2);
@@ -147,8 +150,9 @@ TEST_CASE("CsvGroupCounter agrees with grouping the typed table on random files"
         std::string csv = "i,d,t,day,ts\n";
         const size_t rows = rng() % 200;
         for (size_t r = 0; r < rows; ++r) {
-            csv += ints[rng() % ints.size()] + "," + decimals[rng() % decimals.size()] + "," + texts[rng() % texts.size()] +
-                   "," + days[rng() % days.size()] + "," + stamps[rng() % stamps.size()] + (rng() % 2 ? "\r\n" : "\n");
+            csv += ints[rng() % ints.size()] + "," + decimals[rng() % decimals.size()] + "," +
+                   texts[rng() % texts.size()] + "," + days[rng() % days.size()] + "," + stamps[rng() % stamps.size()] +
+                   (rng() % 2 ? "\r\n" : "\n");
         }
         std::vector<size_t> group;
         for (size_t c = 0; c < schema->size(); ++c)

@@ -8,10 +8,12 @@ using custodian::anon::Hierarchy;
 
 namespace {
 std::vector<std::vector<std::string>> ageRows() {
-    return {{"21", "20-24", "20-29", "*"}, {"23", "20-24", "20-29", "*"}, {"27", "25-29", "20-29", "*"},
+    return {{"21", "20-24", "20-29", "*"},
+            {"23", "20-24", "20-29", "*"},
+            {"27", "25-29", "20-29", "*"},
             {"34", "30-34", "30-39", "*"}};
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("hierarchy maps leaves to nodes at every level", "[hierarchy]") {
     auto h = Hierarchy::fromRows("age", ageRows());
@@ -62,7 +64,7 @@ TEST_CASE("hierarchy rejects duplicate leaves", "[hierarchy]") {
 
 TEST_CASE("hierarchy rejects a level that is not a coarsening", "[hierarchy]") {
     auto rows = ageRows();
-    rows[1][2] = "10-19"; // 23 shares 20-24 with 21 but goes to another level-2 group
+    rows[1][2] = "10-19";  // 23 shares 20-24 with 21 but goes to another level-2 group
     auto h = Hierarchy::fromRows("age", rows);
     REQUIRE_FALSE(h.isOk());
     CHECK_THAT(h.status().message(), Catch::Contains("not a coarsening") && Catch::Contains("'20-24'"));

@@ -15,7 +15,7 @@ std::vector<std::string> labelsOf(const Hierarchy& h, const std::string& value) 
     return labels;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("interval builder: widths 5, 10, 20 then *, half-open labels, numeric leaf order", "[builders]") {
     const std::vector<std::string> domain = {"37", "20", "24", "25", "-3", "37", "99"};
@@ -23,7 +23,7 @@ TEST_CASE("interval builder: widths 5, 10, 20 then *, half-open labels, numeric 
     spec.widths = {5, 10, 20};
     auto rows = intervalHierarchyRows(domain, spec);
     REQUIRE(rows.isOk());
-    REQUIRE(rows->size() == 6); // the duplicate 37 is one leaf
+    REQUIRE(rows->size() == 6);  // the duplicate 37 is one leaf
     CHECK((*rows)[0] == std::vector<std::string>{"-3", "[-5-0[", "[-10-0[", "[-20-0[", "*"});
     CHECK((*rows)[1] == std::vector<std::string>{"20", "[20-25[", "[20-30[", "[20-40[", "*"});
     CHECK((*rows)[3] == std::vector<std::string>{"25", "[25-30[", "[20-30[", "[20-40[", "*"});
@@ -66,9 +66,11 @@ TEST_CASE("date builder: day to month, quarter, year, decade, *", "[builders]") 
     auto h = buildDateHierarchy("visit", domain, DateHierarchySpec{});
     REQUIRE(h.isOk());
     CHECK(h->levels() == 6);
-    CHECK(labelsOf(*h, "2021-03-14") == std::vector<std::string>{"2021-03-14", "2021-03", "2021-Q1", "2021", "2020s", "*"});
-    CHECK(labelsOf(*h, "1999-12-31") == std::vector<std::string>{"1999-12-31", "1999-12", "1999-Q4", "1999", "1990s", "*"});
-    CHECK(h->leafCode("1999-12-31") == 0u); // chronological leaf order
+    CHECK(labelsOf(*h, "2021-03-14") ==
+          std::vector<std::string>{"2021-03-14", "2021-03", "2021-Q1", "2021", "2020s", "*"});
+    CHECK(labelsOf(*h, "1999-12-31") ==
+          std::vector<std::string>{"1999-12-31", "1999-12", "1999-Q4", "1999", "1990s", "*"});
+    CHECK(h->leafCode("1999-12-31") == 0u);  // chronological leaf order
     CHECK(h->leafCode("2021-11-02") == 3u);
     CHECK(h->nodeCount(4) == 2);
 
@@ -93,7 +95,7 @@ TEST_CASE("masking builder: one more character masked per level, code points not
     const std::vector<std::string> domain = {"12345", "12399", "987", "Zürich"};
     auto h = buildMaskingHierarchy("zip", domain, MaskingHierarchySpec{});
     REQUIRE(h.isOk());
-    CHECK(h->levels() == 7); // longest value has 6 characters
+    CHECK(h->levels() == 7);  // longest value has 6 characters
     CHECK(labelsOf(*h, "12345") == std::vector<std::string>{"12345", "1234*", "123**", "12***", "1****", "*****", "*"});
     CHECK(labelsOf(*h, "987") == std::vector<std::string>{"987", "98*", "9**", "***", "***", "***", "*"});
     CHECK(labelsOf(*h, "Zürich")[2] == "Züri**");

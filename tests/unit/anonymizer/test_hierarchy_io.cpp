@@ -12,7 +12,7 @@ std::string adultFile(const std::string& column) {
     return std::string(CUSTODIAN_ADULT_DIR) + "/adult_hierarchy_" + column + ".csv";
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("all nine Adult hierarchies parse with the expected depth and leaf count", "[hierarchy_io][adult]") {
     struct Expected {
@@ -21,7 +21,7 @@ TEST_CASE("all nine Adult hierarchies parse with the expected depth and leaf cou
         size_t leaves;
     };
     // levels include level 0; leaf counts are the files' rows (native-country ends without a line break).
-    const Expected expected[] = {{"age", 5, 100},           {"education", 4, 16}, {"marital-status", 3, 7},
+    const Expected expected[] = {{"age", 5, 100},           {"education", 4, 16},  {"marital-status", 3, 7},
                                  {"native-country", 3, 41}, {"occupation", 3, 14}, {"race", 2, 5},
                                  {"salary-class", 2, 2},    {"sex", 2, 2},         {"workclass", 3, 8}};
     for (const auto& e : expected) {
@@ -66,7 +66,8 @@ TEST_CASE("hierarchy files: errors name the hierarchy and the line", "[hierarchy
 
     auto badUtf8 = parseHierarchyCsv("age", "1;a;*\n\xfe;a;*\n");
     REQUIRE_FALSE(badUtf8.isOk());
-    CHECK(badUtf8.status().message() == "hierarchy 'age': line 2, column 1: invalid UTF-8 (byte 0xfe at byte 1 of the field)");
+    CHECK(badUtf8.status().message() ==
+          "hierarchy 'age': line 2, column 1: invalid UTF-8 (byte 0xfe at byte 1 of the field)");
 
     auto unterminated = parseHierarchyCsv("age", "1;a;*\n2;\"a;*\n");
     REQUIRE_FALSE(unterminated.isOk());

@@ -11,7 +11,8 @@ using custodian::StatusCode;
 namespace {
 
 std::shared_ptr<const Hierarchy> ageHierarchy() {
-    auto h = Hierarchy::fromRows("age", {{"20", "20-29", "*"}, {"25", "20-29", "*"}, {"30", "30-39", "*"}, {"35", "30-39", "*"}});
+    auto h = Hierarchy::fromRows(
+        "age", {{"20", "20-29", "*"}, {"25", "20-29", "*"}, {"30", "30-39", "*"}, {"35", "30-39", "*"}});
     REQUIRE(h.isOk());
     return std::make_shared<const Hierarchy>(std::move(h.value()));
 }
@@ -27,7 +28,8 @@ const std::vector<Row> kRows = {{"20", "flu"}, {"25", "cancer"}, {"20", "flu"}, 
 AnonymizationConfig diseaseConfig(PrivacyModels models, TClosenessDistance distance = TClosenessDistance::Equal) {
     AnonymizationConfig c;
     c.quasiIdentifiers.push_back({"age", ageHierarchy(), true, 0, -1});
-    auto dict = std::make_shared<const SensitiveDictionary>(SensitiveDictionary::build({"flu", "cancer", "hiv"}, false));
+    auto dict =
+        std::make_shared<const SensitiveDictionary>(SensitiveDictionary::build({"flu", "cancer", "hiv"}, false));
     c.sensitive.push_back({"disease", dict, distance});
     c.models = models;
     c.metric = Metric::NonUniformEntropy;
@@ -83,7 +85,7 @@ PrivacyModels withL(LDiversityVariant v, double l, double c = 1, uint64_t k = 2,
     return m;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("distinct l-diversity picks the lowest level with l distinct values per class", "[models]") {
     auto o = run(diseaseConfig(withL(LDiversityVariant::Distinct, 2)), kRows);
@@ -116,7 +118,7 @@ TEST_CASE("entropy l-diversity compares the class entropy with log l", "[models]
     CHECK(model::entropy(hist, 4) == Approx(-(0.75 * std::log(0.75) + 0.25 * std::log(0.25))));
     std::vector<uint64_t> scratch;
     std::vector<SensitiveCount> even = {{0, 2}, {1, 2}};
-    CHECK(model::lDiverse({LDiversityVariant::Entropy, 2, 1}, even, 4, scratch)); // exactly log 2
+    CHECK(model::lDiverse({LDiversityVariant::Entropy, 2, 1}, even, 4, scratch));  // exactly log 2
 }
 
 TEST_CASE("recursive (c,l)-diversity requires r1 < c (r_l + ... + r_m)", "[models]") {
@@ -129,11 +131,11 @@ TEST_CASE("recursive (c,l)-diversity requires r1 < c (r_l + ... + r_m)", "[model
     CHECK(o.finalCheck.isOk());
     std::vector<uint64_t> scratch;
     std::vector<SensitiveCount> hist = {{0, 5}, {1, 3}, {2, 2}};
-    CHECK(model::recursiveHolds(hist, 10, 2, 2, scratch));       // 5 < 2 * (3 + 2)
-    CHECK_FALSE(model::recursiveHolds(hist, 10, 1, 2, scratch)); // 5 < 1 * 5 is false
-    CHECK_FALSE(model::recursiveHolds(hist, 10, 2, 3, scratch)); // 5 < 2 * 2 is false
-    CHECK(model::recursiveHolds(hist, 10, 3, 3, scratch));       // 5 < 3 * 2
-    CHECK_FALSE(model::recursiveHolds(hist, 10, 100, 4, scratch)); // fewer than 4 values
+    CHECK(model::recursiveHolds(hist, 10, 2, 2, scratch));          // 5 < 2 * (3 + 2)
+    CHECK_FALSE(model::recursiveHolds(hist, 10, 1, 2, scratch));    // 5 < 1 * 5 is false
+    CHECK_FALSE(model::recursiveHolds(hist, 10, 2, 3, scratch));    // 5 < 2 * 2 is false
+    CHECK(model::recursiveHolds(hist, 10, 3, 3, scratch));          // 5 < 3 * 2
+    CHECK_FALSE(model::recursiveHolds(hist, 10, 100, 4, scratch));  // fewer than 4 values
 }
 
 TEST_CASE("t-closeness with equal distance", "[models]") {
@@ -204,10 +206,11 @@ TEST_CASE("the final check refuses a tampered release", "[models][final-check]")
         for (const auto& row : kRows) {
             const uint32_t qi[] = {*c.quasiIdentifiers[0].hierarchy->leafCode(row.age)};
             REQUIRE(r->release(qi, labels));
-            if (tamper && first) labels[0] = row.age; // leak one original value
+            if (tamper && first) labels[0] = row.age;  // leak one original value
             first = false;
             const std::string_view s[] = {row.disease};
-            REQUIRE(check.addRow(std::span<const std::string_view>(labels), std::span<const std::string_view>(s)).isOk());
+            REQUIRE(
+                check.addRow(std::span<const std::string_view>(labels), std::span<const std::string_view>(s)).isOk());
         }
         return check.finish();
     };
@@ -253,7 +256,7 @@ std::string figure(const UnmetModels& u, const std::string& name) {
     return "-";
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("an unreachable model names the first requirement the most generalized release misses", "[models]") {
     // Every age at "*" is one class of 8: k = 8, flu 4, cancer 2, hiv 2 — three distinct diseases,

@@ -12,8 +12,8 @@ using namespace custodian::anon;
 
 namespace {
 
-const char* kMondrianColumns[] = {"age", "workclass", "education", "marital-status", "occupation", "race", "sex",
-                                  "native-country"};
+const char* kMondrianColumns[] = {"age",        "workclass", "education", "marital-status",
+                                  "occupation", "race",      "sex",       "native-country"};
 
 struct Columns {
     std::vector<std::vector<uint32_t>> qi;
@@ -76,17 +76,19 @@ void checkPartitions(const MondrianConfig& cfg, const Columns& cols, const Mondr
                 }
             } else {
                 bool ancestor = false;
-                for (int level = 0; level < h.levels(); ++level) ancestor |= h.label(level, h.generalize(leaf, level)) == labels[d];
+                for (int level = 0; level < h.levels(); ++level)
+                    ancestor |= h.label(level, h.generalize(leaf, level)) == labels[d];
                 // A value set: the value is one of its members.
                 const std::string members = "|" + labels[d] + "|";
-                ancestor |= labels[d].find('|') != std::string::npos && members.find("|" + h.label(0, leaf) + "|") != std::string::npos;
+                ancestor |= labels[d].find('|') != std::string::npos &&
+                            members.find("|" + h.label(0, leaf) + "|") != std::string::npos;
                 CHECK(ancestor);
             }
         }
     }
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("strict Mondrian on Adult: every partition has at least k records and all are covered", "[mondrian][adult]") {
     Columns cols;
@@ -121,7 +123,9 @@ TEST_CASE("Mondrian with l-diversity keeps every partition l-diverse", "[mondria
     std::mt19937 rng(7);
     auto h = Hierarchy::fromRows("n", [] {
         std::vector<std::vector<std::string>> rows;
-        for (int v = 0; v < 50; ++v) rows.push_back({std::to_string(v), std::to_string(v / 10 * 10) + "-" + std::to_string(v / 10 * 10 + 9), "*"});
+        for (int v = 0; v < 50; ++v)
+            rows.push_back(
+                {std::to_string(v), std::to_string(v / 10 * 10) + "-" + std::to_string(v / 10 * 10 + 9), "*"});
         return rows;
     }());
     REQUIRE(h.isOk());
@@ -182,8 +186,9 @@ TEST_CASE("Mondrian release passes the final check through the engine", "[mondri
     CHECK(r->riskAfter.prosecutorMax <= 0.1);
     auto check = makeFinalCheck(cfg, cols.qi[0].size(), cols.view());
     for (size_t i = 0; i < cols.qi[0].size(); ++i) {
-        REQUIRE(check.addRow(std::span<const std::string>(r->mondrian.labels[r->mondrian.partitionOfRow[i]]),
-                             std::span<const std::string>())
+        REQUIRE(check
+                    .addRow(std::span<const std::string>(r->mondrian.labels[r->mondrian.partitionOfRow[i]]),
+                            std::span<const std::string>())
                     .isOk());
     }
     auto report = check.finish();
@@ -192,7 +197,8 @@ TEST_CASE("Mondrian release passes the final check through the engine", "[mondri
     CHECK(report->minClassSize >= 10);
 }
 
-TEST_CASE("Mondrian's non-uniform entropy equals a per-cell recount over the released labels", "[mondrian][adult][metrics]") {
+TEST_CASE("Mondrian's non-uniform entropy equals a per-cell recount over the released labels",
+          "[mondrian][adult][metrics]") {
     Columns cols;
     auto cfg = adultConfig(cols, 10);
     auto r = mondrianPartition(cfg, cols.view());
@@ -209,7 +215,8 @@ TEST_CASE("Mondrian's non-uniform entropy equals a per-cell recount over the rel
             ++perLabelAndValue[{label, cols.qi[d][row]}];
         }
         for (const auto& [key, count] : perLabelAndValue)
-            expected += static_cast<double>(count) * std::log2(static_cast<double>(perLabel[key.first]) / static_cast<double>(count));
+            expected += static_cast<double>(count) *
+                        std::log2(static_cast<double>(perLabel[key.first]) / static_cast<double>(count));
     }
     CHECK(expected > 0);
     CHECK(r->nonUniformEntropy == Approx(expected).epsilon(1e-9));
@@ -270,7 +277,9 @@ std::vector<double> recountNcp(const MondrianConfig& cfg, const Columns& cols, c
                         }
                     }
                     REQUIRE(covered >= 1);
-                    it->second = present.size() > 1 ? static_cast<double>(covered - 1) / static_cast<double>(present.size() - 1) : 0;
+                    it->second = present.size() > 1
+                                     ? static_cast<double>(covered - 1) / static_cast<double>(present.size() - 1)
+                                     : 0;
                 }
             }
             sum += it->second;
@@ -287,7 +296,7 @@ std::map<std::vector<std::string>, uint64_t> releasedClasses(const MondrianResul
     return classes;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("Mondrian merges partitions whose labels are equal, so its figures describe the released classes",
           "[mondrian][metrics]") {
@@ -338,8 +347,7 @@ TEST_CASE("Mondrian on Adult: class count, discernibility and risk agree with th
     }
 }
 
-TEST_CASE("Mondrian value sets release the values present in a class and cost what they cover",
-          "[mondrian][metrics]") {
+TEST_CASE("Mondrian value sets release the values present in a class and cost what they cover", "[mondrian][metrics]") {
     MondrianConfig cfg;
     cfg.hierarchies = {flatHierarchy({"a", "b", "c", "d"})};
     cfg.numeric = {false};
@@ -365,8 +373,8 @@ TEST_CASE("Mondrian regroups the children of a hierarchy node: a middle child is
     // * -> X{a,b}, Y{c,d}, Z{e,f}; k = 4, X and Z hold 2 records each, Y 8. No cut of the
     // depth-first order a..f helps: X | YZ and XY | Z leave a side of 2, and any cut inside Y leaves
     // both sides under "*". Cutting Y from {X, Z} releases Y's records under Y, then as c and d.
-    auto h = Hierarchy::fromRows("xyz", {{"a", "X", "*"}, {"b", "X", "*"}, {"c", "Y", "*"}, {"d", "Y", "*"},
-                                         {"e", "Z", "*"}, {"f", "Z", "*"}});
+    auto h = Hierarchy::fromRows(
+        "xyz", {{"a", "X", "*"}, {"b", "X", "*"}, {"c", "Y", "*"}, {"d", "Y", "*"}, {"e", "Z", "*"}, {"f", "Z", "*"}});
     REQUIRE(h.isOk());
     MondrianConfig cfg;
     cfg.hierarchies = {std::make_shared<const Hierarchy>(std::move(h.value()))};
@@ -399,8 +407,10 @@ TEST_CASE("Mondrian's NCP on Adult equals an independent recount and stays at or
         MondrianMode mode;
         bool valueSets;
         double recorded;
-    } cases[] = {{MondrianMode::Strict, false, 0.0892}, {MondrianMode::Relaxed, false, 0.0885},
-                 {MondrianMode::Strict, true, 0.0490}, {MondrianMode::Relaxed, true, 0.0481}};
+    } cases[] = {{MondrianMode::Strict, false, 0.0892},
+                 {MondrianMode::Relaxed, false, 0.0885},
+                 {MondrianMode::Strict, true, 0.0490},
+                 {MondrianMode::Relaxed, true, 0.0481}};
     for (const auto& c : cases) {
         cfg.mode = c.mode;
         cfg.valueSets = c.valueSets;

@@ -62,7 +62,8 @@ std::vector<ExhaustiveNode> exhaustiveAdult() {
         for (const auto& [key, count] : combos) leafFreq[key[c]] += static_cast<double>(count);
         for (int l = 0; l < depth[c]; ++l) {
             std::map<int, double> genFreq;
-            for (const auto& [leaf, f] : leafFreq) genFreq[genId[c][static_cast<size_t>(l)][static_cast<size_t>(leaf)]] += f;
+            for (const auto& [leaf, f] : leafFreq)
+                genFreq[genId[c][static_cast<size_t>(l)][static_cast<size_t>(leaf)]] += f;
             double e = 0;
             for (const auto& [leaf, f] : leafFreq) {
                 e += f * std::log2(genFreq[genId[c][static_cast<size_t>(l)][static_cast<size_t>(leaf)]] / f);
@@ -149,7 +150,7 @@ FrequencyTable adultTable() {
     return std::move(b.value()).finish();
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("optimal search on Adult equals an independent exhaustive search", "[search][adult]") {
     const auto table = adultTable();
@@ -179,8 +180,7 @@ TEST_CASE("optimal search on Adult equals an independent exhaustive search", "[s
     }
 }
 
-TEST_CASE("optimal search with suppression on Adult equals the product's exhaustive evaluation",
-          "[search][adult]") {
+TEST_CASE("optimal search with suppression on Adult equals the product's exhaustive evaluation", "[search][adult]") {
     const auto table = adultTable();
     const auto& a = testing::adult();
     for (Metric metric : {Metric::NonUniformEntropy, Metric::Discernibility}) {

@@ -14,7 +14,7 @@ TEST_CASE("frequency table counts distinct combinations and sensitive distributi
     REQUIRE(b->add(a, s1).isOk());
     REQUIRE(b->add(c, s2).isOk());
     REQUIRE(b->add(a, s2).isOk());
-    REQUIRE(b->add(a, s1, 5).isOk()); // a GROUP BY row carrying 5 records
+    REQUIRE(b->add(a, s1, 5).isOk());  // a GROUP BY row carrying 5 records
     CHECK(b->distinctCombinations() == 2);
     const FrequencyTable t = std::move(b.value()).finish();
     CHECK(t.size() == 2);
@@ -25,7 +25,7 @@ TEST_CASE("frequency table counts distinct combinations and sensitive distributi
     CHECK(t.count(1) == 1);
     const auto dist = t.sensitive(0, 0);
     REQUIRE(dist.size() == 2);
-    CHECK(dist[0].value == 1); // sorted by value
+    CHECK(dist[0].value == 1);  // sorted by value
     CHECK(dist[0].count == 1);
     CHECK(dist[1].value == 3);
     CHECK(dist[1].count == 6);

@@ -15,10 +15,10 @@ using namespace custodian::anon;
 namespace {
 
 struct Instance {
-    std::vector<std::vector<std::vector<std::string>>> hierarchyRows; // per QI
-    std::vector<std::vector<std::vector<uint32_t>>> gen;              // [qi][level][leaf] -> group id
-    std::vector<std::vector<uint32_t>> rows;                          // leaf codes
-    std::vector<uint32_t> sensitive;                                  // value code per row
+    std::vector<std::vector<std::vector<std::string>>> hierarchyRows;  // per QI
+    std::vector<std::vector<std::vector<uint32_t>>> gen;               // [qi][level][leaf] -> group id
+    std::vector<std::vector<uint32_t>> rows;                           // leaf codes
+    std::vector<uint32_t> sensitive;                                   // value code per row
     uint32_t sensitiveValues = 0;
     AnonymizationConfig config;
 };
@@ -34,22 +34,27 @@ Instance randomInstance(std::mt19937& rng, int minQ = 1, int maxQ = 4) {
         for (int leaf = 0; leaf < leaves; ++leaf) gen[0].push_back(static_cast<uint32_t>(leaf));
         uint32_t prevCount = static_cast<uint32_t>(leaves);
         for (int level = 1; level < depth; ++level) {
-            const uint32_t count = std::max<uint32_t>(1, prevCount - static_cast<uint32_t>(pick(0, static_cast<int>(prevCount))));
+            const uint32_t count =
+                std::max<uint32_t>(1, prevCount - static_cast<uint32_t>(pick(0, static_cast<int>(prevCount))));
             std::vector<uint32_t> groupOfPrev(prevCount);
             for (auto& g : groupOfPrev) g = static_cast<uint32_t>(pick(0, static_cast<int>(count) - 1));
-            for (int leaf = 0; leaf < leaves; ++leaf) gen[static_cast<size_t>(level)].push_back(groupOfPrev[gen[static_cast<size_t>(level) - 1][static_cast<size_t>(leaf)]]);
+            for (int leaf = 0; leaf < leaves; ++leaf)
+                gen[static_cast<size_t>(level)].push_back(
+                    groupOfPrev[gen[static_cast<size_t>(level) - 1][static_cast<size_t>(leaf)]]);
             // Renumber used groups densely so the next level's assignment is well defined.
             std::map<uint32_t, uint32_t> dense;
-            for (auto& g : gen[static_cast<size_t>(level)]) g = dense.emplace(g, static_cast<uint32_t>(dense.size())).first->second;
+            for (auto& g : gen[static_cast<size_t>(level)])
+                g = dense.emplace(g, static_cast<uint32_t>(dense.size())).first->second;
             prevCount = static_cast<uint32_t>(dense.size());
         }
         std::vector<std::vector<std::string>> rows;
         for (int leaf = 0; leaf < leaves; ++leaf) {
             std::vector<std::string> r;
             for (int level = 0; level < depth; ++level) {
-                r.push_back(level == 0 ? "v" + std::to_string(leaf)
-                                       : "L" + std::to_string(level) + "g" +
-                                             std::to_string(gen[static_cast<size_t>(level)][static_cast<size_t>(leaf)]));
+                r.push_back(level == 0
+                                ? "v" + std::to_string(leaf)
+                                : "L" + std::to_string(level) + "g" +
+                                      std::to_string(gen[static_cast<size_t>(level)][static_cast<size_t>(leaf)]));
             }
             rows.push_back(std::move(r));
         }
@@ -61,8 +66,9 @@ Instance randomInstance(std::mt19937& rng, int minQ = 1, int maxQ = 4) {
             minLevel = pick(0, depth - 1);
             maxLevel = pick(minLevel, depth - 1);
         }
-        in.config.quasiIdentifiers.push_back(
-            {"q" + std::to_string(d), std::make_shared<const Hierarchy>(std::move(h.value())), false, minLevel, maxLevel});
+        in.config.quasiIdentifiers.push_back({"q" + std::to_string(d),
+                                              std::make_shared<const Hierarchy>(std::move(h.value())), false, minLevel,
+                                              maxLevel});
         in.hierarchyRows.push_back(std::move(rows));
         in.gen.push_back(std::move(gen));
     }
@@ -88,7 +94,10 @@ Instance randomInstance(std::mt19937& rng, int minQ = 1, int maxQ = 4) {
     switch (pick(0, 3)) {
     case 1: m.lDiversity = LDiversity{LDiversityVariant::Distinct, static_cast<double>(pick(2, 3)), 1}; break;
     case 2: m.lDiversity = LDiversity{LDiversityVariant::Entropy, 1.5 + 0.5 * pick(0, 2), 1}; break;
-    case 3: m.lDiversity = LDiversity{LDiversityVariant::Recursive, static_cast<double>(pick(2, 3)), static_cast<double>(pick(1, 3))}; break;
+    case 3:
+        m.lDiversity =
+            LDiversity{LDiversityVariant::Recursive, static_cast<double>(pick(2, 3)), static_cast<double>(pick(1, 3))};
+        break;
     default: break;
     }
     if (pick(0, 2) == 0) m.tCloseness = TCloseness{0.2 + 0.1 * pick(0, 4)};
@@ -191,7 +200,8 @@ Exhaustive exhaustive(const Instance& in) {
         for (const auto& [key, members] : classes) {
             std::vector<uint32_t> values;
             for (size_t i : members) values.push_back(in.sensitive[i]);
-            if (classPasses(m, values, global, in.config.sensitive[0].distance == TClosenessDistance::Ordered, in.sensitiveValues)) {
+            if (classPasses(m, values, global, in.config.sensitive[0].distance == TClosenessDistance::Ordered,
+                            in.sensitiveValues)) {
                 ++keptClasses;
                 dm += static_cast<double>(members.size()) * static_cast<double>(members.size());
             } else {
@@ -218,7 +228,9 @@ Exhaustive exhaustive(const Instance& in) {
             for (int l : levels) height += l;
             switch (in.config.metric) {
             case Metric::Discernibility: loss = dm + static_cast<double>(suppressed) * n; break;
-            case Metric::AverageClassSize: loss = n / static_cast<double>(keptClasses + (suppressed > 0 ? 1 : 0)); break;
+            case Metric::AverageClassSize:
+                loss = n / static_cast<double>(keptClasses + (suppressed > 0 ? 1 : 0));
+                break;
             case Metric::Height: loss = height; break;
             case Metric::NonUniformEntropy:
             case Metric::Loss:
@@ -264,7 +276,6 @@ Exhaustive exhaustive(const Instance& in) {
     }
 }
 
-
 FrequencyTable tableOf(const Instance& in) {
     auto builder = newFrequencyTable(in.config);
     REQUIRE(builder.isOk());
@@ -306,7 +317,7 @@ bool generalizes(const std::vector<int>& upper, const std::vector<int>& lower) {
 
 using ClassMultiset = std::map<std::vector<uint32_t>, uint64_t>;
 
-} // namespace
+}  // namespace
 
 TEST_CASE("a node's classes rolled up from a specialization equal its classes counted from the frequency table",
           "[search][roll-up]") {
@@ -341,7 +352,8 @@ TEST_CASE("a node's classes rolled up from a specialization equal its classes co
             ClassMultiset c;
             for (const auto& r : in.rows) {
                 std::vector<uint32_t> key;
-                for (size_t d = 0; d < q; ++d) key.push_back(in.config.quasiIdentifiers[d].hierarchy->generalize(r[d], to[d]));
+                for (size_t d = 0; d < q; ++d)
+                    key.push_back(in.config.quasiIdentifiers[d].hierarchy->generalize(r[d], to[d]));
                 ++c[key];
             }
             CHECK(a == b);
@@ -490,11 +502,13 @@ TEST_CASE("optimal search equals exhaustive search on random instances and passe
             }
             ++released;
             const std::string_view s[] = {in.config.sensitive[0].dictionary->values[in.sensitive[i]]};
-            REQUIRE(check.addRow(std::span<const std::string_view>(labels), std::span<const std::string_view>(s)).isOk());
+            REQUIRE(
+                check.addRow(std::span<const std::string_view>(labels), std::span<const std::string_view>(s)).isOk());
         }
         CHECK(released + suppressed == in.rows.size());
         CHECK(suppressed == result->solution.best.suppressedRecords);
-        CHECK(static_cast<double>(suppressed) <= in.config.models.suppressionLimit * static_cast<double>(in.rows.size()) + 1e-9);
+        CHECK(static_cast<double>(suppressed) <=
+              in.config.models.suppressionLimit * static_cast<double>(in.rows.size()) + 1e-9);
         auto report = check.finish();
         INFO((report.isOk() ? std::string("ok") : report.status().message()));
         CHECK(report.isOk());

@@ -24,7 +24,7 @@ Result<Table> tableFrom(const std::string& text, SchemaPtr schema) {
     return Table::readCsv(std::move(reader.value()), std::move(schema));
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("values parse strictly and format canonically", "[value]") {
     CHECK(parseInteger("-42") == -42);
@@ -52,7 +52,7 @@ TEST_CASE("values parse strictly and format canonically", "[value]") {
     CHECK(s == "1969-12-31T23:59:59.999999Z");
     s.clear();
     appendDecimal(s, 0.1 + 0.2);
-    CHECK(parseDecimal(s) == 0.1 + 0.2); // shortest text that round-trips
+    CHECK(parseDecimal(s) == 0.1 + 0.2);  // shortest text that round-trips
     for (int32_t d : {-719468, -1, 0, 59, 365, 11016, 19000, 2932896}) {
         const CivilDate c = civilFromDays(d);
         CHECK(daysFromCivil(c.year, c.month, c.day) == d);
@@ -76,9 +76,9 @@ TEST_CASE("table parses declared types with nulls, quoted empty text and line nu
     REQUIRE(b.rows() == 3);
     CHECK(b.column(0).integer(2) == 3);
     CHECK(b.column(1).text(0) == "ann");
-    CHECK_FALSE(b.column(1).isNull(1)); // "" is the empty string
+    CHECK_FALSE(b.column(1).isNull(1));  // "" is the empty string
     CHECK(b.column(1).text(1).empty());
-    CHECK(b.column(1).isNull(2)); // an empty unquoted field is null
+    CHECK(b.column(1).isNull(2));  // an empty unquoted field is null
     CHECK(b.column(2).isNull(1));
     CHECK(b.column(2).decimal(2) == -100.0);
     CHECK(b.column(3).canonical(0) == "1990-05-17");
@@ -132,10 +132,10 @@ TEST_CASE("suppression marks rows without copying, the writer skips them", "[tab
 }
 
 TEST_CASE("table reads Adult in batches of 2048 with age as an integer", "[table][adult]") {
-    std::vector<ColumnSpec> columns = {{"sex", ColumnType::Text},        {"age", ColumnType::Integer},
-                                       {"race", ColumnType::Text},       {"marital-status", ColumnType::Text},
-                                       {"education", ColumnType::Text},  {"native-country", ColumnType::Text},
-                                       {"workclass", ColumnType::Text},  {"occupation", ColumnType::Text},
+    std::vector<ColumnSpec> columns = {{"sex", ColumnType::Text},         {"age", ColumnType::Integer},
+                                       {"race", ColumnType::Text},        {"marital-status", ColumnType::Text},
+                                       {"education", ColumnType::Text},   {"native-country", ColumnType::Text},
+                                       {"workclass", ColumnType::Text},   {"occupation", ColumnType::Text},
                                        {"salary-class", ColumnType::Text}};
     CsvDialect d;
     d.delimiter = ';';
@@ -169,20 +169,21 @@ TEST_CASE("leaf encoding maps values to hierarchy leaf codes and names uncovered
     REQUIRE_FALSE(s.isOk());
     CHECK(s.message() == "column 'age': 3 values are not covered by hierarchy 'age': '99' (line 3), null (line 4), "
                          "'-1' (line 6)");
-    CHECK(badCodes == std::vector<uint32_t>{7}); // nothing appended on failure
+    CHECK(badCodes == std::vector<uint32_t>{7});  // nothing appended on failure
 }
 
 TEST_CASE("leaf encoding of Adult matches an independent lookup", "[table][adult]") {
     const auto adult = custodian::anon::testing::readSemicolonFile(std::string(CUSTODIAN_ADULT_DIR) + "/adult.csv");
-    auto hierarchy = loadHierarchyFile("education", std::string(CUSTODIAN_ADULT_DIR) + "/adult_hierarchy_education.csv");
+    auto hierarchy =
+        loadHierarchyFile("education", std::string(CUSTODIAN_ADULT_DIR) + "/adult_hierarchy_education.csv");
     REQUIRE(hierarchy.isOk());
-    const auto hierarchyRows =
-        custodian::anon::testing::readSemicolonFile(std::string(CUSTODIAN_ADULT_DIR) + "/adult_hierarchy_education.csv");
+    const auto hierarchyRows = custodian::anon::testing::readSemicolonFile(std::string(CUSTODIAN_ADULT_DIR) +
+                                                                           "/adult_hierarchy_education.csv");
     auto shared = std::make_shared<const Hierarchy>(std::move(hierarchy.value()));
     CsvDialect d;
     d.delimiter = ';';
-    auto table = Table::readCsv(std::string(CUSTODIAN_ADULT_DIR) + "/adult.csv", d,
-                                schemaOf({{"education", ColumnType::Text}}));
+    auto table =
+        Table::readCsv(std::string(CUSTODIAN_ADULT_DIR) + "/adult.csv", d, schemaOf({{"education", ColumnType::Text}}));
     REQUIRE(table.isOk());
     LeafEncoder encoder(shared);
     std::vector<uint32_t> codes;

@@ -92,7 +92,8 @@ void expectedReleaseKey(const char* context, const std::string& dataset, const s
     le64(recipient.size());
     message += recipient;
     uint8_t digest[16];
-    crypto_generichash(digest, sizeof digest, reinterpret_cast<const uint8_t*>(message.data()), message.size(), nullptr, 0);
+    crypto_generichash(digest, sizeof digest, reinterpret_cast<const uint8_t*>(message.data()), message.size(), nullptr,
+                       0);
     uint64_t subkeyId = 0;
     for (int i = 7; i >= 0; --i) subkeyId = (subkeyId << 8) | digest[i];
     uint8_t master[32];
@@ -152,7 +153,7 @@ private:
     uint8_t first_;
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the registry holds every built-in transform with descriptions", "[transforms]") {
     CHECK(registry().names() == std::vector<std::string>{"constant", "date_shift", "drop", "generalize", "keep",
@@ -183,7 +184,7 @@ TEST_CASE("the registry validates parameters with messages a policy validator ca
     CHECK(registry().validate("shuffle", {}).message().rfind("unknown transform 'shuffle' (known: constant, ", 0) == 0);
     CHECK(registry().validate("mask", {}, ColumnType::Integer).message() ==
           "mask does not apply to integer columns (applies to: text)");
-    CHECK(registry().validate("round", {{"base", int64_t{5}}}, ColumnType::Decimal).isOk()); // integer for a number
+    CHECK(registry().validate("round", {{"base", int64_t{5}}}, ColumnType::Decimal).isOk());  // integer for a number
 }
 
 TEST_CASE("keep shares the column, drop removes it, a plan needs a transform for every column", "[transforms]") {
@@ -216,8 +217,9 @@ TEST_CASE("mask keeps first/last characters, masks e-mail local parts, never rel
     Batch batch = batchFrom("v\nalice@example.org\nbob\nZürich\n\n\"\"\nno-at-sign\nab\n", {{"v", ColumnType::Text}});
     CHECK(texts(*run("mask", {{"keep_first", int64_t{1}}, {"keep_last", int64_t{1}}}, batch, 0)) ==
           std::vector<std::string>{"a***************g", "b*b", "Z****h", "<null>", "", "n********n", "**"});
-    CHECK(texts(*run("mask", {{"email", true}, {"keep_first", int64_t{1}}, {"mask_char", std::string("x")}}, batch, 0)) ==
-          std::vector<std::string>{"axxxx@example.org", "bxx", "Zxxxxx", "<null>", "", "nxxxxxxxxx", "ax"});
+    CHECK(
+        texts(*run("mask", {{"email", true}, {"keep_first", int64_t{1}}, {"mask_char", std::string("x")}}, batch, 0)) ==
+        std::vector<std::string>{"axxxx@example.org", "bxx", "Zxxxxx", "<null>", "", "nxxxxxxxxx", "ax"});
     CHECK(texts(*run("mask", {{"keep_last", int64_t{3}}, {"mask_char", std::string("•")}}, batch, 0))[2] == "•••ich");
     CHECK(createError("mask", {{"mask_char", std::string("ab")}}, ColumnType::Text) ==
           "mask: mask_char must be exactly one character other than CR and LF");
@@ -256,7 +258,7 @@ TEST_CASE("pseudonymize: known answers from libsodium, stable per policy and rec
     CHECK(n[2] == "<null>");
 
     const auto b32 = texts(*run("pseudonymize", {{"encoding", std::string("base32")}}, batch, 0, partnerA));
-    CHECK(b32[0].size() == 26); // ceil(128 / 5)
+    CHECK(b32[0].size() == 26);  // ceil(128 / 5)
     uint8_t digest[16];
     const std::string ann = "ann@example.org";
     crypto_generichash(digest, 16, reinterpret_cast<const uint8_t*>(ann.data()), ann.size(), subkey, 32);
@@ -301,7 +303,8 @@ TEST_CASE("pseudonymize: known answers from libsodium, stable per policy and rec
     CHECK(createError("pseudonymize", {}, ColumnType::Text, v1NoRecipient) ==
           "pseudonymize needs the dataset and recipient of the release");
 
-    CHECK(createError("pseudonymize", {}, ColumnType::Text) == "pseudonymize needs the gateway's pseudonymization master key");
+    CHECK(createError("pseudonymize", {}, ColumnType::Text) ==
+          "pseudonymize needs the gateway's pseudonymization master key");
     CHECK(createError("pseudonymize", {{"encoding", std::string("b64")}}, ColumnType::Text, partnerA) ==
           "pseudonymize: encoding must be 'hex' or 'base32', got 'b64'");
     CHECK(createError("pseudonymize", {{"bytes", int64_t{8}}}, ColumnType::Text, partnerA) ==
@@ -336,7 +339,8 @@ TEST_CASE("top/bottom coding censors both tails", "[transforms]") {
     Batch batch = batchFrom("i,d\n-5,0.5\n50,99.9\n120,\n", {{"i", ColumnType::Integer}, {"d", ColumnType::Decimal}});
     CHECK(texts(*run("top_bottom_coding", {{"top", int64_t{90}}, {"bottom", int64_t{0}}}, batch, 0)) ==
           std::vector<std::string>{"0", "50", "90"});
-    CHECK(texts(*run("top_bottom_coding", {{"top", 90.5}}, batch, 1)) == std::vector<std::string>{"0.5", "90.5", "<null>"});
+    CHECK(texts(*run("top_bottom_coding", {{"top", 90.5}}, batch, 1)) ==
+          std::vector<std::string>{"0.5", "90.5", "<null>"});
     CHECK(createError("top_bottom_coding", {}, ColumnType::Integer) ==
           "top_bottom_coding needs parameter 'top' or 'bottom' (number)");
     CHECK(createError("top_bottom_coding", {{"top", 2.5}}, ColumnType::Integer) ==
@@ -349,12 +353,14 @@ TEST_CASE("round to multiples: nearest (ties away from zero), down, up, exact fo
     Batch batch = batchFrom("i,d\n12,1.26\n-12,-1.24\n15,2.5\n-15,\n9223372036854775807,0\n",
                             {{"i", ColumnType::Integer}, {"d", ColumnType::Decimal}});
     Batch small = batchFrom("i\n12\n-12\n15\n-15\n", {{"i", ColumnType::Integer}});
-    CHECK(texts(*run("round", {{"base", int64_t{10}}}, small, 0)) == std::vector<std::string>{"10", "-10", "20", "-20"});
+    CHECK(texts(*run("round", {{"base", int64_t{10}}}, small, 0)) ==
+          std::vector<std::string>{"10", "-10", "20", "-20"});
     CHECK(texts(*run("round", {{"base", int64_t{10}}, {"mode", std::string("down")}}, small, 0)) ==
           std::vector<std::string>{"10", "-20", "10", "-20"});
     CHECK(texts(*run("round", {{"base", int64_t{10}}, {"mode", std::string("up")}}, small, 0)) ==
           std::vector<std::string>{"20", "-10", "20", "-10"});
-    CHECK(texts(*run("round", {{"base", 0.5}}, batch, 1)) == std::vector<std::string>{"1.5", "-1", "2.5", "<null>", "0"});
+    CHECK(texts(*run("round", {{"base", 0.5}}, batch, 1)) ==
+          std::vector<std::string>{"1.5", "-1", "2.5", "<null>", "0"});
     auto overflow = registry().create("round", {{"base", int64_t{10}}}, {}, ColumnType::Integer);
     REQUIRE(overflow.isOk());
     auto out = (*overflow)->apply(batch, 0);
@@ -367,15 +373,15 @@ TEST_CASE("round to multiples: nearest (ties away from zero), down, up, exact fo
 
 TEST_CASE("Laplace noise uses scale sensitivity/epsilon and the injected random source", "[transforms]") {
     Batch batch = batchFrom("i,d\n100,100\n", {{"i", ColumnType::Integer}, {"d", ColumnType::Decimal}});
-    const double b = 2.0; // sensitivity 1, epsilon 0.5
+    const double b = 2.0;  // sensitivity 1, epsilon 0.5
     const Params params = {{"epsilon", 0.5}, {"sensitivity", int64_t{1}}};
     TransformContext lowest;
-    lowest.random = std::make_shared<FixedRandom>(0x00); // u = 0: p = 2^-54, the far left tail
+    lowest.random = std::make_shared<FixedRandom>(0x00);  // u = 0: p = 2^-54, the far left tail
     const double left = b * std::log(2 * (0.5 / 9007199254740992.0));
     CHECK(run("laplace_noise", params, batch, 1, lowest)->decimal(0) == Approx(100 + left));
     CHECK(run("laplace_noise", params, batch, 0, lowest)->integer(0) == static_cast<int64_t>(std::round(100 + left)));
     TransformContext highest;
-    highest.random = std::make_shared<FixedRandom>(0xff); // p just below 1: the far right tail (bytes ff 00 ...)
+    highest.random = std::make_shared<FixedRandom>(0xff);  // p just below 1: the far right tail (bytes ff 00 ...)
     const double p = (static_cast<double>(0xff00000000000000ULL >> 11) + 0.5) / 9007199254740992.0;
     CHECK(run("laplace_noise", params, batch, 1, highest)->decimal(0) == Approx(100 - b * std::log(2 * (1 - p))));
 
@@ -409,9 +415,10 @@ TEST_CASE("date shift moves one individual's dates by one keyed offset within th
     TransformContext partnerA{{v2, "visits", "study", "partner-a"}, &master, {}, {}};
     TransformContext partnerB{{v2, "visits", "study", "partner-b"}, &master, {}, {}};
     TransformContext otherPolicy{{v2, "visits", "audit", "partner-a"}, &master, {}, {}};
-    Batch batch = batchFrom("patient,visit,at\np1,2021-03-14,2021-03-14T10:00:00Z\np2,2021-03-14,\n"
-                            "p1,2021-04-01,2021-04-01T00:00:00Z\n,2021-05-05,\n",
-                            {{"patient", ColumnType::Text}, {"visit", ColumnType::Date}, {"at", ColumnType::Timestamp}});
+    Batch batch =
+        batchFrom("patient,visit,at\np1,2021-03-14,2021-03-14T10:00:00Z\np2,2021-03-14,\n"
+                  "p1,2021-04-01,2021-04-01T00:00:00Z\n,2021-05-05,\n",
+                  {{"patient", ColumnType::Text}, {"visit", ColumnType::Date}, {"at", ColumnType::Timestamp}});
     const Params params = {{"max_days", int64_t{30}}, {"key_column", std::string("patient")}};
     auto shifted = run("date_shift", params, batch, 1, partnerA);
 
@@ -428,7 +435,7 @@ TEST_CASE("date shift moves one individual's dates by one keyed offset within th
     CHECK(shifted->date(0) - batch.column(1).date(0) == p1);
     CHECK(shifted->date(2) - batch.column(1).date(2) == p1);
     CHECK(shifted->date(1) - batch.column(1).date(1) == expectedOffset("p2"));
-    CHECK(shifted->isNull(3)); // no key, no consistent offset: withheld
+    CHECK(shifted->isNull(3));  // no key, no consistent offset: withheld
     auto stamps = run("date_shift", params, batch, 2, partnerA);
     CHECK(stamps->timestamp(0) - batch.column(2).timestamp(0) == p1 * kMicrosPerDay);
     CHECK(stamps->isNull(1));
@@ -450,7 +457,7 @@ TEST_CASE("date shift moves one individual's dates by one keyed offset within th
         differing += a->date(r) != b->date(r) ? 1 : 0;
         differingPolicy += a->date(r) != c->date(r) ? 1 : 0;
     }
-    CHECK(offsets.size() > 40); // 200 draws over 61 values cover most of them
+    CHECK(offsets.size() > 40);  // 200 draws over 61 values cover most of them
     CHECK(differing > 150);
     CHECK(differingPolicy > 150);  // two policies' offsets are independent too
 

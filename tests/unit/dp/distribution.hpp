@@ -57,8 +57,7 @@ private:
 
 inline SymmetricDistribution discreteLaplaceTheory(long double scale) {
     const auto bound = static_cast<uint64_t>(std::ceil(80 * scale)) + 10;
-    return SymmetricDistribution([scale](uint64_t x) { return std::exp(-static_cast<long double>(x) / scale); },
-                                 bound);
+    return SymmetricDistribution([scale](uint64_t x) { return std::exp(-static_cast<long double>(x) / scale); }, bound);
 }
 
 inline SymmetricDistribution discreteGaussianTheory(long double sigmaSquared) {
@@ -103,15 +102,16 @@ inline void checkAgainst(const SymmetricDistribution& theory, std::span<const in
     const auto variance = static_cast<double>(theory.moment(2));
     const auto fourth = static_cast<double>(theory.moment(4));
     checkClose("mean", static_cast<double>(sum / n), 0, std::sqrt(variance / n), tolerance);
-    checkClose("variance", static_cast<double>(squares / n), variance,
-               std::sqrt((fourth - variance * variance) / n), tolerance);
-    checkFrequency("P(X = 0)", draws, [](int64_t x) { return x == 0; }, theory.probability(0), tolerance);
-    checkFrequency("P(X > 0)", draws, [](int64_t x) { return x > 0; }, (1 - theory.probability(0)) / 2,
-                   tolerance);
+    checkClose("variance", static_cast<double>(squares / n), variance, std::sqrt((fourth - variance * variance) / n),
+               tolerance);
+    checkFrequency(
+        "P(X = 0)", draws, [](int64_t x) { return x == 0; }, theory.probability(0), tolerance);
+    checkFrequency(
+        "P(X > 0)", draws, [](int64_t x) { return x > 0; }, (1 - theory.probability(0)) / 2, tolerance);
     for (const uint64_t k : tailPoints) {
-        checkFrequency("P(|X| >= " + std::to_string(k) + ")", draws,
-                       [k](int64_t x) { return static_cast<uint64_t>(x < 0 ? -x : x) >= k; },
-                       theory.tailAtLeast(k), tolerance);
+        checkFrequency(
+            "P(|X| >= " + std::to_string(k) + ")", draws,
+            [k](int64_t x) { return static_cast<uint64_t>(x < 0 ? -x : x) >= k; }, theory.tailAtLeast(k), tolerance);
     }
 }
 
@@ -127,4 +127,4 @@ inline std::vector<int64_t> draw(std::size_t count, const std::function<int64_t(
     return out;
 }
 
-} // namespace custodian::dp::testing
+}  // namespace custodian::dp::testing

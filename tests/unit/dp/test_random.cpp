@@ -32,7 +32,7 @@ TEST_CASE("the seeded stream continues across refills and depends on the seed") 
     auto b = seededRandom(11);
     auto c = seededRandom(12);
     std::size_t differing = 0;
-    for (int i = 0; i < 4096; ++i) { // 32 KiB: many buffer refills
+    for (int i = 0; i < 4096; ++i) {  // 32 KiB: many buffer refills
         const uint64_t x = a.bits(64);
         REQUIRE(x == b.bits(64));
         differing += x != c.bits(64) ? 1 : 0;

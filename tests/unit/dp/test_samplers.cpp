@@ -29,14 +29,15 @@ long double laplaceTail(long double t, long double k) {
     return 2 * std::exp(-std::ceil(k) / t) / (1 + std::exp(-1 / t));
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("Bernoulli(p) succeeds with probability p, exactly never at 0 and always at 1") {
     auto random = seededRandom(1);
     for (const Rational p : {Rational{1, 3}, Rational{5, 8}, Rational{kMax64 - 2, kMax64}}) {
         const auto draws = draw(kDraws, [&] { return sampleBernoulli(p, random) ? 1 : 0; });
-        checkFrequency(std::to_string(p.num) + "/" + std::to_string(p.den), draws,
-                       [](int64_t x) { return x == 1; }, static_cast<long double>(p.num) / p.den);
+        checkFrequency(
+            std::to_string(p.num) + "/" + std::to_string(p.den), draws, [](int64_t x) { return x == 1; },
+            static_cast<long double>(p.num) / p.den);
     }
     for (int i = 0; i < 1000; ++i) {
         REQUIRE_FALSE(sampleBernoulli({0, 7}, random));
@@ -49,9 +50,9 @@ TEST_CASE("Bernoulli(exp(-gamma)) succeeds with probability exp(-gamma)") {
     const std::vector<Rational> gammas = {{1, 3}, {1, 1}, {5, 2}, {7, 1}, {kMax64, kMax64 / 2}, {12345, 10000}};
     for (const Rational gamma : gammas) {
         const auto draws = draw(kDraws, [&] { return sampleBernoulliExpNeg(gamma, random) ? 1 : 0; });
-        checkFrequency("gamma " + std::to_string(gamma.num) + "/" + std::to_string(gamma.den), draws,
-                       [](int64_t x) { return x == 1; },
-                       std::exp(-static_cast<long double>(gamma.num) / gamma.den));
+        checkFrequency(
+            "gamma " + std::to_string(gamma.num) + "/" + std::to_string(gamma.den), draws,
+            [](int64_t x) { return x == 1; }, std::exp(-static_cast<long double>(gamma.num) / gamma.den));
     }
     for (int i = 0; i < 1000; ++i) REQUIRE(sampleBernoulliExpNeg({0, 1}, random));
     // exp(-10^6) is 0 to any precision; a huge gamma must also cost only a few draws.
@@ -67,8 +68,9 @@ TEST_CASE("discrete Laplace matches its distribution at small and large scales")
         const auto theory = discreteLaplaceTheory(t);
         checkAgainst(theory, draws, tailPointsFor(static_cast<double>(t)));
         const uint64_t w = discreteLaplaceHalfWidth95(scale);
-        checkFrequency("inside the stated 95 % interval", draws,
-                       [w](int64_t x) { return static_cast<uint64_t>(x < 0 ? -x : x) <= w; }, theory.central(w));
+        checkFrequency(
+            "inside the stated 95 % interval", draws,
+            [w](int64_t x) { return static_cast<uint64_t>(x < 0 ? -x : x) <= w; }, theory.central(w));
     }
 }
 
@@ -79,9 +81,9 @@ TEST_CASE("discrete Laplace handles scales at the ends of the supported range") 
     const auto draws = draw(20'000, [&] { return sampleDiscreteLaplace(largest, random); });
     const long double t = 0x1p48L;
     for (const long double k : {t / 4, t, 3 * t}) {
-        checkFrequency("P(|X| >= " + std::to_string(static_cast<double>(k / t)) + " t)", draws,
-                       [k](int64_t x) { return static_cast<long double>(x < 0 ? -x : x) >= k; },
-                       laplaceTail(t, k));
+        checkFrequency(
+            "P(|X| >= " + std::to_string(static_cast<double>(k / t)) + " t)", draws,
+            [k](int64_t x) { return static_cast<long double>(x < 0 ? -x : x) >= k; }, laplaceTail(t, k));
     }
     // A scale of 2^-64: P(X != 0) = 2q/(1+q) with q = exp(-2^64), so every draw is 0.
     for (int i = 0; i < 1000; ++i) REQUIRE(sampleDiscreteLaplace({1, kMax64}, random) == 0);
@@ -89,23 +91,24 @@ TEST_CASE("discrete Laplace handles scales at the ends of the supported range") 
     const Rational odd{(uint64_t{1} << 63) + 1, uint64_t{1} << 20};
     const auto oddDraws = draw(20'000, [&] { return sampleDiscreteLaplace(odd, random); });
     const long double oddT = static_cast<long double>(odd.num) / odd.den;
-    checkFrequency("P(|X| >= t)", oddDraws,
-                   [oddT](int64_t x) { return static_cast<long double>(x < 0 ? -x : x) >= oddT; },
-                   laplaceTail(oddT, oddT));
+    checkFrequency(
+        "P(|X| >= t)", oddDraws, [oddT](int64_t x) { return static_cast<long double>(x < 0 ? -x : x) >= oddT; },
+        laplaceTail(oddT, oddT));
 }
 
 TEST_CASE("discrete Gaussian matches its distribution at small and large scales") {
     auto random = seededRandom(5);
-    for (const Rational sigmaSquared : {Rational{1, 4}, Rational{1, 1}, Rational{10, 1}, Rational{7, 3},
-                                        Rational{10'000, 1}}) {
+    for (const Rational sigmaSquared :
+         {Rational{1, 4}, Rational{1, 1}, Rational{10, 1}, Rational{7, 3}, Rational{10'000, 1}}) {
         const long double s2 = static_cast<long double>(sigmaSquared.num) / sigmaSquared.den;
         INFO("sigma^2 " << sigmaSquared.num << "/" << sigmaSquared.den);
         const auto draws = draw(kDraws, [&] { return sampleDiscreteGaussian(sigmaSquared, random); });
         const auto theory = discreteGaussianTheory(s2);
         checkAgainst(theory, draws, tailPointsFor(std::sqrt(static_cast<double>(s2))));
         const uint64_t w = discreteGaussianHalfWidth95(sigmaSquared);
-        checkFrequency("inside the stated 95 % interval", draws,
-                       [w](int64_t x) { return static_cast<uint64_t>(x < 0 ? -x : x) <= w; }, theory.central(w));
+        checkFrequency(
+            "inside the stated 95 % interval", draws,
+            [w](int64_t x) { return static_cast<uint64_t>(x < 0 ? -x : x) <= w; }, theory.central(w));
     }
 }
 
@@ -124,9 +127,10 @@ TEST_CASE("discrete Gaussian handles 64-bit numerators and denominators") {
         const auto n = static_cast<double>(draws.size());
         checkClose("variance / sigma^2", static_cast<double>(squares / n / s2), 1, std::sqrt(2 / n));
         for (const long double k : {sigma, 2 * sigma}) {
-            checkFrequency("P(|X| >= " + std::to_string(static_cast<double>(k / sigma)) + " sigma)", draws,
-                           [k](int64_t x) { return static_cast<long double>(x < 0 ? -x : x) >= k; },
-                           std::erfc(k / sigma / std::sqrt(2.0L)));
+            checkFrequency(
+                "P(|X| >= " + std::to_string(static_cast<double>(k / sigma)) + " sigma)", draws,
+                [k](int64_t x) { return static_cast<long double>(x < 0 ? -x : x) >= k; },
+                std::erfc(k / sigma / std::sqrt(2.0L)));
         }
     }
     // sigma^2 = (2^64 - 1)/(2^64 - 3), just above 1, with a denominator near 2^64.
@@ -138,9 +142,15 @@ TEST_CASE("the seeded stream makes samples reproducible and seed-dependent") {
     auto first = seededRandom(7);
     auto again = seededRandom(7);
     auto other = seededRandom(8);
-    const auto a = draw(2000, [&] { return sampleDiscreteGaussian({10, 1}, first) + sampleDiscreteLaplace({7, 3}, first); });
-    const auto b = draw(2000, [&] { return sampleDiscreteGaussian({10, 1}, again) + sampleDiscreteLaplace({7, 3}, again); });
-    const auto c = draw(2000, [&] { return sampleDiscreteGaussian({10, 1}, other) + sampleDiscreteLaplace({7, 3}, other); });
+    const auto a = draw(2000, [&] {
+        return sampleDiscreteGaussian({10, 1}, first) + sampleDiscreteLaplace({7, 3}, first);
+    });
+    const auto b = draw(2000, [&] {
+        return sampleDiscreteGaussian({10, 1}, again) + sampleDiscreteLaplace({7, 3}, again);
+    });
+    const auto c = draw(2000, [&] {
+        return sampleDiscreteGaussian({10, 1}, other) + sampleDiscreteLaplace({7, 3}, other);
+    });
     CHECK(a == b);
     std::size_t differing = 0;
     for (std::size_t i = 0; i < a.size(); ++i) differing += a[i] != c[i] ? 1 : 0;
@@ -157,7 +167,8 @@ TEST_CASE("samplers on libsodium randomness match their distributions within wid
     const auto gaussian = draw(20'000, [&] { return sampleDiscreteGaussian({5, 1}, random); });
     checkAgainst(discreteGaussianTheory(5), gaussian, tailPointsFor(std::sqrt(5.0)), kWide);
     const auto coin = draw(20'000, [&] { return sampleBernoulliExpNeg({1, 2}, random) ? 1 : 0; });
-    checkFrequency("Bernoulli(exp(-1/2))", coin, [](int64_t x) { return x == 1; }, std::exp(-0.5L), kWide);
+    checkFrequency(
+        "Bernoulli(exp(-1/2))", coin, [](int64_t x) { return x == 1; }, std::exp(-0.5L), kWide);
 }
 
 TEST_CASE("samplers refuse parameters outside their ranges") {

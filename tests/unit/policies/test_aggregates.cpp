@@ -24,7 +24,8 @@ std::string policyWith(const std::string& aggregates) {
         {"name": "benefit", "type": "decimal", "role": "sensitive"}
       ],
       "privacy": {"k": 5},
-      "aggregates": )" + aggregates + "}";
+      "aggregates": )" +
+           aggregates + "}";
 }
 
 std::string errorsOf(const PolicyLoadResult& r) {
@@ -92,7 +93,8 @@ TEST_CASE("the aggregates schema refuses a budget without epsilon and an unknown
     auto r = loadPolicy(policyWith(R"({"person_key": "person_id", "budget": {"period": "week"}})"));
     REQUIRE_FALSE(r.ok());
     CHECK(errorsOf(r).find("/aggregates/budget") != std::string::npos);
-    auto big = loadPolicy(policyWith(R"({"person_key": "person_id", "budget": {"epsilon": 1, "delta": 0.5, "period": "year"}})"));
+    auto big = loadPolicy(
+        policyWith(R"({"person_key": "person_id", "budget": {"epsilon": 1, "delta": 0.5, "period": "year"}})"));
     REQUIRE_FALSE(big.ok());
     CHECK(errorsOf(big).find("/aggregates/budget/delta") != std::string::npos);
 }
@@ -101,13 +103,15 @@ TEST_CASE("a query's row filter is checked against the policy's columns", "[poli
     auto r = loadPolicy(policyWith(R"({"person_key": "person_id", "budget": {"epsilon": 1, "period": "lifetime"}})"));
     REQUIRE(r.ok());
     rapidjson::Document good;
-    good.Parse(R"({"and": [{"column": "region", "op": "=", "value": "north"}, {"column": "household", "op": ">", "value": 2}]})");
+    good.Parse(
+        R"({"and": [{"column": "region", "op": "=", "value": "north"}, {"column": "household", "op": ">", "value": 2}]})");
     auto ok = checkRowFilter(good, "/row_filter", r.policy->model());
     CHECK(ok.errors.empty());
     REQUIRE(ok.filter);
     CHECK(ok.filter->children.size() == 2);
     rapidjson::Document bad;
-    bad.Parse(R"({"or": [{"column": "ghost", "op": "=", "value": "x"}, {"column": "household", "op": "=", "value": "two"}]})");
+    bad.Parse(
+        R"({"or": [{"column": "ghost", "op": "=", "value": "x"}, {"column": "household", "op": "=", "value": "two"}]})");
     auto refused = checkRowFilter(bad, "/row_filter", r.policy->model());
     REQUIRE(refused.errors.size() == 2);
     CHECK(refused.errors[0].pointer == "/row_filter/or/0/column");

@@ -36,17 +36,17 @@ Run custodian(const std::string& args) {
     size_t n;
     while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
     const int status = pclose(pipe);
-    REQUIRE(WIFEXITED(status)); // a signal (crash) fails here
+    REQUIRE(WIFEXITED(status));  // a signal (crash) fails here
     return {WEXITSTATUS(status), output};
 }
 
 const fs::path kSource(CUSTODIAN_SOURCE_DIR);
 
-} // namespace
+}  // namespace
 
 TEST_CASE("policy validate exits 0 on every shipped example", "[policies][cli]") {
-    for (const char* name : {"adult.json", "adult-mondrian.json", "hospital-visits.json", "school-records.json",
-                             "transit-trips.json"}) {
+    for (const char* name :
+         {"adult.json", "adult-mondrian.json", "hospital-visits.json", "school-records.json", "transit-trips.json"}) {
         const auto run = custodian("policy validate " + shellQuote((kSource / "policies/examples" / name).string()));
         INFO(run.output);
         CHECK(run.exitCode == 0);

@@ -38,7 +38,7 @@ const char* kPolicyReordered = R"(
 }
 )";
 
-} // namespace
+}  // namespace
 
 TEST_CASE("canonical JSON sorts members, drops whitespace and normalizes escapes", "[policies][hash]") {
     CHECK(canonicalOf(R"( { "b" : { "d" : -2 , "c" : 1.5 } , "a" : [ true , null , "x\u00e9" ] } )") ==

@@ -44,7 +44,7 @@ std::vector<std::string> adultColumn(const std::string& column) {
     return {values.begin(), values.end()};
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("adult.json becomes an optimal search over nine hierarchies with k=5", "[policies][engine]") {
     const auto policy = example("adult.json");
@@ -69,7 +69,7 @@ TEST_CASE("adult.json becomes an optimal search over nine hierarchies with k=5",
 
 TEST_CASE("adult-mondrian.json becomes strict Mondrian with ages split by value", "[policies][engine]") {
     const auto policy = example("adult-mondrian.json");
-    CHECK_FALSE(makeEngineConfig(*policy, {}).isOk()); // age has no hierarchy: the data's ages are needed
+    CHECK_FALSE(makeEngineConfig(*policy, {}).isOk());  // age has no hierarchy: the data's ages are needed
     const auto ages = adultColumn("age");
     auto config = makeEngineConfig(*policy, {{"age", ages}});
     REQUIRE(config.isOk());
@@ -117,5 +117,5 @@ TEST_CASE("sensitive columns get dictionaries and distances when l or t is set",
     CHECK(schoolConfig->mondrianMode == anon::MondrianMode::Relaxed);
     REQUIRE(schoolConfig->sensitive.size() == 1);
     CHECK(schoolConfig->sensitive[0].distance == anon::TClosenessDistance::Ordered);
-    CHECK(schoolConfig->sensitive[0].dictionary->values.front() == "77"); // numeric order
+    CHECK(schoolConfig->sensitive[0].dictionary->values.front() == "77");  // numeric order
 }

@@ -57,11 +57,12 @@ std::vector<fs::path> jsonFiles(const fs::path& dir) {
 
 std::string describe(const ValidationErrors& errors) {
     std::string out;
-    for (const auto& e : errors) out += "  " + (e.pointer.empty() ? "(document)" : e.pointer) + " :: " + e.message + "\n";
+    for (const auto& e : errors)
+        out += "  " + (e.pointer.empty() ? "(document)" : e.pointer) + " :: " + e.message + "\n";
     return out.empty() ? "  (no errors)\n" : out;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("golden policy cases report exactly the expected error pointers", "[policies][golden]") {
     const fs::path dir = fs::path(CUSTODIAN_SOURCE_DIR) / "tests/golden/policies";
@@ -96,9 +97,10 @@ TEST_CASE("golden policy cases report exactly the expected error pointers", "[po
             CHECK(result.ok() == expected.empty());
             for (const auto& e : expected) {
                 if (e.fragment.empty()) continue;
-                const bool found = std::any_of(result.errors.begin(), result.errors.end(), [&](const ValidationError& r) {
-                    return r.pointer == e.pointer && r.message.find(e.fragment) != std::string::npos;
-                });
+                const bool found =
+                    std::any_of(result.errors.begin(), result.errors.end(), [&](const ValidationError& r) {
+                        return r.pointer == e.pointer && r.message.find(e.fragment) != std::string::npos;
+                    });
                 INFO("expected at " << (e.pointer.empty() ? "(document)" : e.pointer) << ": " << e.fragment);
                 CHECK(found);
             }
@@ -147,7 +149,8 @@ TEST_CASE("adult.json declares the nine Adult quasi-identifiers for an optimal k
     CHECK(result.policy->hierarchy("age")->leafCode("39").has_value());
 }
 
-TEST_CASE("adult-mondrian.json declares eight quasi-identifiers for strict Mondrian with k=10", "[policies][examples]") {
+TEST_CASE("adult-mondrian.json declares eight quasi-identifiers for strict Mondrian with k=10",
+          "[policies][examples]") {
     const auto result = loadPolicyFile(fs::path(CUSTODIAN_SOURCE_DIR) / "policies/examples/adult-mondrian.json");
     INFO(describe(result.errors));
     REQUIRE(result.ok());

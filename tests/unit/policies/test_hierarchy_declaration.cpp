@@ -31,7 +31,7 @@ bool hasError(const HierarchyDeclarationCheck& c, const std::string& pointer, co
     return false;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("valid builder declarations pass and keep their spec", "[policies][hierarchy_declaration]") {
     auto intervals = check(R"({"builder": "intervals", "widths": [5, 10, 20]})", ColumnType::Integer);
@@ -54,7 +54,8 @@ TEST_CASE("valid builder declarations pass and keep their spec", "[policies][hie
     CHECK(groups.hierarchy->levels() == 3);
 }
 
-TEST_CASE("a declaration that is not a hierarchy gets schema errors with pointers", "[policies][hierarchy_declaration]") {
+TEST_CASE("a declaration that is not a hierarchy gets schema errors with pointers",
+          "[policies][hierarchy_declaration]") {
     auto notObject = check(R"("intervals")", ColumnType::Integer);
     REQUIRE(notObject.errors.size() == 1);
     CHECK(notObject.errors[0].pointer == "/hierarchies/age");
@@ -91,8 +92,8 @@ TEST_CASE("semantic rules: type fit, coarsening levels, one group per value, typ
     INFO(errorsOf(twice));
     CHECK(hasError(twice, "/hierarchies/age/levels/0/b/0", "is already in the group"));
 
-    auto orphan = check(R"({"builder": "groups", "levels": [{"a": ["F"], "b": ["M"]}, {"*": ["a"]}]})",
-                        ColumnType::Text);
+    auto orphan =
+        check(R"({"builder": "groups", "levels": [{"a": ["F"], "b": ["M"]}, {"*": ["a"]}]})", ColumnType::Text);
     INFO(errorsOf(orphan));
     CHECK(hasError(orphan, "/hierarchies/age/levels/1", "is in no group of this level"));
 
@@ -101,7 +102,8 @@ TEST_CASE("semantic rules: type fit, coarsening levels, one group per value, typ
     CHECK(hasError(untyped, "/hierarchies/age/levels/0", "\"two\""));
 }
 
-TEST_CASE("hierarchy files are refused where the file system is not the caller's", "[policies][hierarchy_declaration]") {
+TEST_CASE("hierarchy files are refused where the file system is not the caller's",
+          "[policies][hierarchy_declaration]") {
     auto file = check(R"({"file": "/etc/passwd"})", ColumnType::Text);
     REQUIRE(file.errors.size() == 1);
     CHECK(file.errors[0].pointer == "/hierarchies/age/file");

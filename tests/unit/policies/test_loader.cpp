@@ -38,7 +38,7 @@ std::string minimal(const std::string& extra) {
            extra + "}";
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the hospital example loads into the model with defaults filled in", "[policies][loader]") {
     const auto policy = example("hospital-visits.json");
@@ -77,8 +77,7 @@ TEST_CASE("the hospital example loads into the model with defaults filled in", "
     auto sql = policy->rowFilterSql();
     REQUIRE(sql.isOk());
     REQUIRE(sql->has_value());
-    CHECK((*sql)->sql ==
-          R"((("admission_date" >= $1) AND ("ward" NOT IN ($2, $3)) AND (NOT ("diagnosis" IS NULL))))");
+    CHECK((*sql)->sql == R"((("admission_date" >= $1) AND ("ward" NOT IN ($2, $3)) AND (NOT ("diagnosis" IS NULL))))");
     CHECK((*sql)->parameters == std::vector<std::string>{"2024-01-01", "psychiatry", "child-psychiatry"});
 }
 
@@ -100,17 +99,22 @@ TEST_CASE("a policy's column rules follow the traits of the registry's transform
     REQUIRE(registry.add({"echo", "test", {}, {}, keep}));
     REQUIRE(registry.add({"link",
                           "test",
-                          {{.name = "partner", .type = anon::ParamType::String, .required = true,
-                            .description = "another column", .namesColumn = true}},
+                          {{.name = "partner",
+                            .type = anon::ParamType::String,
+                            .required = true,
+                            .description = "another column",
+                            .namesColumn = true}},
                           {},
                           keep}));
     PolicyLoadOptions options;
     options.transforms = &registry;
     const auto load = [&](const std::string& idTransform, const std::string& partner) {
         return loadPolicy(R"({"dataset": "v", "recipients": ["b"], "purposes": ["p"], "columns": [
-            {"name": "ssn", "type": "text", "role": "identifier", "transform": {"name": ")" + idTransform + R"("}},
+            {"name": "ssn", "type": "text", "role": "identifier", "transform": {"name": ")" +
+                              idTransform + R"("}},
             {"name": "ward", "type": "text", "role": "insensitive",
-             "transform": {"name": "link", "params": {"partner": ")" + partner + R"("}}}]})",
+             "transform": {"name": "link", "params": {"partner": ")" +
+                              partner + R"("}}}]})",
                           options);
     };
 
@@ -143,7 +147,7 @@ TEST_CASE("a policy's column rules follow the traits of the registry's transform
 
 TEST_CASE("builder hierarchies are built from the data's values", "[policies][loader][hierarchy]") {
     const auto hospital = example("hospital-visits.json");
-    CHECK(hospital->hierarchy("birth_date") == nullptr); // depends on the data
+    CHECK(hospital->hierarchy("birth_date") == nullptr);  // depends on the data
     auto dates = hospital->buildHierarchy("birth_date", {"1980-03-14", "1985-11-02", "1991-07-30"});
     REQUIRE(dates.isOk());
     // day, year, decade, *
@@ -166,10 +170,10 @@ TEST_CASE("builder hierarchies are built from the data's values", "[policies][lo
     const auto school = example("school-records.json");
     auto grades = school->buildHierarchy("grade_level", {"1", "2", "3", "4", "9", "12"});
     REQUIRE(grades.isOk());
-    CHECK((*grades)->levels() == 5); // value, 3, 6, 12, *
+    CHECK((*grades)->levels() == 5);  // value, 3, 6, 12, *
     auto schools = school->hierarchy("school_code");
     REQUIRE(schools);
-    CHECK(schools->levels() == 4); // school, district, half, *
+    CHECK(schools->levels() == 4);  // school, district, half, *
 }
 
 TEST_CASE("hierarchy files are refused without a base directory", "[policies][loader][hierarchy]") {
@@ -223,9 +227,21 @@ TEST_CASE("hostile input is an error, never a crash", "[policies][loader][robust
         return s;
     }();
     const std::vector<std::string> inputs = {
-        "", " ", "null", "0", "\"text\"", "[]", "{}", deep, deepObjects, "{\"dataset\": \"\xff\xfe\"}",
-        std::string("{\"dataset\"\0: 1}", 15), "{\"dataset\": 1e999999}", "{\"columns\": [" + std::string(5000, '1') + "]}",
-        minimal(R"(, "privacy": {"k": 18446744073709551615})"), minimal(R"(, "row_filter": {"not": {"not": {"not": 1}}})"),
+        "",
+        " ",
+        "null",
+        "0",
+        "\"text\"",
+        "[]",
+        "{}",
+        deep,
+        deepObjects,
+        "{\"dataset\": \"\xff\xfe\"}",
+        std::string("{\"dataset\"\0: 1}", 15),
+        "{\"dataset\": 1e999999}",
+        "{\"columns\": [" + std::string(5000, '1') + "]}",
+        minimal(R"(, "privacy": {"k": 18446744073709551615})"),
+        minimal(R"(, "row_filter": {"not": {"not": {"not": 1}}})"),
     };
     for (const auto& input : inputs) {
         INFO(input.substr(0, 60));
@@ -266,8 +282,10 @@ TEST_CASE("a dataset description is parsed with pointers to its problems", "[pol
 
 TEST_CASE("a document with thousands of errors reports a bounded list", "[policies][loader][robustness]") {
     std::string columns;
-    for (int i = 0; i < 1500; ++i) columns += std::string(i ? "," : "") + R"({"name": "c", "type": "blob", "role": "x"})";
-    const auto r = loadPolicy(R"({"dataset": "v", "recipients": ["b"], "purposes": ["p"], "columns": [)" + columns + "]}");
+    for (int i = 0; i < 1500; ++i)
+        columns += std::string(i ? "," : "") + R"({"name": "c", "type": "blob", "role": "x"})";
+    const auto r =
+        loadPolicy(R"({"dataset": "v", "recipients": ["b"], "purposes": ["p"], "columns": [)" + columns + "]}");
     REQUIRE(r.errors.size() == 1001);
     CHECK(r.errors[0].pointer == "/columns/0/type");
     CHECK(r.errors.back().message == "and 2000 more errors");
@@ -281,11 +299,13 @@ TEST_CASE("a number beyond the double range is refused with its pointer, not sto
           "columns": [{"name": "ward", "type": "text", "role": "sensitive"},
                       {"name": "sex", "type": "text", "role": "quasi_identifier",
                        "hierarchy": {"builder": "groups", "levels": [{"*": ["F", "M"]}]}}],
-          "privacy": {"k": 2, "l_diversity": {"l": 2, "variant": "recursive", "c": )" + c + "}}}";
+          "privacy": {"k": 2, "l_diversity": {"l": 2, "variant": "recursive", "c": )" +
+               c + "}}}";
     };
     auto r = loadPolicy(withC("2e308"));
     REQUIRE_FALSE(r.ok());
-    CHECK(errorsOf(r) == "/privacy/l_diversity/c :: the number is too large: numbers must be finite doubles (below 1.8e308)\n");
+    CHECK(errorsOf(r) ==
+          "/privacy/l_diversity/c :: the number is too large: numbers must be finite doubles (below 1.8e308)\n");
     auto negative = loadPolicy(minimal(R"(, "privacy": {"k": 2, "suppression_limit": -2e308})"));
     REQUIRE_FALSE(negative.ok());
     INFO(errorsOf(negative));

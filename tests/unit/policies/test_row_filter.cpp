@@ -36,7 +36,7 @@ std::string policyWithFilter(const std::string& filterJson) {
            filterJson + "}";
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("a comparison compiles to a quoted column and one parameter", "[policies][row_filter]") {
     auto sql = compileRowFilter(compare("age", FilterOp::GreaterOrEqual, {"18"}));
@@ -76,11 +76,11 @@ TEST_CASE("every operator has its SQL form", "[policies][row_filter]") {
 }
 
 TEST_CASE("and/or/not nest with parameters numbered in order from the first parameter", "[policies][row_filter]") {
-    const RowFilter f = logical(
-        RowFilter::Kind::And,
-        {compare("age", FilterOp::Greater, {"17"}),
-         logical(RowFilter::Kind::Or, {compare("ward", FilterOp::In, {"a", "b"}), compare("ward", FilterOp::IsNull, {})}),
-         logical(RowFilter::Kind::Not, {compare("region", FilterOp::Equal, {"north"})})});
+    const RowFilter f =
+        logical(RowFilter::Kind::And, {compare("age", FilterOp::Greater, {"17"}),
+                                       logical(RowFilter::Kind::Or, {compare("ward", FilterOp::In, {"a", "b"}),
+                                                                     compare("ward", FilterOp::IsNull, {})}),
+                                       logical(RowFilter::Kind::Not, {compare("region", FilterOp::Equal, {"north"})})});
     auto sql = compileRowFilter(f, 4);
     REQUIRE(sql.isOk());
     CHECK(sql->sql == R"((("age" > $4) AND (("ward" IN ($5, $6)) OR ("ward" IS NULL)) AND (NOT ("region" = $7))))");
@@ -100,10 +100,11 @@ TEST_CASE("malformed filter trees are refused", "[policies][row_filter]") {
     CHECK_FALSE(compileRowFilter(deep).isOk());
 }
 
-TEST_CASE("column names that try to break out of the quoted identifier are refused", "[policies][row_filter][injection]") {
-    for (const std::string& column : {std::string("age\" OR 1=1 --"), std::string("a\"; DROP TABLE visits; --"),
-                                     std::string("line\nbreak"), std::string(""), std::string(70, 'a'),
-                                     std::string("caf\xc3\xa9")}) {
+TEST_CASE("column names that try to break out of the quoted identifier are refused",
+          "[policies][row_filter][injection]") {
+    for (const std::string& column :
+         {std::string("age\" OR 1=1 --"), std::string("a\"; DROP TABLE visits; --"), std::string("line\nbreak"),
+          std::string(""), std::string(70, 'a'), std::string("caf\xc3\xa9")}) {
         INFO(column);
         CHECK_FALSE(compileRowFilter(compare(column, FilterOp::Equal, {"1"})).isOk());
     }
@@ -114,9 +115,15 @@ TEST_CASE("column names that try to break out of the quoted identifier are refus
 }
 
 TEST_CASE("values never become SQL text, whatever they contain", "[policies][row_filter][injection]") {
-    const std::vector<std::string> hostile = {
-        "' OR '1'='1", "1; DROP TABLE visits; --", "$1", "\"age\"", "') OR ('a'='a", "\\'; --", std::string("nul\0byte", 8),
-        "E'\\x27'", "$$ || pg_sleep(10) || $$"};
+    const std::vector<std::string> hostile = {"' OR '1'='1",
+                                              "1; DROP TABLE visits; --",
+                                              "$1",
+                                              "\"age\"",
+                                              "') OR ('a'='a",
+                                              "\\'; --",
+                                              std::string("nul\0byte", 8),
+                                              "E'\\x27'",
+                                              "$$ || pg_sleep(10) || $$"};
     auto sql = compileRowFilter(compare("ward", FilterOp::In, hostile));
     REQUIRE(sql.isOk());
     CHECK(sql->parameters == hostile);
@@ -150,7 +157,8 @@ TEST_CASE("a policy's row filter loads into parameters with canonical value text
     CHECK((*sql)->parameters == std::vector<std::string>{"18", "icu'; DROP TABLE visits; --", "$1"});
 }
 
-TEST_CASE("a row filter on an undeclared or unquotable column is a validation error", "[policies][row_filter][injection]") {
+TEST_CASE("a row filter on an undeclared or unquotable column is a validation error",
+          "[policies][row_filter][injection]") {
     const auto undeclared = loadPolicy(policyWithFilter(R"({"column": "age\" OR 1=1 --", "op": "is_null"})"));
     REQUIRE_FALSE(undeclared.ok());
     REQUIRE(undeclared.errors.size() == 1);

@@ -24,7 +24,7 @@ ValidationErrors check(const char* json) {
     REQUIRE_FALSE(d.HasParseError());
     return policySchemaChecker().check(d);
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("the embedded policy schema is byte-identical to policies/schema/policy.schema.json", "[policies][schema]") {
     const auto file = readText(std::filesystem::path(CUSTODIAN_POLICY_SCHEMA_DIR) / "policy.schema.json");
@@ -49,7 +49,8 @@ TEST_CASE("schema errors are all reported, each with its pointer", "[policies][s
     std::sort(pointers.begin(), pointers.end());
     CHECK(pointers == std::vector<std::string>{"/columns/0/extra", "/columns/1/type", "/dataset", "/recipients"});
     CHECK(check(R"({"dataset": "ok", "recipients": ["r"], "purposes": ["p"],
-        "columns": [{"name": "a", "type": "text", "role": "insensitive"}]})").empty());
+        "columns": [{"name": "a", "type": "text", "role": "insensitive"}]})")
+              .empty());
 }
 
 TEST_CASE("JSON pointers escape '~' and '/' in member names", "[policies][schema]") {
@@ -61,7 +62,8 @@ TEST_CASE("JSON pointers escape '~' and '/' in member names", "[policies][schema
 
 TEST_CASE("a schema checker reports a broken schema as an error, not a crash", "[policies][schema]") {
     CHECK_FALSE(JsonSchemaChecker::fromText("{not json").isOk());
-    auto checker = JsonSchemaChecker::fromText(R"({"type": "object", "properties": {"a": {"$ref": "#/definitions/missing"}}})");
+    auto checker =
+        JsonSchemaChecker::fromText(R"({"type": "object", "properties": {"a": {"$ref": "#/definitions/missing"}}})");
     REQUIRE(checker.isOk());
     rapidjson::Document d;
     d.Parse(R"({"a": 1})");

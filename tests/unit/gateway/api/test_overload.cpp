@@ -12,9 +12,9 @@
 #include "unit/gateway/config_with_section.hpp"
 
 using namespace custodian;
-using custodian::config::parseConfig;
 using api::OverloadGuard;
 using api::OverloadRefusal;
+using custodian::config::parseConfig;
 using Clock = OverloadGuard::Clock;
 using std::chrono::milliseconds;
 
@@ -94,8 +94,7 @@ TEST_CASE("overload limit errors name the field", "[config][limits][overload]") 
     }
 }
 
-TEST_CASE("the rate limit lets a burst through, then refills at the configured rate, per principal",
-          "[overload]") {
+TEST_CASE("the rate limit lets a burst through, then refills at the configured rate, per principal", "[overload]") {
     ManualClock clock;
     OverloadGuard guard(limits(2, 3), clock.fn());
     for (int i = 0; i < 3; ++i) CHECK_FALSE(guard.admitRequest("alice"));
@@ -152,8 +151,7 @@ TEST_CASE("buckets that have refilled are dropped, so memory follows the active 
     CHECK(guard.stats().principalsTracked == 1);
 }
 
-TEST_CASE("extract slots are limited gateway-wide and per principal, and released by their holders",
-          "[overload]") {
+TEST_CASE("extract slots are limited gateway-wide and per principal, and released by their holders", "[overload]") {
     OverloadGuard guard(limits(0, 1, 3, 2));
     auto a1 = guard.acquireExtractSlot("alice");
     auto a2 = guard.acquireExtractSlot("alice");
@@ -202,9 +200,8 @@ TEST_CASE("a refusal becomes a JSON error with Retry-After and the limit in deta
     http::HttpResponse response = api::overloadResponse(r);
     CHECK(response.status == 429);
     CHECK(response.header("Retry-After") == "2");
-    CHECK(response.body ==
-          R"({"error":{"code":"rate_limited","message":"principal 'a' exceeded limits.rate_limit",)"
-          R"("details":{"limit":"limits.rate_limit","limit_value":100,"retry_after_s":2}}})");
+    CHECK(response.body == R"({"error":{"code":"rate_limited","message":"principal 'a' exceeded limits.rate_limit",)"
+                           R"("details":{"limit":"limits.rate_limit","limit_value":100,"retry_after_s":2}}})");
 }
 
 TEST_CASE("only POST /v1/extracts holds an extract slot, and only token routes may", "[overload][routes]") {
@@ -218,10 +215,9 @@ TEST_CASE("only POST /v1/extracts holds an extract slot, and only token routes m
     CHECK(withSlot == 1);
 
     api::Router router;
-    api::Route publicExtract{"GET", "/x", api::Access::publicRoute(),
-                              [](api::RequestContext&) -> Result<http::HttpResponse> {
-                                  return http::HttpResponse::text(200, "x");
-                              }};
+    api::Route publicExtract{
+        "GET", "/x", api::Access::publicRoute(),
+        [](api::RequestContext&) -> Result<http::HttpResponse> { return http::HttpResponse::text(200, "x"); }};
     publicExtract.extractSlot = true;
     router.add(publicExtract);
     Status s = router.validate();

@@ -24,7 +24,8 @@ Result<HttpResponse> echoParams(RequestContext& ctx) {
 
 Router sampleRouter() {
     return Router({
-        {"GET", "/v1/datasets/{name}", Access::only({Role::Publisher, Role::Partner}), echoParams, false, "dataset.get"},
+        {"GET", "/v1/datasets/{name}", Access::only({Role::Publisher, Role::Partner}), echoParams, false,
+         "dataset.get"},
         {"PUT", "/v1/datasets/{name}", Access::only({Role::Publisher}), echoParams, false, "dataset.put"},
         {"GET", "/v1/datasets/{name}/policies/{policy}", Access::publicRoute(), echoParams, true, "policy.get"},
         {"GET", "/open", Access::publicRoute(), echoParams, true},
@@ -160,7 +161,8 @@ TEST_CASE("status codes map to HTTP statuses in one table", "[routes]") {
 }
 
 TEST_CASE("JSON quoting escapes control characters and replaces invalid UTF-8", "[routes]") {
-    CHECK(jsonQuote("a\x01" "b") == "\"a\\u0001b\"");
+    CHECK(jsonQuote("a\x01"
+                    "b") == "\"a\\u0001b\"");
     CHECK(jsonQuote("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
     CHECK(jsonQuote("bad\xff") == "\"bad\xEF\xBF\xBD\"");
     CHECK(acceptableRequestId("req-1.A_b"));
@@ -206,8 +208,8 @@ TEST_CASE("docs/audit.md lists every route with its audit action", "[unit][http]
     }
     std::set<std::string> routed;
     for (const auto& r : builtinRoutes()) {
-        const std::string who = r.access.requiresToken ? r.access.roles.describe()
-                                                       : "anyone (recorded only with credentials)";
+        const std::string who =
+            r.access.requiresToken ? r.access.roles.describe() : "anyone (recorded only with credentials)";
         routed.insert(r.method + " " + r.pattern + " " + r.action + " " + who);
     }
     CHECK(documented == routed);

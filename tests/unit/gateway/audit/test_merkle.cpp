@@ -51,7 +51,7 @@ std::vector<Hash> randomLeaves(size_t n, uint32_t seed) {
     return out;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("roots match the RFC 6962 test vectors for sizes 0..8", "[audit][merkle]") {
     const char* expected[] = {

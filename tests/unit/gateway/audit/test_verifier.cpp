@@ -49,8 +49,8 @@ AuditEntry makeEntry(uint64_t index) {
 }
 
 struct Log {
-    std::vector<std::string> lines;     // the export, one record per element
-    std::vector<size_t> entryLine;      // line position of entry i
+    std::vector<std::string> lines;  // the export, one record per element
+    std::vector<size_t> entryLine;   // line position of entry i
     MerkleTree tree;
 };
 
@@ -91,7 +91,7 @@ std::string modifiedEntryLine(uint64_t index, bool recomputeLeafHash) {
     return "{\"entry\":" + bytes + ",\"leaf_hash\":\"" + stale + "\",\"type\":\"entry\"}";
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("canonical entry bytes and leaf hash (known answer)", "[audit][entry]") {
     AuditEntry e;
@@ -116,7 +116,8 @@ TEST_CASE("canonical entry bytes and leaf hash (known answer)", "[audit][entry]"
         "\"source\":null},\"time_ms\":1795000000000}";
     CHECK(canonicalEntryBytes(e).value() == expected);
     // SHA-256(0x00 ‖ bytes), computed independently with Python's hashlib.
-    CHECK(crypto::toHex(entryLeafHash(e).value()) == "db916241a262f0784076adb57e40411be8c098ebe9c30960e91d38a516fa21a9");
+    CHECK(crypto::toHex(entryLeafHash(e).value()) ==
+          "db916241a262f0784076adb57e40411be8c098ebe9c30960e91d38a516fa21a9");
     auto back = entryFromJson(crypto::parseJson(expected).value());
     REQUIRE(back.isOk());
     CHECK(*back == e);
@@ -167,7 +168,8 @@ TEST_CASE("an untouched export verifies, whatever its JSON formatting", "[audit]
     const auto entryEnd = line.find(",\"leaf_hash\"");
     const std::string entry = line.substr(entryStart, entryEnd - entryStart);
     line = "{ \"type\" : \"entry\" , \"entry\" : " + entry + " }";
-    for (size_t p = line.find("\",\""); p != std::string::npos; p = line.find("\",\"", p + 4)) line.replace(p, 3, "\" , \"");
+    for (size_t p = line.find("\",\""); p != std::string::npos; p = line.find("\",\"", p + 4))
+        line.replace(p, 3, "\" , \"");
     auto again = verify(reformatted);
     INFO(again.problem);
     CHECK(again.ok);
@@ -434,7 +436,8 @@ TEST_CASE("custodian audit verify checks an export file offline", "[audit][verif
     std::ofstream(dir / "gateway.pub") << crypto::toBase64(gatewayKey().publicKey()) << "\n";
 
     const auto run = [&](const std::string& file) {
-        std::string args[] = {"verify", "--export", (dir / file).string(), "--gateway-key", (dir / "gateway.pub").string()};
+        std::string args[] = {"verify", "--export", (dir / file).string(), "--gateway-key",
+                              (dir / "gateway.pub").string()};
         char* argv[5];
         for (int i = 0; i < 5; ++i) argv[i] = args[i].data();
         return cli::runAudit(5, argv);
@@ -475,7 +478,9 @@ TEST_CASE("the verifier's canonical encoding equals canonicalJson for any JSON e
     const char* entries[] = {
         R"({"index":0})",
         R"({"z":1,"index":0,"a":{"y":[3,2,{"b":null,"a":false}],"x":"\u00e9\n\u0001\/"}})",
-        R"({"index":0,"s":"\ud83d\udd12 tab\t quote\" backslash\\ del)" "\x7f" R"(","n":-9223372036854775808,"u":18446744073709551615})",
+        R"({"index":0,"s":"\ud83d\udd12 tab\t quote\" backslash\\ del)"
+        "\x7f"
+        R"(","n":-9223372036854775808,"u":18446744073709551615})",
         R"(  { "index" : 0 , "é" : "x" , "e" : [ ] , "E" : { } }  )",
         // Already canonical (the gateway's own output): the verifier's streaming fast path.
         R"({"a":[[],[1,[2,{}]],{"b":[null,true,false,-1,"\u0000"]}],"index":12,"z":{"y":{"x":{}}}})",
@@ -486,8 +491,9 @@ TEST_CASE("the verifier's canonical encoding equals canonicalJson for any JSON e
         auto parsed = crypto::parseJson(text);
         REQUIRE(parsed.isOk());
         const Hash expected = leafHash(crypto::asBytes(crypto::canonicalJson(*parsed).value()));
-        for (const std::string& line : {std::string("{\"type\":\"entry\",\"entry\":") + text + "}",
-                                        std::string("{\"entry\":") + text + ",\"other\":[{\"index\":7}],\"type\":\"entry\"}"}) {
+        for (const std::string& line :
+             {std::string("{\"type\":\"entry\",\"entry\":") + text + "}",
+              std::string("{\"entry\":") + text + ",\"other\":[{\"index\":7}],\"type\":\"entry\"}"}) {
             std::string copy = line;
             LineParser parser;
             const ParsedLine result = parser.parse(copy);

@@ -105,7 +105,8 @@ TEST_CASE("sealed conninfo round-trips, hides the plaintext and detects tamperin
 }
 
 TEST_CASE("conninfo parsing accepts libpq keyword=value syntax and rebuilds it quoted", "[catalog][conninfo]") {
-    auto pairs = parseConninfo(R"(host=db.example port = 5432 dbname='agency data' user=reader password='it\'s a \\secret')");
+    auto pairs =
+        parseConninfo(R"(host=db.example port = 5432 dbname='agency data' user=reader password='it\'s a \\secret')");
     REQUIRE(pairs);
     CHECK(conninfoValue(*pairs, "host") == "db.example");
     CHECK(conninfoValue(*pairs, "port") == "5432");

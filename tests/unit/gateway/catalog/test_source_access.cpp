@@ -80,15 +80,17 @@ TEST_CASE("sources.allowed_hosts entries are classified and malformed ones are r
     CHECK(defaults->sources.allowedHosts.names.empty());
     CHECK_FALSE(defaults->sources.allowUnencrypted);
 
-    for (const char* bad : {R"("10.0.0.1/8")", R"("10.0.0.0/33")", R"("/var/../tmp")", R"("*.example")", R"("bad host")",
-                            R"("")", R"(7)"}) {
-        auto r = config::parseConfig(testing::configWithSection("sources", std::string(R"({"allowed_hosts": [)") + bad + "]}"),
-                                     "/etc/custodian");
+    for (const char* bad : {R"("10.0.0.1/8")", R"("10.0.0.0/33")", R"("/var/../tmp")", R"("*.example")",
+                            R"("bad host")", R"("")", R"(7)"}) {
+        auto r = config::parseConfig(
+            testing::configWithSection("sources", std::string(R"({"allowed_hosts": [)") + bad + "]}"),
+            "/etc/custodian");
         INFO(bad);
         REQUIRE_FALSE(r);
         CHECK(r.status().message().starts_with("sources.allowed_hosts[0]: "));
     }
-    auto unknown = config::parseConfig(testing::configWithSection("sources", R"({"allowed_host": []})"), "/etc/custodian");
+    auto unknown =
+        config::parseConfig(testing::configWithSection("sources", R"({"allowed_host": []})"), "/etc/custodian");
     REQUIRE_FALSE(unknown);
     CHECK(unknown.status().message() == "sources.allowed_host: unknown field");
 }
@@ -125,27 +127,29 @@ TEST_CASE("a source endpoint outside sources.allowed_hosts is refused by that ru
     CHECK(check("host=two.agency.example dbname=a") == "(allowed)");  // unlisted name, every address in range
 
     // Refused.
-    CHECK(check("dbname=a user=u") == "sources.allowed_hosts");                     // no host: PGHOST / default socket
-    CHECK(check("host=10.20.0.5,,10.20.0.6 dbname=a") == "sources.allowed_hosts");  // empty entry in a list
-    CHECK(check("host=10.20.0.5,203.0.113.1 dbname=a") == "sources.allowed_hosts"); // one bad entry in a list
+    CHECK(check("dbname=a user=u") == "sources.allowed_hosts");                      // no host: PGHOST / default socket
+    CHECK(check("host=10.20.0.5,,10.20.0.6 dbname=a") == "sources.allowed_hosts");   // empty entry in a list
+    CHECK(check("host=10.20.0.5,203.0.113.1 dbname=a") == "sources.allowed_hosts");  // one bad entry in a list
     CHECK(check("host=outside.example dbname=a") == "sources.allowed_hosts");
-    CHECK(check("host=mixed.example dbname=a") == "sources.allowed_hosts");         // one address outside
-    CHECK(check("host=no-such.example dbname=a") == "sources.allowed_hosts");       // unresolvable
-    CHECK(check("host=127.0.0.1 dbname=a") == "sources.allowed_hosts");             // loopback, not listed
+    CHECK(check("host=mixed.example dbname=a") == "sources.allowed_hosts");    // one address outside
+    CHECK(check("host=no-such.example dbname=a") == "sources.allowed_hosts");  // unresolvable
+    CHECK(check("host=127.0.0.1 dbname=a") == "sources.allowed_hosts");        // loopback, not listed
     CHECK(check("host=::1 dbname=a") == "sources.allowed_hosts");
     CHECK(check("host=::ffff:127.0.0.1 dbname=a") == "sources.allowed_hosts");
     CHECK(check("host=0.0.0.0 dbname=a") == "sources.allowed_hosts");
     CHECK(check("host=localhost dbname=a") == "sources.allowed_hosts");
-    CHECK(check("host=/tmp dbname=a") == "sources.allowed_hosts");                  // unlisted socket directory
+    CHECK(check("host=/tmp dbname=a") == "sources.allowed_hosts");  // unlisted socket directory
     CHECK(check("host=/var/run/postgresql/../../tmp dbname=a") == "sources.allowed_hosts");
     CHECK(check("host=@abstract dbname=a") == "sources.allowed_hosts");
     CHECK(check("host=db.agency.example hostaddr=127.0.0.1 dbname=a") == "sources.allowed_hosts");  // hostaddr decides
     CHECK(check("hostaddr=203.0.113.1 dbname=a") == "sources.allowed_hosts");
     // A listed name whose DNS entry now points at this machine (rebinding) is refused too.
     const auto withRebound = rulesWith({"rebound.agency.example"});
-    CHECK(ruleOf(checkSourceConninfo("host=rebound.agency.example dbname=a", withRebound, kDns)) == "sources.allowed_hosts");
+    CHECK(ruleOf(checkSourceConninfo("host=rebound.agency.example dbname=a", withRebound, kDns)) ==
+          "sources.allowed_hosts");
     // An empty allow-list (the default) allows nothing.
-    CHECK(ruleOf(checkSourceConninfo("host=10.20.0.5 dbname=a", config::SourcesConfig{}, kDns)) == "sources.allowed_hosts");
+    CHECK(ruleOf(checkSourceConninfo("host=10.20.0.5 dbname=a", config::SourcesConfig{}, kDns)) ==
+          "sources.allowed_hosts");
 }
 
 TEST_CASE("loopback addresses and sockets are allowed only when listed", "[catalog][sources]") {
@@ -153,7 +157,8 @@ TEST_CASE("loopback addresses and sockets are allowed only when listed", "[catal
     CHECK(checkSourceConninfo("host=127.0.0.1 port=5432 dbname=a", rules, kDns));
     CHECK(checkSourceConninfo("host=/tmp/pg/sock dbname=a", rules, kDns));
     CHECK(ruleOf(checkSourceConninfo("host=127.0.0.2 dbname=a", rules, kDns)) == "sources.allowed_hosts");
-    CHECK(ruleOf(checkSourceConninfo("host=evil.example dbname=a", rules, kDns)) == "(allowed)");  // resolves to a listed address
+    CHECK(ruleOf(checkSourceConninfo("host=evil.example dbname=a", rules, kDns)) ==
+          "(allowed)");  // resolves to a listed address
 }
 
 TEST_CASE("the conninfo given to libpq pins every checked address and reads nothing of the gateway's",
@@ -212,8 +217,8 @@ TEST_CASE("sslrootcert is a bare file name inside sources.ssl_root_cert_dir", "[
     CHECK(value(*ok, "sslrootcert") == "/etc/custodian/source-cas/agency.pem");
     for (const char* evil : {"/etc/custodian/master.key", "../master.key", "..", ".hidden", "a/b.pem"}) {
         INFO(evil);
-        CHECK(ruleOf(checkSourceConninfo(std::string("host=10.20.0.5 dbname=a sslrootcert='") + evil + "'", rules, kDns)) ==
-              "sources.ssl_root_cert_dir");
+        CHECK(ruleOf(checkSourceConninfo(std::string("host=10.20.0.5 dbname=a sslrootcert='") + evil + "'", rules,
+                                         kDns)) == "sources.ssl_root_cert_dir");
     }
 }
 

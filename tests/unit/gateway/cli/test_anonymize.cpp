@@ -83,9 +83,9 @@ TEST_CASE("golden anonymization cases produce exactly the expected output and re
             const fs::path out = scratch(name + ".csv");
             const fs::path report = scratch(name + ".json");
             fs::remove(out);
-            const int code = runCustodian("anonymize --policy " + (dir / "policy.json").string() + " --in " +
-                                          (dir / "input.csv").string() + " --out " + out.string() + " --report " +
-                                          report.string());
+            const int code =
+                runCustodian("anonymize --policy " + (dir / "policy.json").string() + " --in " +
+                             (dir / "input.csv").string() + " --out " + out.string() + " --report " + report.string());
             if (fs::exists(dir / "expected.exit")) {
                 REQUIRE(code == std::stoi(readFile(dir / "expected.exit")));
                 REQUIRE_FALSE(fs::exists(out));  // a refused release leaves no output behind
@@ -165,9 +165,10 @@ TEST_CASE("anonymize releases Adult under the example policies with every class 
 // Independent recount of what a Mondrian release of Adult reports (issue 21): the released file is
 // grouped by its quasi-identifier cells, and the NCP (Ghinita et al. 2007, relative to the values in
 // the input) is counted from the labels alone, with the hierarchy files read here.
-TEST_CASE("custodian anonymize --report describes the Mondrian release as written: classes, discernibility, risk and NCP "
-          "recounted from the released file",
-          "[cli][adult][mondrian]") {
+TEST_CASE(
+    "custodian anonymize --report describes the Mondrian release as written: classes, discernibility, risk and NCP "
+    "recounted from the released file",
+    "[cli][adult][mondrian]") {
     const fs::path source = fs::path(CUSTODIAN_SOURCE_DIR);
     const fs::path adultDir = fs::path(CUSTODIAN_ADULT_DIR);
     const fs::path adult = adultDir / "adult.csv";
@@ -230,17 +231,18 @@ TEST_CASE("custodian anonymize --report describes the Mondrian release as writte
                 }
                 const fs::path out = scratch("adult-mondrian-" + mode + "-" + release + ".csv");
                 const fs::path report = scratch("adult-mondrian-" + mode + "-" + release + ".report.json");
-                REQUIRE(runCustodian("anonymize --policy " + policyPath.string() + " --in " + adult.string() + " --out " +
-                                     out.string() + " --report " + report.string()) == 0);
+                REQUIRE(runCustodian("anonymize --policy " + policyPath.string() + " --in " + adult.string() +
+                                     " --out " + out.string() + " --report " + report.string()) == 0);
 
                 std::ifstream released(out);
                 REQUIRE(std::getline(released, line));
                 const auto header = splitLine(line, ',');
                 std::vector<size_t> outColumn, inColumn;
                 for (const auto& qi : qis) {
-                    outColumn.push_back(static_cast<size_t>(std::find(header.begin(), header.end(), qi.name) - header.begin()));
-                    inColumn.push_back(
-                        static_cast<size_t>(std::find(inputHeader.begin(), inputHeader.end(), qi.name) - inputHeader.begin()));
+                    outColumn.push_back(
+                        static_cast<size_t>(std::find(header.begin(), header.end(), qi.name) - header.begin()));
+                    inColumn.push_back(static_cast<size_t>(std::find(inputHeader.begin(), inputHeader.end(), qi.name) -
+                                                           inputHeader.begin()));
                     REQUIRE(outColumn.back() < header.size());
                 }
                 // Per numeric column the input's range, per categorical one its distinct values.
@@ -350,7 +352,9 @@ TEST_CASE("anonymize (Mondrian) refuses an empty or malformed quasi-identifier d
     for (auto& c : policy["columns"].GetArray())
         if (c.HasMember("hierarchy"))
             c["hierarchy"]["file"].SetString(
-                (fs::path(CUSTODIAN_ADULT_DIR) / fs::path(c["hierarchy"]["file"].GetString()).filename()).string().c_str(),
+                (fs::path(CUSTODIAN_ADULT_DIR) / fs::path(c["hierarchy"]["file"].GetString()).filename())
+                    .string()
+                    .c_str(),
                 policy.GetAllocator());
     const fs::path policyPath = scratch("adult-mondrian-bad-input.json");
     {
@@ -370,8 +374,8 @@ TEST_CASE("anonymize (Mondrian) refuses an empty or malformed quasi-identifier d
         std::string value;
         std::string message;
     };
-    for (const Case& c : {Case{"", "line 9001: column 'age' is empty; Mondrian needs a value"},
-                          Case{"forty", "line 9001"}}) {
+    for (const Case& c :
+         {Case{"", "line 9001: column 'age' is empty; Mondrian needs a value"}, Case{"forty", "line 9001"}}) {
         auto fields = splitLine(lines[9000], ';');
         fields[age] = c.value;
         std::string bad;
@@ -388,8 +392,8 @@ TEST_CASE("anonymize (Mondrian) refuses an empty or malformed quasi-identifier d
         const fs::path out = scratch("adult-bad-age.out.csv");
         const fs::path err = scratch("adult-bad-age.err");
         fs::remove(out);
-        const std::string cmd = std::string(CUSTODIAN_BINARY) + " anonymize --policy " + policyPath.string() + " --in " +
-                                input.string() + " --out " + out.string() + " 2>" + err.string();
+        const std::string cmd = std::string(CUSTODIAN_BINARY) + " anonymize --policy " + policyPath.string() +
+                                " --in " + input.string() + " --out " + out.string() + " 2>" + err.string();
         const int status = std::system(cmd.c_str());
         INFO(readFile(err));
         REQUIRE(WIFEXITED(status));
@@ -406,12 +410,13 @@ TEST_CASE("anonymize rejects bad policies and bad input with a message and no ou
     const fs::path input = fs::path(CUSTODIAN_SOURCE_DIR) / "tests/golden/anonymize/intervals-prefix-k2/input.csv";
     const fs::path out = scratch("never.csv");
     fs::remove(out);
-    REQUIRE(runCustodian("anonymize --policy " + policy.string() + " --in " + input.string() + " --out " + out.string()) ==
-            1);
+    REQUIRE(runCustodian("anonymize --policy " + policy.string() + " --in " + input.string() + " --out " +
+                         out.string()) == 1);
     REQUIRE_FALSE(fs::exists(out));
 
     // A CSV whose header lacks a policy column.
-    const fs::path goodPolicy = fs::path(CUSTODIAN_SOURCE_DIR) / "tests/golden/anonymize/intervals-prefix-k2/policy.json";
+    const fs::path goodPolicy =
+        fs::path(CUSTODIAN_SOURCE_DIR) / "tests/golden/anonymize/intervals-prefix-k2/policy.json";
     const fs::path badInput = scratch("bad-input.csv");
     std::ofstream(badInput) << "name,age\nAnn,23\n";
     REQUIRE(runCustodian("anonymize --policy " + goodPolicy.string() + " --in " + badInput.string() + " --out " +
@@ -448,8 +453,9 @@ TEST_CASE("anonymize --key keys pseudonyms per dataset, --policy-name and --reci
     const fs::path out = scratch("keyed.csv");
     auto firstPseudonym = [&](const std::string& extra) -> std::string {
         fs::remove(out);
-        const int code = runCustodian("anonymize --policy " + policy.string() + " --in " + input.string() + " --out " +
-                                      out.string() + " --key " + key.string() + " --recipient alice.researcher " + extra);
+        const int code =
+            runCustodian("anonymize --policy " + policy.string() + " --in " + input.string() + " --out " +
+                         out.string() + " --key " + key.string() + " --recipient alice.researcher " + extra);
         if (code != 0) return "exit " + std::to_string(code);
         std::istringstream lines(readFile(out));
         std::string header, row;

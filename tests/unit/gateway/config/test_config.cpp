@@ -59,7 +59,8 @@ TEST_CASE("every optional section is read", "[config]") {
       "metrics": {"listen": {"address": "127.0.0.1", "port": 9100}},
       "readiness": {"probe_interval_ms": 250},
       "log": {"access_log": false}
-    })", "/etc/custodian");
+    })",
+                         "/etc/custodian");
     REQUIRE(c.isOk());
     CHECK(c->threads == 4);
     REQUIRE(c->tls.has_value());
@@ -79,11 +80,13 @@ TEST_CASE("every optional section is read", "[config]") {
 }
 
 TEST_CASE("configuration errors name the bad field", "[config]") {
-    CHECK(errorOf("{") .find("invalid JSON") != std::string::npos);
+    CHECK(errorOf("{").find("invalid JSON") != std::string::npos);
     CHECK(errorOf("[]").find("JSON object") != std::string::npos);
-    CHECK(errorOf(edit(R"("port": 8080)", R"("port": 70000)")).rfind("listen.port: must be between 0 and 65535", 0) == 0);
+    CHECK(errorOf(edit(R"("port": 8080)", R"("port": 70000)")).rfind("listen.port: must be between 0 and 65535", 0) ==
+          0);
     CHECK(errorOf(edit(R"("port": 8080)", R"("port": "80")")).rfind("listen.port: must be an integer", 0) == 0);
-    CHECK(errorOf(edit(R"("address": "127.0.0.1", )", R"("address": 7, )")).rfind("listen.address: must be a string", 0) == 0);
+    CHECK(errorOf(edit(R"("address": "127.0.0.1", )", R"("address": 7, )"))
+              .rfind("listen.address: must be a string", 0) == 0);
     CHECK(errorOf(edit(R"("conninfo": "host=/tmp dbname=custodian")", R"("conninfo": "")"))
               .rfind("database.conninfo: must not be empty", 0) == 0);
     CHECK(errorOf(edit(R"("conninfo": "host=/tmp dbname=custodian")", R"("conninfo": "x", "pool_size": 0)"))
@@ -104,8 +107,10 @@ TEST_CASE("configuration errors name the bad field", "[config]") {
               .rfind("metrics.listen.port: is required", 0) == 0);
     CHECK(errorOf(edit("{", R"({"metrics": {"listen": {"address": "127.0.0.1", "port": 8080}},)"))
               .rfind("metrics.listen.port: must differ", 0) == 0);
-    CHECK(errorOf(edit("{", R"({"log": {"access_log": "yes"},)")).rfind("log.access_log: must be true or false", 0) == 0);
-    CHECK(errorOf(R"({"listen": {"address": "127.0.0.1", "port": 1}, "keys": {}})").rfind("database: is required", 0) == 0);
+    CHECK(errorOf(edit("{", R"({"log": {"access_log": "yes"},)")).rfind("log.access_log: must be true or false", 0) ==
+          0);
+    CHECK(errorOf(R"({"listen": {"address": "127.0.0.1", "port": 1}, "keys": {}})").rfind("database: is required", 0) ==
+          0);
 }
 
 TEST_CASE("the API listener defaults to loopback and refuses plain HTTP elsewhere unless behind a TLS proxy",
@@ -121,8 +126,8 @@ TEST_CASE("the API listener defaults to loopback and refuses plain HTTP elsewher
         CHECK(errorOf(config).rfind(std::string("listen.address: ") + address +
                                         " is reachable from other hosts and no tls section is configured",
                                     0) == 0);
-        auto proxied = parseConfig(edit(R"("address": "127.0.0.1")", std::string(R"("address": ")") + address +
-                                                                         R"(", "behind_tls_proxy": true)"),
+        auto proxied = parseConfig(edit(R"("address": "127.0.0.1")",
+                                        std::string(R"("address": ")") + address + R"(", "behind_tls_proxy": true)"),
                                    "/etc/custodian");
         REQUIRE(proxied.isOk());
         CHECK(proxied->listen.behindTlsProxy);

@@ -43,8 +43,8 @@ TEST_CASE("audit settings default as documented and every field is read", "[conf
 }
 
 TEST_CASE("audit.lock_timeout_ms refuses 0 (wait forever) and values beyond 10 minutes", "[config][audit]") {
-    for (const char* bad : {R"({"lock_timeout_ms": 0})", R"({"lock_timeout_ms": 600001})",
-                            R"({"lock_timeout_ms": -1})", R"({"lock_timeout_ms": "5s"})"}) {
+    for (const char* bad : {R"({"lock_timeout_ms": 0})", R"({"lock_timeout_ms": 600001})", R"({"lock_timeout_ms": -1})",
+                            R"({"lock_timeout_ms": "5s"})"}) {
         INFO(bad);
         auto refused = parseConfig(withAudit(bad), "/etc/custodian");
         REQUIRE_FALSE(refused);

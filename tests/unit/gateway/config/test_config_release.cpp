@@ -12,7 +12,9 @@ using custodian::config::parseConfig;
 
 namespace {
 
-std::string withRelease(const std::string& release) { return custodian::testing::configWithSection("release", release); }
+std::string withRelease(const std::string& release) {
+    return custodian::testing::configWithSection("release", release);
+}
 
 }  // namespace
 
@@ -39,7 +41,8 @@ TEST_CASE("release.group_counts defaults to the gateway and accepts only gateway
     CHECK(unknown.status().message().find("release.groupcounts") != std::string::npos);
 }
 
-TEST_CASE("release.memory_budget_mb bounds all releases, release.extract_memory_budget_mb one of them", "[config][release]") {
+TEST_CASE("release.memory_budget_mb bounds all releases, release.extract_memory_budget_mb one of them",
+          "[config][release]") {
     auto defaults = parseConfig(withRelease("{}"), "/etc/custodian");
     REQUIRE(defaults);
     CHECK(defaults->release.memoryBudgetMiB == 1024);
@@ -51,13 +54,15 @@ TEST_CASE("release.memory_budget_mb bounds all releases, release.extract_memory_
     REQUIRE(total);
     CHECK(total->release.memoryBudgetMiB == 256);
     CHECK(total->release.extractMemoryBudgetMiB == 256);
-    auto both = parseConfig(withRelease(R"({"memory_budget_mb": 256, "extract_memory_budget_mb": 64, "memory_wait_ms": 0})"),
-                            "/etc/custodian");
+    auto both =
+        parseConfig(withRelease(R"({"memory_budget_mb": 256, "extract_memory_budget_mb": 64, "memory_wait_ms": 0})"),
+                    "/etc/custodian");
     REQUIRE(both);
     CHECK(both->release.extractMemoryBudgetMiB == 64);
     CHECK(both->release.memoryWait == std::chrono::milliseconds(0));
 
-    auto larger = parseConfig(withRelease(R"({"memory_budget_mb": 256, "extract_memory_budget_mb": 512})"), "/etc/custodian");
+    auto larger =
+        parseConfig(withRelease(R"({"memory_budget_mb": 256, "extract_memory_budget_mb": 512})"), "/etc/custodian");
     REQUIRE_FALSE(larger);
     CHECK(larger.status().message() ==
           "release.extract_memory_budget_mb: must not exceed release.memory_budget_mb (256), got 512");

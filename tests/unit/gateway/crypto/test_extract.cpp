@@ -56,10 +56,11 @@ Status openInSlices(const BoxSecretKey& key, ByteView file, uint32_t seed, Bytes
     return opener->finish();
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("the known-answer extract file decrypts with the fixed partner key", "[crypto][extract]") {
-    const Bytes file = readFile(std::string(CUSTODIAN_SOURCE_DIR) + "/tests/fuzz/corpus/extract_file/valid_3_chunks.enc");
+    const Bytes file =
+        readFile(std::string(CUSTODIAN_SOURCE_DIR) + "/tests/fuzz/corpus/extract_file/valid_3_chunks.enc");
     REQUIRE(file.size() == 230);
     CHECK(std::string(file.begin(), file.begin() + 8) == std::string("CUSTEXT\x01", 8));
     auto key = aliceKey();
@@ -219,7 +220,8 @@ TEST_CASE("custodian decrypt writes the plaintext atomically and nothing on fail
     const Bytes plain = randomBytes(300000, 11);
     const Bytes file = sealExtract(key.publicKey(), plain, 65536).value();
     const auto write = [](const fs::path& p, const Bytes& b) {
-        std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+        std::ofstream(p, std::ios::binary)
+            .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
     };
     write(dir / "good.enc", file);
     write(dir / "cut.enc", Bytes(file.begin(), file.end() - 1));

@@ -48,12 +48,14 @@ void writeText(const std::string& path, const std::string& text, unsigned mode) 
 // RFC 8032 §7.1, TEST 1 and TEST 2.
 const char* kSeed1 = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const char* kPublic1 = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-const char* kSig1 = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+const char* kSig1 = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd2"
+                    "5bf5f0595bbe24655141438e7a100b";
 const char* kSeed2 = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
 const char* kPublic2 = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
-const char* kSig2 = "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00";
+const char* kSig2 = "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c38"
+                    "7b2eaeb4302aeeb00d291612bb0c00";
 
-} // namespace
+}  // namespace
 
 TEST_CASE("Ed25519 keys from RFC 8032 seeds give the RFC's public keys and signatures", "[crypto][keys]") {
     auto key1 = SigningKey::fromSeed(hexBytes(kSeed1));
@@ -90,8 +92,8 @@ TEST_CASE("signature verification rejects other messages, keys, lengths and flip
 }
 
 TEST_CASE("X25519 secret key from RFC 7748 §6.1 derives the RFC's public key", "[crypto][keys]") {
-    auto alice = BoxSecretKey::fromSecretBytes(
-        hexBytes("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+    auto alice =
+        BoxSecretKey::fromSecretBytes(hexBytes("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
     REQUIRE(alice.isOk());
     CHECK(toHex(alice->publicKey().bytes) == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
     CHECK_FALSE(BoxSecretKey::fromSecretBytes(hexBytes("0011")).isOk());
@@ -106,8 +108,8 @@ TEST_CASE("hex and base64 helpers round-trip and reject malformed text", "[crypt
     CHECK(fromBase64("Zm8=").value() == Bytes{'f', 'o'});
     CHECK_FALSE(fromHex("abc").isOk());
     CHECK_FALSE(fromHex("zz").isOk());
-    CHECK_FALSE(fromBase64("Zm8").isOk());      // padding required
-    CHECK_FALSE(fromBase64("Zm8=\n").isOk());   // strict: no whitespace
+    CHECK_FALSE(fromBase64("Zm8").isOk());     // padding required
+    CHECK_FALSE(fromBase64("Zm8=\n").isOk());  // strict: no whitespace
     CHECK_FALSE(fromBase64("Z!8=").isOk());
     CHECK(fromBase64("").value().empty());
 }
@@ -163,8 +165,8 @@ TEST_CASE("gateway public key files accept bare base64 and the prefixed form", "
     CHECK(parseGatewayPublicKey(toBase64(pk) + "\n").value() == pk);
     CHECK(parseGatewayPublicKey(formatGatewayPublicKey(pk)).value() == pk);
     CHECK(formatGatewayPublicKey(pk) == "custodian-ed25519-public:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n");
-    const std::string keysDocument = "{\"keys\":[{\"key_id\":\"x\",\"algorithm\":\"Ed25519\",\"public_key\":\"" +
-                                     toBase64(pk) + "\"}]}";
+    const std::string keysDocument =
+        "{\"keys\":[{\"key_id\":\"x\",\"algorithm\":\"Ed25519\",\"public_key\":\"" + toBase64(pk) + "\"}]}";
     CHECK(parseGatewayPublicKey(keysDocument).value() == pk);
     CHECK_FALSE(parseGatewayPublicKey("{\"keys\":[]}").isOk());
     CHECK_FALSE(parseGatewayPublicKey("AAAA").isOk());

@@ -39,7 +39,7 @@ ExtractManifest sampleManifest() {
     return m;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("canonical JSON sorts members byte-wise, drops whitespace and escapes minimally", "[crypto][json]") {
     JsonValue v = JsonValue::Object{
@@ -73,12 +73,17 @@ TEST_CASE("manifest signed bytes are the documented prefix plus canonical JSON (
     const std::string expected =
         "custodian-manifest-v1\n"
         "{\"audit_index\":41,\"ciphertext_bytes\":200,"
-        "\"ciphertext_sha256\":\"" + toHex(sha256(asBytes("file"))) + "\","
-        "\"columns\":[{\"name\":\"birth_date\",\"transform\":\"generalize:level=2\"},{\"name\":\"name\",\"transform\":\"drop\"}],"
+        "\"ciphertext_sha256\":\"" +
+        toHex(sha256(asBytes("file"))) +
+        "\","
+        "\"columns\":[{\"name\":\"birth_date\",\"transform\":\"generalize:level=2\"},{\"name\":\"name\",\"transform\":"
+        "\"drop\"}],"
         "\"created_ms\":1795000000123,\"dataset\":\"hospital_visits\",\"extract_id\":\"ext-0001\",\"format\":\"csv\","
         "\"models\":{\"k\":10,\"t\":\"0.150\"},\"plaintext_bytes\":5,"
         "\"plaintext_sha256\":\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\","
-        "\"policy\":\"research\",\"policy_sha256\":\"" + std::string(64, 'a') + "\",\"policy_version\":3,"
+        "\"policy\":\"research\",\"policy_sha256\":\"" +
+        std::string(64, 'a') +
+        "\",\"policy_version\":3,"
         "\"purpose\":\"influenza study\",\"recipient\":\"partner-a\",\"rows_released\":99000,\"rows_suppressed\":1000,"
         "\"version\":1}";
     CHECK(manifestSignedBytes(sampleManifest()).value() == expected);
@@ -86,9 +91,8 @@ TEST_CASE("manifest signed bytes are the documented prefix plus canonical JSON (
     // with an independent Ed25519 implementation, Python's `cryptography`).
     const auto key = rfc8032Key();
     const auto sig = key.sign(asBytes(expected));
-    CHECK(toHex(sig) ==
-          "185aa2b9f58fd298fcfcc23f6ae303c8e4a65ee517921d5f60ce80bcc4cecfaf"
-          "6d70b8c1c66ad42bc0046e35ee1b1583c989226de680611fc7c7111b0c3cf10e");
+    CHECK(toHex(sig) == "185aa2b9f58fd298fcfcc23f6ae303c8e4a65ee517921d5f60ce80bcc4cecfaf"
+                        "6d70b8c1c66ad42bc0046e35ee1b1583c989226de680611fc7c7111b0c3cf10e");
     CHECK(verifySignature(key.publicKey(), asBytes(expected), sig));
     auto signedManifest = signManifest(sampleManifest(), key).value();
     CHECK(signedManifest.signature == toBase64(sig));  // the one signature, also returned on its own

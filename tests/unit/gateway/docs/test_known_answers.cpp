@@ -93,8 +93,8 @@ TEST_CASE("the keyed-transform known answer in docs/formats/csv-and-hierarchies.
     auto hasher = custodian::auth::TokenHasher::loadOrCreate(keyFile);
     fs::remove_all(dir);
     REQUIRE(hasher);
-    auto transformKey = hasher->deriveSubkey(custodian::crypto::kKeyedTransformSubkeyId,
-                                             custodian::crypto::kKeyedTransformContext);
+    auto transformKey =
+        hasher->deriveSubkey(custodian::crypto::kKeyedTransformSubkeyId, custodian::crypto::kKeyedTransformContext);
     REQUIRE(transformKey);
     CHECK(hex(transformKey->data(), transformKey->size()) == ka["transform_key"]);
     auto key = custodian::anon::MasterKey::fromBytes(transformKey->view());

@@ -35,8 +35,7 @@ std::string catalogWith(const std::string& policy) {
 
 }  // namespace
 
-TEST_CASE("the OpenAPI contract check accepts a documented response and names what differs in others",
-          "[openapi]") {
+TEST_CASE("the OpenAPI contract check accepts a documented response and names what differs in others", "[openapi]") {
     CHECK(checkAgainstOpenApi("GET", "/v1/catalog", json(200, catalogWith(kCatalogPolicy))).empty());
 
     // The bug a third-party client found: "type":true instead of the column type's name.

@@ -35,7 +35,8 @@ TEST_CASE("framing: a plain request, a Content-Length body and a chunked body ar
     CHECK(lengthed->contentLength == 42);
 
     // Field values are case-insensitive tokens with optional whitespace around them.
-    for (const char* te : {"chunked", "CHUNKED", "Chunked", " chunked", "chunked ", "\tchunked\t", "chunked,", ", chunked"}) {
+    for (const char* te :
+         {"chunked", "CHUNKED", "Chunked", " chunked", "chunked ", "\tchunked\t", "chunked,", ", chunked"}) {
         INFO(te);
         auto chunked = validateRequestHeader(post(std::string("transfer-encoding:") + te + "\r\n"));
         REQUIRE(chunked);
@@ -66,7 +67,8 @@ TEST_CASE("framing: any Transfer-Encoding other than chunked alone is refused, q
           "both Content-Length and Transfer-Encoding");
     CHECK(refusal(post("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n")) ==
           "both Content-Length and Transfer-Encoding");
-    CHECK(refusal("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n") == "Transfer-Encoding in an HTTP/1.0 request");
+    CHECK(refusal("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+          "Transfer-Encoding in an HTTP/1.0 request");
 }
 
 TEST_CASE("framing: duplicate or malformed Content-Length is refused", "[unit][http][framing]") {
@@ -94,7 +96,8 @@ TEST_CASE("framing: obs-fold, whitespace before the colon and control characters
           R"(whitespace between the field name and the colon in "Transfer-Encoding : chunked")");
     CHECK(refusal(post("Transfer-Encoding\t: chunked\r\n")).rfind("whitespace between", 0) == 0);
     CHECK(refusal(post("X-A: a" + std::string(1, '\0') + "b\r\n")) == "control character 0x00 in the value of X-A");
-    CHECK(refusal(post("X-A: a\x01" "b\r\n")) == "control character 0x01 in the value of X-A");
+    CHECK(refusal(post("X-A: a\x01"
+                       "b\r\n")) == "control character 0x01 in the value of X-A");
     CHECK(refusal(post("X-A: a\x7f\r\n")) == "control character 0x7f in the value of X-A");
     CHECK(refusal(post("X-A: a\rb\r\n")) == "control character 0x0d in the value of X-A");
     CHECK(refusal(post("X A: b\r\n")) == R"(invalid header field name "X A")");

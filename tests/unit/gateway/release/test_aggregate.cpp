@@ -21,9 +21,9 @@ std::shared_ptr<const policies::Policy> policyWith(double lower, double upper, i
     const std::string json = R"({"dataset": "benefits", "recipients": ["bob"], "purposes": ["statistics"],
       "columns": [{"name": "person_id", "type": "integer", "role": "identifier"},
                   {"name": "amount", "type": "decimal", "role": "sensitive"}],
-      "aggregates": {"person_key": "person_id", "max_rows_per_person": )" + std::to_string(maxRows) +
-                             R"(, "measures": [{"column": "amount", "lower": )" + std::to_string(lower) +
-                             R"(, "upper": )" + std::to_string(upper) + R"(}],
+      "aggregates": {"person_key": "person_id", "max_rows_per_person": )" +
+                             std::to_string(maxRows) + R"(, "measures": [{"column": "amount", "lower": )" +
+                             std::to_string(lower) + R"(, "upper": )" + std::to_string(upper) + R"(}],
         "budget": {"epsilon": 10, "period": "lifetime"}}})";
     auto r = policies::loadPolicy(json);
     std::string errors;

@@ -82,9 +82,12 @@ TEST_CASE("COPY text octal and hex escapes give bytes", "[copy_text]") {
     CHECK(decode("\\101\\x42\\x4a\\7\n", 1) == std::vector<Field>{std::string("ABJ\x07")});
     // At most three octal digits and two hex digits; \x without a hex digit is the letter x.
     CHECK(decode("\\1011\\x4142\\xg\n", 1) == std::vector<Field>{"A1A42xg"});
-    CHECK(decode("\\08\n", 1) == std::vector<Field>{std::string("\0" "8", 2)});
+    CHECK(decode("\\08\n", 1) == std::vector<Field>{std::string("\0"
+                                                                "8",
+                                                                2)});
     // UTF-8 written as octal escapes decodes to the same bytes as UTF-8 written as is.
-    CHECK(decode("Z\\303\\274rich\tZürich\t東京 🙂\n", 3) == std::vector<Field>{"Zürich", "Zürich", "東京 🙂"});
+    CHECK(decode("Z\\303\\274rich\tZürich\t東京 🙂\n", 3) ==
+          std::vector<Field>{"Zürich", "Zürich", "東京 🙂"});
 }
 
 TEST_CASE("malformed COPY text rows are errors that do not quote the row", "[copy_text]") {

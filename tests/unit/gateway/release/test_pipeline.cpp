@@ -207,7 +207,8 @@ TEST_CASE("stop() cancels a reader blocked in the input and returns", "[release]
     bool blocked = false;
     std::atomic<int> served{0};
     RowPipeline::Input input{[&]() -> Result<std::optional<anon::Batch>> {
-                                 if (served < 3) return std::optional<anon::Batch>(f.batches[static_cast<size_t>(served++)]);
+                                 if (served < 3)
+                                     return std::optional<anon::Batch>(f.batches[static_cast<size_t>(served++)]);
                                  // Like a COPY waiting for the server: blocks until cancelled.
                                  std::unique_lock<std::mutex> lock(m);
                                  blocked = true;
@@ -254,7 +255,8 @@ TEST_CASE("more rows than the search counted stop the release before its end", "
 }
 
 // Mondrian: the sink holds every row's codes; the rows must come back in the same order.
-TEST_CASE("Mondrian releases every row once, in order, with labels that cover its values", "[release][pipeline][mondrian]") {
+TEST_CASE("Mondrian releases every row once, in order, with labels that cover its values",
+          "[release][pipeline][mondrian]") {
     Fixture f(true);
     const PrivacyDecision& decision = *f.privacy.decision;
     REQUIRE(decision.local);
@@ -302,7 +304,8 @@ TEST_CASE("Mondrian releases every row once, in order, with labels that cover it
     for (const auto& [labels, count] : classes) CHECK(count >= 3);
 }
 
-TEST_CASE("Mondrian refuses rows that come back in another order, before writing them", "[release][pipeline][mondrian]") {
+TEST_CASE("Mondrian refuses rows that come back in another order, before writing them",
+          "[release][pipeline][mondrian]") {
     Fixture f(true);
     std::vector<size_t> order;
     for (size_t b = 0; b < f.batches.size(); ++b) order.push_back(b);
