@@ -435,6 +435,20 @@ std::string answerMembers(const QueryPlan& plan, const Answer& answer) {
     if (answer.countNoiseScale) {
         w.Key("count_noise_scale");
         w.Double(*answer.countNoiseScale);
+        // The split of the spend between the mean's two noisy figures, in half (docs/aggregates.md).
+        const QueryRequest& q = plan.request;
+        w.Key("split");
+        w.StartObject();
+        for (const char* figure : {"sum", "count"}) {
+            w.Key(figure);
+            w.StartObject();
+            w.Key("epsilon");
+            w.Double(q.epsilon / 2);
+            w.Key("delta");
+            w.Double(q.delta / 2);
+            w.EndObject();
+        }
+        w.EndObject();
     }
     w.Key("confidence");
     w.Double(0.95);

@@ -217,6 +217,9 @@ TEST_CASE("sums and means clamp to the declared bounds and state their budget sp
     CHECK(all[0].low <= mean + 100);
     CHECK(all[0].high >= mean - 100);
     CHECK(numberAt(m.body, {"budget", "epsilon_remaining"}) == Approx(0));
+    CHECK(numberAt(m.body, {"split", "sum", "epsilon"}) == Approx(0.25));
+    CHECK(numberAt(m.body, {"split", "count", "epsilon"}) == Approx(0.25));
+    CHECK(numberAt(m.body, {"count_noise_scale"}) == Approx(1 / 0.25));
 }
 
 TEST_CASE("a query's row filter narrows what the policy allows", "[integration][queries]") {
