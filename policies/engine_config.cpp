@@ -97,9 +97,7 @@ Result<anon::AnonymizationConfig> makeEngineConfig(const Policy& policy, const C
                                        "' needs the distinct values of the data for l-diversity/t-closeness");
             anon::SensitiveAttribute s;
             s.name = c.name;
-            s.distance = m.privacy.tClosenessDistance.value_or(isNumber(c.type) || isTime(c.type)
-                                                                   ? anon::TClosenessDistance::Ordered
-                                                                   : anon::TClosenessDistance::Equal);
+            s.distance = m.tClosenessDistance(c);
             s.dictionary = std::make_shared<const anon::SensitiveDictionary>(
                 anon::SensitiveDictionary::build(*values, s.distance == anon::TClosenessDistance::Ordered));
             config.sensitive.push_back(std::move(s));

@@ -60,6 +60,11 @@ std::optional<anon::Metric> policyMetricFromName(std::string_view name) noexcept
     return std::nullopt;
 }
 
+anon::TClosenessDistance PolicyModel::tClosenessDistance(const ColumnPolicy& column) const {
+    if (privacy.tClosenessDistance) return *privacy.tClosenessDistance;
+    return column.type == anon::ColumnType::Text ? anon::TClosenessDistance::Equal : anon::TClosenessDistance::Ordered;
+}
+
 const char* budgetPeriodName(BudgetPeriod period) noexcept {
     switch (period) {
     case BudgetPeriod::Day: return "day";

@@ -163,6 +163,10 @@ struct PolicyModel {
         return admittingRecipient(principal, principalGroups).has_value();
     }
     bool allowsPurpose(std::string_view purpose) const;
+    // The t-closeness distance of a sensitive column: the policy's "distance", else ordered for
+    // integer, decimal, date and timestamp columns and equal for text (docs/policies.md). One rule
+    // for the search, Mondrian and the release's final check.
+    anon::TClosenessDistance tClosenessDistance(const ColumnPolicy& column) const;
 };
 
 }  // namespace custodian::policies

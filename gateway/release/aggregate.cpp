@@ -436,7 +436,6 @@ std::string answerMembers(const QueryPlan& plan, const Answer& answer) {
         w.Key("count_noise_scale");
         w.Double(*answer.countNoiseScale);
         // The split of the spend between the mean's two noisy figures, in half (docs/aggregates.md).
-        const QueryRequest& q = plan.request;
         w.Key("split");
         w.StartObject();
         for (const char* figure : {"sum", "count"}) {

@@ -69,9 +69,7 @@ std::vector<size_t> ReleasePlan::groupColumns() const {
 
 bool ReleasePlan::orderedDistance(size_t column) const {
     const auto& m = policy_->model();
-    if (m.privacy.tClosenessDistance) return *m.privacy.tClosenessDistance == anon::TClosenessDistance::Ordered;
-    const auto& c = m.columns[column];
-    return !(c.type == anon::ColumnType::Text && !c.hierarchy);
+    return m.tClosenessDistance(m.columns[column]) == anon::TClosenessDistance::Ordered;
 }
 
 // ---- PrivacyDecision ---------------------------------------------------------------------------
