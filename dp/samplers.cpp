@@ -236,22 +236,29 @@ int64_t sampleDiscreteGaussian(Rational sigmaSquared, RandomSource& random) {
     }
 }
 
+uint64_t decimalUnitsDown(double value, uint64_t scale) {
+    const auto s = static_cast<double>(scale);
+    if (!(value >= 0) || !(value * s < 9.2e18)) throw std::invalid_argument("value out of range for its units");
+    // The exact product value·scale is p + e (fma gives the rounding error exactly). p rounds to
+    // nearest, so it cannot jump over an integer: floor(p + e) is floor(p), one less when p is an
+    // integer and e < 0.
+    const double p = value * s;
+    const double e = std::fma(value, s, -p);
+    auto down = static_cast<uint64_t>(std::floor(p));
+    if (static_cast<double>(down) == p && e < 0 && down > 0) --down;
+    // The decimal written, when value is the double nearest to it (IEEE division rounds to
+    // nearest, so the comparison is exact).
+    if (static_cast<double>(down + 1) / s == value) ++down;
+    return down;
+}
+
 Rational epsilonFromDouble(double epsilon) {
     if (!(epsilon >= kMinEpsilon && epsilon <= kMaxEpsilon))
         throw std::invalid_argument("epsilon must be between 1e-6 and 1e6");
-    constexpr double kScale = 1e6;
-    // The exact product epsilon·10^6 is p + e (fma gives the rounding error exactly). p rounds to
-    // nearest, so it cannot jump over an integer: floor(p + e) is floor(p), one less when p is an
-    // integer and e < 0.
-    const double p = epsilon * kScale;
-    const double e = std::fma(epsilon, kScale, -p);
-    auto down = static_cast<uint64_t>(std::floor(p));
-    if (static_cast<double>(down) == p && e < 0) --down;
-    // The decimal the policy wrote, when epsilon is the double nearest to it (IEEE division rounds
-    // to nearest, so the comparison is exact).
-    if (static_cast<double>(down + 1) / kScale == epsilon) ++down;
+    constexpr uint64_t kScale = 1'000'000;
+    const uint64_t down = decimalUnitsDown(epsilon, kScale);
     if (down == 0) throw std::invalid_argument("epsilon must be between 1e-6 and 1e6");
-    return makeRational(down, static_cast<uint64_t>(kScale));
+    return makeRational(down, kScale);
 }
 
 Rational laplaceScaleFor(uint64_t sensitivity, Rational epsilon) {

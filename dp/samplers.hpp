@@ -82,6 +82,12 @@ int64_t sampleDiscreteGaussian(Rational sigmaSquared, RandomSource& random);
 
 // ---- Calibration ----
 
+// value · scale rounded down to a whole number, except that the double nearest to a multiple of
+// 1/scale counts as that multiple (0.3 with scale 10 gives 3, although the double 0.3 is a little
+// below 3/10): the decimal a JSON document wrote, when it has at most log10(scale) places.
+// Requires 0 <= value · scale < 2^63 (throws std::invalid_argument otherwise).
+uint64_t decimalUnitsDown(double value, uint64_t scale);
+
 // ε from a policy's double, as an exact decimal with at most six places. JSON parsing gives the
 // double nearest to the decimal written, so a decimal with up to six places (0.1, 0.3, 1.5) is
 // recovered exactly; any other value is rounded DOWN to a multiple of 10^-6. The result never

@@ -3,6 +3,10 @@
 #include <rapidjson/error/en.h>
 
 #include <ctime>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
 
 #include "gateway/api/record.hpp"
 #include "gateway/catalog/catalog.hpp"
@@ -85,6 +89,33 @@ Result<HttpResponse> sourceRefused(RequestContext& ctx, const std::string& actio
                                "{\"rule\":" + http::jsonQuote(catalog::refusedRule(refusal)) + "}");
 }
 
+namespace {
+
+// The first member name an object of the document repeats, or nullopt. A repeated member is
+// ambiguous (RapidJSON reads the first, other readers the last), so bodies refuse it, as
+// crypto::parseJson and the policy loader do. Iterative: a body may nest deeply.
+std::optional<std::string> repeatedMember(const rapidjson::Value& root) {
+    std::vector<const rapidjson::Value*> todo{&root};
+    std::set<std::string_view> names;
+    while (!todo.empty()) {
+        const rapidjson::Value* v = todo.back();
+        todo.pop_back();
+        if (v->IsObject()) {
+            names.clear();
+            for (auto m = v->MemberBegin(); m != v->MemberEnd(); ++m) {
+                const std::string_view name(m->name.GetString(), m->name.GetStringLength());
+                if (!names.insert(name).second) return std::string(name.substr(0, 64));
+                todo.push_back(&m->value);
+            }
+        } else if (v->IsArray()) {
+            for (const auto& e : v->GetArray()) todo.push_back(&e);
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 Result<rapidjson::Document> parseBody(const RequestContext& ctx) {
     rapidjson::Document doc;
     doc.Parse<rapidjson::kParseIterativeFlag>(ctx.request.body.c_str(), ctx.request.body.size());
@@ -94,6 +125,8 @@ Result<rapidjson::Document> parseBody(const RequestContext& ctx) {
                                std::to_string(doc.GetErrorOffset()) + ")");
     }
     if (!doc.IsObject()) return invalidArgument("the body must be a JSON object");
+    if (auto name = repeatedMember(doc))
+        return invalidArgument("the body repeats the member \"" + crypto::sanitizeUtf8(*name) + "\" in one object");
     return doc;
 }
 

@@ -6,7 +6,6 @@
 
 #include <chrono>
 
-#include "anonymizer/value.hpp"
 #include "dp/random.hpp"
 #include "gateway/api/catalog_request.hpp"
 #include "gateway/api/record.hpp"
@@ -29,11 +28,9 @@ namespace {
 
 constexpr const char* kAction = "query.answer";
 
-std::string decimal(double v) {
-    std::string out;
-    anon::appendDecimal(out, v);
-    return out;
-}
+// Spends as audit entries and refusals state them: plain decimals of whole budget units.
+std::string epsilonText(double v) { return release::budgetDecimal(v, release::kEpsilonUnits); }
+std::string deltaText(double v) { return release::budgetDecimal(v, release::kDeltaUnits); }
 
 std::string newQueryId() {
     (void)crypto::ensureSodium();
@@ -49,8 +46,8 @@ crypto::JsonValue::Object queryDetails(const release::QueryRequest& q) {
     crypto::JsonValue::Object d{{"aggregate", q.histogram ? "histogram" : release::aggregateKindName(q.kind)},
                                 {"group_by", std::move(groupBy)},
                                 {"mechanism", release::noiseMechanismName(q.mechanism)},
-                                {"epsilon", decimal(q.epsilon)},
-                                {"delta", decimal(q.delta)},
+                                {"epsilon", epsilonText(q.epsilon)},
+                                {"delta", deltaText(q.delta)},
                                 {"row_filter", q.rowFilter != nullptr}};
     if (q.column) d.emplace("column", *q.column);
     return d;
@@ -122,15 +119,15 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
     const release::BudgetKey key{request->dataset, request->policy, who.name};
     auto exhausted = [&](const release::BudgetState& state) -> Result<HttpResponse> {
         crypto::JsonValue::Object details{{"rule", release::kRuleBudget},
-                                          {"epsilon_remaining", decimal(state.epsilonRemaining())},
+                                          {"epsilon_remaining", epsilonText(state.epsilonRemaining())},
                                           {"period", policies::budgetPeriodName(state.period)}};
         if (state.periodEnd) details.emplace("period_end", *state.periodEnd);
-        if (auto d = state.deltaRemaining()) details.emplace("delta_remaining", decimal(*d));
+        if (auto d = state.deltaRemaining()) details.emplace("delta_remaining", deltaText(*d));
         const std::string when = state.periodEnd ? "; it renews at " + *state.periodEnd : "; it does not renew";
         return refuse("denied",
                       permissionDenied("the privacy budget does not cover this query: epsilon " +
-                                       decimal(request->epsilon) + " asked, " + decimal(state.epsilonRemaining()) +
-                                       " remaining" + when),
+                                       epsilonText(request->epsilon) + " asked, " +
+                                       epsilonText(state.epsilonRemaining()) + " remaining" + when),
                       403, std::move(details), version);
     };
     auto before = db::resultOnConnection<release::BudgetState>(*services.db, [&](pqxx::connection& conn) {
@@ -138,9 +135,7 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
         return release::readBudget(tx, spec, key);
     });
     if (!before) return before.status();
-    if (before->epsilonRemaining() < request->epsilon * (1 - 1e-9) ||
-        (request->delta > 0 && before->deltaRemaining().value_or(0) < request->delta * (1 - 1e-9)))
-        return exhausted(*before);
+    if (!before->covers(request->epsilon, request->delta)) return exhausted(*before);
 
     // 3. The exact figures, computed in the source database, then the noise.
     auto failed = [&](const Status& s) -> Result<HttpResponse> {

@@ -11,6 +11,7 @@
 
 #include "dp/samplers.hpp"
 #include "gateway/crypto/canonical_json.hpp"
+#include "gateway/release/privacy_budget.hpp"
 #include "policies/json_text.hpp"
 
 namespace custodian::release {
@@ -153,6 +154,20 @@ Result<QueryRequest> parseQueryRequest(const Value& body) {
     if (Status s = number("delta", r.mechanism == NoiseMechanism::Gaussian, r.delta); !s) return s;
     if (r.mechanism == NoiseMechanism::Laplace && body.HasMember("delta"))
         return invalidArgument("the laplace mechanism spends no \"delta\"; remove it or use \"gaussian\"");
+    // Spends are whole budget units (privacy_budget.hpp), rounded down: what is charged, stated
+    // and audited is what the noise is calibrated to. (An epsilon beyond any budget stays as
+    // written, for planQuery's refusal.)
+    if (r.epsilon <= 1e6) {
+        const uint64_t units = budgetUnits(r.epsilon, kEpsilonUnits);
+        if (units == 0) return invalidArgument("\"epsilon\" must be at least 0.000001");
+        r.epsilon = static_cast<double>(units) / static_cast<double>(kEpsilonUnits);
+    }
+    if (r.delta >= 1) return invalidArgument("\"delta\" must be below 1");
+    if (r.delta > 0) {
+        const uint64_t units = budgetUnits(r.delta, kDeltaUnits);
+        if (units == 0) return invalidArgument("\"delta\" must be at least 0.000000000001");
+        r.delta = static_cast<double>(units) / static_cast<double>(kDeltaUnits);
+    }
     return r;
 }
 
@@ -161,15 +176,19 @@ Result<QueryPlan> planQuery(const policies::Policy& policy, QueryRequest request
     if (!model.aggregates) return failedPrecondition("the policy declares no aggregates; it answers no queries");
     const policies::AggregatesSpec& spec = *model.aggregates;
     QueryPlan plan;
-    if (request.epsilon > spec.epsilon)
-        return notAllowed("\"epsilon\" " + std::to_string(request.epsilon) + " is more than the whole budget of " +
-                          std::to_string(spec.epsilon) + " per " + policies::budgetPeriodName(spec.period));
+    if (budgetUnits(request.epsilon, kEpsilonUnits) > budgetUnits(spec.epsilon, kEpsilonUnits) || request.epsilon > 1e6)
+        return notAllowed(
+            "\"epsilon\" " +
+            (request.epsilon > 1e6 ? std::string("above 1000000") : budgetDecimal(request.epsilon, kEpsilonUnits)) +
+            " is more than the whole budget of " + budgetDecimal(spec.epsilon, kEpsilonUnits) + " per " +
+            policies::budgetPeriodName(spec.period));
     if (request.mechanism == NoiseMechanism::Gaussian) {
         if (!spec.delta)
             return notAllowed("the policy declares no delta budget; only the laplace mechanism is allowed");
-        if (request.delta > *spec.delta)
-            return notAllowed("\"delta\" is more than the policy's whole delta budget of " +
-                              std::to_string(*spec.delta));
+        if (budgetUnits(request.delta, kDeltaUnits) > budgetUnits(*spec.delta, kDeltaUnits))
+            return notAllowed("\"delta\" " + budgetDecimal(request.delta, kDeltaUnits) +
+                              " is more than the policy's whole delta budget of " +
+                              budgetDecimal(*spec.delta, kDeltaUnits));
     }
     auto typeOf = [&](const std::string& column) {
         const policies::ColumnPolicy* c = model.column(column);

@@ -1,10 +1,14 @@
 #include "gateway/release/privacy_budget.hpp"
 
+#include <cmath>
+#include <stdexcept>
+
 #include <pqxx/pqxx>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "dp/samplers.hpp"
 #include "gateway/db/guarded.hpp"
 
 namespace custodian::release {
@@ -45,10 +49,50 @@ BudgetState stateOf(const policies::AggregatesSpec& spec, const pqxx::row& row) 
     return s;
 }
 
-// Spends may add up to the total up to rounding: ten queries of 0.1 use a budget of 1.
-bool fits(double spent, double more, double total) { return spent + more <= total * (1 + 1e-9); }
+// The units of a sum of spends: each spend is a whole number of units, so the stored double sum
+// is within far less than half a unit of a whole number (exact for any realistic count of spends).
+uint64_t spentUnits(double spent, uint64_t perOne) {
+    const double units = std::round(spent * static_cast<double>(perOne));
+    return units > 0 ? static_cast<uint64_t>(units) : 0;
+}
+
+double remaining(double total, double spent, uint64_t perOne) {
+    const uint64_t t = budgetUnits(total, perOne), u = spentUnits(spent, perOne);
+    return t > u ? static_cast<double>(t - u) / static_cast<double>(perOne) : 0;
+}
 
 }  // namespace
+
+uint64_t budgetUnits(double value, uint64_t perOne) {
+    try {
+        return dp::decimalUnitsDown(value, perOne);
+    } catch (const std::invalid_argument&) { return 0; }
+}
+
+std::string budgetDecimal(double value, uint64_t perOne) {
+    const uint64_t units = budgetUnits(value, perOne);
+    std::string fraction = std::to_string(units % perOne);
+    const size_t places = std::to_string(perOne).size() - 1;
+    fraction.insert(0, places - fraction.size(), '0');
+    while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
+    return std::to_string(units / perOne) + (fraction.empty() ? "" : "." + fraction);
+}
+
+double BudgetState::epsilonRemaining() const { return remaining(epsilonTotal, epsilonSpent, kEpsilonUnits); }
+
+std::optional<double> BudgetState::deltaRemaining() const {
+    if (!deltaTotal) return std::nullopt;
+    return remaining(*deltaTotal, deltaSpent, kDeltaUnits);
+}
+
+bool BudgetState::covers(double epsilon, double delta) const {
+    const bool epsilonFits = spentUnits(epsilonSpent, kEpsilonUnits) + budgetUnits(epsilon, kEpsilonUnits) <=
+                             budgetUnits(epsilonTotal, kEpsilonUnits);
+    if (delta == 0) return epsilonFits;
+    return epsilonFits && deltaTotal &&
+           spentUnits(deltaSpent, kDeltaUnits) + budgetUnits(delta, kDeltaUnits) <=
+               budgetUnits(*deltaTotal, kDeltaUnits);
+}
 
 Result<BudgetState> readBudget(pqxx::transaction_base& tx, const policies::AggregatesSpec& spec, const BudgetKey& key) {
     return db::guarded<BudgetState>("reading the privacy budget", [&]() -> Result<BudgetState> {
@@ -76,8 +120,7 @@ Result<Spend> spend(pqxx::transaction_base& tx, const policies::AggregatesSpec& 
         if (r.size() != 1) return internalError("the privacy budget row is missing");
         Spend out;
         out.state = stateOf(spec, r[0]);
-        const bool deltaFits = delta == 0 || (spec.delta && fits(out.state.deltaSpent, delta, *spec.delta));
-        if (!fits(out.state.epsilonSpent, epsilon, spec.epsilon) || !deltaFits) return out;
+        if (!out.state.covers(epsilon, delta)) return out;
         tx.exec_params(
             "UPDATE privacy_budget SET epsilon_spent = epsilon_spent + $4, delta_spent = delta_spent + $5, "
             "queries = queries + 1 WHERE dataset = $1 AND policy = $2 AND recipient = $3 AND period_start = " +

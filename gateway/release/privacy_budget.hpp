@@ -19,6 +19,17 @@
 
 namespace custodian::release {
 
+// Budgets count whole units, so that spends add up exactly: epsilon in millionths, delta in
+// 10^-12. A query's epsilon and delta are rounded down to units when it is read (parseQueryRequest),
+// and the noise is calibrated to exactly what is charged.
+inline constexpr uint64_t kEpsilonUnits = 1'000'000;
+inline constexpr uint64_t kDeltaUnits = 1'000'000'000'000;
+// `value` in units, rounded down to the decimal written (dp::decimalUnitsDown); 0 for values that
+// do not fit 2^63 units or are negative.
+uint64_t budgetUnits(double value, uint64_t perOne);
+// The plain decimal of `value` rounded to units: "0.25", "0.0000001", "2" (never an exponent).
+std::string budgetDecimal(double value, uint64_t perOne);
+
 struct BudgetKey {
     std::string dataset;
     std::string policy;
@@ -34,11 +45,11 @@ struct BudgetState {
     uint64_t queries = 0;
     policies::BudgetPeriod period = policies::BudgetPeriod::Month;
     std::optional<std::string> periodEnd;  // RFC 3339 UTC; unset for a lifetime budget
-    double epsilonRemaining() const { return epsilonTotal > epsilonSpent ? epsilonTotal - epsilonSpent : 0; }
-    std::optional<double> deltaRemaining() const {
-        if (!deltaTotal) return std::nullopt;
-        return *deltaTotal > deltaSpent ? *deltaTotal - deltaSpent : 0;
-    }
+    // Computed in units: 1 - 0.9 is 0.1 here, not 0.09999999999999998.
+    double epsilonRemaining() const;
+    std::optional<double> deltaRemaining() const;
+    // Whether (epsilon, delta) fit what remains, compared in units.
+    bool covers(double epsilon, double delta) const;
 };
 
 // The current period's budget, read without a lock (the catalog, the refusal before any work).

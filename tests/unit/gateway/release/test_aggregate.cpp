@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gateway/release/aggregate.hpp"
+#include "gateway/release/privacy_budget.hpp"
 #include "policies/policy.hpp"
 
 using namespace custodian;
@@ -73,4 +74,30 @@ TEST_CASE("an epsilon too small to calibrate is refused before the source is rea
     CHECK(tiny.status().code() == StatusCode::InvalidArgument);
     CHECK_THAT(tiny.status().message(), Catch::Contains("the noise cannot be calibrated"));
     CHECK(plan(*p, R"("aggregate": "count", "epsilon": 0.00001)").isOk());
+}
+
+TEST_CASE("budgets count whole units, so spends add up exactly and read as plain decimals", "[unit][aggregates]") {
+    CHECK(budgetUnits(0.1, kEpsilonUnits) == 100000);
+    CHECK(budgetUnits(0.3, kEpsilonUnits) == 300000);  // the double 0.3 is a little below 3/10
+    CHECK(budgetUnits(0.1234567, kEpsilonUnits) == 123456);
+    CHECK(budgetUnits(1e-7, kDeltaUnits) == 100000);
+    CHECK(budgetDecimal(0.25, kEpsilonUnits) == "0.25");
+    CHECK(budgetDecimal(2, kEpsilonUnits) == "2");
+    CHECK(budgetDecimal(1e-7, kDeltaUnits) == "0.0000001");
+    CHECK(budgetDecimal(1e-6, kDeltaUnits) == "0.000001");
+    BudgetState s;
+    s.epsilonTotal = 1;
+    for (int i = 0; i < 10; ++i) {
+        INFO(i);
+        REQUIRE(s.covers(0.1, 0));
+        s.epsilonSpent += 0.1;  // as the database adds them: 0.9999999999999999 after ten
+    }
+    CHECK_FALSE(s.covers(0.000001, 0));
+    CHECK(s.epsilonRemaining() == 0);
+    s.epsilonSpent = 0.9;
+    CHECK(s.epsilonRemaining() == 0.1);  // not 0.09999999999999998
+    CHECK_FALSE(s.covers(0.1, 1e-7));    // no delta budget
+    s.deltaTotal = 1e-6;
+    CHECK(s.covers(0.1, 1e-6));
+    CHECK_FALSE(s.covers(0.1, 1.000001e-6));
 }
