@@ -10,12 +10,15 @@
 # the released CSV against the input, hierarchies read from the ARX files; classes, smallest class
 # and discernibility from the released label tuples).
 #
-#   bench/anonymize_cli.sh [adult|ROWS...]     default: adult 1000000
+# independent:N draws every column of a row from a different Adult row (the product of the
+# marginals: far more distinct combinations, the harder case for utility).
+#
+#   bench/anonymize_cli.sh [adult|ROWS|independent:ROWS...]     default: adult 1000000 independent:1000000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CUSTODIAN:-build/release/gateway/custodian}
 adult=${CUSTODIAN_ADULT_DIR:-data/adult}
-rows=("$@"); [ ${#rows[@]} -gt 0 ] || rows=(adult 1000000)
+rows=("$@"); [ ${#rows[@]} -gt 0 ] || rows=(adult 1000000 independent:1000000)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install time)" >&2; exit 1; }
 
@@ -43,20 +46,26 @@ for n in "${rows[@]}"; do
     cp "$adult/adult.csv" "$tmp/in.csv"
     label="UCI Adult, $(($(wc -l < "$tmp/in.csv") - 1)) rows"
   else
-    python3 - "$adult/adult.csv" "$tmp/in.csv" "$n" <<'PY'
+    independent=0
+    case "$n" in independent:*) independent=1; n=${n#independent:} ;; esac
+    python3 - "$adult/adult.csv" "$tmp/in.csv" "$n" "$independent" <<'PY'
 import random, sys
-src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+src, dst, n, independent = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 lines = open(src, newline="").read().splitlines()
 header, body = lines[0], [l.split(";") for l in lines[1:]]
 rng = random.Random(20261127)
 with open(dst, "w", newline="") as out:
     out.write(header + "\r\n")
     for _ in range(n):
-        r = list(rng.choice(body))
-        r[1] = str(min(90, max(17, int(r[1]) + rng.randint(-2, 2))))
+        if independent:
+            r = [rng.choice(body)[c] for c in range(len(body[0]))]
+        else:
+            r = list(rng.choice(body))
+            r[1] = str(min(90, max(17, int(r[1]) + rng.randint(-2, 2))))
         out.write(";".join(r) + "\r\n")
 PY
-    label="$n rows, Adult resample, CRLF"
+    if [ "$independent" = 1 ]; then label="$n rows, Adult columns drawn independently, CRLF"
+    else label="$n rows, Adult resample, CRLF"; fi
   fi
   echo "== $label ($(du -h "$tmp/in.csv" | cut -f1) CSV)"
   /usr/bin/time -f "baseline wc -l: %e s wall, %M KiB peak RSS" wc -l "$tmp/in.csv" >/dev/null
