@@ -11,6 +11,7 @@
 #include <concepts>
 #include <cstdint>
 #include <functional>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,10 +30,12 @@
 
 namespace custodian::api {
 
-// The JSON of catalog responses, on RapidJSON's Writer; strings are written as valid UTF-8.
+// The JSON of the api's responses (the catalog's, the preview's), on RapidJSON's Writer; strings
+// are written as valid UTF-8.
 class JsonOut {
 public:
     JsonOut() : w_(buffer_) {}
+    rapidjson::Writer<rapidjson::StringBuffer>& w() { return w_; }
     JsonOut& key(std::string_view k) {
         w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
         return *this;
@@ -75,6 +78,16 @@ public:
     }
     JsonOut& number(double v) {
         w_.Double(v);
+        return *this;
+    }
+    // A number, or null when it is not finite (JSON has no infinity or NaN).
+    JsonOut& finite(double v) {
+        if (std::isfinite(v)) w_.Double(v);
+        else w_.Null();
+        return *this;
+    }
+    JsonOut& uint(uint64_t v) {
+        w_.Uint64(v);
         return *this;
     }
     JsonOut& raw(std::string_view k, const std::string& json) {

@@ -1,4 +1,5 @@
 #include "gateway/api/extract_routes.hpp"
+#include "gateway/api/catalog_request.hpp"
 #include "gateway/api/release_lookup.hpp"
 #include "gateway/crypto/keyed_transform_key.hpp"
 
@@ -33,11 +34,6 @@ using auth::Role;
 using http::HttpResponse;
 
 namespace {
-
-int64_t nowMicros() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // {"error":{"code":..,"message":..,"details":{...}}} — `details` is canonical JSON of an object.
 HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonValue& details) {
@@ -244,39 +240,6 @@ Result<HttpResponse> handleGetManifest(RequestContext& ctx) {
 
 // ---- preview ------------------------------------------------------------------------------------
 
-namespace {
-
-class Json {
-public:
-    Json() : w_(buffer_) {}
-    rapidjson::Writer<rapidjson::StringBuffer>& w() { return w_; }
-    Json& key(std::string_view k) {
-        w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-        return *this;
-    }
-    Json& str(std::string_view v) {
-        const std::string clean = crypto::sanitizeUtf8(v);
-        w_.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
-        return *this;
-    }
-    Json& num(double v) {
-        if (std::isfinite(v)) w_.Double(v);
-        else w_.Null();
-        return *this;
-    }
-    Json& uint(uint64_t v) {
-        w_.Uint64(v);
-        return *this;
-    }
-    std::string text() const { return buffer_.GetString(); }
-
-private:
-    rapidjson::StringBuffer buffer_;
-    rapidjson::Writer<rapidjson::StringBuffer> w_;
-};
-
-}  // namespace
-
 Result<HttpResponse> handlePreview(RequestContext& ctx) {
     Services& services = ctx.services;
     const auth::Principal& who = *ctx.principal;
@@ -325,7 +288,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     auto report = release::reportRelease(plan, privacy);
     if (!report) return report.status();
 
-    Json j;
+    JsonOut j;
     auto& w = j.w();
     w.StartObject();
     j.key("dataset").str(datasetName);
@@ -333,7 +296,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     j.key("policy_version").uint(static_cast<uint64_t>(found->policy.version));
     j.key("policy_sha256").str(found->policy.contentHash);
     j.key("models").str(plan.models().describe());
-    j.key("suppression_limit").num(plan.models().suppressionLimit);
+    j.key("suppression_limit").finite(plan.models().suppressionLimit);
     j.key("records_selected").uint(report->records);
     j.key("releasable").w().Bool(privacy.decision.has_value());
     if (privacy.unreachable) {
