@@ -158,12 +158,13 @@ std::string budgetJson(const BudgetState& s) {
         w.Double(v);
     };
     number("epsilon_total", s.epsilonTotal);
-    number("epsilon_spent", s.epsilonSpent);
+    // The spend as whole units (the stored double sum of ten 0.1 is 0.9999999999999999).
+    number("epsilon_spent", static_cast<double>(spentUnits(s.epsilonSpent, kEpsilonUnits)) / kEpsilonUnits);
     number("epsilon_remaining", s.epsilonRemaining());
     w.Key("delta_total");
     if (s.deltaTotal) w.Double(*s.deltaTotal);
     else w.Null();
-    number("delta_spent", s.deltaSpent);
+    number("delta_spent", static_cast<double>(spentUnits(s.deltaSpent, kDeltaUnits)) / kDeltaUnits);
     w.Key("delta_remaining");
     if (auto d = s.deltaRemaining()) w.Double(*d);
     else w.Null();

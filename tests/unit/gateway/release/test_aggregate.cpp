@@ -94,6 +94,7 @@ TEST_CASE("budgets count whole units, so spends add up exactly and read as plain
     }
     CHECK_FALSE(s.covers(0.000001, 0));
     CHECK(s.epsilonRemaining() == 0);
+    CHECK(budgetJson(s).find("\"epsilon_spent\":1.0,") != std::string::npos);
     s.epsilonSpent = 0.9;
     CHECK(s.epsilonRemaining() == 0.1);  // not 0.09999999999999998
     CHECK_FALSE(s.covers(0.1, 1e-7));    // no delta budget
