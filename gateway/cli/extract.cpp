@@ -335,7 +335,8 @@ int runExtract(int argc, char** argv) {
         {"out", true, true, "where to write the plaintext (appears only when verified, mode 0600)", "FILE"},
         {"format", true, false, "csv (default) or ndjson", "FORMAT"},
         {"gateway-key", true, false, "pin the gateway's Ed25519 public key (default: GET /v1/keys)", "FILE"},
-        {"cacert", true, false, "CA certificate(s) to verify an https gateway (default: system store)", "FILE"},
+        {"ca-file", true, false, "CA certificate(s) to verify an https gateway (default: system store)", "FILE"},
+        {"cacert", true, false, "the same as --ca-file (its earlier name)", "FILE"},
         {"manifest-out", true, false, "also save the signed manifest there", "FILE"},
     };
     const std::string synopsis = "extract --url URL --token T --dataset D --policy P --purpose P --key PREFIX.key "
@@ -375,7 +376,7 @@ int runExtract(int argc, char** argv) {
         return 2;
     }
     o.gatewayKeyFile = args->getOr("gateway-key", "");
-    o.caFile = args->getOr("cacert", "");
+    o.caFile = args->getOr("ca-file", args->getOr("cacert", ""));
     o.manifestOut = args->getOr("manifest-out", "");
     if (Status s = runExtractRequest(o); !s) {
         std::fprintf(stderr, "custodian extract: %s\n", s.message().c_str());
