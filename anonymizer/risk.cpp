@@ -15,6 +15,11 @@ RiskSummary prosecutorRisk(std::span<const uint64_t> classSizes, uint64_t thresh
         smallest = smallest == 0 ? s : std::min(smallest, s);
         if (s < threshold) below += s;
         if (s == 1) ++r.sampleUniques;
+        const size_t bucket =
+            static_cast<size_t>(std::upper_bound(kClassSizeBucketLow.begin(), kClassSizeBucketLow.end(), s) -
+                                kClassSizeBucketLow.begin() - 1);
+        ++r.classSizes[bucket].classes;
+        r.classSizes[bucket].records += s;
     }
     if (r.records == 0) return r;
     const double n = static_cast<double>(r.records);

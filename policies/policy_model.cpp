@@ -21,6 +21,22 @@ std::optional<ColumnRole> columnRoleFromName(std::string_view name) noexcept {
     return std::nullopt;
 }
 
+const char* transparencyName(PolicyModel::Transparency t) noexcept {
+    switch (t) {
+    case PolicyModel::Transparency::Public: return "public";
+    case PolicyModel::Transparency::Summary: return "summary";
+    case PolicyModel::Transparency::Private: return "private";
+    }
+    return "?";
+}
+
+std::optional<PolicyModel::Transparency> transparencyFromName(std::string_view name) noexcept {
+    using T = PolicyModel::Transparency;
+    for (T t : {T::Public, T::Summary, T::Private})
+        if (name == transparencyName(t)) return t;
+    return std::nullopt;
+}
+
 const char* dateLevelName(DateLevel level) noexcept {
     switch (level) {
     case DateLevel::Month: return "month";

@@ -139,6 +139,9 @@ struct PolicyModel {
     std::string description;
     std::vector<std::string> recipients;  // principal names and "group:NAME"
     std::vector<std::string> purposes;
+    // What the public transparency register shows of this policy's releases (docs/transparency.md).
+    enum class Transparency { Public, Summary, Private };
+    Transparency transparency = Transparency::Summary;
     ValiditySpec validity;
     char inputDelimiter = ',';
     std::vector<ColumnPolicy> columns;  // in the order written
@@ -168,5 +171,8 @@ struct PolicyModel {
     // for the search, Mondrian and the release's final check.
     anon::TClosenessDistance tClosenessDistance(const ColumnPolicy& column) const;
 };
+
+const char* transparencyName(PolicyModel::Transparency t) noexcept;
+std::optional<PolicyModel::Transparency> transparencyFromName(std::string_view name) noexcept;
 
 }  // namespace custodian::policies

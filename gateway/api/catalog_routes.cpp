@@ -172,10 +172,13 @@ std::vector<Route> catalogRoutes() {
         {"GET", "/v1/sources", publishers, handleListSources, false, "source.list"},
         {"GET", "/v1/sources/{name}", publishers, handleGetSource, false, "source.get"},
         {"PUT", "/v1/datasets/{name}", Access::only({Role::Publisher}), handlePutDataset, false, "dataset.put"},
+        {"GET", "/v1/datasets", publishers, handleListDatasets, false, "dataset.list"},
         {"GET", "/v1/datasets/{name}", publishers, handleGetDataset, false, "dataset.get"},
         {"PUT", "/v1/datasets/{dataset}/policies/{policy}", Access::only({Role::Publisher}), handlePutPolicy, false,
          "policy.put"},
         {"GET", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleGetPolicy, false, "policy.get"},
+        {"GET", "/v1/datasets/{dataset}/policies/{policy}/versions/{version}", publishers, handleGetPolicyVersion,
+         false, "policy.version.get"},
         {"DELETE", "/v1/datasets/{dataset}/policies/{policy}", publishers, handleRetirePolicy, false, "policy.retire"},
         {"GET", "/v1/catalog", Access::only({Role::Partner}), handleGetCatalog, false, "catalog.get"},
     };

@@ -4,9 +4,11 @@
 //   GET    /v1/sources                             admin, publisher   list (publishers: own agency)
 //   GET    /v1/sources/{name}                      admin, publisher   metadata, never the secret
 //   PUT    /v1/datasets/{name}                     publisher          create/replace a dataset
+//   GET    /v1/datasets                            admin, publisher   list with policies (publishers: own agency)
 //   GET    /v1/datasets/{name}                     admin, publisher
 //   PUT    /v1/datasets/{d}/policies/{p}           publisher          new policy version
 //   GET    /v1/datasets/{d}/policies/{p}           admin, publisher   current version + history
+//   GET    /v1/datasets/{d}/policies/{p}/versions/{v}  admin, publisher  one version's document
 //   DELETE /v1/datasets/{d}/policies/{p}           admin, publisher   retire
 //   GET    /v1/catalog                             partner            what the caller may request now
 //
@@ -26,8 +28,10 @@ Result<http::HttpResponse> handleGetSource(RequestContext& ctx);
 Result<http::HttpResponse> handleListSources(RequestContext& ctx);
 Result<http::HttpResponse> handlePutDataset(RequestContext& ctx);
 Result<http::HttpResponse> handleGetDataset(RequestContext& ctx);
+Result<http::HttpResponse> handleListDatasets(RequestContext& ctx);
 Result<http::HttpResponse> handlePutPolicy(RequestContext& ctx);
 Result<http::HttpResponse> handleGetPolicy(RequestContext& ctx);
+Result<http::HttpResponse> handleGetPolicyVersion(RequestContext& ctx);
 Result<http::HttpResponse> handleRetirePolicy(RequestContext& ctx);
 Result<http::HttpResponse> handleGetCatalog(RequestContext& ctx);
 

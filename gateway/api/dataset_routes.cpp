@@ -37,6 +37,13 @@ catalog::Dataset datasetFromBody(const std::string& name, const rapidjson::Value
         d.source.assign(source->GetString(), source->GetStringLength());
         if (Status s = catalog::validateCatalogName("source", d.source); !s) fail("/source", s.message());
     }
+    if (const rapidjson::Value* description = member(body, "description")) {
+        constexpr size_t kLongest = 4000;
+        if (!description->IsString()) fail("/description", "description must be a string");
+        else if (description->GetStringLength() > kLongest)
+            fail("/description", "description must be at most " + std::to_string(kLongest) + " bytes");
+        else d.descriptionText = crypto::sanitizeUtf8({description->GetString(), description->GetStringLength()});
+    }
     const rapidjson::Value* table = member(body, "table");
     if (!table || !table->IsString()) {
         fail("/table", "table must be \"schema.table\" (or \"table\" in schema public)");
@@ -165,6 +172,7 @@ void writeDataset(JsonOut& out, const catalog::Dataset& d) {
     out.beginObject()
         .field("name", d.name)
         .field("agency", d.agency)
+        .field("description", d.descriptionText)
         .field("source", d.source)
         .field("table", d.schema + "." + d.table);
     out.beginArray("columns");
@@ -297,6 +305,67 @@ Result<HttpResponse> handleGetDataset(RequestContext& ctx) {
         return denied(ctx, "dataset.get", s, dataset->source, name, {});
     JsonOut out;
     writeDataset(out, *dataset);
+    return HttpResponse::json(200, out.text());
+}
+
+Result<HttpResponse> handleListDatasets(RequestContext& ctx) {
+    auto call = openCatalogCall(ctx);
+    if (!call) return call.status();
+    const auth::Principal& who = call->who;
+    std::optional<std::string> agency;
+    if (who.role != Role::Admin) agency = who.agency;
+    const catalog::Catalog& catalog = call->catalog;
+    struct Listed {
+        catalog::Dataset dataset;
+        // Each policy's current version; an error when it no longer loads against the dataset.
+        std::vector<std::pair<std::string, Result<catalog::LoadedPolicy>>> policies;
+    };
+    auto listed = withConnection<std::vector<Listed>>(ctx, [&](pqxx::connection& conn) -> Result<std::vector<Listed>> {
+        auto names = catalog::listDatasetPolicies(conn, agency);
+        if (!names) return names.status();
+        std::vector<Listed> out;
+        for (const auto& entry : *names) {
+            auto d = catalog.loadDataset(conn, entry.dataset);
+            if (!d) {
+                if (d.status().code() == StatusCode::NotFound) continue;  // removed meanwhile
+                return d.status();
+            }
+            Listed l{std::move(d).value(), {}};
+            for (const auto& policy : entry.policies) {
+                auto p = catalog.loadCurrentPolicy(conn, entry.dataset, policy);
+                if (!p && p.status().code() == StatusCode::Unavailable) return p.status();
+                l.policies.emplace_back(policy, std::move(p));
+            }
+            out.push_back(std::move(l));
+        }
+        return out;
+    });
+    if (!listed) return listed.status();
+    JsonOut out;
+    out.beginObject().beginArray("datasets");
+    for (const auto& l : *listed) {
+        const catalog::Dataset& d = l.dataset;
+        out.beginObject()
+            .field("name", d.name)
+            .field("agency", d.agency)
+            .field("description", d.descriptionText)
+            .field("source", d.source)
+            .field("table", d.schema + "." + d.table);
+        out.beginArray("policies");
+        for (const auto& [name, policy] : l.policies) {
+            out.beginObject().field("name", name);
+            if (policy) {
+                out.field("version", static_cast<int64_t>(policy->version))
+                    .field("retired", policy->retired)
+                    .field("transparency", policies::transparencyName(policy->policy->model().transparency));
+            } else {
+                out.field("error", policy.status().message());
+            }
+            out.endObject();
+        }
+        out.endArray().endObject();
+    }
+    out.endArray().endObject();
     return HttpResponse::json(200, out.text());
 }
 

@@ -85,7 +85,8 @@ bool presentsCredentials(const HttpRequest& request) { return !request.header("A
 
 // Which requests leave an audit entry: every one that presents credentials, every one to a protected
 // route, and every one to a /v1 path no route serves. Public routes called without credentials
-// (/healthz, /readyz, /metrics, /v1/keys) are the only exceptions (docs/audit.md).
+// (/healthz, /readyz, /metrics, /v1/keys, the transparency register and the console's files) are the
+// only exceptions (docs/audit.md).
 bool audited(const HttpRequest& request, const Route* route) {
     if (presentsCredentials(request)) return true;
     return route ? route->access.requiresToken : underV1(request.path);

@@ -1,6 +1,8 @@
 // Versioned policies of a dataset: PUT, GET and DELETE (retire) /v1/datasets/{dataset}/policies/{policy}.
 #include "gateway/api/catalog_routes.hpp"
 
+#include <charconv>
+
 #include "policies/json_text.hpp"
 
 #include "gateway/api/catalog_request.hpp"
@@ -147,6 +149,50 @@ Result<HttpResponse> handleGetPolicy(RequestContext& ctx) {
             .endObject();
     }
     out.endArray().endObject();
+    return HttpResponse::json(200, out.text());
+}
+
+Result<HttpResponse> handleGetPolicyVersion(RequestContext& ctx) {
+    auto call = openCatalogCall(ctx);
+    if (!call) return call.status();
+    const auth::Principal& who = call->who;
+    if (Status s = validatePolicyPath(ctx); !s) return s;
+    const std::string datasetName = ctx.param("dataset");
+    const std::string policyName = ctx.param("policy");
+    const std::string& versionText = ctx.param("version");
+    int32_t version = 0;
+    auto [end, ec] = std::from_chars(versionText.data(), versionText.data() + versionText.size(), version);
+    if (ec != std::errc() || end != versionText.data() + versionText.size() || version < 1)
+        return invalidArgument("version must be a positive integer, got \"" + crypto::sanitizeUtf8(versionText) + "\"");
+    const catalog::Catalog& catalog = call->catalog;
+    struct View {
+        catalog::Dataset dataset;
+        std::optional<catalog::PolicyVersionDocument> version;
+    };
+    auto view = withConnection<View>(ctx, [&](pqxx::connection& conn) -> Result<View> {
+        auto d = catalog.loadDataset(conn, datasetName);
+        if (!d) return d.status();
+        View v{std::move(d).value(), std::nullopt};
+        if (!catalog::checkAgencyScope(who, v.dataset.agency).isOk()) return v;  // refused below, nothing read
+        auto document = catalog::policyVersionDocument(conn, datasetName, policyName, version);
+        if (!document) return document.status();
+        v.version = std::move(document).value();
+        return v;
+    });
+    if (!view) return view.status();
+    if (Status s = catalog::checkAgencyScope(who, view->dataset.agency); !s)
+        return denied(ctx, "policy.version.get", s, view->dataset.source, datasetName, policyName);
+    const catalog::PolicyVersionDocument& v = *view->version;
+    JsonOut out;
+    out.beginObject()
+        .field("dataset", datasetName)
+        .field("policy", policyName)
+        .field("version", static_cast<int64_t>(v.info.version))
+        .field("content_hash", v.info.contentHash)
+        .field("created_by", v.info.createdBy)
+        .field("created_at", v.info.createdAt)
+        .raw("document", v.document)
+        .endObject();
     return HttpResponse::json(200, out.text());
 }
 

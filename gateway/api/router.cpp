@@ -39,8 +39,11 @@ Status Router::validate() const {
         if (r.pattern.empty() || r.pattern.front() != '/')
             return invalidArgument(where + ": pattern must start with /");
         std::set<std::string_view> names;
-        for (auto segment : splitPath(r.pattern)) {
-            if (segment.empty() && r.pattern != "/") return invalidArgument(where + ": empty path segment");
+        const auto segments = splitPath(r.pattern);
+        for (size_t i = 0; i < segments.size(); ++i) {
+            const std::string_view segment = segments[i];
+            // Only the last segment may be empty: "/console/" is a folder's own page.
+            if (segment.empty() && i + 1 < segments.size()) return invalidArgument(where + ": empty path segment");
             if (segment.find_first_of("{}") != std::string_view::npos && !isParam(segment))
                 return invalidArgument(where + ": a parameter must be a whole segment like {name}");
             if (isParam(segment) && !names.insert(segment).second)

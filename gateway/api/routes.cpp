@@ -5,12 +5,14 @@
 #include "gateway/api/audit_routes.hpp"
 #include "gateway/api/group_routes.hpp"
 #include "gateway/api/catalog_routes.hpp"
+#include "gateway/api/console_routes.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/http/errors.hpp"
 #include "gateway/api/extract_routes.hpp"
 #include "gateway/api/metrics_sources.hpp"
 #include "gateway/api/query_routes.hpp"
 #include "gateway/api/services.hpp"
+#include "gateway/api/transparency_routes.hpp"
 
 namespace custodian::api {
 
@@ -36,6 +38,8 @@ std::vector<Route> builtinRoutes() {
     for (auto& r : groupRoutes()) routes.push_back(std::move(r));
     for (auto& r : releaseRoutes()) routes.push_back(std::move(r));
     for (auto& r : queryRoutes()) routes.push_back(std::move(r));
+    for (auto& r : consoleRoutes()) routes.push_back(std::move(r));
+    for (auto& r : transparencyRoutes()) routes.push_back(std::move(r));
     return routes;
 }
 

@@ -139,6 +139,8 @@ Result<Dataset> parseDefinition(Dataset d, const std::string& definition) {
     if (!schema || !table) return corrupt("schema/table");
     d.schema = schema->GetString();
     d.table = table->GetString();
+    if (const auto* description = text("description"))
+        d.descriptionText.assign(description->GetString(), description->GetStringLength());
     auto cols = doc.FindMember("columns");
     if (cols == doc.MemberEnd() || !cols->value.IsArray()) return corrupt("columns");
     for (const auto& c : cols->value.GetArray()) {

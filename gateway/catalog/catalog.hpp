@@ -111,6 +111,9 @@ struct Dataset {
     // Default hierarchy declarations per column in the policy language's "hierarchy" form
     // (docs/policies.md), as canonical JSON of an object {column: declaration}; "{}" when none.
     std::string hierarchiesJson = "{}";
+    // What the dataset holds, in the publisher's words (shown in the transparency register and the
+    // console, always as text); "" when none was given.
+    std::string descriptionText;
     std::string createdBy;
     std::string createdAt;
     std::string updatedAt;

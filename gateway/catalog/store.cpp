@@ -49,6 +49,10 @@ std::string definitionJson(const Dataset& d) {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
     w.StartObject();
+    if (!d.descriptionText.empty()) {
+        w.Key("description");
+        w.String(d.descriptionText.c_str(), static_cast<rapidjson::SizeType>(d.descriptionText.size()));
+    }
     w.Key("schema");
     w.String(d.schema.c_str(), static_cast<rapidjson::SizeType>(d.schema.size()));
     w.Key("table");
@@ -447,6 +451,59 @@ Result<std::vector<PolicyVersionInfo>> policyHistory(pqxx::connection& conn, con
             }
             return out;
         });
+}
+
+Result<std::vector<DatasetPolicies>> listDatasetPolicies(pqxx::connection& conn,
+                                                         const std::optional<std::string>& agency) {
+    return guarded<std::vector<DatasetPolicies>>("listing datasets", [&]() -> Result<std::vector<DatasetPolicies>> {
+        pqxx::read_transaction tx(conn);
+        const std::string sql = "SELECT d.name, p.name FROM datasets d LEFT JOIN policies p ON p.dataset = d.name";
+        const std::string order = " ORDER BY d.name, p.name";
+        pqxx::result r = agency ? tx.exec_params(sql + " WHERE d.agency = $1" + order, *agency) : tx.exec(sql + order);
+        tx.commit();
+        std::vector<DatasetPolicies> out;
+        for (const auto& row : r) {
+            const auto dataset = row[0].as<std::string>();
+            if (out.empty() || out.back().dataset != dataset) out.push_back({dataset, {}});
+            if (!row[1].is_null()) out.back().policies.push_back(row[1].as<std::string>());
+        }
+        return out;
+    });
+}
+
+Result<std::vector<StoredPolicyVersion>> listPolicyVersions(pqxx::connection& conn) {
+    return guarded<std::vector<StoredPolicyVersion>>(
+        "listing policy versions", [&]() -> Result<std::vector<StoredPolicyVersion>> {
+            pqxx::read_transaction tx(conn);
+            pqxx::result r =
+                tx.exec("SELECT dataset, name, version, document FROM policy_versions ORDER BY dataset, name, version");
+            tx.commit();
+            std::vector<StoredPolicyVersion> out;
+            out.reserve(r.size());
+            for (const auto& row : r)
+                out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int32_t>(),
+                               row[3].as<std::string>()});
+            return out;
+        });
+}
+
+Result<PolicyVersionDocument> policyVersionDocument(pqxx::connection& conn, const std::string& dataset,
+                                                    const std::string& policy, int32_t version) {
+    return guarded<PolicyVersionDocument>("reading a policy version", [&]() -> Result<PolicyVersionDocument> {
+        pqxx::read_transaction tx(conn);
+        pqxx::result r = tx.exec_params("SELECT version, content_hash, created_by, " + isoOf("created_at") +
+                                            ", document FROM policy_versions WHERE dataset = $1 AND name = $2 "
+                                            "AND version = $3",
+                                        dataset, policy, version);
+        tx.commit();
+        if (r.empty())
+            return notFound("policy \"" + policy + "\" of dataset \"" + dataset + "\" has no version " +
+                            std::to_string(version));
+        const auto& row = r[0];
+        return PolicyVersionDocument{
+            {row[0].as<int32_t>(), row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>()},
+            row[4].as<std::string>()};
+    });
 }
 
 Result<std::set<std::string, std::less<>>> recipientNames(pqxx::connection& conn) {

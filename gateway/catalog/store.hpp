@@ -127,6 +127,33 @@ Result<PolicyRetireResult> retirePolicy(pqxx::connection& conn, const auth::Prin
                                         const std::string& dataset, const std::string& policy,
                                         const BeforeCommit& beforeCommit);
 
+// The datasets (of `agency`, or all), by name, each with the names of its policies (retired ones
+// included), by name.
+struct DatasetPolicies {
+    std::string dataset;
+    std::vector<std::string> policies;
+};
+Result<std::vector<DatasetPolicies>> listDatasetPolicies(pqxx::connection& conn,
+                                                         const std::optional<std::string>& agency);
+
+// One stored version of a policy: the document as submitted. NotFound if absent.
+struct PolicyVersionDocument {
+    PolicyVersionInfo info;
+    std::string document;
+};
+Result<PolicyVersionDocument> policyVersionDocument(pqxx::connection& conn, const std::string& dataset,
+                                                    const std::string& policy, int32_t version);
+
+// Every stored version of every policy, by (dataset, policy, version): the transparency register
+// classifies each release by the version it was made under.
+struct StoredPolicyVersion {
+    std::string dataset;
+    std::string policy;
+    int32_t version = 0;
+    std::string document;
+};
+Result<std::vector<StoredPolicyVersion>> listPolicyVersions(pqxx::connection& conn);
+
 // Version history, oldest first.
 Result<std::vector<PolicyVersionInfo>> policyHistory(pqxx::connection& conn, const std::string& dataset,
                                                      const std::string& policy);

@@ -354,6 +354,14 @@ Result<GatewayConfig> parseConfig(std::string_view json, const std::string& base
         if (Status s = r.rejectUnknown(); !s) return s;
     }
 
+    if (const Value* co = root.find("console")) {
+        if (!co->IsObject()) return invalidArgument("console: must be an object");
+        ObjectReader r(*co, "console");
+        if (Status s = r.string("directory", c.consoleDirectory, false); !s) return s;
+        c.consoleDirectory = resolvePath(c.consoleDirectory, baseDir);
+        if (Status s = r.rejectUnknown(); !s) return s;
+    }
+
     if (const Value* so = root.find("sources")) {
         if (Status s = readSources(*so, baseDir, c.sources); !s) return s;
     }

@@ -123,6 +123,9 @@ struct GatewayConfig {
     ReleaseConfig release;
     // sources.*: the agency database endpoints publishers may register (gateway/config/sources.hpp).
     SourcesConfig sources;
+    // console.directory: serve the web console's files (/console/) from this folder instead of the
+    // copy built into the binary (development, or an operator's own edition). Empty: built-in.
+    std::string consoleDirectory;
 };
 
 // Parses and validates `json`. Relative file paths are resolved against `baseDir` (the directory

@@ -52,6 +52,8 @@ Result<ReleaseReport> reportRelease(const ReleasePlan& plan, const FrequencySink
             for (size_t i = 0; i < qis.size() && i < decision->levels.size(); ++i)
                 report.generalization.push_back(
                     {plan.inputColumns()[qis[i]].name, decision->levels[i], decision->hierarchies[i]->levels()});
+            for (size_t i = 0; i < qis.size() && i < after->lossPerAttribute.size(); ++i)
+                report.columnLoss.emplace_back(plan.inputColumns()[qis[i]].name, after->lossPerAttribute[i]);
             report.latticeSize = decision->latticeSize;
             report.searchSeconds = decision->searchSeconds;
         }
@@ -69,6 +71,7 @@ Result<ReleaseReport> reportRelease(const ReleasePlan& plan, const FrequencySink
         p.ncp = local.partitions.ncp;
         for (size_t d = 0; d < qis.size() && d < local.partitions.ncpPerAttribute.size(); ++d)
             p.ncpPerAttribute.emplace_back(plan.inputColumns()[qis[d]].name, local.partitions.ncpPerAttribute[d]);
+        report.columnLoss = p.ncpPerAttribute;
         report.partitioning = std::move(p);
         report.searchSeconds = decision->searchSeconds;
     } else if (decision && qis.empty() && report.records > 0) {
@@ -131,6 +134,19 @@ template <typename Writer> void writeRisk(Writer& w, std::string_view name, cons
     if (r.distinctL) number(w, "distinct_l", *r.distinctL);
     if (r.entropyL) number(w, "entropy_l", *r.entropyL);
     if (r.t) number(w, "t", *r.t);
+    key(w, "class_sizes");
+    w.StartArray();
+    for (size_t i = 0; i < risk.classSizes.size(); ++i) {
+        w.StartObject();
+        integer(w, "min", anon::kClassSizeBucketLow[i]);
+        key(w, "max");
+        if (i + 1 < risk.classSizes.size()) w.Uint64(anon::kClassSizeBucketLow[i + 1] - 1);
+        else w.Null();
+        integer(w, "classes", risk.classSizes[i].classes);
+        integer(w, "records", risk.classSizes[i].records);
+        w.EndObject();
+    }
+    w.EndArray();
     w.EndObject();
 }
 
@@ -163,6 +179,12 @@ template <typename Writer> void writeReportMembers(Writer& w, const ReleaseRepor
             integer(w, "levels", static_cast<uint64_t>(g.levels));
             w.EndObject();
         }
+        w.EndObject();
+    }
+    if (!report.columnLoss.empty()) {
+        key(w, "column_loss");
+        w.StartObject();
+        for (const auto& [column, loss] : report.columnLoss) number(w, column, loss);
         w.EndObject();
     }
     if (report.latticeSize) integer(w, "lattice_size", *report.latticeSize);

@@ -51,6 +51,9 @@ struct ReleaseReport {
     };
     std::vector<Level> generalization;
     std::optional<uint64_t> latticeSize;
+    // When releasable with quasi-identifiers: each one's information loss in [0, 1] (global recoding:
+    // the generalized information loss of the column, suppressed cells costing 1; Mondrian: its NCP).
+    std::vector<std::pair<std::string, double>> columnLoss;
     // Mondrian, when releasable.
     std::optional<ReleasePartitioning> partitioning;
     std::optional<double> searchSeconds;  // when releasable
@@ -62,7 +65,7 @@ struct ReleaseReport {
 Result<ReleaseReport> reportRelease(const ReleasePlan& plan, const FrequencySink::Finalized& privacy);
 
 // Writes the report's members into the JSON object `w` is in: risk_before,
-// information_loss_before, risk_after, information_loss_after, generalization, lattice_size,
+// information_loss_before, risk_after, information_loss_after, generalization, column_loss, lattice_size,
 // search_seconds (global recoding) or partitioning (Mondrian) — each only when the report has it.
 // Writer is rapidjson::Writer<rapidjson::StringBuffer> or rapidjson::PrettyWriter<...>.
 template <typename Writer> void writeReportMembers(Writer& w, const ReleaseReport& report);
