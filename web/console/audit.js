@@ -75,7 +75,7 @@ export function mountLog(root, ctx) {
   const dataset = h('input', { name: 'dataset', type: 'text', autocomplete: 'off', spellcheck: 'false' });
   const from = h('input', { name: 'from', type: 'datetime-local', step: '1' });
   const to = h('input', { name: 'to', type: 'datetime-local', step: '1' });
-  const limit = h('select', { name: 'limit' }, ['25', '50', '100', '250'].map((n) => h('option', { value: n, props: { selected: n === '50' } }, n)));
+  const limit = h('select', { name: 'limit' }, ['10', '25', '50', '100', '250'].map((n) => h('option', { value: n, props: { selected: n === '50' } }, n)));
 
   const status = h('div', { class: 'status', id: 'log-status' });
   const table = h('div', { class: 'table-wrap', id: 'log-table' });

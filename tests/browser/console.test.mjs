@@ -1,0 +1,361 @@
+// The console and the transparency register in headless Chromium (puppeteer-core driving
+// Debian's /usr/bin/chromium). Started by tests/browser/run.sh, which sets up the gateway, the
+// demo data, one extract and these variables:
+//
+//   CUSTODIAN_URL, CUSTODIAN_{PUBLISHER,AUDITOR,PARTNER}_TOKEN, CUSTODIAN_GATEWAY_DB (superuser
+//   conninfo of the gateway's database, for the tampering), CUSTODIAN_ROWS_RELEASED,
+//   CUSTODIAN_CHROMIUM, CUSTODIAN_BROWSER_TMP, CUSTODIAN_SCREENSHOTS (optional)
+//
+//   node console.test.mjs NODE_MODULES_DIR
+
+import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const modules = process.argv[2];
+const require = createRequire(path.join(path.resolve(modules), 'noop.js'));
+const puppeteer = require('puppeteer-core');
+
+const env = process.env;
+const url = env.CUSTODIAN_URL;
+const tokens = { publisher: env.CUSTODIAN_PUBLISHER_TOKEN, auditor: env.CUSTODIAN_AUDITOR_TOKEN, partner: env.CUSTODIAN_PARTNER_TOKEN };
+const rowsReleased = Number(env.CUSTODIAN_ROWS_RELEASED);
+const shots = env.CUSTODIAN_SCREENSHOTS ? path.resolve(env.CUSTODIAN_SCREENSHOTS) : null;
+const DESCRIPTION = 'Hospital visits <script>alert(1)</script><b>bold</b> & "quotes" <img src=x onerror=alert(2)> — synthetic demo data';
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const began = Date.now();
+const problems = []; // console errors, page errors, dialogs: each fails the test
+const consoleResponses = []; // {url, status, headers}
+const requestUrls = [];
+let favicon404 = false;
+
+function log(text) {
+  console.error(`browser test: ${((Date.now() - began) / 1000).toFixed(1).padStart(5)} s  ${text}`);
+}
+
+class CheckFailed extends Error {}
+function expect(cond, what) {
+  if (!cond) throw new CheckFailed(what);
+}
+
+async function step(name, fn) {
+  const t = Date.now();
+  try {
+    await fn();
+  } catch (err) {
+    err.message = `${name}: ${err.message}`;
+    throw err;
+  }
+  log(`ok  ${name} (${Date.now() - t} ms)`);
+}
+
+if (shots) fs.mkdirSync(shots, { recursive: true });
+async function screenshot(page, name, element) {
+  if (!shots) return;
+  const file = path.join(shots, `${name}.png`);
+  if (element) await element.screenshot({ path: file });
+  else await page.screenshot({ path: file, fullPage: true });
+}
+
+function psql(sql) {
+  return execFileSync('psql', [env.CUSTODIAN_GATEWAY_DB, '-v', 'ON_ERROR_STOP=1', '-qtA', '-c', sql], { encoding: 'utf8' }).trim();
+}
+
+const userDataDir = fs.mkdtempSync(path.join(env.CUSTODIAN_BROWSER_TMP || '/tmp', 'chromium-'));
+const browser = await puppeteer.launch({
+  executablePath: env.CUSTODIAN_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  userDataDir,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  defaultViewport: { width: 1280, height: 900, deviceScaleFactor: 1 },
+  protocolTimeout: 120000,
+});
+
+async function newPage() {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(20000);
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const where = (msg.location() && msg.location().url) || '';
+    // Chromium asks every page without an icon link for /favicon.ico on its own; the register page
+    // (server-rendered) has none, and its 404 is not an error of the page.
+    if (new URL(where || url, url).pathname === '/favicon.ico') {
+      favicon404 = true;
+      return;
+    }
+    problems.push(`console error on ${page.url()}: ${msg.text()}${where ? ` (${where})` : ''}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
+  page.on('dialog', async (dialog) => {
+    problems.push(`a ${dialog.type()} dialog opened ("${dialog.message()}"): a script from the data ran`);
+    await dialog.dismiss();
+  });
+  page.on('request', (req) => requestUrls.push(req.url()));
+  page.on('response', (res) => {
+    const u = new URL(res.url());
+    if (u.pathname.startsWith('/console/') || u.pathname === '/transparency') {
+      consoleResponses.push({ url: res.url(), status: res.status(), headers: res.headers() });
+    }
+  });
+  return page;
+}
+
+const text = (page, selector) => page.$eval(selector, (el) => el.textContent);
+
+/** The token must be nowhere but in the module's variable: not in the URL, storage, cookies or DOM. */
+async function expectTokenNowhere(page, token, who) {
+  const found = await page.evaluate(async (t) => {
+    const where = [];
+    if (location.href.includes(t)) where.push('location.href');
+    if (document.cookie.includes(t)) where.push('document.cookie');
+    for (const [name, store] of [['localStorage', localStorage], ['sessionStorage', sessionStorage]]) {
+      for (let k = 0; k < store.length; k++) {
+        const key = store.key(k);
+        if (key.includes(t) || String(store.getItem(key)).includes(t)) where.push(name);
+      }
+      if (store.length) where.push(`${name} is not empty (${store.length} items)`);
+    }
+    if (indexedDB.databases && (await indexedDB.databases()).length) where.push('IndexedDB has databases');
+    if (document.documentElement.outerHTML.includes(t)) where.push('the DOM');
+    for (const input of document.querySelectorAll('input')) if (input.value.includes(t)) where.push(`input #${input.id}`);
+    if (JSON.stringify(history.state ?? null).includes(t)) where.push('history.state');
+    return where;
+  }, token);
+  expect(found.length === 0, `the ${who} token is visible to the page outside the API module: ${found.join(', ')}`);
+  const leaked = requestUrls.filter((u) => u.includes(token));
+  expect(leaked.length === 0, `the ${who} token appeared in a request URL: ${leaked[0]}`);
+}
+
+async function signIn(page, role) {
+  await page.goto(`${url}/console/`, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('#login-form');
+  await page.click(`#role-${role}`);
+  await page.type('#token', tokens[role]);
+  await page.click('#login-submit');
+  await page.waitForSelector('#app-screen:not([hidden])');
+  expect((await text(page, '#who')).includes(role), `the header names the role ${role}`);
+  await expectTokenNowhere(page, tokens[role], role);
+}
+
+async function waitForState(page, selector, states, timeout = 30000) {
+  await page.waitForFunction((sel, wanted) => {
+    const el = document.querySelector(sel);
+    return el && wanted.includes(el.dataset.state);
+  }, { timeout }, selector, states);
+  return page.$eval(selector, (el) => el.dataset.state);
+}
+
+let failed = null;
+try {
+  const page = await newPage();
+
+  // ---- the public register -----------------------------------------------------------------------------
+  await step('the transparency register shows the demo release', async () => {
+    const month = new Date().toISOString().slice(0, 7); // releases are counted by UTC month
+    const deadline = Date.now() + 15000;
+    let body = '';
+    for (;;) {
+      const res = await page.goto(`${url}/transparency`, { waitUntil: 'domcontentloaded' });
+      expect(res.status() === 200, `GET /transparency is ${res.status()}`);
+      body = await page.evaluate(() => document.body.innerText);
+      if (body.includes('hospital_visits') && (body.includes(String(rowsReleased)) || body.includes(rowsReleased.toLocaleString('en-US')))) break;
+      // the register counts releases covered by a signed tree head: wait for the next head
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(body.includes('hospital_visits'), 'the register names the dataset hospital_visits');
+    expect(body.includes(month) || body.includes(new Date().toLocaleString('en-US', { month: 'long', timeZone: 'UTC' })),
+      `the register shows the month ${month}`);
+    expect(body.includes(String(rowsReleased)) || body.includes(rowsReleased.toLocaleString('en-US')),
+      `the register shows the ${rowsReleased} rows released`);
+    expect(body.includes('Institute of Epidemiology'), 'the register names the recipient organisation');
+    expect(body.includes(DESCRIPTION), 'the register shows the dataset description as literal text');
+    expect(await page.$$eval('script', (s) => s.length) === 0, 'the register page holds no script element');
+    expect(await page.$$eval('main b, main img', (s) => s.length) === 0, 'the description\'s markup did not become elements');
+    await screenshot(page, 'register');
+  });
+
+  // ---- the auditor ----------------------------------------------------------------------------------------------
+  await step('the auditor signs in; the token is kept out of URL, storage, cookies and DOM', async () => {
+    await signIn(page, 'auditor');
+    await page.waitForSelector('#log-table table.log');
+  });
+
+  await step('the auditor pages through the log', async () => {
+    await page.select('#log-filters select[name="limit"]', '10');
+    await page.click('#log-apply');
+    await page.waitForFunction(() => document.querySelectorAll('#log-table tr.entry-row').length === 10);
+    const firstPage = await page.$$eval('#log-table tr.entry-row', (rows) => rows.map((r) => Number(r.dataset.index)));
+    expect(firstPage[0] === 0 && firstPage[9] === 9, `the first page holds entries 0..9 (${firstPage})`);
+    await screenshot(page, 'auditor-log');
+    await page.click('#log-next');
+    await page.waitForFunction(() => document.querySelector('#log-page-info')?.textContent.startsWith('page 2'));
+    const secondPage = await page.$$eval('#log-table tr.entry-row', (rows) => rows.map((r) => Number(r.dataset.index)));
+    expect(secondPage.length > 0 && secondPage[0] === 10, `the second page starts at entry 10 (${secondPage})`);
+    await page.click('#log-prev');
+    await page.waitForFunction(() => document.querySelector('#log-page-info')?.textContent.startsWith('page 1'));
+  });
+
+  let completedIndex = null;
+  await step('the auditor filters the log by action=extract.completed', async () => {
+    await page.$eval('#log-filters input[name="action"]', (el) => { el.value = ''; });
+    await page.type('#log-filters input[name="action"]', 'extract.completed');
+    await page.select('#log-filters select[name="limit"]', '50');
+    await page.click('#log-apply');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#log-table tr.entry-row')];
+      return rows.length > 0 && rows.every((r) => r.children[4].textContent === 'extract.completed');
+    });
+    const rows = await page.$$eval('#log-table tr.entry-row', (rs) => rs.map((r) => ({ index: Number(r.dataset.index), action: r.children[4].textContent, decision: r.children[5].textContent })));
+    expect(rows.length === 1, `one extract.completed entry (${JSON.stringify(rows)})`);
+    expect(rows[0].decision === 'completed', `its decision is completed (${rows[0].decision})`);
+    completedIndex = rows[0].index;
+  });
+
+  await step('an entry\'s detail and its inclusion proof verify in the browser', async () => {
+    await page.click(`#log-table button.entry-link[data-index="${completedIndex}"]`);
+    await page.waitForSelector('#entry-detail:not([hidden]) #proof-status');
+    let state = await waitForState(page, '#proof-status', ['verified', 'failed', 'pending']);
+    const deadline = Date.now() + 15000;
+    while (state === 'pending' && Date.now() < deadline) { // a head is signed every second in this test
+      await new Promise((r) => setTimeout(r, 700));
+      await page.click('#proof-recheck');
+      state = await waitForState(page, '#proof-status', ['verified', 'failed', 'pending']);
+    }
+    const status = await text(page, '#proof-status');
+    expect(state === 'verified', `the proof is verified (${state}: ${status})`);
+    expect(status.startsWith('Verified'), `the status says so (${status})`);
+    const json = await text(page, '#entry-json');
+    expect(json.includes('"action": "extract.completed"') && json.includes(`"rows_released": ${rowsReleased}`),
+      'the entry\'s JSON is shown with its rows_released');
+    await screenshot(page, 'entry-proof');
+  });
+
+  await step('"Verify the log" verifies the whole export', async () => {
+    await page.click('#nav-verify');
+    await page.waitForSelector('#verify-start');
+    await page.click('#verify-start');
+    const state = await waitForState(page, '#verify-result', ['verified', 'failed', 'error'], 60000);
+    const headline = await text(page, '#verify-headline');
+    expect(state === 'verified', `the log verifies (${state}: ${headline})`);
+    const progress = await page.$eval('#verify-progress', (p) => [p.value, p.max]);
+    expect(progress[0] > 10 && progress[0] === progress[1], `the progress bar is full (${progress})`);
+    expect(/entries checked/.test(await text(page, '#verify-count')), 'the progress line counts entries');
+    await screenshot(page, 'verify-ok');
+  });
+
+  let tampered = null;
+  await step('an entry altered in the database is named by "Verify the log"', async () => {
+    tampered = Number(psql(
+      "SELECT entry_index FROM audit_entries WHERE action = 'extract.requested' AND convert_from(entry, 'UTF8') LIKE '%\"allowed\"%' ORDER BY entry_index LIMIT 1"));
+    expect(Number.isInteger(tampered) && tampered > 0, `an allowed extract.requested entry to alter (${tampered})`);
+    psql('ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only; ' +
+      `UPDATE audit_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), '"allowed"', '"denied"'), 'UTF8') WHERE entry_index = ${tampered}; ` +
+      'ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only');
+    await page.click('#verify-start');
+    const state = await waitForState(page, '#verify-result', ['verified', 'failed', 'error'], 60000);
+    const headline = await text(page, '#verify-headline');
+    expect(state === 'failed', `the altered log fails (${state}: ${headline})`);
+    const index = await page.$eval('#verify-result', (el) => el.dataset.firstBadIndex);
+    expect(Number(index) === tampered, `it names entry ${tampered} (named ${index}: ${headline})`);
+    expect(headline.startsWith(`FAILED at entry ${tampered}:`), `the headline says where (${headline})`);
+    await screenshot(page, 'verify-failed');
+  });
+
+  await step('log out forgets the token', async () => {
+    await page.click('#logout');
+    await page.waitForSelector('#login-screen:not([hidden])');
+    expect(await page.$eval('#app-screen', (el) => el.hidden && el.childElementCount === 0), 'the screens are emptied');
+    await expectTokenNowhere(page, tokens.auditor, 'auditor');
+  });
+
+  // ---- the publisher ----------------------------------------------------------------------------------------------
+  await step('the publisher lists datasets; the description with markup is shown as text', async () => {
+    await signIn(page, 'publisher');
+    await page.waitForSelector('#datasets article.dataset');
+    const card = await page.$eval('#datasets article.dataset[data-name="hospital_visits"]', (el) => ({
+      description: el.querySelector('.dataset-description').textContent,
+      elements: el.querySelector('.dataset-description').childElementCount,
+      policies: [...el.querySelectorAll('.policy-link')].map((b) => b.textContent),
+    }));
+    expect(card.description === DESCRIPTION, `the description is the literal text (${JSON.stringify(card.description)})`);
+    expect(card.elements === 0, 'the description\'s markup did not become elements');
+    expect(await page.$$eval('script', (s) => s.map((e) => e.getAttribute('src'))).then((srcs) => srcs.every((s) => s === 'app.js')),
+      'the only script element is the console\'s own module');
+    expect(card.policies.includes('research'), `the dataset lists its policy research (${card.policies})`);
+    await screenshot(page, 'publisher-datasets');
+  });
+
+  await step('the publisher opens the policy and diffs version 1 against version 2', async () => {
+    await page.click('#datasets .policy-link[data-policy="research"]');
+    await page.waitForSelector('#policy-history tbody tr');
+    const versions = await page.$$eval('#policy-history tbody tr', (rows) => rows.map((r) => r.children[0].textContent));
+    expect(versions.join(',') === '1,2', `the history lists versions 1 and 2 (${versions})`);
+    await page.select('#diff-from', '1');
+    await page.select('#diff-to', '2');
+    await page.click('#diff-show');
+    await page.waitForSelector('#policy-diff table.diff');
+    const changes = await page.$$eval('#policy-diff table.diff tr.add, #policy-diff table.diff tr.del',
+      (rows) => rows.map((r) => `${r.children[2].textContent}${r.children[3].textContent.trim()}`));
+    const has = (line) => changes.some((c) => c.replace(/,$/, '') === line);
+    expect(has('+"transparency": "public"'), `the diff adds "transparency": "public" (${changes})`);
+    expect(has('-"k": 5') && has('+"k": 10'), `the diff changes k from 5 to 10 (${changes})`);
+    expect(changes.length === 3, `and nothing else (${changes})`);
+    await screenshot(page, 'policy-diff');
+  });
+
+  await step('the publisher previews the policy and sees the charts', async () => {
+    await page.click('#preview-run');
+    await page.waitForSelector('#preview-verdict', { timeout: 90000 });
+    const verdict = await text(page, '#preview-verdict');
+    expect(verdict.startsWith('Releasable'), `the policy is releasable (${verdict})`);
+    const bars = await page.evaluate(() => Object.fromEntries(['class-sizes', 'column-loss', 'suppression', 'risk'].map((c) => [
+      c, document.querySelectorAll(`#preview svg.chart.${c} rect.bar`).length])));
+    expect(bars['class-sizes'] === 18, `the class-size chart has 9 buckets x before/after bars (${bars['class-sizes']})`);
+    expect(bars['column-loss'] === 3, `the information-loss chart has a bar per quasi-identifier (${bars['column-loss']})`);
+    expect(bars.suppression === 2, `the suppression chart shows released and suppressed rows (${bars.suppression})`);
+    expect(bars.risk === 8, `the risk chart has four measures before and after (${bars.risk})`);
+    const lossLabels = await page.$$eval('#preview svg.column-loss text.label', (ts) => ts.map((t) => t.textContent).sort());
+    expect(lossLabels.join(',') === 'birth_date,postal_code,sex', `the loss chart names the quasi-identifiers (${lossLabels})`);
+    await screenshot(page, 'preview-charts', await page.$('#preview'));
+    await expectTokenNowhere(page, tokens.publisher, 'publisher');
+  });
+
+  // ---- headers and errors ------------------------------------------------------------------------------------------
+  await step('console responses carry the Content-Security-Policy and the other security headers', async () => {
+    const files = consoleResponses.filter((r) => new URL(r.url).pathname.startsWith('/console/'));
+    const names = new Set(files.map((r) => new URL(r.url).pathname));
+    for (const needed of ['/console/', '/console/app.js', '/console/api.js', '/console/style.css']) {
+      expect(names.has(needed), `the browser loaded ${needed}`);
+    }
+    for (const r of files) {
+      if (r.status === 304) continue;
+      expect(r.status === 200, `${r.url} is ${r.status}`);
+      expect(r.headers['content-security-policy'] === CSP, `${r.url} carries the CSP (${r.headers['content-security-policy']})`);
+      expect(r.headers['x-content-type-options'] === 'nosniff', `${r.url} carries X-Content-Type-Options: nosniff`);
+      expect(r.headers['referrer-policy'] === 'no-referrer', `${r.url} carries Referrer-Policy: no-referrer`);
+    }
+    const register = consoleResponses.find((r) => new URL(r.url).pathname === '/transparency');
+    expect(register && register.headers['content-security-policy'], 'the register page carries a Content-Security-Policy');
+  });
+
+  await step('no console error, page error or dialog in any page', async () => {
+    expect(problems.length === 0, problems.join('\n'));
+  });
+} catch (err) {
+  failed = err;
+} finally {
+  await browser.close().catch(() => {});
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+
+if (failed) {
+  console.error(`browser test: FAILED: ${failed instanceof CheckFailed ? '' : `${failed.name}: `}${failed.message}`);
+  if (problems.length) console.error(`browser test: also seen in the pages:\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+if (favicon404) log('note: a page without an icon link made Chromium request /favicon.ico (404), not counted as an error');
+log(`all checks passed${shots ? `; screenshots in ${shots}` : ''}`);
