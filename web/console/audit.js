@@ -304,10 +304,14 @@ export function mountVerify(root, ctx) {
   const count = h('p', { id: 'verify-count', class: 'count' }, '');
   const result = h('div', { id: 'verify-result', class: 'result', dataset: { state: 'idle' } });
 
-  const show = (state, headline, rows = []) => {
+  const show = (state, headline, { detail = '', rows = [] } = {}) => {
     result.dataset.state = state;
     result.className = `result ${state}`;
-    clear(result).append(h('p', { class: 'headline', id: 'verify-headline' }, headline), rows.length ? factTable(rows) : null);
+    delete result.dataset.firstBadIndex;
+    delete result.dataset.firstBadRange;
+    clear(result).append(h('p', { class: 'headline', id: 'verify-headline' }, headline));
+    if (detail) result.append(h('p', { class: 'detail', id: 'verify-detail' }, detail));
+    if (rows.length) result.append(factTable(rows));
   };
 
   start.addEventListener('click', async () => {
@@ -333,28 +337,30 @@ export function mountVerify(root, ctx) {
         onProgress: ({ entries, expected, heads }) => {
           progress.max = Math.max(1, expected);
           progress.value = entries;
-          count.textContent = `${fmtInt(entries)} of ${fmtInt(expected)} entries checked, ${fmtInt(heads)} signed tree heads verified`;
+          count.textContent = `${fmtInt(entries)} of ${fmtInt(expected)} entries checked, ${fmtInt(heads)} signed tree head${heads === 1 ? '' : 's'} verified`;
         },
       });
       const seconds = ((performance.now() - began) / 1000).toFixed(1);
-      show('verified', `Verified: ${fmtInt(summary.entries)} entries and ${fmtInt(summary.heads)} signed tree heads.`, [
+      show('verified', `Verified: ${fmtInt(summary.entries)} entries and ${fmtInt(summary.heads)} signed tree heads.`, { rows: [
         ['Covered by signed heads', `entries 0–${fmtInt(summary.covered - 1)} (tree_size ${fmtInt(summary.covered)})`],
         summary.uncovered > 0 && ['Not yet covered', `${fmtInt(summary.uncovered)} newer entries follow the last signed head (they are checked against their recorded hashes only)`],
         ['Tree head served before the export', `tree_size ${fmtInt(headBefore.tree_size)}: consistent with the export`],
         ['Root of all entries', h('code', null, summary.root)],
         ['Gateway key', `${summary.keyId} (${key.origin})`],
         ['Time', `${seconds} s`],
-      ]);
+      ] });
     } catch (err) {
       if (err && err.name === 'AbortError') {
         show('cancelled', 'Cancelled.');
+        count.textContent += ' (cancelled)';
       } else if (err instanceof VerificationFailure) {
         const where = err.index !== null ? `FAILED at entry ${err.index}` : err.range ? `FAILED: the first bad entry is in [${err.range[0]}, ${err.range[1]})` : 'FAILED';
-        show('failed', `${where}: ${err.message}`);
+        show('failed', where, { detail: err.message });
         if (err.index !== null) result.dataset.firstBadIndex = String(err.index);
         if (err.range) result.dataset.firstBadRange = `${err.range[0]},${err.range[1]}`;
+        count.textContent = `Stopped at the first departure from what the gateway signed${err.index !== null ? ` (entry ${fmtInt(err.index)})` : ''}; entries before it were checked.`;
       } else {
-        show('error', `The log could not be verified: ${describeError(err)}`);
+        show('error', 'The log could not be verified.', { detail: describeError(err) });
       }
     } finally {
       start.disabled = false;

@@ -27,10 +27,12 @@ function rect(x, y, w, hgt, className, tip) {
     tip ? s('title', null, tip) : null);
 }
 
-/** A "nice" upper bound for a share axis: 0.05, 0.1, 0.2, 0.25, 0.5, 1. */
-function niceShareMax(max) {
-  for (const m of [0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1]) if (max <= m + 1e-12) return m;
-  return 1;
+/** A "nice" upper bound for a share axis and its tick step: [top, step]. */
+function niceShareAxis(max) {
+  const axes = [[0.01, 0.002], [0.02, 0.005], [0.05, 0.01], [0.1, 0.02], [0.2, 0.05], [0.3, 0.1], [0.4, 0.1], [0.5, 0.1],
+    [0.6, 0.2], [0.8, 0.2], [1, 0.25]];
+  for (const axis of axes) if (max <= axis[0] + 1e-12) return axis;
+  return [1, 0.25];
 }
 
 function legend(svg, x, y, items) {
@@ -62,7 +64,7 @@ export function classSizeChart(before, after, threshold) {
   for (const [name, data] of series) {
     for (const b of data) maxShare = Math.max(maxShare, totals[name] ? (b.records || 0) / totals[name] : 0);
   }
-  const top = niceShareMax(maxShare || 0.01);
+  const [top, step] = niceShareAxis(maxShare || 0.01);
   const svg = svgRoot('class-sizes', width, height, 'Records by the size of their equivalence class, before and after anonymization');
   legend(svg, m.left, 18, series.map(([name]) => [name, name === 'before' ? 'before (original values)' : 'after (released)']));
   const slot = plotW / Math.max(1, buckets.length);
@@ -72,11 +74,12 @@ export function classSizeChart(before, after, threshold) {
       svg.append(rect(m.left + k * slot, m.top, slot, plotH, 'below-threshold', `classes smaller than ${threshold}`));
     }
   });
-  for (let t = 0; t <= 4; t++) {
-    const v = (top * t) / 4;
+  const ticks = Math.round(top / step);
+  for (let t = 0; t <= ticks; t++) {
+    const v = step * t;
     const y = m.top + plotH - (v / top) * plotH;
     svg.append(s('line', { x1: String(m.left), x2: String(m.left + plotW), y1: y.toFixed(1), y2: y.toFixed(1), class: 'grid' }));
-    svg.append(text(m.left - 6, y + 4, fmtPct(v, 0), 'tick', 'end'));
+    svg.append(text(m.left - 6, y + 4, fmtPct(v, step < 0.01 ? 1 : 0), 'tick', 'end'));
   }
   const barW = (slot * 0.8) / Math.max(1, series.length);
   buckets.forEach((bucket, k) => {

@@ -88,7 +88,14 @@ async function* lines(stream) {
   if (rest.length) yield [number + 1, rest];
 }
 
-const pause = () => new Promise((resolve) => setTimeout(resolve, 0));
+// Gives the event loop a turn (rendering, input, timers) when the work has held it for a while.
+const SLICE_MS = 40;
+let sliceStart = 0;
+async function yieldSometimes() {
+  if (performance.now() - sliceStart < SLICE_MS) return;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  sliceStart = performance.now();
+}
 
 /**
  * Verifies an export.
@@ -264,7 +271,6 @@ export async function verifyExport({ stream, gatewayKey, headBefore = null, onPr
       if (batch.length >= BATCH) {
         await flush();
         onProgress({ entries, expected: Math.max(expected, entries), heads: headsVerified });
-        await pause();
       }
     } else if (type === 'tree_head') {
       await flush();
@@ -278,6 +284,7 @@ export async function verifyExport({ stream, gatewayKey, headBefore = null, onPr
     } else {
       throw new VerificationFailure(`line ${line} is neither an entry nor a tree head (type ${JSON.stringify(type ?? null)})`, { line });
     }
+    if ((line & 255) === 0) await yieldSometimes();
   }
   await flush();
   onProgress({ entries, expected: Math.max(expected, entries), heads: headsVerified });
