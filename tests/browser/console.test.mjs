@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { syntheticExport } from './synthetic_log.mjs';
+import { parseJson, canonicalText, member } from '../../web/console/canonical.js';
 
 const modules = process.argv[2];
 const require = createRequire(path.join(path.resolve(modules), 'noop.js'));
@@ -182,6 +183,22 @@ try {
     expect(await page.$$eval('script', (s) => s.length) === 0, 'the register page holds no script element');
     expect(await page.$$eval('main b, main img', (s) => s.length) === 0, 'the description\'s markup did not become elements');
     await screenshot(page, 'register');
+  });
+
+  await step('the console\'s canonical JSON reproduces the bytes of every entry of the gateway\'s export', async () => {
+    const res = await fetch(`${url}/v1/audit/export`, { headers: { Authorization: `Bearer ${tokens.auditor}` } });
+    expect(res.ok, `GET /v1/audit/export is ${res.status}`);
+    const lines = (await res.text()).split('\n').filter((l) => l.startsWith('{"entry":'));
+    let odd = 0;
+    for (const line of lines) {
+      // the gateway writes each stored entry verbatim: {"entry":<canonical bytes>,"leaf_hash":...}
+      const raw = line.slice('{"entry":'.length, line.lastIndexOf(',"leaf_hash":'));
+      const again = canonicalText(member(parseJson(line), 'entry'));
+      expect(again === raw, `entry re-encoded differs from the gateway's bytes:\n  gateway ${raw}\n  console ${again}`);
+      if (/[^\x00-\x7f]/.test(raw) && raw.includes('\\u0001') && raw.includes('\\"')) odd++;
+    }
+    expect(lines.length >= 8, `the export holds entries (${lines.length})`);
+    expect(odd >= 1, 'an entry with non-ASCII text, a \\u0001 escape and escaped quotes is among them (the refused extract\'s purpose)');
   });
 
   // ---- the auditor ----------------------------------------------------------------------------------------------
