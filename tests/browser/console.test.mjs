@@ -136,6 +136,7 @@ async function signIn(page, role) {
   await page.goto(`${url}/console/`, { waitUntil: 'domcontentloaded' });
   await page.waitForSelector('#login-form');
   await page.click(`#role-${role}`);
+  if (role === 'auditor') await screenshot(page, 'sign-in');
   await page.type('#token', tokens[role]);
   await page.click('#login-submit');
   await page.waitForSelector('#app-screen:not([hidden])');

@@ -328,6 +328,7 @@ export function mountVerify(root, ctx) {
       const key = await gatewayKey(ctx.pinnedKey());
       const headBefore = await api.getJson('/v1/audit/tree-head', undefined, { signal: controller.signal });
       count.textContent = `Downloading the export (the latest signed head covers ${fmtInt(headBefore.tree_size)} entries)…`;
+      progress.max = Math.max(1, Number(headBefore.tree_size) || 0);
       const res = await api.request('GET', '/v1/audit/export', { accept: 'application/x-ndjson', signal: controller.signal });
       const summary = await verifyExport({
         stream: res.body,
@@ -359,6 +360,12 @@ export function mountVerify(root, ctx) {
         if (err.index !== null) result.dataset.firstBadIndex = String(err.index);
         if (err.range) result.dataset.firstBadRange = `${err.range[0]},${err.range[1]}`;
         count.textContent = `Stopped at the first departure from what the gateway signed${err.index !== null ? ` (entry ${fmtInt(err.index)})` : ''}; entries before it were checked.`;
+        if (err.index !== null) progress.value = Math.min(err.index, progress.max);
+        if (err.entry) {
+          result.append(h('details', { class: 'altered', open: true },
+            h('summary', null, `Entry ${err.index} as the log now holds it`),
+            h('pre', { class: 'json', id: 'verify-entry' }, prettyJson(err.entry))));
+        }
       } else {
         show('error', 'The log could not be verified.', { detail: describeError(err) });
       }

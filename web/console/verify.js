@@ -22,12 +22,14 @@ const BATCH = 2048;
 
 export class VerificationFailure extends Error {
   /** index: the first bad entry index (or null); range: [from, to) when only a signed root reveals it. */
-  constructor(message, { index = null, range = null, line = null } = {}) {
+  constructor(message, { index = null, range = null, line = null, entry = null, checked = 0 } = {}) {
     super(message);
     this.name = 'VerificationFailure';
     this.index = index;
     this.range = range;
     this.line = line;
+    this.entry = entry; // the offending entry as the export holds it (parsed), when there is one
+    this.checked = checked; // entries that verified before it
   }
 }
 
@@ -184,7 +186,7 @@ export async function verifyExport({ stream, gatewayKey, headBefore = null, onPr
         throw new VerificationFailure(
           `entry ${item.index} (line ${item.line}): its bytes hash to ${toHex(hashes[k])}, but the log recorded ` +
             `leaf hash ${toHex(item.recorded)} when it was appended: the entry was altered afterwards`,
-          { index: item.index, line: item.line },
+          { index: item.index, line: item.line, entry: item.entry, checked: item.index },
         );
       }
     });
