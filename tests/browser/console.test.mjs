@@ -25,6 +25,7 @@ const tokens = { publisher: env.CUSTODIAN_PUBLISHER_TOKEN, auditor: env.CUSTODIA
 const rowsReleased = Number(env.CUSTODIAN_ROWS_RELEASED);
 const shots = env.CUSTODIAN_SCREENSHOTS ? path.resolve(env.CUSTODIAN_SCREENSHOTS) : null;
 const DESCRIPTION = 'Hospital visits <script>alert(1)</script><b>bold</b> & "quotes" <img src=x onerror=alert(2)> — synthetic demo data';
+const ODD_PURPOSE = 'étude "grippe" \\ path/to\tx\u0001 € 😀 <b>&amp;';
 const SYNTHETIC_ENTRIES = Number(env.CUSTODIAN_BROWSER_LOG_ENTRIES || 100000);
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -223,6 +224,28 @@ try {
     await page.waitForFunction(() => document.querySelector('#log-page-info')?.textContent.startsWith('page 1'));
   });
 
+  await step('the auditor filters by decision=denied and actor; a refused request\'s text is shown literally', async () => {
+    await page.type('#log-filters input[name="actor"]', 'alice.researcher');
+    await page.select('#log-filters select[name="decision"]', 'denied');
+    await page.click('#log-apply');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#log-table tr.entry-row')];
+      return rows.length > 0 && rows.every((r) => r.children[5].textContent === 'denied' && r.children[2].textContent === 'alice.researcher');
+    });
+    const rows = await page.$$eval('#log-table tr.entry-row', (rs) => rs.map((r) => ({ index: Number(r.dataset.index), action: r.children[4].textContent, purpose: r.children[8].textContent })));
+    const refused = rows.find((r) => r.action === 'extract.requested');
+    expect(refused, `the refused extract is listed (${JSON.stringify(rows)})`);
+    expect(refused.purpose === ODD_PURPOSE, `its purpose is shown as recorded (${JSON.stringify(refused.purpose)})`);
+    await page.click(`#log-table button.entry-link[data-index="${refused.index}"]`);
+    await waitForState(page, '#proof-status', ['verified', 'failed', 'pending']);
+    const detail = await page.$eval('#entry-detail', (el) => ({ elements: el.querySelectorAll('b, img, script').length, json: el.querySelector('#entry-json').textContent }));
+    expect(detail.elements === 0, 'the entry\'s markup did not become elements');
+    expect(detail.json.includes('"decision": "denied"') && detail.json.includes('\\u0001') && detail.json.includes('😀'),
+      'the entry is shown as JSON text with its escapes and characters beyond ASCII');
+    await page.click('#log-clear');
+    await page.waitForFunction(() => document.querySelector('#log-filters select[name="decision"]').value === '');
+  });
+
   let completedIndex = null;
   await step('the auditor filters the log by action=extract.completed', async () => {
     await page.$eval('#log-filters input[name="action"]', (el) => { el.value = ''; });
@@ -394,6 +417,35 @@ try {
     expect(lossLabels.join(',') === 'birth_date,postal_code,sex', `the loss chart names the quasi-identifiers (${lossLabels})`);
     await screenshot(page, 'preview-charts', await page.$('#preview'));
     await expectTokenNowhere(page, tokens.publisher, 'publisher');
+  });
+
+  await step('a policy no release can meet: the preview says which requirement fails', async () => {
+    await page.click('#datasets .policy-link[data-policy="strict"]');
+    await page.waitForFunction(() => document.querySelector('#policy-view h3')?.textContent.startsWith('Policy strict'));
+    await page.waitForSelector('#preview-run');
+    await page.click('#preview-run');
+    await page.waitForSelector('#preview-verdict', { timeout: 90000 });
+    const verdict = await text(page, '#preview-verdict');
+    expect(verdict.startsWith('Not releasable'), `the strict policy is not releasable (${verdict})`);
+    const why = await page.$eval('#preview .message.error', (el) => el.textContent);
+    expect(/k/i.test(why) && why.length > 10, `the requirement and its message are shown (${why})`);
+    expect(await page.$$eval('#preview svg.chart.class-sizes rect.bar.before', (r) => r.length) === 9, 'the class sizes before are still drawn');
+    await screenshot(page, 'preview-unreachable', await page.$('#preview'));
+  });
+
+  await step('the publisher\'s sources and a dataset\'s columns', async () => {
+    await page.click('#datasets article.dataset[data-name="hospital_visits"] .buttons button');
+    await page.waitForSelector('#dataset-detail table.grid tbody tr');
+    const roles = await page.$$eval('#dataset-detail table.grid tbody tr', (rows) => rows.map((r) => `${r.children[0].textContent}:${r.children[2].textContent}`));
+    expect(roles.includes('birth_date:quasi-identifier') && roles.includes('patient_id:identifier'), `the columns and their roles (${roles})`);
+    await page.click('#nav-sources');
+    await page.waitForSelector('#sources table tbody tr');
+    const sources = await page.$$eval('#sources table tbody tr', (rows) => rows.map((r) => r.children[0].textContent));
+    expect(sources.join(',') === 'health_agency_db', `the agency's source is listed (${sources})`);
+    await page.click('#sources table tbody tr button');
+    await page.waitForSelector('#source-detail table.facts');
+    const facts = await text(page, '#source-detail');
+    expect(facts.includes('connection dbname') && !/password/i.test(facts), `the source's connection facts, without a password (${facts})`);
   });
 
   // ---- headers and errors ------------------------------------------------------------------------------------------

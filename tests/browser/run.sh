@@ -180,11 +180,16 @@ json.dump(policy, open(f"{out}/policy-v1.json", "w"))
 policy["transparency"] = "public"
 policy["privacy"]["k"] = 10
 json.dump(policy, open(f"{out}/policy-v2.json", "w"))
+# a policy no release can meet: k above the number of rows, no suppression
+policy["transparency"] = "private"
+policy["privacy"] = {"k": 1000000, "suppression_limit": 0}
+json.dump(policy, open(f"{out}/policy-strict.json", "w"))
 PY
 api PUT /v1/sources/health_agency_db "$publisher" "$tmp/source.json"
 api PUT /v1/datasets/hospital_visits "$publisher" "$tmp/dataset.json"
 api PUT /v1/datasets/hospital_visits/policies/research "$publisher" "$tmp/policy-v1.json"
 api PUT /v1/datasets/hospital_visits/policies/research "$publisher" "$tmp/policy-v2.json"
+api PUT /v1/datasets/hospital_visits/policies/strict "$publisher" "$tmp/policy-strict.json"
 
 # Log entries with non-ASCII and escaped text, so that the browser's canonical re-encoding is
 # checked on them: a refused extract whose purpose holds quotes, a backslash, a tab, a control

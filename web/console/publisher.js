@@ -263,7 +263,10 @@ export function renderPreview(p, out) {
     if ((before && before.class_sizes) || (after && after.class_sizes)) {
       out.append(figure('chart-class-sizes', 'Class-size distribution',
         classSizeChart(before, after, (after || before).risk_threshold),
-        caption(`Share of records by the size of the group of records they cannot be told apart from. Shaded: classes smaller than the risk threshold (${(after || before).risk_threshold}). Classes: ${fmtInt(before ? before.classes : 0)} before, ${after ? fmtInt(after.classes) : '–'} after; the smallest ${before ? fmtInt(before.smallest_class) : '–'} before, ${after ? fmtInt(after.smallest_class) : '–'} after.`)));
+        caption(`Share of records by the size of the group of records they cannot be told apart from. Shaded: classes smaller than the risk threshold (${fmtInt((after || before).risk_threshold)}). ` +
+          (before && after
+            ? `Classes: ${fmtInt(before.classes)} before, ${fmtInt(after.classes)} after; the smallest ${fmtInt(before.smallest_class)} before, ${fmtInt(after.smallest_class)} after.`
+            : `Classes: ${fmtInt((before || after).classes)}, the smallest of ${fmtInt((before || after).smallest_class)} records.`))));
     } else {
       out.append(message('warn', 'The gateway did not report class sizes (class_sizes), so the distribution cannot be drawn.'));
     }
