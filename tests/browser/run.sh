@@ -12,6 +12,7 @@
 #   CUSTODIAN_CONSOLE_DIR   serve the console from this folder (config console.directory) instead of
 #                           the copy built into BINARY: for developing the console without a rebuild
 #   CUSTODIAN_BROWSER_NPM   where node_modules lives (default: tests/browser/node_modules)
+#   CUSTODIAN_BROWSER_LOG_ENTRIES  entries of the synthetic log "Verify the log" is timed on (100000)
 #   CUSTODIAN_BROWSER_HOLD  seconds to keep the set-up gateway running before the browser starts, for
 #                           looking at it by hand (URL and tokens printed; CUSTODIAN_BROWSER_HOLD_ENV=FILE
 #                           also writes them to FILE)
@@ -25,7 +26,7 @@ root=$(cd "$here/../.." && pwd)
 say() { printf 'browser test: %s\n' "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 
-[ $# -eq 1 ] || { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -eq 1 ] || { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 binary=$1
 [ -x "$binary" ] || die "no executable gateway binary at $binary"
 chromium=${CUSTODIAN_CHROMIUM:-/usr/bin/chromium}
