@@ -11,6 +11,7 @@
 #   CUSTODIAN_SCREENSHOTS   a folder for the screenshots of each screen (docs/screens/ to regenerate them)
 #   CUSTODIAN_CONSOLE_DIR   serve the console from this folder (config console.directory) instead of
 #                           the copy built into BINARY: for developing the console without a rebuild
+#   CUSTODIAN_CHROMIUM      the browser (default /usr/bin/chromium)
 #   CUSTODIAN_BROWSER_NPM   where node_modules lives (default: tests/browser/node_modules)
 #   CUSTODIAN_BROWSER_LOG_ENTRIES  entries of the synthetic log "Verify the log" is timed on (100000)
 #   CUSTODIAN_BROWSER_HOLD  seconds to keep the set-up gateway running before the browser starts, for
@@ -26,7 +27,7 @@ root=$(cd "$here/../.." && pwd)
 say() { printf 'browser test: %s\n' "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 
-[ $# -eq 1 ] || { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -eq 1 ] || { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 binary=$1
 [ -x "$binary" ] || die "no executable gateway binary at $binary"
 chromium=${CUSTODIAN_CHROMIUM:-/usr/bin/chromium}

@@ -126,6 +126,20 @@ api.setUnauthenticatedHandler(() => {
   logout(message('error', 'The gateway no longer accepts the token (disabled, or the principal was removed). Sign in again.'));
 });
 
+// A console left alone signs itself out: the token should not outlive the person's attention.
+const IDLE_LIMIT_MS = 30 * 60 * 1000;
+let lastActivity = Date.now();
+for (const type of ['pointerdown', 'keydown', 'wheel']) {
+  window.addEventListener(type, () => {
+    lastActivity = Date.now();
+  }, { passive: true, capture: true });
+}
+setInterval(() => {
+  if (session && Date.now() - lastActivity > IDLE_LIMIT_MS) {
+    logout(message('info', 'Signed out after 30 minutes without activity: the token was forgotten.'));
+  }
+}, 30 * 1000);
+
 el('login-form').addEventListener('submit', signIn);
 el('logout').addEventListener('click', () => logout(message('info', 'Logged out: the token was forgotten.')));
 // Memory only: nothing to clear on unload, but drop the token explicitly when the page goes away.

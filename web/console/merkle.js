@@ -12,6 +12,7 @@ export function requireWebCrypto() {
 }
 
 export async function sha256(bytes) {
+  if (!subtle) requireWebCrypto();
   return new Uint8Array(await subtle.digest('SHA-256', bytes));
 }
 
