@@ -8,12 +8,15 @@ import { leafHash, toHex, fromHex32, equalBytes, verifyInclusion, verifyTreeHead
 import { verifyExport, VerificationFailure } from './verify.js';
 
 const DECISIONS = ['allowed', 'denied', 'completed', 'aborted', 'failed', 'interrupted'];
+
+// The actions of docs/audit.md ("Every request"), for the action filter's suggestions.
 const ACTIONS = [
-  'extract.requested', 'extract.completed', 'extract.aborted', 'extract.manifest', 'query.answer',
-  'catalog.get', 'policy.put', 'policy.get', 'policy.retire', 'policy.preview', 'dataset.put', 'dataset.get',
-  'dataset.list', 'policy.version.get', 'source.put', 'source.get', 'source.list', 'audit.query', 'audit.export',
-  'audit.tree_head', 'audit.proof.inclusion', 'audit.proof.consistency', 'group.put', 'group.delete',
-  'group.member.add', 'group.member.remove', 'request.unrouted',
+  'extract.requested', 'extract.completed', 'extract.aborted', 'extract.manifest', 'query.answer', 'catalog.get',
+  'dataset.list', 'dataset.get', 'dataset.put', 'policy.get', 'policy.version.get', 'policy.put', 'policy.retire',
+  'policy.preview', 'source.list', 'source.get', 'source.put', 'group.list', 'group.get', 'group.put', 'group.delete',
+  'group.member.add', 'group.member.remove', 'audit.query', 'audit.export', 'audit.tree_head', 'audit.proof.inclusion',
+  'audit.proof.consistency', 'transparency.get', 'transparency.entry.get', 'console.get', 'keys.get', 'health.get',
+  'readiness.get', 'metrics.get', 'request.unrouted',
 ];
 
 // ---- the gateway key ------------------------------------------------------------------------------
