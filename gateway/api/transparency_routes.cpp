@@ -144,15 +144,15 @@ Result<std::shared_ptr<const Register>> buildRegister(RequestContext& ctx, audit
     });
     if (!read) return read.status();
 
+    // Listed: a dataset one of whose policies' current version is not private, and any dataset with
+    // a counted release (a release made public stays public).
     std::map<std::string, DatasetRow> datasets;
+    std::set<std::string> listed;
     for (const auto& d : read->datasets) {
-        // Listed when one of its policies' current versions is not private.
-        bool listed = false;
         for (const auto& [key, versions] : read->versions)
             if (key.first == d.name && !versions.empty() &&
                 versions.rbegin()->second.transparency != Transparency::Private)
-                listed = true;
-        if (!listed) continue;
+                listed.insert(d.name);
         DatasetRow row;
         row.name = d.name;
         row.agency = d.agency;
@@ -238,7 +238,8 @@ Result<std::shared_ptr<const Register>> buildRegister(RequestContext& ctx, audit
         if (!page->nextCursor) break;
         q.after = page->nextCursor;
     }
-    for (auto& [name, row] : datasets) reg->datasets.push_back(std::move(row));
+    for (auto& [name, row] : datasets)
+        if (listed.contains(name) || row.releases > 0) reg->datasets.push_back(std::move(row));
     return std::shared_ptr<const Register>(std::move(reg));
 }
 

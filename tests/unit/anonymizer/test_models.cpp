@@ -356,6 +356,19 @@ TEST_CASE("risk before and after", "[models][risk]") {
     CHECK(r.shareBelowThreshold == Approx(0.4));
     CHECK(r.sampleUniques == 2);
     CHECK(r.sampleUniqueShare == Approx(0.2));
+    // The class-size distribution: 1 → bucket 0, 2 → bucket 1, 6 → bucket 3 (5–9).
+    CHECK(r.classSizes[0].classes == 2);
+    CHECK(r.classSizes[0].records == 2);
+    CHECK(r.classSizes[1].classes == 1);
+    CHECK(r.classSizes[3].classes == 1);
+    CHECK(r.classSizes[3].records == 6);
+    const uint64_t edges[] = {4, 5, 999, 1000, 123456};
+    auto e = prosecutorRisk(edges, 5);
+    CHECK(e.classSizes[2].classes == 1);  // 3–4
+    CHECK(e.classSizes[3].classes == 1);  // 5–9
+    CHECK(e.classSizes[7].classes == 1);  // 100–999
+    CHECK(e.classSizes[8].classes == 2);  // 1000 and up
+    CHECK(e.classSizes[8].records == 124456);
 
     // Before: the ages as stored (classes of 2); after: the chosen level (20-29, 30-39: classes of 4).
     PrivacyModels m;

@@ -319,3 +319,21 @@ TEST_CASE("a number beyond the double range is refused with its pointer, not sto
     CHECK_FALSE(content.HasParseError());
     CHECK(content["privacy"]["l_diversity"]["c"].GetDouble() == 1.7976931348623157e308);
 }
+
+TEST_CASE("transparency defaults to summary and takes public, summary or private", "[policies][loader]") {
+    auto defaulted = loadPolicy(minimal(""));
+    INFO(errorsOf(defaulted));
+    REQUIRE(defaulted.ok());
+    CHECK(defaulted.policy->model().transparency == PolicyModel::Transparency::Summary);
+    for (const char* name : {"public", "summary", "private"}) {
+        auto r = loadPolicy(minimal(std::string(R"(, "transparency": ")") + name + "\""));
+        INFO(errorsOf(r));
+        REQUIRE(r.ok());
+        CHECK(transparencyName(r.policy->model().transparency) == std::string(name));
+        CHECK(transparencyFromName(name) == r.policy->model().transparency);
+    }
+    auto bad = loadPolicy(minimal(R"(, "transparency": "open")"));
+    REQUIRE_FALSE(bad.ok());
+    CHECK(errorsOf(bad).find("/transparency") != std::string::npos);
+    CHECK_FALSE(transparencyFromName("Public").has_value());
+}

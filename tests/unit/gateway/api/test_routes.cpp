@@ -81,6 +81,14 @@ TEST_CASE("route table validation rejects unsafe or ambiguous entries", "[routes
     CHECK_FALSE(Router({{"GET", "/a", Access::only({}), handler}}).validate().isOk());
     CHECK_FALSE(Router({{"GET", "/a", Access::only({Role::Admin}), handler, true}}).validate().isOk());
     CHECK_FALSE(Router({{"GET", "/a", Access::publicRoute(), nullptr}}).validate().isOk());
+    // Only the last segment may be empty: "/console/" is a folder's page, "/a//b" a mistake.
+    CHECK_FALSE(Router({{"GET", "/a//b", Access::publicRoute(), handler}}).validate().isOk());
+    Router folder(
+        {{"GET", "/console/", Access::publicRoute(), handler}, {"GET", "/console", Access::publicRoute(), handler}});
+    CHECK(folder.validate().isOk());
+    CHECK(folder.match("GET", "/console/").route == &folder.routes()[0]);
+    CHECK(folder.match("GET", "/console").route == &folder.routes()[1]);
+    CHECK(folder.match("GET", "/console/x").route == nullptr);
 }
 
 TEST_CASE("the built-in route table is valid and declares who may call each route", "[routes]") {
@@ -95,6 +103,11 @@ TEST_CASE("the built-in route table is valid and declares who may call each rout
     CHECK(publicRoutes.count("GET /readyz") == 1);
     CHECK(publicRoutes.count("GET /metrics") == 1);
     CHECK(publicRoutes.count("GET /v1/keys") == 1);
+    // The transparency register and the console's files are public too, and nothing else is.
+    CHECK(publicRoutes.count("GET /v1/transparency") == 1);
+    CHECK(publicRoutes.count("GET /transparency") == 1);
+    CHECK(publicRoutes.count("GET /console/{file}") == 1);
+    CHECK(publicRoutes.size() == 10);
     // Operational routes never block the network thread.
     for (const auto& r : operationalRoutes()) CHECK(r.inlineSafe);
 }

@@ -153,3 +153,16 @@ TEST_CASE("loadConfig prefixes errors with the file", "[config]") {
     REQUIRE_FALSE(c.isOk());
     CHECK(c.status().message().find("/nonexistent/custodian.json") != std::string::npos);
 }
+
+TEST_CASE("console.directory is resolved against the configuration's folder", "[config]") {
+    auto builtIn = parseConfig(kMinimal, "/etc/custodian");
+    REQUIRE(builtIn.isOk());
+    CHECK(builtIn->consoleDirectory.empty());
+    auto own =
+        parseConfig(edit("\"listen\"", R"("console": {"directory": "web/console"}, "listen")"), "/etc/custodian");
+    REQUIRE(own.isOk());
+    CHECK(own->consoleDirectory == "/etc/custodian/web/console");
+    CHECK(errorOf(edit("\"listen\"", R"("console": {"folder": "x"}, "listen")")).find("console.folder") !=
+          std::string::npos);
+    CHECK(errorOf(edit("\"listen\"", R"("console": "x", "listen")")).find("console") != std::string::npos);
+}
