@@ -75,19 +75,24 @@ async function* lines(stream) {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
   let rest = '';
   let number = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    rest += value;
-    let start = 0;
-    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n', start)) {
-      number++;
-      yield [number, rest.slice(start, nl)];
-      start = nl + 1;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += value;
+      let start = 0;
+      for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n', start)) {
+        number++;
+        yield [number, rest.slice(start, nl)];
+        start = nl + 1;
+      }
+      rest = rest.slice(start);
     }
-    rest = rest.slice(start);
+    if (rest.length) yield [number + 1, rest];
+  } finally {
+    // Stopped early (a failure, a cancel): stop the download too.
+    reader.cancel().catch(() => {});
   }
-  if (rest.length) yield [number + 1, rest];
 }
 
 // Gives the event loop a turn (rendering, input, timers) when the work has held it for a while.
