@@ -350,6 +350,12 @@ try {
     await tab.waitForSelector('#nav-verify');
     await tab.click('#nav-verify');
     await tab.waitForSelector('#verify-start');
+    // Cancel stops a verification under way.
+    await tab.click('#verify-start');
+    await tab.waitForFunction(() => document.querySelector('#verify-progress').value > 0, { timeout: 60000 });
+    await tab.click('#verify-cancel');
+    const cancelled = await waitForState(tab, '#verify-result', ['cancelled', 'verified', 'failed', 'error'], 30000);
+    expect(cancelled === 'cancelled', `Cancel stops the verification (${cancelled})`);
     // The longest time the page's event loop was blocked while verifying (a timer every 20 ms).
     await tab.evaluate(() => {
       window.__maxGap = 0;
