@@ -259,12 +259,17 @@ Result<std::shared_ptr<const Register>> currentRegister(RequestContext& ctx) {
         std::optional<audit::SignedTreeHead> head;
         std::shared_ptr<const Register> reg;
     };
-    static std::mutex mutex;
+    static std::mutex mutex;       // guards `cached`
+    static std::mutex buildMutex;  // one build at a time: requests that arrive meanwhile share it
     static Cached cached;
-    {
+    auto lookup = [&]() -> std::shared_ptr<const Register> {
         std::lock_guard lock(mutex);
         if (cached.reg && cached.services == &ctx.services && cached.head == head) return cached.reg;
-    }
+        return nullptr;
+    };
+    if (auto reg = lookup()) return reg;
+    std::lock_guard building(buildMutex);
+    if (auto reg = lookup()) return reg;
     auto built = buildRegister(ctx, *log, head);
     if (!built) return built.status();
     std::lock_guard lock(mutex);
