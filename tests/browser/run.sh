@@ -103,9 +103,12 @@ if [ -z "$admin_ci" ]; then
 fi
 case "$admin_ci" in *dbname=postgres*) ;; *) die "CUSTODIAN_TEST_PG must name dbname=postgres: $admin_ci" ;; esac
 psql_admin() { psql "$admin_ci" -v ON_ERROR_STOP=1 -qtA "$@"; }
-psql_admin -c "CREATE DATABASE $gw_db" >/dev/null
-psql_admin -c "CREATE DATABASE $ag_db" >/dev/null
-psql_admin -c "CREATE ROLE $rt_role LOGIN" >/dev/null
+# (left over from an earlier run that was killed with the same process id: start afresh)
+for db in "$gw_db" "$ag_db"; do
+  psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+  psql_admin -c "CREATE DATABASE $db" >/dev/null
+done
+psql_admin -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$rt_role') THEN CREATE ROLE $rt_role LOGIN; END IF; END \$\$" >/dev/null
 gw_admin_ci=${admin_ci/dbname=postgres/dbname=$gw_db}
 gw_runtime_ci="$gw_admin_ci user=$rt_role"
 ag_ci=${admin_ci/dbname=postgres/dbname=$ag_db}
