@@ -464,7 +464,7 @@ try {
   });
 
   // ---- headers and errors ------------------------------------------------------------------------------------------
-  await step('console responses carry the Content-Security-Policy and the other security headers', async () => {
+  await step('console responses carry the Content-Security-Policy and the other security headers; nothing outside the folder is served', async () => {
     const files = consoleResponses.filter((r) => new URL(r.url).pathname.startsWith('/console/'));
     const names = new Set(files.map((r) => new URL(r.url).pathname));
     for (const needed of ['/console/', '/console/app.js', '/console/api.js', '/console/style.css']) {
@@ -476,6 +476,13 @@ try {
       expect(r.headers['content-security-policy'] === CSP, `${r.url} carries the CSP (${r.headers['content-security-policy']})`);
       expect(r.headers['x-content-type-options'] === 'nosniff', `${r.url} carries X-Content-Type-Options: nosniff`);
       expect(r.headers['referrer-policy'] === 'no-referrer', `${r.url} carries Referrer-Policy: no-referrer`);
+    }
+    const bare = await fetch(`${url}/console`, { redirect: 'manual' });
+    expect([301, 302, 307, 308].includes(bare.status) && bare.headers.get('location') === '/console/',
+      `GET /console redirects to /console/ (${bare.status} ${bare.headers.get('location')})`);
+    for (const probe of ['/console/%2e%2e%2fcustodian.json', '/console/..%2F..%2Fetc%2Fpasswd', '/console/.hidden.js', '/console/nothing.js']) {
+      const res = await fetch(`${url}${probe}`);
+      expect(res.status === 404, `${probe} is 404 (${res.status})`);
     }
     const register = consoleResponses.find((r) => new URL(r.url).pathname === '/transparency');
     expect(register && register.headers['content-security-policy'], 'the register page carries a Content-Security-Policy');
