@@ -300,6 +300,26 @@ try {
     await screenshot(page, 'verify-ok');
   });
 
+  await step('a tree head kept from the last check is checked against the log; a forged one is refused', async () => {
+    const kept = await text(page, '#newest-head');
+    const head = JSON.parse(kept);
+    expect(head.tree_size > 0 && /^[0-9a-f]{64}$/.test(head.root_hash), `the newest head is offered to keep (${kept})`);
+    await page.type('#kept-heads', kept);
+    await page.click('#verify-start');
+    let state = await waitForState(page, '#verify-result', ['verified', 'failed', 'error'], 60000);
+    let result = await text(page, '#verify-result');
+    expect(state === 'verified' && result.includes('Tree heads you kept'), `the log verifies with the kept head (${state}: ${result})`);
+    const forged = JSON.stringify({ ...head, root_hash: head.root_hash.replace(/^./, (c) => (c === '0' ? '1' : '0')) });
+    await page.$eval('#kept-heads', (el) => { el.value = ''; });
+    await page.type('#kept-heads', forged);
+    await page.click('#verify-start');
+    state = await waitForState(page, '#verify-result', ['verified', 'failed', 'error'], 60000);
+    result = await text(page, '#verify-result');
+    expect(state === 'failed' && result.includes('the tree head you kept') && result.includes('signature'),
+      `a forged kept head is refused (${state}: ${result})`);
+    await page.$eval('#kept-heads', (el) => { el.value = ''; });
+  });
+
   let tampered = null;
   await step('an entry altered in the database is named by "Verify the log"', async () => {
     tampered = Number(psql(

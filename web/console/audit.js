@@ -291,6 +291,25 @@ function renderEntry(panel, item, ctx) {
   checkProof();
 }
 
+/** Heads pasted by the auditor, one JSON object per line (an export's tree_head line is accepted too). */
+function keptHeads(text) {
+  const heads = [];
+  text.split('\n').forEach((line, k) => {
+    if (!line.trim()) return;
+    let head;
+    try {
+      head = JSON.parse(line);
+    } catch {
+      throw new Error(`kept tree head on line ${k + 1} is not JSON`);
+    }
+    if (!head || typeof head !== 'object' || !['tree_size', 'timestamp_ms', 'root_hash', 'signature'].every((m) => m in head)) {
+      throw new Error(`kept tree head on line ${k + 1} lacks tree_size, timestamp_ms, root_hash or signature`);
+    }
+    heads.push({ head, label: `the tree head you kept (line ${k + 1})` });
+  });
+  return heads;
+}
+
 // ---- verify the whole log --------------------------------------------------------------------------------
 
 export function mountVerify(root, ctx) {
@@ -301,6 +320,10 @@ export function mountVerify(root, ctx) {
     props: { value: ctx.pinnedKey() },
   });
   keyInput.addEventListener('change', () => ctx.setPinnedKey(keyInput.value.trim()));
+  const keptInput = h('textarea', {
+    id: 'kept-heads', rows: '2', spellcheck: 'false', class: 'mono wide', autocomplete: 'off',
+    placeholder: '{"root_hash":"…","signature":"…","timestamp_ms":…,"tree_size":…}   (one per line)',
+  });
   const start = h('button', { type: 'button', id: 'verify-start' }, 'Verify the log');
   const cancel = h('button', { type: 'button', id: 'verify-cancel', class: 'secondary', props: { disabled: true } }, 'Cancel');
   const progress = h('progress', { id: 'verify-progress', max: '1', value: '0' });
@@ -328,6 +351,7 @@ export function mountVerify(root, ctx) {
     show('running', 'Verifying…');
     const began = performance.now();
     try {
+      const savedHeads = keptHeads(keptInput.value);
       const key = await gatewayKey(ctx.pinnedKey());
       const headBefore = await api.getJson('/v1/audit/tree-head', undefined, { signal: controller.signal });
       count.textContent = `Downloading the export (the latest signed head covers ${fmtInt(headBefore.tree_size)} entries)…`;
@@ -337,6 +361,7 @@ export function mountVerify(root, ctx) {
         stream: res.body,
         gatewayKey: key,
         headBefore,
+        savedHeads,
         signal: controller.signal,
         onProgress: ({ entries, expected, heads }) => {
           progress.max = Math.max(1, expected);
@@ -349,10 +374,17 @@ export function mountVerify(root, ctx) {
         ['Covered by signed heads', `entries 0–${fmtInt(summary.covered - 1)} (tree_size ${fmtInt(summary.covered)})`],
         summary.uncovered > 0 && ['Not yet covered', `${fmtInt(summary.uncovered)} newer entries follow the last signed head (they are checked against their recorded hashes only)`],
         ['Tree head served before the export', `tree_size ${fmtInt(headBefore.tree_size)}: consistent with the export`],
+        savedHeads.length > 0 && ['Tree heads you kept', `${savedHeads.length}, of sizes ${savedHeads.map((k) => fmtInt(Number(k.head.tree_size))).join(', ')}: consistent with the export`],
         ['Root of all entries', h('code', null, summary.root)],
         ['Gateway key', `${summary.keyId} (${key.origin})`],
         ['Time', `${seconds} s`],
       ] });
+      if (summary.newestHead) {
+        const f = summary.newestHead;
+        const line = JSON.stringify({ root_hash: f.root_hash, signature: f.signature, timestamp_ms: Number(f.timestamp_ms), tree_size: Number(f.tree_size) });
+        result.append(h('p', { class: 'hint' }, 'Keep the newest signed head: pasted above next time, it proves that the log you will then see extends this one unchanged.'),
+          h('pre', { class: 'json', id: 'newest-head' }, line));
+      }
     } catch (err) {
       if (err && err.name === 'AbortError') {
         show('cancelled', 'Cancelled.');
@@ -388,6 +420,8 @@ export function mountVerify(root, ctx) {
       'Downloads the whole log (GET /v1/audit/export) and checks it here, in this browser: each entry\'s canonical bytes against the leaf hash recorded when it was written, the index sequence, the Merkle root at every signed tree head and each head\'s Ed25519 signature. Nothing is taken on the gateway\'s word.'),
     h('label', { class: 'field wide' }, h('span', null, 'Trusted gateway key (optional)'), keyInput),
     h('p', { class: 'hint' }, 'A key obtained out of band (e.g. var/demo/gateway.pub) is what makes the check independent of the gateway; without one, the key the gateway serves is used and named in the result.'),
+    h('label', { class: 'field wide' }, h('span', null, 'Tree heads you kept from earlier checks (optional)'), keptInput),
+    h('p', { class: 'hint' }, 'Each must verify with the key and match the log at its size: the log cannot have been rewritten or cut below a head you kept.'),
     h('div', { class: 'buttons' }, start, cancel),
     progress, count, result);
 }

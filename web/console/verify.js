@@ -109,11 +109,13 @@ async function yieldSometimes() {
  *   stream:     ReadableStream of the NDJSON export
  *   gatewayKey: from merkle.importGatewayKey
  *   headBefore: the tree head served before the export (plain object), or null
+ *   savedHeads: heads the auditor kept from earlier checks, [{head, label}], each checked like
+ *               headBefore: its signature, and its root against the export at its size
  *   onProgress: ({entries, expected, heads}) => void, called after each batch
  *   signal:     AbortSignal
  * Resolves to a summary; rejects with VerificationFailure when the log does not verify.
  */
-export async function verifyExport({ stream, gatewayKey, headBefore = null, onProgress = () => {}, signal }) {
+export async function verifyExport({ stream, gatewayKey, headBefore = null, savedHeads = [], onProgress = () => {}, signal }) {
   const tree = new CompactTree();
   const store = new LeafStore();
   const pending = []; // heads waiting until the tree reaches their size: {size, root, label, line}
@@ -122,6 +124,7 @@ export async function verifyExport({ stream, gatewayKey, headBefore = null, onPr
   let headsVerified = 0;
   let expected = headBefore ? Number(headBefore.tree_size) : 0;
   let latestRoot = null;
+  let newestHead = null; // the largest signed head of the export, as served (for the auditor to keep)
 
   // Every head verified against the tree, in size order, so that a root mismatch can be placed
   // between the last head that verified and the failing one.
@@ -214,6 +217,12 @@ export async function verifyExport({ stream, gatewayKey, headBefore = null, onPr
     // Not counted among the export's heads; checked against the export's entries like them.
     await placeHead({ ...checked, label: 'the tree head served before the export', line: null, counts: false });
   }
+  for (const { head, label } of savedHeads) {
+    const checked = await verifyTreeHead(gatewayKey, head);
+    if (!checked.ok) throw new VerificationFailure(`${label} (tree_size ${head.tree_size}): ${checked.reason}`);
+    expected = Math.max(expected, checked.size);
+    await placeHead({ ...checked, label, line: null, counts: false });
+  }
 
   let entries = 0;
   let previous = null; // the last entry read: {entry, line}
@@ -287,6 +296,7 @@ export async function verifyExport({ stream, gatewayKey, headBefore = null, onPr
         throw new VerificationFailure(`the tree head on line ${line} (tree_size ${fields.tree_size}): ${checked.reason}`, { line });
       }
       await placeHead({ ...checked, label: `the signed tree head on line ${line}`, line, counts: true });
+      if (!newestHead || checked.size >= Number(newestHead.tree_size)) newestHead = fields;
       onProgress({ entries, expected: Math.max(expected, entries), heads: headsVerified });
     } else {
       throw new VerificationFailure(`line ${line} is neither an entry nor a tree head (type ${JSON.stringify(type ?? null)})`, { line });
@@ -315,5 +325,6 @@ export async function verifyExport({ stream, gatewayKey, headBefore = null, onPr
     uncovered: entries - covered,
     root: latestRoot,
     keyId: gatewayKey.id,
+    newestHead,
   };
 }
