@@ -369,7 +369,8 @@ export function mountVerify(root, ctx) {
           count.textContent = `${fmtInt(entries)} of ${fmtInt(expected)} entries checked, ${fmtInt(heads)} signed tree head${heads === 1 ? '' : 's'} verified`;
         },
       });
-      const seconds = ((performance.now() - began) / 1000).toFixed(1);
+      const ms = performance.now() - began;
+      const took = ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
       show('verified', `Verified: ${fmtInt(summary.entries)} entries and ${fmtInt(summary.heads)} signed tree heads.`, { rows: [
         ['Covered by signed heads', `entries 0–${fmtInt(summary.covered - 1)} (tree_size ${fmtInt(summary.covered)})`],
         summary.uncovered > 0 && ['Not yet covered', `${fmtInt(summary.uncovered)} newer entries follow the last signed head (they are checked against their recorded hashes only)`],
@@ -377,7 +378,7 @@ export function mountVerify(root, ctx) {
         savedHeads.length > 0 && ['Tree heads you kept', `${savedHeads.length}, of sizes ${savedHeads.map((k) => fmtInt(Number(k.head.tree_size))).join(', ')}: consistent with the export`],
         ['Root of all entries', h('code', null, summary.root)],
         ['Gateway key', `${summary.keyId} (${key.origin})`],
-        ['Time', `${seconds} s`],
+        ['Time', took],
       ] });
       if (summary.newestHead) {
         const f = summary.newestHead;
