@@ -203,16 +203,10 @@ Result<std::shared_ptr<const Register>> buildRegister(RequestContext& ctx, audit
             release.index = e.index;
             if (const crypto::JsonValue* rows = entry.details.find("rows_released"); rows && rows->fitsUint64())
                 release.rows = rows->asUint64();
-            // The leaf the register vouches for is the hash of the bytes it just counted; the proof
-            // must lead from that very leaf to the signed root.
+            // The leaf the register vouches for is the hash of the bytes it just counted; its proof
+            // (below) must lead from that very leaf to the signed root.
             release.leafHash = audit::leafHash(crypto::ByteView(
                 reinterpret_cast<const unsigned char*>(e.canonicalBytes.data()), e.canonicalBytes.size()));
-            auto proof = log.inclusionProof(e.index, size);
-            if (!proof) return proof.status();
-            if (proof->leafHash != release.leafHash)
-                return unavailable("audit entry " + std::to_string(e.index) +
-                                   " differs from the tree the gateway signed; the register is not shown");
-            release.path = std::move(proof->path);
             const size_t at = reg->releases.size();
             reg->byIndex[e.index] = at;
             reg->releases.push_back(std::move(release));
@@ -237,6 +231,21 @@ Result<std::shared_ptr<const Register>> buildRegister(RequestContext& ctx, audit
         }
         if (!page->nextCursor) break;
         q.after = page->nextCursor;
+    }
+    // One proof per counted release, all in the head's tree, each older block of leaves read once.
+    std::vector<uint64_t> indices;
+    indices.reserve(reg->releases.size());
+    for (const auto& r : reg->releases) indices.push_back(r.index);
+    if (!indices.empty()) {
+        auto proofs = log.inclusionProofs(indices, size);
+        if (!proofs) return proofs.status();
+        for (size_t i = 0; i < proofs->size(); ++i) {
+            CountedRelease& release = reg->releases[i];
+            if ((*proofs)[i].leafHash != release.leafHash)
+                return unavailable("audit entry " + std::to_string(release.index) +
+                                   " differs from the tree the gateway signed; the register is not shown");
+            release.path = std::move((*proofs)[i].path);
+        }
     }
     for (auto& [name, row] : datasets)
         if (listed.contains(name) || row.releases > 0) reg->datasets.push_back(std::move(row));
@@ -437,7 +446,7 @@ std::string registerHtml(const Register& reg) {
     std::string html =
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        "<title>Transparency register</title><link rel=\"stylesheet\" href=\"/console/register.css\"></head><body>"
+        "<title>Transparency register</title><link rel=\"stylesheet\" href=\"/console/register.css\"><link rel=\"icon\" href=\"/console/favicon.svg\"></head><body>"
         "<header><h1>Transparency register</h1><p>Every release of personal data that this gateway made to a "
         "partner, counted from its tamper-evident audit log. Each count links the audit entries it rests on; "
         "<a href=\"/v1/transparency\">the same register as JSON</a> carries an inclusion proof of each entry "

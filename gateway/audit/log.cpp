@@ -927,6 +927,27 @@ Result<InclusionProof> AuditLog::inclusionProof(uint64_t index, uint64_t treeSiz
     return p;
 }
 
+Result<std::vector<InclusionProof>> AuditLog::inclusionProofs(std::span<const uint64_t> indices, uint64_t treeSize) {
+    if (treeSize == 0) return invalidArgument("tree_size must be at least 1");
+    auto size = this->treeSize();
+    if (!size) return size.status();
+    if (treeSize > *size)
+        return notFound("tree_size " + std::to_string(treeSize) + " is beyond the log, which has " +
+                        std::to_string(*size) + " entries");
+    std::shared_lock tree(treeMutex_);
+    auto root = tree_.rootAt(treeSize);
+    if (!root) return root.status();
+    auto proofs = tree_.inclusionProofs(indices, treeSize);
+    if (!proofs) return proofs.status();
+    std::vector<InclusionProof> out;
+    out.reserve(proofs->size());
+    for (size_t i = 0; i < proofs->size(); ++i) {
+        auto& p = (*proofs)[i];
+        out.push_back({indices[i], treeSize, p.leaf, *root, std::move(p.path)});
+    }
+    return out;
+}
+
 Result<ConsistencyProof> AuditLog::consistencyProof(uint64_t first, uint64_t second) {
     if (first == 0) return invalidArgument("first must be at least 1 (every tree is consistent with the empty tree)");
     if (first > second)

@@ -63,6 +63,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -209,6 +210,9 @@ public:
     // Proofs over the committed log. InvalidArgument for indices/sizes that do not fit together,
     // NotFound when a size is beyond the committed log.
     Result<InclusionProof> inclusionProof(uint64_t index, uint64_t treeSize);
+    // The proofs of `indices` (ascending) in one tree, as inclusionProof() gives them one by one,
+    // reading each older block of leaf hashes once (the transparency register's many proofs).
+    Result<std::vector<InclusionProof>> inclusionProofs(std::span<const uint64_t> indices, uint64_t treeSize);
     Result<ConsistencyProof> consistencyProof(uint64_t first, uint64_t second);
 
     Result<AuditPage> query(const AuditQuery& query);

@@ -216,6 +216,37 @@ Result<std::vector<Hash>> MerkleTree::inclusionProof(uint64_t index, uint64_t tr
     return out;
 }
 
+Result<std::vector<MerkleTree::LeafProof>> MerkleTree::inclusionProofs(std::span<const uint64_t> indices,
+                                                                       uint64_t treeSize) const {
+    if (treeSize > size()) {
+        return invalidArgument("tree_size " + std::to_string(treeSize) + " is larger than the log (" +
+                               std::to_string(size()) + " entries)");
+    }
+    std::vector<LeafProof> out;
+    out.reserve(indices.size());
+    Reads reads;
+    uint64_t block = UINT64_MAX;
+    for (size_t i = 0; i < indices.size(); ++i) {
+        const uint64_t index = indices[i];
+        if (index >= treeSize)
+            return invalidArgument("index " + std::to_string(index) + " is not below tree_size " +
+                                   std::to_string(treeSize));
+        if (i > 0 && index <= indices[i - 1]) return invalidArgument("the indices must be ascending");
+        // Blocks an earlier index needed are not needed again: keep one block's levels at a time.
+        const uint64_t b = blockLevel_ >= 64 ? 0 : index >> blockLevel_;
+        if (b != block) {
+            reads.blocks.clear();
+            block = b;
+        }
+        LeafProof p;
+        p.leaf = nodeAt(0, index, reads);
+        path(index, 0, treeSize, p.path, reads);
+        if (!reads.error) return reads.error;
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
 void MerkleTree::subproof(uint64_t first, uint64_t begin, uint64_t end, bool complete, std::vector<Hash>& out,
                           Reads& reads) const {
     const uint64_t n = end - begin;

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <span>
 #include <vector>
 
 #include "anonymizer/status.hpp"
@@ -68,6 +69,13 @@ public:
     Hash root() const;
     // RFC 6962 §2.1.1 PATH(index, D[treeSize]), ordered from the leaf upwards.
     Result<std::vector<Hash>> inclusionProof(uint64_t index, uint64_t treeSize) const;
+    // The leaf and PATH of each of `indices` (ascending, each below treeSize) in D[treeSize]: an
+    // older block is read once for the run of indices inside it, not once per proof.
+    struct LeafProof {
+        Hash leaf{};
+        std::vector<Hash> path;
+    };
+    Result<std::vector<LeafProof>> inclusionProofs(std::span<const uint64_t> indices, uint64_t treeSize) const;
     // RFC 6962 §2.1.2 PROOF(first, D[second]); empty when first == second. 0 < first ≤ second.
     Result<std::vector<Hash>> consistencyProof(uint64_t first, uint64_t second) const;
 
