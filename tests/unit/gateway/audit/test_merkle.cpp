@@ -231,3 +231,41 @@ TEST_CASE("a tree keeping block roots only gives the full tree's roots and proof
     CHECK(broken.inclusionProof(3, 1000).status().code() == StatusCode::Unavailable);
     CHECK(broken.root() == full.root());
 }
+
+TEST_CASE("proofs of many leaves at once equal the single proofs and read each block about once",
+          "[audit][merkle][compact]") {
+    const auto leaves = randomLeaves(1000, 12);
+    size_t reads = 0;
+    MerkleTree compact(
+        [&](uint64_t begin, uint64_t end) -> Result<std::vector<Hash>> {
+            ++reads;
+            return std::vector<Hash>(leaves.begin() + static_cast<ptrdiff_t>(begin),
+                                     leaves.begin() + static_cast<ptrdiff_t>(end));
+        },
+        4);  // blocks of 16 leaves
+    MerkleTree full;
+    for (const auto& l : leaves) {
+        compact.append(l);
+        full.append(l);
+    }
+    for (uint64_t n : {1ull, 17ull, 999ull, 1000ull}) {
+        INFO("size " << n);
+        std::vector<uint64_t> indices;
+        for (uint64_t i = 0; i < n; i += 3) indices.push_back(i);
+        reads = 0;
+        auto batch = compact.inclusionProofs(indices, n);
+        REQUIRE(batch);
+        REQUIRE(batch->size() == indices.size());
+        for (size_t k = 0; k < indices.size(); ++k) {
+            CHECK((*batch)[k].leaf == leaves[indices[k]]);
+            CHECK((*batch)[k].path == full.inclusionProof(indices[k], n).value());
+        }
+        // One read per block holding an index, plus the block the size ends in for each of them at most.
+        const uint64_t blocks = (n + 15) / 16;
+        CHECK(reads <= 2 * blocks);
+    }
+    CHECK_FALSE(compact.inclusionProofs(std::vector<uint64_t>{5, 3}, 100));  // not ascending
+    CHECK_FALSE(compact.inclusionProofs(std::vector<uint64_t>{100}, 100));   // beyond the tree
+    CHECK_FALSE(compact.inclusionProofs(std::vector<uint64_t>{1}, 1001));    // beyond the log
+    CHECK(compact.inclusionProofs(std::vector<uint64_t>{}, 10).value().empty());
+}
