@@ -146,6 +146,8 @@ public:
         if (const Value* d = find(doc_, "description")) model.description = str(*d);
         readRecipients(model);
         for (const auto& p : doc_["purposes"].GetArray()) model.purposes.push_back(str(p));
+        if (const Value* links = find(doc_, "linkable_with"))
+            for (const auto& name : links->GetArray()) model.linkableWith.push_back(str(name));
         if (const Value* t = find(doc_, "transparency"))
             model.transparency = transparencyFromName(str(*t)).value_or(model.transparency);
         readValidity(model);

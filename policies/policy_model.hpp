@@ -142,6 +142,8 @@ struct PolicyModel {
     // What the public transparency register shows of this policy's releases (docs/transparency.md).
     enum class Transparency { Public, Summary, Private };
     Transparency transparency = Transparency::Summary;
+    // Other policies of the dataset whose releases may be joined with this one's (docs/security.md).
+    std::vector<std::string> linkableWith;
     ValiditySpec validity;
     char inputDelimiter = ',';
     std::vector<ColumnPolicy> columns;  // in the order written

@@ -164,11 +164,11 @@ Status ExtractLifecycle::open() {
     return Status::ok();
 }
 
-Status ExtractLifecycle::start() {
+Status ExtractLifecycle::start(const std::optional<release::LedgerRow>& ledger) {
     std::lock_guard lock(mutex_);
     if (Status s = expect({ExtractState::Preparing}, "start streaming"); !s) return s;
     Status started = services_.db->withConnection(
-        [&](pqxx::connection& conn) { return release::startExtract(conn, facts_.extractId); });
+        [&](pqxx::connection& conn) { return release::startExtract(conn, facts_.extractId, ledger); });
     if (!started) return started;
     state_ = ExtractState::Requested;
     return Status::ok();

@@ -46,6 +46,7 @@
 #include "gateway/audit/entry.hpp"
 #include "gateway/crypto/manifest.hpp"
 #include "gateway/release/encoder.hpp"
+#include "gateway/release/extract_store.hpp"
 #include "gateway/release/live_extracts.hpp"
 
 namespace custodian::release {
@@ -127,8 +128,9 @@ public:
     // admitted -> preparing: the row, before the source is read. The extract is live in this
     // process (Services::liveExtracts) from before its row exists until the lifecycle is destroyed.
     Status open();
-    // preparing -> requested, just before the first byte.
-    Status start();
+    // preparing -> requested, just before the first byte; with the release's linkage ledger row in
+    // the same transaction (release/extract_store.hpp).
+    Status start(const std::optional<release::LedgerRow>& ledger = {});
     // admitted | preparing | requested -> not_released (before the first byte): "extract.aborted"
     // with `decision` ("failed" or "denied"), `why` as its reason and `details` added to its
     // details, then the row closed not_released when it exists.

@@ -1,4 +1,6 @@
 #include "gateway/api/extract_routes.hpp"
+
+#include "gateway/api/linkage.hpp"
 #include "gateway/api/catalog_request.hpp"
 #include "gateway/api/release_lookup.hpp"
 #include "gateway/crypto/keyed_transform_key.hpp"
@@ -164,8 +166,14 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     if (!transformKey) return failed(transformKey.status());
     auto location = sourceOf(services, found->source.conninfo, found->dataset.schema, found->dataset.table);
     if (!location) return failed(location.status());
+    // The key scope: the policy, or the linkage group it belongs to (docs/security.md).
+    auto group = linkageGroup(services, *found);
+    if (!group) {
+        if (group.status().code() != StatusCode::FailedPrecondition) return failed(group.status());
+        return notReleased("denied", group.status(), 422, {{"rule", "linkable_with"}});
+    }
     release::ReleaseContext context{
-        {found->keyDerivation, found->dataset.name, request->policy, who.name}, transformKey->get(), nullptr};
+        {found->keyDerivation, found->dataset.name, *group, who.name}, transformKey->get(), nullptr};
     release::StreamOptions streamOptions;
     streamOptions.memory = memoryCharge(services);
     auto stream =
@@ -183,10 +191,25 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
                            {{"requirement", u->requirement}, {"best_achievable", u->bestAchievable}});
     if (auto refusal = release::refuseRowCount(model, (*stream)->decision()->records))
         return notReleased("denied", permissionDenied(refusal->message), 403, {{"rule", refusal->rule}});
+
+    // 4. What the recipient could join this release with: k must hold over the join.
+    const std::string scope = ledgerScope(*found, *group);
+    auto linkage = checkLinkage(services, *found, who.name, scope, context, *location);
+    if (!linkage) return failed(linkage.status());
+    if (linkage->refuses()) {
+        crypto::JsonValue report = linkage->toJson();
+        crypto::JsonValue::Object details = report.asObject();
+        details["rule"] = "linkage";
+        return notReleased("denied", permissionDenied(linkage->message()), 422, std::move(details));
+    }
     if (Status s = (*stream)->start(); !s) return failed(s);
 
-    // 4. The stream.
-    if (Status s = extract->start(); !s) return failed(s);
+    // 5. The stream, filed in the linkage ledger as it starts.
+    auto disclosed = crypto::canonicalJson(release::disclosedBy(**stream));
+    if (!disclosed) return failed(disclosed.status());
+    release::LedgerRow ledger{who.name,           found->dataset.name,   scope,
+                              found->policy.name, found->policy.version, std::move(disclosed).value()};
+    if (Status s = extract->start(ledger); !s) return failed(s);
     auto producer =
         ExtractProducer::create(extract, std::move(transformKey).value(), std::move(stream).value(), who.publicKey);
     if (!producer) return failed(producer.status());  // no byte sent yet: the lifecycle stayed here
@@ -253,7 +276,13 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         if (auto recorded = record(ctx, std::move(e)); !recorded) return recorded.status();
         return s;
     };
-    auto found = lookup(services, datasetName, policyName, std::nullopt);
+    // ?recipient=NAME: also report what the release would add to what that partner can already
+    // link (docs/security.md, "Releases that could be joined").
+    std::optional<std::string> recipient = ctx.request.queryParam("recipient");
+    if (recipient) {
+        if (Status s = auth::validatePrincipalName(*recipient); !s) return invalidArgument("recipient: " + s.message());
+    }
+    auto found = lookup(services, datasetName, policyName, recipient);
     if (!found) {
         if (found.status().code() == StatusCode::NotFound) return denied(found.status());
         return found.status();
@@ -266,6 +295,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     e.target.policy = policyName;
     e.target.policyVersion = found->policy.version;
     e.details = crypto::JsonValue::Object{{"policy_sha256", found->policy.contentHash}};
+    if (recipient) e.details.asObject()["linkage_recipient"] = *recipient;
     if (auto recorded = record(ctx, std::move(e)); !recorded) return recorded.status();
 
     // Keyed transforms are not applied in a preview (no rows leave); the key is still required
@@ -311,6 +341,28 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         w.EndObject();
     }
     release::writeReportMembers(w, *report);
+    if (recipient && privacy.decision) {
+        // The release as this recipient would get it (its key scope, its pseudonyms), joined with
+        // what it holds.
+        auto group = linkageGroup(services, *found);
+        crypto::JsonValue linkage;
+        if (!group) {
+            if (group.status().code() != StatusCode::FailedPrecondition) return group.status();
+            linkage = crypto::JsonValue::Object{{"keeps_k", false}, {"problem", group.status().message()}};
+        } else {
+            release::ReleaseContext theirs{
+                {found->keyDerivation, found->dataset.name, *group, *recipient}, transformKey->get(), nullptr};
+            auto checked = checkLinkage(services, *found, *recipient, ledgerScope(*found, *group), theirs, *location);
+            if (!checked) return checked.status();
+            linkage = checked->toJson();
+            linkage.asObject()["recipient"] = *recipient;
+            if (checked->refuses()) linkage.asObject()["message"] = checked->message();
+        }
+        auto text = crypto::canonicalJson(linkage);
+        if (!text) return text.status();
+        j.key("linkage");
+        w.RawValue(text->data(), text->size(), rapidjson::kObjectType);
+    }
     w.EndObject();
     return HttpResponse::json(200, j.text());
 }

@@ -47,15 +47,38 @@ Status insertExtract(pqxx::connection& conn, const ExtractRecord& r) {
     } catch (...) { return db::statusFromException(std::current_exception(), "recording the extract"); }
 }
 
-Status startExtract(pqxx::connection& conn, const std::string& id) {
+Status startExtract(pqxx::connection& conn, const std::string& id, const std::optional<LedgerRow>& ledger) {
     try {
         pqxx::work tx(conn);
         pqxx::result r =
             tx.exec_params("UPDATE extracts SET status = 'requested' WHERE id = $1 AND status = 'preparing'", id);
         if (r.affected_rows() != 1) return internalError("extract " + id + " is not being prepared");
+        if (ledger)
+            tx.exec_params("INSERT INTO release_ledger (extract_id, recipient, dataset, key_scope, policy, "
+                           "policy_version, disclosed) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+                           id, ledger->recipient, ledger->dataset, ledger->keyScope, ledger->policy,
+                           ledger->policyVersion, ledger->disclosed);
         tx.commit();
         return Status::ok();
     } catch (...) { return db::statusFromException(std::current_exception(), "starting the extract"); }
+}
+
+Result<std::vector<LedgerEntry>> ledgerEntries(pqxx::connection& conn, const std::string& recipient,
+                                               const std::string& dataset, const std::string& keyScope) {
+    try {
+        pqxx::read_transaction tx(conn);
+        pqxx::result r = tx.exec_params(
+            "SELECT extract_id, policy, policy_version, "
+            "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM release_ledger "
+            "WHERE recipient = $1 AND dataset = $2 AND key_scope = $3 ORDER BY created_at, extract_id",
+            recipient, dataset, keyScope);
+        tx.commit();
+        std::vector<LedgerEntry> out;
+        for (const auto& row : r)
+            out.push_back(
+                {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int32_t>(), row[3].as<std::string>()});
+        return out;
+    } catch (...) { return db::statusFromException(std::current_exception(), "reading the release ledger"); }
 }
 
 Status closeUnreleasedExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex) {

@@ -51,8 +51,29 @@ Result<uint64_t> countExtractsToday(pqxx::connection& conn, const std::string& r
 
 // A new row in status preparing.
 Status insertExtract(pqxx::connection& conn, const ExtractRecord& record);
+// What a release let its recipient see, for the linkage ledger (migrations/0010_release_ledger.sql).
+struct LedgerRow {
+    std::string recipient;
+    std::string dataset;
+    std::string keyScope;  // the policy, or its linkage group "a+b"
+    std::string policy;
+    int32_t policyVersion = 0;
+    std::string disclosed;  // JSON: release::disclosedBy()
+};
 // preparing -> requested, just before the first byte is sent; an error if the row is not preparing.
-Status startExtract(pqxx::connection& conn, const std::string& id);
+// With `ledger`, its row is written in the same transaction: from here on bytes may reach the
+// recipient, so the release counts for every later linkage check, whether it completes or not.
+Status startExtract(pqxx::connection& conn, const std::string& id, const std::optional<LedgerRow>& ledger = {});
+
+// The releases `recipient` holds of `dataset` in `keyScope` (any byte of them sent), oldest first.
+struct LedgerEntry {
+    std::string extractId;
+    std::string policy;
+    int32_t policyVersion = 0;
+    std::string createdAt;  // RFC 3339, UTC
+};
+Result<std::vector<LedgerEntry>> ledgerEntries(pqxx::connection& conn, const std::string& recipient,
+                                               const std::string& dataset, const std::string& keyScope);
 // preparing (or requested, when no byte was sent) -> not_released with the closing entry: a
 // refusal or failure before streaming.
 Status closeUnreleasedExtract(pqxx::connection& conn, const std::string& id, uint64_t finishedEntryIndex);

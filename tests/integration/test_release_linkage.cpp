@@ -272,6 +272,31 @@ TEST_CASE("a partner with releases made under key derivation 1 keeps its pseudon
     w.recordDerivation1Extract("partner-legacy", "by-birth");
     w.recordDerivation1Extract("partner-legacy", "by-place");
     Release birth = w.extract("partner-legacy", "by-birth");
+    // Keyed per dataset and recipient, every derivation-1 release of the dataset joins every other
+    // (key scope "*"): the linkage check refuses the second, naming the first.
+    {
+        const auto& token = w.partners.at("partner-legacy").first;
+        auto refused =
+            w.call("POST", "/v1/extracts", token, R"({"dataset":"benefits","policy":"by-place","purpose":"research"})");
+        INFO(refused.body.substr(0, 600));
+        REQUIRE(refused.status == 422);
+        auto error = crypto::parseJson(refused.body);
+        REQUIRE(error);
+        const auto* details = error->find("error")->find("details");
+        CHECK(details->find("rule")->asString() == "linkage");
+        CHECK(details->find("scope")->asString() == "*");
+        CHECK(details->find("checked_against")->asArray().at(0).find("extract_id")->asString() == birth.id);
+        std::fprintf(stderr,
+                     "linkage, derivation 1, with the check: the second release refused, %llu persons below k\n",
+                     static_cast<unsigned long long>(details->find("persons_below_k")->asUint64()));
+    }
+    // Without the ledger (as before issue 18's check): what the partner would have joined.
+    {
+        pqxx::connection conn(w.gatewayDb.conninfo());
+        pqxx::work tx(conn);
+        tx.exec_params("DELETE FROM release_ledger WHERE extract_id = $1", birth.id);
+        tx.commit();
+    }
     Release place = w.extract("partner-legacy", "by-place");
     CHECK(birth.manifest.keyDerivation == 1);
     CHECK(place.manifest.keyDerivation == 1);
@@ -310,6 +335,6 @@ TEST_CASE("a partner with releases made under key derivation 1 keeps its pseudon
     // A policy the partner never received under derivation 1 is keyed with derivation 2.
     w.putPolicy("by-birth-2", benefitsPolicy(kByBirthColumns, "birth date and sex, new name"));
     Release renamed = w.extract("partner-legacy", "by-birth-2");
-    CHECK(renamed.manifest.keyDerivation == 2);
+    CHECK(renamed.manifest.keyDerivation == 2);  // its own key scope: nothing of "*" joins it
     CHECK(join(renamed, kByBirth, place, kByPlace, 5).rows == 0);
 }
