@@ -337,3 +337,15 @@ TEST_CASE("transparency defaults to summary and takes public, summary or private
     CHECK(errorsOf(bad).find("/transparency") != std::string::npos);
     CHECK_FALSE(transparencyFromName("Public").has_value());
 }
+
+TEST_CASE("linkable_with lists other policies by name", "[policies][loader]") {
+    auto r = loadPolicy(minimal(R"(, "linkable_with": ["place", "survey"])"));
+    INFO(errorsOf(r));
+    REQUIRE(r.ok());
+    CHECK(r.policy->model().linkableWith == std::vector<std::string>{"place", "survey"});
+    CHECK(loadPolicy(minimal("")).policy->model().linkableWith.empty());
+    CHECK(errorsOf(loadPolicy(minimal(R"(, "linkable_with": ["a", "a"])"))).find("/linkable_with") !=
+          std::string::npos);
+    CHECK(errorsOf(loadPolicy(minimal(R"(, "linkable_with": ["a+b"])"))).find("/linkable_with") != std::string::npos);
+    CHECK_FALSE(loadPolicy(minimal(R"(, "linkable_with": "place")")).ok());
+}

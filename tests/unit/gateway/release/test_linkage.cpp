@@ -1,0 +1,82 @@
+// The join a recipient can make of its releases (gateway/release/linkage.hpp), on hand-made views.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "gateway/release/linkage.hpp"
+
+using namespace custodian::release;
+
+namespace {
+
+ReleasedView view(uint64_t k, std::vector<std::string> columns, const std::string& column,
+                  std::vector<std::pair<std::string, std::string>> rows) {
+    ReleasedView v;
+    v.k = k;
+    v.pseudonymColumns = std::move(columns);
+    for (const auto& c : v.pseudonymColumns) v.byPseudonym[c];
+    for (auto& [p, labels] : rows) v.byPseudonym[column][p] = labels;
+    v.rows = rows.size();
+    return v;
+}
+
+std::vector<std::pair<std::string, std::string>> persons(int from, int to, const std::string& labels) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (int i = from; i <= to; ++i) out.emplace_back("p" + std::to_string(i), labels);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("the join of two releases puts the persons one of them lacks in classes of their own", "[linkage]") {
+    auto wide = persons(1, 10, "30-39|F");
+    const ReleasedView newer = view(5, {"id"}, "id", wide);
+    const ReleasedView older = view(5, {"id"}, "id", persons(1, 8, "30-39|F"));
+    const JoinCheck j = checkJoin({&newer, &older});
+    CHECK(j.identityColumn == "id");
+    CHECK(j.joined == std::vector<size_t>{0, 1});
+    CHECK(j.persons == 10);
+    CHECK(j.classes == 2);  // in both (8), in the newer only (2)
+    CHECK(j.smallestClass == 2);
+    CHECK(j.personsBelowK == 2);
+    CHECK_FALSE(j.keepsK());
+
+    // The same rows in both: one class of 10, k holds.
+    const ReleasedView same = view(5, {"id"}, "id", wide);
+    CHECK(checkJoin({&newer, &same}).keepsK());
+    // A person only in the older release forms a class too.
+    const ReleasedView fewer = view(5, {"id"}, "id", persons(1, 9, "30-39|F"));
+    const ReleasedView more = view(5, {"id"}, "id", persons(1, 10, "30-39|F"));
+    CHECK(checkJoin({&fewer, &more}).personsBelowK == 1);
+}
+
+TEST_CASE("the join splits classes by the values of every release, and keeps each release's k", "[linkage]") {
+    auto ages = persons(1, 6, "30-39");
+    auto moreAges = persons(7, 12, "40-49");
+    ages.insert(ages.end(), moreAges.begin(), moreAges.end());
+    const ReleasedView byAge = view(3, {"id"}, "id", ages);
+    // The other release puts persons 1-3 and 7-9 in one place, the rest in another: 4 classes of 3.
+    std::vector<std::pair<std::string, std::string>> places;
+    for (int i = 1; i <= 12; ++i) places.emplace_back("p" + std::to_string(i), (i - 1) % 6 < 3 ? "north" : "south");
+    const ReleasedView byPlace = view(3, {"id"}, "id", places);
+    JoinCheck j = checkJoin({&byPlace, &byAge});
+    CHECK(j.classes == 4);
+    CHECK(j.smallestClass == 3);
+    CHECK(j.keepsK());
+    // An earlier release with k = 4: its persons must keep 4 over the join.
+    const ReleasedView strict = view(4, {"id"}, "id", ages);
+    j = checkJoin({&byPlace, &strict});
+    CHECK(j.k == 4);
+    CHECK(j.personsBelowK == 12);
+}
+
+TEST_CASE("releases that pseudonymize no common column are not joined", "[linkage]") {
+    const ReleasedView a = view(5, {"id"}, "id", persons(1, 3, "x"));
+    const ReleasedView b = view(5, {"household"}, "household", persons(1, 3, "y"));
+    const JoinCheck j = checkJoin({&a, &b});
+    CHECK(j.identityColumn.empty());
+    CHECK(j.joined == std::vector<size_t>{0});
+    CHECK(j.persons == 3);
+    CHECK(j.keepsK());
+    CHECK(checkJoin({}).persons == 0);
+}
