@@ -20,6 +20,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <atomic>
+#include <mutex>
 #include <memory>
 #include <regex>
 #include <set>
@@ -1307,6 +1309,49 @@ TEST_CASE("which datasets the register lists", "[integration][transparency][cont
     CHECK(summaryOnly->find("policies")->asArray().empty());
     CHECK(summaryOnly->find("other_releases")->asArray().empty());
     CHECK(summaryOnly->find("releases")->asUint64() == 0);
+}
+
+TEST_CASE("registers read while heads are being signed are each consistent with their own head",
+          "[integration][transparency][contract]") {
+    ContractWorld w;
+    w.addSource("dr.jane.publisher", "health-db");
+    w.addDataset("dr.jane.publisher", "health-db", "visits", "");
+    w.putPolicy("dr.jane.publisher", "visits", "research", ContractWorld::policy("public", R"(["alice.partner"])"));
+    w.putPolicy("dr.jane.publisher", "visits", "internal", ContractWorld::policy("summary", R"(["alice.partner"])"));
+    std::atomic<bool> done{false};
+    std::mutex mutex;
+    std::set<std::string> bodies;
+    std::atomic<int> notOk{0};
+    std::vector<std::thread> visitors;
+    for (int i = 0; i < 4; ++i)
+        visitors.emplace_back([&, i] {
+            while (!done) {
+                auto r = httpRequest(w.gw->port(), "GET", i % 2 ? "/v1/transparency" : "/transparency");
+                if (r.status != 200) ++notOk;
+                else if (i % 2) {
+                    std::lock_guard lock(mutex);
+                    bodies.insert(r.body);
+                }
+            }
+        });
+    for (int round = 0; round < 4; ++round) {
+        w.extract("alice.partner", "visits", round % 2 ? "internal" : "research");
+        w.signHead();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    done = true;
+    for (auto& t : visitors) t.join();
+    CHECK(notOk == 0);
+    CHECK(bodies.size() >= 2);
+    std::set<uint64_t> sizes;
+    for (const auto& body : bodies) {
+        auto reg = crypto::parseJson(body);
+        REQUIRE(reg);
+        if (reg->find("tree_head")->isNull()) continue;
+        audit::SignedTreeHead head;
+        citizenCheck(*reg, w.gw->port(), head);
+        CHECK(sizes.insert(head.head.treeSize).second);  // one register per head
+    }
 }
 
 // Findings (hidden until the gateway or the docs are fixed; run with "[transparency-findings]").
