@@ -168,13 +168,18 @@ Status checkHierarchyCoverage(const catalog::Dataset& d, const KnownLeafHierarch
     return Status::ok();
 }
 
-void writeDataset(JsonOut& out, const catalog::Dataset& d) {
+// The members a dataset's view and its listing share; leaves the object open.
+void writeDatasetHead(JsonOut& out, const catalog::Dataset& d) {
     out.beginObject()
         .field("name", d.name)
         .field("agency", d.agency)
         .field("description", d.descriptionText)
         .field("source", d.source)
         .field("table", d.schema + "." + d.table);
+}
+
+void writeDataset(JsonOut& out, const catalog::Dataset& d) {
+    writeDatasetHead(out, d);
     out.beginArray("columns");
     for (const auto& c : d.columns) {
         out.beginObject()
@@ -344,13 +349,7 @@ Result<HttpResponse> handleListDatasets(RequestContext& ctx) {
     JsonOut out;
     out.beginObject().beginArray("datasets");
     for (const auto& l : *listed) {
-        const catalog::Dataset& d = l.dataset;
-        out.beginObject()
-            .field("name", d.name)
-            .field("agency", d.agency)
-            .field("description", d.descriptionText)
-            .field("source", d.source)
-            .field("table", d.schema + "." + d.table);
+        writeDatasetHead(out, l.dataset);
         out.beginArray("policies");
         for (const auto& [name, policy] : l.policies) {
             out.beginObject().field("name", name);

@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -14,6 +15,7 @@
 #include "gateway/api/catalog_request.hpp"
 #include "gateway/api/console_routes.hpp"
 #include "gateway/api/services.hpp"
+#include "gateway/audit/integrity.hpp"
 #include "gateway/audit/log.hpp"
 #include "gateway/audit/merkle.hpp"
 #include "gateway/audit/tree_head.hpp"
@@ -88,14 +90,16 @@ VersionFacts versionFacts(const std::string& document) {
     return facts;
 }
 
-std::string monthOf(int64_t timeMs) {
+// A time in UTC, formatted with strftime's `format`.
+std::string utcText(uint64_t timeMs, const char* format) {
     const std::time_t seconds = static_cast<std::time_t>(timeMs / 1000);
     std::tm tm{};
     gmtime_r(&seconds, &tm);
-    char out[32];
-    std::snprintf(out, sizeof out, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
-    return out;
+    char out[64];
+    return std::string(out, std::strftime(out, sizeof out, format, &tm));
 }
+
+std::string monthOf(int64_t timeMs) { return utcText(static_cast<uint64_t>(std::max<int64_t>(timeMs, 0)), "%Y-%m"); }
 
 // How a partner appears: its agency, never its principal name (which may name a person).
 std::string organisationOf(const std::map<std::string, std::string>& agencies, const std::string& actor) {
@@ -286,6 +290,16 @@ Result<std::shared_ptr<const Register>> currentRegister(RequestContext& ctx) {
     return *built;
 }
 
+// A gateway that found its log altered vouches for nothing it counted: the register answers 503
+// like every audited route (docs/audit.md, "Integrity checks"), to visitors too.
+std::optional<HttpResponse> untrustedLog(RequestContext& ctx) {
+    if (!ctx.services.audit) return std::nullopt;
+    const auto integrity = ctx.services.audit->integrity();
+    if (integrity.state != audit::IntegrityState::Untrusted) return std::nullopt;
+    return http::errorResponse(503, "audit_log_untrusted",
+                               "the audit log no longer matches its signed tree heads; the register is not shown");
+}
+
 // ---- JSON -------------------------------------------------------------------------------------
 
 void writeHash(JsonOut& out, const audit::Hash& h) { out.str(crypto::toHex(h)); }
@@ -358,6 +372,7 @@ std::string registerJson(const Register& reg) {
 
 Result<HttpResponse> handleRegisterJson(RequestContext& ctx) {
     if (!ctx.request.query.empty()) return invalidArgument("GET /v1/transparency takes no query parameters");
+    if (auto refused = untrustedLog(ctx)) return std::move(*refused);
     auto reg = currentRegister(ctx);
     if (!reg) return reg.status();
     HttpResponse r = HttpResponse::json(200, registerJson(**reg));
@@ -367,6 +382,9 @@ Result<HttpResponse> handleRegisterJson(RequestContext& ctx) {
 }
 
 Result<HttpResponse> handleRegisterEntry(RequestContext& ctx) {
+    if (!ctx.request.query.empty())
+        return invalidArgument("GET /v1/transparency/entries/{index} takes no query parameters");
+    if (auto refused = untrustedLog(ctx)) return std::move(*refused);
     const std::string& text = ctx.param("index");
     uint64_t index = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
@@ -417,15 +435,6 @@ std::string withThousands(uint64_t n) {
     return out;
 }
 
-std::string utcTime(uint64_t timestampMs) {
-    const std::time_t seconds = static_cast<std::time_t>(timestampMs / 1000);
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char out[32];
-    std::strftime(out, sizeof out, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return out;
-}
-
 void htmlMonths(std::string& html, const Months& months, const Register& reg) {
     html += "<table><thead><tr><th>Month</th><th class=\"number\">Releases</th><th class=\"number\">Rows "
             "released</th><th>Audit entries</th></tr></thead><tbody>";
@@ -446,16 +455,18 @@ std::string registerHtml(const Register& reg) {
     std::string html =
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        "<title>Transparency register</title><link rel=\"stylesheet\" href=\"/console/register.css\"><link rel=\"icon\" href=\"/console/favicon.svg\"></head><body>"
-        "<header><h1>Transparency register</h1><p>Every release of personal data that this gateway made to a "
-        "partner, counted from its tamper-evident audit log. Each count links the audit entries it rests on; "
+        "<title>Transparency register</title><link rel=\"stylesheet\" href=\"/console/register.css\"><link "
+        "rel=\"icon\" href=\"/console/favicon.svg\"></head><body>"
+        "<header><h1>Transparency register</h1><p>The releases of personal data this gateway made to partners "
+        "under policies their publishers made public or summary (private ones are not shown), counted from its "
+        "tamper-evident audit log up to the signed tree head below. Each count links the audit entries it rests on; "
         "<a href=\"/v1/transparency\">the same register as JSON</a> carries an inclusion proof of each entry "
         "against the signed tree head below, checkable with the gateway's public key "
         "(<a href=\"/v1/keys\">/v1/keys</a>).</p></header><main>";
     if (reg.head) {
         html += "<section class=\"head\"><h2>Signed tree head</h2><dl><dt>Entries covered</dt><dd id=\"tree-size\">" +
                 withThousands(reg.head->head.treeSize) + "</dd><dt>Signed at</dt><dd>" +
-                utcTime(reg.head->head.timestampMs) + "</dd><dt>Root hash</dt><dd><code>" +
+                utcText(reg.head->head.timestampMs, "%Y-%m-%d %H:%M:%S UTC") + "</dd><dt>Root hash</dt><dd><code>" +
                 crypto::toHex(reg.head->head.rootHash) + "</code></dd></dl></section>";
     } else {
         html += "<p class=\"empty\">The audit log has no signed tree head yet: nothing is counted.</p>";
@@ -491,6 +502,7 @@ std::string registerHtml(const Register& reg) {
 }
 
 Result<HttpResponse> handleRegisterHtml(RequestContext& ctx) {
+    if (auto refused = untrustedLog(ctx)) return std::move(*refused);
     auto reg = currentRegister(ctx);
     if (!reg) return reg.status();
     HttpResponse r = HttpResponse::text(200, registerHtml(**reg), "text/html; charset=utf-8");

@@ -902,29 +902,13 @@ Result<std::vector<SignedTreeHead>> AuditLog::treeHeads(uint64_t maxSize) {
 }
 
 Result<InclusionProof> AuditLog::inclusionProof(uint64_t index, uint64_t treeSize) {
-    if (treeSize == 0) return invalidArgument("tree_size must be at least 1");
-    if (index >= treeSize)
+    if (treeSize > 0 && index >= treeSize)
         return invalidArgument("index " + std::to_string(index) + " is not in a tree of size " +
                                std::to_string(treeSize) + " (need index < tree_size)");
-    auto size = this->treeSize();
-    if (!size) return size.status();
-    if (treeSize > *size)
-        return notFound("tree_size " + std::to_string(treeSize) + " is beyond the log, which has " +
-                        std::to_string(*size) + " entries");
-    std::shared_lock tree(treeMutex_);
-    InclusionProof p;
-    p.index = index;
-    p.treeSize = treeSize;
-    auto leaf = tree_.leaf(index);
-    auto root = tree_.rootAt(treeSize);
-    auto path = tree_.inclusionProof(index, treeSize);
-    if (!leaf) return leaf.status();
-    if (!root) return root.status();
-    if (!path) return path.status();
-    p.leafHash = *leaf;
-    p.rootHash = *root;
-    p.path = std::move(path).value();
-    return p;
+    const uint64_t one[] = {index};
+    auto proofs = inclusionProofs(one, treeSize);
+    if (!proofs) return proofs.status();
+    return std::move(proofs->front());
 }
 
 Result<std::vector<InclusionProof>> AuditLog::inclusionProofs(std::span<const uint64_t> indices, uint64_t treeSize) {

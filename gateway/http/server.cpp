@@ -466,6 +466,15 @@ private:
             msg.set(bhttp::field::server, "custodian/" CUSTODIAN_VERSION);
             msg.keep_alive(keepAlive);
         };
+        if (!response.stream && log.method == "HEAD") {
+            // A response to HEAD has the headers of the GET answer and no body (RFC 9110, 9.3.2).
+            bhttp::response<bhttp::empty_body> msg{static_cast<bhttp::status>(response.status), version};
+            setCommon(msg);
+            msg.content_length(response.body.size());
+            lowest().expires_after(cfg().timeouts.write);
+            co_await bhttp::async_write(stream_, msg, withError(ec));
+            co_return !ec;
+        }
         if (!response.stream) {
             bhttp::response<bhttp::string_body> msg{static_cast<bhttp::status>(response.status), version};
             setCommon(msg);

@@ -905,7 +905,7 @@ TEST_CASE("an attacker's methods, parameters and paths on the public pages", "[i
                 CHECK(r.header("allow").find("GET") != std::string::npos);
             }
             // HEAD: refused like any other method (docs/openapi.yaml: "a known path with another
-            // method is 405 with an Allow header"). Its body: the FINDING test case below.
+            // method is 405 with an Allow header"), and without a body (the test case on HEAD below).
             const std::string raw =
                 rawExchange(port, "HEAD " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
             INFO("HEAD " << target << ": " << raw.substr(0, 300));
@@ -923,7 +923,7 @@ TEST_CASE("an attacker's methods, parameters and paths on the public pages", "[i
         auto page = httpRequest(port, "GET", "/transparency?lang=en");
         CHECK((page.status == 200 || page.status == 400));
         auto entry = httpRequest(port, "GET", "/v1/transparency/entries/0?x=1");
-        CHECK((entry.status == 400 || entry.status == 404));
+        CHECK(entry.status == 400);
     }
 
     SECTION("entry indices that are not non-negative integers") {
@@ -1222,12 +1222,14 @@ TEST_CASE("once the gateway finds its log rewritten, visits with credentials are
         CHECK(r.body.find("audit_log_untrusted") != std::string::npos);
         CHECK_FALSE(r.header("retry-after").empty());
     }
-    // FINDING (gap, not asserted): without credentials the register is still served (200), built
-    // from the head signed before the rewrite, with no sign that the gateway now considers its log
-    // untrusted; docs/transparency.md and docs/operations.md ("The audit log no longer matches")
-    // do not say what the public register does in that state.
-    const auto anonymousRegister = w.anonymous("/v1/transparency");
-    CHECK((anonymousRegister.status == 200 || anonymousRegister.status == 503));
+    // Without credentials too: a register the gateway can no longer vouch for is not shown
+    // (docs/transparency.md; this was a finding of the contract tests, fixed).
+    for (const std::string target : {"/transparency", "/v1/transparency", "/v1/transparency/entries/0"}) {
+        INFO(target);
+        const auto anonymous = w.anonymous(target);
+        CHECK(anonymous.status == 503);
+        CHECK(anonymous.body.find("audit_log_untrusted") != std::string::npos);
+    }
 }
 
 TEST_CASE("policies of the same name in two datasets are each classified by their own versions",
@@ -1354,9 +1356,10 @@ TEST_CASE("registers read while heads are being signed are each consistent with 
     }
 }
 
-// Findings (hidden until the gateway or the docs are fixed; run with "[transparency-findings]").
-TEST_CASE("FINDING: a HEAD answer carries a body, and .ico console files have an undocumented type",
-          "[.][transparency-findings]") {
+// Two findings of the contract tests, fixed: a HEAD answer carried a body, and .ico console files
+// had a content type docs/openapi.yaml did not list.
+TEST_CASE("a HEAD answer has no body, and .ico console files have a documented type",
+          "[integration][transparency][contract]") {
     const fs::path folder = fs::temp_directory_path() / ("custodian-trc-ico-" + std::to_string(::getpid()));
     fs::create_directories(folder);
     std::ofstream(folder / "index.html") << "<!DOCTYPE html><title>edition</title>";
@@ -1372,9 +1375,8 @@ TEST_CASE("FINDING: a HEAD answer carries a body, and .ico console files have an
     ContractWorld w([dir](config::GatewayConfig& c) { c.consoleDirectory = dir; });
     const uint16_t port = w.gw->port();
 
-    // FINDING: the 405 answer to HEAD carries its JSON error body (RFC 9110 §9.3.2: the server
-    // MUST NOT send content in a response to HEAD), so on a kept-alive connection a client reads
-    // those bytes as the beginning of the next response.
+    // The 405 answer to HEAD has no content (RFC 9110 §9.3.2): on a kept-alive connection a body
+    // would be read as the beginning of the next response.
     for (const std::string target : {"/transparency", "/v1/transparency", "/console/", "/console/index.html"}) {
         const std::string raw =
             rawExchange(port, "HEAD " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
@@ -1391,8 +1393,8 @@ TEST_CASE("FINDING: a HEAD answer carries a body, and .ico console files have an
         CHECK(raw.compare(endOfHead + 4, 9, "HTTP/1.1 ") == 0);
     }
 
-    // FINDING: docs/configuration.md (console.directory) serves ".ico" files; docs/openapi.yaml
-    // (/console/{file}) documents no image/x-icon response, so the contract check fails at exit.
+    // docs/configuration.md (console.directory) serves ".ico" files, and docs/openapi.yaml lists
+    // image/x-icon (the contract check fails at exit otherwise).
     auto ico = httpRequest(port, "GET", "/console/favicon.ico");
     CHECK(ico.status == 200);
 }
