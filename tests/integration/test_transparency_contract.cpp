@@ -639,7 +639,7 @@ TEST_CASE("a citizen checks the register of two agencies with the signed log alo
     CHECK(countedUnder(counted2, "visits", "") == underV2);
 }
 
-TEST_CASE("before the first signed head the register counts nothing; a release waits for the next head",
+TEST_CASE("before the first signed head the register counts nothing, and a release waits for the next head",
           "[integration][transparency][contract]") {
     ContractWorld w;
     w.addSource("dr.jane.publisher", "health-db");
@@ -785,7 +785,7 @@ TEST_CASE("releases in two calendar months are two month rows", "[integration][t
     CHECK(html.body.find(now) != std::string::npos);
 }
 
-TEST_CASE("visits without credentials leave no audit entry; visits with credentials leave exactly one",
+TEST_CASE("visits without credentials leave no audit entry, and visits with credentials leave exactly one",
           "[integration][transparency][contract]") {
     ContractWorld w;
     w.addSource("dr.jane.publisher", "health-db");
