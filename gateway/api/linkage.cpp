@@ -57,10 +57,16 @@ std::string LinkageReport::message() const {
     if (!join || join->keepsK()) return "the join of the recipient's releases keeps k";
     std::string ids;
     for (const auto& e : checkedAgainst) ids += (ids.empty() ? "" : ", ") + e.extractId;
+    std::string what;
+    if (join->personsBelowK > 0)
+        what = std::to_string(join->personsBelowK) +
+               " persons would fall into classes smaller than the k of a release they are in (k up to " +
+               std::to_string(join->k) + "; the smallest class has " + std::to_string(join->smallestClass) + ")";
+    if (join->personsNotLDiverse > 0)
+        what += (what.empty() ? "" : ", and ") + std::to_string(join->personsNotLDiverse) +
+                " persons into classes that are not l-diverse for a release they are in";
     return "joined on the pseudonyms of \"" + join->identityColumn + "\" with the recipient's earlier release(s) " +
-           ids + ", " + std::to_string(join->personsBelowK) +
-           " persons would fall into classes smaller than k = " + std::to_string(join->k) + " (the smallest has " +
-           std::to_string(join->smallestClass) + ")";
+           ids + ", " + what;
 }
 
 crypto::JsonValue LinkageReport::toJson() const {
@@ -90,6 +96,7 @@ crypto::JsonValue LinkageReport::toJson() const {
         o["classes"] = join->classes;
         o["smallest_class"] = join->smallestClass;
         o["persons_below_k"] = join->personsBelowK;
+        o["persons_not_l_diverse"] = join->personsNotLDiverse;
     }
     return o;
 }

@@ -39,10 +39,19 @@ Result<ReleasedView> collectReleasedView(ReleaseStream& stream) {
     const ReleasePlan& plan = stream.plan();
     view.pseudonymColumns = pseudonymizedColumns(plan);
     view.k = std::max<uint64_t>(1, plan.models().k);
-    std::vector<std::string> qis;
+    std::vector<std::string> qis, sensitive;
     for (size_t i : plan.quasiIdentifiers()) qis.push_back(plan.inputColumns()[i].name);
+    view.lDiversity = plan.models().lDiversity;
+    if (view.lDiversity)
+        for (size_t i : plan.sensitiveAttributes()) sensitive.push_back(plan.inputColumns()[i].name);
     for (const auto& c : view.pseudonymColumns) view.byPseudonym[c];
     if (Status s = stream.start(); !s) return s;
+    // Only what the recipient receives counts: a sensitive column the policy drops is not checked.
+    std::erase_if(sensitive, [&](const std::string& name) {
+        const auto& columns = stream.columns();
+        return std::none_of(columns.begin(), columns.end(),
+                            [&](const ReleasedColumn& c) { return c.name == name && c.released; });
+    });
     std::string pending;  // a line cut by the page boundary
     auto takeLine = [&](std::string_view line) -> Status {
         if (line.empty()) return Status::ok();
@@ -55,10 +64,17 @@ Result<ReleasedView> collectReleasedView(ReleaseStream& stream) {
             auto m = row.FindMember(qis[i].c_str());
             if (m != row.MemberEnd()) labels += valueText(m->value);
         }
+        std::vector<std::string> values;
+        for (const auto& c : sensitive) {
+            auto m = row.FindMember(c.c_str());
+            values.push_back(m == row.MemberEnd() ? std::string("\x1e") : valueText(m->value));
+        }
         for (const auto& c : view.pseudonymColumns) {
             auto m = row.FindMember(c.c_str());
             if (m == row.MemberEnd() || !m->value.IsString()) continue;  // NULL identifiers join nothing
-            view.byPseudonym[c][std::string(m->value.GetString(), m->value.GetStringLength())] = labels;
+            std::string pseudonym(m->value.GetString(), m->value.GetStringLength());
+            if (!sensitive.empty()) view.sensitiveOf[c][pseudonym] = values;
+            view.byPseudonym[c][std::move(pseudonym)] = labels;
         }
         ++view.rows;
         return Status::ok();
@@ -124,20 +140,44 @@ JoinCheck checkJoin(const std::vector<const ReleasedView*>& views) {
     }
     // A class's persons are in the same views: each must keep the k of every view it is in, so that
     // no release's promise is broken by another (the class key says which views: '\x1d' present).
-    std::unordered_map<std::string, uint64_t> sizes;
-    for (const auto& [pseudonym, c] : classOf) ++sizes[c];
+    std::unordered_map<std::string, std::vector<const std::string*>> members;  // class → pseudonyms
+    for (const auto& [pseudonym, c] : classOf) members[c].push_back(&pseudonym);
     out.persons = classOf.size();
-    out.classes = sizes.size();
-    for (const auto& [c, n] : sizes) {
+    out.classes = members.size();
+    std::vector<uint64_t> scratch;
+    for (const auto& [c, persons] : members) {
+        const uint64_t n = persons.size();
         uint64_t required = 1;
+        std::vector<size_t> present;  // views the class is in
         size_t part = 0;
         for (char ch : c) {
             if (ch != '\x1d' && ch != '\x1c') continue;
-            if (ch == '\x1d') required = std::max(required, views[out.joined[part]]->k);
+            if (ch == '\x1d') {
+                present.push_back(out.joined[part]);
+                required = std::max(required, views[out.joined[part]]->k);
+            }
             ++part;
         }
         out.smallestClass = out.smallestClass == 0 ? n : std::min(out.smallestClass, n);
         if (n < required) out.personsBelowK += n;
+        // l-diversity of every release that declares it, over its sensitive values in this class.
+        bool diverse = true;
+        for (size_t v : present) {
+            const ReleasedView& view = *views[v];
+            if (!view.lDiversity) continue;
+            auto values = view.sensitiveOf.find(out.identityColumn);
+            if (values == view.sensitiveOf.end()) continue;
+            const size_t attributes = values->second.empty() ? 0 : values->second.begin()->second.size();
+            for (size_t a = 0; a < attributes && diverse; ++a) {
+                std::unordered_map<std::string, uint64_t> counts;
+                for (const std::string* p : persons) ++counts[values->second.at(*p)[a]];
+                std::vector<anon::SensitiveCount> hist;
+                uint32_t code = 0;
+                for (const auto& [value, count] : counts) hist.push_back({code++, count});
+                diverse = anon::model::lDiverse(*view.lDiversity, hist, n, scratch);
+            }
+        }
+        if (!diverse) out.personsNotLDiverse += n;
     }
     return out;
 }

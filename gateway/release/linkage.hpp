@@ -11,10 +11,12 @@
 // No network or database code: the caller prepares the releases (gateway/api/linkage.hpp).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "anonymizer/privacy_model.hpp"
 #include "anonymizer/status.hpp"
 #include "gateway/crypto/canonical_json.hpp"
 #include "gateway/release/stream.hpp"
@@ -28,6 +30,10 @@ struct ReleasedView {
     uint64_t k = 1;                             // the policy's k (1 without one)
     // Per pseudonymized column: pseudonym → the row's quasi-identifier values (joined by '\x1f').
     std::unordered_map<std::string, std::unordered_map<std::string, std::string>> byPseudonym;
+    // With l-diversity: the policy's model, and per pseudonymized column, pseudonym → the row's
+    // released sensitive values (one per sensitive attribute, in plan order).
+    std::optional<anon::LDiversity> lDiversity;
+    std::unordered_map<std::string, std::unordered_map<std::string, std::vector<std::string>>> sensitiveOf;
     uint64_t rows = 0;
 };
 
@@ -45,7 +51,10 @@ struct JoinCheck {
     // Persons in classes smaller than the largest k of the releases they are in: every release's k
     // must hold for its persons over the join.
     uint64_t personsBelowK = 0;
-    bool keepsK() const noexcept { return personsBelowK == 0; }
+    // Persons in classes where a release they are in declares l-diversity and a sensitive attribute
+    // of its falls short of it over the join.
+    uint64_t personsNotLDiverse = 0;
+    bool keepsK() const noexcept { return personsBelowK == 0 && personsNotLDiverse == 0; }
 };
 
 // The join of views[0] (the new release) with every other view that pseudonymizes the same column.

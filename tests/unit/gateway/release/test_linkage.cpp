@@ -80,3 +80,26 @@ TEST_CASE("releases that pseudonymize no common column are not joined", "[linkag
     CHECK(j.keepsK());
     CHECK(checkJoin({}).persons == 0);
 }
+
+TEST_CASE("a release that declares l-diversity keeps it over the join", "[linkage]") {
+    // Six persons of one class in the earlier release, diverse in their diagnosis (3 values); the
+    // new release splits them in two places, one of which holds a single diagnosis.
+    ReleasedView earlier = view(3, {"id"}, "id", persons(1, 6, "30-39"));
+    earlier.lDiversity = custodian::anon::LDiversity{custodian::anon::LDiversityVariant::Distinct, 2, 1};
+    const char* diagnoses[] = {"I10", "I10", "I10", "E11", "J45", "E11"};
+    for (int i = 1; i <= 6; ++i) earlier.sensitiveOf["id"]["p" + std::to_string(i)] = {diagnoses[i - 1]};
+    std::vector<std::pair<std::string, std::string>> places;
+    for (int i = 1; i <= 6; ++i) places.emplace_back("p" + std::to_string(i), i <= 3 ? "north" : "south");
+    const ReleasedView byPlace = view(3, {"id"}, "id", places);
+    JoinCheck j = checkJoin({&byPlace, &earlier});
+    CHECK(j.personsBelowK == 0);       // two classes of 3
+    CHECK(j.personsNotLDiverse == 3);  // north: only I10
+    CHECK_FALSE(j.keepsK());
+    // Spread differently, both halves keep 2 distinct diagnoses.
+    places.clear();
+    for (int i = 1; i <= 6; ++i) places.emplace_back("p" + std::to_string(i), i % 2 ? "north" : "south");
+    const ReleasedView alternating = view(3, {"id"}, "id", places);
+    j = checkJoin({&alternating, &earlier});
+    CHECK(j.personsNotLDiverse == 0);
+    CHECK(j.keepsK());
+}
