@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gateway/audit/log.hpp"
+#include "gateway/api/json_out.hpp"
 #include "gateway/api/record.hpp"
 #include "gateway/audit/verifier.hpp"
 #include "gateway/crypto/canonical_json.hpp"
@@ -62,12 +63,10 @@ Result<uint64_t> requiredUint(const RequestContext& ctx, const char* name) {
     return **v;
 }
 
-std::string hashHex(const audit::Hash& h) { return "\"" + crypto::toHex(h) + "\""; }
-
-std::string hashArray(const std::vector<audit::Hash>& path) {
-    std::string out = "[";
-    for (size_t i = 0; i < path.size(); ++i) out += (i ? "," : "") + hashHex(path[i]);
-    return out + "]";
+void writeHashes(JsonOut& out, std::string_view name, const std::vector<audit::Hash>& hashes) {
+    out.beginArray(name);
+    for (const auto& h : hashes) out.hex(h);
+    out.endArray();
 }
 
 audit::AuditLog* logOf(const RequestContext& ctx) { return ctx.services.audit; }
@@ -126,18 +125,20 @@ Result<HttpResponse> handleQuery(RequestContext& ctx) {
 
     auto page = log->query(q);
     if (!page) return page.status();
-    std::string body = "{\"entries\":[";
-    for (size_t i = 0; i < page->entries.size(); ++i) {
-        const audit::StoredEntry& e = page->entries[i];
-        if (i) body += ',';
+    JsonOut out;
+    out.beginObject().beginArray("entries");
+    for (const audit::StoredEntry& e : page->entries) {
+        out.beginObject();
         // The stored canonical bytes are JSON; they are returned verbatim so the auditor can hash
         // them. A row that is no longer JSON (tampering) is returned as a string instead.
-        const bool json = e.parsed || crypto::parseJson(e.canonicalBytes).isOk();
-        body += "{\"entry\":" + (json ? e.canonicalBytes : jsonQuote(e.canonicalBytes)) +
-                ",\"index\":" + std::to_string(e.index) + ",\"leaf_hash\":" + hashHex(e.leafHash) + "}";
+        if (e.parsed || crypto::parseJson(e.canonicalBytes).isOk()) out.raw("entry", e.canonicalBytes);
+        else out.field("entry", e.canonicalBytes);
+        out.key("index").uint(e.index);
+        out.key("leaf_hash").hex(e.leafHash);
+        out.endObject();
     }
-    body += "],\"next_cursor\":" + (page->nextCursor ? std::to_string(*page->nextCursor) : std::string("null")) + "}";
-    return HttpResponse::json(200, std::move(body));
+    out.endArray().optional("next_cursor", page->nextCursor).endObject();
+    return HttpResponse::json(200, out.text());
 }
 
 // Streams the log as it stood when the export started: every stored tree head, and the entries
@@ -246,10 +247,14 @@ Result<HttpResponse> handleInclusion(RequestContext& ctx) {
     auto proof = log->inclusionProof(*index, *size);
     if (!proof) return proof.status();
     if (Status s = recordAccess(ctx, "audit.proof.inclusion", {{"index", *index}, {"tree_size", *size}}); !s) return s;
-    return HttpResponse::json(
-        200, "{\"audit_path\":" + hashArray(proof->path) + ",\"index\":" + std::to_string(proof->index) +
-                 ",\"leaf_hash\":" + hashHex(proof->leafHash) + ",\"root_hash\":" + hashHex(proof->rootHash) +
-                 ",\"tree_size\":" + std::to_string(proof->treeSize) + "}");
+    JsonOut out;
+    out.beginObject();
+    writeHashes(out, "audit_path", proof->path);
+    out.key("index").uint(proof->index);
+    out.key("leaf_hash").hex(proof->leafHash);
+    out.key("root_hash").hex(proof->rootHash);
+    out.key("tree_size").uint(proof->treeSize).endObject();
+    return HttpResponse::json(200, out.text());
 }
 
 Result<HttpResponse> handleConsistency(RequestContext& ctx) {
@@ -267,10 +272,15 @@ Result<HttpResponse> handleConsistency(RequestContext& ctx) {
     auto proof = log->consistencyProof(*first, *second);  // recorded once it exists, as above
     if (!proof) return proof.status();
     if (Status s = recordAccess(ctx, "audit.proof.consistency", {{"first", *first}, {"second", *second}}); !s) return s;
-    return HttpResponse::json(
-        200, "{\"consistency_path\":" + hashArray(proof->path) + ",\"first\":" + std::to_string(proof->first) +
-                 ",\"first_root\":" + hashHex(proof->firstRoot) + ",\"second\":" + std::to_string(proof->second) +
-                 ",\"second_root\":" + hashHex(proof->secondRoot) + "}");
+    JsonOut out;
+    out.beginObject();
+    writeHashes(out, "consistency_path", proof->path);
+    out.key("first").uint(proof->first);
+    out.key("first_root").hex(proof->firstRoot);
+    out.key("second").uint(proof->second);
+    out.key("second_root").hex(proof->secondRoot);
+    out.endObject();
+    return HttpResponse::json(200, out.text());
 }
 
 bool digits(std::string_view s, size_t pos, size_t n, int& out) {

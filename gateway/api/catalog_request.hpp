@@ -19,6 +19,7 @@
 #include <pqxx/connection>
 
 #include "anonymizer/status.hpp"
+#include "gateway/api/json_out.hpp"
 #include "gateway/api/router.hpp"
 #include "gateway/api/services.hpp"
 #include "gateway/audit/entry.hpp"
@@ -29,95 +30,6 @@
 #include "policies/policy.hpp"
 
 namespace custodian::api {
-
-// The JSON of the api's responses (the catalog's, the preview's), on RapidJSON's Writer; strings
-// are written as valid UTF-8.
-class JsonOut {
-public:
-    JsonOut() : w_(buffer_) {}
-    rapidjson::Writer<rapidjson::StringBuffer>& w() { return w_; }
-    JsonOut& key(std::string_view k) {
-        w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-        return *this;
-    }
-    JsonOut& str(std::string_view v) {
-        std::string clean = crypto::sanitizeUtf8(v);
-        w_.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
-        return *this;
-    }
-    JsonOut& field(std::string_view k, std::string_view v) { return key(k).str(v); }
-    // Only a real bool may become a JSON boolean: a `const char*` would otherwise convert to bool
-    // (a standard conversion beats the user-defined one to string_view) and write `true`.
-    template <typename B>
-    requires std::same_as<B, bool> JsonOut& field(std::string_view k, B v) {
-        key(k);
-        w_.Bool(v);
-        return *this;
-    }
-    JsonOut& field(std::string_view k, const char* v) { return field(k, std::string_view(v)); }
-    JsonOut& field(std::string_view k, int64_t v) {
-        key(k);
-        w_.Int64(v);
-        return *this;
-    }
-    JsonOut& optional(std::string_view k, const std::optional<std::string>& v) {
-        key(k);
-        if (v) str(*v);
-        else w_.Null();
-        return *this;
-    }
-    JsonOut& optional(std::string_view k, const std::optional<uint64_t>& v) {
-        key(k);
-        if (v) w_.Uint64(*v);
-        else w_.Null();
-        return *this;
-    }
-    JsonOut& null() {
-        w_.Null();
-        return *this;
-    }
-    JsonOut& number(double v) {
-        w_.Double(v);
-        return *this;
-    }
-    // A number, or null when it is not finite (JSON has no infinity or NaN).
-    JsonOut& finite(double v) {
-        if (std::isfinite(v)) w_.Double(v);
-        else w_.Null();
-        return *this;
-    }
-    JsonOut& uint(uint64_t v) {
-        w_.Uint64(v);
-        return *this;
-    }
-    JsonOut& raw(std::string_view k, const std::string& json) {
-        key(k);
-        w_.RawValue(json.data(), json.size(), rapidjson::kObjectType);
-        return *this;
-    }
-    JsonOut& beginObject() {
-        w_.StartObject();
-        return *this;
-    }
-    JsonOut& endObject() {
-        w_.EndObject();
-        return *this;
-    }
-    JsonOut& beginArray(std::string_view k) {
-        key(k);
-        w_.StartArray();
-        return *this;
-    }
-    JsonOut& endArray() {
-        w_.EndArray();
-        return *this;
-    }
-    std::string text() const { return buffer_.GetString(); }
-
-private:
-    rapidjson::StringBuffer buffer_;
-    rapidjson::Writer<rapidjson::StringBuffer> w_;
-};
 
 // The opening every catalog handler shares: the catalog's services are configured and the caller
 // is authenticated. Unavailable (503) or Unauthenticated otherwise.

@@ -4,6 +4,7 @@
 
 #include "gateway/api/audit_routes.hpp"
 #include "gateway/api/group_routes.hpp"
+#include "gateway/api/json_out.hpp"
 #include "gateway/api/catalog_routes.hpp"
 #include "gateway/api/console_routes.hpp"
 #include "gateway/crypto/keys.hpp"
@@ -73,10 +74,11 @@ Result<HttpResponse> handleKeys(RequestContext& ctx) {
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, pk.data(), pk.size());
     std::string keyId = crypto::toHex(crypto::ByteView(digest, 8));
-    HttpResponse r = HttpResponse::json(
-        200, "{\"keys\":[{\"key_id\":" + http::jsonQuote(keyId) + ",\"algorithm\":\"Ed25519\",\"use\":" +
-                 "\"manifest and tree-head signatures\",\"public_key\":" + http::jsonQuote(crypto::toBase64(pk)) +
-                 "}]}");
+    JsonOut out;
+    out.beginObject().beginArray("keys").beginObject();
+    out.field("key_id", keyId).field("algorithm", "Ed25519").field("use", "manifest and tree-head signatures");
+    out.field("public_key", crypto::toBase64(pk)).endObject().endArray().endObject();
+    HttpResponse r = HttpResponse::json(200, out.text());
     r.setHeader("Cache-Control", "max-age=300");
     return r;
 }

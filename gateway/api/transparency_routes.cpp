@@ -302,13 +302,11 @@ std::optional<HttpResponse> untrustedLog(RequestContext& ctx) {
 
 // ---- JSON -------------------------------------------------------------------------------------
 
-void writeHash(JsonOut& out, const audit::Hash& h) { out.str(crypto::toHex(h)); }
-
 void writeRelease(JsonOut& out, const CountedRelease& r) {
     out.beginObject().key("index").uint(r.index).key("rows_released").uint(r.rows).key("leaf_hash");
-    writeHash(out, r.leafHash);
+    out.hex(r.leafHash);
     out.beginArray("audit_path");
-    for (const auto& h : r.path) writeHash(out, h);
+    for (const auto& h : r.path) out.hex(h);
     out.endArray().endObject();
 }
 
@@ -330,7 +328,7 @@ void writeHead(JsonOut& out, const Register& reg) {
         return;
     }
     out.beginObject().key("tree_size").uint(reg.head->head.treeSize).key("root_hash");
-    writeHash(out, reg.head->head.rootHash);
+    out.hex(reg.head->head.rootHash);
     out.key("timestamp_ms").uint(reg.head->head.timestampMs);
     out.field("signature", crypto::toBase64(crypto::ByteView(reg.head->signature.data(), reg.head->signature.size())));
     out.endObject();
