@@ -65,6 +65,9 @@ std::string LinkageReport::message() const {
     if (join->personsNotLDiverse > 0)
         what += (what.empty() ? "" : ", and ") + std::to_string(join->personsNotLDiverse) +
                 " persons into classes that are not l-diverse for a release they are in";
+    if (join->personsNotTClose > 0)
+        what += (what.empty() ? "" : ", and ") + std::to_string(join->personsNotTClose) +
+                " persons into classes that are not t-close for a release they are in";
     return "joined on the pseudonyms of \"" + join->identityColumn + "\" with the recipient's earlier release(s) " +
            ids + ", " + what;
 }
@@ -97,6 +100,7 @@ crypto::JsonValue LinkageReport::toJson() const {
         o["smallest_class"] = join->smallestClass;
         o["persons_below_k"] = join->personsBelowK;
         o["persons_not_l_diverse"] = join->personsNotLDiverse;
+        o["persons_not_t_close"] = join->personsNotTClose;
     }
     return o;
 }

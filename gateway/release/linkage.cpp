@@ -5,6 +5,8 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <map>
 #include <set>
 #include <string_view>
 
@@ -42,11 +44,24 @@ Result<ReleasedView> collectReleasedView(ReleaseStream& stream) {
     std::vector<std::string> qis, sensitive;
     for (size_t i : plan.quasiIdentifiers()) qis.push_back(plan.inputColumns()[i].name);
     view.lDiversity = plan.models().lDiversity;
-    if (view.lDiversity)
-        for (size_t i : plan.sensitiveAttributes()) sensitive.push_back(plan.inputColumns()[i].name);
+    view.tCloseness = plan.models().tCloseness;
+    std::vector<anon::TClosenessDistance> distances;
+    if (view.lDiversity || view.tCloseness)
+        for (size_t i : plan.sensitiveAttributes()) {
+            sensitive.push_back(plan.inputColumns()[i].name);
+            distances.push_back(plan.orderedDistance(i) ? anon::TClosenessDistance::Ordered
+                                                        : anon::TClosenessDistance::Equal);
+        }
     for (const auto& c : view.pseudonymColumns) view.byPseudonym[c];
     if (Status s = stream.start(); !s) return s;
     // Only what the recipient receives counts: a sensitive column the policy drops is not checked.
+    for (size_t i = 0; i < sensitive.size(); ++i) {
+        const auto& columns = stream.columns();
+        if (std::none_of(columns.begin(), columns.end(),
+                         [&](const ReleasedColumn& c) { return c.name == sensitive[i] && c.released; }))
+            continue;
+        view.sensitiveDistance.push_back(distances[i]);
+    }
     std::erase_if(sensitive, [&](const std::string& name) {
         const auto& columns = stream.columns();
         return std::none_of(columns.begin(), columns.end(),
@@ -92,6 +107,46 @@ Result<ReleasedView> collectReleasedView(ReleaseStream& stream) {
     if (Status s = takeLine(pending); !s) return s;
     return view;
 }
+
+namespace {
+
+// One sensitive attribute of one release for t-closeness: its values coded in value order (numbers
+// by value when every value is one, else by text) and its distribution over the release's rows.
+struct SensitiveScale {
+    std::unordered_map<std::string, uint32_t> code;
+    anon::SensitiveDomain domain;
+};
+
+SensitiveScale scaleOf(const std::unordered_map<std::string, std::vector<std::string>>& rows, size_t attribute,
+                       anon::TClosenessDistance distance) {
+    std::unordered_map<std::string, uint64_t> counts;
+    for (const auto& [pseudonym, values] : rows) ++counts[values[attribute]];
+    std::vector<std::string> order;
+    for (const auto& [value, n] : counts) order.push_back(value);
+    bool numeric = true;
+    std::vector<double> numbers;
+    for (const auto& v : order) {
+        char* end = nullptr;
+        const std::string text = v.starts_with('\x1e') ? v.substr(1) : v;
+        const double d = std::strtod(text.c_str(), &end);
+        numeric = numeric && !text.empty() && end == text.c_str() + text.size();
+        numbers.push_back(d);
+    }
+    std::vector<size_t> index(order.size());
+    for (size_t i = 0; i < index.size(); ++i) index[i] = i;
+    std::sort(index.begin(), index.end(),
+              [&](size_t a, size_t b) { return numeric ? numbers[a] < numbers[b] : order[a] < order[b]; });
+    SensitiveScale scale;
+    std::vector<uint64_t> frequency(order.size());
+    for (size_t rank = 0; rank < index.size(); ++rank) {
+        scale.code[order[index[rank]]] = static_cast<uint32_t>(rank);
+        frequency[rank] = counts[order[index[rank]]];
+    }
+    scale.domain = anon::SensitiveDomain::fromFrequencies(frequency, distance);
+    return scale;
+}
+
+}  // namespace
 
 JoinCheck checkJoin(const std::vector<const ReleasedView*>& views) {
     JoinCheck out;
@@ -145,6 +200,7 @@ JoinCheck checkJoin(const std::vector<const ReleasedView*>& views) {
     out.persons = classOf.size();
     out.classes = members.size();
     std::vector<uint64_t> scratch;
+    std::map<std::pair<size_t, size_t>, SensitiveScale> scales;  // (view, attribute), built when needed
     for (const auto& [c, persons] : members) {
         const uint64_t n = persons.size();
         uint64_t required = 1;
@@ -160,24 +216,36 @@ JoinCheck checkJoin(const std::vector<const ReleasedView*>& views) {
         }
         out.smallestClass = out.smallestClass == 0 ? n : std::min(out.smallestClass, n);
         if (n < required) out.personsBelowK += n;
-        // l-diversity of every release that declares it, over its sensitive values in this class.
-        bool diverse = true;
+        // l-diversity and t-closeness of every release that declares them, over its sensitive
+        // values in this class.
+        bool diverse = true, close = true;
         for (size_t v : present) {
             const ReleasedView& view = *views[v];
-            if (!view.lDiversity) continue;
+            if (!view.lDiversity && !view.tCloseness) continue;
             auto values = view.sensitiveOf.find(out.identityColumn);
             if (values == view.sensitiveOf.end()) continue;
             const size_t attributes = values->second.empty() ? 0 : values->second.begin()->second.size();
-            for (size_t a = 0; a < attributes && diverse; ++a) {
+            for (size_t a = 0; a < attributes; ++a) {
                 std::unordered_map<std::string, uint64_t> counts;
                 for (const std::string* p : persons) ++counts[values->second.at(*p)[a]];
-                std::vector<anon::SensitiveCount> hist;
-                uint32_t code = 0;
-                for (const auto& [value, count] : counts) hist.push_back({code++, count});
-                diverse = anon::model::lDiverse(*view.lDiversity, hist, n, scratch);
+                if (view.lDiversity && diverse) {
+                    std::vector<anon::SensitiveCount> hist;
+                    uint32_t code = 0;
+                    for (const auto& [value, count] : counts) hist.push_back({code++, count});
+                    diverse = anon::model::lDiverse(*view.lDiversity, hist, n, scratch);
+                }
+                if (view.tCloseness && close && a < view.sensitiveDistance.size()) {
+                    auto& scale = scales[{v, a}];
+                    if (scale.code.empty()) scale = scaleOf(values->second, a, view.sensitiveDistance[a]);
+                    std::vector<anon::SensitiveCount> hist;
+                    for (const auto& [value, count] : counts) hist.push_back({scale.code.at(value), count});
+                    std::sort(hist.begin(), hist.end(), [](const auto& x, const auto& y) { return x.value < y.value; });
+                    close = anon::model::earthMoversDistance(hist, n, scale.domain) <= view.tCloseness->t + 1e-12;
+                }
             }
         }
         if (!diverse) out.personsNotLDiverse += n;
+        if (!close) out.personsNotTClose += n;
     }
     return out;
 }

@@ -30,9 +30,12 @@ struct ReleasedView {
     uint64_t k = 1;                             // the policy's k (1 without one)
     // Per pseudonymized column: pseudonym → the row's quasi-identifier values (joined by '\x1f').
     std::unordered_map<std::string, std::unordered_map<std::string, std::string>> byPseudonym;
-    // With l-diversity: the policy's model, and per pseudonymized column, pseudonym → the row's
-    // released sensitive values (one per sensitive attribute, in plan order).
+    // With l-diversity or t-closeness: the policy's models, and per pseudonymized column, pseudonym
+    // → the row's released sensitive values (one per released sensitive attribute, in plan order),
+    // and each attribute's t-closeness distance.
     std::optional<anon::LDiversity> lDiversity;
+    std::optional<anon::TCloseness> tCloseness;
+    std::vector<anon::TClosenessDistance> sensitiveDistance;
     std::unordered_map<std::string, std::unordered_map<std::string, std::vector<std::string>>> sensitiveOf;
     uint64_t rows = 0;
 };
@@ -54,7 +57,10 @@ struct JoinCheck {
     // Persons in classes where a release they are in declares l-diversity and a sensitive attribute
     // of its falls short of it over the join.
     uint64_t personsNotLDiverse = 0;
-    bool keepsK() const noexcept { return personsBelowK == 0 && personsNotLDiverse == 0; }
+    // The same for t-closeness: a class's distribution of a sensitive attribute further than t (Earth
+    // Mover's Distance) from that release's distribution over all its rows.
+    uint64_t personsNotTClose = 0;
+    bool keepsK() const noexcept { return personsBelowK == 0 && personsNotLDiverse == 0 && personsNotTClose == 0; }
 };
 
 // The join of views[0] (the new release) with every other view that pseudonymizes the same column.

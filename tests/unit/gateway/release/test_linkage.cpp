@@ -103,3 +103,26 @@ TEST_CASE("a release that declares l-diversity keeps it over the join", "[linkag
     CHECK(j.personsNotLDiverse == 0);
     CHECK(j.keepsK());
 }
+
+TEST_CASE("a release that declares t-closeness keeps it over the join", "[linkage]") {
+    // Eight persons, costs 1..8 spread evenly; the new release splits them into the four cheapest
+    // and the four dearest: each half is far from the whole distribution (ordered distance).
+    ReleasedView earlier = view(2, {"id"}, "id", persons(1, 8, "30-39"));
+    earlier.tCloseness = custodian::anon::TCloseness{0.2};
+    earlier.sensitiveDistance = {custodian::anon::TClosenessDistance::Ordered};
+    for (int i = 1; i <= 8; ++i) earlier.sensitiveOf["id"]["p" + std::to_string(i)] = {"\x1e" + std::to_string(i)};
+    std::vector<std::pair<std::string, std::string>> halves, mixed;
+    for (int i = 1; i <= 8; ++i) {
+        halves.emplace_back("p" + std::to_string(i), i <= 4 ? "north" : "south");
+        mixed.emplace_back("p" + std::to_string(i), i % 2 ? "north" : "south");
+    }
+    const ReleasedView byHalves = view(2, {"id"}, "id", halves);
+    const ReleasedView byMixed = view(2, {"id"}, "id", mixed);
+    JoinCheck j = checkJoin({&byHalves, &earlier});
+    CHECK(j.personsBelowK == 0);
+    CHECK(j.personsNotTClose == 8);  // EMD of 1..4 (and of 5..8) against 1..8 is 2/7 > 0.2
+    CHECK_FALSE(j.keepsK());
+    j = checkJoin({&byMixed, &earlier});
+    CHECK(j.personsNotTClose == 0);  // odd and even: EMD 1/14 each
+    CHECK(j.keepsK());
+}
