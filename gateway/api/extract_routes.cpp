@@ -207,8 +207,13 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     // 5. The stream, filed in the linkage ledger as it starts.
     auto disclosed = crypto::canonicalJson(release::disclosedBy(**stream));
     if (!disclosed) return failed(disclosed.status());
-    release::LedgerRow ledger{who.name,           found->dataset.name,   scope,
-                              found->policy.name, found->policy.version, std::move(disclosed).value()};
+    release::LedgerRow ledger{who.name,
+                              found->dataset.name,
+                              scope,
+                              found->policy.name,
+                              found->policy.version,
+                              std::move(disclosed).value(),
+                              linkage->earlier.size()};
     if (Status s = extract->start(ledger); !s) return failed(s);
     auto producer =
         ExtractProducer::create(extract, std::move(transformKey).value(), std::move(stream).value(), who.publicKey);

@@ -53,6 +53,18 @@ Status startExtract(pqxx::connection& conn, const std::string& id, const std::op
         pqxx::result r =
             tx.exec_params("UPDATE extracts SET status = 'requested' WHERE id = $1 AND status = 'preparing'", id);
         if (r.affected_rows() != 1) return internalError("extract " + id + " is not being prepared");
+        if (ledger) {
+            tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                           ledger->recipient + '\x1f' + ledger->dataset + '\x1f' + ledger->keyScope);
+            const auto filed = tx.exec_params1("SELECT count(*) FROM release_ledger WHERE recipient = $1 AND "
+                                               "dataset = $2 AND key_scope = $3",
+                                               ledger->recipient, ledger->dataset, ledger->keyScope)[0]
+                                   .as<uint64_t>();
+            if (filed != ledger->releasesChecked)
+                return Status(StatusCode::Aborted,
+                              "another release of the same key scope started while this one was checked for "
+                              "linkage; request it again");
+        }
         if (ledger)
             tx.exec_params("INSERT INTO release_ledger (extract_id, recipient, dataset, key_scope, policy, "
                            "policy_version, disclosed) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",

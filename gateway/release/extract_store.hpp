@@ -59,10 +59,16 @@ struct LedgerRow {
     std::string policy;
     int32_t policyVersion = 0;
     std::string disclosed;  // JSON: release::disclosedBy()
+    // How many releases of the scope the linkage check joined this one with: if another release of
+    // the scope was filed since (two extracts checked at once), the start is Aborted (409, retry)
+    // instead of filing a release that was never checked against it.
+    uint64_t releasesChecked = 0;
 };
 // preparing -> requested, just before the first byte is sent; an error if the row is not preparing.
 // With `ledger`, its row is written in the same transaction: from here on bytes may reach the
 // recipient, so the release counts for every later linkage check, whether it completes or not.
+// The transaction holds an advisory lock on the (recipient, dataset, key scope) while it compares
+// the scope's releases with ledger->releasesChecked.
 Status startExtract(pqxx::connection& conn, const std::string& id, const std::optional<LedgerRow>& ledger = {});
 
 // The releases `recipient` holds of `dataset` in `keyScope` (any byte of them sent), oldest first.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gateway/crypto/canonical_json.hpp"
+#include "gateway/release/extract_store.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
@@ -262,4 +263,38 @@ TEST_CASE("linkable_with must name an existing policy that names back", "[integr
     REQUIRE(oneSided.status == 422);
     CHECK(oneSided.body.find("does not name the same linkage group") != std::string::npos);
     CHECK(w.scalar("SELECT count(*) FROM release_ledger") == "0");
+}
+
+TEST_CASE("two releases of one key scope checked at once: the second to start is refused, not filed unchecked",
+          "[integration][linkage]") {
+    LinkWorld w;
+    pqxx::connection conn(w.gatewayDb.conninfo());
+    auto preparing = [&](const std::string& policy) {
+        release::ExtractRecord r;
+        r.id = release::newExtractId();
+        r.dataset = "visits";
+        r.policy = policy;
+        r.policyVersion = 1;
+        r.policyHash = std::string(64, 'a');
+        r.recipient = "partner-a";
+        r.purpose = "research";
+        r.format = "csv";
+        r.keyDerivation = 2;
+        REQUIRE(release::insertExtract(conn, r));
+        return r.id;
+    };
+    auto row = [](const std::string& policy, uint64_t checked) {
+        return release::LedgerRow{"partner-a", "visits", "dob+place", policy, 1, "{}", checked};
+    };
+    // Both were checked against an empty scope; the first files itself, the second must not.
+    const std::string first = preparing("dob"), second = preparing("place");
+    REQUIRE(release::startExtract(conn, first, row("dob", 0)));
+    Status late = release::startExtract(conn, second, row("place", 0));
+    CHECK(late.code() == StatusCode::Aborted);
+    CHECK(late.message().find("request it again") != std::string::npos);
+    CHECK(w.scalar("SELECT status FROM extracts WHERE id = '" + second + "'") == "preparing");
+    CHECK(w.scalar("SELECT count(*) FROM release_ledger") == "1");
+    // Checked against what is filed now, it starts.
+    CHECK(release::startExtract(conn, second, row("place", 1)));
+    CHECK(w.scalar("SELECT count(*) FROM release_ledger WHERE key_scope = 'dob+place'") == "2");
 }
