@@ -1,5 +1,7 @@
 #include "gateway/api/query_routes.hpp"
 
+#include "gateway/api/json_out.hpp"
+
 #include <sodium.h>
 
 #include <pqxx/pqxx>
@@ -164,7 +166,7 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
     auto answer = release::noisyAnswer(*plan, *figures, random);
     if (!answer) return failedOnData(answer.status());
     const std::string queryId = newQueryId();
-    const std::string answerJson = "{" + release::answerMembers(*plan, *answer) + "}";
+    const std::string answerJson = release::answerJson(*plan, *answer);
 
     // 4. Spend, entry and answer in one transaction: the entry commits before the spend does, and
     // the answer leaves only after both.
@@ -207,12 +209,16 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
     }
     if (!outcome->spent.granted) return exhausted(outcome->spent.state);
 
-    std::string json = "{\"query_id\":\"" + queryId + "\",\"dataset\":" + http::jsonQuote(request->dataset) +
-                       ",\"policy\":" + http::jsonQuote(request->policy) +
-                       ",\"policy_version\":" + std::to_string(version) + "," + release::answerMembers(*plan, *answer) +
-                       ",\"budget\":" + release::budgetJson(outcome->spent.state) +
-                       ",\"audit_index\":" + std::to_string(outcome->auditIndex) + "}";
-    HttpResponse response = HttpResponse::json(200, json);
+    JsonOut out;
+    out.beginObject()
+        .field("query_id", queryId)
+        .field("dataset", request->dataset)
+        .field("policy", request->policy)
+        .field("policy_version", static_cast<int64_t>(version));
+    release::writeAnswerMembers(out.w(), *plan, *answer);
+    release::writeBudget(out.key("budget").w(), outcome->spent.state);
+    out.key("audit_index").uint(outcome->auditIndex).endObject();
+    HttpResponse response = HttpResponse::json(200, out.text());
     response.setHeader("Cache-Control", "no-store");
     return response;
 }

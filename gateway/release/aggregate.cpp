@@ -418,15 +418,12 @@ Result<Answer> noisyAnswer(const QueryPlan& plan, const Figures& figures, dp::Ra
     return out;
 }
 
-std::string answerMembers(const QueryPlan& plan, const Answer& answer) {
+void writeAnswerMembers(rapidjson::Writer<rapidjson::StringBuffer>& w, const QueryPlan& plan, const Answer& answer) {
     const QueryRequest& q = plan.request;
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
     auto text = [&](const std::string& s) {
         const std::string clean = crypto::sanitizeUtf8(s);
         w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
     };
-    w.StartObject();
     w.Key("aggregate");
     w.String(q.histogram ? "histogram" : aggregateKindName(q.kind));
     w.Key("column");
@@ -500,10 +497,15 @@ std::string answerMembers(const QueryPlan& plan, const Answer& answer) {
         w.EndObject();
     }
     w.EndArray();
+}
+
+std::string answerJson(const QueryPlan& plan, const Answer& answer) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartObject();
+    writeAnswerMembers(w, plan, answer);
     w.EndObject();
-    // The members without the enclosing braces, so callers can add their own around them.
-    std::string json = buffer.GetString();
-    return json.substr(1, json.size() - 2);
+    return buffer.GetString();
 }
 
 }  // namespace custodian::release

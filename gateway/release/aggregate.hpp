@@ -19,6 +19,8 @@
 #include <vector>
 
 #include <rapidjson/fwd.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "anonymizer/status.hpp"
 #include "gateway/release/source.hpp"
@@ -120,9 +122,11 @@ struct Answer {
 // The noisy answer. Randomness from `random` (libsodium in production).
 Result<Answer> noisyAnswer(const QueryPlan& plan, const Figures& figures, dp::RandomSource& random);
 
-// The answer as JSON members (no enclosing braces): "aggregate", "column", "mechanism", "epsilon",
-// "delta", "contribution_bound", "sensitivity", "noise_scale", "noise_stddev", "confidence",
-// "groups": [{"key": {...}, "value": ..., "interval": [lo, hi]}].
-std::string answerMembers(const QueryPlan& plan, const Answer& answer);
+// The answer's members, written into the object `w` is in: "aggregate", "column", "mechanism",
+// "epsilon", "delta", "contribution_bound", "sensitivity", "noise_scale", "noise_stddev",
+// "confidence", "groups": [{"key": {...}, "value": ..., "interval": [lo, hi]}].
+void writeAnswerMembers(rapidjson::Writer<rapidjson::StringBuffer>& w, const QueryPlan& plan, const Answer& answer);
+// Those members as one JSON object: what privacy_answers keeps and the audit entry hashes.
+std::string answerJson(const QueryPlan& plan, const Answer& answer);
 
 }  // namespace custodian::release

@@ -149,9 +149,7 @@ Status storeAnswer(pqxx::transaction_base& tx, const policies::AggregatesSpec& s
         .status();
 }
 
-std::string budgetJson(const BudgetState& s) {
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+void writeBudget(rapidjson::Writer<rapidjson::StringBuffer>& w, const BudgetState& s) {
     w.StartObject();
     auto number = [&](const char* name, double v) {
         w.Key(name);
@@ -176,6 +174,12 @@ std::string budgetJson(const BudgetState& s) {
     w.Key("queries");
     w.Uint64(s.queries);
     w.EndObject();
+}
+
+std::string budgetJson(const BudgetState& s) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    writeBudget(w, s);
     return buffer.GetString();
 }
 

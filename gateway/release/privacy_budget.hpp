@@ -8,6 +8,9 @@
 // the answer (storeAnswer) in the same transaction and commits only then, so concurrent queries of
 // one recipient are serialized and cannot overspend, and an answer never leaves without its spend.
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -79,5 +82,7 @@ Status storeAnswer(pqxx::transaction_base& tx, const policies::AggregatesSpec& s
 // The budget as a JSON object: "epsilon_total", "epsilon_spent", "epsilon_remaining", "delta_total",
 // "delta_spent", "delta_remaining" (null without a delta budget), "period", "period_end", "queries".
 std::string budgetJson(const BudgetState& state);
+// The same object written by `w` (as a member's value or an array element).
+void writeBudget(rapidjson::Writer<rapidjson::StringBuffer>& w, const BudgetState& state);
 
 }  // namespace custodian::release
