@@ -454,6 +454,77 @@ try {
     await expectTokenNowhere(page, tokens.publisher, 'publisher');
   });
 
+  await step('the preview for the demo partner joins its earlier extract; for another name nothing is held', async () => {
+    const extractId = psql("SELECT extract_id FROM release_ledger WHERE recipient = 'alice.researcher' AND dataset = 'hospital_visits' ORDER BY created_at LIMIT 1");
+    expect(/^\S+$/.test(extractId), `the demo partner's extract is in the release ledger (${JSON.stringify(extractId)})`);
+    const previewFor = async (name) => {
+      await page.$eval('#preview-recipient', (el) => { el.value = ''; });
+      await page.type('#preview-recipient', name);
+      await page.$eval('#preview', (el) => el.replaceChildren());
+      await page.click('#preview-run');
+      await page.waitForSelector('#preview-linkage-verdict', { timeout: 90000 });
+      return page.$eval('#preview-linkage', (el) => ({
+        verdict: el.querySelector('#preview-linkage-verdict').textContent,
+        keepsK: el.querySelector('#preview-linkage-verdict').dataset.keepsK,
+        releases: [...el.querySelectorAll('#linkage-releases tbody tr')].map((r) => [...r.children].map((td) => td.textContent)),
+        facts: el.querySelector('table.linkage-facts').textContent,
+      }));
+    };
+    const held = await previewFor('alice.researcher');
+    expect(held.keepsK === 'true' && held.verdict.startsWith('An extract for alice.researcher would keep k over the join'),
+      `the verdict for the demo partner (${held.verdict})`);
+    expect(held.releases.length === 1 && held.releases[0][0] === extractId && held.releases[0][1] === 'research' && held.releases[0][2] === '2',
+      `the earlier extract ${extractId} (research, version 2) is listed (${JSON.stringify(held.releases)})`);
+    expect(held.facts.includes('research'), `the key scope is the policy (${held.facts})`);
+    expect(await page.$eval('#preview-verdict', (el) => el.textContent.startsWith('Releasable')), 'the release report is still shown');
+    const sentUrl = requestUrls.filter((u) => u.includes('/preview?')).pop() || '';
+    expect(sentUrl.endsWith('/v1/datasets/hospital_visits/policies/research/preview?recipient=alice.researcher'), `the preview asked for the recipient (${sentUrl})`);
+
+    const other = await previewFor('bob.elsewhere');
+    expect(other.keepsK === 'true' && other.verdict.includes('nothing held') && other.verdict.includes('bob.elsewhere'),
+      `another name holds nothing (${other.verdict})`);
+    expect(other.releases.length === 0 && await page.$('#linkage-nothing-held') !== null, 'no earlier release is listed');
+    // no recipient: no linkage section
+    await page.$eval('#preview-recipient', (el) => { el.value = ''; });
+    await page.$eval('#preview', (el) => el.replaceChildren());
+    await page.click('#preview-run');
+    await page.waitForSelector('#preview-verdict', { timeout: 90000 });
+    expect(await page.$('#preview-linkage') === null, 'without a recipient there is no linkage section');
+  });
+
+  await step('a version 3 without the row filter: the preview for the demo partner says an extract would be refused, with the join\'s figures', async () => {
+    // Version 2 leaves out some visits (its row filter); a version without it adds persons the
+    // partner's version-2 extract lacks, and whoever holds both can tell them apart.
+    const where = `${url}/v1/datasets/hospital_visits/policies/research`;
+    const headers = { Authorization: `Bearer ${tokens.publisher}`, 'Content-Type': 'application/json' };
+    const current = await (await fetch(where, { headers })).json();
+    const doc = { ...current.document };
+    delete doc.row_filter;
+    const put = await fetch(where, { method: 'PUT', headers, body: JSON.stringify(doc) });
+    expect(put.ok, `PUT version 3 of research (${put.status}: ${await put.text()})`);
+    const extractId = psql("SELECT extract_id FROM release_ledger WHERE recipient = 'alice.researcher' ORDER BY created_at LIMIT 1");
+    await page.$eval('#preview-recipient', (el) => { el.value = ''; });
+    await page.type('#preview-recipient', 'alice.researcher');
+    await page.$eval('#preview', (el) => el.replaceChildren());
+    await page.click('#preview-run');
+    await page.waitForSelector('#preview-linkage-verdict', { timeout: 90000 });
+    const got = await page.$eval('#preview-linkage', (el) => ({
+      verdict: el.querySelector('#preview-linkage-verdict').textContent,
+      keepsK: el.querySelector('#preview-linkage-verdict').dataset.keepsK,
+      releases: [...el.querySelectorAll('#linkage-releases tbody tr')].map((r) => [...r.children].map((td) => td.textContent)),
+      facts: Object.fromEntries([...el.querySelectorAll('table.linkage-facts tr')].map((r) => [r.children[0].textContent, r.children[1].textContent])),
+      bars: el.querySelectorAll('svg.chart.linkage rect.bar').length,
+    }));
+    expect(got.keepsK === 'false' && got.verdict.startsWith('An extract for alice.researcher would be refused: ') && got.verdict.includes(extractId),
+      `the verdict says an extract would be refused, naming ${extractId} (${got.verdict})`);
+    expect(got.releases.length === 1 && got.releases[0][0] === extractId && got.releases[0][4] === 'rebuilt and joined',
+      `the earlier extract is listed as joined (${JSON.stringify(got.releases)})`);
+    expect(got.facts['Joined on'] === 'patient_id' && Number(got.facts['Persons below k'].replace(/,/g, '')) > 0,
+      `the join's figures (${JSON.stringify(got.facts)})`);
+    expect(got.bars === 3, `the persons bar chart (${got.bars} bars)`);
+    await screenshot(page, 'preview-linkage', await page.$('#preview-linkage'));
+  });
+
   await step('a policy no release can meet: the preview says which requirement fails', async () => {
     await page.click('#datasets .policy-link[data-policy="strict"]');
     await page.waitForFunction(() => document.querySelector('#policy-view h3')?.textContent.startsWith('Policy strict'));

@@ -181,6 +181,36 @@ export function riskChart(before, after) {
   return svg;
 }
 
+/**
+ * The persons of a linkage join: those in classes below k, and those whose class is not l-diverse
+ * or not t-close for a release they are in, each out of all persons (one bar each).
+ */
+export function linkageChart(persons, belowK, notL, notT) {
+  const rows = [
+    ['below k', belowK, 'in classes smaller than the k of a release they are in'],
+    ['not l-diverse', notL, 'in classes not l-diverse for a release they are in'],
+    ['not t-close', notT, 'in classes not t-close for a release they are in'],
+  ];
+  const rowH = 30;
+  const width = 680;
+  const m = { left: 120, right: 150, top: 8, bottom: 8 };
+  const height = m.top + m.bottom + rowH * rows.length;
+  const plotW = width - m.left - m.right;
+  const svg = svgRoot('linkage', width, height, 'Persons of the join in classes that break k, l or t');
+  const total = Math.max(1, persons);
+  rows.forEach(([label, n, what], k) => {
+    const y = m.top + k * rowH;
+    const share = Math.min(1, Math.max(0, n / total));
+    svg.append(text(m.left - 8, y + rowH / 2 + 4, label, 'label', 'end'));
+    svg.append(rect(m.left, y + 5, plotW, rowH - 10, 'track', `${fmtInt(persons)} persons in all`));
+    // a handful of persons out of many would be invisible at true scale: at least 2 px when any
+    const w = n > 0 ? Math.max(2, plotW * share) : 0;
+    svg.append(rect(m.left, y + 5, w, rowH - 10, `bar ${n > 0 ? 'breaks' : 'keeps'}`, `${fmtInt(n)} of ${fmtInt(persons)} persons (${fmtPct(share)}) ${what}`));
+    svg.append(text(m.left + plotW + 6, y + rowH / 2 + 4, `${fmtInt(n)} of ${fmtInt(persons)}`, 'value'));
+  });
+  return svg;
+}
+
 /** A small caption block under a chart. */
 export function caption(...children) {
   return h('p', { class: 'caption' }, ...children);

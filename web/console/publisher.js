@@ -4,7 +4,7 @@
 import * as api from './api.js';
 import { h, clear, fmtInt, fmtPct, fmtNum, message, factTable } from './dom.js';
 import { lineDiff, renderDiff } from './diff.js';
-import { classSizeChart, columnLossChart, suppressionChart, riskChart, caption } from './charts.js';
+import { classSizeChart, columnLossChart, suppressionChart, riskChart, linkageChart, caption } from './charts.js';
 import { compareUtf8 } from './canonical.js';
 
 function describeError(err) {
@@ -176,17 +176,32 @@ async function showPolicy(dataset, policy, detail) {
     // preview
     const previewOut = h('div', { id: 'preview' });
     const previewButton = h('button', { type: 'button', id: 'preview-run' }, 'Preview the release');
-    previewButton.addEventListener('click', async () => {
+    // Optional: a partner, to also see what the release would add to what that partner can
+    // already join (?recipient=, docs/security.md "Releases that could be joined").
+    const named = ((view.document && view.document.recipients) || []).filter((r) => typeof r === 'string' && !r.startsWith('group:'));
+    const recipientList = h('datalist', { id: 'preview-recipients' }, named.map((r) => h('option', { value: r })));
+    const recipientInput = h('input', {
+      type: 'text', id: 'preview-recipient', name: 'recipient', list: 'preview-recipients',
+      autocomplete: 'off', spellcheck: 'false', placeholder: 'partner name (optional)',
+    });
+    const run = async () => {
       previewButton.disabled = true;
       try {
-        await runPreview(dataset, policy, previewOut);
+        await runPreview(dataset, policy, previewOut, recipientInput.value.trim());
       } finally {
         previewButton.disabled = false;
       }
+    };
+    previewButton.addEventListener('click', run);
+    recipientInput.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !previewButton.disabled) { ev.preventDefault(); run(); }
     });
     panel.append(h('h4', null, 'Preview'),
-      h('p', { class: 'hint' }, 'A dry run of the current version on the live source: the risk and information-loss report, no row released. It can take a while on a large table.'),
-      previewButton, previewOut);
+      h('p', { class: 'hint' }, 'A dry run of the current version on the live source: the risk and information-loss report, no row released. It can take a while on a large table. ' +
+        'With a partner named, it also checks the release against what that partner already holds in the same key scope, joined on the shared pseudonyms, as an extract would be checked.'),
+      h('div', { class: 'inline-form preview-form' }, previewButton,
+        h('label', { class: 'recipient-field', for: 'preview-recipient' }, 'for recipient ', recipientInput), recipientList),
+      previewOut);
 
     panel.append(h('details', { class: 'document' }, h('summary', null, `The document of version ${view.version}`),
       h('pre', { class: 'json' }, sortedJson(view.document))));
@@ -219,23 +234,27 @@ async function showDiff(dataset, policy, from, to, out, current) {
   });
 }
 
-async function runPreview(dataset, policy, out) {
+async function runPreview(dataset, policy, out, recipient = '') {
   const status = h('div', { class: 'status' });
   clear(out).append(status);
-  clear(status).append(message('info', 'Computing the preview on the source…'));
+  clear(status).append(message('info', recipient
+    ? `Computing the preview on the source, and its join with what ${recipient} holds…`
+    : 'Computing the preview on the source…'));
   let p;
   try {
-    p = await api.postJson(api.path('v1', 'datasets', dataset, 'policies', policy, 'preview'));
+    const where = api.path('v1', 'datasets', dataset, 'policies', policy, 'preview') +
+      (recipient ? `?recipient=${encodeURIComponent(recipient)}` : '');
+    p = await api.postJson(where);
   } catch (err) {
     clear(status).append(message('error', describeError(err)));
     return;
   }
   clear(status);
-  renderPreview(p, out);
+  renderPreview(p, out, recipient);
 }
 
 /** The preview report as pictures (exported for reuse; `p` is the Preview document). */
-export function renderPreview(p, out) {
+export function renderPreview(p, out, recipient = '') {
   const before = p.risk_before;
   const after = p.risk_after;
   const released = after ? after.records_released : 0;
@@ -247,6 +266,13 @@ export function renderPreview(p, out) {
       : `Not releasable under ${p.models}.`));
   if (!p.releasable && p.unreachable) {
     out.append(message('error', h('strong', null, `${p.unreachable.requirement}: `), p.unreachable.message));
+  }
+  if (p.linkage) {
+    out.append(renderLinkage(p.linkage, p.linkage.recipient || recipient));
+  } else if (recipient) {
+    out.append(h('section', { class: 'linkage', id: 'preview-linkage' },
+      h('h5', null, `Joined with what ${recipient} holds`),
+      message('info', `The join with ${recipient}'s earlier releases is checked only for a release that can be made; this one cannot.`)));
   }
   out.append(factTable([
     ['Policy version', `${p.policy_version} (${p.policy_sha256.slice(0, 16)}…)`],
@@ -289,4 +315,71 @@ export function renderPreview(p, out) {
   } else {
     out.append(message('info', 'No row is selected by the policy: there is nothing to measure.'));
   }
+}
+
+const plural = (n, one, many) => `${fmtInt(n)} ${n === 1 ? one : many}`;
+
+/**
+ * The `linkage` member of a preview for ?recipient= (docs/openapi.yaml schema Linkage): would an
+ * extract for that partner keep k (and l, t) over the join with what it already holds?
+ */
+export function renderLinkage(l, name) {
+  const earlier = Array.isArray(l.earlier_releases) ? l.earlier_releases : [];
+  const checked = Array.isArray(l.checked_against) ? l.checked_against : [];
+  const joined = new Set(checked.map((e) => e.extract_id));
+  const hasJoin = typeof l.persons === 'number';
+  const who = name || 'this recipient';
+  const scope = l.scope === '*' ? '"*" (every policy of the dataset: releases keyed per dataset and recipient)' : `"${l.scope}"`;
+
+  let verdict;
+  if (!l.keeps_k) {
+    verdict = `An extract for ${who} would be refused: ${l.message || l.problem || 'k would not hold over the join with its earlier releases.'}`;
+  } else if (!earlier.length) {
+    verdict = `An extract for ${who} would keep k over the join: nothing held — ${who} has no earlier release in the key scope ${scope}.`;
+  } else if (!checked.length) {
+    verdict = `An extract for ${who} would keep k over the join: its ${plural(earlier.length, 'earlier release', 'earlier releases')} in the key scope ${scope} ${earlier.length === 1 ? 'is' : 'are'} of this same policy version, so there is nothing new to join.`;
+  } else {
+    verdict = `An extract for ${who} would keep k over the join with its ${plural(checked.length, 'other policy version', 'other policy versions')}` +
+      (hasJoin ? `: ${plural(l.persons, 'person', 'persons')} in ${plural(l.classes, 'class', 'classes')}, the smallest of ${fmtInt(l.smallest_class)} (k ${fmtInt(l.k)}).` : '.');
+  }
+
+  const section = h('section', { class: 'linkage', id: 'preview-linkage' },
+    h('h5', null, `Joined with what ${who} holds`),
+    h('div', { class: ['verdict', l.keeps_k ? 'ok' : 'fail'], id: 'preview-linkage-verdict', dataset: { keepsK: String(Boolean(l.keeps_k)) } }, verdict));
+  if (l.problem && l.problem !== l.message) section.append(message('error', h('strong', null, 'Cannot be checked: '), l.problem));
+
+  const dash = (v) => (typeof v === 'number' ? fmtInt(v) : '–');
+  section.append(factTable([
+    ['Recipient', who],
+    ['Key scope', l.scope === undefined ? '–' : h('code', null, l.scope)],
+    hasJoin && ['Joined on', l.identity_column ? h('code', null, l.identity_column) : 'no shared pseudonymized column: nothing joins'],
+    hasJoin && ['k over the join', `${dash(l.k)} (the largest k of the releases joined)`],
+    hasJoin && ['Persons', dash(l.persons)],
+    hasJoin && ['Classes', `${dash(l.classes)}, the smallest of ${dash(l.smallest_class)}`],
+    hasJoin && ['Persons below k', dash(l.persons_below_k)],
+    hasJoin && ['Persons not l-diverse', dash(l.persons_not_l_diverse)],
+    hasJoin && ['Persons not t-close', dash(l.persons_not_t_close)],
+  ], 'facts linkage-facts'));
+
+  if (earlier.length) {
+    section.append(h('table', { class: 'grid', id: 'linkage-releases' },
+      h('caption', null, `Earlier releases to ${who} in this key scope`),
+      h('thead', null, h('tr', null, ['Extract', 'Policy', 'Version', 'Started', 'In the join'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', null, earlier.map((e) => h('tr', { dataset: { extractId: e.extract_id } },
+        h('td', null, h('code', { class: 'extract-id' }, e.extract_id)),
+        h('td', null, e.policy),
+        h('td', { class: 'num' }, String(e.policy_version)),
+        h('td', null, e.started_at),
+        h('td', null, joined.has(e.extract_id) ? 'rebuilt and joined' : 'the same version: nothing new to join'))))));
+  } else {
+    section.append(h('p', { class: 'muted', id: 'linkage-nothing-held' }, `Nothing held: no extract of this key scope has been sent to ${who}.`));
+  }
+
+  if (hasJoin && l.persons > 0) {
+    section.append(h('figure', { class: 'chart-figure', id: 'chart-linkage' }, h('figcaption', null, 'Persons over the join'),
+      linkageChart(l.persons, l.persons_below_k || 0, l.persons_not_l_diverse || 0, l.persons_not_t_close || 0),
+      caption(`Every person ${who} would hold falls into one class of the join. ${fmtInt(l.persons_below_k || 0)} of ${fmtInt(l.persons)} ` +
+        `(${fmtPct((l.persons_below_k || 0) / l.persons)}) would be in classes smaller than the k of a release they are in.`)));
+  }
+  return section;
 }
