@@ -213,7 +213,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
                               found->policy.name,
                               found->policy.version,
                               std::move(disclosed).value(),
-                              linkage->earlier.size()};
+                              linkage->otherVersionCount};
     if (Status s = extract->start(ledger); !s) return failed(s);
     auto producer =
         ExtractProducer::create(extract, std::move(transformKey).value(), std::move(stream).value(), who.publicKey);

@@ -130,6 +130,8 @@ Result<LinkageReport> checkLinkage(Services& services, const Lookup& found, cons
         if (!entries) return entries.status();
         report.earlier = std::move(entries).value();
         std::set<std::pair<std::string, int32_t>> seen{{found.policy.name, found.policy.version}};
+        for (const auto& e : report.earlier)
+            if (e.policy != found.policy.name || e.policyVersion != found.policy.version) ++report.otherVersionCount;
         for (const auto& e : report.earlier) {
             if (!seen.insert({e.policy, e.policyVersion}).second) continue;
             pqxx::read_transaction tx(conn);

@@ -35,6 +35,10 @@ struct LinkageReport {
     std::optional<release::JoinCheck> join;            // when there was something to join
     std::string problem;                               // an earlier release that cannot be rebuilt now
 
+    // The earlier releases under another policy version than the one checked (what the ledger's
+    // start compares: release/extract_store.hpp, LedgerRow::releasesChecked).
+    uint64_t otherVersionCount = 0;
+
     bool refuses() const noexcept { return !problem.empty() || (join && !join->keepsK()); }
     std::string message() const;
     // {"scope", "earlier_releases": [...], "checked_against": [...], "identity_column", "k",

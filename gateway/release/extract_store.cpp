@@ -56,9 +56,12 @@ Status startExtract(pqxx::connection& conn, const std::string& id, const std::op
         if (ledger) {
             tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                            ledger->recipient + '\x1f' + ledger->dataset + '\x1f' + ledger->keyScope);
+            // Releases of the same policy version are not joined (linkage.hpp): only the others count.
             const auto filed = tx.exec_params1("SELECT count(*) FROM release_ledger WHERE recipient = $1 AND "
-                                               "dataset = $2 AND key_scope = $3",
-                                               ledger->recipient, ledger->dataset, ledger->keyScope)[0]
+                                               "dataset = $2 AND key_scope = $3 AND NOT (policy = $4 AND "
+                                               "policy_version = $5)",
+                                               ledger->recipient, ledger->dataset, ledger->keyScope, ledger->policy,
+                                               ledger->policyVersion)[0]
                                    .as<uint64_t>();
             if (filed != ledger->releasesChecked)
                 return Status(StatusCode::Aborted,

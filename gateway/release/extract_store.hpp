@@ -59,9 +59,10 @@ struct LedgerRow {
     std::string policy;
     int32_t policyVersion = 0;
     std::string disclosed;  // JSON: release::disclosedBy()
-    // How many releases of the scope the linkage check joined this one with: if another release of
-    // the scope was filed since (two extracts checked at once), the start is Aborted (409, retry)
-    // instead of filing a release that was never checked against it.
+    // How many releases of the scope under another policy version the linkage check saw: if another
+    // such release was filed since (two extracts checked at once), the start is Aborted (409, retry)
+    // instead of filing a release that was never checked against it. Releases of the same policy
+    // version are not joined, so concurrent extracts under one version never conflict.
     uint64_t releasesChecked = 0;
 };
 // preparing -> requested, just before the first byte is sent; an error if the row is not preparing.

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gateway/crypto/canonical_json.hpp"
@@ -297,4 +298,19 @@ TEST_CASE("two releases of one key scope checked at once: the second to start is
     // Checked against what is filed now, it starts.
     CHECK(release::startExtract(conn, second, row("place", 1)));
     CHECK(w.scalar("SELECT count(*) FROM release_ledger WHERE key_scope = 'dob+place'") == "2");
+    // Releases of the same policy version are never joined: two of them do not conflict.
+    const std::string third = preparing("dob");
+    CHECK(release::startExtract(conn, third, row("dob", 1)));  // "place" is the only other version
+}
+
+TEST_CASE("concurrent extracts under one policy version all start", "[integration][linkage]") {
+    LinkWorld w;
+    w.putPolicy("research", policyJson({"age", "sex", "zip"}, 5));
+    std::vector<std::thread> threads;
+    std::vector<int> statuses(4);  // limits.max_inflight_extracts_per_principal
+    for (size_t i = 0; i < statuses.size(); ++i)
+        threads.emplace_back([&, i] { statuses[i] = w.extract(w.partnerA, "research").status; });
+    for (auto& t : threads) t.join();
+    for (int s : statuses) CHECK(s == 200);
+    CHECK(w.scalar("SELECT count(*) FROM release_ledger") == "4");
 }
