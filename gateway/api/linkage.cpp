@@ -107,10 +107,15 @@ crypto::JsonValue LinkageReport::toJson() const {
 
 namespace {
 
-Result<release::ReleasedView> viewOf(const release::SourceLocation& location,
+// One release rebuilt for the check, with a charge of its own on release.memory_budget_mb: the
+// check's releases count against the budget like any other (a refusal fails the check: 503).
+Result<release::ReleasedView> viewOf(Services& services, const release::SourceLocation& location,
                                      std::shared_ptr<const policies::Policy> policy,
                                      const release::ReleaseContext& context) {
-    auto stream = release::ReleaseStream::prepare(location, std::move(policy), context, release::ExtractFormat::Ndjson);
+    release::StreamOptions options;
+    if (services.memoryBudget) options.memory = services.memoryBudget->open();
+    auto stream =
+        release::ReleaseStream::prepare(location, std::move(policy), context, release::ExtractFormat::Ndjson, options);
     if (!stream) return stream.status();
     return release::collectReleasedView(**stream);
 }
@@ -154,11 +159,11 @@ Result<LinkageReport> checkLinkage(Services& services, const Lookup& found, cons
 
     std::vector<release::ReleasedView> views;
     views.reserve(others.size() + 1);
-    auto mine = viewOf(location, found.policy.policy, context);
+    auto mine = viewOf(services, location, found.policy.policy, context);
     if (!mine) return mine.status();
     views.push_back(std::move(mine).value());
     for (size_t i = 0; i < others.size(); ++i) {
-        auto view = viewOf(location, others[i], context);
+        auto view = viewOf(services, location, others[i], context);
         if (!view) {
             if (view.status().code() != StatusCode::FailedPrecondition) return view.status();
             const auto& e = report.checkedAgainst[i];
