@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "support/http_client.hpp"
@@ -90,6 +91,27 @@ inline void writeTextFile(const std::string& path, const std::string& text) {
     if (f == nullptr) throw std::runtime_error("cannot write " + path);
     std::fwrite(text.data(), 1, text.size(), f);
     std::fclose(f);
+}
+
+// The port a `custodian serve` configured with `listen.port` 0 bound, read from the line it logs
+// ("custodian: listening on http://127.0.0.1:PORT ..."); 0 if the line does not appear within
+// `limit`. The kernel gives the port to the server itself, so no other process started meanwhile
+// can hold it (a port chosen beforehand and freed can be taken in between).
+inline uint16_t waitListeningPort(const std::string& logPath, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    static constexpr std::string_view kLine = "custodian: listening on ";
+    while (std::chrono::steady_clock::now() < until) {
+        const std::string log = readTextFile(logPath);
+        if (const size_t at = log.find(kLine); at != std::string::npos) {
+            const size_t end = log.find(' ', at + kLine.size());
+            const std::string url = log.substr(at + kLine.size(), end - at - kLine.size());
+            const size_t colon = url.rfind(':');
+            if (colon != std::string::npos && colon + 1 < url.size())
+                return static_cast<uint16_t>(std::stoul(url.substr(colon + 1)));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return 0;
 }
 
 // Polls GET /readyz until it answers 200 or `limit` passes.

@@ -319,7 +319,7 @@ struct ServeSetup {
     AuditDatabase& db;
     std::filesystem::path dir = freshTempDir("custodian-integrity");
     std::string auditor, partner;
-    uint16_t port = static_cast<uint16_t>(freeTcpPort());
+    uint16_t port = 0;  // the serve's, after started(): it binds port 0 and logs the port it got
     std::string config = (dir / "gateway.json").string();
     std::string logFile = (dir / "gateway.log").string();
 
@@ -335,10 +335,9 @@ struct ServeSetup {
         auditor = *auth::addPrincipal(conn, *hasher, a);
         partner = *auth::addPrincipal(conn, *hasher, p);
         writeTextFile(config,
-                      "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" + std::to_string(port) +
-                          "},\"database\":{\"conninfo\":" + http::jsonQuote(db.gatewayConninfo()) +
-                          ",\"pool_size\":4},\"keys\":{\"signing_key_file\":" + http::jsonQuote(signingKeyFile) +
-                          ",\"master_key_file\":" + http::jsonQuote(masterKeyFile) +
+                      "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},\"database\":{\"conninfo\":" +
+                          http::jsonQuote(db.gatewayConninfo()) + ",\"pool_size\":4},\"keys\":{\"signing_key_file\":" +
+                          http::jsonQuote(signingKeyFile) + ",\"master_key_file\":" + http::jsonQuote(masterKeyFile) +
                           "},\"log\":{\"access_log\":false},\"readiness\":{\"probe_interval_ms\":200},"
                           "\"audit\":{\"tree_head_every_entries\":5,\"tree_head_interval_ms\":200,"
                           "\"integrity_check_interval_ms\":200}}");
@@ -346,6 +345,12 @@ struct ServeSetup {
     ~ServeSetup() {
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
+    }
+    // Learns the port of a serve started with this setup (its log file fresh) and waits until the
+    // server answers; false if it did not start listening within `limit`.
+    bool started(std::chrono::milliseconds limit) {
+        port = waitListeningPort(logFile, limit);
+        return port != 0;
     }
     HttpResult get(const std::string& target, const std::string& token = "") const {
         std::vector<std::pair<std::string, std::string>> headers;
@@ -358,6 +363,7 @@ struct ServeSetup {
 void requireFailsClosed(const ServeSetup& s, const std::string& expected) {
     INFO(readTextFile(s.logFile));
     auto ready = s.get("/readyz");
+    INFO(ready.body);
     CHECK(ready.status == 503);
     CHECK(errorCode(ready) == "audit_log_untrusted");
     CHECK(ready.body.find(expected) != std::string::npos);
@@ -405,6 +411,7 @@ TEST_CASE("a running gateway whose audit entry is rewritten fails closed within 
     AuditDatabase db;
     ServeSetup s(db);
     ServeProcess serve(s.config, s.logFile);
+    REQUIRE(s.started(60s));
     REQUIRE(waitReady(s.port, 60s));
     for (int i = 0; i < 12; ++i) REQUIRE(s.get("/v1/audit/tree-head", s.auditor).status == 200);
     REQUIRE(waitFor([&] { return count(db.adminConninfo(), "SELECT count(*) FROM audit_tree_heads") > 0; }, 10s));
@@ -435,6 +442,7 @@ TEST_CASE("a gateway started on an altered audit table refuses to be ready or to
     ServeSetup s(db);
     {
         ServeProcess serve(s.config, s.logFile);
+        REQUIRE(s.started(60s));
         REQUIRE(waitReady(s.port, 60s));
         for (int i = 0; i < 20; ++i) REQUIRE(s.get("/v1/audit/tree-head", s.auditor).status == 200);
         REQUIRE(s.get("/v1/audit/export", s.auditor).status == 200);  // signs a head over everything
@@ -457,6 +465,7 @@ TEST_CASE("a gateway started on an altered audit table refuses to be ready or to
     const int64_t entries = count(db.adminConninfo(), "SELECT count(*) FROM audit_entries");
     std::remove(s.logFile.c_str());
     ServeProcess serve(s.config, s.logFile);
+    REQUIRE(s.started(60s));
     REQUIRE(waitFor(
         [&] {
             try {
