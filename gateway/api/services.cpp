@@ -125,7 +125,14 @@ Result<std::unique_ptr<GatewayRuntime>> GatewayRuntime::create(config::GatewayCo
     return rt;
 }
 
-GatewayRuntime::~GatewayRuntime() { sweeper_.reset(); }
+GatewayRuntime::~GatewayRuntime() {
+    sweeper_.reset();
+    // Request jobs still queued or running on the pool's workers use the audit log, the catalog,
+    // the memory budget and the live-extract registry: they finish before any of those is
+    // destroyed (members are destroyed in reverse order, the pool last). A worker that finished an
+    // extract after the registry was gone locked a destroyed mutex and hung the process.
+    if (pool_) pool_->stopWorkers();
+}
 
 http::ServerParts GatewayRuntime::serverParts() {
     db::ConnectionPool* pool = pool_.get();

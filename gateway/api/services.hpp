@@ -66,7 +66,7 @@ public:
     // left to the readiness monitor), optionally applies pending migrations, starts the readiness
     // monitor and builds the routers.
     static Result<std::unique_ptr<GatewayRuntime>> create(config::GatewayConfig config, RuntimeOptions options = {});
-    ~GatewayRuntime();  // stops the sweeper first: it uses everything else
+    ~GatewayRuntime();  // stops the sweeper, then drains the pool's jobs: they use everything else
     GatewayRuntime(const GatewayRuntime&) = delete;
     GatewayRuntime& operator=(const GatewayRuntime&) = delete;
 

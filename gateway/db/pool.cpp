@@ -149,24 +149,37 @@ ConnectionPool::ConnectionPool(PoolOptions options)
     if (options_.size == 0) options_.size = 1;
     slots_.resize(options_.size);
     workers_.reserve(options_.size);
+    runningWorkers_ = options_.size;
     for (size_t i = 0; i < options_.size; ++i) workers_.emplace_back([this] { workerLoop(); });
 }
 
-ConnectionPool::~ConnectionPool() {
+ConnectionPool::~ConnectionPool() { stopWorkers(); }
+
+void ConnectionPool::stopWorkers() {
     {
         std::lock_guard lock(jobsMutex_);
         stopping_ = true;
     }
     jobReady_.notify_all();
-    for (auto& w : workers_) w.join();
+    for (auto& w : workers_)
+        if (w.joinable()) w.join();
 }
 
 void ConnectionPool::post(std::function<void()> job) {
     {
         std::lock_guard lock(jobsMutex_);
-        jobs_.push_back(std::move(job));
+        // Workers drain the queue before they stop; once they have all stopped, a job runs here
+        // rather than being dropped unseen.
+        if (!stopping_ || busyWorkers_ > 0 || runningWorkers_ > 0) {
+            jobs_.push_back(std::move(job));
+            job = nullptr;
+        }
     }
-    jobReady_.notify_one();
+    if (!job) {
+        jobReady_.notify_one();
+        return;
+    }
+    job();
 }
 
 void ConnectionPool::workerLoop() {
@@ -175,7 +188,10 @@ void ConnectionPool::workerLoop() {
         {
             std::unique_lock lock(jobsMutex_);
             jobReady_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-            if (jobs_.empty()) return;  // stopping and drained
+            if (jobs_.empty()) {  // stopping and drained
+                --runningWorkers_;
+                return;
+            }
             job = std::move(jobs_.front());
             jobs_.pop_front();
             ++busyWorkers_;

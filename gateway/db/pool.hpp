@@ -100,8 +100,12 @@ public:
     Status withConnection(const std::function<Status(pqxx::connection&)>& work);
 
     // Queues `job` for a worker thread and returns at once. Jobs run in FIFO order on `size`
-    // workers. A job must not throw.
+    // workers. A job must not throw. After stopWorkers() has returned, `job` runs on the caller.
     void post(std::function<void()> job);
+
+    // Runs every queued job, then stops and joins the workers (the destructor does it too). The
+    // owner of what jobs use calls it before destroying any of that (GatewayRuntime).
+    void stopWorkers();
 
     PoolStats stats() const;
     const PoolOptions& options() const { return options_; }
@@ -128,6 +132,7 @@ private:
     std::condition_variable jobReady_;
     std::deque<std::function<void()>> jobs_;
     size_t busyWorkers_ = 0;
+    size_t runningWorkers_ = 0;  // worker threads that have not returned
     bool stopping_ = false;
     std::vector<std::thread> workers_;
 };

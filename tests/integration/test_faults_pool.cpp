@@ -202,3 +202,31 @@ TEST_CASE("a job that turns its lost connection into another error still fails a
     CHECK(escaped.code() == StatusCode::Unavailable);
     CHECK(escaped.reason() == db::kDatabaseUnavailable);
 }
+
+TEST_CASE("stopping the pool runs every queued job first, and a job posted after it runs on the caller",
+          "[integration][pool]") {
+    db::PoolOptions options;
+    options.conninfo = "host=127.0.0.1 port=1 dbname=none connect_timeout=1";  // never connected: no job uses it
+    options.size = 2;
+    db::ConnectionPool pool(options);
+    std::atomic<int> ran{0};
+    std::atomic<bool> release{false};
+    // Both workers busy, eight more jobs queued behind them.
+    for (int i = 0; i < 10; ++i) {
+        pool.post([&, i] {
+            while (i < 2 && !release.load()) std::this_thread::sleep_for(milliseconds(1));
+            ++ran;
+        });
+    }
+    std::thread stopper([&] { pool.stopWorkers(); });
+    std::this_thread::sleep_for(milliseconds(50));
+    CHECK(ran.load() == 0);  // stopping waits for the running jobs
+    release = true;
+    stopper.join();
+    CHECK(ran.load() == 10);  // and runs what was queued before it returns
+    const auto caller = std::this_thread::get_id();
+    std::thread::id ranOn;
+    pool.post([&] { ranOn = std::this_thread::get_id(); });
+    CHECK(ranOn == caller);
+    pool.stopWorkers();  // twice is harmless
+}
