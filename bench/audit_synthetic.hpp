@@ -42,7 +42,7 @@ inline audit::AuditEntry syntheticEntry(uint64_t i, std::mt19937_64& rng) {
     if (denied) e.reason = "purpose not allowed by policy research v3";
     e.requestId = "01J" + std::to_string(rng());
     e.clientAddress = "198.51.100." + std::to_string(rng() % 254 + 1);
-    crypto::JsonValue::Object details;
+    json::JsonValue::Object details;
     if (e.action == "extract.completed") {
         details.emplace("rows_released", rng() % 1000000);
         details.emplace("rows_suppressed", rng() % 1000);

@@ -35,6 +35,7 @@
 #include "gateway/config/config.hpp"
 #include "gateway/http/server.hpp"
 #include "gateway/api/services.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using Clock = std::chrono::steady_clock;
@@ -177,9 +178,9 @@ int main(int argc, char** argv) {
 
     std::string json = "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},\"threads\":2,"
                        "\"database\":{\"conninfo\":" +
-                       http::jsonQuote(conninfo) + ",\"pool_size\":" + std::to_string(o.pool) +
-                       "},\"keys\":{\"signing_key_file\":" + http::jsonQuote((keyDir / "sign.key").string()) +
-                       ",\"master_key_file\":" + http::jsonQuote((keyDir / "master.key").string()) +
+                       json::quoted(conninfo) + ",\"pool_size\":" + std::to_string(o.pool) +
+                       "},\"keys\":{\"signing_key_file\":" + json::quoted((keyDir / "sign.key").string()) +
+                       ",\"master_key_file\":" + json::quoted((keyDir / "master.key").string()) +
                        "},\"log\":{\"access_log\":false},"
                        // One auditor drives the whole load: the per-principal rate limit is off.
                        "\"limits\":{\"rate_limit\":null}}";

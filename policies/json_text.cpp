@@ -1,55 +1,17 @@
 #include "policies/json_text.hpp"
 
-#include <algorithm>
-#include <vector>
-
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <sodium.h>
 
 namespace custodian::policies {
 
-namespace {
-
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void writeCanonical(const rapidjson::Value& value, Writer& writer) {
-    if (value.IsObject()) {
-        std::vector<const rapidjson::Value::Member*> members;
-        members.reserve(value.MemberCount());
-        for (auto m = value.MemberBegin(); m != value.MemberEnd(); ++m) members.push_back(&*m);
-        std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) {
-            return std::string_view(a->name.GetString(), a->name.GetStringLength()) <
-                   std::string_view(b->name.GetString(), b->name.GetStringLength());
-        });
-        writer.StartObject();
-        for (const auto* m : members) {
-            writer.String(m->name.GetString(), m->name.GetStringLength());
-            writeCanonical(m->value, writer);
-        }
-        writer.EndObject();
-    } else if (value.IsArray()) {
-        writer.StartArray();
-        for (const auto& element : value.GetArray()) writeCanonical(element, writer);
-        writer.EndArray();
-    } else {
-        value.Accept(writer);
-    }
-}
-
-}  // namespace
 
 std::string compactJson(const rapidjson::Value& value) {
     rapidjson::StringBuffer buffer;
     Writer writer(buffer);
     value.Accept(writer);
-    return std::string(buffer.GetString(), buffer.GetSize());
-}
-
-std::string canonicalJson(const rapidjson::Value& value) {
-    rapidjson::StringBuffer buffer;
-    Writer writer(buffer);
-    writeCanonical(value, writer);
     return std::string(buffer.GetString(), buffer.GetSize());
 }
 

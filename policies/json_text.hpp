@@ -1,6 +1,7 @@
 #pragma once
-// Small JSON text helpers shared by the policy library: canonical serialization (the bytes the
-// content hash is computed over) and safe quoting of untrusted values inside error messages.
+// Small JSON text helpers shared by the policy library: compact JSON and safe quoting of untrusted
+// values inside error messages. The canonical bytes a content hash is computed over come from
+// json/canonical.hpp (json::canonicalJson with json::Numbers::Decimal).
 
 #include <string>
 #include <string_view>
@@ -11,12 +12,6 @@ namespace custodian::policies {
 
 // Compact JSON of a value as written by RapidJSON (member order kept).
 std::string compactJson(const rapidjson::Value& value);
-
-// Canonical JSON: object members sorted by the bytes of their UTF-8 names, no whitespace, strings
-// escaped as RapidJSON's Writer escapes them (", \, control characters; other characters as raw
-// UTF-8), integers in decimal, other numbers in RapidJSON's shortest round-trip form ("1.0" stays
-// a non-integer). Precondition: no object has two members with the same name.
-std::string canonicalJson(const rapidjson::Value& value);
 
 // The lower-case hex SHA-256 (libsodium crypto_hash_sha256) of `bytes`.
 std::string sha256Hex(std::string_view bytes);

@@ -15,6 +15,7 @@
 #include "anonymizer/transform.hpp"
 #include "policies/json_schema.hpp"
 #include "policies/hierarchy_specs.hpp"
+#include "json/canonical.hpp"
 #include "policies/json_text.hpp"
 #include "policies/policy.hpp"
 #include "policies/policy_internal.hpp"
@@ -1043,7 +1044,13 @@ PolicyLoadResult loadPolicyUncapped(std::string_view json, const PolicyLoadOptio
                 return result;
             }
         }
-        builder.setContent(canonicalJson(doc));
+        // The content hash is over the canonical bytes (json/canonical.hpp, non-integers allowed).
+        auto content = json::canonicalJson(doc, json::Numbers::Decimal);
+        if (!content) {
+            errors.push_back({"", content.status().message()});
+            return result;
+        }
+        builder.setContent(std::move(content).value());
         result.policy = std::move(policy);
     } catch (const std::bad_alloc&) {
         errors.push_back({"", "the policy is too large to process"});

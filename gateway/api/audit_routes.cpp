@@ -6,16 +6,15 @@
 #include <string>
 
 #include "gateway/audit/log.hpp"
-#include "gateway/api/json_out.hpp"
+#include "json/writer.hpp"
 #include "gateway/api/record.hpp"
 #include "gateway/audit/verifier.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/api/services.hpp"
 
 namespace custodian::api {
 
 using http::HttpResponse;
-using http::jsonQuote;
 
 namespace {
 
@@ -37,7 +36,7 @@ Status checkQueryNames(const http::HttpRequest& request, const std::set<std::str
         if (!known.contains(*name)) {
             std::string list;
             for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-            return invalidArgument("unknown query parameter " + jsonQuote(crypto::sanitizeUtf8(*name)) +
+            return invalidArgument("unknown query parameter " + json::quoted(json::sanitizeUtf8(*name)) +
                                    " (allowed: " + list + ")");
         }
     }
@@ -52,7 +51,7 @@ Result<std::optional<uint64_t>> uintParam(const RequestContext& ctx, const char*
     auto r = std::from_chars(v->data(), end, out);
     if (v->empty() || r.ec != std::errc() || r.ptr != end || out > static_cast<uint64_t>(INT64_MAX))
         return invalidArgument(std::string(name) + ": must be a non-negative integer, got " +
-                               jsonQuote(crypto::sanitizeUtf8(*v)));
+                               json::quoted(json::sanitizeUtf8(*v)));
     return std::optional<uint64_t>(out);
 }
 
@@ -63,7 +62,7 @@ Result<uint64_t> requiredUint(const RequestContext& ctx, const char* name) {
     return **v;
 }
 
-void writeHashes(JsonOut& out, std::string_view name, const std::vector<audit::Hash>& hashes) {
+void writeHashes(json::JsonOut& out, std::string_view name, const std::vector<audit::Hash>& hashes) {
     out.beginArray(name);
     for (const auto& h : hashes) out.hex(h);
     out.endArray();
@@ -72,7 +71,7 @@ void writeHashes(JsonOut& out, std::string_view name, const std::vector<audit::H
 audit::AuditLog* logOf(const RequestContext& ctx) { return ctx.services.audit; }
 
 // Records the auditor's own access before answering: reading the log is an access too.
-Status recordAccess(RequestContext& ctx, const char* action, crypto::JsonValue::Object details) {
+Status recordAccess(RequestContext& ctx, const char* action, json::JsonValue::Object details) {
     audit::AuditEntry e = entryFor(ctx, action, "allowed");
     e.details = std::move(details);
     auto index = record(ctx, std::move(e));
@@ -87,7 +86,7 @@ Result<HttpResponse> handleQuery(RequestContext& ctx) {
         !s)
         return s;
     audit::AuditQuery q;
-    crypto::JsonValue::Object filters;
+    json::JsonValue::Object filters;
     for (auto [name, field] : {std::pair{"actor", &q.actor},
                                {"role", &q.role},
                                {"dataset", &q.dataset},
@@ -97,7 +96,7 @@ Result<HttpResponse> handleQuery(RequestContext& ctx) {
         if (!v) continue;
         if (v->empty()) return invalidArgument(std::string(name) + ": must not be empty");
         *field = *v;
-        filters.emplace(name, crypto::sanitizeUtf8(*v));
+        filters.emplace(name, json::sanitizeUtf8(*v));
     }
     for (auto [name, field] : {std::pair{"from", &q.fromMs}, {"to", &q.toMs}}) {
         auto v = ctx.request.queryParam(name);
@@ -105,7 +104,7 @@ Result<HttpResponse> handleQuery(RequestContext& ctx) {
         auto ms = parseRfc3339Ms(*v);
         if (!ms) return ms.status().withContext(name);
         *field = *ms;
-        filters.emplace(name, crypto::sanitizeUtf8(*v));
+        filters.emplace(name, json::sanitizeUtf8(*v));
     }
     if (q.fromMs && q.toMs && *q.fromMs > *q.toMs) return invalidArgument("from: must not be later than to");
     auto cursor = uintParam(ctx, "cursor");
@@ -125,13 +124,13 @@ Result<HttpResponse> handleQuery(RequestContext& ctx) {
 
     auto page = log->query(q);
     if (!page) return page.status();
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject().beginArray("entries");
     for (const audit::StoredEntry& e : page->entries) {
         out.beginObject();
         // The stored canonical bytes are JSON; they are returned verbatim so the auditor can hash
         // them. A row that is no longer JSON (tampering) is returned as a string instead.
-        if (e.parsed || crypto::parseJson(e.canonicalBytes).isOk()) out.raw("entry", e.canonicalBytes);
+        if (e.parsed || json::parseJson(e.canonicalBytes).isOk()) out.raw("entry", e.canonicalBytes);
         else out.field("entry", e.canonicalBytes);
         out.key("index").uint(e.index);
         out.key("leaf_hash").hex(e.leafHash);
@@ -223,7 +222,7 @@ Result<HttpResponse> handleTreeHead(RequestContext& ctx) {
     auto head = log->latestTreeHeadSince(began);
     if (!head && head.status().code() == StatusCode::NotFound) head = log->signTreeHead();
     if (!head) return head.status();
-    auto body = crypto::canonicalJson(audit::treeHeadToJson(*head));
+    auto body = json::canonicalJson(audit::treeHeadToJson(*head));
     if (!body) return body.status();
     HttpResponse r = HttpResponse::json(200, std::move(body).value());
     r.setHeader("Cache-Control", "no-store");
@@ -247,7 +246,7 @@ Result<HttpResponse> handleInclusion(RequestContext& ctx) {
     auto proof = log->inclusionProof(*index, *size);
     if (!proof) return proof.status();
     if (Status s = recordAccess(ctx, "audit.proof.inclusion", {{"index", *index}, {"tree_size", *size}}); !s) return s;
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject();
     writeHashes(out, "audit_path", proof->path);
     out.key("index").uint(proof->index);
@@ -272,7 +271,7 @@ Result<HttpResponse> handleConsistency(RequestContext& ctx) {
     auto proof = log->consistencyProof(*first, *second);  // recorded once it exists, as above
     if (!proof) return proof.status();
     if (Status s = recordAccess(ctx, "audit.proof.consistency", {{"first", *first}, {"second", *second}}); !s) return s;
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject();
     writeHashes(out, "consistency_path", proof->path);
     out.key("first").uint(proof->first);
@@ -307,7 +306,7 @@ int64_t daysFromCivil(int y, int m, int d) {
 
 Result<int64_t> parseRfc3339Ms(std::string_view s) {
     const auto bad = [&](const std::string& why) {
-        return invalidArgument("not an RFC 3339 date-time (" + why + "): " + jsonQuote(crypto::sanitizeUtf8(s)) +
+        return invalidArgument("not an RFC 3339 date-time (" + why + "): " + json::quoted(json::sanitizeUtf8(s)) +
                                "; example: 2026-11-27T21:00:00Z");
     };
     int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;

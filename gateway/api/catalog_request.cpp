@@ -11,13 +11,14 @@
 #include "gateway/api/record.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/http/errors.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::api {
 
 // {"error":{"code":..., "message":..., "details":[{"pointer":..., "message":...}]}} with 422.
 HttpResponse validationFailure(std::string_view code, std::string_view message,
                                const policies::ValidationErrors& errors) {
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject().key("error").beginObject().field("code", code).field("message", message);
     out.beginArray("details");
     for (const auto& e : errors) out.beginObject().field("pointer", e.pointer).field("message", e.message).endObject();
@@ -42,7 +43,7 @@ catalog::BeforeCommit auditChange(RequestContext& ctx) {
     return [&ctx](const catalog::ChangeFacts& facts) -> Status {
         audit::AuditEntry e = entryWith(ctx, facts.action, "allowed", facts.source, facts.dataset, facts.policy);
         e.target.policyVersion = facts.policyVersion;
-        e.details = crypto::JsonValue(facts.details);
+        e.details = json::JsonValue(facts.details);
         auto recorded = record(ctx, std::move(e));
         return recorded ? Status::ok() : recorded.status();
     };
@@ -85,15 +86,16 @@ Result<HttpResponse> sourceRefused(RequestContext& ctx, const std::string& actio
                                    const std::optional<std::string>& source,
                                    const std::optional<std::string>& dataset) {
     if (Status s = recordDenial(ctx, action, refusal, source, dataset, {}); !s) return s;
-    return http::errorResponse(422, "source_refused", refusal.message(),
-                               "{\"rule\":" + http::jsonQuote(catalog::refusedRule(refusal)) + "}");
+    json::JsonOut details;
+    details.beginObject().field("rule", catalog::refusedRule(refusal)).endObject();
+    return http::errorResponse(422, "source_refused", refusal.message(), details.text());
 }
 
 namespace {
 
 // The first member name an object of the document repeats, or nullopt. A repeated member is
 // ambiguous (RapidJSON reads the first, other readers the last), so bodies refuse it, as
-// crypto::parseJson and the policy loader do. Iterative: a body may nest deeply.
+// json::parseJson and the policy loader do. Iterative: a body may nest deeply.
 std::optional<std::string> repeatedMember(const rapidjson::Value& root) {
     std::vector<const rapidjson::Value*> todo{&root};
     std::set<std::string_view> names;
@@ -126,7 +128,7 @@ Result<rapidjson::Document> parseBody(const RequestContext& ctx) {
     }
     if (!doc.IsObject()) return invalidArgument("the body must be a JSON object");
     if (auto name = repeatedMember(doc))
-        return invalidArgument("the body repeats the member \"" + crypto::sanitizeUtf8(*name) + "\" in one object");
+        return invalidArgument("the body repeats the member \"" + json::sanitizeUtf8(*name) + "\" in one object");
     return doc;
 }
 
@@ -176,7 +178,7 @@ Status validateAgency(const std::string& agency) {
     if (agency.empty() || agency.size() > 128) return invalidArgument("agency must be 1 to 128 characters");
     for (unsigned char c : agency)
         if (c < 0x20 || c == 0x7f) return invalidArgument("agency must not contain control characters");
-    if (!crypto::isValidUtf8(agency)) return invalidArgument("agency must be valid UTF-8");
+    if (!json::isValidUtf8(agency)) return invalidArgument("agency must be valid UTF-8");
     return Status::ok();
 }
 

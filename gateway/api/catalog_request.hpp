@@ -19,13 +19,13 @@
 #include <pqxx/connection>
 
 #include "anonymizer/status.hpp"
-#include "gateway/api/json_out.hpp"
+#include "json/writer.hpp"
 #include "gateway/api/router.hpp"
 #include "gateway/api/services.hpp"
 #include "gateway/audit/entry.hpp"
 #include "gateway/catalog/source_access.hpp"
 #include "gateway/catalog/store.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/db/guarded.hpp"
 #include "policies/policy.hpp"
 

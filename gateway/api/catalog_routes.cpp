@@ -9,6 +9,7 @@
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/catalog/store.hpp"
 #include "gateway/release/privacy_budget.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::api {
 
@@ -21,7 +22,7 @@ const char* formatName(policies::OutputFormat f) { return f == policies::OutputF
 // `admittedAs`: the recipient entry that admits the caller (its name, or "group:NAME").
 // `extractsToday`: the partner's extracts under the policy since 00:00 UTC, when it has a daily limit.
 // `budget`: the caller's privacy budget in the current period, when the policy declares aggregates.
-void writeCatalogPolicy(JsonOut& out, const catalog::LoadedPolicy& p, const std::string& admittedAs,
+void writeCatalogPolicy(json::JsonOut& out, const catalog::LoadedPolicy& p, const std::string& admittedAs,
                         std::optional<uint64_t> extractsToday, const std::optional<release::BudgetState>& budget) {
     const policies::PolicyModel& m = p.policy->model();
     out.beginObject()
@@ -151,7 +152,7 @@ Result<HttpResponse> handleGetCatalog(RequestContext& ctx) {
         return out;
     });
     if (!visible) return visible.status();
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject().field("as_of", nowIso()).field("principal", who.name);
     out.beginArray("datasets");
     for (const auto& e : *visible) {

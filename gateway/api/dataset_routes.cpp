@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "json/canonical.hpp"
 #include "policies/json_text.hpp"
 #include "policies/sql_identifier.hpp"
 
@@ -11,6 +12,7 @@
 #include "gateway/api/record.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/http/errors.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::api {
 
@@ -42,7 +44,7 @@ catalog::Dataset datasetFromBody(const std::string& name, const rapidjson::Value
         if (!description->IsString()) fail("/description", "description must be a string");
         else if (description->GetStringLength() > kLongest)
             fail("/description", "description must be at most " + std::to_string(kLongest) + " bytes");
-        else d.descriptionText = crypto::sanitizeUtf8({description->GetString(), description->GetStringLength()});
+        else d.descriptionText = json::sanitizeUtf8({description->GetString(), description->GetStringLength()});
     }
     const rapidjson::Value* table = member(body, "table");
     if (!table || !table->IsString()) {
@@ -116,7 +118,7 @@ catalog::Dataset datasetFromBody(const std::string& name, const rapidjson::Value
                 std::string column(m->name.GetString(), m->name.GetStringLength());
                 const std::string at = policies::appendPointer("/hierarchies", column);
                 if (!seen.insert(column).second) {
-                    fail(at, "the column \"" + crypto::sanitizeUtf8(column) + "\" has more than one hierarchy");
+                    fail(at, "the column \"" + json::sanitizeUtf8(column) + "\" has more than one hierarchy");
                     continue;
                 }
                 const catalog::DatasetColumn* c = d.column(column);
@@ -129,7 +131,11 @@ catalog::Dataset datasetFromBody(const std::string& name, const rapidjson::Value
                 for (auto& e : checked.errors) errors.push_back(std::move(e));
                 if (checked.errors.empty() && checked.hierarchy) knownLeaves[column] = checked.hierarchy;
             }
-            if (errors.empty()) d.hierarchiesJson = policies::canonicalJson(*h);
+            if (errors.empty()) {
+                auto canonical = json::canonicalJson(*h, json::Numbers::Decimal);
+                if (canonical) d.hierarchiesJson = std::move(canonical).value();
+                else errors.push_back({"/hierarchies", canonical.status().message()});
+            }
         }
     }
     return d;
@@ -159,7 +165,7 @@ Status checkHierarchyCoverage(const catalog::Dataset& d, const KnownLeafHierarch
         if (outside->empty()) continue;
         std::string shown;
         for (size_t i = 0; i < outside->size() && i < kShown; ++i)
-            shown += (i ? ", \"" : "\"") + crypto::sanitizeUtf8((*outside)[i]) + "\"";
+            shown += (i ? ", \"" : "\"") + json::sanitizeUtf8((*outside)[i]) + "\"";
         if (outside->size() > kShown) shown += " and more";
         errors.push_back({policies::appendPointer("/hierarchies", column),
                           "the source has values of \"" + column + "\" that the hierarchy does not list: " + shown +
@@ -169,7 +175,7 @@ Status checkHierarchyCoverage(const catalog::Dataset& d, const KnownLeafHierarch
 }
 
 // The members a dataset's view and its listing share; leaves the object open.
-void writeDatasetHead(JsonOut& out, const catalog::Dataset& d) {
+void writeDatasetHead(json::JsonOut& out, const catalog::Dataset& d) {
     out.beginObject()
         .field("name", d.name)
         .field("agency", d.agency)
@@ -178,7 +184,7 @@ void writeDatasetHead(JsonOut& out, const catalog::Dataset& d) {
         .field("table", d.schema + "." + d.table);
 }
 
-void writeDataset(JsonOut& out, const catalog::Dataset& d) {
+void writeDataset(json::JsonOut& out, const catalog::Dataset& d) {
     writeDatasetHead(out, d);
     out.beginArray("columns");
     for (const auto& c : d.columns) {
@@ -289,7 +295,7 @@ Result<HttpResponse> handlePutDataset(RequestContext& ctx) {
         }
         return stored.status();
     }
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject().field("created", stored->created).key("dataset");
     writeDataset(out, dataset);
     out.endObject();
@@ -308,7 +314,7 @@ Result<HttpResponse> handleGetDataset(RequestContext& ctx) {
     if (!dataset) return dataset.status();
     if (Status s = catalog::checkAgencyScope(who, dataset->agency); !s)
         return denied(ctx, "dataset.get", s, dataset->source, name, {});
-    JsonOut out;
+    json::JsonOut out;
     writeDataset(out, *dataset);
     return HttpResponse::json(200, out.text());
 }
@@ -346,7 +352,7 @@ Result<HttpResponse> handleListDatasets(RequestContext& ctx) {
         return out;
     });
     if (!listed) return listed.status();
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject().beginArray("datasets");
     for (const auto& l : *listed) {
         writeDatasetHead(out, l.dataset);

@@ -16,9 +16,9 @@ namespace {
 
 // An entry that closes or refuses the extract: `why` as its reason, `details` added to its details.
 audit::AuditEntry entryWithReason(const ExtractFacts& facts, std::string action, std::string decision,
-                                  const Status& why, const crypto::JsonValue::Object& details) {
+                                  const Status& why, const json::JsonValue::Object& details) {
     audit::AuditEntry e = extractEntry(facts, std::move(action), std::move(decision));
-    e.reason = crypto::sanitizeUtf8(why.message());
+    e.reason = json::sanitizeUtf8(why.message());
     for (const auto& [k, v] : details) e.details.asObject()[k] = v;
     return e;
 }
@@ -63,8 +63,8 @@ audit::AuditEntry extractEntry(const ExtractFacts& facts, std::string action, st
     e.target.dataset = facts.dataset;
     e.target.policy = facts.policy;
     if (facts.policyVersion > 0) e.target.policyVersion = facts.policyVersion;
-    e.purpose = crypto::sanitizeUtf8(facts.purpose);
-    crypto::JsonValue::Object details;
+    e.purpose = json::sanitizeUtf8(facts.purpose);
+    json::JsonValue::Object details;
     details["extract_id"] = facts.extractId;
     details["format"] = release::formatName(facts.format);
     details["encrypted"] = facts.encrypted;
@@ -87,7 +87,7 @@ std::string_view stateName(ExtractState state) {
 }
 
 Status ExtractLifecycle::refuse(RequestContext& ctx, const ExtractFacts& facts, const Status& why,
-                                const crypto::JsonValue::Object& details) {
+                                const json::JsonValue::Object& details) {
     auto recorded = record(ctx, entryWithReason(facts, "extract.requested", "denied", why, details));
     return recorded ? Status::ok() : recorded.status();
 }
@@ -175,12 +175,12 @@ Status ExtractLifecycle::start(const std::optional<release::LedgerRow>& ledger) 
 }
 
 Status ExtractLifecycle::notReleased(RequestContext& ctx, std::string decision, const Status& why,
-                                     const crypto::JsonValue::Object& details) {
+                                     const json::JsonValue::Object& details) {
     std::lock_guard lock(mutex_);
     if (Status s = expect({ExtractState::Admitted, ExtractState::Preparing, ExtractState::Requested}, "end unreleased");
         !s)
         return s;
-    crypto::JsonValue::Object closing = details;
+    json::JsonValue::Object closing = details;
     closing["requested_entry"] = facts_.requestedEntryIndex;
     auto index = record(ctx, entryWithReason(facts_, "extract.aborted", std::move(decision), why, closing));
     if (!index) return index.status();
@@ -216,7 +216,7 @@ Status ExtractLifecycle::complete(const ReleasedExtract& released) {
     manifest.policy = facts_.policy;
     manifest.policyVersion = facts_.policyVersion;
     manifest.policySha256 = facts_.policyHash;
-    manifest.purpose = crypto::sanitizeUtf8(facts_.purpose);
+    manifest.purpose = json::sanitizeUtf8(facts_.purpose);
     manifest.recipient = facts_.recipient;
     manifest.keyDerivation = static_cast<uint64_t>(facts_.keyDerivation);
     manifest.createdMs = facts_.createdMs;
@@ -247,7 +247,7 @@ Status ExtractLifecycle::abort(std::string decision, const Status& why, std::opt
     std::lock_guard lock(mutex_);
     if (Status s = expect({ExtractState::Requested}, "abort"); !s) return s;
     state_ = ExtractState::Aborted;
-    crypto::JsonValue::Object details{{"requested_entry", facts_.requestedEntryIndex}};
+    json::JsonValue::Object details{{"requested_entry", facts_.requestedEntryIndex}};
     if (progress) {
         details["rows_read"] = progress->rowsRead;
         details["rows_released"] = progress->rowsReleased;

@@ -87,11 +87,11 @@ std::string_view stateName(ExtractState state);  // "admitted", "preparing", …
 struct ReleasedExtract {
     uint64_t rowsReleased = 0;
     uint64_t rowsSuppressed = 0;
-    crypto::JsonValue achieved;         // the models' values on the emitted rows: {"k":10,"l":3,…}
-    crypto::JsonValue informationLoss;  // {"ncp":"0.1184","attributes":{…}}
+    json::JsonValue achieved;         // the models' values on the emitted rows: {"k":10,"l":3,…}
+    json::JsonValue informationLoss;  // {"ncp":"0.1184","attributes":{…}}
     std::vector<crypto::ManifestColumn> columns;
     crypto::ExtractDigests digests;
-    crypto::JsonValue::Object search;  // the entry's "levels", or "algorithm" and "partitions"
+    json::JsonValue::Object search;  // the entry's "levels", or "algorithm" and "partitions"
 };
 
 // How far a stream got before it was aborted.
@@ -105,7 +105,7 @@ public:
     // refuse: the request is refused before anything is read; "extract.requested" denied, with
     // `why` as its reason and `details` added to its details. Unavailable if it cannot be recorded.
     static Status refuse(RequestContext& ctx, const ExtractFacts& facts, const Status& why,
-                         const crypto::JsonValue::Object& details);
+                         const json::JsonValue::Object& details);
     // admit: "extract.requested" allowed (with details.recipient_entry, the policy's recipient
     // entry that admitted the partner, when known), committed durably before the source is read.
     // No entry, no extract: Unavailable.
@@ -135,7 +135,7 @@ public:
     // with `decision` ("failed" or "denied"), `why` as its reason and `details` added to its
     // details, then the row closed not_released when it exists.
     Status notReleased(RequestContext& ctx, std::string decision, const Status& why,
-                       const crypto::JsonValue::Object& details);
+                       const json::JsonValue::Object& details);
     // requested -> completed: "extract.completed", the manifest signed once (its audit_index that
     // entry's), the row completed with the signed document and its signature. On failure the
     // extract stays requested (the caller aborts it; the completed entry may already be in the log).

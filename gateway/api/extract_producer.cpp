@@ -14,8 +14,8 @@ namespace {
 using anon::fixedDecimal;
 
 // Achieved model values on the emitted rows, as the manifest and the audit entry carry them.
-crypto::JsonValue achievedModels(const release::ReleasePlan& plan, const anon::FinalCheckReport& check) {
-    crypto::JsonValue::Object m;
+json::JsonValue achievedModels(const release::ReleasePlan& plan, const anon::FinalCheckReport& check) {
+    json::JsonValue::Object m;
     m["k"] = check.minClassSize;
     const auto& models = plan.models();
     if (models.lDiversity) {
@@ -32,8 +32,8 @@ crypto::JsonValue achievedModels(const release::ReleasePlan& plan, const anon::F
 // The release's information loss as the manifest carries it: the decision's loss (the NCP of the
 // released quasi-identifiers, anonymizer/metrics.hpp; under Mondrian relative to the values
 // selected) overall and per quasi-identifier, as decimal strings.
-crypto::JsonValue informationLoss(const release::ReleasePlan& plan, const release::PrivacyDecision* decision) {
-    crypto::JsonValue::Object attributes;
+json::JsonValue informationLoss(const release::ReleasePlan& plan, const release::PrivacyDecision* decision) {
+    json::JsonValue::Object attributes;
     double overall = 0;
     if (decision) {
         overall = decision->stats.metrics.loss;
@@ -41,7 +41,7 @@ crypto::JsonValue informationLoss(const release::ReleasePlan& plan, const releas
         for (size_t d = 0; d < qis.size() && d < decision->stats.lossPerAttribute.size(); ++d)
             attributes[plan.inputColumns()[qis[d]].name] = fixedDecimal(decision->stats.lossPerAttribute[d], 4);
     }
-    return crypto::JsonValue::Object{{"ncp", fixedDecimal(overall, 4)}, {"attributes", std::move(attributes)}};
+    return json::JsonValue::Object{{"ncp", fixedDecimal(overall, 4)}, {"attributes", std::move(attributes)}};
 }
 
 }  // namespace
@@ -146,7 +146,7 @@ Result<std::string> ExtractProducer::complete(const std::string& lastPage) {
         released.search["algorithm"] = decision->local->algorithm;
         released.search["partitions"] = static_cast<uint64_t>(decision->local->partitions.partitionSizes.size());
     } else if (decision) {
-        crypto::JsonValue::Object levels;
+        json::JsonValue::Object levels;
         const auto& qis = plan.quasiIdentifiers();
         for (size_t i = 0; i < qis.size() && i < decision->levels.size(); ++i)
             levels[plan.inputColumns()[qis[i]].name] = static_cast<int64_t>(decision->levels[i]);

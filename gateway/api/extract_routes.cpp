@@ -29,6 +29,7 @@
 #include "gateway/release/key_scope.hpp"
 #include "gateway/release/report.hpp"
 #include "gateway/api/services.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::api {
 
@@ -38,8 +39,8 @@ using http::HttpResponse;
 namespace {
 
 // {"error":{"code":..,"message":..,"details":{...}}} — `details` is canonical JSON of an object.
-HttpResponse errorWithDetails(int status, const Status& s, const crypto::JsonValue& details) {
-    auto detailsJson = crypto::canonicalJson(details);
+HttpResponse errorWithDetails(int status, const Status& s, const json::JsonValue& details) {
+    auto detailsJson = json::canonicalJson(details);
     return http::errorResponse(status, http::errorCodeFor(s), s.message(), detailsJson ? *detailsJson : "");
 }
 
@@ -53,7 +54,7 @@ Result<std::unique_ptr<anon::MasterKey>> keyedTransformKey(const Services& servi
 // The answer to an extract request refused or closed before its first byte, once the lifecycle
 // recorded it (`recorded`; 503 if it could not be: every access is audited, or the request fails).
 Result<HttpResponse> refusalAnswer(const Status& recorded, int httpStatus, const Status& why,
-                                   const crypto::JsonValue::Object& details) {
+                                   const json::JsonValue::Object& details) {
     if (!recorded) return recorded;
     if (details.empty()) return http::errorResponse(httpStatus, http::errorCodeFor(why), why.message());
     return errorWithDetails(httpStatus, why, details);
@@ -72,9 +73,9 @@ HttpResponse memoryRefusalResponse(const release::MemoryRefusal& r) {
     o.limitValue = r.limitMiB;
     o.retryAfter = std::chrono::seconds(r.retryable ? 5 : 60);
     o.message = r.message;
-    o.extraDetails = ",\"needed_bytes\":" + std::to_string(r.neededBytes) +
-                     ",\"structure\":" + http::jsonQuote(r.structure) +
-                     ",\"retryable\":" + (r.retryable ? "true" : "false");
+    o.extraDetails["needed_bytes"] = static_cast<uint64_t>(r.neededBytes);
+    o.extraDetails["structure"] = r.structure;
+    o.extraDetails["retryable"] = r.retryable;
     return overloadResponse(o);
 }
 
@@ -134,7 +135,7 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     af.nowMicros = nowMicros();
     af.extractsToday = found->extractsToday;
     if (auto refusal = release::authorizeExtract(model, *request, af)) {
-        const crypto::JsonValue::Object details{{"rule", refusal->rule}};
+        const json::JsonValue::Object details{{"rule", refusal->rule}};
         const Status why = permissionDenied(refusal->message);
         return refusalAnswer(ExtractLifecycle::refuse(ctx, facts, why, details), 403, why, details);
     }
@@ -148,12 +149,12 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     // Closes the extract not_released (no byte was sent) and answers with the error, which names
     // the "extract.requested" entry.
     auto notReleased = [&](const std::string& decision, const Status& why, int httpStatus,
-                           crypto::JsonValue::Object details) -> Result<HttpResponse> {
+                           json::JsonValue::Object details) -> Result<HttpResponse> {
         details.emplace("requested_entry", extract->facts().requestedEntryIndex);
         return refusalAnswer(extract->notReleased(ctx, decision, why, details), httpStatus, why, details);
     };
     auto failed = [&](const Status& s) -> Result<HttpResponse> {
-        crypto::JsonValue::Object details;
+        json::JsonValue::Object details;
         if (std::string rule = catalog::refusedRule(s); !rule.empty()) details.emplace("rule", rule);
         return notReleased("failed", s, httpStatusOf(s), std::move(details));
     };
@@ -197,15 +198,15 @@ Result<HttpResponse> handleCreateExtract(RequestContext& ctx) {
     auto linkage = checkLinkage(services, *found, who.name, scope, context, *location);
     if (!linkage) return failed(linkage.status());
     if (linkage->refuses()) {
-        crypto::JsonValue report = linkage->toJson();
-        crypto::JsonValue::Object details = report.asObject();
+        json::JsonValue report = linkage->toJson();
+        json::JsonValue::Object details = report.asObject();
         details["rule"] = "linkage";
         return notReleased("denied", permissionDenied(linkage->message()), 422, std::move(details));
     }
     if (Status s = (*stream)->start(); !s) return failed(s);
 
     // 5. The stream, filed in the linkage ledger as it starts.
-    auto disclosed = crypto::canonicalJson(release::disclosedBy(**stream));
+    auto disclosed = json::canonicalJson(release::disclosedBy(**stream));
     if (!disclosed) return failed(disclosed.status());
     release::LedgerRow ledger{who.name,
                               found->dataset.name,
@@ -251,7 +252,7 @@ Result<HttpResponse> handleGetManifest(RequestContext& ctx) {
     e.target.dataset = extract->record.dataset;
     e.target.policy = extract->record.policy;
     e.target.policyVersion = extract->record.policyVersion;
-    e.details = crypto::JsonValue::Object{{"extract_id", id}};
+    e.details = json::JsonValue::Object{{"extract_id", id}};
     if (auto recorded = record(ctx, std::move(e)); !recorded) return recorded.status();
     if (!extract->manifest) {
         if (extract->status == "aborted")
@@ -277,7 +278,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         audit::AuditEntry e = entryFor(ctx, "policy.preview", "denied");
         e.target.dataset = datasetName;
         e.target.policy = policyName;
-        e.reason = crypto::sanitizeUtf8(s.message());
+        e.reason = json::sanitizeUtf8(s.message());
         if (auto recorded = record(ctx, std::move(e)); !recorded) return recorded.status();
         return s;
     };
@@ -299,7 +300,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     e.target.dataset = datasetName;
     e.target.policy = policyName;
     e.target.policyVersion = found->policy.version;
-    e.details = crypto::JsonValue::Object{{"policy_sha256", found->policy.contentHash}};
+    e.details = json::JsonValue::Object{{"policy_sha256", found->policy.contentHash}};
     if (recipient) e.details.asObject()["linkage_recipient"] = *recipient;
     if (auto recorded = record(ctx, std::move(e)); !recorded) return recorded.status();
 
@@ -323,7 +324,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
     auto report = release::reportRelease(plan, privacy);
     if (!report) return report.status();
 
-    JsonOut j;
+    json::JsonOut j;
     auto& w = j.w();
     w.StartObject();
     j.key("dataset").str(datasetName);
@@ -338,7 +339,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         j.key("unreachable").w().StartObject();
         j.key("requirement").str(privacy.unreachable->requirement);
         j.key("message").str(privacy.unreachable->message);
-        auto best = crypto::canonicalJson(privacy.unreachable->bestAchievable);
+        auto best = json::canonicalJson(privacy.unreachable->bestAchievable);
         if (best) {
             j.key("best_achievable");
             w.RawValue(best->data(), best->size(), rapidjson::kObjectType);
@@ -350,10 +351,10 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
         // The release as this recipient would get it (its key scope, its pseudonyms), joined with
         // what it holds.
         auto group = linkageGroup(services, *found);
-        crypto::JsonValue linkage;
+        json::JsonValue linkage;
         if (!group) {
             if (group.status().code() != StatusCode::FailedPrecondition) return group.status();
-            linkage = crypto::JsonValue::Object{{"keeps_k", false}, {"problem", group.status().message()}};
+            linkage = json::JsonValue::Object{{"keeps_k", false}, {"problem", group.status().message()}};
         } else {
             release::ReleaseContext theirs{
                 {found->keyDerivation, found->dataset.name, *group, *recipient}, transformKey->get(), nullptr};
@@ -363,7 +364,7 @@ Result<HttpResponse> handlePreview(RequestContext& ctx) {
             linkage.asObject()["recipient"] = *recipient;
             if (checked->refuses()) linkage.asObject()["message"] = checked->message();
         }
-        auto text = crypto::canonicalJson(linkage);
+        auto text = json::canonicalJson(linkage);
         if (!text) return text.status();
         j.key("linkage");
         w.RawValue(text->data(), text->size(), rapidjson::kObjectType);

@@ -6,7 +6,7 @@
 
 #include "gateway/api/record.hpp"
 #include "gateway/auth/groups.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/db/guarded.hpp"
 #include "gateway/api/services.hpp"
 
@@ -40,28 +40,28 @@ auth::GroupChangeHook auditChange(RequestContext& ctx) {
         audit::AuditEntry e = entryFor(ctx, change.action, "allowed");
         // Members are assigned one by one: brace-initialised JsonValue maps trip g++ 12's
         // -Wmaybe-uninitialized inside std::variant.
-        crypto::JsonValue::Object details;
+        json::JsonValue::Object details;
         details["group"] = change.group;
         details["changed"] = change.changed;
         if (change.member) details["member"] = *change.member;
         if (change.action == "group.put") details["created"] = change.created;
-        e.details = crypto::JsonValue(std::move(details));
+        e.details = json::JsonValue(std::move(details));
         auto recorded = record(ctx, std::move(e));
         return recorded ? Status::ok() : recorded.status();
     };
 }
 
-crypto::JsonValue groupJson(const auth::Group& g) {
-    crypto::JsonValue::Array members;
+json::JsonValue groupJson(const auth::Group& g) {
+    json::JsonValue::Array members;
     for (const auto& m : g.members) {
-        crypto::JsonValue::Object member;
+        json::JsonValue::Object member;
         member["name"] = m.name;
         member["disabled"] = m.disabled;
         member["added_by"] = m.addedBy;
         member["added_at"] = m.addedAt;
         members.emplace_back(std::move(member));
     }
-    crypto::JsonValue::Object out;
+    json::JsonValue::Object out;
     out["name"] = g.name;
     out["description"] = g.description;
     out["created_by"] = g.createdBy;
@@ -71,8 +71,8 @@ crypto::JsonValue groupJson(const auth::Group& g) {
     return out;
 }
 
-Result<HttpResponse> jsonResponse(int status, const crypto::JsonValue& body) {
-    auto text = crypto::canonicalJson(body);
+Result<HttpResponse> jsonResponse(int status, const json::JsonValue& body) {
+    auto text = json::canonicalJson(body);
     if (!text) return internalError("cannot encode the response: " + text.status().message());
     return HttpResponse::json(status, std::move(text).value());
 }
@@ -80,17 +80,17 @@ Result<HttpResponse> jsonResponse(int status, const crypto::JsonValue& body) {
 // The description from an optional body {"description": "..."}; an empty body means "".
 Result<std::string> descriptionFromBody(const std::string& body) {
     if (body.find_first_not_of(" \t\r\n") == std::string::npos) return std::string();
-    auto json = crypto::parseJson(body);
+    auto json = json::parseJson(body);
     if (!json) return invalidArgument("the body is not valid JSON: " + json.status().message());
     if (!json->isObject()) return invalidArgument("the body must be a JSON object {\"description\": \"...\"}");
     for (const auto& [name, value] : json->asObject()) {
         (void)value;
         if (name != "description")
-            return invalidArgument("unknown member \"" + crypto::sanitizeUtf8(name) +
+            return invalidArgument("unknown member \"" + json::sanitizeUtf8(name) +
                                    "\"; a group has only a description (members are added with "
                                    "PUT /v1/groups/{group}/members/{principal})");
     }
-    const crypto::JsonValue* d = json->find("description");
+    const json::JsonValue* d = json->find("description");
     if (!d) return std::string();
     if (!d->isString()) return invalidArgument("\"description\" must be a string");
     if (Status s = auth::validateGroupDescription(d->asString()); !s) return s;
@@ -118,9 +118,9 @@ Result<HttpResponse> handleListGroups(RequestContext& ctx) {
     auto groups =
         onConnection<std::vector<auth::Group>>(ctx, [](pqxx::connection& conn) { return auth::listGroups(conn); });
     if (!groups) return groups.status();
-    crypto::JsonValue::Array list;
+    json::JsonValue::Array list;
     for (const auto& g : *groups) list.push_back(groupJson(g));
-    crypto::JsonValue::Object out;
+    json::JsonValue::Object out;
     out["groups"] = std::move(list);
     return jsonResponse(200, out);
 }
@@ -144,7 +144,7 @@ Result<HttpResponse> handlePutGroup(RequestContext& ctx) {
         return auth::putGroup(conn, name, *description, ctx.principal->name, auditChange(ctx));
     });
     if (!created) return created.status();
-    crypto::JsonValue::Object out;
+    json::JsonValue::Object out;
     out["name"] = name;
     out["description"] = *description;
     out["created"] = *created;
@@ -160,7 +160,7 @@ Result<HttpResponse> handleDeleteGroup(RequestContext& ctx) {
         return true;
     });
     if (!deleted) return deleted.status();
-    crypto::JsonValue::Object out;
+    json::JsonValue::Object out;
     out["name"] = name;
     out["deleted"] = true;
     return jsonResponse(200, out);
@@ -174,7 +174,7 @@ Result<HttpResponse> handlePutGroupMember(RequestContext& ctx) {
         return auth::addGroupMember(conn, group, principal, ctx.principal->name, auditChange(ctx));
     });
     if (!added) return added.status();
-    crypto::JsonValue::Object out;
+    json::JsonValue::Object out;
     out["group"] = group;
     out["member"] = principal;
     out["added"] = *added;
@@ -190,7 +190,7 @@ Result<HttpResponse> handleDeleteGroupMember(RequestContext& ctx) {
         return true;
     });
     if (!removed) return removed.status();
-    crypto::JsonValue::Object out;
+    json::JsonValue::Object out;
     out["group"] = group;
     out["member"] = principal;
     out["removed"] = true;

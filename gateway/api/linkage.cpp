@@ -72,11 +72,11 @@ std::string LinkageReport::message() const {
            ids + ", " + what;
 }
 
-crypto::JsonValue LinkageReport::toJson() const {
+json::JsonValue LinkageReport::toJson() const {
     auto entries = [](const std::vector<release::LedgerEntry>& list) {
-        crypto::JsonValue::Array out;
+        json::JsonValue::Array out;
         for (const auto& e : list) {
-            crypto::JsonValue::Object one;
+            json::JsonValue::Object one;
             one["extract_id"] = e.extractId;
             one["policy"] = e.policy;
             one["policy_version"] = static_cast<int64_t>(e.policyVersion);
@@ -85,15 +85,14 @@ crypto::JsonValue LinkageReport::toJson() const {
         }
         return out;
     };
-    crypto::JsonValue::Object o;
+    json::JsonValue::Object o;
     o["scope"] = scope;
     o["earlier_releases"] = entries(earlier);
     o["checked_against"] = entries(checkedAgainst);
     o["keeps_k"] = !refuses();
     if (!problem.empty()) o["problem"] = problem;
     if (join) {
-        o["identity_column"] =
-            join->identityColumn.empty() ? crypto::JsonValue() : crypto::JsonValue(join->identityColumn);
+        o["identity_column"] = join->identityColumn.empty() ? json::JsonValue() : json::JsonValue(join->identityColumn);
         o["k"] = join->k;
         o["persons"] = join->persons;
         o["classes"] = join->classes;

@@ -10,7 +10,7 @@
 
 #include "anonymizer/status.hpp"
 #include "gateway/api/release_lookup.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/release/extract_store.hpp"
 #include "gateway/release/linkage.hpp"
 #include "gateway/release/stream.hpp"
@@ -43,7 +43,7 @@ struct LinkageReport {
     std::string message() const;
     // {"scope", "earlier_releases": [...], "checked_against": [...], "identity_column", "k",
     //  "persons", "classes", "smallest_class", "persons_below_k", "keeps_k"} (docs/openapi.yaml, Linkage)
-    crypto::JsonValue toJson() const;
+    json::JsonValue toJson() const;
 };
 
 // Rebuilds, on the data as it is now, the release of `found` with `context` and every earlier

@@ -1,6 +1,7 @@
 #include "gateway/api/overload.hpp"
 
 #include "gateway/http/errors.hpp"
+#include "json/writer.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -19,10 +20,14 @@ std::chrono::seconds atLeastOneSecond(double seconds) {
 }  // namespace
 
 http::HttpResponse overloadResponse(const OverloadRefusal& refusal) {
-    http::HttpResponse r = http::errorResponse(
-        refusal.httpStatus, refusal.code, refusal.message,
-        "{\"limit\":" + http::jsonQuote(refusal.limit) + ",\"limit_value\":" + std::to_string(refusal.limitValue) +
-            ",\"retry_after_s\":" + std::to_string(refusal.retryAfter.count()) + refusal.extraDetails + "}");
+    json::JsonValue::Object details = refusal.extraDetails;
+    details["limit"] = refusal.limit;
+    details["limit_value"] = refusal.limitValue;
+    details["retry_after_s"] = static_cast<int64_t>(refusal.retryAfter.count());
+    // Our own names and numbers: always valid UTF-8, so the encoding cannot fail.
+    auto text = json::canonicalJson(json::JsonValue(std::move(details)));
+    http::HttpResponse r =
+        http::errorResponse(refusal.httpStatus, refusal.code, refusal.message, text ? text.value() : std::string());
     r.setHeader("Retry-After", std::to_string(refusal.retryAfter.count()));
     return r;
 }

@@ -26,6 +26,7 @@
 
 #include "gateway/config/config.hpp"
 #include "gateway/http/message.hpp"
+#include "json/canonical.hpp"
 
 namespace custodian::api {
 
@@ -37,7 +38,7 @@ struct OverloadRefusal {
     uint64_t limitValue = 0;             // its configured value
     std::chrono::seconds retryAfter{1};  // ≥ 1 s
     std::string message;
-    std::string extraDetails;  // more members of error.details, as JSON text: ,"name":value…
+    json::JsonValue::Object extraDetails;  // more members of error.details
 };
 
 // {"error":{"code":…,"message":…,"details":{"limit":…,"limit_value":…,"retry_after_s":…[, extra]}}}

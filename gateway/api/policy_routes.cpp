@@ -9,6 +9,7 @@
 #include "gateway/api/record.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/http/errors.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::api {
 
@@ -51,7 +52,7 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
     policies::PolicyLoadOptions options;
     options.dataset = &description;
     options.knownRecipients = &context->recipients;
-    if (!crypto::isValidUtf8(ctx.request.body)) {
+    if (!json::isValidUtf8(ctx.request.body)) {
         return validationFailure("invalid_policy", "the policy has 1 error(s)",
                                  {{"", "the document is not valid UTF-8 text"}});
     }
@@ -78,15 +79,15 @@ Result<HttpResponse> handlePutPolicy(RequestContext& ctx) {
         // Nothing changed, but the request is still on record.
         audit::AuditEntry e = entryWith(ctx, "policy.put", "allowed", context->dataset.source, datasetName, policyName);
         e.target.policyVersion = stored->version;
-        crypto::JsonValue::Object details;
+        json::JsonValue::Object details;
         details["content_hash"] = hash;
         details["version"] = static_cast<int64_t>(stored->version);
         details["unchanged"] = true;
-        e.details = crypto::JsonValue(std::move(details));
+        e.details = json::JsonValue(std::move(details));
         auto recorded = record(ctx, std::move(e));
         if (!recorded) return recorded.status();
     }
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject()
         .field("dataset", datasetName)
         .field("policy", policyName)
@@ -130,7 +131,7 @@ Result<HttpResponse> handleGetPolicy(RequestContext& ctx) {
     if (Status s = catalog::checkAgencyScope(who, view->dataset.agency); !s)
         return denied(ctx, "policy.get", s, view->dataset.source, datasetName, policyName);
     const catalog::LoadedPolicy& p = *view->current;
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject()
         .field("dataset", datasetName)
         .field("policy", policyName)
@@ -163,7 +164,7 @@ Result<HttpResponse> handleGetPolicyVersion(RequestContext& ctx) {
     int32_t version = 0;
     auto [end, ec] = std::from_chars(versionText.data(), versionText.data() + versionText.size(), version);
     if (ec != std::errc() || end != versionText.data() + versionText.size() || version < 1)
-        return invalidArgument("version must be a positive integer, got \"" + crypto::sanitizeUtf8(versionText) + "\"");
+        return invalidArgument("version must be a positive integer, got \"" + json::sanitizeUtf8(versionText) + "\"");
     const catalog::Catalog& catalog = call->catalog;
     struct View {
         catalog::Dataset dataset;
@@ -183,7 +184,7 @@ Result<HttpResponse> handleGetPolicyVersion(RequestContext& ctx) {
     if (Status s = catalog::checkAgencyScope(who, view->dataset.agency); !s)
         return denied(ctx, "policy.version.get", s, view->dataset.source, datasetName, policyName);
     const catalog::PolicyVersionDocument& v = *view->version;
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject()
         .field("dataset", datasetName)
         .field("policy", policyName)
@@ -213,7 +214,7 @@ Result<HttpResponse> handleRetirePolicy(RequestContext& ctx) {
         if (!scopeRefusal.isOk()) return denied(ctx, "policy.retire", scopeRefusal, {}, datasetName, policyName);
         return retired.status();
     }
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject()
         .field("dataset", datasetName)
         .field("policy", policyName)

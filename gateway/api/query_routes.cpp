@@ -1,6 +1,6 @@
 #include "gateway/api/query_routes.hpp"
 
-#include "gateway/api/json_out.hpp"
+#include "json/writer.hpp"
 
 #include <sodium.h>
 
@@ -42,15 +42,15 @@ std::string newQueryId() {
 }
 
 // What a query's entries say of it (the answer's entry adds its id and digest).
-crypto::JsonValue::Object queryDetails(const release::QueryRequest& q) {
-    crypto::JsonValue::Array groupBy;
+json::JsonValue::Object queryDetails(const release::QueryRequest& q) {
+    json::JsonValue::Array groupBy;
     for (const auto& g : q.groupBy) groupBy.emplace_back(g);
-    crypto::JsonValue::Object d{{"aggregate", q.histogram ? "histogram" : release::aggregateKindName(q.kind)},
-                                {"group_by", std::move(groupBy)},
-                                {"mechanism", release::noiseMechanismName(q.mechanism)},
-                                {"epsilon", epsilonText(q.epsilon)},
-                                {"delta", deltaText(q.delta)},
-                                {"row_filter", q.rowFilter != nullptr}};
+    json::JsonValue::Object d{{"aggregate", q.histogram ? "histogram" : release::aggregateKindName(q.kind)},
+                              {"group_by", std::move(groupBy)},
+                              {"mechanism", release::noiseMechanismName(q.mechanism)},
+                              {"epsilon", epsilonText(q.epsilon)},
+                              {"delta", deltaText(q.delta)},
+                              {"row_filter", q.rowFilter != nullptr}};
     if (q.column) d.emplace("column", *q.column);
     return d;
 }
@@ -74,7 +74,7 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
     // Every refusal after this point is recorded with what the query named; a failure to record
     // it is the 503 (nothing was answered either way).
     // `told`, when set, is what the caller reads instead of `why` (which the entry records).
-    auto refuse = [&](const std::string& decision, const Status& why, int httpStatus, crypto::JsonValue::Object details,
+    auto refuse = [&](const std::string& decision, const Status& why, int httpStatus, json::JsonValue::Object details,
                       std::optional<int32_t> version,
                       const std::optional<Status>& told = std::nullopt) -> Result<HttpResponse> {
         audit::AuditEntry e = entryFor(ctx, kAction, decision);
@@ -82,14 +82,14 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
         e.target.policy = request->policy;
         if (version) e.target.policyVersion = *version;
         e.purpose = request->purpose;
-        e.reason = crypto::sanitizeUtf8(why.message());
-        crypto::JsonValue::Object recorded = queryDetails(*request);
+        e.reason = json::sanitizeUtf8(why.message());
+        json::JsonValue::Object recorded = queryDetails(*request);
         for (const auto& [k, v] : details) recorded.insert_or_assign(k, v);
         e.details = std::move(recorded);
         if (auto r = record(ctx, std::move(e)); !r) return r.status();
         const Status& shown = told ? *told : why;
         if (details.empty()) return http::errorResponse(httpStatus, http::errorCodeFor(shown), shown.message());
-        auto json = crypto::canonicalJson(details);
+        auto json = json::canonicalJson(details);
         return http::errorResponse(httpStatus, http::errorCodeFor(shown), shown.message(), json ? *json : "");
     };
 
@@ -120,9 +120,9 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
     // 2. The budget, before any data is read (checked again under the lock below).
     const release::BudgetKey key{request->dataset, request->policy, who.name};
     auto exhausted = [&](const release::BudgetState& state) -> Result<HttpResponse> {
-        crypto::JsonValue::Object details{{"rule", release::kRuleBudget},
-                                          {"epsilon_remaining", epsilonText(state.epsilonRemaining())},
-                                          {"period", policies::budgetPeriodName(state.period)}};
+        json::JsonValue::Object details{{"rule", release::kRuleBudget},
+                                        {"epsilon_remaining", epsilonText(state.epsilonRemaining())},
+                                        {"period", policies::budgetPeriodName(state.period)}};
         if (state.periodEnd) details.emplace("period_end", *state.periodEnd);
         if (auto d = state.deltaRemaining()) details.emplace("delta_remaining", deltaText(*d));
         const std::string when = state.periodEnd ? "; it renews at " + *state.periodEnd : "; it does not renew";
@@ -141,7 +141,7 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
 
     // 3. The exact figures, computed in the source database, then the noise.
     auto failed = [&](const Status& s) -> Result<HttpResponse> {
-        crypto::JsonValue::Object details;
+        json::JsonValue::Object details;
         if (std::string rule = catalog::refusedRule(s); !rule.empty()) details.emplace("rule", rule);
         return refuse("failed", s, http::httpStatusFor(s.code()), std::move(details), version);
     };
@@ -188,7 +188,7 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
             e.target.policy = request->policy;
             e.target.policyVersion = version;
             e.purpose = request->purpose;
-            crypto::JsonValue::Object details = queryDetails(*request);
+            json::JsonValue::Object details = queryDetails(*request);
             details.emplace("query_id", queryId);
             details.emplace("answer_sha256", policies::sha256Hex(answerJson));
             e.details = std::move(details);
@@ -209,7 +209,7 @@ Result<HttpResponse> handleCreateQuery(RequestContext& ctx) {
     }
     if (!outcome->spent.granted) return exhausted(outcome->spent.state);
 
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject()
         .field("query_id", queryId)
         .field("dataset", request->dataset)

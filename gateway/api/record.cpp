@@ -39,24 +39,24 @@ audit::AuditEntry entryForOutcome(const RequestOutcome& o) {
     e.action = o.route && !o.route->action.empty() ? o.route->action : std::string(kUnroutedAction);
     const int status = o.response ? o.response->status : 500;
     e.decision = status < 400 ? "allowed" : status < 500 ? "denied" : "failed";
-    crypto::JsonValue::Object details;
-    details.emplace("path", crypto::sanitizeUtf8(o.request->path));
+    json::JsonValue::Object details;
+    details.emplace("path", json::sanitizeUtf8(o.request->path));
     details.emplace("status", static_cast<int64_t>(status));
-    if (!o.request->query.empty()) details.emplace("query", crypto::sanitizeUtf8(o.request->query));
+    if (!o.request->query.empty()) details.emplace("query", json::sanitizeUtf8(o.request->query));
     if (!o.credential.empty()) details.emplace("credential", o.credential);
     if (o.params) {
         for (const auto& [name, value] : *o.params) {
             if (name == "dataset" || (name == "name" && o.route && o.route->pattern.starts_with("/v1/datasets/")))
-                e.target.dataset = crypto::sanitizeUtf8(value);
-            else if (name == "policy") e.target.policy = crypto::sanitizeUtf8(value);
+                e.target.dataset = json::sanitizeUtf8(value);
+            else if (name == "policy") e.target.policy = json::sanitizeUtf8(value);
             else if (name == "name" && o.route && o.route->pattern.starts_with("/v1/sources/"))
-                e.target.source = crypto::sanitizeUtf8(value);
-            else details.emplace(name, crypto::sanitizeUtf8(value));
+                e.target.source = json::sanitizeUtf8(value);
+            else details.emplace(name, json::sanitizeUtf8(value));
         }
     }
     // The error body's code, message and scalar details (limit, rule, …): the reason of a refusal.
     if (status >= 400 && o.response && !o.response->body.empty()) {
-        if (auto body = crypto::parseJson(o.response->body); body && body->isObject()) {
+        if (auto body = json::parseJson(o.response->body); body && body->isObject()) {
             const auto& root = body->asObject();
             if (auto err = root.find("error"); err != root.end() && err->second.isObject()) {
                 for (const auto& [key, value] : err->second.asObject()) {

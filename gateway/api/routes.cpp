@@ -4,7 +4,7 @@
 
 #include "gateway/api/audit_routes.hpp"
 #include "gateway/api/group_routes.hpp"
-#include "gateway/api/json_out.hpp"
+#include "json/writer.hpp"
 #include "gateway/api/catalog_routes.hpp"
 #include "gateway/api/console_routes.hpp"
 #include "gateway/crypto/keys.hpp"
@@ -74,7 +74,7 @@ Result<HttpResponse> handleKeys(RequestContext& ctx) {
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, pk.data(), pk.size());
     std::string keyId = crypto::toHex(crypto::ByteView(digest, 8));
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject().beginArray("keys").beginObject();
     out.field("key_id", keyId).field("algorithm", "Ed25519").field("use", "manifest and tree-head signatures");
     out.field("public_key", crypto::toBase64(pk)).endObject().endArray().endObject();

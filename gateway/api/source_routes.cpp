@@ -6,6 +6,7 @@
 #include "gateway/api/catalog_request.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/http/errors.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::api {
 
@@ -47,7 +48,7 @@ Result<std::string> conninfoFromBody(const rapidjson::Value& body) {
 }
 
 // The non-secret connection facts of a conninfo, for GET responses.
-void writeConnection(JsonOut& out, const std::string& conninfo) {
+void writeConnection(json::JsonOut& out, const std::string& conninfo) {
     out.key("connection").beginObject();
     if (auto pairs = catalog::parseConninfo(conninfo)) {
         for (const char* k : {"host", "hostaddr", "port", "dbname", "user", "sslmode"}) {
@@ -121,7 +122,7 @@ Result<HttpResponse> handlePutSource(RequestContext& ctx) {
         if (!scopeRefusal.isOk()) return denied(ctx, "source.put", scopeRefusal, name, {}, {});
         return stored.status();
     }
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject().field("name", name).field("agency", agency).field("created", stored->created);
     writeConnection(out, *conninfo);
     out.endObject();
@@ -140,7 +141,7 @@ Result<HttpResponse> handleGetSource(RequestContext& ctx) {
     if (!source) return source.status();
     if (Status s = catalog::checkAgencyScope(who, source->agency); !s)
         return denied(ctx, "source.get", s, name, {}, {});
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject()
         .field("name", source->name)
         .field("agency", source->agency)
@@ -161,7 +162,7 @@ Result<HttpResponse> handleListSources(RequestContext& ctx) {
     auto list = withConnection<std::vector<catalog::SourceSummary>>(
         ctx, [&](pqxx::connection& conn) { return catalog::listSources(conn, agency); });
     if (!list) return list.status();
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject().beginArray("sources");
     for (const auto& s : *list) {
         out.beginObject()

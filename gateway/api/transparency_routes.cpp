@@ -25,6 +25,7 @@
 #include "gateway/crypto/keys.hpp"
 #include "gateway/http/errors.hpp"
 #include "policies/policy_model.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::api {
 namespace {
@@ -205,7 +206,7 @@ Result<std::shared_ptr<const Register>> buildRegister(RequestContext& ctx, audit
 
             CountedRelease release;
             release.index = e.index;
-            if (const crypto::JsonValue* rows = entry.details.find("rows_released"); rows && rows->fitsUint64())
+            if (const json::JsonValue* rows = entry.details.find("rows_released"); rows && rows->fitsUint64())
                 release.rows = rows->asUint64();
             // The leaf the register vouches for is the hash of the bytes it just counted; its proof
             // (below) must lead from that very leaf to the signed root.
@@ -302,7 +303,7 @@ std::optional<HttpResponse> untrustedLog(RequestContext& ctx) {
 
 // ---- JSON -------------------------------------------------------------------------------------
 
-void writeRelease(JsonOut& out, const CountedRelease& r) {
+void writeRelease(json::JsonOut& out, const CountedRelease& r) {
     out.beginObject().key("index").uint(r.index).key("rows_released").uint(r.rows).key("leaf_hash");
     out.hex(r.leafHash);
     out.beginArray("audit_path");
@@ -310,7 +311,7 @@ void writeRelease(JsonOut& out, const CountedRelease& r) {
     out.endArray().endObject();
 }
 
-void writeMonths(JsonOut& out, std::string_view name, const Months& months, const Register& reg) {
+void writeMonths(json::JsonOut& out, std::string_view name, const Months& months, const Register& reg) {
     out.beginArray(name);
     for (const auto& [month, row] : months) {
         out.beginObject().field("month", month).key("releases").uint(row.releases).key("rows_released").uint(row.rows);
@@ -321,7 +322,7 @@ void writeMonths(JsonOut& out, std::string_view name, const Months& months, cons
     out.endArray();
 }
 
-void writeHead(JsonOut& out, const Register& reg) {
+void writeHead(json::JsonOut& out, const Register& reg) {
     out.key("tree_head");
     if (!reg.head) {
         out.null();
@@ -335,7 +336,7 @@ void writeHead(JsonOut& out, const Register& reg) {
 }
 
 std::string registerJson(const Register& reg) {
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject();
     writeHead(out, reg);
     out.field("public_key", reg.publicKey);
@@ -387,13 +388,13 @@ Result<HttpResponse> handleRegisterEntry(RequestContext& ctx) {
     uint64_t index = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
     if (ec != std::errc() || end != text.data() + text.size())
-        return invalidArgument("index must be a non-negative integer, got \"" + crypto::sanitizeUtf8(text) + "\"");
+        return invalidArgument("index must be a non-negative integer, got \"" + json::sanitizeUtf8(text) + "\"");
     auto reg = currentRegister(ctx);
     if (!reg) return reg.status();
     auto it = (*reg)->byIndex.find(index);
     if (it == (*reg)->byIndex.end())
         return notFound("audit entry " + std::to_string(index) + " is not a release the register counts");
-    JsonOut out;
+    json::JsonOut out;
     out.beginObject();
     writeHead(out, **reg);
     out.key("entry");
@@ -407,7 +408,7 @@ Result<HttpResponse> handleRegisterEntry(RequestContext& ctx) {
 // ---- HTML -------------------------------------------------------------------------------------
 
 std::string escapeHtml(std::string_view text) {
-    const std::string clean = crypto::sanitizeUtf8(text);
+    const std::string clean = json::sanitizeUtf8(text);
     std::string out;
     out.reserve(clean.size());
     for (char c : clean) {

@@ -2,11 +2,11 @@
 
 namespace custodian::audit {
 
-using crypto::JsonValue;
+using json::JsonValue;
 
 namespace {
 
-JsonValue text(const std::string& s) { return crypto::sanitizeUtf8(s); }
+JsonValue text(const std::string& s) { return json::sanitizeUtf8(s); }
 JsonValue optionalText(const std::optional<std::string>& s) { return s ? text(*s) : JsonValue(); }
 
 }  // namespace
@@ -102,7 +102,7 @@ Result<AuditEntry> entryFromJson(const JsonValue& json) {
 }
 
 Result<std::string> canonicalEntryBytes(const AuditEntry& entry) {
-    auto bytes = crypto::canonicalJson(entryToJson(entry));
+    auto bytes = json::canonicalJson(entryToJson(entry));
     if (!bytes) return bytes.status().withContext("audit entry " + std::to_string(entry.index));
     return bytes;
 }

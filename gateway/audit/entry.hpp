@@ -14,7 +14,7 @@
 
 #include "anonymizer/status.hpp"
 #include "gateway/audit/merkle.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 
 namespace custodian::audit {
 
@@ -40,12 +40,12 @@ struct AuditEntry {
     std::string clientAddress;
     // Action-specific facts: rows released/suppressed, achieved k/l/t, digests, policy hash…
     // Integers, strings, booleans, null, arrays and objects only (fractions as decimal strings).
-    crypto::JsonValue details = crypto::JsonValue::Object{};
+    json::JsonValue details = json::JsonValue::Object{};
     friend bool operator==(const AuditEntry&, const AuditEntry&) = default;
 };
 
-crypto::JsonValue entryToJson(const AuditEntry& entry);
-Result<AuditEntry> entryFromJson(const crypto::JsonValue& json);
+json::JsonValue entryToJson(const AuditEntry& entry);
+Result<AuditEntry> entryFromJson(const json::JsonValue& json);
 
 // The canonical bytes that are hashed into the log. Never fails for entries built by entryToJson
 // from sanitized text; InvalidArgument if `details` holds invalid UTF-8.

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/db/pool.hpp"
 
 namespace custodian::audit {
@@ -26,7 +26,7 @@ int64_t systemNowMs() {
 
 // Text for the filter projections: valid UTF-8 without NUL (which PostgreSQL text cannot hold).
 std::string projectionText(std::string_view s) {
-    std::string out = crypto::sanitizeUtf8(s);
+    std::string out = json::sanitizeUtf8(s);
     size_t pos = 0;
     while ((pos = out.find('\0', pos)) != std::string::npos) out.replace(pos, 1, "\xEF\xBF\xBD");
     return out;
@@ -990,7 +990,7 @@ Result<AuditPage> AuditLog::query(const AuditQuery& q) {
             e.index = row[0].as<uint64_t>();
             e.canonicalBytes = bytes.str();
             e.leafHash = hashFromField(row[2]);
-            if (auto json = crypto::parseJson(e.canonicalBytes)) {
+            if (auto json = json::parseJson(e.canonicalBytes)) {
                 if (auto entry = entryFromJson(*json)) {
                     e.entry = std::move(entry).value();
                     e.parsed = true;

@@ -4,7 +4,7 @@
 
 namespace custodian::audit {
 
-using crypto::JsonValue;
+using json::JsonValue;
 
 crypto::Bytes treeHeadSignedBytes(const TreeHead& head) {
     crypto::Bytes out(kTreeHeadDomain.begin(), kTreeHeadDomain.end());

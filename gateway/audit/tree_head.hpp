@@ -11,7 +11,7 @@
 
 #include "anonymizer/status.hpp"
 #include "gateway/audit/merkle.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/keys.hpp"
 
 namespace custodian::audit {
@@ -35,8 +35,8 @@ crypto::Bytes treeHeadSignedBytes(const TreeHead& head);
 SignedTreeHead signTreeHead(const TreeHead& head, const crypto::SigningKey& key);
 [[nodiscard]] bool verifyTreeHead(const SignedTreeHead& head, const crypto::Ed25519PublicKey& key);
 
-crypto::JsonValue treeHeadToJson(const SignedTreeHead& head);
+json::JsonValue treeHeadToJson(const SignedTreeHead& head);
 // Reads the four members above; other members (such as "type") are ignored.
-Result<SignedTreeHead> treeHeadFromJson(const crypto::JsonValue& json);
+Result<SignedTreeHead> treeHeadFromJson(const json::JsonValue& json);
 
 }  // namespace custodian::audit

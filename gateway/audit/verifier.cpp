@@ -25,7 +25,7 @@
 #include <utility>
 
 #include "gateway/audit/proof_verify.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 
 namespace custodian::audit {
 
@@ -33,86 +33,6 @@ namespace {
 
 constexpr int kMaxDepth = 64;
 constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag;
-
-// Canonical JSON (gateway/crypto/canonical_json.hpp rules) straight from a RapidJSON value, so the
-// verifier does not build an intermediate tree per line. Tests check it against canonicalJson().
-bool appendCanonicalRapid(const rapidjson::Value& v, std::string& out, std::string& error, int depth) {
-    if (depth > kMaxDepth) {
-        error = "nested deeper than 64 levels";
-        return false;
-    }
-    switch (v.GetType()) {
-    case rapidjson::kNullType: out += "null"; return true;
-    case rapidjson::kFalseType: out += "false"; return true;
-    case rapidjson::kTrueType: out += "true"; return true;
-    case rapidjson::kNumberType: {
-        char buf[24];
-        std::to_chars_result r{};
-        if (v.IsUint64()) r = std::to_chars(buf, buf + sizeof buf, v.GetUint64());
-        else if (v.IsInt64()) r = std::to_chars(buf, buf + sizeof buf, v.GetInt64());
-        else {
-            error = "only integers are allowed (fractions travel as decimal strings)";
-            return false;
-        }
-        out.append(buf, r.ptr);
-        return true;
-    }
-    case rapidjson::kStringType:
-        if (!crypto::appendCanonicalString({v.GetString(), v.GetStringLength()}, out)) {
-            error = "a string is not valid UTF-8";
-            return false;
-        }
-        return true;
-    case rapidjson::kArrayType: {
-        out.push_back('[');
-        for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
-            if (i > 0) out.push_back(',');
-            if (!appendCanonicalRapid(v[i], out, error, depth + 1)) return false;
-        }
-        out.push_back(']');
-        return true;
-    }
-    case rapidjson::kObjectType: {
-        const auto name = [](const rapidjson::Value::Member& m) {
-            return std::string_view(m.name.GetString(), m.name.GetStringLength());
-        };
-        // Exports written by the gateway are already canonical: members sorted, so no copy is
-        // needed. Anything else is sorted through a pointer array.
-        const bool sorted = std::is_sorted(v.MemberBegin(), v.MemberEnd(),
-                                           [&](const auto& a, const auto& b) { return name(a) < name(b); });
-        std::vector<const rapidjson::Value::Member*> members;
-        if (!sorted) {
-            members.reserve(v.MemberCount());
-            for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) members.push_back(&*it);
-            std::sort(members.begin(), members.end(), [&](auto* a, auto* b) { return name(*a) < name(*b); });
-        }
-        const size_t count = v.MemberCount();
-        const auto member = [&](size_t i) -> const rapidjson::Value::Member& {
-            return sorted ? *(v.MemberBegin() + static_cast<std::ptrdiff_t>(i)) : *members[i];
-        };
-        out.push_back('{');
-        for (size_t i = 0; i < count; ++i) {
-            if (i > 0) {
-                if (name(member(i)) == name(member(i - 1))) {
-                    error = "duplicate member name \"" + std::string(name(member(i))) + "\"";
-                    return false;
-                }
-                out.push_back(',');
-            }
-            if (!crypto::appendCanonicalString(name(member(i)), out)) {
-                error = "a member name is not valid UTF-8";
-                return false;
-            }
-            out.push_back(':');
-            if (!appendCanonicalRapid(member(i).value, out, error, depth + 1)) return false;
-        }
-        out.push_back('}');
-        return true;
-    }
-    }
-    error = "unknown JSON type";
-    return false;
-}
 
 std::optional<Hash> hashFromHex(std::string_view text) {
     // Nibble values, 0xff for bytes that are not hex digits.
@@ -198,7 +118,7 @@ public:
         }
         if (!inEntry()) return true;
         separate();
-        return crypto::appendCanonicalString(text, out_) || giveUp();
+        return json::appendCanonicalString(text, out_) || giveUp();
     }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
         const std::string_view name(s, n);
@@ -223,7 +143,7 @@ public:
         }
         f.first = false;
         f.previousKey.assign(name);
-        if (!crypto::appendCanonicalString(name, out_)) return giveUp();
+        if (!json::appendCanonicalString(name, out_)) return giveUp();
         out_.push_back(':');
         expectIndex_ = depth_ == entryDepth_ && name == "index";
         return true;
@@ -314,10 +234,12 @@ private:
 
 // --- parsing (no verifier state: runs on any thread) ------------------------------------------
 
-LineParser::LineParser() : arena_(64 * 1024) {}
+LineParser::LineParser(bool fastPath) : fastPath_(fastPath), arena_(64 * 1024) {}
 
 ParsedLine LineParser::parse(std::string& line) {
     ParsedLine out;
+    tookFastPath_ = false;
+    canonical_.clear();
     if (line.find_first_not_of(" \t\r") == std::string::npos) return out;  // blank lines carry nothing
     const auto error = [&out](std::string message, bool atNextIndex) {
         out.kind = ParsedLine::Kind::Error;
@@ -325,7 +247,7 @@ ParsedLine LineParser::parse(std::string& line) {
         out.errorAtNextIndex = atNextIndex;
         return out;
     };
-    {
+    if (fastPath_) {
         // Fast path on a copy (in-situ parsing modifies its input, and the DOM path may need it).
         copy_.assign(line);
         canonical_.clear();
@@ -342,6 +264,7 @@ ParsedLine LineParser::parse(std::string& line) {
                 out.index = handler.index;
                 out.recorded = recorded;
                 out.computed = leafHash(crypto::asBytes(canonical_));
+                tookFastPath_ = true;
                 return out;
             }
         }
@@ -378,7 +301,7 @@ ParsedLine LineParser::parse(std::string& line) {
         }
         canonical_.clear();
         std::string problem;
-        if (!appendCanonicalRapid(entry->value, canonical_, problem, 0)) {
+        if (!json::appendCanonical(entry->value, json::Numbers::IntegersOnly, canonical_, problem)) {
             return error("entry " + std::to_string(index->value.GetUint64()) + ": " + problem, true);
         }
         out.kind = ParsedLine::Kind::Entry;
@@ -720,9 +643,9 @@ std::string exportEntryLine(std::string_view storedEntryBytes, const Hash& recor
 }
 
 std::string exportTreeHeadLine(const SignedTreeHead& head) {
-    crypto::JsonValue json = treeHeadToJson(head);
+    json::JsonValue json = treeHeadToJson(head);
     json.asObject().emplace("type", "tree_head");
-    return *crypto::canonicalJson(json);
+    return *json::canonicalJson(json);
 }
 
 }  // namespace custodian::audit

@@ -67,13 +67,27 @@ struct ParsedLine {
 };
 
 // Parses lines with reusable buffers. One per thread.
+//
+// An entry line is read one of two ways. The fast path is a SAX pass that writes the canonical
+// bytes of "entry" while it reads, and takes only lines whose objects already have their members
+// in canonical order (what the gateway writes); anything else goes to the DOM path, which builds
+// the line's tree and encodes "entry" with the one canonical encoder (json::appendCanonical) and
+// words every refusal. The fast path is kept only because the fuzz target fuzz_audit_line checks,
+// on every line it takes, that the DOM path gives the same index, leaf hashes and bytes.
 class LineParser {
 public:
-    LineParser();
+    // fastPath false: every line takes the DOM path (the fuzz target's reference).
+    explicit LineParser(bool fastPath = true);
     // `line` is parsed in place (modified).
     ParsedLine parse(std::string& line);
+    // Whether the last parse() was answered by the fast path.
+    bool tookFastPath() const noexcept { return tookFastPath_; }
+    // The canonical bytes of the last entry parsed (valid until the next parse()).
+    const std::string& canonicalEntry() const noexcept { return canonical_; }
 
 private:
+    bool fastPath_ = true;
+    bool tookFastPath_ = false;
     std::string canonical_;
     std::string copy_;
     std::vector<char> arena_;

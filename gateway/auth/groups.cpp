@@ -5,7 +5,7 @@
 #include <map>
 
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/db/guarded.hpp"
 
 namespace custodian::auth {
@@ -27,7 +27,7 @@ Status noGroup(std::string_view name) { return notFound("no group named '" + std
 Status validateGroupName(std::string_view name) {
     if (name.empty() || name.size() > 128) return invalidArgument("a group name has 1 to 128 characters");
     if (!validatePrincipalName(name).isOk())
-        return invalidArgument("group name '" + crypto::sanitizeUtf8(name) +
+        return invalidArgument("group name '" + json::sanitizeUtf8(name) +
                                "': use letters, digits and . _ @ - (starting with a letter or digit)");
     return Status::ok();
 }
@@ -35,7 +35,7 @@ Status validateGroupName(std::string_view name) {
 Status validateGroupDescription(std::string_view description) {
     if (description.size() > kMaxDescriptionBytes)
         return invalidArgument("a group description has at most " + std::to_string(kMaxDescriptionBytes) + " bytes");
-    if (!crypto::isValidUtf8(description)) return invalidArgument("a group description must be UTF-8 text");
+    if (!json::isValidUtf8(description)) return invalidArgument("a group description must be UTF-8 text");
     for (unsigned char c : description)
         if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
             return invalidArgument("a group description must not contain control characters");

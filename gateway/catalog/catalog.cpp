@@ -9,6 +9,7 @@
 #include "gateway/catalog/conninfo.hpp"
 #include "gateway/catalog/store.hpp"
 #include "gateway/db/guarded.hpp"
+#include "json/canonical.hpp"
 #include "policies/json_text.hpp"
 #include "policies/sql_identifier.hpp"
 
@@ -154,7 +155,11 @@ Result<Dataset> parseDefinition(Dataset d, const std::string& definition) {
         d.columns.push_back({c["name"].GetString(), *type, *role});
     }
     auto h = doc.FindMember("hierarchies");
-    if (h != doc.MemberEnd() && h->value.IsObject()) { d.hierarchiesJson = policies::canonicalJson(h->value); }
+    if (h != doc.MemberEnd() && h->value.IsObject()) {
+        auto canonical = json::canonicalJson(h->value, json::Numbers::Decimal);
+        if (!canonical) return corrupt("hierarchies");
+        d.hierarchiesJson = std::move(canonical).value();
+    }
     return d;
 }
 

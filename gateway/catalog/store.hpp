@@ -29,7 +29,7 @@
 #include "gateway/auth/principals.hpp"
 #include "gateway/catalog/catalog.hpp"
 #include "gateway/catalog/source_access.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "policies/validation.hpp"
 
 namespace custodian::catalog {
@@ -39,7 +39,7 @@ struct ChangeFacts {
     std::string action;  // "source.put", "dataset.put", "policy.put", "policy.retire"
     std::optional<std::string> source, dataset, policy;
     std::optional<int64_t> policyVersion;
-    crypto::JsonValue::Object details;
+    json::JsonValue::Object details;
 };
 using BeforeCommit = std::function<Status(const ChangeFacts&)>;
 

@@ -232,7 +232,7 @@ Result<Written> writeRelease(const Inputs& in, const release::ReleasePlan& plan,
 
 // Prints why the models cannot be met (exit status 3: nothing written).
 int unreachable(const release::ModelUnreachable& u) {
-    auto best = crypto::canonicalJson(u.bestAchievable);
+    auto best = json::canonicalJson(u.bestAchievable);
     std::fprintf(stderr, "custodian anonymize: %s (requirement: %s; best achievable: %s)\n", u.message.c_str(),
                  u.requirement.c_str(), best ? best->c_str() : "{}");
     return 3;

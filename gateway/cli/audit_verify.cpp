@@ -13,7 +13,7 @@
 #include "gateway/audit/verifier.hpp"
 #include "gateway/cli/args.hpp"
 #include "gateway/cli/http_get.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/crypto/secure_file.hpp"
 
@@ -24,7 +24,7 @@ namespace {
 Result<audit::SignedTreeHead> readTreeHeadFile(const std::string& path) {
     auto text = crypto::readPublicFile(path);
     if (!text) return text.status();
-    auto json = crypto::parseJson(*text);
+    auto json = json::parseJson(*text);
     if (!json) return json.status().withContext(path);
     auto head = audit::treeHeadFromJson(*json);
     if (!head) return head.status().withContext(path);
@@ -49,8 +49,8 @@ Result<std::unique_ptr<OnlineExport>> fetchOnline(std::string base, const std::s
     http.bearerToken = token;
     http.caFile = caFile;
     auto describe = [](const HttpGetResult& r) {
-        auto json = crypto::parseJson(r.body);
-        const crypto::JsonValue* message = json ? json->find("error") : nullptr;
+        auto json = json::parseJson(r.body);
+        const json::JsonValue* message = json ? json->find("error") : nullptr;
         if (message) message = message->find("message");
         return "HTTP " + std::to_string(r.status) +
                (message && message->isString() ? ": " + message->asString() : std::string());
@@ -59,7 +59,7 @@ Result<std::unique_ptr<OnlineExport>> fetchOnline(std::string base, const std::s
     auto headResponse = httpGet(base + "/v1/audit/tree-head", http);
     if (!headResponse) return headResponse.status();
     if (headResponse->status != 200) return unavailable("GET /v1/audit/tree-head: " + describe(*headResponse));
-    auto headJson = crypto::parseJson(headResponse->body);
+    auto headJson = json::parseJson(headResponse->body);
     if (!headJson) return headJson.status().withContext("GET /v1/audit/tree-head");
     auto head = audit::treeHeadFromJson(*headJson);
     if (!head) return head.status().withContext("GET /v1/audit/tree-head");

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "gateway/cli/args.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/extract.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/crypto/manifest.hpp"
@@ -220,11 +220,11 @@ Result<Exchange> request(const GatewayUrl& url, const std::string& caFile, const
 // The "message" of a JSON error body, or the raw body.
 std::string errorMessage(const Exchange& x) {
     std::string detail = x.errorBody;
-    if (auto json = crypto::parseJson(x.errorBody); json) {
+    if (auto json = json::parseJson(x.errorBody); json) {
         if (const auto* error = json->find("error"); error && error->isObject()) {
             if (const auto* m = error->find("message"); m && m->isString()) detail = m->asString();
             if (const auto* d = error->find("details"); d && d->isObject()) {
-                if (auto canonical = crypto::canonicalJson(*d); canonical) detail += " " + *canonical;
+                if (auto canonical = json::canonicalJson(*d); canonical) detail += " " + *canonical;
             }
         }
     }
@@ -241,7 +241,7 @@ Result<crypto::Ed25519PublicKey> gatewayKey(const Options& o, const GatewayUrl& 
     auto keys = request(url, o.caFile, "GET", "/v1/keys", "", "", nullptr);
     if (!keys) return keys.status();
     if (keys->status != 200) return unavailable(errorMessage(*keys));
-    auto json = crypto::parseJson(keys->errorBody);
+    auto json = json::parseJson(keys->errorBody);
     if (!json) return invalidArgument("GET /v1/keys returned malformed JSON");
     const auto* list = json->find("keys");
     if (!list || !list->isArray() || list->asArray().empty()) return invalidArgument("GET /v1/keys returned no key");
@@ -260,12 +260,12 @@ Status runExtractRequest(const Options& o) {
     auto out = crypto::AtomicOutputFile::create(o.out);
     if (!out) return out.status();
 
-    crypto::JsonValue::Object body{{"dataset", o.dataset},
-                                   {"policy", o.policy},
-                                   {"purpose", o.purpose},
-                                   {"format", o.format},
-                                   {"encryption", "sealed"}};
-    auto bodyText = crypto::canonicalJson(crypto::JsonValue(std::move(body)));
+    json::JsonValue::Object body{{"dataset", o.dataset},
+                                 {"policy", o.policy},
+                                 {"purpose", o.purpose},
+                                 {"format", o.format},
+                                 {"encryption", "sealed"}};
+    auto bodyText = json::canonicalJson(json::JsonValue(std::move(body)));
     if (!bodyText) return bodyText.status();
 
     Progress progress;

@@ -12,10 +12,13 @@
 #include <string>
 #include <utility>
 
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/secure_file.hpp"
 
 namespace custodian::crypto {
+
+using json::JsonValue;
+using json::parseJson;
 
 Status ensureSodium() {
     // sodium_init returns 0 on first success, 1 if already initialised, -1 on failure.

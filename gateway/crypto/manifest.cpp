@@ -4,6 +4,10 @@
 
 namespace custodian::crypto {
 
+using json::canonicalJson;
+using json::JsonValue;
+using json::parseJson;
+
 bool operator==(const ExtractDigests& a, const ExtractDigests& b) {
     return a.plaintextSha256 == b.plaintextSha256 && a.ciphertextSha256 == b.ciphertextSha256 &&
            a.plaintextBytes == b.plaintextBytes && a.ciphertextBytes == b.ciphertextBytes;

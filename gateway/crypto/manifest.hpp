@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "anonymizer/status.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/extract.hpp"
 #include "gateway/crypto/keys.hpp"
 
@@ -45,10 +45,10 @@ struct ExtractManifest {
     uint64_t rowsSuppressed = 0;
     std::vector<ManifestColumn> columns;
     // Achieved privacy model values, e.g. {"k":10,"l":3,"t":"0.150"}; fractions as decimal strings.
-    JsonValue models = JsonValue::Object{};
+    json::JsonValue models = json::JsonValue::Object{};
     // Information loss of the release, {"ncp":"0.1184","attributes":{"age":"0.0712",...}} (decimal
     // strings); null = absent (manifests signed before it was added).
-    JsonValue informationLoss;
+    json::JsonValue informationLoss;
     ExtractDigests digests;
     uint64_t auditIndex = 0;  // index of the audit entry recording the completed extract
 
@@ -57,8 +57,8 @@ struct ExtractManifest {
 
 bool operator==(const ExtractDigests& a, const ExtractDigests& b);
 
-JsonValue manifestToJson(const ExtractManifest& manifest);
-Result<ExtractManifest> manifestFromJson(const JsonValue& json);
+json::JsonValue manifestToJson(const ExtractManifest& manifest);
+Result<ExtractManifest> manifestFromJson(const json::JsonValue& json);
 
 // The exact bytes that are signed.
 Result<std::string> manifestSignedBytes(const ExtractManifest& manifest);

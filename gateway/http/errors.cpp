@@ -1,5 +1,7 @@
 #include "gateway/http/errors.hpp"
 
+#include "json/writer.hpp"
+
 namespace custodian::http {
 
 int httpStatusFor(StatusCode code) noexcept {
@@ -20,10 +22,11 @@ int httpStatusFor(StatusCode code) noexcept {
 
 HttpResponse errorResponse(int httpStatus, std::string_view code, std::string_view message,
                            std::string_view detailsJson) {
-    std::string body = "{\"error\":{\"code\":" + jsonQuote(code) + ",\"message\":" + jsonQuote(message);
-    if (!detailsJson.empty()) body.append(",\"details\":").append(detailsJson);
-    body += "}}";
-    HttpResponse r = HttpResponse::json(httpStatus, std::move(body));
+    json::JsonOut body;
+    body.beginObject().key("error").beginObject().field("code", code).field("message", message);
+    if (!detailsJson.empty()) body.raw("details", std::string(detailsJson));
+    body.endObject().endObject();
+    HttpResponse r = HttpResponse::json(httpStatus, body.text());
     if (httpStatus == 503) r.setHeader("Retry-After", "1");
     return r;
 }

@@ -75,10 +75,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // Percent-decodes `s` ('+' is kept as is in paths). InvalidArgument on a bad escape.
 Result<std::string> percentDecode(std::string_view s, bool plusIsSpace = false);
 
-// JSON string literal for `s`, with quotes; escapes control characters and invalid UTF-8 bytes
-// are replaced by U+FFFD so log lines and error bodies are always valid JSON.
-std::string jsonQuote(std::string_view s);
-
 // 32 hex characters from the system CSPRNG.
 std::string newRequestId();
 // An X-Request-Id sent by a client or proxy is kept if it is 1–64 characters of [A-Za-z0-9._-].

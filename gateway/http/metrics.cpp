@@ -3,13 +3,14 @@
 #include <cstdio>
 
 #include "gateway/http/message.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::http {
 namespace {
 
-// Prometheus label values escape backslash, quote and newline; jsonQuote does exactly that (and
-// more, harmlessly) for the characters route patterns can contain.
-std::string label(const std::string& value) { return jsonQuote(value); }
+// Prometheus label values escape backslash, quote and newline; a JSON string literal does exactly
+// that (and more, harmlessly) for the characters route patterns can contain.
+std::string label(const std::string& value) { return json::quoted(value); }
 
 // The method as a label: one of the standard methods, or "other". The method is the client's text,
 // so a client inventing method names must not add a series each (unbounded memory and scrape size).

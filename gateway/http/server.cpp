@@ -40,6 +40,7 @@
 #include "gateway/http/framing.hpp"
 #include "gateway/http/metrics.hpp"
 #include "gateway/http/request_handler.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::http {
 namespace {
@@ -79,15 +80,15 @@ struct LogRecord {
 };
 
 void writeAccessLog(const LogRecord& r) {
-    std::string line = "{\"time\":" + jsonQuote(utcTimestamp()) + ",\"request_id\":" + jsonQuote(r.requestId) +
-                       ",\"remote\":" + jsonQuote(r.remote) + ",\"method\":" + jsonQuote(r.method) +
-                       ",\"path\":" + jsonQuote(r.path) + ",\"route\":" + jsonQuote(r.route) +
-                       ",\"status\":" + std::to_string(r.status) +
-                       ",\"duration_ms\":" + std::to_string(static_cast<int64_t>(r.seconds * 1e6) / 1000.0) +
-                       ",\"bytes\":" + std::to_string(r.bytes) +
-                       ",\"principal\":" + (r.principal.empty() ? std::string("null") : jsonQuote(r.principal));
-    if (!r.note.empty()) line += ",\"note\":" + jsonQuote(r.note);
-    line += "}\n";
+    json::JsonOut out;
+    out.beginObject().field("time", utcTimestamp()).field("request_id", r.requestId).field("remote", r.remote);
+    out.field("method", r.method).field("path", r.path).field("route", r.route);
+    out.field("status", static_cast<int64_t>(r.status));
+    out.key("duration_ms").number(static_cast<double>(static_cast<int64_t>(r.seconds * 1e6)) / 1000.0);
+    out.key("bytes").uint(r.bytes);
+    out.optional("principal", r.principal.empty() ? std::nullopt : std::optional<std::string>(r.principal));
+    if (!r.note.empty()) out.field("note", r.note);
+    std::string line = out.endObject().text() + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines never interleave
 }
 

@@ -10,7 +10,7 @@
 #include <rapidjson/writer.h>
 
 #include "dp/samplers.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/release/privacy_budget.hpp"
 #include "policies/json_text.hpp"
 
@@ -421,7 +421,7 @@ Result<Answer> noisyAnswer(const QueryPlan& plan, const Figures& figures, dp::Ra
 void writeAnswerMembers(rapidjson::Writer<rapidjson::StringBuffer>& w, const QueryPlan& plan, const Answer& answer) {
     const QueryRequest& q = plan.request;
     auto text = [&](const std::string& s) {
-        const std::string clean = crypto::sanitizeUtf8(s);
+        const std::string clean = json::sanitizeUtf8(s);
         w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
     };
     w.Key("aggregate");

@@ -3,17 +3,17 @@
 #include <algorithm>
 
 #include "anonymizer/value.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 
 namespace custodian::release {
 
 Result<ExtractRequest> parseExtractRequest(std::string_view body) {
-    auto json = crypto::parseJson(body);
+    auto json = json::parseJson(body);
     if (!json) return invalidArgument("the request body is not valid JSON: " + json.status().message());
     if (!json->isObject()) return invalidArgument("the request body must be a JSON object");
     ExtractRequest request;
     auto text = [&](const char* name, bool required, std::string& out) -> Status {
-        const crypto::JsonValue* v = json->find(name);
+        const json::JsonValue* v = json->find(name);
         if (!v) return required ? invalidArgument(std::string("\"") + name + "\" is required") : Status::ok();
         if (!v->isString() || v->asString().empty())
             return invalidArgument(std::string("\"") + name + "\" must be a non-empty string");
@@ -23,7 +23,7 @@ Result<ExtractRequest> parseExtractRequest(std::string_view body) {
     };
     for (const auto& [name, value] : json->asObject()) {
         if (name != "dataset" && name != "policy" && name != "purpose" && name != "format" && name != "encryption")
-            return invalidArgument("unknown member \"" + crypto::sanitizeUtf8(name) +
+            return invalidArgument("unknown member \"" + json::sanitizeUtf8(name) +
                                    "\"; an extract request has dataset, policy, purpose, format and encryption");
     }
     if (Status s = text("dataset", true, request.dataset); !s) return s;
@@ -55,8 +55,7 @@ std::optional<Refusal> authorizeAccess(const policies::PolicyModel& policy, std:
                                            "of a group it names)"};
     if (facts.policyRetired) return Refusal{kRuleRetired, "the policy is retired; nothing may be released under it"};
     if (!policy.allowsPurpose(purpose))
-        return Refusal{kRulePurpose,
-                       "the purpose '" + crypto::sanitizeUtf8(purpose) + "' is not allowed by this policy"};
+        return Refusal{kRulePurpose, "the purpose '" + json::sanitizeUtf8(purpose) + "' is not allowed by this policy"};
     if (policy.validity.notBefore && facts.nowMicros < *policy.validity.notBefore)
         return Refusal{kRuleNotBefore, "the policy is not valid before " + isoTimeMicros(*policy.validity.notBefore)};
     if (policy.validity.expires && facts.nowMicros >= *policy.validity.expires)

@@ -10,6 +10,7 @@
 #include <set>
 #include <string_view>
 
+#include "json/canonical.hpp"
 #include "policies/json_text.hpp"
 
 namespace custodian::release {
@@ -250,13 +251,13 @@ JoinCheck checkJoin(const std::vector<const ReleasedView*>& views) {
     return out;
 }
 
-crypto::JsonValue disclosedBy(const ReleaseStream& stream) {
-    crypto::JsonValue::Object d;
+json::JsonValue disclosedBy(const ReleaseStream& stream) {
+    json::JsonValue::Object d;
     const ReleasePlan& plan = stream.plan();
     const PrivacyDecision* decision = stream.decision();
-    crypto::JsonValue::Array qis;
+    json::JsonValue::Array qis;
     for (size_t i = 0; i < plan.quasiIdentifiers().size(); ++i) {
-        crypto::JsonValue::Object q;
+        json::JsonValue::Object q;
         q["column"] = plan.inputColumns()[plan.quasiIdentifiers()[i]].name;
         if (decision && !decision->local && i < decision->levels.size()) {
             q["level"] = static_cast<int64_t>(decision->levels[i]);
@@ -271,7 +272,7 @@ crypto::JsonValue disclosedBy(const ReleaseStream& stream) {
     } else {
         d["algorithm"] = "optimal";
     }
-    crypto::JsonValue::Array pseudonyms;
+    json::JsonValue::Array pseudonyms;
     for (auto& c : pseudonymizedColumns(plan)) pseudonyms.emplace_back(std::move(c));
     d["pseudonymized"] = std::move(pseudonyms);
     d["k"] = std::max<uint64_t>(1, plan.models().k);
@@ -279,9 +280,13 @@ crypto::JsonValue disclosedBy(const ReleaseStream& stream) {
     rapidjson::Document doc;
     const std::string& policyJson = plan.policy().canonicalJson();
     doc.Parse(policyJson.c_str(), policyJson.size());
-    crypto::JsonValue filter;
+    json::JsonValue filter;
     if (!doc.HasParseError() && doc.IsObject())
-        if (auto f = doc.FindMember("row_filter"); f != doc.MemberEnd()) filter = policies::canonicalJson(f->value);
+        if (auto f = doc.FindMember("row_filter"); f != doc.MemberEnd()) {
+            // The policy's own canonical bytes, so this cannot fail; a filter that did is recorded as text.
+            auto canonical = json::canonicalJson(f->value, json::Numbers::Decimal);
+            filter = canonical ? std::move(canonical).value() : policies::compactJson(f->value);
+        }
     d["row_filter"] = std::move(filter);
     return d;
 }

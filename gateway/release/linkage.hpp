@@ -18,7 +18,7 @@
 
 #include "anonymizer/privacy_model.hpp"
 #include "anonymizer/status.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/release/stream.hpp"
 
 namespace custodian::release {
@@ -71,6 +71,6 @@ JoinCheck checkJoin(const std::vector<const ReleasedView*>& views);
 // What a release discloses, as the ledger keeps it (migrations/0010_release_ledger.sql): the
 // algorithm, the quasi-identifiers with their levels (or the Mondrian partitioning), the
 // pseudonymized columns and the row filter.
-crypto::JsonValue disclosedBy(const ReleaseStream& stream);
+json::JsonValue disclosedBy(const ReleaseStream& stream);
 
 }  // namespace custodian::release

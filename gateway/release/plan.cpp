@@ -19,7 +19,7 @@ using policies::ColumnRole;
 
 // The anonymizer's explanation as the gateway reports it: the figures become a JSON object.
 ModelUnreachable unreachableFrom(anon::UnmetModels unmet) {
-    crypto::JsonValue::Object best;
+    json::JsonValue::Object best;
     for (auto& figure : unmet.bestAchievable)
         std::visit([&](auto& value) { best[figure.name] = std::move(value); }, figure.value);
     return {std::move(unmet.requirement), std::move(unmet.message), std::move(best)};

@@ -46,7 +46,7 @@
 #include "anonymizer/risk.hpp"
 #include "anonymizer/table.hpp"
 #include "anonymizer/transform.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/release/source.hpp"
 #include "policies/policy.hpp"
 
@@ -100,9 +100,9 @@ private:
 // The models could not be met within the suppression limit: nothing may be released. The
 // anonymizer's explanation (anon::UnmetModels) as the 422 and `custodian anonymize` give it.
 struct ModelUnreachable {
-    std::string requirement;           // e.g. "k-anonymity with k = 10"
-    std::string message;               // one sentence for the caller
-    crypto::JsonValue bestAchievable;  // e.g. {"k":7,"rows":300,"suppression_needed_for_k":"0.3000"}
+    std::string requirement;         // e.g. "k-anonymity with k = 10"
+    std::string message;             // one sentence for the caller
+    json::JsonValue bestAchievable;  // e.g. {"k":7,"rows":300,"suppression_needed_for_k":"0.3000"}
 };
 
 // Mondrian's result: the partition of every selected row, in the order the sink received them.

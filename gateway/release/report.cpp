@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "anonymizer/engine.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 
 namespace custodian::release {
 
@@ -111,7 +111,7 @@ template <typename Writer> void integer(Writer& w, std::string_view k, uint64_t 
 
 template <typename Writer> void text(Writer& w, std::string_view k, std::string_view v) {
     key(w, k);
-    const std::string clean = crypto::sanitizeUtf8(v);
+    const std::string clean = json::sanitizeUtf8(v);
     w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
 }
 

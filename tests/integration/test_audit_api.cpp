@@ -11,18 +11,18 @@
 #include "gateway/audit/proof_verify.hpp"
 #include "gateway/api/audit_routes.hpp"
 #include "gateway/audit/verifier.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "support/wait_for.hpp"
 #include "test_audit_harness.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
-using crypto::JsonValue;
+using json::JsonValue;
 
 namespace {
 
-JsonValue json(const HttpResult& r) {
-    auto v = crypto::parseJson(r.body);
+JsonValue bodyJson(const HttpResult& r) {
+    auto v = json::parseJson(r.body);
     INFO(r.body);
     REQUIRE(v);
     return std::move(v).value();
@@ -50,7 +50,7 @@ int64_t count(const std::string& conninfo, const std::string& sql) {
 }
 
 std::string errorMessage(const HttpResult& r) {
-    auto v = crypto::parseJson(r.body);
+    auto v = json::parseJson(r.body);
     if (!v || !v->find("error")) return r.body;
     const JsonValue* m = v->find("error")->find("message");
     return m && m->isString() ? m->asString() : r.body;
@@ -86,7 +86,7 @@ TEST_CASE("partners and publishers get 403 and callers without a token 401 on ev
     // The auditor sees those refusals through the API, with the reason.
     auto r = gw.get("/v1/audit?decision=denied&actor=partner-pat&limit=10", gw.auditorToken);
     REQUIRE(r.status == 200);
-    auto body = json(r);
+    auto body = bodyJson(r);
     const auto& entries = body.find("entries")->asArray();
     REQUIRE(entries.size() == 5);
     const JsonValue& first = *entries[0].find("entry");
@@ -111,7 +111,7 @@ TEST_CASE("GET /v1/audit filters by actor, role, dataset, action, decision and t
         auto r = gw.get("/v1/audit?" + query, gw.auditorToken);
         INFO(query << " → " << r.body);
         REQUIRE(r.status == 200);
-        return json(r);
+        return bodyJson(r);
     };
     CHECK(page("actor=alice&limit=1000").find("entries")->asArray().size() == 15);
     CHECK(page("dataset=visits&limit=1000").find("entries")->asArray().size() == 6);
@@ -165,7 +165,7 @@ TEST_CASE("inclusion and consistency proofs from the API verify with the indepen
 
     auto headResponse = gw.get("/v1/audit/tree-head", gw.auditorToken);  // entry 37, signs a head if none yet
     REQUIRE(headResponse.status == 200);
-    auto head = audit::treeHeadFromJson(json(headResponse));
+    auto head = audit::treeHeadFromJson(bodyJson(headResponse));
     REQUIRE(head);
     CHECK(audit::verifyTreeHead(*head, gw.signingKey().publicKey()));
     REQUIRE(head->head.treeSize >= 37);
@@ -179,7 +179,7 @@ TEST_CASE("inclusion and consistency proofs from the API verify with the indepen
                             gw.auditorToken);
             INFO(index << "/" << size << ": " << r.body);
             REQUIRE(r.status == 200);
-            auto body = json(r);
+            auto body = bodyJson(r);
             const auto leaf = hashOf(*body.find("leaf_hash"));
             CHECK(leaf == (*stored)[index].leafHash);
             const auto path = hashesOf(*body.find("audit_path"));
@@ -194,7 +194,7 @@ TEST_CASE("inclusion and consistency proofs from the API verify with the indepen
         const uint64_t size = head->head.treeSize;
         auto r = gw.get("/v1/audit/proof/inclusion?index=36&tree_size=" + std::to_string(size), gw.auditorToken);
         REQUIRE(r.status == 200);
-        auto body = json(r);
+        auto body = bodyJson(r);
         CHECK(audit::verifyInclusion(36, size, (*stored)[36].leafHash, hashesOf(*body.find("audit_path")),
                                      head->head.rootHash));
     }
@@ -205,7 +205,7 @@ TEST_CASE("inclusion and consistency proofs from the API verify with the indepen
                    gw.auditorToken);
         INFO(first << ".." << second << ": " << r.body);
         REQUIRE(r.status == 200);
-        auto body = json(r);
+        auto body = bodyJson(r);
         const auto r1 = hashOf(*body.find("first_root"));
         const auto r2 = hashOf(*body.find("second_root"));
         const auto path = hashesOf(*body.find("consistency_path"));

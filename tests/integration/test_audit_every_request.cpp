@@ -7,12 +7,12 @@
 
 #include <pqxx/pqxx>
 
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "test_audit_harness.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
-using crypto::JsonValue;
+using json::JsonValue;
 
 namespace {
 
@@ -34,7 +34,7 @@ LastEntry lastEntry(const std::string& conninfo) {
     out.role = r[0][1].as<std::string>();
     out.action = r[0][2].as<std::string>();
     out.decision = r[0][3].as<std::string>();
-    auto parsed = crypto::parseJson(r[0][4].as<std::string>());
+    auto parsed = json::parseJson(r[0][4].as<std::string>());
     if (parsed) out.entry = std::move(parsed).value();
     return out;
 }

@@ -16,11 +16,12 @@
 #include <vector>
 
 #include "gateway/audit/integrity.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/http/message.hpp"
 #include "serve_process.hpp"
 #include "support/wait_for.hpp"
 #include "test_audit_harness.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -106,7 +107,7 @@ void fill(audit::AuditLog& log, int n, int headEvery) {
 }
 
 std::string errorCode(const HttpResult& r) {
-    auto json = crypto::parseJson(r.body);
+    auto json = json::parseJson(r.body);
     if (!json || !json->isObject()) return "";
     const auto* error = json->find("error");
     if (error == nullptr || !error->isObject()) return "";
@@ -334,13 +335,13 @@ struct ServeSetup {
         auth::NewPrincipal p{"partner-pat", auth::Role::Partner, "", std::nullopt};
         auditor = *auth::addPrincipal(conn, *hasher, a);
         partner = *auth::addPrincipal(conn, *hasher, p);
-        writeTextFile(config,
-                      "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},\"database\":{\"conninfo\":" +
-                          http::jsonQuote(db.gatewayConninfo()) + ",\"pool_size\":4},\"keys\":{\"signing_key_file\":" +
-                          http::jsonQuote(signingKeyFile) + ",\"master_key_file\":" + http::jsonQuote(masterKeyFile) +
-                          "},\"log\":{\"access_log\":false},\"readiness\":{\"probe_interval_ms\":200},"
-                          "\"audit\":{\"tree_head_every_entries\":5,\"tree_head_interval_ms\":200,"
-                          "\"integrity_check_interval_ms\":200}}");
+        writeTextFile(config, "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},\"database\":{\"conninfo\":" +
+                                  json::quoted(db.gatewayConninfo()) +
+                                  ",\"pool_size\":4},\"keys\":{\"signing_key_file\":" + json::quoted(signingKeyFile) +
+                                  ",\"master_key_file\":" + json::quoted(masterKeyFile) +
+                                  "},\"log\":{\"access_log\":false},\"readiness\":{\"probe_interval_ms\":200},"
+                                  "\"audit\":{\"tree_head_every_entries\":5,\"tree_head_interval_ms\":200,"
+                                  "\"integrity_check_interval_ms\":200}}");
     }
     ~ServeSetup() {
         std::error_code ec;

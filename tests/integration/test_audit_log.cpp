@@ -12,7 +12,7 @@
 
 #include "gateway/audit/proof_verify.hpp"
 #include "gateway/audit/verifier.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "test_audit_harness.hpp"
 
 using namespace custodian;
@@ -119,7 +119,7 @@ TEST_CASE("audit appends from many threads get indices 0..n-1 without gaps, comm
     REQUIRE(rows->size() == n);
     audit::MerkleTree tree;
     for (const auto& row : *rows) {
-        auto entry = audit::entryFromJson(*crypto::parseJson(row.canonicalBytes));
+        auto entry = audit::entryFromJson(*json::parseJson(row.canonicalBytes));
         REQUIRE(entry);
         CHECK(entry->index == row.index);
         CHECK(audit::leafHash(crypto::asBytes(row.canonicalBytes)) == row.leafHash);

@@ -14,6 +14,7 @@
 #include "gateway/http/message.hpp"
 #include "serve_process.hpp"
 #include "test_audit_harness.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -44,13 +45,12 @@ TEST_CASE("three gateway processes appending concurrently produce one audit log 
         const uint16_t port = static_cast<uint16_t>(freeTcpPort());
         ports.push_back(port);
         const std::string config = (dir / ("gateway" + std::to_string(i) + ".json")).string();
-        writeTextFile(config,
-                      "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" + std::to_string(port) +
-                          "},\"database\":{\"conninfo\":" + http::jsonQuote(db.gatewayConninfo()) +
-                          ",\"pool_size\":8},\"keys\":{\"signing_key_file\":" + http::jsonQuote(signingKeyFile) +
-                          ",\"master_key_file\":" + http::jsonQuote(masterKeyFile) +
-                          "},\"log\":{\"access_log\":false},"
-                          "\"audit\":{\"tree_head_every_entries\":25,\"tree_head_interval_ms\":200}}");
+        writeTextFile(config, "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" + std::to_string(port) +
+                                  "},\"database\":{\"conninfo\":" + json::quoted(db.gatewayConninfo()) +
+                                  ",\"pool_size\":8},\"keys\":{\"signing_key_file\":" + json::quoted(signingKeyFile) +
+                                  ",\"master_key_file\":" + json::quoted(masterKeyFile) +
+                                  "},\"log\":{\"access_log\":false},"
+                                  "\"audit\":{\"tree_head_every_entries\":25,\"tree_head_interval_ms\":200}}");
         processes.push_back(
             std::make_unique<ServeProcess>(config, (dir / ("gateway" + std::to_string(i) + ".log")).string()));
     }

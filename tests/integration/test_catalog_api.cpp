@@ -122,7 +122,7 @@ CatalogWorld& world() {
     return *w;
 }
 
-rapidjson::Document json(const HttpResult& r) {
+rapidjson::Document bodyJson(const HttpResult& r) {
     rapidjson::Document d;
     d.Parse(r.body.c_str());
     INFO(r.body);
@@ -199,7 +199,7 @@ TEST_CASE("a source's conninfo is sealed at rest and never returned", "[integrat
     INFO(put.body);
     REQUIRE(put.status == 201);
     CHECK(put.body.find(kPassword) == std::string::npos);
-    auto doc = json(put);
+    auto doc = bodyJson(put);
     CHECK(std::string(doc["agency"].GetString()) == "agency-a");  // from the publisher
     CHECK(doc["created"].GetBool());
 
@@ -207,7 +207,7 @@ TEST_CASE("a source's conninfo is sealed at rest and never returned", "[integrat
     REQUIRE(get.status == 200);
     CHECK(get.body.find(kPassword) == std::string::npos);
     CHECK(get.body.find("password") == std::string::npos);
-    auto g = json(get);
+    auto g = bodyJson(get);
     CHECK(std::string(g["connection"]["dbname"].GetString()) == w.agencyA.name());
     auto list = w.call("GET", "/v1/sources", w.pubA);
     REQUIRE(list.status == 200);
@@ -238,7 +238,7 @@ TEST_CASE("a source's conninfo is sealed at rest and never returned", "[integrat
     // Replacing keeps one row; the change and the creation are both on the audit log.
     auto again = w.call("PUT", "/v1/sources/visits-db", w.pubA, w.sourceBody(w.agencyA, "agency-a"));
     REQUIRE(again.status == 200);
-    CHECK_FALSE(json(again)["created"].GetBool());
+    CHECK_FALSE(bodyJson(again)["created"].GetBool());
     CHECK(w.auditCount("source.put", "allowed") >= 2);
 }
 
@@ -301,7 +301,7 @@ TEST_CASE("publishers cannot touch another agency's sources, datasets or policie
     CHECK(w.call("PUT", "/v1/datasets/scope_visits/policies/x", w.auditor, "{}").status == 403);
 
     // Nothing changed, and every scoping refusal is on the audit log as denied.
-    auto policy = json(w.call("GET", "/v1/datasets/scope_visits/policies/research", w.pubA));
+    auto policy = bodyJson(w.call("GET", "/v1/datasets/scope_visits/policies/research", w.pubA));
     CHECK(policy["version"].GetInt() == 1);
     CHECK_FALSE(policy["retired"].GetBool());
     CHECK(w.gatewayScalar("SELECT agency FROM sources WHERE name = 'scope-src'") == "agency-a");
@@ -325,7 +325,7 @@ TEST_CASE("datasets are checked on the source, names cannot inject SQL", "[integ
     auto ok = w.call("PUT", "/v1/datasets/checked_visits", w.pubA, datasetBody("check-src"));
     INFO(ok.body);
     REQUIRE(ok.status == 201);
-    auto got = json(w.call("GET", "/v1/datasets/checked_visits", w.pubA));
+    auto got = bodyJson(w.call("GET", "/v1/datasets/checked_visits", w.pubA));
     CHECK(std::string(got["table"].GetString()) == "health.visits");
     CHECK(std::string(got["agency"].GetString()) == "agency-a");
     CHECK(got["columns"].Size() == 9);
@@ -347,35 +347,35 @@ TEST_CASE("datasets are checked on the source, names cannot inject SQL", "[integ
                  R"([{"name":"patient_id","type":"text","role":"identifier"},{"name":"sex","type":"text","role":"quasi_identifier"}])"))
             .status == 201);
 
-    auto missingTable = json(w.call("PUT", "/v1/datasets/bad1", w.pubA, datasetBody("check-src", "health.nope")));
+    auto missingTable = bodyJson(w.call("PUT", "/v1/datasets/bad1", w.pubA, datasetBody("check-src", "health.nope")));
     CHECK(hasPointer(missingTable, "/table"));
     auto injectedTable = w.call("PUT", "/v1/datasets/bad2", w.pubA,
                                 datasetBody("check-src", "health.visits; DROP TABLE health.visits; --"));
     CHECK(injectedTable.status == 422);
     auto quotedTable = w.call("PUT", "/v1/datasets/bad3", w.pubA, datasetBody("check-src", "health.vis\\\"its"));
     CHECK(quotedTable.status == 422);
-    CHECK(hasPointer(json(quotedTable), "/table"));
-    auto wrongColumn = json(w.call("PUT", "/v1/datasets/bad4", w.pubA,
-                                   datasetBody("check-src", "health.visits",
-                                               R"([{"name":"sex","type":"text","role":"quasi_identifier"},
+    CHECK(hasPointer(bodyJson(quotedTable), "/table"));
+    auto wrongColumn = bodyJson(w.call("PUT", "/v1/datasets/bad4", w.pubA,
+                                       datasetBody("check-src", "health.visits",
+                                                   R"([{"name":"sex","type":"text","role":"quasi_identifier"},
                                                    {"name":"sex' OR '1'='1","type":"text","role":"insensitive"}])")));
     CHECK(hasPointer(wrongColumn, "/columns/1/name"));
-    auto quoteColumn = json(
+    auto quoteColumn = bodyJson(
         w.call("PUT", "/v1/datasets/bad5", w.pubA,
                datasetBody("check-src", "health.visits",
                            R"([{"name":"sex\"; DROP TABLE health.visits; --","type":"text","role":"insensitive"}])")));
     CHECK(hasPointer(quoteColumn, "/columns/0/name"));
-    auto wrongType = json(w.call("PUT", "/v1/datasets/bad6", w.pubA,
-                                 datasetBody("check-src", "health.visits",
-                                             R"([{"name":"sex","type":"integer","role":"quasi_identifier"},
+    auto wrongType = bodyJson(w.call("PUT", "/v1/datasets/bad6", w.pubA,
+                                     datasetBody("check-src", "health.visits",
+                                                 R"([{"name":"sex","type":"integer","role":"quasi_identifier"},
                                                  {"name":"cost","type":"date","role":"insensitive"}])")));
     CHECK(hasPointer(wrongType, "/columns/0/type"));
     CHECK(hasPointer(wrongType, "/columns/1/type"));
     auto badRole =
-        json(w.call("PUT", "/v1/datasets/bad7", w.pubA,
-                    datasetBody("check-src", "health.visits", R"([{"name":"sex","type":"text","role":"boss"}])")));
+        bodyJson(w.call("PUT", "/v1/datasets/bad7", w.pubA,
+                        datasetBody("check-src", "health.visits", R"([{"name":"sex","type":"text","role":"boss"}])")));
     CHECK(hasPointer(badRole, "/columns/0/role"));
-    auto badSource = json(w.call("PUT", "/v1/datasets/bad8", w.pubA, datasetBody("x'; DROP TABLE sources; --")));
+    auto badSource = bodyJson(w.call("PUT", "/v1/datasets/bad8", w.pubA, datasetBody("x'; DROP TABLE sources; --")));
     CHECK(hasPointer(badSource, "/source"));
     CHECK(w.call("PUT", "/v1/datasets/bad'name", w.pubA, datasetBody("check-src")).status == 400);
 
@@ -396,7 +396,7 @@ TEST_CASE("policy versions: new version per change, identical documents, history
     auto v1 = w.call("PUT", path, w.pubA, policyFor("ver_visits", R"(["partner-one"])"));
     INFO(v1.body);
     REQUIRE(v1.status == 201);
-    auto d1 = json(v1);
+    auto d1 = bodyJson(v1);
     CHECK(d1["version"].GetInt() == 1);
     const std::string hash1 = d1["content_hash"].GetString();
     CHECK(hash1.size() == 64);
@@ -406,17 +406,17 @@ TEST_CASE("policy versions: new version per change, identical documents, history
     reformatted.insert(1, "\n\n   ");
     auto same = w.call("PUT", path, w.pubA, reformatted);
     REQUIRE(same.status == 200);
-    auto ds = json(same);
+    auto ds = bodyJson(same);
     CHECK_FALSE(ds["created"].GetBool());
     CHECK(ds["version"].GetInt() == 1);
     CHECK(std::string(ds["message"].GetString()).find("no new version") != std::string::npos);
 
     auto v2 = w.call("PUT", path, w.pubA, policyFor("ver_visits", R"(["partner-one", "partner-two"])"));
     REQUIRE(v2.status == 201);
-    const std::string hash2 = json(v2)["content_hash"].GetString();
+    const std::string hash2 = bodyJson(v2)["content_hash"].GetString();
     CHECK(hash2 != hash1);
 
-    auto get = json(w.call("GET", path, w.pubA));
+    auto get = bodyJson(w.call("GET", path, w.pubA));
     CHECK(get["version"].GetInt() == 2);
     CHECK(std::string(get["content_hash"].GetString()) == hash2);
     CHECK(get["document"]["recipients"].Size() == 2);
@@ -470,7 +470,7 @@ TEST_CASE("policy versions: new version per change, identical documents, history
     auto bad = w.call("PUT", path, w.pubA, invalid);
     INFO(bad.body);
     REQUIRE(bad.status == 422);
-    auto badDoc = json(bad);
+    auto badDoc = bodyJson(bad);
     CHECK(std::string(badDoc["error"]["code"].GetString()) == "invalid_policy");
     CHECK(hasPointer(badDoc, "/privacy/k"));
     // Semantic rules run once the schema holds (docs/policies.md): a schema-valid document with an
@@ -480,19 +480,19 @@ TEST_CASE("policy versions: new version per change, identical documents, history
     auto badSemantic = w.call("PUT", path, w.pubA, semantic);
     INFO(badSemantic.body);
     REQUIRE(badSemantic.status == 422);
-    CHECK(json(badSemantic)["error"]["details"].Size() >= 2);
+    CHECK(bodyJson(badSemantic)["error"]["details"].Size() >= 2);
     CHECK(w.call("PUT", path, w.pubA, "{not json").status == 422);
-    CHECK(json(w.call("GET", path, w.pubA))["version"].GetInt() == 2);
+    CHECK(bodyJson(w.call("GET", path, w.pubA))["version"].GetInt() == 2);
     CHECK(w.call("PUT", "/v1/datasets/no_such_dataset/policies/p", w.pubA, policyFor("no_such_dataset", "[]")).status ==
           404);
 
     // Retire: no extract can use it (the release side sees retired), and it cannot be revived.
     auto retired = w.call("DELETE", path, w.pubA);
     REQUIRE(retired.status == 200);
-    CHECK(json(retired)["retired"].GetBool());
-    CHECK_FALSE(json(retired)["already_retired"].GetBool());
-    CHECK(json(w.call("DELETE", path, w.pubA))["already_retired"].GetBool());
-    CHECK(json(w.call("GET", path, w.pubA))["retired"].GetBool());
+    CHECK(bodyJson(retired)["retired"].GetBool());
+    CHECK_FALSE(bodyJson(retired)["already_retired"].GetBool());
+    CHECK(bodyJson(w.call("DELETE", path, w.pubA))["already_retired"].GetBool());
+    CHECK(bodyJson(w.call("GET", path, w.pubA))["retired"].GetBool());
     Status s = w.gw->services().db->withConnection([&](pqxx::connection& conn) -> Status {
         auto p = w.gw->services().catalog->loadCurrentPolicy(conn, "ver_visits", "research");
         REQUIRE(p);
@@ -570,7 +570,7 @@ TEST_CASE("concurrent updates of one policy never lose or duplicate versions", "
     CHECK(seen.size() == kWriters);
     CHECK(*seen.begin() == 1);
     CHECK(*seen.rbegin() == kWriters);
-    auto get = json(w.call("GET", path, w.pubA));
+    auto get = bodyJson(w.call("GET", path, w.pubA));
     CHECK(get["version"].GetInt() == kWriters);
     REQUIRE(get["history"].Size() == kWriters);
     for (int i = 0; i < kWriters; ++i) CHECK(get["history"][i]["version"].GetInt() == i + 1);
@@ -602,7 +602,7 @@ TEST_CASE("a dataset change that would break a policy in force is refused", "[in
     INFO(r.body);
     CHECK(r.status == 422);
     CHECK(r.body.find("policies_in_force") != std::string::npos);
-    CHECK(json(w.call("GET", "/v1/datasets/chg_visits", w.pubA))["columns"].Size() == 9);
+    CHECK(bodyJson(w.call("GET", "/v1/datasets/chg_visits", w.pubA))["columns"].Size() == 9);
 }
 
 TEST_CASE("the catalog shows a partner exactly what it may request now", "[integration][catalog]") {
@@ -628,7 +628,7 @@ TEST_CASE("the catalog shows a partner exactly what it may request now", "[integ
         auto r = w.call("GET", "/v1/catalog", token);
         INFO(r.body);
         REQUIRE(r.status == 200);
-        auto d = json(r);
+        auto d = bodyJson(r);
         std::map<std::string, rapidjson::Document> out;
         for (const auto& ds : d["datasets"].GetArray()) {
             if (std::string(ds["name"].GetString()) != "cat_visits") continue;
@@ -684,7 +684,7 @@ TEST_CASE("the catalog a gateway keeps in memory follows every change, also chan
         auto r = w.call("GET", "/v1/catalog", w.partner1);
         INFO(r.body);
         REQUIRE(r.status == 200);
-        auto d = json(r);
+        auto d = bodyJson(r);
         std::map<std::string, std::string> out;  // "agency" -> the dataset's agency; policy -> version:max_rows
         for (const auto& ds : d["datasets"].GetArray()) {
             if (std::string(ds["name"].GetString()) != "gen_visits") continue;
@@ -740,7 +740,7 @@ TEST_CASE("recipient groups: admin-managed and audited, validated in policies, e
         auto r = w.call("GET", "/v1/catalog", token);
         REQUIRE(r.status == 200);
         std::map<std::string, std::string> out;  // policy -> admitting recipient entry
-        auto d = json(r);
+        auto d = bodyJson(r);
         for (const auto& ds : d["datasets"].GetArray()) {
             if (std::string(ds["name"].GetString()) != "grp_visits") continue;
             for (const auto& p : ds["policies"].GetArray()) out[p["name"].GetString()] = p["recipient"].GetString();
@@ -770,7 +770,7 @@ TEST_CASE("recipient groups: admin-managed and audited, validated in policies, e
     auto unknown = w.call("PUT", "/v1/datasets/grp_visits/policies/p", w.pubA,
                           policyFor("grp_visits", R"(["group:nosuch", "partner-one"])"));
     CHECK(unknown.status == 422);
-    CHECK(hasPointer(json(unknown), "/recipients/0"));
+    CHECK(hasPointer(bodyJson(unknown), "/recipients/0"));
     REQUIRE(w.call("PUT", "/v1/datasets/grp_visits/policies/p", w.pubA, policyFor("grp_visits", R"(["group:epi"])"))
                 .status == 201);
 
@@ -785,7 +785,7 @@ TEST_CASE("recipient groups: admin-managed and audited, validated in policies, e
 
     auto group = w.call("GET", "/v1/groups/epi", w.admin);
     REQUIRE(group.status == 200);
-    auto g = json(group);
+    auto g = bodyJson(group);
     CHECK(std::string(g["description"].GetString()) == "Epidemiology research partners");
     REQUIRE(g["members"].Size() == 1);
     CHECK(std::string(g["members"][0]["name"].GetString()) == "partner-one");
@@ -826,7 +826,7 @@ TEST_CASE("dataset hierarchies are validated like policy hierarchies and checked
         auto r = put(hierarchies);
         INFO(hierarchies << " -> " << r.body);
         CHECK(r.status == 422);
-        auto d = json(r);
+        auto d = bodyJson(r);
         bool found = false;
         for (const auto& e : d["error"]["details"].GetArray())
             found = found || (pointer == e["pointer"].GetString() &&
@@ -854,7 +854,7 @@ TEST_CASE("dataset hierarchies are validated like policy hierarchies and checked
                       "length_of_stay": {"builder": "intervals", "widths": [5, 10]}})");
     INFO(ok.body);
     CHECK(ok.status == 201);
-    auto stored = json(w.call("GET", "/v1/datasets/hier_visits", w.pubA));
+    auto stored = bodyJson(w.call("GET", "/v1/datasets/hier_visits", w.pubA));
     CHECK(stored["hierarchies"].MemberCount() == 4);
     CHECK(std::string(stored["hierarchies"]["postal_code"]["builder"].GetString()) == "prefix");
 }

@@ -15,7 +15,7 @@
 
 #include "gateway/api/console_routes.hpp"
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
@@ -53,9 +53,8 @@ struct ConsoleWorld {
         otherPublisher = gw->addPrincipal(auth::Role::Publisher, "pub-transit", "transit");
         admin = gw->addPrincipal(auth::Role::Admin, "admin-1");
         partner = gw->addPrincipal(auth::Role::Partner, "partner-a");
-        auto source =
-            call("PUT", "/v1/sources/health-db", publisher,
-                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source = call("PUT", "/v1/sources/health-db", publisher,
+                           "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}");
         INFO(source.body);
         REQUIRE(source.status < 300);
         std::string dataset = visitsDatasetJson("health-db");
@@ -91,7 +90,7 @@ TEST_CASE("GET /v1/datasets lists the caller's datasets with their policies' ver
     auto r = w.call("GET", "/v1/datasets", w.publisher);
     INFO(r.body);
     REQUIRE(r.status == 200);
-    auto list = crypto::parseJson(r.body);
+    auto list = json::parseJson(r.body);
     REQUIRE(list);
     const auto& datasets = list->find("datasets")->asArray();
     REQUIRE(datasets.size() == 1);
@@ -117,10 +116,10 @@ TEST_CASE("GET /v1/datasets lists the caller's datasets with their policies' ver
     CHECK(refused.body.find("/description") != std::string::npos);
 
     // Another agency's publisher sees nothing of it; the admin sees it; a partner may not list.
-    auto other = crypto::parseJson(w.call("GET", "/v1/datasets", w.otherPublisher).body);
+    auto other = json::parseJson(w.call("GET", "/v1/datasets", w.otherPublisher).body);
     REQUIRE(other);
     CHECK(other->find("datasets")->asArray().empty());
-    CHECK(crypto::parseJson(w.call("GET", "/v1/datasets", w.admin).body)->find("datasets")->asArray().size() == 1);
+    CHECK(json::parseJson(w.call("GET", "/v1/datasets", w.admin).body)->find("datasets")->asArray().size() == 1);
     CHECK(w.call("GET", "/v1/datasets", w.partner).status == 403);
 }
 
@@ -132,13 +131,13 @@ TEST_CASE("a stored policy version is served as submitted, for diffs between ver
     auto v1 = w.call("GET", "/v1/datasets/visits/policies/research/versions/1", w.publisher);
     INFO(v1.body);
     REQUIRE(v1.status == 200);
-    auto one = crypto::parseJson(v1.body);
+    auto one = json::parseJson(v1.body);
     REQUIRE(one);
     CHECK(one->find("version")->asUint64() == 1);
     CHECK(one->find("created_by")->asString() == "pub-health");
     CHECK(one->find("document")->find("privacy")->find("k")->asUint64() == 5);
     CHECK(one->find("document")->find("transparency") == nullptr);
-    auto two = crypto::parseJson(w.call("GET", "/v1/datasets/visits/policies/research/versions/2", w.publisher).body);
+    auto two = json::parseJson(w.call("GET", "/v1/datasets/visits/policies/research/versions/2", w.publisher).body);
     REQUIRE(two);
     CHECK(two->find("document")->find("privacy")->find("k")->asUint64() == 10);
     CHECK(one->find("content_hash")->asString() != two->find("content_hash")->asString());

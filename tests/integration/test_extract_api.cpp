@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/extract.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/crypto/manifest.hpp"
@@ -47,9 +47,8 @@ struct ExtractWorld {
         auto keyB = crypto::BoxSecretKey::generate();
         partnerB = add("partner-b", auth::Role::Partner, "", keyB->publicKey());
         auditor = add("auditor-1", auth::Role::Auditor, "", std::nullopt);
-        auto source =
-            call("PUT", "/v1/sources/health-db", publisher,
-                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source = call("PUT", "/v1/sources/health-db", publisher,
+                           "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}");
         INFO(source.body);
         REQUIRE(source.status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
@@ -120,7 +119,7 @@ struct ExtractWorld {
 };
 
 std::string ruleOf(const HttpResult& r) {
-    auto json = crypto::parseJson(r.body);
+    auto json = json::parseJson(r.body);
     if (!json) return "";
     const auto* details = json->find("error")->find("details");
     if (!details || !details->find("rule")) return "";
@@ -131,9 +130,9 @@ std::string ruleOf(const HttpResult& r) {
 // four-decimal strings in [0, 1], the overall one the mean of the others (up to their rounding).
 // Returns the overall value.
 double manifestNcp(const crypto::ExtractManifest& manifest, const std::vector<std::string>& qis) {
-    const crypto::JsonValue& loss = manifest.informationLoss;
+    const json::JsonValue& loss = manifest.informationLoss;
     REQUIRE(loss.isObject());
-    auto decimal = [](const crypto::JsonValue* v) {
+    auto decimal = [](const json::JsonValue* v) {
         REQUIRE(v != nullptr);
         REQUIRE(v->isString());
         const std::string& s = v->asString();
@@ -144,7 +143,7 @@ double manifestNcp(const crypto::ExtractManifest& manifest, const std::vector<st
         REQUIRE(d <= 1);
         return d;
     };
-    const crypto::JsonValue* attributes = loss.find("attributes");
+    const json::JsonValue* attributes = loss.find("attributes");
     REQUIRE(attributes != nullptr);
     REQUIRE(attributes->isObject());
     REQUIRE(attributes->asObject().size() == qis.size());
@@ -388,7 +387,7 @@ TEST_CASE("extract requests that break the policy are refused with the rule and 
         auto r = w.extract(w.partnerA, "strict");
         INFO(r.body);
         REQUIRE(r.status == 422);
-        auto json = crypto::parseJson(r.body);
+        auto json = json::parseJson(r.body);
         REQUIRE(json);
         const auto* details = json->find("error")->find("details");
         REQUIRE(details);
@@ -427,10 +426,9 @@ TEST_CASE("a source database that is down gives 503 and an aborted entry", "[int
     auto cluster = PgCluster::create();
     runPsql(cluster->conninfo(), "CREATE DATABASE agency2");
     createVisitsTable(cluster->conninfo("agency2"), 100);
-    REQUIRE(
-        w.call("PUT", "/v1/sources/other-db", w.publisher,
-               "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(cluster->conninfo("agency2"))).value() + "}")
-            .status < 300);
+    REQUIRE(w.call("PUT", "/v1/sources/other-db", w.publisher,
+                   "{\"conninfo\": " + json::canonicalJson(json::JsonValue(cluster->conninfo("agency2"))).value() + "}")
+                .status < 300);
     REQUIRE(w.call("PUT", "/v1/datasets/visits2", w.publisher, visitsDatasetJson("other-db")).status < 300);
     std::string policy = visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})");
     policy.replace(policy.find("\"visits\""), 8, "\"visits2\"");
@@ -540,8 +538,8 @@ ExtractWorld budgetedWorld(uint64_t totalMiB, uint64_t perExtractMiB, std::chron
 
 void makeZipsUnique(const std::string& agency) { runPsql(agency, "UPDATE agency.visits SET zip = (10000 + id)::text"); }
 
-const crypto::JsonValue& errorOf(const crypto::JsonValue& body) {
-    const crypto::JsonValue* error = body.find("error");
+const json::JsonValue& errorOf(const json::JsonValue& body) {
+    const json::JsonValue* error = body.find("error");
     REQUIRE(error != nullptr);
     return *error;
 }
@@ -558,14 +556,14 @@ TEST_CASE("an extract whose memory exceeds release.extract_memory_budget_mb gets
     REQUIRE(r.status == 503);
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(15));  // no waiting: it never fits
     CHECK(r.header("retry-after") == "60");
-    auto body = crypto::parseJson(r.body);
+    auto body = json::parseJson(r.body);
     REQUIRE(body);
-    const crypto::JsonValue& error = errorOf(*body);
+    const json::JsonValue& error = errorOf(*body);
     CHECK(error.find("code")->asString() == "overloaded");
     const std::string message = error.find("message")->asString();
     CHECK(message.find("more than release.extract_memory_budget_mb (1 MiB) allows one release") != std::string::npos);
     CHECK(message.find("combination counting table") != std::string::npos);
-    const crypto::JsonValue& details = *error.find("details");
+    const json::JsonValue& details = *error.find("details");
     CHECK(details.find("limit")->asString() == "release.extract_memory_budget_mb");
     CHECK(details.find("limit_value")->asUint64() == 1);
     CHECK(details.find("retry_after_s")->asUint64() == 60);
@@ -599,9 +597,9 @@ TEST_CASE("an extract that does not fit beside the releases in progress gets 503
     INFO(refused.body);
     REQUIRE(refused.status == 503);
     CHECK(refused.header("retry-after") == "5");
-    auto body = crypto::parseJson(refused.body);
+    auto body = json::parseJson(refused.body);
     REQUIRE(body);
-    const crypto::JsonValue& error = errorOf(*body);
+    const json::JsonValue& error = errorOf(*body);
     CHECK(error.find("code")->asString() == "overloaded");
     CHECK(error.find("message")->asString().find("the releases in progress hold 63.5 MiB of release.memory_budget_mb "
                                                  "(64 MiB); retry when they have finished") != std::string::npos);

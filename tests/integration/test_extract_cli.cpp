@@ -14,7 +14,7 @@
 #include <pqxx/pqxx>
 
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/crypto/manifest.hpp"
 #include "gateway/http/message.hpp"
@@ -23,6 +23,7 @@
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"
 #include "test_source_endpoints.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -73,10 +74,10 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
     {
         const std::string config = (dir / "migrate.json").string();
         std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},\"database\":{\"conninfo\":"
-                              << http::jsonQuote(runtime.conninfo())
-                              << ",\"owner_conninfo\":" << http::jsonQuote(gatewayDb.conninfo())
-                              << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
-                              << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile) << "}}";
+                              << json::quoted(runtime.conninfo())
+                              << ",\"owner_conninfo\":" << json::quoted(gatewayDb.conninfo())
+                              << "},\"keys\":{\"signing_key_file\":" << json::quoted(signingKeyFile)
+                              << ",\"master_key_file\":" << json::quoted(masterKeyFile) << "}}";
         REQUIRE(runCommand({CUSTODIAN_BINARY, "migrate", "--config", config}, (dir / "migrate.log").string()) == 0);
         pqxx::connection conn(gatewayDb.conninfo());
         publisher = *auth::addPrincipal(conn, *hasher, {"pub-health", auth::Role::Publisher, "health", std::nullopt});
@@ -85,9 +86,9 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
     const uint16_t port = static_cast<uint16_t>(freeTcpPort());
     const std::string config = (dir / "gateway.json").string();
     std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" << port
-                          << "},\"database\":{\"conninfo\":" << http::jsonQuote(runtime.conninfo())
-                          << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
-                          << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile)
+                          << "},\"database\":{\"conninfo\":" << json::quoted(runtime.conninfo())
+                          << "},\"keys\":{\"signing_key_file\":" << json::quoted(signingKeyFile)
+                          << ",\"master_key_file\":" << json::quoted(masterKeyFile)
                           << "},\"log\":{\"access_log\":false}," << testSourcesJson() << "}";
     ServeProcess serve(config, (dir / "gateway.log").string());
     INFO(readFile(dir / "gateway.log"));
@@ -98,7 +99,7 @@ TEST_CASE("custodian extract downloads, decrypts and verifies an extract from cu
                            {{"Authorization", "Bearer " + publisher}, {"Content-Type", "application/json"}}, body);
     };
     REQUIRE(call("PUT", "/v1/sources/health-db",
-                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}")
+                 "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}")
                 .status < 300);
     REQUIRE(call("PUT", "/v1/datasets/visits", visitsDatasetJson("health-db")).status < 300);
     REQUIRE(

@@ -117,14 +117,14 @@ api::ReleasedExtract released() {
     api::ReleasedExtract r;
     r.rowsReleased = 95;
     r.rowsSuppressed = 5;
-    r.achieved = crypto::JsonValue::Object{{"k", 10}};
-    r.informationLoss = crypto::JsonValue::Object{{"ncp", "0.2500"}, {"attributes", crypto::JsonValue::Object{}}};
+    r.achieved = json::JsonValue::Object{{"k", 10}};
+    r.informationLoss = json::JsonValue::Object{{"ncp", "0.2500"}, {"attributes", json::JsonValue::Object{}}};
     r.columns = {{"age", "generalize:level=1"}, {"diagnosis", "keep"}};
     r.digests.plaintextSha256.fill(0x11);
     r.digests.ciphertextSha256.fill(0x22);
     r.digests.plaintextBytes = 1000;
     r.digests.ciphertextBytes = 1100;
-    r.search = crypto::JsonValue::Object{{"levels", crypto::JsonValue::Object{{"age", 1}}}};
+    r.search = json::JsonValue::Object{{"levels", json::JsonValue::Object{{"age", 1}}}};
     return r;
 }
 

@@ -6,7 +6,7 @@
 #include <pqxx/pqxx>
 
 #include "anonymizer/transform.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/release/stream.hpp"
 #include "test_extract_fixture.hpp"
 
@@ -181,9 +181,9 @@ TEST_CASE("hostile text values are released exactly, through COPY, the search an
     while (lineStart < text.size()) {
         const size_t end = text.find('\n', lineStart);
         REQUIRE(end != std::string::npos);
-        auto object = crypto::parseJson(text.substr(lineStart, end - lineStart));
+        auto object = json::parseJson(text.substr(lineStart, end - lineStart));
         REQUIRE(object);
-        const crypto::JsonValue* d = object->find("diagnosis");
+        const json::JsonValue* d = object->find("diagnosis");
         REQUIRE(d != nullptr);
         ++released[d->isNull() ? std::nullopt : std::optional<std::string>(d->asString())];
         lineStart = end + 1;

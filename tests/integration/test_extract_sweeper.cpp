@@ -179,7 +179,7 @@ TEST_CASE("an extract.aborted entry whose writer died before updating the row is
     written.action = "extract.aborted";
     written.decision = "disconnected";
     written.target.dataset = "visits";
-    written.details = crypto::JsonValue::Object{{"extract_id", std::string("ext_half")}};
+    written.details = json::JsonValue::Object{{"extract_id", std::string("ext_half")}};
     auto writtenIndex = api::record(gw.services(), written);
     REQUIRE(writtenIndex);
 

@@ -21,6 +21,7 @@
 #include "support/wait_for.hpp"
 #include "test_audit_harness.hpp"
 #include "test_extract_fixture.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -41,9 +42,9 @@ struct UnwritableAuditWorld {
         gw = std::make_unique<RunningGateway>(db.gatewayConninfo(), std::move(options));
         publisher = gw->addPrincipal(auth::Role::Publisher, "pub-health", "health");
         partner = gw->addPrincipal(auth::Role::Partner, "partner-a");
-        REQUIRE(call("PUT", "/v1/sources/health-db", publisher,
-                     "{\"conninfo\": " + http::jsonQuote(agency.conninfo()) + "}")
-                    .status < 300);
+        REQUIRE(
+            call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + json::quoted(agency.conninfo()) + "}")
+                .status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits/policies/research", publisher,
                      visitsPolicyJson(R"({"k": 2, "suppression_limit": 0.5})"))

@@ -33,6 +33,7 @@
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"
 #include "test_source_endpoints.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -120,9 +121,9 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
     const uint16_t port = static_cast<uint16_t>(freeTcpPort());
     const std::string config = (dir / "gateway.json").string();
     std::ofstream(config) << "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":" << port
-                          << "},\"database\":{\"conninfo\":" << http::jsonQuote(runtime.conninfo())
-                          << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote(signingKeyFile)
-                          << ",\"master_key_file\":" << http::jsonQuote(masterKeyFile)
+                          << "},\"database\":{\"conninfo\":" << json::quoted(runtime.conninfo())
+                          << "},\"keys\":{\"signing_key_file\":" << json::quoted(signingKeyFile)
+                          << ",\"master_key_file\":" << json::quoted(masterKeyFile)
                           << "},\"log\":{\"access_log\":false},\"readiness\":{\"probe_interval_ms\":100},"
                              "\"audit\":{\"tree_head_every_entries\":10,\"tree_head_interval_ms\":100},"
                              "\"release\":{\"sweep_interval_ms\":100},"
@@ -136,9 +137,8 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
         return httpRequest(port, method, target,
                            {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body);
     };
-    REQUIRE(
-        call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + http::jsonQuote(agency.conninfo()) + "}")
-            .status < 300);
+    REQUIRE(call("PUT", "/v1/sources/health-db", publisher, "{\"conninfo\": " + json::quoted(agency.conninfo()) + "}")
+                .status < 300);
     REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
     REQUIRE(call("PUT", "/v1/datasets/visits/policies/research", publisher,
                  visitsPolicyJson(R"({"k": 5, "suppression_limit": 0.1})"))

@@ -23,7 +23,7 @@
 #include <memory>
 #include <thread>
 
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
@@ -61,7 +61,7 @@ std::string scalar(const std::string& conninfo, const std::string& sql) {
 }
 
 std::string errorCodeOf(const HttpResult& r) {
-    auto json = crypto::parseJson(r.body);
+    auto json = json::parseJson(r.body);
     if (!json || !json->find("error") || !json->find("error")->find("code")) return "";
     return json->find("error")->find("code")->asString();
 }
@@ -324,7 +324,7 @@ TEST_CASE("extracts cut by a database restart are closed once when it is back, a
                               const std::string& table) {
         if (!source.empty()) {
             auto s = w.call("PUT", "/v1/sources/" + source, publisher,
-                            "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(conninfo)).value() + "}");
+                            "{\"conninfo\": " + json::canonicalJson(json::JsonValue(conninfo)).value() + "}");
             INFO(s.body);
             REQUIRE(s.status < 300);
         }

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/release/extract_store.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
@@ -64,9 +64,8 @@ struct LinkWorld {
         publisher = gw->addPrincipal(auth::Role::Publisher, "pub-health", "health");
         partnerA = gw->addPrincipal(auth::Role::Partner, "partner-a");
         partnerB = gw->addPrincipal(auth::Role::Partner, "partner-b");
-        auto source =
-            call("PUT", "/v1/sources/health-db", publisher,
-                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source = call("PUT", "/v1/sources/health-db", publisher,
+                           "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}");
         REQUIRE(source.status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
     }
@@ -131,8 +130,8 @@ std::vector<std::map<std::string, std::string>> csvRows(const std::string& body)
     return out;
 }
 
-crypto::JsonValue errorDetails(const HttpResult& r) {
-    auto json = crypto::parseJson(r.body);
+json::JsonValue errorDetails(const HttpResult& r) {
+    auto json = json::parseJson(r.body);
     REQUIRE(json);
     const auto* details = json->find("error")->find("details");
     REQUIRE(details != nullptr);
@@ -173,7 +172,7 @@ TEST_CASE("a second version of a policy with a wider row filter is refused when 
     auto second = w.extract(w.partnerA, "research");
     INFO(second.body);
     REQUIRE(second.status == 422);
-    const crypto::JsonValue details = errorDetails(second);
+    const json::JsonValue details = errorDetails(second);
     CHECK(details.find("rule")->asString() == "linkage");
     CHECK(details.find("identity_column")->asString() == "id");
     CHECK(details.find("persons_below_k")->asUint64() >= 2);  // of the twenty, in classes of their own

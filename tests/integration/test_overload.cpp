@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "gateway/audit/log.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/http/message.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
@@ -31,17 +31,17 @@ std::vector<std::pair<std::string, std::string>> bearer(const std::string& token
     return {{"Authorization", "Bearer " + token}};
 }
 
-crypto::JsonValue parsed(const HttpResult& r) {
-    auto json = crypto::parseJson(r.body);
+json::JsonValue parsed(const HttpResult& r) {
+    auto json = json::parseJson(r.body);
     INFO(r.body);
     REQUIRE(json);
     return std::move(json).value();
 }
 
-const crypto::JsonValue& errorDetails(const crypto::JsonValue& body) {
-    const crypto::JsonValue* error = body.find("error");
+const json::JsonValue& errorDetails(const json::JsonValue& body) {
+    const json::JsonValue* error = body.find("error");
     REQUIRE(error != nullptr);
-    const crypto::JsonValue* details = error->find("details");
+    const json::JsonValue* details = error->find("details");
     REQUIRE(details != nullptr);
     return *details;
 }
@@ -213,10 +213,10 @@ TEST_CASE("a principal over limits.rate_limit gets 429 with Retry-After, named a
     REQUIRE(refused.status == 429);
     CHECK(passed >= 3);
     CHECK(refused.header("retry-after") == "1");
-    const crypto::JsonValue body = parsed(refused);
+    const json::JsonValue body = parsed(refused);
     CHECK(body.find("error")->find("code")->asString() == "rate_limited");
     CHECK(body.find("error")->find("message")->asString().find("limits.rate_limit") != std::string::npos);
-    const crypto::JsonValue& details = errorDetails(body);
+    const json::JsonValue& details = errorDetails(body);
     CHECK(details.find("limit")->asString() == "limits.rate_limit");
     CHECK(details.find("limit_value")->asUint64() == 1);
     CHECK(details.find("retry_after_s")->asUint64() == 1);
@@ -260,7 +260,7 @@ TEST_CASE("extracts beyond limits.max_inflight_extracts get 503 with Retry-After
     auto refused = httpRequest(gw.port(), "POST", "/test/extract", bearer(quinn));
     REQUIRE(refused.status == 503);
     CHECK(refused.header("retry-after") == "1");
-    const crypto::JsonValue body = parsed(refused);
+    const json::JsonValue body = parsed(refused);
     CHECK(body.find("error")->find("code")->asString() == "overloaded");
     CHECK(errorDetails(body).find("limit")->asString() == "limits.max_inflight_extracts");
     CHECK(errorDetails(body).find("limit_value")->asUint64() == 1);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"
@@ -53,9 +53,8 @@ struct QueryWorld {
         partnerA = gw->addPrincipal(auth::Role::Partner, "partner-a");
         partnerB = gw->addPrincipal(auth::Role::Partner, "partner-b");
         auditor = gw->addPrincipal(auth::Role::Auditor, "auditor-1");
-        auto source =
-            call("PUT", "/v1/sources/health-db", publisher,
-                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source = call("PUT", "/v1/sources/health-db", publisher,
+                           "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}");
         REQUIRE(source.status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
         putPolicy("stats", visitsPolicyJson(R"({"k": 5})", aggregates, R"(["partner-a", "partner-b"])"));
@@ -134,7 +133,7 @@ double numberAt(const std::string& body, std::initializer_list<const char*> path
 }
 
 std::string ruleOf(const HttpResult& r) {
-    auto json = crypto::parseJson(r.body);
+    auto json = json::parseJson(r.body);
     if (!json) return "";
     const auto* error = json->find("error");
     const auto* details = error ? error->find("details") : nullptr;

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "test_extract_fixture.hpp"
@@ -188,9 +188,8 @@ struct ContractWorld {
         partnerC = gw->addPrincipal(auth::Role::Partner, "partner-c");
         auditor = gw->addPrincipal(auth::Role::Auditor, "auditor-1");
         admin = gw->addPrincipal(auth::Role::Admin, "root");
-        auto source =
-            call("PUT", "/v1/sources/health-db", publisher,
-                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source = call("PUT", "/v1/sources/health-db", publisher,
+                           "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}");
         REQUIRE(source.status < 300);
         REQUIRE(call("PUT", "/v1/datasets/visits", publisher, visitsDatasetJson("health-db")).status < 300);
         putPolicy("stats", contractAggregates(budget));

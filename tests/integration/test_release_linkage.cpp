@@ -19,7 +19,7 @@
 #include "anonymizer/transforms/keyed_hash.hpp"
 #include "bench/benefits_synthetic.hpp"
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/extract.hpp"
 #include "gateway/crypto/keyed_transform_key.hpp"
 #include "gateway/crypto/keys.hpp"
@@ -127,9 +127,8 @@ struct LinkageWorld {
             const std::string token = gw->addPrincipal(auth::Role::Partner, name, "", key->publicKey());
             partners.emplace(name, std::make_pair(token, std::move(key).value()));
         }
-        auto source =
-            call("PUT", "/v1/sources/social-db", publisher,
-                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source = call("PUT", "/v1/sources/social-db", publisher,
+                           "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}");
         INFO(source.body);
         REQUIRE(source.status < 300);
         auto dataset = call("PUT", "/v1/datasets/benefits", publisher,
@@ -280,7 +279,7 @@ TEST_CASE("a partner with releases made under key derivation 1 keeps its pseudon
             w.call("POST", "/v1/extracts", token, R"({"dataset":"benefits","policy":"by-place","purpose":"research"})");
         INFO(refused.body.substr(0, 600));
         REQUIRE(refused.status == 422);
-        auto error = crypto::parseJson(refused.body);
+        auto error = json::parseJson(refused.body);
         REQUIRE(error);
         const auto* details = error->find("error")->find("details");
         CHECK(details->find("rule")->asString() == "linkage");

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
@@ -151,7 +151,7 @@ struct AdultAgency {
         REQUIRE(httpRequest(gw->port(), "PUT", "/v1/groups/census-researchers", {{"Authorization", "Bearer " + admin}})
                     .status < 300);
         REQUIRE(call("PUT", "/v1/sources/census-db",
-                     "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}")
+                     "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}")
                     .status < 300);
         std::string columns;
         for (const char* c : {"sex", "age", "race", "marital-status", "education", "native-country", "workclass",

@@ -18,6 +18,7 @@
 #include "runtime_role.hpp"
 #include "serve_process.hpp"
 #include "support/pg_cluster.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using namespace custodian::testing;
@@ -48,10 +49,10 @@ std::string readText(const std::filesystem::path& file) {
 std::string writeConfig(const TempDir& dir, const std::string& name, const std::string& conninfo,
                         const std::string& ownerConninfo, const std::string& listen) {
     const auto file = dir.path / name;
-    std::ofstream(file) << "{\"listen\":" << listen << ",\"database\":{\"conninfo\":" << http::jsonQuote(conninfo)
-                        << (ownerConninfo.empty() ? "" : ",\"owner_conninfo\":" + http::jsonQuote(ownerConninfo))
-                        << "},\"keys\":{\"signing_key_file\":" << http::jsonQuote((dir.path / "gateway.key").string())
-                        << ",\"master_key_file\":" << http::jsonQuote((dir.path / "master.key").string())
+    std::ofstream(file) << "{\"listen\":" << listen << ",\"database\":{\"conninfo\":" << json::quoted(conninfo)
+                        << (ownerConninfo.empty() ? "" : ",\"owner_conninfo\":" + json::quoted(ownerConninfo))
+                        << "},\"keys\":{\"signing_key_file\":" << json::quoted((dir.path / "gateway.key").string())
+                        << ",\"master_key_file\":" << json::quoted((dir.path / "master.key").string())
                         << "},\"log\":{\"access_log\":false}}";
     return file.string();
 }

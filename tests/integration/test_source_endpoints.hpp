@@ -11,6 +11,7 @@
 #include "gateway/config/config.hpp"
 #include "gateway/http/message.hpp"
 #include "support/pg_cluster.hpp"
+#include "json/writer.hpp"
 
 namespace custodian::testing {
 
@@ -34,7 +35,7 @@ inline void allowTestSources(config::GatewayConfig& c) {
 inline std::string testSourcesJson() {
     std::string out = "\"sources\":{\"allowed_hosts\":[";
     const auto hosts = testSourceHosts();
-    for (size_t i = 0; i < hosts.size(); ++i) out += (i ? "," : "") + http::jsonQuote(hosts[i]);
+    for (size_t i = 0; i < hosts.size(); ++i) out += (i ? "," : "") + json::quoted(hosts[i]);
     return out + "]}";
 }
 

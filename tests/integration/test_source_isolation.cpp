@@ -17,6 +17,7 @@
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
 #include "test_extract_fixture.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using testing::createVisitsTable;
@@ -61,7 +62,7 @@ std::string withUser(std::string conninfo) {
     return conninfo.replace(conninfo.find("user=postgres"), 13, "user=" + user);
 }
 
-std::string sourceBody(const std::string& conninfo) { return "{\"conninfo\": " + http::jsonQuote(conninfo) + "}"; }
+std::string sourceBody(const std::string& conninfo) { return "{\"conninfo\": " + json::quoted(conninfo) + "}"; }
 
 struct IsolationWorld {
     testing::TestDatabase gatewayDb = testing::TestDatabase::create("isolation_gw");

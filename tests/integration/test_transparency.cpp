@@ -16,7 +16,7 @@
 #include "gateway/audit/proof_verify.hpp"
 #include "gateway/audit/tree_head.hpp"
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
@@ -52,13 +52,12 @@ struct RegisterWorld {
         partnerA = gw->addPrincipal(auth::Role::Partner, "partner-a", "Institute of Epidemiology");
         partnerB = gw->addPrincipal(auth::Role::Partner, "partner-b");
         auditor = gw->addPrincipal(auth::Role::Auditor, "auditor-1");
-        auto source =
-            call("PUT", "/v1/sources/health-db", publisher,
-                 "{\"conninfo\": " + crypto::canonicalJson(crypto::JsonValue(agency.conninfo())).value() + "}");
+        auto source = call("PUT", "/v1/sources/health-db", publisher,
+                           "{\"conninfo\": " + json::canonicalJson(json::JsonValue(agency.conninfo())).value() + "}");
         INFO(source.body);
         REQUIRE(source.status < 300);
         std::string dataset = visitsDatasetJson("health-db");
-        dataset.insert(1, "\"description\": " + crypto::canonicalJson(crypto::JsonValue(kMarkup)).value() + ", ");
+        dataset.insert(1, "\"description\": " + json::canonicalJson(json::JsonValue(kMarkup)).value() + ", ");
         auto put = call("PUT", "/v1/datasets/visits", publisher, dataset);
         INFO(put.body);
         REQUIRE(put.status < 300);
@@ -117,7 +116,7 @@ struct RegisterWorld {
     void signHead() { REQUIRE(gw->services().audit->signTreeHead()); }
 };
 
-audit::Hash hashOf(const crypto::JsonValue& hex) {
+audit::Hash hashOf(const json::JsonValue& hex) {
     auto bytes = crypto::fromHex(hex.asString());
     REQUIRE(bytes);
     REQUIRE(bytes->size() == 32);
@@ -129,7 +128,7 @@ audit::Hash hashOf(const crypto::JsonValue& hex) {
 // Checks, as a citizen would with the JSON alone and the gateway's public key: the head's
 // signature, then every counted entry's inclusion proof against it. Returns the counted entries
 // (index → rows) of each month row under `rows` (a months array).
-std::map<uint64_t, uint64_t> verifiedEntries(const crypto::JsonValue& months, const audit::SignedTreeHead& head,
+std::map<uint64_t, uint64_t> verifiedEntries(const json::JsonValue& months, const audit::SignedTreeHead& head,
                                              uint64_t& releases, uint64_t& rows) {
     std::map<uint64_t, uint64_t> out;
     releases = rows = 0;
@@ -153,13 +152,13 @@ std::map<uint64_t, uint64_t> verifiedEntries(const crypto::JsonValue& months, co
     return out;
 }
 
-const crypto::JsonValue* findNamed(const crypto::JsonValue& array, const std::string& name) {
+const json::JsonValue* findNamed(const json::JsonValue& array, const std::string& name) {
     for (const auto& v : array.asArray())
         if (v.find("name") && v.find("name")->asString() == name) return &v;
     return nullptr;
 }
 
-audit::SignedTreeHead checkedHead(const crypto::JsonValue& reg, uint16_t port) {
+audit::SignedTreeHead checkedHead(const json::JsonValue& reg, uint16_t port) {
     auto head = audit::treeHeadFromJson(*reg.find("tree_head"));
     REQUIRE(head);
     auto keys = httpRequest(port, "GET", "/v1/keys");
@@ -197,13 +196,13 @@ TEST_CASE("the transparency register counts public and summary releases from the
     INFO(r.body);
     REQUIRE(r.status == 200);
     CHECK(r.header("content-type").rfind("application/json", 0) == 0);
-    auto reg = crypto::parseJson(r.body);
+    auto reg = json::parseJson(r.body);
     REQUIRE(reg);
     const audit::SignedTreeHead head = checkedHead(*reg, w.gw->port());
 
     const auto& datasets = reg->find("datasets")->asArray();
     REQUIRE(datasets.size() == 1);
-    const crypto::JsonValue& visits = datasets[0];
+    const json::JsonValue& visits = datasets[0];
     CHECK(visits.find("name")->asString() == "visits");
     CHECK(visits.find("agency")->asString() == "health");
     CHECK(visits.find("description")->asString() == kMarkup);
@@ -211,7 +210,7 @@ TEST_CASE("the transparency register counts public and summary releases from the
     // The public policy: named, purposes, organisations, every release with a valid proof.
     const auto& policies = visits.find("policies")->asArray();
     REQUIRE(policies.size() == 1);
-    const crypto::JsonValue& p = policies[0];
+    const json::JsonValue& p = policies[0];
     CHECK(p.find("name")->asString() == "research");
     REQUIRE(p.find("purposes")->asArray().size() == 1);
     CHECK(p.find("purposes")->asArray()[0].asString() == "research");
@@ -241,7 +240,7 @@ TEST_CASE("the transparency register counts public and summary releases from the
         auto one = w.anonymous("/v1/transparency/entries/" + std::to_string(index));
         INFO(one.body);
         REQUIRE(one.status == 200);
-        auto proof = crypto::parseJson(one.body);
+        auto proof = json::parseJson(one.body);
         REQUIRE(proof);
         CHECK(hashOf(*proof->find("entry")->find("leaf_hash")) == leaf);
     }
@@ -276,7 +275,7 @@ TEST_CASE("the transparency register counts public and summary releases from the
         w.putPolicy("research", "private");
         w.putPolicy("internal", "private");
         w.signHead();
-        auto again = crypto::parseJson(w.anonymous("/v1/transparency").body);
+        auto again = json::parseJson(w.anonymous("/v1/transparency").body);
         REQUIRE(again);
         const auto* still = findNamed(*again->find("datasets"), "visits");
         REQUIRE(still != nullptr);  // its releases are listed though no current version is public
@@ -322,7 +321,7 @@ TEST_CASE("an empty log or catalog gives an empty register, not an error", "[int
     auto r = httpRequest(gw.port(), "GET", "/v1/transparency");
     INFO(r.body);
     REQUIRE(r.status == 200);
-    auto reg = crypto::parseJson(r.body);
+    auto reg = json::parseJson(r.body);
     REQUIRE(reg);
     CHECK(reg->find("datasets")->asArray().empty());
     auto html = httpRequest(gw.port(), "GET", "/transparency");

@@ -38,7 +38,7 @@
 #include "gateway/audit/proof_verify.hpp"
 #include "gateway/audit/tree_head.hpp"
 #include "gateway/auth/principals.hpp"
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
@@ -61,7 +61,7 @@ constexpr const char* kHostileOrg = "<script>alert('org')</script> Univ & \"Hosp
 constexpr const char* kHostileDescription = "Trips <iframe src=//evil.example></iframe> & </style><!-- \"x\" ]]>";
 constexpr const char* kSecretRequestId = "contract-secret-request-id-4711";
 
-std::string quoted(const std::string& s) { return crypto::canonicalJson(crypto::JsonValue(s)).value(); }
+std::string quoted(const std::string& s) { return json::canonicalJson(json::JsonValue(s)).value(); }
 
 // The visits policy with other purposes (the fixture's policy has ["research"]).
 std::string withPurposes(std::string json, const std::vector<std::string>& purposes) {
@@ -92,7 +92,7 @@ std::string monthOf(uint64_t timeMs) {
     return buf;
 }
 
-audit::Hash hashOf(const crypto::JsonValue& hex) {
+audit::Hash hashOf(const json::JsonValue& hex) {
     auto bytes = crypto::fromHex(hex.asString());
     REQUIRE(bytes);
     REQUIRE(bytes->size() == 32);
@@ -101,14 +101,14 @@ audit::Hash hashOf(const crypto::JsonValue& hex) {
     return h;
 }
 
-crypto::JsonValue parsed(const HttpResult& r) {
-    auto v = crypto::parseJson(r.body);
+json::JsonValue parsed(const HttpResult& r) {
+    auto v = json::parseJson(r.body);
     INFO(r.body.substr(0, 2000));
     REQUIRE(v);
     return *v;
 }
 
-const crypto::JsonValue* findNamed(const crypto::JsonValue& array, const std::string& name) {
+const json::JsonValue* findNamed(const json::JsonValue& array, const std::string& name) {
     for (const auto& v : array.asArray())
         if (v.find("name") && v.find("name")->asString() == name) return &v;
     return nullptr;
@@ -204,8 +204,8 @@ struct ContractWorld {
         ok(as(publisher, "PUT", "/v1/datasets/" + name, body));
     }
     // Returns the PUT's answer (version, content_hash).
-    crypto::JsonValue putPolicy(const std::string& publisher, const std::string& dataset, const std::string& name,
-                                const std::string& body) {
+    json::JsonValue putPolicy(const std::string& publisher, const std::string& dataset, const std::string& name,
+                              const std::string& body) {
         auto r = as(publisher, "PUT", "/v1/datasets/" + dataset + "/policies/" + name, body);
         ok(r);
         return parsed(r);
@@ -233,8 +233,8 @@ struct ContractWorld {
     void signHead() { REQUIRE(gw->services().audit->signTreeHead()); }
 
     // The auditor's view of the log: every entry of `action` (index → {entry, leaf_hash}).
-    std::map<uint64_t, std::pair<crypto::JsonValue, std::string>> auditEntries(const std::string& action) {
-        std::map<uint64_t, std::pair<crypto::JsonValue, std::string>> out;
+    std::map<uint64_t, std::pair<json::JsonValue, std::string>> auditEntries(const std::string& action) {
+        std::map<uint64_t, std::pair<json::JsonValue, std::string>> out;
         std::string cursor;
         for (;;) {
             auto r = as("eve.auditor", "GET",
@@ -251,8 +251,8 @@ struct ContractWorld {
     }
 
     // The completed extracts (index → entry) of `dataset`/`policy`, read by the auditor.
-    std::map<uint64_t, crypto::JsonValue> completed(const std::string& dataset, const std::string& policyName) {
-        std::map<uint64_t, crypto::JsonValue> out;
+    std::map<uint64_t, json::JsonValue> completed(const std::string& dataset, const std::string& policyName) {
+        std::map<uint64_t, json::JsonValue> out;
         for (auto& [index, e] : auditEntries("extract.completed")) {
             const auto& target = *e.first.find("target");
             if (e.first.find("decision")->asString() == "completed" && target.find("dataset")->asString() == dataset &&
@@ -275,13 +275,13 @@ struct Counted {
     std::string policy;  // "" for the dataset's other releases
     std::string month;
     uint64_t rows = 0;
-    crypto::JsonValue entry;  // the RegisterEntry object
+    json::JsonValue entry;  // the RegisterEntry object
 };
 
 // Checks, with the JSON and the gateway's key alone: the head's signature (with the key the register
 // carries, which must be the one /v1/keys serves), every counted entry's inclusion proof, and that
 // every total is the sum of its parts. Returns index → the counted release.
-std::map<uint64_t, Counted> citizenCheck(const crypto::JsonValue& reg, uint16_t port, audit::SignedTreeHead& head) {
+std::map<uint64_t, Counted> citizenCheck(const json::JsonValue& reg, uint16_t port, audit::SignedTreeHead& head) {
     REQUIRE(reg.find("tree_head"));
     REQUIRE_FALSE(reg.find("tree_head")->isNull());
     auto parsedHead = audit::treeHeadFromJson(*reg.find("tree_head"));
@@ -297,7 +297,7 @@ std::map<uint64_t, Counted> citizenCheck(const crypto::JsonValue& reg, uint16_t 
     CHECK(*served == *key);
 
     std::map<uint64_t, Counted> out;
-    auto months = [&](const crypto::JsonValue& list, const std::string& dataset, const std::string& policyName,
+    auto months = [&](const json::JsonValue& list, const std::string& dataset, const std::string& policyName,
                       uint64_t& releases, uint64_t& rows) {
         std::set<std::string> seen;
         for (const auto& m : list.asArray()) {
@@ -344,13 +344,13 @@ std::map<uint64_t, Counted> citizenCheck(const crypto::JsonValue& reg, uint16_t 
     return out;
 }
 
-std::set<std::string> strings(const crypto::JsonValue& array) {
+std::set<std::string> strings(const json::JsonValue& array) {
     std::set<std::string> out;
     for (const auto& v : array.asArray()) out.insert(v.asString());
     return out;
 }
 
-std::set<uint64_t> keysOf(const std::map<uint64_t, crypto::JsonValue>& m) {
+std::set<uint64_t> keysOf(const std::map<uint64_t, json::JsonValue>& m) {
     std::set<uint64_t> out;
     for (const auto& [k, v] : m) out.insert(k);
     return out;
@@ -466,7 +466,7 @@ TEST_CASE("a citizen checks the register of two agencies with the signed log alo
     auto r = w.anonymous("/v1/transparency");
     REQUIRE(r.status == 200);
     CHECK(r.header("content-type").rfind("application/json", 0) == 0);
-    const crypto::JsonValue reg = parsed(r);
+    const json::JsonValue reg = parsed(r);
     audit::SignedTreeHead head;
     const auto counted = citizenCheck(reg, w.gw->port(), head);
 
@@ -532,7 +532,7 @@ TEST_CASE("a citizen checks the register of two agencies with the signed log alo
         REQUIRE(auditorView.count(index) == 1);
         const auto& [entry, leafHex] = auditorView.at(index);
         CHECK(c.entry.find("leaf_hash")->asString() == leafHex);
-        const std::string bytes = crypto::canonicalJson(entry).value();
+        const std::string bytes = json::canonicalJson(entry).value();
         CHECK(audit::leafHash(crypto::ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())) ==
               hashOf(*c.entry.find("leaf_hash")));
         CHECK(entry.find("action")->asString() == "extract.completed");
@@ -733,10 +733,10 @@ TEST_CASE("releases in two calendar months are two month rows", "[integration][t
         const uint64_t index =
             tx.exec1("UPDATE audit_log_head SET next_index = next_index + 1 RETURNING next_index - 1")[0]
                 .as<uint64_t>();
-        object["index"] = crypto::JsonValue(index);
-        object["time_ms"] = crypto::JsonValue(earlierMs);
-        object["request_id"] = crypto::JsonValue("another-process-" + policyName);
-        const std::string bytes = crypto::canonicalJson(crypto::JsonValue(object)).value();
+        object["index"] = json::JsonValue(index);
+        object["time_ms"] = json::JsonValue(earlierMs);
+        object["request_id"] = json::JsonValue("another-process-" + policyName);
+        const std::string bytes = json::canonicalJson(json::JsonValue(object)).value();
         const auto leaf =
             audit::leafHash(crypto::ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
         tx.exec_params("INSERT INTO audit_entries (entry_index, entry, leaf_hash, recorded_at, actor, role, action, "
@@ -852,11 +852,11 @@ TEST_CASE("visits without credentials leave no audit entry, and visits with cred
         CHECK(w.entryCount() == n + 1);
     }
     auto entriesOf = [&](const std::string& action) {
-        std::map<std::string, crypto::JsonValue> byRequest;
+        std::map<std::string, json::JsonValue> byRequest;
         for (auto& [index, e] : w.auditEntries(action)) byRequest[e.first.find("request_id")->asString()] = e.first;
         return byRequest;
     };
-    std::map<std::string, std::map<std::string, crypto::JsonValue>> byAction;
+    std::map<std::string, std::map<std::string, json::JsonValue>> byAction;
     for (const char* action : {"transparency.get", "transparency.entry.get", "console.get", "request.unrouted"})
         byAction[action] = entriesOf(action);
     for (const auto& v : visitsWithCredentials) {
@@ -1084,7 +1084,7 @@ TEST_CASE("a publisher's datasets, stored versions and previews, scoped to its a
 
     SECTION("GET .../versions/{version}: the document as submitted, its hash, its author") {
         for (const auto& [version, body, put] :
-             std::vector<std::tuple<int, std::string, crypto::JsonValue>>{{1, v1Body, v1}, {2, v2Body, v2}}) {
+             std::vector<std::tuple<int, std::string, json::JsonValue>>{{1, v1Body, v1}, {2, v2Body, v2}}) {
             INFO("version " << version);
             auto r =
                 w.as("root.admin", "GET", "/v1/datasets/visits/policies/research/versions/" + std::to_string(version));
@@ -1347,7 +1347,7 @@ TEST_CASE("registers read while heads are being signed are each consistent with 
     CHECK(bodies.size() >= 2);
     std::set<uint64_t> sizes;
     for (const auto& body : bodies) {
-        auto reg = crypto::parseJson(body);
+        auto reg = json::parseJson(body);
         REQUIRE(reg);
         if (reg->find("tree_head")->isNull()) continue;
         audit::SignedTreeHead head;

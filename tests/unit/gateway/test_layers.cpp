@@ -15,10 +15,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The folders each gateway folder may include besides itself. "anonymizer", "policies" and "dp"
+// The folders each gateway folder may include besides itself. "anonymizer", "json", "policies" and "dp"
 // (the noise samplers) are the libraries below the gateway; "gateway" is gateway/main.cpp.
 const std::map<std::string, std::set<std::string>>& allowedBelow() {
-    static const std::set<std::string> kBase = {"anonymizer", "policies", "dp"};
+    static const std::set<std::string> kBase = {"anonymizer", "json", "policies", "dp"};
     static const auto with = [](std::set<std::string> more) {
         more.insert(kBase.begin(), kBase.end());
         return more;

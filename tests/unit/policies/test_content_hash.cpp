@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <rapidjson/document.h>
 
+#include "json/canonical.hpp"
 #include "policies/json_text.hpp"
 #include "policies/policy.hpp"
 
@@ -17,7 +18,9 @@ std::string canonicalOf(const char* json) {
     rapidjson::Document d;
     d.Parse<rapidjson::kParseFullPrecisionFlag>(json);
     REQUIRE_FALSE(d.HasParseError());
-    return canonicalJson(d);
+    auto canonical = custodian::json::canonicalJson(d, custodian::json::Numbers::Decimal);
+    REQUIRE(canonical);
+    return canonical.value();
 }
 
 const char* kPolicy = R"({"dataset": "visits", "recipients": ["bob", "group:analysts"], "purposes": ["research"],
@@ -50,6 +53,17 @@ TEST_CASE("canonical JSON sorts members, drops whitespace and normalizes escapes
     // Array order is content; member order is not.
     CHECK(canonicalOf("[1,2]") != canonicalOf("[2,1]"));
     CHECK(canonicalOf(R"({"x":1,"y":2})") == canonicalOf(R"({"y":2,"x":1})"));
+    // The one canonical encoder's rules (json/canonical.hpp), as for audit entries and manifests:
+    // control characters without a short escape in lower-case hex; non-integers in their shortest
+    // round-trip form, a fractional 1 stays a non-integer.
+    CHECK(canonicalOf(R"(["a\u0001\u001F\t"])") == "[\"a\\u0001\\u001f\\t\"]");
+    CHECK(canonicalOf("[0.2, 1.0, 1e-7, 0.000001, 25e2]") == "[0.2,1.0,1e-7,0.000001,2500.0]");
+    rapidjson::Document fraction;
+    fraction.Parse("{\"t\":0.5}");
+    CHECK_FALSE(custodian::json::canonicalJson(fraction, custodian::json::Numbers::IntegersOnly));
+    rapidjson::Document repeated;
+    repeated.Parse("{\"a\":1,\"a\":2}");
+    CHECK_FALSE(custodian::json::canonicalJson(repeated, custodian::json::Numbers::Decimal));
 }
 
 TEST_CASE("member order and whitespace do not change a policy's content hash", "[policies][hash]") {

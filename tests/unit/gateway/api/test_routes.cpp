@@ -8,6 +8,7 @@
 #include "gateway/api/router.hpp"
 #include "gateway/api/routes.hpp"
 #include "gateway/api/services.hpp"
+#include "json/writer.hpp"
 
 using namespace custodian;
 using namespace custodian::http;
@@ -174,10 +175,10 @@ TEST_CASE("status codes map to HTTP statuses in one table", "[routes]") {
 }
 
 TEST_CASE("JSON quoting escapes control characters and replaces invalid UTF-8", "[routes]") {
-    CHECK(jsonQuote("a\x01"
-                    "b") == "\"a\\u0001b\"");
-    CHECK(jsonQuote("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
-    CHECK(jsonQuote("bad\xff") == "\"bad\xEF\xBF\xBD\"");
+    CHECK(json::quoted("a\x01"
+                       "b") == "\"a\\u0001b\"");
+    CHECK(json::quoted("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
+    CHECK(json::quoted("bad\xff") == "\"bad\xEF\xBF\xBD\"");
     CHECK(acceptableRequestId("req-1.A_b"));
     CHECK_FALSE(acceptableRequestId("has space"));
     CHECK_FALSE(acceptableRequestId(std::string(65, 'a')));

@@ -19,7 +19,7 @@ int runAudit(int argc, char** argv);
 
 using namespace custodian;
 using namespace custodian::audit;
-using crypto::JsonValue;
+using json::JsonValue;
 
 namespace {
 
@@ -118,7 +118,7 @@ TEST_CASE("canonical entry bytes and leaf hash (known answer)", "[audit][entry]"
     // SHA-256(0x00 ‖ bytes), computed independently with Python's hashlib.
     CHECK(crypto::toHex(entryLeafHash(e).value()) ==
           "db916241a262f0784076adb57e40411be8c098ebe9c30960e91d38a516fa21a9");
-    auto back = entryFromJson(crypto::parseJson(expected).value());
+    auto back = entryFromJson(json::parseJson(expected).value());
     REQUIRE(back.isOk());
     CHECK(*back == e);
 }
@@ -129,7 +129,7 @@ TEST_CASE("entries record any request text, replacing invalid UTF-8", "[audit][e
     auto bytes = canonicalEntryBytes(e);
     REQUIRE(bytes.isOk());
     CHECK_THAT(*bytes, Catch::Contains("bad \xef\xbf\xbd\xef\xbf\xbd bytes"));
-    CHECK_FALSE(entryFromJson(crypto::parseJson("{\"index\":1}").value()).isOk());
+    CHECK_FALSE(entryFromJson(json::parseJson("{\"index\":1}").value()).isOk());
 }
 
 TEST_CASE("tree head signed bytes are the documented 71 bytes", "[audit][tree_head]") {
@@ -359,7 +359,7 @@ TEST_CASE("a truncated tail is named at the first missing index", "[audit][verif
         CHECK(alone.ok);
         CHECK(alone.verifiedSize == 32);
         AuditVerifyOptions options;
-        options.latestHead = treeHeadFromJson(crypto::parseJson(log.lines.back()).value()).value();
+        options.latestHead = treeHeadFromJson(json::parseJson(log.lines.back()).value()).value();
         auto r = verify(lines, options);
         REQUIRE_FALSE(r.ok);
         CHECK(*r.firstBadIndex == 33);
@@ -488,9 +488,9 @@ TEST_CASE("the verifier's canonical encoding equals canonicalJson for any JSON e
         R"({"a":{"index":99},"index":4})",
     };
     for (const char* text : entries) {
-        auto parsed = crypto::parseJson(text);
+        auto parsed = json::parseJson(text);
         REQUIRE(parsed.isOk());
-        const Hash expected = leafHash(crypto::asBytes(crypto::canonicalJson(*parsed).value()));
+        const Hash expected = leafHash(crypto::asBytes(json::canonicalJson(*parsed).value()));
         for (const std::string& line :
              {std::string("{\"type\":\"entry\",\"entry\":") + text + "}",
               std::string("{\"entry\":") + text + ",\"other\":[{\"index\":7}],\"type\":\"entry\"}"}) {

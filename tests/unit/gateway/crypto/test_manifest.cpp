@@ -3,11 +3,12 @@
 
 #include <string>
 
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 #include "gateway/crypto/manifest.hpp"
 
 using namespace custodian;
 using namespace custodian::crypto;
+using namespace custodian::json;
 
 namespace {
 

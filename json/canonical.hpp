@@ -1,10 +1,14 @@
 #pragma once
 // Canonical JSON: the one byte encoding that manifests and audit entries are signed and hashed
-// over, so that anyone can recompute it from the JSON they received.
+// over, and that a policy's content hash is computed over, so that anyone can recompute it from
+// the JSON they received. The project's only canonical encoder: the JsonValue model below and
+// RapidJSON values (canonicalJson(const rapidjson::Value&, Numbers)) are written by the same rules.
 //
-// Rules (specified in docs/formats/manifest.md and docs/formats/audit.md):
-// - values: null, true, false, integers in [-2^63, 2^64), strings, arrays, objects. No floating
-//   point: fractional quantities travel as decimal strings chosen by the producer.
+// Rules (specified in docs/formats/manifest.md, docs/formats/audit.md and docs/policies.md):
+// - values: null, true, false, integers in [-2^63, 2^64), strings, arrays, objects. Manifests and
+//   audit entries have no floating point (Numbers::IntegersOnly): fractional quantities travel as
+//   decimal strings chosen by the producer. Policies may hold non-integers (Numbers::Decimal), written
+//   in the shortest form that reads back as the same double (RapidJSON's Writer: 0.2, 1.0, 1e-7).
 // - objects: members sorted by the UTF-8 bytes of their names (byte-wise), no duplicate names.
 // - no whitespace anywhere; integers in plain decimal ("-" sign, no leading zeros, no "+").
 // - strings: UTF-8 (invalid UTF-8 is an error), escaped only where JSON requires it: `"` → \",
@@ -19,9 +23,11 @@
 #include <variant>
 #include <vector>
 
+#include <rapidjson/document.h>
+
 #include "anonymizer/status.hpp"
 
-namespace custodian::crypto {
+namespace custodian::json {
 
 class JsonValue {
 public:
@@ -88,4 +94,17 @@ bool isValidUtf8(std::string_view s);
 // JSON path ("details.k: ...").
 Result<JsonValue> parseJson(std::string_view text);
 
-}  // namespace custodian::crypto
+// How a RapidJSON value's non-integer numbers are treated (see the rules above).
+enum class Numbers {
+    IntegersOnly,  // manifests, audit entries: a non-integer is an error
+    Decimal,       // policies: a non-integer is written in its shortest round-trip form
+};
+
+// The canonical bytes of a RapidJSON value by the same rules, without building a JsonValue:
+// members sorted, a repeated member name, invalid UTF-8, nesting deeper than 64 or (IntegersOnly)
+// a non-integer is InvalidArgument.
+Result<std::string> canonicalJson(const rapidjson::Value& value, Numbers numbers);
+// The same, appended to `out`; on failure returns false with `error` saying why.
+bool appendCanonical(const rapidjson::Value& value, Numbers numbers, std::string& out, std::string& error);
+
+}  // namespace custodian::json

@@ -1,6 +1,7 @@
 #pragma once
-// The one JSON writer of the api's responses, on RapidJSON's Writer: every route builds its body
-// with it (catalog, preview, audit, keys, transparency), none by concatenating text.
+// The project's one JSON writer, on RapidJSON's Writer: every response body of the api (catalog,
+// preview, audit, keys, transparency), the error bodies and the access log of http/ are built with
+// it, none by concatenating text. Canonical bytes (hashed or signed) come from json/canonical.hpp.
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -12,13 +13,16 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/crypto/canonical_json.hpp"
-#include "gateway/crypto/keys.hpp"
+#include <sodium.h>
 
-namespace custodian::api {
+#include <span>
 
-// The JSON of the api's responses (the catalog's, the preview's), on RapidJSON's Writer; strings
-// are written as valid UTF-8.
+#include "json/canonical.hpp"
+
+namespace custodian::json {
+
+// A JSON text built member by member; strings are written as valid UTF-8 (invalid sequences
+// become U+FFFD).
 class JsonOut {
 public:
     JsonOut() : w_(buffer_) {}
@@ -28,13 +32,18 @@ public:
         return *this;
     }
     JsonOut& str(std::string_view v) {
-        std::string clean = crypto::sanitizeUtf8(v);
+        std::string clean = sanitizeUtf8(v);
         w_.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
         return *this;
     }
     JsonOut& field(std::string_view k, std::string_view v) { return key(k).str(v); }
     // Bytes as lower-case hex (hashes).
-    JsonOut& hex(crypto::ByteView bytes) { return str(crypto::toHex(bytes)); }
+    JsonOut& hex(std::span<const unsigned char> bytes) {
+        std::string text(bytes.size() * 2 + 1, '\0');
+        sodium_bin2hex(text.data(), text.size(), bytes.data(), bytes.size());
+        text.pop_back();
+        return str(text);
+    }
     // Only a real bool may become a JSON boolean: a `const char*` would otherwise convert to bool
     // (a standard conversion beats the user-defined one to string_view) and write `true`.
     template <typename B>
@@ -101,11 +110,18 @@ public:
         w_.EndArray();
         return *this;
     }
-    std::string text() const { return buffer_.GetString(); }
+    std::string text() const { return std::string(buffer_.GetString(), buffer_.GetSize()); }
 
 private:
     rapidjson::StringBuffer buffer_;
     rapidjson::Writer<rapidjson::StringBuffer> w_;
 };
 
-}  // namespace custodian::api
+// One string as a JSON string literal (with its quotes), valid UTF-8.
+inline std::string quoted(std::string_view s) {
+    JsonOut out;
+    out.str(s);
+    return out.text();
+}
+
+}  // namespace custodian::json

@@ -1,12 +1,15 @@
-#include "gateway/crypto/canonical_json.hpp"
+#include "json/canonical.hpp"
 
-#include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
+#include <vector>
 
-namespace custodian::crypto {
+namespace custodian::json {
 
 bool JsonValue::fitsUint64() const { return std::holds_alternative<uint64_t>(v_); }
 bool JsonValue::fitsInt64() const {
@@ -37,23 +40,19 @@ size_t utf8SequenceLength(std::string_view s, size_t i) {
     if (c < 0x80) return 1;
     size_t n = 0;
     unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c == 0xE0) {
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
         n = 3;
-        lo = 0xA0;
-    } else if (c >= 0xE1 && c <= 0xEC) n = 3;
-    else if (c == 0xED) {
-        n = 3;
-        hi = 0x9F;
-    } else if (c >= 0xEE && c <= 0xEF) n = 3;
-    else if (c == 0xF0) {
+        if (c == 0xE0) lo = 0xA0;  // no overlongs
+        if (c == 0xED) hi = 0x9F;  // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
         n = 4;
-        lo = 0x90;
-    } else if (c >= 0xF1 && c <= 0xF3) n = 4;
-    else if (c == 0xF4) {
-        n = 4;
-        hi = 0x8F;
-    } else return 0;
+        if (c == 0xF0) lo = 0x90;  // no overlongs
+        if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+    } else {
+        return 0;
+    }
     if (i + n > s.size()) return 0;
     if (b(i + 1) < lo || b(i + 1) > hi) return 0;
     for (size_t k = 2; k < n; ++k) {
@@ -180,6 +179,114 @@ namespace {
 
 constexpr int kMaxDepth = 64;
 
+// A number by the rule of `numbers`: integers in plain decimal; a non-integer only under
+// Numbers::Decimal, written as RapidJSON's Writer writes it (the shortest text that reads back as
+// the same double, "1.0" for a fractional 1).
+bool appendNumber(const rapidjson::Value& v, Numbers numbers, std::string& out, std::string& error) {
+    char buf[24];
+    if (v.IsUint64()) {
+        out.append(buf, std::to_chars(buf, buf + sizeof buf, v.GetUint64()).ptr);
+        return true;
+    }
+    if (v.IsInt64()) {
+        out.append(buf, std::to_chars(buf, buf + sizeof buf, v.GetInt64()).ptr);
+        return true;
+    }
+    if (numbers == Numbers::IntegersOnly) {
+        error = "only integers are allowed (fractions travel as decimal strings)";
+        return false;
+    }
+    rapidjson::StringBuffer text;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(text);
+    if (!writer.Double(v.GetDouble())) {
+        error = "a number is not finite";
+        return false;
+    }
+    out.append(text.GetString(), text.GetSize());
+    return true;
+}
+
+bool appendCanonicalDom(const rapidjson::Value& v, Numbers numbers, std::string& out, std::string& error, int depth) {
+    if (depth > kMaxDepth) {
+        error = "nested deeper than 64 levels";
+        return false;
+    }
+    switch (v.GetType()) {
+    case rapidjson::kNullType: out += "null"; return true;
+    case rapidjson::kFalseType: out += "false"; return true;
+    case rapidjson::kTrueType: out += "true"; return true;
+    case rapidjson::kNumberType: return appendNumber(v, numbers, out, error);
+    case rapidjson::kStringType:
+        if (!appendCanonicalString({v.GetString(), v.GetStringLength()}, out)) {
+            error = "a string is not valid UTF-8";
+            return false;
+        }
+        return true;
+    case rapidjson::kArrayType: {
+        out.push_back('[');
+        for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+            if (i > 0) out.push_back(',');
+            if (!appendCanonicalDom(v[i], numbers, out, error, depth + 1)) return false;
+        }
+        out.push_back(']');
+        return true;
+    }
+    case rapidjson::kObjectType: {
+        const auto name = [](const rapidjson::Value::Member& m) {
+            return std::string_view(m.name.GetString(), m.name.GetStringLength());
+        };
+        // Objects written by the gateway are already canonical: members sorted, so no copy is
+        // needed. Anything else is sorted through a pointer array.
+        const bool sorted = std::is_sorted(v.MemberBegin(), v.MemberEnd(),
+                                           [&](const auto& a, const auto& b) { return name(a) < name(b); });
+        std::vector<const rapidjson::Value::Member*> members;
+        if (!sorted) {
+            members.reserve(v.MemberCount());
+            for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) members.push_back(&*it);
+            std::sort(members.begin(), members.end(), [&](auto* a, auto* b) { return name(*a) < name(*b); });
+        }
+        const size_t count = v.MemberCount();
+        const auto member = [&](size_t i) -> const rapidjson::Value::Member& {
+            return sorted ? *(v.MemberBegin() + static_cast<std::ptrdiff_t>(i)) : *members[i];
+        };
+        out.push_back('{');
+        for (size_t i = 0; i < count; ++i) {
+            if (i > 0) {
+                if (name(member(i)) == name(member(i - 1))) {
+                    error = "duplicate member name \"" + std::string(name(member(i))) + "\"";
+                    return false;
+                }
+                out.push_back(',');
+            }
+            if (!appendCanonicalString(name(member(i)), out)) {
+                error = "a member name is not valid UTF-8";
+                return false;
+            }
+            out.push_back(':');
+            if (!appendCanonicalDom(member(i).value, numbers, out, error, depth + 1)) return false;
+        }
+        out.push_back('}');
+        return true;
+    }
+    }
+    error = "unknown JSON type";
+    return false;
+}
+
+}  // namespace
+
+bool appendCanonical(const rapidjson::Value& value, Numbers numbers, std::string& out, std::string& error) {
+    return appendCanonicalDom(value, numbers, out, error, 0);
+}
+
+Result<std::string> canonicalJson(const rapidjson::Value& value, Numbers numbers) {
+    std::string out, error;
+    if (!appendCanonical(value, numbers, out, error)) return invalidArgument(error);
+    return out;
+}
+
+namespace {
+
 Result<JsonValue> convert(const rapidjson::Value& v, const std::string& path, int depth) {
     const auto where = [&](const std::string& msg) {
         return invalidArgument((path.empty() ? std::string("(root)") : path) + ": " + msg);
@@ -234,4 +341,4 @@ Result<JsonValue> parseJson(std::string_view text) {
     return convert(doc, "", 0);
 }
 
-}  // namespace custodian::crypto
+}  // namespace custodian::json
