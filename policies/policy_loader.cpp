@@ -198,9 +198,15 @@ private:
         for (rapidjson::SizeType i = 0; i < recipients.Size(); ++i) {
             std::string r = str(recipients[i]);
             if (options_.knownRecipients && !options_.knownRecipients->count(r)) {
-                add(appendPointer("/recipients", i),
-                    "no " + std::string(r.rfind("group:", 0) == 0 ? "group" : "principal") + " named \"" +
-                        printableForMessage(r.rfind("group:", 0) == 0 ? r.substr(6) : r) + "\" exists");
+                // Recipients are enabled partners or groups: a disabled partner or another role's
+                // principal is not one, so the message does not claim that nothing has the name.
+                if (r.rfind("group:", 0) == 0)
+                    add(appendPointer("/recipients", i),
+                        "no group named \"" + printableForMessage(r.substr(6)) + "\" exists");
+                else
+                    add(appendPointer("/recipients", i), "\"" + printableForMessage(r) +
+                                                             "\" is not an enabled partner (a recipient is a principal "
+                                                             "with the partner role that is not disabled, or a group)");
             }
             model.recipients.push_back(std::move(r));
         }

@@ -197,6 +197,12 @@ TEST_CASE("recipients can be checked against the known principals and groups", "
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].pointer == "/recipients/1");
     CHECK(r.errors[0].message == "no group named \"analysts\" exists");
+    const std::set<std::string, std::less<>> onlyAnalysts = {"group:analysts"};
+    options.knownRecipients = &onlyAnalysts;
+    const auto p = loadPolicy(minimal(""), options);
+    REQUIRE(p.errors.size() == 1);
+    CHECK(p.errors[0].pointer == "/recipients/0");
+    CHECK(p.errors[0].message.find("\"bob\" is not an enabled partner") == 0);
 }
 
 TEST_CASE("the admitting recipient is the partner's own name first, then the first listed group it is in",
