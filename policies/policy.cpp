@@ -1,5 +1,7 @@
 #include "policies/policy.hpp"
 
+#include <cctype>
+
 #include "anonymizer/hierarchy_io.hpp"
 #include "policies/hierarchy_specs.hpp"
 #include "policies/json_text.hpp"
@@ -34,6 +36,21 @@ Result<std::optional<SqlFragment>> Policy::rowFilterSql(size_t firstParameter) c
     auto sql = compileRowFilter(*model_.rowFilter, firstParameter);
     if (!sql) return sql.status();
     return std::optional<SqlFragment>(std::move(sql).value());
+}
+
+std::string Policy::legacyContentHash() const {
+    std::string legacy = canonicalJson_;
+    for (size_t i = 0; i + 1 < legacy.size(); ++i) {
+        if (legacy[i] != '\\') continue;
+        if (legacy[i + 1] == 'u') {
+            for (size_t k = i + 2; k < i + 6 && k < legacy.size(); ++k)
+                legacy[k] = static_cast<char>(std::toupper(static_cast<unsigned char>(legacy[k])));
+            i += 5;
+        } else {
+            ++i;  // an escaped character: `\\` must not start another escape
+        }
+    }
+    return legacy == canonicalJson_ ? contentHash_ : sha256Hex(legacy);
 }
 
 }  // namespace custodian::policies

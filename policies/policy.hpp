@@ -38,6 +38,11 @@ public:
     const std::string& canonicalJson() const noexcept { return canonicalJson_; }
     // Lower-case hex SHA-256 of canonicalJson().
     const std::string& contentHash() const noexcept { return contentHash_; }
+    // The content hash the same document had before policies were hashed with the one canonical
+    // encoder (json/canonical.hpp; 2026-12): the policies' own encoder wrote a control character
+    // without a short escape as \u00XX with upper-case hex. Equal to contentHash() unless a string
+    // holds U+000B, U+000E, U+000F or U+001A–U+001F. Versions stored under it keep loading (Catalog).
+    std::string legacyContentHash() const;
 
     // The hierarchy of a column that could be built from the policy alone (hierarchy files and
     // explicit groupings), nullptr otherwise. Interval, date and prefix builders depend on the

@@ -268,6 +268,7 @@ ParsedLine LineParser::parse(std::string& line) {
                 return out;
             }
         }
+        canonical_.clear();  // declined: what it wrote is not an entry's bytes
     }
     // Values of one line live in a reused buffer (no heap allocation per line for typical entries).
     rapidjson::MemoryPoolAllocator<> pool(arena_.data(), arena_.size());

@@ -82,7 +82,8 @@ public:
     ParsedLine parse(std::string& line);
     // Whether the last parse() was answered by the fast path.
     bool tookFastPath() const noexcept { return tookFastPath_; }
-    // The canonical bytes of the last entry parsed (valid until the next parse()).
+    // The canonical bytes of the entry the last parse() returned as Kind::Entry; empty after any
+    // other outcome (valid until the next parse()).
     const std::string& canonicalEntry() const noexcept { return canonical_; }
 
 private:

@@ -302,7 +302,8 @@ Result<LoadedPolicy> Catalog::loadPolicyVersion(pqxx::transaction_base& tx, std:
             if (!parsed) return parsed.status();
             out.policy = std::move(parsed).value();
         }
-        if (out.policy->contentHash() != out.contentHash) {
+        // A version stored before policies used the one canonical encoder keeps its hash.
+        if (out.policy->contentHash() != out.contentHash && out.policy->legacyContentHash() != out.contentHash) {
             return internalError("policy " + out.dataset + "/" + out.name + " version " + std::to_string(out.version) +
                                  ": stored content hash does not match the document");
         }

@@ -42,6 +42,7 @@
 #include "gateway/auth/principals.hpp"
 #include "gateway/crypto/keyed_transform_key.hpp"
 #include "gateway/crypto/keys.hpp"
+#include "gateway/crypto/secure_file.hpp"
 #include "gateway/release/bounded_queue.hpp"
 #include "gateway/release/encoder.hpp"
 #include "gateway/release/pipeline.hpp"
@@ -60,7 +61,8 @@ const std::vector<OptionSpec>& anonymizeOptions() {
     static const std::vector<OptionSpec> specs = {
         {"policy", true, true, "the release policy (JSON, the gateway's policy language)", "FILE"},
         {"in", true, true, "input CSV (delimiter from the policy's input.delimiter, default ',')", "FILE"},
-        {"out", true, true, "output file, written atomically", "FILE"},
+        {"out", true, true, "output file, written atomically (a regular file or a new path, not a device or FIFO)",
+         "FILE"},
         {"report", true, false, "write a JSON report: levels, achieved k/l/t, suppression, metrics, risk", "FILE"},
         {"format", true, false, "output format: csv (default) or ndjson", "FORMAT"},
         {"key", true, false,
@@ -103,6 +105,7 @@ public:
         }
     }
     Status open() {
+        if (Status s = crypto::checkReplaceableOutput(path_); !s) return s;
         out_.open(temp_, std::ios::binary | std::ios::trunc);
         if (!out_) return invalidArgument("cannot write " + temp_);
         return Status::ok();

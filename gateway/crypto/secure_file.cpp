@@ -147,7 +147,23 @@ Status writeFileExclusive(const std::string& path, ByteView content, unsigned mo
     return st;
 }
 
+Status checkReplaceableOutput(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return Status::ok();  // nothing there (or unreadable: creating says why)
+    if (S_ISREG(st.st_mode)) return Status::ok();
+    const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    return invalidArgument(path + " is " + kind +
+                           ": the output is written to a temporary file and renamed over its path, so it must be a "
+                           "regular file or a new path");
+}
+
 Result<AtomicOutputFile> AtomicOutputFile::create(const std::string& path) {
+    if (Status s = checkReplaceableOutput(path); !s) return s;
     std::string temp;
     const int fd = makeTemp(path, temp);
     if (fd < 0) return ioError(path, "cannot create a temporary file next to it");

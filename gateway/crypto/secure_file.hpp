@@ -26,6 +26,11 @@ Result<std::string> readPublicFile(const std::string& path);
 // overwrites, also under a race); other failures leave nothing behind.
 Status writeFileExclusive(const std::string& path, ByteView content, unsigned mode);
 
+// OK if an output can be renamed over `path`: nothing is there, or a regular file (through a
+// symlink too). InvalidArgument for a device, FIFO, socket or directory — renaming a temporary file
+// over /dev/null would replace the device for every process on the machine.
+Status checkReplaceableOutput(const std::string& path);
+
 // An output file that only appears at `path` once commit() succeeds. Until then data goes to a
 // temporary file next to it (mode 0600), which is removed if the object is destroyed uncommitted.
 // Not thread-safe.

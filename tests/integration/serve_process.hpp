@@ -102,8 +102,10 @@ inline uint16_t waitListeningPort(const std::string& logPath, std::chrono::milli
     static constexpr std::string_view kLine = "custodian: listening on ";
     while (std::chrono::steady_clock::now() < until) {
         const std::string log = readTextFile(logPath);
-        if (const size_t at = log.find(kLine); at != std::string::npos) {
-            const size_t end = log.find(' ', at + kLine.size());
+        const size_t at = log.find(kLine);
+        // Until the space after the address is there, the line may still be being written.
+        const size_t end = at == std::string::npos ? at : log.find(' ', at + kLine.size());
+        if (end != std::string::npos) {
             const std::string url = log.substr(at + kLine.size(), end - at - kLine.size());
             const size_t colon = url.rfind(':');
             if (colon != std::string::npos && colon + 1 < url.size())

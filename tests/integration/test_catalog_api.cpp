@@ -18,6 +18,7 @@
 
 #include "gateway/audit/log.hpp"
 #include "gateway/catalog/catalog.hpp"
+#include "policies/policy.hpp"
 #include "gateway_fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
@@ -857,4 +858,34 @@ TEST_CASE("dataset hierarchies are validated like policy hierarchies and checked
     auto stored = bodyJson(w.call("GET", "/v1/datasets/hier_visits", w.pubA));
     CHECK(stored["hierarchies"].MemberCount() == 4);
     CHECK(std::string(stored["hierarchies"]["postal_code"]["builder"].GetString()) == "prefix");
+}
+
+TEST_CASE("a policy version stored under the earlier policy encoder's hash keeps loading, any other hash does not",
+          "[integration][catalog]") {
+    auto& w = world();
+    REQUIRE(w.call("PUT", "/v1/sources/legacy-src", w.pubA, w.sourceBody(w.agencyA)).status == 201);
+    REQUIRE(w.call("PUT", "/v1/datasets/legacy_visits", w.pubA, datasetBody("legacy-src")).status == 201);
+    // A description with U+001F: the earlier encoder wrote \u001F, the one canonical encoder \u001f.
+    const std::string body = policyFor("legacy_visits", R"(["partner-one"])", "", R"(Visits\u001f for research.)");
+    auto put = w.call("PUT", "/v1/datasets/legacy_visits/policies/research", w.pubA, body);
+    INFO(put.body);
+    REQUIRE(put.status == 201);
+    const auto loaded = policies::loadPolicy(body);
+    REQUIRE(loaded.ok());
+    const std::string legacy = loaded.policy->legacyContentHash();
+    REQUIRE(legacy != loaded.policy->contentHash());
+    const auto storeHash = [&](const std::string& hash) {
+        pqxx::connection conn(w.gatewayDb.conninfo());
+        pqxx::work tx(conn);
+        tx.exec_params("UPDATE policy_versions SET content_hash = $1 WHERE dataset = 'legacy_visits'", hash);
+        tx.commit();
+    };
+    storeHash(legacy);
+    auto got = w.call("GET", "/v1/datasets/legacy_visits/policies/research", w.pubA);
+    INFO(got.body);
+    REQUIRE(got.status == 200);
+    CHECK(std::string(bodyJson(got)["content_hash"].GetString()) == legacy);
+    storeHash(std::string(64, '0'));
+    auto refused = w.call("GET", "/v1/datasets/legacy_visits/policies/research", w.pubA);
+    CHECK(refused.status == 500);
 }

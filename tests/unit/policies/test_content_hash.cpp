@@ -107,3 +107,22 @@ TEST_CASE("the shipped examples have stable canonical bytes", "[policies][hash]"
     CHECK(again.policy->canonicalJson() == first.policy->canonicalJson());
     CHECK(again.policy->contentHash() == first.policy->contentHash());
 }
+
+TEST_CASE("a version hashed by the earlier policy encoder keeps its hash as the legacy content hash",
+          "[policies][hash]") {
+    // The earlier encoder wrote \u001F (upper-case hex); the one canonical encoder writes \u001f.
+    std::string commented = kPolicy;
+    commented.insert(1, R"("$comment": "tab\t, unit separator \u001f and a backslash-u \\u001f", )");
+    const auto p = loadPolicy(commented);
+    REQUIRE(p.ok());
+    const std::string& canonical = p.policy->canonicalJson();
+    REQUIRE(canonical.find("separator \\u001f and a backslash-u \\\\u001f") != std::string::npos);
+    std::string earlier = canonical;
+    earlier.replace(earlier.find("separator \\u001f") + 15, 1, "F");
+    CHECK(p.policy->legacyContentHash() == sha256Hex(earlier));
+    CHECK(p.policy->legacyContentHash() != p.policy->contentHash());
+    // Without such a character both are the same.
+    const auto plain = loadPolicy(kPolicy);
+    REQUIRE(plain.ok());
+    CHECK(plain.policy->legacyContentHash() == plain.policy->contentHash());
+}

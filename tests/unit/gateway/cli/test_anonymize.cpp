@@ -8,6 +8,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -422,6 +423,16 @@ TEST_CASE("anonymize rejects bad policies and bad input with a message and no ou
     REQUIRE(runCustodian("anonymize --policy " + goodPolicy.string() + " --in " + badInput.string() + " --out " +
                          out.string()) == 1);
     REQUIRE_FALSE(fs::exists(out));
+
+    // An output path that is not a regular file (a FIFO here; /dev/null alike) is refused: renaming
+    // the temporary file over it would replace it.
+    const fs::path fifo = scratch("out.fifo");
+    fs::remove(fifo);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    REQUIRE(runCustodian("anonymize --policy " + goodPolicy.string() + " --in " + input.string() + " --out " +
+                         fifo.string()) == 1);
+    CHECK(fs::is_fifo(fifo));
+    fs::remove(fifo);
 
     REQUIRE(runCustodian("anonymize --help") == 0);
     REQUIRE(runCustodian("anonymize --policy") == 2);
