@@ -170,7 +170,7 @@ void ConnectionPool::post(std::function<void()> job) {
         std::lock_guard lock(jobsMutex_);
         // Workers drain the queue before they stop; once they have all stopped, a job runs here
         // rather than being dropped unseen.
-        if (!stopping_ || busyWorkers_ > 0 || runningWorkers_ > 0) {
+        if (!stopping_ || runningWorkers_ > 0) {
             jobs_.push_back(std::move(job));
             job = nullptr;
         }
