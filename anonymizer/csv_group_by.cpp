@@ -68,10 +68,10 @@ Status CsvGroupCounter::add(const CsvRecords& records) {
 Status CsvGroupCounter::forEachGroup(const GroupVisitor& visit) const {
     std::vector<std::optional<std::string_view>> values(groupDictionary_.size());
     for (size_t g = 0; g < counts_.size(); ++g) {
-        const uint32_t* codes = groups_.tuple(static_cast<uint32_t>(g));
         for (size_t i = 0; i < values.size(); ++i) {
-            if (codes[i] == CsvColumnDictionary::kNull) values[i] = std::nullopt;
-            else values[i] = dictionaries_[groupDictionary_[i]].value(codes[i]);
+            const uint32_t code = groups_.code(static_cast<uint32_t>(g), i);
+            if (code == CsvColumnDictionary::kNull) values[i] = std::nullopt;
+            else values[i] = dictionaries_[groupDictionary_[i]].value(code);
         }
         if (Status s = visit(values, counts_[g]); !s) return s;
     }

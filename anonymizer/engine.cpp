@@ -37,6 +37,7 @@ OptimalSearchConfig optimalSearchConfig(const AnonymizationConfig& config) {
     search.models = config.models;
     search.metric = config.metric;
     search.cacheBytes = config.cacheBytes;
+    search.memory = config.searchMemory;
     return search;
 }
 

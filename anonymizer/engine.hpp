@@ -15,6 +15,7 @@
 // Mondrian (local recoding) needs the encoded columns in memory: anonymizeMondrian().
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -58,9 +59,10 @@ struct AnonymizationConfig {
     Algorithm algorithm = Algorithm::Optimal;
     Metric metric = Metric::NonUniformEntropy;
     MondrianMode mondrianMode = MondrianMode::Strict;
-    bool mondrianValueSets = false;        // MondrianConfig::valueSets
-    uint64_t riskThreshold = 0;            // classes smaller than this count as at risk; 0 = models.k
-    size_t cacheBytes = size_t{64} << 20;  // optimal search roll-up cache
+    bool mondrianValueSets = false;                      // MondrianConfig::valueSets
+    uint64_t riskThreshold = 0;                          // classes smaller than this count as at risk; 0 = models.k
+    size_t cacheBytes = size_t{64} << 20;                // optimal search roll-up cache
+    std::function<Status(uint64_t bytes)> searchMemory;  // OptimalSearchConfig::memory
 
     Status validate() const;
 };

@@ -2,6 +2,7 @@
 // Internal open-addressing hash tables for the search hot paths (class counting, frequency tables).
 // Linear probing, power-of-two capacity, no deletion. Not thread-safe; one per thread.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -178,15 +179,17 @@ private:
     std::vector<size_t> ends_;
 };
 
-// Maps fixed-width tuples of uint32 codes to dense indexes 0,1,2,... in order of first insertion;
-// the tuples are stored back to back (index i at tuple(i)).
+// Maps fixed-width tuples of uint32 codes to dense indexes 0,1,2,... in order of first insertion.
+// The tuples are kept column by column (column(c) holds code c of every tuple), so that a caller can
+// take them over as columns; a slot holds the tuple's index and 32 bits of its hash (8 bytes, at most
+// three quarters full), and a lookup compares codes only when those bits match.
 class TupleIndexer {
 public:
-    explicit TupleIndexer(size_t width) : width_(width) {}
+    explicit TupleIndexer(size_t width) : columns_(width) {}
 
     uint64_t hashOf(const uint32_t* tuple) const noexcept {
         uint64_t h = 0x9e3779b97f4a7c15ULL;
-        for (size_t i = 0; i < width_; ++i) h = mixHash(h ^ tuple[i]);
+        for (size_t i = 0; i < columns_.size(); ++i) h = mixHash(h ^ tuple[i]);
         return h;
     }
     // Starts loading the slot a later indexOf(…, hash) probes first: callers that know the hashes
@@ -197,52 +200,67 @@ public:
     uint32_t indexOf(const uint32_t* tuple) { return indexOf(tuple, hashOf(tuple)); }
     // `hash` must be hashOf(tuple).
     uint32_t indexOf(const uint32_t* tuple, uint64_t hash) {
-        if ((size_ + 1) * 2 > slots_.size()) grow();
+        if ((size_ + 1) * 4 > slots_.size() * 3) grow();
+        const auto tag = static_cast<uint32_t>(hash >> 32);
         for (size_t i = static_cast<size_t>(hash) & mask_;; i = (i + 1) & mask_) {
             Slot& s = slots_[i];
             if (s.index == kEmpty) {
-                s = {hash, static_cast<uint32_t>(size_++)};
-                tuples_.insert(tuples_.end(), tuple, tuple + width_);
-                return s.index;
+                s = {tag, static_cast<uint32_t>(size_)};
+                for (size_t c = 0; c < columns_.size(); ++c) columns_[c].push_back(tuple[c]);
+                return static_cast<uint32_t>(size_++);
             }
-            if (s.hash == hash && equal(this->tuple(s.index), tuple)) return s.index;
+            if (s.tag == tag && equal(s.index, tuple)) return s.index;
         }
     }
-    const uint32_t* tuple(uint32_t index) const noexcept { return tuples_.data() + size_t{index} * width_; }
+    uint32_t code(uint32_t index, size_t column) const noexcept { return columns_[column][index]; }
     size_t size() const noexcept { return size_; }
-    size_t width() const noexcept { return width_; }
-    // Bytes allocated: slots and the stored tuples.
+    size_t width() const noexcept { return columns_.size(); }
+    // Room for this many tuples in the columns, allocated now (untouched pages cost no memory).
+    void reserve(size_t tuples) {
+        for (auto& column : columns_) column.reserve(tuples);
+    }
+    // Bytes in use: the slots and the stored tuples (not the columns' reserve, which is address
+    // space until written).
     size_t memoryBytes() const noexcept {
-        return slots_.capacity() * sizeof(Slot) + tuples_.capacity() * sizeof(uint32_t);
+        size_t bytes = slots_.capacity() * sizeof(Slot);
+        for (const auto& column : columns_) bytes += column.size() * sizeof(uint32_t);
+        return bytes;
+    }
+    // The tuples, column by column; the index is freed and must not be used again.
+    std::vector<std::vector<uint32_t>> takeColumns() && {
+        slots_ = {};
+        size_ = 0;
+        return std::move(columns_);
     }
 
 private:
     static constexpr uint32_t kEmpty = UINT32_MAX;
     struct Slot {
-        uint64_t hash = 0;
+        uint32_t tag = 0;  // the hash's upper 32 bits
         uint32_t index = kEmpty;
     };
-    bool equal(const uint32_t* a, const uint32_t* b) const noexcept {
-        for (size_t i = 0; i < width_; ++i)
-            if (a[i] != b[i]) return false;
+    bool equal(uint32_t index, const uint32_t* tuple) const noexcept {
+        for (size_t c = 0; c < columns_.size(); ++c)
+            if (columns_[c][index] != tuple[c]) return false;
         return true;
     }
     void grow() {
         const size_t cap = slots_.empty() ? 64 : slots_.size() * 2;
-        std::vector<Slot> old(cap);
-        old.swap(slots_);
+        slots_.assign(cap, Slot{});
         mask_ = cap - 1;
-        for (const Slot& o : old) {
-            if (o.index == kEmpty) continue;
-            size_t i = static_cast<size_t>(o.hash) & mask_;
+        // Rehash from the stored tuples, read in index order (a sequential pass over each column).
+        std::vector<uint32_t> tuple(columns_.size());
+        for (size_t index = 0; index < size_; ++index) {
+            for (size_t c = 0; c < columns_.size(); ++c) tuple[c] = columns_[c][index];
+            const uint64_t hash = hashOf(tuple.data());
+            size_t i = static_cast<size_t>(hash) & mask_;
             while (slots_[i].index != kEmpty) i = (i + 1) & mask_;
-            slots_[i] = o;
+            slots_[i] = {static_cast<uint32_t>(hash >> 32), static_cast<uint32_t>(index)};
         }
     }
-    size_t width_;
     std::vector<Slot> slots_;
     size_t mask_ = 0;
-    std::vector<uint32_t> tuples_;
+    std::vector<std::vector<uint32_t>> columns_;
     size_t size_ = 0;
 };
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstring>
 #include <optional>
 
 namespace custodian::anon {
@@ -33,7 +32,8 @@ std::optional<double> asNumber(const std::string& s) {
 }  // namespace
 
 size_t FrequencyTable::memoryBytes() const noexcept {
-    size_t bytes = codes_.capacity() * sizeof(uint32_t) + counts_.capacity() * sizeof(uint64_t);
+    size_t bytes = counts_.capacity() * sizeof(uint64_t);
+    for (const auto& c : columns_) bytes += c.capacity() * sizeof(uint32_t);
     for (const auto& d : sensitive_) {
         bytes += d.offsets.capacity() * sizeof(uint64_t) + d.entries.capacity() * sizeof(SensitiveCount);
     }
@@ -57,6 +57,7 @@ Result<FrequencyTableBuilder> FrequencyTableBuilder::create(std::vector<uint32_t
     b.q_ = qiCardinalities.size();
     b.qiCardinalities_ = std::move(qiCardinalities);
     b.sensitiveCardinalities_ = std::move(sensitiveCardinalities);
+    b.columns_.resize(b.q_);
     b.pairIndex_.resize(b.sensitiveCardinalities_.size());
     b.pairKeys_.resize(b.sensitiveCardinalities_.size());
     b.pairCounts_.resize(b.sensitiveCardinalities_.size());
@@ -105,6 +106,12 @@ void FrequencyTableBuilder::grow() {
     }
 }
 
+bool FrequencyTableBuilder::sameCodes(size_t combo, const uint32_t* codes) const noexcept {
+    for (size_t d = 0; d < q_; ++d)
+        if (columns_[d][combo] != codes[d]) return false;
+    return true;
+}
+
 uint32_t FrequencyTableBuilder::comboIndex(const uint32_t* codes) {
     const uint64_t h = hashCodes(codes, q_);
     size_t i = h & mask_;
@@ -112,13 +119,11 @@ uint32_t FrequencyTableBuilder::comboIndex(const uint32_t* codes) {
         const uint32_t s = slots_[i];
         if (s == 0) break;
         const size_t c = s - 1;
-        if (hashes_[c] == h && std::memcmp(codes_.data() + c * q_, codes, q_ * sizeof(uint32_t)) == 0) {
-            return static_cast<uint32_t>(c);
-        }
+        if (hashes_[c] == h && sameCodes(c, codes)) return static_cast<uint32_t>(c);
         i = (i + 1) & mask_;
     }
     const auto c = static_cast<uint32_t>(counts_.size());
-    codes_.insert(codes_.end(), codes, codes + q_);
+    for (size_t d = 0; d < q_; ++d) columns_[d].push_back(codes[d]);
     counts_.push_back(0);
     hashes_.push_back(h);
     slots_[i] = c + 1;
@@ -145,7 +150,7 @@ FrequencyTable FrequencyTableBuilder::finish() && {
     FrequencyTable t;
     t.qiCardinalities_ = std::move(qiCardinalities_);
     t.sensitiveCardinalities_ = std::move(sensitiveCardinalities_);
-    t.codes_ = std::move(codes_);
+    t.columns_ = std::move(columns_);
     t.counts_ = std::move(counts_);
     t.total_ = total_;
     hashes_ = {};
@@ -173,6 +178,39 @@ FrequencyTable FrequencyTableBuilder::finish() && {
         pairKeys_[s] = {};
         pairCounts_[s] = {};
     }
+    return t;
+}
+
+Result<FrequencyTable> FrequencyTable::fromDistinct(std::vector<uint32_t> qiCardinalities,
+                                                    std::vector<std::vector<uint32_t>> columns,
+                                                    std::vector<uint64_t> counts) {
+    if (qiCardinalities.empty()) return invalidArgument("frequency table: no quasi-identifier");
+    if (columns.size() != qiCardinalities.size())
+        return invalidArgument("frequency table: " + std::to_string(columns.size()) + " code columns for " +
+                               std::to_string(qiCardinalities.size()) + " quasi-identifiers");
+    if (counts.size() >= UINT32_MAX - 1)
+        return Status(StatusCode::ResourceExhausted, "frequency table: too many combinations");
+    FrequencyTable t;
+    for (size_t d = 0; d < columns.size(); ++d) {
+        if (columns[d].size() != counts.size())
+            return invalidArgument("frequency table: quasi-identifier " + std::to_string(d) + " has " +
+                                   std::to_string(columns[d].size()) + " codes for " + std::to_string(counts.size()) +
+                                   " combinations");
+        const uint32_t cardinality = qiCardinalities[d];
+        for (uint32_t code : columns[d]) {
+            if (code >= cardinality)
+                return invalidArgument("frequency table: quasi-identifier " + std::to_string(d) + " code " +
+                                       std::to_string(code) + " out of range (" + std::to_string(cardinality) +
+                                       " values)");
+        }
+    }
+    for (uint64_t count : counts) {
+        if (count == 0) return invalidArgument("frequency table: record count 0");
+        t.total_ += count;
+    }
+    t.qiCardinalities_ = std::move(qiCardinalities);
+    t.columns_ = std::move(columns);
+    t.counts_ = std::move(counts);
     return t;
 }
 

@@ -30,8 +30,10 @@ public:
     // Number of distinct quasi-identifier combinations.
     size_t size() const noexcept { return counts_.size(); }
     uint64_t totalRecords() const noexcept { return total_; }
-    // The qiCount() leaf codes of one combination.
-    const uint32_t* codes(size_t combo) const noexcept { return codes_.data() + combo * qiCount(); }
+    // Leaf codes of quasi-identifier d, one per combination (the table is stored column by column:
+    // the search reads one column at a time).
+    const std::vector<uint32_t>& column(size_t d) const noexcept { return columns_[d]; }
+    uint32_t code(size_t combo, size_t d) const noexcept { return columns_[d][combo]; }
     uint64_t count(size_t combo) const noexcept { return counts_[combo]; }
     // Sensitive value distribution of attribute s among the records of one combination, by value code.
     std::span<const SensitiveCount> sensitive(size_t s, size_t combo) const noexcept {
@@ -43,6 +45,14 @@ public:
     const std::vector<uint32_t>& sensitiveCardinalities() const noexcept { return sensitiveCardinalities_; }
     size_t memoryBytes() const noexcept;
 
+    // A table of combinations already known to be distinct (a GROUP BY's result, with codes given by
+    // an injective mapping), taken over without hashing or copying: one code column per
+    // quasi-identifier and one count per combination. Codes out of range, columns of unequal length
+    // and counts of 0 are refused (InvalidArgument); distinctness is the caller's promise.
+    static Result<FrequencyTable> fromDistinct(std::vector<uint32_t> qiCardinalities,
+                                               std::vector<std::vector<uint32_t>> columns,
+                                               std::vector<uint64_t> counts);
+
 private:
     friend class FrequencyTableBuilder;
     struct Distribution {
@@ -50,7 +60,7 @@ private:
         std::vector<SensitiveCount> entries;  // sorted by value within a combination
     };
     std::vector<uint32_t> qiCardinalities_, sensitiveCardinalities_;
-    std::vector<uint32_t> codes_;  // size() * qiCount(), row-major
+    std::vector<std::vector<uint32_t>> columns_;  // qiCount() columns of size() codes
     std::vector<uint64_t> counts_;
     std::vector<Distribution> sensitive_;
     uint64_t total_ = 0;
@@ -77,11 +87,12 @@ public:
 private:
     FrequencyTableBuilder() = default;
     uint32_t comboIndex(const uint32_t* codes);
+    bool sameCodes(size_t combo, const uint32_t* codes) const noexcept;
     void grow();
 
     std::vector<uint32_t> qiCardinalities_, sensitiveCardinalities_;
     size_t q_ = 0;
-    std::vector<uint32_t> codes_;
+    std::vector<std::vector<uint32_t>> columns_;  // column-major, as the table keeps them
     std::vector<uint64_t> counts_;
     std::vector<uint64_t> hashes_;
     std::vector<uint32_t> slots_;  // combo index + 1, 0 = empty

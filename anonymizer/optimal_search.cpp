@@ -49,8 +49,7 @@ struct Prepared {
     bool needSensitive = false;   // l-diversity or t-closeness declared
     // up[d][a][b - a - 1][code at level a] = code at level b, for a < b.
     std::vector<std::vector<std::vector<std::vector<uint32_t>>>> up;
-    std::vector<double> pathScore;               // per node: separable entropy, a heuristic for Flash paths
-    std::vector<std::vector<uint32_t>> columns;  // frequency table codes, column-major
+    std::vector<double> pathScore;  // per node: separable entropy, a heuristic for Flash paths
     // Suppression bounds (see SuppressionBounds): on when records can be suppressed, the metric is
     // entropy or loss, and the lattice is small enough for per-node bound arrays.
     bool bounds = false;
@@ -69,6 +68,9 @@ struct Prepared {
                                                            : 1.0 - costs->lossCell(d, level, code);
     }
 };
+
+// A class table's hash index is first sized for at most this many classes (and grows).
+constexpr size_t kPresizedClasses = size_t{1} << 18;
 
 // Per-node bound arrays are allocated only up to this many entries (nodes x (QIs + 1)).
 constexpr size_t kMaxBoundEntries = size_t{4} << 20;
@@ -132,9 +134,11 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
     p.domains.resize(table.sensitiveCount());
     std::vector<std::vector<uint64_t>> sensFreq(table.sensitiveCount());
     for (size_t s = 0; s < table.sensitiveCount(); ++s) sensFreq[s].assign(table.sensitiveCardinalities()[s], 0);
+    for (size_t d = 0; d < q; ++d) {
+        const std::vector<uint32_t>& column = table.column(d);
+        for (size_t c = 0; c < table.size(); ++c) leafFreq[d][column[c]] += table.count(c);
+    }
     for (size_t c = 0; c < table.size(); ++c) {
-        const uint32_t* codes = table.codes(c);
-        for (size_t d = 0; d < q; ++d) leafFreq[d][codes[d]] += table.count(c);
         for (size_t s = 0; s < table.sensitiveCount(); ++s) {
             for (const auto& e : table.sensitive(s, c)) sensFreq[s][e.value] += e.count;
         }
@@ -159,11 +163,6 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
                 p.up[d][a].push_back(std::move(map));
             }
         }
-    }
-    p.columns.assign(q, std::vector<uint32_t>(table.size()));
-    for (size_t c = 0; c < table.size(); ++c) {
-        const uint32_t* codes = table.codes(c);
-        for (size_t d = 0; d < q; ++d) p.columns[d][c] = codes[d];
     }
     const auto& lat = *p.lattice;
     const Metric metric = config.metric;
@@ -228,10 +227,37 @@ struct NodeCheck {
     std::vector<double> penalty;
 };
 
+// Thrown inside the search when OptimalSearchConfig::memory refuses the working set's growth, and
+// turned back into that status at the entry points (stoppable()).
+struct SearchStopped {
+    Status status;
+};
+
+template <typename F> auto stoppable(F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (SearchStopped& stopped) { return std::move(stopped.status); }
+}
+
 template <typename Key> class Evaluator {
 public:
     Evaluator(const Prepared& p, bool withSensitive)
         : p_(p), withSensitive_(withSensitive && p.table->sensitiveCount() > 0) {}
+
+    bool withSensitive() const noexcept { return withSensitive_; }
+
+    // Bytes held now: cached class tables, the hash index and scratch of the roll-ups.
+    uint64_t workingSetBytes() const noexcept {
+        return cacheBytes_ + indexer_.memoryBytes() + targetOf_.capacity() * sizeof(uint32_t) +
+               fill_.capacity() * sizeof(uint32_t) + staging_.capacity() * sizeof(SensitiveCount) +
+               baseKeys_.capacity() * sizeof(Key);
+    }
+    // States the working set (plus `extra` bytes held beside it) to the configuration's observer;
+    // throws SearchStopped when it refuses.
+    void reportMemory(uint64_t extra = 0) const {
+        if (!p_.config->memory) return;
+        if (Status s = p_.config->memory(workingSetBytes() + extra); !s) throw SearchStopped{std::move(s)};
+    }
 
     size_t evaluations() const noexcept { return evaluations_; }
     // Classes read while rolling up, and evaluations that started from the frequency table.
@@ -438,6 +464,7 @@ private:
             }
             cache_.pop_back();
         }
+        reportMemory();
         return *cache_[cacheIndex_.at(node)];
     }
 
@@ -449,13 +476,18 @@ private:
         for (size_t d = 0; d < p_.lattice->dimensions() && bound < sources; ++d) {
             bound *= p_.config->hierarchies[d]->nodeCount(p_.lattice->level(out.node, d));
         }
-        indexer_.reset(std::min(bound, sources));
-        targetOf_.resize(sources);
+        // Presized for at most kPresizedClasses: a node's classes are usually far fewer than its
+        // bound (the product of its levels' node counts), and the indexer grows when they are not.
+        indexer_.reset(std::min({bound, sources, kPresizedClasses}));
+        if (withSensitive_) targetOf_.resize(sources);
         out.keys.clear();
         out.counts.clear();
         out.keys.reserve(std::min(bound, sources));
         out.counts.reserve(std::min(bound, sources));
+        constexpr size_t kReportEvery = size_t{1} << 20;
         for (size_t i = 0; i < sources; ++i) {
+            if (i % kReportEvery == kReportEvery - 1)
+                reportMemory(out.keys.size() * sizeof(Key) + out.counts.size() * sizeof(uint64_t));
             const Key key = keyOf(i);
             const uint32_t t = indexer_.indexOf(key);
             if (t == out.keys.size()) {
@@ -463,7 +495,7 @@ private:
                 out.counts.push_back(0);
             }
             out.counts[t] += countOf(i);
-            targetOf_[i] = t;
+            if (withSensitive_) targetOf_[i] = t;
         }
         out.keys.shrink_to_fit();
         out.counts.shrink_to_fit();
@@ -519,19 +551,33 @@ private:
                 }
             }
         }
-        // Column at a time: streams through one code column and one small lookup table per pass.
-        baseKeys_.assign(ft.size(), 0);
-        const auto& columns = p_.columns;
+        // The keys of a block of combinations at a time, column at a time: streams through one code
+        // column and one small lookup table per pass, with the block's keys in cache. A level with a
+        // single node contributes code 0 to every key: its column is not read.
+        constexpr size_t kBlock = 4096;
+        used_.clear();
         for (size_t d = 0; d < q; ++d) {
-            // A level with a single node contributes code 0 to every key: nothing to read.
-            if (p_.config->hierarchies[d]->nodeCount(lat.level(out.node, d)) == 1) continue;
-            const Key* c = contribution_[d][static_cast<size_t>(lat.level(out.node, d))].data();
-            const uint32_t* col = columns[d].data();
-            Key* keys = baseKeys_.data();
-            for (size_t i = 0, n = ft.size(); i < n; ++i) keys[i] |= c[col[i]];
+            if (p_.config->hierarchies[d]->nodeCount(lat.level(out.node, d)) > 1) used_.push_back(d);
         }
+        baseKeys_.resize(kBlock);
+        size_t blockBegin = 0, blockEnd = 0;
+        auto keyOf = [&](size_t c) {
+            if (c >= blockEnd) {
+                blockBegin = c;
+                blockEnd = std::min(c + kBlock, ft.size());
+                const size_t n = blockEnd - blockBegin;
+                Key* keys = baseKeys_.data();
+                std::fill(keys, keys + n, Key{0});
+                for (size_t d : used_) {
+                    const Key* contribution = contribution_[d][static_cast<size_t>(lat.level(out.node, d))].data();
+                    const uint32_t* column = ft.column(d).data() + blockBegin;
+                    for (size_t i = 0; i < n; ++i) keys[i] |= contribution[column[i]];
+                }
+            }
+            return baseKeys_[c - blockBegin];
+        };
         group(
-            ft.size(), [&](size_t c) { return baseKeys_[c]; }, [&](size_t c) { return ft.count(c); },
+            ft.size(), keyOf, [&](size_t c) { return ft.count(c); },
             [&](size_t s, size_t c) { return ft.sensitive(s, c); }, out);
     }
 
@@ -573,7 +619,7 @@ private:
     detail::DenseIndexer<Key> indexer_;
     std::vector<uint32_t> targetOf_, fill_;
     std::vector<SensitiveCount> staging_;
-    std::vector<size_t> changed_;
+    std::vector<size_t> changed_, used_;
     std::vector<const uint32_t*> maps_;
     std::vector<uint64_t> scratch_;
     std::vector<std::vector<std::vector<Key>>> contribution_;
@@ -607,8 +653,13 @@ void consider(const Prepared& p, Evaluator<Key>& ev, const ClassTable<Key>& t, C
     if (better(loss, lat.height(t.node), t.node, best)) best = {true, loss, lat.height(t.node), t.node};
 }
 
-template <typename Key> GeneralizationStats describeNode(const Prepared& p, size_t node) {
-    Evaluator<Key> ev(p, /*withSensitive=*/true);
+// With `searched`, the search's own evaluator when it keeps the sensitive distributions this needs:
+// its cache usually holds the node's classes already.
+template <typename Key>
+GeneralizationStats describeNode(const Prepared& p, size_t node, Evaluator<Key>* searched = nullptr) {
+    std::optional<Evaluator<Key>> own;
+    const bool reuse = searched && searched->withSensitive() == (p.table->sensitiveCount() > 0);
+    Evaluator<Key>& ev = reuse ? *searched : own.emplace(p, /*withSensitive=*/true);
     const auto& t = ev.classes(node);
     const auto kept = ev.keptClasses(t);
     const auto& lat = *p.lattice;
@@ -651,6 +702,8 @@ template <typename Key> GeneralizationStats describeNode(const Prepared& p, size
     }
     for (double& loss : s.lossPerAttribute) loss = n > 0 ? loss / n : 0;
     s.satisfies = s.suppressedRecords <= p.maxSuppressed;
+    ev.reportMemory(s.classCodes.capacity() * sizeof(uint32_t) + s.classSizes.capacity() * sizeof(uint64_t) +
+                    s.classSuppressed.capacity());
     return s;
 }
 
@@ -1046,7 +1099,7 @@ template <typename Key> Result<OptimalSolution> search(const Prepared& p) {
     sol.candidatesEvaluated = considered;
     sol.projections = projections;
     sol.searchSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    sol.best = describeNode<Key>(p, best.node);
+    sol.best = describeNode<Key>(p, best.node, &ev);
     sol.objective = sol.best.metrics.get(p.config->metric);
     return sol;
 }
@@ -1064,7 +1117,7 @@ template <typename Key> Result<OptimalSolution> exhaustive(const Prepared& p) {
     sol.nodesEvaluated = ev.evaluations();
     sol.candidates = lat.size();
     sol.searchSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    sol.best = describeNode<Key>(p, best.node);
+    sol.best = describeNode<Key>(p, best.node, &ev);
     sol.objective = sol.best.metrics.get(metric);
     return sol;
 }
@@ -1074,15 +1127,13 @@ template <typename Key> Result<OptimalSolution> exhaustive(const Prepared& p) {
 Result<OptimalSolution> findOptimalGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config) {
     auto p = prepare(table, config);
     if (!p) return p.status();
-    if (p->layout.totalBits <= 64) return search<uint64_t>(*p);
-    return search<Uint128>(*p);
+    return stoppable([&] { return p->layout.totalBits <= 64 ? search<uint64_t>(*p) : search<Uint128>(*p); });
 }
 
 Result<OptimalSolution> exhaustiveGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config) {
     auto p = prepare(table, config);
     if (!p) return p.status();
-    if (p->layout.totalBits <= 64) return exhaustive<uint64_t>(*p);
-    return exhaustive<Uint128>(*p);
+    return stoppable([&] { return p->layout.totalBits <= 64 ? exhaustive<uint64_t>(*p) : exhaustive<Uint128>(*p); });
 }
 
 namespace {
@@ -1140,8 +1191,10 @@ Result<RolledUpClasses> rollUpGeneralization(const FrequencyTable& table, const 
     if (!to) return to.status();
     if (!p->lattice->generalizes(*to, *from))
         return invalidArgument("roll-up: the target does not generalize the source");
-    if (p->layout.totalBits <= 64) return rolledUp<uint64_t>(*p, *from, *to);
-    return rolledUp<Uint128>(*p, *from, *to);
+    return stoppable([&]() -> Result<RolledUpClasses> {
+        if (p->layout.totalBits <= 64) return rolledUp<uint64_t>(*p, *from, *to);
+        return rolledUp<Uint128>(*p, *from, *to);
+    });
 }
 
 Result<std::optional<double>> suppressionLowerBound(const FrequencyTable& table, const OptimalSearchConfig& config,
@@ -1158,8 +1211,10 @@ Result<std::optional<double>> suppressionLowerBound(const FrequencyTable& table,
     }
     auto node = nodeOf(*p, levels, "bound");
     if (!node) return node.status();
-    if (p->layout.totalBits <= 64) return std::optional<double>(boundAfter<uint64_t>(*p, nodes, *node));
-    return std::optional<double>(boundAfter<Uint128>(*p, nodes, *node));
+    return stoppable([&]() -> Result<std::optional<double>> {
+        if (p->layout.totalBits <= 64) return std::optional<double>(boundAfter<uint64_t>(*p, nodes, *node));
+        return std::optional<double>(boundAfter<Uint128>(*p, nodes, *node));
+    });
 }
 
 Result<GeneralizationStats> evaluateGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config,
@@ -1176,8 +1231,10 @@ Result<GeneralizationStats> evaluateGeneralization(const FrequencyTable& table, 
         }
     }
     const size_t node = lat.index(levels.data());
-    if (p->layout.totalBits <= 64) return describeNode<uint64_t>(*p, node);
-    return describeNode<Uint128>(*p, node);
+    return stoppable([&]() -> Result<GeneralizationStats> {
+        if (p->layout.totalBits <= 64) return describeNode<uint64_t>(*p, node);
+        return describeNode<Uint128>(*p, node);
+    });
 }
 
 }  // namespace custodian::anon

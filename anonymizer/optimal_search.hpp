@@ -37,6 +37,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -62,6 +63,10 @@ struct OptimalSearchConfig {
     std::vector<TClosenessDistance> sensitiveDistances;
     Metric metric = Metric::NonUniformEntropy;
     size_t cacheBytes = size_t{64} << 20;  // class tables kept for roll-up
+    // Told the bytes of the search's working set (class tables, their hash index, the roll-up
+    // cache, the chosen node's statistics) whenever it grows, at least every million combinations
+    // read; an error it returns stops the search with that status. Optional.
+    std::function<Status(uint64_t bytes)> memory;
 };
 
 // Statistics of one generalization (any node): class structure, suppression, metrics, achieved models.

@@ -39,6 +39,7 @@ namespace custodian::release {
 inline constexpr std::string_view kCountingTable = "combination counting table";
 inline constexpr std::string_view kFrequencySink = "frequency sink";
 inline constexpr std::string_view kSearch = "frequency table and search";
+inline constexpr std::string_view kSearchWorkingSet = "optimal search working set";
 inline constexpr std::string_view kDecision = "release decision";
 
 // Why a charge was refused.

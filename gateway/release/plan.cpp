@@ -109,14 +109,19 @@ uint64_t FrequencySink::Dictionary::memoryBytes() const {
 }
 
 uint64_t FrequencySink::memoryBytes() const {
-    uint64_t bytes = ids_.capacity() * sizeof(uint32_t) + counts_.capacity() * sizeof(uint64_t);
+    uint64_t bytes = counts_.capacity() * sizeof(uint64_t);
+    for (const auto& column : ids_) bytes += column.capacity() * sizeof(uint32_t);
     for (const auto& d : dictionaries_) bytes += d.memoryBytes();
     for (const auto& column : rowIds_) bytes += column.capacity() * sizeof(uint32_t);
     for (const auto& [column, d] : fixedDomains_) bytes += d.memoryBytes();
     return bytes;
 }
 
-uint64_t FrequencySink::finalizeBytes(uint64_t searchCacheBytes) const {
+bool FrequencySink::groupsAreTheTable() const noexcept {
+    return distinctGroups_ && plan_.sensitiveAttributes().empty();
+}
+
+uint64_t FrequencySink::finalizeBytes() const {
     const uint64_t q = plan_.quasiIdentifiers().size();
     const uint64_t s = plan_.sensitiveAttributes().size();
     uint64_t values = 0;
@@ -126,18 +131,15 @@ uint64_t FrequencySink::finalizeBytes(uint64_t searchCacheBytes) const {
         // row codes themselves become the leaf codes in place.
         return records_ * 12 + values * 4;
     }
+    // The leaf code of every value. When the group columns become the table's code columns in
+    // place, nothing else: they are counted by memoryBytes() until the search's end.
+    if (groupsAreTheTable()) return values * 4;
     const uint64_t groups = counts_.size();
-    // The builder: codes (vector growth up to twice), counts, hashes, slots at ≤ 50 % load;
-    // sensitive (combination, value) pairs through a dense index.
+    // The builder: code columns and counts (vector growth up to twice), hashes, slots at ≤ 50 %
+    // load; sensitive (combination, value) pairs through a dense index, then the table's sensitive
+    // distributions. Its code columns and counts become the table's.
     const uint64_t builder = groups * (2 * q * 4 + 2 * 8 + 8) + 4 * groups * 4 + s * groups * (8 + 8 + 2 * 16);
-    // The table kept for the search, its column-major copy, the class index (key + index +
-    // generation at ≤ 50 % load, up to 16-byte keys) and row-to-class map, the best node's per-class
-    // codes, sizes and flags, and the roll-up cache (bounded by its configuration and by what the
-    // class tables of this table can take).
-    const uint64_t table = groups * (q * 4 + 8) + s * groups * (8 + 16);
-    const uint64_t search = groups * q * 4 + 2 * groups * 24 + groups * 4 + groups * (q * 4 + 8 + 1) +
-                            std::min<uint64_t>(searchCacheBytes, 4 * groups * (16 + 8));
-    return values * 4 + std::max(builder, table + search);
+    return values * 4 + builder + s * groups * (8 + 16);
 }
 
 uint64_t PrivacyDecision::memoryBytes() const {
@@ -179,10 +181,54 @@ Status FrequencySink::add(std::span<const SourceValue> values, uint64_t count) {
         ++records_;
         return Status::ok();
     }
-    // NULL is the empty string, as the anonymizer's LeafEncoder looks it up.
-    for (size_t i = 0; i < values.size(); ++i) ids_.push_back(dictionaries_[i].intern(values[i].value_or("")));
+    // NULL is the empty string, as the anonymizer's LeafEncoder looks it up. Groups added one by
+    // one may repeat a combination (two source texts, one canonical form): the builder adds them up.
+    if (ids_.empty()) ids_.resize(values.size());
+    for (size_t i = 0; i < values.size(); ++i) ids_[i].push_back(dictionaries_[i].intern(values[i].value_or("")));
     counts_.push_back(count);
     records_ += count;
+    distinctGroups_ = false;
+    return Status::ok();
+}
+
+Status FrequencySink::addGroups(SourceSnapshot::CountedGroups& groups) {
+    if (plan_.localRecoding()) return internalError("Mondrian takes the source rows one by one");
+    const size_t width = columns_.size();
+    if (groups.values.size() != width || groups.codes.size() != width)
+        return internalError("counted groups have the wrong number of columns");
+    const bool first = counts_.empty();
+    if (ids_.empty()) ids_.resize(width);
+    for (size_t i = 0; i < width; ++i) {
+        if (groups.codes[i].size() != groups.counts.size())
+            return internalError("counted groups have a code column of the wrong length");
+        // Each distinct value once: its id in the sink's dictionary (NULL is the empty string, as
+        // the anonymizer's LeafEncoder looks it up). Two values with one id merge combinations.
+        const auto& values = groups.values[i];
+        std::vector<uint32_t> idOf(values.size());
+        std::vector<uint8_t> taken;
+        for (size_t v = 0; v < values.size(); ++v) {
+            const uint32_t id = dictionaries_[i].intern(values[v].value_or(""));
+            idOf[v] = id;
+            if (id >= taken.size()) taken.resize(id + 1, 0);
+            if (taken[id]) distinctGroups_ = false;
+            taken[id] = 1;
+        }
+        std::vector<uint32_t>& codes = groups.codes[i];
+        for (uint32_t& code : codes) {
+            if (code >= idOf.size()) return internalError("counted groups have a code out of range");
+            code = idOf[code];
+        }
+        if (first) ids_[i] = std::move(codes);
+        else ids_[i].insert(ids_[i].end(), codes.begin(), codes.end());
+    }
+    for (uint64_t count : groups.counts) records_ += count;
+    if (first) counts_ = std::move(groups.counts);
+    else {
+        counts_.insert(counts_.end(), groups.counts.begin(), groups.counts.end());
+        distinctGroups_ = false;
+    }
+    groups.codes.clear();
+    groups.counts.clear();
     return Status::ok();
 }
 
@@ -206,7 +252,7 @@ Status FrequencySink::addFixedDomainValue(size_t column, const SourceValue& valu
     return Status::ok();
 }
 
-Result<FrequencySink::Finalized> FrequencySink::finalize() && {
+Result<FrequencySink::Finalized> FrequencySink::finalize(MemoryCharge* memory) && {
     const auto& policy = plan_.policy();
     const auto& model = policy.model();
     const size_t q = plan_.quasiIdentifiers().size();
@@ -250,13 +296,29 @@ Result<FrequencySink::Finalized> FrequencySink::finalize() && {
         return out;
     }
 
-    const Status s = plan_.localRecoding() ? finalizeLocal(out, decision) : finalizeGlobal(out, decision);
+    const Status s = plan_.localRecoding() ? finalizeLocal(out, decision) : finalizeGlobal(out, decision, memory);
     if (!s) return s;
     if (!out.unreachable) out.decision = std::move(decision);
     return out;
 }
 
-Status FrequencySink::finalizeGlobal(Finalized& out, PrivacyDecision& decision) {
+namespace {
+
+// Whether no two ids of a quasi-identifier have one leaf code (then distinct groups stay distinct).
+bool injective(const std::vector<std::vector<uint32_t>>& leafOf, const anon::AnonymizationConfig& config) {
+    for (size_t d = 0; d < config.quasiIdentifiers.size(); ++d) {
+        std::vector<uint8_t> seen(config.quasiIdentifiers[d].hierarchy->leafCount(), 0);
+        for (uint32_t leaf : leafOf[d]) {
+            if (seen[leaf]) return false;
+            seen[leaf] = 1;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+Status FrequencySink::finalizeGlobal(Finalized& out, PrivacyDecision& decision, MemoryCharge* memory) {
     const auto& policy = plan_.policy();
     const auto& model = policy.model();
     const auto& qis = plan_.quasiIdentifiers();
@@ -299,24 +361,40 @@ Status FrequencySink::finalizeGlobal(Finalized& out, PrivacyDecision& decision) 
                                     ordered ? anon::TClosenessDistance::Ordered : anon::TClosenessDistance::Equal});
     }
 
-    auto builder = anon::newFrequencyTable(config);
-    if (!builder) return builder.status();
     decision.sensitiveTotals.resize(sensitive.size());
-    std::vector<uint32_t> qiCodes(q), sensitiveCodes(sensitive.size());
-    for (size_t g = 0; g < counts_.size(); ++g) {
-        const uint32_t* ids = ids_.data() + g * width;
-        for (size_t d = 0; d < q; ++d) qiCodes[d] = leafOf[d][ids[d]];
-        for (size_t s = 0; s < sensitive.size(); ++s) {
-            sensitiveCodes[s] = leafOf[q + s][ids[q + s]];
-            decision.sensitiveTotals[s][dictionaries_[q + s].values[ids[q + s]]] += counts_[g];
+    if (groupsAreTheTable() && injective(leafOf, config)) {
+        // Distinct groups with distinct leaf codes: the group columns become the table's code
+        // columns in place.
+        std::vector<uint32_t> cardinalities;
+        for (size_t d = 0; d < q; ++d) {
+            cardinalities.push_back(config.quasiIdentifiers[d].hierarchy->leafCount());
+            for (uint32_t& id : ids_[d]) id = leafOf[d][id];
         }
-        if (Status st = builder->add(qiCodes, sensitiveCodes, counts_[g]); !st) return st;
+        auto table = anon::FrequencyTable::fromDistinct(std::move(cardinalities), std::move(ids_), std::move(counts_));
+        ids_ = {};
+        counts_ = {};
+        if (!table) return table.status();
+        out.table = std::make_shared<const anon::FrequencyTable>(std::move(table).value());
+    } else {
+        auto builder = anon::newFrequencyTable(config);
+        if (!builder) return builder.status();
+        std::vector<uint32_t> qiCodes(q), sensitiveCodes(sensitive.size());
+        for (size_t g = 0; g < counts_.size(); ++g) {
+            for (size_t d = 0; d < q; ++d) qiCodes[d] = leafOf[d][ids_[d][g]];
+            for (size_t s = 0; s < sensitive.size(); ++s) {
+                const uint32_t id = ids_[q + s][g];
+                sensitiveCodes[s] = leafOf[q + s][id];
+                decision.sensitiveTotals[s][dictionaries_[q + s].values[id]] += counts_[g];
+            }
+            if (Status st = builder->add(qiCodes, sensitiveCodes, counts_[g]); !st) return st;
+        }
+        // The group rows are no longer needed; free them before the search allocates.
+        ids_ = {};
+        counts_ = {};
+        out.table = std::make_shared<const anon::FrequencyTable>(std::move(builder).value().finish());
     }
-    // The group rows are no longer needed; free them before the search allocates.
-    ids_ = {};
-    counts_ = {};
-    out.table = std::make_shared<const anon::FrequencyTable>(std::move(builder).value().finish());
-    out.config = anon::optimalSearchConfig(config);
+    out.config = anon::optimalSearchConfig(config);  // kept for previews: without the memory observer
+    if (memory) config.searchMemory = [memory](uint64_t bytes) { return memory->set(kSearchWorkingSet, bytes); };
 
     anon::UnmetModels unmet;
     auto recoding = anon::anonymizeGlobal(config, *out.table, &unmet);

@@ -151,6 +151,11 @@ public:
     // One GROUP BY row: values of plan.groupColumns() in order (nullopt = NULL) and its count.
     // Under Mondrian: one source row (count 1), in source order; NULL is refused.
     Status add(std::span<const SourceValue> values, uint64_t count);
+    // Global recoding: the combinations counted in the gateway, all at once (SourceSnapshot::
+    // countGroups). Takes over their code columns and counts. When they are the sink's only
+    // groups and distinct values stay distinct, finalize() makes the frequency table from these
+    // very columns, without hashing or copying them again.
+    Status addGroups(SourceSnapshot::CountedGroups& groups);
     // Mondrian, for a caller that already dictionary-encodes its rows (custodian anonymize): the
     // sink's id of a (non-NULL) value of group column `column`, and one source row given by those
     // ids, exactly as add() would hold it. Saves hashing every cell a second time.
@@ -165,11 +170,11 @@ public:
     // Bytes the sink holds now: dictionaries (hash nodes, buckets, strings), group rows or
     // Mondrian's row codes (container capacities, not sizes).
     uint64_t memoryBytes() const;
-    // Bytes finalize() holds at its peak besides what memoryBytes() already counts: the leaf codes,
-    // the frequency table builder and the table, the search's working set (its column copy, class
-    // index, roll-up cache up to `searchCacheBytes`, the best node's class tables), or Mondrian's
-    // partitioning state.
-    uint64_t finalizeBytes(uint64_t searchCacheBytes) const;
+    // Bytes finalize() holds at its peak besides what memoryBytes() already counts, known before it
+    // runs: the leaf codes and, unless the group columns become the frequency table in place, the
+    // table builder and the table; or Mondrian's partitioning state. The optimal search states its
+    // own working set as it grows (finalize's `memory`).
+    uint64_t finalizeBytes() const;
 
     // Hierarchies, frequency table and search (or partitioning). Exactly one of `decision` and
     // `unreachable` is set; `table` and `config` are what the optimal search ran on (previews
@@ -183,12 +188,16 @@ public:
         std::shared_ptr<const anon::FrequencyTable> table;
         anon::OptimalSearchConfig config;
     };
-    Result<Finalized> finalize() &&;
+    // With `memory`, the optimal search states its working set to it (kSearchWorkingSet) as it grows
+    // and stops with the charge's ResourceExhausted when the budget refuses.
+    Result<Finalized> finalize(MemoryCharge* memory = nullptr) &&;
 
 private:
     // The two halves of finalize() once there are rows and quasi-identifiers: the optimal search
     // over the frequency table of the group rows, or Mondrian's partitioning of the rows.
-    Status finalizeGlobal(Finalized& out, PrivacyDecision& decision);
+    Status finalizeGlobal(Finalized& out, PrivacyDecision& decision, MemoryCharge* memory);
+    // Whether finalizeGlobal() can make the frequency table from the group columns in place.
+    bool groupsAreTheTable() const noexcept;
     Status finalizeLocal(Finalized& out, PrivacyDecision& decision);
 
     struct Dictionary {
@@ -201,8 +210,9 @@ private:
     const ReleasePlan& plan_;
     std::vector<size_t> columns_;
     std::vector<Dictionary> dictionaries_;       // per group column
-    std::vector<uint32_t> ids_;                  // groups × columns
+    std::vector<std::vector<uint32_t>> ids_;     // per group column: the id of every group
     std::vector<uint64_t> counts_;               // per group
+    bool distinctGroups_ = true;                 // no two groups have the same ids
     std::vector<std::vector<uint32_t>> rowIds_;  // Mondrian: per group column, the id of every row
     uint64_t records_ = 0;
     std::map<size_t, Dictionary> fixedDomains_;

@@ -60,6 +60,9 @@ public:
 
 std::string copyOf(const std::string& select) { return "COPY (" + select + ") TO STDOUT"; }
 
+// Gateway counting reserves room for at most this many combinations up front (address space).
+constexpr uint64_t kMaxReservedGroups = uint64_t{1} << 25;
+
 }  // namespace
 
 Result<SourceQuery> SourceQuery::make(std::string_view schema, std::string_view table,
@@ -289,6 +292,19 @@ struct SourceSnapshot::State {
         return Status::ok();
     }
 
+    // PostgreSQL's estimate of the table's rows (pg_class.reltuples, kept by ANALYZE and VACUUM);
+    // 0 when it has none. Only sizes allocations.
+    uint64_t estimatedRows(const SourceQuery& query) {
+        try {
+            const pqxx::result r =
+                tx->exec_params("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass($1)",
+                                query.qualifiedTable());
+            return r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<uint64_t>();
+        } catch (...) {
+            return 0;  // a broken connection is reported by the COPY that follows
+        }
+    }
+
     // The parameterReads that carry the filter's values into a COPY (see source.hpp).
     Result<std::vector<std::string>> bindFilter(const SourceQuery& query) {
         if (parameterReads) return *parameterReads;
@@ -441,85 +457,27 @@ void SourceSnapshot::close() noexcept {
 
 Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns,
                                     const GroupVisitor& onGroup, GroupCounting counting, MemoryCharge* memory) {
+    if (counting == GroupCounting::Gateway && !columns.empty()) {
+        return countGroups(
+            query, columns,
+            [&](CountedGroups& groups) -> Status {
+                std::vector<SourceValue> values(columns.size());
+                for (size_t g = 0; g < groups.counts.size(); ++g) {
+                    for (size_t i = 0; i < values.size(); ++i) values[i] = groups.values[i][groups.codes[i][g]];
+                    if (Status s = onGroup(values, groups.counts[g]); !s) return s;
+                }
+                return Status::ok();
+            },
+            memory);
+    }
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     State& st = *state_;
     constexpr const char* kDuring = "counting quasi-identifier combinations";
     auto parameterReads = st.bindFilter(query);
     if (!parameterReads) return parameterReads.status();
-    const bool inGateway = counting == GroupCounting::Gateway && !columns.empty();
-    auto sql = inGateway ? query.columnsSql(columns, *parameterReads) : query.groupCountSql(columns, *parameterReads);
+    auto sql = query.groupCountSql(columns, *parameterReads);
     if (!sql) return sql.status();
     if (Status s = st.startCopy(*sql, kDuring); !s) return s;
-
-    // One combination (source text per column): its values in canonical text, then the visitor.
-    auto visit = [&](auto&& field, uint64_t count) -> Status {
-        if (Status s = st.canonicalize(query, columns, field); !s) return s;
-        return onGroup(st.values, count);
-    };
-
-    if (inGateway) {
-        // Each column's distinct source texts get small codes (a small table per column, in cache),
-        // and a row is counted through its tuple of codes, with the group table's slots prefetched
-        // a few rows ahead: this is the GROUP BY, done before any value is parsed.
-        constexpr uint32_t kNull = UINT32_MAX;
-        constexpr size_t kBatchRows = 1024, kPrefetchDistance = 8;
-        const size_t width = columns.size();
-        std::vector<anon::detail::StringInterner> texts(width);
-        anon::detail::TupleIndexer groups(width);
-        std::vector<uint64_t> counts;
-        std::vector<uint32_t> codes;
-        std::vector<uint64_t> hashes;
-        codes.reserve(kBatchRows * width);
-        hashes.reserve(kBatchRows);
-        // The memory of these tables, stated to the release's charge after every batch (it only
-        // changes when a table grows); given back when they are freed, on every return.
-        struct Freed {
-            MemoryCharge* memory;
-            ~Freed() {
-                if (memory) (void)memory->set(kCountingTable, 0);
-            }
-        } freed{memory};
-        auto account = [&]() -> Status {
-            if (!memory) return Status::ok();
-            size_t bytes = groups.memoryBytes() + counts.capacity() * sizeof(uint64_t) +
-                           codes.capacity() * sizeof(uint32_t) + hashes.capacity() * sizeof(uint64_t);
-            for (const auto& t : texts) bytes += t.memoryBytes();
-            return memory->set(kCountingTable, bytes);
-        };
-        for (bool more = true; more;) {
-            codes.clear();
-            while (codes.size() < kBatchRows * width) {
-                auto text = st.nextCopyLine(kDuring);
-                if (!text) return text.status();
-                if (!*text) {
-                    more = false;
-                    break;
-                }
-                if (Status s = st.parseRow(**text, width, kDuring); !s) return s;
-                for (size_t i = 0; i < width; ++i)
-                    codes.push_back(st.row[i] ? texts[i].intern(*st.row[i]).first : kNull);
-            }
-            const size_t rows = codes.size() / width;
-            hashes.resize(rows);
-            for (size_t r = 0; r < rows; ++r) hashes[r] = groups.hashOf(codes.data() + r * width);
-            for (size_t r = 0; r < rows; ++r) {
-                if (r + kPrefetchDistance < rows) groups.prefetch(hashes[r + kPrefetchDistance]);
-                const uint32_t group = groups.indexOf(codes.data() + r * width, hashes[r]);
-                if (group == counts.size()) counts.push_back(0);
-                ++counts[group];
-            }
-            if (Status s = account(); !s) return s;
-        }
-        for (uint32_t g = 0; g < counts.size(); ++g) {
-            const uint32_t* tuple = groups.tuple(g);
-            auto field = [&](size_t i) -> SourceValue {
-                if (tuple[i] == kNull) return std::nullopt;
-                return texts[i].value(tuple[i]);
-            };
-            if (Status s = visit(field, counts[g]); !s) return s;
-        }
-        return Status::ok();
-    }
     for (;;) {
         auto more = st.nextCopyRow(columns.size() + 1, kDuring);
         if (!more) return more.status();
@@ -530,9 +488,120 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
         auto [end, ec] = std::from_chars(countText->data(), countText->data() + countText->size(), count);
         if (ec != std::errc() || end != countText->data() + countText->size())
             return internalError("the source returned a malformed group count");
-        if (Status s = visit([&](size_t i) { return st.row[i]; }, count); !s) return s;
+        if (Status s = st.canonicalize(query, columns, [&](size_t i) { return st.row[i]; }); !s) return s;
+        if (Status s = onGroup(st.values, count); !s) return s;
     }
     return Status::ok();
+}
+
+Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<size_t>& columns,
+                                   const GroupsVisitor& onGroups, MemoryCharge* memory) {
+    if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
+    if (columns.empty()) return invalidArgument("counting combinations needs at least one column");
+    State& st = *state_;
+    constexpr const char* kDuring = "counting quasi-identifier combinations";
+    auto parameterReads = st.bindFilter(query);
+    if (!parameterReads) return parameterReads.status();
+    auto sql = query.columnsSql(columns, *parameterReads);
+    if (!sql) return sql.status();
+    // Room for as many combinations as the table has rows by PostgreSQL's estimate, so the code
+    // columns are not copied as they grow (address space only: untouched pages cost no memory).
+    const uint64_t estimate = st.estimatedRows(query);
+    if (Status s = st.startCopy(*sql, kDuring); !s) return s;
+
+    // Each column's distinct source texts get small codes (a small table per column, in cache),
+    // and a row is counted through its tuple of codes, with the group table's slots prefetched
+    // a few rows ahead: this is the GROUP BY, done before any value is parsed.
+    constexpr uint32_t kNull = UINT32_MAX;
+    constexpr size_t kBatchRows = 1024, kPrefetchDistance = 8;
+    const size_t width = columns.size();
+    std::vector<anon::detail::StringInterner> texts(width);
+    anon::detail::TupleIndexer groups(width);
+    const auto reserved = static_cast<size_t>(std::min<uint64_t>(estimate, kMaxReservedGroups));
+    groups.reserve(reserved);
+    std::vector<uint64_t> counts;
+    counts.reserve(reserved);
+    std::vector<uint32_t> codes;
+    std::vector<uint64_t> hashes;
+    codes.reserve(kBatchRows * width);
+    hashes.reserve(kBatchRows);
+    // The memory of these tables, stated to the release's charge after every batch (what is
+    // written, not the address space reserved); given back when they are freed, on every return.
+    struct Freed {
+        MemoryCharge* memory;
+        ~Freed() {
+            if (memory) (void)memory->set(kCountingTable, 0);
+        }
+    } freed{memory};
+    auto account = [&]() -> Status {
+        if (!memory) return Status::ok();
+        size_t bytes = groups.memoryBytes() + counts.size() * sizeof(uint64_t) + hashes.capacity() * sizeof(uint64_t) +
+                       codes.capacity() * sizeof(uint32_t);
+        for (const auto& t : texts) bytes += t.memoryBytes();
+        return memory->set(kCountingTable, bytes);
+    };
+    for (bool more = true; more;) {
+        codes.clear();
+        while (codes.size() < kBatchRows * width) {
+            auto text = st.nextCopyLine(kDuring);
+            if (!text) return text.status();
+            if (!*text) {
+                more = false;
+                break;
+            }
+            if (Status s = st.parseRow(**text, width, kDuring); !s) return s;
+            for (size_t i = 0; i < width; ++i) codes.push_back(st.row[i] ? texts[i].intern(*st.row[i]).first : kNull);
+        }
+        const size_t rows = codes.size() / width;
+        hashes.resize(rows);
+        for (size_t r = 0; r < rows; ++r) hashes[r] = groups.hashOf(codes.data() + r * width);
+        for (size_t r = 0; r < rows; ++r) {
+            if (r + kPrefetchDistance < rows) groups.prefetch(hashes[r + kPrefetchDistance]);
+            const uint32_t group = groups.indexOf(codes.data() + r * width, hashes[r]);
+            if (group == counts.size()) counts.push_back(0);
+            ++counts[group];
+        }
+        if (Status s = account(); !s) return s;
+    }
+
+    // Each distinct text in canonical form once; NULL, when a column has it, is its last value.
+    CountedGroups out;
+    out.values.resize(width);
+    std::vector<std::vector<std::string>> canonical(width);
+    for (size_t i = 0; i < width; ++i) {
+        const SourceColumn& column = query.columns()[columns[i]];
+        const size_t distinct = texts[i].size();
+        out.values[i].reserve(distinct + 1);
+        if (column.type != anon::ColumnType::Text) canonical[i].resize(distinct);
+        for (uint32_t code = 0; code < distinct; ++code) {
+            const std::string_view text = texts[i].value(code);
+            if (column.type == anon::ColumnType::Text) {
+                out.values[i].emplace_back(text);  // text is its own canonical form
+                continue;
+            }
+            if (!anon::appendCanonicalText(canonical[i][code], column.type, text)) return notOfDeclaredType(column);
+            out.values[i].emplace_back(canonical[i][code]);
+        }
+    }
+    out.codes = std::move(groups).takeColumns();
+    for (size_t i = 0; i < width; ++i) {
+        const auto nullCode = static_cast<uint32_t>(out.values[i].size());
+        bool hasNull = false;
+        for (uint32_t& code : out.codes[i]) {
+            if (code != kNull) continue;
+            code = nullCode;
+            hasNull = true;
+        }
+        if (hasNull) out.values[i].emplace_back(std::nullopt);
+    }
+    out.counts = std::move(counts);
+    if (memory) {
+        size_t bytes = out.counts.capacity() * sizeof(uint64_t);
+        for (const auto& column : out.codes) bytes += column.size() * sizeof(uint32_t);
+        for (const auto& t : texts) bytes += t.memoryBytes();
+        if (Status s = memory->set(kCountingTable, bytes); !s) return s;
+    }
+    return onGroups(out);
 }
 
 Result<bool> SourceSnapshot::columnIsUnique(const SourceQuery& query, size_t column) {

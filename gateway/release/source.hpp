@@ -153,6 +153,22 @@ public:
     Status forEachGroup(const SourceQuery& query, const std::vector<size_t>& columns, const GroupVisitor& onGroup,
                         GroupCounting counting = GroupCounting::Database, MemoryCharge* memory = nullptr);
 
+    // Gateway counting handed over whole, column by column (what forEachGroup(…, Gateway) visits one
+    // combination at a time): per column its distinct values and one code per combination, and one
+    // count per combination. The counting table's index is freed before `onGroups` is called, which
+    // may take the code columns and the counts (std::move) instead of copying them.
+    struct CountedGroups {
+        // Per column: the distinct values, in canonical text for the column type, nullopt for NULL;
+        // valid during the call. Two source texts with one canonical form (a decimal written two
+        // ways) are two entries with the same text.
+        std::vector<std::vector<SourceValue>> values;
+        std::vector<std::vector<uint32_t>> codes;  // per column: an index into values[column], per combination
+        std::vector<uint64_t> counts;              // per combination
+    };
+    using GroupsVisitor = std::function<Status(CountedGroups& groups)>;
+    Status countGroups(const SourceQuery& query, const std::vector<size_t>& columns, const GroupsVisitor& onGroups,
+                       MemoryCharge* memory = nullptr);
+
     // Whether `column` alone is the key of a valid unique index without predicate or expression and
     // is NOT NULL (then every person has one row, and a person key needs no per-person row limit; a
     // unique index admits many NULLs, and a failed CREATE UNIQUE INDEX CONCURRENTLY leaves an

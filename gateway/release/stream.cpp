@@ -51,6 +51,10 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
         if (s)
             s = stream->snapshot_->forEachRow(*stream->query_, groupColumns,
                                               [&](std::span<const SourceValue> values) { return add(values, 1); });
+    } else if (source.groupCounting == GroupCounting::Gateway && !groupColumns.empty()) {
+        s = stream->snapshot_->countGroups(
+            *stream->query_, groupColumns,
+            [&](SourceSnapshot::CountedGroups& groups) { return sink.addGroups(groups); }, &memory);
     } else {
         s = stream->snapshot_->forEachGroup(*stream->query_, groupColumns, add, source.groupCounting, &memory);
     }
@@ -63,8 +67,8 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
         if (!s) return s;
     }
     // Finalize: hierarchies, frequency table, search.
-    if (s = memory.set(kSearch, sink.finalizeBytes(anon::OptimalSearchConfig{}.cacheBytes)); !s) return s;
-    auto privacy = std::move(sink).finalize();
+    if (s = memory.set(kSearch, sink.finalizeBytes()); !s) return s;
+    auto privacy = std::move(sink).finalize(&memory);
     if (!privacy) return privacy.status();
     stream->privacy_ = std::move(privacy).value();
     // From here on the release holds the frequency table (previews evaluate other nodes with it)
@@ -72,6 +76,7 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
     uint64_t held = stream->privacy_.table ? stream->privacy_.table->memoryBytes() : 0;
     if (stream->privacy_.decision) held += stream->privacy_.decision->memoryBytes();
     (void)memory.set(kSearch, 0);
+    (void)memory.set(kSearchWorkingSet, 0);
     (void)memory.set(kFrequencySink, 0);
     if (s = memory.set(kDecision, held); !s) return s;
     return stream;
@@ -97,6 +102,11 @@ void ReleaseStream::close() noexcept {
 Status ReleaseStream::start() {
     if (!privacy_.decision) return failedPrecondition("the privacy models cannot be met; nothing may be released");
     if (rows_) return internalError("the release was already started");
+    // The rows need the decision only: the frequency table, kept for previews, goes before they flow.
+    if (privacy_.table) {
+        privacy_.table.reset();
+        (void)memory_->set(kDecision, privacy_.decision->memoryBytes());
+    }
     if (Status s = snapshot_->openRows(*query_, plan_->inputSchema()); !s) return s;
     SourceSnapshot* snapshot = snapshot_.get();
     const size_t fetchRows = options_.fetchRows;

@@ -73,7 +73,8 @@ public:
     }
     // Set unless unreachable().
     const PrivacyDecision* decision() const noexcept { return privacy_.decision ? &*privacy_.decision : nullptr; }
-    // The frequency table and search configuration (null table when no row was selected).
+    // The frequency table and search configuration (null table when no row was selected, and after
+    // start(): the rows do not need it).
     const FrequencySink::Finalized& privacy() const noexcept { return privacy_; }
 
     // Opens the row cursor and builds the column transforms. FailedPrecondition when unreachable().

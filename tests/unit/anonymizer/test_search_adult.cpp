@@ -14,6 +14,7 @@
 #include "anonymizer/optimal_search.hpp"
 
 using namespace custodian::anon;
+using custodian::StatusCode;
 
 namespace {
 
@@ -199,6 +200,48 @@ TEST_CASE("optimal search with suppression on Adult equals the product's exhaust
             CHECK(sol->best.suppressedRecords <= static_cast<uint64_t>(0.02 * 30162));
         }
     }
+}
+
+TEST_CASE("the search states its working set as it grows, and a refusal stops it with that status",
+          "[search][adult][memory]") {
+    const auto table = adultTable();
+    const auto& a = testing::adult();
+    OptimalSearchConfig cfg;
+    cfg.hierarchies = a.hierarchies;
+    cfg.models.k = 10;
+    cfg.models.suppressionLimit = 0.02;
+    cfg.metric = Metric::Loss;
+    auto unobserved = findOptimalGeneralization(table, cfg);
+    REQUIRE(unobserved.isOk());
+
+    uint64_t peak = 0, calls = 0;
+    cfg.memory = [&](uint64_t bytes) {
+        peak = std::max(peak, bytes);
+        ++calls;
+        return custodian::Status::ok();
+    };
+    auto observed = findOptimalGeneralization(table, cfg);
+    REQUIRE(observed.isOk());
+    CHECK(observed->best.levels == unobserved->best.levels);
+    CHECK(observed->objective == unobserved->objective);
+    CHECK(calls >= observed->nodesEvaluated);
+    // At least the chosen node's class table and the statistics of its classes.
+    CHECK(peak >= observed->best.classSizes.size() * (sizeof(uint64_t) + sizeof(uint32_t) * a.hierarchies.size()));
+
+    // Refused halfway to that peak: the search stops and returns the observer's status.
+    const uint64_t limit = peak / 2;
+    cfg.memory = [&](uint64_t bytes) {
+        if (bytes > limit) return custodian::Status(StatusCode::ResourceExhausted, "refused by the test");
+        return custodian::Status::ok();
+    };
+    auto refused = findOptimalGeneralization(table, cfg);
+    REQUIRE(!refused.isOk());
+    CHECK(refused.status().code() == StatusCode::ResourceExhausted);
+    CHECK(refused.status().message() == "refused by the test");
+    // Evaluating one node states its working set too.
+    cfg.memory = [](uint64_t) { return custodian::Status(StatusCode::ResourceExhausted, "no memory at all"); };
+    auto evaluated = evaluateGeneralization(table, cfg, std::vector<int>(a.hierarchies.size(), 0));
+    CHECK(evaluated.status().code() == StatusCode::ResourceExhausted);
 }
 
 TEST_CASE("Adult release with suppression and l-diversity passes the final check", "[search][adult][final-check]") {

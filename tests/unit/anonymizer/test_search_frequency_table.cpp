@@ -19,8 +19,8 @@ TEST_CASE("frequency table counts distinct combinations and sensitive distributi
     const FrequencyTable t = std::move(b.value()).finish();
     CHECK(t.size() == 2);
     CHECK(t.totalRecords() == 8);
-    CHECK(t.codes(0)[0] == 0);
-    CHECK(t.codes(0)[1] == 1);
+    CHECK(t.code(0, 0) == 0);
+    CHECK(t.code(0, 1) == 1);
     CHECK(t.count(0) == 7);
     CHECK(t.count(1) == 1);
     const auto dist = t.sensitive(0, 0);
@@ -61,6 +61,54 @@ TEST_CASE("frequency table grows past its initial hash capacity", "[search][freq
     CHECK(t.size() == 20000);
     CHECK(t.totalRecords() == 40000);
     for (size_t c = 0; c < t.size(); ++c) REQUIRE(t.count(c) == 2);
+}
+
+TEST_CASE("a table of distinct combinations is taken over as columns, and checked", "[search][frequency-table]") {
+    auto t = FrequencyTable::fromDistinct({3, 2}, {{0, 2, 1}, {1, 0, 1}}, {4, 1, 2});
+    REQUIRE(t.isOk());
+    CHECK(t->size() == 3);
+    CHECK(t->totalRecords() == 7);
+    CHECK(t->code(1, 0) == 2);
+    CHECK(t->code(2, 1) == 1);
+    CHECK(t->column(0) == std::vector<uint32_t>{0, 2, 1});
+    CHECK(t->count(0) == 4);
+    CHECK(t->sensitiveCount() == 0);
+    CHECK(t->memoryBytes() >= 3 * (2 * 4 + 8));
+
+    CHECK(FrequencyTable::fromDistinct({}, {}, {}).status().code() == StatusCode::InvalidArgument);
+    // One column per quasi-identifier, one code per combination, codes in range, counts of 1 or more.
+    CHECK(FrequencyTable::fromDistinct({3, 2}, {{0, 1}}, {1, 1}).status().code() == StatusCode::InvalidArgument);
+    CHECK(FrequencyTable::fromDistinct({3, 2}, {{0, 1}, {1}}, {1, 1}).status().code() == StatusCode::InvalidArgument);
+    const auto outOfRange = FrequencyTable::fromDistinct({3, 2}, {{0, 1}, {1, 2}}, {1, 1});
+    CHECK(outOfRange.status().code() == StatusCode::InvalidArgument);
+    CHECK(outOfRange.status().message().find("code 2 out of range") != std::string::npos);
+    CHECK(FrequencyTable::fromDistinct({3, 2}, {{0, 1}, {1, 0}}, {1, 0}).status().code() ==
+          StatusCode::InvalidArgument);
+}
+
+TEST_CASE("the tuple indexer keeps tuples column by column through its growth", "[search][frequency-table]") {
+    detail::TupleIndexer index(3);
+    index.reserve(10);
+    // Enough distinct tuples to grow the slots several times, each inserted twice.
+    constexpr uint32_t kTuples = 5000;
+    for (int round = 0; round < 2; ++round) {
+        for (uint32_t i = 0; i < kTuples; ++i) {
+            const uint32_t tuple[] = {i % 7, i / 7, i % 2};
+            REQUIRE(index.indexOf(tuple) == i);
+        }
+    }
+    // Tuples differing in one column only are different tuples.
+    const uint32_t near[] = {0, 0, 1};
+    CHECK(index.indexOf(near) == kTuples);
+    CHECK(index.size() == kTuples + 1);
+    CHECK(index.code(12, 0) == 12 % 7);
+    CHECK(index.code(12, 1) == 12 / 7);
+    CHECK(index.memoryBytes() >= (kTuples + 1) * 3 * sizeof(uint32_t));
+    auto columns = std::move(index).takeColumns();
+    REQUIRE(columns.size() == 3);
+    REQUIRE(columns[2].size() == kTuples + 1);
+    CHECK(columns[1][kTuples - 1] == (kTuples - 1) / 7);
+    CHECK(columns[2][kTuples] == 1);
 }
 
 TEST_CASE("generalization lattice indexes nodes mixed-radix with the first dimension slowest", "[search][lattice]") {
