@@ -58,8 +58,7 @@ Status CsvGroupCounter::add(const CsvRecords& records) {
     for (size_t row = 0; row < rows; ++row) {
         if (row + kPrefetchDistance < rows) groups_.prefetch(hashes_[row + kPrefetchDistance]);
         const uint32_t group = groups_.indexOf(codes_.data() + row * width, hashes_[row]);
-        if (group == counts_.size()) counts_.push_back(0);
-        ++counts_[group];
+        counts_.add(group);
     }
     records_ += rows;
     return Status::ok();
@@ -73,7 +72,7 @@ Status CsvGroupCounter::forEachGroup(const GroupVisitor& visit) const {
             if (code == CsvColumnDictionary::kNull) values[i] = std::nullopt;
             else values[i] = dictionaries_[groupDictionary_[i]].value(code);
         }
-        if (Status s = visit(values, counts_[g]); !s) return s;
+        if (Status s = visit(values, counts_.count(static_cast<uint32_t>(g))); !s) return s;
     }
     return Status::ok();
 }

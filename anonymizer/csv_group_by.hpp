@@ -86,7 +86,7 @@ private:
     std::vector<size_t> domainDictionary_;           // per domain column
     std::vector<size_t> domainOnly_;                 // dictionaries not in the GROUP BY
     detail::TupleIndexer groups_;
-    std::vector<uint64_t> counts_;
+    detail::GroupCounts counts_;
     std::vector<uint32_t> codes_;   // per batch: rows x group columns
     std::vector<uint64_t> hashes_;  // per batch: hash of each row's tuple
     uint64_t records_ = 0;

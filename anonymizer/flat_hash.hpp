@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,11 @@ public:
     size_t memoryBytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
 
 private:
+    struct Slot {
+        Key key{};
+        uint32_t index = 0;
+        uint32_t generation = 0;
+    };
     void nextGeneration() {
         if (++generation_ == 0) {
             for (auto& s : slots_) s.generation = 0;
@@ -86,30 +92,38 @@ private:
         }
     }
     void grow() {
-        std::vector<Slot> live;
-        live.reserve(size_);
-        if (!slots_.empty()) {
+        const size_t cap = slots_.empty() ? 16 : (mask_ + 1) * 2;
+        if (cap <= slots_.size()) {
+            // Room enough from an earlier use: move the live slots aside, then re-insert them.
+            std::vector<Slot> live;
+            live.reserve(size_);
             for (size_t i = 0; i <= mask_; ++i) {
                 if (slots_[i].generation == generation_) live.push_back(slots_[i]);
             }
+            nextGeneration();
+            mask_ = cap - 1;
+            for (const Slot& o : live) place(o);
+            return;
         }
-        const size_t cap = slots_.empty() ? 16 : (mask_ + 1) * 2;
-        if (cap > slots_.size()) slots_.resize(cap);
-        nextGeneration();
+        // A new, larger array, filled straight from the old one (no copy of the live slots, and
+        // the old array is not copied into the new one as a resize would).
+        std::vector<Slot> old(cap);
+        old.swap(slots_);
+        const uint32_t oldGeneration = generation_;
+        const size_t oldSlots = mask_ + 1;
+        generation_ = 1;
         mask_ = cap - 1;
-        for (const Slot& o : live) {
-            size_t i = static_cast<size_t>(mixHash(o.key)) & mask_;
-            while (slots_[i].generation == generation_) i = (i + 1) & mask_;
-            slots_[i] = o;
-            slots_[i].generation = generation_;
+        for (size_t i = 0; i < oldSlots && i < old.size(); ++i) {
+            if (old[i].generation == oldGeneration) place(old[i]);
         }
     }
+    void place(Slot slot) {
+        size_t i = static_cast<size_t>(mixHash(slot.key)) & mask_;
+        while (slots_[i].generation == generation_) i = (i + 1) & mask_;
+        slot.generation = generation_;
+        slots_[i] = slot;
+    }
 
-    struct Slot {
-        Key key{};
-        uint32_t index = 0;
-        uint32_t generation = 0;
-    };
     std::vector<Slot> slots_;
     size_t mask_ = 0;
     size_t size_ = 0;
@@ -177,6 +191,40 @@ private:
     size_t mask_ = 0;
     std::string bytes_;
     std::vector<size_t> ends_;
+};
+
+// Row counts of dense groups 0, 1, 2, ..., four bytes each while counting: a count that passes
+// 2^32 - 1 carries into a side table, so no count is ever wrong, however many rows one group has.
+class GroupCounts {
+public:
+    void reserve(size_t groups) { counts_.reserve(groups); }
+    size_t size() const noexcept { return counts_.size(); }
+    // Adds `rows` to `group`; group == size() opens the next group.
+    void add(uint32_t group, uint32_t rows = 1) {
+        if (group == counts_.size()) counts_.push_back(0);
+        const uint32_t before = counts_[group];
+        counts_[group] = before + rows;
+        if (counts_[group] < before) carries_[group] += uint64_t{1} << 32;
+    }
+    uint64_t count(uint32_t group) const {
+        auto it = carries_.find(group);
+        return counts_[group] + (it == carries_.end() ? 0 : it->second);
+    }
+    size_t memoryBytes() const noexcept {
+        return counts_.size() * sizeof(uint32_t) + carries_.size() * 4 * sizeof(uint64_t);
+    }
+    // Every count, eight bytes each; the four-byte counts are freed.
+    std::vector<uint64_t> take() && {
+        std::vector<uint64_t> out(counts_.begin(), counts_.end());
+        counts_ = {};
+        for (const auto& [group, carried] : carries_) out[group] += carried;
+        carries_.clear();
+        return out;
+    }
+
+private:
+    std::vector<uint32_t> counts_;
+    std::unordered_map<uint32_t, uint64_t> carries_;
 };
 
 // Maps fixed-width tuples of uint32 codes to dense indexes 0,1,2,... in order of first insertion.

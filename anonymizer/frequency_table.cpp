@@ -31,9 +31,27 @@ std::optional<double> asNumber(const std::string& s) {
 
 }  // namespace
 
+CodeColumn CodeColumn::pack(std::vector<uint32_t>&& codes, uint32_t cardinality) {
+    CodeColumn c;
+    c.size_ = codes.size();
+    if (cardinality <= 0x100U) {
+        c.width_ = 1;
+        c.narrow_.assign(codes.begin(), codes.end());
+        codes = {};
+    } else if (cardinality <= 0x10000U) {
+        c.width_ = 2;
+        c.medium_.assign(codes.begin(), codes.end());
+        codes = {};
+    } else {
+        c.wide_ = std::move(codes);
+        c.wide_.shrink_to_fit();
+    }
+    return c;
+}
+
 size_t FrequencyTable::memoryBytes() const noexcept {
     size_t bytes = counts_.capacity() * sizeof(uint64_t);
-    for (const auto& c : columns_) bytes += c.capacity() * sizeof(uint32_t);
+    for (const auto& c : columns_) bytes += c.memoryBytes();
     for (const auto& d : sensitive_) {
         bytes += d.offsets.capacity() * sizeof(uint64_t) + d.entries.capacity() * sizeof(SensitiveCount);
     }
@@ -150,7 +168,9 @@ FrequencyTable FrequencyTableBuilder::finish() && {
     FrequencyTable t;
     t.qiCardinalities_ = std::move(qiCardinalities_);
     t.sensitiveCardinalities_ = std::move(sensitiveCardinalities_);
-    t.columns_ = std::move(columns_);
+    for (size_t d = 0; d < q_; ++d)
+        t.columns_.push_back(CodeColumn::pack(std::move(columns_[d]), t.qiCardinalities_[d]));
+    columns_ = {};
     t.counts_ = std::move(counts_);
     t.total_ = total_;
     hashes_ = {};
@@ -208,8 +228,9 @@ Result<FrequencyTable> FrequencyTable::fromDistinct(std::vector<uint32_t> qiCard
         if (count == 0) return invalidArgument("frequency table: record count 0");
         t.total_ += count;
     }
+    for (size_t d = 0; d < columns.size(); ++d)
+        t.columns_.push_back(CodeColumn::pack(std::move(columns[d]), qiCardinalities[d]));
     t.qiCardinalities_ = std::move(qiCardinalities);
-    t.columns_ = std::move(columns);
     t.counts_ = std::move(counts);
     return t;
 }

@@ -135,8 +135,9 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
     std::vector<std::vector<uint64_t>> sensFreq(table.sensitiveCount());
     for (size_t s = 0; s < table.sensitiveCount(); ++s) sensFreq[s].assign(table.sensitiveCardinalities()[s], 0);
     for (size_t d = 0; d < q; ++d) {
-        const std::vector<uint32_t>& column = table.column(d);
-        for (size_t c = 0; c < table.size(); ++c) leafFreq[d][column[c]] += table.count(c);
+        table.column(d).visit(0, [&](const auto* codes) {
+            for (size_t c = 0; c < table.size(); ++c) leafFreq[d][codes[c]] += table.count(c);
+        });
     }
     for (size_t c = 0; c < table.size(); ++c) {
         for (size_t s = 0; s < table.sensitiveCount(); ++s) {
@@ -570,8 +571,9 @@ private:
                 std::fill(keys, keys + n, Key{0});
                 for (size_t d : used_) {
                     const Key* contribution = contribution_[d][static_cast<size_t>(lat.level(out.node, d))].data();
-                    const uint32_t* column = ft.column(d).data() + blockBegin;
-                    for (size_t i = 0; i < n; ++i) keys[i] |= contribution[column[i]];
+                    ft.column(d).visit(blockBegin, [&](const auto* codes) {
+                        for (size_t i = 0; i < n; ++i) keys[i] |= contribution[codes[i]];
+                    });
                 }
             }
             return baseKeys_[c - blockBegin];

@@ -1,5 +1,7 @@
 #include "gateway/release/copy_text.hpp"
 
+#include <cstring>
+
 namespace custodian::release {
 
 namespace {
@@ -26,6 +28,28 @@ Status CopyTextRow::parse(std::string_view line, size_t fields) {
 Status CopyTextRow::split(std::string_view line, size_t fields) {
     if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
     values_.resize(fields);
+    // Most rows hold no backslash, hence no escape and no NULL marker: their fields are the bytes
+    // between tabs, found with memchr.
+    if (line.empty() || std::memchr(line.data(), '\\', line.size()) == nullptr) {
+        const char* p = line.data();
+        const char* const end = p + line.size();
+        for (size_t n = 0;; ++n) {
+            const auto* tab =
+                p == end ? nullptr : static_cast<const char*>(std::memchr(p, '\t', static_cast<size_t>(end - p)));
+            const char* const fieldEnd = tab ? tab : end;
+            if (n == fields)
+                return invalidArgument("a COPY row from the source has more than " + std::to_string(fields) +
+                                       " fields");
+            values_[n] = std::string_view(p, static_cast<size_t>(fieldEnd - p));
+            if (!tab) {
+                if (n + 1 != fields)
+                    return invalidArgument("a COPY row from the source has " + std::to_string(n + 1) +
+                                           " fields, expected " + std::to_string(fields));
+                return Status::ok();
+            }
+            p = tab + 1;
+        }
+    }
     spans_.assign(fields, {kInLine, 0});
     unescaped_.clear();
     const char* p = line.data();

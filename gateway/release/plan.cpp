@@ -204,10 +204,13 @@ Status FrequencySink::addGroups(SourceSnapshot::CountedGroups& groups) {
         // Each distinct value once: its id in the sink's dictionary (NULL is the empty string, as
         // the anonymizer's LeafEncoder looks it up). Two values with one id merge combinations.
         const auto& values = groups.values[i];
+        Dictionary& dictionary = dictionaries_[i];
+        dictionary.index.reserve(dictionary.index.size() + values.size());
+        dictionary.values.reserve(dictionary.values.size() + values.size());
         std::vector<uint32_t> idOf(values.size());
         std::vector<uint8_t> taken;
         for (size_t v = 0; v < values.size(); ++v) {
-            const uint32_t id = dictionaries_[i].intern(values[v].value_or(""));
+            const uint32_t id = dictionary.intern(values[v].value_or(""));
             idOf[v] = id;
             if (id >= taken.size()) taken.resize(id + 1, 0);
             if (taken[id]) distinctGroups_ = false;

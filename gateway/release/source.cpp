@@ -519,7 +519,7 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
     anon::detail::TupleIndexer groups(width);
     const auto reserved = static_cast<size_t>(std::min<uint64_t>(estimate, kMaxReservedGroups));
     groups.reserve(reserved);
-    std::vector<uint64_t> counts;
+    anon::detail::GroupCounts counts;
     counts.reserve(reserved);
     std::vector<uint32_t> codes;
     std::vector<uint64_t> hashes;
@@ -535,7 +535,7 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
     } freed{memory};
     auto account = [&]() -> Status {
         if (!memory) return Status::ok();
-        size_t bytes = groups.memoryBytes() + counts.size() * sizeof(uint64_t) + hashes.capacity() * sizeof(uint64_t) +
+        size_t bytes = groups.memoryBytes() + counts.memoryBytes() + hashes.capacity() * sizeof(uint64_t) +
                        codes.capacity() * sizeof(uint32_t);
         for (const auto& t : texts) bytes += t.memoryBytes();
         return memory->set(kCountingTable, bytes);
@@ -558,8 +558,7 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
         for (size_t r = 0; r < rows; ++r) {
             if (r + kPrefetchDistance < rows) groups.prefetch(hashes[r + kPrefetchDistance]);
             const uint32_t group = groups.indexOf(codes.data() + r * width, hashes[r]);
-            if (group == counts.size()) counts.push_back(0);
-            ++counts[group];
+            counts.add(group);
         }
         if (Status s = account(); !s) return s;
     }
@@ -594,7 +593,7 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
         }
         if (hasNull) out.values[i].emplace_back(std::nullopt);
     }
-    out.counts = std::move(counts);
+    out.counts = std::move(counts).take();  // after the index is freed: room for the wider counts
     if (memory) {
         size_t bytes = out.counts.capacity() * sizeof(uint64_t);
         for (const auto& column : out.codes) bytes += column.size() * sizeof(uint32_t);

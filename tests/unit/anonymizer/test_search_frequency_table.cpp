@@ -70,10 +70,12 @@ TEST_CASE("a table of distinct combinations is taken over as columns, and checke
     CHECK(t->totalRecords() == 7);
     CHECK(t->code(1, 0) == 2);
     CHECK(t->code(2, 1) == 1);
-    CHECK(t->column(0) == std::vector<uint32_t>{0, 2, 1});
+    CHECK(t->column(0).size() == 3);
+    CHECK(t->column(0)[2] == 1);
+    CHECK(t->column(0).bytesPerCode() == 1);
     CHECK(t->count(0) == 4);
     CHECK(t->sensitiveCount() == 0);
-    CHECK(t->memoryBytes() >= 3 * (2 * 4 + 8));
+    CHECK(t->memoryBytes() >= 3 * (2 * 1 + 8));  // one byte per code below 256
 
     CHECK(FrequencyTable::fromDistinct({}, {}, {}).status().code() == StatusCode::InvalidArgument);
     // One column per quasi-identifier, one code per combination, codes in range, counts of 1 or more.
@@ -84,6 +86,43 @@ TEST_CASE("a table of distinct combinations is taken over as columns, and checke
     CHECK(outOfRange.status().message().find("code 2 out of range") != std::string::npos);
     CHECK(FrequencyTable::fromDistinct({3, 2}, {{0, 1}, {1, 0}}, {1, 0}).status().code() ==
           StatusCode::InvalidArgument);
+}
+
+TEST_CASE("code columns take the fewest bytes that hold their cardinality, and read back exactly",
+          "[search][frequency-table]") {
+    for (uint32_t cardinality : {1U, 256U, 257U, 65536U, 65537U, 4000000U}) {
+        std::vector<uint32_t> codes;
+        for (uint32_t i = 0; i < 5000; ++i) codes.push_back((i * 2654435761U) % cardinality);
+        codes.push_back(cardinality - 1);
+        const std::vector<uint32_t> expected = codes;
+        const CodeColumn column = CodeColumn::pack(std::move(codes), cardinality);
+        INFO("cardinality " << cardinality);
+        CHECK(column.bytesPerCode() == (cardinality <= 256 ? 1U : cardinality <= 65536 ? 2U : 4U));
+        REQUIRE(column.size() == expected.size());
+        CHECK(column.memoryBytes() >= expected.size() * column.bytesPerCode());
+        for (size_t i = 0; i < expected.size(); ++i) REQUIRE(column[i] == expected[i]);
+        column.visit(100, [&](const auto* block) {
+            for (size_t i = 0; i < 50; ++i) REQUIRE(block[i] == expected[100 + i]);
+        });
+    }
+}
+
+TEST_CASE("group counts take four bytes while counting and carry past 2^32 - 1", "[search][frequency-table]") {
+    detail::GroupCounts counts;
+    counts.add(0);
+    counts.add(1, 5);
+    counts.add(0, 2);
+    CHECK(counts.size() == 2);
+    CHECK(counts.count(0) == 3);
+    CHECK(counts.memoryBytes() == 2 * sizeof(uint32_t));
+    // Group 1 passes the four-byte range twice over.
+    counts.add(1, UINT32_MAX);
+    CHECK(counts.count(1) == uint64_t{UINT32_MAX} + 5);
+    counts.add(1, UINT32_MAX);
+    counts.add(2);
+    CHECK(counts.count(1) == 2 * uint64_t{UINT32_MAX} + 5);
+    const std::vector<uint64_t> all = std::move(counts).take();
+    CHECK(all == std::vector<uint64_t>{3, 2 * uint64_t{UINT32_MAX} + 5, 1});
 }
 
 TEST_CASE("the tuple indexer keeps tuples column by column through its growth", "[search][frequency-table]") {
