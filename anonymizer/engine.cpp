@@ -144,9 +144,9 @@ Result<GlobalRecoding> anonymizeGlobal(const AnonymizationConfig& config, const 
     r.hierarchies = search.hierarchies;
     r.solution = std::move(solution).value();
     r.suppressed = SuppressedClasses(r.solution.best, r.hierarchies);
-    r.solution.best.classCodes = {};
-    r.solution.best.classSizes = {};
-    r.solution.best.classSuppressed = {};
+    heap::release(r.solution.best.classCodes);
+    heap::release(r.solution.best.classSizes);
+    heap::release(r.solution.best.classSuppressed);
     return r;
 }
 

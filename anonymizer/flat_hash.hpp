@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#include "anonymizer/heap_bytes.hpp"
 
 namespace custodian::anon::detail {
 
@@ -216,7 +217,7 @@ public:
     // Every count, eight bytes each; the four-byte counts are freed.
     std::vector<uint64_t> take() && {
         std::vector<uint64_t> out(counts_.begin(), counts_.end());
-        counts_ = {};
+        heap::release(counts_);
         for (const auto& [group, carried] : carries_) out[group] += carried;
         carries_.clear();
         return out;
@@ -276,7 +277,7 @@ public:
     }
     // The tuples, column by column; the index is freed and must not be used again.
     std::vector<std::vector<uint32_t>> takeColumns() && {
-        slots_ = {};
+        heap::release(slots_);
         size_ = 0;
         return std::move(columns_);
     }

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <optional>
+#include "anonymizer/heap_bytes.hpp"
 
 namespace custodian::anon {
 
@@ -37,11 +38,11 @@ CodeColumn CodeColumn::pack(std::vector<uint32_t>&& codes, uint32_t cardinality)
     if (cardinality <= 0x100U) {
         c.width_ = 1;
         c.narrow_.assign(codes.begin(), codes.end());
-        codes = {};
+        heap::release(codes);
     } else if (cardinality <= 0x10000U) {
         c.width_ = 2;
         c.medium_.assign(codes.begin(), codes.end());
-        codes = {};
+        heap::release(codes);
     } else {
         c.wide_ = std::move(codes);
         c.wide_.shrink_to_fit();
@@ -170,11 +171,11 @@ FrequencyTable FrequencyTableBuilder::finish() && {
     t.sensitiveCardinalities_ = std::move(sensitiveCardinalities_);
     for (size_t d = 0; d < q_; ++d)
         t.columns_.push_back(CodeColumn::pack(std::move(columns_[d]), t.qiCardinalities_[d]));
-    columns_ = {};
+    heap::release(columns_);
     t.counts_ = std::move(counts_);
     t.total_ = total_;
-    hashes_ = {};
-    slots_ = {};
+    heap::release(hashes_);
+    heap::release(slots_);
     const size_t combos = t.counts_.size();
     t.sensitive_.resize(pairKeys_.size());
     for (size_t s = 0; s < pairKeys_.size(); ++s) {
@@ -195,8 +196,8 @@ FrequencyTable FrequencyTableBuilder::finish() && {
                       d.entries.begin() + static_cast<std::ptrdiff_t>(d.offsets[c + 1]),
                       [](const SensitiveCount& a, const SensitiveCount& b) { return a.value < b.value; });
         }
-        pairKeys_[s] = {};
-        pairCounts_[s] = {};
+        heap::release(pairKeys_[s]);
+        heap::release(pairCounts_[s]);
     }
     return t;
 }

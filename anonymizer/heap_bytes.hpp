@@ -9,6 +9,10 @@
 
 namespace custodian::anon::heap {
 
+// Empties a container and gives its memory back. (`c = {}` does not: for std::vector and the
+// unordered containers it is the initializer-list assignment, which keeps the capacity.)
+template <typename Container> void release(Container& c) noexcept { Container().swap(c); }
+
 // The block glibc's malloc takes for a request of `n` bytes: 8 bytes of header, 16-byte
 // granularity, 32 bytes at least.
 inline uint64_t mallocBlock(uint64_t n) { return std::max<uint64_t>(32, (n + 8 + 15) / 16 * 16); }

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <system_error>
+#include "anonymizer/heap_bytes.hpp"
 
 namespace custodian::release {
 
@@ -190,7 +191,7 @@ Result<anon::FinalCheckReport> RowPipeline::runFinalCheck() {
         decision_.classLabels(codes.data(), labels);
         if (Status s = check_->addRows(labels, values, denseEmitted_[index]); !s) return s;
     }
-    denseEmitted_ = {};
+    anon::heap::release(denseEmitted_);
     for (const auto& [key, count] : emitted_) {
         std::string_view rest(key);
         if (q > 0) std::memcpy(codes.data(), rest.data(), q * sizeof(uint32_t));
@@ -204,7 +205,7 @@ Result<anon::FinalCheckReport> RowPipeline::runFinalCheck() {
         }
         if (Status s = check_->addRows(labels, values, count); !s) return s;
     }
-    emitted_ = {};
+    anon::heap::release(emitted_);
     return check_->finish();
 }
 

@@ -374,8 +374,8 @@ Status FrequencySink::finalizeGlobal(Finalized& out, PrivacyDecision& decision, 
             for (uint32_t& id : ids_[d]) id = leafOf[d][id];
         }
         auto table = anon::FrequencyTable::fromDistinct(std::move(cardinalities), std::move(ids_), std::move(counts_));
-        ids_ = {};
-        counts_ = {};
+        anon::heap::release(ids_);
+        anon::heap::release(counts_);
         if (!table) return table.status();
         out.table = std::make_shared<const anon::FrequencyTable>(std::move(table).value());
     } else {
@@ -392,8 +392,8 @@ Status FrequencySink::finalizeGlobal(Finalized& out, PrivacyDecision& decision, 
             if (Status st = builder->add(qiCodes, sensitiveCodes, counts_[g]); !st) return st;
         }
         // The group rows are no longer needed; free them before the search allocates.
-        ids_ = {};
-        counts_ = {};
+        anon::heap::release(ids_);
+        anon::heap::release(counts_);
         out.table = std::make_shared<const anon::FrequencyTable>(std::move(builder).value().finish());
     }
     out.config = anon::optimalSearchConfig(config);  // kept for previews: without the memory observer
@@ -464,7 +464,7 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
             if (perValue[v] != 0) decision.sensitiveTotals[c - q][values[v]] += perValue[v];
         (c < q ? local->leafCodes[c] : sensitiveCodes[c - q]) = std::move(column);
     }
-    rowIds_ = {};
+    anon::heap::release(rowIds_);
 
     anon::EncodedColumns columns;
     for (const auto& c : local->leafCodes) columns.qi.emplace_back(c);

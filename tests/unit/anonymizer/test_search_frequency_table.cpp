@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "anonymizer/frequency_table.hpp"
+#include "anonymizer/heap_bytes.hpp"
 #include "anonymizer/lattice.hpp"
 
 using namespace custodian::anon;
@@ -105,6 +106,15 @@ TEST_CASE("code columns take the fewest bytes that hold their cardinality, and r
             for (size_t i = 0; i < 50; ++i) REQUIRE(block[i] == expected[100 + i]);
         });
     }
+}
+
+TEST_CASE("releasing a container gives its memory back, unlike assigning {}", "[search][frequency-table]") {
+    std::vector<uint32_t> assigned(100000, 7), released(100000, 7);
+    assigned = {};  // the initializer-list assignment: empty, but the capacity stays
+    CHECK(assigned.capacity() >= 100000);
+    heap::release(released);
+    CHECK(released.empty());
+    CHECK(released.capacity() == 0);
 }
 
 TEST_CASE("group counts take four bytes while counting and carry past 2^32 - 1", "[search][frequency-table]") {
