@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <queue>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 
 #include "anonymizer/flat_hash.hpp"
@@ -71,6 +73,8 @@ struct Prepared {
 
 // A class table's hash index is first sized for at most this many classes (and grows).
 constexpr size_t kPresizedClasses = size_t{1} << 18;
+// Node keys are computed for this many frequency-table combinations at a time.
+constexpr size_t kKeyBlock = 4096;
 
 // Per-node bound arrays are allocated only up to this many entries (nodes x (QIs + 1)).
 constexpr size_t kMaxBoundEntries = size_t{4} << 20;
@@ -249,9 +253,14 @@ public:
 
     // Bytes held now: cached class tables, the hash index and scratch of the roll-ups.
     uint64_t workingSetBytes() const noexcept {
-        return cacheBytes_ + indexer_.memoryBytes() + targetOf_.capacity() * sizeof(uint32_t) +
-               fill_.capacity() * sizeof(uint32_t) + staging_.capacity() * sizeof(SensitiveCount) +
-               baseKeys_.capacity() * sizeof(Key);
+        uint64_t bytes = cacheBytes_ + indexer_.memoryBytes() + targetOf_.capacity() * sizeof(uint32_t) +
+                         fill_.capacity() * sizeof(uint32_t) + staging_.capacity() * sizeof(SensitiveCount) +
+                         baseKeys_.capacity() * sizeof(Key);
+        for (const Half& half : halves_) {
+            bytes += half.indexer.memoryBytes() + half.keys.capacity() * sizeof(Key) +
+                     half.counts.capacity() * sizeof(uint64_t) + half.block.capacity() * sizeof(Key);
+        }
+        return bytes;
     }
     // States the working set (plus `extra` bytes held beside it) to the configuration's observer;
     // throws SearchStopped when it refuses.
@@ -555,32 +564,85 @@ private:
         // The keys of a block of combinations at a time, column at a time: streams through one code
         // column and one small lookup table per pass, with the block's keys in cache. A level with a
         // single node contributes code 0 to every key: its column is not read.
-        constexpr size_t kBlock = 4096;
         used_.clear();
         for (size_t d = 0; d < q; ++d) {
             if (p_.config->hierarchies[d]->nodeCount(lat.level(out.node, d)) > 1) used_.push_back(d);
         }
-        baseKeys_.resize(kBlock);
+        if (!withSensitive_ && ft.size() >= p_.config->twoThreadsFrom && twoThreads(out)) return;
+        baseKeys_.resize(kKeyBlock);
         size_t blockBegin = 0, blockEnd = 0;
         auto keyOf = [&](size_t c) {
             if (c >= blockEnd) {
                 blockBegin = c;
-                blockEnd = std::min(c + kBlock, ft.size());
-                const size_t n = blockEnd - blockBegin;
-                Key* keys = baseKeys_.data();
-                std::fill(keys, keys + n, Key{0});
-                for (size_t d : used_) {
-                    const Key* contribution = contribution_[d][static_cast<size_t>(lat.level(out.node, d))].data();
-                    ft.column(d).visit(blockBegin, [&](const auto* codes) {
-                        for (size_t i = 0; i < n; ++i) keys[i] |= contribution[codes[i]];
-                    });
-                }
+                blockEnd = std::min(c + kKeyBlock, ft.size());
+                blockKeys(out.node, blockBegin, blockEnd - blockBegin, baseKeys_.data());
             }
             return baseKeys_[c - blockBegin];
         };
         group(
             ft.size(), keyOf, [&](size_t c) { return ft.count(c); },
             [&](size_t s, size_t c) { return ft.sensitive(s, c); }, out);
+    }
+
+    // The node keys of combinations [first, first + n) of the frequency table (columns in used_).
+    void blockKeys(size_t node, size_t first, size_t n, Key* keys) const {
+        const FrequencyTable& ft = *p_.table;
+        std::fill(keys, keys + n, Key{0});
+        for (size_t d : used_) {
+            const Key* contribution = contribution_[d][static_cast<size_t>(p_.lattice->level(node, d))].data();
+            ft.column(d).visit(first, [&](const auto* codes) {
+                for (size_t i = 0; i < n; ++i) keys[i] |= contribution[codes[i]];
+            });
+        }
+    }
+
+    // A node's classes from a large frequency table on two threads (the search runs while the
+    // database is idle): each thread reads every combination but counts only the classes whose key
+    // hashes into its half, so the halves are disjoint and need no merge, and the two indexes
+    // together are as large as one. False when a thread cannot be started (then one thread does it).
+    bool twoThreads(ClassTable<Key>& out) {
+        const FrequencyTable& ft = *p_.table;
+        const size_t node = out.node;
+        size_t bound = 1;
+        for (size_t d = 0; d < p_.lattice->dimensions() && bound < ft.size(); ++d)
+            bound *= p_.config->hierarchies[d]->nodeCount(p_.lattice->level(node, d));
+        const size_t presize = std::min({bound, ft.size(), kPresizedClasses}) / 2 + 1;
+        auto count = [&](Half& half, uint64_t which) {
+            half.indexer.reset(presize);
+            half.keys.clear();
+            half.counts.clear();
+            half.block.resize(kKeyBlock);
+            for (size_t first = 0; first < ft.size(); first += kKeyBlock) {
+                const size_t n = std::min(kKeyBlock, ft.size() - first);
+                blockKeys(node, first, n, half.block.data());
+                for (size_t i = 0; i < n; ++i) {
+                    const Key key = half.block[i];
+                    if ((detail::mixHash(key) >> 63) != which) continue;
+                    const uint32_t t = half.indexer.indexOf(key);
+                    if (t == half.keys.size()) {
+                        half.keys.push_back(key);
+                        half.counts.push_back(0);
+                    }
+                    half.counts[t] += ft.count(first + i);
+                }
+            }
+        };
+        std::thread helper;
+        try {
+            helper = std::thread(count, std::ref(halves_[1]), uint64_t{1});
+        } catch (const std::system_error&) { return false; }
+        count(halves_[0], 0);
+        helper.join();
+        out.keys.clear();
+        out.counts.clear();
+        out.keys.reserve(halves_[0].keys.size() + halves_[1].keys.size());
+        out.counts.reserve(out.keys.capacity());
+        for (const Half& half : halves_) {
+            out.keys.insert(out.keys.end(), half.keys.begin(), half.keys.end());
+            out.counts.insert(out.counts.end(), half.counts.begin(), half.counts.end());
+        }
+        reportMemory(out.keys.capacity() * sizeof(Key) + out.counts.capacity() * sizeof(uint64_t));
+        return true;
     }
 
     void rollUp(const ClassTable<Key>& src, ClassTable<Key>& out) {
@@ -626,6 +688,14 @@ private:
     std::vector<uint64_t> scratch_;
     std::vector<std::vector<std::vector<Key>>> contribution_;
     std::vector<Key> baseKeys_;
+    // twoThreads(): one class index, class list and key block per thread.
+    struct Half {
+        detail::DenseIndexer<Key> indexer;
+        std::vector<Key> keys;
+        std::vector<uint64_t> counts;
+        std::vector<Key> block;
+    };
+    Half halves_[2];
 };
 
 struct Candidate {

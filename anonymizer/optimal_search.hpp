@@ -63,6 +63,9 @@ struct OptimalSearchConfig {
     std::vector<TClosenessDistance> sensitiveDistances;
     Metric metric = Metric::NonUniformEntropy;
     size_t cacheBytes = size_t{64} << 20;  // class tables kept for roll-up
+    // Nodes without a cached specialization are counted from the frequency table on two threads when
+    // it has at least this many combinations (no sensitive attribute needed).
+    size_t twoThreadsFrom = size_t{1} << 19;
     // Told the bytes of the search's working set (class tables, their hash index, the roll-up
     // cache, the chosen node's statistics) whenever it grows, at least every million combinations
     // read; an error it returns stops the search with that status. Optional.

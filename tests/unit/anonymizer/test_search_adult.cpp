@@ -4,6 +4,8 @@
 // std::unordered_map) and its own metric computation.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <cmath>
 #include <map>
 #include <unordered_map>
@@ -198,6 +200,50 @@ TEST_CASE("optimal search with suppression on Adult equals the product's exhaust
             CHECK(sol->best.levels == ex->best.levels);
             CHECK(sol->objective == Approx(ex->objective).epsilon(1e-9));
             CHECK(sol->best.suppressedRecords <= static_cast<uint64_t>(0.02 * 30162));
+        }
+    }
+}
+
+TEST_CASE("nodes counted from the frequency table on two threads give the same search", "[search][adult]") {
+    const auto table = adultTable();
+    const auto& a = testing::adult();
+    for (double limit : {0.0, 0.02}) {
+        DYNAMIC_SECTION("suppression limit " << limit) {
+            OptimalSearchConfig cfg;
+            cfg.hierarchies = a.hierarchies;
+            cfg.models.k = 10;
+            cfg.models.suppressionLimit = limit;
+            cfg.metric = Metric::Loss;
+            cfg.twoThreadsFrom = SIZE_MAX;
+            auto one = findOptimalGeneralization(table, cfg);
+            cfg.twoThreadsFrom = 0;
+            auto two = findOptimalGeneralization(table, cfg);
+            REQUIRE(one.isOk());
+            REQUIRE(two.isOk());
+            CHECK(two->best.levels == one->best.levels);
+            CHECK(two->objective == one->objective);
+            CHECK(two->best.classes == one->best.classes);
+            CHECK(two->best.suppressedRecords == one->best.suppressedRecords);
+            CHECK(two->best.achievedK == one->best.achievedK);
+            CHECK(two->nodesEvaluated == one->nodesEvaluated);
+            CHECK(two->evaluationsFromTable == one->evaluationsFromTable);
+            CHECK(two->evaluationsFromTable > 0);
+            // Every node's classes, two threads against one, on the bottom and a middle node.
+            for (const std::vector<int>& levels : {std::vector<int>(a.hierarchies.size(), 0), two->best.levels}) {
+                auto evaluatedTwo = evaluateGeneralization(table, cfg, levels);
+                cfg.twoThreadsFrom = SIZE_MAX;
+                auto evaluatedOne = evaluateGeneralization(table, cfg, levels);
+                cfg.twoThreadsFrom = 0;
+                REQUIRE(evaluatedTwo.isOk());
+                REQUIRE(evaluatedOne.isOk());
+                CHECK(evaluatedTwo->classes == evaluatedOne->classes);
+                CHECK(evaluatedTwo->suppressedRecords == evaluatedOne->suppressedRecords);
+                auto sizes = [](std::vector<uint64_t> v) {
+                    std::sort(v.begin(), v.end());
+                    return v;
+                };
+                CHECK(sizes(evaluatedTwo->classSizes) == sizes(evaluatedOne->classSizes));
+            }
         }
     }
 }
