@@ -42,6 +42,7 @@
 #include "benefits_synthetic.hpp"
 #include "gateway/crypto/extract.hpp"
 #include "gateway/crypto/keys.hpp"
+#include "gateway/release/memory_budget.hpp"
 #include "gateway/release/stream.hpp"
 #include "policies/policy.hpp"
 
@@ -230,6 +231,7 @@ std::string replaceOnce(std::string s, const std::string& what, const std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
+    release::configureAllocator();  // as `custodian serve` does
     std::string admin, dataset = "benefits";
     long rows = 1000000;
     int repeat = 0;

@@ -5,6 +5,7 @@
 #include "gateway/config/config.hpp"
 #include "gateway/http/server.hpp"
 #include "gateway/api/services.hpp"
+#include "gateway/release/memory_budget.hpp"
 
 namespace custodian::cli {
 
@@ -30,6 +31,7 @@ int runServe(int argc, char** argv) {
         std::fputs(usageText(synopsis, description, specs).c_str(), stdout);
         return 0;
     }
+    release::configureAllocator();
     auto config = config::loadConfig(*args->get("config"));
     if (!config) {
         std::fprintf(stderr, "custodian serve: %s\n", config.status().message().c_str());

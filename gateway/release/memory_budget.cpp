@@ -15,6 +15,12 @@ std::string mebibytes(uint64_t bytes) {
     return text;
 }
 
+void configureAllocator() noexcept {
+#if defined(__GLIBC__)
+    (void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+}
+
 void returnFreedMemory() noexcept {
 #if defined(__GLIBC__)
     malloc_trim(0);

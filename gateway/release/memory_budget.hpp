@@ -130,4 +130,11 @@ std::string mebibytes(uint64_t bytes);
 // arenas of the threads that used it. A no-op elsewhere.
 void returnFreedMemory() noexcept;
 
+// Sets how the gateway's process allocates: blocks of 4 MiB or more are mapped on their own and
+// unmapped when freed (glibc's M_MMAP_THRESHOLD, fixed instead of rising with the largest block
+// freed). A release's large structures — counting slots, code columns, class indexes — then leave
+// no resident memory behind in the arenas of the threads that built them, which malloc_trim does
+// not always return. Called once at startup, before other threads exist. A no-op elsewhere.
+void configureAllocator() noexcept;
+
 }  // namespace custodian::release
