@@ -583,6 +583,11 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
         }
     }
     out.codes = std::move(groups).takeColumns();
+    // The reserve was PostgreSQL's row estimate; a row filter may have selected far fewer
+    // combinations. Whoever takes the columns over accounts their capacity: fit it to what is held.
+    for (auto& column : out.codes) {
+        if (column.capacity() - column.size() > column.size() / 8 + 4096) column.shrink_to_fit();
+    }
     for (size_t i = 0; i < width; ++i) {
         const auto nullCode = static_cast<uint32_t>(out.values[i].size());
         bool hasNull = false;
