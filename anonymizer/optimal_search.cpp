@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <queue>
 #include <system_error>
@@ -627,12 +628,23 @@ private:
                 }
             }
         };
+        std::exception_ptr helperFailed;
         std::thread helper;
         try {
-            helper = std::thread(count, std::ref(halves_[1]), uint64_t{1});
+            helper = std::thread([&] {
+                try {
+                    count(halves_[1], 1);
+                } catch (...) { helperFailed = std::current_exception(); }
+            });
         } catch (const std::system_error&) { return false; }
-        count(halves_[0], 0);
+        try {
+            count(halves_[0], 0);
+        } catch (...) {
+            helper.join();  // never leave a joinable thread behind (std::terminate)
+            throw;
+        }
         helper.join();
+        if (helperFailed) std::rethrow_exception(helperFailed);
         out.keys.clear();
         out.counts.clear();
         out.keys.reserve(halves_[0].keys.size() + halves_[1].keys.size());
