@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "anonymizer/flat_hash.hpp"
+#include "anonymizer/heap_bytes.hpp"
 
 namespace custodian::anon {
 
@@ -481,20 +482,13 @@ private:
 
     template <typename KeyOf, typename CountOf, typename HistOf>
     void group(size_t sources, KeyOf keyOf, CountOf countOf, HistOf histOf, ClassTable<Key>& out) {
-        // Size the hash table for the classes the node can have, not for its sources: high nodes
-        // have few classes, and a small table stays in the L1/L2 cache.
-        size_t bound = 1;
-        for (size_t d = 0; d < p_.lattice->dimensions() && bound < sources; ++d) {
-            bound *= p_.config->hierarchies[d]->nodeCount(p_.lattice->level(out.node, d));
-        }
-        // Presized for at most kPresizedClasses: a node's classes are usually far fewer than its
-        // bound (the product of its levels' node counts), and the indexer grows when they are not.
-        indexer_.reset(std::min({bound, sources, kPresizedClasses}));
+        const size_t bound = classBound(out.node, sources);
+        indexer_.reset(std::min(bound, kPresizedClasses));
         if (withSensitive_) targetOf_.resize(sources);
         out.keys.clear();
         out.counts.clear();
-        out.keys.reserve(std::min(bound, sources));
-        out.counts.reserve(std::min(bound, sources));
+        out.keys.reserve(bound);
+        out.counts.reserve(bound);
         constexpr size_t kReportEvery = size_t{1} << 20;
         for (size_t i = 0; i < sources; ++i) {
             if (i % kReportEvery == kReportEvery - 1)
@@ -604,10 +598,7 @@ private:
     bool twoThreads(ClassTable<Key>& out) {
         const FrequencyTable& ft = *p_.table;
         const size_t node = out.node;
-        size_t bound = 1;
-        for (size_t d = 0; d < p_.lattice->dimensions() && bound < ft.size(); ++d)
-            bound *= p_.config->hierarchies[d]->nodeCount(p_.lattice->level(node, d));
-        const size_t presize = std::min({bound, ft.size(), kPresizedClasses}) / 2 + 1;
+        const size_t presize = std::min(classBound(node, ft.size()), kPresizedClasses) / 2 + 1;
         auto count = [&](Half& half, uint64_t which) {
             half.indexer.reset(presize);
             half.keys.clear();
@@ -649,12 +640,27 @@ private:
         out.counts.clear();
         out.keys.reserve(halves_[0].keys.size() + halves_[1].keys.size());
         out.counts.reserve(out.keys.capacity());
-        for (const Half& half : halves_) {
+        for (Half& half : halves_) {
             out.keys.insert(out.keys.end(), half.keys.begin(), half.keys.end());
             out.counts.insert(out.counts.end(), half.counts.begin(), half.counts.end());
         }
         reportMemory(out.keys.capacity() * sizeof(Key) + out.counts.capacity() * sizeof(uint64_t));
+        for (Half& half : halves_) {  // the indexes are reused; the class lists are in `out` now
+            heap::release(half.keys);
+            heap::release(half.counts);
+        }
         return true;
+    }
+
+    // At most how many classes `node` can have when rolled up from `sources` classes or
+    // combinations: the product of its levels' node counts, capped by the sources. The hash index
+    // is presized for that bound but at most kPresizedClasses (a node's classes are usually far
+    // fewer, and a small table stays in the L1/L2 cache); it grows when they are not.
+    size_t classBound(size_t node, size_t sources) const {
+        size_t bound = 1;
+        for (size_t d = 0; d < p_.lattice->dimensions() && bound < sources; ++d)
+            bound *= p_.config->hierarchies[d]->nodeCount(p_.lattice->level(node, d));
+        return std::min(bound, sources);
     }
 
     void rollUp(const ClassTable<Key>& src, ClassTable<Key>& out) {

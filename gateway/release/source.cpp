@@ -60,6 +60,8 @@ public:
 
 std::string copyOf(const std::string& select) { return "COPY (" + select + ") TO STDOUT"; }
 
+constexpr const char* kCountingDuring = "counting quasi-identifier combinations";
+
 // Gateway counting reserves room for at most this many combinations up front (address space).
 constexpr uint64_t kMaxReservedGroups = uint64_t{1} << 25;
 
@@ -305,6 +307,17 @@ struct SourceSnapshot::State {
         }
     }
 
+    // Starts the COPY that counts the combinations of `columns`: their GROUP BY (Database) or the
+    // columns themselves (Gateway), with the row filter bound.
+    Status startCounting(const SourceQuery& query, const std::vector<size_t>& columns, GroupCounting counting) {
+        auto reads = bindFilter(query);
+        if (!reads) return reads.status();
+        auto sql = counting == GroupCounting::Database ? query.groupCountSql(columns, *reads)
+                                                       : query.columnsSql(columns, *reads);
+        if (!sql) return sql.status();
+        return startCopy(*sql, kCountingDuring);
+    }
+
     // The parameterReads that carry the filter's values into a COPY (see source.hpp).
     Result<std::vector<std::string>> bindFilter(const SourceQuery& query) {
         if (parameterReads) return *parameterReads;
@@ -472,14 +485,9 @@ Status SourceSnapshot::forEachGroup(const SourceQuery& query, const std::vector<
     }
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     State& st = *state_;
-    constexpr const char* kDuring = "counting quasi-identifier combinations";
-    auto parameterReads = st.bindFilter(query);
-    if (!parameterReads) return parameterReads.status();
-    auto sql = query.groupCountSql(columns, *parameterReads);
-    if (!sql) return sql.status();
-    if (Status s = st.startCopy(*sql, kDuring); !s) return s;
+    if (Status s = st.startCounting(query, columns, GroupCounting::Database); !s) return s;
     for (;;) {
-        auto more = st.nextCopyRow(columns.size() + 1, kDuring);
+        auto more = st.nextCopyRow(columns.size() + 1, kCountingDuring);
         if (!more) return more.status();
         if (!*more) break;
         const SourceValue& countText = st.row[columns.size()];
@@ -499,15 +507,10 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
     if (!state_ || !state_->tx) return internalError("the source snapshot is closed");
     if (columns.empty()) return invalidArgument("counting combinations needs at least one column");
     State& st = *state_;
-    constexpr const char* kDuring = "counting quasi-identifier combinations";
-    auto parameterReads = st.bindFilter(query);
-    if (!parameterReads) return parameterReads.status();
-    auto sql = query.columnsSql(columns, *parameterReads);
-    if (!sql) return sql.status();
     // Room for as many combinations as the table has rows by PostgreSQL's estimate, so the code
     // columns are not copied as they grow (address space only: untouched pages cost no memory).
     const uint64_t estimate = st.estimatedRows(query);
-    if (Status s = st.startCopy(*sql, kDuring); !s) return s;
+    if (Status s = st.startCounting(query, columns, GroupCounting::Gateway); !s) return s;
 
     // Each column's distinct source texts get small codes (a small table per column, in cache),
     // and a row is counted through its tuple of codes, with the group table's slots prefetched
@@ -543,13 +546,13 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
     for (bool more = true; more;) {
         codes.clear();
         while (codes.size() < kBatchRows * width) {
-            auto text = st.nextCopyLine(kDuring);
+            auto text = st.nextCopyLine(kCountingDuring);
             if (!text) return text.status();
             if (!*text) {
                 more = false;
                 break;
             }
-            if (Status s = st.parseRow(**text, width, kDuring); !s) return s;
+            if (Status s = st.parseRow(**text, width, kCountingDuring); !s) return s;
             for (size_t i = 0; i < width; ++i) codes.push_back(st.row[i] ? texts[i].intern(*st.row[i]).first : kNull);
         }
         const size_t rows = codes.size() / width;

@@ -39,6 +39,46 @@ std::string runToEnd(release::ReleaseStream& stream) {
     return out;
 }
 
+// One release of `policy` with its combinations counted where `counting` says, and what the
+// counting tests compare.
+struct CountedRun {
+    std::string text;
+    std::vector<int> levels;
+    uint64_t records = 0, suppressed = 0, achievedK = 0, classes = 0, combinations = 0;
+};
+
+CountedRun runCounted(const Agency& agency, const std::shared_ptr<const policies::Policy>& policy,
+                      release::GroupCounting counting, const anon::MasterKey& key) {
+    release::SourceLocation source = agency.source();
+    source.groupCounting = counting;
+    auto stream = release::ReleaseStream::prepare(source, policy, visitsRelease(key), release::ExtractFormat::Csv);
+    INFO((stream ? std::string() : stream.status().message()));
+    REQUIRE(stream);
+    REQUIRE((*stream)->unreachable() == nullptr);
+    CountedRun r;
+    REQUIRE((*stream)->privacy().table);
+    r.combinations = (*stream)->privacy().table->size();
+    r.text = runToEnd(**stream);
+    CHECK(!(*stream)->privacy().table);  // freed when the rows start: they do not need it
+    r.levels = (*stream)->decision()->levels;
+    r.records = (*stream)->decision()->records;
+    r.classes = (*stream)->decision()->stats.classes;
+    r.achievedK = (*stream)->decision()->stats.achievedK;
+    r.suppressed = (*stream)->rowsSuppressed();
+    REQUIRE((*stream)->finalCheck());
+    return r;
+}
+
+void checkSameRelease(const CountedRun& a, const CountedRun& b) {
+    CHECK(a.records == b.records);
+    CHECK(a.combinations == b.combinations);
+    CHECK(a.levels == b.levels);
+    CHECK(a.classes == b.classes);
+    CHECK(a.achievedK == b.achievedK);
+    CHECK(a.suppressed == b.suppressed);
+    CHECK(a.text == b.text);
+}
+
 }  // namespace
 
 TEST_CASE("an extract of a table is k-anonymous, transformed and complete", "[extract][pipeline]") {
@@ -272,37 +312,12 @@ TEST_CASE("counting combinations in the gateway and in PostgreSQL gives the same
     auto policy = loadTestPolicy(
         visitsPolicyJson(R"({"k": 4, "l_diversity": {"variant": "distinct", "l": 2}, "suppression_limit": 0.1})",
                          R"(, "row_filter": {"column": "age", "op": ">=", "value": 25})"));
-    struct Run {
-        std::string text;
-        std::vector<int> levels;
-        uint64_t records = 0, suppressed = 0, achievedK = 0;
-    };
-    auto run = [&](release::GroupCounting counting) {
-        release::SourceLocation source = agency.source();
-        source.groupCounting = counting;
-        auto stream = release::ReleaseStream::prepare(source, policy, visitsRelease(key), release::ExtractFormat::Csv);
-        INFO((stream ? std::string() : stream.status().message()));
-        REQUIRE(stream);
-        REQUIRE((*stream)->unreachable() == nullptr);
-        Run r;
-        r.text = runToEnd(**stream);
-        r.levels = (*stream)->decision()->levels;
-        r.records = (*stream)->decision()->records;
-        r.suppressed = (*stream)->rowsSuppressed();
-        r.achievedK = (*stream)->decision()->stats.achievedK;
-        REQUIRE((*stream)->finalCheck());
-        return r;
-    };
-    const Run inDatabase = run(release::GroupCounting::Database);
-    const Run inGateway = run(release::GroupCounting::Gateway);
+    const CountedRun inDatabase = runCounted(agency, policy, release::GroupCounting::Database, key);
+    const CountedRun inGateway = runCounted(agency, policy, release::GroupCounting::Gateway, key);
+    checkSameRelease(inGateway, inDatabase);
     pqxx::connection conn(agency.db.conninfo());
     pqxx::read_transaction tx(conn);
     CHECK(inGateway.records == tx.exec("SELECT count(*) FROM agency.visits WHERE age >= 25")[0][0].as<uint64_t>());
-    CHECK(inGateway.records == inDatabase.records);
-    CHECK(inGateway.levels == inDatabase.levels);
-    CHECK(inGateway.achievedK == inDatabase.achievedK);
-    CHECK(inGateway.suppressed == inDatabase.suppressed);
-    CHECK(inGateway.text == inDatabase.text);
     CHECK(inGateway.achievedK >= 4);
 }
 
@@ -311,42 +326,10 @@ TEST_CASE("gateway counting hands its table to the search whole, and merges valu
     Agency agency(3000);
     auto key = testKey();
     const std::string privacy = R"({"k": 4, "suppression_limit": 0.05})";
-    struct Run {
-        std::string text;
-        std::vector<int> levels;
-        uint64_t records = 0, suppressed = 0, classes = 0, combinations = 0;
-    };
-    auto run = [&](const std::shared_ptr<const policies::Policy>& policy, release::GroupCounting counting) {
-        release::SourceLocation source = agency.source();
-        source.groupCounting = counting;
-        auto stream = release::ReleaseStream::prepare(source, policy, visitsRelease(key), release::ExtractFormat::Csv);
-        INFO((stream ? std::string() : stream.status().message()));
-        REQUIRE(stream);
-        REQUIRE((*stream)->unreachable() == nullptr);
-        Run r;
-        REQUIRE((*stream)->privacy().table);
-        r.combinations = (*stream)->privacy().table->size();
-        r.text = runToEnd(**stream);
-        CHECK(!(*stream)->privacy().table);  // the rows do not need it
-        r.levels = (*stream)->decision()->levels;
-        r.records = (*stream)->decision()->records;
-        r.classes = (*stream)->decision()->stats.classes;
-        r.suppressed = (*stream)->rowsSuppressed();
-        REQUIRE((*stream)->finalCheck());
-        return r;
-    };
-    auto same = [](const Run& a, const Run& b) {
-        CHECK(a.records == b.records);
-        CHECK(a.combinations == b.combinations);
-        CHECK(a.levels == b.levels);
-        CHECK(a.classes == b.classes);
-        CHECK(a.suppressed == b.suppressed);
-        CHECK(a.text == b.text);
-    };
-
     // No sensitive attribute and distinct values: the counted columns become the frequency table.
     const auto plain = loadTestPolicy(visitsPolicyJson(privacy));
-    same(run(plain, release::GroupCounting::Gateway), run(plain, release::GroupCounting::Database));
+    checkSameRelease(runCounted(agency, plain, release::GroupCounting::Gateway, key),
+                     runCounted(agency, plain, release::GroupCounting::Database, key));
 
     // Source texts that differ but have one canonical form (numeric 34 and 34.00 of a decimal
     // quasi-identifier) and a NULL next to the empty string (both the empty value of a text
@@ -366,9 +349,9 @@ TEST_CASE("gateway counting hands its table to the search whole, and merges valu
     const std::string integerAge = R"("name": "age", "type": "integer")";
     json.replace(json.find(integerAge), integerAge.size(), R"("name": "age", "type": "decimal")");
     const auto decimalAge = loadTestPolicy(json);
-    const Run inGateway = run(decimalAge, release::GroupCounting::Gateway);
-    const Run inDatabase = run(decimalAge, release::GroupCounting::Database);
-    same(inGateway, inDatabase);
+    const CountedRun inGateway = runCounted(agency, decimalAge, release::GroupCounting::Gateway, key);
+    const CountedRun inDatabase = runCounted(agency, decimalAge, release::GroupCounting::Database, key);
+    checkSameRelease(inGateway, inDatabase);
     CHECK(inGateway.records == 3000);
     pqxx::connection conn(agency.db.conninfo());
     pqxx::read_transaction tx(conn);
@@ -376,7 +359,7 @@ TEST_CASE("gateway counting hands its table to the search whole, and merges valu
           tx.exec("SELECT count(*) FROM (SELECT DISTINCT age, coalesce(zip, ''), sex FROM agency.visits) AS c")[0][0]
               .as<uint64_t>());
     // The ages are released as before the change of type: 34.00 is 34.
-    const Run before = run(plain, release::GroupCounting::Gateway);
+    const CountedRun before = runCounted(agency, plain, release::GroupCounting::Gateway, key);
     CHECK(inGateway.levels == before.levels);
 }
 
