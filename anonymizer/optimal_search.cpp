@@ -78,6 +78,9 @@ constexpr size_t kPresizedClasses = size_t{1} << 18;
 // Node keys are computed for this many frequency-table combinations at a time.
 constexpr size_t kKeyBlock = 4096;
 
+// The dense counters of one pass of Evaluator::seedPairs() (8 bytes each) hold at most this many.
+constexpr size_t kDenseEntries = size_t{1} << 22;
+
 // Per-node bound arrays are allocated only up to this many entries (nodes x (QIs + 1)).
 constexpr size_t kMaxBoundEntries = size_t{4} << 20;
 
@@ -298,6 +301,102 @@ public:
         }
         table->lastUse = tick_;
         return insert(std::move(table));
+    }
+
+    // Caches the lowest node of each two-QI projection — QIs d and e at their lowest levels, every
+    // other QI at its highest level, where it has a single node — counted into dense arrays (no
+    // hashing) in as few passes over the frequency table as their sizes allow, instead of one hashed
+    // pass per pair. The projections' other nodes roll up from these. Nothing is seeded when the
+    // classes need sensitive distributions or a highest level has several nodes (classes() then
+    // counts each pair's node as any other).
+    void seedPairs(const std::vector<std::pair<size_t, size_t>>& pairs) {
+        const auto& lat = *p_.lattice;
+        const FrequencyTable& ft = *p_.table;
+        const size_t q = lat.dimensions();
+        if (withSensitive_ || pairs.empty()) return;
+        Key top = 0;
+        for (size_t d = 0; d < q; ++d) {
+            const Hierarchy& h = *p_.config->hierarchies[d];
+            if (h.nodeCount(lat.maxLevel(d)) != 1) return;
+            top |= static_cast<Key>(h.generalize(0, lat.maxLevel(d))) << p_.layout.shift[d];
+        }
+        std::vector<int> levels(q);
+        std::vector<std::vector<uint32_t>> lowest(q);  // per QI used: leaf code -> node code at its lowest level
+        std::vector<std::vector<uint32_t>> block(q);
+        std::vector<uint64_t> blockCounts(kKeyBlock);
+        struct Dense {
+            size_t d, e, node;
+            uint32_t width;  // node count of e at its lowest level
+            std::vector<uint64_t> counts;
+        };
+        for (size_t next = 0; next < pairs.size();) {
+            // The pairs of this pass: as many as fit kDenseEntries counters (at least one).
+            std::vector<Dense> pass;
+            size_t entries = 0;
+            for (; next < pairs.size(); ++next) {
+                const auto [d, e] = pairs[next];
+                for (size_t f = 0; f < q; ++f) levels[f] = lat.maxLevel(f);
+                levels[d] = lat.minLevel(d);
+                levels[e] = lat.minLevel(e);
+                const size_t node = lat.index(levels.data());
+                if (cacheIndex_.count(node)) continue;
+                const size_t nd = p_.config->hierarchies[d]->nodeCount(levels[d]);
+                const size_t ne = p_.config->hierarchies[e]->nodeCount(levels[e]);
+                if (!pass.empty() && entries + nd * ne > kDenseEntries) break;
+                entries += nd * ne;
+                pass.push_back({d, e, node, static_cast<uint32_t>(ne), {}});
+            }
+            if (pass.empty()) break;
+            reportMemory(entries * sizeof(uint64_t));
+            for (Dense& x : pass) {
+                x.counts.assign(p_.config->hierarchies[x.d]->nodeCount(lat.minLevel(x.d)) * x.width, 0);
+                for (size_t d : {x.d, x.e}) {
+                    if (!lowest[d].empty()) continue;
+                    const Hierarchy& h = *p_.config->hierarchies[d];
+                    lowest[d].resize(h.leafCount());
+                    for (uint32_t leaf = 0; leaf < h.leafCount(); ++leaf)
+                        lowest[d][leaf] = h.generalize(leaf, lat.minLevel(d));
+                    block[d].resize(kKeyBlock);
+                }
+            }
+            evaluations_ += pass.size();
+            ++fromTable_;
+            rolledClasses_ += ft.size();
+            for (size_t first = 0; first < ft.size(); first += kKeyBlock) {
+                const size_t n = std::min(kKeyBlock, ft.size() - first);
+                for (size_t d = 0; d < q; ++d) {
+                    if (block[d].empty()) continue;
+                    const uint32_t* map = lowest[d].data();
+                    uint32_t* out = block[d].data();
+                    ft.column(d).visit(first, [&](const auto* codes) {
+                        for (size_t i = 0; i < n; ++i) out[i] = map[codes[i]];
+                    });
+                }
+                for (size_t i = 0; i < n; ++i) blockCounts[i] = ft.count(first + i);
+                for (Dense& x : pass) {
+                    const uint32_t* a = block[x.d].data();
+                    const uint32_t* b = block[x.e].data();
+                    for (size_t i = 0; i < n; ++i) x.counts[size_t{a[i]} * x.width + b[i]] += blockCounts[i];
+                }
+            }
+            for (Dense& x : pass) {
+                auto table = std::make_unique<ClassTable<Key>>();
+                table->node = x.node;
+                const Key base = top & ~(static_cast<Key>(p_.layout.mask[x.d]) << p_.layout.shift[x.d]) &
+                                 ~(static_cast<Key>(p_.layout.mask[x.e]) << p_.layout.shift[x.e]);
+                for (size_t i = 0; i < x.counts.size(); ++i) {
+                    if (x.counts[i] == 0) continue;
+                    table->keys.push_back(base | static_cast<Key>(i / x.width) << p_.layout.shift[x.d] |
+                                          static_cast<Key>(i % x.width) << p_.layout.shift[x.e]);
+                    table->counts.push_back(x.counts[i]);
+                }
+                table->keys.shrink_to_fit();
+                table->counts.shrink_to_fit();
+                heap::release(x.counts);
+                table->lastUse = ++tick_;
+                insert(std::move(table));
+            }
+        }
     }
 
     NodeCheck check(const ClassTable<Key>& t) {
@@ -928,31 +1027,37 @@ bool exceeds(double bound, double loss) { return bound - 1e-9 * std::max(1.0, st
 // there are few of them relative to the lattice (at least three QIs), and only for pairs of QIs
 // whose lowest levels have at most a quarter as many value pairs as the table has combinations
 // (a pair that is itself nearly unique costs as much as the search it would save).
-std::vector<size_t> projectionNodes(const Prepared& p) {
+struct Projections {
+    std::vector<size_t> nodes;
+    std::vector<std::pair<size_t, size_t>> pairs;  // the QI pairs (d < e) the nodes project onto
+};
+
+Projections projectionsOf(const Prepared& p) {
     const auto& lat = *p.lattice;
     const size_t q = lat.dimensions();
-    std::vector<size_t> nodes;
-    if (q < 3) return nodes;
+    Projections r;
+    if (q < 3) return r;
     std::vector<int> levels(q);
     for (size_t d = 0; d < q; ++d) {
         for (size_t e = d + 1; e < q; ++e) {
             const double pairs = static_cast<double>(p.config->hierarchies[d]->nodeCount(lat.minLevel(d))) *
                                  static_cast<double>(p.config->hierarchies[e]->nodeCount(lat.minLevel(e)));
             if (pairs * 4 > static_cast<double>(p.table->size())) continue;
+            r.pairs.emplace_back(d, e);
             for (int a = lat.minLevel(d); a <= lat.maxLevel(d); ++a) {
                 for (int b = lat.minLevel(e); b <= lat.maxLevel(e); ++b) {
                     for (size_t f = 0; f < q; ++f) levels[f] = lat.maxLevel(f);
                     levels[d] = a;
                     levels[e] = b;
-                    nodes.push_back(lat.index(levels.data()));
+                    r.nodes.push_back(lat.index(levels.data()));
                 }
             }
         }
     }
-    std::sort(nodes.begin(), nodes.end());
-    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
-    if (nodes.size() * 4 > lat.size()) nodes.clear();
-    return nodes;
+    std::sort(r.nodes.begin(), r.nodes.end());
+    r.nodes.erase(std::unique(r.nodes.begin(), r.nodes.end()), r.nodes.end());
+    if (r.nodes.size() * 4 > lat.size()) r = {};
+    return r;
 }
 
 // The next node of a Flash path: the unclassified direct generalization with the lowest entropy, or
@@ -1161,7 +1266,9 @@ template <typename Key> Result<OptimalSolution> search(const Prepared& p) {
     if (p.bounds) {
         SuppressionBounds bounds(p);
         // The two-QI projections first: small tables whose checks tag and bound many nodes.
-        for (size_t node : projectionNodes(p)) {
+        const Projections projected = projectionsOf(p);
+        ev.seedPairs(projected.pairs);
+        for (size_t node : projected.nodes) {
             const NodeCheck c = ev.check(ev.classes(node));
             ++projections;
             bounds.record(node, c);
@@ -1243,11 +1350,8 @@ Result<size_t> nodeOf(const Prepared& p, const std::vector<int>& levels, const c
     return lat.index(levels.data());
 }
 
-template <typename Key> RolledUpClasses rolledUp(const Prepared& p, size_t from, size_t to) {
-    // `from` first, then `to` from the cached table of `from` (fromTable == 1 shows that it was).
-    Evaluator<Key> ev(p, /*withSensitive=*/false);
-    (void)ev.classes(from);
-    const auto& t = ev.classes(to);
+template <typename Key> RolledUpClasses classesOf(const Prepared& p, Evaluator<Key>& ev, size_t node) {
+    const auto& t = ev.classes(node);
     RolledUpClasses r;
     r.fromTable = ev.fromTable();
     const size_t q = p.lattice->dimensions();
@@ -1256,6 +1360,31 @@ template <typename Key> RolledUpClasses rolledUp(const Prepared& p, size_t from,
         r.sizes.push_back(t.counts[i]);
     }
     return r;
+}
+
+template <typename Key> RolledUpClasses rolledUp(const Prepared& p, size_t from, size_t to) {
+    // `from` first, then `to` from the cached table of `from` (fromTable == 1 shows that it was).
+    Evaluator<Key> ev(p, /*withSensitive=*/false);
+    (void)ev.classes(from);
+    return classesOf(p, ev, to);
+}
+
+template <typename Key> Result<RolledUpClasses> seeded(const Prepared& p, size_t d, size_t e) {
+    // Every pair seeded together (one pass), then the one asked for read back from the cache.
+    const auto& lat = *p.lattice;
+    const size_t q = lat.dimensions();
+    std::vector<std::pair<size_t, size_t>> pairs;
+    for (size_t a = 0; a < q; ++a) {
+        for (size_t b = a + 1; b < q; ++b) pairs.emplace_back(a, b);
+    }
+    Evaluator<Key> ev(p, /*withSensitive=*/false);
+    ev.seedPairs(pairs);
+    if (ev.evaluations() == 0) return failedPrecondition("projection: not seeded (a highest level has several nodes)");
+    std::vector<int> levels(q);
+    for (size_t f = 0; f < q; ++f) levels[f] = lat.maxLevel(f);
+    levels[d] = lat.minLevel(d);
+    levels[e] = lat.minLevel(e);
+    return classesOf(p, ev, lat.index(levels.data()));
 }
 
 template <typename Key> double boundAfter(const Prepared& p, const std::vector<size_t>& checked, size_t node) {
@@ -1284,6 +1413,17 @@ Result<RolledUpClasses> rollUpGeneralization(const FrequencyTable& table, const 
     return stoppable([&]() -> Result<RolledUpClasses> {
         if (p->layout.totalBits <= 64) return rolledUp<uint64_t>(*p, *from, *to);
         return rolledUp<Uint128>(*p, *from, *to);
+    });
+}
+
+Result<RolledUpClasses> projectionClasses(const FrequencyTable& table, const OptimalSearchConfig& config, size_t d,
+                                          size_t e) {
+    auto p = prepare(table, config);
+    if (!p) return p.status();
+    if (d >= e || e >= p->lattice->dimensions()) return invalidArgument("projection: QIs d < e expected");
+    return stoppable([&]() -> Result<RolledUpClasses> {
+        if (p->layout.totalBits <= 64) return seeded<uint64_t>(*p, d, e);
+        return seeded<Uint128>(*p, d, e);
     });
 }
 

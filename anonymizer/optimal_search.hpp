@@ -24,7 +24,9 @@
 //     lower bound of its metric that accounts for suppression: the records failing M at a checked node
 //     fail it at all its specializations, and each of their cells costs at least as much there (see
 //     SuppressionBounds in the .cpp). The two-QI projections (all other QIs at their top level; small
-//     tables) are checked first — Incognito's subset property: they tag and bound whole regions. Then
+//     tables) are checked first — Incognito's subset property: they tag and bound whole regions. Each
+//     pair's lowest node is counted into a dense array, all pairs in one pass over the frequency
+//     table; the pair's other nodes roll up from it. Then
 //     the node with the lowest bound is taken; if it is unclassified, a path of generalizations within
 //     the nodes whose bound does not exceed the best loss is classified, top first (most such nodes
 //     fail, and a failing top tags the most); satisfying nodes are evaluated at once. The search stops
@@ -124,6 +126,14 @@ struct RolledUpClasses {
 };
 Result<RolledUpClasses> rollUpGeneralization(const FrequencyTable& table, const OptimalSearchConfig& config,
                                              const std::vector<int>& fromLevels, const std::vector<int>& levels);
+
+// The lowest node of the two-QI projection onto QIs d and e (both at their lowest levels, every
+// other QI at its highest level) as the search with suppression bounds seeds it: every pair's
+// lowest node counted into dense arrays in one pass over the table (fromTable == 1). Failed
+// precondition when a highest level has several nodes (the search then counts such nodes by
+// hashing, as any other). For tests.
+Result<RolledUpClasses> projectionClasses(const FrequencyTable& table, const OptimalSearchConfig& config, size_t d,
+                                          size_t e);
 
 // The lower bound the search with suppression uses for the metric of `levels` after checking the
 // nodes `checked` (no value when the search runs without suppression bounds). For tests.
