@@ -66,6 +66,12 @@ public:
             i = (i + 1) & mask_;
         }
     }
+    // Asks the cache for the slot where a search for `key` starts (a hint: the table may grow before
+    // the key is looked up). Callers looking up many keys prefetch a few ahead, so that the cache
+    // misses of a large table overlap instead of following each other.
+    void prefetch(Key key) const noexcept {
+        if (!slots_.empty()) __builtin_prefetch(&slots_[static_cast<size_t>(mixHash(key)) & mask_]);
+    }
     // Index of key or UINT32_MAX.
     uint32_t find(Key key) const noexcept {
         if (slots_.empty()) return UINT32_MAX;

@@ -75,6 +75,8 @@ struct Prepared {
 
 // A class table's hash index is first sized for at most this many classes (and grows).
 constexpr size_t kPresizedClasses = size_t{1} << 18;
+// Keys whose hash slots are prefetched before the first of them is looked up.
+constexpr size_t kPrefetchChunk = 16;
 // Node keys are computed for this many frequency-table combinations at a time.
 constexpr size_t kKeyBlock = 4096;
 
@@ -589,17 +591,26 @@ private:
         out.keys.reserve(bound);
         out.counts.reserve(bound);
         constexpr size_t kReportEvery = size_t{1} << 20;
-        for (size_t i = 0; i < sources; ++i) {
-            if (i % kReportEvery == kReportEvery - 1)
-                reportMemory(out.keys.size() * sizeof(Key) + out.counts.size() * sizeof(uint64_t));
-            const Key key = keyOf(i);
-            const uint32_t t = indexer_.indexOf(key);
-            if (t == out.keys.size()) {
-                out.keys.push_back(key);
-                out.counts.push_back(0);
+        // Keys a chunk at a time, their slots prefetched before the chunk is counted.
+        Key chunk[kPrefetchChunk];
+        for (size_t first = 0; first < sources; first += kPrefetchChunk) {
+            const size_t n = std::min(kPrefetchChunk, sources - first);
+            for (size_t j = 0; j < n; ++j) {
+                chunk[j] = keyOf(first + j);
+                indexer_.prefetch(chunk[j]);
             }
-            out.counts[t] += countOf(i);
-            if (withSensitive_) targetOf_[i] = t;
+            if (first % kReportEvery + n > kReportEvery)
+                reportMemory(out.keys.size() * sizeof(Key) + out.counts.size() * sizeof(uint64_t));
+            for (size_t j = 0; j < n; ++j) {
+                const size_t i = first + j;
+                const uint32_t t = indexer_.indexOf(chunk[j]);
+                if (t == out.keys.size()) {
+                    out.keys.push_back(chunk[j]);
+                    out.counts.push_back(0);
+                }
+                out.counts[t] += countOf(i);
+                if (withSensitive_) targetOf_[i] = t;
+            }
         }
         out.keys.shrink_to_fit();
         out.counts.shrink_to_fit();
@@ -707,6 +718,10 @@ private:
                 const size_t n = std::min(kKeyBlock, ft.size() - first);
                 blockKeys(node, first, n, half.block.data());
                 for (size_t i = 0; i < n; ++i) {
+                    if (i + kPrefetchChunk < n) {
+                        const Key ahead = half.block[i + kPrefetchChunk];
+                        if ((detail::mixHash(ahead) >> 63) == which) half.indexer.prefetch(ahead);
+                    }
                     const Key key = half.block[i];
                     if ((detail::mixHash(key) >> 63) != which) continue;
                     const uint32_t t = half.indexer.indexOf(key);
