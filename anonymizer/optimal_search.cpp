@@ -262,7 +262,7 @@ public:
     uint64_t workingSetBytes() const noexcept {
         uint64_t bytes = cacheBytes_ + indexer_.memoryBytes() + targetOf_.capacity() * sizeof(uint32_t) +
                          fill_.capacity() * sizeof(uint32_t) + staging_.capacity() * sizeof(SensitiveCount) +
-                         baseKeys_.capacity() * sizeof(Key);
+                         baseKeys_.capacity() * sizeof(Key) + dense_.capacity() * sizeof(uint64_t);
         for (const Half& half : halves_) {
             bytes += half.indexer.memoryBytes() + half.keys.capacity() * sizeof(Key) +
                      half.counts.capacity() * sizeof(uint64_t) + half.block.capacity() * sizeof(Key);
@@ -583,6 +583,7 @@ private:
 
     template <typename KeyOf, typename CountOf, typename HistOf>
     void group(size_t sources, KeyOf keyOf, CountOf countOf, HistOf histOf, ClassTable<Key>& out) {
+        if (!withSensitive_ && groupDense(sources, keyOf, countOf, out)) return;
         const size_t bound = classBound(out.node, sources);
         indexer_.reset(std::min(bound, kPresizedClasses));
         if (withSensitive_) targetOf_.resize(sources);
@@ -647,6 +648,46 @@ private:
         }
     }
 
+    // The node's classes counted in an array indexed by the node codes (mixed radix over the QIs
+    // whose level has more than one node) instead of a hash index, when that array has at most
+    // kDenseEntries entries and not more than four per source: no hashing, no probing, and a pass
+    // over the array lists the classes (in the order of their codes). False when it does not fit.
+    template <typename KeyOf, typename CountOf>
+    bool groupDense(size_t sources, KeyOf keyOf, CountOf countOf, ClassTable<Key>& out) {
+        if (!denseFits(out.node, sources)) return false;
+        const auto& lat = *p_.lattice;
+        size_t entries = 1;
+        radixDims_.clear();
+        for (size_t d = 0; d < lat.dimensions(); ++d) {
+            const size_t nodes = p_.config->hierarchies[d]->nodeCount(lat.level(out.node, d));
+            if (nodes == 1) continue;  // code 0 for every source
+            radixDims_.push_back({d, static_cast<uint32_t>(nodes), entries});
+            entries *= nodes;
+        }
+        dense_.assign(entries, 0);
+        reportMemory();
+        for (size_t i = 0; i < sources; ++i) {
+            const Key key = keyOf(i);
+            size_t at = 0;
+            for (const Radix& r : radixDims_) at += size_t{code(key, r.d)} * r.stride;
+            dense_[at] += countOf(i);
+        }
+        out.keys.clear();
+        out.counts.clear();
+        size_t classes = 0;
+        for (uint64_t c : dense_) classes += c != 0;
+        out.keys.reserve(classes);
+        out.counts.reserve(classes);
+        for (size_t at = 0; at < entries; ++at) {
+            if (dense_[at] == 0) continue;
+            Key key = 0;
+            for (const Radix& r : radixDims_) key |= static_cast<Key>(at / r.stride % r.nodes) << p_.layout.shift[r.d];
+            out.keys.push_back(key);
+            out.counts.push_back(dense_[at]);
+        }
+        return true;
+    }
+
     void fromFrequencyTable(ClassTable<Key>& out) {
         const auto& lat = *p_.lattice;
         const FrequencyTable& ft = *p_.table;
@@ -673,7 +714,9 @@ private:
         for (size_t d = 0; d < q; ++d) {
             if (p_.config->hierarchies[d]->nodeCount(lat.level(out.node, d)) > 1) used_.push_back(d);
         }
-        if (!withSensitive_ && ft.size() >= p_.config->twoThreadsFrom && twoThreads(out)) return;
+        if (!withSensitive_ && ft.size() >= p_.config->twoThreadsFrom && !denseFits(out.node, ft.size()) &&
+            twoThreads(out))
+            return;
         baseKeys_.resize(kKeyBlock);
         size_t blockBegin = 0, blockEnd = 0;
         auto keyOf = [&](size_t c) {
@@ -770,6 +813,18 @@ private:
     // combinations: the product of its levels' node counts, capped by the sources. The hash index
     // is presized for that bound but at most kPresizedClasses (a node's classes are usually far
     // fewer, and a small table stays in the L1/L2 cache); it grows when they are not.
+    // Whether groupDense() counts `node` from `sources` classes or combinations.
+    bool denseFits(size_t node, size_t sources) const {
+        const size_t limit = std::min(kDenseEntries, sources / 4);
+        size_t entries = 1;
+        for (size_t d = 0; d < p_.lattice->dimensions(); ++d) {
+            const size_t nodes = p_.config->hierarchies[d]->nodeCount(p_.lattice->level(node, d));
+            if (entries > limit / nodes) return false;
+            entries *= nodes;
+        }
+        return true;
+    }
+
     size_t classBound(size_t node, size_t sources) const {
         size_t bound = 1;
         for (size_t d = 0; d < p_.lattice->dimensions() && bound < sources; ++d)
@@ -820,6 +875,14 @@ private:
     std::vector<uint64_t> scratch_;
     std::vector<std::vector<std::vector<Key>>> contribution_;
     std::vector<Key> baseKeys_;
+    // groupDense(): the QIs with more than one node at the node's level, and the counters.
+    struct Radix {
+        size_t d;
+        uint32_t nodes;
+        size_t stride;
+    };
+    std::vector<Radix> radixDims_;
+    std::vector<uint64_t> dense_;
     // twoThreads(): one class index, class list and key block per thread.
     struct Half {
         detail::DenseIndexer<Key> indexer;
