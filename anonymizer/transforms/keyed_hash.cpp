@@ -26,6 +26,78 @@ void appendField(crypto_generichash_state& state, std::string_view field) {
     crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(field.data()), field.size());
 }
 
+// One-block keyed BLAKE2b (RFC 7693), for messages of 1 to 128 bytes: identifiers and most text
+// values. Keyed BLAKE2b compresses the key, padded to a block, before the message; that first
+// compression depends only on the key and the digest length, so KeyedHasher does it once per
+// digest length and each message costs one compression instead of two (libsodium's
+// crypto_generichash has no way to keep a state past the key block). The digests are
+// crypto_generichash's, bit for bit (tests/unit/anonymizer/test_keyed_hash.cpp).
+namespace blake2b {
+
+constexpr uint64_t kIv[8] = {0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL,
+                             0xa54ff53a5f1d36f1ULL, 0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
+                             0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL};
+// Message word schedule per round (rounds 10 and 11 repeat 0 and 1).
+constexpr uint8_t kSigma[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4}, {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13}, {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11}, {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5}, {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3}};
+
+constexpr size_t kBlockBytes = 128;
+
+inline uint64_t rotr(uint64_t x, unsigned n) noexcept { return (x >> n) | (x << (64 - n)); }
+
+inline void mix(uint64_t& a, uint64_t& b, uint64_t& c, uint64_t& d, uint64_t x, uint64_t y) noexcept {
+    a = a + b + x;
+    d = rotr(d ^ a, 32);
+    c = c + d;
+    b = rotr(b ^ c, 24);
+    a = a + b + y;
+    d = rotr(d ^ a, 16);
+    c = c + d;
+    b = rotr(b ^ c, 63);
+}
+
+// Compresses one block into h; `bytes` counts every byte hashed so far, this block's included. The
+// working vector, which with h's new value would give its old one, is wiped.
+void compress(uint64_t h[8], const uint8_t block[kBlockBytes], uint64_t bytes, bool last) noexcept {
+    uint64_t m[16], v[16];
+    for (size_t i = 0; i < 16; ++i) m[i] = loadLe64(block + 8 * i);
+    for (size_t i = 0; i < 8; ++i) {
+        v[i] = h[i];
+        v[i + 8] = kIv[i];
+    }
+    v[12] ^= bytes;  // the counter's high word (v[13]) stays 0: one-block messages only
+    if (last) v[14] = ~v[14];
+    for (const auto& s : kSigma) {
+        mix(v[0], v[4], v[8], v[12], m[s[0]], m[s[1]]);
+        mix(v[1], v[5], v[9], v[13], m[s[2]], m[s[3]]);
+        mix(v[2], v[6], v[10], v[14], m[s[4]], m[s[5]]);
+        mix(v[3], v[7], v[11], v[15], m[s[6]], m[s[7]]);
+        mix(v[0], v[5], v[10], v[15], m[s[8]], m[s[9]]);
+        mix(v[1], v[6], v[11], v[12], m[s[10]], m[s[11]]);
+        mix(v[2], v[7], v[8], v[13], m[s[12]], m[s[13]]);
+        mix(v[3], v[4], v[9], v[14], m[s[14]], m[s[15]]);
+    }
+    for (size_t i = 0; i < 8; ++i) h[i] ^= v[i] ^ v[i + 8];
+    sodium_memzero(v, sizeof v);
+}
+
+// The chaining value after the key block, for a 32-byte key and `digestBytes` of output.
+void afterKeyBlock(const uint8_t* key, size_t digestBytes, uint64_t h[8]) noexcept {
+    for (size_t i = 0; i < 8; ++i) h[i] = kIv[i];
+    h[0] ^= 0x01010000ULL ^ (uint64_t{crypto_generichash_KEYBYTES} << 8) ^ digestBytes;  // fanout 1, depth 1
+    uint8_t block[kBlockBytes] = {};
+    std::memcpy(block, key, crypto_generichash_KEYBYTES);
+    compress(h, block, kBlockBytes, /*last=*/false);
+    sodium_memzero(block, sizeof block);
+}
+
+}  // namespace blake2b
+
 }  // namespace
 
 bool ensureSodium() noexcept {
@@ -57,12 +129,19 @@ Result<KeyedHasher> KeyedHasher::derive(const MasterKey& master, const char (&co
         return failedPrecondition("keyed transforms need " + missing + " of the release");
     if (!ensureSodium()) return internalError("libsodium failed to initialize");
     static_assert(crypto_kdf_CONTEXTBYTES == 8 && crypto_kdf_KEYBYTES == MasterKey::kBytes);
-    auto* key = static_cast<uint8_t*>(sodium_malloc(crypto_generichash_KEYBYTES));
+    // The key, then the chaining value after its block for each digest length (secret as the key).
+    auto* key = static_cast<uint8_t*>(sodium_malloc(kSecretBytes));
     if (key == nullptr) return Status(StatusCode::ResourceExhausted, "cannot allocate secure memory for a key");
     if (crypto_kdf_derive_from_key(key, crypto_generichash_KEYBYTES, releaseSubkeyId(scope), context, master.data()) !=
         0) {
         sodium_free(key);
         return internalError("crypto_kdf_derive_from_key failed");
+    }
+    for (size_t bytes = crypto_generichash_BYTES_MIN; bytes <= crypto_generichash_BYTES_MAX; ++bytes) {
+        uint64_t h[8];
+        blake2b::afterKeyBlock(key, bytes, h);
+        std::memcpy(key + chainingOffset(bytes), h, sizeof h);
+        sodium_memzero(h, sizeof h);
     }
     sodium_mprotect_readonly(key);
     return KeyedHasher(key);
@@ -74,8 +153,19 @@ KeyedHasher::~KeyedHasher() {
 
 void KeyedHasher::hash(std::string_view message, std::span<uint8_t> out) const {
     assert(out.size() >= crypto_generichash_BYTES_MIN && out.size() <= crypto_generichash_BYTES_MAX);
-    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-                       key_, crypto_generichash_KEYBYTES);
+    if (message.empty() || message.size() > blake2b::kBlockBytes) {
+        // The key block is the last block of an empty message; longer messages take several blocks.
+        crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(message.data()),
+                           message.size(), key_, crypto_generichash_KEYBYTES);
+        return;
+    }
+    uint64_t h[8];
+    std::memcpy(h, key_ + chainingOffset(out.size()), sizeof h);
+    uint8_t block[blake2b::kBlockBytes] = {};
+    std::memcpy(block, message.data(), message.size());
+    blake2b::compress(h, block, blake2b::kBlockBytes + message.size(), /*last=*/true);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(h[i / 8] >> (8 * (i % 8)));
+    sodium_memzero(h, sizeof h);
 }
 
 uint64_t KeyedHasher::hash64(std::string_view message) const {

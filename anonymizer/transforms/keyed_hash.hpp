@@ -57,6 +57,12 @@ public:
     uint64_t hash64(std::string_view message) const;
 
 private:
+    // In the sodium_malloc block: the key, then per digest length 16..64 the 64-byte BLAKE2b chaining
+    // value after the key block (hash() of a 1..128-byte message compresses one block from there).
+    static constexpr size_t kKeyBytes = 32;
+    static constexpr size_t chainingOffset(size_t digestBytes) noexcept { return kKeyBytes + (digestBytes - 16) * 64; }
+    static constexpr size_t kSecretBytes = kKeyBytes + (64 - 16 + 1) * 64;
+
     explicit KeyedHasher(uint8_t* key) : key_(key) {}
     uint8_t* key_;
 };
