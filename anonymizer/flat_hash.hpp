@@ -303,14 +303,24 @@ private:
         const size_t cap = slots_.empty() ? 64 : slots_.size() * 2;
         slots_.assign(cap, Slot{});
         mask_ = cap - 1;
-        // Rehash from the stored tuples, read in index order (a sequential pass over each column).
+        // Rehash from the stored tuples, read in index order (a sequential pass over each column), a
+        // chunk at a time: the chunk's slots are prefetched before they are written, so that the
+        // cache misses of a large table overlap.
+        constexpr size_t kChunk = 16;
         std::vector<uint32_t> tuple(columns_.size());
-        for (size_t index = 0; index < size_; ++index) {
-            for (size_t c = 0; c < columns_.size(); ++c) tuple[c] = columns_[c][index];
-            const uint64_t hash = hashOf(tuple.data());
-            size_t i = static_cast<size_t>(hash) & mask_;
-            while (slots_[i].index != kEmpty) i = (i + 1) & mask_;
-            slots_[i] = {static_cast<uint32_t>(hash >> 32), static_cast<uint32_t>(index)};
+        uint64_t hashes[kChunk];
+        for (size_t first = 0; first < size_; first += kChunk) {
+            const size_t n = std::min(kChunk, size_ - first);
+            for (size_t j = 0; j < n; ++j) {
+                for (size_t c = 0; c < columns_.size(); ++c) tuple[c] = columns_[c][first + j];
+                hashes[j] = hashOf(tuple.data());
+                __builtin_prefetch(&slots_[static_cast<size_t>(hashes[j]) & mask_]);
+            }
+            for (size_t j = 0; j < n; ++j) {
+                size_t i = static_cast<size_t>(hashes[j]) & mask_;
+                while (slots_[i].index != kEmpty) i = (i + 1) & mask_;
+                slots_[i] = {static_cast<uint32_t>(hashes[j] >> 32), static_cast<uint32_t>(first + j)};
+            }
         }
     }
     std::vector<Slot> slots_;
