@@ -344,6 +344,7 @@ public:
                 if (cacheIndex_.count(node)) continue;
                 const size_t nd = p_.config->hierarchies[d]->nodeCount(levels[d]);
                 const size_t ne = p_.config->hierarchies[e]->nodeCount(levels[e]);
+                if (nd * ne > kDenseEntries) continue;  // left to classes(): too many counters
                 if (!pass.empty() && entries + nd * ne > kDenseEntries) break;
                 entries += nd * ne;
                 pass.push_back({d, e, node, static_cast<uint32_t>(ne), {}});
@@ -600,7 +601,7 @@ private:
                 chunk[j] = keyOf(first + j);
                 indexer_.prefetch(chunk[j]);
             }
-            if (first % kReportEvery + n > kReportEvery)
+            if ((first + n) / kReportEvery != first / kReportEvery)
                 reportMemory(out.keys.size() * sizeof(Key) + out.counts.size() * sizeof(uint64_t));
             for (size_t j = 0; j < n; ++j) {
                 const size_t i = first + j;

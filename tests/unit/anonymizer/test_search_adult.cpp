@@ -290,6 +290,45 @@ TEST_CASE("the search states its working set as it grows, and a refusal stops it
     CHECK(evaluated.status().code() == StatusCode::ResourceExhausted);
 }
 
+TEST_CASE("a node counted from more than a million combinations states its working set while it counts",
+          "[search][memory]") {
+    // Two QIs of 1,449 values each, every pair once: 2,099,601 combinations, counted on one thread.
+    constexpr uint32_t kValues = 1449;
+    std::vector<std::vector<std::string>> rows;
+    for (uint32_t v = 0; v < kValues; ++v) rows.push_back({std::to_string(v), "*"});
+    std::vector<std::shared_ptr<const Hierarchy>> hierarchies;
+    for (const char* name : {"a", "b"}) {
+        auto h = Hierarchy::fromRows(name, rows);
+        REQUIRE(h.isOk());
+        hierarchies.push_back(std::make_shared<const Hierarchy>(std::move(h.value())));
+    }
+    std::vector<std::vector<uint32_t>> codes(2);
+    for (uint32_t a = 0; a < kValues; ++a) {
+        for (uint32_t b = 0; b < kValues; ++b) {
+            codes[0].push_back(hierarchies[0]->leafCode(std::to_string(a)).value());
+            codes[1].push_back(hierarchies[1]->leafCode(std::to_string(b)).value());
+        }
+    }
+    const size_t combinations = codes[0].size();
+    auto table =
+        FrequencyTable::fromDistinct({kValues, kValues}, std::move(codes), std::vector<uint64_t>(combinations, 1));
+    REQUIRE(table.isOk());
+    OptimalSearchConfig cfg;
+    cfg.hierarchies = hierarchies;
+    cfg.models.k = 2;
+    cfg.twoThreadsFrom = SIZE_MAX;
+    size_t calls = 0;
+    cfg.memory = [&](uint64_t) {
+        ++calls;
+        return custodian::Status::ok();
+    };
+    auto bottom = evaluateGeneralization(*table, cfg, {0, 0});
+    REQUIRE(bottom.isOk());
+    CHECK(bottom->classes + bottom->suppressedClasses == combinations);
+    // Once per million combinations read (two), then the finished class table and its statistics.
+    CHECK(calls >= combinations / (size_t{1} << 20) + 2);
+}
+
 TEST_CASE("Adult release with suppression and l-diversity passes the final check", "[search][adult][final-check]") {
     // Eight quasi-identifiers, salary-class as the sensitive attribute.
     const auto& a = testing::adult();
