@@ -129,6 +129,8 @@ Result<KeyedHasher> KeyedHasher::derive(const MasterKey& master, const char (&co
         return failedPrecondition("keyed transforms need " + missing + " of the release");
     if (!ensureSodium()) return internalError("libsodium failed to initialize");
     static_assert(crypto_kdf_CONTEXTBYTES == 8 && crypto_kdf_KEYBYTES == MasterKey::kBytes);
+    static_assert(crypto_generichash_KEYBYTES == kKeyBytes && crypto_generichash_BYTES_MIN == kDigestsMin &&
+                  crypto_generichash_BYTES_MAX == kDigestsMax);
     // The key, then the chaining value after its block for each digest length (secret as the key).
     auto* key = static_cast<uint8_t*>(sodium_malloc(kSecretBytes));
     if (key == nullptr) return Status(StatusCode::ResourceExhausted, "cannot allocate secure memory for a key");

@@ -59,9 +59,11 @@ public:
 private:
     // In the sodium_malloc block: the key, then per digest length 16..64 the 64-byte BLAKE2b chaining
     // value after the key block (hash() of a 1..128-byte message compresses one block from there).
-    static constexpr size_t kKeyBytes = 32;
-    static constexpr size_t chainingOffset(size_t digestBytes) noexcept { return kKeyBytes + (digestBytes - 16) * 64; }
-    static constexpr size_t kSecretBytes = kKeyBytes + (64 - 16 + 1) * 64;
+    static constexpr size_t kKeyBytes = 32, kChainingBytes = 64, kDigestsMin = 16, kDigestsMax = 64;
+    static constexpr size_t chainingOffset(size_t digestBytes) noexcept {
+        return kKeyBytes + (digestBytes - kDigestsMin) * kChainingBytes;
+    }
+    static constexpr size_t kSecretBytes = kKeyBytes + (kDigestsMax - kDigestsMin + 1) * kChainingBytes;
 
     explicit KeyedHasher(uint8_t* key) : key_(key) {}
     uint8_t* key_;
