@@ -80,7 +80,8 @@ constexpr size_t kPrefetchChunk = 16;
 // Node keys are computed for this many frequency-table combinations at a time.
 constexpr size_t kKeyBlock = 4096;
 
-// The dense counters of one pass of Evaluator::seedPairs() (8 bytes each) hold at most this many.
+// Dense counters (8 bytes each) of one pass of Evaluator::seedPairs(), or of one node counted by
+// Evaluator::groupDense(), are at most this many.
 constexpr size_t kDenseEntries = size_t{1} << 22;
 
 // Per-node bound arrays are allocated only up to this many entries (nodes x (QIs + 1)).
@@ -650,9 +651,9 @@ private:
     }
 
     // The node's classes counted in an array indexed by the node codes (mixed radix over the QIs
-    // whose level has more than one node) instead of a hash index, when that array has at most
-    // kDenseEntries entries and not more than four per source: no hashing, no probing, and a pass
-    // over the array lists the classes (in the order of their codes). False when it does not fit.
+    // whose level has more than one node) instead of a hash index, when denseFits(): no hashing, no
+    // probing, and a pass over the array lists the classes (in the order of their codes). False
+    // when it does not fit.
     template <typename KeyOf, typename CountOf>
     bool groupDense(size_t sources, KeyOf keyOf, CountOf countOf, ClassTable<Key>& out) {
         if (!denseFits(out.node, sources)) return false;
@@ -810,11 +811,8 @@ private:
         return true;
     }
 
-    // At most how many classes `node` can have when rolled up from `sources` classes or
-    // combinations: the product of its levels' node counts, capped by the sources. The hash index
-    // is presized for that bound but at most kPresizedClasses (a node's classes are usually far
-    // fewer, and a small table stays in the L1/L2 cache); it grows when they are not.
-    // Whether groupDense() counts `node` from `sources` classes or combinations.
+    // Whether groupDense() counts `node` from `sources` classes or combinations: the node's code
+    // space has at most kDenseEntries entries and at most a quarter as many as there are sources.
     bool denseFits(size_t node, size_t sources) const {
         const size_t limit = std::min(kDenseEntries, sources / 4);
         size_t entries = 1;
@@ -826,6 +824,10 @@ private:
         return true;
     }
 
+    // At most how many classes `node` can have when rolled up from `sources` classes or
+    // combinations: the product of its levels' node counts, capped by the sources. The hash index
+    // is presized for that bound but at most kPresizedClasses (a node's classes are usually far
+    // fewer, and a small table stays in the L1/L2 cache); it grows when they are not.
     size_t classBound(size_t node, size_t sources) const {
         size_t bound = 1;
         for (size_t d = 0; d < p_.lattice->dimensions() && bound < sources; ++d)
