@@ -1,6 +1,7 @@
 #include "anonymizer/optimal_search.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -261,21 +262,13 @@ public:
 
     // Bytes held now: cached class tables, the hash index and scratch of the roll-ups.
     uint64_t workingSetBytes() const noexcept {
-        uint64_t bytes = cacheBytes_ + indexer_.memoryBytes() + targetOf_.capacity() * sizeof(uint32_t) +
-                         fill_.capacity() * sizeof(uint32_t) + staging_.capacity() * sizeof(SensitiveCount) +
-                         baseKeys_.capacity() * sizeof(Key) + dense_.capacity() * sizeof(uint64_t);
-        for (const Half& half : halves_) {
-            bytes += half.indexer.memoryBytes() + half.keys.capacity() * sizeof(Key) +
-                     half.counts.capacity() * sizeof(uint64_t) + half.block.capacity() * sizeof(Key);
-        }
+        uint64_t bytes = ownBytes();
+        for (const Half& half : halves_) bytes += halfBytes(half);
         return bytes;
     }
     // States the working set (plus `extra` bytes held beside it) to the configuration's observer;
     // throws SearchStopped when it refuses.
-    void reportMemory(uint64_t extra = 0) const {
-        if (!p_.config->memory) return;
-        if (Status s = p_.config->memory(workingSetBytes() + extra); !s) throw SearchStopped{std::move(s)};
-    }
+    void reportMemory(uint64_t extra = 0) const { report(workingSetBytes() + extra); }
 
     size_t evaluations() const noexcept { return evaluations_; }
     // Classes read while rolling up, and evaluations that started from the frequency table.
@@ -542,6 +535,22 @@ public:
     }
 
 private:
+    // The working set but twoThreads()'s halves.
+    uint64_t ownBytes() const noexcept {
+        return cacheBytes_ + indexer_.memoryBytes() + targetOf_.capacity() * sizeof(uint32_t) +
+               fill_.capacity() * sizeof(uint32_t) + staging_.capacity() * sizeof(SensitiveCount) +
+               baseKeys_.capacity() * sizeof(Key) + dense_.capacity() * sizeof(uint64_t);
+    }
+    struct Half;
+    static uint64_t halfBytes(const Half& half) noexcept {
+        return half.indexer.memoryBytes() + half.keys.capacity() * sizeof(Key) +
+               half.counts.capacity() * sizeof(uint64_t) + half.block.capacity() * sizeof(Key);
+    }
+    void report(uint64_t bytes) const {
+        if (!p_.config->memory) return;
+        if (Status s = p_.config->memory(bytes); !s) throw SearchStopped{std::move(s)};
+    }
+
     const ClassTable<Key>* findSource(size_t node) const {
         const auto& lat = *p_.lattice;
         const ClassTable<Key>* best = nullptr;
@@ -754,13 +763,28 @@ private:
         const FrequencyTable& ft = *p_.table;
         const size_t node = out.node;
         const size_t presize = std::min(classBound(node, ft.size()), kPresizedClasses) / 2 + 1;
+        // Each thread publishes the bytes of its half after every block; the calling thread states
+        // both halves with the rest of the working set every million combinations, and a refusal
+        // stops the helper too.
+        std::atomic<bool> stop{false};
+        constexpr size_t kReportEvery = size_t{1} << 20;
         auto count = [&](Half& half, uint64_t which) {
             half.indexer.reset(presize);
             half.keys.clear();
             half.counts.clear();
             half.block.resize(kKeyBlock);
-            for (size_t first = 0; first < ft.size(); first += kKeyBlock) {
+            for (size_t first = 0; first < ft.size() && !stop.load(std::memory_order_relaxed); first += kKeyBlock) {
                 const size_t n = std::min(kKeyBlock, ft.size() - first);
+                half.bytes.store(halfBytes(half), std::memory_order_relaxed);
+                if (which == 0 && (first + n) / kReportEvery != first / kReportEvery) {
+                    try {
+                        report(ownBytes() + halves_[0].bytes.load(std::memory_order_relaxed) +
+                               halves_[1].bytes.load(std::memory_order_relaxed));
+                    } catch (...) {
+                        stop.store(true, std::memory_order_relaxed);
+                        throw;
+                    }
+                }
                 blockKeys(node, first, n, half.block.data());
                 for (size_t i = 0; i < n; ++i) {
                     if (i + kPrefetchChunk < n) {
@@ -892,6 +916,7 @@ private:
         std::vector<Key> keys;
         std::vector<uint64_t> counts;
         std::vector<Key> block;
+        std::atomic<uint64_t> bytes{0};  // halfBytes() as its thread last saw it
     };
     Half halves_[2];
 };

@@ -313,20 +313,33 @@ TEST_CASE("a node counted from more than a million combinations states its worki
     auto table =
         FrequencyTable::fromDistinct({kValues, kValues}, std::move(codes), std::vector<uint64_t>(combinations, 1));
     REQUIRE(table.isOk());
-    OptimalSearchConfig cfg;
-    cfg.hierarchies = hierarchies;
-    cfg.models.k = 2;
-    cfg.twoThreadsFrom = SIZE_MAX;
-    size_t calls = 0;
-    cfg.memory = [&](uint64_t) {
-        ++calls;
-        return custodian::Status::ok();
-    };
-    auto bottom = evaluateGeneralization(*table, cfg, {0, 0});
-    REQUIRE(bottom.isOk());
-    CHECK(bottom->classes + bottom->suppressedClasses == combinations);
-    // Once per million combinations read (two), then the finished class table and its statistics.
-    CHECK(calls >= combinations / (size_t{1} << 20) + 2);
+    for (const size_t twoThreadsFrom : {SIZE_MAX, size_t{0}}) {
+        INFO((twoThreadsFrom ? "one thread" : "two threads"));
+        OptimalSearchConfig cfg;
+        cfg.hierarchies = hierarchies;
+        cfg.models.k = 2;
+        cfg.twoThreadsFrom = twoThreadsFrom;
+        size_t calls = 0;
+        cfg.memory = [&](uint64_t) {
+            ++calls;
+            return custodian::Status::ok();
+        };
+        auto bottom = evaluateGeneralization(*table, cfg, {0, 0});
+        REQUIRE(bottom.isOk());
+        CHECK(bottom->classes + bottom->suppressedClasses == combinations);
+        // Once per million combinations read (two), then the finished class table and its statistics.
+        CHECK(calls >= combinations / (size_t{1} << 20) + 2);
+        // Refused at the first statement, which comes while the table is being counted.
+        calls = 0;
+        cfg.memory = [&](uint64_t) {
+            ++calls;
+            return custodian::Status(StatusCode::ResourceExhausted, "refused while counting");
+        };
+        auto refused = evaluateGeneralization(*table, cfg, {0, 0});
+        REQUIRE_FALSE(refused.isOk());
+        CHECK(refused.status().message() == "refused while counting");
+        CHECK(calls == 1);
+    }
 }
 
 TEST_CASE("Adult release with suppression and l-diversity passes the final check", "[search][adult][final-check]") {
