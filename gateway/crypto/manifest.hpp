@@ -27,6 +27,9 @@ struct ManifestColumn {
     friend bool operator==(const ManifestColumn&, const ManifestColumn&) = default;
 };
 
+// Declared before ExtractManifest, whose defaulted operator== compares its digests with it.
+bool operator==(const ExtractDigests& a, const ExtractDigests& b);
+
 struct ExtractManifest {
     std::string extractId;
     std::string dataset;
@@ -54,8 +57,6 @@ struct ExtractManifest {
 
     friend bool operator==(const ExtractManifest&, const ExtractManifest&) = default;
 };
-
-bool operator==(const ExtractDigests& a, const ExtractDigests& b);
 
 json::JsonValue manifestToJson(const ExtractManifest& manifest);
 Result<ExtractManifest> manifestFromJson(const json::JsonValue& json);
