@@ -40,10 +40,18 @@ int runCustodian(const std::string& args) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// A directory of this test process's own files, removed when the process exits.
 fs::path scratch(const std::string& name) {
-    fs::path dir = fs::temp_directory_path() / ("custodian-anonymize-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    return dir / name;
+    struct Directory {
+        fs::path path = fs::temp_directory_path() / ("custodian-anonymize-" + std::to_string(::getpid()));
+        Directory() { fs::create_directories(path); }
+        ~Directory() {
+            std::error_code ignored;
+            fs::remove_all(path, ignored);
+        }
+    };
+    static const Directory dir;
+    return dir.path / name;
 }
 
 // Every member of `expected` is in `actual` with the same value (objects compared recursively).
