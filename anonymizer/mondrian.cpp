@@ -128,8 +128,7 @@ public:
     void run(std::vector<std::pair<size_t, size_t>>& out) {
         histogramOfRank_.resize(q_);
         for (size_t d = 0; d < q_; ++d) histogramOfRank_[d].assign(dims_[d].leafOfRank.size(), 0);
-        lo_.resize(q_);
-        hi_.resize(q_);
+        ranks_.resize(q_);
         offset_.assign(q_ + 1, 0);
         for (size_t d = 0; d < q_; ++d) offset_[d + 1] = offset_[d] + dims_[d].leafOfRank.size();
         parent_.assign(offset_[q_], 0);
@@ -156,15 +155,17 @@ public:
         const Dimension& dim = dims_[d];
         const Hierarchy& h = *dim.hierarchy;
         auto& histogram = histogramOfRank_[d];
-        uint32_t lo = UINT32_MAX, hi = 0;
+        // The ranks present, from the records: a partition can be small and still span most of a
+        // wide domain (dates), so nothing here walks the rank range.
+        auto& present = describedRanks_;
+        present.clear();
         for (size_t i = begin; i < end; ++i) {
             const uint32_t r = rank(i, d);
-            ++histogram[r];
-            lo = std::min(lo, r);
-            hi = std::max(hi, r);
+            if (histogram[r]++ == 0) present.push_back(r);
         }
-        uint32_t distinct = 0;
-        for (uint32_t r = lo; r <= hi; ++r) distinct += histogram[r] != 0;
+        std::sort(present.begin(), present.end());
+        const uint32_t lo = present.front(), hi = present.back();
+        const auto distinct = static_cast<uint32_t>(present.size());
         cost = dim.cost(lo, hi, distinct);
         if (dim.numeric) {
             const std::string& a = h.label(0, dim.leafOfRank[lo]);
@@ -175,8 +176,7 @@ public:
             if (dim.valueSets && covered != distinct) {
                 // The tightest description: the values themselves, in hierarchy order.
                 label.clear();
-                for (uint32_t r = lo; r <= hi; ++r) {
-                    if (histogram[r] == 0) continue;
+                for (uint32_t r : present) {
                     if (!label.empty()) label += kValueSetSeparator;
                     label += h.label(0, dim.leafOfRank[r]);
                 }
@@ -184,7 +184,7 @@ public:
                 label = level < 0 ? std::string("*") : h.label(level, h.generalize(dim.leafOfRank[lo], level));
             }
         }
-        std::fill(histogram.begin() + lo, histogram.begin() + hi + 1, 0);
+        for (uint32_t r : present) histogram[r] = 0;
     }
 
 private:
@@ -212,57 +212,53 @@ private:
         // A side smaller than n / kBalance is allowed only when it is the only way to cut: a chain of
         // tiny cuts would make the recursion quadratic.
         const size_t smallest = std::max<size_t>(k, n / kBalance);
-        std::fill(lo_.begin(), lo_.end(), UINT32_MAX);
-        std::fill(hi_.begin(), hi_.end(), 0);
+        // Per QI the histogram over ranks and the ranks present, ascending. Every loop below walks
+        // the ranks present, never the range between the lowest and the highest: a partition
+        // split on one QI still spans most of another's domain (10,000s of dates), and one walk of
+        // a range per split made the partitioning quadratic in practice.
         if (saved >= 0) {
-            const std::vector<uint32_t>& h = pool_[static_cast<size_t>(saved)];
+            const Saved& h = pool_[static_cast<size_t>(saved)];
             for (size_t d = 0; d < q_; ++d) {
-                for (size_t r = 0; r < dims_[d].leafOfRank.size(); ++r) {
-                    const uint32_t count = h[offset_[d] + r];
-                    if (count == 0) continue;
-                    histogramOfRank_[d][r] = count;
-                    lo_[d] = std::min(lo_[d], static_cast<uint32_t>(r));
-                    hi_[d] = static_cast<uint32_t>(r);
-                }
+                ranks_[d].assign(h.ranks.begin() + static_cast<ptrdiff_t>(h.start[d]),
+                                 h.ranks.begin() + static_cast<ptrdiff_t>(h.start[d + 1]));
+                for (uint32_t r : ranks_[d]) histogramOfRank_[d][r] = h.counts[offset_[d] + r];
             }
             release(saved);
         } else {
+            for (auto& present : ranks_) present.clear();
             for (size_t i = begin; i < end; ++i) {
                 const uint32_t* rec = record(i);
                 for (size_t d = 0; d < q_; ++d) {
-                    ++histogramOfRank_[d][rec[d]];
-                    lo_[d] = std::min(lo_[d], rec[d]);
-                    hi_[d] = std::max(hi_[d], rec[d]);
+                    if (histogramOfRank_[d][rec[d]]++ == 0) ranks_[d].push_back(rec[d]);
                 }
             }
+            for (auto& present : ranks_) std::sort(present.begin(), present.end());
         }
         leftHistogram_ = rightHistogram_ = -1;
         cuts_.clear();
         relaxedCuts_.clear();
         for (size_t d = 0; d < q_; ++d) {
-            if (lo_[d] == hi_[d]) continue;
+            const std::vector<uint32_t>& present = ranks_[d];
+            if (present.size() < 2) continue;
             const Dimension& dim = dims_[d];
             const auto& histogram = histogramOfRank_[d];
-            present_.clear();
-            for (uint32_t r = lo_[d]; r <= hi_[d]; ++r)
-                if (histogram[r] != 0) present_.push_back(r);
-            const auto m = static_cast<uint32_t>(present_.size());
-            const double whole = static_cast<double>(n) * dim.cost(present_.front(), present_.back(), m);
+            const auto m = static_cast<uint32_t>(present.size());
+            const double whole = static_cast<double>(n) * dim.cost(present.front(), present.back(), m);
             auto gainOf = [&](size_t left, uint32_t lastLeft, uint32_t firstRight) {
                 const uint32_t leftDistinct = lastLeft + 1, rightDistinct = m - firstRight;
                 return whole -
-                       static_cast<double>(left) * dim.cost(present_.front(), present_[lastLeft], leftDistinct) -
-                       static_cast<double>(n - left) * dim.cost(present_[firstRight], present_.back(), rightDistinct);
+                       static_cast<double>(left) * dim.cost(present.front(), present[lastLeft], leftDistinct) -
+                       static_cast<double>(n - left) * dim.cost(present[firstRight], present.back(), rightDistinct);
             };
             // Strict cuts: between two consecutive values present.
             std::optional<Cut> best, median, anyAllowed;
             size_t left = 0;
             bool medianSeen = false;
             for (uint32_t j = 0; j + 1 < m; ++j) {
-                left += histogram[present_[j]];
+                left += histogram[present[j]];
                 if (n - left < k) break;
                 if (left < k) continue;
-                const Cut c{gainOf(left, j, j + 1), d, present_[j], false};
+                const Cut c{gainOf(left, j, j + 1), d, present[j], false};
                 if (!anyAllowed || c.gain > anyAllowed->gain) anyAllowed = c;
                 if (!medianSeen && left * 2 >= n) {
                     median = c;
@@ -273,16 +269,16 @@ private:
             if (!best) best = anyAllowed;
             if (best) cuts_.push_back(*best);
             if (median && (!best || median->rank != best->rank)) cuts_.push_back(*median);
-            if (!dim.numeric && !dim.valueSets) regroupingCuts(d, n, smallest, whole);
+            if (!dim.numeric && !dim.valueSets) regroupingCuts(d, n, smallest, whole, present);
             if (config_.mode == MondrianMode::Relaxed) {
                 // The left side takes exactly n / 2 records; those with the value at that position
                 // go to both sides.
                 size_t below = 0;
                 for (uint32_t j = 0; j < m; ++j) {
-                    const size_t here = histogram[present_[j]];
+                    const size_t here = histogram[present[j]];
                     if (below + here > n / 2) {
                         // below == n / 2 is the strict cut before this value, already a candidate.
-                        if (below < n / 2) relaxedCuts_.push_back({gainOf(n / 2, j, j), d, present_[j], true});
+                        if (below < n / 2) relaxedCuts_.push_back({gainOf(n / 2, j, j), d, present[j], true});
                         break;
                     }
                     below += here;
@@ -291,10 +287,10 @@ private:
         }
         // Keep the partition's histogram for the sides' (parent_), and leave the scratch zero.
         for (size_t d = 0; d < q_; ++d) {
-            if (lo_[d] > hi_[d]) continue;
-            std::copy(histogramOfRank_[d].begin() + lo_[d], histogramOfRank_[d].begin() + hi_[d] + 1,
-                      parent_.begin() + static_cast<ptrdiff_t>(offset_[d] + lo_[d]));
-            std::fill(histogramOfRank_[d].begin() + lo_[d], histogramOfRank_[d].begin() + hi_[d] + 1, 0);
+            for (uint32_t r : ranks_[d]) {
+                parent_[offset_[d] + r] = histogramOfRank_[d][r];
+                histogramOfRank_[d][r] = 0;
+            }
         }
         auto byGain = [](const Cut& a, const Cut& b) {
             return a.gain != b.gain ? a.gain > b.gain : a.dimension < b.dimension;
@@ -330,9 +326,7 @@ private:
 
     void clearParent() {
         for (size_t d = 0; d < q_; ++d)
-            if (lo_[d] <= hi_[d])
-                std::fill(parent_.begin() + static_cast<ptrdiff_t>(offset_[d] + lo_[d]),
-                          parent_.begin() + static_cast<ptrdiff_t>(offset_[d] + hi_[d] + 1), 0);
+            for (uint32_t r : ranks_[d]) parent_[offset_[d] + r] = 0;
     }
 
     // Histograms of the sides [begin, begin + mid) and [begin + mid, end) that will be split again.
@@ -342,19 +336,33 @@ private:
         const size_t smallBegin = leftSmaller ? begin : begin + mid, smallEnd = leftSmaller ? begin + mid : end;
         const bool needSmall = smallEnd - smallBegin >= twoK, needLarge = n - (smallEnd - smallBegin) >= twoK;
         if (!needSmall && !needLarge) return;
+        // Each side's ranks are those of the partition (ranks_, ascending) where its count is not 0.
         const int small = acquire();
-        std::vector<uint32_t>& hs = pool_[static_cast<size_t>(small)];
-        for (size_t i = smallBegin; i < smallEnd; ++i) {
-            const uint32_t* rec = record(i);
-            for (size_t d = 0; d < q_; ++d) ++hs[offset_[d] + rec[d]];
+        {
+            Saved& hs = pool_[static_cast<size_t>(small)];
+            for (size_t i = smallBegin; i < smallEnd; ++i) {
+                const uint32_t* rec = record(i);
+                for (size_t d = 0; d < q_; ++d) ++hs.counts[offset_[d] + rec[d]];
+            }
+            for (size_t d = 0; d < q_; ++d) {
+                for (uint32_t r : ranks_[d])
+                    if (hs.counts[offset_[d] + r] != 0) hs.ranks.push_back(r);
+                hs.start[d + 1] = hs.ranks.size();
+            }
         }
         int large = -1;
         if (needLarge) {
-            large = acquire();
-            std::vector<uint32_t>& hl = pool_[static_cast<size_t>(large)];
-            const std::vector<uint32_t>& hsmall = pool_[static_cast<size_t>(small)];
-            for (size_t d = 0; d < q_; ++d)
-                for (size_t r = offset_[d] + lo_[d]; r <= offset_[d] + hi_[d]; ++r) hl[r] = parent_[r] - hsmall[r];
+            large = acquire();  // may move pool_'s elements: no reference into it is held across
+            Saved& hl = pool_[static_cast<size_t>(large)];
+            const Saved& hsmall = pool_[static_cast<size_t>(small)];
+            for (size_t d = 0; d < q_; ++d) {
+                for (uint32_t r : ranks_[d]) {
+                    const size_t at = offset_[d] + r;
+                    hl.counts[at] = parent_[at] - hsmall.counts[at];
+                    if (hl.counts[at] != 0) hl.ranks.push_back(r);
+                }
+                hl.start[d + 1] = hl.ranks.size();
+            }
         }
         int kept = small;
         if (!needSmall) {
@@ -367,15 +375,24 @@ private:
 
     int acquire() {
         if (free_.empty()) {
-            pool_.emplace_back(offset_[q_], 0);
+            Saved s;
+            s.counts.assign(offset_[q_], 0);
+            s.start.assign(q_ + 1, 0);
+            pool_.push_back(std::move(s));
             return static_cast<int>(pool_.size() - 1);
         }
         const int i = free_.back();
         free_.pop_back();
         return i;
     }
+    // Zeroes the counts at the ranks present (the rest are zero already) and frees the slot.
     void release(int i) {
-        std::fill(pool_[static_cast<size_t>(i)].begin(), pool_[static_cast<size_t>(i)].end(), 0);
+        Saved& s = pool_[static_cast<size_t>(i)];
+        for (size_t d = 0; d < q_; ++d) {
+            for (size_t j = s.start[d]; j < s.start[d + 1]; ++j) s.counts[offset_[d] + s.ranks[j]] = 0;
+        }
+        s.ranks.clear();
+        std::fill(s.start.begin(), s.start.end(), 0);
         free_.push_back(i);
     }
 
@@ -384,15 +401,15 @@ private:
     // partition's lowest common node instead of cutting their depth-first order in two: one child
     // against all the others. A side of two or more children stays under the common node, so this
     // is the only way to release a middle child's values under their own node in one cut (the
-    // first and the last child are already order cuts). present_ and histogramOfRank_[d] describe
+    // first and the last child are already order cuts). present and histogramOfRank_[d] describe
     // the partition, `whole` is its penalty in d. Both sides must have >= k records; balanced cuts
     // (>= smallest) are preferred, as for order cuts.
-    void regroupingCuts(size_t d, size_t n, size_t smallest, double whole) {
+    void regroupingCuts(size_t d, size_t n, size_t smallest, double whole, const std::vector<uint32_t>& present) {
         const Dimension& dim = dims_[d];
         const Hierarchy& h = *dim.hierarchy;
         const auto& histogram = histogramOfRank_[d];
         const uint64_t k = config_.models.k;
-        const auto m = static_cast<uint32_t>(present_.size());
+        const auto m = static_cast<uint32_t>(present.size());
         std::optional<Cut> best, anyAllowed;
         auto consider = [&](const Cut& c, size_t left) {
             if (left < k || n - left < k) return;
@@ -400,24 +417,24 @@ private:
             if (left >= smallest && n - left >= smallest && (!best || c.gain > best->gain)) best = c;
         };
         int level = -1;
-        dim.coveredByCommonNode(present_.front(), present_.back(), &level);
+        dim.coveredByCommonNode(present.front(), present.back(), &level);
         const int childLevel = level < 0 ? h.levels() - 1 : level - 1;
         if (childLevel < 0) return;
-        // Children are runs of present_ (depth-first order); skip the first and the last.
+        // Children are runs of present (depth-first order); skip the first and the last.
         uint32_t start = 0;
         size_t runs = 0;
         while (start < m) {
-            const uint32_t node = h.generalize(dim.leafOfRank[present_[start]], childLevel);
+            const uint32_t node = h.generalize(dim.leafOfRank[present[start]], childLevel);
             uint32_t stop = start;
             size_t records = 0;
-            while (stop < m && h.generalize(dim.leafOfRank[present_[stop]], childLevel) == node)
-                records += histogram[present_[stop++]];
+            while (stop < m && h.generalize(dim.leafOfRank[present[stop]], childLevel) == node)
+                records += histogram[present[stop++]];
             if (runs > 0 && stop < m) {
-                const double own = dim.cost(present_[start], present_[stop - 1], stop - start);
+                const double own = dim.cost(present[start], present[stop - 1], stop - start);
                 const double gain = whole - static_cast<double>(records) * own -
                                     static_cast<double>(n - records) * (whole / static_cast<double>(n));
-                Cut c{gain, d, present_[start], false};
-                c.last = present_[stop - 1];
+                Cut c{gain, d, present[start], false};
+                c.last = present[stop - 1];
                 c.interval = true;
                 consider(c, records);
             }
@@ -458,13 +475,19 @@ private:
     std::vector<uint64_t> scratch_;
     // Scratch of split() and describe(): per dimension a histogram over ranks, all zero between uses.
     std::vector<std::vector<uint32_t>> histogramOfRank_;
-    std::vector<uint32_t> lo_, hi_, present_;
+    std::vector<std::vector<uint32_t>> ranks_;  // split(): per QI the ranks present, ascending
+    std::vector<uint32_t> describedRanks_;      // describe(): the ranks present
     std::vector<Cut> cuts_, relaxedCuts_;
     // Saved histograms of partitions waiting on the stack, flat over all dimensions (offset_[d] is
     // dimension d's first slot), all zero when free; parent_ holds the partition being split.
     std::vector<size_t> offset_;
     std::vector<uint32_t> parent_;
-    std::vector<std::vector<uint32_t>> pool_;
+    struct Saved {
+        std::vector<uint32_t> counts;  // flat over all QIs, zero where no rank is present
+        std::vector<uint32_t> ranks;   // the ranks present, QI by QI, ascending within each
+        std::vector<size_t> start;     // QI d's ranks are [start[d], start[d + 1])
+    };
+    std::vector<Saved> pool_;
     std::vector<int> free_;
     int leftHistogram_ = -1, rightHistogram_ = -1;
 };
