@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "anonymizer/flat_hash.hpp"
+#include "anonymizer/heap_bytes.hpp"
 #include "anonymizer/metrics.hpp"
 
 namespace custodian::anon {
@@ -501,27 +502,27 @@ private:
 // through the ranks it touched) keeps this linear in the records, without hashing each cell.
 namespace {
 
-// A released class: the partitions (record ranges) that ended with the same labels.
-struct ReleasedClass {
+// The released classes: class c is made of the partitions (record ranges)
+// ranges[offset[c], offset[c + 1]), which ended with the same labels; sizes[c] records.
+struct ReleasedClasses {
     std::vector<std::pair<size_t, size_t>> ranges;
-    uint64_t size = 0;
-    uint32_t firstRow = UINT32_MAX;
+    std::vector<size_t> offset;
+    std::vector<uint64_t> sizes;
+
+    size_t size() const noexcept { return sizes.size(); }
+    std::span<const std::pair<size_t, size_t>> of(size_t c) const noexcept {
+        return {ranges.data() + offset[c], ranges.data() + offset[c + 1]};
+    }
 };
 
-double nonUniformEntropy(const MondrianResult& result, const std::vector<ReleasedClass>& classes,
-                         const Partitioner& partitioner, const std::vector<Dimension>& dims) {
+double nonUniformEntropy(const MondrianResult& result, const ReleasedClasses& classes, const Partitioner& partitioner,
+                         const std::vector<Dimension>& dims) {
     const size_t q = dims.size();
-    // Per dimension: records per released label, and the label of each class.
+    // Per dimension: records per released label.
     std::vector<std::vector<uint64_t>> recordsWithLabel(q);
-    std::vector<uint32_t> labelOfClass(classes.size() * q);
-    for (size_t d = 0; d < q; ++d) {
-        detail::StringInterner labels;
-        for (size_t c = 0; c < classes.size(); ++c) {
-            const auto [id, isNew] = labels.intern(result.labels[c][d]);
-            if (isNew) recordsWithLabel[d].push_back(0);
-            recordsWithLabel[d][id] += classes[c].size;
-            labelOfClass[c * q + d] = id;
-        }
+    for (size_t d = 0; d < q; ++d) recordsWithLabel[d].assign(result.labelTexts[d].size(), 0);
+    for (size_t c = 0; c < classes.size(); ++c) {
+        for (size_t d = 0; d < q; ++d) recordsWithLabel[d][result.labelIds[c * q + d]] += classes.sizes[c];
     }
     // One pass over the records, all dimensions at once: per class a histogram over ranks per
     // dimension, folded into (label, rank) counts.
@@ -534,7 +535,7 @@ double nonUniformEntropy(const MondrianResult& result, const std::vector<Release
         histogram[d].assign(dims[d].rankOfLeaf.size(), 0);
     }
     for (size_t c = 0; c < classes.size(); ++c) {
-        for (const auto& [begin, end] : classes[c].ranges) {
+        for (const auto& [begin, end] : classes.of(c)) {
             for (size_t i = begin; i < end; ++i) {
                 const uint32_t* rec = partitioner.record(i);
                 for (size_t d = 0; d < q; ++d)
@@ -542,7 +543,7 @@ double nonUniformEntropy(const MondrianResult& result, const std::vector<Release
             }
         }
         for (size_t d = 0; d < q; ++d) {
-            const uint32_t label = labelOfClass[c * q + d];
+            const uint32_t label = result.labelIds[c * q + d];
             for (uint32_t rank : touched[d]) {
                 const uint32_t index = pairs[d].indexOf((uint64_t{label} << 32) | rank);
                 if (index == pairRecords[d].size()) {
@@ -667,71 +668,91 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     partitioner.run(parts);
 
     // Describe every partition, then merge those with identical descriptions into one released class.
+    // A label is interned per QI once; a class is the tuple of its labels' ids.
     MondrianResult result;
     result.partitions = parts.size();
-    std::vector<ReleasedClass> classes;
+    ReleasedClasses classes;
     std::vector<double> classPenalty;  // [class * q + d], per record
     {
-        detail::StringInterner keys;
-        std::vector<std::string> labels(q);
+        std::vector<detail::StringInterner> labels(q);
+        detail::StringInterner tuples;  // a class's q label ids, as bytes
+        std::vector<uint32_t> labelIds;  // [class * q + d], classes in order of discovery
+        std::vector<uint32_t> classOfPart(parts.size()), firstRow;
+        std::vector<uint64_t> sizes;
         std::vector<double> penalty(q);
-        std::string key;
-        for (const auto& part : parts) {
-            key.clear();
+        std::vector<uint32_t> ids(q);
+        std::string label;
+        for (size_t p = 0; p < parts.size(); ++p) {
+            const auto [begin, end] = parts[p];
             for (size_t d = 0; d < q; ++d) {
-                partitioner.describe(d, part.first, part.second, labels[d], penalty[d]);
-                key += std::to_string(labels[d].size());
-                key += ':';
-                key += labels[d];
+                partitioner.describe(d, begin, end, label, penalty[d]);
+                ids[d] = labels[d].intern(label).first;
             }
-            const auto [id, isNew] = keys.intern(key);
+            const auto [c, isNew] =
+                tuples.intern(std::string_view(reinterpret_cast<const char*>(ids.data()), q * sizeof(uint32_t)));
             if (isNew) {
-                classes.emplace_back();
-                result.labels.push_back(labels);
+                labelIds.insert(labelIds.end(), ids.begin(), ids.end());
                 classPenalty.insert(classPenalty.end(), penalty.begin(), penalty.end());
+                firstRow.push_back(UINT32_MAX);
+                sizes.push_back(0);
             }
-            ReleasedClass& c = classes[id];
-            c.ranges.push_back(part);
-            c.size += part.second - part.first;
-            for (size_t i = part.first; i < part.second; ++i) c.firstRow = std::min(c.firstRow, partitioner.rowId(i));
+            classOfPart[p] = c;
+            sizes[c] += end - begin;
+            for (size_t i = begin; i < end; ++i) firstRow[c] = std::min(firstRow[c], partitioner.rowId(i));
         }
         // Deterministic class numbering: by first row id.
-        std::vector<uint32_t> order(classes.size());
+        const size_t count = sizes.size();
+        std::vector<uint32_t> order(count);
         std::iota(order.begin(), order.end(), 0U);
-        std::sort(order.begin(), order.end(),
-                  [&](uint32_t a, uint32_t b) { return classes[a].firstRow < classes[b].firstRow; });
-        std::vector<ReleasedClass> sortedClasses;
-        std::vector<std::vector<std::string>> sortedLabels;
+        std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return firstRow[a] < firstRow[b]; });
+        std::vector<uint32_t> numberOf(count);
+        result.labelIds.reserve(count * q);
         std::vector<double> sortedPenalty;
-        for (uint32_t c : order) {
-            sortedClasses.push_back(std::move(classes[c]));
-            sortedLabels.push_back(std::move(result.labels[c]));
-            sortedPenalty.insert(sortedPenalty.end(), classPenalty.begin() + c * q, classPenalty.begin() + (c + 1) * q);
+        sortedPenalty.reserve(count * q);
+        classes.sizes.reserve(count);
+        for (size_t c = 0; c < count; ++c) {
+            const uint32_t old = order[c];
+            numberOf[old] = static_cast<uint32_t>(c);
+            result.labelIds.insert(result.labelIds.end(), labelIds.begin() + old * q, labelIds.begin() + (old + 1) * q);
+            sortedPenalty.insert(sortedPenalty.end(), classPenalty.begin() + old * q, classPenalty.begin() + (old + 1) * q);
+            classes.sizes.push_back(sizes[old]);
         }
-        classes = std::move(sortedClasses);
-        result.labels = std::move(sortedLabels);
         classPenalty = std::move(sortedPenalty);
+        // Each class's partitions, in the order they were made.
+        classes.offset.assign(count + 1, 0);
+        for (uint32_t& c : classOfPart) {
+            c = numberOf[c];
+            ++classes.offset[c + 1];
+        }
+        for (size_t c = 0; c < count; ++c) classes.offset[c + 1] += classes.offset[c];
+        classes.ranges.resize(parts.size());
+        std::vector<size_t> fill(classes.offset.begin(), classes.offset.end() - 1);
+        for (size_t p = 0; p < parts.size(); ++p) classes.ranges[fill[classOfPart[p]]++] = parts[p];
+        result.labelTexts.resize(q);
+        for (size_t d = 0; d < q; ++d) {
+            for (uint32_t id = 0; id < labels[d].size(); ++id) result.labelTexts[d].add(labels[d].value(id));
+        }
     }
+    anon::heap::release(parts);
 
     result.partitionOfRow.resize(n);
     result.partitionSizes.reserve(classes.size());
     result.ncpPerAttribute.assign(q, 0);
     for (size_t c = 0; c < classes.size(); ++c) {
-        const ReleasedClass& cls = classes[c];
-        for (const auto& [begin, end] : cls.ranges)
+        const uint64_t size = classes.sizes[c];
+        for (const auto& [begin, end] : classes.of(c))
             for (size_t i = begin; i < end; ++i) result.partitionOfRow[partitioner.rowId(i)] = static_cast<uint32_t>(c);
-        result.partitionSizes.push_back(cls.size);
-        result.achievedK = result.achievedK == 0 ? cls.size : std::min<uint64_t>(result.achievedK, cls.size);
-        result.discernibility += static_cast<double>(cls.size) * static_cast<double>(cls.size);
-        for (size_t d = 0; d < q; ++d)
-            result.ncpPerAttribute[d] += static_cast<double>(cls.size) * classPenalty[c * q + d];
+        result.partitionSizes.push_back(size);
+        result.achievedK = result.achievedK == 0 ? size : std::min<uint64_t>(result.achievedK, size);
+        result.discernibility += static_cast<double>(size) * static_cast<double>(size);
+        for (size_t d = 0; d < q; ++d) result.ncpPerAttribute[d] += static_cast<double>(size) * classPenalty[c * q + d];
         for (size_t s = 0; s < columns.sensitive.size(); ++s) {
-            const auto hist = partitioner.sensitiveHistogram(s, cls.ranges);
+            const auto hist = partitioner.sensitiveHistogram(s, classes.of(c));
             const double distinct = static_cast<double>(hist.size());
-            const double entropyL = std::exp(model::entropy(hist, cls.size));
+            const double entropyL = std::exp(model::entropy(hist, size));
             result.distinctL = result.distinctL ? std::min(*result.distinctL, distinct) : distinct;
             result.entropyL = result.entropyL ? std::min(*result.entropyL, entropyL) : entropyL;
-            const double emd = partitioner.distance(s, hist, cls.size);
+            const double emd = partitioner.distance(s, hist, size);
             result.achievedT = result.achievedT ? std::max(*result.achievedT, emd) : emd;
         }
     }

@@ -22,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "anonymizer/hierarchy.hpp"
@@ -56,11 +57,34 @@ struct EncodedColumns {
 // Released equivalence classes: partitions that end with identical labels (a strict cut can leave
 // two partitions with the same description) are merged, so every figure below describes the file as
 // released.
+// The distinct labels released for one quasi-identifier, by id, in one byte arena.
+class LabelTable {
+public:
+    void add(std::string_view label) {
+        bytes_.append(label);
+        ends_.push_back(bytes_.size());
+    }
+    size_t size() const noexcept { return ends_.size(); }
+    std::string_view operator[](uint32_t id) const noexcept {
+        const size_t begin = id == 0 ? 0 : ends_[id - 1];
+        return {bytes_.data() + begin, ends_[id] - begin};
+    }
+    size_t memoryBytes() const noexcept { return bytes_.capacity() + ends_.capacity() * sizeof(size_t); }
+
+private:
+    std::string bytes_;
+    std::vector<size_t> ends_;
+};
+
 struct MondrianResult {
-    std::vector<uint32_t> partitionOfRow;          // per input row: its released class
-    std::vector<uint64_t> partitionSizes;          // per released class
-    std::vector<std::vector<std::string>> labels;  // [class][qi] released labels, all tuples distinct
-    size_t partitions = 0;                         // partitions the recursion ended with, before merging equal labels
+    std::vector<uint32_t> partitionOfRow;  // per input row: its released class
+    std::vector<uint64_t> partitionSizes;  // per released class
+    // Released labels: per QI its distinct labels (labelTexts[qi][id]), and per class one id per QI
+    // (labelIds[class * QIs + qi]); no two classes have the same ids. Labels repeat across classes
+    // (a postcode range, a decade), so each is stored once, not once per class.
+    std::vector<LabelTable> labelTexts;
+    std::vector<uint32_t> labelIds;
+    size_t partitions = 0;  // partitions the recursion ended with, before merging equal labels
     // NCP / GCP (metrics.hpp, CertaintyPenaltyDomain: relative to the values present in the input),
     // per quasi-identifier and overall, in [0, 1].
     std::vector<double> ncpPerAttribute;
@@ -73,6 +97,22 @@ struct MondrianResult {
     uint64_t achievedK = 0;
     std::optional<double> distinctL, entropyL, achievedT;
     double seconds = 0;
+
+    std::string_view label(size_t cls, size_t qi) const noexcept {
+        return labelTexts[qi][labelIds[cls * labelTexts.size() + qi]];
+    }
+    // A class's labels, QI by QI (copies: for tests and reports).
+    std::vector<std::string> labelsOf(size_t cls) const {
+        std::vector<std::string> out;
+        for (size_t qi = 0; qi < labelTexts.size(); ++qi) out.emplace_back(label(cls, qi));
+        return out;
+    }
+    size_t memoryBytes() const noexcept {
+        size_t bytes = partitionOfRow.capacity() * sizeof(uint32_t) + partitionSizes.capacity() * sizeof(uint64_t) +
+                       labelIds.capacity() * sizeof(uint32_t);
+        for (const auto& t : labelTexts) bytes += t.memoryBytes();
+        return bytes;
+    }
 };
 
 Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const EncodedColumns& columns);

@@ -83,8 +83,9 @@ std::vector<uint64_t> PrivacyDecision::classRadix() const {
 
 void PrivacyDecision::classLabels(const uint32_t* classCodes, std::vector<std::string_view>& labels) const {
     if (local) {
-        const auto& partition = local->partitions.labels[classCodes[0]];
-        labels.assign(partition.begin(), partition.end());
+        const auto& partitions = local->partitions;
+        labels.resize(partitions.labelTexts.size());
+        for (size_t d = 0; d < labels.size(); ++d) labels[d] = partitions.label(classCodes[0], d);
         return;
     }
     labels.resize(levels.size());
@@ -149,12 +150,7 @@ uint64_t PrivacyDecision::memoryBytes() const {
     uint64_t classes = stats.classes;
     if (local) {
         for (const auto& column : local->leafCodes) bytes += column.capacity() * sizeof(uint32_t);
-        bytes += local->partitions.partitionOfRow.capacity() * sizeof(uint32_t) +
-                 local->partitions.partitionSizes.capacity() * sizeof(uint64_t);
-        for (const auto& labels : local->partitions.labels) {
-            bytes += labels.capacity() * sizeof(std::string) + mallocBlock(labels.capacity() * sizeof(std::string));
-            for (const auto& label : labels) bytes += stringHeap(label.size());
-        }
+        bytes += local->partitions.memoryBytes();
         classes = local->partitions.partitionSizes.size();
     }
     bytes += classes * (hashNode(classWidth() * sizeof(uint32_t) + 8) + 64);
@@ -629,7 +625,7 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
             auto column = std::make_shared<anon::Column>(anon::ColumnType::Text);
             column->reserve(rows, rows * 8);
             if (local) {
-                for (size_t r = 0; r < rows; ++r) column->appendText(local->partitions.labels[nodes_[r]][d]);
+                for (size_t r = 0; r < rows; ++r) column->appendText(local->partitions.label(nodes_[r], d));
             } else {
                 const auto& h = *decision_->hierarchies[d];
                 const int level = decision_->levels[d];

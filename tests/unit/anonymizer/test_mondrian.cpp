@@ -26,6 +26,13 @@ struct Columns {
     }
 };
 
+// Every class's labels, class by class.
+std::vector<std::vector<std::string>> allLabels(const MondrianResult& r) {
+    std::vector<std::vector<std::string>> out;
+    for (size_t c = 0; c < r.partitionSizes.size(); ++c) out.push_back(r.labelsOf(c));
+    return out;
+}
+
 MondrianConfig adultConfig(Columns& cols, uint64_t k) {
     const auto& a = testing::adult();
     MondrianConfig cfg;
@@ -60,7 +67,7 @@ void checkPartitions(const MondrianConfig& cfg, const Columns& cols, const Mondr
     CHECK(r.achievedK >= k);
     // Every released label covers the row's value.
     for (size_t i = 0; i < n; i += 7) {
-        const auto& labels = r.labels[r.partitionOfRow[i]];
+        const auto labels = r.labelsOf(r.partitionOfRow[i]);
         for (size_t d = 0; d < cfg.hierarchies.size(); ++d) {
             const Hierarchy& h = *cfg.hierarchies[d];
             const uint32_t leaf = cols.qi[d][i];
@@ -103,7 +110,7 @@ TEST_CASE("strict Mondrian on Adult: every partition has at least k records and 
     auto again = mondrianPartition(cfg, cols.view());
     REQUIRE(again.isOk());
     CHECK(again->partitionOfRow == r->partitionOfRow);
-    CHECK(again->labels == r->labels);
+    CHECK(allLabels(*again) == allLabels(*r));
 }
 
 TEST_CASE("relaxed Mondrian on Adult splits at least as finely as strict", "[mondrian][adult]") {
@@ -186,10 +193,8 @@ TEST_CASE("Mondrian release passes the final check through the engine", "[mondri
     CHECK(r->riskAfter.prosecutorMax <= 0.1);
     auto check = makeFinalCheck(cfg, cols.qi[0].size(), cols.view());
     for (size_t i = 0; i < cols.qi[0].size(); ++i) {
-        REQUIRE(check
-                    .addRow(std::span<const std::string>(r->mondrian.labels[r->mondrian.partitionOfRow[i]]),
-                            std::span<const std::string>())
-                    .isOk());
+        const auto labels = r->mondrian.labelsOf(r->mondrian.partitionOfRow[i]);
+        REQUIRE(check.addRow(std::span<const std::string>(labels), std::span<const std::string>()).isOk());
     }
     auto report = check.finish();
     INFO((report.isOk() ? std::string() : report.status().message()));
@@ -210,7 +215,7 @@ TEST_CASE("Mondrian's non-uniform entropy equals a per-cell recount over the rel
         std::map<std::string, uint64_t> perLabel;
         std::map<std::pair<std::string, uint32_t>, uint64_t> perLabelAndValue;
         for (size_t row = 0; row < n; ++row) {
-            const std::string& label = r->labels[r->partitionOfRow[row]][d];
+            const std::string label(r->label(r->partitionOfRow[row], d));
             ++perLabel[label];
             ++perLabelAndValue[{label, cols.qi[d][row]}];
         }
@@ -251,7 +256,7 @@ std::vector<double> recountNcp(const MondrianConfig& cfg, const Columns& cols, c
         std::map<std::string, double> costOfLabel;
         double sum = 0;
         for (size_t row = 0; row < n; ++row) {
-            const std::string& label = r.labels[r.partitionOfRow[row]][d];
+            const std::string label(r.label(r.partitionOfRow[row], d));
             auto [it, isNew] = costOfLabel.try_emplace(label, 0.0);
             if (isNew) {
                 if (cfg.numeric[d]) {
@@ -292,7 +297,7 @@ std::vector<double> recountNcp(const MondrianConfig& cfg, const Columns& cols, c
 // Classes as released: distinct label tuples over the rows, with their sizes.
 std::map<std::vector<std::string>, uint64_t> releasedClasses(const MondrianResult& r) {
     std::map<std::vector<std::string>, uint64_t> classes;
-    for (uint32_t p : r.partitionOfRow) ++classes[r.labels[p]];
+    for (uint32_t p : r.partitionOfRow) ++classes[r.labelsOf(p)];
     return classes;
 }
 
@@ -312,10 +317,46 @@ TEST_CASE("Mondrian merges partitions whose labels are equal, so its figures des
     REQUIRE(r.isOk());
     CHECK(r->partitions == 2);
     CHECK(r->partitionSizes == std::vector<uint64_t>{8});
-    CHECK(r->labels == std::vector<std::vector<std::string>>{{"*"}});
+    CHECK(allLabels(*r) == std::vector<std::vector<std::string>>{{"*"}});
     CHECK(r->discernibility == 64);
     CHECK(r->achievedK == 8);
     CHECK(r->ncp == 1.0);
+}
+
+TEST_CASE("Mondrian keeps each released label once per quasi-identifier and a class as its tuple of label ids",
+          "[mondrian][adult]") {
+    Columns cols;
+    auto cfg = adultConfig(cols, 10);
+    for (bool valueSets : {false, true}) {
+        cfg.valueSets = valueSets;
+        auto r = mondrianPartition(cfg, cols.view());
+        REQUIRE(r.isOk());
+        const size_t q = cfg.hierarchies.size(), classes = r->partitionSizes.size();
+        REQUIRE(r->labelTexts.size() == q);
+        REQUIRE(r->labelIds.size() == classes * q);
+        size_t stored = 0;
+        for (size_t d = 0; d < q; ++d) {
+            const LabelTable& table = r->labelTexts[d];
+            std::set<std::string> distinct;
+            for (uint32_t id = 0; id < table.size(); ++id) distinct.insert(std::string(table[id]));
+            CHECK(distinct.size() == table.size());  // no label twice
+            std::vector<bool> used(table.size(), false);
+            for (size_t c = 0; c < classes; ++c) {
+                REQUIRE(r->labelIds[c * q + d] < table.size());
+                used[r->labelIds[c * q + d]] = true;
+            }
+            CHECK(std::count(used.begin(), used.end(), false) == 0);  // and none unused
+            stored += table.size();
+        }
+        // Classes are distinct tuples; the labels repeat across classes, and are stored once.
+        std::set<std::vector<uint32_t>> tuples;
+        for (size_t c = 0; c < classes; ++c)
+            tuples.emplace(r->labelIds.begin() + static_cast<ptrdiff_t>(c * q),
+                           r->labelIds.begin() + static_cast<ptrdiff_t>((c + 1) * q));
+        CHECK(tuples.size() == classes);
+        CHECK(stored * 10 < classes * q);
+        CHECK(r->label(0, 0) == r->labelTexts[0][r->labelIds[0]]);
+    }
 }
 
 TEST_CASE("Mondrian on Adult: class count, discernibility and risk agree with the released labels",
@@ -357,7 +398,7 @@ TEST_CASE("Mondrian value sets release the values present in a class and cost wh
     cols.qi = {{0, 0, 1, 1, 2, 2, 3, 3}};
     auto r = mondrianPartition(cfg, cols.view());
     REQUIRE(r.isOk());
-    CHECK(r->labels == std::vector<std::vector<std::string>>{{"a|b"}, {"c|d"}});
+    CHECK(allLabels(*r) == std::vector<std::vector<std::string>>{{"a|b"}, {"c|d"}});
     CHECK(r->ncp == Approx(1.0 / 3));
     CHECK(recountNcp(cfg, cols, *r)[0] == Approx(1.0 / 3));
     // A separator inside a value would make the released set ambiguous.
@@ -388,7 +429,7 @@ TEST_CASE("Mondrian regroups the children of a hierarchy node: a middle child is
         REQUIRE(r.isOk());
         checkPartitions(cfg, cols, *r, 4);
         std::multiset<std::string> labels;
-        for (size_t c = 0; c < r->labels.size(); ++c) labels.insert(r->labels[c][0]);
+        for (size_t c = 0; c < r->partitionSizes.size(); ++c) labels.insert(std::string(r->label(c, 0)));
         CHECK(labels == std::multiset<std::string>{"*", "c", "d"});
         // Four records cover all six values, eight cover one: (4 * 5/5 + 8 * 0) / 12.
         CHECK(r->ncp == Approx(1.0 / 3));
