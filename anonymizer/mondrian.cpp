@@ -247,8 +247,7 @@ private:
             const double whole = static_cast<double>(n) * dim.cost(present.front(), present.back(), m);
             auto gainOf = [&](size_t left, uint32_t lastLeft, uint32_t firstRight) {
                 const uint32_t leftDistinct = lastLeft + 1, rightDistinct = m - firstRight;
-                return whole -
-                       static_cast<double>(left) * dim.cost(present.front(), present[lastLeft], leftDistinct) -
+                return whole - static_cast<double>(left) * dim.cost(present.front(), present[lastLeft], leftDistinct) -
                        static_cast<double>(n - left) * dim.cost(present[firstRight], present.back(), rightDistinct);
             };
             // Strict cuts: between two consecutive values present.
@@ -675,7 +674,7 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     std::vector<double> classPenalty;  // [class * q + d], per record
     {
         std::vector<detail::StringInterner> labels(q);
-        detail::StringInterner tuples;  // a class's q label ids, as bytes
+        detail::StringInterner tuples;   // a class's q label ids, as bytes
         std::vector<uint32_t> labelIds;  // [class * q + d], classes in order of discovery
         std::vector<uint32_t> classOfPart(parts.size()), firstRow;
         std::vector<uint64_t> sizes;
@@ -714,7 +713,8 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
             const uint32_t old = order[c];
             numberOf[old] = static_cast<uint32_t>(c);
             result.labelIds.insert(result.labelIds.end(), labelIds.begin() + old * q, labelIds.begin() + (old + 1) * q);
-            sortedPenalty.insert(sortedPenalty.end(), classPenalty.begin() + old * q, classPenalty.begin() + (old + 1) * q);
+            sortedPenalty.insert(sortedPenalty.end(), classPenalty.begin() + old * q,
+                                 classPenalty.begin() + (old + 1) * q);
             classes.sizes.push_back(sizes[old]);
         }
         classPenalty = std::move(sortedPenalty);
