@@ -128,9 +128,16 @@ uint64_t FrequencySink::finalizeBytes() const {
     uint64_t values = 0;
     for (const auto& d : dictionaries_) values += d.values.size();
     if (plan_.localRecoding()) {
-        // Per row: the partition (4 bytes), the recursion's row order (4) and its scratch (4); the
-        // row codes themselves become the leaf codes in place.
-        return records_ * 12 + values * 4;
+        // The row codes themselves become the leaf codes in place. Per row: the partitioner's
+        // row-major copy (a rank per quasi-identifier, a code per sensitive attribute, the row id)
+        // and the row's class (4 bytes). Per partition (at most one per k rows): its record range
+        // twice (16 + 16: as made, then grouped by class), its class (4), and per class the label
+        // ids (4 per quasi-identifier), penalties (8 each) and the id tuple interned (4 each plus
+        // the interner's end, slots at <= 50 % load and first row: 56), size and order (24).
+        const uint64_t perRow = (q + s + 1) * 4 + 4;
+        const uint64_t partitions = records_ / std::max<uint64_t>(1, plan_.models().k);
+        const uint64_t perPartition = 16 + 16 + 4 + q * (4 + 8 + 4) + 56 + 24;
+        return records_ * perRow + partitions * perPartition + values * 4;
     }
     // The leaf code of every value. When the group columns become the table's code columns in
     // place, nothing else: they are counted by memoryBytes() until the search's end.
