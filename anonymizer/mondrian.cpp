@@ -497,7 +497,7 @@ private:
 // Non-uniform entropy of a local recoding (as ARX computes it for local recoding): every released
 // cell costs log2(records whose released label in that column is the cell's label / records among
 // those with the cell's original value). Partitions sharing a label share one released value, so
-// counts are per label, not per partition. Per partition, a histogram over ranks (an array reset
+// counts are per label, not per partition. Per label, a histogram over ranks (an array reset
 // through the ranks it touched) keeps this linear in the records, without hashing each cell.
 namespace {
 
@@ -516,51 +516,47 @@ struct ReleasedClasses {
 
 double nonUniformEntropy(const MondrianResult& result, const ReleasedClasses& classes, const Partitioner& partitioner,
                          const std::vector<Dimension>& dims) {
-    const size_t q = dims.size();
-    // Per dimension: records per released label.
-    std::vector<std::vector<uint64_t>> recordsWithLabel(q);
-    for (size_t d = 0; d < q; ++d) recordsWithLabel[d].assign(result.labelTexts[d].size(), 0);
-    for (size_t c = 0; c < classes.size(); ++c) {
-        for (size_t d = 0; d < q; ++d) recordsWithLabel[d][result.labelIds[c * q + d]] += classes.sizes[c];
-    }
-    // One pass over the records, all dimensions at once: per class a histogram over ranks per
-    // dimension, folded into (label, rank) counts.
-    std::vector<detail::DenseIndexer<uint64_t>> pairs(q);  // (label, rank) -> index
-    std::vector<std::vector<uint64_t>> pairRecords(q);
-    std::vector<std::vector<uint32_t>> pairLabel(q), touched(q);
-    std::vector<std::vector<uint64_t>> histogram(q);
-    for (size_t d = 0; d < q; ++d) {
-        pairs[d].reset(1024);
-        histogram[d].assign(dims[d].rankOfLeaf.size(), 0);
-    }
-    for (size_t c = 0; c < classes.size(); ++c) {
-        for (const auto& [begin, end] : classes.of(c)) {
-            for (size_t i = begin; i < end; ++i) {
-                const uint32_t* rec = partitioner.record(i);
-                for (size_t d = 0; d < q; ++d)
-                    if (histogram[d][rec[d]]++ == 0) touched[d].push_back(rec[d]);
-            }
-        }
-        for (size_t d = 0; d < q; ++d) {
-            const uint32_t label = result.labelIds[c * q + d];
-            for (uint32_t rank : touched[d]) {
-                const uint32_t index = pairs[d].indexOf((uint64_t{label} << 32) | rank);
-                if (index == pairRecords[d].size()) {
-                    pairRecords[d].push_back(0);
-                    pairLabel[d].push_back(label);
-                }
-                pairRecords[d][index] += histogram[d][rank];
-                histogram[d][rank] = 0;
-            }
-            touched[d].clear();
-        }
-    }
+    const size_t q = dims.size(), count = classes.size();
     double entropy = 0;
+    std::vector<size_t> start;
+    std::vector<uint32_t> byLabel(count), touched;
+    std::vector<uint64_t> histogram;
     for (size_t d = 0; d < q; ++d) {
-        for (size_t i = 0; i < pairRecords[d].size(); ++i) {
-            const auto f = static_cast<double>(pairRecords[d][i]);
-            entropy += f * (std::log2(static_cast<double>(recordsWithLabel[d][pairLabel[d][i]])) - std::log2(f));
+        // The classes grouped by their label in d (a counting sort), then per label one histogram
+        // over the ranks of its records: memory per class and per rank, not per (label, value) pair.
+        const size_t labels = result.labelTexts[d].size();
+        start.assign(labels + 1, 0);
+        for (size_t c = 0; c < count; ++c) ++start[result.labelIds[c * q + d] + 1];
+        for (size_t l = 0; l < labels; ++l) start[l + 1] += start[l];
+        for (size_t c = 0; c < count; ++c) byLabel[start[result.labelIds[c * q + d]]++] = static_cast<uint32_t>(c);
+        for (size_t l = labels; l > 0; --l) start[l] = start[l - 1];
+        start[0] = 0;
+        histogram.assign(dims[d].rankOfLeaf.size(), 0);
+        double ofQi = 0;
+        for (size_t l = 0; l < labels; ++l) {
+            uint64_t records = 0;
+            for (size_t j = start[l]; j < start[l + 1]; ++j) {
+                const uint32_t c = byLabel[j];
+                records += classes.sizes[c];
+                for (const auto& [begin, end] : classes.of(c)) {
+                    for (size_t i = begin; i < end; ++i) {
+                        const uint32_t r = partitioner.rank(i, d);
+                        if (histogram[r]++ == 0) touched.push_back(r);
+                    }
+                }
+            }
+            // Summed per label, then per QI: shorter sums round less than one over every cell.
+            const double withLabel = std::log2(static_cast<double>(records));
+            double ofLabel = 0;
+            for (uint32_t r : touched) {
+                const auto f = static_cast<double>(histogram[r]);
+                ofLabel += f * (withLabel - std::log2(f));
+                histogram[r] = 0;
+            }
+            ofQi += ofLabel;
+            touched.clear();
         }
+        entropy += ofQi;
     }
     return entropy;
 }
