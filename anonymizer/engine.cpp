@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <utility>
 
 #include "anonymizer/heap_bytes.hpp"
 
@@ -150,6 +151,68 @@ Result<GlobalRecoding> anonymizeGlobal(const AnonymizationConfig& config, const 
     return r;
 }
 
+namespace {
+
+// The rows' combinations as mixed-radix keys over the leaf codes, sorted (LSD radix, 11 bits a
+// pass) so that equal combinations are adjacent; the run lengths are the class sizes. Two arrays
+// of one key per row: 4 or 8 bytes each, instead of a frequency table with its hash index.
+template <typename Key>
+std::vector<uint64_t> sortedRunLengths(const EncodedColumns& columns, const std::vector<uint32_t>& cards,
+                                       uint64_t space) {
+    const size_t n = columns.qi[0].size();
+    std::vector<Key> keys(n, 0), sorted(n);
+    for (size_t d = 0; d < cards.size(); ++d) {
+        const Key radix = cards[d];
+        const uint32_t* codes = columns.qi[d].data();
+        for (size_t i = 0; i < n; ++i) keys[i] = static_cast<Key>(keys[i] * radix + codes[i]);
+    }
+    constexpr unsigned kDigit = 11;
+    constexpr Key kMask = (Key{1} << kDigit) - 1;
+    const unsigned bits = space <= 1 ? 0 : static_cast<unsigned>(std::bit_width(space - 1));
+    std::vector<size_t> start(size_t{1} << kDigit);
+    for (unsigned shift = 0; shift < bits; shift += kDigit) {
+        std::fill(start.begin(), start.end(), 0);
+        for (Key k : keys) ++start[(k >> shift) & kMask];
+        size_t sum = 0;
+        for (size_t& s : start) sum += std::exchange(s, sum);
+        for (Key k : keys) sorted[start[(k >> shift) & kMask]++] = k;
+        keys.swap(sorted);
+    }
+    heap::release(sorted);
+    std::vector<uint64_t> sizes;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && keys[j] == keys[i]) ++j;
+        sizes.push_back(j - i);
+        i = j;
+    }
+    return sizes;
+}
+
+}  // namespace
+
+Result<std::vector<uint64_t>> combinationSizes(const EncodedColumns& columns, const std::vector<uint32_t>& cards) {
+    if (cards.size() != columns.qi.size()) return invalidArgument("one cardinality per quasi-identifier expected");
+    if (columns.qi.empty() || columns.qi[0].empty()) return std::vector<uint64_t>{};
+    uint64_t space = 1;
+    bool fits = true;
+    for (uint32_t c : cards) fits = fits && !__builtin_mul_overflow(space, std::max<uint64_t>(c, 1), &space);
+    if (fits && space <= (uint64_t{1} << 32)) return sortedRunLengths<uint32_t>(columns, cards, space);
+    if (fits) return sortedRunLengths<uint64_t>(columns, cards, space);
+    // Too many combinations for a 64-bit key: a frequency table.
+    auto builder = FrequencyTableBuilder::create(cards);
+    if (!builder) return builder.status();
+    std::vector<uint32_t> row(cards.size());
+    for (size_t i = 0; i < columns.qi[0].size(); ++i) {
+        for (size_t d = 0; d < cards.size(); ++d) row[d] = columns.qi[d][i];
+        builder->addUnchecked(row.data(), nullptr);
+    }
+    const FrequencyTable table = std::move(builder.value()).finish();
+    std::vector<uint64_t> sizes(table.size());
+    for (size_t c = 0; c < table.size(); ++c) sizes[c] = table.count(c);
+    return sizes;
+}
+
 Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config, const EncodedColumns& columns,
                                               UnmetModels* unmet) {
     if (Status s = config.validate(); !s) return s;
@@ -186,17 +249,9 @@ Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config,
     // Risk before: classes of identical quasi-identifier combinations.
     std::vector<uint32_t> cards;
     for (const auto& q : config.quasiIdentifiers) cards.push_back(static_cast<uint32_t>(q.hierarchy->leafCount()));
-    auto builder = FrequencyTableBuilder::create(cards);
-    if (!builder) return builder.status();
-    std::vector<uint32_t> row(cards.size());
-    for (size_t i = 0; i < n; ++i) {
-        for (size_t d = 0; d < cards.size(); ++d) row[d] = columns.qi[d][i];
-        builder->addUnchecked(row.data(), nullptr);
-    }
-    const FrequencyTable before = std::move(builder.value()).finish();
-    std::vector<uint64_t> sizes(before.size());
-    for (size_t c = 0; c < before.size(); ++c) sizes[c] = before.count(c);
-    r.riskBefore = prosecutorRisk(sizes, threshold);
+    auto sizes = combinationSizes(columns, cards);
+    if (!sizes) return sizes.status();
+    r.riskBefore = prosecutorRisk(*sizes, threshold);
     r.riskAfter = prosecutorRisk(r.mondrian.partitionSizes, threshold);
     return r;
 }

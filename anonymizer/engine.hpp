@@ -133,6 +133,11 @@ Result<GlobalRecoding> anonymizeGlobal(const AnonymizationConfig& config, const 
 Result<LocalRecodingResult> anonymizeMondrian(const AnonymizationConfig& config, const EncodedColumns& columns,
                                               UnmetModels* unmet = nullptr);
 
+// The sizes of the classes of identical rows (combinations of leaf codes; code < cards[qi]), in
+// no particular order: the risk before anonymization. Sorts one 4- or 8-byte key per row when the
+// combinations fit in 64 bits, else counts them in a frequency table.
+Result<std::vector<uint64_t>> combinationSizes(const EncodedColumns& columns, const std::vector<uint32_t>& cards);
+
 // Prosecutor risk (risk.hpp) of the classes a generalization releases: suppressed classes are not.
 // `stats` needs its per-class tables (evaluateGeneralization() gives them).
 RiskSummary releasedRisk(const GeneralizationStats& stats, uint64_t threshold);

@@ -472,3 +472,41 @@ TEST_CASE("Mondrian's NCP on Adult equals an independent recount and stays at or
         CHECK(overall <= c.recorded);
     }
 }
+
+TEST_CASE("combinationSizes counts identical rows with 32-bit keys, 64-bit keys and a frequency table",
+          "[mondrian][risk]") {
+    std::mt19937_64 rng(7);
+    // Code spaces of 2^20 (32-bit keys), 2^40 (64-bit keys) and 2^80 (a frequency table).
+    for (const std::vector<uint32_t>& cards :
+         {std::vector<uint32_t>{1024, 1024}, std::vector<uint32_t>{1u << 20, 1u << 20},
+          std::vector<uint32_t>{1u << 20, 1u << 20, 1u << 20, 1u << 20}}) {
+        Columns cols;
+        const size_t n = 20000;
+        for (uint32_t card : cards) {
+            std::vector<uint32_t> column(n);
+            // Few distinct values per column, spread over the whole code space, so rows repeat.
+            for (auto& v : column) v = static_cast<uint32_t>(rng() % 5) * (card / 5) + (card > 5 ? 4 : 0);
+            cols.qi.push_back(std::move(column));
+        }
+        // Rows 0..99 copied over rows 100..199: many classes of two or more.
+        for (auto& column : cols.qi) std::copy(column.begin(), column.begin() + 100, column.begin() + 100);
+        std::map<std::vector<uint32_t>, uint64_t> expected;
+        for (size_t i = 0; i < n; ++i) {
+            std::vector<uint32_t> row;
+            for (const auto& column : cols.qi) row.push_back(column[i]);
+            ++expected[row];
+        }
+        std::vector<uint64_t> want;
+        for (const auto& [row, count] : expected) want.push_back(count);
+        auto got = combinationSizes(cols.view(), cards);
+        REQUIRE(got.isOk());
+        std::sort(want.begin(), want.end());
+        std::sort(got->begin(), got->end());
+        CHECK(*got == want);
+    }
+    Columns none;
+    none.qi = {{}};
+    auto empty = combinationSizes(none.view(), {3});
+    REQUIRE(empty.isOk());
+    CHECK(empty->empty());
+}
