@@ -460,7 +460,10 @@ TEST_CASE("a gateway started on an altered audit table refuses to be ready or to
         pqxx::read_transaction tx(conn);
         const auto below = tx.exec("SELECT coalesce(max(tree_size), 0) FROM audit_tree_heads WHERE tree_size <= 12");
         const auto above = tx.exec("SELECT min(tree_size) FROM audit_tree_heads WHERE tree_size > 12");
-        expected = "first bad entry in [" + below[0][0].as<std::string>() + ", " + above[0][0].as<std::string>() + ")";
+        // When heads happen to have been signed at both 12 and 13, the range pins the entry.
+        const auto lo = below[0][0].as<uint64_t>(), hi = above[0][0].as<uint64_t>();
+        expected = hi == lo + 1 ? "first bad entry index " + std::to_string(lo)
+                                : "first bad entry in [" + std::to_string(lo) + ", " + std::to_string(hi) + ")";
     }
     const int64_t heads = count(db.adminConninfo(), "SELECT count(*) FROM audit_tree_heads");
     const int64_t entries = count(db.adminConninfo(), "SELECT count(*) FROM audit_entries");
