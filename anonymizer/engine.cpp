@@ -163,7 +163,7 @@ std::vector<uint64_t> sortedRunLengths(const EncodedColumns& columns, const std:
     std::vector<Key> keys(n, 0), sorted(n);
     for (size_t d = 0; d < cards.size(); ++d) {
         const Key radix = cards[d];
-        const uint32_t* codes = columns.qi[d].data();
+        const CodeView codes = columns.qi[d];
         for (size_t i = 0; i < n; ++i) keys[i] = static_cast<Key>(keys[i] * radix + codes[i]);
     }
     constexpr unsigned kDigit = 11;

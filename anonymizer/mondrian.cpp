@@ -585,8 +585,9 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
             return invalidArgument("mondrian: quasi-identifier " + std::to_string(d) + " has no hierarchy");
         if (columns.qi[d].size() != n) return invalidArgument("mondrian: code columns differ in length");
         const uint32_t leaves = static_cast<uint32_t>(config.hierarchies[d]->leafCount());
-        for (uint32_t code : columns.qi[d]) {
-            if (code >= leaves) {
+        const CodeView codes = columns.qi[d];
+        for (size_t i = 0; i < n; ++i) {
+            if (const uint32_t code = codes[i]; code >= leaves) {
                 return invalidArgument("mondrian: code " + std::to_string(code) + " out of range for hierarchy '" +
                                        config.hierarchies[d]->name() + "'");
             }
@@ -604,7 +605,7 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     for (size_t d = 0; d < q; ++d) {
         const bool numeric = d < config.numeric.size() && config.numeric[d];
         std::vector<uint64_t> frequency(config.hierarchies[d]->leafCount(), 0);
-        for (uint32_t code : columns.qi[d]) ++frequency[code];
+        for (size_t i = 0; i < n; ++i) ++frequency[columns.qi[d][i]];
         if (config.valueSets && !numeric) {
             const Hierarchy& h = *config.hierarchies[d];
             for (uint32_t leaf = 0; leaf < frequency.size(); ++leaf) {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "anonymizer/frequency_table.hpp"
 #include "anonymizer/hierarchy.hpp"
 #include "anonymizer/privacy_model.hpp"
 #include "anonymizer/status.hpp"
@@ -48,9 +49,32 @@ struct MondrianConfig {
 
 inline constexpr char kValueSetSeparator = '|';
 
-// Columns of leaf codes, one span per QI (and per sensitive attribute), all of the same length.
+// A read-only column of codes stored as 1-, 2- or 4-byte integers: a CodeColumn (narrowed by
+// cardinality) or plain 4-byte codes.
+class CodeView {
+public:
+    CodeView(std::span<const uint32_t> codes) noexcept : data_(codes.data()), size_(codes.size()) {}
+    CodeView(const std::vector<uint32_t>& codes) noexcept : CodeView(std::span<const uint32_t>(codes)) {}
+    CodeView(const CodeColumn& column) noexcept : size_(column.size()), width_(column.bytesPerCode()) {
+        column.visit(0, [&](const auto* codes) { data_ = codes; });
+    }
+    size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    uint32_t operator[](size_t i) const noexcept {
+        if (width_ == 1) return static_cast<const uint8_t*>(data_)[i];
+        if (width_ == 2) return static_cast<const uint16_t*>(data_)[i];
+        return static_cast<const uint32_t*>(data_)[i];
+    }
+
+private:
+    const void* data_ = nullptr;
+    size_t size_ = 0;
+    unsigned width_ = 4;
+};
+
+// Columns of leaf codes, one per QI (and per sensitive attribute), all of the same length.
 struct EncodedColumns {
-    std::vector<std::span<const uint32_t>> qi;
+    std::vector<CodeView> qi;
     std::vector<std::span<const uint32_t>> sensitive;
 };
 

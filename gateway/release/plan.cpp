@@ -156,7 +156,7 @@ uint64_t PrivacyDecision::memoryBytes() const {
     // The final check: one counter per released class (its codes, a row count and a hash node).
     uint64_t classes = stats.classes;
     if (local) {
-        for (const auto& column : local->leafCodes) bytes += column.capacity() * sizeof(uint32_t);
+        for (const auto& column : local->leafCodes) bytes += column.memoryBytes();
         bytes += local->partitions.memoryBytes();
         classes = local->partitions.partitionSizes.size();
     }
@@ -465,7 +465,11 @@ Status FrequencySink::finalizeLocal(Finalized& out, PrivacyDecision& decision) {
         }
         for (uint32_t v = 0; v < perValue.size(); ++v)
             if (perValue[v] != 0) decision.sensitiveTotals[c - q][values[v]] += perValue[v];
-        (c < q ? local->leafCodes[c] : sensitiveCodes[c - q]) = std::move(column);
+        // Leaf codes narrowed to 1, 2 or 4 bytes by the hierarchy's size: kept through the rows' pass.
+        if (c < q)
+            local->leafCodes[c] = anon::CodeColumn::pack(
+                std::move(column), static_cast<uint32_t>(config->quasiIdentifiers[c].hierarchy->leafCount()));
+        else sensitiveCodes[c - q] = std::move(column);
     }
     anon::heap::release(rowIds_);
 
@@ -605,9 +609,9 @@ Result<anon::Batch> RowReleaser::release(const anon::Batch& input) {
             return internalError("a value of the quasi-identifier '" + (*plan_->inputSchema())[qis[d]].name +
                                  "' is not in the hierarchy the search used (the source changed during the release)");
         if (local) {
-            const uint32_t* partitioned = local->leafCodes[d].data() + rowsSeen_;
+            const anon::CodeColumn& partitioned = local->leafCodes[d];
             for (size_t r = 0; r < rows; ++r)
-                if (codes_[r] != partitioned[r])
+                if (codes_[r] != partitioned[rowsSeen_ + r])
                     return internalError("the source returned row " + std::to_string(rowsSeen_ + r + 1) +
                                          " with other quasi-identifier values than when it was partitioned (the row "
                                          "order changed); nothing more is released");

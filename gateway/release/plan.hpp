@@ -107,8 +107,8 @@ struct ModelUnreachable {
 
 // Mondrian's result: the partition of every selected row, in the order the sink received them.
 struct LocalRecoding {
-    std::vector<std::vector<uint32_t>> leafCodes;  // per quasi-identifier, per row: what was partitioned
-    anon::MondrianResult partitions;               // partitionOfRow, labels, sizes, metrics
+    std::vector<anon::CodeColumn> leafCodes;  // per quasi-identifier, per row: what was partitioned (narrowed)
+    anon::MondrianResult partitions;          // partitionOfRow, labels, sizes, metrics
     anon::RiskSummary riskBefore, riskAfter;
     std::string algorithm;  // "mondrian-strict" or "mondrian-relaxed"
 };

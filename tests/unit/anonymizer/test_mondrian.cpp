@@ -510,3 +510,29 @@ TEST_CASE("combinationSizes counts identical rows with 32-bit keys, 64-bit keys 
     REQUIRE(empty.isOk());
     CHECK(empty->empty());
 }
+
+TEST_CASE("Mondrian partitions narrowed code columns (1, 2 and 4 bytes) as it does 4-byte codes", "[mondrian][adult]") {
+    Columns cols;
+    auto cfg = adultConfig(cols, 10);
+    auto wide = mondrianPartition(cfg, cols.view());
+    REQUIRE(wide.isOk());
+    // Each column packed by its hierarchy's size (Adult's: 1 byte), two declared larger than they
+    // are: all three widths.
+    std::vector<CodeColumn> packed;
+    std::set<unsigned> widths;
+    for (size_t d = 0; d < cols.qi.size(); ++d) {
+        std::vector<uint32_t> copy = cols.qi[d];
+        const auto leaves = static_cast<uint32_t>(cfg.hierarchies[d]->leafCount());
+        packed.push_back(CodeColumn::pack(std::move(copy), d == 0 ? 0x10001U : d == 1 ? 0x101U : leaves));
+        widths.insert(packed.back().bytesPerCode());
+    }
+    REQUIRE(widths == std::set<unsigned>{1, 2, 4});
+    EncodedColumns narrow;
+    for (const auto& c : packed) narrow.qi.emplace_back(c);
+    auto r = mondrianPartition(cfg, narrow);
+    REQUIRE(r.isOk());
+    CHECK(r->partitionOfRow == wide->partitionOfRow);
+    CHECK(r->partitionSizes == wide->partitionSizes);
+    CHECK(allLabels(*r) == allLabels(*wide));
+    CHECK(r->ncp == wide->ncp);
+}
