@@ -78,9 +78,6 @@ struct EncodedColumns {
     std::vector<std::span<const uint32_t>> sensitive;
 };
 
-// Released equivalence classes: partitions that end with identical labels (a strict cut can leave
-// two partitions with the same description) are merged, so every figure below describes the file as
-// released.
 // The distinct labels released for one quasi-identifier, by id, in one byte arena.
 class LabelTable {
 public:
@@ -100,6 +97,9 @@ private:
     std::vector<size_t> ends_;
 };
 
+// Released equivalence classes: partitions that end with identical labels (a strict cut can leave
+// two partitions with the same description) are merged, so every figure below describes the file as
+// released.
 struct MondrianResult {
     std::vector<uint32_t> partitionOfRow;  // per input row: its released class
     std::vector<uint64_t> partitionSizes;  // per released class

@@ -128,15 +128,19 @@ uint64_t FrequencySink::finalizeBytes() const {
     uint64_t values = 0;
     for (const auto& d : dictionaries_) values += d.values.size();
     if (plan_.localRecoding()) {
-        // The row codes themselves become the leaf codes in place. Per row: the partitioner's
-        // row-major copy (a rank per quasi-identifier, a code per sensitive attribute, the row id)
-        // and the row's class (4 bytes). Per partition (at most one per k rows): its record range
-        // twice (16 + 16: as made, then grouped by class), its class (4), and per class the label
-        // ids (4 per quasi-identifier), penalties (8 each) and the id tuple interned (4 each plus
-        // the interner's end, slots at <= 50 % load and first row: 56), size and order (24).
-        const uint64_t perRow = (q + s + 1) * 4 + 4;
+        // The row codes (counted by memoryBytes()) become the leaf codes, narrowed. Per row: the
+        // partitioner's row-major copy (a rank per quasi-identifier, a code per sensitive
+        // attribute, the row id) — or, after it, the input's risk: two sort arrays of a 4- or
+        // 8-byte key per row, whichever is larger — and the row's class (4 bytes). Per partition
+        // (at most one per k rows): its record range twice (16 + 16: as made, then grouped by
+        // class), its class (4), and per class, unsorted and sorted copies together, the label ids
+        // (2 x 4 per quasi-identifier) and penalties (2 x 8), the id tuple interned (4 per
+        // quasi-identifier plus the interner's end, slots at <= 50 % load and first row: 56), size
+        // and order (24).
+        const uint64_t keyBytes = q > 1 ? 16 : 8;
+        const uint64_t perRow = std::max<uint64_t>((q + s + 1) * 4, keyBytes) + 4;
         const uint64_t partitions = records_ / std::max<uint64_t>(1, plan_.models().k);
-        const uint64_t perPartition = 16 + 16 + 4 + q * (4 + 8 + 4) + 56 + 24;
+        const uint64_t perPartition = 16 + 16 + 4 + q * (2 * 4 + 2 * 8 + 4) + 56 + 24;
         return records_ * perRow + partitions * perPartition + values * 4;
     }
     // The leaf code of every value. When the group columns become the table's code columns in
