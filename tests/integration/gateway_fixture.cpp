@@ -37,21 +37,31 @@ RunningGateway::RunningGateway(const std::string& conninfo, GatewayOptions optio
     char tmpl[] = "/tmp/custodian-gw-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     keyDir_ = tmpl;
-    config::GatewayConfig c = testConfig(conninfo, keyDir_);
-    if (options.adjustConfig) options.adjustConfig(c);
-    api::RuntimeOptions runtimeOptions;
-    // The in-process gateway runs as the test cluster's superuser (tests tamper with its tables
-    // directly); the two-role set-up serve insists on is covered by test_roles.cpp and the audit
-    // harness.
-    runtimeOptions.applyMigrationsAtStart = true;
-    runtimeOptions.requireLeastPrivilege = false;
-    runtimeOptions.extraRoutes = std::move(options.extraRoutes);
-    auto rt = api::GatewayRuntime::create(std::move(c), std::move(runtimeOptions));
-    if (!rt) throw std::runtime_error("gateway runtime: " + rt.status().message());
-    runtime_ = std::move(rt).value();
-    server_ = std::make_unique<http::Server>(runtime_->serverParts());
-    if (Status s = server_->start(); !s) throw std::runtime_error("server start: " + s.message());
-    thread_ = std::thread([this] { server_->run(); });
+    // A constructor that throws runs no destructor: the key directory (with the keys the runtime
+    // wrote) is removed here then.
+    try {
+        config::GatewayConfig c = testConfig(conninfo, keyDir_);
+        if (options.adjustConfig) options.adjustConfig(c);
+        api::RuntimeOptions runtimeOptions;
+        // The in-process gateway runs as the test cluster's superuser (tests tamper with its tables
+        // directly); the two-role set-up serve insists on is covered by test_roles.cpp and the audit
+        // harness.
+        runtimeOptions.applyMigrationsAtStart = true;
+        runtimeOptions.requireLeastPrivilege = false;
+        runtimeOptions.extraRoutes = std::move(options.extraRoutes);
+        auto rt = api::GatewayRuntime::create(std::move(c), std::move(runtimeOptions));
+        if (!rt) throw std::runtime_error("gateway runtime: " + rt.status().message());
+        runtime_ = std::move(rt).value();
+        server_ = std::make_unique<http::Server>(runtime_->serverParts());
+        if (Status s = server_->start(); !s) throw std::runtime_error("server start: " + s.message());
+        thread_ = std::thread([this] { server_->run(); });
+    } catch (...) {
+        server_.reset();
+        runtime_.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(keyDir_, ec);
+        throw;
+    }
 }
 
 RunningGateway::~RunningGateway() {
