@@ -137,20 +137,38 @@ private:
     uint32_t generation_ = 1;
 };
 
+// Byte strings by dense id 0,1,2,..., in one arena (no allocation per string).
+class StringArena {
+public:
+    uint32_t add(std::string_view value) {
+        bytes_.append(value);
+        ends_.push_back(bytes_.size());
+        return static_cast<uint32_t>(ends_.size() - 1);
+    }
+    std::string_view operator[](uint32_t id) const noexcept {
+        const size_t begin = id == 0 ? 0 : ends_[id - 1];
+        return {bytes_.data() + begin, ends_[id] - begin};
+    }
+    size_t size() const noexcept { return ends_.size(); }
+    size_t memoryBytes() const noexcept { return bytes_.capacity() + ends_.capacity() * sizeof(size_t); }
+
+private:
+    std::string bytes_;
+    std::vector<size_t> ends_;
+};
+
 // Interns byte strings: each distinct string gets a dense id 0,1,2,... in order of first
-// insertion; the bytes live in one arena (no allocation per string).
+// insertion; the bytes live in a StringArena.
 class StringInterner {
 public:
     // The id of `value` and whether it was new.
     std::pair<uint32_t, bool> intern(std::string_view value) {
-        if ((ends_.size() + 1) * 2 > slots_.size()) grow();
+        if ((strings_.size() + 1) * 2 > slots_.size()) grow();
         const uint64_t hash = std::hash<std::string_view>{}(value);
         for (size_t i = static_cast<size_t>(hash) & mask_;; i = (i + 1) & mask_) {
             Slot& s = slots_[i];
             if (s.id == kEmpty) {
-                s = {hash, static_cast<uint32_t>(ends_.size())};
-                bytes_.append(value);
-                ends_.push_back(bytes_.size());
+                s = {hash, strings_.add(value)};
                 return {s.id, true};
             }
             if (s.hash == hash && this->value(s.id) == value) return {s.id, false};
@@ -166,15 +184,15 @@ public:
             if (s.hash == hash && this->value(s.id) == value) return s.id;
         }
     }
-    std::string_view value(uint32_t id) const noexcept {
-        const size_t begin = id == 0 ? 0 : ends_[id - 1];
-        return {bytes_.data() + begin, ends_[id] - begin};
+    std::string_view value(uint32_t id) const noexcept { return strings_[id]; }
+    size_t size() const noexcept { return strings_.size(); }
+    // The strings, for keeping what was interned; the index is freed (the interner is spent).
+    StringArena strings() && {
+        heap::release(slots_);
+        return std::move(strings_);
     }
-    size_t size() const noexcept { return ends_.size(); }
     // Bytes allocated: slots, the byte arena and the string ends.
-    size_t memoryBytes() const noexcept {
-        return slots_.capacity() * sizeof(Slot) + bytes_.capacity() + ends_.capacity() * sizeof(size_t);
-    }
+    size_t memoryBytes() const noexcept { return slots_.capacity() * sizeof(Slot) + strings_.memoryBytes(); }
 
 private:
     static constexpr uint32_t kEmpty = UINT32_MAX;
@@ -196,8 +214,7 @@ private:
     }
     std::vector<Slot> slots_;
     size_t mask_ = 0;
-    std::string bytes_;
-    std::vector<size_t> ends_;
+    StringArena strings_;
 };
 
 // Row counts of dense groups 0, 1, 2, ..., four bytes each while counting: a count that passes

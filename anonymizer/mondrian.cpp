@@ -501,6 +501,19 @@ private:
 // through the ranks it touched) keeps this linear in the records, without hashing each cell.
 namespace {
 
+// Items 0 .. n - 1 grouped by groupOf(item) < groups (a counting sort): group g's items are
+// order[start[g], start[g + 1]), ascending.
+template <typename GroupOf>
+void groupItems(size_t n, size_t groups, GroupOf groupOf, std::vector<size_t>& start, std::vector<uint32_t>& order) {
+    start.assign(groups + 1, 0);
+    for (size_t i = 0; i < n; ++i) ++start[groupOf(i) + 1];
+    for (size_t g = 0; g < groups; ++g) start[g + 1] += start[g];
+    order.resize(n);
+    for (size_t i = 0; i < n; ++i) order[start[groupOf(i)]++] = static_cast<uint32_t>(i);
+    for (size_t g = groups; g > 0; --g) start[g] = start[g - 1];
+    start[0] = 0;
+}
+
 // The released classes: class c is made of the partitions (record ranges)
 // ranges[offset[c], offset[c + 1]), which ended with the same labels; sizes[c] records.
 struct ReleasedClasses {
@@ -519,18 +532,14 @@ double nonUniformEntropy(const MondrianResult& result, const ReleasedClasses& cl
     const size_t q = dims.size(), count = classes.size();
     double entropy = 0;
     std::vector<size_t> start;
-    std::vector<uint32_t> byLabel(count), touched;
+    std::vector<uint32_t> byLabel, touched;
     std::vector<uint64_t> histogram;
     for (size_t d = 0; d < q; ++d) {
         // The classes grouped by their label in d (a counting sort), then per label one histogram
         // over the ranks of its records: memory per class and per rank, not per (label, value) pair.
         const size_t labels = result.labelTexts[d].size();
-        start.assign(labels + 1, 0);
-        for (size_t c = 0; c < count; ++c) ++start[result.labelIds[c * q + d] + 1];
-        for (size_t l = 0; l < labels; ++l) start[l + 1] += start[l];
-        for (size_t c = 0; c < count; ++c) byLabel[start[result.labelIds[c * q + d]]++] = static_cast<uint32_t>(c);
-        for (size_t l = labels; l > 0; --l) start[l] = start[l - 1];
-        start[0] = 0;
+        groupItems(
+            count, labels, [&](size_t c) { return result.labelIds[c * q + d]; }, start, byLabel);
         histogram.assign(dims[d].rankOfLeaf.size(), 0);
         double ofQi = 0;
         for (size_t l = 0; l < labels; ++l) {
@@ -716,19 +725,12 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         }
         classPenalty = std::move(sortedPenalty);
         // Each class's partitions, in the order they were made.
-        classes.offset.assign(count + 1, 0);
-        for (uint32_t& c : classOfPart) {
-            c = numberOf[c];
-            ++classes.offset[c + 1];
-        }
-        for (size_t c = 0; c < count; ++c) classes.offset[c + 1] += classes.offset[c];
-        classes.ranges.resize(parts.size());
-        std::vector<size_t> fill(classes.offset.begin(), classes.offset.end() - 1);
-        for (size_t p = 0; p < parts.size(); ++p) classes.ranges[fill[classOfPart[p]]++] = parts[p];
-        result.labelTexts.resize(q);
-        for (size_t d = 0; d < q; ++d) {
-            for (uint32_t id = 0; id < labels[d].size(); ++id) result.labelTexts[d].add(labels[d].value(id));
-        }
+        std::vector<uint32_t> partOrder;
+        groupItems(
+            parts.size(), count, [&](size_t p) { return numberOf[classOfPart[p]]; }, classes.offset, partOrder);
+        classes.ranges.reserve(parts.size());
+        for (uint32_t p : partOrder) classes.ranges.push_back(parts[p]);
+        for (auto& interner : labels) result.labelTexts.push_back(std::move(interner).strings());
     }
     anon::heap::release(parts);
 

@@ -79,23 +79,7 @@ struct EncodedColumns {
 };
 
 // The distinct labels released for one quasi-identifier, by id, in one byte arena.
-class LabelTable {
-public:
-    void add(std::string_view label) {
-        bytes_.append(label);
-        ends_.push_back(bytes_.size());
-    }
-    size_t size() const noexcept { return ends_.size(); }
-    std::string_view operator[](uint32_t id) const noexcept {
-        const size_t begin = id == 0 ? 0 : ends_[id - 1];
-        return {bytes_.data() + begin, ends_[id] - begin};
-    }
-    size_t memoryBytes() const noexcept { return bytes_.capacity() + ends_.capacity() * sizeof(size_t); }
-
-private:
-    std::string bytes_;
-    std::vector<size_t> ends_;
-};
+using LabelTable = detail::StringArena;
 
 // Released equivalence classes: partitions that end with identical labels (a strict cut can leave
 // two partitions with the same description) are merged, so every figure below describes the file as
