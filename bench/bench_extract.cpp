@@ -102,6 +102,7 @@ double residentMiB() {
 
 struct ExtractRun {
     double seconds = 0, firstByteSeconds = 0;
+    double prepareSeconds = 0, searchSeconds = 0;  // the first read and the search; the search alone
     char levels[64] = {};
     uint64_t released = 0, suppressed = 0, smallestClass = 0, cipherBytes = 0;
     uint64_t accountedPeakBytes = 0;  // the most the release held by its own account (memory_budget.hpp)
@@ -122,6 +123,7 @@ Result<ExtractRun> runExtract(const release::SourceLocation& source, std::shared
         {{anon::kCurrentKeyDerivation, dataset, "bench", "bench-partner"}, &*transformKey, nullptr},
         release::ExtractFormat::Csv);
     if (!stream) return stream.status();
+    run.prepareSeconds = seconds(t0);
     if ((*stream)->unreachable()) return failedPrecondition((*stream)->unreachable()->message);
     auto sealer = crypto::ExtractSealer::create(recipient->publicKey());
     if (!sealer) return sealer.status();
@@ -142,6 +144,7 @@ Result<ExtractRun> runExtract(const release::SourceLocation& source, std::shared
     run.seconds = seconds(t0);
     if (!(*stream)->finalCheck()) return (*stream)->finalCheck().status().withContext("final check");
     const auto& decision = *(*stream)->decision();
+    run.searchSeconds = decision.searchSeconds;
     std::string levels = "levels ";
     for (size_t i = 0; i < decision.levels.size(); ++i) levels += (i ? "," : "") + std::to_string(decision.levels[i]);
     if (decision.local) levels = std::to_string(decision.local->partitions.partitionSizes.size()) + " partitions";
@@ -153,9 +156,15 @@ Result<ExtractRun> runExtract(const release::SourceLocation& source, std::shared
     return run;
 }
 
-// Runs one extract in a child process; returns its figures and the child's peak RSS (KiB).
+double cpuOf(const rusage& usage) {
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return s(usage.ru_utime) + s(usage.ru_stime);
+}
+
+// Runs one extract in a child process; returns its figures, the child's peak RSS (KiB) and the CPU
+// time of its threads (user + system; the database server's is not included).
 bool runInChild(const release::SourceLocation& source, std::shared_ptr<const policies::Policy> policy,
-                const std::string& dataset, ExtractRun& out, long& peakKiB) {
+                const std::string& dataset, ExtractRun& out, long& peakKiB, double& cpuSeconds) {
     int fds[2];
     if (pipe(fds) != 0) return false;
     std::fflush(stdout);
@@ -178,6 +187,7 @@ bool runInChild(const release::SourceLocation& source, std::shared_ptr<const pol
     rusage usage{};
     wait4(pid, &status, 0, &usage);
     peakKiB = usage.ru_maxrss;
+    cpuSeconds = cpuOf(usage);
     return n == static_cast<ssize_t>(sizeof(ExtractRun)) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
@@ -333,7 +343,8 @@ int main(int argc, char** argv) {
     for (const auto& [source, label, policy] : runs) {
         ExtractRun run;
         long peakKiB = 0;
-        if (!runInChild(*source, policy, table, run, peakKiB)) {
+        double cpuSeconds = 0;
+        if (!runInChild(*source, policy, table, run, peakKiB, cpuSeconds)) {
             std::fprintf(stderr, "bench_extract: the extract (%s) failed\n", label);
             return 1;
         }
@@ -341,6 +352,9 @@ int main(int argc, char** argv) {
         std::printf("extract, %s:\n", label);
         std::printf("  %s, sealed: first byte %.2f s, total %.2f s, %10.0f rows/s, %s\n", model, run.firstByteSeconds,
                     run.seconds, extractRate, run.levels);
+        std::printf("  first read and search %.2f s (search %.2f s), then streaming %.2f s; CPU of the extract's "
+                    "process %.2f s (user + system, all its threads)\n",
+                    run.prepareSeconds, run.searchSeconds, run.seconds - run.prepareSeconds, cpuSeconds);
         std::printf("  rows released %llu, suppressed %llu, smallest class %llu, ciphertext %.1f MiB\n",
                     static_cast<unsigned long long>(run.released), static_cast<unsigned long long>(run.suppressed),
                     static_cast<unsigned long long>(run.smallestClass),
@@ -354,15 +368,18 @@ int main(int argc, char** argv) {
         std::printf("%d global-recoding extracts in a row in this process, resident memory after each:\n", repeat);
         double first = 0;
         for (int i = 0; i < repeat; ++i) {
+            rusage before{}, after{};
+            getrusage(RUSAGE_SELF, &before);
             auto run = runExtract(gatewayCounts, loaded.policy, table);
+            getrusage(RUSAGE_SELF, &after);
             if (!run) {
                 std::fprintf(stderr, "bench_extract: %s\n", run.status().message().c_str());
                 return 1;
             }
             const double rss = residentMiB();
             if (i == 0) first = rss;
-            std::printf("  %2d: %.2f s, RSS %.1f MiB (%+.0f %% of the first)\n", i + 1, run->seconds, rss,
-                        first > 0 ? (rss / first - 1) * 100 : 0.0);
+            std::printf("  %2d: %.2f s, CPU %.2f s, RSS %.1f MiB (%+.0f %% of the first)\n", i + 1, run->seconds,
+                        cpuOf(after) - cpuOf(before), rss, first > 0 ? (rss / first - 1) * 100 : 0.0);
         }
     }
     return 0;

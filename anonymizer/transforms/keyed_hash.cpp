@@ -72,6 +72,7 @@ void compress(uint64_t h[8], const uint8_t block[kBlockBytes], uint64_t bytes, b
     }
     v[12] ^= bytes;  // the counter's high word (v[13]) stays 0: one-block messages only
     if (last) v[14] = ~v[14];
+#pragma GCC unroll 12
     for (const auto& s : kSigma) {
         mix(v[0], v[4], v[8], v[12], m[s[0]], m[s[1]]);
         mix(v[1], v[5], v[9], v[13], m[s[2]], m[s[3]]);

@@ -25,6 +25,31 @@ ModelUnreachable unreachableFrom(anon::UnmetModels unmet) {
     return {std::move(unmet.requirement), std::move(unmet.message), std::move(best)};
 }
 
+// Marks the columns whose values no part of the release uses: dropped, not a quasi-identifier, not a
+// sensitive attribute of the models, and not named by another column's transform (date_shift's
+// key_column). The rows are read with NULL in their place (SourceColumn::unread).
+void markUnread(const policies::PolicyModel& m, const std::vector<size_t>& sensitive,
+                std::vector<SourceColumn>& input) {
+    const auto& registry = anon::builtinTransforms();
+    std::vector<bool> used(m.columns.size(), false);
+    for (size_t i : sensitive) used[i] = true;
+    for (const auto& c : m.columns) {
+        const anon::TransformSpec* spec = registry.find(c.transform.name);
+        if (!spec) continue;
+        for (const auto& [name, value] : c.transform.params) {
+            const anon::ParamDescriptor* d = spec->param(name);
+            if (!d || !d->namesColumn || !std::holds_alternative<std::string>(value)) continue;
+            for (size_t j = 0; j < m.columns.size(); ++j)
+                used[j] = used[j] || m.columns[j].name == std::get<std::string>(value);
+        }
+    }
+    for (size_t i = 0; i < m.columns.size(); ++i) {
+        const auto& c = m.columns[i];
+        input[i].unread =
+            !used[i] && c.role != ColumnRole::QuasiIdentifier && anon::builtinTraits(c.transform.name).removesColumn;
+    }
+}
+
 }  // namespace
 
 // ---- ReleasePlan -------------------------------------------------------------------------------
@@ -48,6 +73,7 @@ Result<ReleasePlan> ReleasePlan::make(std::shared_ptr<const policies::Policy> po
                 plan.builtGeneralized_.push_back(i);
         }
     }
+    markUnread(m, plan.sensitive_, plan.input_);
     if (plan.qis_.empty() && (m.privacy.lDiversity || m.privacy.tCloseness))
         return failedPrecondition("l-diversity and t-closeness need at least one quasi-identifier in the policy");
     auto schema = anon::Schema::make(std::move(specs));

@@ -156,7 +156,7 @@ Result<std::string> SourceQuery::selectSql(const std::vector<std::string>& param
     std::string sql = "SELECT ";
     for (size_t i = 0; i < columns_.size(); ++i) {
         if (i) sql += ", ";
-        sql += expression(i);
+        sql += columns_[i].unread ? std::string("NULL") : expression(i);
     }
     auto where = whereClause(parameterReads);
     if (!where) return where.status();

@@ -43,6 +43,10 @@ namespace custodian::release {
 struct SourceColumn {
     std::string name;
     anon::ColumnType type = anon::ColumnType::Text;
+    // The release never uses this column's values (it is dropped, and nothing else reads it — see
+    // ReleasePlan::make): the rows' SELECT reads NULL in its place, so its values never leave the
+    // database, and the gateway's role needs no SELECT privilege on it.
+    bool unread = false;
 };
 
 // The clamped, contribution-bounded per-group figures of a differentially private aggregate
@@ -74,7 +78,7 @@ public:
 
     // `parameterReads` says how the filter's parameters are written: empty for bind parameters
     // ($1, $2, …), otherwise one SQL expression per parameter that replaces $1, $2, … (COPY).
-    // SELECT <every column> FROM t [WHERE filter]
+    // SELECT <every column> FROM t [WHERE filter] (NULL for a column marked unread)
     Result<std::string> selectSql(const std::vector<std::string>& parameterReads = {}) const;
     // SELECT <the given columns>, count(*) FROM t [WHERE filter] GROUP BY 1..n
     Result<std::string> groupCountSql(const std::vector<size_t>& columns,

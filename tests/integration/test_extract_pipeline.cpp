@@ -8,6 +8,7 @@
 #include "anonymizer/transform.hpp"
 #include "json/canonical.hpp"
 #include "gateway/release/stream.hpp"
+#include "runtime_role.hpp"
 #include "test_extract_fixture.hpp"
 
 using namespace custodian;
@@ -143,6 +144,48 @@ TEST_CASE("pseudonyms are stable for a recipient and policy, and differ between 
     CHECK(a1 == a2);
     CHECK(disjoint(a1, b));
     CHECK(disjoint(a1, aOther));
+}
+
+TEST_CASE("a dropped column is never read: the source role needs no privilege on it", "[extract][pipeline]") {
+    Agency agency(500);
+    auto key = testKey();
+    // A role that may read every column of agency.visits except full_name (the policy drops it).
+    RuntimeRole role(agency.db);
+    runPsql(agency.db.conninfo(), "GRANT USAGE ON SCHEMA agency TO \"" + role.name() +
+                                      "\"; GRANT SELECT (id, age, sex, zip, diagnosis, cost, visit_date) ON "
+                                      "agency.visits TO \"" +
+                                      role.name() + "\"");
+    release::SourceLocation limited = agency.source();
+    limited.conninfo = role.conninfo();
+    auto extract = [&](const release::SourceLocation& source, const std::string& policyJson) {
+        auto stream = release::ReleaseStream::prepare(source, loadTestPolicy(policyJson), visitsRelease(key),
+                                                      release::ExtractFormat::Csv);
+        if (!stream) return Result<std::string>(stream.status());
+        if (Status s = (*stream)->start(); !s) return Result<std::string>(s);
+        std::string out;
+        for (;;) {
+            auto page = (*stream)->nextPage();
+            if (!page) return Result<std::string>(page.status());
+            if (!*page) return Result<std::string>(std::move(out));
+            out += **page;
+        }
+    };
+    const std::string policy = visitsPolicyJson(R"({"k": 5, "suppression_limit": 0.05})");
+    auto asOwner = extract(agency.source(), policy);
+    auto asLimited = extract(limited, policy);
+    REQUIRE(asOwner);
+    INFO((asLimited ? std::string() : asLimited.status().message()));
+    REQUIRE(asLimited);
+    CHECK(*asLimited == *asOwner);
+    CHECK(parseCsv(*asLimited).rows.size() > 400);
+    // The same role cannot release the column once the policy uses its values (the grant is real).
+    std::string pseudonymized = policy;
+    const std::string drop = R"("role": "identifier", "transform": {"name": "drop"})";
+    pseudonymized.replace(pseudonymized.find(drop), drop.size(),
+                          R"("role": "identifier", "transform": {"name": "pseudonymize"})");
+    auto refused = extract(limited, pseudonymized);
+    REQUIRE(!refused);
+    CHECK(refused.status().message().find("permission denied") != std::string::npos);
 }
 
 TEST_CASE("the row filter is applied in the database", "[extract][pipeline]") {

@@ -359,3 +359,42 @@ TEST_CASE("Mondrian refuses NULL in a quasi-identifier, naming the column", "[re
     CHECK(s.code() == StatusCode::FailedPrecondition);
     CHECK(s.message().find("'sex' is NULL") != std::string::npos);
 }
+
+TEST_CASE("the plan reads NULL in place of a dropped column only when nothing else uses its values",
+          "[release][pipeline]") {
+    auto load = [](const std::string& privacy) {
+        auto loaded = policies::loadPolicy(R"({
+  "dataset": "people", "recipients": ["partner-a"], "purposes": ["research"],
+  "columns": [
+    {"name": "person", "type": "text", "role": "identifier", "transform": {"name": "drop"}},
+    {"name": "household", "type": "text", "role": "identifier"},
+    {"name": "name", "type": "text", "role": "identifier", "transform": {"name": "pseudonymize"}},
+    {"name": "age", "type": "integer", "role": "quasi_identifier", "hierarchy": {"builder": "intervals", "widths": [10, 20]}},
+    {"name": "visit", "type": "date", "role": "insensitive",
+     "transform": {"name": "date_shift", "params": {"max_days": 10, "key_column": "household"}}},
+    {"name": "diagnosis", "type": "text", "role": "sensitive", "transform": {"name": "drop"}},
+    {"name": "note", "type": "text", "role": "insensitive", "transform": {"name": "drop"}}
+  ],
+  "privacy": )" + privacy + R"(, "algorithm": {"name": "optimal"}, "metric": "loss"})");
+        INFO((loaded.ok() ? std::string() : loaded.errors[0].pointer + ": " + loaded.errors[0].message));
+        REQUIRE(loaded.ok());
+        auto plan = ReleasePlan::make(loaded.policy);
+        REQUIRE(plan);
+        std::map<std::string, bool> unread;
+        for (const auto& c : plan->inputColumns()) unread[c.name] = c.unread;
+        return unread;
+    };
+    // household is dropped by default (an identifier) but keys date_shift; diagnosis is dropped
+    // but the models need it only under l-diversity.
+    auto k = load(R"({"k": 2})");
+    CHECK(k == std::map<std::string, bool>{{"person", true},
+                                           {"household", false},
+                                           {"name", false},
+                                           {"age", false},
+                                           {"visit", false},
+                                           {"diagnosis", true},
+                                           {"note", true}});
+    auto l = load(R"({"k": 2, "l_diversity": {"variant": "distinct", "l": 2}})");
+    CHECK(l.at("diagnosis") == false);
+    CHECK(l.at("person") == true);
+}
