@@ -53,6 +53,10 @@ public:
 
     // Keyed BLAKE2b (crypto_generichash) of `message`; out.size() in [16, 64].
     void hash(std::string_view message, std::span<uint8_t> out) const;
+    // hash() of every message, `digestBytes` (16..64) each, written one after the other to `out`
+    // (messages.size() x digestBytes bytes). On CPUs with AVX2, four one-block messages (1 to 128
+    // bytes) are compressed at once, one per 64-bit lane; the digests are hash()'s.
+    void hashMany(std::span<const std::string_view> messages, size_t digestBytes, uint8_t* out) const;
     // First 8 bytes, little-endian, of the 16-byte keyed hash.
     uint64_t hash64(std::string_view message) const;
 

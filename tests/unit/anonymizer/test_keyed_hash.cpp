@@ -48,3 +48,42 @@ TEST_CASE("keyed hashes equal libsodium's keyed BLAKE2b for every message length
     }
     CHECK(compared == 4 * 22 * 49);
 }
+
+TEST_CASE("hashing many messages at once gives each message's own keyed hash, in order", "[transforms][keyed-hash]") {
+    REQUIRE(ensureSodium());
+    std::mt19937 rng(7);
+    std::vector<uint8_t> masterBytes(MasterKey::kBytes);
+    for (auto& b : masterBytes) b = static_cast<uint8_t>(rng());
+    auto master = MasterKey::fromBytes(masterBytes);
+    REQUIRE(master.isOk());
+    auto hasher =
+        KeyedHasher::derive(*master, kPseudonymKdfContext, {KeyDerivation::DatasetPolicyRecipient, "d", "p", "r"});
+    REQUIRE(hasher.isOk());
+    // One-block messages of every length, interleaved with empty and multi-block ones (which take
+    // the one-at-a-time path), in batches of every size around the four lanes.
+    std::vector<std::string> messages;
+    for (size_t length = 0; length <= 300; ++length) {
+        std::string m(length % 131 == 130 ? 0 : length, '\0');
+        for (char& c : m) c = static_cast<char>(rng());
+        messages.push_back(std::move(m));
+    }
+    int compared = 0;
+    for (size_t count :
+         {size_t{0}, size_t{1}, size_t{3}, size_t{4}, size_t{5}, size_t{8}, size_t{9}, messages.size()}) {
+        for (size_t digest : {size_t{16}, size_t{20}, size_t{32}, size_t{64}}) {
+            std::vector<std::string_view> views(messages.begin(), messages.begin() + static_cast<ptrdiff_t>(count));
+            std::vector<uint8_t> many(count * digest, 0xAA);
+            hasher->hashMany(views, digest, many.data());
+            for (size_t i = 0; i < count; ++i) {
+                std::vector<uint8_t> one(digest);
+                hasher->hash(views[i], one);
+                INFO("message " << i << " of " << views[i].size() << " bytes, batch of " << count << ", digest "
+                                << digest);
+                CHECK(std::vector<uint8_t>(many.begin() + static_cast<ptrdiff_t>(i * digest),
+                                           many.begin() + static_cast<ptrdiff_t>((i + 1) * digest)) == one);
+                ++compared;
+            }
+        }
+    }
+    CHECK(compared == 4 * (0 + 1 + 3 + 4 + 5 + 8 + 9 + 301));
+}
