@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace custodian::release {
 
 namespace {
@@ -9,6 +13,20 @@ namespace {
 constexpr size_t kInLine = std::string::npos;  // spans_ marker: the field is a view into the line
 
 bool isOctal(char c) noexcept { return c >= '0' && c <= '7'; }
+
+// The first tab or backslash in [p, end), or end: sixteen bytes per step where SSE2 is there.
+const char* findTabOrBackslash(const char* p, const char* end) noexcept {
+#ifdef __SSE2__
+    const __m128i tab = _mm_set1_epi8('\t'), backslash = _mm_set1_epi8('\\');
+    for (; end - p >= 16; p += 16) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const int mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(bytes, tab), _mm_cmpeq_epi8(bytes, backslash)));
+        if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    }
+#endif
+    while (p < end && *p != '\t' && *p != '\\') ++p;
+    return p;
+}
 
 int hexValue(char c) noexcept {
     if (c >= '0' && c <= '9') return c - '0';
@@ -65,7 +83,7 @@ Status CopyTextRow::split(std::string_view line, size_t fields) {
             values_[n] = std::nullopt;
             p += 2;
         } else {
-            while (p < end && *p != '\t' && *p != '\\') ++p;
+            p = findTabOrBackslash(p, end);
             if (p == end || *p == '\t') {
                 values_[n] = std::string_view(start, static_cast<size_t>(p - start));
             } else {
@@ -76,7 +94,7 @@ Status CopyTextRow::split(std::string_view line, size_t fields) {
                 while (p < end && *p != '\t') {
                     if (*p != '\\') {
                         const char* run = p;
-                        while (p < end && *p != '\t' && *p != '\\') ++p;
+                        p = findTabOrBackslash(p, end);
                         unescaped_.append(run, p);
                         continue;
                     }
