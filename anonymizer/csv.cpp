@@ -11,6 +11,10 @@
 #include <istream>
 #include <ostream>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "anonymizer/value.hpp"
 
 namespace custodian::anon {
@@ -386,15 +390,36 @@ Result<size_t> CsvReader::read(CsvRecords& out, size_t maxRows) {
     return rows;
 }
 
+namespace {
+
+// Whether `value` holds the delimiter, the quote, a line feed or a carriage return: sixteen bytes
+// a step where SSE2 is there.
+bool needsQuoting(std::string_view value, const CsvDialect& dialect) noexcept {
+    const char* p = value.data();
+    const char* const end = p + value.size();
+#ifdef __SSE2__
+    const __m128i delimiter = _mm_set1_epi8(dialect.delimiter), quote = _mm_set1_epi8(dialect.quote);
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    for (; end - p >= 16; p += 16) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i hits = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, delimiter), _mm_cmpeq_epi8(bytes, quote)),
+                                          _mm_or_si128(_mm_cmpeq_epi8(bytes, lf), _mm_cmpeq_epi8(bytes, cr)));
+        if (_mm_movemask_epi8(hits) != 0) return true;
+    }
+#endif
+    for (; p < end; ++p) {
+        const char c = *p;
+        if (c == dialect.delimiter || c == dialect.quote || c == '\n' || c == '\r') return true;
+    }
+    return false;
+}
+
+}  // namespace
+
 void appendCsvField(std::string& out, std::string_view value, const CsvDialect& dialect, bool quoteIfEmpty) {
     // A leading U+FEFF would be taken for a byte-order mark at the start of a file and dropped.
-    bool needsQuotes = (quoteIfEmpty && value.empty()) || value.starts_with("\xEF\xBB\xBF");
-    for (const char c : value) {
-        if (c == dialect.delimiter || c == dialect.quote || c == '\n' || c == '\r') {
-            needsQuotes = true;
-            break;
-        }
-    }
+    const bool needsQuotes =
+        (quoteIfEmpty && value.empty()) || value.starts_with("\xEF\xBB\xBF") || needsQuoting(value, dialect);
     if (!needsQuotes) {
         out.append(value);
         return;
