@@ -377,15 +377,13 @@ Status LeafEncoder::encode(const Batch& batch, size_t column, std::vector<uint32
         if (col.isNull(r)) {
             code = hierarchy.leafCode("");
         } else if (intKeyed) {
-            const int64_t key = col.rawInt(r);
-            if (auto it = intCodes_.find(key); it != intCodes_.end()) {
-                code = it->second;
-            } else {
+            const uint32_t at = intIndex_.indexOf(static_cast<uint64_t>(col.rawInt(r)));
+            if (at == intCodes_.size()) {
                 scratch.clear();
                 col.appendCanonical(scratch, r);
-                code = hierarchy.leafCode(scratch);
-                if (code) intCodes_.emplace(key, *code);
+                intCodes_.push_back(hierarchy.leafCode(scratch).value_or(kUncovered));
             }
+            if (intCodes_[at] != kUncovered) code = intCodes_[at];
         } else if (col.type() == ColumnType::Text) {
             code = hierarchy.leafCode(col.text(r));
         } else {

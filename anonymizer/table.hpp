@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "anonymizer/csv.hpp"
+#include "anonymizer/flat_hash.hpp"
 #include "anonymizer/status.hpp"
 #include "anonymizer/value.hpp"
 
@@ -203,7 +204,11 @@ public:
 
 private:
     std::shared_ptr<const Hierarchy> hierarchy_;
-    std::unordered_map<int64_t, uint32_t> intCodes_;
+    // Integer, date and timestamp values seen so far (their raw integer) and their leaf codes, or
+    // kUncovered: each distinct value's canonical text is looked up in the hierarchy once.
+    static constexpr uint32_t kUncovered = UINT32_MAX;
+    detail::DenseIndexer<uint64_t> intIndex_;
+    std::vector<uint32_t> intCodes_;
 };
 
 }  // namespace custodian::anon

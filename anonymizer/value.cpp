@@ -175,6 +175,21 @@ void appendDecimal(std::string& out, double value) {
 
 void appendDate(std::string& out, int32_t daysSinceEpoch) {
     const CivilDate c = civilFromDays(daysSinceEpoch);
+    if (c.year >= 0 && c.year <= 9999) {  // the usual case, written in one append
+        const auto y = static_cast<unsigned>(c.year);
+        const char text[10] = {static_cast<char>('0' + y / 1000),
+                               static_cast<char>('0' + y / 100 % 10),
+                               static_cast<char>('0' + y / 10 % 10),
+                               static_cast<char>('0' + y % 10),
+                               '-',
+                               static_cast<char>('0' + c.month / 10),
+                               static_cast<char>('0' + c.month % 10),
+                               '-',
+                               static_cast<char>('0' + c.day / 10),
+                               static_cast<char>('0' + c.day % 10)};
+        out.append(text, sizeof text);
+        return;
+    }
     appendPadded(out, c.year, 4);
     out.push_back('-');
     appendPadded(out, c.month, 2);

@@ -57,6 +57,17 @@ TEST_CASE("values parse strictly and format canonically", "[value]") {
         const CivilDate c = civilFromDays(d);
         CHECK(daysFromCivil(c.year, c.month, c.day) == d);
     }
+    // Every day of years 0 to 9999 prints as YYYY-MM-DD and parses back; outside them the year keeps
+    // its sign and at least four digits.
+    for (int32_t d = daysFromCivil(0, 1, 1); d <= daysFromCivil(9999, 12, 31); d += 1 + (d & 1) * 30) {
+        const std::string text = formatDate(d);
+        REQUIRE(text.size() == 10);
+        REQUIRE(parseDate(text) == d);
+    }
+    CHECK(formatDate(daysFromCivil(9999, 12, 31)) == "9999-12-31");
+    CHECK(formatDate(daysFromCivil(0, 1, 1)) == "0000-01-01");
+    CHECK(formatDate(daysFromCivil(10000, 1, 1)) == "10000-01-01");
+    CHECK(formatDate(daysFromCivil(-1, 12, 31)) == "-0001-12-31");
 }
 
 TEST_CASE("table parses declared types with nulls, quoted empty text and line numbers", "[table]") {
