@@ -103,21 +103,21 @@ void compress(uint64_t h[8], const uint8_t block[kBlockBytes], uint64_t bytes, b
 // value. Called only when the CPU has AVX2 (hasAvx2()).
 typedef uint64_t Lanes __attribute__((vector_size(32)));
 
-// Rotations by whole bytes are byte shuffles within each lane (one instruction instead of two
-// shifts and an or); by 63, a shift, an add and an exclusive or.
-#define CUSTODIAN_B2_SHUFFLE(x, mask) ((Lanes)_mm256_shuffle_epi8((__m256i)(x), (mask)))
-#define CUSTODIAN_B2_MIX(a, b, c, d, x, y)                                                                             \
-    do {                                                                                                               \
-        a = a + b + (x);                                                                                               \
-        d = (Lanes)_mm256_shuffle_epi32((__m256i)(d ^ a), 0xB1); /* rotate right by 32 */                              \
-        c = c + d;                                                                                                     \
-        b = CUSTODIAN_B2_SHUFFLE(b ^ c, rotate24);                                                                     \
-        a = a + b + (y);                                                                                               \
-        d = CUSTODIAN_B2_SHUFFLE(d ^ a, rotate16);                                                                     \
-        c = c + d;                                                                                                     \
-        b ^= c;                                                                                                        \
-        b = (b >> 63) ^ (b + b);                                                                                       \
-    } while (false)
+// One G step on four states. Rotations by whole bytes are byte shuffles within each lane (one
+// instruction instead of two shifts and an or); by 63, a shift, an add and an exclusive or.
+__attribute__((target("avx2"), always_inline)) inline void mix4(Lanes& a, Lanes& b, Lanes& c, Lanes& d, const Lanes& x,
+                                                                const Lanes& y, const __m256i& rotate24,
+                                                                const __m256i& rotate16) noexcept {
+    a = a + b + x;
+    d = (Lanes)_mm256_shuffle_epi32((__m256i)(d ^ a), 0xB1);  // rotate right by 32
+    c = c + d;
+    b = (Lanes)_mm256_shuffle_epi8((__m256i)(b ^ c), rotate24);
+    a = a + b + y;
+    d = (Lanes)_mm256_shuffle_epi8((__m256i)(d ^ a), rotate16);
+    c = c + d;
+    b ^= c;
+    b = (b >> 63) ^ (b + b);
+}
 
 __attribute__((target("avx2"))) void compress4(const uint64_t h[8], const uint8_t* const blocks[4],
                                                const uint64_t bytes[4], uint64_t out[4][8]) noexcept {
@@ -138,14 +138,14 @@ __attribute__((target("avx2"))) void compress4(const uint64_t h[8], const uint8_
     v[14] = ~v[14];  // every message is one last block
 #pragma GCC unroll 12
     for (const auto& s : kSigma) {
-        CUSTODIAN_B2_MIX(v[0], v[4], v[8], v[12], m[s[0]], m[s[1]]);
-        CUSTODIAN_B2_MIX(v[1], v[5], v[9], v[13], m[s[2]], m[s[3]]);
-        CUSTODIAN_B2_MIX(v[2], v[6], v[10], v[14], m[s[4]], m[s[5]]);
-        CUSTODIAN_B2_MIX(v[3], v[7], v[11], v[15], m[s[6]], m[s[7]]);
-        CUSTODIAN_B2_MIX(v[0], v[5], v[10], v[15], m[s[8]], m[s[9]]);
-        CUSTODIAN_B2_MIX(v[1], v[6], v[11], v[12], m[s[10]], m[s[11]]);
-        CUSTODIAN_B2_MIX(v[2], v[7], v[8], v[13], m[s[12]], m[s[13]]);
-        CUSTODIAN_B2_MIX(v[3], v[4], v[9], v[14], m[s[14]], m[s[15]]);
+        mix4(v[0], v[4], v[8], v[12], m[s[0]], m[s[1]], rotate24, rotate16);
+        mix4(v[1], v[5], v[9], v[13], m[s[2]], m[s[3]], rotate24, rotate16);
+        mix4(v[2], v[6], v[10], v[14], m[s[4]], m[s[5]], rotate24, rotate16);
+        mix4(v[3], v[7], v[11], v[15], m[s[6]], m[s[7]], rotate24, rotate16);
+        mix4(v[0], v[5], v[10], v[15], m[s[8]], m[s[9]], rotate24, rotate16);
+        mix4(v[1], v[6], v[11], v[12], m[s[10]], m[s[11]], rotate24, rotate16);
+        mix4(v[2], v[7], v[8], v[13], m[s[12]], m[s[13]], rotate24, rotate16);
+        mix4(v[3], v[4], v[9], v[14], m[s[14]], m[s[15]], rotate24, rotate16);
     }
     for (size_t i = 0; i < 8; ++i) {
         const Lanes r = Lanes{h[i], h[i], h[i], h[i]} ^ v[i] ^ v[i + 8];
@@ -154,9 +154,6 @@ __attribute__((target("avx2"))) void compress4(const uint64_t h[8], const uint8_
     sodium_memzero(v, sizeof v);
     sodium_memzero(m, sizeof m);
 }
-
-#undef CUSTODIAN_B2_MIX
-#undef CUSTODIAN_B2_SHUFFLE
 
 bool hasAvx2() noexcept {
     static const bool avx2 = __builtin_cpu_supports("avx2");
