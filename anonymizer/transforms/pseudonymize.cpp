@@ -33,10 +33,12 @@ void appendBase32(std::string& out, const uint8_t* bytes, size_t size) {
 
 void appendHex(std::string& out, const uint8_t* bytes, size_t size) {
     static constexpr char kHex[] = "0123456789abcdef";
+    char text[2 * crypto_generichash_BYTES_MAX];
     for (size_t i = 0; i < size; ++i) {
-        out.push_back(kHex[bytes[i] >> 4]);
-        out.push_back(kHex[bytes[i] & 15]);
+        text[2 * i] = kHex[bytes[i] >> 4];
+        text[2 * i + 1] = kHex[bytes[i] & 15];
     }
+    out.append(text, 2 * size);
 }
 
 class Pseudonymize final : public ColumnTransform {
