@@ -32,6 +32,14 @@ Result<std::unique_ptr<ReleaseStream>> ReleaseStream::prepare(const SourceLocati
     auto types = stream->snapshot_->columnTypes(*stream->query_);
     if (!types) return types.status();
     stream->query_->useSourceTypes(*types);
+    // A column read as NULL (SourceColumn::unread) is not in any query that would fail when the
+    // table no longer has it: say so here, as the rows' COPY would for any other column. (No types
+    // at all: the table itself is missing, which the first query reports.)
+    for (const SourceColumn& column : p.inputColumns()) {
+        if (column.unread && !types->empty() && !types->count(column.name))
+            return internalError("the source table has no column '" + column.name +
+                                 "', which the policy drops; check the dataset definition against the table");
+    }
 
     // Sink: the frequency table of the search, counted where source.groupCounting says.
     // Mondrian takes the rows themselves, in the order the release will read them again.
