@@ -57,9 +57,9 @@ TEST_CASE("values parse strictly and format canonically", "[value]") {
         const CivilDate c = civilFromDays(d);
         CHECK(daysFromCivil(c.year, c.month, c.day) == d);
     }
-    // Days across years 0 to 9999 (alternately the next day and a month on: every day of the month
-    // and every month of every year) print as YYYY-MM-DD and parse back; outside those years the
-    // year keeps its sign and at least four digits.
+    // Over 200,000 days spread across every year from 0 to 9999 (alternately the next day and 31
+    // days on) print as YYYY-MM-DD and parse back; outside those years the year keeps its sign and
+    // at least four digits.
     for (int32_t d = daysFromCivil(0, 1, 1); d <= daysFromCivil(9999, 12, 31); d += 1 + (d & 1) * 30) {
         const std::string text = formatDate(d);
         REQUIRE(text.size() == 10);
