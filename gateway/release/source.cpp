@@ -30,6 +30,16 @@ const char* typeNoun(anon::ColumnType type) {
     return "a value";
 }
 
+// The canonical text of a value as the release's reads select it (readExpression): a date from its
+// day number, anything else from its text. False when it is not of the column's type.
+bool appendReadAsCanonical(std::string& out, const SourceColumn& column, std::string_view text) {
+    if (column.type != anon::ColumnType::Date) return anon::appendCanonicalText(out, column.type, text);
+    const std::optional<int32_t> days = sourceDays(text);
+    if (!days) return false;
+    anon::appendDate(out, *days);
+    return true;
+}
+
 Status notOfDeclaredType(const SourceColumn& column) {
     return internalError("the source column '" + column.name + "' holds a value that is not " + typeNoun(column.type) +
                          ", as the dataset declares");
@@ -117,6 +127,23 @@ std::string SourceQuery::expression(size_t column) const {
     return c;
 }
 
+std::string SourceQuery::readExpression(size_t column) const {
+    const std::string value = expression(column);
+    if (columns_[column].type != anon::ColumnType::Date) return value;
+    // date - date is an integer, but fails on infinity: that reads as a day number no date has.
+    return "CASE WHEN isfinite(" + value + ") THEN " + value + " - DATE '1970-01-01' WHEN " + value +
+           " IS NOT NULL THEN " + std::to_string(kNotADay) + " END";
+}
+
+std::optional<int32_t> sourceDays(std::string_view text) noexcept {
+    static const int32_t first = anon::daysFromCivil(1, 1, 1), last = anon::daysFromCivil(9999, 12, 31);
+    int64_t days = 0;
+    const char* end = text.data() + text.size();
+    auto [at, ec] = std::from_chars(text.data(), end, days);
+    if (ec != std::errc() || at != end || text.empty() || days < first || days > last) return std::nullopt;
+    return static_cast<int32_t>(days);
+}
+
 Result<std::string> substituteParameters(std::string_view filterSql, const std::vector<std::string>& parameterReads) {
     std::string out;
     out.reserve(filterSql.size());
@@ -156,7 +183,7 @@ Result<std::string> SourceQuery::selectSql(const std::vector<std::string>& param
     std::string sql = "SELECT ";
     for (size_t i = 0; i < columns_.size(); ++i) {
         if (i) sql += ", ";
-        sql += columns_[i].unread ? std::string("NULL") : expression(i);
+        sql += columns_[i].unread ? std::string("NULL") : readExpression(i);
     }
     auto where = whereClause(parameterReads);
     if (!where) return where.status();
@@ -174,7 +201,7 @@ Result<std::string> SourceQuery::whereClause(const std::vector<std::string>& par
 Result<std::string> SourceQuery::groupCountSql(const std::vector<size_t>& columns,
                                                const std::vector<std::string>& parameterReads) const {
     std::string sql = "SELECT ";
-    for (size_t column : columns) sql += expression(column) + ", ";
+    for (size_t column : columns) sql += readExpression(column) + ", ";
     auto where = whereClause(parameterReads);
     if (!where) return where.status();
     sql += "count(*) FROM " + table_ + *where;
@@ -189,7 +216,7 @@ Result<std::string> SourceQuery::columnsSql(const std::vector<size_t>& columns,
                                             const std::vector<std::string>& parameterReads) const {
     if (columns.empty()) return invalidArgument("a column list selects at least one column");
     std::string sql = "SELECT ";
-    for (size_t i = 0; i < columns.size(); ++i) sql += (i ? ", " : "") + expression(columns[i]);
+    for (size_t i = 0; i < columns.size(); ++i) sql += (i ? ", " : "") + readExpression(columns[i]);
     auto where = whereClause(parameterReads);
     if (!where) return where.status();
     return sql + " FROM " + table_ + *where;
@@ -288,7 +315,7 @@ struct SourceSnapshot::State {
                 continue;
             }
             canonical[i].clear();
-            if (!anon::appendCanonicalText(canonical[i], column.type, *text)) return notOfDeclaredType(column);
+            if (!appendReadAsCanonical(canonical[i], column, *text)) return notOfDeclaredType(column);
             values[i] = std::string_view(canonical[i]);
         }
         return Status::ok();
@@ -581,7 +608,7 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
                 out.values[i].emplace_back(text);  // text is its own canonical form
                 continue;
             }
-            if (!anon::appendCanonicalText(canonical[i][code], column.type, text)) return notOfDeclaredType(column);
+            if (!appendReadAsCanonical(canonical[i][code], column, text)) return notOfDeclaredType(column);
             out.values[i].emplace_back(canonical[i][code]);
         }
     }
@@ -752,6 +779,10 @@ Result<std::optional<anon::Batch>> SourceSnapshot::nextRows(size_t maxRows) {
             const SourceValue& field = st.row[c];
             if (!field) {
                 building[c]->appendNull();
+            } else if (schema[c].type == anon::ColumnType::Date) {
+                const std::optional<int32_t> days = sourceDays(*field);
+                if (!days) return notOfDeclaredType(st.rowQuery->columns()[c]);
+                building[c]->appendDate(*days);
             } else if (!building[c]->appendParsed(*field)) {
                 return notOfDeclaredType(st.rowQuery->columns()[c]);
             }

@@ -40,6 +40,13 @@
 
 namespace custodian::release {
 
+// A date as the release's reads select it (SourceQuery::readExpression): its day number when the
+// date is one whose text is the canonical YYYY-MM-DD (years 1 to 9999, as PostgreSQL prints them
+// without an era), nullopt otherwise (a BC date, a later year, infinity, anything malformed) — the
+// dates a text read would have refused.
+inline constexpr int64_t kNotADay = 2147483647;  // beyond any finite date's day number
+std::optional<int32_t> sourceDays(std::string_view text) noexcept;
+
 struct SourceColumn {
     std::string name;
     anon::ColumnType type = anon::ColumnType::Text;
@@ -94,6 +101,11 @@ public:
 
     // The SELECT-list expression of column i (canonical text for its type).
     std::string expression(size_t column) const;
+    // How the release's own reads (selectSql, groupCountSql, columnsSql) select column i:
+    // expression(i), except that a date is read as its day number (days since 1970-01-01; NULL stays
+    // NULL, ±infinity is kNotADay), which PostgreSQL prints several times faster than a date's
+    // text. sourceDays() reads it back.
+    std::string readExpression(size_t column) const;
     // The source table's column types (name → format of pg_attribute's type, e.g. "numeric"), as
     // SourceSnapshot::columnTypes() reads them. A column whose source type already prints the
     // canonical text of its declared type (an integer column as integer, a decimal column as
