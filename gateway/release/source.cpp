@@ -30,10 +30,11 @@ const char* typeNoun(anon::ColumnType type) {
     return "a value";
 }
 
-// The canonical text of a value as the release's reads select it (readExpression): a date from its
-// day number, anything else from its text. False when it is not of the column's type.
-bool appendReadAsCanonical(std::string& out, const SourceColumn& column, std::string_view text) {
-    if (column.type != anon::ColumnType::Date) return anon::appendCanonicalText(out, column.type, text);
+// The canonical text of column i's value as the release's reads select it (readExpression): a date
+// read as its day number from that number, anything else from its text. False when it is not of
+// the column's type.
+bool appendReadAsCanonical(std::string& out, const SourceQuery& query, size_t i, std::string_view text) {
+    if (!query.readsDayNumber(i)) return anon::appendCanonicalText(out, query.columns()[i].type, text);
     const std::optional<int32_t> days = sourceDays(text);
     if (!days) return false;
     anon::appendDate(out, *days);
@@ -129,7 +130,7 @@ std::string SourceQuery::expression(size_t column) const {
 
 std::string SourceQuery::readExpression(size_t column) const {
     const std::string value = expression(column);
-    if (columns_[column].type != anon::ColumnType::Date) return value;
+    if (!readsDayNumber(column)) return value;
     // date - date is an integer, but fails on infinity: that reads as a day number no date has.
     return "CASE WHEN isfinite(" + value + ") THEN " + value + " - DATE '1970-01-01' WHEN " + value +
            " IS NOT NULL THEN " + std::to_string(kNotADay) + " END";
@@ -233,7 +234,7 @@ Result<std::string> SourceQuery::aggregateSql(const AggregateSql& spec,
     std::string inner = "SELECT ";
     for (size_t i = 0; i < spec.groupColumns.size(); ++i) {
         if (spec.groupColumns[i] >= columns_.size()) return invalidArgument("a group column is not a selected column");
-        inner += expression(spec.groupColumns[i]) + " AS g" + std::to_string(i) + ", ";
+        inner += readExpression(spec.groupColumns[i]) + " AS g" + std::to_string(i) + ", ";
     }
     if (spec.measure) {
         if (*spec.measure >= columns_.size()) return invalidArgument("the measure is not a selected column");
@@ -315,7 +316,7 @@ struct SourceSnapshot::State {
                 continue;
             }
             canonical[i].clear();
-            if (!appendReadAsCanonical(canonical[i], column, *text)) return notOfDeclaredType(column);
+            if (!appendReadAsCanonical(canonical[i], query, columns[i], *text)) return notOfDeclaredType(column);
             values[i] = std::string_view(canonical[i]);
         }
         return Status::ok();
@@ -608,7 +609,7 @@ Status SourceSnapshot::countGroups(const SourceQuery& query, const std::vector<s
                 out.values[i].emplace_back(text);  // text is its own canonical form
                 continue;
             }
-            if (!appendReadAsCanonical(canonical[i][code], column, text)) return notOfDeclaredType(column);
+            if (!appendReadAsCanonical(canonical[i][code], query, columns[i], text)) return notOfDeclaredType(column);
             out.values[i].emplace_back(canonical[i][code]);
         }
     }
@@ -779,7 +780,7 @@ Result<std::optional<anon::Batch>> SourceSnapshot::nextRows(size_t maxRows) {
             const SourceValue& field = st.row[c];
             if (!field) {
                 building[c]->appendNull();
-            } else if (schema[c].type == anon::ColumnType::Date) {
+            } else if (st.rowQuery->readsDayNumber(c)) {
                 const std::optional<int32_t> days = sourceDays(*field);
                 if (!days) return notOfDeclaredType(st.rowQuery->columns()[c]);
                 building[c]->appendDate(*days);

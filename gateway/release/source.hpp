@@ -7,7 +7,9 @@
 // value in the anonymizer's canonical text for the column's declared type (dates as YYYY-MM-DD,
 // timestamps in UTC with a 'Z', decimals as float8 shortest round-trip; useSourceTypes() drops
 // the casts a source type makes redundant), so what the gateway parses
-// is exactly what hierarchies and keyed transforms see.
+// is exactly what hierarchies and keyed transforms see. One exception, in the release's own reads
+// (readExpression()): a column stored as `date` is read as its day number, which PostgreSQL prints
+// faster than the date, and the gateway turns back into the same canonical date.
 //
 // SourceSnapshot is one read-only REPEATABLE READ transaction on a short-lived connection: the
 // GROUP BY that feeds the privacy search and the COPY that streams the rows see the same snapshot,
@@ -101,11 +103,15 @@ public:
 
     // The SELECT-list expression of column i (canonical text for its type).
     std::string expression(size_t column) const;
-    // How the release's own reads (selectSql, groupCountSql, columnsSql) select column i:
-    // expression(i), except that a date is read as its day number (days since 1970-01-01; NULL stays
-    // NULL, ±infinity is kNotADay), which PostgreSQL prints several times faster than a date's
-    // text. sourceDays() reads it back.
+    // How the release's reads (selectSql, groupCountSql, columnsSql, aggregateSql's groups) select
+    // column i: expression(i), except that a date column stored as `date` (readsDayNumber) is read
+    // as its day number (days since 1970-01-01; NULL stays NULL, ±infinity is kNotADay), which
+    // PostgreSQL prints faster than the date's text. sourceDays() reads it back. A date stored
+    // otherwise keeps its cast to date and is read as text (a second cast would cost more).
     std::string readExpression(size_t column) const;
+    bool readsDayNumber(size_t column) const noexcept {
+        return columns_[column].type == anon::ColumnType::Date && column < bare_.size() && bare_[column];
+    }
     // The source table's column types (name → format of pg_attribute's type, e.g. "numeric"), as
     // SourceSnapshot::columnTypes() reads them. A column whose source type already prints the
     // canonical text of its declared type (an integer column as integer, a decimal column as

@@ -191,6 +191,27 @@ TEST_CASE("groups come from the hierarchy level and values outside the domain ar
     }
 }
 
+TEST_CASE("a date column groups an aggregate by the dates the policy lists", "[integration][queries]") {
+    // The group column is read as its day number in PostgreSQL and turned back into the date.
+    std::string aggregates = aggregatesJson();
+    const std::string sex = R"({"column": "sex", "values": ["F", "M"]},)";
+    aggregates.replace(aggregates.find(sex), sex.size(),
+                       sex + R"( {"column": "visit_date", "values": ["2024-01-01", "2024-01-02", "2024-12-30"]},)");
+    QueryWorld w(3000, aggregates);
+    auto r = w.query(w.partnerA, R"("aggregate": "histogram", "group_by": ["visit_date"], "epsilon": 0.5)");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    const auto groups = groupsOf(r.body);
+    REQUIRE(groups.size() == 3);
+    const auto truth = w.exact("SELECT visit_date::text, count(*) FROM agency.visits GROUP BY 1");
+    for (const auto& g : groups) {
+        INFO(g.key);
+        REQUIRE(truth.count(g.key) == 1);
+        CHECK(std::fabs(*g.value - truth.at(g.key)) <= 10 * 2.0);
+    }
+    CHECK(groups[0].key == "2024-01-01");
+}
+
 TEST_CASE("sums and means clamp to the declared bounds and state their budget split", "[integration][queries]") {
     QueryWorld w;
     // cost = (id % 1000) * 10.5 reaches 10489.5; clamped to 5000.
