@@ -476,8 +476,8 @@ TEST_CASE("columns are read bare only where the source type already prints the d
     }
 }
 
-TEST_CASE("dates are read as day numbers and released as the dates they were; dates without a canonical text "
-          "are refused as before",
+TEST_CASE("dates are read as day numbers and released as the dates they were, and dates without a canonical "
+          "text are refused as before",
           "[extract][pipeline]") {
     Agency agency(10);
     // A date quasi-identifier (counted in the gateway, by GROUP BY, and partitioned by Mondrian), an
