@@ -1,25 +1,16 @@
 #pragma once
-// Shared by the audit benchmarks: a realistic synthetic audit entry and process CPU time.
-
-#include <sys/resource.h>
+// Shared by the audit benchmarks: a realistic synthetic audit entry (and process CPU time, from
+// cpu_time.hpp).
 
 #include <cstdint>
 #include <random>
 #include <string>
 
 #include "gateway/audit/entry.hpp"
+#include "cpu_time.hpp"
 #include "gateway/crypto/digest.hpp"
 
 namespace custodian::bench {
-
-// CPU seconds (user + system) of this process or of its waited-for children: stable when other
-// processes compete for the two cores, unlike wall time.
-inline double cpuSeconds(int who) {
-    rusage u{};
-    ::getrusage(who, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 // A realistic mix of entries: extract requests/completions with digests, denials, policy changes.
 inline audit::AuditEntry syntheticEntry(uint64_t i, std::mt19937_64& rng) {

@@ -18,16 +18,11 @@
 
 #include "anonymizer/csv.hpp"
 #include "anonymizer/table.hpp"
+#include "cpu_time.hpp"
 
 using namespace custodian::anon;
 
 namespace {
-
-double cpuSeconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 double wallSeconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -42,10 +37,10 @@ struct Timing {
 template <typename F> Timing bestOf5(F&& run) {
     Timing best;
     for (int rep = 0; rep < 5; ++rep) {
-        const double c0 = cpuSeconds();
+        const double c0 = custodian::bench::processCpuSeconds();
         const double w0 = wallSeconds();
         best.rows = run();
-        best.cpu = std::min(best.cpu, cpuSeconds() - c0);
+        best.cpu = std::min(best.cpu, custodian::bench::processCpuSeconds() - c0);
         best.wall = std::min(best.wall, wallSeconds() - w0);
     }
     return best;

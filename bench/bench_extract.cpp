@@ -42,6 +42,7 @@
 
 #include "anonymizer/transform.hpp"
 #include "benefits_synthetic.hpp"
+#include "cpu_time.hpp"
 #include "gateway/crypto/extract.hpp"
 #include "gateway/crypto/keys.hpp"
 #include "gateway/release/memory_budget.hpp"
@@ -158,11 +159,6 @@ Result<ExtractRun> runExtract(const release::SourceLocation& source, std::shared
     return run;
 }
 
-double cpuOf(const rusage& usage) {
-    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-    return s(usage.ru_utime) + s(usage.ru_stime);
-}
-
 // Runs one extract in a child process; returns its figures, the child's peak RSS (KiB) and the CPU
 // time of its threads (user + system; the database server's is not included).
 bool runInChild(const release::SourceLocation& source, std::shared_ptr<const policies::Policy> policy,
@@ -189,7 +185,7 @@ bool runInChild(const release::SourceLocation& source, std::shared_ptr<const pol
     rusage usage{};
     wait4(pid, &status, 0, &usage);
     peakKiB = usage.ru_maxrss;
-    cpuSeconds = cpuOf(usage);
+    cpuSeconds = bench::cpuOf(usage);
     return n == static_cast<ssize_t>(sizeof(ExtractRun)) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
@@ -381,7 +377,7 @@ int main(int argc, char** argv) {
             const double rss = residentMiB();
             if (i == 0) first = rss;
             std::printf("  %2d: %.2f s, CPU %.2f s, RSS %.1f MiB (%+.0f %% of the first)\n", i + 1, run->seconds,
-                        cpuOf(after) - cpuOf(before), rss, first > 0 ? (rss / first - 1) * 100 : 0.0);
+                        bench::cpuOf(after) - bench::cpuOf(before), rss, first > 0 ? (rss / first - 1) * 100 : 0.0);
         }
     }
     return 0;

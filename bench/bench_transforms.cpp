@@ -13,31 +13,25 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <string>
 #include <vector>
 
 #include "anonymizer/table.hpp"
 #include "anonymizer/transform.hpp"
 #include "anonymizer/transforms/keyed_hash.hpp"
+#include "cpu_time.hpp"
 
 using namespace custodian;
 using namespace custodian::anon;
 
 namespace {
 
-double cpuSeconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 template <typename F> double bestOf5(F&& f) {
     double best = 1e300;
     for (int run = 0; run < 5; ++run) {
-        const double t0 = cpuSeconds();
+        const double t0 = bench::processCpuSeconds();
         f();
-        best = std::min(best, cpuSeconds() - t0);
+        best = std::min(best, bench::processCpuSeconds() - t0);
     }
     return best;
 }

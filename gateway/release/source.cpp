@@ -764,7 +764,9 @@ Result<std::optional<anon::Batch>> SourceSnapshot::nextRows(size_t maxRows) {
     // Columns are appended row by row; ColumnPtr is const, so build through these pointers.
     std::vector<std::shared_ptr<anon::Column>> building;
     building.reserve(width);
+    std::vector<char> dayNumber(width);  // per column: read as a day number (readExpression)
     for (size_t c = 0; c < width; ++c) {
+        dayNumber[c] = st.rowQuery->readsDayNumber(c);
         building.push_back(std::make_shared<anon::Column>(schema[c].type));
         building.back()->reserve(maxRows, schema[c].type == anon::ColumnType::Text ? maxRows * 16 : 0);
     }
@@ -780,7 +782,7 @@ Result<std::optional<anon::Batch>> SourceSnapshot::nextRows(size_t maxRows) {
             const SourceValue& field = st.row[c];
             if (!field) {
                 building[c]->appendNull();
-            } else if (st.rowQuery->readsDayNumber(c)) {
+            } else if (dayNumber[c]) {
                 const std::optional<int32_t> days = sourceDays(*field);
                 if (!days) return notOfDeclaredType(st.rowQuery->columns()[c]);
                 building[c]->appendDate(*days);
