@@ -3,10 +3,12 @@
 // Linear probing, power-of-two capacity, no deletion. Not thread-safe; one per thread.
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -278,8 +280,11 @@ private:
 
 // Maps fixed-width tuples of uint32 codes to dense indexes 0,1,2,... in order of first insertion.
 // The tuples are kept column by column (column(c) holds code c of every tuple), so that a caller can
-// take them over as columns; a slot holds the tuple's index and 32 bits of its hash (8 bytes, at most
-// three quarters full), and a lookup compares codes only when those bits match.
+// take them over as columns; a slot holds the tuple's index and the upper 32 bits of its hash (8
+// bytes, at most three quarters full), and a lookup compares codes only when those bits match. A
+// tuple's first slot is given by the top bits of its hash, so the stored bits alone place it again
+// when the slots double: growing reads the old slots in order and writes the new ones almost in
+// order, without reading a tuple or hashing it again.
 class TupleIndexer {
 public:
     explicit TupleIndexer(size_t width) : columns_(width) {}
@@ -292,14 +297,14 @@ public:
     // Starts loading the slot a later indexOf(…, hash) probes first: callers that know the hashes
     // of upcoming rows hide the cache miss of a large table.
     void prefetch(uint64_t hash) const noexcept {
-        if (!slots_.empty()) __builtin_prefetch(&slots_[static_cast<size_t>(hash) & mask_]);
+        if (!slots_.empty()) __builtin_prefetch(&slots_[home(static_cast<uint32_t>(hash >> 32))]);
     }
     uint32_t indexOf(const uint32_t* tuple) { return indexOf(tuple, hashOf(tuple)); }
     // `hash` must be hashOf(tuple).
     uint32_t indexOf(const uint32_t* tuple, uint64_t hash) {
         if ((size_ + 1) * 4 > slots_.size() * 3) grow();
         const auto tag = static_cast<uint32_t>(hash >> 32);
-        for (size_t i = static_cast<size_t>(hash) & mask_;; i = (i + 1) & mask_) {
+        for (size_t i = home(tag);; i = (i + 1) & mask_) {
             Slot& s = slots_[i];
             if (s.index == kEmpty) {
                 s = {tag, static_cast<uint32_t>(size_)};
@@ -341,32 +346,26 @@ private:
             if (columns_[c][index] != tuple[c]) return false;
         return true;
     }
+    // The first slot of a tuple whose hash has upper bits `tag`: the top log2(slots) bits.
+    size_t home(uint32_t tag) const noexcept { return static_cast<size_t>(tag) >> homeShift_; }
     void grow() {
+        constexpr size_t kMaxSlots = size_t{1} << 32;  // homes come from the 32 stored bits
         const size_t cap = slots_.empty() ? 64 : slots_.size() * 2;
-        slots_.assign(cap, Slot{});
+        if (cap > kMaxSlots) throw std::length_error("too many distinct tuples to index");
+        std::vector<Slot> old(cap);
+        old.swap(slots_);
         mask_ = cap - 1;
-        // Rehash from the stored tuples, read in index order (a sequential pass over each column), a
-        // chunk at a time: the chunk's slots are prefetched before they are written, so that the
-        // cache misses of a large table overlap.
-        constexpr size_t kChunk = 16;
-        std::vector<uint32_t> tuple(columns_.size());
-        uint64_t hashes[kChunk];
-        for (size_t first = 0; first < size_; first += kChunk) {
-            const size_t n = std::min(kChunk, size_ - first);
-            for (size_t j = 0; j < n; ++j) {
-                for (size_t c = 0; c < columns_.size(); ++c) tuple[c] = columns_[c][first + j];
-                hashes[j] = hashOf(tuple.data());
-                __builtin_prefetch(&slots_[static_cast<size_t>(hashes[j]) & mask_]);
-            }
-            for (size_t j = 0; j < n; ++j) {
-                size_t i = static_cast<size_t>(hashes[j]) & mask_;
-                while (slots_[i].index != kEmpty) i = (i + 1) & mask_;
-                slots_[i] = {static_cast<uint32_t>(hashes[j] >> 32), static_cast<uint32_t>(first + j)};
-            }
+        homeShift_ = 32 - static_cast<unsigned>(std::countr_zero(cap));
+        for (const Slot& o : old) {
+            if (o.index == kEmpty) continue;
+            size_t i = home(o.tag);
+            while (slots_[i].index != kEmpty) i = (i + 1) & mask_;
+            slots_[i] = o;
         }
     }
     std::vector<Slot> slots_;
     size_t mask_ = 0;
+    unsigned homeShift_ = 32;
     std::vector<std::vector<uint32_t>> columns_;
     size_t size_ = 0;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -80,6 +81,8 @@ constexpr size_t kPresizedClasses = size_t{1} << 18;
 constexpr size_t kPrefetchChunk = 16;
 // Node keys are computed for this many frequency-table combinations at a time.
 constexpr size_t kKeyBlock = 4096;
+// Evaluator::twoThreads(): combinations each thread files per stripe (a multiple of kKeyBlock).
+constexpr size_t kHalfStripe = 4 * kKeyBlock;
 
 // Dense counters (8 bytes each) of one pass of Evaluator::seedPairs(), or of one node counted by
 // Evaluator::groupDense(), are at most this many.
@@ -543,8 +546,11 @@ private:
     }
     struct Half;
     static uint64_t halfBytes(const Half& half) noexcept {
-        return half.indexer.memoryBytes() + half.keys.capacity() * sizeof(Key) +
-               half.counts.capacity() * sizeof(uint64_t) + half.block.capacity() * sizeof(Key);
+        uint64_t bytes = half.indexer.memoryBytes() + half.keys.capacity() * sizeof(Key) +
+                         half.counts.capacity() * sizeof(uint64_t) + half.block.capacity() * sizeof(Key);
+        for (const auto& set : half.filed)
+            for (const auto& part : set) bytes += part.capacity() * sizeof(Filed);
+        return bytes;
     }
     void report(uint64_t bytes) const {
         if (!p_.config->memory) return;
@@ -756,63 +762,101 @@ private:
     }
 
     // A node's classes from a large frequency table on two threads (the search runs while the
-    // database is idle): each thread reads every combination but counts only the classes whose key
-    // hashes into its half, so the halves are disjoint and need no merge, and the two indexes
-    // together are as large as one. False when a thread cannot be started (then one thread does it).
+    // database is idle), stripe by stripe: each thread computes the keys of half a stripe and files
+    // each key (with its count) under the thread whose half of the hash space it falls in; after
+    // both have filed, each counts the keys filed under it by either. Every key is computed and
+    // hashed once, the two indexes hold disjoint classes (no merge) and together are as large as
+    // one. Filing alternates between two sets of buffers, so one barrier per stripe suffices: a
+    // thread files stripe s + 1 into the other set while the other may still count stripe s.
+    // False when a thread cannot be started (then one thread does it).
     bool twoThreads(ClassTable<Key>& out) {
         const FrequencyTable& ft = *p_.table;
         const size_t node = out.node;
         const size_t presize = std::min(classBound(node, ft.size()), kPresizedClasses) / 2 + 1;
-        // Each thread publishes the bytes of its half after every block; the calling thread states
+        constexpr size_t kStripe = 2 * kHalfStripe;
+        const size_t stripes = (ft.size() + kStripe - 1) / kStripe;
+        // Each thread publishes the bytes of its half after every stripe; the calling thread states
         // both halves with the rest of the working set every million combinations, and a refusal
-        // stops the helper too.
+        // (or any error) stops the other thread at its next barrier.
         std::atomic<bool> stop{false};
+        std::barrier<> filed(2);
         constexpr size_t kReportEvery = size_t{1} << 20;
-        auto count = [&](Half& half, uint64_t which) {
+        for (Half& half : halves_) {
             half.indexer.reset(presize);
             half.keys.clear();
             half.counts.clear();
             half.block.resize(kKeyBlock);
-            for (size_t first = 0; first < ft.size() && !stop.load(std::memory_order_relaxed); first += kKeyBlock) {
-                const size_t n = std::min(kKeyBlock, ft.size() - first);
-                half.bytes.store(halfBytes(half), std::memory_order_relaxed);
-                if (which == 0 && (first + n) / kReportEvery != first / kReportEvery) {
-                    try {
-                        report(ownBytes() + halves_[0].bytes.load(std::memory_order_relaxed) +
-                               halves_[1].bytes.load(std::memory_order_relaxed));
-                    } catch (...) {
-                        stop.store(true, std::memory_order_relaxed);
-                        throw;
-                    }
-                }
-                blockKeys(node, first, n, half.block.data());
-                for (size_t i = 0; i < n; ++i) {
-                    if (i + kPrefetchChunk < n) {
-                        const Key ahead = half.block[i + kPrefetchChunk];
-                        if ((detail::mixHash(ahead) >> 63) == which) half.indexer.prefetch(ahead);
-                    }
+            for (auto& set : half.filed)
+                for (auto& part : set) part.resize(kHalfStripe);
+        }
+        // Thread `which` files its half of `stripe` into buffer set `stripe % 2`.
+        auto file = [&](Half& half, size_t which, size_t stripe) {
+            auto& set = half.filed[stripe % 2];
+            Filed* into[2] = {set[0].data(), set[1].data()};
+            size_t n[2] = {0, 0};
+            const size_t begin = std::min(ft.size(), stripe * kStripe + which * kHalfStripe);
+            const size_t end = std::min(ft.size(), begin + kHalfStripe);
+            for (size_t first = begin; first < end; first += kKeyBlock) {
+                const size_t m = std::min(kKeyBlock, end - first);
+                blockKeys(node, first, m, half.block.data());
+                for (size_t i = 0; i < m; ++i) {
                     const Key key = half.block[i];
-                    if ((detail::mixHash(key) >> 63) != which) continue;
-                    const uint32_t t = half.indexer.indexOf(key);
-                    if (t == half.keys.size()) {
-                        half.keys.push_back(key);
-                        half.counts.push_back(0);
-                    }
-                    half.counts[t] += ft.count(first + i);
+                    const auto part = static_cast<size_t>(detail::mixHash(key) >> 63);
+                    into[part][n[part]++] = {key, ft.count(first + i)};
                 }
             }
+            half.filedCount[stripe % 2][0] = n[0];
+            half.filedCount[stripe % 2][1] = n[1];
+        };
+        // Thread `which` counts what both filed under it in `stripe`.
+        auto count = [&](Half& half, size_t which, size_t stripe) {
+            for (const Half& from : halves_) {
+                const Filed* entries = from.filed[stripe % 2][which].data();
+                const size_t n = from.filedCount[stripe % 2][which];
+                for (size_t i = 0; i < n; ++i) {
+                    if (i + kPrefetchChunk < n) half.indexer.prefetch(entries[i + kPrefetchChunk].key);
+                    const uint32_t t = half.indexer.indexOf(entries[i].key);
+                    if (t == half.keys.size()) {
+                        half.keys.push_back(entries[i].key);
+                        half.counts.push_back(0);
+                    }
+                    half.counts[t] += entries[i].count;
+                }
+            }
+            half.bytes.store(halfBytes(half), std::memory_order_relaxed);
+        };
+        auto run = [&](size_t which) {
+            Half& half = halves_[which];
+            try {
+                for (size_t stripe = 0; stripe < stripes && !stop.load(std::memory_order_relaxed); ++stripe) {
+                    file(half, which, stripe);
+                    filed.arrive_and_wait();
+                    if (stop.load(std::memory_order_relaxed)) break;
+                    count(half, which, stripe);
+                    const size_t read = std::min(ft.size(), (stripe + 1) * kStripe);
+                    if (which == 0 && read / kReportEvery != stripe * kStripe / kReportEvery) {
+                        report(ownBytes() + halves_[0].bytes.load(std::memory_order_relaxed) +
+                               halves_[1].bytes.load(std::memory_order_relaxed));
+                    }
+                }
+            } catch (...) {
+                stop.store(true, std::memory_order_relaxed);
+                filed.arrive_and_drop();  // the other thread must not wait for this one
+                throw;
+            }
+            filed.arrive_and_drop();
         };
         std::exception_ptr helperFailed;
         std::thread helper;
         try {
             helper = std::thread([&] {
                 try {
-                    count(halves_[1], 1);
+                    run(1);
                 } catch (...) { helperFailed = std::current_exception(); }
             });
         } catch (const std::system_error&) { return false; }
         try {
-            count(halves_[0], 0);
+            run(0);
         } catch (...) {
             helper.join();  // never leave a joinable thread behind (std::terminate)
             throw;
@@ -910,12 +954,19 @@ private:
     };
     std::vector<Radix> radixDims_;
     std::vector<uint64_t> dense_;
-    // twoThreads(): one class index, class list and key block per thread.
+    // twoThreads(): one class index, class list, key block and two sets of filing buffers (one
+    // per thread that counts) per thread.
+    struct Filed {
+        Key key;
+        uint64_t count;
+    };
     struct Half {
         detail::DenseIndexer<Key> indexer;
         std::vector<Key> keys;
         std::vector<uint64_t> counts;
         std::vector<Key> block;
+        std::vector<Filed> filed[2][2];  // [stripe % 2][counting thread]
+        size_t filedCount[2][2] = {};
         std::atomic<uint64_t> bytes{0};  // halfBytes() as its thread last saw it
     };
     Half halves_[2];
