@@ -62,12 +62,13 @@ SuppressedClasses::SuppressedClasses(const GeneralizationStats& stats,
     }
     packed_ = total <= 64;
     if (q == 0) return;
+    if (packed_) packedKeys_.reset(codes_.size() / q);
     for (size_t c = 0; c * q < codes_.size(); ++c) {
         const uint32_t* codes = codes_.data() + c * q;
         if (packed_) {
             uint64_t key = 0;
             for (size_t d = 0; d < q; ++d) key = (key << keyBits_[d]) | codes[d];
-            packedKeys_.insert(key);
+            (void)packedKeys_.indexOf(key);
         } else {
             wideKeys_.insert(wideKey(codes));
         }
@@ -83,15 +84,14 @@ bool SuppressedClasses::contains(const uint32_t* nodeCodes) const {
     if (packed_) {
         uint64_t key = 0;
         for (size_t d = 0; d < width_; ++d) key = (key << keyBits_[d]) | nodeCodes[d];
-        return packedKeys_.count(key) != 0;
+        return packedKeys_.find(key) != UINT32_MAX;
     }
     return wideKeys_.count(wideKey(nodeCodes)) != 0;
 }
 
 uint64_t SuppressedClasses::memoryBytes() const {
-    return codes_.capacity() * sizeof(uint32_t) + packedKeys_.size() * heap::hashNode(8) +
-           packedKeys_.bucket_count() * sizeof(void*) + wideKeys_.size() * heap::hashNode(sizeof(std::string)) +
-           wideKeys_.bucket_count() * sizeof(void*);
+    return codes_.capacity() * sizeof(uint32_t) + packedKeys_.memoryBytes() +
+           wideKeys_.size() * heap::hashNode(sizeof(std::string)) + wideKeys_.bucket_count() * sizeof(void*);
 }
 
 // ---- GlobalRecoding ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "anonymizer/final_check.hpp"
+#include "anonymizer/flat_hash.hpp"
 #include "anonymizer/frequency_table.hpp"
 #include "anonymizer/hierarchy.hpp"
 #include "anonymizer/metrics.hpp"
@@ -94,7 +95,7 @@ private:
     std::vector<uint32_t> codes_;    // suppressed classes × quasi-identifiers, row-major
     std::vector<unsigned> keyBits_;  // bits per quasi-identifier when a class's key fits 64 bits
     bool packed_ = true;
-    std::unordered_set<uint64_t> packedKeys_;
+    detail::DenseIndexer<uint64_t> packedKeys_;  // flat: looked up once per released row
     std::unordered_set<std::string> wideKeys_;
 };
 
