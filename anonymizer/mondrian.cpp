@@ -1,9 +1,13 @@
 #include "anonymizer/mondrian.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <numeric>
+#include <system_error>
+#include <thread>
 
 #include "anonymizer/flat_hash.hpp"
 #include "anonymizer/heap_bytes.hpp"
@@ -57,9 +61,11 @@ public:
     Partitioner(const MondrianConfig& c, const EncodedColumns& cols, const std::vector<Dimension>& dims)
         : config_(c), dims_(dims), q_(dims.size()), sensitive_(cols.sensitive.size()), width_(q_ + sensitive_ + 1) {
         const size_t n = cols.qi[0].size();
-        records_.resize(n * width_);
+        ownRecords_.resize(n * width_);
+        records_ = ownRecords_.data();
+        rows_ = n;
         for (size_t i = 0; i < n; ++i) {
-            uint32_t* r = records_.data() + i * width_;
+            uint32_t* r = records_ + i * width_;
             for (size_t d = 0; d < q_; ++d) r[d] = dims[d].rankOfLeaf[cols.qi[d][i]];
             for (size_t s = 0; s < sensitive_; ++s) r[q_ + s] = cols.sensitive[s][i];
             r[width_ - 1] = static_cast<uint32_t>(i);
@@ -75,8 +81,15 @@ public:
         for (size_t s = 0; s < sensitive_; ++s) histogram_[s].assign(c.sensitiveCardinalities[s], 0);
     }
 
-    size_t rows() const { return records_.size() / width_; }
-    const uint32_t* record(size_t i) const { return records_.data() + i * width_; }
+    // A second partitioner over the same records, with scratch of its own: the two may split
+    // disjoint record ranges at the same time (runOnTwoThreads()).
+    struct Helper {};
+    Partitioner(const Partitioner& owner, Helper)
+        : config_(owner.config_), dims_(owner.dims_), q_(owner.q_), sensitive_(owner.sensitive_), width_(owner.width_),
+          records_(owner.records_), rows_(owner.rows_), domains_(owner.domains_), histogram_(owner.histogram_) {}
+
+    size_t rows() const { return rows_; }
+    const uint32_t* record(size_t i) const { return records_ + i * width_; }
     uint32_t rowId(size_t i) const { return record(i)[width_ - 1]; }
     uint32_t rank(size_t i, size_t d) const { return record(i)[d]; }
     bool needSensitive() const { return config_.models.lDiversity || config_.models.tCloseness; }
@@ -125,19 +138,97 @@ public:
         return entries_;
     }
 
-    // Splits all records recursively; appends finished partitions as [begin, end) into `out`.
-    void run(std::vector<std::pair<size_t, size_t>>& out) {
+    using Ranges = std::vector<std::pair<size_t, size_t>>;
+
+    // Splits all records recursively; appends finished partitions as [begin, end) into `out`, in
+    // record order.
+    void run(Ranges& out) {
+        prepareScratch();
+        descend({0, rows(), -1}, out);
+    }
+
+    // As run(), on two threads (see MondrianConfig::twoThreadsFrom). The same partitions in the
+    // same order: a partition's cuts depend only on its own records, whichever thread splits it
+    // and whenever, and run() finishes them in record order, which sorting restores here.
+    void runOnTwoThreads(Ranges& out) {
+        prepareScratch();
+        // The first cuts on this thread, largest partition first, until there are at least four
+        // and none holds more than 3/8 of the records, so that the two threads' shares are about
+        // even (at most kMaxShared: a long run of lopsided cuts is left to the threads). Their
+        // histograms are not kept: whichever thread takes a partition counts it. Every cut made
+        // here is a pass over its records on one thread, so no more are made than that.
+        constexpr size_t kMinShared = 4, kMaxShared = 64;
+        std::vector<Pending> shared{{0, rows(), -1}};
+        auto splittable = [&](const Pending& p) { return p.end - p.begin >= 2 * config_.models.k; };
+        auto bySize = [](const Pending& a, const Pending& b) {
+            return a.end - a.begin != b.end - b.begin ? a.end - a.begin > b.end - b.begin : a.begin < b.begin;
+        };
+        for (;;) {
+            std::sort(shared.begin(), shared.end(), bySize);
+            const size_t largest = shared.front().end - shared.front().begin;
+            if (!splittable(shared.front()) || shared.size() >= kMaxShared ||
+                (shared.size() >= kMinShared && largest * 8 <= rows() * 3))
+                break;
+            const Pending p = shared.front();
+            shared.erase(shared.begin());
+            const size_t mid = split(p.begin, p.end, -1);
+            for (const int saved : {leftHistogram_, rightHistogram_})
+                if (saved >= 0) release(saved);
+            if (mid == 0) {
+                out.emplace_back(p.begin, p.end);
+                continue;
+            }
+            shared.push_back({p.begin, p.begin + mid, -1});
+            shared.push_back({p.begin + mid, p.end, -1});
+        }
+        std::sort(shared.begin(), shared.end(), bySize);
+        std::atomic<size_t> next{0};
+        auto work = [&](Partitioner& self, Ranges& into) {
+            for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < shared.size();)
+                self.descend(shared[i], into);
+        };
+        Partitioner helper(*this, Helper{});
+        helper.prepareScratch();
+        Ranges helperOut;
+        std::exception_ptr helperFailed;
+        std::thread thread;
+        try {
+            thread = std::thread([&] {
+                try {
+                    work(helper, helperOut);
+                } catch (...) { helperFailed = std::current_exception(); }
+            });
+        } catch (const std::system_error&) {}  // then this thread takes every partition
+        try {
+            work(*this, out);
+        } catch (...) {
+            if (thread.joinable()) thread.join();  // never leave a joinable thread behind
+            throw;
+        }
+        if (thread.joinable()) thread.join();
+        if (helperFailed) std::rethrow_exception(helperFailed);
+        out.insert(out.end(), helperOut.begin(), helperOut.end());
+        std::sort(out.begin(), out.end());
+    }
+
+    // Per-split scratch, sized for the dimensions' domains.
+    void prepareScratch() {
         histogramOfRank_.resize(q_);
         for (size_t d = 0; d < q_; ++d) histogramOfRank_[d].assign(dims_[d].leafOfRank.size(), 0);
         ranks_.resize(q_);
         offset_.assign(q_ + 1, 0);
         for (size_t d = 0; d < q_; ++d) offset_[d + 1] = offset_[d] + dims_[d].leafOfRank.size();
         parent_.assign(offset_[q_], 0);
-        struct Pending {
-            size_t begin, end;
-            int histogram;  // saved histogram of the partition (see split()), -1 = count it
-        };
-        std::vector<Pending> stack{{0, rows(), -1}};
+    }
+
+    struct Pending {
+        size_t begin, end;
+        int histogram;  // saved histogram of the partition (see split()), -1 = count it
+    };
+    // Splits `start` to the end, depth first, left side first: appends its finished partitions
+    // in record order.
+    void descend(Pending start, Ranges& out) {
+        std::vector<Pending> stack{start};
         while (!stack.empty()) {
             const Pending p = stack.back();
             stack.pop_back();
@@ -446,8 +537,8 @@ private:
     }
 
     void swapRecords(size_t a, size_t b) {
-        uint32_t* x = records_.data() + a * width_;
-        uint32_t* y = records_.data() + b * width_;
+        uint32_t* x = records_ + a * width_;
+        uint32_t* y = records_ + b * width_;
         std::swap_ranges(x, x + width_, y);
     }
 
@@ -467,7 +558,9 @@ private:
     const MondrianConfig& config_;
     const std::vector<Dimension>& dims_;
     size_t q_, sensitive_, width_;
-    std::vector<uint32_t> records_;
+    std::vector<uint32_t> ownRecords_;  // empty in a helper, which borrows its owner's
+    uint32_t* records_ = nullptr;
+    size_t rows_ = 0;
     std::vector<SensitiveDomain> domains_;
     std::vector<std::vector<uint64_t>> histogram_;
     std::vector<uint32_t> touched_;
@@ -670,7 +763,8 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
                                   models.describe());
     }
     std::vector<std::pair<size_t, size_t>> parts;
-    partitioner.run(parts);
+    if (n >= config.twoThreadsFrom) partitioner.runOnTwoThreads(parts);
+    else partitioner.run(parts);
 
     // Describe every partition, then merge those with identical descriptions into one released class.
     // A label is interned per QI once; a class is the tuple of its labels' ids.

@@ -45,6 +45,11 @@ struct MondrianConfig {
     // ("Bachelors|Masters", kValueSetSeparator between members, in hierarchy order) unless that set
     // is exactly what one hierarchy node covers in the input, in which case the node's label.
     bool valueSets = false;
+    // Inputs of at least this many records are partitioned on two threads: the first cuts on the
+    // calling thread until there are a few dozen partitions, then both threads take them, largest
+    // first, and split each to the end. Partitions are independent and the result is put back in
+    // record order, so it is the same as on one thread.
+    size_t twoThreadsFrom = size_t{1} << 16;
 };
 
 inline constexpr char kValueSetSeparator = '|';

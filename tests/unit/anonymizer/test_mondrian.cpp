@@ -536,3 +536,93 @@ TEST_CASE("Mondrian partitions narrowed code columns (1, 2 and 4 bytes) as it do
     CHECK(allLabels(*r) == allLabels(*wide));
     CHECK(r->ncp == wide->ncp);
 }
+
+TEST_CASE("Mondrian on two threads makes the partitions one thread makes, in the same order", "[mondrian][adult]") {
+    const auto& a = testing::adult();
+    const size_t salary =
+        static_cast<size_t>(std::find(a.columns.begin(), a.columns.end(), "salary-class") - a.columns.begin());
+    REQUIRE(salary < a.columns.size());
+    struct Variant {
+        const char* name;
+        MondrianMode mode;
+        bool valueSets;
+        bool lDiverse;
+    };
+    for (const Variant& v : {Variant{"strict", MondrianMode::Strict, false, false},
+                             Variant{"relaxed", MondrianMode::Relaxed, false, false},
+                             Variant{"strict value sets", MondrianMode::Strict, true, false},
+                             Variant{"relaxed, 2-diverse salary", MondrianMode::Relaxed, false, true}}) {
+        DYNAMIC_SECTION(v.name) {
+            Columns cols;
+            auto cfg = adultConfig(cols, 5);
+            cfg.mode = v.mode;
+            cfg.valueSets = v.valueSets;
+            if (v.lDiverse) {
+                cols.sensitive.emplace_back();
+                for (const auto& row : a.rows) cols.sensitive[0].push_back(row[salary] == ">50K" ? 1 : 0);
+                cfg.sensitiveCardinalities = {2};
+                cfg.models.lDiversity = LDiversity{LDiversityVariant::Distinct, 2, 1};
+            }
+            cfg.twoThreadsFrom = SIZE_MAX;
+            auto one = mondrianPartition(cfg, cols.view());
+            cfg.twoThreadsFrom = 0;
+            auto two = mondrianPartition(cfg, cols.view());
+            REQUIRE(one.isOk());
+            REQUIRE(two.isOk());
+            CHECK(two->partitions == one->partitions);
+            CHECK(two->partitionOfRow == one->partitionOfRow);
+            CHECK(two->partitionSizes == one->partitionSizes);
+            CHECK(allLabels(*two) == allLabels(*one));
+            CHECK(two->ncp == one->ncp);
+            CHECK(two->nonUniformEntropy == one->nonUniformEntropy);
+            CHECK(two->distinctL == one->distinctL);
+            checkPartitions(cfg, cols, *two, 5);
+        }
+    }
+}
+
+TEST_CASE("Mondrian on 300,000 near-unique rows: two threads by default, the same result as one",
+          "[mondrian][threads]") {
+    // Two numeric columns of 1,000 values and a categorical one of 40 under 4 groups: nearly every
+    // row unique, so the recursion goes deep on both threads.
+    auto numbers = Hierarchy::fromRows("n", [] {
+        std::vector<std::vector<std::string>> rows;
+        for (int v = 0; v < 1000; ++v) rows.push_back({std::to_string(v), std::to_string(v / 100), "*"});
+        return rows;
+    }());
+    auto groups = Hierarchy::fromRows("g", [] {
+        std::vector<std::vector<std::string>> rows;
+        for (int v = 0; v < 40; ++v) rows.push_back({"c" + std::to_string(v), "g" + std::to_string(v % 4), "*"});
+        return rows;
+    }());
+    REQUIRE(numbers.isOk());
+    REQUIRE(groups.isOk());
+    auto n = std::make_shared<const Hierarchy>(std::move(numbers.value()));
+    auto g = std::make_shared<const Hierarchy>(std::move(groups.value()));
+    std::mt19937 rng(11);
+    Columns cols;
+    cols.qi.resize(3);
+    constexpr size_t kRows = 300000;
+    for (size_t i = 0; i < kRows; ++i) {
+        cols.qi[0].push_back(static_cast<uint32_t>(rng() % 1000));
+        cols.qi[1].push_back(static_cast<uint32_t>(rng() % 1000));
+        cols.qi[2].push_back(static_cast<uint32_t>(rng() % 40));
+    }
+    MondrianConfig cfg;
+    cfg.hierarchies = {n, n, g};
+    cfg.numeric = {true, true, false};
+    cfg.models.k = 4;
+    REQUIRE(kRows >= cfg.twoThreadsFrom);  // the default takes the two-thread path here
+    auto two = mondrianPartition(cfg, cols.view());
+    cfg.twoThreadsFrom = SIZE_MAX;
+    auto one = mondrianPartition(cfg, cols.view());
+    REQUIRE(one.isOk());
+    REQUIRE(two.isOk());
+    CHECK(one->partitions > kRows / 8);
+    CHECK(two->partitions == one->partitions);
+    CHECK(two->partitionOfRow == one->partitionOfRow);
+    CHECK(two->partitionSizes == one->partitionSizes);
+    CHECK(allLabels(*two) == allLabels(*one));
+    CHECK(two->ncp == one->ncp);
+    checkPartitions(cfg, cols, *two, 4);
+}
