@@ -40,15 +40,10 @@ RowPipeline::RowPipeline(const ReleasePlan& plan, const PrivacyDecision& decisio
         sensitive.push_back(std::move(in));
     }
     check_.emplace(plan_.models(), std::move(qiNames), std::move(sensitive), decision_.records);
-    if (plan_.sensitiveAttributes().empty() && decision_.records > 0) {
-        uint64_t classes = 1;
-        for (uint64_t radix : decision_.classRadix()) {
-            if (classes > kDenseClasses) break;
-            denseRadix_.push_back(static_cast<uint32_t>(radix));
-            classes *= radix;
-        }
-        if (classes <= kDenseClasses) denseEmitted_.assign(classes, 0);
-        else denseRadix_.clear();
+    if (const uint64_t counters = decision_.denseClassCounters();
+        counters > 0 && plan_.sensitiveAttributes().empty()) {
+        for (uint64_t radix : decision_.classRadix()) denseRadix_.push_back(static_cast<uint32_t>(radix));
+        denseEmitted_.assign(counters, 0);
     }
 }
 

@@ -108,11 +108,10 @@ private:
     // attribute a uint32 length and its canonical text (NULL as "").
     std::unordered_map<std::string, uint64_t, TransparentStringHash, std::equal_to<>> emitted_;
     std::string key_;  // scratch
-    // Instead of emitted_ when there is no sensitive attribute and the classes at the chosen levels
-    // number at most kDenseClasses: one counter per class, indexed by its node codes in mixed radix.
-    static constexpr uint64_t kDenseClasses = uint64_t{1} << 20;
-    std::vector<uint64_t> denseEmitted_;
-    std::vector<uint32_t> denseRadix_;  // node count per quasi-identifier at its chosen level
+    // Instead of emitted_ when PrivacyDecision::denseClassCounters() allows: one counter per
+    // class, indexed by its codes in mixed radix (never more than the rows: 4 bytes suffice).
+    std::vector<uint32_t> denseEmitted_;
+    std::vector<uint32_t> denseRadix_;  // per class code: its number of values (nodes; partitions)
 
     std::thread reader_, releaserThread_;
     BoundedQueue<Step> inputs_{kQueuedBatches}, outputs_{kQueuedBatches};

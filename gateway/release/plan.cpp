@@ -107,6 +107,18 @@ std::vector<uint64_t> PrivacyDecision::classRadix() const {
     return radix;
 }
 
+uint64_t PrivacyDecision::denseClassCounters() const {
+    constexpr uint64_t kAlwaysDense = uint64_t{1} << 20;
+    if (!sensitiveTotals.empty() || records == 0 || records > UINT32_MAX) return 0;
+    const uint64_t limit = std::max(kAlwaysDense, records);
+    uint64_t classes = 1;
+    for (uint64_t radix : classRadix()) {
+        if (radix != 0 && classes > limit / radix) return 0;
+        classes *= radix;
+    }
+    return classes;
+}
+
 void PrivacyDecision::classLabels(const uint32_t* classCodes, std::vector<std::string_view>& labels) const {
     if (local) {
         const auto& partitions = local->partitions;
@@ -191,7 +203,8 @@ uint64_t PrivacyDecision::memoryBytes() const {
         bytes += local->partitions.memoryBytes();
         classes = local->partitions.partitionSizes.size();
     }
-    bytes += classes * (hashNode(classWidth() * sizeof(uint32_t) + 8) + 64);
+    if (const uint64_t counters = denseClassCounters(); counters > 0) bytes += counters * sizeof(uint32_t);
+    else bytes += classes * (hashNode(classWidth() * sizeof(uint32_t) + 8) + 64);
     return bytes;
 }
 

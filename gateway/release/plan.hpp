@@ -135,6 +135,12 @@ struct PrivacyDecision {
     size_t classWidth() const noexcept { return local ? 1 : levels.size(); }
     // Number of distinct values of each class code (nodes at the level; partitions).
     std::vector<uint64_t> classRadix() const;
+    // How the final check counts the released rows per class: without sensitive attributes, in one
+    // 4-byte counter per possible class (the product of classRadix(), indexed in mixed radix) when
+    // that product is at most max(2^20, records) — always under Mondrian, whose classes are
+    // numbered — so a row costs an array increment; otherwise in a hash entry per class present.
+    // The number of counters, or 0 for the hash.
+    uint64_t denseClassCounters() const;
     // The released labels of a class, one per quasi-identifier.
     void classLabels(const uint32_t* classCodes, std::vector<std::string_view>& labels) const;
 
