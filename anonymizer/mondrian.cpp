@@ -621,45 +621,73 @@ struct ReleasedClasses {
 };
 
 double nonUniformEntropy(const MondrianResult& result, const ReleasedClasses& classes, const Partitioner& partitioner,
-                         const std::vector<Dimension>& dims) {
+                         const std::vector<Dimension>& dims, bool twoThreads) {
     const size_t q = dims.size(), count = classes.size();
-    double entropy = 0;
-    std::vector<size_t> start;
-    std::vector<uint32_t> byLabel, touched;
-    std::vector<uint64_t> histogram;
-    for (size_t d = 0; d < q; ++d) {
-        // The classes grouped by their label in d (a counting sort), then per label one histogram
-        // over the ranks of its records: memory per class and per rank, not per (label, value) pair.
-        const size_t labels = result.labelTexts[d].size();
-        groupItems(
-            count, labels, [&](size_t c) { return result.labelIds[c * q + d]; }, start, byLabel);
-        histogram.assign(dims[d].rankOfLeaf.size(), 0);
-        double ofQi = 0;
-        for (size_t l = 0; l < labels; ++l) {
-            uint64_t records = 0;
-            for (size_t j = start[l]; j < start[l + 1]; ++j) {
-                const uint32_t c = byLabel[j];
-                records += classes.sizes[c];
-                for (const auto& [begin, end] : classes.of(c)) {
-                    for (size_t i = begin; i < end; ++i) {
-                        const uint32_t r = partitioner.rank(i, d);
-                        if (histogram[r]++ == 0) touched.push_back(r);
+    // Each quasi-identifier's sum is independent of the others': on two threads they are taken
+    // one at a time from a shared counter, each thread with its own scratch, and added in QI order
+    // at the end, so the sum is the same bits as on one thread.
+    std::vector<double> ofQi(q, 0);
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+        std::vector<size_t> start;
+        std::vector<uint32_t> byLabel, touched;
+        std::vector<uint64_t> histogram;
+        for (size_t d; (d = next.fetch_add(1, std::memory_order_relaxed)) < q;) {
+            // The classes grouped by their label in d (a counting sort), then per label one
+            // histogram over the ranks of its records: memory per class and per rank, not per
+            // (label, value) pair.
+            const size_t labels = result.labelTexts[d].size();
+            groupItems(
+                count, labels, [&](size_t c) { return result.labelIds[c * q + d]; }, start, byLabel);
+            histogram.assign(dims[d].rankOfLeaf.size(), 0);
+            double sum = 0;
+            for (size_t l = 0; l < labels; ++l) {
+                uint64_t records = 0;
+                for (size_t j = start[l]; j < start[l + 1]; ++j) {
+                    const uint32_t c = byLabel[j];
+                    records += classes.sizes[c];
+                    for (const auto& [begin, end] : classes.of(c)) {
+                        for (size_t i = begin; i < end; ++i) {
+                            const uint32_t r = partitioner.rank(i, d);
+                            if (histogram[r]++ == 0) touched.push_back(r);
+                        }
                     }
                 }
+                // Summed per label, then per QI: shorter sums round less than one over every cell.
+                const double withLabel = std::log2(static_cast<double>(records));
+                double ofLabel = 0;
+                for (uint32_t r : touched) {
+                    const auto f = static_cast<double>(histogram[r]);
+                    ofLabel += f * (withLabel - std::log2(f));
+                    histogram[r] = 0;
+                }
+                sum += ofLabel;
+                touched.clear();
             }
-            // Summed per label, then per QI: shorter sums round less than one over every cell.
-            const double withLabel = std::log2(static_cast<double>(records));
-            double ofLabel = 0;
-            for (uint32_t r : touched) {
-                const auto f = static_cast<double>(histogram[r]);
-                ofLabel += f * (withLabel - std::log2(f));
-                histogram[r] = 0;
-            }
-            ofQi += ofLabel;
-            touched.clear();
+            ofQi[d] = sum;
         }
-        entropy += ofQi;
+    };
+    std::exception_ptr helperFailed;
+    std::thread helper;
+    if (twoThreads && q > 1) {
+        try {
+            helper = std::thread([&] {
+                try {
+                    work();
+                } catch (...) { helperFailed = std::current_exception(); }
+            });
+        } catch (const std::system_error&) {}  // then this thread takes every QI
     }
+    try {
+        work();
+    } catch (...) {
+        if (helper.joinable()) helper.join();
+        throw;
+    }
+    if (helper.joinable()) helper.join();
+    if (helperFailed) std::rethrow_exception(helperFailed);
+    double entropy = 0;
+    for (double x : ofQi) entropy += x;
     return entropy;
 }
 
@@ -854,7 +882,7 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         result.ncp += a;
     }
     result.ncp /= static_cast<double>(q);
-    result.nonUniformEntropy = nonUniformEntropy(result, classes, partitioner, dims);
+    result.nonUniformEntropy = nonUniformEntropy(result, classes, partitioner, dims, n >= config.twoThreadsFrom);
     result.averageClassSize = static_cast<double>(n) / static_cast<double>(classes.size());
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return result;

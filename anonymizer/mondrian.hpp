@@ -46,9 +46,11 @@ struct MondrianConfig {
     // is exactly what one hierarchy node covers in the input, in which case the node's label.
     bool valueSets = false;
     // Inputs of at least this many records are partitioned on two threads: the first cuts on the
-    // calling thread until there are a few dozen partitions, then both threads take them, largest
-    // first, and split each to the end. Partitions are independent and the result is put back in
-    // record order, so it is the same as on one thread.
+    // calling thread until there are at least four partitions and none holds more than 3/8 of the
+    // records, then both threads take them, largest first, and split each to the end. Partitions
+    // are independent and the result is put back in record order, so it is the same as on one
+    // thread. The non-uniform entropy is then summed one quasi-identifier per thread at a time,
+    // added in the same order.
     size_t twoThreadsFrom = size_t{1} << 16;
 };
 
