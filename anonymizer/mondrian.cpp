@@ -6,6 +6,7 @@
 #include <cmath>
 #include <exception>
 #include <numeric>
+#include <optional>
 #include <system_error>
 #include <thread>
 
@@ -809,12 +810,9 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         std::vector<double> penalty(q);
         std::vector<uint32_t> ids(q);
         std::string label;
-        for (size_t p = 0; p < parts.size(); ++p) {
+        // Partition p joins its class; ids and penalty hold its description.
+        auto add = [&](size_t p) {
             const auto [begin, end] = parts[p];
-            for (size_t d = 0; d < q; ++d) {
-                partitioner.describe(d, begin, end, label, penalty[d]);
-                ids[d] = labels[d].intern(label).first;
-            }
             const auto [c, isNew] =
                 tuples.intern(std::string_view(reinterpret_cast<const char*>(ids.data()), q * sizeof(uint32_t)));
             if (isNew) {
@@ -826,6 +824,76 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
             classOfPart[p] = c;
             sizes[c] += end - begin;
             for (size_t i = begin; i < end; ++i) firstRow[c] = std::min(firstRow[c], partitioner.rowId(i));
+        };
+        // On two threads (config.twoThreadsFrom), a chunk of partitions at a time: a helper
+        // describes the second half of the chunk into a buffer while this thread describes and adds
+        // the first half, then adds the second from the buffer, in order — labels and classes are
+        // interned in the same order as on one thread.
+        std::optional<Partitioner> helper;
+        if (n >= config.twoThreadsFrom) {
+            helper.emplace(partitioner, Partitioner::Helper{});
+            helper->prepareScratch();
+        }
+        std::string describedBytes;          // the helper's labels, one after the other
+        std::vector<uint32_t> describedEnd;  // [partition in the half * q + d]: where a label ends
+        std::vector<double> describedPenalty;
+        // A chunk is at most kChunkRows records (a value set's label grows with its partition's
+        // values: the buffer stays bounded by records, not by partitions).
+        constexpr size_t kChunkRows = size_t{1} << 17;
+        for (size_t first = 0, last = 0; first < parts.size(); first = last) {
+            for (size_t rows = 0; last < parts.size() && (last == first || rows < kChunkRows); ++last)
+                rows += parts[last].second - parts[last].first;
+            const size_t mid = helper ? first + (last - first) / 2 : last;
+            auto describeSecondHalf = [&] {
+                std::string own;
+                double cost = 0;
+                describedBytes.clear();
+                describedEnd.clear();
+                describedPenalty.clear();
+                for (size_t p = mid; p < last; ++p) {
+                    for (size_t d = 0; d < q; ++d) {
+                        helper->describe(d, parts[p].first, parts[p].second, own, cost);
+                        describedBytes += own;
+                        describedEnd.push_back(static_cast<uint32_t>(describedBytes.size()));
+                        describedPenalty.push_back(cost);
+                    }
+                }
+            };
+            std::exception_ptr helperFailed;
+            std::thread thread;
+            if (mid < last) {
+                try {
+                    thread = std::thread([&] {
+                        try {
+                            describeSecondHalf();
+                        } catch (...) { helperFailed = std::current_exception(); }
+                    });
+                } catch (const std::system_error&) {}  // described below, on this thread
+            }
+            try {
+                for (size_t p = first; p < mid; ++p) {
+                    for (size_t d = 0; d < q; ++d) {
+                        partitioner.describe(d, parts[p].first, parts[p].second, label, penalty[d]);
+                        ids[d] = labels[d].intern(label).first;
+                    }
+                    add(p);
+                }
+            } catch (...) {
+                if (thread.joinable()) thread.join();  // never leave a joinable thread behind
+                throw;
+            }
+            if (thread.joinable()) thread.join();
+            else if (mid < last) describeSecondHalf();
+            if (helperFailed) std::rethrow_exception(helperFailed);
+            for (size_t p = mid, at = 0; p < last; ++p) {
+                for (size_t d = 0; d < q; ++d, ++at) {
+                    const size_t from = at == 0 ? 0 : describedEnd[at - 1];
+                    ids[d] =
+                        labels[d].intern(std::string_view(describedBytes).substr(from, describedEnd[at] - from)).first;
+                    penalty[d] = describedPenalty[at];
+                }
+                add(p);
+            }
         }
         // Deterministic class numbering: by first row id.
         const size_t count = sizes.size();
