@@ -40,8 +40,7 @@ RowPipeline::RowPipeline(const ReleasePlan& plan, const PrivacyDecision& decisio
         sensitive.push_back(std::move(in));
     }
     check_.emplace(plan_.models(), std::move(qiNames), std::move(sensitive), decision_.records);
-    if (const uint64_t counters = decision_.denseClassCounters();
-        counters > 0 && plan_.sensitiveAttributes().empty()) {
+    if (const uint64_t counters = decision_.denseClassCounters(); counters > 0 && plan_.sensitiveAttributes().empty()) {
         for (uint64_t radix : decision_.classRadix()) denseRadix_.push_back(static_cast<uint32_t>(radix));
         denseEmitted_.assign(counters, 0);
     }
