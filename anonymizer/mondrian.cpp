@@ -800,22 +800,30 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     MondrianResult result;
     result.partitions = parts.size();
     ReleasedClasses classes;
-    std::vector<double> classPenalty;  // [class * q + d], per record
+    // Per class in order of discovery (sized for one class per partition, the most there can be:
+    // no growth by doubling): per QI the per-record penalty, [class * q + d]; and the discovery
+    // index of each class as numbered (by first row).
+    std::vector<double> classPenalty;
+    std::vector<uint32_t> order;
+    classPenalty.reserve(parts.size() * q);
     {
         std::vector<detail::StringInterner> labels(q);
-        detail::StringInterner tuples;   // a class's q label ids, as bytes
+        detail::TupleIndexer tuples(q);  // a class's q label ids
+        tuples.reserve(parts.size());
         std::vector<uint32_t> labelIds;  // [class * q + d], classes in order of discovery
         std::vector<uint32_t> classOfPart(parts.size()), firstRow;
         std::vector<uint64_t> sizes;
+        labelIds.reserve(parts.size() * q);
+        firstRow.reserve(parts.size());
+        sizes.reserve(parts.size());
         std::vector<double> penalty(q);
         std::vector<uint32_t> ids(q);
         std::string label;
         // Partition p joins its class; ids and penalty hold its description.
         auto add = [&](size_t p) {
             const auto [begin, end] = parts[p];
-            const auto [c, isNew] =
-                tuples.intern(std::string_view(reinterpret_cast<const char*>(ids.data()), q * sizeof(uint32_t)));
-            if (isNew) {
+            const uint32_t c = tuples.indexOf(ids.data());
+            if (c == sizes.size()) {
                 labelIds.insert(labelIds.end(), ids.begin(), ids.end());
                 classPenalty.insert(classPenalty.end(), penalty.begin(), penalty.end());
                 firstRow.push_back(UINT32_MAX);
@@ -897,23 +905,18 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         }
         // Deterministic class numbering: by first row id.
         const size_t count = sizes.size();
-        std::vector<uint32_t> order(count);
+        order.resize(count);
         std::iota(order.begin(), order.end(), 0U);
         std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return firstRow[a] < firstRow[b]; });
         std::vector<uint32_t> numberOf(count);
         result.labelIds.reserve(count * q);
-        std::vector<double> sortedPenalty;
-        sortedPenalty.reserve(count * q);
         classes.sizes.reserve(count);
         for (size_t c = 0; c < count; ++c) {
             const uint32_t old = order[c];
             numberOf[old] = static_cast<uint32_t>(c);
             result.labelIds.insert(result.labelIds.end(), labelIds.begin() + old * q, labelIds.begin() + (old + 1) * q);
-            sortedPenalty.insert(sortedPenalty.end(), classPenalty.begin() + old * q,
-                                 classPenalty.begin() + (old + 1) * q);
             classes.sizes.push_back(sizes[old]);
         }
-        classPenalty = std::move(sortedPenalty);
         // Each class's partitions, in the order they were made.
         std::vector<uint32_t> partOrder;
         groupItems(
@@ -934,7 +937,8 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         result.partitionSizes.push_back(size);
         result.achievedK = result.achievedK == 0 ? size : std::min<uint64_t>(result.achievedK, size);
         result.discernibility += static_cast<double>(size) * static_cast<double>(size);
-        for (size_t d = 0; d < q; ++d) result.ncpPerAttribute[d] += static_cast<double>(size) * classPenalty[c * q + d];
+        const double* penalty = classPenalty.data() + size_t{order[c]} * q;
+        for (size_t d = 0; d < q; ++d) result.ncpPerAttribute[d] += static_cast<double>(size) * penalty[d];
         for (size_t s = 0; s < columns.sensitive.size(); ++s) {
             const auto hist = partitioner.sensitiveHistogram(s, classes.of(c));
             const double distinct = static_cast<double>(hist.size());
