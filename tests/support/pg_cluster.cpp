@@ -132,8 +132,9 @@ void PgCluster::start() {
     running_ = true;
 }
 
-void PgCluster::stop() {
-    int rc = runCommand(asPostgres({kPgBin + "/pg_ctl", "-D", dir_ + "/data", "-m", "fast", "-w", "-t", "60", "stop"}));
+void PgCluster::stop(StopMode mode) {
+    const std::string how = mode == StopMode::Immediate ? "immediate" : "fast";
+    int rc = runCommand(asPostgres({kPgBin + "/pg_ctl", "-D", dir_ + "/data", "-m", how, "-w", "-t", "60", "stop"}));
     if (rc != 0) throw std::runtime_error("pg_ctl stop failed (exit " + std::to_string(rc) + ")");
     running_ = false;
 }

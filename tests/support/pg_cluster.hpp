@@ -28,7 +28,12 @@ public:
     PgCluster(const PgCluster&) = delete;
     PgCluster& operator=(const PgCluster&) = delete;
 
-    void stop();   // pg_ctl stop -m fast (open connections are terminated)
+    // pg_ctl stop -m fast: open connections are terminated, each backend aborting its transaction
+    // (a lock it holds is released as it goes, so a session waiting for that lock may still be
+    // granted it and finish its query). Immediate: -m immediate, every backend exits at once and
+    // nothing is released or finished; the next start() recovers from the WAL.
+    enum class StopMode { Fast, Immediate };
+    void stop(StopMode mode = StopMode::Fast);
     void start();  // pg_ctl start, same port and data
     bool running() const { return running_; }
 
