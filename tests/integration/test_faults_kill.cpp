@@ -93,7 +93,7 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
           "[integration][faults][kill]") {
     TestDatabase gatewayDb = TestDatabase::create("faults_kill_gateway");
     TestDatabase agency = TestDatabase::create("faults_kill_agency");
-    createVisitsTable(agency.conninfo(), 4000);
+    createVisitsTable(agency.conninfo(), 20000);
     char tmpl[] = "/tmp/custodian-faults-kill-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     const std::filesystem::path dir = tmpl;
@@ -169,10 +169,12 @@ TEST_CASE("kill -9 of the gateway during extracts loses no requested entry, dupl
             // Anywhere from before the request is read to after the extract finished.
             std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 400)(rng)));
         } else {
-            // Once data is flowing: mid-stream, or just after the header.
+            // Once data is flowing: mid-stream, or just after the header. Within a few milliseconds
+            // of the first byte: the whole stream of these 20,000 rows takes only tens of them, and
+            // with a longer wait every odd kill could come after the end (as the even ones may).
             const auto until = Clock::now() + milliseconds(20000);
             while (!anyByte && Clock::now() < until) std::this_thread::sleep_for(milliseconds(1));
-            std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 40)(rng)));
+            std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 4)(rng)));
         }
         serve->kill9();
         serve.reset();
