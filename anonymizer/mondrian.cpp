@@ -4,15 +4,13 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <exception>
 #include <numeric>
 #include <optional>
-#include <system_error>
-#include <thread>
 
 #include "anonymizer/flat_hash.hpp"
 #include "anonymizer/heap_bytes.hpp"
 #include "anonymizer/metrics.hpp"
+#include "anonymizer/two_threads.hpp"
 
 namespace custodian::anon {
 
@@ -191,23 +189,8 @@ public:
         Partitioner helper(*this, Helper{});
         helper.prepareScratch();
         Ranges helperOut;
-        std::exception_ptr helperFailed;
-        std::thread thread;
-        try {
-            thread = std::thread([&] {
-                try {
-                    work(helper, helperOut);
-                } catch (...) { helperFailed = std::current_exception(); }
-            });
-        } catch (const std::system_error&) {}  // then this thread takes every partition
-        try {
-            work(*this, out);
-        } catch (...) {
-            if (thread.joinable()) thread.join();  // never leave a joinable thread behind
-            throw;
-        }
-        if (thread.joinable()) thread.join();
-        if (helperFailed) std::rethrow_exception(helperFailed);
+        // Without a second thread this one takes every partition.
+        if (!detail::runBesideHelper([&] { work(helper, helperOut); }, [&] { work(*this, out); })) work(*this, out);
         out.insert(out.end(), helperOut.begin(), helperOut.end());
         std::sort(out.begin(), out.end());
     }
@@ -668,25 +651,8 @@ double nonUniformEntropy(const MondrianResult& result, const ReleasedClasses& cl
             ofQi[d] = sum;
         }
     };
-    std::exception_ptr helperFailed;
-    std::thread helper;
-    if (twoThreads && q > 1) {
-        try {
-            helper = std::thread([&] {
-                try {
-                    work();
-                } catch (...) { helperFailed = std::current_exception(); }
-            });
-        } catch (const std::system_error&) {}  // then this thread takes every QI
-    }
-    try {
-        work();
-    } catch (...) {
-        if (helper.joinable()) helper.join();
-        throw;
-    }
-    if (helper.joinable()) helper.join();
-    if (helperFailed) std::rethrow_exception(helperFailed);
+    // On one thread (or when no second one can be started) this one takes every QI.
+    if (!(twoThreads && q > 1) || !detail::runBesideHelper(work, work)) work();
     double entropy = 0;
     for (double x : ofQi) entropy += x;
     return entropy;
@@ -867,18 +833,7 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
                     }
                 }
             };
-            std::exception_ptr helperFailed;
-            std::thread thread;
-            if (mid < last) {
-                try {
-                    thread = std::thread([&] {
-                        try {
-                            describeSecondHalf();
-                        } catch (...) { helperFailed = std::current_exception(); }
-                    });
-                } catch (const std::system_error&) {}  // described below, on this thread
-            }
-            try {
+            auto describeFirstHalf = [&] {
                 for (size_t p = first; p < mid; ++p) {
                     for (size_t d = 0; d < q; ++d) {
                         partitioner.describe(d, parts[p].first, parts[p].second, label, penalty[d]);
@@ -886,13 +841,12 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
                     }
                     add(p);
                 }
-            } catch (...) {
-                if (thread.joinable()) thread.join();  // never leave a joinable thread behind
-                throw;
+            };
+            // Without a second half or a second thread, both halves in turn on this thread.
+            if (mid == last || !detail::runBesideHelper(describeSecondHalf, describeFirstHalf)) {
+                describeFirstHalf();
+                if (mid < last) describeSecondHalf();
             }
-            if (thread.joinable()) thread.join();
-            else if (mid < last) describeSecondHalf();
-            if (helperFailed) std::rethrow_exception(helperFailed);
             for (size_t p = mid, at = 0; p < last; ++p) {
                 for (size_t d = 0; d < q; ++d, ++at) {
                     const size_t from = at == 0 ? 0 : describedEnd[at - 1];

@@ -4,15 +4,13 @@
 #include <atomic>
 #include <barrier>
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <queue>
-#include <system_error>
-#include <thread>
 #include <unordered_map>
 
 #include "anonymizer/flat_hash.hpp"
 #include "anonymizer/heap_bytes.hpp"
+#include "anonymizer/two_threads.hpp"
 
 namespace custodian::anon {
 
@@ -846,23 +844,7 @@ private:
             }
             filed.arrive_and_drop();
         };
-        std::exception_ptr helperFailed;
-        std::thread helper;
-        try {
-            helper = std::thread([&] {
-                try {
-                    run(1);
-                } catch (...) { helperFailed = std::current_exception(); }
-            });
-        } catch (const std::system_error&) { return false; }
-        try {
-            run(0);
-        } catch (...) {
-            helper.join();  // never leave a joinable thread behind (std::terminate)
-            throw;
-        }
-        helper.join();
-        if (helperFailed) std::rethrow_exception(helperFailed);
+        if (!detail::runBesideHelper([&] { run(1); }, [&] { run(0); })) return false;
         out.keys.clear();
         out.counts.clear();
         out.keys.reserve(halves_[0].keys.size() + halves_[1].keys.size());
