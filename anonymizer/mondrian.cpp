@@ -4,8 +4,13 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <optional>
+#include <span>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "anonymizer/flat_hash.hpp"
 #include "anonymizer/heap_bytes.hpp"
@@ -85,12 +90,57 @@ public:
     struct Helper {};
     Partitioner(const Partitioner& owner, Helper)
         : config_(owner.config_), dims_(owner.dims_), q_(owner.q_), sensitive_(owner.sensitive_), width_(owner.width_),
-          records_(owner.records_), rows_(owner.rows_), domains_(owner.domains_), histogram_(owner.histogram_) {}
+          records_(owner.records_), rows_(owner.rows_), narrow_(owner.narrow_), narrowWidth_(owner.narrowWidth_),
+          domains_(owner.domains_), histogram_(owner.histogram_) {}
 
     size_t rows() const { return rows_; }
+    // While partitioning (before narrow()).
     const uint32_t* record(size_t i) const { return records_ + i * width_; }
-    uint32_t rowId(size_t i) const { return record(i)[width_ - 1]; }
-    uint32_t rank(size_t i, size_t d) const { return record(i)[d]; }
+    // At any time.
+    uint32_t rowId(size_t i) const {
+        if (!narrow_) return record(i)[width_ - 1];
+        uint32_t id;
+        std::memcpy(&id, narrow_ + i * narrowWidth_ + 2 * (width_ - 1), sizeof id);
+        return id;
+    }
+    uint32_t rank(size_t i, size_t d) const { return narrow_ ? narrowCode(i, d) : record(i)[d]; }
+    uint32_t sensitiveCode(size_t i, size_t s) const { return narrow_ ? narrowCode(i, q_ + s) : record(i)[q_ + s]; }
+
+    // Once partitioning is over the records are only read. When every rank and sensitive code fits
+    // in 16 bits (dates over 179 years, 65,536 postcodes), they are rewritten in place, 2 bytes a
+    // code and 4 for the row id (5 QIs: 24 -> 14 bytes a record), and the whole pages of the array
+    // this frees are handed back to the system. Call before making helpers for the reads.
+    void narrow() {
+        for (const Dimension& dim : dims_)
+            if (dim.leafOfRank.size() > 65536) return;
+        for (size_t s = 0; s < sensitive_; ++s)
+            if (config_.sensitiveCardinalities[s] > 65536) return;
+        const size_t codes = width_ - 1;
+        narrowWidth_ = 2 * codes + 4;
+        auto* bytes = reinterpret_cast<unsigned char*>(records_);
+        // Record i moves from byte 4 * width_ * i down to narrowWidth_ * i: nothing is written over
+        // a later record, and each record is read whole before it is written.
+        std::vector<uint32_t> held(width_);
+        for (size_t i = 0; i < rows_; ++i) {
+            std::copy_n(records_ + i * width_, width_, held.begin());
+            unsigned char* to = bytes + i * narrowWidth_;
+            for (size_t c = 0; c < codes; ++c) {
+                const auto code = static_cast<uint16_t>(held[c]);
+                std::memcpy(to + 2 * c, &code, sizeof code);
+            }
+            std::memcpy(to + 2 * codes, &held[codes], sizeof(uint32_t));
+        }
+        narrow_ = bytes;
+        // The whole pages between the narrowed records' end and the array's end, as byte offsets.
+        const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        const auto base = reinterpret_cast<uintptr_t>(bytes);
+        size_t freeFrom = rows_ * narrowWidth_;
+        freeFrom += (page - (base + freeFrom) % page) % page;
+        size_t freeTo = rows_ * width_ * sizeof(uint32_t);
+        freeTo -= (base + freeTo) % page;
+        // Advice only: if it is not taken the pages stay resident, nothing else changes.
+        if (freeTo > freeFrom) madvise(bytes + freeFrom, freeTo - freeFrom, MADV_DONTNEED);
+    }
     bool needSensitive() const { return config_.models.lDiversity || config_.models.tCloseness; }
 
     double distance(size_t s, std::span<const SensitiveCount> hist, uint64_t size) const {
@@ -124,7 +174,7 @@ public:
         touched_.clear();
         for (const auto& [begin, end] : ranges) {
             for (size_t i = begin; i < end; ++i) {
-                const uint32_t v = record(i)[q_ + s];
+                const uint32_t v = sensitiveCode(i, s);
                 if (h[v]++ == 0) touched_.push_back(v);
             }
         }
@@ -539,12 +589,21 @@ private:
         }
     }
 
+    uint32_t narrowCode(size_t i, size_t c) const {
+        uint16_t code;
+        std::memcpy(&code, narrow_ + i * narrowWidth_ + 2 * c, sizeof code);
+        return code;
+    }
+
     const MondrianConfig& config_;
     const std::vector<Dimension>& dims_;
     size_t q_, sensitive_, width_;
     std::vector<uint32_t> ownRecords_;  // empty in a helper, which borrows its owner's
     uint32_t* records_ = nullptr;
     size_t rows_ = 0;
+    // After narrow(): the records, narrowWidth_ bytes each (16-bit codes, then the row id).
+    const unsigned char* narrow_ = nullptr;
+    size_t narrowWidth_ = 0;
     std::vector<SensitiveDomain> domains_;
     std::vector<std::vector<uint64_t>> histogram_;
     std::vector<uint32_t> touched_;
@@ -589,6 +648,30 @@ void groupItems(size_t n, size_t groups, GroupOf groupOf, std::vector<size_t>& s
     for (size_t i = 0; i < n; ++i) order[start[groupOf(i)]++] = static_cast<uint32_t>(i);
     for (size_t g = groups; g > 0; --g) start[g] = start[g - 1];
     start[0] = 0;
+}
+
+// Rearranges items (rows of `width` elements) so that item i becomes the one that was at
+// order[i], without a copy of the items: one cycle of the permutation at a time. `placed` is
+// scratch.
+template <typename T>
+void permuteInPlace(std::span<T> items, size_t width, const std::vector<uint32_t>& order, std::vector<bool>& placed) {
+    const size_t n = order.size();
+    placed.assign(n, false);
+    std::vector<T> held(width);
+    for (size_t start = 0; start < n; ++start) {
+        if (placed[start] || order[start] == start) continue;
+        std::copy_n(items.begin() + static_cast<ptrdiff_t>(start * width), width, held.begin());
+        size_t at = start;
+        for (;;) {
+            placed[at] = true;
+            const size_t from = order[at];
+            if (from == start) break;
+            std::copy_n(items.begin() + static_cast<ptrdiff_t>(from * width), width,
+                        items.begin() + static_cast<ptrdiff_t>(at * width));
+            at = from;
+        }
+        std::copy_n(held.begin(), width, items.begin() + static_cast<ptrdiff_t>(at * width));
+    }
 }
 
 // The released classes: class c is made of the partitions (record ranges)
@@ -760,23 +843,23 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
     std::vector<std::pair<size_t, size_t>> parts;
     if (n >= config.twoThreadsFrom) partitioner.runOnTwoThreads(parts);
     else partitioner.run(parts);
+    if (config.narrowRecords) partitioner.narrow();
 
     // Describe every partition, then merge those with identical descriptions into one released class.
     // A label is interned per QI once; a class is the tuple of its labels' ids.
     MondrianResult result;
     result.partitions = parts.size();
     ReleasedClasses classes;
-    // Per class in order of discovery (sized for one class per partition, the most there can be:
-    // no growth by doubling): per QI the per-record penalty, [class * q + d]; and the discovery
-    // index of each class as numbered (by first row).
-    std::vector<double> classPenalty;
-    std::vector<uint32_t> order;
-    classPenalty.reserve(parts.size() * q);
+    // NCP per QI: each partition's records times its per-record penalty, summed in partition order
+    // (partitions merged into one class have the same labels, hence the same penalty).
+    result.ncpPerAttribute.assign(q, 0);
     {
         std::vector<detail::StringInterner> labels(q);
         detail::TupleIndexer tuples(q);  // a class's q label ids
         tuples.reserve(parts.size());
-        std::vector<uint32_t> labelIds;  // [class * q + d], classes in order of discovery
+        // Per class in order of discovery (sized for one class per partition, the most there can
+        // be: no growth by doubling).
+        std::vector<uint32_t> labelIds;  // [class * q + d]
         std::vector<uint32_t> classOfPart(parts.size()), firstRow;
         std::vector<uint64_t> sizes;
         labelIds.reserve(parts.size() * q);
@@ -791,12 +874,12 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
             const uint32_t c = tuples.indexOf(ids.data());
             if (c == sizes.size()) {
                 labelIds.insert(labelIds.end(), ids.begin(), ids.end());
-                classPenalty.insert(classPenalty.end(), penalty.begin(), penalty.end());
                 firstRow.push_back(UINT32_MAX);
                 sizes.push_back(0);
             }
             classOfPart[p] = c;
             sizes[c] += end - begin;
+            for (size_t d = 0; d < q; ++d) result.ncpPerAttribute[d] += static_cast<double>(end - begin) * penalty[d];
             for (size_t i = begin; i < end; ++i) firstRow[c] = std::min(firstRow[c], partitioner.rowId(i));
         };
         // On two threads (config.twoThreadsFrom), a chunk of partitions at a time: a helper
@@ -857,33 +940,39 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
                 add(p);
             }
         }
-        // Deterministic class numbering: by first row id.
+        // The class index is spent: free it, and the labels' indexes, before the numbering below.
+        tuples = detail::TupleIndexer(q);
+        for (auto& interner : labels) result.labelTexts.push_back(std::move(interner).strings());
+        // Deterministic class numbering: by first row id. The per-class vectors are permuted in
+        // place (no second copy of them at the peak).
         const size_t count = sizes.size();
-        order.resize(count);
+        std::vector<uint32_t> order(count);
         std::iota(order.begin(), order.end(), 0U);
         std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return firstRow[a] < firstRow[b]; });
-        std::vector<uint32_t> numberOf(count);
-        result.labelIds.reserve(count * q);
-        classes.sizes.reserve(count);
-        for (size_t c = 0; c < count; ++c) {
-            const uint32_t old = order[c];
-            numberOf[old] = static_cast<uint32_t>(c);
-            result.labelIds.insert(result.labelIds.end(), labelIds.begin() + old * q, labelIds.begin() + (old + 1) * q);
-            classes.sizes.push_back(sizes[old]);
+        heap::release(firstRow);
+        std::vector<bool> placed;
+        permuteInPlace(std::span(labelIds), q, order, placed);
+        permuteInPlace(std::span(sizes), 1, order, placed);
+        result.labelIds = std::move(labelIds);
+        classes.sizes = std::move(sizes);
+        // classOfPart as numbered.
+        {
+            std::vector<uint32_t> numberOf(count);
+            for (size_t c = 0; c < count; ++c) numberOf[order[c]] = static_cast<uint32_t>(c);
+            heap::release(order);
+            for (uint32_t& c : classOfPart) c = numberOf[c];
         }
         // Each class's partitions, in the order they were made.
         std::vector<uint32_t> partOrder;
         groupItems(
-            parts.size(), count, [&](size_t p) { return numberOf[classOfPart[p]]; }, classes.offset, partOrder);
-        classes.ranges.reserve(parts.size());
-        for (uint32_t p : partOrder) classes.ranges.push_back(parts[p]);
-        for (auto& interner : labels) result.labelTexts.push_back(std::move(interner).strings());
+            parts.size(), count, [&](size_t p) { return classOfPart[p]; }, classes.offset, partOrder);
+        heap::release(classOfPart);
+        permuteInPlace(std::span(parts), 1, partOrder, placed);
+        classes.ranges = std::move(parts);
     }
-    anon::heap::release(parts);
 
     result.partitionOfRow.resize(n);
     result.partitionSizes.reserve(classes.size());
-    result.ncpPerAttribute.assign(q, 0);
     for (size_t c = 0; c < classes.size(); ++c) {
         const uint64_t size = classes.sizes[c];
         for (const auto& [begin, end] : classes.of(c))
@@ -891,8 +980,6 @@ Result<MondrianResult> mondrianPartition(const MondrianConfig& config, const Enc
         result.partitionSizes.push_back(size);
         result.achievedK = result.achievedK == 0 ? size : std::min<uint64_t>(result.achievedK, size);
         result.discernibility += static_cast<double>(size) * static_cast<double>(size);
-        const double* penalty = classPenalty.data() + size_t{order[c]} * q;
-        for (size_t d = 0; d < q; ++d) result.ncpPerAttribute[d] += static_cast<double>(size) * penalty[d];
         for (size_t s = 0; s < columns.sensitive.size(); ++s) {
             const auto hist = partitioner.sensitiveHistogram(s, classes.of(c));
             const double distinct = static_cast<double>(hist.size());

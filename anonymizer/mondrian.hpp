@@ -52,6 +52,12 @@ struct MondrianConfig {
     // thread. The non-uniform entropy is then summed one quasi-identifier per thread at a time,
     // added in the same order.
     size_t twoThreadsFrom = size_t{1} << 16;
+    // Once partitioned, the records (a rank per QI, a code per sensitive attribute, a row id: 4 bytes
+    // each while partitioning) are rewritten with 2-byte ranks and codes when every domain fits in 16
+    // bits, and the memory this frees is returned to the system before the partitions are described
+    // (10 M records of 5 QIs: 229 -> 134 MiB). The result is the same; false keeps 4-byte codes (for
+    // comparison).
+    bool narrowRecords = true;
 };
 
 inline constexpr char kValueSetSeparator = '|';

@@ -537,11 +537,36 @@ TEST_CASE("Mondrian partitions narrowed code columns (1, 2 and 4 bytes) as it do
     CHECK(r->ncp == wide->ncp);
 }
 
-TEST_CASE("Mondrian on two threads makes the partitions one thread makes, in the same order", "[mondrian][adult]") {
+namespace {
+
+// Adult's salary class as a sensitive attribute that every partition must hold both values of.
+void requireDiverseSalary(Columns& cols, MondrianConfig& cfg) {
     const auto& a = testing::adult();
     const size_t salary =
         static_cast<size_t>(std::find(a.columns.begin(), a.columns.end(), "salary-class") - a.columns.begin());
     REQUIRE(salary < a.columns.size());
+    cols.sensitive.emplace_back();
+    for (const auto& row : a.rows) cols.sensitive.back().push_back(row[salary] == ">50K" ? 1 : 0);
+    cfg.sensitiveCardinalities = {2};
+    cfg.models.lDiversity = LDiversity{LDiversityVariant::Distinct, 2, 1};
+}
+
+// Two runs that must agree on every partition, label and figure.
+void checkSameResult(const MondrianResult& a, const MondrianResult& b) {
+    CHECK(a.partitions == b.partitions);
+    CHECK(a.partitionOfRow == b.partitionOfRow);
+    CHECK(a.partitionSizes == b.partitionSizes);
+    CHECK(allLabels(a) == allLabels(b));
+    CHECK(a.ncp == b.ncp);
+    CHECK(a.ncpPerAttribute == b.ncpPerAttribute);
+    CHECK(a.nonUniformEntropy == b.nonUniformEntropy);
+    CHECK(a.distinctL == b.distinctL);
+    CHECK(a.entropyL == b.entropyL);
+}
+
+}  // namespace
+
+TEST_CASE("Mondrian on two threads makes the partitions one thread makes, in the same order", "[mondrian][adult]") {
     struct Variant {
         const char* name;
         MondrianMode mode;
@@ -557,25 +582,14 @@ TEST_CASE("Mondrian on two threads makes the partitions one thread makes, in the
             auto cfg = adultConfig(cols, 5);
             cfg.mode = v.mode;
             cfg.valueSets = v.valueSets;
-            if (v.lDiverse) {
-                cols.sensitive.emplace_back();
-                for (const auto& row : a.rows) cols.sensitive[0].push_back(row[salary] == ">50K" ? 1 : 0);
-                cfg.sensitiveCardinalities = {2};
-                cfg.models.lDiversity = LDiversity{LDiversityVariant::Distinct, 2, 1};
-            }
+            if (v.lDiverse) requireDiverseSalary(cols, cfg);
             cfg.twoThreadsFrom = SIZE_MAX;
             auto one = mondrianPartition(cfg, cols.view());
             cfg.twoThreadsFrom = 0;
             auto two = mondrianPartition(cfg, cols.view());
             REQUIRE(one.isOk());
             REQUIRE(two.isOk());
-            CHECK(two->partitions == one->partitions);
-            CHECK(two->partitionOfRow == one->partitionOfRow);
-            CHECK(two->partitionSizes == one->partitionSizes);
-            CHECK(allLabels(*two) == allLabels(*one));
-            CHECK(two->ncp == one->ncp);
-            CHECK(two->nonUniformEntropy == one->nonUniformEntropy);
-            CHECK(two->distinctL == one->distinctL);
+            checkSameResult(*two, *one);
             checkPartitions(cfg, cols, *two, 5);
         }
     }
@@ -625,4 +639,59 @@ TEST_CASE("Mondrian on 300,000 near-unique rows: two threads by default, the sam
     CHECK(allLabels(*two) == allLabels(*one));
     CHECK(two->ncp == one->ncp);
     checkPartitions(cfg, cols, *two, 4);
+}
+
+TEST_CASE("Mondrian's narrowed records (2-byte codes) give the result 4-byte ones give", "[mondrian][adult]") {
+    for (const bool twoThreads : {false, true}) {
+        for (const bool lDiverse : {false, true}) {
+            DYNAMIC_SECTION((twoThreads ? "two threads" : "one thread") << (lDiverse ? ", 2-diverse salary" : "")) {
+                Columns cols;
+                auto cfg = adultConfig(cols, 5);
+                // With a sensitive code in every record, read back from the narrowed layout.
+                if (lDiverse) requireDiverseSalary(cols, cfg);
+                cfg.twoThreadsFrom = twoThreads ? 0 : SIZE_MAX;
+                cfg.narrowRecords = false;
+                auto wide = mondrianPartition(cfg, cols.view());
+                cfg.narrowRecords = true;
+                auto narrow = mondrianPartition(cfg, cols.view());
+                REQUIRE(wide.isOk());
+                REQUIRE(narrow.isOk());
+                checkSameResult(*narrow, *wide);
+                checkPartitions(cfg, cols, *narrow, 5);
+            }
+        }
+    }
+}
+
+TEST_CASE("Mondrian keeps 4-byte records when a domain does not fit 16 bits", "[mondrian]") {
+    // 70,000 numeric values: ranks up to 69,999 would be cut short by 2-byte codes, and labels of
+    // the rows with the highest values would then not cover them.
+    auto wideDomain = Hierarchy::fromRows("v", [] {
+        std::vector<std::vector<std::string>> rows;
+        for (int v = 0; v < 70000; ++v) rows.push_back({std::to_string(v), "*"});
+        return rows;
+    }());
+    REQUIRE(wideDomain.isOk());
+    auto h = std::make_shared<const Hierarchy>(std::move(wideDomain.value()));
+    auto letters = flatHierarchy({"a", "b", "c"});
+    std::mt19937 rng(5);
+    Columns cols;
+    cols.qi.resize(2);
+    for (size_t i = 0; i < 40000; ++i) {
+        cols.qi[0].push_back(static_cast<uint32_t>(rng() % 70000));
+        cols.qi[1].push_back(static_cast<uint32_t>(rng() % 3));
+    }
+    MondrianConfig cfg;
+    cfg.hierarchies = {h, letters};
+    cfg.numeric = {true, false};
+    cfg.models.k = 3;
+    auto r = mondrianPartition(cfg, cols.view());
+    REQUIRE(r.isOk());
+    CHECK(r->partitions > 1000);
+    checkPartitions(cfg, cols, *r, 3);
+    cfg.narrowRecords = false;
+    auto wide = mondrianPartition(cfg, cols.view());
+    REQUIRE(wide.isOk());
+    CHECK(r->partitionOfRow == wide->partitionOfRow);
+    CHECK(allLabels(*r) == allLabels(*wide));
 }
