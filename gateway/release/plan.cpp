@@ -168,18 +168,17 @@ uint64_t FrequencySink::finalizeBytes() const {
     if (plan_.localRecoding()) {
         // The row codes (counted by memoryBytes()) become the leaf codes, narrowed. Per row: the
         // partitioner's row-major copy (a rank per quasi-identifier, a code per sensitive
-        // attribute, the row id) — or, after it, the input's risk: two sort arrays of a 4- or
-        // 8-byte key per row, whichever is larger — and the row's class (4 bytes). Per partition,
-        // taking one per k rows (near-unique rows give about one per 1.4 k): its record range
-        // twice (16 + 16: as made, then grouped by class), its class (4), and per class the label
-        // ids (4 per quasi-identifier), penalties (8 each), the id tuple interned (4 each plus the
-        // interner's end, slots at <= 50 % load and first row: 56), size and order (24). The
-        // classes' sorted copies of ids and penalties, which exist for a moment beside the
-        // unsorted ones, are left to that margin.
+        // attribute, the row id; narrowed once partitioned, but charged at its widest) — or, after
+        // it, the input's risk: two sort arrays of a 4- or 8-byte key per row, whichever is larger
+        // — and the row's class (4 bytes). Per partition, taking one per k rows (near-unique rows
+        // give about one per 1.4 k): its record range (16: as made, then permuted in place into
+        // class order), its class (4), and per class the label ids (4 per quasi-identifier), the
+        // id tuple interned (4 each plus the index's slots at <= 50 % load and first row: 56), size
+        // and order (24). The NCP is summed per partition: no penalties are kept.
         const uint64_t keyBytes = q > 1 ? 16 : 8;
         const uint64_t perRow = std::max<uint64_t>((q + s + 1) * 4, keyBytes) + 4;
         const uint64_t partitions = records_ / std::max<uint64_t>(1, plan_.models().k);
-        const uint64_t perPartition = 16 + 16 + 4 + q * (4 + 8 + 4) + 56 + 24;
+        const uint64_t perPartition = 16 + 4 + q * (4 + 4) + 56 + 24;
         return records_ * perRow + partitions * perPartition + values * 4;
     }
     // The leaf code of every value. When the group columns become the table's code columns in
