@@ -24,4 +24,24 @@ inline uint64_t stringHeap(size_t length) { return length > 15 ? mallocBlock(len
 // and its share of the bucket array.
 inline uint64_t hashNode(uint64_t value) { return mallocBlock(8 + value + 8) + 8; }
 
+// The whole pages inside bytes [from, to) of a block that starts at address `base`, as an offset
+// from `base` and a length (0 when no whole page lies inside: a range smaller than a page, or
+// within one).
+struct PageSpan {
+    size_t offset = 0;
+    size_t length = 0;
+};
+inline PageSpan wholePages(uintptr_t base, size_t from, size_t to, size_t page) {
+    if (to <= from || page == 0) return {};
+    const uintptr_t first = (base + from + page - 1) / page * page;  // rounded up
+    const uintptr_t last = (base + to) / page * page;                // rounded down
+    if (last <= first) return {};
+    return {static_cast<size_t>(first - base), static_cast<size_t>(last - first)};
+}
+
+// Hands the whole pages inside bytes [from, to) of the block at `block` back to the system
+// (MADV_DONTNEED: reading them again would give zeros). For the unused tail of a block the caller
+// keeps but will not touch again. Advice only: when it is not taken the pages stay resident.
+void returnPages(void* block, size_t from, size_t to) noexcept;
+
 }  // namespace custodian::anon::heap

@@ -9,9 +9,6 @@
 #include <optional>
 #include <span>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include "anonymizer/flat_hash.hpp"
 #include "anonymizer/heap_bytes.hpp"
 #include "anonymizer/metrics.hpp"
@@ -131,15 +128,7 @@ public:
             std::memcpy(to + 2 * codes, &held[codes], sizeof(uint32_t));
         }
         narrow_ = bytes;
-        // The whole pages between the narrowed records' end and the array's end, as byte offsets.
-        const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-        const auto base = reinterpret_cast<uintptr_t>(bytes);
-        size_t freeFrom = rows_ * narrowWidth_;
-        freeFrom += (page - (base + freeFrom) % page) % page;
-        size_t freeTo = rows_ * width_ * sizeof(uint32_t);
-        freeTo -= (base + freeTo) % page;
-        // Advice only: if it is not taken the pages stay resident, nothing else changes.
-        if (freeTo > freeFrom) madvise(bytes + freeFrom, freeTo - freeFrom, MADV_DONTNEED);
+        heap::returnPages(bytes, rows_ * narrowWidth_, rows_ * width_ * sizeof(uint32_t));
     }
     bool needSensitive() const { return config_.models.lDiversity || config_.models.tCloseness; }
 
