@@ -59,6 +59,9 @@ struct Prepared {
     bool bounds = false;
     bool columnPenalties = false;                 // entropy and loss: per-QI penalties of suppressed cells
     std::vector<std::vector<double>> minPenalty;  // [d][level]: smallest penalty of one suppressed cell
+    // With bounds: penalties[d][level][code] = cellPenalty(d, level, code), one flat row per level
+    // that check() reads without going through the metric's tables.
+    std::vector<std::vector<std::vector<double>>> penalties;
 
     const uint32_t* upMap(size_t d, int from, int to) const {
         return up[d][static_cast<size_t>(from)][static_cast<size_t>(to - from - 1)].data();
@@ -71,6 +74,7 @@ struct Prepared {
         return config->metric == Metric::NonUniformEntropy ? costs->entropySuppressionDelta(d, level, code)
                                                            : 1.0 - costs->lossCell(d, level, code);
     }
+    const double* penaltyRow(size_t d, int level) const { return penalties[d][static_cast<size_t>(level)].data(); }
 };
 
 // A class table's hash index is first sized for at most this many classes (and grows).
@@ -187,13 +191,18 @@ Result<Prepared> prepare(const FrequencyTable& table, const OptimalSearchConfig&
     p.bounds = !p.noSuppression && p.columnPenalties && lat.size() * (q + 1) <= kMaxBoundEntries;
     if (p.columnPenalties) {
         p.minPenalty.resize(q);
+        if (p.bounds) p.penalties.resize(q);
         for (size_t d = 0; d < q; ++d) {
             const Hierarchy& h = *config.hierarchies[d];
             for (int level = 0; level < h.levels(); ++level) {
+                std::vector<double> row(h.nodeCount(level));
                 double least = std::numeric_limits<double>::infinity();
-                for (uint32_t c = 0; c < h.nodeCount(level); ++c)
-                    least = std::min(least, std::max(0.0, p.cellPenalty(d, level, c)));
+                for (uint32_t c = 0; c < h.nodeCount(level); ++c) {
+                    row[c] = p.cellPenalty(d, level, c);
+                    least = std::min(least, std::max(0.0, row[c]));
+                }
                 p.minPenalty[d].push_back(std::isfinite(least) ? least : 0.0);
+                if (p.bounds) p.penalties[d].push_back(std::move(row));
             }
         }
     }
@@ -404,7 +413,23 @@ public:
         const size_t sens = withSensitive_ ? p_.table->sensitiveCount() : 0;
         const size_t q = p_.lattice->dimensions();
         const bool penalties = p_.bounds && p_.columnPenalties;
-        if (penalties) r.penalty.assign(q, 0.0);
+        if (penalties) {
+            r.penalty.assign(q, 0.0);
+            penaltyRows_.resize(q);
+            for (size_t d = 0; d < q; ++d) penaltyRows_[d] = p_.penaltyRow(d, p_.lattice->level(t.node, d));
+        }
+        if (!m.lDiversity && !m.tCloseness) {
+            // k-anonymity alone (M is the full predicate): a class fails on its size only.
+            for (size_t i = 0; i < t.size(); ++i) {
+                const uint64_t size = t.counts[i];
+                if (size >= m.k) continue;
+                r.suppressedMonotone += size;
+                if (penalties) addPenalties(t.keys[i], size, r.penalty);
+            }
+            r.suppressedFull = r.suppressedMonotone;
+            r.satisfiesMonotone = r.satisfiesFull = r.suppressedMonotone <= p_.maxSuppressed;
+            return r;
+        }
         for (size_t i = 0; i < t.size(); ++i) {
             const uint64_t size = t.counts[i];
             bool passM = size >= m.k;
@@ -423,12 +448,7 @@ public:
                 }
             }
             if (p_.fullIsMonotone) passM = passF;
-            if (!passM && penalties) {
-                for (size_t d = 0; d < q; ++d) {
-                    r.penalty[d] +=
-                        static_cast<double>(size) * p_.cellPenalty(d, p_.lattice->level(t.node, d), code(t.keys[i], d));
-                }
-            }
+            if (!passM && penalties) addPenalties(t.keys[i], size, r.penalty);
             if (!passM) r.suppressedMonotone += size;
             if (!passF) r.suppressedFull += size;
         }
@@ -536,6 +556,13 @@ public:
     }
 
 private:
+    // Adds the penalties of a class of `size` records failing M, read from penaltyRows_ (the rows of
+    // the checked node's levels).
+    void addPenalties(Key key, uint64_t size, std::vector<double>& penalty) const noexcept {
+        const auto records = static_cast<double>(size);
+        for (size_t d = 0; d < penalty.size(); ++d) penalty[d] += records * penaltyRows_[d][code(key, d)];
+    }
+
     // The working set but twoThreads()'s halves.
     uint64_t ownBytes() const noexcept {
         return cacheBytes_ + indexer_.memoryBytes() + targetOf_.capacity() * sizeof(uint32_t) +
@@ -926,6 +953,7 @@ private:
     std::vector<size_t> changed_, used_;
     std::vector<const uint32_t*> maps_;
     std::vector<uint64_t> scratch_;
+    std::vector<const double*> penaltyRows_;  // check(): per QI, the penalties at the node's level
     std::vector<std::vector<std::vector<Key>>> contribution_;
     std::vector<Key> baseKeys_;
     // groupDense(): the QIs with more than one node at the node's level, and the counters.
