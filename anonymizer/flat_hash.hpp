@@ -112,6 +112,13 @@ public:
     }
     size_t size() const noexcept { return size_; }
     size_t memoryBytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
+    static constexpr size_t slotBytes() noexcept { return sizeof(Slot); }
+    // Frees the slots; the next reset() allocates what it needs.
+    void release() noexcept {
+        heap::release(slots_);
+        mask_ = 0;
+        size_ = 0;
+    }
 
 private:
     struct Slot {

@@ -90,6 +90,14 @@ constexpr size_t kHalfStripe = 4 * kKeyBlock;
 // Evaluator::groupDense(), are at most this many.
 constexpr size_t kDenseEntries = size_t{1} << 22;
 
+// Paths take the generalization known to fail for the most records first (pathSuccessor()) when the
+// frequency table has at most this many combinations. Such a path stays among larger classes: on
+// Adult (19,502 combinations) and 1 M near-unique benefit rows (994,163) it ends at higher failing
+// nodes and the search evaluates fewer (Adult 4 %: 1,050 -> 904 nodes, 84 -> 71 ms; 1 M: search
+// 0.11 -> 0.06 s), but at 10 M rows (9.46 M combinations) its first checks counted a 2.8 M-class node
+// from the table: no faster, and the working set's peak 253 MiB instead of 182 (an extract's peak RSS
+// then exceeds issue 16's 400 MB: 450 MiB), so larger tables keep the entropy order.
+constexpr size_t kPathsByFailingUpTo = size_t{4} << 20;
 // Per-node bound arrays are allocated only up to this many entries (nodes x (QIs + 1)).
 constexpr size_t kMaxBoundEntries = size_t{4} << 20;
 
@@ -306,6 +314,7 @@ public:
             fromFrequencyTable(*table);
         }
         table->lastUse = tick_;
+        releaseLargeIndexes();
         return insert(std::move(table));
     }
 
@@ -556,6 +565,19 @@ public:
     }
 
 private:
+    // A grouping of many classes leaves its hash index (or twoThreads()'s two) that large. Later
+    // groupings are mostly far smaller, and the large index would stay in the working set beside the
+    // next large class tables (near-unique 10 M rows: 128 MiB of twoThreads() slots held while a
+    // 2.8 M-class table rolled up to a 1.2 M-class one), so it is freed; one presized for at most
+    // kPresizedClasses classes is kept.
+    void releaseLargeIndexes() noexcept {
+        const size_t keep = detail::capacityFor(kPresizedClasses) * detail::DenseIndexer<Key>::slotBytes();
+        if (indexer_.memoryBytes() > keep) indexer_.release();
+        for (Half& half : halves_) {
+            if (half.indexer.memoryBytes() > keep) half.indexer.release();
+        }
+    }
+
     // Adds the penalties of a class of `size` records failing M, read from penaltyRows_ (the rows of
     // the checked node's levels).
     void addPenalties(Key key, uint64_t size, std::vector<double>& penalty) const noexcept {
@@ -1230,8 +1252,8 @@ Projections projectionsOf(const Prepared& p) {
 // The next node of a Flash path: the unclassified direct generalization with the lowest entropy, or
 // SIZE_MAX. With suppression bounds, the one known to fail M for the most records comes first (then
 // the lowest entropy): a path that stays among failing nodes longer ends at a higher failing node,
-// whose check tags more specializations (Adult, k = 5, 4 %: 898 -> 732 checks, 16 % fewer classes
-// rolled up).
+// whose check tags more specializations (Adult, k = 5, 4 %: 1,050 -> 904 nodes evaluated, 5.83 M ->
+// 5.02 M classes rolled up). Only for tables of at most kPathsByFailingUpTo combinations.
 size_t pathSuccessor(const Prepared& p, const Tags& tag, size_t cur, const SuppressionBounds* bounds = nullptr) {
     const auto& lat = *p.lattice;
     size_t next = SIZE_MAX;
@@ -1253,10 +1275,10 @@ size_t pathSuccessor(const Prepared& p, const Tags& tag, size_t cur, const Suppr
 }
 
 // Flash-style classification by the monotone predicate M.
-// With `bounds` (records can be suppressed), every check's count of records failing M is carried to
-// the specializations, and paths take the generalization known to fail for the most records first,
-// as in searchBestFirst() (Adult, k = 5, 4 %, discernibility: 3,886 -> 3,653 nodes evaluated, 15.4 M ->
-// 13.2 M classes rolled up).
+// With `bounds` (records can be suppressed, and a table of at most kPathsByFailingUpTo combinations),
+// every check's count of records failing M is carried to the specializations, and paths take the
+// generalization known to fail for the most records first, as in searchBestFirst() (Adult, k = 5,
+// 4 %, discernibility: 3,886 -> 3,653 nodes evaluated, 15.4 M -> 13.2 M classes rolled up).
 template <typename Key> void classify(const Prepared& p, Evaluator<Key>& ev, Tags& tag, SuppressionBounds* bounds) {
     const auto& lat = *p.lattice;
     std::vector<size_t> path;
@@ -1330,6 +1352,7 @@ void searchBestFirst(const Prepared& p, Evaluator<Key>& ev, Tags& tag, Suppressi
         if (tag[node] != kFails) initial.push_back({boundOf(node), lat.height(node), static_cast<uint32_t>(node)});
     }
     std::priority_queue<HeapEntry> queue(std::less<HeapEntry>(), std::move(initial));
+    const SuppressionBounds* byFailing = p.table->size() <= kPathsByFailingUpTo ? &bounds : nullptr;
     std::vector<uint8_t> done(lat.size(), 0);
     std::vector<size_t> path;
     // Checks a node; a node satisfying M is a solution candidate: its loss is computed from the same
@@ -1363,8 +1386,8 @@ void searchBestFirst(const Prepared& p, Evaluator<Key>& ev, Tags& tag, Suppressi
         }
         path.assign(1, node);
         size_t lastRelevant = 0;
-        for (size_t next = pathSuccessor(p, tag, node, &bounds); next != SIZE_MAX;
-             next = pathSuccessor(p, tag, next, &bounds)) {
+        for (size_t next = pathSuccessor(p, tag, node, byFailing); next != SIZE_MAX;
+             next = pathSuccessor(p, tag, next, byFailing)) {
             if (lastRelevant + 1 == path.size() && relevant(next)) lastRelevant = path.size();
             path.push_back(next);
         }
@@ -1396,7 +1419,8 @@ Result<size_t> searchAfterClassification(const Prepared& p, Evaluator<Key>& ev, 
     const size_t q = lat.dimensions();
     const Metric metric = p.config->metric;
     std::optional<SuppressionBounds> bounds;
-    if (!p.noSuppression && lat.size() * (q + 1) <= kMaxBoundEntries) bounds.emplace(p);
+    if (!p.noSuppression && p.table->size() <= kPathsByFailingUpTo && lat.size() * (q + 1) <= kMaxBoundEntries)
+        bounds.emplace(p);
     classify(p, ev, tag, bounds ? &*bounds : nullptr);
     const bool metricMonotone = p.noSuppression || metric == Metric::Height;
     const bool minimalOnly = metricMonotone && p.fullIsMonotone;
