@@ -1289,7 +1289,8 @@ template <typename Key> void classify(const Prepared& p, Evaluator<Key>& ev, Tag
                          [&](uint32_t a, uint32_t b) { return p.pathScore[a] < p.pathScore[b]; });
         for (uint32_t start : order) {
             if (tag[start] != kUnknown) continue;
-            // Greedy path of unclassified generalizations, cheapest (by entropy) first.
+            // Greedy path of unclassified generalizations (pathSuccessor(): by entropy, or known failing
+            // records first with `bounds`).
             path.assign(1, start);
             for (size_t next = pathSuccessor(p, tag, start, bounds); next != SIZE_MAX;
                  next = pathSuccessor(p, tag, next, bounds)) {
